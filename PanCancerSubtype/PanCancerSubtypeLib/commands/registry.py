@@ -1,0 +1,23 @@
+"""``pancancer-subtype registry``: print the feature registry."""
+from __future__ import annotations
+
+import sys
+
+
+def register(sub):
+    p = sub.add_parser("registry", help="print the feature registry (name, group, description, "
+                                        "formula, unit, invariances) as CSV")
+    p.add_argument("--group", default=None, help="only this feature group")
+    p.add_argument("--out", default="-", help="CSV file (default: standard output)")
+    p.set_defaults(func=run)
+
+
+def run(args):
+    from .. import registry
+
+    df = registry.to_frame(args.group)
+    if args.out == "-":
+        df.to_csv(sys.stdout, index=False)
+    else:
+        df.to_csv(args.out, index=False)
+    return 0

@@ -1,0 +1,100 @@
+"""Errors raised by PanCancerSubtype.
+
+Every error that comes from bad input names the case or file it concerns and the problem, so that
+a cohort run can record it in its ``error`` column and carry on.  All inherit from
+:class:`PanCancerSubtypeError`; catch that to handle any of them.
+
+========================  ==========================================================================
+Error                     Raised when
+========================  ==========================================================================
+UnreadableFileError       a file or DICOM folder is missing or cannot be read as an image
+EmptyMaskError            a mask has no foreground voxel
+LabelNotFoundError        a mask holds none of the requested label values / the named segment or ROI
+GeometryMismatchError     mask and image grids differ and cannot be reconciled (no physical overlap)
+ImageDimensionError       an image is not 3D (2D images, 4D series)
+InvalidImageValuesError   an image contains NaN or infinite values
+TumourTooSmallError       a tumour is too small or too thin for a feature group
+ManifestError             a cohort manifest is malformed (missing columns, duplicate IDs)
+ModelBundleError          a saved model directory is incomplete, tampered with, or does not match
+FeatureMismatchError      a feature table lacks (or adds) the columns a fitted model expects
+========================  ==========================================================================
+"""
+from __future__ import annotations
+
+from typing import Iterable, Optional
+
+
+class PanCancerSubtypeError(Exception):
+    """Base class of all errors of the package.
+
+    ``source`` is the file, folder or case the error concerns (may be ``None``).
+    """
+
+    def __init__(self, message: str, source: Optional[str] = None):
+        self.source = None if source is None else str(source)
+        text = message if source is None else f"{source}: {message}"
+        super().__init__(text)
+
+
+class UnreadableFileError(PanCancerSubtypeError, OSError):
+    """A file is missing, or cannot be read as an image / segmentation."""
+
+
+class EmptyMaskError(PanCancerSubtypeError, ValueError):
+    """A mask (or the selected labels of it) has no foreground voxel."""
+
+
+class LabelNotFoundError(PanCancerSubtypeError, ValueError):
+    """None of the requested labels (or the named segment / ROI) is present."""
+
+    def __init__(self, requested: Iterable, present: Iterable, source: Optional[str] = None,
+                 what: str = "label"):
+        self.requested = list(requested)
+        self.present = list(present)
+        super().__init__(
+            f"none of the requested {what}s {self.requested} is present "
+            f"(present: {self.present})", source)
+
+
+class GeometryMismatchError(PanCancerSubtypeError, ValueError):
+    """Mask and image are on different grids that cannot be reconciled."""
+
+
+class ImageDimensionError(PanCancerSubtypeError, ValueError):
+    """The image is not a 3D scalar volume."""
+
+
+class InvalidImageValuesError(PanCancerSubtypeError, ValueError):
+    """The image holds NaN or infinite values."""
+
+
+class TumourTooSmallError(PanCancerSubtypeError, ValueError):
+    """The tumour is too small (or too thin) for a feature to be defined."""
+
+
+class ManifestError(PanCancerSubtypeError, ValueError):
+    """A cohort manifest is malformed."""
+
+
+class ModelBundleError(PanCancerSubtypeError, ValueError):
+    """A model directory is incomplete, corrupted (checksum) or incompatible."""
+
+
+class FeatureMismatchError(PanCancerSubtypeError, ValueError):
+    """Input feature columns differ from those a model was fitted on."""
+
+    def __init__(self, missing: Iterable[str], extra: Iterable[str], source: Optional[str] = None):
+        self.missing = sorted(missing)
+        self.extra = sorted(extra)
+        parts = []
+        if self.missing:
+            parts.append(f"{len(self.missing)} column(s) missing: {_preview(self.missing)}")
+        if self.extra:
+            parts.append(f"{len(self.extra)} unexpected column(s): {_preview(self.extra)}")
+        super().__init__("feature columns do not match the model; " + "; ".join(parts), source)
+
+
+def _preview(names, n: int = 10) -> str:
+    names = list(names)
+    head = ", ".join(names[:n])
+    return head + (f", ... (+{len(names) - n} more)" if len(names) > n else "")

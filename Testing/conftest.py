@@ -1,0 +1,42 @@
+"""Shared pytest fixtures.
+
+Real cases are looked up in ``$PANCANCER_SHARED_DATA`` or, by default, ``../shared/data`` beside
+the repository.  Tests that need them use the ``shared_data`` fixture and are skipped with a message
+that says where the data was looked for when it is absent.
+"""
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def shared_data_dir() -> Path:
+    env = os.environ.get("PANCANCER_SHARED_DATA")
+    return Path(env) if env else (REPO_ROOT.parent / "shared" / "data")
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    d = shared_data_dir()
+    if not (d / "cases.csv").is_file():
+        pytest.skip(f"shared test data not found at {d} (set PANCANCER_SHARED_DATA to the folder "
+                    f"that holds cases.csv)")
+    return d
+
+
+@pytest.fixture(scope="session")
+def shared_cases(shared_data):
+    """Rows of cases.csv with absolute paths."""
+    rows = []
+    with open(shared_data / "cases.csv", newline="") as fh:
+        for r in csv.DictReader(fh):
+            for k in ("image", "mask", "organ_mask"):
+                if r.get(k):
+                    r[k] = str(shared_data / r[k])
+            rows.append(r)
+    return {r["case_id"]: r for r in rows}
