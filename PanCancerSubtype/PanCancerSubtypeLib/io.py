@@ -1,0 +1,503 @@
+"""Image and mask input/output.
+
+Readers
+-------
+* images: NRRD (``.nrrd``/``.nhdr``), NIfTI (``.nii``/``.nii.gz``), MetaImage (``.mha``/``.mhd``), any
+  other format SimpleITK reads, and a DICOM series folder (the series with the most slices, or the one
+  named by ``series_uid``);
+* masks: a label image in any of those formats (select one label or a set, ``"1,3,4"``), a Slicer
+  segmentation ``.seg.nrrd`` (a segment by name, or by label value), or a DICOM RTSTRUCT (an ROI by
+  name, rasterised onto the image grid).
+
+Geometry
+--------
+A mask must lie on the image's voxel grid.  When its grid differs (size, origin, spacing or direction
+beyond 1e-4 relative), it is resampled onto the image grid with nearest-neighbour interpolation if the
+two physical extents overlap (``geometry="resample"``, the default), and rejected with a
+:class:`~.errors.GeometryMismatchError` that prints both geometries otherwise (or always, with
+``geometry="strict"``).
+
+Errors (all name the file): :class:`~.errors.UnreadableFileError` (missing / unreadable file),
+:class:`~.errors.ImageDimensionError` (not a 3D scalar volume, or a single slice),
+:class:`~.errors.InvalidImageValuesError` (NaN / infinite voxels), :class:`~.errors.LabelNotFoundError`
+(none of the requested labels / segment / ROI), :class:`~.errors.EmptyMaskError` (no foreground),
+:class:`~.errors.GeometryMismatchError`.
+
+Coordinates are SimpleITK's: physical points in LPS millimetres; NumPy arrays from
+``sitk.GetArrayFromImage`` are indexed ``[z, y, x]``.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Iterable, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import SimpleITK as sitk
+
+from .errors import (EmptyMaskError, GeometryMismatchError, ImageDimensionError,
+                     InvalidImageValuesError, LabelNotFoundError, UnreadableFileError)
+from .features import Case
+
+log = logging.getLogger(__name__)
+
+PathLike = Union[str, os.PathLike]
+LabelSpec = Union[None, int, str, Sequence[int]]
+
+#: relative tolerance used to decide that two grids are the same
+GEOMETRY_RTOL = 1e-4
+
+
+# --------------------------------------------------------------------------------------------
+# images
+# --------------------------------------------------------------------------------------------
+def read_image(path: PathLike, series_uid: Optional[str] = None, check: bool = True) -> sitk.Image:
+    """Read a 3D scalar image from a file or a DICOM series folder.
+
+    With ``check=True`` the image must be 3D with more than one slice and free of NaN / inf.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise UnreadableFileError("file or folder does not exist", source=path)
+    try:
+        if path.is_dir():
+            img = _read_dicom_series(path, series_uid)
+        else:
+            img = sitk.ReadImage(str(path))
+    except UnreadableFileError:
+        raise
+    except RuntimeError as exc:
+        msg = str(exc).strip().splitlines()
+        detail = next((m for m in msg if "rror" in m or "annot" in m), msg[-1] if msg else "")
+        raise UnreadableFileError(f"cannot be read as an image ({detail.strip()[:200]})",
+                                  source=path) from None
+    if check:
+        check_image(img, source=str(path))
+    return img
+
+
+def _read_dicom_series(folder: Path, series_uid: Optional[str]) -> sitk.Image:
+    reader = sitk.ImageSeriesReader()
+    ids = reader.GetGDCMSeriesIDs(str(folder)) or []
+    if not ids:
+        raise UnreadableFileError("no DICOM image series found in the folder", source=folder)
+    if series_uid is not None:
+        if series_uid not in ids:
+            raise UnreadableFileError(f"DICOM series {series_uid} not in the folder (found {list(ids)})",
+                                      source=folder)
+        uid = series_uid
+    else:
+        uid = max(ids, key=lambda s: len(reader.GetGDCMSeriesFileNames(str(folder), s)))
+    files = reader.GetGDCMSeriesFileNames(str(folder), uid)
+    reader.SetFileNames(files)
+    reader.MetaDataDictionaryArrayUpdateOn()
+    img = reader.Execute()
+    try:
+        img.SetMetaData("0008|0060", reader.GetMetaData(0, "0008|0060"))  # Modality
+    except RuntimeError:
+        pass
+    return img
+
+
+def check_image(img: sitk.Image, source: Optional[str] = None) -> None:
+    """Raise if ``img`` is not a 3D scalar volume with finite values."""
+    if img.GetNumberOfComponentsPerPixel() != 1:
+        raise ImageDimensionError(
+            f"image has {img.GetNumberOfComponentsPerPixel()} components per voxel; "
+            "a scalar (grey-level) image is required", source=source)
+    if img.GetDimension() != 3:
+        raise ImageDimensionError(f"image is {img.GetDimension()}D; a 3D volume is required",
+                                  source=source)
+    if min(img.GetSize()) < 2:
+        raise ImageDimensionError(f"image has size {img.GetSize()} (a single slice, i.e. 2D); a 3D "
+                                  "volume is required", source=source)
+    if img.GetPixelID() in (sitk.sitkFloat32, sitk.sitkFloat64):
+        arr = sitk.GetArrayViewFromImage(img)
+        bad = ~np.isfinite(arr)
+        if bad.any():
+            idx = tuple(int(i) for i in np.argwhere(bad)[0][::-1])
+            raise InvalidImageValuesError(
+                f"image has {int(bad.sum())} NaN/infinite voxel(s) (first at index x,y,z={idx})",
+                source=source)
+
+
+def guess_modality(img: sitk.Image) -> str:
+    """``"CT"`` or ``"MR"``: the DICOM Modality tag if present, else CT if the image holds
+    Hounsfield-like air (>= 1% of voxels <= -900), MR otherwise."""
+    if img.HasMetaDataKey("0008|0060"):
+        m = img.GetMetaData("0008|0060").strip().upper()
+        if m in ("CT", "MR"):
+            return m
+    arr = sitk.GetArrayViewFromImage(img)
+    sample = arr.ravel()[:: max(1, arr.size // 200_000)]
+    return "CT" if np.mean(sample <= -900) >= 0.01 else "MR"
+
+
+# --------------------------------------------------------------------------------------------
+# geometry
+# --------------------------------------------------------------------------------------------
+def describe_geometry(img: sitk.Image) -> str:
+    fmt = lambda v: "(" + ", ".join(f"{x:.4g}" for x in v) + ")"  # noqa: E731
+    return (f"size={tuple(img.GetSize())} spacing={fmt(img.GetSpacing())} "
+            f"origin={fmt(img.GetOrigin())} direction={fmt(img.GetDirection())}")
+
+
+def same_geometry(a: sitk.Image, b: sitk.Image, rtol: float = GEOMETRY_RTOL) -> bool:
+    if a.GetDimension() != b.GetDimension() or tuple(a.GetSize()) != tuple(b.GetSize()):
+        return False
+    sp = np.asarray(a.GetSpacing())
+    if not np.allclose(sp, b.GetSpacing(), rtol=rtol, atol=0):
+        return False
+    if not np.allclose(a.GetOrigin(), b.GetOrigin(), rtol=0, atol=rtol * float(sp.max()) * 10):
+        return False
+    return np.allclose(a.GetDirection(), b.GetDirection(), rtol=0, atol=rtol)
+
+
+def physical_bounds(img: sitk.Image) -> Tuple[np.ndarray, np.ndarray]:
+    """Axis-aligned bounding box (LPS mm) of the image's voxel extent (voxel edges included)."""
+    size = np.asarray(img.GetSize())
+    corners = []
+    for c in range(8):
+        idx = [(-0.5 if (c >> d) & 1 == 0 else size[d] - 0.5) for d in range(3)]
+        corners.append(img.TransformContinuousIndexToPhysicalPoint(idx))
+    corners = np.asarray(corners)
+    return corners.min(0), corners.max(0)
+
+
+def align_to_reference(mask: sitk.Image, reference: sitk.Image, geometry: str = "resample",
+                       source: Optional[str] = None) -> sitk.Image:
+    """Return ``mask`` on ``reference``'s grid (see module doc)."""
+    if geometry not in ("resample", "strict"):
+        raise ValueError("geometry must be 'resample' or 'strict'")
+    if same_geometry(mask, reference):
+        out = sitk.Image(mask)
+        out.CopyInformation(reference)
+        return out
+    lo1, hi1 = physical_bounds(mask)
+    lo2, hi2 = physical_bounds(reference)
+    overlap = bool(np.all(np.minimum(hi1, hi2) > np.maximum(lo1, lo2)))
+    both = (f"mask grid: {describe_geometry(mask)}; image grid: {describe_geometry(reference)}")
+    if geometry == "strict" or not overlap:
+        why = "the physical extents do not overlap" if not overlap else "geometry='strict'"
+        raise GeometryMismatchError(f"mask is on a different grid than the image and {why}; "
+                                    + both, source=source)
+    log.warning("%s: mask resampled (nearest neighbour) onto the image grid; %s", source, both)
+    return sitk.Resample(mask, reference, sitk.Transform(), sitk.sitkNearestNeighbor, 0,
+                         mask.GetPixelID())
+
+
+# --------------------------------------------------------------------------------------------
+# masks
+# --------------------------------------------------------------------------------------------
+def parse_label(label: LabelSpec) -> Tuple[Optional[List[int]], Optional[str]]:
+    """Split a label spec into (label values, name).  ``"1,3,4"`` -> ([1,3,4], None);
+    ``"GTV-1"`` -> (None, "GTV-1"); ``None`` -> (None, None)."""
+    if label is None:
+        return None, None
+    if isinstance(label, (int, np.integer)):
+        return [int(label)], None
+    if isinstance(label, str):
+        s = label.strip()
+        if s == "" or s.lower() == "nan":
+            return None, None
+        parts = [p.strip() for p in s.split(",") if p.strip()]
+        try:
+            return [int(float(p)) for p in parts], None
+        except ValueError:
+            return None, s
+    if isinstance(label, float):
+        if np.isnan(label):
+            return None, None
+        return [int(label)], None
+    return [int(v) for v in label], None
+
+
+def is_rtstruct(path: PathLike) -> bool:
+    p = Path(path)
+    if p.is_dir() or p.suffix.lower() not in (".dcm", ""):
+        return False
+    try:
+        import pydicom
+
+        ds = pydicom.dcmread(str(p), stop_before_pixels=True, specific_tags=["Modality"])
+        return str(getattr(ds, "Modality", "")).upper() == "RTSTRUCT"
+    except Exception:
+        return False
+
+
+def read_mask(path: PathLike, label: LabelSpec = None, reference: Optional[sitk.Image] = None,
+              geometry: str = "resample") -> sitk.Image:
+    """Read a tumour (or organ) mask as a uint8 0/1 image.
+
+    ``label``: a value, ``"1,3,4"``, a list of values, or a name (segment of a ``.seg.nrrd``, ROI of
+    an RTSTRUCT).  ``None``: PyRadiomics' convention, label 1 (a mask with a single non-zero value
+    uses that value; a ``.seg.nrrd`` / RTSTRUCT with a single segment / ROI uses it).
+    ``reference``: the image whose grid the mask must be on (required for RTSTRUCT).
+    """
+    path = Path(path)
+    src = str(path)
+    if not path.exists():
+        raise UnreadableFileError("mask file does not exist", source=path)
+    values, name = parse_label(label)
+    if path.name.lower().endswith(".seg.nrrd"):
+        mask = _read_seg_nrrd(path, values, name)
+    elif is_rtstruct(path):
+        if reference is None:
+            raise ValueError(f"{src}: an RTSTRUCT needs the image (reference grid) to be rasterised")
+        mask = rasterise_rtstruct(path, reference, roi=name if name else None)
+    else:
+        img = read_image(path, check=False)
+        if img.GetNumberOfComponentsPerPixel() != 1 or img.GetDimension() != 3:
+            check_image(img, source=src)
+        if name is not None:
+            raise LabelNotFoundError([name], _present_labels(img), source=src, what="label")
+        mask = select_labels(img, values, source=src)
+    if reference is not None:
+        mask = align_to_reference(mask, reference, geometry=geometry, source=src)
+    if not _any(mask):
+        raise EmptyMaskError("mask is empty on the image grid"
+                             + (" after resampling" if reference is not None else ""), source=src)
+    return mask
+
+
+def _present_labels(img: sitk.Image) -> List[int]:
+    arr = sitk.GetArrayViewFromImage(img)
+    return [int(v) for v in np.unique(arr) if v != 0][:50]
+
+
+def _any(img: sitk.Image) -> bool:
+    return bool(np.any(sitk.GetArrayViewFromImage(img)))
+
+
+def select_labels(img: sitk.Image, values: Optional[Sequence[int]], source: Optional[str] = None
+                  ) -> sitk.Image:
+    """Binary uint8 mask of the voxels whose value is in ``values`` (see :func:`read_mask`)."""
+    arr = sitk.GetArrayViewFromImage(img)
+    present = np.unique(arr)
+    present_nz = [v for v in present.tolist() if v != 0]
+    if not present_nz:
+        raise EmptyMaskError("mask has no foreground voxel", source=source)
+    if values is None:
+        if len(present_nz) == 1:
+            values = [present_nz[0]]
+        else:
+            values = [1]
+            log.warning("%s: mask has labels %s and none was selected; using label 1 (PyRadiomics' "
+                        "default)", source, present_nz[:10])
+    hit = [v for v in values if v in present_nz]
+    if not hit:
+        raise LabelNotFoundError(values, [int(v) for v in present_nz[:50]], source=source)
+    out = sitk.GetImageFromArray(np.isin(arr, hit).astype(np.uint8))
+    out.CopyInformation(img)
+    return out
+
+
+def _read_seg_nrrd(path: Path, values: Optional[List[int]], name: Optional[str]) -> sitk.Image:
+    import slicerio
+
+    try:
+        seg = slicerio.read_segmentation(str(path))
+    except Exception as exc:
+        raise UnreadableFileError(f"cannot be read as a Slicer segmentation ({exc})",
+                                  source=path) from None
+    segments = seg.get("segments", [])
+    names = [s.get("name") for s in segments]
+    if name is not None:
+        chosen = [s for s in segments if s.get("name") == name or s.get("id") == name]
+        if not chosen:
+            raise LabelNotFoundError([name], names, source=str(path), what="segment")
+    elif values is not None:
+        chosen = [s for s in segments if int(s.get("labelValue", 1)) in values]
+        if not chosen:
+            raise LabelNotFoundError(values, [s.get("labelValue") for s in segments],
+                                     source=str(path), what="segment label value")
+    else:
+        if len(segments) != 1:
+            raise LabelNotFoundError(["<one segment name>"], names, source=str(path), what="segment")
+        chosen = segments
+    voxels = seg["voxels"]
+    m = np.zeros(voxels.shape[-3:], dtype=bool)
+    for s in chosen:
+        m |= slicerio.segment_mask(seg, s)
+    # slicerio returns (i, j, k) order and an ijkToLPS matrix
+    ijk_to_lps = np.asarray(seg["ijkToLPS"], dtype=float)
+    return _image_from_ijk(m.astype(np.uint8), ijk_to_lps)
+
+
+def _image_from_ijk(arr_ijk: np.ndarray, ijk_to_lps: np.ndarray) -> sitk.Image:
+    img = sitk.GetImageFromArray(np.ascontiguousarray(np.transpose(arr_ijk, (2, 1, 0))))
+    m = ijk_to_lps[:3, :3]
+    spacing = np.linalg.norm(m, axis=0)
+    direction = m / spacing
+    img.SetSpacing([float(s) for s in spacing])
+    img.SetDirection([float(v) for v in direction.ravel()])
+    img.SetOrigin([float(v) for v in ijk_to_lps[:3, 3]])
+    return img
+
+
+def rtstruct_roi_names(path: PathLike) -> List[str]:
+    import pydicom
+
+    ds = pydicom.dcmread(str(path))
+    return [str(r.ROIName) for r in getattr(ds, "StructureSetROISequence", [])]
+
+
+def rasterise_rtstruct(path: PathLike, reference: sitk.Image, roi: Optional[str] = None
+                       ) -> sitk.Image:
+    """Rasterise the closed planar contours of one RTSTRUCT ROI onto ``reference``'s grid.
+
+    Each contour is mapped to continuous voxel indices, assigned to the nearest slice, and filled
+    with the even-odd rule (a voxel is inside when its centre is inside an odd number of the
+    slice's contours, so holes drawn as inner contours stay holes).  Requires the contours to be
+    parallel to the image slices (axial contours on an axial series), which is what RTSTRUCT
+    producers write; other contours raise a ValueError.
+    """
+    import pydicom
+    from skimage.draw import polygon as draw_polygon
+
+    path = Path(path)
+    try:
+        ds = pydicom.dcmread(str(path))
+    except Exception as exc:
+        raise UnreadableFileError(f"cannot be read as DICOM ({exc})", source=path) from None
+    rois = {int(r.ROINumber): str(r.ROIName) for r in getattr(ds, "StructureSetROISequence", [])}
+    names = list(rois.values())
+    if roi is None:
+        if len(rois) != 1:
+            raise LabelNotFoundError(["<one ROI name>"], names, source=str(path), what="ROI")
+        number = next(iter(rois))
+    else:
+        hits = [n for n, nm in rois.items() if nm == roi]
+        if not hits:
+            hits = [n for n, nm in rois.items() if nm.lower() == roi.lower()]
+        if not hits:
+            raise LabelNotFoundError([roi], names, source=str(path), what="ROI")
+        number = hits[0]
+    size = reference.GetSize()
+    out = np.zeros(size[::-1], dtype=np.uint8)  # z, y, x
+    origin = np.asarray(reference.GetOrigin())
+    spacing = np.asarray(reference.GetSpacing())
+    direction = np.asarray(reference.GetDirection()).reshape(3, 3)
+    inv = np.linalg.inv(direction * spacing)  # physical -> index
+    found = False
+    for rc in getattr(ds, "ROIContourSequence", []):
+        if int(rc.ReferencedROINumber) != number:
+            continue
+        for c in getattr(rc, "ContourSequence", []):
+            pts = np.asarray(c.ContourData, dtype=float).reshape(-1, 3)
+            if len(pts) < 3:
+                continue
+            idx = (pts - origin) @ inv.T  # continuous index (x, y, z)
+            k = idx[:, 2]
+            if np.ptp(k) > 0.5:
+                raise ValueError(f"{path}: contour is not parallel to the image slices")
+            kk = int(round(float(k.mean())))
+            if kk < 0 or kk >= size[2]:
+                continue
+            rr, cc = draw_polygon(idx[:, 1], idx[:, 0], shape=(size[1], size[0]))
+            sl = np.zeros((size[1], size[0]), dtype=np.uint8)
+            sl[rr, cc] = 1
+            out[kk] ^= sl
+            found = True
+    if not found:
+        raise EmptyMaskError(f"ROI {rois[number]!r} has no contour on the image grid", source=str(path))
+    img = sitk.GetImageFromArray(out)
+    img.CopyInformation(reference)
+    return img
+
+
+# --------------------------------------------------------------------------------------------
+# cases
+# --------------------------------------------------------------------------------------------
+def load_case(image: Union[PathLike, sitk.Image], mask: Union[PathLike, sitk.Image],
+              label: LabelSpec = None, organ_mask: Union[None, PathLike, sitk.Image] = None,
+              organ_label: LabelSpec = None, modality: Optional[str] = None,
+              organ: Optional[str] = None, cancer_type: Optional[str] = None,
+              case_id: Optional[str] = None, geometry: str = "resample") -> Case:
+    """Read an image and its tumour mask (and optionally a parenchyma mask) into a :class:`Case`.
+
+    Paths or in-memory SimpleITK images are accepted.  ``modality`` is ``"CT"`` or ``"MR"``
+    (guessed with :func:`guess_modality` when not given; ``Case.meta["modality_guessed"]`` says so).
+    """
+    if isinstance(image, sitk.Image):
+        img, image_path = image, None
+        check_image(img, source=case_id)
+    else:
+        image_path = str(image)
+        img = read_image(image)
+    if case_id is None:
+        case_id = _stem(image_path) if image_path else "case"
+    if isinstance(mask, sitk.Image):
+        mask_path = None
+        values, name = parse_label(label)
+        if name is not None:
+            raise LabelNotFoundError([name], [], source=case_id)
+        m = select_labels(mask, values, source=case_id)
+        m = align_to_reference(m, img, geometry=geometry, source=case_id)
+        if not _any(m):
+            raise EmptyMaskError("mask is empty on the image grid", source=case_id)
+    else:
+        mask_path = str(mask)
+        m = read_mask(mask, label=label, reference=img, geometry=geometry)
+    om = None
+    if organ_mask is not None and not (isinstance(organ_mask, float) and np.isnan(organ_mask)) \
+            and str(organ_mask) != "":
+        if isinstance(organ_mask, sitk.Image):
+            om = align_to_reference(select_labels(organ_mask, parse_label(organ_label)[0],
+                                                  source=case_id), img, geometry, source=case_id)
+        else:
+            om = read_mask(organ_mask, label=organ_label, reference=img, geometry=geometry)
+    meta = {}
+    if modality is None or str(modality).strip() == "" or str(modality).lower() == "nan":
+        modality = guess_modality(img)
+        meta["modality_guessed"] = True
+    modality = str(modality).upper()
+    if modality not in ("CT", "MR"):
+        raise ValueError(f"{case_id}: modality must be CT or MR, got {modality!r}")
+    lab = None if label is None else (label if isinstance(label, str) else
+                                      ",".join(str(v) for v in np.atleast_1d(label)))
+    return Case(case_id=str(case_id), image=img, mask=m, organ_mask=om, modality=modality,
+                organ=organ or None, cancer_type=cancer_type or None, image_path=image_path,
+                mask_path=mask_path, label=lab, meta=meta)
+
+
+def _stem(path: str) -> str:
+    name = Path(path).name
+    for ext in (".seg.nrrd", ".nii.gz", ".nrrd", ".nhdr", ".nii", ".mha", ".mhd", ".dcm"):
+        if name.lower().endswith(ext):
+            return name[: -len(ext)]
+    return Path(path).stem
+
+
+def write_image(img: sitk.Image, path: PathLike, compress: bool = True) -> None:
+    """Write an image (format from the extension), creating parent folders."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sitk.WriteImage(img, str(path), useCompression=compress)
+
+
+def mask_from_array(arr_zyx: np.ndarray, reference: sitk.Image) -> sitk.Image:
+    """uint8 image with ``reference``'s geometry from a z,y,x array."""
+    out = sitk.GetImageFromArray(np.asarray(arr_zyx).astype(np.uint8))
+    out.CopyInformation(reference)
+    return out
+
+
+def file_checksum(path: PathLike, algo: str = "sha256", chunk: int = 1 << 20) -> str:
+    """Hex digest of a file, or of all files of a folder (sorted by relative path)."""
+    import hashlib
+
+    h = hashlib.new(algo)
+    p = Path(path)
+    files: Iterable[Path] = sorted(x for x in p.rglob("*") if x.is_file()) if p.is_dir() else [p]
+    for f in files:
+        if p.is_dir():
+            h.update(str(f.relative_to(p)).encode())
+        with open(f, "rb") as fh:
+            while True:
+                b = fh.read(chunk)
+                if not b:
+                    break
+                h.update(b)
+    return h.hexdigest()

@@ -1,0 +1,154 @@
+"""Conventional radiomics: a thin wrapper around PyRadiomics' ``featureextractor``.
+
+* accepts the same parameter files (YAML or JSON) or dicts as PyRadiomics
+  (``setting`` / ``imageType`` / ``featureClass`` sections);
+* returns the features under PyRadiomics' own names (``original_firstorder_Mean``, ...);
+* works on a :class:`~.features.Case` (the label selection has been done by :mod:`.io`, so the
+  mask is binary and PyRadiomics is called with ``label=1``; a ``label`` setting in the parameter
+  file is ignored, and the case's own label selection, e.g. ``1,3,4``, is what counts);
+* PyRadiomics' ``diagnostics_*`` outputs are dropped except versions and voxel count, which are kept
+  as ``diag_radiomics_*`` columns.
+
+PyRadiomics 3.0.1 must be installed (``pip install --no-build-isolation pyradiomics==3.0.1``; see
+the README).  It is imported lazily.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Union
+
+from .errors import PanCancerSubtypeError, TumourTooSmallError
+from .registry import FeatureSpec
+
+ParamsLike = Union[None, str, Path, Mapping[str, Any]]
+
+#: PyRadiomics' 3D wavelet sub-bands (2D images are rejected by io)
+_WAVELET_BANDS = ("LLH", "LHL", "LHH", "LLL", "HLL", "HLH", "HHL", "HHH")
+
+
+def load_params(params: ParamsLike) -> Dict[str, Any]:
+    """Read a PyRadiomics parameter file (YAML or JSON) or copy a dict."""
+    if params is None:
+        return {}
+    if isinstance(params, Mapping):
+        return json.loads(json.dumps(params))  # deep copy, plain types
+    p = Path(params)
+    if not p.is_file():
+        raise PanCancerSubtypeError("PyRadiomics parameter file not found", source=str(p))
+    text = p.read_text()
+    if p.suffix.lower() == ".json":
+        return json.loads(text)
+    import yaml
+
+    return yaml.safe_load(text) or {}
+
+
+class RadiomicsFeatures:
+    """Feature group ``radiomics``: PyRadiomics features with PyRadiomics' names."""
+
+    name = "radiomics"
+    prefix = ""  # PyRadiomics names start with the image type, e.g. "original_"
+
+    def __init__(self, params: ParamsLike = None, **settings: Any):
+        self.params_source = None if params is None or isinstance(params, Mapping) else str(params)
+        self.params = load_params(params)
+        if settings:
+            self.params.setdefault("setting", {}).update(settings)
+        self.params.setdefault("setting", {}).pop("label", None)
+        self._extractor = None
+
+    # -- protocol ------------------------------------------------------------------------------
+    def options(self) -> Dict[str, Any]:
+        return {"params": self.params, "params_file": self.params_source}
+
+    @property
+    def extractor(self):
+        if self._extractor is None:
+            import radiomics
+            from radiomics import featureextractor
+
+            radiomics.setVerbosity(logging.ERROR)
+            logging.getLogger("radiomics").setLevel(logging.ERROR)
+            self._extractor = featureextractor.RadiomicsFeatureExtractor(dict(self.params))
+        return self._extractor
+
+    def specs(self) -> List[FeatureSpec]:
+        from radiomics import getFeatureClasses
+
+        ex = self.extractor
+        classes = getFeatureClasses()
+        out: List[FeatureSpec] = []
+        for image_type, custom in ex.enabledImagetypes.items():
+            for prefix in _image_type_prefixes(image_type, custom, ex.settings):
+                for cls_name, enabled in ex.enabledFeatures.items():
+                    cls = classes[cls_name]
+                    names = enabled if enabled else [n for n, deprecated in
+                                                     cls.getFeatureNames().items() if not deprecated]
+                    for feat in names:
+                        doc = (getattr(cls, f"get{feat}FeatureValue").__doc__ or "").strip()
+                        first = doc.split("\n\n")[0].replace("\n", " ").strip()
+                        out.append(FeatureSpec(
+                            name=f"{prefix}_{cls_name}_{feat}", group=self.name,
+                            description=f"PyRadiomics {cls_name} {feat} on the {prefix} image",
+                            formula=first[:300],
+                            extra={"pyradiomics_class": cls_name, "image_type": prefix}))
+        return out
+
+    def compute(self, case) -> Dict[str, Any]:
+        import numpy as np
+
+        n = int(np.count_nonzero(case.mask_array()))
+        if n < 1:
+            raise TumourTooSmallError("mask is empty", source=case.case_id)
+        try:
+            res = self.extractor.execute(case.image, case.mask, label=1)
+        except ValueError as exc:  # PyRadiomics reports too-small / flat ROIs as ValueError
+            raise TumourTooSmallError(f"PyRadiomics: {exc}", source=case.case_id) from None
+        out: Dict[str, Any] = {}
+        for k, v in res.items():
+            if k.startswith("diagnostics_"):
+                if k in ("diagnostics_Versions_PyRadiomics", "diagnostics_Mask-original_VoxelNum"):
+                    out["diag_radiomics_" + k.split("_", 2)[2]] = _plain(v)
+                continue
+            out[k] = _plain(v)
+        return out
+
+
+def _plain(v):
+    try:
+        import numpy as np
+
+        if isinstance(v, np.ndarray) and v.size == 1:
+            return float(v.item())
+        if isinstance(v, (np.floating, np.integer)):
+            return float(v)
+    except ImportError:  # pragma: no cover
+        pass
+    return v
+
+
+def _image_type_prefixes(image_type: str, custom: Mapping[str, Any], settings: Mapping[str, Any]
+                         ) -> List[str]:
+    """Column prefixes PyRadiomics uses for an enabled image type (see imageoperations)."""
+    t = image_type.lower()
+    if t == "original":
+        return ["original"]
+    if t == "wavelet":
+        start = int({**settings, **(custom or {})}.get("start_level", 0))
+        level = int({**settings, **(custom or {})}.get("level", 1))
+        out = []
+        for lev in range(start, start + level):
+            suffix = "" if lev == 0 else f"-{lev + 1}"
+            out += [f"wavelet{suffix}-{b}" for b in _WAVELET_BANDS]
+        return out
+    if t == "log":
+        sigmas = (custom or {}).get("sigma", settings.get("sigma", []))
+        return [f"log-sigma-{str(float(s)).replace('.', '-')}-mm-3D" for s in sigmas]
+    if t == "lbp3d":
+        levels = int({**settings, **(custom or {})}.get("lbp3DLevels", 2))
+        return [f"lbp-3D-m{i}" for i in range(1, levels + 1)] + ["lbp-3D-k"]
+    if t == "lbp2d":
+        return ["lbp-2D"]
+    return [t]
