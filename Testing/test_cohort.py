@@ -1,0 +1,136 @@
+"""Cohort runner: errors recorded, atomic + resumable after a kill, Dask == local processes."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from PanCancerSubtypeLib.cohort import read_manifest, run_cohort
+from PanCancerSubtypeLib.errors import ManifestError
+from PanCancerSubtypeLib.synthetic import write_phantom_cohort
+
+REPO = Path(__file__).resolve().parents[1]
+# a small, fast PyRadiomics configuration keeps these tests quick
+FAST = {"radiomics": {"params": {"featureClass": {"firstorder": [], "shape": []}}}}
+
+
+@pytest.fixture(scope="module")
+def cohort(tmp_path_factory):
+    d = tmp_path_factory.mktemp("cohort")
+    man = write_phantom_cohort(d, n=6, seed=3)
+    df = pd.read_csv(man)
+    # case 4: a missing mask file; case 5: a label that does not exist
+    df.loc[4, "Mask"] = "does_not_exist.nrrd"
+    df.loc[5, "Label"] = "7"
+    df.to_csv(man, index=False)
+    return man
+
+
+def test_errors_recorded_and_run_goes_on(cohort, tmp_path):
+    out = tmp_path / "f.csv"
+    t = run_cohort(cohort, out, groups="radiomics", group_options=FAST, progress=False)
+    assert list(t["ID"]) == [f"case{i:03d}" for i in range(6)]
+    assert (t["error"].iloc[:4] == "").all()
+    assert "UnreadableFileError" in t.loc[4, "error"] and "does_not_exist.nrrd" in t.loc[4, "error"]
+    assert "LabelNotFoundError" in t.loc[5, "error"] and "[7]" in t.loc[5, "error"]
+    assert np.isfinite(t.loc[:3, "original_firstorder_Mean"]).all()
+    assert t.loc[4:, "original_firstorder_Mean"].isna().all()
+    # provenance: version, parameters, input checksums
+    prov = json.loads((tmp_path / "f.csv.provenance.json").read_text())
+    assert prov["version"] and prov["parameters"]["groups"] == ["radiomics"]
+    assert len(prov["cases"]["case000"]["image_sha256"]) == 64
+    assert prov["n_errors"] == 2
+    assert not (tmp_path / "f.csv.parts").exists()
+    # the CSV written equals the table returned
+    back = pd.read_csv(out, keep_default_na=False, dtype={"Label": str})
+    assert list(back.columns) == list(t.columns)
+
+
+def test_resume_after_kill_computes_only_missing(cohort, tmp_path):
+    out = tmp_path / "k.csv"
+    parts = tmp_path / "k.csv.parts"
+    code = ("import sys, time; sys.path.insert(0, %r)\n"
+            "from PanCancerSubtypeLib import features\n"
+            "orig = features.extract_features\n"
+            "def slow(*a, **k):\n"
+            "    time.sleep(0.6); return orig(*a, **k)\n"
+            "features.extract_features = slow\n"
+            "import PanCancerSubtypeLib.cohort as c; c.extract_features = slow\n"
+            "c.run_cohort(%r, %r, groups='radiomics', group_options=%r, progress=False)\n"
+            % (str(REPO / "PanCancerSubtype"), str(cohort), str(out), FAST))
+    proc = subprocess.Popen([sys.executable, "-c", code])
+    t0 = time.time()
+    while time.time() - t0 < 120:
+        if parts.is_dir() and len(list(parts.glob("*.json"))) >= 2:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not out.exists(), "the CSV must only appear when the run is complete"
+    done_before = sorted(p.name for p in parts.glob("*.json"))
+    assert 2 <= len(done_before) < 6
+    computed = []
+    t = run_cohort(cohort, out, groups="radiomics", group_options=FAST, progress=False,
+                   callback=lambda d, n, cid: computed.append(cid))
+    expected_missing = [f"case{i:03d}" for i in range(6) if f"{i:06d}.json" not in done_before]
+    assert computed == expected_missing
+    assert list(t["ID"]) == [f"case{i:03d}" for i in range(6)]  # no row lost or duplicated
+    ref = run_cohort(cohort, tmp_path / "ref.csv", groups="radiomics", group_options=FAST,
+                     progress=False)
+    pd.testing.assert_frame_equal(t, ref)
+    # a complete rerun recomputes nothing and rewrites the same file
+    before = out.read_bytes()
+    again = []
+    run_cohort(cohort, out, groups="radiomics", group_options=FAST, progress=False,
+               callback=lambda d, n, cid: again.append(cid))
+    assert again == [] and out.read_bytes() == before
+    # changed parameters invalidate the stored results
+    other = []
+    run_cohort(cohort, out, groups="radiomics",
+               group_options={"radiomics": {"params": {"featureClass": {"firstorder": []}}}},
+               progress=False, callback=lambda d, n, cid: other.append(cid))
+    assert len(other) == 6
+
+
+def test_workers_and_dask_give_identical_csv(cohort, tmp_path):
+    pytest.importorskip("distributed")
+    from distributed import LocalCluster
+
+    a = tmp_path / "serial.csv"
+    b = tmp_path / "procs.csv"
+    c = tmp_path / "dask.csv"
+    run_cohort(cohort, a, groups="radiomics", group_options=FAST, progress=False)
+    run_cohort(cohort, b, groups="radiomics", group_options=FAST, progress=False, workers=2)
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
+                      dashboard_address=None) as cluster:
+        run_cohort(cohort, c, groups="radiomics", group_options=FAST, progress=False,
+                   scheduler=cluster.scheduler_address)
+    assert a.read_bytes() == b.read_bytes() == c.read_bytes()
+
+
+def test_manifest_validation(tmp_path):
+    p = tmp_path / "m.csv"
+    p.write_text("Image,Label\na.nrrd,1\n")
+    with pytest.raises(ManifestError, match=r"m.csv.*missing required column.*Mask"):
+        read_manifest(p)
+    p.write_text("ID,Image,Mask\nx,a.nrrd,b.nrrd\nx,c.nrrd,d.nrrd\n")
+    with pytest.raises(ManifestError, match="duplicate IDs"):
+        read_manifest(p)
+    with pytest.raises(ManifestError, match="does not exist"):
+        read_manifest(tmp_path / "none.csv")
+
+
+@pytest.mark.shared_data
+def test_shared_cases_manifest_aliases(shared_data):
+    m = read_manifest(shared_data / "cases.csv")
+    assert {"ID", "Image", "Mask", "Label", "OrganMask", "Modality", "CancerType"} <= set(m.columns)
+    row = m.set_index("ID").loc["brats_pat0001"]
+    assert row["Label"] == "1,3,4" and row["Organ"] == "brain" and os.path.isabs(row["OrganMask"])

@@ -1,0 +1,196 @@
+"""Image / mask I/O: formats, label selection, geometry checks, and every documented error."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+from PanCancerSubtypeLib import io
+from PanCancerSubtypeLib.errors import (EmptyMaskError, GeometryMismatchError, ImageDimensionError,
+                                        InvalidImageValuesError, LabelNotFoundError,
+                                        UnreadableFileError)
+
+
+def _image(shape=(10, 20, 30), spacing=(0.8, 0.9, 2.0), origin=(-5.0, 3.0, 10.0), value=None,
+           dtype=np.float32):
+    arr = np.arange(np.prod(shape), dtype=dtype).reshape(shape) if value is None else \
+        np.full(shape, value, dtype=dtype)
+    img = sitk.GetImageFromArray(arr)
+    img.SetSpacing(spacing)
+    img.SetOrigin(origin)
+    return img
+
+
+def _labels(ref, boxes):
+    arr = np.zeros(sitk.GetArrayViewFromImage(ref).shape, np.uint8)
+    for lab, (z0, z1, y0, y1, x0, x1) in boxes.items():
+        arr[z0:z1, y0:y1, x0:x1] = lab
+    return io.mask_from_array(arr, ref)
+
+
+@pytest.mark.parametrize("ext", [".nrrd", ".nii.gz", ".mha"])
+def test_formats_roundtrip(tmp_path, ext):
+    img = _image()
+    lab = _labels(img, {1: (2, 5, 3, 9, 4, 12), 3: (6, 8, 10, 15, 15, 20)})
+    ip, mp = tmp_path / f"im{ext}", tmp_path / f"m{ext}"
+    sitk.WriteImage(img, str(ip))
+    sitk.WriteImage(lab, str(mp))
+    case = io.load_case(ip, mp, label="1,3", modality="MR")
+    assert case.case_id == "im"
+    np.testing.assert_array_equal(case.image_array(), sitk.GetArrayViewFromImage(img))
+    assert case.mask_array().sum() == 3 * 6 * 8 + 2 * 5 * 5
+    assert case.mask.GetSpacing() == pytest.approx(img.GetSpacing())
+    only3 = io.read_mask(mp, 3, reference=case.image)
+    assert sitk.GetArrayViewFromImage(only3).sum() == 2 * 5 * 5
+
+
+def test_dicom_series_and_modality(tmp_path):
+    img = _image(shape=(6, 16, 16), value=-1000.0, dtype=np.int16)
+    arr = sitk.GetArrayFromImage(img)
+    arr[:, 4:12, 4:12] = 40
+    img2 = sitk.GetImageFromArray(arr)
+    img2.CopyInformation(img)
+    writer = sitk.ImageFileWriter()
+    writer.KeepOriginalImageUIDOn()
+    for k in range(img2.GetDepth()):
+        sl = img2[:, :, k]
+        sl.SetMetaData("0008|0060", "CT")
+        sl.SetMetaData("0020|0032", "\\".join(map(str, img2.TransformIndexToPhysicalPoint((0, 0, k)))))
+        sl.SetMetaData("0020|0013", str(k))
+        sl.SetMetaData("0020|000e", "1.2.3.4.5")
+        sl.SetMetaData("0020|0037", "1\\0\\0\\0\\1\\0")
+        writer.SetFileName(str(tmp_path / f"s{k:03d}.dcm"))
+        writer.Execute(sl)
+    got = io.read_image(tmp_path)
+    assert got.GetSize() == img2.GetSize()
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(got), arr)
+    assert got.GetSpacing() == pytest.approx(img2.GetSpacing(), rel=1e-4)
+    assert io.guess_modality(got) == "CT"
+
+
+def test_seg_nrrd_named_segment(tmp_path):
+    import slicerio
+
+    img = _image()
+    ip = tmp_path / "im.nrrd"
+    sitk.WriteImage(img, str(ip))
+    lab = _labels(img, {1: (2, 5, 3, 9, 4, 12), 2: (6, 8, 10, 15, 15, 20)})
+    lp = tmp_path / "lab.nrrd"
+    sitk.WriteImage(lab, str(lp))
+    # build a .seg.nrrd with slicerio (voxels in i, j, k order + ijkToLPS)
+    arr = np.transpose(sitk.GetArrayFromImage(lab), (2, 1, 0))
+    ijk_to_lps = np.eye(4)
+    ijk_to_lps[:3, :3] = np.diag(img.GetSpacing())
+    ijk_to_lps[:3, 3] = img.GetOrigin()
+    seg = slicerio.create_segmentation(arr.shape, ijk_to_lps)
+    slicerio.add_segment(seg, arr == 1, {"id": "Segment_1", "name": "tumour"})
+    slicerio.add_segment(seg, arr == 2, {"id": "Segment_2", "name": "lymph node"})
+    sp = tmp_path / "t.seg.nrrd"
+    slicerio.write_segmentation(str(sp), seg)
+    m = io.read_mask(sp, "tumour", reference=img)
+    assert sitk.GetArrayViewFromImage(m).sum() == 3 * 6 * 8
+    m2 = io.read_mask(sp, "lymph node", reference=img)
+    assert sitk.GetArrayViewFromImage(m2).sum() == 2 * 5 * 5
+    with pytest.raises(LabelNotFoundError, match="liver"):
+        io.read_mask(sp, "liver", reference=img)
+
+
+@pytest.mark.shared_data
+def test_rtstruct_matches_nifti_mask(shared_data):
+    d = shared_data / "IBSI_ct_radiomics_phantom_NSCLC"
+    img = io.read_image(d / "dicom" / "image")
+    rs = next((d / "dicom" / "mask").glob("*.dcm"))
+    assert io.rtstruct_roi_names(rs) == ["GTV-1"]
+    m_rt = sitk.GetArrayFromImage(io.read_mask(rs, "GTV-1", reference=img)).astype(bool)
+    m_nii = sitk.GetArrayFromImage(io.read_mask(d / "nifti" / "mask" / "mask.nii.gz",
+                                                reference=img)).astype(bool)
+    dice = 2 * (m_rt & m_nii).sum() / (m_rt.sum() + m_nii.sum())
+    assert dice > 0.99, dice
+    with pytest.raises(LabelNotFoundError, match="GTV-2"):
+        io.read_mask(rs, "GTV-2", reference=img)
+
+
+def test_mask_resampled_when_grids_overlap(tmp_path):
+    img = _image(shape=(10, 20, 20), spacing=(1.0, 1.0, 2.0), origin=(0, 0, 0))
+    fine = _image(shape=(20, 40, 40), spacing=(0.5, 0.5, 1.0), origin=(-0.25, -0.25, -0.5),
+                  value=0, dtype=np.uint8)
+    arr = np.zeros((20, 40, 40), np.uint8)
+    arr[4:12, 10:30, 10:30] = 1  # physical z 4..11 -> coarse slices 2..5, y/x 5..15
+    m = io.mask_from_array(arr, fine)
+    got = io.align_to_reference(m, img)
+    assert got.GetSize() == img.GetSize()
+    g = sitk.GetArrayFromImage(got)
+    assert g[2:6, 5:15, 5:15].all() and g.sum() == 4 * 10 * 10
+
+
+def test_mask_rejected_without_overlap():
+    img = _image(origin=(0, 0, 0))
+    far = _image(origin=(500, 500, 500), value=1, dtype=np.uint8)
+    with pytest.raises(GeometryMismatchError) as ei:
+        io.align_to_reference(far, img, source="m.nrrd")
+    msg = str(ei.value)
+    assert "m.nrrd" in msg and "do not overlap" in msg
+    assert "mask grid: size=(30, 20, 10)" in msg and "image grid:" in msg and "origin=(500" in msg
+    with pytest.raises(GeometryMismatchError, match="strict"):
+        shifted = _image(origin=(1, 0, 0), value=1, dtype=np.uint8)
+        io.align_to_reference(shifted, img, geometry="strict")
+
+
+def test_errors_name_the_file(tmp_path):
+    img = _image()
+    ip = tmp_path / "im.nrrd"
+    sitk.WriteImage(img, str(ip))
+    # missing file
+    with pytest.raises(UnreadableFileError, match="nope.nrrd.*does not exist"):
+        io.read_image(tmp_path / "nope.nrrd")
+    # unreadable file
+    bad = tmp_path / "bad.nrrd"
+    bad.write_text("this is not an image")
+    with pytest.raises(UnreadableFileError, match="bad.nrrd.*cannot be read"):
+        io.read_image(bad)
+    # empty mask
+    empty = tmp_path / "empty.nrrd"
+    sitk.WriteImage(io.mask_from_array(np.zeros((10, 20, 30)), img), str(empty))
+    with pytest.raises(EmptyMaskError, match="empty.nrrd"):
+        io.load_case(ip, empty)
+    # none of the requested labels
+    lab = tmp_path / "lab.nrrd"
+    sitk.WriteImage(_labels(img, {2: (1, 3, 1, 3, 1, 3)}), str(lab))
+    with pytest.raises(LabelNotFoundError, match=r"lab.nrrd.*\[1, 4\].*present: \[2\]"):
+        io.load_case(ip, lab, label="1,4")
+    # 2D image
+    two_d = tmp_path / "flat.nrrd"
+    sitk.WriteImage(sitk.GetImageFromArray(np.zeros((20, 30), np.float32)), str(two_d))
+    with pytest.raises(ImageDimensionError, match="flat.nrrd.*2D"):
+        io.read_image(two_d)
+    one_slice = tmp_path / "one.nrrd"
+    sitk.WriteImage(sitk.GetImageFromArray(np.zeros((1, 20, 30), np.float32)), str(one_slice))
+    with pytest.raises(ImageDimensionError, match="one.nrrd.*single slice"):
+        io.read_image(one_slice)
+    # NaN image
+    arr = sitk.GetArrayFromImage(img)
+    arr[3, 4, 5] = np.nan
+    nan_img = sitk.GetImageFromArray(arr)
+    nan_img.CopyInformation(img)
+    nanp = tmp_path / "nan.nrrd"
+    sitk.WriteImage(nan_img, str(nanp))
+    with pytest.raises(InvalidImageValuesError, match=r"nan.nrrd.*1 NaN.*x,y,z=\(5, 4, 3\)"):
+        io.read_image(nanp)
+
+
+def test_default_label_follows_pyradiomics(tmp_path, caplog):
+    img = _image()
+    single = _labels(img, {5: (1, 4, 1, 4, 1, 4)})
+    assert sitk.GetArrayViewFromImage(io.select_labels(single, None)).sum() == 27
+    multi = _labels(img, {1: (1, 3, 1, 3, 1, 3), 2: (5, 8, 5, 8, 5, 8)})
+    got = io.select_labels(multi, None, source="multi.nrrd")
+    assert sitk.GetArrayViewFromImage(got).sum() == 8
+    assert "using label 1" in caplog.text
+
+
+def test_parse_label():
+    assert io.parse_label("1,3,4") == ([1, 3, 4], None)
+    assert io.parse_label(2) == ([2], None)
+    assert io.parse_label("GTV-1") == (None, "GTV-1")
+    assert io.parse_label("") == (None, None)
+    assert io.parse_label(None) == (None, None)
