@@ -381,7 +381,8 @@ def _dummies(s: pd.Series, name: str, reference=None, source=None) -> pd.DataFra
     if reference is None:
         reference = levels[0]
     else:
-        matched = [lv for lv in levels if lv == reference or str(lv) == str(reference)]
+        matched = [lv for lv in levels
+                   if lv == reference or str(lv) == str(reference) or _fmt_level(lv) == str(reference)]
         if not matched:
             raise SurvivalDataError(f"reference level {reference!r} not among the levels of "
                                     f"{name!r}: {levels}", source)
@@ -662,6 +663,14 @@ def plot_forest(table: pd.DataFrame, title: str = "Cox model: hazard ratios (95%
                 fmt="s", color="k", ecolor="0.3", capsize=3, ms=5)
     ax.axvline(1.0, color="C3", ls="--", lw=1)
     ax.set_xscale("log")
+    from matplotlib.ticker import NullFormatter
+    lo = float(np.nanmin(np.r_[table["ci_low"].to_numpy(float), 1.0]))
+    hi = float(np.nanmax(np.r_[table["ci_high"].to_numpy(float), 1.0]))
+    cand = [0.01, 0.02, 0.05, 0.1, 0.2, 0.25, 0.5, 1, 2, 4, 5, 10, 20, 50, 100]
+    ticks = [c for c in cand if lo / 1.2 <= c <= hi * 1.2] or [1]
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xticks(ticks)
+    ax.set_xticklabels([f"{c:g}" for c in ticks])
     ax.set_yticks(y)
     ax.set_yticklabels(table["term"])
     for yi, (_, r) in zip(y, table.iterrows()):
