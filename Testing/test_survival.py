@@ -239,9 +239,11 @@ def _synthetic_survival(n=300, p=50, seed=0):
 
 def test_lasso_cox_selects_true_features():
     X, t, e, lp = _synthetic_survival()
-    m = G.LassoCoxSignature(cv=5, random_state=0).fit(X, t, e)
-    assert {"f0", "f1", "f2"} <= set(m.selected_features_)
-    assert len(m.selected_features_) <= 10
+    m = G.LassoCoxSignature(cv=5, random_state=0).fit(X, t, e)  # rule "1se"
+    assert set(m.selected_features_) == {"f0", "f1", "f2"}
+    m_min = G.LassoCoxSignature(cv=5, random_state=0, rule="min").fit(X, t, e)
+    assert {"f0", "f1", "f2"} <= set(m_min.selected_features_)
+    assert m_min.alpha_ <= m.alpha_
     assert np.sign(m.coef_["f0"]) == 1 and np.sign(m.coef_["f1"]) == -1
     # held-out data from the same model
     Xv, tv, ev, _ = _synthetic_survival(seed=1)
@@ -332,8 +334,13 @@ def test_cross_cancer_finds_ctc_and_cts(kind):
     df, feats = _pan_cancer(kind)
     kw = dict(time="time", event="event") if kind == "survival" else dict(outcome="y")
     r = CC.cross_cancer_comparison(df, feats, "ct", cv=3, fdr=0.01, **kw)
+    # the planted features are found; at FDR 1% an occasional noise feature may be significant
+    # in one type (expected), but not in both
     assert r.ctc == ["common"]
-    assert r.cts == {"a_spec": "A", "b_spec": "B"}
+    assert r.cts.get("a_spec") == "A" and r.cts.get("b_spec") == "B"
+    assert len(r.cts) <= 3
+    noise_hits = r.tests[r.tests.feature.str.startswith("noise") & r.tests.significant]
+    assert len(noise_hits) <= 1
     m = r.models.set_index(["cancer_type", "feature_set"])
     assert (m["mean"] > 0.6).all()
     # the combined set (both true features of a type) beats each alone

@@ -86,8 +86,10 @@ class LassoCoxSignature:
     n_alphas, alpha_min_ratio : the regularisation path (as glmnet: ``n_alphas`` values from the
         smallest alpha that keeps every coefficient at 0 down to ``alpha_min_ratio`` times it).
     cv : number of folds (stratified by event) of the penalty selection.
-    rule : ``"min"`` (alpha with the best mean CV C-index, glmnet's ``lambda.min``) or ``"1se"``
-        (largest alpha within one standard error of the best, a sparser model).
+    rule : ``"1se"`` (default; largest alpha whose mean CV C-index is within one standard error
+        of the best, a sparser model: glmnet's ``lambda.1se``, the default of ``coef.cv.glmnet``)
+        or ``"min"`` (the best mean CV C-index, ``lambda.min``; on flat CV curves it can keep
+        many noise features).
     random_state : seed of the fold split.
 
     Attributes after ``fit``: ``alpha_``, ``coef_`` (pandas Series over all features, on the
@@ -97,7 +99,7 @@ class LassoCoxSignature:
     """
 
     def __init__(self, n_alphas: int = 50, alpha_min_ratio: float = 0.01, cv: int = 5,
-                 rule: str = "min", random_state: Optional[int] = 0, max_iter: int = 100000):
+                 rule: str = "1se", random_state: Optional[int] = 0, max_iter: int = 100000):
         self.n_alphas = n_alphas
         self.alpha_min_ratio = alpha_min_ratio
         self.cv = cv

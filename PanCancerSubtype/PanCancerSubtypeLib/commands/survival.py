@@ -59,7 +59,8 @@ def register(sub):
     s.add_argument("--event", required=True)
     s.add_argument("--out", required=True)
     s.add_argument("--cv", type=int, default=5, help="folds of the penalty selection")
-    s.add_argument("--rule", choices=["min", "1se"], default="min")
+    s.add_argument("--rule", choices=["min", "1se"], default="1se",
+                   help="penalty rule: 1se (sparser, glmnet default) or min")
     s.add_argument("--cutoff", choices=["median", "optimal"], default="median",
                    help="risk-group cutoff (optimal = X-tile search; optimistic, see docs)")
     s.add_argument("--n-perm", type=int, default=200,
