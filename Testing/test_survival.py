@@ -144,6 +144,17 @@ def test_cox_reference_level_and_categorical_covariate(lung_ecog, cox_lung):
         S.cox_ph(d, "time", "status", group="ecog", reference="three")
 
 
+def test_ph_test_same_conclusion_as_r(cox_lung, ref):
+    # lifelines follows the pre-3.0 cox.zph approximation, so only the conclusion is compared:
+    # R (survival 3.5) finds no PH violation at 5% for any term on this model, nor do we.
+    ph = S.ph_test(cox_lung)
+    assert list(ph["term"]) == ["ph.ecog=1", "ph.ecog=2", "age", "sex"]
+    assert min(ref["cox_zph_km"]["p"]) > 0.05
+    assert (ph["p"] > 0.05).all()
+    for tt in ("rank", "identity", "log"):
+        assert len(S.ph_test(cox_lung, time_transform=tt)) == 4
+
+
 def test_ph_test_flags_non_proportional_hazards():
     rng = np.random.default_rng(3)
     n = 600
@@ -378,7 +389,10 @@ def test_cli_survival_end_to_end(tmp_path, lung_ecog, ref):
     np.testing.assert_allclose(s["c_index"]["value"], ref["cox"]["concordance"], rtol=RTOL)
     assert s["n"] == ref["cox"]["n"] and s["n_events"] == ref["cox"]["n_events"]
     risk = pd.read_csv(out / "km_at_risk.csv", index_col=0)
-    assert risk.columns.tolist() == ["180.0", "365.0", "730.0"]
+    assert risk.columns.tolist() == ["180", "365", "730"]
+    np.testing.assert_array_equal(risk.loc["asymptomatic"].to_numpy(),
+                                  [(d[d.ecog == "asymptomatic"].time >= x).sum()
+                                   for x in (180, 365, 730)])
 
 
 def test_cli_survival_bad_column(tmp_path, lung, capsys):
@@ -389,6 +403,56 @@ def test_cli_survival_bad_column(tmp_path, lung, capsys):
                "--group", "subtype", "--out", str(tmp_path / "o")])
     assert rc == 1
     assert "subtype" in capsys.readouterr().err
+
+
+def test_signature_bad_input():
+    X, t, e, lp = _synthetic_survival(n=60, p=5)
+    Xn = X.copy()
+    Xn.iloc[3, 2] = np.nan
+    with pytest.raises(SurvivalDataError, match="NaN"):
+        G.LassoCoxSignature().fit(Xn, t, e)
+    with pytest.raises(SurvivalDataError, match="differ in length"):
+        G.LassoCoxSignature().fit(X, t[:-1], e)
+    with pytest.raises(SurvivalDataError, match="event must be 0/1"):
+        G.LassoCoxSignature().fit(X, t, e + 1)
+    Xc = X.copy()
+    Xc["const"] = 1.0
+    with pytest.raises(SurvivalDataError, match="constant"):
+        G.LassoCoxSignature().fit(Xc, t, e)
+    with pytest.raises(ValueError, match="binary"):
+        G.delong_test(np.full(10, 1), np.arange(10), np.arange(10))
+    with pytest.raises(SurvivalDataError, match="differ in length"):
+        G.optimal_cutoff(lp[:-1], t, e)
+    m = G.LassoCoxSignature(cv=3).fit(X, t, e)
+    from PanCancerSubtypeLib.errors import FeatureMismatchError
+    with pytest.raises(FeatureMismatchError, match="f4"):
+        m.predict(X.drop(columns=["f4"]))
+
+
+def test_cross_cancer_bad_input():
+    df, feats = _pan_cancer("binary", n=30)
+    with pytest.raises(SurvivalDataError, match="not in the table"):
+        CC.cross_cancer_comparison(df, feats + ["nope"], "ct", outcome="y")
+    d = df.copy()
+    d["y"] = d["y"] + 1
+    with pytest.raises(SurvivalDataError, match="must be 0/1"):
+        CC.cross_cancer_comparison(d, feats, "ct", outcome="y")
+    with pytest.raises(SurvivalDataError, match="time and event"):
+        CC.cross_cancer_comparison(df, feats, "ct", time="y")
+
+
+def test_cli_cross_cancer_end_to_end(tmp_path):
+    from PanCancerSubtypeLib.cli import main
+    df, feats = _pan_cancer("binary")
+    df.insert(0, "case_id", [f"c{i}" for i in range(len(df))])
+    df.to_csv(tmp_path / "t.csv", index=False)
+    rc = main(["cross-cancer", "--table", str(tmp_path / "t.csv"), "--cancer-type", "ct",
+               "--outcome", "y", "--fdr", "0.01", "--cv", "3", "--out", str(tmp_path / "cc")])
+    assert rc == 0
+    s = json.loads((tmp_path / "cc" / "cross_cancer.json").read_text())
+    assert s["ctc"] == ["common"] and s["n_features"] == len(feats)
+    assert s["cts"]["a_spec"] == "A" and s["cts"]["b_spec"] == "B"
+    assert len(pd.read_csv(tmp_path / "cc" / "models.csv")) == 6
 
 
 def test_cli_signature_end_to_end(tmp_path):

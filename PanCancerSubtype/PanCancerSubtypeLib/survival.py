@@ -249,7 +249,8 @@ def kaplan_meier(data, time: str = None, event: str = None, group: Optional[str]
                     "median": _finite_or_nan(kmf.median_survival_time_),
                     "ci_low": _finite_or_nan(mci.iloc[0, 0]),
                     "ci_high": _finite_or_nan(mci.iloc[0, 1])})
-    at_risk = pd.DataFrame.from_dict(risk, orient="index", columns=times)
+    cols = [int(x) if float(x).is_integer() else x for x in times]
+    at_risk = pd.DataFrame.from_dict(risk, orient="index", columns=cols)
     at_risk.index.name = "group"
     return KMResult(fitters=fitters, at_risk=at_risk, table=pd.DataFrame(rows),
                     median=pd.DataFrame(med), times=times, alpha=alpha, n_dropped=sd.n_dropped)
