@@ -16,6 +16,7 @@ COMMAND_MODULES: List[str] = [
     "cohort",
     "registry",
     "survival",
+    "demo",
 ]
 
 
