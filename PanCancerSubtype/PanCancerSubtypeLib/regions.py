@@ -12,9 +12,15 @@ Parenchyma masks (used when no organ mask is supplied)
        image corners on any slice are *outside-body air* (room air, table gaps, circular-FOV
        padding) and are dropped.  Corners rather than "touches the border" keep a lung that a
        tight crop cuts at the image edge (``ibsi_nsclc``);
-    3. of the remaining components the two largest are kept (the second only if it holds at least
-       ``min_second_fraction`` of the first's volume, so a single lung in a crop is not joined
-       by a gas bubble), plus any component within 2 voxels of the tumour when a tumour is given;
+    3. of the remaining components the two largest *lung-like* ones are kept: a component is
+       lung-like when it holds an in-plane disc of radius ``min_radius_mm`` (7.5 mm), which
+       rejects the thin air gaps of the table, clothing and skin folds; the second is kept only
+       if it holds at least ``min_second_fraction`` of the first's volume (so a single lung in a
+       crop is not joined by a gas bubble), and, when it touches the in-plane image border on at
+       least half of its slices (the air between the table's plates), only if it holds at least
+       25 % of the first's volume; plus any lung-like component of >= 1 cm3 within
+       2 voxels of the tumour when a tumour is given.  Both lungs are often one component
+       (joined through the trachea and main bronchi, which stay in the mask);
     4. holes are filled slice by slice, so vessels, airway walls and nodules inside the lung are
        inside the mask; an optional in-plane closing (``closing_mm``, default off) also takes in
        juxta-pleural vessels.
@@ -146,6 +152,7 @@ def _otsu(values: np.ndarray, nbins: int = 256) -> float:
 # ----------------------------------------------------------------------------------------------
 def lung_mask_ct(image, spacing=None, tumour: Optional[np.ndarray] = None,
                  threshold_hu: float = -400.0, min_second_fraction: float = 0.05,
+                 min_radius_mm: float = 7.5,
                  closing_mm: float = 0.0, downsample: Optional[bool] = None,
                  source: Optional[str] = None) -> np.ndarray:
     """Both lungs from a chest CT (HU); bool array (z, y, x).  See the module docstring.
@@ -169,18 +176,50 @@ def lung_mask_ct(image, spacing=None, tumour: Optional[np.ndarray] = None,
     sizes[0] = 0
     sizes[_outside_components(lab, n)] = 0
     order = np.argsort(sizes)[::-1]
+    objs = ndi.find_objects(lab)
+    pix = (sp[1] * f, sp[0] * f)
+
+    def thick(c: int) -> bool:
+        # lung-like: holds an in-plane disc of radius >= min_radius_mm somewhere (rejects the
+        # thin air gaps of the table, of clothing and between skin folds)
+        box = objs[c - 1]
+        comp = np.pad(lab[box] == c, ((0, 0), (1, 1), (1, 1)))
+        depth = ndi.distance_transform_edt(comp, sampling=(1e6,) + pix)
+        return bool(depth.max() >= min_radius_mm)
+
+    def at_border(c: int) -> bool:
+        # touches the in-plane image border on at least half of the slices it spans
+        box = objs[c - 1]
+        comp = lab[box] == c
+        edge = np.zeros(comp.shape[0], bool)
+        if box[1].start == 0:
+            edge |= comp[:, 0, :].any(1)
+        if box[1].stop == lab.shape[1]:
+            edge |= comp[:, -1, :].any(1)
+        if box[2].start == 0:
+            edge |= comp[:, :, 0].any(1)
+        if box[2].stop == lab.shape[2]:
+            edge |= comp[:, :, -1].any(1)
+        return bool(edge.sum() >= 0.5 * comp.any(axis=(1, 2)).sum())
+
     keep = []
-    if sizes[order[0]] > 0:
-        keep.append(int(order[0]))
-        if n > 1 and sizes[order[1]] >= min_second_fraction * sizes[order[0]] and sizes[order[1]] > 0:
-            keep.append(int(order[1]))
+    for c in order[:8]:
+        if sizes[c] == 0 or len(keep) == 2:
+            break
+        if keep and sizes[c] < min_second_fraction * sizes[keep[0]]:
+            break
+        if not thick(int(c)):
+            continue
+        if keep and sizes[c] < 0.25 * sizes[keep[0]] and at_border(int(c)):
+            continue  # e.g. the air between the table's plates; a true second lung is larger
+        keep.append(int(c))
     if tumour is not None and tumour.any():
         t_small = np.asarray(tumour[:, ::f, ::f])
         near = ndi.binary_dilation(t_small, structure=_FACE, iterations=2)
         # at least ~ 1 cm3 so that bubbles and airways cut by the tumour are not taken in
         min_vox = 1000.0 / (sp[0] * sp[1] * f * f * sp[2])
         for c in np.unique(lab[near]):
-            if c != 0 and sizes[c] >= min_vox and int(c) not in keep:
+            if c != 0 and sizes[c] >= min_vox and int(c) not in keep and thick(int(c)):
                 keep.append(int(c))
     if not keep:
         raise EmptyMaskError("no lung-like air component inside the body (all air touches the "
