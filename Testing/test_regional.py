@@ -21,8 +21,9 @@ from PanCancerSubtypeLib.errors import EmptyMaskError, PanCancerSubtypeError, Tu
 from PanCancerSubtypeLib.features import Case, get_group_class
 from PanCancerSubtypeLib.heterogeneity import (CT_RANGE, FEATURE_NAMES, MEASURES, PAIRS,
                                                RegionalFeatures, compare_hist, region_histogram)
-from PanCancerSubtypeLib.regions import (brain_mask_mr, lung_mask_ct, parenchyma_mask,
-                                         regions_from_labelmap, regions_labelmap, tumour_regions)
+from PanCancerSubtypeLib.regions import (brain_mask_mr, breast_mask_mr, lung_mask_ct,
+                                         parenchyma_mask, regions_from_labelmap, regions_labelmap,
+                                         tumour_regions)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -390,6 +391,80 @@ def test_tumour_at_image_border():
     # 3d definition: the border counts as outside, the x = 0 face belongs to the rim
     r3 = tumour_regions(t, None, (1, 1, 1), "3d")
     assert r3["TIM"][:, :, 0][t[:, :, 0]].all()
+
+
+def test_3d_margins_stay_in_parenchyma_and_outside_tumour():
+    rng = np.random.default_rng(8)
+    t = sphere((24, 40, 40), 6, spacing_zyx=(2.0, 1.0, 1.0))
+    par = rng.random(t.shape) > 0.4
+    reg = tumour_regions(t, par, (1.0, 1.0, 2.0), definition="3d")
+    d = ndi.distance_transform_edt(~t, sampling=(2.0, 1.0, 1.0))
+    for m in (5, 10):
+        np.testing.assert_array_equal(reg[f"PM{m}"], (d > 0) & (d <= m) & par)
+
+
+# ----------------------------------------------------------------------------------------------
+# parenchyma masks: synthetic
+# ----------------------------------------------------------------------------------------------
+def chest_phantom(pleural_tumour=True):
+    """Air outside, soft-tissue body ellipse, two air lungs with vessels, a table gap below."""
+    nz, ny, nx = 20, 128, 128
+    z, y, x = np.ogrid[:nz, :ny, :nx]
+    img = np.full((nz, ny, nx), -1000.0)
+    body = ((y - 60) / 45.0) ** 2 + ((x - 64) / 58.0) ** 2 <= 1
+    img[:, body[0]] = 40.0
+    lungs = np.zeros((nz, ny, nx), bool)
+    for cx in (38, 90):
+        lungs |= (((y - 60) / 30.0) ** 2 + ((x - cx) / 18.0) ** 2 <= 1) & (z >= 2) & (z <= 17)
+    img[lungs] = -850.0
+    vessels = lungs & (((y - 50) ** 2 + (x - 40) ** 2 <= 4) | ((y - 70) ** 2 + (x - 88) ** 2 <= 4))
+    img[vessels] = 30.0
+    img[:, 110:114, 5:123] = 200.0          # table plates with an air gap between them
+    img[:, 116:120, 5:123] = 200.0
+    tumour = np.zeros_like(lungs)
+    if pleural_tumour:   # on the lateral pleura of the left lung, inside the lung
+        tumour = (((z - 10) / 3.0) ** 2 + ((y - 60) / 6.0) ** 2 + ((x - 24) / 6.0) ** 2 <= 1) & \
+            (lungs | (x >= 20))
+        img[tumour] = 35.0
+    return img, lungs, vessels, tumour
+
+
+def test_lung_mask_on_chest_phantom():
+    img, lungs, vessels, tumour = chest_phantom()
+    case = make_case(img, tumour, organ="lung", case_id="phantom")
+    lung = parenchyma_mask(case)
+    truth = lungs | tumour
+    dice = 2 * (lung & truth).sum() / (lung.sum() + truth.sum())
+    assert dice > 0.97
+    assert lung[vessels].all(), "vessels are inside the lung mask (holes filled)"
+    assert lung[tumour].all(), "the tumour is never excluded"
+    assert not lung[:, 105:, :].any(), "no table air gap, no outside air"
+    # without the tumour the lung search alone still finds both lungs
+    alone = lung_mask_ct(img)
+    assert alone[:, 60, 38].sum() > 10 and alone[:, 60, 90].sum() > 10
+    # PM ring restricted to the lung: nothing in the chest wall beside the pleural tumour
+    reg = tumour_regions(tumour, lung, (1.0, 1.0, 1.0), definition="3d")
+    body_wall = (img > -400) & ~lungs & ~tumour & ~vessels
+    assert not (reg["PM10"] & body_wall).any()
+
+
+def test_breast_mask_synthetic():
+    shape = (12, 60, 60)
+    z, y, x = np.ogrid[:shape[0], :shape[1], :shape[2]]
+    img = np.full(shape, 2.0)                                   # air
+    body = np.broadcast_to(y >= 15, shape)
+    img[body] = 60.0                                            # fat-suppressed background
+    strands = body & (np.abs(x - 30) <= 2) & np.ones(shape, bool)
+    img[strands] = 150.0                                        # enhancing fibroglandular tissue
+    t = sphere(shape, 3, center=(6, 35, 30))
+    img[t] = 200.0
+    fgt = breast_mask_mr(img, t, spacing=(1.0, 1.0, 1.0), box_mm=10)
+    assert fgt[strands & ~t & (np.abs(y - 35) <= 10) & (np.abs(z - 6) <= 10)].all()
+    assert not fgt[~strands & ~t].any()                        # only the bright tissue
+    tissue = breast_mask_mr(img, t, spacing=(1.0, 1.0, 1.0), box_mm=10, tissue="body")
+    assert not tissue[img < 10].any()                           # no air
+    assert tissue[body & (np.abs(y - 35) <= 10) & (np.abs(x - 30) <= 10) & (np.abs(z - 6) <= 5)].all()
+    assert not tissue[:, :, :15].any()                          # outside the 10 mm box
 
 
 # ----------------------------------------------------------------------------------------------
