@@ -274,6 +274,8 @@ def test_uniform_sphere_in_uniform_background():
     fr = RegionalFeatures(definition="reference").compute(case)
     for d in (5, 10):
         p = t.sum() / reg[f"PM{d}"].sum()
+        assert fr[f"diag_regional_voxels_PM{d}"] == reg[f"PM{d}"].sum()
+        assert fr[f"diag_regional_voxels_PM{d}_outside_tumour"] == (reg[f"PM{d}"] & ~t).sum() > 0
         assert fr[f"regional_TC_PM{d}_intersection"] == pytest.approx(p, abs=1e-6)
         assert fr[f"regional_TC_PM{d}_chisquare"] == pytest.approx((1 - p) ** 2, abs=1e-6)
         assert fr[f"regional_TIM_PM{d}_bhattacharyya"] == pytest.approx(math.sqrt(1 - math.sqrt(p)), abs=1e-5)

@@ -134,6 +134,11 @@ def regional_features_from_regions(image_zyx: np.ndarray, regions: Dict[str, np.
     img = np.asarray(image_zyx)
     values = {k: img[regions[k]] for k in ("TC", "TIM", "PM5", "PM10")}
     diag: Dict[str, Any] = {f"diag_regional_voxels_{k}": int(v.size) for k, v in values.items()}
+    tumour = regions["TC"] | regions["TIM"]
+    for k in ("PM5", "PM10"):
+        # margin voxels outside the tumour (in the reference definition PM also holds the tumour;
+        # 0 here means the margin histogram is the tumour's own)
+        diag[f"diag_regional_voxels_{k}_outside_tumour"] = int((regions[k] & ~tumour).sum())
     empty = [k for k, v in values.items() if v.size == 0]
     if empty and empty_region == "error":
         raise TumourTooSmallError(
@@ -144,7 +149,9 @@ def regional_features_from_regions(image_zyx: np.ndarray, regions: Dict[str, np.
     if (modality or "CT").upper() == "CT":
         rng, clip = CT_RANGE, False
     else:
-        union = np.concatenate([v for v in values.values()]) if not empty or len(empty) < 4 else np.zeros(1)
+        union = np.concatenate([v for v in values.values()])
+        if union.size == 0:
+            union = np.zeros(1)
         rng, clip = mr_value_range(union, mr_range, tuple(mr_percentiles)), True
     diag["diag_regional_range_lo"] = rng[0]
     diag["diag_regional_range_hi"] = rng[1]

@@ -224,8 +224,8 @@ def lung_mask_ct(image, spacing=None, tumour: Optional[np.ndarray] = None,
             if c != 0 and sizes[c] >= min_vox and int(c) not in keep and thick(int(c)):
                 keep.append(int(c))
     if not keep:
-        raise EmptyMaskError("no lung-like air component inside the body (all air touches the "
-                             "image corners)", source=source)
+        raise EmptyMaskError("no lung-like air component inside the body (only outside-body air "
+                             "or thin air gaps below -%g HU)" % -threshold_hu, source=source)
     lung_small = np.isin(lab, keep)
     if f > 1:
         grown = ndi.binary_dilation(lung_small, structure=_FACE[1][None], iterations=1)
@@ -424,8 +424,12 @@ def _regions_reference(t, par, spacing_xyz, margins_mm):
     tc = np.zeros(shape, bool)
     pms = [np.zeros(shape, bool) for _ in margins_mm]
     zs = np.nonzero(t.any(axis=(1, 2)))[0]
-    # crop every slice to the tumour's in-plane bounding box + the largest margin + 1: exact
-    # (see the notes in the module docstring of the tests), and ~100x faster on 512^2 slices
+    # Crop every slice to the tumour's in-plane bounding box grown by the largest margin + 1
+    # pixel (clipped to the image).  This is exact: every pixel within rmax of the tumour is in
+    # the crop, and for a tumour pixel the nearest background pixel of the full slice is never
+    # nearer than the nearest one inside the crop (the crop's one-pixel frame beyond the bounding
+    # box is background, and it is at least as near as anything beyond it; where the crop meets
+    # the image border, both the full slice and the crop end there).  Tested against brute force.
     _, ys, xs = _bbox(t, (0, rmax + 1, rmax + 1))
     for k in zs:
         T = t[k, ys, xs]
