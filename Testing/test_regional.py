@@ -20,7 +20,8 @@ from PanCancerSubtypeLib import cli
 from PanCancerSubtypeLib.errors import EmptyMaskError, PanCancerSubtypeError, TumourTooSmallError
 from PanCancerSubtypeLib.features import Case, get_group_class
 from PanCancerSubtypeLib.heterogeneity import (CT_RANGE, FEATURE_NAMES, MEASURES, PAIRS,
-                                               RegionalFeatures, compare_hist, region_histogram)
+                                               RegionalFeatures, compare_hist, region_histogram,
+                                               released_order)
 from PanCancerSubtypeLib.regions import (brain_mask_mr, breast_mask_mr, lung_mask_ct,
                                          parenchyma_mask, regions_from_labelmap, regions_labelmap,
                                          tumour_regions)
@@ -329,6 +330,61 @@ def test_mr_range_is_shared_percentile_range():
     assert f["diag_regional_range_hi"] == pytest.approx(np.percentile(union, 99))
     f2 = RegionalFeatures(mr_range=(0, 300)).compute(case)
     assert (f2["diag_regional_range_lo"], f2["diag_regional_range_hi"]) == (0.0, 300.0)
+
+
+def released_code_transcription(ct, mask, lung, sx, d):
+    """An independent, literal re-computation of the released code's margin_3D_histogram from the
+    specification: full-slice scipy EDTs, numpy histograms, the four measures written out.
+    Returns the 12 values [TIM-PM, TC-PM, TC-TIM] x [correl, chisqr, intersect, bhattacharyya]."""
+    core = np.zeros(ct.shape)
+    inner = np.zeros(ct.shape)
+    outer = np.zeros(ct.shape)
+    n = np.round(d / sx)
+    for k in np.nonzero(mask.sum(axis=(1, 2)))[0]:
+        m2 = mask[k].astype(np.uint8)
+        dist = ndi.distance_transform_edt(m2)
+        er = (dist > dist.max() / 2) * 1
+        core[k] = er
+        inner[k] = m2 - er
+        outer[k] = ndi.distance_transform_edt(1 - m2) <= n
+    lung = np.logical_or(mask, lung) * 1
+    outer = np.logical_and(lung, outer) * 1
+
+    def hist(v):
+        h, _ = np.histogram(v, bins=100, range=(-1000, 500))
+        return (h / (np.sum(h) + 1e-10)).astype("float32").astype(float)
+
+    h1, h2, h3 = hist(ct[outer == 1]), hist(ct[inner == 1]), hist(ct[core == 1])
+
+    def four(a, b):
+        corr = np.corrcoef(a, b)[0, 1] if a.std() > 0 and b.std() > 0 else 1.0
+        chi = sum((x - y) ** 2 / x for x, y in zip(a, b) if x != 0)
+        inter = sum(min(x, y) for x, y in zip(a, b))
+        bc = sum(math.sqrt(x * y) for x, y in zip(a, b))
+        bh = math.sqrt(max(1 - bc / math.sqrt(a.mean() * b.mean() * len(a) ** 2), 0))
+        return [corr, chi, inter, bh]
+
+    return four(h2, h1) + four(h3, h1) + four(h3, h2)
+
+
+@pytest.mark.parametrize("source", ["synthetic", "lung1"])
+def test_reference_features_equal_released_code_transcription(source, request):
+    if source == "synthetic":
+        rng = np.random.default_rng(21)
+        shape = (14, 60, 64)
+        t = sphere(shape, 9, spacing_zyx=(2.5, 0.8, 0.8))
+        ct = np.where(t, rng.normal(20, 40, shape), rng.normal(-820, 60, shape)).round()
+        lung = rng.random(shape) > 0.1
+        case = make_case(ct, t, spacing=(0.8, 0.8, 2.5), organ_mask=lung)
+    else:
+        case = load_shared(request.getfixturevalue("shared_cases")["lung1"])
+    f = RegionalFeatures().compute(case)
+    par = parenchyma_mask(case)
+    ct = np.asarray(case.image_array(), float)
+    t = case.mask_array()
+    expect = released_code_transcription(ct, t, par, case.spacing[0], 5) + \
+        released_code_transcription(ct, t, par, case.spacing[0], 10)
+    np.testing.assert_allclose(released_order(f), expect, rtol=1e-6, atol=1e-7)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -165,6 +165,19 @@ def regional_features_from_regions(image_zyx: np.ndarray, regions: Dict[str, np.
     return out, diag
 
 
+def released_order(features: Dict[str, float]) -> List[float]:
+    """The 24 values in the order of the released code's CSV rows.
+
+    ``margin_3D_histogram`` returns [TIM-PM, TC-PM, TC-TIM] x [correlation, chi-square,
+    intersection, Bhattacharyya] for d = 5, then the same 12 for d = 10 (TC-TIM twice).
+    """
+    out: List[float] = []
+    for d in (5, 10):
+        for a, b in (("TIM", f"PM{d}"), ("TC", f"PM{d}"), ("TC", "TIM")):
+            out.extend(features[f"regional_{a}_{b}_{m}"] for m in MEASURES)
+    return out
+
+
 # ----------------------------------------------------------------------------------------------
 # feature group
 # ----------------------------------------------------------------------------------------------
@@ -232,7 +245,8 @@ class RegionalFeatures:
                                 f"(H1) and the {_PAIR_TEXT[b]} (H2)",
                     formula=formula + "; H = 100-bin histogram normalised to sum 1 (CT range "
                                       "-1000..500 HU; MR: 1st-99th percentile of the regions)",
-                    unit="", invariances="translation, rotation; intensity: MR range is per tumour",
+                    unit="", invariances="translation; rotation (3d definition; reference: in-plane only); "
+                                "MR: intensity scaling (range per tumour)",
                     extra={"regions": f"{a},{b}", "measure": m}))
         return out
 
