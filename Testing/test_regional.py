@@ -644,3 +644,21 @@ def test_regions_command(tmp_path, capsys):
     rc = cli.main(["regions", "--image", ip, "--mask", mp, "--label", "7", "--out", op])
     assert rc == 1
     assert "label" in capsys.readouterr().err
+
+
+def test_regions_command_automatic_lung_3d(tmp_path, capsys):
+    img, lungs, vessels, tumour = chest_phantom()
+    case = make_case(img, tumour, spacing=(1.0, 1.0, 1.0))
+    ip, mp, op, pp = (str(tmp_path / n) for n in ("img.nii.gz", "mask.nii.gz", "reg.nii.gz", "par.nii.gz"))
+    sitk.WriteImage(case.image, ip)
+    sitk.WriteImage(case.mask, mp)
+    rc = cli.main(["regions", "--image", ip, "--mask", mp, "--definition", "3d", "--out", op,
+                   "--parenchyma-out", pp])
+    assert rc == 0
+    assert '"parenchyma": "lung"' in capsys.readouterr().out   # CT inferred, lung by default
+    par = sitk.GetArrayFromImage(sitk.ReadImage(pp)).astype(bool)
+    np.testing.assert_array_equal(par, parenchyma_mask(make_case(img, tumour, organ="lung")))
+    lab = sitk.GetArrayFromImage(sitk.ReadImage(op))
+    reg = regions_from_labelmap(lab, definition="3d")
+    np.testing.assert_array_equal(reg["TC"] | reg["TIM"], tumour)
+    assert not (reg["PM10"] & ~par).any() and not (reg["PM10"] & tumour).any()

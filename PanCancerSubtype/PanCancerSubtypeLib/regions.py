@@ -507,3 +507,34 @@ def regions_from_labelmap(labelmap: np.ndarray, definition: str = "reference") -
     if definition == "reference":
         return {"TC": tc, "TIM": tim, "PM5": ring5 | tum, "PM10": ring5 | ring10 | tum}
     return {"TC": tc, "TIM": tim, "PM5": ring5, "PM10": ring5 | ring10}
+
+
+def case_regions(case, definition: str = "reference", parenchyma: str = "auto",
+                 margins_mm: Sequence[float] = (5, 10)) -> Dict[str, Any]:
+    """Everything a viewer needs for one case (used by the ``regions`` command and Slicer).
+
+    ``parenchyma``: ``"auto"`` (supplied organ mask, else automatic), ``"supplied"``,
+    ``"automatic"`` (ignore a supplied mask), ``"none"`` or an organ name (``"lung"``,
+    ``"brain"``, ``"breast"``) to force that automatic method.
+    Returns ``{"regions": {name: bool array}, "labelmap": SimpleITK uint8 image (see
+    :func:`regions_labelmap`), "parenchyma": SimpleITK uint8 image, "parenchyma_method": str,
+    "voxels": {name: int}}``.
+    """
+    import copy
+
+    import SimpleITK as sitk
+
+    method = parenchyma
+    if parenchyma == "automatic":
+        case = copy.copy(case)
+        case.organ_mask = None
+        case._cache = {k: v for k, v in case._cache.items() if k != "organ"}
+        method = "auto"
+    par, used = parenchyma_mask(case, method=method, return_method=True)
+    regs = tumour_regions(case.mask_array(), None if used == "none" else par, case.spacing,
+                          definition=definition, margins_mm=margins_mm)
+    lab = regions_labelmap(regs, reference_image=case.image, margins_mm=margins_mm)
+    pim = sitk.GetImageFromArray(par.astype(np.uint8))
+    pim.CopyInformation(case.image)
+    return {"regions": regs, "labelmap": lab, "parenchyma": pim, "parenchyma_method": used,
+            "voxels": {k: int(v.sum()) for k, v in regs.items()}}

@@ -93,7 +93,7 @@ def run(args):
     import numpy as np
     import SimpleITK as sitk
 
-    from ..regions import parenchyma_mask, regions_labelmap, tumour_regions
+    from ..regions import case_regions
 
     case = _read_case(args)
     if args.modality:
@@ -102,24 +102,15 @@ def run(args):
         case.modality = "CT" if float(np.min(case.image_array())) < -500 else "MR"
     if args.organ:
         case.organ = args.organ
-    method = args.parenchyma
-    if method == "automatic":
-        case.organ_mask = None
-        case._cache.pop("organ", None)
-        method = "auto"
-    par, used = parenchyma_mask(case, method=method, return_method=True)
-    regs = tumour_regions(case.mask_array(), None if used == "none" else par, case.spacing,
-                          definition=args.definition)
-    lab = regions_labelmap(regs, reference_image=case.image)
+    res = case_regions(case, definition=args.definition, parenchyma=args.parenchyma)
+    lab = res["labelmap"]
     if str(args.out).endswith(".seg.nrrd"):
         _add_segment_metadata(lab)
     sitk.WriteImage(lab, str(args.out), True)
     if args.parenchyma_out:
-        pim = sitk.GetImageFromArray(par.astype(np.uint8))
-        pim.CopyInformation(case.image)
-        sitk.WriteImage(pim, str(args.parenchyma_out), True)
-    summary = {"parenchyma": used, "definition": args.definition, "modality": case.modality,
-               "voxels": {k: int(v.sum()) for k, v in regs.items()}}
+        sitk.WriteImage(res["parenchyma"], str(args.parenchyma_out), True)
+    summary = {"parenchyma": res["parenchyma_method"], "definition": args.definition,
+               "modality": case.modality, "voxels": res["voxels"]}
     print(json.dumps(summary), file=sys.stdout)
     return 0
 
