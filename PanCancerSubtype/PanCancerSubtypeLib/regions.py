@@ -8,10 +8,11 @@ Parenchyma masks (used when no organ mask is supplied)
 ``lung_mask_ct``
     1. air = voxels below ``threshold_hu`` (default -400 HU: between aerated lung, about -850 HU,
        and soft tissue, about +40 HU; the usual value of threshold-based lung segmentation);
-    2. air is labelled in 3D (face connectivity); components that contain one of the four in-plane
-       image corners on any slice are *outside-body air* (room air, table gaps, circular-FOV
-       padding) and are dropped.  Corners rather than "touches the border" keep a lung that a
-       tight crop cuts at the image edge (``ibsi_nsclc``);
+    2. air is labelled in 3D (face connectivity); components that hold one of the four in-plane
+       image corners on at least half of the slices they span are *outside-body air* (room air,
+       circular-FOV padding) and are dropped.  Corners rather than "touches the border", and
+       "half of the slices" rather than "any slice", keep a lung that a tight crop cuts at the
+       image edge or corner (``ibsi_nsclc``);
     3. of the remaining components the two largest *lung-like* ones are kept: a component is
        lung-like when it holds an in-plane disc of radius ``min_radius_mm`` (7.5 mm), which
        rejects the thin air gaps of the table, clothing and skin folds; the second is kept only
@@ -28,15 +29,14 @@ Parenchyma masks (used when no organ mask is supplied)
     (speed); the result is brought back to full resolution as "full-resolution air inside the
     dilated low-resolution lung", then hole-filled at full resolution.
 ``brain_mask_mr``
-    If the image is *background-suppressed* (skull-stripped, e.g. BRATS: its most frequent value
-    is its minimum and covers >= 20 % of the voxels) the brain is every voxel brighter than that
-    value, largest 3D component, holes filled per slice.  Otherwise (a head with skull and scalp):
+    If the image is *background-suppressed* (skull-stripped, e.g. BRATS: its minimum value
+    covers >= 20 % of the voxels) the brain is every voxel brighter than that value, largest 3D component, holes filled per slice.  Otherwise (a head with skull and scalp):
     head = voxels above the Otsu threshold of the image; an in-plane opening with an 8 mm disc
     cuts the thin bridges between brain and scalp across the dark skull, the largest 3D component
     is kept, grown back by 3 mm inside the head mask and hole-filled per slice.  This is a
     heuristic: on T1 images with skull it can keep patches of scalp or lose the top slices;
-    supply a brain mask (e.g. from a skull-stripping tool) when it matters.  A supplied brain mask always takes precedence
-    (:func:`parenchyma_mask`).
+    supply a brain mask (e.g. from a skull-stripping tool) when it matters.  A supplied brain
+    mask always takes precedence (:func:`parenchyma_mask`).
 ``breast_mask_mr``
     Breast tissue around the tumour: a box = the tumour's bounding box grown by ``box_mm``
     (default 20 mm, so PM10 fits), clipped to the image and, for a wide (bilateral) field of view,
@@ -56,7 +56,9 @@ image border are not background), TC = ``din > max(din) / 2``, TIM = tumour - TC
 PM(d) = ``dout <= np.round(d / sx)`` (numpy rounding, half to even; ``sx`` = x spacing) on tumour
 slices only, then PM(d) restricted to ``parenchyma OR tumour``.  Hence PM(d) contains the tumour
 itself and PM5 is inside PM10 (quirks of the released code, kept so published numbers can be
-reproduced).
+reproduced).  The released code takes ``sx`` from ``img_resolution[0]`` of its own data; here it
+is the x spacing (the same for the usual square in-plane pixels).  Reproducing published numbers
+also needs the authors' parenchyma masks; the automatic masks here are stand-ins.
 
 ``definition="3d"`` is the corrected version: 3D distance transforms with the voxel spacing in mm,
 the image outside the grid counting as non-tumour; TC = voxels whose depth exceeds half the
