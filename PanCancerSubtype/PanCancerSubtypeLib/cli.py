@@ -17,6 +17,7 @@ COMMAND_MODULES: List[str] = [
     "registry",
     "survival",
     "demo",
+    "regions",
 ]
 
 

@@ -1,0 +1,138 @@
+"""``pancancer-subtype regions``: write the TC / TIM / PM5 / PM10 regions as a label map.
+
+Label values: 1 = TC, 2 = TIM, 3 = PM5 ring (outside the tumour), 4 = PM10 ring (between 5 and
+10 mm).  In the ``reference`` definition PM5 is labels {1, 2, 3} and PM10 {1, 2, 3, 4} (the released
+code's margins contain the tumour); in ``3d`` PM5 is {3} and PM10 {3, 4}.  A ``.seg.nrrd`` output
+gets Slicer segment metadata (names, colours) so that Slicer shows four named segments.
+"""
+from __future__ import annotations
+
+import json
+import sys
+
+SEGMENTS = (  # label, name, colour (RGB 0-1)
+    (1, "TC (tumour core)", (0.85, 0.2, 0.2)),
+    (2, "TIM (tumour invasive margin)", (0.95, 0.65, 0.1)),
+    (3, "PM5 ring (0-5 mm)", (0.2, 0.6, 0.95)),
+    (4, "PM10 ring (5-10 mm)", (0.3, 0.85, 0.4)),
+)
+
+
+def register(sub):
+    p = sub.add_parser("regions", help="tumour core / invasive margin / parenchymal margins "
+                                       "(TC, TIM, PM5, PM10) as a label map, and the parenchyma mask")
+    p.add_argument("--image", required=True, help="image file (NRRD, NIfTI, ...)")
+    p.add_argument("--mask", required=True, help="tumour mask file")
+    p.add_argument("--label", default=None, help="tumour label value(s), e.g. 1 or 1,3,4 "
+                                                 "(default: every non-zero voxel)")
+    p.add_argument("--organ-mask", default=None, help="parenchyma (organ) mask; found "
+                                                      "automatically when absent")
+    p.add_argument("--modality", choices=["CT", "MR"], default=None,
+                   help="default: CT when the image holds values below -500, else MR")
+    p.add_argument("--organ", choices=["lung", "brain", "breast"], default=None,
+                   help="organ for the automatic parenchyma mask (default: lung for CT)")
+    p.add_argument("--definition", choices=["reference", "3d"], default="reference",
+                   help="reference = the authors' released code (default); 3d = mm distances in 3D, "
+                        "rings outside the tumour")
+    p.add_argument("--parenchyma", choices=["auto", "supplied", "automatic", "none"],
+                   default="auto", help="parenchyma source (default: the organ mask if given)")
+    p.add_argument("--out", required=True, help="label map file (.nrrd, .nii.gz, .seg.nrrd)")
+    p.add_argument("--parenchyma-out", default=None, help="also write the parenchyma mask here")
+    p.set_defaults(func=run)
+
+
+def _read_case(args):
+    import numpy as np
+    import SimpleITK as sitk
+
+    from ..errors import EmptyMaskError, LabelNotFoundError, UnreadableFileError
+    from ..features import Case
+
+    try:  # the package's reader when present (DICOM, RTSTRUCT, .seg.nrrd, resampling)
+        from ..io import load_case  # type: ignore
+
+        return load_case(args.image, args.mask, label=args.label, organ_mask=args.organ_mask,
+                         modality=args.modality, case_id=args.image)
+    except ImportError:
+        pass
+
+    def read(path):
+        try:
+            return sitk.ReadImage(str(path))
+        except RuntimeError as exc:
+            raise UnreadableFileError(f"cannot read image: {exc}".splitlines()[0], source=path)
+
+    image = sitk.Cast(read(args.image), sitk.sitkFloat32)
+    m = sitk.GetArrayFromImage(read(args.mask))
+    if m.shape != sitk.GetArrayViewFromImage(image).shape:
+        from ..errors import GeometryMismatchError
+
+        raise GeometryMismatchError("mask and image grids differ", source=args.mask)
+    if args.label:
+        labels = [float(x) for x in str(args.label).split(",") if x.strip()]
+        t = np.isin(m, labels)
+        if not t.any():
+            raise LabelNotFoundError(labels, np.unique(m).tolist(), source=args.mask)
+    else:
+        t = m != 0
+    if not t.any():
+        raise EmptyMaskError("mask has no foreground voxel", source=args.mask)
+    mask = sitk.GetImageFromArray(t.astype(np.uint8))
+    mask.CopyInformation(image)
+    organ = None
+    if args.organ_mask:
+        o = (sitk.GetArrayFromImage(read(args.organ_mask)) != 0).astype(np.uint8)
+        organ = sitk.GetImageFromArray(o)
+        organ.CopyInformation(image)
+    return Case(case_id=str(args.image), image=image, mask=mask, organ_mask=organ,
+                modality=args.modality, image_path=args.image, mask_path=args.mask,
+                label=args.label)
+
+
+def run(args):
+    import numpy as np
+    import SimpleITK as sitk
+
+    from ..regions import case_regions
+
+    case = _read_case(args)
+    if args.modality:
+        case.modality = args.modality
+    if not case.modality:
+        case.modality = "CT" if float(np.min(case.image_array())) < -500 else "MR"
+    if args.organ:
+        case.organ = args.organ
+    res = case_regions(case, definition=args.definition, parenchyma=args.parenchyma)
+    lab = res["labelmap"]
+    if str(args.out).endswith(".seg.nrrd"):
+        _add_segment_metadata(lab)
+    sitk.WriteImage(lab, str(args.out), True)
+    if args.parenchyma_out:
+        sitk.WriteImage(res["parenchyma"], str(args.parenchyma_out), True)
+    summary = {"parenchyma": res["parenchyma_method"], "definition": args.definition,
+               "modality": case.modality, "voxels": res["voxels"]}
+    print(json.dumps(summary), file=sys.stdout)
+    return 0
+
+
+def _add_segment_metadata(img) -> None:
+    """Slicer segmentation (.seg.nrrd) keys: one segment per label value."""
+    import numpy as np
+    import SimpleITK as sitk
+
+    arr = sitk.GetArrayViewFromImage(img)
+    size = img.GetSize()
+    for i, (value, name, rgb) in enumerate(SEGMENTS):
+        pre = f"Segment{i}_"
+        img.SetMetaData(pre + "ID", f"Segment_{value}")
+        img.SetMetaData(pre + "Name", name)
+        img.SetMetaData(pre + "LabelValue", str(value))
+        img.SetMetaData(pre + "Layer", "0")
+        img.SetMetaData(pre + "Color", " ".join(f"{c:g}" for c in rgb))
+        if np.any(arr == value):
+            idx = np.nonzero(arr == value)
+            ext = [int(idx[2].min()), int(idx[2].max()), int(idx[1].min()), int(idx[1].max()),
+                   int(idx[0].min()), int(idx[0].max())]
+        else:
+            ext = [0, size[0] - 1, 0, size[1] - 1, 0, size[2] - 1]
+        img.SetMetaData(pre + "Extent", " ".join(str(e) for e in ext))

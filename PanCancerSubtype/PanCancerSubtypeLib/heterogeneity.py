@@ -1,0 +1,284 @@
+"""Regional-variation features (Wu et al. 2021): 20 histogram comparisons between tumour regions.
+
+Regions (see :mod:`.regions`): tumour core TC, tumour invasive margin TIM, parenchymal margins
+PM5 and PM10.  Each region's intensities are binned into 100 equal bins, normalised to sum 1
+(``h / (sum(h) + 1e-10)``, then cast to float32, as the authors' released code does), and five
+pairs are compared with the four measures of OpenCV's ``compareHist``:
+
+=============  ======================================================================
+measure        formula (H1 = first region of the pair, H2 = second, N = 100 bins)
+=============  ======================================================================
+correlation    sum((H1-m1)(H2-m2)) / sqrt(sum((H1-m1)^2) sum((H2-m2)^2)); OpenCV returns
+               1 when the product of the two variance sums is <= DBL_EPSILON (constant
+               histograms, e.g. an empty region), and so do we
+chisquare      sum over bins with |H1| > DBL_EPSILON of (H1-H2)^2 / H1 (asymmetric)
+intersection   sum(min(H1, H2))
+bhattacharyya  sqrt(max(1 - sum(sqrt(H1 H2)) / sqrt(s1 s2), 0)), s = sum of the bins
+               (= m1 m2 N^2); 1/sqrt(s1 s2) replaced by 1 when s1 s2 <= FLT_EPSILON
+=============  ======================================================================
+
+(checked against OpenCV's ``modules/imgproc/src/histogram.cpp``, ``cv::compareHist``; sums in
+double precision over float32 bins as OpenCV does).  Pairs and argument order follow the released
+code: (TIM, PM), (TC, PM), (TC, TIM).
+
+Histogram ranges: CT uses the fixed (-1000, 500) HU of the released code with ``numpy.histogram``
+semantics (values outside the range are not counted; 500 falls in the last bin).  MR has no fixed
+scale; by default (``mr_range="percentile"``) the range is the 1st-99th percentile of the
+intensities of the union of the four regions of the tumour, the same range for all regions, and
+values outside it are clipped into the end bins (so no voxel is dropped).  ``mr_range="minmax"``
+uses the union's min and max; a ``(lo, hi)`` tuple fixes it.
+
+Empty regions (e.g. no TIM in a tumour whose slices are one or two pixels wide, or a margin with
+no parenchyma): by default (``empty_region="error"``) a :class:`TumourTooSmallError` names the case
+and the empty region.  ``empty_region="nan"`` gives NaN for the affected features only;
+``empty_region="reference"`` reproduces the released code, which compares the all-zero histogram
+(correlation 1, chi-square 0 or 1, intersection 0, Bhattacharyya 1).
+"""
+from __future__ import annotations
+
+import time
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from .errors import EmptyMaskError, TumourTooSmallError
+from .registry import FeatureSpec
+
+N_BINS = 100
+CT_RANGE = (-1000.0, 500.0)
+DBL_EPSILON = float(np.finfo(np.float64).eps)
+FLT_EPSILON = float(np.finfo(np.float32).eps)
+
+MEASURES = ("correlation", "chisquare", "intersection", "bhattacharyya")
+#: (first, second) region of each pair, in the released code's argument order
+PAIRS = (("TC", "TIM"), ("TC", "PM5"), ("TC", "PM10"), ("TIM", "PM5"), ("TIM", "PM10"))
+
+FEATURE_NAMES = tuple(f"regional_{a}_{b}_{m}" for a, b in PAIRS for m in MEASURES)
+
+
+# ----------------------------------------------------------------------------------------------
+# histograms and OpenCV compareHist
+# ----------------------------------------------------------------------------------------------
+def region_histogram(values: np.ndarray, value_range: Tuple[float, float], bins: int = N_BINS,
+                     clip: bool = False) -> np.ndarray:
+    """Normalised histogram (float32) as the released code: ``h / (h.sum() + 1e-10)``.
+
+    ``clip=True`` puts values outside ``value_range`` into the end bins instead of dropping them.
+    """
+    v = np.asarray(values, dtype=np.float64).ravel()
+    lo, hi = float(value_range[0]), float(value_range[1])
+    if clip:
+        v = np.clip(v, lo, hi)
+    h, _ = np.histogram(v, bins=bins, range=(lo, hi))
+    h = h / (np.sum(h) + 1e-10)
+    return h.astype(np.float32)
+
+
+def compare_hist(h1: np.ndarray, h2: np.ndarray, method: str) -> float:
+    """OpenCV ``compareHist`` for ``HISTCMP_CORREL / CHISQR / INTERSECT / BHATTACHARYYA``."""
+    a = np.asarray(h1, dtype=np.float32).ravel().astype(np.float64)
+    b = np.asarray(h2, dtype=np.float32).ravel().astype(np.float64)
+    if a.shape != b.shape:
+        raise ValueError(f"histograms differ in size: {a.size} vs {b.size}")
+    if method == "correlation":
+        n = a.size
+        s1, s2 = a.sum(), b.sum()
+        num = np.dot(a, b) - s1 * s2 / n
+        denom2 = (np.dot(a, a) - s1 * s1 / n) * (np.dot(b, b) - s2 * s2 / n)
+        return float(num / np.sqrt(denom2)) if abs(denom2) > DBL_EPSILON else 1.0
+    if method == "chisquare":
+        nz = np.abs(a) > DBL_EPSILON
+        d = a[nz] - b[nz]
+        return float(np.sum(d * d / a[nz]))
+    if method == "intersection":
+        return float(np.sum(np.minimum(a, b)))
+    if method == "bhattacharyya":
+        s = a.sum() * b.sum()
+        scale = 1.0 / np.sqrt(s) if abs(s) > FLT_EPSILON else 1.0
+        bc = np.sum(np.sqrt(a * b))
+        return float(np.sqrt(max(1.0 - bc * scale, 0.0)))
+    raise ValueError(f"unknown measure {method!r}; known: {MEASURES}")
+
+
+def compare_all(h1: np.ndarray, h2: np.ndarray) -> Dict[str, float]:
+    return {m: compare_hist(h1, h2, m) for m in MEASURES}
+
+
+def mr_value_range(values: np.ndarray, policy: Union[str, Sequence[float]] = "percentile",
+                   percentiles: Tuple[float, float] = (1.0, 99.0)) -> Tuple[float, float]:
+    """Histogram range for MR (see the module docstring)."""
+    if not isinstance(policy, str):
+        lo, hi = float(policy[0]), float(policy[1])
+    else:
+        v = np.asarray(values, dtype=np.float64)
+        if policy == "percentile":
+            lo, hi = (float(x) for x in np.percentile(v, percentiles))
+        elif policy == "minmax":
+            lo, hi = float(v.min()), float(v.max())
+        else:
+            raise ValueError("mr_range must be 'percentile', 'minmax' or a (lo, hi) pair")
+        if not hi > lo:  # (nearly) constant intensities: widen so that np.histogram works
+            lo, hi = (float(v.min()), float(v.max())) if v.max() > v.min() else (lo - 0.5, lo + 0.5)
+    if not hi > lo:
+        raise ValueError(f"histogram range must have hi > lo, got ({lo}, {hi})")
+    return lo, hi
+
+
+def regional_features_from_regions(image_zyx: np.ndarray, regions: Dict[str, np.ndarray],
+                                   modality: str = "CT", mr_range="percentile",
+                                   mr_percentiles=(1.0, 99.0), empty_region: str = "error",
+                                   case_id: Optional[str] = None) -> Tuple[Dict[str, float], Dict[str, Any]]:
+    """The 20 features from precomputed region masks; returns (features, diagnostics)."""
+    if empty_region not in ("error", "nan", "reference"):
+        raise ValueError("empty_region must be 'error', 'nan' or 'reference'")
+    img = np.asarray(image_zyx)
+    values = {k: img[regions[k]] for k in ("TC", "TIM", "PM5", "PM10")}
+    diag: Dict[str, Any] = {f"diag_regional_voxels_{k}": int(v.size) for k, v in values.items()}
+    tumour = regions["TC"] | regions["TIM"]
+    for k in ("PM5", "PM10"):
+        # margin voxels outside the tumour (in the reference definition PM also holds the tumour;
+        # 0 here means the margin histogram is the tumour's own)
+        diag[f"diag_regional_voxels_{k}_outside_tumour"] = int((regions[k] & ~tumour).sum())
+    empty = [k for k, v in values.items() if v.size == 0]
+    if empty and empty_region == "error":
+        raise TumourTooSmallError(
+            f"regional features: region(s) {', '.join(empty)} have no voxel "
+            f"(voxels: " + ", ".join(f"{k}={v.size}" for k, v in values.items()) + "); "
+            f"the tumour is too small or too thin for the core / margin split, or no parenchyma "
+            f"surrounds it", source=case_id)
+    if (modality or "CT").upper() == "CT":
+        rng, clip = CT_RANGE, False
+    else:
+        union = np.concatenate([v for v in values.values()])
+        if union.size == 0:
+            union = np.zeros(1)
+        rng, clip = mr_value_range(union, mr_range, tuple(mr_percentiles)), True
+    diag["diag_regional_range_lo"] = rng[0]
+    diag["diag_regional_range_hi"] = rng[1]
+    hists = {k: region_histogram(v, rng, clip=clip) for k, v in values.items()}
+    out: Dict[str, float] = {}
+    for a, b in PAIRS:
+        res = compare_all(hists[a], hists[b])
+        nan = empty_region == "nan" and (a in empty or b in empty)
+        for m in MEASURES:
+            out[f"regional_{a}_{b}_{m}"] = float("nan") if nan else res[m]
+    return out, diag
+
+
+def released_order(features: Dict[str, float]) -> List[float]:
+    """The 24 values in the order of the released code's CSV rows.
+
+    ``margin_3D_histogram`` returns [TIM-PM, TC-PM, TC-TIM] x [correlation, chi-square,
+    intersection, Bhattacharyya] for d = 5, then the same 12 for d = 10 (TC-TIM twice).
+    """
+    out: List[float] = []
+    for d in (5, 10):
+        for a, b in (("TIM", f"PM{d}"), ("TC", f"PM{d}"), ("TC", "TIM")):
+            out.extend(features[f"regional_{a}_{b}_{m}"] for m in MEASURES)
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# feature group
+# ----------------------------------------------------------------------------------------------
+_PAIR_TEXT = {"TC": "tumour core", "TIM": "tumour invasive margin (inner rim)",
+              "PM5": "parenchymal margin within 5 mm", "PM10": "parenchymal margin within 10 mm"}
+_MEASURE_TEXT = {
+    "correlation": ("histogram correlation",
+                    "sum((H1-m1)(H2-m2))/sqrt(sum((H1-m1)^2) sum((H2-m2)^2)); 1 if the variance "
+                    "product <= DBL_EPSILON (OpenCV HISTCMP_CORREL)"),
+    "chisquare": ("chi-square distance (asymmetric, first region in the denominator)",
+                  "sum_{H1>0} (H1-H2)^2/H1 (OpenCV HISTCMP_CHISQR)"),
+    "intersection": ("histogram intersection", "sum min(H1, H2) (OpenCV HISTCMP_INTERSECT)"),
+    "bhattacharyya": ("Bhattacharyya distance",
+                      "sqrt(max(1 - sum sqrt(H1 H2)/sqrt(sum H1 sum H2), 0)) "
+                      "(OpenCV HISTCMP_BHATTACHARYYA)"),
+}
+
+
+class RegionalFeatures:
+    """The 20 regional-variation features of Wu et al. 2021 (feature group ``regional``).
+
+    Options: ``definition`` (``"reference"`` = the released code, default; ``"3d"``),
+    ``parenchyma`` (``"auto"``: supplied organ mask, else automatic by organ/modality;
+    ``"supplied"``; ``"automatic"``: always compute it, ignoring a supplied one; ``"none"``: no
+    restriction), ``mr_range`` (``"percentile"``, ``"minmax"`` or ``(lo, hi)``),
+    ``mr_percentiles`` ((1, 99)), ``empty_region`` (``"error"``, ``"nan"``, ``"reference"``).
+    """
+
+    name = "regional"
+    prefix = "regional_"
+
+    def __init__(self, definition: str = "reference", parenchyma: str = "auto",
+                 mr_range: Union[str, Sequence[float]] = "percentile",
+                 mr_percentiles: Sequence[float] = (1.0, 99.0), empty_region: str = "error"):
+        if definition not in ("reference", "3d"):
+            raise ValueError("definition must be 'reference' or '3d'")
+        if parenchyma not in ("auto", "supplied", "automatic", "none"):
+            raise ValueError("parenchyma must be 'auto', 'supplied', 'automatic' or 'none'")
+        if empty_region not in ("error", "nan", "reference"):
+            raise ValueError("empty_region must be 'error', 'nan' or 'reference'")
+        if not isinstance(mr_range, str):
+            mr_range = tuple(float(x) for x in mr_range)
+        elif mr_range not in ("percentile", "minmax"):
+            raise ValueError("mr_range must be 'percentile', 'minmax' or a (lo, hi) pair")
+        self.definition = definition
+        self.parenchyma = parenchyma
+        self.mr_range = mr_range
+        self.mr_percentiles = tuple(float(x) for x in mr_percentiles)
+        self.empty_region = empty_region
+
+    def options(self) -> Dict[str, Any]:
+        return {"definition": self.definition, "parenchyma": self.parenchyma,
+                "mr_range": self.mr_range if isinstance(self.mr_range, str) else list(self.mr_range),
+                "mr_percentiles": list(self.mr_percentiles), "empty_region": self.empty_region,
+                "ct_range": list(CT_RANGE), "bins": N_BINS, "margins_mm": [5, 10]}
+
+    def specs(self) -> List[FeatureSpec]:
+        out = []
+        for a, b in PAIRS:
+            for m in MEASURES:
+                desc, formula = _MEASURE_TEXT[m]
+                out.append(FeatureSpec(
+                    name=f"regional_{a}_{b}_{m}", group="regional",
+                    description=f"{desc} between the intensity histograms of the {_PAIR_TEXT[a]} "
+                                f"(H1) and the {_PAIR_TEXT[b]} (H2)",
+                    formula=formula + "; H = 100-bin histogram normalised to sum 1 (CT range "
+                                      "-1000..500 HU; MR: 1st-99th percentile of the regions)",
+                    unit="", invariances="translation; rotation (3d definition; reference: in-plane only); "
+                                "MR: intensity scaling (range per tumour)",
+                    extra={"regions": f"{a},{b}", "measure": m}))
+        return out
+
+    def compute(self, case) -> Dict[str, Any]:
+        from .regions import parenchyma_mask, tumour_regions
+
+        t0 = time.perf_counter()
+        tumour = case.mask_array()
+        if not tumour.any():
+            raise EmptyMaskError("tumour mask has no foreground voxel", source=case.case_id)
+        method = {"automatic": "auto", "auto": "auto", "supplied": "supplied", "none": "none"}[self.parenchyma]
+        if self.parenchyma == "automatic" and case.organ_mask is not None:
+            import copy
+
+            case = copy.copy(case)
+            case.organ_mask = None
+            case._cache = {k: v for k, v in case._cache.items() if k != "organ"}
+        par, used = parenchyma_mask(case, method=method, return_method=True)
+        t1 = time.perf_counter()
+        regions = tumour_regions(tumour, None if used == "none" else par, case.spacing,
+                                 definition=self.definition)
+        feats, diag = regional_features_from_regions(
+            case.image_array(), regions, modality=case.modality or "CT", mr_range=self.mr_range,
+            mr_percentiles=self.mr_percentiles, empty_region=self.empty_region,
+            case_id=case.case_id)
+        z, y, x = np.nonzero(tumour.any(axis=(1, 2)))[0], np.nonzero(tumour.any(axis=(0, 2)))[0], \
+            np.nonzero(tumour.any(axis=(0, 1)))[0]
+        touches = int(z[0] == 0 or z[-1] == tumour.shape[0] - 1 or y[0] == 0 or
+                      y[-1] == tumour.shape[1] - 1 or x[0] == 0 or x[-1] == tumour.shape[2] - 1)
+        feats.update(diag)
+        feats["diag_regional_parenchyma"] = used
+        feats["diag_regional_parenchyma_voxels"] = int(par.sum())
+        feats["diag_regional_tumour_touches_border"] = touches
+        feats["diag_regional_parenchyma_s"] = round(t1 - t0, 4)
+        return feats
