@@ -124,14 +124,14 @@ def write_phantom_cohort(out_dir, n: int = 6, seed: int = 0, modality: str = "CT
 #: field; degrees: harmonic degrees of its lobes; margin: width (mm) of the intensity transition at
 #: the rim (sharp -> blurred / infiltrative); hr: hazard ratio of the simulated survival.
 ARCHETYPES: Dict[int, Dict[str, object]] = {
-    1: dict(name="small, sharp margin", radius=(5.0, 7.5), irregularity=(0.02, 0.08),
-            degrees=(2, 4), margin=(0.2, 0.5), hr=1.0),
+    1: dict(name="small, sharp margin", radius=(5.0, 7.0), irregularity=(0.02, 0.06),
+            degrees=(2, 3), margin=(0.2, 0.5), hr=1.0),
     2: dict(name="intermediate, moderately defined margin", radius=(10.0, 13.0),
-            irregularity=(0.05, 0.12), degrees=(2, 4), margin=(1.5, 2.5), hr=1.7),
+            irregularity=(0.18, 0.25), degrees=(2, 3), margin=(1.5, 2.5), hr=1.7),
     3: dict(name="large, ill-defined blurred margin", radius=(16.0, 20.0),
-            irregularity=(0.05, 0.12), degrees=(2, 4), margin=(5.0, 7.0), hr=2.8),
+            irregularity=(0.12, 0.2), degrees=(2, 4), margin=(5.0, 7.0), hr=2.8),
     4: dict(name="large, irregular rugged shape, moderately defined margin", radius=(16.0, 20.0),
-            irregularity=(0.35, 0.5), degrees=(4, 8), margin=(1.5, 2.5), hr=3.6),
+            irregularity=(0.45, 0.55), degrees=(5, 8), margin=(1.5, 2.5), hr=3.6),
 }
 
 #: cancer type -> (modality, organ)
