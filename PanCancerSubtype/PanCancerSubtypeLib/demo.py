@@ -247,8 +247,10 @@ def run_demo(out: str = "demo_out", n: int = 120, seed: int = 2021, reps: int = 
         except Exception as exc:  # the synthetic part stands on its own
             log.warning("real cases skipped: %s", exc)
             real = {"error": f"{type(exc).__name__}: {exc}"}
-    else:
+    elif real_cases:
         _say(f"      no shared data found (looked in {ddir}); skipped")
+    else:
+        _say("      skipped (--no-real)")
     timings["real_cases"] = time.perf_counter() - t0
 
     # 8. report ------------------------------------------------------------------------------
@@ -317,7 +319,7 @@ def write_report(path, man, ok, failed, cols, cc, k, subtype, ari, ari_by_k, sum
               ("ARI vs archetypes", f"{ari:.2f}"), ("log-rank p", _p(summ["logrank_p"])),
               ("classifier CV accuracy", _fmt(_cv_brief(cv).get("accuracy"))),
               ("total time", f"{sum(timings.values()):.0f} s")])
-    ct = pd.crosstab(man["CancerType"] + " (" + man["Modality"] + ")",
+    ct = pd.crosstab((man["CancerType"] + " (" + man["Modality"] + ")").rename("cancer type"),
                      man["archetype"].map(lambda a: f"A{a}: {ARCHETYPES[a]['name']}"),
                      margins=True, margins_name="total")
     rep.table(ct, caption="Cases by cancer type (modality) and planted morphological archetype")
@@ -485,7 +487,7 @@ def _region_figure(man):
             z = int(np.argmax(m.sum(axis=(1, 2))))
             zz, yy, xx = np.nonzero(m)
             cy, cx = int(yy.mean()), int(xx.mean())
-            half = int(max(yy.ptp(), xx.ptp()) / 2 + 25 / img.GetSpacing()[0])
+            half = int(max(np.ptp(yy), np.ptp(xx)) / 2 + 25 / img.GetSpacing()[0])
             ys = slice(max(cy - half, 0), cy + half)
             xs = slice(max(cx - half, 0), cx + half)
             lo, hi = (-1000, 300) if row["Modality"] == "CT" else np.percentile(arr, [1, 99.5])
@@ -525,8 +527,8 @@ def _spharm_figure(man):
         for j, d in enumerate(degrees):
             ax = fig.add_subplot(4, len(degrees), (a - 1) * len(degrees) + j + 1, projection="3d")
             v, f = reconstruct(res, d, aligned=True)
-            ax.add_collection3d(Poly3DCollection(v[f], facecolor="#8fb3d9", edgecolor="none",
-                                                 alpha=1.0, shade=True))
+            ax.add_collection3d(Poly3DCollection(v[f], facecolors="#8fb3d9", edgecolors="none",
+                                                 shade=True))
             lim = np.abs(v).max()
             ax.set_xlim(-lim, lim)
             ax.set_ylim(-lim, lim)

@@ -19,7 +19,7 @@ main{padding:8px 32px 40px;max-width:1200px} section{background:#fff;border:1px 
 border-radius:8px;padding:14px 22px;margin:18px 0} h2{color:#1f3a5f;font-size:19px;margin-top:4px}
 table{border-collapse:collapse;font-size:13px;margin:8px 0} th,td{border:1px solid #d8dce4;
 padding:4px 8px;text-align:right} th{background:#eef1f6} td:first-child,th:first-child{text-align:left}
-.figs{display:flex;flex-wrap:wrap;gap:14px} figure{margin:0} figcaption{font-size:12px;color:#555;
+.figs{display:flex;flex-wrap:wrap;gap:14px} figure{margin:0;max-width:560px} figcaption{font-size:12px;color:#555;
 max-width:560px} img{max-width:100%;border:1px solid #eee} .note{color:#555;font-size:13px}
 .kpi{display:inline-block;background:#eef4fb;border-radius:6px;padding:8px 14px;margin:4px 8px 4px 0}
 .kpi b{font-size:20px;display:block;color:#1f3a5f} .warn{color:#a4461a}
@@ -70,6 +70,9 @@ class Report:
     def table(self, df: pd.DataFrame, index: bool = True, float_format: str = "{:.3g}",
               caption: Optional[str] = None) -> "Report":
         fmt = df.copy()
+        if index:  # the index as a first column: one header row instead of two
+            fmt = fmt.reset_index()
+            index = False
         for c in fmt.columns:
             if pd.api.types.is_float_dtype(fmt[c]):
                 fmt[c] = [("" if pd.isna(v) else float_format.format(v)) for v in fmt[c]]
