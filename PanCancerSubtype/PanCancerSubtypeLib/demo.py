@@ -527,7 +527,7 @@ def _spharm_figure(man):
         for j, d in enumerate(degrees):
             ax = fig.add_subplot(4, len(degrees), (a - 1) * len(degrees) + j + 1, projection="3d")
             v, f = reconstruct(res, d, aligned=True)
-            ax.add_collection3d(Poly3DCollection(v[f], facecolors="#8fb3d9", edgecolors="none",
+            ax.add_collection3d(Poly3DCollection(v[f], facecolors="#8fb3d9", edgecolors="#8fb3d9", linewidths=0,
                                                  shade=True))
             lim = np.abs(v).max()
             ax.set_xlim(-lim, lim)
