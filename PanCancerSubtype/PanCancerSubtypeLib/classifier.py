@@ -260,7 +260,12 @@ class _Preprocessor:
             raise FeatureMismatchError(missing, extra, source=source)
         if len(df) == 0:
             return np.empty((0, len(self.columns)))
-        X = np.column_stack([_to_float(df[c], source) for c in self.columns])
+        sub = df[self.columns]
+        if all(pd.api.types.is_numeric_dtype(t) or pd.api.types.is_bool_dtype(t)
+               for t in sub.dtypes):
+            X = sub.to_numpy(dtype=np.float64, na_value=np.nan)     # one copy, fast path
+        else:
+            X = np.column_stack([_to_float(sub[c], source) for c in self.columns])
         nonfinite = np.isinf(X)
         self.n_nonfinite = int(nonfinite.sum())
         if self.n_nonfinite:
@@ -669,10 +674,10 @@ class SubtypeClassifier(ClassifierMixin, BaseEstimator):
                              "load_bundle() first")
 
     def _raw_proba(self, booster: Any, X: np.ndarray, K: int) -> np.ndarray:
-        xgb = _xgb()
         if X.shape[0] == 0:
             return np.empty((0, K), dtype=np.float32)
-        out = booster.predict(xgb.DMatrix(X, missing=np.nan), validate_features=False)
+        # inplace_predict: same trees and numbers as predict(DMatrix), without building a DMatrix
+        out = booster.inplace_predict(X, missing=np.nan, validate_features=False)
         if K == 2:
             out = np.asarray(out).reshape(-1)
             return np.column_stack([1.0 - out, out])
@@ -762,10 +767,9 @@ class SubtypeClassifier(ClassifierMixin, BaseEstimator):
     def predict_margin(self, X: Any, strict: bool = True) -> np.ndarray:
         """Raw scores (n x K) before softmax; binary: ``(-logit, logit)``."""
         self._check_fitted()
-        xgb = _xgb()
         X_pre = self.preprocessor_.transform(_as_frame(X), strict=strict)
-        m = np.asarray(self.booster_.predict(xgb.DMatrix(X_pre, missing=np.nan),
-                                             output_margin=True, validate_features=False))
+        m = np.asarray(self.booster_.inplace_predict(X_pre, predict_type="margin",
+                                                     missing=np.nan, validate_features=False))
         if self.n_classes_ == 2:
             m = m.reshape(-1)
             return np.column_stack([-m, m])
