@@ -409,3 +409,18 @@ def test_cli_train_and_classify(tmp_path, capsys, caplog):
     assert cli.main(["classify", "--model", str(model_dir), "--features", str(new_csv),
                      "--out", str(pred_csv)]) == 1
     assert "preprocessing.json" in capsys.readouterr().err
+
+
+def test_numpy_input_and_sklearn_clone():
+    from sklearn.base import clone
+
+    df, y, _ = make_data(n=90, k=3, seed=13)
+    X = df.drop(columns=["ID"]).to_numpy()
+    m = SubtypeClassifier(**FAST, cv_folds=3).fit(X, y)
+    assert list(m.feature_names_in_) == [f"x{j}" for j in range(X.shape[1])]
+    assert m.score(X, y) > 0.95                       # ClassifierMixin.score = accuracy
+    with pytest.raises(FeatureMismatchError, match="x29"):
+        m.predict(X[:, :-1])
+    c = clone(m)
+    assert c.get_params() == m.get_params() and not hasattr(c, "booster_")
+    np.testing.assert_array_equal(c.fit(X, y).predict_proba(X), m.predict_proba(X))  # seeded
