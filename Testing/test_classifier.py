@@ -204,7 +204,7 @@ def test_feature_mismatch_names_the_columns(fitted):
     np.testing.assert_array_equal(m.predict_proba(shuffled), m.predict_proba(df))
     out = m.predict_frame(shuffled)
     assert list(out.columns) == ["ID", "predicted_subtype"] + [f"prob_{c}" for c in m.classes_]
-    assert list(out["ID"]) == list(df["ID"])[::1]
+    assert list(out["ID"]) == list(df["ID"])
 
 
 def test_predict_frame_skips_rows_with_extraction_error(fitted):
