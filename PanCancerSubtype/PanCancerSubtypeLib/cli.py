@@ -18,6 +18,7 @@ COMMAND_MODULES: List[str] = [
     "survival",
     "demo",
     "regions",
+    "classifier",
 ]
 
 
