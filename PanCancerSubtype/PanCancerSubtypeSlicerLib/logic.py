@@ -555,3 +555,134 @@ def km_chart_from_table(table_node, group_column: str, time_column: Optional[str
     curves = kaplan_meier_curves(df[time_column], df[event_column], df[group_column])
     return mrml.km_chart(curves, scene=scene or table_node.GetScene(),
                          name=f"Kaplan-Meier by {group_column}", time_title=time_title)
+
+
+# ----------------------------------------------------------------------------------------------
+# background jobs: files in, files out (the panels run the core's CLI in PythonSlicer)
+# ----------------------------------------------------------------------------------------------
+
+def write_case_inputs(volume_node, segmentation_node=None, segment: Optional[str] = None,
+                      organ_segment: Optional[str] = None, out_dir: str = ".") -> Dict[str, str]:
+    """Write the image (and tumour / organ masks) of nodes as NRRD files for a child process.
+
+    Returns ``{"image": path, "mask": path?, "organ_mask": path?}``; geometry is exact (LPS).
+    """
+    import SimpleITK as sitk
+
+    os.makedirs(out_dir, exist_ok=True)
+    paths = {"image": os.path.join(out_dir, "image.nrrd")}
+    sitk.WriteImage(mrml.sitk_from_volume_node(volume_node), paths["image"], True)
+    if segmentation_node is not None and segment:
+        paths["mask"] = os.path.join(out_dir, "mask.nrrd")
+        sitk.WriteImage(mrml.mask_sitk_from_segment(segmentation_node, segment, volume_node),
+                        paths["mask"], True)
+    if segmentation_node is not None and organ_segment:
+        paths["organ_mask"] = os.path.join(out_dir, "organ_mask.nrrd")
+        sitk.WriteImage(mrml.mask_sitk_from_segment(segmentation_node, organ_segment, volume_node),
+                        paths["organ_mask"], True)
+    return paths
+
+
+def features_args(paths: Mapping[str, str], out_csv: str, modality: Optional[str] = None,
+                  groups: Sequence[str] = ("shape", "regional"),
+                  case_id: Optional[str] = None) -> List[str]:
+    """Arguments of ``pancancer-subtype features`` for files written by write_case_inputs."""
+    args = ["--image", paths["image"], "--mask", paths["mask"], "--out", out_csv,
+            "--groups", ",".join(groups)]
+    if paths.get("organ_mask"):
+        args += ["--organ-mask", paths["organ_mask"]]
+    if modality:
+        args += ["--modality", modality]
+    if case_id:
+        args += ["--id", case_id]
+    return args
+
+
+def segment_args(image_path: str, out_path: str, seeds_lps=None,
+                 model_dir: Optional[str] = None) -> List[str]:
+    """Arguments of ``pancancer-subtype segment`` (seeds in LPS mm, or a U-Net model folder)."""
+    args = ["--image", image_path, "--out", out_path]
+    for s in seeds_lps or ():
+        args += ["--seed", ",".join(f"{float(c):.6g}" for c in s)]
+    if model_dir:
+        args += ["--model", str(model_dir)]
+    return args
+
+
+def segment_from_file(path: str, segmentation_node, volume_node, segment_name: str = TUMOUR_SEGMENT,
+                      label: Optional[int] = None) -> str:
+    """Read a mask file (any SimpleITK format; non-zero or == label inside) into a segment.
+
+    The mask is resampled (nearest neighbour) onto the volume's grid when its grid differs.
+    """
+    import SimpleITK as sitk
+
+    m = sitk.ReadImage(str(path))
+    ref = mrml.sitk_from_volume_node(volume_node)
+    if (m.GetSize() != ref.GetSize() or not np.allclose(m.GetOrigin(), ref.GetOrigin(), atol=1e-4)
+            or not np.allclose(m.GetSpacing(), ref.GetSpacing(), atol=1e-6)
+            or not np.allclose(m.GetDirection(), ref.GetDirection(), atol=1e-6)):
+        m = sitk.Resample(m, ref, sitk.Transform(), sitk.sitkNearestNeighbor, 0)
+    arr = sitk.GetArrayFromImage(m)
+    arr = (arr == label) if label is not None else (arr != 0)
+    return mrml.set_segment_from_mask(segmentation_node, arr.astype(np.uint8), volume_node,
+                                      segment_name)
+
+
+def table_from_csv(path: str, table_node=None, scene=None, name: Optional[str] = None):
+    """Read a CSV written by the core into a table node (types kept, registry descriptions)."""
+    import pandas as pd
+
+    df = pd.read_csv(path, keep_default_na=True)
+    for c in df.columns:
+        if df[c].dtype == object:
+            df[c] = df[c].fillna("")
+    return mrml.table_node_from_dataframe(df, scene=scene, node=table_node,
+                                          name=name or os.path.splitext(os.path.basename(path))[0])
+
+
+def cdf_from_consensus(matrix) -> Tuple[np.ndarray, np.ndarray]:
+    """Empirical CDF of the consensus values above the diagonal (ConsensusClusterPlus' plot).
+
+    Returns the sorted distinct values and the fraction of pairs <= each value.
+    """
+    m = np.asarray(matrix, dtype=float)
+    if m.ndim != 2 or m.shape[0] != m.shape[1]:
+        raise ValueError(f"a consensus matrix must be square, got {m.shape}")
+    v = np.sort(m[np.triu_indices_from(m, k=1)])
+    x, idx = np.unique(v, return_index=True)
+    counts = np.append(idx[1:], len(v))
+    return x, counts / float(len(v))
+
+
+def load_discovery_results(out_dir: str, scene=None) -> Dict[str, Any]:
+    """Nodes from a ``pancancer-subtype discover`` output folder.
+
+    Reads ``per_k.csv`` (k, cdf_area, delta_area, pac, ...), ``classes.csv`` (ID and one column per
+    k) and ``consensus_k{K}.npz`` (the consensus matrix) and returns the tables and the CDF and
+    delta-area charts (one CDF series per k).
+    """
+    import pandas as pd
+
+    per_k = pd.read_csv(os.path.join(out_dir, "per_k.csv"))
+    classes = pd.read_csv(os.path.join(out_dir, "classes.csv"), dtype={"ID": str})
+    cdfs = {}
+    for k in per_k["k"].astype(int).tolist():
+        f = os.path.join(out_dir, f"consensus_k{k}.npz")
+        if os.path.isfile(f):
+            with np.load(f) as z:
+                key = "consensus" if "consensus" in z.files else z.files[0]
+                cdfs[k] = cdf_from_consensus(z[key])
+    nodes: Dict[str, Any] = {
+        "per_k": mrml.table_node_from_dataframe(per_k, scene=scene, name="consensus per k"),
+        "classes": mrml.table_node_from_dataframe(classes, scene=scene, name="consensus classes"),
+        "delta_area": mrml.delta_area_chart(per_k["k"].to_numpy(), per_k["delta_area"].to_numpy(),
+                                            scene=scene),
+    }
+    if cdfs:
+        nodes["cdf"] = mrml.consensus_cdf_chart(cdfs, scene=scene)
+    sk = os.path.join(out_dir, "suggested_k.txt")
+    if os.path.isfile(sk):
+        with open(sk) as fh:
+            nodes["suggested_k"] = fh.read().strip()
+    return nodes
