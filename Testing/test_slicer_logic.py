@@ -178,3 +178,45 @@ def test_feature_columns_and_manifest_errors(tmp_path):
     dup.write_text("Image,Mask,ID\na.nrrd,b.nrrd,x\nc.nrrd,d.nrrd,x\n")
     with pytest.raises(ManifestError, match="duplicate"):
         logic.read_manifest(str(dup))
+
+
+def _load_batch_script():
+    import importlib.util
+    from pathlib import Path
+
+    path = (Path(__file__).resolve().parents[1] / "PanCancerSubtype" / "PanCancerSubtype"
+            / "Scripts" / "run_cohort.py")
+    spec = importlib.util.spec_from_file_location("pcs_run_cohort", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)  # the __main__ guard keeps it from running
+    return mod
+
+
+@pytest.mark.shared_data
+def test_batch_script_exit_codes(scene, shared_cases, tmp_path, capsys):
+    script = _load_batch_script()
+    r = shared_cases["breast1"]
+    good = tmp_path / "good.csv"
+    good.write_text(f"ID,Image,Mask,Label\nbreast1,{r['image']},{r['mask']},1\n")
+    rc = script.main(["--manifest", str(good), "--out", str(tmp_path / "o1")], scene=scene,
+                     instances=[MaskStats()])
+    assert rc == 0
+    assert (tmp_path / "o1" / "segmentations" / "breast1.seg.nrrd").is_file()
+    import pandas as pd
+
+    out = pd.read_csv(tmp_path / "o1" / "features.csv")
+    assert out["teststats_voxels"].tolist() == [
+        int((sitk.GetArrayFromImage(sitk.ReadImage(r["mask"])) == 1).sum())]
+
+    bad_case = tmp_path / "bad.csv"
+    bad_case.write_text(f"ID,Image,Mask,Label\nbreast1,{r['image']},{r['mask']},7\n")
+    rc = script.main(["--manifest", str(bad_case), "--out", str(tmp_path / "o2")], scene=scene,
+                     instances=[MaskStats()])
+    assert rc == 1
+    assert "LabelNotFoundError" in capsys.readouterr().err
+
+    bad_manifest = tmp_path / "nocols.csv"
+    bad_manifest.write_text("Path\nx\n")
+    assert script.main(["--manifest", str(bad_manifest), "--out", str(tmp_path / "o3")],
+                       scene=scene) == 2
+    assert script.main(["--out", str(tmp_path / "o4")], scene=scene) == 2
