@@ -220,3 +220,163 @@ def test_batch_script_exit_codes(scene, shared_cases, tmp_path, capsys):
     assert script.main(["--manifest", str(bad_manifest), "--out", str(tmp_path / "o3")],
                        scene=scene) == 2
     assert script.main(["--out", str(tmp_path / "o4")], scene=scene) == 2
+
+
+# ---------------------------------------------------------------------------------------------
+# background-job plumbing: files in / files out, command lines, progress parsing
+# ---------------------------------------------------------------------------------------------
+
+def test_parse_progress_and_commands():
+    from PanCancerSubtypeSlicerLib import process
+
+    assert process.parse_progress(" 45%|####5     | 9/20 [00:03<00:04,  2.5it/s]") == (9, 20)
+    assert process.parse_progress("[3/7] lung1") == (3, 7)
+    assert process.parse_progress("spacing 0.78/0.78 mm") is None
+    assert process.parse_progress("no numbers") is None
+    assert process.parse_progress("12/10 nonsense") is None
+    cmd = process.build_command("features", ["--image", "a b.nrrd"], python="/x/PythonSlicer")
+    assert cmd == ["/x/PythonSlicer", "-m", "PanCancerSubtypeLib", "features", "--image",
+                   "a b.nrrd"]
+    args = logic.segment_args("i.nrrd", "o.nrrd", seeds_lps=[(1.5, -2.0, 3.25)], model_dir=None)
+    assert args == ["--image", "i.nrrd", "--out", "o.nrrd", "--seed", "1.5,-2,3.25"]
+    fa = logic.features_args({"image": "i", "mask": "m", "organ_mask": "o"}, "f.csv", "CT",
+                             ["shape", "radiomics"], "c1")
+    assert fa == ["--image", "i", "--mask", "m", "--out", "f.csv", "--groups", "shape,radiomics",
+                  "--organ-mask", "o", "--modality", "CT", "--id", "c1"]
+
+
+def test_child_process_finds_the_library(tmp_path):
+    """The child environment puts the library on PYTHONPATH (PythonSlicer does not see extension
+    folders), so the core's CLI runs in a fresh interpreter."""
+    import sys
+
+    from PanCancerSubtypeSlicerLib import process
+
+    lines = []
+    rc = process.run_blocking([sys.executable, "-c",
+                               "import PanCancerSubtypeLib, PanCancerSubtypeSlicerLib.jobs as j; "
+                               "print(PanCancerSubtypeLib.__file__); print('1/1')"],
+                              log=lines.append)
+    assert rc == 0, lines
+    assert lines[0].endswith("__init__.py") and "PanCancerSubtypeLib" in lines[0]
+    assert process.parse_progress(lines[-1]) == (1, 1)
+
+
+@pytest.mark.shared_data
+def test_write_case_inputs_and_read_back(scene, shared_cases, tmp_path):
+    r = shared_cases["brats_pat0001"]
+    img = sitk.ReadImage(r["image"])
+    lab = sitk.GetArrayFromImage(sitk.ReadImage(r["mask"]))
+    organ = sitk.GetArrayFromImage(sitk.ReadImage(r["organ_mask"])) > 0
+    vol = mrml.volume_node_from_sitk(img, scene=scene, name="brats")
+    tumour = np.isin(lab, [1, 3, 4])
+    seg = mrml.segmentation_node_from_masks({"tumour": tumour, "brain": organ}, vol, scene=scene)
+    paths = logic.write_case_inputs(vol, seg, "tumour", "brain", out_dir=str(tmp_path))
+    back = sitk.ReadImage(paths["image"])
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(back), sitk.GetArrayFromImage(img))
+    np.testing.assert_allclose(back.GetOrigin(), img.GetOrigin(), atol=1e-6)
+    np.testing.assert_allclose(back.GetDirection(), img.GetDirection(), atol=1e-6)
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(sitk.ReadImage(paths["mask"])), tumour)
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(sitk.ReadImage(paths["organ_mask"])),
+                                  organ)
+    # a mask file read back into a new segment; the multi-label map into the four regions
+    seg2 = mrml.new_segmentation_node(vol, scene=scene)
+    logic.segment_from_file(paths["mask"], seg2, vol, "tumour")
+    np.testing.assert_array_equal(mrml.mask_from_segment(seg2, "tumour", vol), tumour)
+    regions = np.zeros(lab.shape, np.uint8)
+    regions[lab == 1] = 1
+    regions[lab == 4] = 2
+    regions[lab == 2] = 3
+    regions[lab == 3] = 4
+    rimg = sitk.GetImageFromArray(regions)
+    rimg.CopyInformation(img)
+    sitk.WriteImage(rimg, str(tmp_path / "regions.nrrd"))
+    logic.regions_from_file(str(tmp_path / "regions.nrrd"), seg2, vol)
+    assert mrml.segment_names(seg2) == ["tumour", "TC", "TIM", "PM5", "PM10"]
+    for v, nm in mrml.REGION_LABELS.items():
+        np.testing.assert_array_equal(mrml.mask_from_segment(seg2, nm, vol), regions == v)
+
+
+def test_segment_from_file_resamples_other_grid(scene, tmp_path):
+    """A mask on a 2x coarser grid covering the same box lands on the volume's grid."""
+    img = sitk.GetImageFromArray(np.zeros((8, 8, 8), np.int16))
+    img.SetSpacing((1.0, 1.0, 1.0))
+    vol = mrml.volume_node_from_sitk(img, scene=scene)
+    coarse = np.zeros((4, 4, 4), np.uint8)
+    coarse[1:3, 1:3, 1:3] = 1
+    cimg = sitk.GetImageFromArray(coarse)
+    cimg.SetSpacing((2.0, 2.0, 2.0))
+    cimg.SetOrigin((0.5, 0.5, 0.5))  # voxel centres of the coarse grid at 0.5, 2.5, ...
+    sitk.WriteImage(cimg, str(tmp_path / "coarse.nrrd"))
+    seg = mrml.new_segmentation_node(vol, scene=scene)
+    logic.segment_from_file(str(tmp_path / "coarse.nrrd"), seg, vol, "tumour")
+    got = mrml.mask_from_segment(seg, "tumour", vol)
+    want = np.zeros((8, 8, 8), np.uint8)
+    want[2:6, 2:6, 2:6] = 1  # fine voxels whose centre falls in a coarse tumour voxel
+    np.testing.assert_array_equal(got, want)
+
+
+def test_cdf_and_discovery_results(scene, tmp_path):
+    pd = pytest.importorskip("pandas")
+    m = np.array([[1.0, 0.2, 0.9, 0.0],
+                  [0.2, 1.0, 0.2, 1.0],
+                  [0.9, 0.2, 1.0, 0.0],
+                  [0.0, 1.0, 0.0, 1.0]])
+    x, y = logic.cdf_from_consensus(m)
+    # upper-triangle values: 0.2, 0.9, 0.0, 0.2, 1.0, 0.0 -> sorted 0,0,0.2,0.2,0.9,1
+    np.testing.assert_allclose(x, [0.0, 0.2, 0.9, 1.0])
+    np.testing.assert_allclose(y, [2 / 6, 4 / 6, 5 / 6, 1.0])
+    with pytest.raises(ValueError, match="square"):
+        logic.cdf_from_consensus(np.zeros((2, 3)))
+
+    pd.DataFrame({"k": [2, 3], "cdf_area": [0.5, 0.6], "delta_area": [0.5, 0.2],
+                  "pac": [0.1, 0.3]}).to_csv(tmp_path / "per_k.csv", index=False)
+    pd.DataFrame({"ID": ["a", "b", "c", "d"], "k2": [1, 2, 1, 2], "k3": [1, 2, 3, 2]}).to_csv(
+        tmp_path / "classes.csv", index=False)
+    np.savez(tmp_path / "consensus_k2.npz", consensus=m)
+    np.savez(tmp_path / "consensus_k3.npz", consensus=np.eye(4))
+    nodes = logic.load_discovery_results(str(tmp_path), scene=scene)
+    assert nodes["cdf"].GetNumberOfPlotSeriesNodes() == 2
+    series = mrml.chart_series_arrays(nodes["cdf"])
+    x2, y2 = series["Consensus CDF k=2"]
+    np.testing.assert_allclose(y2[-1], 1.0)
+    assert nodes["classes"].GetNumberOfRows() == 4
+    (dx, dy), = mrml.chart_series_arrays(nodes["delta_area"]).values()
+    np.testing.assert_allclose(dx, [2, 3])
+    np.testing.assert_allclose(dy, [0.5, 0.2])
+
+
+def test_table_from_csv_keeps_types(scene, tmp_path):
+    (tmp_path / "f.csv").write_text("ID,shape_x,error\nlung1,1.5,\nlung2,,boom\n")
+    t = logic.table_from_csv(str(tmp_path / "f.csv"), scene=scene)
+    df = mrml.dataframe_from_table_node(t)
+    assert df["ID"].tolist() == ["lung1", "lung2"]
+    np.testing.assert_allclose(df["shape_x"].to_numpy(), [1.5, np.nan])
+    assert df["error"].tolist() == ["", "boom"]
+
+
+def test_spharm_model_placed_on_the_segment(scene):
+    """The SPHARM reconstruction (core ``shape`` module) of an ellipsoid on an oblique grid lands
+    on the segment: its centroid at the mask's physical centroid and its extent the ellipsoid's."""
+    shape = pytest.importorskip("PanCancerSubtypeLib.shape",
+                                reason="core shape module not available yet")
+    if not (hasattr(shape, "spharm_decompose") and hasattr(shape, "reconstruct")):
+        pytest.skip("PanCancerSubtypeLib.shape has no spharm_decompose / reconstruct")
+    n = 40
+    kk, jj, ii = np.mgrid[:n, :n, :n]
+    a, b, c = 12.0, 8.0, 6.0  # semi-axes in voxels along i, j, k
+    mask = (((ii - 20) / a) ** 2 + ((jj - 19) / b) ** 2 + ((kk - 21) / c) ** 2 <= 1).astype(np.uint8)
+    img = sitk.GetImageFromArray(np.zeros(mask.shape, np.int16))
+    img.SetSpacing((0.8, 0.8, 1.5))
+    cs, sn = np.cos(0.4), np.sin(0.4)
+    img.SetDirection((cs, -sn, 0, sn, cs, 0, 0, 0, 1))
+    img.SetOrigin((-30.0, 12.0, 40.0))
+    vol = mrml.volume_node_from_sitk(img, scene=scene)
+    seg = mrml.segmentation_node_from_masks({"tumour": mask}, vol, scene=scene)
+    model = logic.spharm_model(vol, seg, "tumour", degree=10)
+    v_lps, _ = mrml.mesh_from_model_node(model)
+    kji = np.argwhere(mask).mean(axis=0)
+    centre = np.array(img.TransformContinuousIndexToPhysicalPoint(tuple(kji[::-1])))
+    np.testing.assert_allclose(v_lps.mean(axis=0), centre, atol=1.5)
+    r = np.linalg.norm(v_lps - centre, axis=1)
+    assert r.max() == pytest.approx(a * 0.8, rel=0.15)

@@ -229,10 +229,11 @@ class PanCancerFeaturesWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
             p = self._parameterNode
             if not self.logic.ensureDependencies():
                 return
-            model = self.logic.spharmModel(p.inputVolume, p.segmentation,
-                                           self._selectedSegments()[0], int(p.spharmDegree),
-                                           mode=p.shapeMode, modelNode=p.outputModel)
-            p.outputModel = model
+            if not p.outputModel:
+                p.outputModel = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLModelNode", "SPHARM")
+            self.logic.startSpharm(self.jobs, p.inputVolume, p.segmentation,
+                                   self._selectedSegments()[0], int(p.spharmDegree),
+                                   mode=p.shapeMode, modelNode=p.outputModel)
 
     def onRunCohort(self) -> None:
         with slicer.util.tryWithErrorDisplay(_("Cohort run failed."), waitCursor=True):
@@ -313,8 +314,27 @@ class PanCancerFeaturesLogic(ScriptedLoadableModuleLogic):
 
         runNext(0)
 
+    def startSpharm(self, jobs, volumeNode, segmentationNode, segment, degree, mode="paper",
+                    modelNode=None):
+        """SPHARM reconstruction in a background process, shown as ``modelNode``."""
+        from PanCancerSubtypeSlicerLib import logic
+
+        tmp = slicer.util.tempDirectory("PanCancerFeatures")
+        paths = logic.write_case_inputs(volumeNode, segmentationNode, segment, out_dir=tmp)
+        out = os.path.join(tmp, "spharm.npz")
+        args = ["--image", paths["image"], "--mask", paths["mask"], "--degree", str(int(degree)),
+                "--mode", mode, "--out", out]
+
+        def done():
+            model = logic.model_from_npz(out, scene=slicer.mrmlScene, model_node=modelNode,
+                                         segment=segment)
+            model.SetName(f"{segment} SPHARM degree {int(degree)}")
+
+        jobs.run(logic.jobs_command("spharm", args), done, _("SPHARM reconstruction"))
+
     def spharmModel(self, volumeNode, segmentationNode, segment, degree, mode="paper",
                     modelNode=None):
+        """Blocking SPHARM reconstruction (console / batch use)."""
         from PanCancerSubtypeSlicerLib import logic
 
         return logic.spharm_model(volumeNode, segmentationNode, segment, degree=degree, mode=mode,

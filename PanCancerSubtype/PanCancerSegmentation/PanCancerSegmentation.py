@@ -206,8 +206,8 @@ class PanCancerSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMi
             if not self.logic.ensureDependencies():
                 return
             organ = None if p.organ == "other" else p.organ
-            self.logic.addParenchyma(p.inputVolume, p.outputSegmentation, organ=organ,
-                                     modality=self._modality())
+            self.logic.startParenchyma(self.jobs, p.inputVolume, p.outputSegmentation,
+                                       organ=organ, modality=self._modality())
 
     def onRegions(self) -> None:
         with slicer.util.tryWithErrorDisplay(_("Tumour regions failed."), waitCursor=True):
@@ -217,8 +217,8 @@ class PanCancerSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMi
             organ = None if p.organ == "other" else p.organ
             organSegment = organ if organ and p.outputSegmentation.GetSegmentation(
             ).GetSegmentIdBySegmentName(organ) else None
-            self.logic.addRegions(p.inputVolume, p.outputSegmentation, organSegment=organSegment,
-                                  modality=self._modality())
+            self.logic.startRegions(self.jobs, p.inputVolume, p.outputSegmentation,
+                                    organSegment=organSegment, modality=self._modality())
 
 
 #
@@ -283,13 +283,50 @@ class PanCancerSegmentationLogic(ScriptedLoadableModuleLogic):
 
         jobs.run(cmd, done, _("Tumour segmentation"))
 
+    def startParenchyma(self, jobs, volumeNode, segmentationNode, organ=None, modality=None):
+        """Organ parenchyma in a background process; becomes a segment named after the organ."""
+        from PanCancerSubtypeSlicerLib import logic
+
+        tmp = slicer.util.tempDirectory("PanCancerSegmentation")
+        paths = logic.write_case_inputs(volumeNode, segmentationNode, logic.TUMOUR_SEGMENT,
+                                        out_dir=tmp)
+        out = os.path.join(tmp, "parenchyma.nrrd")
+        args = ["--image", paths["image"], "--mask", paths["mask"], "--out", out]
+        if organ:
+            args += ["--organ", organ]
+        if modality:
+            args += ["--modality", modality]
+        name = organ or logic.PARENCHYMA_SEGMENT
+        jobs.run(logic.jobs_command("parenchyma", args),
+                 lambda: logic.segment_from_file(out, segmentationNode, volumeNode, name),
+                 _("Parenchyma segmentation"))
+
+    def startRegions(self, jobs, volumeNode, segmentationNode, organSegment=None, modality=None):
+        """TC / TIM / PM5 / PM10 in a background process; added as four segments."""
+        from PanCancerSubtypeSlicerLib import logic
+
+        tmp = slicer.util.tempDirectory("PanCancerSegmentation")
+        paths = logic.write_case_inputs(volumeNode, segmentationNode, logic.TUMOUR_SEGMENT,
+                                        organSegment, out_dir=tmp)
+        out = os.path.join(tmp, "regions.nrrd")
+        args = ["--image", paths["image"], "--mask", paths["mask"], "--out", out]
+        if paths.get("organ_mask"):
+            args += ["--organ-mask", paths["organ_mask"]]
+        if modality:
+            args += ["--modality", modality]
+        jobs.run(logic.jobs_command("regions", args),
+                 lambda: logic.regions_from_file(out, segmentationNode, volumeNode),
+                 _("Tumour regions"))
+
     def addParenchyma(self, volumeNode, segmentationNode, organ=None, modality=None):
+        """Blocking parenchyma segment (console / batch use)."""
         from PanCancerSubtypeSlicerLib import logic
 
         return logic.add_parenchyma_segment(volumeNode, segmentationNode, organ=organ,
                                             modality=modality)
 
     def addRegions(self, volumeNode, segmentationNode, organSegment=None, modality=None):
+        """Blocking TC / TIM / PM5 / PM10 segments (console / batch use)."""
         from PanCancerSubtypeSlicerLib import logic
 
         return logic.add_region_segments(volumeNode, segmentationNode, organ_segment=organSegment,

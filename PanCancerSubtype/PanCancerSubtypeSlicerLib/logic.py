@@ -244,23 +244,11 @@ def spharm_model(volume_node, segmentation_node, segment: str = TUMOUR_SEGMENT, 
     The core's reconstruction is in the object's (centred) frame in mm along the image axes; it
     is placed at the segment's centroid and turned into patient space with the image direction.
     """
-    import SimpleITK as sitk
-
-    from PanCancerSubtypeLib import shape
+    from .jobs import spharm_mesh_lps
 
     image = mrml.sitk_from_volume_node(volume_node)
     mask = mrml.mask_from_segment(segmentation_node, segment, volume_node)
-    spacing = np.asarray(image.GetSpacing(), dtype=float)
-    result = shape.spharm_decompose(mask, tuple(spacing), mode)
-    vertices, faces = shape.reconstruct(result, degree)
-    v = np.asarray(vertices, dtype=float)
-    # centre on the mask centroid (index-aligned mm), then to LPS: origin + D @ p
-    kji = np.argwhere(mask > 0).mean(axis=0)
-    centroid_mm = kji[::-1] * spacing
-    v = v - v.mean(axis=0) + centroid_mm
-    d = np.asarray(image.GetDirection(), dtype=float).reshape(3, 3)
-    v_lps = np.asarray(image.GetOrigin(), dtype=float) + v @ d.T
-    del sitk
+    v_lps, faces = spharm_mesh_lps(mask, image, int(degree), mode)
     return mrml.model_node_from_mesh(v_lps, faces, scene=scene or volume_node.GetScene(),
                                      name=f"{segment} SPHARM degree {degree}", node=model_node,
                                      color=mrml.SEGMENT_COLORS.get(segment))
@@ -607,6 +595,28 @@ def segment_args(image_path: str, out_path: str, seeds_lps=None,
     if model_dir:
         args += ["--model", str(model_dir)]
     return args
+
+
+def jobs_command(job: str, args: Sequence[str], python: Optional[str] = None) -> List[str]:
+    """``[python, -m, PanCancerSubtypeSlicerLib.jobs, job, *args]`` (see :mod:`.jobs`)."""
+    from .process import python_executable
+
+    return [python or python_executable(), "-m", "PanCancerSubtypeSlicerLib.jobs", job] + \
+        [str(a) for a in args]
+
+
+def model_from_npz(path: str, scene=None, name: str = "SPHARM", model_node=None,
+                   segment: str = TUMOUR_SEGMENT):
+    """Model node of a mesh written by the ``spharm`` job (vertices in LPS mm)."""
+    with np.load(path) as z:
+        return mrml.model_node_from_mesh(z["vertices"], z["faces"], scene=scene, name=name,
+                                         node=model_node, color=mrml.SEGMENT_COLORS.get(segment))
+
+
+def regions_from_file(path: str, segmentation_node, volume_node) -> None:
+    """TC / TIM / PM5 / PM10 segments from a region label map file (``regions`` job)."""
+    for value, name in mrml.REGION_LABELS.items():
+        segment_from_file(path, segmentation_node, volume_node, name, label=value)
 
 
 def segment_from_file(path: str, segmentation_node, volume_node, segment_name: str = TUMOUR_SEGMENT,

@@ -1,0 +1,128 @@
+"""Background jobs that have no command of their own in the core CLI, run as
+``PythonSlicer -m PanCancerSubtypeSlicerLib.jobs <job> ...``.
+
+Files in, files out, so the Slicer GUI stays responsive while the core computes (the panels write
+the nodes with :func:`.logic.write_case_inputs` and read the results back).  This module imports
+neither ``slicer`` nor Qt: only the core library, SimpleITK and NumPy.
+
+Jobs
+----
+``parenchyma --image I --mask M [--organ O] [--modality CT|MR] --out P.nrrd``
+    organ parenchyma mask (``regions.parenchyma_mask``)
+``regions --image I --mask M [--organ-mask O] [--modality CT|MR] --out R.nrrd``
+    TC=1 / TIM=2 / PM5=3 / PM10=4 label map (``regions.regions_labelmap``)
+``spharm --image I --mask M --degree D [--mode paper] --out S.npz``
+    SPHARM reconstruction: ``vertices`` (N x 3, LPS mm) and ``faces`` (M x 3)
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import List, Optional
+
+import numpy as np
+
+
+def _make_case(image_path: str, mask_path: str, organ_mask_path: Optional[str], modality,
+               organ=None):
+    import SimpleITK as sitk
+
+    from PanCancerSubtypeLib import errors
+    from PanCancerSubtypeLib.features import Case
+
+    image = sitk.ReadImage(image_path)
+    mask = sitk.ReadImage(mask_path)
+    organ_mask = sitk.ReadImage(organ_mask_path) if organ_mask_path else None
+    try:
+        from PanCancerSubtypeLib.io import load_case
+    except ImportError:
+        load_case = None
+    if load_case is not None:
+        case = load_case(image, mask, organ_mask=organ_mask, modality=modality, case_id=mask_path)
+    else:
+        if not sitk.GetArrayViewFromImage(mask).any():
+            raise errors.EmptyMaskError("mask has no foreground voxel", source=mask_path)
+        case = Case(case_id=mask_path, image=sitk.Cast(image, sitk.sitkFloat32),
+                    mask=sitk.Cast(mask != 0, sitk.sitkUInt8),
+                    organ_mask=None if organ_mask is None else sitk.Cast(organ_mask != 0,
+                                                                         sitk.sitkUInt8),
+                    modality=modality)
+    if organ:
+        case.organ = organ
+    return case, image
+
+
+def _write_like(arr, reference, path: str) -> None:
+    import SimpleITK as sitk
+
+    if not isinstance(arr, np.ndarray):
+        sitk.WriteImage(arr, path, True)
+        return
+    img = sitk.GetImageFromArray(np.ascontiguousarray(arr).astype(np.uint8))
+    img.CopyInformation(reference)
+    sitk.WriteImage(img, path, True)
+
+
+def spharm_mesh_lps(mask_zyx: np.ndarray, image, degree: int, mode: str = "paper"):
+    """SPHARM reconstruction of a mask, placed in patient space (LPS mm).
+
+    The core's reconstruction is centred (degree 0 removed) in mm along the image axes; it is
+    moved to the mask's centroid and turned by the image direction.
+    """
+    from PanCancerSubtypeLib import shape
+
+    spacing = np.asarray(image.GetSpacing(), dtype=float)
+    result = shape.spharm_decompose(mask_zyx, tuple(spacing), mode)
+    vertices, faces = shape.reconstruct(result, degree)
+    v = np.asarray(vertices, dtype=float)
+    centroid_mm = np.argwhere(mask_zyx > 0).mean(axis=0)[::-1] * spacing
+    v = v - v.mean(axis=0) + centroid_mm
+    d = np.asarray(image.GetDirection(), dtype=float).reshape(3, 3)
+    return np.asarray(image.GetOrigin(), dtype=float) + v @ d.T, np.asarray(faces, dtype=np.int64)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m PanCancerSubtypeSlicerLib.jobs")
+    sub = p.add_subparsers(dest="job", required=True)
+    for name in ("parenchyma", "regions", "spharm"):
+        s = sub.add_parser(name)
+        s.add_argument("--image", required=True)
+        s.add_argument("--mask", required=True)
+        s.add_argument("--out", required=True)
+        s.add_argument("--modality", choices=["CT", "MR"])
+        if name == "parenchyma":
+            s.add_argument("--organ")
+        if name == "regions":
+            s.add_argument("--organ-mask")
+        if name == "spharm":
+            s.add_argument("--degree", type=int, default=15)
+            s.add_argument("--mode", default="paper")
+    args = p.parse_args(argv)
+
+    import SimpleITK as sitk
+
+    from PanCancerSubtypeLib.errors import PanCancerSubtypeError
+
+    try:
+        if args.job == "spharm":
+            image = sitk.ReadImage(args.image)
+            mask = sitk.GetArrayFromImage(sitk.ReadImage(args.mask)) != 0
+            v, f = spharm_mesh_lps(mask, image, args.degree, args.mode)
+            np.savez(args.out, vertices=v, faces=f)
+        else:
+            case, image = _make_case(args.image, args.mask, getattr(args, "organ_mask", None),
+                                     args.modality, getattr(args, "organ", None))
+            from PanCancerSubtypeLib import regions
+
+            out = regions.parenchyma_mask(case) if args.job == "parenchyma" else \
+                regions.regions_labelmap(case)
+            _write_like(out, image, args.out)
+    except PanCancerSubtypeError as exc:
+        print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    print(f"1/1 {args.job} done: {args.out}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
