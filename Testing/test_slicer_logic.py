@@ -240,9 +240,9 @@ def test_parse_progress_and_commands():
     args = logic.segment_args("i.nrrd", "o.nrrd", seeds_lps=[(1.5, -2.0, 3.25)], model_dir=None)
     assert args == ["--image", "i.nrrd", "--out", "o.nrrd", "--seed", "1.5,-2,3.25"]
     fa = logic.features_args({"image": "i", "mask": "m", "organ_mask": "o"}, "f.csv", "CT",
-                             ["shape", "radiomics"], "c1")
+                             ["shape", "radiomics"], "c1", organ="lung")
     assert fa == ["--image", "i", "--mask", "m", "--out", "f.csv", "--groups", "shape,radiomics",
-                  "--organ-mask", "o", "--modality", "CT", "--id", "c1"]
+                  "--organ-mask", "o", "--modality", "CT", "--id", "c1", "--organ", "lung"]
 
 
 def test_child_process_finds_the_library(tmp_path):
@@ -292,7 +292,7 @@ def test_write_case_inputs_and_read_back(scene, shared_cases, tmp_path):
     rimg.CopyInformation(img)
     sitk.WriteImage(rimg, str(tmp_path / "regions.nrrd"))
     logic.regions_from_file(str(tmp_path / "regions.nrrd"), seg2, vol)
-    assert mrml.segment_names(seg2) == ["tumour", "TC", "TIM", "PM5", "PM10"]
+    assert mrml.segment_names(seg2) == ["tumour", "TC", "TIM", "PM5 ring", "PM10 ring"]
     for v, nm in mrml.REGION_LABELS.items():
         np.testing.assert_array_equal(mrml.mask_from_segment(seg2, nm, vol), regions == v)
 
@@ -334,12 +334,18 @@ def test_cdf_and_discovery_results(scene, tmp_path):
     pd.DataFrame({"ID": ["a", "b", "c", "d"], "k2": [1, 2, 1, 2], "k3": [1, 2, 3, 2]}).to_csv(
         tmp_path / "classes.csv", index=False)
     np.savez(tmp_path / "consensus_k2.npz", consensus=m)
-    np.savez(tmp_path / "consensus_k3.npz", consensus=np.eye(4))
+    cdf3 = np.linspace(0.01, 1.0, 100) ** 2
+    np.savez(tmp_path / "consensus_k3.npz", consensus=np.eye(4), cdf=cdf3)
+    (tmp_path / "suggested_k.json").write_text('{"k": 3, "rule": "largest delta area"}')
     nodes = logic.load_discovery_results(str(tmp_path), scene=scene)
     assert nodes["cdf"].GetNumberOfPlotSeriesNodes() == 2
     series = mrml.chart_series_arrays(nodes["cdf"])
     x2, y2 = series["Consensus CDF k=2"]
     np.testing.assert_allclose(y2[-1], 1.0)
+    x3, y3 = series["Consensus CDF k=3"]  # the stored 100-bin CDF, drawn as a step function
+    np.testing.assert_allclose(x3[[0, -1]], [0.01, 1.0])
+    np.testing.assert_allclose(np.unique(y3), np.unique(cdf3))
+    assert nodes["suggested_k"] == 3 and nodes["suggested_k_rule"] == "largest delta area"
     assert nodes["classes"].GetNumberOfRows() == 4
     (dx, dy), = mrml.chart_series_arrays(nodes["delta_area"]).values()
     np.testing.assert_allclose(dx, [2, 3])

@@ -175,7 +175,7 @@ def test_regions_labelmap_to_named_segments(scene):
     vol = mrml.volume_node_from_array(np.zeros((6, 6, 6), np.int16), np.diag([-1, -1, 1, 1.0]),
                                       scene=scene)
     seg = mrml.segmentation_node_from_labelmap(lab, vol, mrml.REGION_LABELS, scene=scene)
-    assert mrml.segment_names(seg) == ["TC", "TIM", "PM5", "PM10"]
+    assert mrml.segment_names(seg) == ["TC", "TIM", "PM5 ring", "PM10 ring"]
     for v, nm in mrml.REGION_LABELS.items():
         np.testing.assert_array_equal(mrml.mask_from_segment(seg, nm, vol), lab == v)
 

@@ -300,3 +300,17 @@ def test_module_files_import_no_heavy_library_at_top():
                 continue
             for m in mods:
                 assert m.split(".")[0] in light, f"{path.name} imports {m} at module level"
+
+
+def test_missing_requirements():
+    from PanCancerSubtypeSlicerLib import dependencies
+
+    assert dependencies.missing_requirements(["numpy>=1.0", "pandas"]) == []
+    assert dependencies.missing_requirements(["numpy>=999", "no-such-dist-pcs-xyz>=1"]) == \
+        ["numpy>=999", "no-such-dist-pcs-xyz>=1"]
+    for req in (EXT / "PanCancerSubtype" / "Resources" / "requirements.txt",
+                EXT / "PanCancerFeatures" / "Resources" / "requirements-radiomics.txt"):
+        reqs = dependencies.read_requirements(str(req))
+        assert reqs and all(not r.startswith("#") for r in reqs)
+        assert not any(r.split(">")[0].split("=")[0].strip().lower() == "torch" for r in reqs), \
+            "torch must come from the PyTorch extension, not pip"

@@ -71,7 +71,8 @@ class PanCancerFeaturesParameterNode:
     modality - "auto", "CT" or "MR".
     crossModality - compute the 313 cross-modality features (shape + regional).
     radiomics - also compute PyRadiomics features.
-    shapeMode - SPHARM settings ("paper" or "robust").
+    shapeMode - SPHARM parameterisation ("robust" or "reference").
+    organ - organ of the tumours (parenchyma search when no parenchyma segment is given).
     outputTable - table that receives the features.
     spharmDegree - degree of the SPHARM reconstruction; outputModel - its model node.
     manifestPath, cohortOutput, workers - cohort batch run.
@@ -82,7 +83,8 @@ class PanCancerFeaturesParameterNode:
     modality: Annotated[str, Choice(["auto", "CT", "MR"])] = "auto"
     crossModality: bool = True
     radiomics: bool = False
-    shapeMode: Annotated[str, Choice(["paper", "robust"])] = "paper"
+    shapeMode: Annotated[str, Choice(["robust", "reference"])] = "robust"
+    organ: Annotated[str, Choice(["lung", "brain", "breast", "other"])] = "lung"
     outputTable: vtkMRMLTableNode
     spharmDegree: Annotated[float, WithinRange(1, 15)] = 15
     outputModel: vtkMRMLModelNode
@@ -222,7 +224,9 @@ class PanCancerFeaturesWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
             self.logic.startFeatures(self.jobs, p.inputVolume, p.segmentation,
                                      self._selectedSegments(), p.outputTable,
                                      groups=self._groups(), organSegment=self._organSegment(),
-                                     modality=None if p.modality == "auto" else p.modality)
+                                     modality=None if p.modality == "auto" else p.modality,
+                                     organ=None if p.organ == "other" else p.organ,
+                                     shapeMode=p.shapeMode)
 
     def onSpharm(self) -> None:
         with slicer.util.tryWithErrorDisplay(_("SPHARM reconstruction failed."), waitCursor=True):
@@ -241,7 +245,8 @@ class PanCancerFeaturesWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
             if not self.logic.ensureDependencies(radiomics=p.radiomics):
                 return
             self.logic.startCohort(self.jobs, str(p.manifestPath), str(p.cohortOutput),
-                                   workers=p.workers, groups=self._groups())
+                                   workers=p.workers, groups=self._groups(),
+                                   shapeMode=p.shapeMode)
 
 
 #
@@ -280,7 +285,8 @@ class PanCancerFeaturesLogic(ScriptedLoadableModuleLogic):
                                       table_node=tableNode, scene=slicer.mrmlScene)
 
     def startFeatures(self, jobs, volumeNode, segmentationNode, segments, tableNode,
-                      groups=("shape", "regional"), organSegment=None, modality=None):
+                      groups=("shape", "regional"), organSegment=None, modality=None, organ=None,
+                      shapeMode="robust"):
         """Compute the features of each segment in a background process, one after the other;
         the rows are put into ``tableNode`` when all are done."""
         import pandas as pd
@@ -295,8 +301,9 @@ class PanCancerFeaturesLogic(ScriptedLoadableModuleLogic):
                                             out_dir=d)
             out = os.path.join(d, "features.csv")
             caseId = f"{volumeNode.GetName()}:{segment}"
+            args = logic.features_args(paths, out, modality, groups, caseId, organ=organ)
             jobsToRun.append((segment, out, process.build_command(
-                "features", logic.features_args(paths, out, modality, groups, caseId))))
+                "features", args + ["--shape-mode", shapeMode])))
 
         def runNext(k=0):
             if k == len(jobsToRun):
@@ -314,7 +321,7 @@ class PanCancerFeaturesLogic(ScriptedLoadableModuleLogic):
 
         runNext(0)
 
-    def startSpharm(self, jobs, volumeNode, segmentationNode, segment, degree, mode="paper",
+    def startSpharm(self, jobs, volumeNode, segmentationNode, segment, degree, mode="robust",
                     modelNode=None):
         """SPHARM reconstruction in a background process, shown as ``modelNode``."""
         from PanCancerSubtypeSlicerLib import logic
@@ -332,7 +339,7 @@ class PanCancerFeaturesLogic(ScriptedLoadableModuleLogic):
 
         jobs.run(logic.jobs_command("spharm", args), done, _("SPHARM reconstruction"))
 
-    def spharmModel(self, volumeNode, segmentationNode, segment, degree, mode="paper",
+    def spharmModel(self, volumeNode, segmentationNode, segment, degree, mode="robust",
                     modelNode=None):
         """Blocking SPHARM reconstruction (console / batch use)."""
         from PanCancerSubtypeSlicerLib import logic
@@ -340,14 +347,15 @@ class PanCancerFeaturesLogic(ScriptedLoadableModuleLogic):
         return logic.spharm_model(volumeNode, segmentationNode, segment, degree=degree, mode=mode,
                                   model_node=modelNode, scene=slicer.mrmlScene)
 
-    def startCohort(self, jobs, manifestPath, outputCsv, workers=2, groups=("shape", "regional")):
+    def startCohort(self, jobs, manifestPath, outputCsv, workers=2, groups=("shape", "regional"),
+                    shapeMode="robust"):
         """Run ``pancancer-subtype cohort-features`` in the background (resumes a partial run);
         the result is loaded as a table."""
         from PanCancerSubtypeSlicerLib import logic, process
 
         cmd = process.build_command("cohort-features", [
             "--manifest", manifestPath, "--out", outputCsv, "--workers", str(int(workers)),
-            "--groups", ",".join(groups)])
+            "--groups", ",".join(groups), "--shape-mode", shapeMode])
 
         def done():
             table = logic.table_from_csv(outputCsv, scene=slicer.mrmlScene)

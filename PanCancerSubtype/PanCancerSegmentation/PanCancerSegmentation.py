@@ -218,7 +218,8 @@ class PanCancerSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMi
             organSegment = organ if organ and p.outputSegmentation.GetSegmentation(
             ).GetSegmentIdBySegmentName(organ) else None
             self.logic.startRegions(self.jobs, p.inputVolume, p.outputSegmentation,
-                                    organSegment=organSegment, modality=self._modality())
+                                    organSegment=organSegment, modality=self._modality(),
+                                    organ=organ)
 
 
 #
@@ -301,7 +302,8 @@ class PanCancerSegmentationLogic(ScriptedLoadableModuleLogic):
                  lambda: logic.segment_from_file(out, segmentationNode, volumeNode, name),
                  _("Parenchyma segmentation"))
 
-    def startRegions(self, jobs, volumeNode, segmentationNode, organSegment=None, modality=None):
+    def startRegions(self, jobs, volumeNode, segmentationNode, organSegment=None, modality=None,
+                     organ=None):
         """TC / TIM / PM5 / PM10 in a background process; added as four segments."""
         from PanCancerSubtypeSlicerLib import logic
 
@@ -312,6 +314,8 @@ class PanCancerSegmentationLogic(ScriptedLoadableModuleLogic):
         args = ["--image", paths["image"], "--mask", paths["mask"], "--out", out]
         if paths.get("organ_mask"):
             args += ["--organ-mask", paths["organ_mask"]]
+        if organ:
+            args += ["--organ", organ]
         if modality:
             args += ["--modality", modality]
         jobs.run(logic.jobs_command("regions", args),

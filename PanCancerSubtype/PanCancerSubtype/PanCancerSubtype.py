@@ -89,7 +89,7 @@ class PanCancerSubtypeParameterNode:
     seed: int = 1
     encode: bool = False
     survivalTable: vtkMRMLTableNode
-    groupColumn: str = "Subtype"
+    groupColumn: str = "predicted_subtype"
 
 
 #
@@ -180,10 +180,10 @@ class PanCancerSubtypeWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 return
             table, df = self.logic.assign(p.featuresTable, str(p.bundleDir), p.subtypeTable)
             p.subtypeTable = table
-            if len(df):
-                subtype = str(df["Subtype"].iloc[0])
-                prob = float(df[f"P({subtype})"].iloc[0])
-                classes = [c[2:-1] for c in df.columns if c.startswith("P(")]
+            if len(df) and df["predicted_subtype"].iloc[0]:
+                subtype = str(df["predicted_subtype"].iloc[0])
+                prob = float(df[f"prob_{subtype}"].iloc[0])
+                classes = [c[len("prob_"):] for c in df.columns if c.startswith("prob_")]
                 color = SUBTYPE_COLORS[classes.index(subtype) % len(SUBTYPE_COLORS)]
                 self.ui.subtypeLabel.text = f"{subtype}  (p = {prob:.2f})"
                 self.ui.subtypeLabel.setStyleSheet(f"QLabel {{ color: {color}; font-weight: bold }}")
@@ -195,7 +195,9 @@ class PanCancerSubtypeWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 return
 
             def shown(nodes):
-                self.ui.suggestedKLabel.text = str(nodes.get("suggested_k", "-"))
+                k = nodes.get("suggested_k")
+                self.ui.suggestedKLabel.text = "-" if k is None else str(k)
+                self.ui.suggestedKLabel.toolTip = nodes.get("suggested_k_rule", "")
 
             self.logic.startDiscovery(self.jobs, p.cohortTable, kMax=p.kMax, reps=p.reps,
                                       pItem=p.pItem, seed=p.seed, encode=p.encode, onDone=shown)
@@ -269,7 +271,7 @@ class PanCancerSubtypeLogic(ScriptedLoadableModuleLogic):
 
         jobs.run(process.build_command("discover", args), done, _("Consensus clustering"))
 
-    def kaplanMeier(self, tableNode, groupColumn="Subtype"):
+    def kaplanMeier(self, tableNode, groupColumn="predicted_subtype"):
         from PanCancerSubtypeSlicerLib import logic
 
         return logic.km_chart_from_table(tableNode, groupColumn, scene=slicer.mrmlScene)

@@ -9,9 +9,9 @@ Jobs
 ----
 ``parenchyma --image I --mask M [--organ O] [--modality CT|MR] --out P.nrrd``
     organ parenchyma mask (``regions.parenchyma_mask``)
-``regions --image I --mask M [--organ-mask O] [--modality CT|MR] --out R.nrrd``
-    TC=1 / TIM=2 / PM5=3 / PM10=4 label map (``regions.regions_labelmap``)
-``spharm --image I --mask M --degree D [--mode paper] --out S.npz``
+``regions --image I --mask M [--organ-mask O] [--organ O] [--modality CT|MR] --out R.nrrd``
+    TC=1 / TIM=2 / PM5 ring=3 / PM10 ring=4 label map (``regions.regions_labelmap``)
+``spharm --image I --mask M --degree D [--mode robust|reference] --out S.npz``
     SPHARM reconstruction: ``vertices`` (N x 3, LPS mm) and ``faces`` (M x 3)
 """
 from __future__ import annotations
@@ -63,22 +63,32 @@ def _write_like(arr, reference, path: str) -> None:
     sitk.WriteImage(img, path, True)
 
 
-def spharm_mesh_lps(mask_zyx: np.ndarray, image, degree: int, mode: str = "paper"):
-    """SPHARM reconstruction of a mask, placed in patient space (LPS mm).
+def spharm_mesh_lps(mask_zyx: np.ndarray, image, degree: int, mode: str = "robust"):
+    """SPHARM reconstruction of a mask up to ``degree`` in patient space (LPS mm).
 
-    The core's reconstruction is centred (degree 0 removed) in mm along the image axes; it is
-    moved to the mask's centroid and turned by the image direction.
+    The core decomposes the mask with the image's origin and direction, so the reconstructed
+    vertices are physical LPS coordinates; returns ``(vertices N x 3, faces M x 3)``.
     """
     from PanCancerSubtypeLib import shape
 
-    spacing = np.asarray(image.GetSpacing(), dtype=float)
-    result = shape.spharm_decompose(mask_zyx, tuple(spacing), mode)
-    vertices, faces = shape.reconstruct(result, degree)
-    v = np.asarray(vertices, dtype=float)
-    centroid_mm = np.argwhere(mask_zyx > 0).mean(axis=0)[::-1] * spacing
-    v = v - v.mean(axis=0) + centroid_mm
-    d = np.asarray(image.GetDirection(), dtype=float).reshape(3, 3)
-    return np.asarray(image.GetOrigin(), dtype=float) + v @ d.T, np.asarray(faces, dtype=np.int64)
+    result = shape.spharm_decompose(np.asarray(mask_zyx) != 0, tuple(image.GetSpacing()), mode,
+                                    origin=tuple(image.GetOrigin()),
+                                    direction=tuple(image.GetDirection()))
+    vertices, faces = shape.reconstruct(result, int(degree))
+    return np.asarray(vertices, dtype=float), np.asarray(faces, dtype=np.int64)
+
+
+def region_labels(case, definition: str = "reference") -> np.ndarray:
+    """TC=1 / TIM=2 / PM5 ring=3 / PM10 ring=4 label map (z, y, x) of a case.
+
+    The parenchyma is the case's organ mask when it has one, else found by the core
+    (``regions.parenchyma_mask``); the rings are the 0-5 mm and 5-10 mm peritumoural parenchyma.
+    """
+    from PanCancerSubtypeLib import regions
+
+    par = regions.parenchyma_mask(case)
+    reg = regions.tumour_regions(case.mask_array(), par, case.spacing, definition=definition)
+    return regions.regions_labelmap(reg)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -96,7 +106,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             s.add_argument("--organ-mask")
         if name == "spharm":
             s.add_argument("--degree", type=int, default=15)
-            s.add_argument("--mode", default="paper")
+            s.add_argument("--mode", default="robust", choices=["robust", "reference"])
     args = p.parse_args(argv)
 
     import SimpleITK as sitk
@@ -114,8 +124,10 @@ def main(argv: Optional[List[str]] = None) -> int:
                                      args.modality, getattr(args, "organ", None))
             from PanCancerSubtypeLib import regions
 
-            out = regions.parenchyma_mask(case) if args.job == "parenchyma" else \
-                regions.regions_labelmap(case)
+            if args.job == "parenchyma":
+                out = regions.parenchyma_mask(case)
+            else:
+                out = region_labels(case, args.definition)
             _write_like(out, image, args.out)
     except PanCancerSubtypeError as exc:
         print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)

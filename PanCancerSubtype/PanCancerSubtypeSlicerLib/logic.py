@@ -44,6 +44,12 @@ def guess_modality(image) -> str:
 
     A heuristic for images without DICOM tags; the panels let the user override it.
     """
+    try:
+        from PanCancerSubtypeLib.io import guess_modality as core_guess
+    except ImportError:
+        core_guess = None
+    if core_guess is not None:
+        return core_guess(image)
     import SimpleITK as sitk
 
     f = sitk.MinimumMaximumImageFilter()
@@ -166,13 +172,15 @@ def add_parenchyma_segment(volume_node, segmentation_node, tumour_segment: str =
 
 
 def add_region_segments(volume_node, segmentation_node, tumour_segment: str = TUMOUR_SEGMENT,
-                        organ_segment: Optional[str] = None, modality: Optional[str] = None):
-    """Add the TC / TIM / PM5 / PM10 regions of the regional-variation features as segments."""
-    from PanCancerSubtypeLib import regions
+                        organ_segment: Optional[str] = None, modality: Optional[str] = None,
+                        organ: Optional[str] = None, definition: str = "reference"):
+    """Add the tumour regions of the regional-variation features as segments: TC, TIM and the
+    0-5 mm / 5-10 mm rings of peritumoural parenchyma ("PM5 ring", "PM10 ring")."""
+    from .jobs import region_labels
 
     case = case_from_nodes(volume_node, segmentation_node, tumour_segment,
-                           organ_segment=organ_segment, modality=modality)
-    labels = regions.regions_labelmap(case)
+                           organ_segment=organ_segment, modality=modality, organ=organ)
+    labels = region_labels(case, definition)
     return mrml.segmentation_node_from_labelmap(_mask_array(labels, binary=False), volume_node,
                                                 mrml.REGION_LABELS, node=segmentation_node)
 
@@ -238,7 +246,7 @@ def compute_features(volume_node, segmentation_node, segments: Sequence[str],
 
 
 def spharm_model(volume_node, segmentation_node, segment: str = TUMOUR_SEGMENT, degree: int = 15,
-                 mode: str = "paper", model_node=None, scene=None):
+                 mode: str = "robust", model_node=None, scene=None):
     """SPHARM reconstruction of a segment up to ``degree`` as a model node.
 
     The core's reconstruction is in the object's (centred) frame in mm along the image axes; it
@@ -403,29 +411,33 @@ def feature_columns(df) -> List[str]:
 def classify_table(features_table_node, bundle_dir: str, output_table_node=None, scene=None):
     """Subtype probabilities for each row of a features table with a saved model bundle.
 
-    Returns ``(output table node, DataFrame)`` with ``ID``, ``Subtype`` (most probable) and one
-    ``P(<subtype>)`` column per class.
+    Returns ``(output table node, DataFrame)`` with ``ID``, ``predicted_subtype`` (most probable)
+    and one ``prob_<subtype>`` column per class, as ``pancancer-subtype classify`` writes them.
+    Feature columns the model does not use are ignored; missing ones are an error that names them.
     """
     import pandas as pd
 
     from PanCancerSubtypeLib import classifier
 
     df = mrml.dataframe_from_table_node(features_table_node)
-    bundle = classifier.load_bundle(bundle_dir)
-    proba = bundle.predict_proba(df)
-    if not isinstance(proba, pd.DataFrame):
-        classes = list(getattr(bundle, "classes_", range(np.asarray(proba).shape[1])))
-        proba = pd.DataFrame(np.asarray(proba), columns=[str(c) for c in classes])
-    proba = proba.reset_index(drop=True)
-    out = pd.DataFrame({"ID": df["ID"].astype(str) if "ID" in df.columns else
-                        [str(i + 1) for i in range(len(df))]})
-    out["Subtype"] = proba.idxmax(axis=1).astype(str).to_numpy()
-    for c in proba.columns:
-        out[f"P({c})"] = proba[c].to_numpy(dtype=float)
+    df = df.drop(columns=[c for c in ("Segment",) if c in df.columns])
+    model = classifier.load_bundle(bundle_dir)
+    if hasattr(model, "predict_frame"):
+        out = model.predict_frame(df, strict=False, source=features_table_node.GetName())
+    else:  # a bundle object with the scikit-learn interface only
+        proba = np.asarray(model.predict_proba(df))
+        classes = [str(c) for c in getattr(model, "classes_", range(proba.shape[1]))]
+        out = pd.DataFrame({"ID": df["ID"].astype(str) if "ID" in df.columns else
+                            [str(i + 1) for i in range(len(df))]})
+        out["predicted_subtype"] = [classes[i] for i in proba.argmax(axis=1)]
+        for k, c in enumerate(classes):
+            out[f"prob_{c}"] = proba[:, k]
+    out = out.reset_index(drop=True)
+    out["predicted_subtype"] = out["predicted_subtype"].map(lambda v: "" if v is None else str(v))
     node = mrml.table_node_from_dataframe(
         out, scene=scene or features_table_node.GetScene(), name="subtype assignment",
         node=output_table_node,
-        descriptions={"Subtype": "most probable subtype of the bundle's classifier"})
+        descriptions={"predicted_subtype": "most probable subtype of the bundle's classifier"})
     return node, out
 
 
@@ -452,7 +464,7 @@ def discover_subtypes(features_table_node, k_max: int = 10, reps: int = 1000, p_
                          f"columns (numeric, finite, not constant)")
     X = X[:, keep]
     X = (X - X.mean(axis=0)) / X.std(axis=0)
-    cc = consensus.ConsensusClustering(k_range=range(2, int(k_max) + 1), reps=int(reps),
+    cc = consensus.ConsensusClustering(k_min=2, k_max=int(k_max), reps=int(reps),
                                        p_item=float(p_item), seed=int(seed), **options)
     cc.fit(X)
     per_k = pd.DataFrame(cc.per_k_) if not isinstance(cc.per_k_, pd.DataFrame) else cc.per_k_
@@ -484,6 +496,10 @@ def _cdf_xy(cdf) -> Tuple[np.ndarray, np.ndarray]:
     """(x, y) of a CDF given as a (x, y) pair, an N x 2 array or a mapping with x / y."""
     if isinstance(cdf, Mapping):
         return np.asarray(cdf["x"], float), np.asarray(cdf["y"], float)
+    if np.ndim(cdf) == 1:
+        # ConsensusClusterPlus' CDF sampled at 1/n, 2/n, ..., 1 (the core uses n = 100 bins)
+        y = np.asarray(cdf, dtype=float)
+        return np.arange(1, len(y) + 1, dtype=float) / len(y), y
     if isinstance(cdf, tuple) and len(cdf) == 2:
         return np.asarray(cdf[0], float), np.asarray(cdf[1], float)
     a = np.asarray(cdf, dtype=float)
@@ -573,7 +589,7 @@ def write_case_inputs(volume_node, segmentation_node=None, segment: Optional[str
 
 def features_args(paths: Mapping[str, str], out_csv: str, modality: Optional[str] = None,
                   groups: Sequence[str] = ("shape", "regional"),
-                  case_id: Optional[str] = None) -> List[str]:
+                  case_id: Optional[str] = None, organ: Optional[str] = None) -> List[str]:
     """Arguments of ``pancancer-subtype features`` for files written by write_case_inputs."""
     args = ["--image", paths["image"], "--mask", paths["mask"], "--out", out_csv,
             "--groups", ",".join(groups)]
@@ -583,6 +599,8 @@ def features_args(paths: Mapping[str, str], out_csv: str, modality: Optional[str
         args += ["--modality", modality]
     if case_id:
         args += ["--id", case_id]
+    if organ:
+        args += ["--organ", organ]
     return args
 
 
@@ -669,20 +687,26 @@ def load_discovery_results(out_dir: str, scene=None) -> Dict[str, Any]:
     """Nodes from a ``pancancer-subtype discover`` output folder.
 
     Reads ``per_k.csv`` (k, cdf_area, delta_area, pac, ...), ``classes.csv`` (ID and one column per
-    k) and ``consensus_k{K}.npz`` (the consensus matrix) and returns the tables and the CDF and
-    delta-area charts (one CDF series per k).
+    k), ``consensus_k{K}.npz`` (``cdf`` at 100 bins, else the ``consensus`` matrix) and
+    ``suggested_k.json``; returns the tables, the CDF chart (one series per k), the delta-area
+    chart and ``suggested_k`` / ``suggested_k_rule``.
     """
     import pandas as pd
 
     per_k = pd.read_csv(os.path.join(out_dir, "per_k.csv"))
     classes = pd.read_csv(os.path.join(out_dir, "classes.csv"), dtype={"ID": str})
+    if "ID" not in classes.columns:
+        classes = classes.rename(columns={classes.columns[0]: "ID"})
     cdfs = {}
     for k in per_k["k"].astype(int).tolist():
         f = os.path.join(out_dir, f"consensus_k{k}.npz")
         if os.path.isfile(f):
             with np.load(f) as z:
-                key = "consensus" if "consensus" in z.files else z.files[0]
-                cdfs[k] = cdf_from_consensus(z[key])
+                if "cdf" in z.files:
+                    cdfs[k] = _cdf_xy(z["cdf"])
+                else:
+                    key = "consensus" if "consensus" in z.files else z.files[0]
+                    cdfs[k] = cdf_from_consensus(z[key])
     nodes: Dict[str, Any] = {
         "per_k": mrml.table_node_from_dataframe(per_k, scene=scene, name="consensus per k"),
         "classes": mrml.table_node_from_dataframe(classes, scene=scene, name="consensus classes"),
@@ -691,8 +715,12 @@ def load_discovery_results(out_dir: str, scene=None) -> Dict[str, Any]:
     }
     if cdfs:
         nodes["cdf"] = mrml.consensus_cdf_chart(cdfs, scene=scene)
-    sk = os.path.join(out_dir, "suggested_k.txt")
+    sk = os.path.join(out_dir, "suggested_k.json")
     if os.path.isfile(sk):
+        import json
+
         with open(sk) as fh:
-            nodes["suggested_k"] = fh.read().strip()
+            info = json.load(fh)
+        nodes["suggested_k"] = info.get("k")
+        nodes["suggested_k_rule"] = info.get("rule", "")
     return nodes

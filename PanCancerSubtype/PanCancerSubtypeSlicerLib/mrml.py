@@ -45,12 +45,14 @@ SEGMENT_COLORS: Dict[str, Tuple[float, float, float]] = {
     "breast": (0.95, 0.80, 0.75),
     "TC": (0.85, 0.10, 0.10),
     "TIM": (0.95, 0.60, 0.10),
-    "PM5": (0.20, 0.60, 0.90),
-    "PM10": (0.30, 0.80, 0.40),
+    "PM5 ring": (0.20, 0.60, 0.90),
+    "PM10 ring": (0.30, 0.80, 0.40),
 }
 
-#: region label values of ``regions.regions_labelmap`` and their segment names
-REGION_LABELS: Dict[int, str] = {1: "TC", 2: "TIM", 3: "PM5", 4: "PM10"}
+#: label values of the core's ``regions.regions_labelmap`` and their segment names: tumour core,
+#: tumour-interface margin, and the 0-5 mm and 5-10 mm rings of peritumoural parenchyma (the PM5 /
+#: PM10 regions of the features are these rings plus, in the reference definition, the tumour)
+REGION_LABELS: Dict[int, str] = {1: "TC", 2: "TIM", 3: "PM5 ring", 4: "PM10 ring"}
 
 #: a qualitative palette for plot series (tab10)
 PLOT_COLORS: List[Tuple[float, float, float]] = [
@@ -304,7 +306,7 @@ def segmentation_node_from_labelmap(labels, reference_volume_node, names: Mappin
                                     scene=None, name: str = "Segmentation", node=None):
     """Segments from a multi-label [k, j, i] map: one segment per label value in ``names``.
 
-    Used for the regions map (``REGION_LABELS``: TC=1, TIM=2, PM5=3, PM10=4).  Labels absent from
+    Used for the regions map (``REGION_LABELS``: TC=1, TIM=2, PM5 ring=3, PM10 ring=4).  Labels absent from
     the map still get an (empty) segment so the segment list is always the same.
     """
     arr, _ = _as_kji_array(labels)
