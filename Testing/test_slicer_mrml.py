@@ -191,7 +191,7 @@ def test_features_table_types_and_descriptions(scene, tmp_path):
     df = pd.DataFrame({
         "ID": ["lung1", "brain1", None],
         "Modality": ["CT", "MR", "MR"],
-        "test_mrml_feature_a": [1.5, np.nan, -2.25],
+        "test_mrml_feature_a": [1.5, np.nan, -2.0 / 3.0],
         "n_voxels": [10, 20, 30],
         "flag": [True, False, True],
     })
@@ -214,13 +214,20 @@ def test_features_table_types_and_descriptions(scene, tmp_path):
     assert list(back["ID"]) == ["lung1", "brain1", ""]
     np.testing.assert_array_equal(back["n_voxels"].to_numpy(), [10, 20, 30])
     np.testing.assert_array_equal(back["flag"].to_numpy(), [1, 0, 1])
-    np.testing.assert_allclose(back["test_mrml_feature_a"].to_numpy(), [1.5, np.nan, -2.25])
+    np.testing.assert_allclose(back["test_mrml_feature_a"].to_numpy(), [1.5, np.nan, -2.0 / 3.0],
+                               rtol=0, atol=0)
 
-    # saved as CSV by Slicer's table writer, read back by pandas
+    # saved as CSV, read back by pandas: values exact (Slicer's own writer keeps 6 digits only)
     path = mrml.save_table(node, str(tmp_path / "features.csv"))
-    csv = pd.read_csv(path)
+    csv = pd.read_csv(path, float_precision="round_trip")
     assert list(csv.columns) == list(df.columns)
-    np.testing.assert_allclose(csv["test_mrml_feature_a"].to_numpy(), [1.5, np.nan, -2.25])
+    np.testing.assert_array_equal(csv["test_mrml_feature_a"].to_numpy(),
+                                  df["test_mrml_feature_a"].to_numpy())
+    assert csv["ID"].fillna("").tolist() == ["lung1", "brain1", ""]
+    # Slicer's schema beside it, with the column description, so Slicer reloads types
+    schema = pd.read_csv(tmp_path / "features.schema.csv")
+    row = schema.set_index("columnName").loc["test_mrml_feature_a"]
+    assert row["type"] == "double" and row["description"] == spec.description
 
 
 def test_string_table_converts_numeric_columns(scene):

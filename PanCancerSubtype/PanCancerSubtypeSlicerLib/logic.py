@@ -368,7 +368,8 @@ def run_manifest(manifest: str, out_dir: str, scene=None, groups=("shape", "regi
                                        modality=r.get("Modality") or None, segment_name=organ_seg)
             if regions:
                 add_region_segments(vol, seg, organ_segment=organ_seg,
-                                    modality=r.get("Modality") or None)
+                                    modality=r.get("Modality") or None,
+                                    organ=r.get("Organ") or None)
             case = case_from_nodes(vol, seg, TUMOUR_SEGMENT, organ_segment=organ_seg,
                                    modality=r.get("Modality") or None, case_id=cid,
                                    organ=r.get("Organ") or None,
@@ -389,6 +390,7 @@ def run_manifest(manifest: str, out_dir: str, scene=None, groups=("shape", "regi
     if "error" not in out.columns:
         out["error"] = ""
     out["error"] = out["error"].fillna("")
+    out = out[[c for c in out.columns if c != "error"] + ["error"]]
     _register_specs(instances)
     table = mrml.table_node_from_dataframe(out, scene=scene, name="cohort features")
     mrml.save_table(table, os.path.join(out_dir, "features.csv"))

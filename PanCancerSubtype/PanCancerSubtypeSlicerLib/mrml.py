@@ -532,16 +532,38 @@ def column_descriptions(node) -> Dict[str, str]:
 
 
 def save_table(node, path: str, scene=None) -> str:
-    """Write a table node as CSV (and Slicer's ``.schema.csv`` beside it); returns the path."""
+    """Write a table node as CSV with full precision, and Slicer's ``.schema.csv`` beside it.
+
+    Slicer's own table writer keeps only 6 significant digits of doubles, which would change
+    feature values (relative error ~1e-6); so the values are written by pandas (shortest
+    round-trip representation) and the schema (column types, descriptions, units) by Slicer's
+    writer, which lets Slicer load the CSV back with its types.  Returns the path.
+    """
+    import os
+    import shutil
+    import tempfile
+
     scene = node.GetScene() or get_scene(scene)
+    path = str(path)
     storage = scene.AddNewNodeByClass("vtkMRMLTableStorageNode")
+    tmp = tempfile.mkdtemp(prefix="pcs_table_")
     try:
-        storage.SetFileName(str(path))
+        tmp_csv = os.path.join(tmp, os.path.basename(path))
+        storage.SetFileName(tmp_csv)
         if not storage.WriteData(node):
             raise OSError(f"could not write table {node.GetName()!r} to {path}")
+        schema = tmp_csv[:-4] + ".schema.csv" if tmp_csv.lower().endswith(".csv") else None
+        if schema and os.path.isfile(schema):
+            shutil.move(schema, path[:-4] + ".schema.csv")
+        df = dataframe_from_table_node(node, convert_numeric=False)
+        for c in df.columns:
+            if df[c].dtype.kind == "f":  # shortest repr that reads back to the same double
+                df[c] = [("" if v != v else repr(float(v))) for v in df[c].tolist()]
+        df.to_csv(path, index=False)
     finally:
         _remove_node(scene, storage)
-    return str(path)
+        shutil.rmtree(tmp, ignore_errors=True)
+    return path
 
 
 # ----------------------------------------------------------------------------------------------
