@@ -388,6 +388,7 @@ def test_spharm_model_placed_on_the_segment(scene):
     assert r.max() == pytest.approx(a * 0.8, rel=0.15)
 
 
+@pytest.mark.slow
 @pytest.mark.shared_data
 def test_features_through_scene_equal_core_from_files(scene, shared_cases, tmp_path):
     """The 313 cross-modality features computed from the scene nodes (run_manifest) equal the
@@ -421,3 +422,40 @@ def test_features_through_scene_equal_core_from_files(scene, shared_cases, tmp_p
     saved = pd.read_csv(tmp_path / "out" / "features.csv", float_precision="round_trip")
     np.testing.assert_array_equal(saved[cols].to_numpy(dtype=float), got[cols].to_numpy(
         dtype=float)[None, :])
+
+
+@pytest.mark.shared_data
+def test_regions_job_into_segments(scene, shared_cases, tmp_path):
+    """The background ``regions`` job (a child interpreter, as PythonSlicer runs it) writes the
+    region label map; read into segments, TC and TIM tile the tumour exactly."""
+    import sys
+
+    try:
+        from PanCancerSubtypeLib import regions
+    except ImportError as exc:
+        pytest.skip(f"core regions module not available yet: {exc}")
+    if not hasattr(regions, "tumour_regions"):
+        pytest.skip("core regions module has no tumour_regions yet")
+    from PanCancerSubtypeSlicerLib import process
+
+    r = shared_cases["brain1"]
+    img = sitk.ReadImage(r["image"])
+    tumour = sitk.GetArrayFromImage(sitk.ReadImage(r["mask"])) == 1
+    vol = mrml.volume_node_from_sitk(img, scene=scene, name="brain1")
+    seg = mrml.segmentation_node_from_masks({"tumour": tumour}, vol, scene=scene)
+    paths = logic.write_case_inputs(vol, seg, "tumour", out_dir=str(tmp_path))
+    out = str(tmp_path / "regions.nrrd")
+    lines = []
+    rc = process.run_blocking(logic.jobs_command("regions", [
+        "--image", paths["image"], "--mask", paths["mask"], "--organ", "brain", "--modality", "MR",
+        "--out", out], python=sys.executable), log=lines.append)
+    assert rc == 0, "\n".join(lines)
+    assert process.parse_progress(lines[-1]) == (1, 1)
+    logic.regions_from_file(out, seg, vol)
+    assert mrml.segment_names(seg) == ["tumour", "TC", "TIM", "PM5 ring", "PM10 ring"]
+    tc = mrml.mask_from_segment(seg, "TC", vol).astype(bool)
+    tim = mrml.mask_from_segment(seg, "TIM", vol).astype(bool)
+    ring5 = mrml.mask_from_segment(seg, "PM5 ring", vol).astype(bool)
+    assert not (tc & tim).any()
+    np.testing.assert_array_equal(tc | tim, tumour)
+    assert ring5.any() and not (ring5 & tumour).any()

@@ -92,18 +92,19 @@ def region_labels(case, definition: str = "reference") -> np.ndarray:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m PanCancerSubtypeSlicerLib.jobs")
+    p = argparse.ArgumentParser(prog="python -m PanCancerSubtypeSlicerLib.jobs",
+                                allow_abbrev=False)
     sub = p.add_subparsers(dest="job", required=True)
     for name in ("parenchyma", "regions", "spharm"):
-        s = sub.add_parser(name)
+        s = sub.add_parser(name, allow_abbrev=False)
         s.add_argument("--image", required=True)
         s.add_argument("--mask", required=True)
         s.add_argument("--out", required=True)
         s.add_argument("--modality", choices=["CT", "MR"])
-        if name == "parenchyma":
-            s.add_argument("--organ")
+        s.add_argument("--organ", help="lung, brain or breast (parenchyma search)")
         if name == "regions":
             s.add_argument("--organ-mask")
+            s.add_argument("--definition", default="reference", choices=["reference", "3d"])
         if name == "spharm":
             s.add_argument("--degree", type=int, default=15)
             s.add_argument("--mode", default="robust", choices=["robust", "reference"])
