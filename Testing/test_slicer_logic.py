@@ -459,3 +459,58 @@ def test_regions_job_into_segments(scene, shared_cases, tmp_path):
     assert not (tc & tim).any()
     np.testing.assert_array_equal(tc | tim, tumour)
     assert ring5.any() and not (ring5 & tumour).any()
+
+
+def _profiles(seed=0, n_per=15):
+    """Three groups with distinct feature profiles (separable by Pearson correlation)."""
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(seed)
+    shapes = np.array([[3, 0, 0, 0, 3, 0], [0, 3, 3, 0, 0, 0], [0, 0, 0, 3, 0, 3]], float)
+    X = np.vstack([s + rng.normal(0, 0.4, size=(n_per, 6)) for s in shapes])
+    labels = np.repeat(["A", "B", "C"], n_per)
+    df = pd.DataFrame(X, columns=[f"shape_f{i}" for i in range(6)])
+    df.insert(0, "ID", [f"p{i:02d}" for i in range(len(df))])
+    return df, labels
+
+
+def test_discover_subtypes_in_scene(scene):
+    try:
+        from PanCancerSubtypeLib import consensus
+    except ImportError as exc:
+        pytest.skip(f"core consensus module not available yet: {exc}")
+    if not hasattr(consensus, "ConsensusClustering"):
+        pytest.skip("core consensus module has no ConsensusClustering yet")
+    df, labels = _profiles()
+    table = mrml.table_node_from_dataframe(df, scene=scene, name="cohort")
+    nodes = logic.discover_subtypes(table, k_max=4, reps=30, seed=3, scene=scene)
+    classes = mrml.dataframe_from_table_node(nodes["classes"])
+    assert classes["ID"].tolist() == df["ID"].tolist()
+    k3 = classes["k3"].to_numpy()
+    # same partition as the true groups (up to relabelling)
+    assert len(set(zip(k3, labels))) == 3 and len(set(k3)) == 3
+    assert nodes["cdf"].GetNumberOfPlotSeriesNodes() == 3  # k = 2, 3, 4
+    (dx, _), = mrml.chart_series_arrays(nodes["delta_area"]).values()
+    np.testing.assert_allclose(dx, [2, 3, 4])
+
+
+def test_classify_table_with_bundle(scene, tmp_path):
+    try:
+        from PanCancerSubtypeLib import classifier
+    except ImportError as exc:
+        pytest.skip(f"core classifier module not available yet: {exc}")
+    if not hasattr(classifier, "SubtypeClassifier"):
+        pytest.skip("core classifier has no SubtypeClassifier yet")
+    df, labels = _profiles(seed=1)
+    model = classifier.SubtypeClassifier(cv_folds=0, n_estimators=20, random_state=0)
+    model.fit(df, labels)
+    classifier.save_bundle(model, tmp_path / "bundle")
+    new, new_labels = _profiles(seed=2, n_per=4)
+    new.insert(1, "Segment", "tumour")  # the Features panel's extra column is ignored
+    table = mrml.table_node_from_dataframe(new, scene=scene, name="new cases")
+    node, out = logic.classify_table(table, str(tmp_path / "bundle"))
+    assert out["ID"].tolist() == new["ID"].tolist()
+    assert (out["predicted_subtype"].to_numpy() == new_labels).mean() == 1.0
+    probs = out[[f"prob_{c}" for c in "ABC"]].to_numpy()
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-6)
+    back = mrml.dataframe_from_table_node(node)
+    assert back["predicted_subtype"].tolist() == out["predicted_subtype"].tolist()
