@@ -221,6 +221,39 @@ def test_module_structure_and_ui(module):
     assert icon.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+#: widget class -> test on the parameter's annotation source, as Slicer's parameterNodeWrapper GUI
+#: connectors accept them (Base/Python/slicer/parameterNodeWrapper/guiConnectors.py): an
+#: unsupported pair raises "Unable to create GUI connector" when the panel opens
+CONNECTORS = {
+    "QCheckBox": lambda a: a == "bool",
+    "QSpinBox": lambda a: a == "int" or a.startswith("Annotated[int"),
+    "QDoubleSpinBox": lambda a: a == "float" or a.startswith("Annotated[float"),
+    "ctkSliderWidget": lambda a: a.startswith("Annotated[float") and "WithinRange" in a,
+    "QComboBox": lambda a: a.startswith("Annotated[") and "Choice(" in a,
+    "QLineEdit": lambda a: a == "str",
+    "ctkPathLineEdit": lambda a: a == "pathlib.Path",
+    "qMRMLNodeComboBox": lambda a: a.startswith("vtkMRML"),
+}
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_parameter_widgets_have_gui_connectors(module):
+    tree = _tree(EXT / module / f"{module}.py")
+    pn = [n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == module + "ParameterNode"][0]
+    ann = {n.target.id: ast.unparse(n.annotation) for n in pn.body if isinstance(n, ast.AnnAssign)}
+    for w in _ui(module).iter("widget"):
+        for p in w.findall("property"):
+            if p.get("name") != "SlicerParameterName":
+                continue
+            name, cls = p.find("string").text, w.get("class")
+            assert cls in CONNECTORS, f"{module}.ui: no GUI connector for a {cls}"
+            assert CONNECTORS[cls](ann[name]), \
+                f"{module}: {cls} {w.get('name')!r} cannot represent {name}: {ann[name]}"
+            if cls == "qMRMLNodeComboBox":
+                types = [s.text for s in w.iter("string") if s.text and s.text.startswith("vtk")]
+                assert ann[name] in types, f"{module}: {w.get('name')} nodeTypes {types} vs {ann[name]}"
+
+
 def _cmake_list(text, var):
     m = re.search(r"set\(" + var + r"\s+(.*?)\)", text, re.S)
     assert m, var

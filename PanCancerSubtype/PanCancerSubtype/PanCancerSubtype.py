@@ -309,7 +309,7 @@ class PanCancerSubtypeTest(ScriptedLoadableModuleTest):
         registerSampleData()
         import SampleData
 
-        source = SampleData.SampleDataLogic.sourceForSampleName("PanCancerBrain1")
+        source = SampleData.SampleDataLogic().sourceForSampleName("PanCancerBrain1")
         self.assertIsNotNone(source)
         self.assertEqual(len(source.uris), 2)
         self.assertTrue(all(c.startswith("SHA256:") for c in source.checksums))
