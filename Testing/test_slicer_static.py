@@ -341,8 +341,7 @@ def test_missing_requirements():
     assert dependencies.missing_requirements(["numpy>=1.0", "pandas"]) == []
     assert dependencies.missing_requirements(["numpy>=999", "no-such-dist-pcs-xyz>=1"]) == \
         ["numpy>=999", "no-such-dist-pcs-xyz>=1"]
-    for req in (EXT / "PanCancerSubtype" / "Resources" / "requirements.txt",
-                EXT / "PanCancerFeatures" / "Resources" / "requirements-radiomics.txt"):
+    for req in sorted(EXT.glob("*/Resources/*requirements.txt")):
         reqs = dependencies.read_requirements(str(req))
         assert reqs and all(not r.startswith("#") for r in reqs)
         assert not any(r.split(">")[0].split("=")[0].strip().lower() == "torch" for r in reqs), \

@@ -267,12 +267,12 @@ class PanCancerFeaturesLogic(ScriptedLoadableModuleLogic):
         from PanCancerSubtypeSlicerLib import dependencies
 
         res = os.path.join(os.path.dirname(__file__), "Resources")
-        if not dependencies.ensure_requirements(os.path.join(res, "requirements.txt"),
-                                                requester="PanCancerFeatures"):
+        req = os.path.join(res, "PanCancerFeatures-requirements.txt")
+        if not dependencies.ensure_requirements(req, requester="PanCancerFeatures"):
             return False
         if radiomics:
-            return dependencies.ensure_requirements(os.path.join(res, "requirements-radiomics.txt"),
-                                                    requester="PanCancerFeatures (PyRadiomics)")
+            req = os.path.join(res, "PanCancerFeatures-radiomics-requirements.txt")
+            return dependencies.ensure_requirements(req, requester="PanCancerFeatures (PyRadiomics)")
         return True
 
     def computeFeatures(self, volumeNode, segmentationNode, segments, tableNode=None,

@@ -239,7 +239,8 @@ class PanCancerSegmentationLogic(ScriptedLoadableModuleLogic):
     def ensureDependencies(self, torch: bool = False) -> bool:
         from PanCancerSubtypeSlicerLib import dependencies
 
-        req = os.path.join(os.path.dirname(__file__), "Resources", "requirements.txt")
+        req = os.path.join(os.path.dirname(__file__), "Resources",
+                           "PanCancerSegmentation-requirements.txt")
         if not dependencies.ensure_requirements(req, requester="PanCancerSegmentation"):
             return False
         if torch:

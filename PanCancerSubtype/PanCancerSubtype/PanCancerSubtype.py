@@ -228,7 +228,8 @@ class PanCancerSubtypeLogic(ScriptedLoadableModuleLogic):
     def ensureDependencies(self, torch: bool = False) -> bool:
         from PanCancerSubtypeSlicerLib import dependencies
 
-        req = os.path.join(os.path.dirname(__file__), "Resources", "requirements.txt")
+        req = os.path.join(os.path.dirname(__file__), "Resources",
+                           "PanCancerSubtype-requirements.txt")
         if not dependencies.ensure_requirements(req, requester="PanCancerSubtype"):
             return False
         if torch:
