@@ -230,6 +230,14 @@ def test_features_table_types_and_descriptions(scene, tmp_path):
     assert row["type"] == "double" and row["description"] == spec.description
 
 
+def test_nullable_integer_column_becomes_double(scene):
+    pd = pytest.importorskip("pandas")
+    df = pd.DataFrame({"k": pd.array([1, None, 3], dtype="Int64")})
+    node = mrml.table_node_from_dataframe(df, scene=scene)
+    assert node.GetTable().GetColumnByName("k").GetDataType() == vtk.VTK_DOUBLE
+    np.testing.assert_allclose(mrml.dataframe_from_table_node(node)["k"], [1.0, np.nan, 3.0])
+
+
 def test_string_table_converts_numeric_columns(scene):
     """A table of strings (CSV loaded without schema) gives numbers back for numeric columns."""
     node = scene.AddNewNodeByClass("vtkMRMLTableNode", "strings")

@@ -346,3 +346,32 @@ def test_missing_requirements():
         assert reqs and all(not r.startswith("#") for r in reqs)
         assert not any(r.split(">")[0].split("=")[0].strip().lower() == "torch" for r in reqs), \
             "torch must come from the PyTorch extension, not pip"
+
+
+@pytest.mark.slicer
+def test_slicer_util_keyword_arguments_exist():
+    """Keyword arguments passed to slicer.util functions are in their slicer-core signatures
+    (e.g. launchConsoleProcess(blocking=..., logCallback=...) exists only in Slicer >= 5.12)."""
+    import inspect
+
+    slicer = _slicer()
+    checked = 0
+    for path in SLICER_FILES:
+        for node in ast.walk(_tree(path)):
+            if not isinstance(node, ast.Call):
+                continue
+            ch = _chain(node.func)
+            if not ch.startswith("slicer.util.") or ch.count(".") != 2:
+                continue
+            fn = getattr(slicer.util, ch.split(".")[2])
+            if not callable(fn) or inspect.isclass(fn):
+                continue
+            params = inspect.signature(fn).parameters
+            takes_kwargs = any(p.kind == p.VAR_KEYWORD for p in params.values())
+            for kw in node.keywords:
+                if kw.arg is None:
+                    continue
+                checked += 1
+                assert kw.arg in params or takes_kwargs, \
+                    f"{path.name}: {ch}() has no keyword {kw.arg!r}"
+    assert checked >= 5

@@ -450,14 +450,15 @@ def table_node_from_dataframe(df, scene=None, name: str = "Table", node=None,
     for col in df.columns:
         s = df[col]
         cname = str(col)
-        if pd.api.types.is_bool_dtype(s.dtype) or pd.api.types.is_integer_dtype(s.dtype):
+        if ((pd.api.types.is_bool_dtype(s.dtype) or pd.api.types.is_integer_dtype(s.dtype))
+                and not s.isna().any()):
             values = s.to_numpy().astype(np.int64)
             fits32 = not len(values) or (values.min() >= np.iinfo(np.int32).min
                                          and values.max() <= np.iinfo(np.int32).max)
             arr = numpy_support.numpy_to_vtk(values.astype(np.int32) if fits32 else values,
                                              deep=True)
-        elif _is_numeric_series(s):
-            arr = numpy_support.numpy_to_vtk(s.to_numpy(dtype=float), deep=True,
+        elif _is_numeric_series(s):  # floats; nullable integers with missing values -> NaN
+            arr = numpy_support.numpy_to_vtk(s.to_numpy(dtype=float, na_value=np.nan), deep=True,
                                              array_type=vtk.VTK_DOUBLE)
         else:
             arr = vtk.vtkStringArray()
