@@ -111,7 +111,7 @@ class PanCancerSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMi
         self.logic = PanCancerSegmentationLogic()
         from PanCancerSubtypeSlicerLib.process import JobRunner
 
-        self.jobs = JobRunner(self.ui.progressBar, self.ui.statusLog,
+        self.jobs = JobRunner(self.ui.progressBar, self.ui.statusLog, self.ui.cancelButton,
                               busyChanged=lambda busy: self._checkCanApply())
 
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
