@@ -540,3 +540,13 @@ def test_seed_segmentation_from_markups(scene, shared_cases):
     np.testing.assert_array_equal(got, want != 0)
     dice = 2.0 * (got & truth).sum() / (got.sum() + truth.sum())
     assert dice > 0.5, dice
+
+
+def test_registry_table(scene):
+    from PanCancerSubtypeLib import registry
+
+    registry.register([FeatureSpec("teststats_voxels", "teststats", "tumour voxels")])
+    t = logic.registry_table(scene=scene)
+    df = mrml.dataframe_from_table_node(t)
+    row = df.set_index("name").loc["teststats_voxels"]
+    assert row["description"] == "tumour voxels" and row["group"] == "teststats"

@@ -133,6 +133,7 @@ class PanCancerFeaturesWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
         self.ui.applyButton.connect("clicked(bool)", self.onApply)
         self.ui.spharmButton.connect("clicked(bool)", self.onSpharm)
         self.ui.runCohortButton.connect("clicked(bool)", self.onRunCohort)
+        self.ui.registryButton.connect("clicked(bool)", self.onShowRegistry)
 
         self.initializeParameterNode()
 
@@ -238,6 +239,15 @@ class PanCancerFeaturesWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
             self.logic.startSpharm(self.jobs, p.inputVolume, p.segmentation,
                                    self._selectedSegments()[0], int(p.spharmDegree),
                                    mode=p.shapeMode, modelNode=p.outputModel)
+
+    def onShowRegistry(self) -> None:
+        with slicer.util.tryWithErrorDisplay(_("Could not show the feature registry."),
+                                             waitCursor=True):
+            if not self.logic.ensureDependencies():
+                return
+            from PanCancerSubtypeSlicerLib import logic
+
+            showTable(logic.registry_table(scene=slicer.mrmlScene))
 
     def onRunCohort(self) -> None:
         with slicer.util.tryWithErrorDisplay(_("Cohort run failed."), waitCursor=True):

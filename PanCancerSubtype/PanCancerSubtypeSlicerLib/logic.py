@@ -212,6 +212,16 @@ def _mask_array(mask, binary: bool = True) -> np.ndarray:
 # features panel
 # ----------------------------------------------------------------------------------------------
 
+def registry_table(scene=None, group: Optional[str] = None, table_node=None):
+    """The feature registry (name, group, description, formula, unit, invariances) as a table
+    node, so users can read what every column of a features table means."""
+    from PanCancerSubtypeLib import registry
+
+    df = registry.to_frame(group)
+    return mrml.table_node_from_dataframe(df, scene=scene, name="PanCancerSubtype feature registry",
+                                          node=table_node, use_registry=False)
+
+
 def compute_features(volume_node, segmentation_node, segments: Sequence[str],
                      groups=("shape", "regional"), group_options=None,
                      organ_segment: Optional[str] = None, modality: Optional[str] = None,
