@@ -6,7 +6,6 @@ as a table node, one row per segment, each column described from the feature reg
 reconstruction of a segment at a chosen degree becomes a model node.  The cohort section runs a
 manifest CSV (``pancancer-subtype cohort-features``) with progress, cancel and resume.
 """
-import logging
 import os
 from typing import Annotated, List, Optional
 

@@ -5,7 +5,6 @@ the TC / TIM / PM5 / PM10 regions, all as named, coloured segments of a segmenta
 work runs in a background ``PythonSlicer`` process (the core library's command line); the logic is
 in ``PanCancerSubtypeSlicerLib.logic`` and also works from the Python console and batch scripts.
 """
-import logging
 import os
 from typing import Annotated, Optional
 

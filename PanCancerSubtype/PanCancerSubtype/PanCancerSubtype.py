@@ -9,9 +9,8 @@
 
 The batch script ``Scripts/run_cohort.py`` runs a whole manifest through the scene without the GUI.
 """
-import logging
 import os
-from typing import Annotated, Optional
+from typing import Annotated
 
 import vtk
 

@@ -9,7 +9,6 @@ SampleData verifies them after download.  When a release host exists, change onl
 """
 from __future__ import annotations
 
-import os
 from typing import Dict, List, Tuple
 
 _BASE = "https://raw.githubusercontent.com/AIM-Harvard/pyradiomics/master/data/"
