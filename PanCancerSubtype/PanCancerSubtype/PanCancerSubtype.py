@@ -1,0 +1,332 @@
+"""PanCancerSubtype: assign, discover and compare radiological tumour subtypes.
+
+* Assign: load a trained model bundle and classify the rows of a features table (the current case
+  or a cohort); the result table holds the subtype and one probability column per subtype, and the
+  panel shows the first row's subtype in its colour.
+* Discover: consensus clustering of a cohort features table (``pancancer-subtype discover`` in a
+  background process); consensus CDF and delta-area plots as chart nodes, the classes as a table.
+* Survival: Kaplan-Meier curves, one per group, from a table with time / event columns.
+
+The batch script ``Scripts/run_cohort.py`` runs a whole manifest through the scene without the GUI.
+"""
+import os
+from typing import Annotated
+
+import vtk
+
+import slicer
+from slicer.i18n import tr as _
+from slicer.i18n import translate
+from slicer.ScriptedLoadableModule import (ScriptedLoadableModule, ScriptedLoadableModuleLogic,
+                                           ScriptedLoadableModuleTest,
+                                           ScriptedLoadableModuleWidget)
+from slicer.util import VTKObservationMixin
+from slicer.parameterNodeWrapper import WithinRange, parameterNodeWrapper
+
+from slicer import vtkMRMLTableNode
+
+import pathlib
+
+
+#
+# PanCancerSubtype
+#
+
+
+class PanCancerSubtype(ScriptedLoadableModule):
+    def __init__(self, parent):
+        ScriptedLoadableModule.__init__(self, parent)
+        self.parent.title = _("PanCancer Subtype")
+        self.parent.categories = [translate("qSlicerAbstractCoreModule", "Quantification")]
+        self.parent.dependencies = ["Tables", "Plots"]
+        self.parent.contributors = ["PanCancerSubtype developers"]
+        self.parent.helpText = _("""
+Radiological tumour subtypes across modality and histology (Wu et al. 2021): assign a subtype with
+class probabilities from a trained model bundle; discover subtypes in a cohort by consensus
+clustering (CDF and delta-area plots); compare survival between groups with Kaplan-Meier curves.
+""")
+        self.parent.acknowledgementText = _("""
+Method: Wu et al., "Radiological tumour classification across imaging modality and histology",
+Nature Machine Intelligence 2021. Consensus clustering: Monti et al. 2003, Wilkerson and Hayes 2010.
+""")
+        slicer.app.connect("startupCompleted()", registerSampleData)
+
+
+def registerSampleData():
+    from PanCancerSubtypeSlicerLib import sampledata
+
+    sampledata.register(os.path.join(os.path.dirname(__file__), "Resources", "Icons",
+                                     "PanCancerSubtype.png"))
+
+
+#: colours of subtype labels in the panel (subtype index modulo the list)
+SUBTYPE_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
+                  "#7f7f7f", "#bcbd22", "#17becf"]
+
+
+#
+# PanCancerSubtypeParameterNode
+#
+
+
+@parameterNodeWrapper
+class PanCancerSubtypeParameterNode:
+    """
+    bundleDir - trained subtype classifier bundle; featuresTable - rows to classify;
+    subtypeTable - result (subtype and probabilities).
+    cohortTable, kMax, reps, pItem, seed, encode - consensus clustering settings.
+    survivalTable, groupColumn - Kaplan-Meier curves per group.
+    """
+
+    bundleDir: pathlib.Path
+    featuresTable: vtkMRMLTableNode
+    subtypeTable: vtkMRMLTableNode
+    cohortTable: vtkMRMLTableNode
+    kMax: Annotated[int, WithinRange(2, 20)] = 10
+    reps: Annotated[int, WithinRange(10, 100000)] = 1000
+    pItem: Annotated[float, WithinRange(0.1, 1.0)] = 0.8
+    seed: int = 1
+    encode: bool = False
+    survivalTable: vtkMRMLTableNode
+    groupColumn: str = "predicted_subtype"
+
+
+#
+# PanCancerSubtypeWidget
+#
+
+
+class PanCancerSubtypeWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
+    def __init__(self, parent=None) -> None:
+        ScriptedLoadableModuleWidget.__init__(self, parent)
+        VTKObservationMixin.__init__(self)
+        self.logic = None
+        self._parameterNode = None
+        self._parameterNodeGuiTag = None
+        self.jobs = None
+
+    def setup(self) -> None:
+        ScriptedLoadableModuleWidget.setup(self)
+        uiWidget = slicer.util.loadUI(self.resourcePath("UI/PanCancerSubtype.ui"))
+        self.layout.addWidget(uiWidget)
+        self.ui = slicer.util.childWidgetVariables(uiWidget)
+        uiWidget.setMRMLScene(slicer.mrmlScene)
+
+        self.logic = PanCancerSubtypeLogic()
+        from PanCancerSubtypeSlicerLib.process import JobRunner
+
+        self.jobs = JobRunner(self.ui.progressBar, self.ui.statusLog, self.ui.cancelButton,
+                              busyChanged=lambda busy: self._checkCanApply())
+
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
+
+        self.ui.assignButton.connect("clicked(bool)", self.onAssign)
+        self.ui.discoverButton.connect("clicked(bool)", self.onDiscover)
+        self.ui.kmButton.connect("clicked(bool)", self.onKaplanMeier)
+
+        self.initializeParameterNode()
+
+    def cleanup(self) -> None:
+        self.removeObservers()
+        if self.jobs is not None:
+            self.jobs.cancel()
+
+    def enter(self) -> None:
+        self.initializeParameterNode()
+
+    def exit(self) -> None:
+        if self._parameterNode:
+            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
+            self._parameterNodeGuiTag = None
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent,
+                                self._checkCanApply)
+
+    def onSceneStartClose(self, caller, event) -> None:
+        self.setParameterNode(None)
+
+    def onSceneEndClose(self, caller, event) -> None:
+        if self.parent.isEntered:
+            self.initializeParameterNode()
+
+    def initializeParameterNode(self) -> None:
+        self.setParameterNode(self.logic.getParameterNode())
+
+    def setParameterNode(self, inputParameterNode) -> None:
+        if self._parameterNode:
+            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent,
+                                self._checkCanApply)
+        self._parameterNode = inputParameterNode
+        if self._parameterNode:
+            self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
+            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent,
+                             self._checkCanApply)
+            self._checkCanApply()
+
+    def _checkCanApply(self, caller=None, event=None) -> None:
+        p = self._parameterNode
+        idle = self.jobs is None or not self.jobs.busy
+        self.ui.assignButton.enabled = bool(p and p.featuresTable
+                                            and str(p.bundleDir) not in ("", "."))
+        self.ui.discoverButton.enabled = idle and bool(p and p.cohortTable)
+        self.ui.kmButton.enabled = bool(p and p.survivalTable and p.groupColumn)
+
+    def onAssign(self) -> None:
+        with slicer.util.tryWithErrorDisplay(_("Subtype assignment failed."), waitCursor=True):
+            p = self._parameterNode
+            if not self.logic.ensureDependencies():
+                return
+            table, df = self.logic.assign(p.featuresTable, str(p.bundleDir), p.subtypeTable)
+            p.subtypeTable = table
+            if len(df) and df["predicted_subtype"].iloc[0]:
+                subtype = str(df["predicted_subtype"].iloc[0])
+                prob = float(df[f"prob_{subtype}"].iloc[0])
+                classes = [c[len("prob_"):] for c in df.columns if c.startswith("prob_")]
+                color = SUBTYPE_COLORS[classes.index(subtype) % len(SUBTYPE_COLORS)]
+                self.ui.subtypeLabel.text = f"{subtype}  (p = {prob:.2f})"
+                self.ui.subtypeLabel.setStyleSheet(f"QLabel {{ color: {color}; font-weight: bold }}")
+
+    def onDiscover(self) -> None:
+        with slicer.util.tryWithErrorDisplay(_("Subtype discovery failed."), waitCursor=True):
+            p = self._parameterNode
+            if not self.logic.ensureDependencies(torch=p.encode):
+                return
+
+            def shown(nodes):
+                k = nodes.get("suggested_k")
+                self.ui.suggestedKLabel.text = "-" if k is None else str(k)
+                self.ui.suggestedKLabel.toolTip = nodes.get("suggested_k_rule", "")
+
+            self.logic.startDiscovery(self.jobs, p.cohortTable, kMax=p.kMax, reps=p.reps,
+                                      pItem=p.pItem, seed=p.seed, encode=p.encode, onDone=shown)
+
+    def onKaplanMeier(self) -> None:
+        with slicer.util.tryWithErrorDisplay(_("Kaplan-Meier curves failed."), waitCursor=True):
+            p = self._parameterNode
+            if not self.logic.ensureDependencies():
+                return
+            chart = self.logic.kaplanMeier(p.survivalTable, p.groupColumn)
+            showChart(chart)
+
+
+#
+# PanCancerSubtypeLogic
+#
+
+
+class PanCancerSubtypeLogic(ScriptedLoadableModuleLogic):
+    """Thin wrapper over ``PanCancerSubtypeSlicerLib.logic`` (usable without the GUI)."""
+
+    def __init__(self) -> None:
+        ScriptedLoadableModuleLogic.__init__(self)
+
+    def getParameterNode(self):
+        return PanCancerSubtypeParameterNode(super().getParameterNode())
+
+    def ensureDependencies(self, torch: bool = False) -> bool:
+        from PanCancerSubtypeSlicerLib import dependencies
+
+        req = os.path.join(os.path.dirname(__file__), "Resources",
+                           "PanCancerSubtype-requirements.txt")
+        if not dependencies.ensure_requirements(req, requester="PanCancerSubtype"):
+            return False
+        if torch:
+            dependencies.ensure_torch()
+        return True
+
+    def assign(self, featuresTableNode, bundleDir, outputTableNode=None):
+        """Subtype and probabilities per row (fast: XGBoost prediction runs in this process)."""
+        from PanCancerSubtypeSlicerLib import logic
+
+        return logic.classify_table(featuresTableNode, bundleDir, outputTableNode,
+                                    scene=slicer.mrmlScene)
+
+    def discover(self, cohortTableNode, kMax=10, reps=1000, pItem=0.8, seed=1):
+        """Blocking consensus clustering in this process (console / batch use)."""
+        from PanCancerSubtypeSlicerLib import logic
+
+        return logic.discover_subtypes(cohortTableNode, k_max=kMax, reps=reps, p_item=pItem,
+                                       seed=seed, scene=slicer.mrmlScene)
+
+    def startDiscovery(self, jobs, cohortTableNode, kMax=10, reps=1000, pItem=0.8, seed=1,
+                       encode=False, onDone=None):
+        """Run ``pancancer-subtype discover`` in a background process and show its results."""
+        from PanCancerSubtypeSlicerLib import logic, mrml, process
+
+        tmp = slicer.util.tempDirectory("PanCancerSubtype")
+        featuresCsv = os.path.join(tmp, "features.csv")
+        mrml.dataframe_from_table_node(cohortTableNode).to_csv(featuresCsv, index=False)
+        outDir = os.path.join(tmp, "discover")
+        args = ["--features", featuresCsv, "--out", outDir, "--k-max", str(int(kMax)),
+                "--reps", str(int(reps)), "--p-item", str(float(pItem)), "--seed", str(int(seed))]
+        if encode:
+            args.append("--encode")
+
+        def done():
+            nodes = logic.load_discovery_results(outDir, scene=slicer.mrmlScene)
+            showChart(nodes.get("cdf") or nodes["delta_area"])
+            if onDone:
+                onDone(nodes)
+
+        jobs.run(process.build_command("discover", args), done, _("Consensus clustering"))
+
+    def kaplanMeier(self, tableNode, groupColumn="predicted_subtype"):
+        from PanCancerSubtypeSlicerLib import logic
+
+        return logic.km_chart_from_table(tableNode, groupColumn, scene=slicer.mrmlScene)
+
+
+def showChart(chartNode) -> None:
+    """Show a plot chart node in the layout's plot view."""
+    if chartNode is None or slicer.app.layoutManager() is None:
+        return
+    slicer.modules.plots.logic().ShowChartInLayout(chartNode)
+
+
+#
+# PanCancerSubtypeTest
+#
+
+
+class PanCancerSubtypeTest(ScriptedLoadableModuleTest):
+    """Self-test: Kaplan-Meier chart of a small table (product-limit values known by hand) and the
+    sample data registration. Model-bundle tests need a trained bundle (``testLogic = True``)."""
+
+    testLogic = False
+
+    def setUp(self):
+        slicer.mrmlScene.Clear()
+
+    def runTest(self):
+        self.setUp()
+        self.test_SampleDataRegistered()
+        self.test_KaplanMeier()
+
+    def test_SampleDataRegistered(self):
+        from PanCancerSubtypeSlicerLib import sampledata
+
+        registerSampleData()
+        import SampleData
+
+        source = SampleData.SampleDataLogic().sourceForSampleName("PanCancerBrain1")
+        self.assertIsNotNone(source)
+        self.assertEqual(len(source.uris), 2)
+        self.assertTrue(all(c.startswith("SHA256:") for c in source.checksums))
+        self.assertIn("PanCancerLung1", sampledata.SAMPLES)
+
+    def test_KaplanMeier(self):
+        import pandas as pd
+
+        from PanCancerSubtypeSlicerLib import mrml
+
+        if not PanCancerSubtypeLogic().ensureDependencies():
+            self.skipTest("dependencies not installed")
+        df = pd.DataFrame({"ID": list("abcdef"), "Subtype": ["1", "1", "1", "2", "2", "2"],
+                           "time": [1.0, 2.0, 3.0, 1.0, 4.0, 5.0], "event": [1, 1, 0, 0, 1, 1]})
+        table = mrml.table_node_from_dataframe(df, scene=slicer.mrmlScene, name="clinical")
+        chart = PanCancerSubtypeLogic().kaplanMeier(table, "Subtype")
+        self.assertEqual(chart.GetNumberOfPlotSeriesNodes(), 2)
+        x, y = mrml.chart_series_arrays(chart)["Kaplan-Meier by Subtype 1"]
+        self.assertAlmostEqual(float(y[-1]), (2.0 / 3.0) * 0.5, places=9)
+        self.delayDisplay("Kaplan-Meier passed")

@@ -1,0 +1,141 @@
+"""Background jobs that have no command of their own in the core CLI, run as
+``PythonSlicer -m PanCancerSubtypeSlicerLib.jobs <job> ...``.
+
+Files in, files out, so the Slicer GUI stays responsive while the core computes (the panels write
+the nodes with :func:`.logic.write_case_inputs` and read the results back).  This module imports
+neither ``slicer`` nor Qt: only the core library, SimpleITK and NumPy.
+
+Jobs
+----
+``parenchyma --image I --mask M [--organ O] [--modality CT|MR] --out P.nrrd``
+    organ parenchyma mask (``regions.parenchyma_mask``)
+``regions --image I --mask M [--organ-mask O] [--organ O] [--modality CT|MR] --out R.nrrd``
+    TC=1 / TIM=2 / PM5 ring=3 / PM10 ring=4 label map (``regions.regions_labelmap``)
+``spharm --image I --mask M --degree D [--mode robust|reference] --out S.npz``
+    SPHARM reconstruction: ``vertices`` (N x 3, LPS mm) and ``faces`` (M x 3)
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import List, Optional
+
+import numpy as np
+
+
+def _make_case(image_path: str, mask_path: str, organ_mask_path: Optional[str], modality,
+               organ=None):
+    import SimpleITK as sitk
+
+    from PanCancerSubtypeLib import errors
+    from PanCancerSubtypeLib.features import Case
+
+    image = sitk.ReadImage(image_path)
+    mask = sitk.ReadImage(mask_path)
+    organ_mask = sitk.ReadImage(organ_mask_path) if organ_mask_path else None
+    try:
+        from PanCancerSubtypeLib.io import load_case
+    except ImportError:
+        load_case = None
+    if load_case is not None:
+        case = load_case(image, mask, organ_mask=organ_mask, modality=modality, case_id=mask_path)
+    else:
+        if not sitk.GetArrayViewFromImage(mask).any():
+            raise errors.EmptyMaskError("mask has no foreground voxel", source=mask_path)
+        case = Case(case_id=mask_path, image=sitk.Cast(image, sitk.sitkFloat32),
+                    mask=sitk.Cast(mask != 0, sitk.sitkUInt8),
+                    organ_mask=None if organ_mask is None else sitk.Cast(organ_mask != 0,
+                                                                         sitk.sitkUInt8),
+                    modality=modality)
+    if organ:
+        case.organ = organ
+    return case, image
+
+
+def _write_like(arr, reference, path: str) -> None:
+    import SimpleITK as sitk
+
+    if not isinstance(arr, np.ndarray):
+        sitk.WriteImage(arr, path, True)
+        return
+    img = sitk.GetImageFromArray(np.ascontiguousarray(arr).astype(np.uint8))
+    img.CopyInformation(reference)
+    sitk.WriteImage(img, path, True)
+
+
+def spharm_mesh_lps(mask_zyx: np.ndarray, image, degree: int, mode: str = "robust"):
+    """SPHARM reconstruction of a mask up to ``degree`` in patient space (LPS mm).
+
+    The core decomposes the mask with the image's origin and direction, so the reconstructed
+    vertices are physical LPS coordinates; returns ``(vertices N x 3, faces M x 3)``.
+    """
+    from PanCancerSubtypeLib import shape
+
+    result = shape.spharm_decompose(np.asarray(mask_zyx) != 0, tuple(image.GetSpacing()), mode,
+                                    origin=tuple(image.GetOrigin()),
+                                    direction=tuple(image.GetDirection()))
+    vertices, faces = shape.reconstruct(result, int(degree))
+    return np.asarray(vertices, dtype=float), np.asarray(faces, dtype=np.int64)
+
+
+def region_labels(case, definition: str = "reference") -> np.ndarray:
+    """TC=1 / TIM=2 / PM5 ring=3 / PM10 ring=4 label map (z, y, x) of a case.
+
+    The parenchyma is the case's organ mask when it has one, else found by the core
+    (``regions.parenchyma_mask``); the rings are the 0-5 mm and 5-10 mm peritumoural parenchyma.
+    """
+    from PanCancerSubtypeLib import regions
+
+    par = regions.parenchyma_mask(case)
+    reg = regions.tumour_regions(case.mask_array(), par, case.spacing, definition=definition)
+    return regions.regions_labelmap(reg)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m PanCancerSubtypeSlicerLib.jobs",
+                                allow_abbrev=False)
+    sub = p.add_subparsers(dest="job", required=True)
+    for name in ("parenchyma", "regions", "spharm"):
+        s = sub.add_parser(name, allow_abbrev=False)
+        s.add_argument("--image", required=True)
+        s.add_argument("--mask", required=True)
+        s.add_argument("--out", required=True)
+        s.add_argument("--modality", choices=["CT", "MR"])
+        s.add_argument("--organ", help="lung, brain or breast (parenchyma search)")
+        if name == "regions":
+            s.add_argument("--organ-mask")
+            s.add_argument("--definition", default="reference", choices=["reference", "3d"])
+        if name == "spharm":
+            s.add_argument("--degree", type=int, default=15)
+            s.add_argument("--mode", default="robust", choices=["robust", "reference"])
+    args = p.parse_args(argv)
+
+    import SimpleITK as sitk
+
+    from PanCancerSubtypeLib.errors import PanCancerSubtypeError
+
+    try:
+        if args.job == "spharm":
+            image = sitk.ReadImage(args.image)
+            mask = sitk.GetArrayFromImage(sitk.ReadImage(args.mask)) != 0
+            v, f = spharm_mesh_lps(mask, image, args.degree, args.mode)
+            np.savez(args.out, vertices=v, faces=f)
+        else:
+            case, image = _make_case(args.image, args.mask, getattr(args, "organ_mask", None),
+                                     args.modality, getattr(args, "organ", None))
+            from PanCancerSubtypeLib import regions
+
+            if args.job == "parenchyma":
+                out = regions.parenchyma_mask(case)
+            else:
+                out = region_labels(case, args.definition)
+            _write_like(out, image, args.out)
+    except PanCancerSubtypeError as exc:
+        print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    print(f"1/1 {args.job} done: {args.out}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,738 @@
+"""GUI-free logic of the three PanCancerSubtype modules.
+
+The modules' ``...Logic`` classes delegate here, so the same calls work from the Python console, from
+``Slicer --python-script`` batch scripts, and from pytest with the ``slicer-core`` wheel.  Each
+function takes MRML nodes, converts them with :mod:`.mrml`, calls the core library
+(:mod:`PanCancerSubtypeLib`) and puts the results back into nodes.  No Qt here.
+
+Core APIs used (imported lazily, where they are needed):
+
+* ``io.load_case``, ``io.read_mask``; ``features.extract_features`` (feature groups ``shape``,
+  ``regional``, ``radiomics``)
+* ``segmentation.segment_from_seeds(image, seeds_lps_mm)``, ``segmentation.segment_image(image,
+  model_dir)``; ``regions.parenchyma_mask(case)``, ``regions.regions_labelmap(case)``
+* ``shape.spharm_decompose(mask_zyx, spacing_xyz, mode)``, ``shape.reconstruct(result, degree)``
+* ``classifier.load_bundle(dir).predict_proba(df)``; ``consensus.ConsensusClustering``;
+  ``survival`` (Kaplan-Meier through lifelines)
+"""
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+
+import numpy as np
+
+from . import mrml
+
+log = logging.getLogger(__name__)
+
+#: segment names the extension writes
+TUMOUR_SEGMENT = "tumour"
+PARENCHYMA_SEGMENT = "parenchyma"
+#: columns of a features table that are not features
+NON_FEATURE_COLUMNS = ("ID", "Image", "Mask", "Label", "Organ", "CancerType", "Modality", "error",
+                       "Segment", "Subtype", "time", "event")
+
+
+# ----------------------------------------------------------------------------------------------
+# cases
+# ----------------------------------------------------------------------------------------------
+
+def guess_modality(image) -> str:
+    """"CT" when the image holds Hounsfield-like values (minimum below -500), else "MR".
+
+    A heuristic for images without DICOM tags; the panels let the user override it.
+    """
+    try:
+        from PanCancerSubtypeLib.io import guess_modality as core_guess
+    except ImportError:
+        core_guess = None
+    if core_guess is not None:
+        return core_guess(image)
+    import SimpleITK as sitk
+
+    f = sitk.MinimumMaximumImageFilter()
+    f.Execute(image)
+    return "CT" if f.GetMinimum() < -500 else "MR"
+
+
+def make_case(image, mask, organ_mask=None, modality: Optional[str] = None,
+              case_id: Optional[str] = None, organ: Optional[str] = None,
+              cancer_type: Optional[str] = None):
+    """A core ``Case`` from SimpleITK image and masks (validated by ``io.load_case`` when present)."""
+    import SimpleITK as sitk
+
+    from PanCancerSubtypeLib import errors
+    from PanCancerSubtypeLib.features import Case
+
+    case_id = case_id or "case"
+    modality = modality or guess_modality(image)
+    try:
+        from PanCancerSubtypeLib.io import load_case
+    except ImportError:
+        load_case = None
+    if load_case is not None:
+        case = load_case(image, mask, organ_mask=organ_mask, modality=modality, case_id=case_id)
+    else:  # the core's io module is not there yet: the same checks, minimal
+        arr = sitk.GetArrayViewFromImage(mask)
+        if not arr.any():
+            raise errors.EmptyMaskError("mask has no foreground voxel", source=case_id)
+        case = Case(case_id=case_id, image=sitk.Cast(image, sitk.sitkFloat32),
+                    mask=sitk.Cast(mask != 0, sitk.sitkUInt8),
+                    organ_mask=None if organ_mask is None else sitk.Cast(organ_mask != 0,
+                                                                         sitk.sitkUInt8),
+                    modality=modality)
+    if organ is not None:
+        case.organ = organ
+    if cancer_type is not None:
+        case.cancer_type = cancer_type
+    return case
+
+
+def case_from_nodes(volume_node, segmentation_node, segment: str = TUMOUR_SEGMENT,
+                    organ_segment: Optional[str] = None, modality: Optional[str] = None,
+                    case_id: Optional[str] = None, organ: Optional[str] = None,
+                    cancer_type: Optional[str] = None):
+    """A core ``Case`` from a volume node and segments of a segmentation node (LPS, image grid)."""
+    image = mrml.sitk_from_volume_node(volume_node)
+    mask = mrml.mask_sitk_from_segment(segmentation_node, segment, volume_node)
+    organ_mask = None
+    if organ_segment:
+        organ_mask = mrml.mask_sitk_from_segment(segmentation_node, organ_segment, volume_node)
+    return make_case(image, mask, organ_mask=organ_mask, modality=modality,
+                     case_id=case_id or volume_node.GetName(), organ=organ,
+                     cancer_type=cancer_type)
+
+
+def seeds_lps_from_markups(markups_node) -> List[Tuple[float, float, float]]:
+    """World positions of a markups node's control points, converted RAS -> LPS (mm)."""
+    out = []
+    pos = [0.0, 0.0, 0.0]
+    for i in range(markups_node.GetNumberOfControlPoints()):
+        markups_node.GetNthControlPointPositionWorld(i, pos)
+        out.append((-float(pos[0]), -float(pos[1]), float(pos[2])))
+    if not out:
+        raise ValueError(f"markups {markups_node.GetName()!r} has no control points: place at least "
+                         f"one seed point inside the tumour")
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# segmentation panel
+# ----------------------------------------------------------------------------------------------
+
+def _output_segmentation(volume_node, segmentation_node, scene, name):
+    if segmentation_node is None:
+        return mrml.new_segmentation_node(volume_node, scene=scene, name=name)
+    if segmentation_node.GetNodeReference(
+            segmentation_node.GetReferenceImageGeometryReferenceRole()) is None:
+        segmentation_node.SetReferenceImageGeometryParameterFromVolumeNode(volume_node)
+    return segmentation_node
+
+
+def segment_from_seeds(volume_node, markups_node, segmentation_node=None, scene=None,
+                       segment_name: str = TUMOUR_SEGMENT, **options):
+    """Semi-automatic tumour segmentation from seed points; result as a named, coloured segment."""
+    from PanCancerSubtypeLib import segmentation
+
+    image = mrml.sitk_from_volume_node(volume_node)
+    mask = segmentation.segment_from_seeds(image, seeds_lps_from_markups(markups_node), **options)
+    seg = _output_segmentation(volume_node, segmentation_node, scene,
+                               f"{volume_node.GetName()} segmentation")
+    mrml.set_segment_from_mask(seg, _mask_array(mask), volume_node, segment_name)
+    return seg
+
+
+def segment_automatic(volume_node, model_dir: str, segmentation_node=None, scene=None,
+                      segment_name: str = TUMOUR_SEGMENT, **options):
+    """U-Net segmentation with a trained model folder (run this in a background process for
+    large images: see :mod:`.process`)."""
+    from PanCancerSubtypeLib import segmentation
+
+    image = mrml.sitk_from_volume_node(volume_node)
+    mask = segmentation.segment_image(image, model_dir, **options)
+    seg = _output_segmentation(volume_node, segmentation_node, scene,
+                               f"{volume_node.GetName()} segmentation")
+    mrml.set_segment_from_mask(seg, _mask_array(mask), volume_node, segment_name)
+    return seg
+
+
+def add_parenchyma_segment(volume_node, segmentation_node, tumour_segment: str = TUMOUR_SEGMENT,
+                           organ: Optional[str] = None, modality: Optional[str] = None,
+                           segment_name: Optional[str] = None) -> str:
+    """Add the organ parenchyma (lung / brain / breast) found by the core as a segment."""
+    from PanCancerSubtypeLib import regions
+
+    case = case_from_nodes(volume_node, segmentation_node, tumour_segment, modality=modality,
+                           organ=organ)
+    mask = regions.parenchyma_mask(case)
+    name = segment_name or (organ.lower() if organ else PARENCHYMA_SEGMENT)
+    return mrml.set_segment_from_mask(segmentation_node, _mask_array(mask), volume_node, name)
+
+
+def add_region_segments(volume_node, segmentation_node, tumour_segment: str = TUMOUR_SEGMENT,
+                        organ_segment: Optional[str] = None, modality: Optional[str] = None,
+                        organ: Optional[str] = None, definition: str = "reference"):
+    """Add the tumour regions of the regional-variation features as segments: TC, TIM and the
+    0-5 mm / 5-10 mm rings of peritumoural parenchyma ("PM5 ring", "PM10 ring")."""
+    from .jobs import region_labels
+
+    case = case_from_nodes(volume_node, segmentation_node, tumour_segment,
+                           organ_segment=organ_segment, modality=modality, organ=organ)
+    labels = region_labels(case, definition)
+    return mrml.segmentation_node_from_labelmap(_mask_array(labels, binary=False), volume_node,
+                                                mrml.REGION_LABELS, node=segmentation_node)
+
+
+def _register_specs(instances) -> None:
+    """Put the specs of explicitly given feature-group instances into the registry, so the table
+    node gets their column descriptions too (named groups register themselves)."""
+    if not instances:
+        return
+    from PanCancerSubtypeLib import registry
+
+    for inst in instances:
+        try:
+            registry.register(inst.specs())
+        except ValueError as exc:  # same name, other meaning: keep the first, say so
+            log.warning("feature specs not registered: %s", exc)
+
+
+def _mask_array(mask, binary: bool = True) -> np.ndarray:
+    """[k, j, i] array of a SimpleITK image or array (binary -> uint8 0/1)."""
+    if not isinstance(mask, np.ndarray):
+        import SimpleITK as sitk
+
+        mask = sitk.GetArrayFromImage(mask)
+    return (mask != 0).astype(np.uint8) if binary else np.asarray(mask)
+
+
+# ----------------------------------------------------------------------------------------------
+# features panel
+# ----------------------------------------------------------------------------------------------
+
+def registry_table(scene=None, group: Optional[str] = None, table_node=None):
+    """The feature registry (name, group, description, formula, unit, invariances) as a table
+    node, so users can read what every column of a features table means."""
+    from PanCancerSubtypeLib import registry
+
+    df = registry.to_frame(group)
+    return mrml.table_node_from_dataframe(df, scene=scene, name="PanCancerSubtype feature registry",
+                                          node=table_node, use_registry=False)
+
+
+def compute_features(volume_node, segmentation_node, segments: Sequence[str],
+                     groups=("shape", "regional"), group_options=None,
+                     organ_segment: Optional[str] = None, modality: Optional[str] = None,
+                     table_node=None, scene=None, on_error: str = "record",
+                     instances=None, progress: Optional[Callable[[int, int], None]] = None):
+    """Features of each segment (one row each) in a table node; returns the table node.
+
+    ``groups``: the core's feature groups ("shape", "regional" = the paper's 313 cross-modality
+    features; add "radiomics" for PyRadiomics).  Column descriptions come from the registry.
+    """
+    import pandas as pd
+
+    from PanCancerSubtypeLib.features import extract_features
+
+    rows = []
+    for n, seg_name in enumerate(segments):
+        if progress:
+            progress(n, len(segments))
+        case = case_from_nodes(volume_node, segmentation_node, seg_name,
+                               organ_segment=organ_segment, modality=modality,
+                               case_id=f"{volume_node.GetName()}:{seg_name}")
+        row = extract_features(case, groups=groups, group_options=group_options,
+                               on_error=on_error, instances=instances)
+        row = {"Segment": seg_name, **row}
+        rows.append(row)
+    if progress:
+        progress(len(segments), len(segments))
+    df = pd.DataFrame(rows)
+    _register_specs(instances)
+    return mrml.table_node_from_dataframe(df, scene=scene or volume_node.GetScene(),
+                                          name=f"{volume_node.GetName()} features", node=table_node)
+
+
+def spharm_model(volume_node, segmentation_node, segment: str = TUMOUR_SEGMENT, degree: int = 15,
+                 mode: str = "robust", model_node=None, scene=None):
+    """SPHARM reconstruction of a segment up to ``degree`` as a model node.
+
+    The core's reconstruction is in the object's (centred) frame in mm along the image axes; it
+    is placed at the segment's centroid and turned into patient space with the image direction.
+    """
+    from .jobs import spharm_mesh_lps
+
+    image = mrml.sitk_from_volume_node(volume_node)
+    mask = mrml.mask_from_segment(segmentation_node, segment, volume_node)
+    v_lps, faces = spharm_mesh_lps(mask, image, int(degree), mode)
+    return mrml.model_node_from_mesh(v_lps, faces, scene=scene or volume_node.GetScene(),
+                                     name=f"{segment} SPHARM degree {degree}", node=model_node,
+                                     color=mrml.SEGMENT_COLORS.get(segment))
+
+
+# ----------------------------------------------------------------------------------------------
+# cohorts in the scene (batch script)
+# ----------------------------------------------------------------------------------------------
+
+def read_manifest(path: str):
+    """A PyRadiomics-style manifest (``Image``, ``Mask``, optional ``Label``, ``ID``, ``Organ``,
+    ``CancerType``, ``Modality``, ``OrganMask``) with paths made absolute (relative to the file)."""
+    import pandas as pd
+
+    from PanCancerSubtypeLib.errors import ManifestError
+
+    df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    missing = [c for c in ("Image", "Mask") if c not in df.columns]
+    if missing:
+        raise ManifestError(f"missing column(s) {missing}; has {list(df.columns)}", source=path)
+    if "ID" not in df.columns:
+        df["ID"] = [f"case{i + 1}" for i in range(len(df))]
+    dup = df["ID"][df["ID"].duplicated()].tolist()
+    if dup:
+        raise ManifestError(f"duplicate IDs {dup}", source=path)
+    base = os.path.dirname(os.path.abspath(path))
+    for c in ("Image", "Mask", "OrganMask"):
+        if c in df.columns:
+            df[c] = [p if (not p or os.path.isabs(p)) else os.path.join(base, p) for p in df[c]]
+    return df
+
+
+def _read_tumour_mask(mask_path: str, label: str, reference):
+    """Binary tumour mask on the reference grid (core ``io.read_mask`` when available)."""
+    import SimpleITK as sitk
+
+    try:
+        from PanCancerSubtypeLib.io import read_mask
+    except ImportError:
+        read_mask = None
+    if read_mask is not None:
+        return read_mask(mask_path, label or None, reference)
+    from PanCancerSubtypeLib import errors
+
+    m = sitk.ReadImage(mask_path)
+    arr = sitk.GetArrayFromImage(m)
+    labels = [int(x) for x in str(label or "1").split(",") if x.strip()]
+    sel = np.isin(arr, labels)
+    if not sel.any():
+        raise errors.LabelNotFoundError(labels, sorted(np.unique(arr).tolist()), source=mask_path)
+    out = sitk.GetImageFromArray(sel.astype(np.uint8))
+    out.CopyInformation(m)
+    if (m.GetSize() != reference.GetSize()
+            or not np.allclose(m.GetOrigin(), reference.GetOrigin(), atol=1e-4)
+            or not np.allclose(m.GetDirection(), reference.GetDirection(), atol=1e-6)
+            or not np.allclose(m.GetSpacing(), reference.GetSpacing(), atol=1e-6)):
+        out = sitk.Resample(out, reference, sitk.Transform(), sitk.sitkNearestNeighbor, 0)
+    return out
+
+
+def run_manifest(manifest: str, out_dir: str, scene=None, groups=("shape", "regional"),
+                 group_options=None, regions: bool = False, parenchyma: bool = False,
+                 instances=None, clear_scene: bool = True,
+                 progress: Optional[Callable[[int, int, str], None]] = None):
+    """Run a cohort manifest through the scene, case by case, as the batch script does.
+
+    For each case: load the image into a volume node, the tumour mask (and organ mask) into a
+    segmentation node (optionally with parenchyma and TC/TIM/PM5/PM10 segments), compute the
+    features from the nodes, save ``segmentations/<ID>.seg.nrrd``; at the end write
+    ``features.csv`` with Slicer's table writer.  A failing case is recorded in the ``error``
+    column and the run goes on.  Returns ``(features DataFrame, table node)``.
+    """
+    import pandas as pd
+
+    from PanCancerSubtypeLib.features import extract_features
+
+    scene = mrml.get_scene(scene)
+    df = read_manifest(manifest)
+    seg_dir = os.path.join(out_dir, "segmentations")
+    os.makedirs(seg_dir, exist_ok=True)
+    rows = []
+    for n, r in enumerate(df.to_dict("records")):
+        cid = r["ID"]
+        if progress:
+            progress(n, len(df), cid)
+        base = {"ID": cid, "Image": r["Image"], "Mask": r["Mask"], "Label": r.get("Label", ""),
+                "Organ": r.get("Organ", ""), "CancerType": r.get("CancerType", ""),
+                "Modality": r.get("Modality", "")}
+        try:
+            import SimpleITK as sitk
+
+            if not os.path.isfile(r["Image"]):
+                from PanCancerSubtypeLib.errors import UnreadableFileError
+
+                raise UnreadableFileError("image file not found", source=r["Image"])
+            image = sitk.ReadImage(r["Image"])
+            vol = mrml.volume_node_from_sitk(image, scene=scene, name=cid)
+            mask = _read_tumour_mask(r["Mask"], r.get("Label", ""), image)
+            seg = mrml.segmentation_node_from_masks({TUMOUR_SEGMENT: sitk.GetArrayFromImage(mask)},
+                                                    vol, scene=scene, name=f"{cid} segmentation")
+            organ_seg = None
+            if r.get("OrganMask"):
+                om = _read_tumour_mask(r["OrganMask"], "1", image)
+                organ_seg = (r.get("Organ") or PARENCHYMA_SEGMENT).lower()
+                mrml.set_segment_from_mask(seg, sitk.GetArrayFromImage(om), vol, organ_seg)
+            elif parenchyma:
+                organ_seg = (r.get("Organ") or PARENCHYMA_SEGMENT).lower()
+                add_parenchyma_segment(vol, seg, organ=r.get("Organ") or None,
+                                       modality=r.get("Modality") or None, segment_name=organ_seg)
+            if regions:
+                add_region_segments(vol, seg, organ_segment=organ_seg,
+                                    modality=r.get("Modality") or None,
+                                    organ=r.get("Organ") or None)
+            case = case_from_nodes(vol, seg, TUMOUR_SEGMENT, organ_segment=organ_seg,
+                                   modality=r.get("Modality") or None, case_id=cid,
+                                   organ=r.get("Organ") or None,
+                                   cancer_type=r.get("CancerType") or None)
+            row = extract_features(case, groups=groups, group_options=group_options,
+                                   on_error="record", instances=instances)
+            row.update({k: v for k, v in base.items() if k in ("ID", "Image", "Mask", "Label")})
+            mrml.save_segmentation(seg, os.path.join(seg_dir, f"{cid}.seg.nrrd"))
+        except Exception as exc:  # record and go on, as the core's cohort runner does
+            log.warning("case %s failed: %s", cid, exc)
+            row = dict(base, error=f"{type(exc).__name__}: {exc}")
+        rows.append(row)
+        if clear_scene:
+            scene.Clear(0)
+    if progress:
+        progress(len(df), len(df), "")
+    out = pd.DataFrame(rows)
+    if "error" not in out.columns:
+        out["error"] = ""
+    out["error"] = out["error"].fillna("")
+    out = out[[c for c in out.columns if c != "error"] + ["error"]]
+    _register_specs(instances)
+    table = mrml.table_node_from_dataframe(out, scene=scene, name="cohort features")
+    mrml.save_table(table, os.path.join(out_dir, "features.csv"))
+    return out, table
+
+
+# ----------------------------------------------------------------------------------------------
+# subtype panel
+# ----------------------------------------------------------------------------------------------
+
+def feature_columns(df) -> List[str]:
+    """Numeric feature columns of a features table (metadata, diagnostics and errors left out)."""
+    import pandas as pd
+
+    return [c for c in df.columns
+            if c not in NON_FEATURE_COLUMNS and not str(c).startswith("diag_")
+            and pd.api.types.is_numeric_dtype(df[c].dtype)]
+
+
+def classify_table(features_table_node, bundle_dir: str, output_table_node=None, scene=None):
+    """Subtype probabilities for each row of a features table with a saved model bundle.
+
+    Returns ``(output table node, DataFrame)`` with ``ID``, ``predicted_subtype`` (most probable)
+    and one ``prob_<subtype>`` column per class, as ``pancancer-subtype classify`` writes them.
+    Feature columns the model does not use are ignored; missing ones are an error that names them.
+    """
+    import pandas as pd
+
+    from PanCancerSubtypeLib import classifier
+
+    df = mrml.dataframe_from_table_node(features_table_node)
+    df = df.drop(columns=[c for c in ("Segment",) if c in df.columns])
+    model = classifier.load_bundle(bundle_dir)
+    if hasattr(model, "predict_frame"):
+        out = model.predict_frame(df, strict=False, source=features_table_node.GetName())
+    else:  # a bundle object with the scikit-learn interface only
+        proba = np.asarray(model.predict_proba(df))
+        classes = [str(c) for c in getattr(model, "classes_", range(proba.shape[1]))]
+        out = pd.DataFrame({"ID": df["ID"].astype(str) if "ID" in df.columns else
+                            [str(i + 1) for i in range(len(df))]})
+        out["predicted_subtype"] = [classes[i] for i in proba.argmax(axis=1)]
+        for k, c in enumerate(classes):
+            out[f"prob_{c}"] = proba[:, k]
+    out = out.reset_index(drop=True)
+    out["predicted_subtype"] = out["predicted_subtype"].map(lambda v: "" if v is None else str(v))
+    node = mrml.table_node_from_dataframe(
+        out, scene=scene or features_table_node.GetScene(), name="subtype assignment",
+        node=output_table_node,
+        descriptions={"predicted_subtype": "most probable subtype of the bundle's classifier"})
+    return node, out
+
+
+def discover_subtypes(features_table_node, k_max: int = 10, reps: int = 1000, p_item: float = 0.8,
+                      seed: int = 1, scene=None, **options):
+    """Consensus clustering of a cohort features table (the paper's discovery step).
+
+    Features are standardised (z-score per column; constant and missing columns dropped) before
+    clustering; use the core's ``discover`` command for the full pipeline with the autoencoder.
+    Returns a dict with the fitted model and the nodes: ``classes`` (table: ID and one column per
+    k), ``per_k`` (table), ``cdf`` (chart: one series per k), ``delta_area`` (chart).
+    """
+    import pandas as pd
+
+    from PanCancerSubtypeLib import consensus
+
+    scene = scene or features_table_node.GetScene()
+    df = mrml.dataframe_from_table_node(features_table_node)
+    cols = feature_columns(df)
+    X = df[cols].to_numpy(dtype=float)
+    keep = np.isfinite(X).all(axis=0) & (np.nanstd(X, axis=0) > 0)
+    if keep.sum() < 2:
+        raise ValueError(f"table {features_table_node.GetName()!r}: fewer than 2 usable feature "
+                         f"columns (numeric, finite, not constant)")
+    X = X[:, keep]
+    X = (X - X.mean(axis=0)) / X.std(axis=0)
+    cc = consensus.ConsensusClustering(k_min=2, k_max=int(k_max), reps=int(reps),
+                                       p_item=float(p_item), seed=int(seed), **options)
+    cc.fit(X)
+    per_k = pd.DataFrame(cc.per_k_) if not isinstance(cc.per_k_, pd.DataFrame) else cc.per_k_
+    ids = df["ID"].astype(str) if "ID" in df.columns else pd.Series(np.arange(len(df)) + 1)
+    classes = pd.DataFrame({"ID": ids.to_numpy()})
+    cdfs = {}
+    for k in per_k["k"].tolist():
+        res = cc.results_[int(k)]
+        cls = getattr(res, "classes", None)
+        if cls is None and isinstance(res, Mapping):
+            cls = res.get("classes")
+        if cls is not None:
+            classes[f"k{int(k)}"] = np.asarray(cls).astype(int)
+        cdf = res.cdf if hasattr(res, "cdf") else res["cdf"]
+        cdfs[int(k)] = _cdf_xy(cdf)
+    nodes = {
+        "classes": mrml.table_node_from_dataframe(classes, scene=scene, name="consensus classes"),
+        "per_k": mrml.table_node_from_dataframe(per_k, scene=scene, name="consensus per k"),
+        "cdf": mrml.consensus_cdf_chart(cdfs, scene=scene),
+        "delta_area": mrml.delta_area_chart(per_k["k"].to_numpy(),
+                                            per_k["delta_area"].to_numpy(), scene=scene),
+        "model": cc,
+        "suggested_k": getattr(cc, "suggested_k_", None),
+    }
+    return nodes
+
+
+def _cdf_xy(cdf) -> Tuple[np.ndarray, np.ndarray]:
+    """(x, y) of a CDF given as a (x, y) pair, an N x 2 array or a mapping with x / y."""
+    if isinstance(cdf, Mapping):
+        return np.asarray(cdf["x"], float), np.asarray(cdf["y"], float)
+    if np.ndim(cdf) == 1:
+        # ConsensusClusterPlus' CDF sampled at 1/n, 2/n, ..., 1 (the core uses n = 100 bins)
+        y = np.asarray(cdf, dtype=float)
+        return np.arange(1, len(y) + 1, dtype=float) / len(y), y
+    if isinstance(cdf, tuple) and len(cdf) == 2:
+        return np.asarray(cdf[0], float), np.asarray(cdf[1], float)
+    a = np.asarray(cdf, dtype=float)
+    if a.ndim == 2 and a.shape[1] == 2:
+        return a[:, 0], a[:, 1]
+    if a.ndim == 2 and a.shape[0] == 2:
+        return a[0], a[1]
+    raise ValueError(f"cannot read a CDF of shape {a.shape}")
+
+
+def survival_columns(df) -> Optional[Tuple[str, str]]:
+    """(time, event) column names if the table has survival data, else None.
+
+    Recognised: ``time``/``event``, ``OS_time``/``OS_event``, ``survival_time``/``status``.
+    """
+    pairs = [("time", "event"), ("OS_time", "OS_event"), ("survival_time", "status"),
+             ("os_time", "os_event"), ("PFS_time", "PFS_event")]
+    for t, e in pairs:
+        if t in df.columns and e in df.columns:
+            return t, e
+    return None
+
+
+def kaplan_meier_curves(time, event, groups) -> Dict[str, Tuple[np.ndarray, np.ndarray]]:
+    """Product-limit survival curves per group: ``{group: (times from 0, S(t))}``.
+
+    Uses lifelines' ``KaplanMeierFitter`` (the core's survival dependency).
+    """
+    from lifelines import KaplanMeierFitter
+
+    time = np.asarray(time, dtype=float)
+    event = np.asarray(event, dtype=float).astype(bool)
+    groups = np.asarray(groups).astype(str)
+    ok = np.isfinite(time)
+    out = {}
+    for g in sorted(set(groups[ok].tolist())):
+        sel = ok & (groups == g)
+        kmf = KaplanMeierFitter()
+        kmf.fit(time[sel], event[sel], label=g)
+        sf = kmf.survival_function_
+        out[g] = (sf.index.to_numpy(dtype=float), sf.iloc[:, 0].to_numpy(dtype=float))
+    return out
+
+
+def km_chart_from_table(table_node, group_column: str, time_column: Optional[str] = None,
+                        event_column: Optional[str] = None, scene=None, time_title: str = "time"):
+    """Kaplan-Meier chart (one series per group) from a table with survival columns."""
+    df = mrml.dataframe_from_table_node(table_node)
+    if time_column is None or event_column is None:
+        cols = survival_columns(df)
+        if cols is None:
+            raise ValueError(f"table {table_node.GetName()!r} has no survival columns (time/event, "
+                             f"OS_time/OS_event, survival_time/status)")
+        time_column, event_column = cols
+    if group_column not in df.columns:
+        raise KeyError(f"table {table_node.GetName()!r} has no column {group_column!r}")
+    curves = kaplan_meier_curves(df[time_column], df[event_column], df[group_column])
+    return mrml.km_chart(curves, scene=scene or table_node.GetScene(),
+                         name=f"Kaplan-Meier by {group_column}", time_title=time_title)
+
+
+# ----------------------------------------------------------------------------------------------
+# background jobs: files in, files out (the panels run the core's CLI in PythonSlicer)
+# ----------------------------------------------------------------------------------------------
+
+def write_case_inputs(volume_node, segmentation_node=None, segment: Optional[str] = None,
+                      organ_segment: Optional[str] = None, out_dir: str = ".") -> Dict[str, str]:
+    """Write the image (and tumour / organ masks) of nodes as NRRD files for a child process.
+
+    Returns ``{"image": path, "mask": path?, "organ_mask": path?}``; geometry is exact (LPS).
+    """
+    import SimpleITK as sitk
+
+    os.makedirs(out_dir, exist_ok=True)
+    paths = {"image": os.path.join(out_dir, "image.nrrd")}
+    sitk.WriteImage(mrml.sitk_from_volume_node(volume_node), paths["image"], True)
+    if segmentation_node is not None and segment:
+        paths["mask"] = os.path.join(out_dir, "mask.nrrd")
+        sitk.WriteImage(mrml.mask_sitk_from_segment(segmentation_node, segment, volume_node),
+                        paths["mask"], True)
+    if segmentation_node is not None and organ_segment:
+        paths["organ_mask"] = os.path.join(out_dir, "organ_mask.nrrd")
+        sitk.WriteImage(mrml.mask_sitk_from_segment(segmentation_node, organ_segment, volume_node),
+                        paths["organ_mask"], True)
+    return paths
+
+
+def features_args(paths: Mapping[str, str], out_csv: str, modality: Optional[str] = None,
+                  groups: Sequence[str] = ("shape", "regional"),
+                  case_id: Optional[str] = None, organ: Optional[str] = None) -> List[str]:
+    """Arguments of ``pancancer-subtype features`` for files written by write_case_inputs."""
+    args = ["--image", paths["image"], "--mask", paths["mask"], "--out", out_csv,
+            "--groups", ",".join(groups)]
+    if paths.get("organ_mask"):
+        args += ["--organ-mask", paths["organ_mask"]]
+    if modality:
+        args += ["--modality", modality]
+    if case_id:
+        args += ["--id", case_id]
+    if organ:
+        args += ["--organ", organ]
+    return args
+
+
+def segment_args(image_path: str, out_path: str, seeds_lps=None,
+                 model_dir: Optional[str] = None) -> List[str]:
+    """Arguments of ``pancancer-subtype segment`` (seeds in LPS mm, or a U-Net model folder)."""
+    args = ["--image", image_path, "--out", out_path]
+    for s in seeds_lps or ():
+        args += ["--seed", ",".join(f"{float(c):.6g}" for c in s)]
+    if model_dir:
+        args += ["--model", str(model_dir)]
+    return args
+
+
+def jobs_command(job: str, args: Sequence[str], python: Optional[str] = None) -> List[str]:
+    """``[python, -m, PanCancerSubtypeSlicerLib.jobs, job, *args]`` (see :mod:`.jobs`)."""
+    from .process import python_executable
+
+    return [python or python_executable(), "-m", "PanCancerSubtypeSlicerLib.jobs", job] + \
+        [str(a) for a in args]
+
+
+def model_from_npz(path: str, scene=None, name: str = "SPHARM", model_node=None,
+                   segment: str = TUMOUR_SEGMENT):
+    """Model node of a mesh written by the ``spharm`` job (vertices in LPS mm)."""
+    with np.load(path) as z:
+        return mrml.model_node_from_mesh(z["vertices"], z["faces"], scene=scene, name=name,
+                                         node=model_node, color=mrml.SEGMENT_COLORS.get(segment))
+
+
+def regions_from_file(path: str, segmentation_node, volume_node) -> None:
+    """TC / TIM / PM5 / PM10 segments from a region label map file (``regions`` job)."""
+    for value, name in mrml.REGION_LABELS.items():
+        segment_from_file(path, segmentation_node, volume_node, name, label=value)
+
+
+def segment_from_file(path: str, segmentation_node, volume_node, segment_name: str = TUMOUR_SEGMENT,
+                      label: Optional[int] = None) -> str:
+    """Read a mask file (any SimpleITK format; non-zero or == label inside) into a segment.
+
+    The mask is resampled (nearest neighbour) onto the volume's grid when its grid differs.
+    """
+    import SimpleITK as sitk
+
+    m = sitk.ReadImage(str(path))
+    ref = mrml.sitk_from_volume_node(volume_node)
+    if (m.GetSize() != ref.GetSize() or not np.allclose(m.GetOrigin(), ref.GetOrigin(), atol=1e-4)
+            or not np.allclose(m.GetSpacing(), ref.GetSpacing(), atol=1e-6)
+            or not np.allclose(m.GetDirection(), ref.GetDirection(), atol=1e-6)):
+        m = sitk.Resample(m, ref, sitk.Transform(), sitk.sitkNearestNeighbor, 0)
+    arr = sitk.GetArrayFromImage(m)
+    arr = (arr == label) if label is not None else (arr != 0)
+    return mrml.set_segment_from_mask(segmentation_node, arr.astype(np.uint8), volume_node,
+                                      segment_name)
+
+
+def table_from_csv(path: str, table_node=None, scene=None, name: Optional[str] = None):
+    """Read a CSV written by the core into a table node (types kept, registry descriptions)."""
+    import pandas as pd
+
+    df = pd.read_csv(path, keep_default_na=True)
+    for c in df.columns:
+        if df[c].dtype == object:
+            df[c] = df[c].fillna("")
+    return mrml.table_node_from_dataframe(df, scene=scene, node=table_node,
+                                          name=name or os.path.splitext(os.path.basename(path))[0])
+
+
+def cdf_from_consensus(matrix) -> Tuple[np.ndarray, np.ndarray]:
+    """Empirical CDF of the consensus values above the diagonal (ConsensusClusterPlus' plot).
+
+    Returns the sorted distinct values and the fraction of pairs <= each value.
+    """
+    m = np.asarray(matrix, dtype=float)
+    if m.ndim != 2 or m.shape[0] != m.shape[1]:
+        raise ValueError(f"a consensus matrix must be square, got {m.shape}")
+    v = np.sort(m[np.triu_indices_from(m, k=1)])
+    x, idx = np.unique(v, return_index=True)
+    counts = np.append(idx[1:], len(v))
+    return x, counts / float(len(v))
+
+
+def load_discovery_results(out_dir: str, scene=None) -> Dict[str, Any]:
+    """Nodes from a ``pancancer-subtype discover`` output folder.
+
+    Reads ``per_k.csv`` (k, cdf_area, delta_area, pac, ...), ``classes.csv`` (ID and one column per
+    k), ``consensus_k{K}.npz`` (``cdf`` at 100 bins, else the ``consensus`` matrix) and
+    ``suggested_k.json``; returns the tables, the CDF chart (one series per k), the delta-area
+    chart and ``suggested_k`` / ``suggested_k_rule``.
+    """
+    import pandas as pd
+
+    per_k = pd.read_csv(os.path.join(out_dir, "per_k.csv"))
+    classes = pd.read_csv(os.path.join(out_dir, "classes.csv"), dtype={"ID": str})
+    if "ID" not in classes.columns:
+        classes = classes.rename(columns={classes.columns[0]: "ID"})
+    cdfs = {}
+    for k in per_k["k"].astype(int).tolist():
+        f = os.path.join(out_dir, f"consensus_k{k}.npz")
+        if os.path.isfile(f):
+            with np.load(f) as z:
+                if "cdf" in z.files:
+                    cdfs[k] = _cdf_xy(z["cdf"])
+                else:
+                    key = "consensus" if "consensus" in z.files else z.files[0]
+                    cdfs[k] = cdf_from_consensus(z[key])
+    nodes: Dict[str, Any] = {
+        "per_k": mrml.table_node_from_dataframe(per_k, scene=scene, name="consensus per k"),
+        "classes": mrml.table_node_from_dataframe(classes, scene=scene, name="consensus classes"),
+        "delta_area": mrml.delta_area_chart(per_k["k"].to_numpy(), per_k["delta_area"].to_numpy(),
+                                            scene=scene),
+    }
+    if cdfs:
+        nodes["cdf"] = mrml.consensus_cdf_chart(cdfs, scene=scene)
+    sk = os.path.join(out_dir, "suggested_k.json")
+    if os.path.isfile(sk):
+        import json
+
+        with open(sk) as fh:
+            info = json.load(fh)
+        nodes["suggested_k"] = info.get("k")
+        nodes["suggested_k_rule"] = info.get("rule", "")
+    return nodes

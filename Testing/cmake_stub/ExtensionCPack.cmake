@@ -1,0 +1,1 @@
+# no packaging in the stub

@@ -1,0 +1,1 @@
+# nothing to generate in the stub
