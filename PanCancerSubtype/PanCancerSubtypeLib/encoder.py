@@ -619,3 +619,72 @@ def _sha256(path: str) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+# --------------------------------------------------------------------------------------------
+# feature tables (CSV written by the cohort runner, or any items x features table)
+# --------------------------------------------------------------------------------------------
+#: columns that are never features even when numeric (besides ``diag_*`` columns)
+NON_FEATURE_COLUMNS = ("ID", "Image", "Mask", "Label", "Organ", "CancerType", "Modality",
+                       "error", "Error", "OrganMask", "case_id")
+
+
+def read_feature_table(path: str, id_column: str = "ID",
+                       ignore: Sequence[str] = ()) -> Tuple[pd.DataFrame, pd.DataFrame, Dict]:
+    """Read an items x features CSV and split it into features and metadata.
+
+    * ``id_column`` (default ``ID``) identifies the items (must exist and be unique);
+    * rows with a non-empty ``error`` column (a failed case of the cohort runner) are excluded;
+    * metadata columns (:data:`NON_FEATURE_COLUMNS`, ``diag_*`` diagnostics, ``ignore``) and any
+      non-numeric column are not features.
+
+    Returns ``(features, meta, notes)``: ``features`` numeric DataFrame indexed by ID, ``meta``
+    the other columns of the kept rows (same index), ``notes`` a dict with ``excluded``
+    (ID -> error text), ``ignored_columns`` (column -> why).
+    """
+    from .errors import ManifestError, UnreadableFileError
+
+    if not os.path.isfile(path):
+        raise UnreadableFileError("feature table not found", source=path)
+    try:
+        df = pd.read_csv(path)
+    except Exception as exc:  # pandas parser errors
+        raise UnreadableFileError(f"cannot read as CSV ({exc})", source=path) from None
+    if id_column not in df.columns:
+        raise ManifestError(f"no {id_column!r} column (columns: {list(df.columns)[:10]})",
+                            source=path)
+    ids = df[id_column].astype(str)
+    dup = sorted(set(ids[ids.duplicated()]))
+    if dup:
+        raise ManifestError(f"duplicated {id_column} value(s): {dup[:10]}", source=path)
+    df.index = pd.Index(ids, name=id_column)
+    excluded: Dict[str, str] = {}
+    for ecol in ("error", "Error"):
+        if ecol in df.columns:
+            e = df[ecol]
+            bad = e.notna() & (e.astype(str).str.strip() != "")
+            for i, msg in e[bad].items():
+                excluded[str(i)] = str(msg)
+    df = df.loc[[i for i in df.index if i not in excluded]]
+    ignored: Dict[str, str] = {}
+    feats = []
+    skip = set(NON_FEATURE_COLUMNS) | set(ignore) | {id_column}
+    for c in df.columns:
+        name = str(c)
+        if name == id_column:
+            continue
+        if name in skip:
+            ignored[name] = "metadata"
+        elif name.startswith("diag_"):
+            ignored[name] = "diagnostic"
+        elif pd.api.types.is_numeric_dtype(df[c]) or df[c].isna().all():
+            feats.append(c)
+        else:
+            ignored[name] = "non-numeric"
+    if not feats:
+        raise ManifestError("no numeric feature column", source=path)
+    features = df[feats].astype(float)
+    meta = df[[c for c in df.columns if c not in feats and c != id_column]]
+    if features.shape[0] == 0:
+        raise ManifestError("no row left after excluding failed cases", source=path)
+    return features, meta, {"excluded": excluded, "ignored_columns": ignored}

@@ -100,7 +100,8 @@ def cdf_plot(cdfs: Mapping[int, Sequence[float]], path: Optional[str] = None,
     for i, k in enumerate(ks):
         y = np.asarray(cdfs[k], dtype=float)
         x = np.linspace(0, 1, len(y) + 1)[1:]
-        ax.step(np.r_[0.0, x], np.r_[y[0], y], where="post", color=cols[i], label=f"k={k}")
+        # value j holds on the right-closed bin ((j-1)/100, j/100], hence steps "pre"
+        ax.step(np.r_[0.0, x], np.r_[y[0], y], where="pre", color=cols[i], label=f"k={k}")
     ax.set_xlabel("consensus index")
     ax.set_ylabel("CDF")
     ax.set_xlim(0, 1)
