@@ -29,7 +29,10 @@ Two estimators, both scikit-learn style and both saved without pickle:
     layer is **linear**: a ReLU there could not reproduce negative values.  The ReLU sits on the
     10-unit code (``code = relu(W1 x + b1)``), which makes the code non-negative and sparse and is
     the non-linearity of the network; ``transform`` returns that code, the representation that is
-    clustered.  Optional wider hidden layers (``hidden_layers=(64,)`` gives
+    clustered.  Caveat: a ReLU code can be exactly zero for a whole group of items (the decoder
+    bias then reconstructs their mean); such items have no Pearson correlation with anything, so
+    ``discover --encode`` refuses them with a clear message.  ``code_activation="linear"`` removes
+    the ReLU from the code layer for such data.  Optional wider hidden layers (``hidden_layers=(64,)`` gives
     ``n -> 64 -> 10 -> 64 -> n``, ReLU after every encoder and decoder hidden layer) make the
     decoder non-linear.
 
@@ -317,8 +320,9 @@ class _DeterministicTorch:
         return False
 
 
-def _build_network(n_features: int, n_components: int, hidden_layers: Sequence[int]):
-    """encoder: [Linear -> ReLU]* -> Linear(., n_components) -> ReLU;
+def _build_network(n_features: int, n_components: int, hidden_layers: Sequence[int],
+                   code_activation: str = "relu"):
+    """encoder: [Linear -> ReLU]* -> Linear(., n_components) -> ReLU (or identity);
     decoder: [Linear -> ReLU]* (mirrored) -> Linear(., n_features) (linear output)."""
     import torch.nn as nn
 
@@ -327,7 +331,10 @@ def _build_network(n_features: int, n_components: int, hidden_layers: Sequence[i
     for h in hidden_layers:
         enc += [nn.Linear(width, int(h)), nn.ReLU()]
         width = int(h)
-    enc += [nn.Linear(width, n_components), nn.ReLU()]
+    if code_activation not in ("relu", "linear"):
+        raise ValueError(f"code_activation must be 'relu' or 'linear', got {code_activation!r}")
+    enc += [nn.Linear(width, n_components),
+            nn.ReLU() if code_activation == "relu" else nn.Identity()]
     dec: List[Any] = []
     width = n_components
     for h in reversed(tuple(hidden_layers)):
@@ -356,6 +363,12 @@ class Autoencoder(TransformerMixin, BaseEstimator):
     seed : int                seeds initialisation, split and batch order
     n_threads : int or None   torch intra-op threads during fit / transform (None = unchanged)
     dtype : "float32" or "float64"
+    code_activation : "relu" (default, the paper's) or "linear"
+                              activation of the code layer.  With "relu" whole groups of items
+                              can get an all-zero code (the decoder bias then reconstructs their
+                              mean), and a constant code has no Pearson correlation with anything;
+                              "linear" avoids that (non-linearity then only comes from
+                              ``hidden_layers``).
 
     Attributes: ``n_features_in_``, ``feature_names_in_`` (DataFrame input), ``history_``
     (DataFrame epoch, train_loss, val_loss), ``best_epoch_``, ``n_epochs_``, ``fit_time_s_``,
@@ -366,7 +379,7 @@ class Autoencoder(TransformerMixin, BaseEstimator):
                  learning_rate: float = 1e-3, batch_size: int = 32, max_epochs: int = 500,
                  patience: int = 20, validation_fraction: float = 0.1, min_delta: float = 1e-4,
                  weight_decay: float = 0.0, seed: int = 0, n_threads: Optional[int] = None,
-                 dtype: str = "float32"):
+                 dtype: str = "float32", code_activation: str = "relu"):
         self.n_components = n_components
         self.hidden_layers = hidden_layers
         self.learning_rate = learning_rate
@@ -379,6 +392,7 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         self.seed = seed
         self.n_threads = n_threads
         self.dtype = dtype
+        self.code_activation = code_activation
 
     # -- input checks --------------------------------------------------------------------------
     def _to_array(self, X, fitting: bool, source: Optional[str] = None) -> np.ndarray:
@@ -436,7 +450,7 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         t0 = time.perf_counter()
         with _DeterministicTorch(self.n_threads), torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(self.seed))
-            net = _build_network(p, k, tuple(self.hidden_layers)).to(dt)
+            net = _build_network(p, k, tuple(self.hidden_layers), self.code_activation).to(dt)
             opt = torch.optim.Adam(net.parameters(), lr=float(self.learning_rate),
                                    weight_decay=float(self.weight_decay))
             xt = torch.as_tensor(arr[tr_idx], dtype=dt)
@@ -496,7 +510,7 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         return out.numpy().astype(float)
 
     def transform(self, X, source: Optional[str] = None) -> np.ndarray:
-        """The code (items x n_components, non-negative: ReLU output)."""
+        """The code (items x n_components; non-negative with the default ReLU code)."""
         self._check_fitted()
         return self._run(self.network_[0], self._to_array(X, fitting=False, source=source))
 
@@ -594,7 +608,8 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         if cfg.get("weights_sha256") and _sha256(wpath) != cfg["weights_sha256"]:
             raise ModelBundleError("weights checksum does not match the configuration "
                                    "(file modified or corrupted)", source=wpath)
-        net = _build_network(p, int(self.n_components), tuple(self.hidden_layers))
+        net = _build_network(p, int(self.n_components), tuple(self.hidden_layers),
+                             self.code_activation)
         try:
             state = load_file(wpath)
             net = net.to(self._torch_dtype())

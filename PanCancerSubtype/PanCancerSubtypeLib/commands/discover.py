@@ -57,6 +57,9 @@ def register(sub):
     g.add_argument("--ae-epochs", type=int, default=500, help="maximum epochs")
     g.add_argument("--ae-patience", type=int, default=20, help="early-stopping patience")
     g.add_argument("--ae-batch-size", type=int, default=32)
+    g.add_argument("--code-activation", choices=["relu", "linear"], default="relu",
+                   help="activation of the code layer (default relu, the paper's; linear "
+                        "avoids all-zero codes)")
     g = p.add_argument_group("validation statistics")
     g.add_argument("--purity-repeats", type=int, default=10,
                    help="repeats of 5-fold cross-validation for cluster purity (0: skip)")
@@ -152,7 +155,8 @@ def _run(args):
     if args.encode:
         enc_seed = 0 if args.seed is None else int(args.seed)
         ae = Autoencoder(n_components=args.code_dim, max_epochs=args.ae_epochs,
-                         patience=args.ae_patience, batch_size=args.ae_batch_size, seed=enc_seed)
+                         patience=args.ae_patience, batch_size=args.ae_batch_size, seed=enc_seed,
+                         code_activation=args.code_activation)
         ae.fit(Xd)
         enc_dir = os.path.join(out, "encoder")
         prep.save(enc_dir)
@@ -170,6 +174,13 @@ def _run(args):
         summary["autoencoder"] = {"epochs": ae.n_epochs_, "best_epoch": ae.best_epoch_,
                                   "seed": enc_seed, "inactive_code_units": dead,
                                   "reconstruction_mse": rep.to_dict(orient="index")}
+        flat = [str(i) for i, row in zip(Z.index, Z.to_numpy()) if np.ptp(row) == 0]
+        if flat:
+            raise ValueError(
+                f"the autoencoder code is constant (e.g. all zero after the ReLU) for "
+                f"{len(flat)} item(s) ({flat[:10]}), so their Pearson correlation is undefined; "
+                f"use --code-activation linear, a larger --code-dim, or cluster the "
+                f"features without --encode")
         if dead:
             say(f"autoencoder: {len(dead)} code unit(s) are zero for every item (dead ReLU): "
                 f"{dead}")
