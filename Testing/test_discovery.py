@@ -408,3 +408,24 @@ def test_discover_cli_end_to_end(tmp_path, capsys):
                "--k-max", "3"])
     err = capsys.readouterr().err
     assert rc == 1 and "FeatureMismatchError" in err and "feat_2" in err
+
+
+def test_plots_write_png_and_order_by_class(tmp_path):
+    from PanCancerSubtypeLib.plots import (cdf_plot, consensus_heatmap, consensus_order,
+                                           delta_area_plot)
+
+    rng = np.random.default_rng(0)
+    cls = rng.permutation(np.repeat([1, 2, 3], 10))
+    C = (cls[:, None] == cls[None, :]).astype(float) * 0.9 + 0.05
+    np.fill_diagonal(C, 1.0)
+    order = consensus_order(C, cls)
+    assert sorted(order) == list(range(30))
+    np.testing.assert_array_equal(cls[order], np.repeat([1, 2, 3], 10))   # grouped by class
+    consensus_heatmap(C, cls, path=str(tmp_path / "h.png"))
+    cdf_plot({2: np.linspace(0.01, 1, 100), 3: np.linspace(0.3, 1, 100)},
+             path=str(tmp_path / "c.png"))
+    fig = delta_area_plot(pd.DataFrame({"k": [2, 3, 4], "delta_area": [0.5, 0.3, 0.05]}),
+                          suggested_k=3, path=str(tmp_path / "d.png"))
+    assert fig.axes[0].get_xlabel() == "k"
+    for f in ("h.png", "c.png", "d.png"):
+        assert (tmp_path / f).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

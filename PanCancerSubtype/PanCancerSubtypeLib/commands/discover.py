@@ -57,6 +57,9 @@ def register(sub):
     g.add_argument("--ae-epochs", type=int, default=500, help="maximum epochs")
     g.add_argument("--ae-patience", type=int, default=20, help="early-stopping patience")
     g.add_argument("--ae-batch-size", type=int, default=32)
+    g.add_argument("--ae-hidden", type=int, nargs="*", default=[],
+                   help="widths of extra hidden layers around the code, e.g. --ae-hidden 64 "
+                        "(default none: the paper's 313 -> 10 -> 313)")
     g.add_argument("--code-activation", choices=["relu", "linear"], default="relu",
                    help="activation of the code layer (default relu, the paper's; linear "
                         "avoids all-zero codes)")
@@ -156,7 +159,8 @@ def _run(args):
         enc_seed = 0 if args.seed is None else int(args.seed)
         ae = Autoencoder(n_components=args.code_dim, max_epochs=args.ae_epochs,
                          patience=args.ae_patience, batch_size=args.ae_batch_size, seed=enc_seed,
-                         code_activation=args.code_activation)
+                         code_activation=args.code_activation,
+                         hidden_layers=tuple(args.ae_hidden or ()))
         ae.fit(Xd)
         enc_dir = os.path.join(out, "encoder")
         prep.save(enc_dir)
