@@ -68,6 +68,8 @@ def test_preparer_threshold_and_mismatch_and_json(tmp_path):
         prep.transform(bad, source="val.csv")
     assert ei.value.missing == ["a"] and ei.value.extra == ["extra"]
     assert "val.csv" in str(ei.value) and "a" in str(ei.value)
+    with pytest.raises(FeatureMismatchError):
+        prep.transform(np.zeros((2, 4)))
     prep.save(str(tmp_path))
     back = FeaturePreparer.load(str(tmp_path))
     pd.testing.assert_frame_equal(back.transform(df), prep.transform(df))

@@ -199,6 +199,9 @@ class FeaturePreparer(TransformerMixin, BaseEstimator):
         index, ``columns_out_``); an array in gives an array out."""
         self._check_fitted()
         was_frame = isinstance(X, pd.DataFrame)
+        if not was_frame and (np.ndim(X) != 2 or np.shape(X)[1] != len(self.columns_in_)):
+            raise FeatureMismatchError([f"(expected {len(self.columns_in_)} columns)"],
+                                       [f"(got an array of shape {np.shape(X)})"], source=source)
         df = _as_frame(X, columns=self.columns_in_ if not was_frame else None)
         _check_columns(df, self.columns_in_, source)
         df.columns = [str(c) for c in df.columns]
