@@ -41,7 +41,8 @@ def register(sub):
                    help="random seed (default: drawn and recorded in summary.json)")
     g.add_argument("--r-compatible", action="store_true",
                    help="reproduce R ConsensusClusterPlus's resamplings and PAM exactly (slow)")
-    g.add_argument("--n-jobs", type=int, default=1, help="threads (-1: all cores)")
+    g.add_argument("--n-jobs", type=int, default=1,
+                   help="threads for consensus clustering and the autoencoder (-1: all cores)")
     g.add_argument("--k", type=int, default=None,
                    help="k used for purity, differential features and the heatmap "
                         "(default: the suggested k)")
@@ -160,6 +161,7 @@ def _run(args):
         ae = Autoencoder(n_components=args.code_dim, max_epochs=args.ae_epochs,
                          patience=args.ae_patience, batch_size=args.ae_batch_size, seed=enc_seed,
                          code_activation=args.code_activation,
+                         n_threads=args.n_jobs if args.n_jobs and args.n_jobs > 0 else None,
                          hidden_layers=tuple(args.ae_hidden or ()))
         ae.fit(Xd)
         enc_dir = os.path.join(out, "encoder")
