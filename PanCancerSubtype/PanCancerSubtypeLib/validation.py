@@ -9,7 +9,11 @@
 * :func:`cramers_v`: Cramér's V with its chi-square p-value between two categorical labelings.
 
 Orientation: every table here is **items x features** (rows = samples), the transpose of R's
-clusterRepro (features x samples); centroids are **clusters x features**.
+clusterRepro (features x samples); centroids are **clusters x features**.  Unlike clusterRepro
+(``use = "pairwise.complete.obs"``) missing values are refused: prepare the tables with
+:class:`~.encoder.FeaturePreparer` first, which imputes them with the discovery medians.
+R's clusterRepro is a CRAN-only package (not installable here: no Debian package, CRAN
+unreachable), so :func:`igp` is tested against hand-computed examples and a line-by-line port.
 """
 from __future__ import annotations
 

@@ -109,6 +109,8 @@ def run(args):
 
 
 def _run(args):
+    import time
+
     import numpy as np
     import pandas as pd
 
@@ -122,6 +124,8 @@ def _run(args):
     out = args.out
     os.makedirs(out, exist_ok=True)
     say = lambda msg: print(msg, file=sys.stderr)  # noqa: E731
+    timings = {}
+    t_start = time.perf_counter()
 
     feats, meta, notes = read_feature_table(args.features)
     if notes["excluded"]:
@@ -156,6 +160,7 @@ def _run(args):
                "ignored_columns": notes["ignored_columns"], "encode": bool(args.encode)}
 
     # -- optional autoencoder ---------------------------------------------------------------------
+    t0 = time.perf_counter()
     if args.encode:
         enc_seed = 0 if args.seed is None else int(args.seed)
         ae = Autoencoder(n_components=args.code_dim, max_epochs=args.ae_epochs,
@@ -192,6 +197,7 @@ def _run(args):
                 f"{dead}")
         say(f"autoencoder: {ae.n_epochs_} epochs (best {ae.best_epoch_}); reconstruction MSE "
             f"{rep.loc['autoencoder', 'train_mse']:.4f} (PCA {rep.loc['pca', 'train_mse']:.4f})")
+        timings["autoencoder"] = time.perf_counter() - t0
     else:
         Z, Zv = Xd, Xv
 
@@ -199,7 +205,9 @@ def _run(args):
     cc = ConsensusClustering(k_min=args.k_min, k_max=args.k_max, reps=args.reps,
                              p_item=args.p_item, seed=args.seed, n_jobs=args.n_jobs,
                              r_compatible=args.r_compatible)
+    t0 = time.perf_counter()
     cc.fit(Z)
+    timings["consensus"] = time.perf_counter() - t0
     ks = sorted(cc.results_)
     classes = pd.DataFrame({f"k{k}": cc.results_[k].classes for k in ks}, index=Z.index)
     classes.index.name = "ID"
@@ -264,6 +272,7 @@ def _run(args):
 
     # -- IGP on the validation set ---------------------------------------------------------------
     if Zv is not None:
+        t0 = time.perf_counter()
         rows, vclasses = [], {}
         for k in ks:
             cen = centroids_from_labels(Z, cc.results_[k].classes)
@@ -277,9 +286,11 @@ def _run(args):
         vc = pd.DataFrame(vclasses, index=Zv.index)
         vc.index.name = "ID"
         vc.to_csv(os.path.join(out, "validation_classes.csv"))
+        timings["igp"] = time.perf_counter() - t0
 
     # -- purity ----------------------------------------------------------------------------------
     if args.purity_repeats > 0:
+        t0 = time.perf_counter()
         preps = args.purity_reps if args.purity_reps else min(args.reps, 1000)
         pseed = 0 if args.seed is None else int(args.seed)
         fn = consensus_cluster_fn(k_sel, reps=preps, p_item=args.p_item, seed=pseed,
@@ -292,9 +303,12 @@ def _run(args):
         summary["purity"] = {"k": k_sel, "mean": pur.mean, "std": pur.std,
                              "repeats": args.purity_repeats, "reps_per_clustering": preps,
                              "per_cluster": {str(k): v for k, v in pur.per_cluster.items()}}
+        timings["purity"] = time.perf_counter() - t0
         say(f"purity (k={k_sel}, {args.purity_repeats} x 5-fold): {pur.mean:.3f} "
             f"+/- {pur.std:.3f}")
 
+    timings["total"] = time.perf_counter() - t_start
+    summary["timings_s"] = {k: round(v, 2) for k, v in timings.items()}
     _write_json(os.path.join(out, "summary.json"), summary)
     print(os.path.abspath(out))
     return 0
