@@ -68,7 +68,7 @@ def register(sub):
     g.add_argument("--purity-repeats", type=int, default=10,
                    help="repeats of 5-fold cross-validation for cluster purity (0: skip)")
     g.add_argument("--purity-reps", type=int, default=None,
-                   help="resamplings of each purity clustering (default: min(reps, 1000))")
+                   help="resamplings of each purity clustering (fast mode; default: min(reps, 1000))")
     g.add_argument("--igp-permutations", type=int, default=1000,
                    help="permutations of clusterRepro's IGP p-value")
     g.add_argument("--cancer-type-column", default="CancerType",
