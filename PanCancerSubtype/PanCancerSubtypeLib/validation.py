@@ -297,14 +297,23 @@ def cluster_purity(X: ArrayLike, cluster_fn: Callable[[np.ndarray], Sequence],
         full_labels=full)
 
 
-def consensus_cluster_fn(k: int, **params) -> Callable[[np.ndarray], np.ndarray]:
+def consensus_cluster_fn(k: int, seed: Optional[int] = None,
+                         **params) -> Callable[[np.ndarray], np.ndarray]:
     """A ``cluster_fn`` for :func:`cluster_purity`: consensus clustering with ``k`` clusters
     (``params`` go to :class:`~.consensus.ConsensusClustering`, e.g. ``reps``, ``p_item``,
-    ``seed``, ``n_jobs``); returns the final classes (1..k) at ``k``."""
+    ``n_jobs``); returns the final classes (1..k) at ``k``.
+
+    Call number ``i`` (0, 1, ...) uses seed ``seed + i``: folds of equal size would otherwise draw
+    identical resampling index patterns (and, with few ``reps``, leave the same positions
+    unsampled in every fold).  ``seed=None`` draws a fresh seed per call."""
+    calls = [0]
+
     def fn(x):
         from .consensus import ConsensusClustering
 
-        cc = ConsensusClustering(k_min=k, k_max=k, **params).fit(np.asarray(x))
+        s = None if seed is None else int(seed) + calls[0]
+        calls[0] += 1
+        cc = ConsensusClustering(k_min=k, k_max=k, seed=s, **params).fit(np.asarray(x))
         return np.asarray(cc.results_[k].classes)
     return fn
 
