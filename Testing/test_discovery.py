@@ -431,3 +431,18 @@ def test_plots_write_png_and_order_by_class(tmp_path):
     assert fig.axes[0].get_xlabel() == "k"
     for f in ("h.png", "c.png", "d.png"):
         assert (tmp_path / f).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_purity_with_consensus_clustering():
+    pytest.importorskip("PanCancerSubtypeLib.consensus")
+    from PanCancerSubtypeLib.validation import consensus_cluster_fn
+
+    X, lab, _ = _blobs(20, 3, 8, sep=3.0, noise=0.5, seed=6)
+    fn = consensus_cluster_fn(3, seed=4, reps=30)
+    full = fn(X)
+    assert sorted(np.unique(full)) == [1, 2, 3]
+    from sklearn.metrics import adjusted_rand_score
+
+    assert adjusted_rand_score(lab, full) == 1.0
+    res = cluster_purity(X, fn, full_labels=full, n_repeats=2, seed=0)
+    assert res.mean == 1.0 and len(res.per_fold) == 10
