@@ -19,6 +19,7 @@ COMMAND_MODULES: List[str] = [
     "demo",
     "regions",
     "classifier",
+    "discover",
 ]
 
 

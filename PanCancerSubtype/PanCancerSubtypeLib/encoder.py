@@ -1,0 +1,708 @@
+"""Feature preparation and the autoencoder (313 -> 10 -> 313) of Wu et al. 2021.
+
+Two estimators, both scikit-learn style and both saved without pickle:
+
+:class:`FeaturePreparer`
+    Standardises a feature table (z-scores with the mean / standard deviation of the *discovery*
+    set, then applied unchanged to any other set) with an explicit, reported policy for bad columns:
+
+    * non-finite values (``inf``, ``-inf``) are treated as missing;
+    * a column missing in more than ``max_missing`` of the discovery rows is **dropped**
+      (reason ``"missing"``); otherwise its missing values are **imputed with the discovery
+      median** (in every set that is transformed, so a validation set never uses its own values);
+    * a column whose observed discovery values are all equal (or all missing) is **dropped**
+      (reason ``"constant"``): it carries no information and cannot be standardised;
+    * a column that is not numeric is dropped (reason ``"non-numeric"``).
+
+    ``dropped_`` maps every dropped column to its reason, ``imputed_`` counts the values imputed in
+    the discovery set, ``report()`` returns the whole policy as a table.  ``transform`` of a table
+    whose columns differ from ``columns_in_`` raises :class:`~.errors.FeatureMismatchError` naming
+    the missing and unexpected columns (order does not matter).
+
+:class:`Autoencoder`
+    A fully connected autoencoder, by default ``n_features -> 10 -> n_features`` (the paper:
+    313 -> 10 -> 313), trained with Adam (learning rate 1e-3) on the mean squared reconstruction
+    error, mini-batches, and early stopping on a held-out validation split (the weights of the best
+    validation epoch are kept).
+
+    *Where the ReLU goes.*  The inputs are z-scores (negative as often as positive), so the output
+    layer is **linear**: a ReLU there could not reproduce negative values.  The ReLU sits on the
+    10-unit code (``code = relu(W1 x + b1)``), which makes the code non-negative and sparse and is
+    the non-linearity of the network; ``transform`` returns that code, the representation that is
+    clustered.  Caveat: a ReLU code can be exactly zero for a whole group of items (the decoder
+    bias then reconstructs their mean); such items have no Pearson correlation with anything, so
+    ``discover --encode`` refuses them with a clear message.  ``code_activation="linear"`` removes
+    the ReLU from the code layer for such data.  Optional wider hidden layers (``hidden_layers=(64,)`` gives
+    ``n -> 64 -> 10 -> 64 -> n``, ReLU after every encoder and decoder hidden layer) make the
+    decoder non-linear.
+
+    *What to expect against PCA.*  With the default single code layer the decoder is affine, so
+    every reconstruction lies in a 10-dimensional affine subspace and, on the training data, the
+    autoencoder can at best *equal* PCA with 10 components (PCA is the optimal rank-10 affine
+    reconstruction).  :meth:`Autoencoder.reconstruction_report` measures both on the same split.
+    Only a network with non-linear hidden layers can beat PCA, on data with non-linear structure.
+
+    *Determinism.*  ``seed`` seeds the weight initialisation (``torch.manual_seed`` inside a forked
+    RNG state, so the global torch RNG is left untouched), the validation split and the
+    mini-batch order; ``torch.use_deterministic_algorithms(True)`` is switched on for the duration
+    of ``fit`` (and restored), and ``n_threads`` optionally fixes the number of intra-op threads.
+    Two fits with the same seed, data and thread count give bit-identical weights on the CPU.
+
+    *Saving.*  :meth:`Autoencoder.save` writes ``autoencoder.json`` (configuration, feature names,
+    training history, SHA-256 of the weights) and ``autoencoder.safetensors`` (the state dict);
+    :meth:`Autoencoder.load` rebuilds the network from them, verifying the checksum.  No pickle is
+    involved at any point.
+
+torch is imported lazily (inside the methods), so importing this module is cheap.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import time
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
+
+from .errors import FeatureMismatchError, ModelBundleError
+
+log = logging.getLogger(__name__)
+
+PREPARER_FILE = "preparer.json"
+AE_CONFIG_FILE = "autoencoder.json"
+AE_WEIGHTS_FILE = "autoencoder.safetensors"
+_FORMAT_VERSION = 1
+
+
+# --------------------------------------------------------------------------------------------
+# helpers
+# --------------------------------------------------------------------------------------------
+def _as_frame(X, columns: Optional[Sequence[str]] = None) -> pd.DataFrame:
+    """A DataFrame view of ``X``; arrays get columns ``f0, f1, ...`` (or ``columns``)."""
+    if isinstance(X, pd.DataFrame):
+        return X
+    arr = np.asarray(X)
+    if arr.ndim != 2:
+        raise ValueError(f"expected a 2D table (items x features), got shape {arr.shape}")
+    if columns is None:
+        columns = [f"f{i}" for i in range(arr.shape[1])]
+    return pd.DataFrame(arr, columns=list(columns))
+
+
+def _check_columns(df: pd.DataFrame, expected: Sequence[str], source: Optional[str]) -> None:
+    got = [str(c) for c in df.columns]
+    if len(set(got)) != len(got):
+        dup = sorted({c for c in got if got.count(c) > 1})
+        raise ValueError(f"{source or 'table'}: duplicated column names: {dup}")
+    missing = set(expected) - set(got)
+    extra = set(got) - set(expected)
+    if missing or extra:
+        raise FeatureMismatchError(missing, extra, source=source)
+
+
+# --------------------------------------------------------------------------------------------
+# FeaturePreparer
+# --------------------------------------------------------------------------------------------
+class FeaturePreparer(TransformerMixin, BaseEstimator):
+    """Standardise features with an explicit, reported policy for constant and missing columns.
+
+    Parameters
+    ----------
+    max_missing : float
+        A column missing (NaN or non-finite) in *more than* this fraction of the discovery rows is
+        dropped; otherwise its missing values are imputed with the discovery median.
+    scale : bool
+        Divide by the standard deviation (population, ``ddof=0``, as scikit-learn's
+        ``StandardScaler``) after centring.  ``False`` only centres (and imputes).
+    constant_tol : float
+        A column whose observed discovery values have a range (max - min) ``<= constant_tol`` is
+        constant and dropped.
+
+    Attributes (after ``fit``)
+    --------------------------
+    columns_in_ : list of str      the columns ``fit`` saw (``transform`` needs exactly these)
+    columns_out_ : list of str     the columns kept, in input order
+    dropped_ : dict                dropped column -> ``"constant"`` / ``"missing"`` / ``"non-numeric"``
+    imputed_ : dict                kept column -> number of discovery values imputed (if any)
+    median_, mean_, scale_ : ndarray   per kept column (median of observed values; mean and
+                                   standard deviation of the observed values)
+    """
+
+    def __init__(self, max_missing: float = 0.2, scale: bool = True, constant_tol: float = 0.0):
+        self.max_missing = max_missing
+        self.scale = scale
+        self.constant_tol = constant_tol
+
+    # -- fit ---------------------------------------------------------------------------------
+    def fit(self, X, y=None, source: Optional[str] = None):
+        if not 0.0 <= float(self.max_missing) <= 1.0:
+            raise ValueError(f"max_missing must be in [0, 1], got {self.max_missing}")
+        df = _as_frame(X)
+        if df.shape[0] < 2:
+            raise ValueError(f"{source or 'feature table'}: need at least 2 rows to fit, "
+                             f"got {df.shape[0]}")
+        cols = [str(c) for c in df.columns]
+        if len(set(cols)) != len(cols):
+            dup = sorted({c for c in cols if cols.count(c) > 1})
+            raise ValueError(f"{source or 'feature table'}: duplicated column names: {dup}")
+        self.columns_in_: List[str] = cols
+        self.dropped_: Dict[str, str] = {}
+        self.imputed_: Dict[str, int] = {}
+        self.missing_fraction_: Dict[str, float] = {}
+        kept, med, mean, sd = [], [], [], []
+        n = df.shape[0]
+        for c, name in zip(df.columns, cols):
+            s = df[c]
+            if not (pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s)):
+                num = pd.to_numeric(s, errors="coerce")
+                # a text column that is not numbers at all is metadata, not a feature
+                if num.notna().sum() < s.notna().sum():
+                    self.dropped_[name] = "non-numeric"
+                    continue
+                s = num
+            v = s.to_numpy(dtype=float)
+            finite = np.isfinite(v)
+            frac_missing = 1.0 - finite.mean()
+            self.missing_fraction_[name] = float(frac_missing)
+            if frac_missing > self.max_missing or not finite.any():
+                self.dropped_[name] = "missing"
+                continue
+            obs = v[finite]
+            if obs.max() - obs.min() <= self.constant_tol:
+                self.dropped_[name] = "constant"
+                continue
+            kept.append(name)
+            med.append(np.median(obs))
+            mean.append(obs.mean())
+            sd.append(obs.std())
+            if not finite.all():
+                self.imputed_[name] = int(n - finite.sum())
+        if not kept:
+            raise ValueError(f"{source or 'feature table'}: no usable feature column left "
+                             f"(dropped: {self.dropped_})")
+        self.columns_out_: List[str] = kept
+        self.median_ = np.asarray(med, dtype=float)
+        self.mean_ = np.asarray(mean, dtype=float)
+        self.scale_ = np.asarray(sd, dtype=float) if self.scale else np.ones(len(kept))
+        self.n_features_in_ = len(cols)
+        for name, why in self.dropped_.items():
+            log.info("feature %s dropped (%s)", name, why)
+        return self
+
+    # -- transform ---------------------------------------------------------------------------
+    def transform(self, X, source: Optional[str] = None):
+        """Kept columns, imputed and standardised.  A DataFrame in gives a DataFrame out (same
+        index, ``columns_out_``); an array in gives an array out."""
+        self._check_fitted()
+        was_frame = isinstance(X, pd.DataFrame)
+        if not was_frame and (np.ndim(X) != 2 or np.shape(X)[1] != len(self.columns_in_)):
+            raise FeatureMismatchError([f"(expected {len(self.columns_in_)} columns)"],
+                                       [f"(got an array of shape {np.shape(X)})"], source=source)
+        df = _as_frame(X, columns=self.columns_in_ if not was_frame else None)
+        _check_columns(df, self.columns_in_, source)
+        df.columns = [str(c) for c in df.columns]
+        sub = df[self.columns_out_].apply(pd.to_numeric, errors="coerce")
+        v = sub.to_numpy(dtype=float, copy=True)
+        bad = ~np.isfinite(v)
+        if bad.any():
+            rows, cols = np.nonzero(bad)
+            v[rows, cols] = self.median_[cols]
+            self.last_imputed_ = int(bad.sum())
+        else:
+            self.last_imputed_ = 0
+        z = (v - self.mean_) / self.scale_
+        if was_frame:
+            return pd.DataFrame(z, index=df.index, columns=list(self.columns_out_))
+        return z
+
+    def get_feature_names_out(self, input_features=None):
+        self._check_fitted()
+        return np.asarray(self.columns_out_, dtype=object)
+
+    def report(self) -> pd.DataFrame:
+        """One row per input column: ``column, action (kept/dropped), reason, missing_fraction,
+        n_imputed``."""
+        self._check_fitted()
+        rows = []
+        for c in self.columns_in_:
+            if c in self.dropped_:
+                rows.append((c, "dropped", self.dropped_[c], self.missing_fraction_.get(c), 0))
+            else:
+                n_imp = self.imputed_.get(c, 0)
+                rows.append((c, "kept", "imputed with discovery median" if n_imp else "",
+                             self.missing_fraction_.get(c), n_imp))
+        return pd.DataFrame(rows, columns=["column", "action", "reason", "missing_fraction",
+                                           "n_imputed"])
+
+    def _check_fitted(self):
+        if not hasattr(self, "columns_out_"):
+            raise RuntimeError("FeaturePreparer is not fitted yet; call fit() first")
+
+    # -- persistence (JSON, no pickle) ---------------------------------------------------------
+    def to_dict(self) -> Dict[str, Any]:
+        self._check_fitted()
+        return {"format_version": _FORMAT_VERSION, "class": "FeaturePreparer",
+                "params": self.get_params(), "columns_in": self.columns_in_,
+                "columns_out": self.columns_out_, "dropped": self.dropped_,
+                "imputed": self.imputed_, "missing_fraction": self.missing_fraction_,
+                "median": self.median_.tolist(), "mean": self.mean_.tolist(),
+                "scale": self.scale_.tolist()}
+
+    @classmethod
+    def from_dict(cls, d: Dict[str, Any], source: Optional[str] = None) -> "FeaturePreparer":
+        try:
+            if d.get("class") != "FeaturePreparer":
+                raise KeyError("class")
+            self = cls(**d["params"])
+            self.columns_in_ = list(d["columns_in"])
+            self.columns_out_ = list(d["columns_out"])
+            self.dropped_ = dict(d["dropped"])
+            self.imputed_ = {k: int(v) for k, v in d["imputed"].items()}
+            self.missing_fraction_ = dict(d.get("missing_fraction", {}))
+            self.median_ = np.asarray(d["median"], dtype=float)
+            self.mean_ = np.asarray(d["mean"], dtype=float)
+            self.scale_ = np.asarray(d["scale"], dtype=float)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelBundleError(f"not a valid FeaturePreparer description ({exc})",
+                                   source=source) from None
+        k = len(self.columns_out_)
+        if not (len(self.median_) == len(self.mean_) == len(self.scale_) == k):
+            raise ModelBundleError("FeaturePreparer arrays do not match its columns", source=source)
+        self.n_features_in_ = len(self.columns_in_)
+        return self
+
+    def save(self, directory: str) -> str:
+        os.makedirs(directory, exist_ok=True)
+        path = os.path.join(directory, PREPARER_FILE)
+        with open(path, "w") as fh:
+            json.dump(self.to_dict(), fh, indent=1)
+        return path
+
+    @classmethod
+    def load(cls, directory: str) -> "FeaturePreparer":
+        path = os.path.join(directory, PREPARER_FILE)
+        if not os.path.isfile(path):
+            raise ModelBundleError(f"missing {PREPARER_FILE}", source=directory)
+        with open(path) as fh:
+            try:
+                d = json.load(fh)
+            except json.JSONDecodeError as exc:
+                raise ModelBundleError(f"unreadable JSON ({exc})", source=path) from None
+        return cls.from_dict(d, source=path)
+
+
+# --------------------------------------------------------------------------------------------
+# Autoencoder
+# --------------------------------------------------------------------------------------------
+class _DeterministicTorch:
+    """Context: deterministic algorithms on, optional thread count, restored on exit."""
+
+    def __init__(self, n_threads: Optional[int]):
+        self.n_threads = n_threads
+
+    def __enter__(self):
+        import torch
+
+        self._det = torch.are_deterministic_algorithms_enabled()
+        self._threads = torch.get_num_threads()
+        torch.use_deterministic_algorithms(True)
+        if self.n_threads:
+            torch.set_num_threads(int(self.n_threads))
+        return self
+
+    def __exit__(self, *exc):
+        import torch
+
+        torch.use_deterministic_algorithms(self._det)
+        if self.n_threads:
+            torch.set_num_threads(self._threads)
+        return False
+
+
+def _build_network(n_features: int, n_components: int, hidden_layers: Sequence[int],
+                   code_activation: str = "relu"):
+    """encoder: [Linear -> ReLU]* -> Linear(., n_components) -> ReLU (or identity);
+    decoder: [Linear -> ReLU]* (mirrored) -> Linear(., n_features) (linear output)."""
+    import torch.nn as nn
+
+    enc: List[Any] = []
+    width = n_features
+    for h in hidden_layers:
+        enc += [nn.Linear(width, int(h)), nn.ReLU()]
+        width = int(h)
+    if code_activation not in ("relu", "linear"):
+        raise ValueError(f"code_activation must be 'relu' or 'linear', got {code_activation!r}")
+    enc += [nn.Linear(width, n_components),
+            nn.ReLU() if code_activation == "relu" else nn.Identity()]
+    dec: List[Any] = []
+    width = n_components
+    for h in reversed(tuple(hidden_layers)):
+        dec += [nn.Linear(width, int(h)), nn.ReLU()]
+        width = int(h)
+    dec += [nn.Linear(width, n_features)]
+    return nn.Sequential(nn.Sequential(*enc), nn.Sequential(*dec))
+
+
+class Autoencoder(TransformerMixin, BaseEstimator):
+    """Autoencoder ``n_features -> n_components -> n_features`` (the paper: 313 -> 10 -> 313).
+
+    Parameters
+    ----------
+    n_components : int        size of the code (the clustered representation), 10 in the paper
+    hidden_layers : tuple     widths of extra encoder hidden layers (mirrored in the decoder);
+                              ``()`` (default) is the paper's single hidden (code) layer
+    learning_rate : float     Adam learning rate (1e-3)
+    batch_size : int          mini-batch size
+    max_epochs : int          upper bound on training epochs
+    patience : int            stop when the validation loss has not improved by more than
+                              ``min_delta`` (relative) for this many epochs
+    validation_fraction : float  share of the rows held out for early stopping (0 = none: train
+                              ``max_epochs`` and keep the last weights)
+    weight_decay : float      Adam L2 penalty (0 = none)
+    seed : int                seeds initialisation, split and batch order
+    n_threads : int or None   torch intra-op threads during fit / transform (None = unchanged)
+    dtype : "float32" or "float64"
+    code_activation : "relu" (default, the paper's) or "linear"
+                              activation of the code layer.  With "relu" whole groups of items
+                              can get an all-zero code (the decoder bias then reconstructs their
+                              mean), and a constant code has no Pearson correlation with anything;
+                              "linear" avoids that (non-linearity then only comes from
+                              ``hidden_layers``).
+
+    Attributes: ``n_features_in_``, ``feature_names_in_`` (DataFrame input), ``history_``
+    (DataFrame epoch, train_loss, val_loss), ``best_epoch_``, ``n_epochs_``, ``fit_time_s_``,
+    ``network_`` (the torch module, eval mode).
+    """
+
+    def __init__(self, n_components: int = 10, hidden_layers: Sequence[int] = (),
+                 learning_rate: float = 1e-3, batch_size: int = 32, max_epochs: int = 500,
+                 patience: int = 20, validation_fraction: float = 0.1, min_delta: float = 1e-4,
+                 weight_decay: float = 0.0, seed: int = 0, n_threads: Optional[int] = None,
+                 dtype: str = "float32", code_activation: str = "relu"):
+        self.n_components = n_components
+        self.hidden_layers = hidden_layers
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.patience = patience
+        self.validation_fraction = validation_fraction
+        self.min_delta = min_delta
+        self.weight_decay = weight_decay
+        self.seed = seed
+        self.n_threads = n_threads
+        self.dtype = dtype
+        self.code_activation = code_activation
+
+    # -- input checks --------------------------------------------------------------------------
+    def _to_array(self, X, fitting: bool, source: Optional[str] = None) -> np.ndarray:
+        if isinstance(X, pd.DataFrame):
+            names = [str(c) for c in X.columns]
+            if fitting:
+                self.feature_names_in_ = np.asarray(names, dtype=object)
+            elif getattr(self, "feature_names_in_", None) is not None:
+                _check_columns(X, list(self.feature_names_in_), source)
+                X = X[list(self.feature_names_in_)]
+            arr = X.to_numpy(dtype=float)
+        else:
+            arr = np.asarray(X, dtype=float)
+            if fitting:
+                self.feature_names_in_ = None
+        if arr.ndim != 2:
+            raise ValueError(f"{source or 'input'}: expected a 2D array (items x features), "
+                             f"got shape {arr.shape}")
+        if not fitting and arr.shape[1] != self.n_features_in_:
+            raise FeatureMismatchError(
+                [f"(expected {self.n_features_in_} features)"], [f"(got {arr.shape[1]})"],
+                source=source)
+        if not np.isfinite(arr).all():
+            bad = np.argwhere(~np.isfinite(arr))[:5].tolist()
+            raise ValueError(f"{source or 'input'}: {int((~np.isfinite(arr)).sum())} non-finite "
+                             f"value(s) (first at row, column {bad}); prepare the features with "
+                             f"FeaturePreparer (imputes missing values) first")
+        return arr
+
+    def _torch_dtype(self):
+        import torch
+
+        return {"float32": torch.float32, "float64": torch.float64}[self.dtype]
+
+    # -- fit -----------------------------------------------------------------------------------
+    def fit(self, X, y=None, source: Optional[str] = None):
+        import torch
+
+        arr = self._to_array(X, fitting=True, source=source)
+        n, p = arr.shape
+        if n < 2:
+            raise ValueError(f"{source or 'input'}: need at least 2 rows to fit, got {n}")
+        k = int(self.n_components)
+        if k < 1:
+            raise ValueError(f"n_components must be >= 1, got {self.n_components}")
+        self.n_features_in_ = p
+        rng = np.random.RandomState(self.seed)
+        n_val = int(round(n * float(self.validation_fraction)))
+        if self.validation_fraction and (n_val < 1 or n - n_val < 1):
+            n_val = 0
+        perm = rng.permutation(n)
+        val_idx, tr_idx = np.sort(perm[:n_val]), np.sort(perm[n_val:])
+        self.validation_indices_ = val_idx
+        dt = self._torch_dtype()
+        t0 = time.perf_counter()
+        with _DeterministicTorch(self.n_threads), torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(self.seed))
+            net = _build_network(p, k, tuple(self.hidden_layers), self.code_activation).to(dt)
+            opt = torch.optim.Adam(net.parameters(), lr=float(self.learning_rate),
+                                   weight_decay=float(self.weight_decay))
+            xt = torch.as_tensor(arr[tr_idx], dtype=dt)
+            xv = torch.as_tensor(arr[val_idx], dtype=dt) if n_val else None
+            gen = torch.Generator().manual_seed(int(self.seed) + 1)
+            bs = max(1, int(self.batch_size))
+            best = (np.inf, 0, None)
+            hist = []
+            stale = 0
+            for epoch in range(1, int(self.max_epochs) + 1):
+                net.train()
+                order = torch.randperm(xt.shape[0], generator=gen)
+                tot = 0.0
+                for s in range(0, xt.shape[0], bs):
+                    xb = xt[order[s:s + bs]]
+                    opt.zero_grad()
+                    loss = torch.mean((net(xb) - xb) ** 2)
+                    loss.backward()
+                    opt.step()
+                    tot += float(loss.detach()) * xb.shape[0]
+                train_loss = tot / xt.shape[0]
+                net.eval()
+                with torch.no_grad():
+                    val_loss = float(torch.mean((net(xv) - xv) ** 2)) if n_val else np.nan
+                hist.append((epoch, train_loss, val_loss))
+                if n_val:
+                    if val_loss < best[0] * (1.0 - float(self.min_delta)):
+                        best = (val_loss, epoch,
+                                {kk: vv.detach().clone() for kk, vv in net.state_dict().items()})
+                        stale = 0
+                    else:
+                        stale += 1
+                        if stale >= int(self.patience):
+                            break
+            if n_val and best[2] is not None:
+                net.load_state_dict(best[2])
+                self.best_epoch_ = int(best[1])
+            else:
+                self.best_epoch_ = len(hist)
+        net.eval()
+        self.fit_time_s_ = time.perf_counter() - t0
+        self.network_ = net
+        self.n_epochs_ = len(hist)
+        self.history_ = pd.DataFrame(hist, columns=["epoch", "train_loss", "val_loss"])
+        return self
+
+    # -- inference -----------------------------------------------------------------------------
+    def _check_fitted(self):
+        if not hasattr(self, "network_"):
+            raise RuntimeError("Autoencoder is not fitted yet; call fit() first")
+
+    def _run(self, module, arr: np.ndarray) -> np.ndarray:
+        import torch
+
+        with _DeterministicTorch(self.n_threads), torch.no_grad():
+            out = module(torch.as_tensor(arr, dtype=self._torch_dtype()))
+        return out.numpy().astype(float)
+
+    def transform(self, X, source: Optional[str] = None) -> np.ndarray:
+        """The code (items x n_components; non-negative with the default ReLU code)."""
+        self._check_fitted()
+        return self._run(self.network_[0], self._to_array(X, fitting=False, source=source))
+
+    def inverse_transform(self, Z) -> np.ndarray:
+        """Decode codes back to the (standardised) feature space."""
+        self._check_fitted()
+        Z = np.asarray(Z, dtype=float)
+        if Z.ndim != 2 or Z.shape[1] != int(self.n_components):
+            raise ValueError(f"expected codes of shape (n, {self.n_components}), got {Z.shape}")
+        return self._run(self.network_[1], Z)
+
+    def reconstruct(self, X, source: Optional[str] = None) -> np.ndarray:
+        self._check_fitted()
+        return self._run(self.network_, self._to_array(X, fitting=False, source=source))
+
+    def reconstruction_error(self, X, source: Optional[str] = None) -> float:
+        """Mean squared reconstruction error over all entries of ``X`` (lower is better)."""
+        arr = self._to_array(X, fitting=False, source=source)
+        self._check_fitted()
+        rec = self._run(self.network_, arr)
+        return float(np.mean((rec - arr) ** 2))
+
+    def score(self, X, y=None) -> float:
+        """**Negative** reconstruction MSE (scikit-learn convention: higher is better); use
+        :meth:`reconstruction_error` for the MSE itself."""
+        return -self.reconstruction_error(X)
+
+    def reconstruction_report(self, X_train, X_val=None) -> pd.DataFrame:
+        """Reconstruction MSE of this (fitted) autoencoder and of PCA with the same number of
+        components fitted on ``X_train``, on ``X_train`` and, if given, ``X_val``.
+
+        Returns a DataFrame with rows ``autoencoder`` / ``pca`` and columns ``n_components,
+        train_mse, val_mse``.  Pass the same split the autoencoder was trained on (e.g. the
+        discovery set as train, the validation set as val) for a like-for-like comparison."""
+        from sklearn.decomposition import PCA
+
+        self._check_fitted()
+        xtr = self._to_array(X_train, fitting=False, source="X_train")
+        xva = None if X_val is None else self._to_array(X_val, fitting=False, source="X_val")
+        k = min(int(self.n_components), xtr.shape[0], xtr.shape[1])
+        pca = PCA(n_components=k, svd_solver="full").fit(xtr)
+
+        def pmse(a):
+            return float(np.mean((pca.inverse_transform(pca.transform(a)) - a) ** 2))
+
+        rows = [("autoencoder", int(self.n_components), self.reconstruction_error(xtr),
+                 np.nan if xva is None else self.reconstruction_error(xva)),
+                ("pca", k, pmse(xtr), np.nan if xva is None else pmse(xva))]
+        return pd.DataFrame(rows, columns=["model", "n_components", "train_mse", "val_mse"]
+                            ).set_index("model")
+
+    # -- persistence (safetensors + JSON, no pickle) ----------------------------------------------
+    def save(self, directory: str) -> Tuple[str, str]:
+        """Write ``autoencoder.json`` and ``autoencoder.safetensors`` into ``directory``."""
+        from safetensors.torch import save_file
+
+        self._check_fitted()
+        os.makedirs(directory, exist_ok=True)
+        wpath = os.path.join(directory, AE_WEIGHTS_FILE)
+        state = {k: v.detach().contiguous().cpu() for k, v in self.network_.state_dict().items()}
+        save_file(state, wpath)
+        params = self.get_params()
+        params["hidden_layers"] = [int(h) for h in params["hidden_layers"]]
+        cfg = {"format_version": _FORMAT_VERSION, "class": "Autoencoder", "params": params,
+               "n_features_in": int(self.n_features_in_),
+               "feature_names_in": (None if self.feature_names_in_ is None
+                                    else [str(c) for c in self.feature_names_in_]),
+               "best_epoch": int(self.best_epoch_), "n_epochs": int(self.n_epochs_),
+               "history": self.history_.to_dict(orient="list"),
+               "weights_sha256": _sha256(wpath)}
+        cpath = os.path.join(directory, AE_CONFIG_FILE)
+        with open(cpath, "w") as fh:
+            json.dump(cfg, fh, indent=1, default=float)
+        return cpath, wpath
+
+    @classmethod
+    def load(cls, directory: str) -> "Autoencoder":
+        from safetensors.torch import load_file
+
+        cpath = os.path.join(directory, AE_CONFIG_FILE)
+        wpath = os.path.join(directory, AE_WEIGHTS_FILE)
+        for f in (cpath, wpath):
+            if not os.path.isfile(f):
+                raise ModelBundleError(f"missing {os.path.basename(f)}", source=directory)
+        try:
+            with open(cpath) as fh:
+                cfg = json.load(fh)
+            if cfg.get("class") != "Autoencoder":
+                raise KeyError("class")
+            self = cls(**cfg["params"])
+            p = int(cfg["n_features_in"])
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise ModelBundleError(f"invalid autoencoder configuration ({exc})",
+                                   source=cpath) from None
+        if cfg.get("weights_sha256") and _sha256(wpath) != cfg["weights_sha256"]:
+            raise ModelBundleError("weights checksum does not match the configuration "
+                                   "(file modified or corrupted)", source=wpath)
+        net = _build_network(p, int(self.n_components), tuple(self.hidden_layers),
+                             self.code_activation)
+        try:
+            state = load_file(wpath)
+            net = net.to(self._torch_dtype())
+            net.load_state_dict(state, strict=True)
+        except Exception as exc:  # safetensors / shape errors
+            raise ModelBundleError(f"weights do not fit the configured network ({exc})",
+                                   source=wpath) from None
+        net.eval()
+        self.network_ = net
+        self.n_features_in_ = p
+        names = cfg.get("feature_names_in")
+        self.feature_names_in_ = None if names is None else np.asarray(names, dtype=object)
+        self.best_epoch_ = int(cfg.get("best_epoch", 0))
+        self.n_epochs_ = int(cfg.get("n_epochs", 0))
+        self.history_ = pd.DataFrame(cfg.get("history", {}))
+        return self
+
+
+def _sha256(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+# --------------------------------------------------------------------------------------------
+# feature tables (CSV written by the cohort runner, or any items x features table)
+# --------------------------------------------------------------------------------------------
+#: columns that are never features even when numeric (besides ``diag_*`` columns)
+NON_FEATURE_COLUMNS = ("ID", "Image", "Mask", "Label", "Organ", "CancerType", "Modality",
+                       "error", "Error", "OrganMask", "case_id")
+
+
+def read_feature_table(path: str, id_column: str = "ID",
+                       ignore: Sequence[str] = ()) -> Tuple[pd.DataFrame, pd.DataFrame, Dict]:
+    """Read an items x features CSV and split it into features and metadata.
+
+    * ``id_column`` (default ``ID``) identifies the items (must exist and be unique);
+    * rows with a non-empty ``error`` column (a failed case of the cohort runner) are excluded;
+    * metadata columns (:data:`NON_FEATURE_COLUMNS`, ``diag_*`` diagnostics, ``ignore``) and any
+      non-numeric column are not features.
+
+    Returns ``(features, meta, notes)``: ``features`` numeric DataFrame indexed by ID, ``meta``
+    the other columns of the kept rows (same index), ``notes`` a dict with ``excluded``
+    (ID -> error text), ``ignored_columns`` (column -> why).
+    """
+    from .errors import ManifestError, UnreadableFileError
+
+    if not os.path.isfile(path):
+        raise UnreadableFileError("feature table not found", source=path)
+    try:
+        df = pd.read_csv(path)
+    except Exception as exc:  # pandas parser errors
+        raise UnreadableFileError(f"cannot read as CSV ({exc})", source=path) from None
+    if id_column not in df.columns:
+        raise ManifestError(f"no {id_column!r} column (columns: {list(df.columns)[:10]})",
+                            source=path)
+    ids = df[id_column].astype(str)
+    dup = sorted(set(ids[ids.duplicated()]))
+    if dup:
+        raise ManifestError(f"duplicated {id_column} value(s): {dup[:10]}", source=path)
+    df.index = pd.Index(ids, name=id_column)
+    excluded: Dict[str, str] = {}
+    for ecol in ("error", "Error"):
+        if ecol in df.columns:
+            e = df[ecol]
+            bad = e.notna() & (e.astype(str).str.strip() != "")
+            for i, msg in e[bad].items():
+                excluded[str(i)] = str(msg)
+    df = df.loc[[i for i in df.index if i not in excluded]]
+    ignored: Dict[str, str] = {}
+    feats = []
+    skip = set(NON_FEATURE_COLUMNS) | set(ignore) | {id_column}
+    for c in df.columns:
+        name = str(c)
+        if name == id_column:
+            continue
+        if name in skip:
+            ignored[name] = "metadata"
+        elif name.startswith("diag_"):
+            ignored[name] = "diagnostic"
+        elif pd.api.types.is_numeric_dtype(df[c]) or df[c].isna().all():
+            feats.append(c)
+        else:
+            ignored[name] = "non-numeric"
+    if not feats:
+        raise ManifestError("no numeric feature column", source=path)
+    features = df[feats].astype(float)
+    meta = df[[c for c in df.columns if c not in feats and c != id_column]]
+    if features.shape[0] == 0:
+        raise ManifestError("no row left after excluding failed cases", source=path)
+    return features, meta, {"excluded": excluded, "ignored_columns": ignored}
