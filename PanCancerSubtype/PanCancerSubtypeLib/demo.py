@@ -159,10 +159,19 @@ def run_demo(out: str = "demo_out", n: int = 120, seed: int = 2021, reps: int = 
     Xs = prep.fit_transform(ok[cols])
     Xs = np.asarray(Xs, dtype=float)
     ae_report = None
+    encoder_note = "none (standardised features clustered)"
     if encode:
         ae = Autoencoder(n_components=10, seed=seed)
         ae.fit(Xs)
         Z = ae.transform(Xs)
+        encoder_note = "autoencoder 313 -> 10 (ReLU code)"
+        if (np.ptp(Z, axis=1) == 0).any():  # all-zero ReLU codes: Pearson undefined
+            _say("      some items have an all-zero ReLU code; refitting with a linear code")
+            ae = Autoencoder(n_components=10, seed=seed, code_activation="linear")
+            ae.fit(Xs)
+            Z = ae.transform(Xs)
+            encoder_note = "autoencoder 313 -> 10 (linear code: the ReLU code was all zero " \
+                           "for some items)"
         try:
             ae_report = ae.reconstruction_report(Xs)
         except Exception as exc:  # report only
@@ -260,7 +269,7 @@ def run_demo(out: str = "demo_out", n: int = 120, seed: int = 2021, reps: int = 
         "n_features": len(cols), "suggested_k": k, "k_rule": cc.k_rule_, "ari": ari,
         "ari_by_k": ari_by_k, "logrank_p": float(summ["logrank_p"]),
         "c_index": summ["c_index"], "classifier_cv": _cv_brief(cv), "reps": reps,
-        "encode": encode, "seed": seed,
+        "encode": encode, "encoder": encoder_note, "seed": seed,
     }
     report_path = out_dir / "report.html"
     write_report(report_path, man, ok, failed, cols, cc, k, subtype, ari, ari_by_k, summ, km, cox,
@@ -443,7 +452,7 @@ def write_report(path, man, ok, failed, cols, cc, k, subtype, ari, ari_by_k, sum
     from . import __version__
 
     rep.text(f"pancancer-subtype {__version__}; seed {summary['seed']}; {summary['reps']} "
-             f"resamplings; encoder: {'autoencoder 313->10' if summary['encode'] else 'none'}.")
+             f"resamplings; encoder: {summary['encoder']}.")
     rep.write(path)
 
 
