@@ -213,13 +213,22 @@ def _weld(v, f, tol=1e-9):
 
 
 def smooth_surface(mask: np.ndarray, spacing_xyz, rel_step: float = 1.0 / 20.0,
-                   smooth_sigma: float = 1.0, max_closing: int = 4):
-    """Robust-mode surface: (vertices mm (x,y,z), faces, info)."""
+                   smooth_sigma: float = 1.0, voxel_smooth: float = 0.5, max_closing: int = 4):
+    """Robust-mode surface: (vertices mm (x,y,z), faces, info).
+
+    The surface is the 0.5 level of the (component-cleaned) mask smoothed with a Gaussian of
+    standard deviation ``sqrt((smooth_sigma * h)^2 + (voxel_smooth * s_i)^2)`` mm along axis i
+    (``h`` the isotropic grid step, ``s_i`` the native spacing): the voxel term removes the
+    staircase of the native grid (terraces of thick slices above all), which otherwise dominates
+    the high degrees and changes with every re-voxelisation.
+    """
     sp = np.asarray(spacing_xyz, dtype=np.float64)
     vol = float(mask.sum()) * float(np.prod(sp))
     r_eq = (3.0 * vol / (4.0 * np.pi)) ** (1.0 / 3.0)
     h = r_eq * rel_step
     pad = max_closing + 3
+    pad = max(pad, int(np.ceil(3 * np.max(np.sqrt((smooth_sigma * h) ** 2
+                                                   + (voxel_smooth * sp) ** 2)) / h)) + 2)
     field, origin = resample_isotropic(mask, sp, h, pad)
     b = field >= 0.5
     info: Dict = {"grid_step_mm": h, "r_eq_mm": r_eq, "grid_shape": list(field.shape)}
@@ -227,8 +236,10 @@ def smooth_surface(mask: np.ndarray, spacing_xyz, rel_step: float = 1.0 / 20.0,
         b = field >= 0.5 * field.max()
         info["threshold_lowered"] = True
 
+    sig = np.sqrt((smooth_sigma * h) ** 2 + (voxel_smooth * sp[::-1]) ** 2) / h   # z, y, x
+
     def surf(bb):
-        fld = ndi.gaussian_filter(bb.astype(np.float32), smooth_sigma) if smooth_sigma > 0 \
+        fld = ndi.gaussian_filter(bb.astype(np.float32), sig) if np.any(sig > 0) \
             else bb.astype(np.float32)
         if fld.max() < 0.5:
             fld = bb.astype(np.float32)

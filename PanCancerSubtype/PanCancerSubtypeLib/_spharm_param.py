@@ -1,9 +1,11 @@
 """Spherical parameterisations of closed genus-0 meshes (private helper of :mod:`.shape`).
 
 * :func:`robust_map` - radial projection from the enclosed volume's centroid, made bijective
-  when needed by first smoothing the surface (uniform Laplacian "inflation", a ladder of 0, 10, 40,
-  160, 640 iterations; the map stays a function of the geometry only, so it is equivariant under
-  rotation, translation and scaling), then by a spherical Tutte relaxation as a last resort.
+  when needed by first smoothing the surface (uniform Laplacian "inflation", the smallest number of
+  iterations, in steps of 4 up to 600, that makes it bijective; the map stays a function of the geometry only, so it is equivariant under
+  rotation, translation and scaling), in the whitened frame of the solid's moments; if still not
+  bijective, the heat-diffusion map between the extremes of the longest principal axis with
+  latitude / longitude area equalisation (spherical Tutte relaxation as the last resort).
 * :func:`diffusion_map` - Brechbuehler, Gerig & Kuebler (1995): latitude by heat diffusion
   (discrete Laplace equation with Dirichlet values 0 / pi at two poles), longitude by a second
   Laplace equation on the pole-free annulus with a 2 pi jump across a date line (a steepest-ascent
@@ -114,7 +116,8 @@ def solid_moments(v: np.ndarray, f: np.ndarray):
     return cen + c0, cov
 
 
-def robust_map(v: np.ndarray, f: np.ndarray, ladder=(0, 10, 40, 160, 640), whiten: bool = True):
+def robust_map(v: np.ndarray, f: np.ndarray, max_inflation: int = 600, check_every: int = 4,
+               whiten: bool = True):
     """Radial map from the solid's centroid, in the *whitened* frame (moments -> identity).
 
     Whitening by the inverse square root of the enclosed solid's covariance makes the map of an
@@ -132,21 +135,39 @@ def robust_map(v: np.ndarray, f: np.ndarray, ladder=(0, 10, 40, 160, 640), white
         W = np.eye(3)
     x = (v - c) @ W
     info["whitened"] = bool(whiten)
+    # smallest inflation (in steps of ``check_every`` iterations) that makes the map bijective:
+    # fine steps keep the map a near-continuous function of the shape
     done = 0
-    for it in ladder:
-        if it > done:
-            x = laplacian_smooth(x, A, it - done)
-            done = it
+    while True:
         cc = volume_centroid(x, f)
         u = radial_map(x, cc)
         ok, nbad, tot = check_bijective(u, f)
         if ok:
-            info.update(method="radial" if it == 0 else "radial_inflated", smoothing_iters=it,
-                        bijective=True, folded=0)
+            info.update(method="radial" if done == 0 else "radial_inflated",
+                        smoothing_iters=done, bijective=True, folded=0)
             return u, info
-    u = spherical_tutte(u, f, A)
+        if done >= max_inflation:
+            break
+        x = laplacian_smooth(x, A, check_every)
+        done += check_every
+    # Not star-shaped even after inflation: heat-diffusion map between the extremes of the
+    # solid's longest principal axis (equivariant), with latitude / longitude area equalisation.
+    w, Q = np.linalg.eigh(cov)
+    e = Q[:, -1]
+    t = (v - c) @ e
+    if np.sum(t ** 3) < 0:
+        e, t = -e, -t
+    u, dinfo = diffusion_map(v, f, north=int(np.argmax(t)), south=int(np.argmin(t)))
+    u1 = equalise_lat_lon(u, v, f)
+    if check_bijective(u1, f)[0]:
+        u = u1
     ok, nbad, tot = check_bijective(u, f)
-    info.update(method="spherical_tutte", smoothing_iters=done, bijective=ok, folded=nbad)
+    if not ok:
+        u2 = spherical_tutte(u, f, A, iters=500)
+        ok2, nbad2, _ = check_bijective(u2, f)
+        if nbad2 < nbad:
+            u, ok, nbad = u2, ok2, nbad2
+    info.update(method="diffusion_equal_area", smoothing_iters=done, bijective=ok, folded=nbad)
     return u, info
 
 

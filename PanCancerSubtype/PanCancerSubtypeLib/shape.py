@@ -185,6 +185,7 @@ def spharm_decompose(mask_zyx: np.ndarray, spacing_xyz: Sequence[float], mode: s
                      min_voxels: int = 8, rel_step: float = 1.0 / 20.0,
                      min_vertices: int = 10000, cald_iterations: int = 100,
                      cald_local_iterations: int = 10, cald_max_seconds: float = 20.0,
+                     voxel_smooth: float = 0.0, smooth_sigma: float = 1.0,
                      blas_threads: int = 1) -> SpharmResult:
     """SPHARM decomposition of a binary tumour mask (see the module docstring for the method).
 
@@ -193,6 +194,11 @@ def spharm_decompose(mask_zyx: np.ndarray, spacing_xyz: Sequence[float], mode: s
     put coefficients and meshes in physical LPS space.  ``mode``: ``"robust"`` (default) or
     ``"reference"``.  Raises :class:`EmptyMaskError` / :class:`TumourTooSmallError` on bad input.
     """
+    kw = dict(mode=mode, max_degree=max_degree, origin=origin, direction=direction,
+              source=source, min_voxels=min_voxels, rel_step=rel_step,
+              min_vertices=min_vertices, cald_iterations=cald_iterations,
+              cald_local_iterations=cald_local_iterations, cald_max_seconds=cald_max_seconds,
+              voxel_smooth=voxel_smooth, smooth_sigma=smooth_sigma)
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:  # pragma: no cover
@@ -201,9 +207,13 @@ def spharm_decompose(mask_zyx: np.ndarray, spacing_xyz: Sequence[float], mode: s
         # Small dense problems: one BLAS thread is much faster than several competing ones;
         # cohort runs parallelise over cases instead.
         with threadpool_limits(limits=int(blas_threads)):
-            return spharm_decompose(mask_zyx, spacing_xyz, mode, max_degree, origin, direction,
-                                    source, min_voxels, rel_step, min_vertices, cald_iterations,
-                                    cald_local_iterations, cald_max_seconds, blas_threads=0)
+            return _decompose(mask_zyx, spacing_xyz, **kw)
+    return _decompose(mask_zyx, spacing_xyz, **kw)
+
+
+def _decompose(mask_zyx, spacing_xyz, mode, max_degree, origin, direction, source, min_voxels,
+               rel_step, min_vertices, cald_iterations, cald_local_iterations, cald_max_seconds,
+               voxel_smooth, smooth_sigma) -> SpharmResult:
     from . import _spharm_mesh as M
     from . import _spharm_param as P
 
@@ -221,7 +231,8 @@ def spharm_decompose(mask_zyx: np.ndarray, spacing_xyz: Sequence[float], mode: s
     diag: Dict[str, Any] = {"mode": mode, "n_voxels": nvox}
 
     if mode == "robust":
-        v, f, sinfo = M.smooth_surface(crop, sp, rel_step=rel_step)
+        v, f, sinfo = M.smooth_surface(crop, sp, rel_step=rel_step, voxel_smooth=voxel_smooth,
+                                       smooth_sigma=smooth_sigma)
         tris = f
     else:
         v, quads, tris, sinfo = M.voxel_face_surface(crop, sp, min_vertices=min_vertices)
