@@ -101,6 +101,34 @@ def spherical_tutte(u: np.ndarray, f: np.ndarray, A: sps.csr_matrix, iters: int 
     return x
 
 
+def equalise_bijective(u: np.ndarray, v: np.ndarray, f: np.ndarray, rounds: int = 4):
+    """Repeat :func:`equalise_lat_lon`, each time keeping as much of it as stays bijective."""
+    ts = []
+    for _ in range(rounds):
+        u, t = blend_bijective(u, equalise_lat_lon(u, v, f), f)
+        ts.append(t)
+        if t >= 1.0 or t < 0.05:
+            break
+    return u, ts
+
+
+def blend_bijective(u0: np.ndarray, u1: np.ndarray, f: np.ndarray, steps: int = 8):
+    """Largest t in [0, 1] (bisection) with normalise((1-t) u0 + t u1) bijective; u0 must be.
+
+    Returns (u, t).
+    """
+    if check_bijective(u1, f)[0]:
+        return u1, 1.0
+    lo, hi = 0.0, 1.0
+    for _ in range(steps):
+        mid = 0.5 * (lo + hi)
+        if check_bijective(_normalise((1 - mid) * u0 + mid * u1), f)[0]:
+            lo = mid
+        else:
+            hi = mid
+    return _normalise((1 - lo) * u0 + lo * u1), lo
+
+
 def solid_moments(v: np.ndarray, f: np.ndarray):
     """Centroid and covariance of the solid enclosed by a closed outward mesh (exact)."""
     c0 = v.mean(axis=0)
@@ -158,9 +186,8 @@ def robust_map(v: np.ndarray, f: np.ndarray, max_inflation: int = 600, check_eve
     if np.sum(t ** 3) < 0:
         e, t = -e, -t
     u, dinfo = diffusion_map(v, f, north=int(np.argmax(t)), south=int(np.argmin(t)))
-    u1 = equalise_lat_lon(u, v, f)
-    if check_bijective(u1, f)[0]:
-        u = u1
+    if check_bijective(u, f)[0]:
+        u, _ = equalise_bijective(u, v, f)
     ok, nbad, tot = check_bijective(u, f)
     if not ok:
         u2 = spherical_tutte(u, f, A, iters=500)

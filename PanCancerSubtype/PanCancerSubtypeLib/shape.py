@@ -251,10 +251,11 @@ def _decompose(mask_zyx, spacing_xyz, mode, max_degree, origin, direction, sourc
         weights = _sphere_vertex_areas(u, tris)
     else:
         u, pinfo = P.diffusion_map(v, quads, tris=tris)
-        u1 = P.equalise_lat_lon(u, v, tris)
-        if P.check_bijective(u1, tris)[0]:
-            u = u1
-            pinfo["lat_lon_equalised"] = True
+        if P.check_bijective(u, tris)[0]:
+            # as much of the equalisation as keeps the map bijective (a few polar triangles
+            # can fold)
+            u, tq = P.equalise_bijective(u, v, tris)
+            pinfo["lat_lon_equalised"] = tq
         u, cinfo = P.cald_smooth(u, v, tris, iters=cald_iterations,
                                  local_iters=cald_local_iterations,
                                  max_seconds=cald_max_seconds)
