@@ -489,3 +489,17 @@ def test_cli_shape_reconstruct(tmp_path):
     assert np.allclose(centre, expect, atol=0.3)
     # wrong label: clear error, exit code 1
     assert main(["shape-reconstruct", "--mask", path, "--label", "9", "--out", str(out)]) == 1
+
+
+def test_rotate_coefficients_equals_refit():
+    """The exact coefficient rotation used for FOE alignment equals a least-squares refit."""
+    rng = np.random.default_rng(3)
+    v, _ = B.icosphere(4)
+    vals = rng.normal(size=(256, 3))
+    X = B.real_basis(v, 15) @ vals
+    from scipy.spatial.transform import Rotation
+
+    V = Rotation.random(random_state=4).as_matrix()
+    c_rot = B.rotate_coefficients(vals, V)
+    c_fit, _ = B.lstsq_fit(v @ V, X, 15)          # points u' = V^T u
+    assert np.allclose(c_rot, c_fit, atol=1e-8)

@@ -174,3 +174,28 @@ def icosphere(n_subdiv: int = 4):
                             np.stack([f[:, 2], c, b], 1), np.stack([a, b, c], 1)])
         v = np.concatenate([v, mid])
     return v, f
+
+
+def _quadrature(L: int):
+    """Gauss-Legendre (cos theta) x uniform (phi) rule exact for band limit 2L on the sphere."""
+    n_t = L + 1
+    n_p = 2 * L + 1
+    x, w = np.polynomial.legendre.leggauss(n_t)
+    phi = 2 * np.pi * np.arange(n_p) / n_p
+    X, P = np.meshgrid(x, phi, indexing="ij")
+    s = np.sqrt(1 - X ** 2)
+    u = np.stack([s * np.cos(P), s * np.sin(P), X], -1).reshape(-1, 3)
+    wt = (np.repeat(w, n_p) * (2 * np.pi / n_p))
+    return u, wt
+
+
+def rotate_coefficients(coef: np.ndarray, V: np.ndarray) -> np.ndarray:
+    """Coefficients of g(u) = f(V u) given those of f (both band-limited to the same L).
+
+    Exact (quadrature of degree 2L), so re-parameterising the sphere by a rotation needs no new
+    least-squares fit.
+    """
+    L = int(round(np.sqrt(coef.shape[0]))) - 1
+    u, w = _quadrature(L)
+    g = real_basis(u @ np.asarray(V).T, L) @ coef        # f(V u) at the nodes
+    return real_basis(u, L).T @ (g * w[:, None])

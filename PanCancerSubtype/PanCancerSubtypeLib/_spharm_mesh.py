@@ -38,15 +38,19 @@ def edges_of(faces: np.ndarray) -> np.ndarray:
     return np.sort(e, axis=1)
 
 
+def _edge_keys(faces: np.ndarray) -> np.ndarray:
+    e = edges_of(faces).astype(np.int64)
+    return e[:, 0] * (int(faces.max()) + 1) + e[:, 1]
+
+
 def euler_characteristic(n_vertices: int, faces: np.ndarray) -> int:
-    e = np.unique(edges_of(faces), axis=0)
-    return int(n_vertices - e.shape[0] + faces.shape[0])
+    n_edges = len(np.unique(_edge_keys(faces)))
+    return int(n_vertices - n_edges + faces.shape[0])
 
 
 def is_closed_manifold(faces: np.ndarray) -> bool:
     """Every edge shared by exactly two faces (closed, edge-manifold)."""
-    e = edges_of(faces)
-    _, counts = np.unique(e, axis=0, return_counts=True)
+    _, counts = np.unique(_edge_keys(faces), return_counts=True)
     return bool(np.all(counts == 2))
 
 

@@ -33,7 +33,9 @@ from ._spharm_mesh import edges_of, face_areas, volume_centroid
 
 
 def adjacency(n: int, edges: np.ndarray) -> sps.csr_matrix:
-    e = np.unique(np.sort(edges, axis=1), axis=0)
+    e = np.sort(edges, axis=1).astype(np.int64)
+    k = np.unique(e[:, 0] * n + e[:, 1])
+    e = np.stack([k // n, k % n], axis=1)
     A = sps.coo_matrix((np.ones(2 * len(e)), (np.r_[e[:, 0], e[:, 1]], np.r_[e[:, 1], e[:, 0]])),
                        shape=(n, n)).tocsr()
     return A
@@ -163,21 +165,43 @@ def robust_map(v: np.ndarray, f: np.ndarray, max_inflation: int = 600, check_eve
         W = np.eye(3)
     x = (v - c) @ W
     info["whitened"] = bool(whiten)
-    # smallest inflation (in steps of ``check_every`` iterations) that makes the map bijective:
-    # fine steps keep the map a near-continuous function of the shape
-    done = 0
-    while True:
-        cc = volume_centroid(x, f)
-        u = radial_map(x, cc)
-        ok, nbad, tot = check_bijective(u, f)
-        if ok:
-            info.update(method="radial" if done == 0 else "radial_inflated",
-                        smoothing_iters=done, bijective=True, folded=0)
-            return u, info
-        if done >= max_inflation:
+    # smallest inflation (to ``check_every`` iterations) that makes the map bijective: doubling
+    # steps to bracket it, then bisection; fine steps keep the map a near-continuous function
+    # of the shape
+    def test(xx):
+        uu = radial_map(xx, volume_centroid(xx, f))
+        return uu, check_bijective(uu, f)[0]
+
+    u, ok = test(x)
+    if ok:
+        info.update(method="radial", smoothing_iters=0, bijective=True, folded=0)
+        return u, info
+    lo, x_lo = 0, x
+    hi, x_hi, u_hi = None, None, None
+    step = check_every
+    while lo < max_inflation:
+        nxt = min(lo + step, max_inflation)
+        xn = laplacian_smooth(x_lo, A, nxt - lo)
+        un, okn = test(xn)
+        if okn:
+            hi, x_hi, u_hi = nxt, xn, un
             break
-        x = laplacian_smooth(x, A, check_every)
-        done += check_every
+        lo, x_lo = nxt, xn
+        step *= 2
+    if hi is not None:
+        while hi - lo > check_every:
+            mid = lo + ((hi - lo) // (2 * check_every)) * check_every
+            if mid <= lo:
+                break
+            xm = laplacian_smooth(x_lo, A, mid - lo)
+            um, okm = test(xm)
+            if okm:
+                hi, x_hi, u_hi = mid, xm, um
+            else:
+                lo, x_lo = mid, xm
+        info.update(method="radial_inflated", smoothing_iters=hi, bijective=True, folded=0)
+        return u_hi, info
+    done = lo
     # Not star-shaped even after inflation: heat-diffusion map between the extremes of the
     # solid's longest principal axis (equivariant), with latitude / longitude area equalisation.
     w, Q = np.linalg.eigh(cov)

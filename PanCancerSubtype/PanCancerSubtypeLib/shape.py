@@ -31,7 +31,7 @@ Pipeline (:func:`spharm_decompose`)
      a date line (Brechbuehler 1995), a monotone latitude / longitude area equalisation (ours:
      it removes most of the global distortion in milliseconds), then CALD-style area-equalising
      local smoothing (Shen & Makedon 2006; up to 100 iterations of 10 local steps, stopping when
-     an iteration gains < 0.2% or after 20 s), implemented from the papers.  It follows
+     an iteration gains < 0.2% or after 15 s), implemented from the papers.  It follows
      the published algorithm but is not a bit-exact re-implementation of SPHARM-MAT (which the
      spec says depends on a no-op least-squares call of its Windows binary and un-centred
      coordinates), so published numbers are approached, not reproduced to 4 decimals.
@@ -41,8 +41,9 @@ Pipeline (:func:`spharm_decompose`)
    mode is unweighted as SPHARM-MAT.
 5. **FOE alignment**: the degree-1 coefficients define the ellipsoid ``X(u) = c0 + M u``; with
    ``M = U S V^T`` (singular values ascending, so x is the shortest and z the longest axis,
-   the north pole on the longest axis), the parameter sphere is rotated by ``V`` (the harmonics
-   refitted, exact since the degree-<=L space is rotation invariant) and the object by ``U^T``.
+   the north pole on the longest axis), the parameter sphere is rotated by ``V`` (coefficients
+   rotated exactly by quadrature, since the degree-<=L space is rotation invariant) and the
+   object by ``U^T``.
    ``det V = +1``; the remaining 180-degree ambiguities are fixed by making the third moments of
    the aligned surface along x and y non-negative.  Degree 0 (position) is removed.
 
@@ -184,7 +185,7 @@ def spharm_decompose(mask_zyx: np.ndarray, spacing_xyz: Sequence[float], mode: s
                      direction: Optional[Sequence[float]] = None, source: Optional[str] = None,
                      min_voxels: int = 8, rel_step: float = 1.0 / 20.0,
                      min_vertices: int = 10000, cald_iterations: int = 100,
-                     cald_local_iterations: int = 10, cald_max_seconds: float = 20.0,
+                     cald_local_iterations: int = 10, cald_max_seconds: float = 15.0,
                      voxel_smooth: float = 0.0, smooth_sigma: float = 1.0,
                      blas_threads: int = 1) -> SpharmResult:
     """SPHARM decomposition of a binary tumour mask (see the module docstring for the method).
@@ -278,11 +279,12 @@ def _decompose(mask_zyx, spacing_xyz, mode, max_degree, origin, direction, sourc
     if nfit < (L + 1) ** 2:
         raise TumourTooSmallError(f"surface has {nfit} vertices, fewer than the {(L + 1) ** 2} "
                                   f"coefficients of degree {L}", source=source)
-    # first fit, FOE from its degree-1 block, refit on the rotated sphere
-    coef0, _ = B.lstsq_fit(u, v, L, weights)
+    # fit, FOE from its degree-1 block, then the same function on the rotated sphere
+    # (u = V u'; exact rotation of band-limited coefficients, identical to refitting)
+    coef0, rms = B.lstsq_fit(u, v, L, weights)
     Uo, Vp, s = _foe(coef0)
     u2 = u @ Vp                                             # u' = V^T u (rows)
-    coef, rms = B.lstsq_fit(u2, v, L, weights)
+    coef = B.rotate_coefficients(coef0, Vp)
     # sign rules on the aligned object: third moments along x and y non-negative
     centre = coef[0] / np.sqrt(4 * np.pi)
     w_obj = M.vertex_areas(v, tris)
