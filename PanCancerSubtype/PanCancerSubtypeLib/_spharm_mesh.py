@@ -168,26 +168,28 @@ def clean_topology(b: np.ndarray, surface_fn, max_closing: int = 6):
 
 
 # ----------------------------------------------------------------------------- robust surface
-def resample_isotropic(mask: np.ndarray, spacing_xyz, h: float, pad: int):
+def resample_isotropic(mask: np.ndarray, spacing_xyz, h: float, pad: int, order: int = 1):
     """Resample a cropped bool mask (z, y, x) to isotropic spacing ``h`` (mm).
 
     Linear interpolation of the 0/1 mask (Gaussian anti-aliasing first along axes that are
-    down-sampled).  Returns (float field on the new grid, padded by ``pad`` zeros on every side,
+    down-sampled), or with ``order=0`` nearest neighbour (the mask as a union of voxel cubes).  Returns (float field on the new grid, padded by ``pad`` zeros on every side,
     the mm position of new voxel (0,0,0) in the input's voxel-aligned frame (x, y, z)).
     """
     sp_zyx = np.asarray(spacing_xyz, dtype=np.float64)[::-1]
-    m = mask.astype(np.float32)
+    # one voxel of background around the crop, so that the new grid covers the outer faces of
+    # the outermost voxels (otherwise the tumour would be cut at its bounding box)
+    m = np.pad(mask.astype(np.float32), 1)
     sig = 0.5 * np.sqrt(np.maximum((h / sp_zyx) ** 2 - 1.0, 0.0))
-    if np.any(sig > 0.3):
+    if np.any(sig > 0.3) and order > 0:
         m = ndi.gaussian_filter(m, sigma=sig, mode="constant")
-    ext = (np.array(mask.shape) - 1) * sp_zyx           # physical extent between voxel centres
+    ext = (np.array(m.shape) - 1) * sp_zyx              # physical extent between voxel centres
     n = np.floor(ext / h).astype(int) + 1
     start = (ext - (n - 1) * h) / 2.0                   # centre the new grid on the old one
     axes = [start[i] + h * np.arange(n[i]) for i in range(3)]
     idx = np.meshgrid(*[a / sp_zyx[i] for i, a in enumerate(axes)], indexing="ij")
-    field = ndi.map_coordinates(m, idx, order=1, mode="constant", cval=0.0)
+    field = ndi.map_coordinates(m, idx, order=order, mode="constant", cval=0.0)
     field = np.pad(field, pad)
-    origin_zyx = start - pad * h
+    origin_zyx = start - sp_zyx - pad * h
     return field, origin_zyx[::-1].copy()
 
 
@@ -217,7 +219,8 @@ def _weld(v, f, tol=1e-9):
 
 
 def smooth_surface(mask: np.ndarray, spacing_xyz, rel_step: float = 1.0 / 20.0,
-                   smooth_sigma: float = 1.0, voxel_smooth: float = 0.5, max_closing: int = 4):
+                   smooth_sigma: float = 1.0, voxel_smooth: float = 0.0, max_closing: int = 4,
+                   order: int = 1):
     """Robust-mode surface: (vertices mm (x,y,z), faces, info).
 
     The surface is the 0.5 level of the (component-cleaned) mask smoothed with a Gaussian of
@@ -233,7 +236,7 @@ def smooth_surface(mask: np.ndarray, spacing_xyz, rel_step: float = 1.0 / 20.0,
     pad = max_closing + 3
     pad = max(pad, int(np.ceil(3 * np.max(np.sqrt((smooth_sigma * h) ** 2
                                                    + (voxel_smooth * sp) ** 2)) / h)) + 2)
-    field, origin = resample_isotropic(mask, sp, h, pad)
+    field, origin = resample_isotropic(mask, sp, h, pad, order=order)
     b = field >= 0.5
     info: Dict = {"grid_step_mm": h, "r_eq_mm": r_eq, "grid_shape": list(field.shape)}
     if b.sum() == 0:

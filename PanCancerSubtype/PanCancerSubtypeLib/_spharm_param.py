@@ -1,11 +1,14 @@
 """Spherical parameterisations of closed genus-0 meshes (private helper of :mod:`.shape`).
 
-* :func:`robust_map` - radial projection from the enclosed volume's centroid, made bijective
-  when needed by first smoothing the surface (uniform Laplacian "inflation", the smallest number of
-  iterations, in steps of 4 up to 600, that makes it bijective; the map stays a function of the geometry only, so it is equivariant under
-  rotation, translation and scaling), in the whitened frame of the solid's moments; if still not
-  bijective, the heat-diffusion map between the extremes of the longest principal axis with
-  latitude / longitude area equalisation (spherical Tutte relaxation as the last resort).
+* :func:`robust_map` - radial projection from the enclosed solid's centroid in the *whitened*
+  frame of its second moments (an ellipsoid gets its natural affine map, elongated tumours become
+  more star-shaped).  When some triangle folds (not star-shaped), the projection of a
+  Laplacian-smoothed ("inflated") copy of the surface: the smallest number of iterations, to
+  within 4 (doubling search then bisection), up to 2400, that makes it bijective.  The map is a
+  function of the geometry only, so it is equivariant under rotation, translation and scaling.
+  If inflation does not help (ring- or C-shaped tumours), the heat-diffusion map between the
+  extremes of the longest principal axis with latitude / longitude area equalisation (spherical
+  Tutte relaxation as the last resort).
 * :func:`diffusion_map` - Brechbuehler, Gerig & Kuebler (1995): latitude by heat diffusion
   (discrete Laplace equation with Dirichlet values 0 / pi at two poles), longitude by a second
   Laplace equation on the pole-free annulus with a 2 pi jump across a date line (a steepest-ascent
@@ -146,7 +149,7 @@ def solid_moments(v: np.ndarray, f: np.ndarray):
     return cen + c0, cov
 
 
-def robust_map(v: np.ndarray, f: np.ndarray, max_inflation: int = 600, check_every: int = 4,
+def robust_map(v: np.ndarray, f: np.ndarray, max_inflation: int = 2400, check_every: int = 4,
                whiten: bool = True):
     """Radial map from the solid's centroid, in the *whitened* frame (moments -> identity).
 

@@ -163,14 +163,19 @@ def _validate(mask, spacing_xyz, source, min_voxels):
     if sp.shape != (3,) or not np.all(np.isfinite(sp)) or np.any(sp <= 0):
         raise ValueError(f"{source}: spacing must be three positive numbers (x, y, z), got "
                          f"{spacing_xyz!r}")
-    n = int(m.sum())
+    n = int(np.count_nonzero(m))
     if n == 0:
         raise EmptyMaskError("mask has no foreground voxel", source=source)
     if n < min_voxels:
         raise TumourTooSmallError(
             f"tumour has {n} voxel(s); SPHARM shape needs at least {min_voxels}", source=source)
-    nz = np.nonzero(m)
-    ext = [int(a.max() - a.min() + 1) for a in nz]
+    lo, hi = [], []
+    for ax in range(3):
+        idx = np.flatnonzero(m.any(axis=tuple(a for a in range(3) if a != ax)))
+        lo.append(int(idx[0]))
+        hi.append(int(idx[-1]) + 1)
+    nz = (np.array(lo), np.array(hi))
+    ext = [h - l for l, h in zip(lo, hi)]
     if min(ext) < 2:
         axis = "zyx"[int(np.argmin(ext))]
         raise TumourTooSmallError(
@@ -225,8 +230,7 @@ def _decompose(mask_zyx, spacing_xyz, mode, max_degree, origin, direction, sourc
         raise ValueError("max_degree must be >= 1")
     t0 = time.perf_counter()
     m, sp, nvox, nz = _validate(mask_zyx, spacing_xyz, source, min_voxels)
-    lo = np.array([a.min() for a in nz])
-    hi = np.array([a.max() for a in nz]) + 1
+    lo, hi = nz
     crop = m[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]]
     shift = lo[::-1] * sp                                  # crop origin in the local mm frame
     diag: Dict[str, Any] = {"mode": mode, "n_voxels": nvox}
