@@ -67,6 +67,21 @@ object, ``R`` the mean radius (mm):
 ``R`` is the mean distance of the surface from its centroid: area-weighted over the surface in
 robust mode, the plain vertex mean (SPHARM-MAT's ``radius``) in reference mode.
 
+Measured (``benchmarks/shape_bench.py``, 8 shared tumours of 143-125,256 voxels, one core)
+-------------------------------------------------------------------------------------------
+* time per tumour: robust median 0.3 s (max 1.0 s); reference median 4.3 s (max 13 s).
+* robust-mode stability of the 15 normalised energies (mean relative change): 30-degree in-plane
+  rotation, re-voxelised: 6.1% on average (1.4-13.9% per tumour); 1.5x rescale re-voxelised on
+  the same grid: 10.9% (1.7-24.5%).  Well-resolved tumours (>= 9,000 voxels, <= 3 mm slices)
+  stay within 1.4-10%; small tumours on thick slices (143-837 voxels, 2-6.5 mm) change most,
+  because re-voxelising them changes the digitised shape itself.  The issue's target (<= 5% on
+  average) is met for the large tumours only.
+* robust vs reference energies: degree 1 equal (ratio 1.01), degree 2 about 0.27x (whitening puts
+  a tumour's ellipsoidal elongation into degree 1, CALD's area-preserving map spreads it into
+  degree 2 and 3), degrees 4-15 0.6-1.0x; log-correlation 0.89.  Reference-mode medians
+  (3.39, 0.83, 0.24, 0.04 at degrees 1, 2, 5, 15) are close to the spec's SPHARM-MAT values
+  for lung tumours (3.5, 0.7, 0.25, 0.08-0.12) except at degree 15.
+
 Coordinates: the mask array is (z, y, x) as SimpleITK returns it; spacing is (x, y, z) in mm.
 Meshes and coefficients are in physical LPS millimetres when ``origin`` / ``direction`` are given
 (SimpleITK's physical space, which Slicer converts to RAS), otherwise in the voxel-aligned frame
