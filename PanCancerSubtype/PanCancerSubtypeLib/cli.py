@@ -20,6 +20,7 @@ COMMAND_MODULES: List[str] = [
     "regions",
     "classifier",
     "discover",
+    "shape",
 ]
 
 

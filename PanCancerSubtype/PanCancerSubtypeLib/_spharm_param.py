@@ -1,0 +1,403 @@
+"""Spherical parameterisations of closed genus-0 meshes (private helper of :mod:`.shape`).
+
+* :func:`robust_map` - radial projection from the enclosed solid's centroid in the *whitened*
+  frame of its second moments (an ellipsoid gets its natural affine map, elongated tumours become
+  more star-shaped).  When some triangle folds (not star-shaped), the projection of a
+  Laplacian-smoothed ("inflated") copy of the surface: the smallest number of iterations, to
+  within 4 (doubling search then bisection), up to 2400, that makes it bijective.  The map is a
+  function of the geometry only, so it is equivariant under rotation, translation and scaling.
+  If inflation does not help (ring- or C-shaped tumours), the heat-diffusion map between the
+  extremes of the longest principal axis with latitude / longitude area equalisation (spherical
+  Tutte relaxation as the last resort).
+* :func:`diffusion_map` - Brechbuehler, Gerig & Kuebler (1995): latitude by heat diffusion
+  (discrete Laplace equation with Dirichlet values 0 / pi at two poles), longitude by a second
+  Laplace equation on the pole-free annulus with a 2 pi jump across a date line (a steepest-ascent
+  path of the latitude from the north to the south pole).
+* :func:`equalise_lat_lon` - monotone re-mapping of latitude and longitude so that cumulative
+  object area matches cumulative sphere area (removes most of the diffusion map's global area
+  distortion in milliseconds; our addition, between the two published steps).
+* :func:`cald_smooth` - area-equalising local smoothing after Shen & Makedon (2006, CALD): each
+  vertex moves towards the centroid of its incident spherical triangles weighted by how much more
+  sphere area they have than their share of the object's area; moves that fold a triangle are
+  undone.  Written from the papers' description, not from SPHARM-MAT's code.
+
+A map is *bijective* (reported) when every triangle keeps its orientation on the sphere and the
+signed spherical areas add up to 4 pi (a degree-one, locally injective map of a sphere).
+"""
+from __future__ import annotations
+
+from typing import Dict, Optional, Tuple
+
+import numpy as np
+import scipy.sparse as sps
+from scipy.sparse.linalg import spsolve
+
+from ._spharm_mesh import edges_of, face_areas, volume_centroid
+
+
+def adjacency(n: int, edges: np.ndarray) -> sps.csr_matrix:
+    e = np.sort(edges, axis=1).astype(np.int64)
+    k = np.unique(e[:, 0] * n + e[:, 1])
+    e = np.stack([k // n, k % n], axis=1)
+    A = sps.coo_matrix((np.ones(2 * len(e)), (np.r_[e[:, 0], e[:, 1]], np.r_[e[:, 1], e[:, 0]])),
+                       shape=(n, n)).tocsr()
+    return A
+
+
+def spherical_signed_areas(u: np.ndarray, f: np.ndarray) -> np.ndarray:
+    a, b, c = u[f[:, 0]], u[f[:, 1]], u[f[:, 2]]
+    det = np.einsum("ij,ij->i", a, np.cross(b, c))
+    den = 1.0 + np.einsum("ij,ij->i", a, b) + np.einsum("ij,ij->i", b, c) \
+        + np.einsum("ij,ij->i", c, a)
+    return 2.0 * np.arctan2(det, den)
+
+
+def check_bijective(u: np.ndarray, f: np.ndarray) -> Tuple[bool, int, float]:
+    """(bijective, number of folded triangles, total signed area / 4 pi)."""
+    s = spherical_signed_areas(u, f)
+    n_bad = int(np.sum(s <= 0))
+    tot = float(s.sum() / (4 * np.pi))
+    return (n_bad == 0 and abs(tot - 1.0) < 1e-6), n_bad, tot
+
+
+def area_distortion(u: np.ndarray, v: np.ndarray, f: np.ndarray) -> Dict[str, float]:
+    """Area distortion of a map: per triangle r = (sphere area / 4pi) / (object area / total).
+
+    Returns the area-weighted mean |log r| and the 5th / 95th percentiles of r.
+    """
+    sa = np.abs(spherical_signed_areas(u, f)) / (4 * np.pi)
+    oa = face_areas(v, f)
+    oa = oa / oa.sum()
+    r = np.maximum(sa, 1e-15) / np.maximum(oa, 1e-15)
+    lr = np.abs(np.log(r))
+    return {"area_log_mean": float(np.sum(oa * lr)),
+            "area_ratio_p05": float(np.percentile(r, 5)),
+            "area_ratio_p95": float(np.percentile(r, 95))}
+
+
+def _normalise(x):
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def radial_map(v: np.ndarray, centre: np.ndarray) -> np.ndarray:
+    d = v - centre[None, :]
+    return _normalise(d)
+
+
+def laplacian_smooth(v: np.ndarray, A: sps.csr_matrix, iters: int, lam: float = 0.5):
+    deg = np.asarray(A.sum(axis=1)).ravel()
+    x = v.copy()
+    for _ in range(iters):
+        x = x + lam * ((A @ x) / deg[:, None] - x)
+    return x
+
+
+def spherical_tutte(u: np.ndarray, f: np.ndarray, A: sps.csr_matrix, iters: int = 2000,
+                    check_every: int = 50):
+    """Relax ``u`` on the sphere: each vertex to the normalised mean of its neighbours (with
+    re-centring to prevent collapse) until the map is bijective (or ``iters``)."""
+    deg = np.asarray(A.sum(axis=1)).ravel()
+    x = u.copy()
+    for it in range(1, iters + 1):
+        x = _normalise((A @ x) / deg[:, None])
+        x = _normalise(x - x.mean(axis=0))
+        if it % check_every == 0 and check_bijective(x, f)[0]:
+            break
+    return x
+
+
+def equalise_bijective(u: np.ndarray, v: np.ndarray, f: np.ndarray, rounds: int = 4):
+    """Repeat :func:`equalise_lat_lon`, each time keeping as much of it as stays bijective."""
+    ts = []
+    for _ in range(rounds):
+        u, t = blend_bijective(u, equalise_lat_lon(u, v, f), f)
+        ts.append(t)
+        if t >= 1.0 or t < 0.05:
+            break
+    return u, ts
+
+
+def blend_bijective(u0: np.ndarray, u1: np.ndarray, f: np.ndarray, steps: int = 8):
+    """Largest t in [0, 1] (bisection) with normalise((1-t) u0 + t u1) bijective; u0 must be.
+
+    Returns (u, t).
+    """
+    if check_bijective(u1, f)[0]:
+        return u1, 1.0
+    lo, hi = 0.0, 1.0
+    for _ in range(steps):
+        mid = 0.5 * (lo + hi)
+        if check_bijective(_normalise((1 - mid) * u0 + mid * u1), f)[0]:
+            lo = mid
+        else:
+            hi = mid
+    return _normalise((1 - lo) * u0 + lo * u1), lo
+
+
+def solid_moments(v: np.ndarray, f: np.ndarray):
+    """Centroid and covariance of the solid enclosed by a closed outward mesh (exact)."""
+    c0 = v.mean(axis=0)
+    x = v - c0
+    a, b, c = x[f[:, 0]], x[f[:, 1]], x[f[:, 2]]
+    vol = np.einsum("ij,ij->i", a, np.cross(b, c)) / 6.0
+    V = vol.sum()
+    cen = ((a + b + c) / 4.0 * vol[:, None]).sum(axis=0) / V
+    s = a + b + c
+    M2 = (np.einsum("t,ti,tj->ij", vol, a, a) + np.einsum("t,ti,tj->ij", vol, b, b)
+          + np.einsum("t,ti,tj->ij", vol, c, c) + np.einsum("t,ti,tj->ij", vol, s, s)) / 20.0
+    cov = M2 / V - np.outer(cen, cen)
+    return cen + c0, cov
+
+
+def robust_map(v: np.ndarray, f: np.ndarray, max_inflation: int = 2400, check_every: int = 4,
+               whiten: bool = True):
+    """Radial map from the solid's centroid, in the *whitened* frame (moments -> identity).
+
+    Whitening by the inverse square root of the enclosed solid's covariance makes the map of an
+    ellipsoid its natural (affine) parameterisation ``x = (a u_x, b u_y, c u_z)`` in its axes,
+    so an ellipsoid has only degree-1 energy, and makes elongated tumours more star-shaped.
+    The map is equivariant under rotation, translation and scaling.  Returns (u, info).
+    """
+    A = adjacency(v.shape[0], edges_of(f))
+    info: Dict = {}
+    c, cov = solid_moments(v, f)
+    if whiten:
+        w, Q = np.linalg.eigh(cov)
+        W = Q @ np.diag(1.0 / np.sqrt(np.maximum(w, 1e-12 * w.max()))) @ Q.T
+    else:
+        W = np.eye(3)
+    x = (v - c) @ W
+    info["whitened"] = bool(whiten)
+    # smallest inflation (to ``check_every`` iterations) that makes the map bijective: doubling
+    # steps to bracket it, then bisection; fine steps keep the map a near-continuous function
+    # of the shape
+    def test(xx):
+        uu = radial_map(xx, volume_centroid(xx, f))
+        return uu, check_bijective(uu, f)[0]
+
+    u, ok = test(x)
+    if ok:
+        info.update(method="radial", smoothing_iters=0, bijective=True, folded=0)
+        return u, info
+    lo, x_lo = 0, x
+    hi, x_hi, u_hi = None, None, None
+    step = check_every
+    while lo < max_inflation:
+        nxt = min(lo + step, max_inflation)
+        xn = laplacian_smooth(x_lo, A, nxt - lo)
+        un, okn = test(xn)
+        if okn:
+            hi, x_hi, u_hi = nxt, xn, un
+            break
+        lo, x_lo = nxt, xn
+        step *= 2
+    if hi is not None:
+        while hi - lo > check_every:
+            mid = lo + ((hi - lo) // (2 * check_every)) * check_every
+            if mid <= lo:
+                break
+            xm = laplacian_smooth(x_lo, A, mid - lo)
+            um, okm = test(xm)
+            if okm:
+                hi, x_hi, u_hi = mid, xm, um
+            else:
+                lo, x_lo = mid, xm
+        info.update(method="radial_inflated", smoothing_iters=hi, bijective=True, folded=0)
+        return u_hi, info
+    done = lo
+    # Not star-shaped even after inflation: heat-diffusion map between the extremes of the
+    # solid's longest principal axis (equivariant), with latitude / longitude area equalisation.
+    w, Q = np.linalg.eigh(cov)
+    e = Q[:, -1]
+    t = (v - c) @ e
+    if np.sum(t ** 3) < 0:
+        e, t = -e, -t
+    u, dinfo = diffusion_map(v, f, north=int(np.argmax(t)), south=int(np.argmin(t)))
+    if check_bijective(u, f)[0]:
+        u, _ = equalise_bijective(u, v, f)
+    ok, nbad, tot = check_bijective(u, f)
+    if not ok:
+        u2 = spherical_tutte(u, f, A, iters=500)
+        ok2, nbad2, _ = check_bijective(u2, f)
+        if nbad2 < nbad:
+            u, ok, nbad = u2, ok2, nbad2
+    info.update(method="diffusion_equal_area", smoothing_iters=done, bijective=ok, folded=nbad)
+    return u, info
+
+
+# ----------------------------------------------------------------------------- Brechbuehler
+def _ring_next(faces: np.ndarray):
+    """dict vertex -> dict neighbour -> next neighbour counter-clockwise (outward normal)."""
+    k = faces.shape[1]
+    nxt: Dict[int, Dict[int, int]] = {}
+    for i in range(k):
+        a = faces[:, i]
+        b = faces[:, (i + 1) % k]
+        c = faces[:, (i - 1) % k]
+        for aa, bb, cc in zip(a.tolist(), b.tolist(), c.tolist()):
+            nxt.setdefault(aa, {})[bb] = cc
+    return nxt
+
+
+def diffusion_map(v: np.ndarray, faces: np.ndarray, north: Optional[int] = None,
+                  south: Optional[int] = None, tris: Optional[np.ndarray] = None):
+    """Initial parameterisation by heat diffusion (Brechbuehler et al. 1995).
+
+    ``faces`` are the polygons whose edges define the neighbourhoods (quads for a voxel-face
+    surface, as in the original method), outward and counter-clockwise.  Poles default to the
+    vertices with the largest / smallest z (first in vertex order on ties).  Returns (u, info).
+    """
+    n = v.shape[0]
+    A = adjacency(n, edges_of(faces)).astype(np.float64)
+    deg = np.asarray(A.sum(axis=1)).ravel()
+    if north is None:
+        north = int(np.argmax(v[:, 2]))
+    if south is None:
+        south = int(np.argmin(v[:, 2]))
+    L = sps.diags(deg) - A
+    # latitude
+    free = np.ones(n, dtype=bool)
+    free[[north, south]] = False
+    fi = np.flatnonzero(free)
+    rhs = -(L[fi][:, [south]].toarray().ravel() * np.pi)
+    theta = np.zeros(n)
+    theta[south] = np.pi
+    theta[fi] = spsolve(L[fi][:, fi].tocsc(), rhs)
+    theta = np.clip(theta, 0.0, np.pi)
+    # date line: steepest ascent of latitude from north to south
+    path = [north]
+    seen = {north}
+    cur = north
+    indptr, indices = A.indptr, A.indices
+    while cur != south:
+        nb = indices[indptr[cur]:indptr[cur + 1]]
+        nb = nb[[x not in seen for x in nb.tolist()]]
+        if len(nb) == 0:
+            raise RuntimeError("date line search got stuck")
+        cur = int(nb[np.argmax(theta[nb])])
+        path.append(cur)
+        seen.add(cur)
+    nxt = _ring_next(faces)
+    on_path = np.zeros(n, dtype=bool)
+    on_path[path] = True
+    b = np.zeros(n)
+    for j in range(1, len(path) - 1):
+        p, prev, nx = path[j], path[j - 1], path[j + 1]
+        ring = nxt[p]
+        w = ring[nx]
+        guard = 0
+        while w != prev and guard < 1000:
+            if not on_path[w]:
+                b[p] -= 2 * np.pi
+                b[w] += 2 * np.pi
+            w = ring[w]
+            guard += 1
+    keep = np.ones(n, dtype=bool)
+    keep[[north, south]] = False
+    ki = np.flatnonzero(keep)
+    Lk = (sps.diags(np.asarray(A[ki][:, ki].sum(axis=1)).ravel()) - A[ki][:, ki]).tocsr()
+    # fix the first path vertex to 0 (removes the constant null space)
+    p0 = int(np.searchsorted(ki, path[1]))
+    rest = np.ones(len(ki), dtype=bool)
+    rest[p0] = False
+    ri = np.flatnonzero(rest)
+    phi_k = np.zeros(len(ki))
+    phi_k[ri] = spsolve(Lk[ri][:, ri].tocsc(), b[ki][ri])
+    phi = np.zeros(n)
+    phi[ki] = phi_k
+    st = np.sin(theta)
+    u = np.stack([st * np.cos(phi), st * np.sin(phi), np.cos(theta)], axis=1)
+    u[north] = [0, 0, 1]
+    u[south] = [0, 0, -1]
+    tri = tris if tris is not None else faces
+    ok, nbad, tot = check_bijective(u, tri)
+    if tot < 0:                               # longitude runs the wrong way: mirror
+        u[:, 1] = -u[:, 1]
+        ok, nbad, tot = check_bijective(u, tri)
+    return u, {"north": north, "south": south, "dateline_len": len(path),
+               "initial_bijective": ok, "initial_folded": nbad}
+
+
+def cald_smooth(u: np.ndarray, v: np.ndarray, f: np.ndarray, iters: int = 100,
+                local_iters: int = 10, step: float = 0.5, max_seconds: float = 20.0,
+                rel_tol: float = 2e-3):
+    """Area-equalising smoothing of a spherical map (CALD-style).  Returns (u, info).
+
+    ``iters`` outer iterations, each recomputing the target area ratios and doing
+    ``local_iters`` vectorised vertex moves; a move that folds any triangle is undone for the
+    vertices of that triangle.  Stops early when an outer iteration improves the mean
+    |log area ratio| by less than ``rel_tol`` (relative) or after ``max_seconds``.
+    """
+    import time as _time
+
+    t0 = _time.perf_counter()
+    oa = face_areas(v, f)
+    target = oa / oa.sum() * 4 * np.pi                  # sphere area each triangle should get
+    n = u.shape[0]
+    fr = f.ravel()
+    x = u.copy()
+    hist = []
+    for _ in range(iters):
+        moved = False
+        for _ in range(local_iters):
+            sa = np.maximum(spherical_signed_areas(x, f), 1e-18)
+            w = sa / target                                # > 1: too big on the sphere
+            cen = _normalise(x[f[:, 0]] + x[f[:, 1]] + x[f[:, 2]])
+            wc = cen * w[:, None]
+            acc = np.stack([np.bincount(fr, weights=np.repeat(wc[:, d], 3), minlength=n)
+                            for d in range(3)], axis=1)
+            tw = np.bincount(fr, weights=np.repeat(w, 3), minlength=n)
+            tgt = _normalise(acc / tw[:, None])
+            new = _normalise(x + step * (tgt - x))
+            for _ in range(8):
+                s = spherical_signed_areas(new, f)
+                bad = s <= 0
+                if not bad.any():
+                    break
+                bv = np.unique(f[bad])
+                new[bv] = x[bv]
+            else:
+                s = spherical_signed_areas(new, f)
+                if (s <= 0).any():
+                    continue
+            if np.max(np.abs(new - x)) > 1e-7:
+                moved = True
+            x = new
+        sa = np.abs(spherical_signed_areas(x, f))
+        hist.append(float(np.sum(oa / oa.sum() * np.abs(np.log(np.maximum(sa, 1e-18) / target)))))
+        if not moved or _time.perf_counter() - t0 > max_seconds:
+            break
+        if len(hist) > 1 and hist[-2] - hist[-1] < rel_tol * hist[-2]:
+            break
+    return x, {"cald_iterations": len(hist),
+               "cald_area_log_mean_final": hist[-1] if hist else float("nan")}
+
+
+def equalise_lat_lon(u: np.ndarray, v: np.ndarray, f: np.ndarray):
+    """Monotone 1D re-mapping of latitude then longitude so that the object's area is spread
+    over the sphere like the sphere's own area (cumulative object-area share below latitude
+    theta -> sphere-area share ``(1 - cos theta') / 2``; same for longitude).  Monotone maps of
+    each angle keep the map bijective up to rare polar triangles, which are checked by caller.
+    """
+    n = u.shape[0]
+    fr = f.ravel()
+    oa = face_areas(v, f)
+    w = np.bincount(fr, weights=np.repeat(oa / 3.0, 3), minlength=n)
+    w /= w.sum()
+    theta = np.arccos(np.clip(u[:, 2], -1, 1))
+    phi = np.mod(np.arctan2(u[:, 1], u[:, 0]), 2 * np.pi)
+
+    def remap(x, w):
+        order = np.argsort(x, kind="stable")
+        cw = np.cumsum(w[order]) - 0.5 * w[order]
+        out = np.empty_like(x)
+        out[order] = cw
+        return out
+
+    t_new = np.arccos(np.clip(1.0 - 2.0 * remap(theta, w), -1, 1))
+    p_new = 2 * np.pi * remap(phi, w)
+    # keep the poles exactly
+    t_new[theta < 1e-12] = 0.0
+    t_new[theta > np.pi - 1e-12] = np.pi
+    st = np.sin(t_new)
+    return np.stack([st * np.cos(p_new), st * np.sin(p_new), np.cos(t_new)], axis=1)
