@@ -17,7 +17,10 @@ def run(args):
 
     df = registry.to_frame(args.group)
     if args.out == "-":
-        df.to_csv(sys.stdout, index=False)
+        try:
+            df.to_csv(sys.stdout, index=False)
+        except BrokenPipeError:  # e.g. `pancancer-subtype registry | head`
+            sys.stderr.close()
     else:
         df.to_csv(args.out, index=False)
     return 0
