@@ -7,10 +7,10 @@
   including its nearest-neighbour-chain tie rule and J. Bien's fix) and ``cutree(tree, k)``.
 * :func:`pearson_distance_r` - ``1 - cor(t(X))`` computed like R's ``cov.c`` (long double sums),
   so that the distances equal R's doubles.
-* fast-mode kernels: one greedy BUILD up to ``k_max`` per resample (the BUILD for ``k`` is a prefix
-  of the BUILD for ``k_max``) followed, for every ``k``, by an eager "FasterPAM" SWAP (Schubert &
-  Rousseeuw 2021) until no swap lowers the total deviation; resamplings are run in parallel
-  (``numba.prange``).
+* fast-mode kernels: greedy BUILD for ``k_min``; for every larger k the local optimum of k-1 plus
+  one greedy BUILD step is the start; then an eager, blocked and vectorised swap search (FastPAM1 /
+  FasterPAM terms, Schubert & Rousseeuw 2021) until no single swap lowers the total deviation;
+  resamplings run in parallel threads (``numba.prange``).
 """
 from __future__ import annotations
 
@@ -375,6 +375,39 @@ def _build_prefix(Dr, kmax, order):
                 dmin[j] = row[j]
 
 
+@njit(cache=True, fastmath=True)
+def _build_add(Dr, med, k):
+    """One greedy BUILD step: given medoids med[:k-1], choose med[k-1] maximising the decrease of
+    the total deviation (the BUILD criterion)."""
+    m = Dr.shape[0]
+    dmin = np.empty(m, dtype=Dr.dtype)
+    row = Dr[med[0]]
+    for j in range(m):
+        dmin[j] = row[j]
+    for c in range(1, k - 1):
+        row = Dr[med[c]]
+        for j in range(m):
+            if row[j] < dmin[j]:
+                dmin[j] = row[j]
+    ismed = np.zeros(m, dtype=np.bool_)
+    for c in range(k - 1):
+        ismed[med[c]] = True
+    best = -1.0
+    bi = -1
+    for i in range(m):
+        if ismed[i]:
+            continue
+        row = Dr[i]
+        acc = 0.0
+        for j in range(m):
+            c = dmin[j] - row[j]
+            acc += c if c > 0 else 0.0
+        if bi < 0 or acc > best:
+            best = acc
+            bi = i
+    med[k - 1] = bi
+
+
 @njit(cache=True)
 def _assign(Dr, med, k, n1, d1, n2, d2):
     m = Dr.shape[0]
@@ -587,16 +620,20 @@ def _fast_batch(D, S, kmin, kmax, labels_out):
             Di = D[idx[i]]
             for j in range(m):
                 Dr[i, j] = Di[idx[j]]
-        order = np.empty(kmax, dtype=np.int64)
-        _build_prefix(Dr, kmax, order)
+        order = np.empty(kmin, dtype=np.int64)
+        _build_prefix(Dr, kmin, order)
         n1 = np.empty(m, dtype=np.int64)
         n2 = np.empty(m, dtype=np.int64)
         d1 = np.empty(m, dtype=np.float64)
         d2 = np.empty(m, dtype=np.float64)
         lab = np.empty(m, dtype=np.int64)
+        med = np.empty(kmax, dtype=np.int64)
+        med[:kmin] = order
         for k in range(kmin, kmax + 1):
-            med = order[:k].copy()
-            _swap_blocked(Dr, med, k, n1, d1, n2, d2, lab, 50, 128)
+            if k > kmin:
+                # warm start: the optimum for k-1 plus one greedy BUILD step
+                _build_add(Dr, med, k)
+            _swap_blocked(Dr, med[:k], k, n1, d1, n2, d2, lab, 50, 128)
             for j in range(m):
                 labels_out[b, k - kmin, j] = lab[j]
 

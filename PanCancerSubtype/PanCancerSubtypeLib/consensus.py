@@ -15,16 +15,21 @@ Two modes:
   sorted), R's ``cor`` arithmetic, ``cluster::pam`` "original" BUILD + SWAP with R's tie rules,
   integer co-clustering counts divided once, R's ``hclust`` tie rule and ``cutree`` numbering: the
   consensus matrices and classes equal ConsensusClusterPlus's for the same data, seed and settings.
-* default (fast): NumPy's PCG64 random stream, the same PAM objective solved by one greedy BUILD up
-  to ``k_max`` per resample (BUILD for k is a prefix of BUILD for ``k_max``) then an eager
-  FasterPAM swap per k (Schubert & Rousseeuw 2021) on single-precision distances, resamplings run in
-  parallel threads (numba), counts accumulated in integers.  Same statistics, different random draws.
+* default (fast): NumPy's PCG64 random stream; the same PAM objective (total distance of the items
+  to their nearest medoid) solved per resample by a greedy BUILD for ``k_min``, then for each
+  further k a warm start (the k-1 optimum plus one greedy BUILD step) and an eager, blocked,
+  vectorised swap search (FastPAM1 / FasterPAM terms, Schubert & Rousseeuw 2021) until no single
+  swap lowers the total deviation (swap gains are estimated in single precision and every accepted
+  swap is checked in double precision); resamplings run in parallel threads (numba); co-clustering
+  counts accumulated as integers.  Same statistics, different random draws and possibly a different
+  (equally valid) PAM local optimum than R's in rare resamplings.
 
 Rows of ``X`` are items (patients, tumours), columns are features; R takes the transpose.
 """
 from __future__ import annotations
 
 import math
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence
@@ -141,6 +146,9 @@ class ConsensusResult:
 # estimator
 # ----------------------------------------------------------------------------------------------
 _DISTANCES = ("pearson", "euclidean")
+# numba's default "workqueue" threading layer must not run parallel kernels from two Python threads
+# at once (it aborts the process); fits from concurrent threads are serialised here.
+_KERNEL_LOCK = threading.Lock()
 
 
 class ConsensusClustering:
@@ -302,6 +310,7 @@ class ConsensusClustering:
         n_threads = numba.config.NUMBA_NUM_THREADS
         want = n_threads if (self.n_jobs is None or int(self.n_jobs) < 0) else int(self.n_jobs)
         want = max(1, min(want, n_threads))
+        _KERNEL_LOCK.acquire()
         old_threads = numba.get_num_threads()
         numba.set_num_threads(want)
         try:
@@ -333,6 +342,7 @@ class ConsensusClustering:
                 done += b
         finally:
             numba.set_num_threads(old_threads)
+            _KERNEL_LOCK.release()
 
         # consensus matrices: integer counts divided once (upper triangle, then symmetrised)
         Iu = np.triu(I)
