@@ -377,9 +377,9 @@ class ConsensusClustering:
             "pac": [results[k].pac for k in ks],
             "cluster_sizes": [";".join(str(int(s)) for s in results[k].cluster_sizes) for k in ks],
         })
+        index_name = X.index.name if isinstance(X, pd.DataFrame) else None
         self.classes_ = pd.DataFrame({k: results[k].classes for k in ks},
-                                     index=pd.Index(ids, name=getattr(X, "index", None) is not None
-                                                    and getattr(X.index, "name", None) or None))
+                                     index=pd.Index(ids, name=index_name))
         self._suggest_k()
         self.fit_seconds_ = time.perf_counter() - t0
         return self
