@@ -3,7 +3,7 @@
 The R reference (``fixtures/consensus_r_reference.npz``) was produced once with
 ``benchmarks/r/make_consensus_fixture.py`` (R 4.x, ConsensusClusterPlus 1.62.0, cluster 2.1.4):
 200 items x 10 features (3 Gaussian clusters + 20 uniform noise items), pam + pearson, reps=20,
-maxK=6, seed=123; ``cluster::pam`` on five small matrices (three with ties); R's ``sample()``.
+maxK=6, seed=123 (and pam + euclidean, reps=8, maxK=4, seed=77); ``cluster::pam`` on five small matrices (three with ties); R's ``sample()``.
 """
 from __future__ import annotations
 
@@ -92,6 +92,20 @@ def test_r_compatible_equals_consensusclusterplus(ref):
     assert_array_equal(cc.classes_[3].to_numpy(), ref["classes_3"])
 
 
+def test_r_compatible_euclidean_equals_consensusclusterplus(ref):
+    X = ref["X"]
+    n = X.shape[0]
+    cc = ConsensusClustering(k_max=4, reps=8, seed=77, r_compatible=True,
+                             distance="euclidean").fit(X)
+    iu = np.triu_indices(n)
+    for k in range(2, 5):
+        C_r = np.zeros((n, n))
+        C_r[iu] = ref[f"econs_values_{k}"][ref[f"econs_codes_{k}"]]
+        C_r = C_r + np.triu(C_r, 1).T
+        assert_array_equal(cc.results_[k].consensus, C_r, err_msg=f"k={k}")
+        assert_array_equal(cc.results_[k].classes, ref[f"eclasses_{k}"], err_msg=f"k={k}")
+
+
 # ---------------------------------------------------------------------------------------------
 # behaviour of the fast mode
 # ---------------------------------------------------------------------------------------------
@@ -105,6 +119,10 @@ def test_separated_clusters_recovered_with_right_k():
     assert cc.results_[4].pac < 0.02
     # consensus of the true partition is high within clusters
     assert np.nanmin(cc.results_[4].cluster_consensus) > 0.95
+    # a single k (k_min == k_max, as used for purity) works too
+    one = ConsensusClustering(k_min=4, k_max=4, reps=10, seed=1).fit(X)
+    assert one.suggested_k_ == 4 and list(one.per_k_["k"]) == [4]
+    assert adjusted_rand_score(y, one.results_[4].classes) > 0.99
 
 
 def test_pure_noise_gives_weak_structure():

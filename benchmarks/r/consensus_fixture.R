@@ -44,6 +44,15 @@ for (k in 2:maxK) {
 wr(areas, "areas.bin")
 if (Sys.getenv("CC_ONLY") == "1") quit(save = "no")  # side-by-side benchmark: consensus only
 
+# the same data with distance = "euclidean" (8 resamplings, k = 2..4, seed 77)
+eres <- ConsensusClusterPlus(d, maxK = 4, reps = 8, pItem = 0.8, pFeature = 1, clusterAlg = "pam",
+                             distance = "euclidean", finalLinkage = "average", seed = 77,
+                             plot = NULL, verbose = FALSE)
+for (k in 2:4) {
+  wr(as.vector(eres[[k]]$consensusMatrix), sprintf("econs_%d.bin", k))
+  wr(as.integer(eres[[k]]$consensusClass), sprintf("eclass_%d.bin", k))
+}
+
 # R's RNG: set.seed(s); sample(n, m)
 set.seed(1); wr(as.integer(sample(676, 540)), "rng_1_676_540.bin")
 set.seed(123); wr(as.integer(sample(1682, 1345)), "rng_123_1682_1345.bin")

@@ -5,6 +5,7 @@ ConsensusClusterPlus and cluster).  Usage:
 Data: 200 items x 10 features, three Gaussian clusters (70 / 60 / 50 items) plus 20 uniform noise
 items, seed 20211; ConsensusClusterPlus with pam + pearson, reps=20, maxK=6, seed=123.  Consensus
 matrices are stored exactly as codes into a table of their distinct doubles (upper triangle).
+The same data are also run with distance="euclidean" (reps=8, maxK=4, seed=77).
 """
 from __future__ import annotations
 
@@ -64,6 +65,12 @@ def main(out: Path) -> None:
             store[f"cons_values_{k}"] = vals
             store[f"cons_codes_{k}"] = codes.astype(np.uint16 if vals.size > 255 else np.uint8)
             store[f"classes_{k}"] = np.fromfile(w / f"class_{k}.bin", "<i4").astype(np.int16)
+        for k in range(2, 5):
+            C = np.fromfile(w / f"econs_{k}.bin", "<f8").reshape(N, N)
+            vals, codes = np.unique(C[iu], return_inverse=True)
+            store[f"econs_values_{k}"] = vals
+            store[f"econs_codes_{k}"] = codes.astype(np.uint16 if vals.size > 255 else np.uint8)
+            store[f"eclasses_{k}"] = np.fromfile(w / f"eclass_{k}.bin", "<i4").astype(np.int16)
         store["cdf_areas"] = np.fromfile(w / "areas.bin", "<f8")
         store["r_dist_block"] = np.fromfile(w / "dist.bin", "<f8").reshape(N, N)[:40, :40]
         store["rng_1_676_540"] = np.fromfile(w / "rng_1_676_540.bin", "<i4").astype(np.int16)
