@@ -15,7 +15,6 @@
 from __future__ import annotations
 
 import numpy as np
-import numba
 from numba import njit, prange
 
 _DBL_EPS = np.finfo(np.float64).eps
@@ -432,69 +431,6 @@ def _assign(Dr, med, k, n1, d1, n2, d2):
         n2[j] = b2
         d2[j] = v2
         td += v1
-    return td
-
-
-@njit(cache=True)
-def _fasterpam_swap(Dr, med, k, n1, d1, n2, d2, labels, max_passes):
-    """Eager best-removal swaps (FasterPAM) from the medoids ``med[:k]``; writes 0..k-1 labels."""
-    m = Dr.shape[0]
-    ismed = np.zeros(m, dtype=np.bool_)
-    for c in range(k):
-        ismed[med[c]] = True
-    td = _assign(Dr, med, k, n1, d1, n2, d2)
-    loss = np.zeros(k)
-    delta = np.zeros(k)
-    for j in range(m):
-        loss[n1[j]] += d2[j] - d1[j]
-    last = -1
-    h = 0
-    it = 0
-    limit = max_passes * m
-    while it < limit:
-        if h == last:
-            break
-        if not ismed[h]:
-            row = Dr[h]
-            for c in range(k):
-                delta[c] = loss[c]
-            acc = 0.0
-            for j in range(m):
-                d = row[j]
-                a = d1[j]
-                if d < a:
-                    acc += d - a
-                    delta[n1[j]] += a - d2[j]
-                elif d < d2[j]:
-                    delta[n1[j]] += d - d2[j]
-            bc = 0
-            bv = delta[0]
-            for c in range(1, k):
-                if delta[c] < bv:
-                    bv = delta[c]
-                    bc = c
-            change = bv + acc
-            if change < -1e-9 * (abs(td) + 1e-300):
-                ismed[med[bc]] = False
-                med[bc] = h
-                ismed[h] = True
-                td = _assign(Dr, med, k, n1, d1, n2, d2)
-                for c in range(k):
-                    loss[c] = 0.0
-                for j in range(m):
-                    loss[n1[j]] += d2[j] - d1[j]
-                last = h
-            elif last < 0 and h == m - 1:
-                # a full first pass without any swap: BUILD result is a local optimum
-                break
-        h += 1
-        if h == m:
-            h = 0
-            if last < 0:
-                break
-        it += 1
-    for j in range(m):
-        labels[j] = n1[j]
     return td
 
 
