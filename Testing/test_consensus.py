@@ -1,0 +1,277 @@
+"""Tests of consensus clustering (issue 5, item 3).
+
+The R reference (``fixtures/consensus_r_reference.npz``) was produced once with
+``benchmarks/r/make_consensus_fixture.py`` (R 4.x, ConsensusClusterPlus 1.62.0, cluster 2.1.4):
+200 items x 10 features (3 Gaussian clusters + 20 uniform noise items), pam + pearson, reps=20,
+maxK=6, seed=123 (and pam + euclidean, reps=8, maxK=4, seed=77); ``cluster::pam`` on five small matrices (three with ties); R's ``sample()``.
+"""
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+from scipy.cluster.hierarchy import fcluster, linkage
+from scipy.spatial.distance import squareform
+from sklearn.metrics import adjusted_rand_score
+
+from PanCancerSubtypeLib import _pam
+from PanCancerSubtypeLib._r_rng import RRNG, r_sample
+from PanCancerSubtypeLib.consensus import (ConsensusClustering, cluster_item_consensus,
+                                           consensus_cdf, hclust_cutree_r, pac_score, pam_r)
+
+FIXTURE = Path(__file__).parent / "fixtures" / "consensus_r_reference.npz"
+
+
+@pytest.fixture(scope="module")
+def ref():
+    return np.load(FIXTURE)
+
+
+def blobs(n_per=(40, 40, 40, 40), p=10, sep=4.0, seed=0):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(scale=sep, size=(len(n_per), p))
+    X = np.vstack([centres[c] + rng.normal(size=(s, p)) for c, s in enumerate(n_per)])
+    y = np.repeat(np.arange(len(n_per)), n_per)
+    perm = rng.permutation(len(y))
+    return X[perm], y[perm]
+
+
+# ---------------------------------------------------------------------------------------------
+# R reproductions
+# ---------------------------------------------------------------------------------------------
+def test_r_rng_reproduces_r_sample(ref):
+    assert_array_equal(r_sample(676, 540, seed=1), ref["rng_1_676_540"])
+    assert_array_equal(r_sample(1682, 1345, seed=123), ref["rng_123_1682_1345"])
+    assert_array_equal(r_sample(100000, 10, seed=-5), ref["rng_m5_100000_10"])  # 17-bit draws
+    rng = RRNG(2024)  # consecutive draws continue R's stream
+    assert_array_equal(np.r_[rng.sample(50, 40), rng.sample(50, 40)], ref["rng_2024_twice"])
+    rng = RRNG(7)
+    assert [rng.unif_rand() for _ in range(5)] == list(ref["rng_7_runif"])
+
+
+def test_pam_r_matches_cluster_pam_including_ties(ref):
+    for i in range(1, int(ref["n_pam"]) + 1):
+        D = ref[f"pam_D_{i}"]
+        out = ref[f"pam_out_{i}"]
+        pos = 0
+        for k in (2, 3, 4):
+            med = out[pos:pos + k]
+            pos += k
+            cl = out[pos:pos + D.shape[0]]
+            pos += D.shape[0]
+            labels, medoids = pam_r(D, k)
+            assert_array_equal(medoids + 1, med, err_msg=f"matrix {i}, k={k}: medoids")
+            assert_array_equal(labels, cl, err_msg=f"matrix {i}, k={k}: clustering")
+
+
+def test_pearson_distance_equals_r_cor(ref):
+    D = _pam.pearson_distance_r(ref["X"])
+    assert_array_equal(D[:40, :40], ref["r_dist_block"])
+    assert np.abs(_pam.pearson_distance_fast(ref["X"])[:40, :40] - ref["r_dist_block"]).max() < 1e-14
+
+
+def test_r_compatible_equals_consensusclusterplus(ref):
+    X = ref["X"]
+    n = X.shape[0]
+    cc = ConsensusClustering(k_min=2, k_max=int(ref["max_k"]), reps=int(ref["reps"]),
+                             p_item=float(ref["p_item"]), seed=int(ref["seed"]),
+                             r_compatible=True, n_jobs=2).fit(X)
+    iu = np.triu_indices(n)
+    for k in range(2, int(ref["max_k"]) + 1):
+        C_r = np.zeros((n, n))
+        C_r[iu] = ref[f"cons_values_{k}"][ref[f"cons_codes_{k}"]]
+        C_r = C_r + np.triu(C_r, 1).T
+        res = cc.results_[k]
+        assert_array_equal(res.consensus, C_r, err_msg=f"consensus matrix k={k}")
+        assert_array_equal(res.classes, ref[f"classes_{k}"], err_msg=f"classes k={k}")
+        assert abs(res.cdf_area - ref["cdf_areas"][k - 2]) <= 1e-12
+    assert_array_equal(cc.classes_[3].to_numpy(), ref["classes_3"])
+
+
+def test_r_compatible_euclidean_equals_consensusclusterplus(ref):
+    X = ref["X"]
+    n = X.shape[0]
+    cc = ConsensusClustering(k_max=4, reps=8, seed=77, r_compatible=True,
+                             distance="euclidean").fit(X)
+    iu = np.triu_indices(n)
+    for k in range(2, 5):
+        C_r = np.zeros((n, n))
+        C_r[iu] = ref[f"econs_values_{k}"][ref[f"econs_codes_{k}"]]
+        C_r = C_r + np.triu(C_r, 1).T
+        assert_array_equal(cc.results_[k].consensus, C_r, err_msg=f"k={k}")
+        assert_array_equal(cc.results_[k].classes, ref[f"eclasses_{k}"], err_msg=f"k={k}")
+
+
+# ---------------------------------------------------------------------------------------------
+# behaviour of the fast mode
+# ---------------------------------------------------------------------------------------------
+def test_separated_clusters_recovered_with_right_k():
+    X, y = blobs(seed=3)
+    cc = ConsensusClustering(k_min=2, k_max=7, reps=40, seed=11, n_jobs=2)
+    labels = cc.fit_predict(X)
+    assert cc.suggested_k_ == 4, cc.k_rule_
+    assert adjusted_rand_score(y, labels) > 0.99
+    assert cc.structure_ == "strong" and cc.strong_structure_
+    assert cc.results_[4].pac < 0.02
+    # consensus of the true partition is high within clusters
+    assert np.nanmin(cc.results_[4].cluster_consensus) > 0.95
+    # a single k (k_min == k_max, as used for purity) works too
+    one = ConsensusClustering(k_min=4, k_max=4, reps=10, seed=1).fit(X)
+    assert one.suggested_k_ == 4 and list(one.per_k_["k"]) == [4]
+    assert adjusted_rand_score(y, one.results_[4].classes) > 0.99
+
+
+def test_pure_noise_gives_weak_structure():
+    X = np.random.default_rng(8).normal(size=(150, 10))
+    cc = ConsensusClustering(k_min=2, k_max=6, reps=40, seed=2).fit(X)
+    assert cc.structure_ == "weak", cc.k_rule_
+    assert not cc.strong_structure_
+    assert cc.per_k_["pac"].min() > 0.2
+    assert cc.structure_strength_ < 0.8
+
+
+def test_fast_mode_agrees_with_r_compatible_mode(ref):
+    X = ref["X"]
+    fast = ConsensusClustering(k_max=4, reps=40, seed=5).fit(X)
+    slow = ConsensusClustering(k_max=4, reps=20, seed=123, r_compatible=True).fit(X)
+    assert adjusted_rand_score(fast.results_[3].classes, slow.results_[3].classes) > 0.95
+    assert abs(fast.results_[3].cdf_area - slow.results_[3].cdf_area) < 0.02
+
+
+def test_fast_swap_reaches_a_local_optimum_no_single_swap_improves():
+    rng = np.random.default_rng(4)
+    for trial in range(3):
+        P = rng.normal(size=(60, 4))
+        D = np.sqrt(((P[:, None] - P[None]) ** 2).sum(-1)).astype(np.float32)
+        m = D.shape[0]
+        order = np.empty(5, dtype=np.int64)
+        _pam._build_prefix(D, 5, order)
+        for k in (2, 3, 5):
+            med = order[:k].copy()
+            n1 = np.empty(m, np.int64)
+            n2 = np.empty(m, np.int64)
+            d1 = np.empty(m)
+            d2 = np.empty(m)
+            lab = np.empty(m, np.int64)
+            td = _pam._swap_blocked(D, med, k, n1, d1, n2, d2, lab, 50, 16)
+            D64 = D.astype(np.float64)
+            cost = lambda ms: D64[list(ms)].min(axis=0).sum()  # noqa: E731
+            assert td == pytest.approx(cost(med), rel=1e-12)
+            assert td <= cost(order[:k]) + 1e-9  # never worse than BUILD
+            best = min(cost([h if x == out else x for x in med])
+                       for out in med for h in range(m) if h not in set(med))
+            assert best >= td * (1 - 1e-6), (trial, k)
+            assert_array_equal(lab, D64[med].argmin(axis=0))
+            # and R's PAM reaches an equally good or comparable local optimum
+            _, med_r = pam_r(D64, k)
+            assert td <= cost(med_r) * 1.05
+
+
+def test_hclust_cutree_matches_scipy_without_ties():
+    rng = np.random.default_rng(9)
+    P = rng.normal(size=(80, 3))
+    D = np.sqrt(((P[:, None] - P[None]) ** 2).sum(-1))
+    Z = linkage(squareform(D, checks=False), method="average")
+    for k in range(2, 8):
+        ours = hclust_cutree_r(D, k)
+        theirs = fcluster(Z, k, criterion="maxclust")
+        assert adjusted_rand_score(ours, theirs) == 1.0
+        # R's cutree numbering: clusters numbered by first appearance
+        first = [ours[np.argmax(ours == c)] for c in np.unique(ours)]
+        assert list(pd.unique(ours)) == list(range(1, k + 1)) and first == sorted(first)
+
+
+def test_statistics_against_direct_computation():
+    rng = np.random.default_rng(1)
+    n, reps = 30, 17
+    counts = rng.integers(0, reps + 1, size=(n, n))
+    C = np.triu(counts, 1) / reps
+    C = C + C.T + np.eye(n)
+    cdf, area = consensus_cdf(C)
+    v = np.array([C[i, j] for i in range(n) for j in range(i)])
+    direct = np.array([np.mean(v <= j / 100 + 1e-12) for j in range(1, 101)])
+    assert_allclose(cdf, direct, rtol=0, atol=1e-15)
+    assert area == pytest.approx(direct.sum() * 0.01, abs=1e-12)
+    assert pac_score(C) == pytest.approx(np.mean((v > 0.1) & (v <= 0.9)), abs=1e-15)
+    classes = rng.integers(1, 4, size=n)
+    classes[:3] = [1, 2, 3]
+    cl, it = cluster_item_consensus(C, classes, 3)
+    for c in range(1, 4):
+        mem = np.nonzero(classes == c)[0]
+        pairs = [C[i, j] for i, j in itertools.combinations(mem, 2)]
+        assert cl[c - 1] == pytest.approx(np.mean(pairs), abs=1e-12)
+        for i in range(n):
+            others = [C[i, j] for j in mem if j != i]
+            assert it[i, c - 1] == pytest.approx(np.mean(others), abs=1e-12)
+
+
+def test_outputs_layout_determinism_and_threads():
+    X, _ = blobs(n_per=(30, 30, 30), seed=2)
+    df = pd.DataFrame(X, index=[f"pt{i:03d}" for i in range(len(X))],
+                      columns=[f"f{j}" for j in range(X.shape[1])])
+    a = ConsensusClustering(k_min=2, k_max=5, reps=24, seed=3, n_jobs=1).fit(df)
+    b = ConsensusClustering(k_min=2, k_max=5, reps=24, seed=3, n_jobs=2, batch_size=5).fit(df)
+    assert list(a.per_k_.columns) == ["k", "cdf_area", "delta_area", "pac", "cluster_sizes"]
+    assert list(a.per_k_["k"]) == [2, 3, 4, 5]
+    assert list(a.classes_.columns) == [2, 3, 4, 5]
+    assert list(a.classes_.index) == list(df.index) == a.item_ids_
+    for k in range(2, 6):
+        r = a.results_[k]
+        assert_array_equal(r.consensus, b.results_[k].consensus)  # threads/batches do not matter
+        assert_array_equal(r.consensus, r.consensus.T)
+        assert np.all(np.diag(r.consensus) == 1.0)  # every item drawn at least once in 24 reps
+        assert r.consensus.min() >= 0 and r.consensus.max() <= 1
+        assert r.classes.min() == 1 and r.classes.max() == k and r.classes[0] == 1
+        sizes = [int(s) for s in a.per_k_.set_index("k").loc[k, "cluster_sizes"].split(";")]
+        assert sizes == list(np.bincount(r.classes)[1:]) and sum(sizes) == len(X)
+        assert r.cdf.shape == (100,) and np.all(np.diff(r.cdf) >= 0) and r.cdf[-1] == 1.0
+        assert r.item_consensus.shape == (len(X), k) and r.cluster_consensus.shape == (k,)
+    areas = a.per_k_["cdf_area"].to_numpy()
+    assert_allclose(a.per_k_["delta_area"].to_numpy()[1:], (areas[1:] - areas[:-1]) / areas[:-1])
+    assert a.per_k_["delta_area"].iloc[0] == areas[0]
+    assert isinstance(a.k_rule_, str) and f"k={a.suggested_k_}" in a.k_rule_
+    assert a.get_params()["reps"] == 24
+    c = ConsensusClustering(k_min=2, k_max=5, reps=24, seed=4).fit(df)
+    assert not np.array_equal(c.results_[5].consensus, a.results_[5].consensus)  # seed matters
+
+
+def test_item_sampled_in_no_resampling_gets_zero_consensus():
+    # with 2 resamplings of 80% some items are never drawn: their row is 0 (R sets C = 0 there)
+    X, _ = blobs(n_per=(20, 20), seed=1)
+    cc = ConsensusClustering(k_max=3, reps=1, seed=1, r_compatible=True).fit(X)
+    C = cc.results_[2].consensus
+    never = np.nonzero(np.diag(C) == 0)[0]
+    assert never.size == len(X) - int(len(X) * 0.8)
+    assert np.all(C[never] == 0)
+
+
+@pytest.mark.parametrize("bad, message", [
+    (np.array([[1.0, np.nan, 2.0]] + [[1.0, 2.0, 3.0 + i] for i in range(20)]), "NaN"),
+    (np.array([[5.0, 5.0, 5.0]] + [[1.0, 2.0, 3.0 + i] for i in range(20)]), "identical values"),
+    (np.arange(10.0), "2-D"),
+])
+def test_bad_input_is_reported(bad, message):
+    with pytest.raises(ValueError, match=message):
+        ConsensusClustering(k_max=3, reps=2, seed=1).fit(bad)
+
+
+def test_bad_parameters_are_reported():
+    X, _ = blobs(n_per=(10, 10), seed=1)
+    with pytest.raises(ValueError, match="k_max=16 must be smaller"):
+        ConsensusClustering(k_max=16, reps=2).fit(X)
+    with pytest.raises(ValueError, match="k_min <= k_max"):
+        ConsensusClustering(k_min=1, k_max=3, reps=2).fit(X)
+    with pytest.raises(ValueError, match="distance"):
+        ConsensusClustering(k_max=3, reps=2, distance="cosine").fit(X)
+    with pytest.raises(ValueError, match="p_item"):
+        ConsensusClustering(k_max=3, reps=2, p_item=1.5).fit(X)
+    df = pd.DataFrame(X)
+    df["site"] = "a"
+    with pytest.raises(ValueError, match="non-numeric"):
+        ConsensusClustering(k_max=3, reps=2).fit(df)
+    with pytest.raises(ValueError, match="k=5 must be in"):
+        pam_r(np.zeros((5, 5)), 5)
