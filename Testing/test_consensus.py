@@ -125,6 +125,24 @@ def test_separated_clusters_recovered_with_right_k():
     assert adjusted_rand_score(y, one.results_[4].classes) > 0.99
 
 
+def test_k_selection_rules():
+    """cdf (Monti's delta-area elbow, the paper's rule) and pac both find 4 well-separated
+    clusters; on clusters of unequal separation (two pairs of close blobs) the two rules are
+    reported side by side, and the chosen one is the one asked for."""
+    X, y = blobs(seed=3)
+    for rule in ("cdf", "pac"):
+        cc = ConsensusClustering(k_min=2, k_max=7, reps=40, seed=11, k_selection=rule).fit(X)
+        assert cc.suggested_k_ == 4 and cc.k_delta_area_ == 4 and cc.k_pac_ == 4, cc.k_rule_
+    cc = ConsensusClustering(k_min=2, k_max=7, reps=40, seed=11, k_selection="cdf").fit(X)
+    assert cc.k_rule_.startswith("k=4: consensus-CDF elbow")
+    # the elbow by hand: the last k before delta_area first drops below the threshold
+    d = cc.per_k_.set_index("k")["delta_area"]
+    first_flat = next(k for k in d.index[1:] if d[k] < cc.delta_threshold)
+    assert cc.k_delta_area_ == first_flat - 1
+    with pytest.raises(ValueError, match="k_selection"):
+        ConsensusClustering(k_min=2, k_max=3, reps=5, seed=1, k_selection="gap").fit(X)
+
+
 def test_pure_noise_gives_weak_structure():
     X = np.random.default_rng(8).normal(size=(150, 10))
     cc = ConsensusClustering(k_min=2, k_max=6, reps=40, seed=2).fit(X)

@@ -164,6 +164,11 @@ class ConsensusClustering:
     r_compatible : reproduce ConsensusClusterPlus exactly (slow; see module docstring).
     distance : ``"pearson"`` (``1 - r`` between items, the paper's choice) or ``"euclidean"``.
     final_linkage : only ``"average"`` (ConsensusClusterPlus's default and the paper's setting).
+    k_selection : how ``suggested_k_`` is chosen: ``"cdf"`` (default; the paper's rule, Monti et
+        al. 2003: the elbow of the consensus-CDF area, i.e. the last k before the relative area
+        gain ``delta_area`` drops below ``delta_threshold``) or ``"pac"`` (lowest PAC,
+        Senbabaoglu et al. 2014, ties within ``pac_tolerance`` broken by the CDF elbow).  Both
+        candidates are always reported (``k_delta_area_``, ``k_pac_``).
     pac_tolerance : PAC values within this of the minimum count as tied when suggesting k.
     delta_threshold : relative area increase under which the delta-area curve has flattened.
     batch_size : resamplings processed per parallel batch (memory / speed trade-off).
@@ -185,7 +190,7 @@ class ConsensusClustering:
                  seed: Optional[int] = None, n_jobs: int = 1, r_compatible: bool = False,
                  distance: str = "pearson", final_linkage: str = "average",
                  pac_tolerance: float = 0.01, delta_threshold: float = 0.1,
-                 batch_size: int = 64):
+                 batch_size: int = 64, k_selection: str = "cdf"):
         self.k_min = k_min
         self.k_max = k_max
         self.reps = reps
@@ -198,10 +203,11 @@ class ConsensusClustering:
         self.pac_tolerance = pac_tolerance
         self.delta_threshold = delta_threshold
         self.batch_size = batch_size
+        self.k_selection = k_selection
 
     # -- scikit-learn conventions ---------------------------------------------------------------
     _PARAMS = ("k_min", "k_max", "reps", "p_item", "seed", "n_jobs", "r_compatible", "distance",
-               "final_linkage", "pac_tolerance", "delta_threshold", "batch_size")
+               "final_linkage", "pac_tolerance", "delta_threshold", "batch_size", "k_selection")
 
     def get_params(self, deep: bool = True) -> dict:
         return {p: getattr(self, p) for p in self._PARAMS}
@@ -385,10 +391,13 @@ class ConsensusClustering:
         return self
 
     def _suggest_k(self) -> None:
-        """Suggested k: the PAC minimum (Senbabaoglu et al. 2014: PAC identifies the number of
-        clusters more reliably than the delta-area curve); when several k have a PAC within
-        ``pac_tolerance`` of the minimum, Monti's delta-area elbow picks among them (the last k
-        whose relative area increase is still >= ``delta_threshold``), else the smallest such k."""
+        """Suggested k (see ``k_selection``).  ``"cdf"``: Monti's consensus-CDF rule, the last k
+        before the relative increase of the CDF area (``delta_area``) first drops below
+        ``delta_threshold`` (the elbow of A(k); the paper's choice).  ``"pac"``: the PAC minimum
+        (Senbabaoglu et al. 2014); when several k have a PAC within ``pac_tolerance`` of the
+        minimum, the CDF elbow picks among them, else the smallest such k."""
+        if self.k_selection not in ("cdf", "pac"):
+            raise ValueError(f"k_selection must be 'cdf' or 'pac', got {self.k_selection!r}")
         ks = sorted(self.results_)
         pac = np.array([self.results_[k].pac for k in ks])
         delta = np.array([self.results_[k].delta_area for k in ks])
@@ -400,7 +409,12 @@ class ConsensusClustering:
                 k_elbow = ks[idx - 1]
                 break
         tied = [k for k, v in zip(ks, pac) if v <= pac.min() + self.pac_tolerance]
-        if len(tied) == 1:
+        if self.k_selection == "cdf":
+            k_sel = k_elbow
+            rule = (f"k={k_sel}: consensus-CDF elbow (Monti et al. 2003; the relative increase of "
+                    f"the CDF area drops below {self.delta_threshold} after k={k_elbow}); the "
+                    f"lowest PAC would give k={k_pac}")
+        elif len(tied) == 1:
             k_sel = k_pac
             rule = (f"k={k_sel}: lowest PAC ({pac.min():.3f}; Senbabaoglu et al. 2014); "
                     f"Monti's delta-area elbow would give k={k_elbow}")

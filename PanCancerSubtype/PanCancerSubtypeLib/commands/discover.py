@@ -46,6 +46,9 @@ def register(sub):
     g.add_argument("--k", type=int, default=None,
                    help="k used for purity, differential features and the heatmap "
                         "(default: the suggested k)")
+    g.add_argument("--k-selection", choices=["cdf", "pac"], default="cdf",
+                   help="rule for the suggested k: cdf = Monti's consensus-CDF (delta-area) elbow, "
+                        "the paper's rule (default); pac = lowest PAC (Senbabaoglu et al. 2014)")
     g = p.add_argument_group("feature preparation")
     g.add_argument("--no-scale", action="store_true",
                    help="do not divide features by their standard deviation (only centre and "
@@ -204,7 +207,7 @@ def _run(args):
     # -- consensus clustering -------------------------------------------------------------------
     cc = ConsensusClustering(k_min=args.k_min, k_max=args.k_max, reps=args.reps,
                              p_item=args.p_item, seed=args.seed, n_jobs=args.n_jobs,
-                             r_compatible=args.r_compatible)
+                             r_compatible=args.r_compatible, k_selection=args.k_selection)
     t0 = time.perf_counter()
     cc.fit(Z)
     timings["consensus"] = time.perf_counter() - t0
