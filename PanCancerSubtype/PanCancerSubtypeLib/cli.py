@@ -15,6 +15,7 @@ COMMAND_MODULES: List[str] = [
     "features",
     "cohort",
     "registry",
+    "segmentation",
 ]
 
 
