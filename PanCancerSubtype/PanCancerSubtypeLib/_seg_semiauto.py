@@ -15,6 +15,11 @@ Method (SimpleITK + SciPy), run on a crop around the seeds:
    region and the growing is repeated (``iterations``).  The standard deviation is floored at a
    fraction of the ROI's robust intensity spread so that a seed in a perfectly flat region still
    grows.
+   **Leak control** (only without a bounding box): when the region, after the opening of step 5,
+   still covers more than ``leak_fraction`` (5 %) of the border of the ROI, it has leaked into
+   adjacent tissue of similar intensity (e.g. a lung tumour touching the chest wall); the
+   growing is repeated with the multiplier lowered by 0.5, down to ``min_multiplier``.  With a
+   bounding box the user has bounded the tumour and no narrowing is done.
 4. **Rim-enhancing tumours** (``include_enhancing_rim``; default on for MR): a necrotic or cystic
    core (the region of step 3) surrounded by a contrast-enhancing rim is the typical appearance
    of high-grade tumours on contrast-enhanced T1.  When the shell just outside the region is
@@ -92,8 +97,10 @@ def _bbox_to_slices(image, bbox, source):
 def segment_from_seeds(image, seeds_lps_mm, bbox=None, modality: Optional[str] = None,
                        max_radius_mm: float = 60.0, neighborhood_mm: float = 3.0,
                        multiplier: float = 2.5, iterations: int = 4,
-                       smoothing_iterations: int = 5, include_enhancing_rim: Optional[bool] = None,
+                       smoothing: Optional[str] = "median", smoothing_iterations: int = 5,
+                       include_enhancing_rim: Optional[bool] = None,
                        opening_mm: Optional[float] = None, closing_mm: float = 2.0,
+                       leak_fraction: float = 0.05, min_multiplier: float = 1.0,
                        source: Optional[str] = None):
     """Segment the tumour containing ``seeds_lps_mm`` (see module docstring for the method).
 
@@ -139,8 +146,6 @@ def segment_from_seeds(image, seeds_lps_mm, bbox=None, modality: Optional[str] =
         modality = str(modality).upper()
     if include_enhancing_rim is None:
         include_enhancing_rim = modality == "MR"
-    if opening_mm is None:
-        opening_mm = max(1.5, 1.5 * float(max(spacing[0], spacing[1])))
 
     # 1. region of interest = bbox ∩ balls around seeds, as a crop
     seeds_zyx = np.array([s[::-1] for s in seeds])
@@ -172,9 +177,13 @@ def segment_from_seeds(image, seeds_lps_mm, bbox=None, modality: Optional[str] =
     # 2. edge-preserving smoothing
     simg = sitk.GetImageFromArray(arr)
     simg.SetSpacing(tuple(float(v) for v in spacing))
-    if smoothing_iterations > 0:
+    if smoothing == "curvature" and smoothing_iterations > 0:
         simg = sitk.CurvatureFlow(simg, timeStep=0.0625 if spacing.min() >= 1 else 0.0625 * spacing.min() ** 2,
                                   numberOfIterations=int(smoothing_iterations))
+    elif smoothing == "median":
+        # 3x3 in-plane (3x3x3 when slices are no thicker than 1.5 x the in-plane spacing)
+        rz = 1 if spacing[2] <= 1.5 * max(spacing[0], spacing[1]) else 0
+        simg = sitk.Median(simg, [1, 1, rz])
     sm = sitk.GetArrayFromImage(simg).astype(np.float32)
 
     # 3. confidence-connected growing with physical neighbourhood statistics
@@ -186,37 +195,74 @@ def segment_from_seeds(image, seeds_lps_mm, bbox=None, modality: Optional[str] =
     for s in local:
         nb[tuple(s)] = True
     vals = sm[nb]
-    mean, std = float(vals.mean()), float(vals.std())
+    mean0, std0 = float(vals.mean()), float(vals.std())
     q25, q75 = np.percentile(sm[roi], [25, 75])
     std_floor = 0.02 * max(float(q75 - q25), 1e-6)
     struct26 = np.ones((3, 3, 3), bool)
-    region = nb & roi
-    for it in range(max(int(iterations), 1) + 1):
-        s_eff = max(std, std_floor)
-        lo_t, hi_t = mean - multiplier * s_eff, mean + multiplier * s_eff
-        cand = roi & (sm >= lo_t) & (sm <= hi_t)
-        lab, _ = ndi.label(cand, structure=struct26)
-        ids = {int(lab[tuple(s)]) for s in local} - {0}
-        if not ids:
-            break
-        new = np.isin(lab, list(ids))
-        if it > 0 and np.array_equal(new, region):
-            region = new
-            break
-        region = new
-        v = sm[region]
-        mean, std = float(v.mean()), float(v.std())
-        log.debug("confidence-connected iteration %d: mean %.3g std %.3g, %d voxels",
-                  it, mean, std, int(region.sum()))
-    if not region.any():
-        region = nb & roi
+    # border of the region of interest (balls around the seeds, clipped to the image)
+    roi_border = roi & ~ndi.binary_erosion(roi, border_value=0)
 
-    # 4. enhancing rim
+    def grow(k):
+        mean, std = mean0, std0
+        region = nb & roi
+        for it in range(max(int(iterations), 1) + 1):
+            s_eff = max(std, std_floor)
+            cand = roi & (sm >= mean - k * s_eff) & (sm <= mean + k * s_eff)
+            lab, _ = ndi.label(cand, structure=struct26)
+            ids = {int(lab[tuple(s)]) for s in local} - {0}
+            if not ids:
+                break
+            new = np.isin(lab, list(ids))
+            if it > 0 and np.array_equal(new, region):
+                break
+            region = new
+            v = sm[region]
+            mean, std = float(v.mean()), float(v.std())
+            log.debug("confidence-connected k=%.2g iteration %d: mean %.3g std %.3g, %d voxels",
+                      k, it, mean, std, int(region.sum()))
+        return region
+
     def ball(r_mm):
         r = np.maximum(np.floor(r_mm / sp_zyx).astype(int), 0)
         z, y, x = np.ogrid[-r[0]:r[0] + 1, -r[1]:r[1] + 1, -r[2]:r[2] + 1]
         return ((z * sp_zyx[0]) ** 2 + (y * sp_zyx[1]) ** 2 + (x * sp_zyx[2]) ** 2) <= r_mm ** 2 + 1e-6
 
+    if opening_mm is None:
+        opening_mm = max(1.5, 1.5 * float(max(spacing[0], spacing[1])))
+    open_ball = ball(opening_mm) if opening_mm and opening_mm > 0 else None
+
+    def seed_component(region):
+        lab, _ = ndi.label(region, structure=struct26)
+        ids = {int(lab[tuple(s)]) for s in local} - {0}
+        return np.isin(lab, list(ids)) if ids else region
+
+    def opened_component(region):
+        if open_ball is None:
+            return seed_component(region)
+        opened = ndi.binary_opening(region, open_ball)
+        if any(opened[tuple(s)] for s in local):
+            return seed_component(opened)
+        return seed_component(region)
+
+    # leak control: a region that reaches the border of the region of interest on more than
+    # ``leak_fraction`` of that border has leaked into adjacent tissue; grow again with a
+    # narrower interval (multiplier - 0.5, down to ``min_multiplier``)
+    k = float(multiplier)
+    while True:
+        region = grow(k)
+        if leak_fraction is None or leak_fraction >= 1 or bbox is not None:
+            break
+        cleaned = opened_component(region)
+        touching = float((cleaned & roi_border).sum()) / max(float(roi_border.sum()), 1.0)
+        if touching <= leak_fraction or k - 0.5 < min_multiplier - 1e-9:
+            break
+        log.debug("region leaks to %.1f%% of the ROI border at k=%.2g; narrowing",
+                  100 * touching, k)
+        k -= 0.5
+    if not region.any():
+        region = nb & roi
+
+    # 4. enhancing rim
     if include_enhancing_rim:
         shell = ndi.binary_dilation(region, ball(3.0)) & ~region & roi
         if shell.any():
@@ -237,15 +283,9 @@ def segment_from_seeds(image, seeds_lps_mm, bbox=None, modality: Optional[str] =
     for z in range(region.shape[0]):
         if region[z].any():
             region[z] = ndi.binary_fill_holes(region[z])
-    if opening_mm and opening_mm > 0:
-        opened = ndi.binary_opening(region, ball(opening_mm))
-        if any(opened[tuple(s)] for s in local):
-            region = opened
-    lab, _ = ndi.label(region, structure=struct26)
-    ids = {int(lab[tuple(s)]) for s in local} - {0}
-    if ids:
-        region = np.isin(lab, list(ids))
-    else:  # seeds removed by the opening; keep the largest component
+    region = opened_component(region)
+    if not any(region[tuple(s)] for s in local):  # seeds removed: keep the largest component
+        lab, _ = ndi.label(region, structure=struct26)
         if lab.max() > 0:
             counts = np.bincount(lab.ravel())
             counts[0] = 0

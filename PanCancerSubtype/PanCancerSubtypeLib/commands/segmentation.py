@@ -55,9 +55,11 @@ def register(sub):
     p.add_argument("--model", default=None, help="model directory from train-segmenter")
     p.add_argument("--seed", action="append", default=[], metavar="X,Y,Z",
                    help="seed point inside the tumour, physical LPS mm (repeatable); with "
-                        "--model it selects the predicted component(s) to keep")
+                        "--model it selects the predicted component(s) to keep; write "
+                        "--seed=-12.5,40,7 when the first coordinate is negative")
     p.add_argument("--bbox", default=None, metavar="X0,Y0,Z0,X1,Y1,Z1",
-                   help="bounding box (LPS mm) the tumour lies in (semi-automatic)")
+                   help="bounding box (LPS mm) the tumour lies in (semi-automatic); "
+                        "--bbox=-50,... when the first number is negative")
     p.add_argument("--modality", choices=("CT", "MR"), default=None)
     p.add_argument("--max-radius", type=float, default=60.0,
                    help="semi-automatic: largest distance from a seed (mm)")
