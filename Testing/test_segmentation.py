@@ -79,6 +79,7 @@ def test_metrics_offset_cubes_analytic():
     assert seg.hausdorff_distance(_img(c, sp), A) == pytest.approx(10 * sp[0])
 
 
+@pytest.mark.filterwarnings("ignore::FutureWarning")
 def test_metrics_offset_spheres_analytic_dice_and_monai_hd95():
     r, d = 12.0, 6.0
     shape = (48, 48, 60)
@@ -315,8 +316,8 @@ def _phantom(seed, shape=(16, 64, 64), direction=None):
 
 def _tiny_cfg(**kw):
     base = dict(channels=(8, 16, 32), bottleneck_dilations=(1, 2, 4), patch=48, batch_size=8,
-                iterations_per_epoch=10, epochs=12, patience=100, val_fraction=0.2,
-                learning_rate=2e-3, inference_roi=64, num_threads=1, seed=0)
+                iterations_per_epoch=10, epochs=6, patience=100, val_fraction=0.2,
+                learning_rate=2e-3, num_threads=1, seed=0)
     base.update(kw)
     return seg.SegmenterConfig(**base)
 
@@ -407,17 +408,19 @@ def test_config_json_roundtrip_and_networks():
     import torch
 
     cfg = seg.SegmenterConfig(dims=3, architecture="dilated_unet", channels=(4, 8),
-                              bottleneck_dilations=(1, 2), patch=16)
+                              bottleneck_dilations=(1, 2), patch=16, norm="instance")
     again = seg.SegmenterConfig.from_dict(json.loads(cfg.to_json()))
     assert again == cfg
     with pytest.raises(ValueError):
         seg.SegmenterConfig(patch=50).validate()           # not a multiple of 8
     with pytest.raises(ValueError):
         seg.SegmenterConfig(dims=2, architecture="segresnet").validate()
+    with pytest.raises(ValueError, match="batch_size"):
+        seg.SegmenterConfig(batch_size=1).validate()
     # forward passes keep the spatial size and give 2 logits
     for c in (cfg, seg.SegmenterConfig(dims=3, architecture="segresnet", channels=(8,), patch=16),
               seg.SegmenterConfig(dims=2, channels=(4, 8, 16), patch=32)):
-        net = seg.build_network(c)
+        net = seg.build_network(c).eval()
         x = torch.zeros((1, 1) + (c.patch,) * c.dims)
         assert tuple(net(x).shape) == (1, 2) + (c.patch,) * c.dims
     # the bottleneck really is dilated

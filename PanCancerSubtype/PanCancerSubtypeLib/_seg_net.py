@@ -5,7 +5,7 @@ Network (``architecture="dilated_unet"``, 2D by default, 3D with ``dims=3``)
 A U-Net built from MONAI blocks (``monai.networks.blocks.ResidualUnit`` / ``Convolution``), after
 the paper's 2D U-Net with dilated convolutions at the bottleneck:
 
-* encoder: one residual unit (two 3x3 conv + instance norm + PReLU, with a residual connection)
+* encoder: one residual unit (two 3x3 conv + batch norm + PReLU, with a residual connection)
   per level with ``channels`` (default 16, 32, 64, 128) filters; levels 2.. downsample by a
   stride-2 convolution (so the input size must be a multiple of 2**(levels-1); sliding-window
   inference pads automatically);
@@ -15,6 +15,11 @@ the paper's 2D U-Net with dilated convolutions at the bottleneck:
 * decoder: stride-2 transposed convolutions, concatenation with the encoder features of the same
   level (skip connections) and a residual unit per level; a final 1x1 convolution gives two
   logits (background, tumour).
+
+Batch normalisation (``norm="batch"``, the default) uses running statistics at inference, so
+whole-slice inference sees the same normalisation as patch-wise training (instance
+normalisation, ``norm="instance"``, would normalise a 512x512 slice differently from a 96x96
+training patch); on the synthetic phantoms it also converged several times faster.
 
 ``architecture="segresnet"`` (3D) uses ``monai.networks.nets.SegResNet`` and ``"unet"`` MONAI's
 residual ``UNet``, for users who prefer a 3D network.
@@ -86,11 +91,11 @@ class SegmenterConfig:
     intensity_shift: float = 0.1
     noise_std: float = 0.02
     spacing: Optional[Tuple[float, float, float]] = None   #: resample to (x, y, z) mm; None = native
-    inference_roi: Optional[int] = None             #: sliding-window size (default max(patch, 256) in 2D)
+    inference_roi: Optional[int] = None             #: sliding-window cap (2D default 512: whole slice)
     sw_overlap: float = 0.25
     sw_batch_size: int = 8
     threshold: float = 0.5                          #: on the tumour probability
-    norm: str = "instance"
+    norm: str = "batch"                             #: batch | instance (dilated_unet, unet)
     num_threads: Optional[int] = None               #: CPU threads for torch (None: torch default)
 
     def to_dict(self) -> Dict[str, Any]:
@@ -125,6 +130,8 @@ class SegmenterConfig:
             raise ValueError(f"patch ({self.patch}) must be a multiple of {self.divisor()}")
         if not 0 <= self.val_fraction < 1:
             raise ValueError("val_fraction must be in [0, 1)")
+        if self.norm == "batch" and self.batch_size < 2:
+            raise ValueError("batch normalisation needs batch_size >= 2")
         if self.device not in ("auto", "cpu", "cuda") and not str(self.device).startswith("cuda:"):
             raise ValueError("device must be auto, cpu or cuda")
 
@@ -133,13 +140,24 @@ class SegmenterConfig:
             return 8
         return 2 ** (len(self.channels) - 1)
 
-    def roi(self) -> int:
-        if self.inference_roi:
-            r = int(self.inference_roi)
-        else:
-            r = max(self.patch, 256) if self.dims == 2 else self.patch
+    def roi(self, shape: Optional[Sequence[int]] = None) -> Tuple[int, ...]:
+        """Sliding-window size for an input of ``shape`` (spatial, z/y/x or y/x).
+
+        2D: the whole slice (rounded up to the network's divisor) when it is no larger than
+        ``inference_roi`` (default 512), so that a CT slice is one window without overlap;
+        larger slices are tiled.  3D: ``inference_roi`` (default ``patch``) per axis.
+        """
         d = self.divisor()
-        return int(np.ceil(r / d) * d)
+        up = lambda v: int(np.ceil(v / d) * d)  # noqa: E731
+        if self.dims == 2:
+            cap = up(self.inference_roi or 512)
+            if shape is None:
+                return (cap, cap)
+            return tuple(min(up(n), cap) for n in shape[-2:])
+        r = up(self.inference_roi or self.patch)
+        if shape is None:
+            return (r, r, r)
+        return tuple(min(up(n), r) if n < r else r for n in shape[-3:])
 
 
 # -------------------------------------------------------------------------------------- network
@@ -438,7 +456,7 @@ def _predict_prob(model, arr: np.ndarray, cfg: SegmenterConfig, device) -> np.nd
     import torch
     from monai.inferers import sliding_window_inference
 
-    roi = cfg.roi()
+    roi = cfg.roi(arr.shape)
     model.eval()
     out = np.zeros(arr.shape, np.float32)
     with torch.no_grad():
@@ -447,13 +465,13 @@ def _predict_prob(model, arr: np.ndarray, cfg: SegmenterConfig, device) -> np.nd
             chunk = max(int(cfg.sw_batch_size), 1)
             for z0 in range(0, nz, chunk):
                 x = torch.from_numpy(np.ascontiguousarray(arr[z0:z0 + chunk, None])).to(device)
-                logits = sliding_window_inference(x, (roi, roi), cfg.sw_batch_size, model,
+                logits = sliding_window_inference(x, roi, cfg.sw_batch_size, model,
                                                   overlap=cfg.sw_overlap, mode="gaussian")
                 prob = torch.softmax(logits, dim=1)[:, 1]
                 out[z0:z0 + chunk] = prob.float().cpu().numpy()
         else:
             x = torch.from_numpy(np.ascontiguousarray(arr[None, None])).to(device)
-            logits = sliding_window_inference(x, (roi,) * 3, cfg.sw_batch_size, model,
+            logits = sliding_window_inference(x, roi, cfg.sw_batch_size, model,
                                               overlap=cfg.sw_overlap, mode="gaussian")
             out[:] = torch.softmax(logits, dim=1)[0, 1].float().cpu().numpy()
     return out
