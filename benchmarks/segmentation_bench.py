@@ -33,7 +33,7 @@ def ct_volume(shape=(100, 512, 512), seed=0):
     arr = np.full(shape, -1000.0, np.float32)
     arr[:, body[0]] = 40.0
     arr[:, lungs[0]] = -850.0
-    tumour = ((z - 50) / 8.0) ** 2 + ((y - 230) / 20.0) ** 2 + ((x - 150) / 20.0) ** 2 <= 1
+    tumour = ((z - shape[0] // 2) / 8.0) ** 2 + ((y - 230) / 20.0) ** 2 + ((x - 150) / 20.0) ** 2 <= 1
     arr[tumour] = 30.0
     arr += rng.normal(0, 20, shape).astype(np.float32)
     im = sitk.GetImageFromArray(arr)
@@ -46,6 +46,7 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--device", default="auto")
     ap.add_argument("--quick", action="store_true", help="20 slices instead of 100")
+    ap.add_argument("--only", choices=("inference", "semi", "train"), default=None)
     args = ap.parse_args(argv)
 
     import torch
@@ -59,23 +60,26 @@ def main(argv=None):
     print(f"load average {os.getloadavg()}, cpu_count {os.cpu_count()}, torch threads "
           f"{torch.get_num_threads()}, device {dev}")
 
-    # 1. inference, default 2D dilated U-Net (16-32-64-128, dilations 1-2-4-8)
+    # 1. inference, default 2D dilated U-Net (8-16-32-64-128, dilations 1-2-4-8)
     nz = 20 if args.quick else 100
     im, _ = ct_volume((nz, 512, 512))
     cfg = seg.SegmenterConfig(modality="CT", device=args.device)
     net = seg.build_network(cfg).to(dev).eval()
     nparam = sum(p.numel() for p in net.parameters())
-    t0 = time.perf_counter()
-    mask = seg.segment_image(im, None, model=(net, cfg, {}))
-    dt = time.perf_counter() - t0
-    print(f"inference 2D dilated U-Net ({nparam} parameters) on 512x512x{nz}: {dt:.1f} s "
-          f"({dt / nz:.2f} s/slice; x{100 / nz:.0f} -> {dt * 100 / nz:.1f} s for 100 slices)")
-    assert mask.GetSize() == im.GetSize()
+    if args.only in (None, "inference"):
+        t0, c0 = time.perf_counter(), time.process_time()
+        mask = seg.segment_image(im, None, model=(net, cfg, {}))
+        dt, cpu = time.perf_counter() - t0, time.process_time() - c0
+        print(f"inference 2D dilated U-Net ({nparam} parameters) on 512x512x{nz}: {dt:.1f} s wall, "
+              f"{cpu:.1f} s CPU ({dt / nz:.2f} s/slice wall; for 100 slices {dt * 100 / nz:.1f} s)")
+        assert mask.GetSize() == im.GetSize()
 
     # 2. semi-automatic, real cases
     sys.path.insert(0, str(ROOT / "Testing"))
     data = Path(os.environ.get("PANCANCER_SHARED_DATA", ROOT.parent / "shared" / "data"))
-    if (data / "cases.csv").is_file():
+    if args.only not in (None, "semi"):
+        pass
+    elif (data / "cases.csv").is_file():
         import csv
 
         import SimpleITK as sitk
@@ -105,6 +109,8 @@ def main(argv=None):
         print(f"semi-automatic: shared data not found at {data}; skipped")
 
     # 3. training time per epoch
+    if args.only not in (None, "train"):
+        return
     from test_segmentation import _phantom, _tiny_cfg
     from PanCancerSubtypeLib.features import Case
 
@@ -120,7 +126,7 @@ def main(argv=None):
         s = seg.train_segmenter(big, tmp + "/d", seg.SegmenterConfig(
             epochs=1, iterations_per_epoch=10, num_threads=args.threads, device=args.device),
             progress=False)
-        print(f"training, default model (16-32-64-128, 10 x 8 patches of 96^2): "
+        print(f"training, default model (8-16-32-64-128, 10 x 8 patches of 96^2): "
               f"{s['seconds_per_epoch']:.2f} s per 10 iterations (default epoch = 50 "
               f"iterations ~ {5 * s['seconds_per_epoch']:.0f} s + validation)")
     print(f"load average after: {os.getloadavg()}")

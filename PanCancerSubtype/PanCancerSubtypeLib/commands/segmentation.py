@@ -32,7 +32,7 @@ def register(sub):
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--patch", type=int, default=96, help="training patch edge (px)")
     p.add_argument("--channels", default=None,
-                   help="filters per level, e.g. 16,32,64,128 (default)")
+                   help="filters per level (default 8,16,32,64,128)")
     p.add_argument("--val-fraction", type=float, default=0.2)
     p.add_argument("--patience", type=int, default=10, help="early stopping patience (epochs)")
     p.add_argument("--lr", type=float, default=1e-3)
