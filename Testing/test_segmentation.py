@@ -386,6 +386,36 @@ def test_unet_training_is_deterministic(tmp_path):
     assert s1["weights_sha256"]["last.safetensors"] != s3["weights_sha256"]["last.safetensors"]
 
 
+def test_3d_training_and_inference_geometry(tmp_path):
+    cases = [Case(case_id=f"p{i}", image=_phantom(i)[0], mask=_phantom(i)[1], modality="CT")
+             for i in range(3)]
+    for arch, ch in (("dilated_unet", (4, 8)), ("segresnet", (8,))):
+        cfg = _tiny_cfg(dims=3, architecture=arch, channels=ch, bottleneck_dilations=(1, 2),
+                        patch=16, epochs=1, iterations_per_epoch=2, batch_size=2)
+        s = seg.train_segmenter(cases, tmp_path / arch, cfg, progress=False)
+        assert s["config"]["dims"] == 3 and s["epochs_run"] == 1
+        im, _ = _phantom(7, shape=(13, 40, 37), direction=ROT_DIR)
+        mask = seg.segment_image(im, tmp_path / arch, postprocessing=None)
+        _same_geometry(mask, im)
+
+
+def test_resampled_mr_model_geometry(tmp_path):
+    # spacing != native: training and inference resample; the mask comes back on the input grid
+    cases = [Case(case_id=f"p{i}", image=_phantom(i)[0], mask=_phantom(i)[1], modality="MR")
+             for i in range(3)]
+    cfg = _tiny_cfg(spacing=(1.6, 1.6, 2.5), epochs=1, iterations_per_epoch=2, batch_size=2,
+                    patch=32)
+    s = seg.train_segmenter(cases, tmp_path / "m", cfg, progress=False)
+    assert s["config"]["modality"] == "MR"
+    im, _ = _phantom(9, shape=(11, 61, 67), direction=ROT_DIR)
+    mask, prob = seg.segment_image(im, tmp_path / "m", return_probability=True,
+                                   postprocessing=None)
+    _same_geometry(mask, im)
+    _same_geometry(prob, im)
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(mask),
+                                  (sitk.GetArrayFromImage(prob) >= 0.5).astype(np.uint8))
+
+
 def test_model_bundle_errors(trained_model, tmp_path):
     out, _ = trained_model
     with pytest.raises(ModelBundleError):

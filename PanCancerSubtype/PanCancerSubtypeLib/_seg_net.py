@@ -439,12 +439,11 @@ def _augmenter(cfg: SegmenterConfig, seed: int):
           T.RandFlipd(keys, prob=0.5, spatial_axis=sd - 2)]      # antero-posterior (y)
     if rot > 0:
         # in-plane rotation only (about the z axis); label by nearest neighbour
-        if sd == 2:
-            tr.append(T.RandRotated(keys, range_x=rot, prob=0.5, mode=("bilinear", "nearest"),
-                                    padding_mode="zeros"))
-        else:
-            tr.append(T.RandRotated(keys, range_x=rot, prob=0.5, mode=("bilinear", "nearest"),
-                                    padding_mode="zeros"))
+        # MONAI: range_x = plane of the first two spatial axes (2D: y, x); range_z = plane of
+        # the second and third axes (3D arrays are z, y, x: the axial plane)
+        plane = {"range_x": rot} if sd == 2 else {"range_z": rot}
+        tr.append(T.RandRotated(keys, prob=0.5, mode=("bilinear", "nearest"),
+                                padding_mode="zeros", **plane))
     tr += [T.RandScaleIntensityd("image", factors=cfg.intensity_scale, prob=0.5),
            T.RandShiftIntensityd("image", offsets=cfg.intensity_shift, prob=0.5),
            T.RandGaussianNoised("image", prob=0.5, std=cfg.noise_std)]
