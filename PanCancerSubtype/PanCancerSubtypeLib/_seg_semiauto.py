@@ -5,8 +5,11 @@ Method (SimpleITK + SciPy), run on a crop around the seeds:
 1. **Region of interest**: the optional bounding box (LPS mm corners) intersected with the union
    of balls of radius ``max_radius_mm`` around the seeds.  Nothing outside it can be segmented,
    which bounds leaks into adjacent tissue of similar intensity.
-2. **Edge-preserving smoothing**: ``CurvatureFlow`` (a few iterations), which lowers noise without
-   moving edges, so that the intensity statistics below are those of the tissue, not of the noise.
+2. **Edge-preserving smoothing** (``smoothing``): a 3x3 in-plane median filter (3x3x3 when the
+   slices are no thicker than 1.5 x the in-plane spacing), which removes noise without moving
+   straight edges, so that the intensity statistics below are those of the tissue rather than
+   of the noise.  ``"curvature"`` (``CurvatureFlow``) is the alternative; on a noisy synthetic
+   sphere it shrank the region by 10 % (median: 3 %), so median is the default.
 3. **Confidence-connected region growing** (Yanowitz-Bruckstein style, as ITK's
    ``ConfidenceConnectedImageFilter``): the initial intensity mean m and standard deviation s
    are taken in a small *physical* neighbourhood (``neighborhood_mm``, anisotropic voxels are
