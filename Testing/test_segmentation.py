@@ -341,6 +341,12 @@ def test_unet_trains_to_dice_on_heldout_phantoms(trained_model):
     logdf = pd.read_csv(out / "training_log.csv")
     assert len(logdf) == summary["epochs_run"]
     assert logdf["train_loss"].iloc[-1] < logdf["train_loss"].iloc[0]
+    # the best checkpoint is the epoch of highest validation Dice
+    assert summary["best_epoch"] == int(logdf["val_dice"].to_numpy().argmax())
+    assert summary["best_val_dice"] == pytest.approx(logdf["val_dice"].max(), abs=1e-6)
+    assert logdf["best"].sum() >= 1
+    same = (out / "best.safetensors").read_bytes() == (out / "last.safetensors").read_bytes()
+    assert same == (summary["best_epoch"] == summary["epochs_run"] - 1)
     model = seg.load_model(out)
     dices = []
     for s in range(100, 104):           # phantoms never seen in training
@@ -369,6 +375,18 @@ def test_unet_inference_geometry_and_seed(trained_model):
     assert seg.dice(seeded, ref) > 0.8
     with pytest.raises(ValueError, match="outside the image"):
         seg.segment_image(im, out, seeds_lps_mm=[(1e5, 0, 0)])
+
+
+def test_early_stopping(tmp_path):
+    cases = [Case(case_id=f"p{i}", image=_phantom(i)[0], mask=_phantom(i)[1], modality="CT")
+             for i in range(3)]
+    # learning rate 0 and no running statistics (instance norm): the network never changes, so
+    # validation Dice never improves after the first epoch -> stop after 1 + patience epochs
+    s = seg.train_segmenter(cases, tmp_path / "m", _tiny_cfg(epochs=20, iterations_per_epoch=1,
+                                                             batch_size=2, patience=2,
+                                                             learning_rate=0.0, norm="instance"),
+                            progress=False)
+    assert s["epochs_run"] == 3 and s["best_epoch"] == 0
 
 
 def test_unet_training_is_deterministic(tmp_path):

@@ -17,9 +17,11 @@ n targets x k raters table:
   (BMS - EMS) / (BMS + (k-1) EMS + k (JMS - EMS) / n)
 * ICC(1,1), one-way random:  (BMS - WMS) / (BMS + (k-1) WMS)
 
-``feature_icc`` uses ICC(3,1) by default (the paper's choice for the consistency of features
-between original and perturbed contours: a systematic shift of all perturbed values does not
-lower it); targets are the cases, raters the original and each perturbed mask.
+``feature_icc`` uses ICC(3,1) by default: the question is whether a feature ranks the tumours
+consistently when their contours change, so a systematic shift of all perturbed values (e.g. a
+perturbation that grows every mask a little) should not lower it; pass ``icc_type="2,1"`` for
+absolute agreement, which does penalise such shifts.  Targets are the cases, raters the original
+and each perturbed mask.
 """
 from __future__ import annotations
 
