@@ -3,11 +3,12 @@
 ``perturb_mask`` deforms a tumour mask by a random, smooth (elastic) displacement field, as the
 paper did to test the features' robustness to contouring variation: a Gaussian random vector
 field (three independent white-noise components smoothed with a Gaussian of
-``correlation_mm``) is scaled so that its largest displacement is ``strength_mm``; the mask's
-signed distance map (mm) is resampled through the displacement (SimpleITK
+``correlation_mm``) is scaled so that the largest displacement of a boundary voxel of the mask
+is ``strength_mm``; the mask's
+signed distance map (mm, zero half-way between voxel centres) is resampled through the displacement (SimpleITK
 ``DisplacementFieldTransform``, linear interpolation) and thresholded at zero.  Resampling the
 signed distance rather than the binary mask gives a smooth sub-voxel contour.  The boundary
-therefore moves by at most ``strength_mm`` (plus half a voxel of discretisation).
+therefore moves by about ``strength_mm`` at most (plus half a voxel of discretisation).
 
 ``icc`` implements the Shrout & Fleiss (1979) intraclass correlations from a two-way ANOVA of an
 n targets x k raters table:
@@ -45,7 +46,8 @@ def perturb_mask(mask, strength_mm: float = 2.0, seed: Optional[int] = 0,
     mask : SimpleITK.Image
         3D binary mask (non-zero = tumour).
     strength_mm : float
-        Largest displacement of the field (mm).
+        Largest displacement of a boundary voxel of the mask (mm); the boundary moves by up to
+        about this much (the field is smooth, so most boundary points move less).
     seed : int
         Seed of the random field (same seed -> same perturbation).
     correlation_mm : float, optional
@@ -82,8 +84,16 @@ def perturb_mask(mask, strength_mm: float = 2.0, seed: Optional[int] = 0,
     crop = sitk.RegionOfInterest(binm, [int(hi[2] - lo[2]), int(hi[1] - lo[1]),
                                         int(hi[0] - lo[0])],
                                  [int(lo[2]), int(lo[1]), int(lo[0])])
-    sdm = sitk.SignedMaurerDistanceMap(crop, insideIsPositive=False, squaredDistance=False,
-                                       useImageSpacing=True)
+    # signed distance (mm) with the zero level half-way between foreground and background voxel
+    # centres: outside = distance to the nearest foreground voxel (> 0), inside = minus the
+    # distance to the nearest background voxel (< 0); thresholding at 0 without displacement
+    # gives back the mask exactly
+    carr = sitk.GetArrayViewFromImage(crop).astype(bool)
+    sp_zyx = tuple(sp[::-1])
+    phi = ndi.distance_transform_edt(~carr, sampling=sp_zyx) \
+        - ndi.distance_transform_edt(carr, sampling=sp_zyx)
+    sdm = sitk.GetImageFromArray(phi.astype(np.float32))
+    sdm.CopyInformation(crop)
     rng = np.random.default_rng(seed)
     shape = tuple(int(v) for v in (hi - lo))
     sigma_vox = corr / sp[::-1]
@@ -92,7 +102,9 @@ def perturb_mask(mask, strength_mm: float = 2.0, seed: Optional[int] = 0,
         f = ndi.gaussian_filter(rng.standard_normal(shape), sigma_vox, mode="reflect")
         comps.append(f)
     field = np.stack(comps, axis=-1)  # (z, y, x, 3): physical x, y, z displacement
-    mag = np.sqrt((field ** 2).sum(-1)).max()
+    # scale: the largest displacement of a boundary voxel of the mask is strength_mm
+    surf = carr & ~ndi.binary_erosion(carr, border_value=0)
+    mag = float(np.sqrt((field[surf] ** 2).sum(-1)).max()) if surf.any() else 0.0
     if mag > 0:
         field *= strength_mm / mag
     disp = sitk.GetImageFromArray(field.astype(np.float64), isVector=True)
