@@ -4,9 +4,9 @@
 paper did to test the features' robustness to contouring variation: a Gaussian random vector
 field (three independent white-noise components smoothed with a Gaussian of
 ``correlation_mm``) is scaled so that the largest displacement of a boundary voxel of the mask
-is ``strength_mm``; the mask's
-signed distance map (mm, zero half-way between voxel centres) is resampled through the displacement (SimpleITK
-``DisplacementFieldTransform``, linear interpolation) and thresholded at zero.  Resampling the
+is ``strength_mm``; the mask's signed distance map (mm, zero half-way between voxel centres) is
+resampled through the displacement (SimpleITK ``DisplacementFieldTransform``, linear
+interpolation) and thresholded at zero.  Resampling the
 signed distance rather than the binary mask gives a smooth sub-voxel contour.  The boundary
 therefore moves by about ``strength_mm`` at most (plus half a voxel of discretisation).
 
