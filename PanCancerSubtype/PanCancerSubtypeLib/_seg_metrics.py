@@ -12,7 +12,7 @@ same with the maximum instead of the 95th percentile (equal to SimpleITK's
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Sequence, Union
+from typing import Any, Dict, Optional, Sequence
 
 import numpy as np
 

@@ -38,7 +38,7 @@ The result is a uint8 0/1 mask on exactly the input image's grid.
 from __future__ import annotations
 
 import logging
-from typing import Optional, Sequence
+from typing import Optional
 
 import numpy as np
 
