@@ -37,8 +37,10 @@ z-scored images are excluded), or all voxels when the image has no constant back
 Training: patches of ``patch`` px (2D: axial slices; 3D: cubes) are centred with probability
 ``pos_fraction`` on a random tumour voxel, otherwise on a random voxel; augmented with MONAI
 (random flips, small in-plane rotations, intensity scaling / shifting, Gaussian noise); loss
-``monai.losses.DiceCELoss`` (softmax, one-hot); Adam; validation Dice on whole held-out volumes
-(split by case) after each epoch; early stopping after ``patience`` epochs without improvement.
+``monai.losses.DiceCELoss`` (softmax, one-hot); Adam; validation Dice on the held-out cases
+(split by case) after each epoch, computed on the tumour's bounding box widened by ``val_margin`` voxels (2D: the tumour's slices
++- ``val_margin``, whole slices; ``None``: whole volumes, which costs ~0.4 CPU-s per 512x512
+slice per epoch); early stopping after ``patience`` epochs without improvement.
 
 Saved model directory: ``config.json`` (this module's :class:`SegmenterConfig` plus training
 metadata and the SHA-256 of the weights), ``best.safetensors``, ``last.safetensors``,
@@ -82,6 +84,7 @@ class SegmenterConfig:
     weight_decay: float = 1e-5
     patience: int = 10                              #: early stopping (epochs without improvement)
     val_fraction: float = 0.2
+    val_margin: Optional[int] = 8                   #: validate on tumour bbox +- this (voxels; None: all)
     seed: int = 0
     device: str = "auto"                            #: auto | cpu | cuda
     modality: Optional[str] = None                  #: default modality ("CT"/"MR")
@@ -479,6 +482,19 @@ def _predict_prob(model, arr: np.ndarray, cfg: SegmenterConfig, device) -> np.nd
     return out
 
 
+def _val_crop(v: "_Vol", cfg: SegmenterConfig):
+    """Validation region: the tumour's bounding box widened by ``val_margin`` voxels (2D: only
+    along z, whole slices), or the whole volume when ``val_margin`` is None."""
+    if cfg.val_margin is None or v.fg is None or not len(v.fg):
+        return tuple(slice(None) for _ in v.image.shape)
+    m = int(cfg.val_margin)
+    lo = v.fg.min(0) - m
+    hi = v.fg.max(0) + m + 1
+    if cfg.dims == 2:
+        return (slice(max(int(lo[0]), 0), int(hi[0])), slice(None), slice(None))
+    return tuple(slice(max(int(a), 0), int(b)) for a, b in zip(lo, hi))
+
+
 def _dice_np(a: np.ndarray, b: np.ndarray) -> float:
     s = int(a.sum()) + int(b.sum())
     return 1.0 if s == 0 else 2.0 * float(np.logical_and(a, b).sum()) / s
@@ -590,8 +606,11 @@ def train_segmenter(cases, out_dir, config: Optional[SegmenterConfig] = None,
                 losses.append(float(loss.detach()))
             train_loss = float(np.mean(losses))
             if val:
-                dices = [_dice_np(_predict_prob(model, v.image, cfg, device) >= cfg.threshold,
-                                  v.mask > 0) for v in val]
+                dices = []
+                for v in val:
+                    sl = _val_crop(v, cfg)
+                    pred = _predict_prob(model, v.image[sl], cfg, device) >= cfg.threshold
+                    dices.append(_dice_np(pred, v.mask[sl] > 0))
                 score = float(np.mean(dices))
             else:
                 score = -train_loss          # no validation case: track the training loss

@@ -35,6 +35,9 @@ def register(sub):
                    help="filters per level (default 8,16,32,64,128)")
     p.add_argument("--val-fraction", type=float, default=0.2)
     p.add_argument("--patience", type=int, default=10, help="early stopping patience (epochs)")
+    p.add_argument("--val-margin", type=int, default=8,
+                   help="validate on the tumour's bounding box +- this many voxels (2D: slices); "
+                        "-1: whole volumes (slow on CPU)")
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")
@@ -88,7 +91,8 @@ def run_train(args):
     kw = dict(dims=args.dims, epochs=args.epochs, iterations_per_epoch=args.iterations,
               batch_size=args.batch_size, patch=args.patch, val_fraction=args.val_fraction,
               patience=args.patience, learning_rate=args.lr, seed=args.seed, device=args.device,
-              num_threads=args.threads, modality=args.modality)
+              num_threads=args.threads, modality=args.modality,
+              val_margin=None if args.val_margin < 0 else args.val_margin)
     if args.architecture:
         kw["architecture"] = args.architecture
     if args.channels:
