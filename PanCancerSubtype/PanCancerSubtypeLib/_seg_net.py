@@ -38,9 +38,9 @@ Training: patches of ``patch`` px (2D: axial slices; 3D: cubes) are centred with
 ``pos_fraction`` on a random tumour voxel, otherwise on a random voxel; augmented with MONAI
 (random flips, small in-plane rotations, intensity scaling / shifting, Gaussian noise); loss
 ``monai.losses.DiceCELoss`` (softmax, one-hot); Adam; validation Dice on the held-out cases
-(split by case) after each epoch, computed on the tumour's bounding box widened by ``val_margin`` voxels (2D: the tumour's slices
-+- ``val_margin``, whole slices; ``None``: whole volumes, which costs ~0.4 CPU-s per 512x512
-slice per epoch); early stopping after ``patience`` epochs without improvement.
+(split by case) after each epoch, computed on the tumour's bounding box widened by
+``val_margin`` voxels (2D: the tumour's slices +- ``val_margin``, whole slices; ``None``: whole
+volumes, which costs ~0.4 CPU-s per 512x512 slice per epoch); early stopping after ``patience`` epochs without improvement.
 
 Saved model directory: ``config.json`` (this module's :class:`SegmenterConfig` plus training
 metadata and the SHA-256 of the weights), ``best.safetensors``, ``last.safetensors``,
