@@ -40,7 +40,8 @@ Training: patches of ``patch`` px (2D: axial slices; 3D: cubes) are centred with
 ``monai.losses.DiceCELoss`` (softmax, one-hot); Adam; validation Dice on the held-out cases
 (split by case) after each epoch, computed on the tumour's bounding box widened by
 ``val_margin`` voxels (2D: the tumour's slices +- ``val_margin``, whole slices; ``None``: whole
-volumes, which costs ~0.4 CPU-s per 512x512 slice per epoch); early stopping after ``patience`` epochs without improvement.
+volumes, which costs ~0.4 CPU-s per 512x512 slice per epoch); early stopping after
+``patience`` epochs without improvement.
 
 Saved model directory: ``config.json`` (this module's :class:`SegmenterConfig` plus training
 metadata and the SHA-256 of the weights), ``best.safetensors``, ``last.safetensors``,
@@ -84,7 +85,7 @@ class SegmenterConfig:
     weight_decay: float = 1e-5
     patience: int = 10                              #: early stopping (epochs without improvement)
     val_fraction: float = 0.2
-    val_margin: Optional[int] = 8                   #: validate on tumour bbox +- this (voxels; None: all)
+    val_margin: Optional[int] = 8                   #: validation region: tumour bbox +- voxels
     seed: int = 0
     device: str = "auto"                            #: auto | cpu | cuda
     modality: Optional[str] = None                  #: default modality ("CT"/"MR")
@@ -96,8 +97,8 @@ class SegmenterConfig:
     intensity_scale: float = 0.1
     intensity_shift: float = 0.1
     noise_std: float = 0.02
-    spacing: Optional[Tuple[float, float, float]] = None   #: resample to (x, y, z) mm; None = native
-    inference_roi: Optional[int] = None             #: sliding-window cap (2D default 512: whole slice)
+    spacing: Optional[Tuple[float, float, float]] = None   #: resample to (x, y, z) mm
+    inference_roi: Optional[int] = None             #: sliding-window cap (2D default 512)
     sw_overlap: float = 0.25
     sw_batch_size: int = 8
     threshold: float = 0.5                          #: on the tumour probability

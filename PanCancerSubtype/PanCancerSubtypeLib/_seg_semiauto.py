@@ -181,7 +181,8 @@ def segment_from_seeds(image, seeds_lps_mm, bbox=None, modality: Optional[str] =
     simg = sitk.GetImageFromArray(arr)
     simg.SetSpacing(tuple(float(v) for v in spacing))
     if smoothing == "curvature" and smoothing_iterations > 0:
-        simg = sitk.CurvatureFlow(simg, timeStep=0.0625 if spacing.min() >= 1 else 0.0625 * spacing.min() ** 2,
+        step = 0.0625 if spacing.min() >= 1 else 0.0625 * spacing.min() ** 2
+        simg = sitk.CurvatureFlow(simg, timeStep=step,
                                   numberOfIterations=int(smoothing_iterations))
     elif smoothing == "median":
         # 3x3 in-plane (3x3x3 when slices are no thicker than 1.5 x the in-plane spacing)
