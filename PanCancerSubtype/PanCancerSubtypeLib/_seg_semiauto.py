@@ -28,6 +28,13 @@ Method (SimpleITK + SciPy), run on a crop around the seeds:
    of high-grade tumours on contrast-enhanced T1.  When the shell just outside the region is
    markedly brighter than the region itself, the bright voxels (above the midpoint between the
    region's mean and the shell's upper quartile) connected to the shell are added.
+   **Enhancing-tumour fallback** (MR, no bounding box): when the region still leaks at the
+   narrowest interval, the seed sits in tissue that cannot be told from its surroundings by
+   intensity (e.g. a non-enhancing voxel inside a mostly enhancing glioblastoma core).  The
+   region is then replaced by the enhancing components that come within
+   ``enhancing_search_mm`` (10 mm) of a seed: voxels brighter than the ROI's median +
+   ``enhancing_mads`` (2) robust standard deviations (1.4826 MAD), opened by a 1 mm ball; their
+   gaps are closed and their interior filled in step 5.
 5. **Clean-up**: holes are filled (3D, then slice by slice in the axial plane so that cavities
    open to another slice are closed too), a morphological opening of radius ``opening_mm``
    removes thin bridges into adjacent structures, the connected component(s) holding the seeds are
@@ -104,6 +111,7 @@ def segment_from_seeds(image, seeds_lps_mm, bbox=None, modality: Optional[str] =
                        include_enhancing_rim: Optional[bool] = None,
                        opening_mm: Optional[float] = None, closing_mm: float = 2.0,
                        leak_fraction: float = 0.05, min_multiplier: float = 1.0,
+                       enhancing_search_mm: float = 10.0, enhancing_mads: float = 2.0,
                        source: Optional[str] = None):
     """Segment the tumour containing ``seeds_lps_mm`` (see module docstring for the method).
 
@@ -252,19 +260,48 @@ def segment_from_seeds(image, seeds_lps_mm, bbox=None, modality: Optional[str] =
     # ``leak_fraction`` of that border has leaked into adjacent tissue; grow again with a
     # narrower interval (multiplier - 0.5, down to ``min_multiplier``)
     k = float(multiplier)
+    leaked = False
+    near_keep = None
     while True:
         region = grow(k)
         if leak_fraction is None or leak_fraction >= 1 or bbox is not None:
             break
         cleaned = opened_component(region)
         touching = float((cleaned & roi_border).sum()) / max(float(roi_border.sum()), 1.0)
-        if touching <= leak_fraction or k - 0.5 < min_multiplier - 1e-9:
+        if touching <= leak_fraction:
+            break
+        if k - 0.5 < min_multiplier - 1e-9:
+            leaked = True
             break
         log.debug("region leaks to %.1f%% of the ROI border at k=%.2g; narrowing",
                   100 * touching, k)
         k -= 0.5
     if not region.any():
         region = nb & roi
+
+    # 4b. enhancing-tumour fallback (MR): the seed's tissue cannot be told from its surroundings
+    # (the region still leaks at the narrowest interval); take the enhancing (bright)
+    # components within ``enhancing_search_mm`` of the seeds instead
+    if leaked and include_enhancing_rim:
+        body = roi & (sm > float(arr.min()))
+        v = sm[body] if body.any() else sm[roi]
+        med = float(np.median(v))
+        mad = 1.4826 * float(np.median(np.abs(v - med)))
+        thr = med + enhancing_mads * max(mad, std_floor)
+        bright = ndi.binary_opening(roi & (sm > thr), ball(1.0))
+        near = np.zeros(arr.shape, bool)
+        for s in local:
+            d2 = (((zz - s[0]) * sp_zyx[0]) ** 2 + ((yy - s[1]) * sp_zyx[1]) ** 2
+                  + ((xx - s[2]) * sp_zyx[2]) ** 2)
+            near |= d2 <= enhancing_search_mm ** 2
+        lab, _ = ndi.label(bright, structure=struct26)
+        ids = set(np.unique(lab[near & bright]).tolist()) - {0}
+        if ids:
+            region = np.isin(lab, list(ids))
+            near_keep = near
+            log.debug("leaking region replaced by %d enhancing component(s) (threshold %.3g)",
+                      len(ids), thr)
+            include_enhancing_rim = False
 
     # 4. enhancing rim
     if include_enhancing_rim:
@@ -283,12 +320,29 @@ def segment_from_seeds(image, seeds_lps_mm, bbox=None, modality: Optional[str] =
                     log.debug("enhancing rim added (threshold %.3g)", thr)
 
     # 5. clean-up
-    region = ndi.binary_fill_holes(region)
-    for z in range(region.shape[0]):
-        if region[z].any():
-            region[z] = ndi.binary_fill_holes(region[z])
-    region = opened_component(region)
-    if not any(region[tuple(s)] for s in local):  # seeds removed: keep the largest component
+    def fill(region):
+        region = ndi.binary_fill_holes(region)
+        for z in range(region.shape[0]):
+            if region[z].any():
+                region[z] = ndi.binary_fill_holes(region[z])
+        return region
+
+    if near_keep is not None:
+        # enhancing components: close gaps in the rim before filling its interior, then keep
+        # the components near the seeds
+        if closing_mm and closing_mm > 0:
+            b = ball(closing_mm)
+            pad = max(b.shape)
+            region = ndi.binary_closing(np.pad(region, pad), b)[pad:-pad, pad:-pad, pad:-pad]
+        region = fill(region)
+        opened = ndi.binary_opening(region, open_ball) if open_ball is not None else region
+        lab, _ = ndi.label(opened, structure=struct26)
+        ids = set(np.unique(lab[near_keep & opened]).tolist()) - {0}
+        region = np.isin(lab, list(ids)) if ids else region
+    else:
+        region = opened_component(fill(region))
+    if near_keep is None and not any(region[tuple(s)] for s in local):
+        # seeds removed by the opening: keep the largest component
         lab, _ = ndi.label(region, structure=struct26)
         if lab.max() > 0:
             counts = np.bincount(lab.ravel())
