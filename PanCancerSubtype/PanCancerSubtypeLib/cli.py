@@ -21,6 +21,7 @@ COMMAND_MODULES: List[str] = [
     "classifier",
     "discover",
     "shape",
+    "segmentation",
 ]
 
 

@@ -1,0 +1,362 @@
+"""Semi-automatic tumour segmentation from seed points (no trained model).
+
+Method (SimpleITK + SciPy), run on a crop around the seeds:
+
+1. **Region of interest**: the optional bounding box (LPS mm corners) intersected with the union
+   of balls of radius ``max_radius_mm`` around the seeds.  Nothing outside it can be segmented,
+   which bounds leaks into adjacent tissue of similar intensity.
+2. **Edge-preserving smoothing** (``smoothing``): a 3x3 in-plane median filter (3x3x3 when the
+   slices are no thicker than 1.5 x the in-plane spacing), which removes noise without moving
+   straight edges, so that the intensity statistics below are those of the tissue rather than
+   of the noise.  ``"curvature"`` (``CurvatureFlow``) is the alternative; on a noisy synthetic
+   sphere it shrank the region by 10 % (median: 3 %), so median is the default.
+3. **Confidence-connected region growing** (Yanowitz-Bruckstein style, as ITK's
+   ``ConfidenceConnectedImageFilter``): the initial intensity mean m and standard deviation s
+   are taken in a small *physical* neighbourhood (``neighborhood_mm``, anisotropic voxels are
+   handled) of every seed; the region is the set of voxels connected (26-connectivity) to a seed
+   with intensity in [m - k s, m + k s] (``multiplier`` k); m and s are then re-estimated over the
+   region and the growing is repeated (``iterations``).  The standard deviation is floored at a
+   fraction of the ROI's robust intensity spread so that a seed in a perfectly flat region still
+   grows.
+   **Leak control** (only without a bounding box): when the region, after the opening of step 5,
+   still covers more than ``leak_fraction`` (5 %) of the border of the ROI, it has leaked into
+   adjacent tissue of similar intensity (e.g. a lung tumour touching the chest wall); the
+   growing is repeated with the multiplier lowered by 0.5, down to ``min_multiplier``.  With a
+   bounding box the user has bounded the tumour and no narrowing is done.
+4. **Rim-enhancing tumours** (``include_enhancing_rim``; default on for MR): a necrotic or cystic
+   core (the region of step 3) surrounded by a contrast-enhancing rim is the typical appearance
+   of high-grade tumours on contrast-enhanced T1.  When the shell just outside the region is
+   markedly brighter than the region itself, the bright voxels (above the midpoint between the
+   region's mean and the shell's upper quartile) connected to the shell are added.
+   **Enhancing-tumour fallback** (MR, no bounding box): when the region still leaks at the
+   narrowest interval, the seed sits in tissue that cannot be told from its surroundings by
+   intensity (e.g. a non-enhancing voxel inside a mostly enhancing glioblastoma core).  The
+   region is then replaced by the enhancing components that come within
+   ``enhancing_search_mm`` (10 mm) of a seed: voxels brighter than the ROI's median +
+   ``enhancing_mads`` (2) robust standard deviations (1.4826 MAD), opened by a 1 mm ball; their
+   gaps are closed and their interior filled in step 5.
+5. **Clean-up**: holes are filled (3D, then slice by slice in the axial plane so that cavities
+   open to another slice are closed too), a morphological opening of radius ``opening_mm``
+   removes thin bridges into adjacent structures, the connected component(s) holding the seeds are
+   kept, and a closing of radius ``closing_mm`` smooths the contour.
+
+The result is a uint8 0/1 mask on exactly the input image's grid.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Optional
+
+import numpy as np
+
+from .errors import ImageDimensionError, InvalidImageValuesError
+
+log = logging.getLogger(__name__)
+
+__all__ = ["segment_from_seeds", "seeds_to_indices"]
+
+
+def seeds_to_indices(image, seeds_lps_mm, source: Optional[str] = None):
+    """Physical LPS seed points (mm) -> voxel indices (x, y, z); error if outside the image."""
+    pts = np.atleast_2d(np.asarray(seeds_lps_mm, dtype=float))
+    if pts.size == 0:
+        raise ValueError("at least one seed point is needed")
+    if pts.shape[1] != image.GetDimension():
+        raise ValueError(f"seed points must have {image.GetDimension()} coordinates (x, y, z in "
+                         f"LPS mm), got {pts.shape[1]}")
+    if not np.all(np.isfinite(pts)):
+        raise ValueError("seed points must be finite numbers")
+    size = np.array(image.GetSize())
+    out = []
+    for p in pts:
+        cidx = np.array(image.TransformPhysicalPointToContinuousIndex([float(v) for v in p]))
+        idx = np.round(cidx).astype(int)
+        if np.any(idx < 0) or np.any(idx >= size):
+            lo = image.TransformIndexToPhysicalPoint([0] * image.GetDimension())
+            hi = image.TransformIndexToPhysicalPoint([int(s) - 1 for s in size])
+            raise ValueError(
+                f"{source + ': ' if source else ''}seed point {tuple(np.round(p, 2))} (LPS mm) "
+                f"lies outside the image (voxel index {tuple(idx)}, image size {tuple(size)}, "
+                f"physical extent from {tuple(np.round(lo, 1))} to {tuple(np.round(hi, 1))})")
+        out.append(tuple(int(v) for v in idx))
+    return out
+
+
+def _bbox_to_slices(image, bbox, source):
+    """bbox (x0,y0,z0,x1,y1,z1) in LPS mm -> index slices (z, y, x) clipped to the image."""
+    b = np.asarray(bbox, dtype=float).ravel()
+    if b.size != 6:
+        raise ValueError("bbox must have 6 numbers x0,y0,z0,x1,y1,z1 (LPS mm)")
+    corners = []
+    for x in (b[0], b[3]):
+        for y in (b[1], b[4]):
+            for z in (b[2], b[5]):
+                corners.append(image.TransformPhysicalPointToContinuousIndex((x, y, z)))
+    corners = np.array(corners)
+    lo = np.floor(corners.min(0)).astype(int)
+    hi = np.ceil(corners.max(0)).astype(int) + 1
+    size = np.array(image.GetSize())
+    lo = np.clip(lo, 0, size)
+    hi = np.clip(hi, 0, size)
+    if np.any(hi <= lo):
+        raise ValueError(f"{source + ': ' if source else ''}bounding box {tuple(b)} does not "
+                         f"overlap the image")
+    return tuple(slice(int(lo[d]), int(hi[d])) for d in (2, 1, 0))
+
+
+def segment_from_seeds(image, seeds_lps_mm, bbox=None, modality: Optional[str] = None,
+                       max_radius_mm: float = 60.0, neighborhood_mm: float = 3.0,
+                       multiplier: float = 2.5, iterations: int = 4,
+                       smoothing: Optional[str] = "median", smoothing_iterations: int = 5,
+                       include_enhancing_rim: Optional[bool] = None,
+                       opening_mm: Optional[float] = None, closing_mm: float = 2.0,
+                       leak_fraction: float = 0.05, min_multiplier: float = 1.0,
+                       enhancing_search_mm: float = 10.0, enhancing_mads: float = 2.0,
+                       source: Optional[str] = None):
+    """Segment the tumour containing ``seeds_lps_mm`` (see module docstring for the method).
+
+    Parameters
+    ----------
+    image : SimpleITK.Image
+        3D scalar image (CT in HU, MR in any units).
+    seeds_lps_mm : (n, 3) array-like
+        Seed points inside the tumour in physical LPS coordinates (mm), as SimpleITK reports them
+        (``image.TransformIndexToPhysicalPoint``); 3D Slicer shows RAS, so negate x and y.
+    bbox : 6 numbers, optional
+        x0, y0, z0, x1, y1, z1 in LPS mm: the tumour lies inside this box.
+    modality : "CT" / "MR", optional
+        Only sets the default of ``include_enhancing_rim`` (on for MR).
+    max_radius_mm : float
+        No voxel farther than this from every seed is included.
+    neighborhood_mm, multiplier, iterations
+        Confidence-connected growing parameters (step 3).
+    opening_mm, closing_mm
+        Morphological clean-up radii (mm).  ``opening_mm`` default: 1.5 x the largest in-plane
+        spacing (at least 1.5 mm).
+
+    Returns
+    -------
+    SimpleITK.Image
+        uint8 mask (0/1) on the input image's grid (origin, spacing, direction copied).
+    """
+    import SimpleITK as sitk
+    from scipy import ndimage as ndi
+
+    if not isinstance(image, sitk.Image):
+        raise TypeError("image must be a SimpleITK image")
+    if image.GetDimension() != 3 or image.GetNumberOfComponentsPerPixel() != 1:
+        raise ImageDimensionError(f"a 3D scalar image is needed (got {image.GetDimension()}D "
+                                  f"with {image.GetNumberOfComponentsPerPixel()} component(s))",
+                                  source=source)
+    seeds = seeds_to_indices(image, seeds_lps_mm, source=source)
+    arr_full = sitk.GetArrayViewFromImage(image)
+    spacing = np.array(image.GetSpacing(), dtype=float)          # x, y, z
+    sp_zyx = spacing[::-1]
+    size_zyx = np.array(arr_full.shape)
+    if modality is not None:
+        modality = str(modality).upper()
+    if include_enhancing_rim is None:
+        include_enhancing_rim = modality == "MR"
+
+    # 1. region of interest = bbox ∩ balls around seeds, as a crop
+    seeds_zyx = np.array([s[::-1] for s in seeds])
+    rad_vox = np.ceil(max_radius_mm / sp_zyx).astype(int)
+    lo = np.maximum(seeds_zyx.min(0) - rad_vox, 0)
+    hi = np.minimum(seeds_zyx.max(0) + rad_vox + 1, size_zyx)
+    if bbox is not None:
+        bs = _bbox_to_slices(image, bbox, source)
+        blo = np.array([s.start for s in bs])
+        bhi = np.array([s.stop for s in bs])
+        for s in seeds_zyx:
+            if np.any(s < blo) or np.any(s >= bhi):
+                raise ValueError(f"{source + ': ' if source else ''}seed (voxel {tuple(s[::-1])}) "
+                                 f"lies outside the bounding box")
+        lo, hi = np.maximum(lo, blo), np.minimum(hi, bhi)
+    crop = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi))
+    arr = np.asarray(arr_full[crop], dtype=np.float32)
+    if not np.all(np.isfinite(arr)):
+        raise InvalidImageValuesError("image holds NaN or infinite values near the seeds",
+                                      source=source)
+    local = seeds_zyx - lo
+    zz, yy, xx = np.ogrid[tuple(slice(0, n) for n in arr.shape)]
+    roi = np.zeros(arr.shape, bool)
+    for s in local:
+        d2 = (((zz - s[0]) * sp_zyx[0]) ** 2 + ((yy - s[1]) * sp_zyx[1]) ** 2
+              + ((xx - s[2]) * sp_zyx[2]) ** 2)
+        roi |= d2 <= max_radius_mm ** 2
+
+    # 2. edge-preserving smoothing
+    simg = sitk.GetImageFromArray(arr)
+    simg.SetSpacing(tuple(float(v) for v in spacing))
+    if smoothing == "curvature" and smoothing_iterations > 0:
+        step = 0.0625 if spacing.min() >= 1 else 0.0625 * spacing.min() ** 2
+        simg = sitk.CurvatureFlow(simg, timeStep=step,
+                                  numberOfIterations=int(smoothing_iterations))
+    elif smoothing == "median":
+        # 3x3 in-plane (3x3x3 when slices are no thicker than 1.5 x the in-plane spacing)
+        rz = 1 if spacing[2] <= 1.5 * max(spacing[0], spacing[1]) else 0
+        simg = sitk.Median(simg, [1, 1, rz])
+    sm = sitk.GetArrayFromImage(simg).astype(np.float32)
+
+    # 3. confidence-connected growing with physical neighbourhood statistics
+    nb = np.zeros(arr.shape, bool)
+    for s in local:
+        d2 = (((zz - s[0]) * sp_zyx[0]) ** 2 + ((yy - s[1]) * sp_zyx[1]) ** 2
+              + ((xx - s[2]) * sp_zyx[2]) ** 2)
+        nb |= d2 <= max(neighborhood_mm, 0.0) ** 2
+    for s in local:
+        nb[tuple(s)] = True
+    vals = sm[nb]
+    mean0, std0 = float(vals.mean()), float(vals.std())
+    q25, q75 = np.percentile(sm[roi], [25, 75])
+    std_floor = 0.02 * max(float(q75 - q25), 1e-6)
+    struct26 = np.ones((3, 3, 3), bool)
+    # border of the region of interest (balls around the seeds, clipped to the image)
+    roi_border = roi & ~ndi.binary_erosion(roi, border_value=0)
+
+    def grow(k):
+        mean, std = mean0, std0
+        region = nb & roi
+        for it in range(max(int(iterations), 1) + 1):
+            s_eff = max(std, std_floor)
+            cand = roi & (sm >= mean - k * s_eff) & (sm <= mean + k * s_eff)
+            lab, _ = ndi.label(cand, structure=struct26)
+            ids = {int(lab[tuple(s)]) for s in local} - {0}
+            if not ids:
+                break
+            new = np.isin(lab, list(ids))
+            if it > 0 and np.array_equal(new, region):
+                break
+            region = new
+            v = sm[region]
+            mean, std = float(v.mean()), float(v.std())
+            log.debug("confidence-connected k=%.2g iteration %d: mean %.3g std %.3g, %d voxels",
+                      k, it, mean, std, int(region.sum()))
+        return region
+
+    def ball(r_mm):
+        r = np.maximum(np.floor(r_mm / sp_zyx).astype(int), 0)
+        z, y, x = np.ogrid[-r[0]:r[0] + 1, -r[1]:r[1] + 1, -r[2]:r[2] + 1]
+        return ((z * sp_zyx[0]) ** 2 + (y * sp_zyx[1]) ** 2 + (x * sp_zyx[2]) ** 2) <= r_mm ** 2 + 1e-6
+
+    if opening_mm is None:
+        opening_mm = max(1.5, 1.5 * float(max(spacing[0], spacing[1])))
+    open_ball = ball(opening_mm) if opening_mm and opening_mm > 0 else None
+
+    def seed_component(region):
+        lab, _ = ndi.label(region, structure=struct26)
+        ids = {int(lab[tuple(s)]) for s in local} - {0}
+        return np.isin(lab, list(ids)) if ids else region
+
+    def opened_component(region):
+        if open_ball is None:
+            return seed_component(region)
+        opened = ndi.binary_opening(region, open_ball)
+        if any(opened[tuple(s)] for s in local):
+            return seed_component(opened)
+        return seed_component(region)
+
+    # leak control: a region that reaches the border of the region of interest on more than
+    # ``leak_fraction`` of that border has leaked into adjacent tissue; grow again with a
+    # narrower interval (multiplier - 0.5, down to ``min_multiplier``)
+    k = float(multiplier)
+    leaked = False
+    near_keep = None
+    while True:
+        region = grow(k)
+        if leak_fraction is None or leak_fraction >= 1 or bbox is not None:
+            break
+        cleaned = opened_component(region)
+        touching = float((cleaned & roi_border).sum()) / max(float(roi_border.sum()), 1.0)
+        if touching <= leak_fraction:
+            break
+        if k - 0.5 < min_multiplier - 1e-9:
+            leaked = True
+            break
+        log.debug("region leaks to %.1f%% of the ROI border at k=%.2g; narrowing",
+                  100 * touching, k)
+        k -= 0.5
+    if not region.any():
+        region = nb & roi
+
+    # 4b. enhancing-tumour fallback (MR): the seed's tissue cannot be told from its surroundings
+    # (the region still leaks at the narrowest interval); take the enhancing (bright)
+    # components within ``enhancing_search_mm`` of the seeds instead
+    if leaked and include_enhancing_rim:
+        body = roi & (sm > float(arr.min()))
+        v = sm[body] if body.any() else sm[roi]
+        med = float(np.median(v))
+        mad = 1.4826 * float(np.median(np.abs(v - med)))
+        thr = med + enhancing_mads * max(mad, std_floor)
+        bright = ndi.binary_opening(roi & (sm > thr), ball(1.0))
+        near = np.zeros(arr.shape, bool)
+        for s in local:
+            d2 = (((zz - s[0]) * sp_zyx[0]) ** 2 + ((yy - s[1]) * sp_zyx[1]) ** 2
+                  + ((xx - s[2]) * sp_zyx[2]) ** 2)
+            near |= d2 <= enhancing_search_mm ** 2
+        lab, _ = ndi.label(bright, structure=struct26)
+        ids = set(np.unique(lab[near & bright]).tolist()) - {0}
+        if ids:
+            region = np.isin(lab, list(ids))
+            near_keep = near
+            log.debug("leaking region replaced by %d enhancing component(s) (threshold %.3g)",
+                      len(ids), thr)
+            include_enhancing_rim = False
+
+    # 4. enhancing rim
+    if include_enhancing_rim:
+        shell = ndi.binary_dilation(region, ball(3.0)) & ~region & roi
+        if shell.any():
+            rv = sm[region]
+            r_mean, r_std = float(rv.mean()), float(rv.std())
+            sh_q75 = float(np.percentile(sm[shell], 75))
+            if sh_q75 > r_mean + 2.0 * max(r_std, std_floor):
+                thr = 0.5 * (r_mean + sh_q75)
+                bright = roi & (sm > thr)
+                lab, _ = ndi.label(bright, structure=struct26)
+                ids = set(np.unique(lab[shell & bright]).tolist()) - {0}
+                if ids:
+                    region = region | np.isin(lab, list(ids))
+                    log.debug("enhancing rim added (threshold %.3g)", thr)
+
+    # 5. clean-up
+    def fill(region):
+        region = ndi.binary_fill_holes(region)
+        for z in range(region.shape[0]):
+            if region[z].any():
+                region[z] = ndi.binary_fill_holes(region[z])
+        return region
+
+    if near_keep is not None:
+        # enhancing components: close gaps in the rim before filling its interior, then keep
+        # the components near the seeds
+        if closing_mm and closing_mm > 0:
+            b = ball(closing_mm)
+            pad = max(b.shape)
+            region = ndi.binary_closing(np.pad(region, pad), b)[pad:-pad, pad:-pad, pad:-pad]
+        region = fill(region)
+        opened = ndi.binary_opening(region, open_ball) if open_ball is not None else region
+        lab, _ = ndi.label(opened, structure=struct26)
+        ids = set(np.unique(lab[near_keep & opened]).tolist()) - {0}
+        region = np.isin(lab, list(ids)) if ids else region
+    else:
+        region = opened_component(fill(region))
+    if near_keep is None and not any(region[tuple(s)] for s in local):
+        # seeds removed by the opening: keep the largest component
+        lab, _ = ndi.label(region, structure=struct26)
+        if lab.max() > 0:
+            counts = np.bincount(lab.ravel())
+            counts[0] = 0
+            region = lab == int(counts.argmax())
+    if closing_mm and closing_mm > 0:
+        b = ball(closing_mm)
+        pad = max(b.shape)
+        region = ndi.binary_closing(np.pad(region, pad), b)[pad:-pad, pad:-pad, pad:-pad]
+        region = ndi.binary_fill_holes(region)
+    region &= roi
+
+    out = np.zeros(arr_full.shape, np.uint8)
+    out[crop] = region.astype(np.uint8)
+    mask = sitk.GetImageFromArray(out)
+    mask.CopyInformation(image)
+    return mask
