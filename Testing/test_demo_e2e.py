@@ -22,7 +22,7 @@ def demo(tmp_path_factory):
     from PanCancerSubtypeLib.cli import main
 
     out = tmp_path_factory.mktemp("demo")
-    rc = main(["demo", "--n", "48", "--reps", "100", "--k-max", "6", "--out", str(out),
+    rc = main(["demo", "--n", "96", "--reps", "100", "--k-max", "6", "--out", str(out),
                "--no-real", "--n-boot", "50"])
     assert rc == 0
     return out
@@ -30,7 +30,7 @@ def demo(tmp_path_factory):
 
 def test_subtypes_recover_archetypes(demo):
     s = json.loads((demo / "summary.json").read_text())
-    assert s["n_ok"] == 48 and s["n_features"] == 313
+    assert s["n_ok"] == 96 and s["n_features"] == 313
     assert s["ari"] >= 0.6, s
 
 

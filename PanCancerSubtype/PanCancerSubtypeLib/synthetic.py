@@ -124,14 +124,17 @@ def write_phantom_cohort(out_dir, n: int = 6, seed: int = 0, modality: str = "CT
 #: field; degrees: harmonic degrees of its lobes; margin: width (mm) of the intensity transition at
 #: the rim (sharp -> blurred / infiltrative); hr: hazard ratio of the simulated survival.
 ARCHETYPES: Dict[int, Dict[str, object]] = {
-    1: dict(name="small, sharp margin", radius=(5.0, 7.0), irregularity=(0.02, 0.06),
-            degrees=(2, 3), margin=(0.2, 0.5), hr=1.0),
+    1: dict(name="small, sharp margin", radius=(5.0, 7.0), irregularity=(0.02, 0.05),
+            degrees=(2, 2), elongation=(1.0, 1.1), margin=(0.2, 0.5), hr=1.0),
     2: dict(name="intermediate, moderately defined margin", radius=(10.0, 13.0),
-            irregularity=(0.18, 0.25), degrees=(2, 3), margin=(1.5, 2.5), hr=1.7),
+            irregularity=(0.2, 0.25), degrees=(2, 2), elongation=(1.2, 1.35), margin=(1.5, 2.5),
+            hr=1.7),
     3: dict(name="large, ill-defined blurred margin", radius=(16.0, 20.0),
-            irregularity=(0.12, 0.2), degrees=(2, 4), margin=(5.0, 7.0), hr=2.8),
+            irregularity=(0.15, 0.2), degrees=(3, 4), elongation=(0.95, 1.1), margin=(5.0, 7.0),
+            hr=2.8),
     4: dict(name="large, irregular rugged shape, moderately defined margin", radius=(16.0, 20.0),
-            irregularity=(0.45, 0.55), degrees=(5, 8), margin=(1.5, 2.5), hr=3.6),
+            irregularity=(0.45, 0.55), degrees=(6, 9), elongation=(0.95, 1.1), margin=(1.5, 2.5),
+            hr=3.6),
 }
 
 #: cancer type -> (modality, organ)
@@ -195,7 +198,7 @@ def make_cohort_case(archetype: int, cancer_type: str, seed: int,
     modality, organ = CANCER_TYPES[cancer_type]
     if modality == "CT":
         sxy = 1.5
-        sz = float(slice_mm or rng.choice([1.25, 2.5, 5.0], p=[0.3, 0.4, 0.3]))
+        sz = float(slice_mm or rng.choice([1.25, 2.5, 5.0], p=[0.35, 0.45, 0.2]))
         fov = (180.0, 180.0, 90.0)
     elif organ == "brain":
         sxy = 1.25
@@ -214,7 +217,8 @@ def make_cohort_case(archetype: int, cancer_type: str, seed: int,
     radius = float(rng.uniform(*a["radius"]))
     irr = float(rng.uniform(*a["irregularity"]))
     margin = float(rng.uniform(*a["margin"]))
-    elong = np.array([1.0, rng.uniform(0.85, 1.15), rng.uniform(0.8, 1.25)])
+    e = float(rng.uniform(*a["elongation"]))  # along one (randomly rotated) axis, volume kept
+    elong = np.array([e ** -0.5, e ** -0.5, e])
     if modality == "CT":
         body = (xx / (0.97 * hx)) ** 2 + (yy / (0.75 * hy)) ** 2 <= 1
         side = rng.choice([-1.0, 1.0])
