@@ -270,7 +270,7 @@ def test_bundle_round_trip_identical(fitted, tmp_path):
     assert list(m2.feature_names_in_) == list(m.feature_names_in_)
     assert m2.cv_report_["accuracy"] == m.cv_report_["accuracy"]
     np.testing.assert_allclose(m2.shap_values(df), m.shap_values(df), rtol=0, atol=0)
-    meta = json.loads((d / "metadata.json").read_text())
+    meta = json.loads((d / "metadata.json").read_text(encoding="utf-8"))
     from PanCancerSubtypeLib import __version__, registry
     import xgboost
     assert meta["tool_version"] == __version__
@@ -319,7 +319,7 @@ def test_tampered_or_missing_files_are_rejected(fitted, tmp_path):
         load_bundle(d)
     # a changed class label in metadata.json
     d2 = save_bundle(m, tmp_path / "m2")
-    meta = (d2 / "metadata.json").read_text().replace('"basal"', '"BASAL"')
+    meta = (d2 / "metadata.json").read_text(encoding="utf-8").replace('"basal"', '"BASAL"')
     (d2 / "metadata.json").write_text(meta)
     with pytest.raises(ModelBundleError, match="metadata.json"):
         load_bundle(d2)
@@ -374,7 +374,7 @@ def test_cli_train_and_classify(tmp_path, capsys, caplog):
     assert "1 with a feature-extraction error" in out
     assert "accuracy" in out and "AUC A" in out and "confusion matrix" in out
     assert "P0007" in caplog.text
-    meta = json.loads((model_dir / "metadata.json").read_text())
+    meta = json.loads((model_dir / "metadata.json").read_text(encoding="utf-8"))
     assert meta["n_samples"] == 144 and meta["cv_report"]["accuracy"]["mean"] > 0.95
     assert meta["columns"] == [c for c in df.columns if c.startswith("feat_")]
 

@@ -33,7 +33,7 @@ def test_features_one_row(tmp_path, capsys):
     vox = im.GetSpacing()[0] * im.GetSpacing()[1] * im.GetSpacing()[2]
     assert df.loc[0, "original_shape_VoxelVolume"] == pytest.approx(info["volume_mm3"], rel=1e-6)  # NIfTI stores float32 spacing
     assert df.loc[0, "diag_radiomics_VoxelNum"] * vox == pytest.approx(info["volume_mm3"], rel=1e-6)
-    prov = json.loads((tmp_path / "f.csv.provenance.json").read_text())
+    prov = json.loads((tmp_path / "f.csv.provenance.json").read_text(encoding="utf-8"))
     assert len(prov["inputs"]["image_sha256"]) == 64 and prov["version"]
 
 

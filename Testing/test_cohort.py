@@ -44,7 +44,7 @@ def test_errors_recorded_and_run_goes_on(cohort, tmp_path):
     assert np.isfinite(t.loc[:3, "original_firstorder_Mean"]).all()
     assert t.loc[4:, "original_firstorder_Mean"].isna().all()
     # provenance: version, parameters, input checksums
-    prov = json.loads((tmp_path / "f.csv.provenance.json").read_text())
+    prov = json.loads((tmp_path / "f.csv.provenance.json").read_text(encoding="utf-8"))
     assert prov["version"] and prov["parameters"]["groups"] == ["radiomics"]
     assert len(prov["cases"]["case000"]["image_sha256"]) == 64
     assert prov["n_errors"] == 2

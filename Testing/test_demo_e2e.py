@@ -29,21 +29,21 @@ def demo(tmp_path_factory):
 
 
 def test_subtypes_recover_archetypes(demo):
-    s = json.loads((demo / "summary.json").read_text())
+    s = json.loads((demo / "summary.json").read_text(encoding="utf-8"))
     assert s["n_ok"] == 96 and s["n_features"] == 313
     assert s["ari"] >= 0.6, s
 
 
 def test_survival_difference_found(demo):
-    s = json.loads((demo / "summary.json").read_text())
+    s = json.loads((demo / "summary.json").read_text(encoding="utf-8"))
     assert s["logrank_p"] < 0.05, s["logrank_p"]
-    surv = json.loads((demo / "survival_summary.json").read_text())
+    surv = json.loads((demo / "survival_summary.json").read_text(encoding="utf-8"))
     assert {"logrank_p", "cox", "c_index"} <= set(surv)
     assert any(t["term"] == "age" for t in surv["cox"])
 
 
 def test_report_has_every_section(demo):
-    html = (demo / "report.html").read_text()
+    html = (demo / "report.html").read_text(encoding="utf-8")
     for sec in SECTIONS:
         assert f">{sec}" in html and f"<h2>{sec}" in html, sec
     assert html.count("data:image/png;base64,") >= 7  # slices, SPHARM, 3 consensus, boxes, KM

@@ -122,7 +122,7 @@ def test_autoencoder_save_load_without_pickle(tmp_path):
     assert sorted(os.listdir(tmp_path)) == sorted([AE_CONFIG_FILE, AE_WEIGHTS_FILE])
     weights = np_load(str(tmp_path / AE_WEIGHTS_FILE))         # plain tensors, no pickle
     assert weights["0.0.weight"].shape == (8, 20)
-    cfg = json.loads((tmp_path / AE_CONFIG_FILE).read_text())
+    cfg = json.loads((tmp_path / AE_CONFIG_FILE).read_text(encoding="utf-8"))
     assert cfg["params"]["n_components"] == 4 and cfg["feature_names_in"] == cols
     back = Autoencoder.load(str(tmp_path))
     np.testing.assert_array_equal(back.transform(X), ae.transform(X))
@@ -375,7 +375,7 @@ def test_discover_cli_end_to_end(tmp_path, capsys):
     assert "d3" not in classes.index and len(classes) == 71          # the error row is out
     keep = [i for i in range(72) if i != 3]
     assert adjusted_rand_score(lab[keep], classes.loc[[f"d{i}" for i in keep], "k3"]) >= 0.9
-    assert json.loads((out / "suggested_k.json").read_text())["k"] == 3
+    assert json.loads((out / "suggested_k.json").read_text(encoding="utf-8"))["k"] == 3
     npz = np.load(out / "consensus_k3.npz")
     assert npz["consensus"].shape == (71, 71) and list(npz["ids"][:3]) == ["d0", "d1", "d2"]
     igp_t = pd.read_csv(out / "igp.csv")
@@ -383,7 +383,7 @@ def test_discover_cli_end_to_end(tmp_path, capsys):
     assert pd.read_csv(out / "purity.csv")["purity"].min() >= 0.9
     cv = pd.read_csv(out / "cramers_v.csv").set_index("k")
     assert cv.loc[3, "cramers_v"] > 0.9                   # subtypes = planted cancer types
-    summ = json.loads((out / "summary.json").read_text())
+    summ = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert summ["dropped_features"] == {"const": "constant"}
     assert "diag_shape_n" in summ["ignored_columns"] and "d3" in summ["excluded_rows"]
     per_k = pd.read_csv(out / "per_k.csv")

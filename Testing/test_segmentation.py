@@ -543,7 +543,7 @@ def test_cli_train_segment_evaluate(tmp_path, capsys):
                    "--batch-size", "2", "--patch", "32", "--channels", "4,8,16",
                    "--threads", "1", "--no-progress"])
     assert rc == 0
-    cfg = json.loads((tmp_path / "model" / "config.json").read_text())
+    cfg = json.loads((tmp_path / "model" / "config.json").read_text(encoding="utf-8"))
     assert cfg["config"]["channels"] == [4, 8, 16] and cfg["config"]["modality"] == "CT"
     rc = cli_main(["segment", "--image", str(tmp_path / "im0.nii.gz"),
                    "--model", str(tmp_path / "model"), "--out", str(tmp_path / "net.nii.gz"),
@@ -563,7 +563,7 @@ def test_cli_train_segment_evaluate(tmp_path, capsys):
     rc = cli_main(["evaluate-segmentation", "--pred", str(tmp_path / "semi.nii.gz"),
                    "--ref", str(tmp_path / "mk0.nii.gz"), "--out", str(tmp_path / "m.json")])
     assert rc == 0
-    m = json.loads((tmp_path / "m.json").read_text())
+    m = json.loads((tmp_path / "m.json").read_text(encoding="utf-8"))
     assert m["dice"] == pytest.approx(seg.dice(sitk.ReadImage(str(tmp_path / "semi.nii.gz")),
                                                sitk.ReadImage(str(tmp_path / "mk0.nii.gz"))))
     assert m["dice"] > 0.8

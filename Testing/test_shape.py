@@ -532,9 +532,9 @@ def test_cli_shape_reconstruct(tmp_path):
                "--out", str(out), "--id", "ell", "--format", "ply", "--subdiv", "3"])
     assert rc == 0
     for d in (1, 5, 15):
-        text = (out / f"ell_degree{d}.ply").read_text()
+        text = (out / f"ell_degree{d}.ply").read_text(encoding="utf-8")
         assert "element vertex 642" in text
-    doc = json.loads((out / "ell_spharm.json").read_text())
+    doc = json.loads((out / "ell_spharm.json").read_text(encoding="utf-8"))
     assert len(doc["descriptors"]) == 293 and doc["mode"] == "robust"
     assert np.array(doc["coef_real_mm"]).shape == (256, 3)
     # the degree-0 coefficient is the centre in physical space: origin + spacing * centre index

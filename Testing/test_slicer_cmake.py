@@ -57,7 +57,7 @@ def test_installed_layout(installed):
 
 def test_ctest_registration(installed):
     build, _ = installed
-    tests = (build / "stub_tests.txt").read_text().split()
+    tests = (build / "stub_tests.txt").read_text(encoding="utf-8").split()
     for m in MODULES:
         assert f"py_{m}" in tests
         assert f"py_nomainwindow_qSlicer{m}ModuleGenericTest" in tests

@@ -88,7 +88,7 @@ def _slicer():
 
 
 def _tree(path: Path) -> ast.AST:
-    return ast.parse(path.read_text(), filename=str(path), feature_version=(3, 9))
+    return ast.parse(path.read_text(encoding="utf-8"), filename=str(path), feature_version=(3, 9))
 
 
 def _chain(node) -> str:
@@ -263,7 +263,7 @@ def _cmake_list(text, var):
 @pytest.mark.parametrize("module", MODULES)
 def test_module_cmake_lists_existing_files(module):
     d = EXT / module
-    text = (d / "CMakeLists.txt").read_text()
+    text = (d / "CMakeLists.txt").read_text(encoding="utf-8")
     assert f"set(MODULE_NAME {module})" in text
     assert "WITH_GENERIC_TESTS" in text and "slicer_add_python_unittest" in text
     for var in ("MODULE_PYTHON_SCRIPTS", "MODULE_PYTHON_RESOURCES"):
@@ -275,7 +275,7 @@ def test_module_cmake_lists_existing_files(module):
 
 
 def test_extension_cmake_and_index_entry():
-    text = (ROOT / "CMakeLists.txt").read_text()
+    text = (ROOT / "CMakeLists.txt").read_text(encoding="utf-8")
     project = re.search(r"^project\((\w+)\)", text, re.M).group(1)
     assert project == "PanCancerSubtype"
     for field in ("HOMEPAGE", "CATEGORY", "CONTRIBUTORS", "DESCRIPTION", "ICONURL",
@@ -285,7 +285,7 @@ def test_extension_cmake_and_index_entry():
                  "add_subdirectory(PanCancerSubtype)", "include(${Slicer_EXTENSION_GENERATE_CONFIG})",
                  "include(${Slicer_EXTENSION_CPACK})"):
         assert line in text
-    inner = (EXT / "CMakeLists.txt").read_text()
+    inner = (EXT / "CMakeLists.txt").read_text(encoding="utf-8")
     for m in MODULES:
         assert f"add_subdirectory({m})" in inner
     # icon / screenshot URLs point at files of this repository
@@ -295,7 +295,7 @@ def test_extension_cmake_and_index_entry():
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     assert struct.unpack(">II", png[16:24]) == (128, 128)
     # extension index entry: file name = project(), keys of schema v1.0.2 only
-    entry = json.loads((ROOT / "Resources" / f"{project}.json").read_text())
+    entry = json.loads((ROOT / "Resources" / f"{project}.json").read_text(encoding="utf-8"))
     allowed = {"$schema", "category", "scm_url", "scm_revision", "scm_type", "build_dependencies",
                "dicom_support_rule", "build_subdirectory", "enabled", "tier"}
     assert {"$schema", "category", "scm_url"} <= set(entry) <= allowed
@@ -309,7 +309,7 @@ def test_core_never_imports_slicer():
     banned = {"slicer", "vtk", "qt", "ctk", "PanCancerSubtypeSlicerLib", "vtkmodules"}
     bad = []
     for path in (EXT / "PanCancerSubtypeLib").rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text())):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             names = []
             if isinstance(node, ast.Import):
                 names = [a.name for a in node.names]

@@ -377,7 +377,7 @@ def test_cli_survival_end_to_end(tmp_path, lung_ecog, ref):
     assert rc == 0
     for f in ("km.png", "forest.png", "summary.json", "km_at_risk.csv"):
         assert (out / f).stat().st_size > 0, f
-    s = json.loads((out / "summary.json").read_text())
+    s = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     for k in ("logrank_p", "logrank_pairwise", "cox", "c_index", "ph_test", "median_survival",
               "n", "n_events"):
         assert k in s, k
@@ -449,7 +449,7 @@ def test_cli_cross_cancer_end_to_end(tmp_path):
     rc = main(["cross-cancer", "--table", str(tmp_path / "t.csv"), "--cancer-type", "ct",
                "--outcome", "y", "--fdr", "0.01", "--cv", "3", "--out", str(tmp_path / "cc")])
     assert rc == 0
-    s = json.loads((tmp_path / "cc" / "cross_cancer.json").read_text())
+    s = json.loads((tmp_path / "cc" / "cross_cancer.json").read_text(encoding="utf-8"))
     assert s["ctc"] == ["common"] and s["n_features"] == len(feats)
     assert s["cts"]["a_spec"] == "A" and s["cts"]["b_spec"] == "B"
     assert len(pd.read_csv(tmp_path / "cc" / "models.csv")) == 6
@@ -468,7 +468,7 @@ def test_cli_signature_end_to_end(tmp_path):
                str(tmp_path / "sig"), "--cutoff", "optimal", "--n-perm", "20",
                "--times", "2,5"])
     assert rc == 0
-    s = json.loads((tmp_path / "sig" / "signature.json").read_text())
+    s = json.loads((tmp_path / "sig" / "signature.json").read_text(encoding="utf-8"))
     assert {"f0", "f1", "f2"} <= set(s["selected_features"])
     assert s["cv_c_index"] > 0.7 and s["risk_groups"]["logrank_p"] < 1e-4
     rs = pd.read_csv(tmp_path / "sig" / "radscore.csv")

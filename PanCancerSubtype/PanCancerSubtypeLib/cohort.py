@@ -189,7 +189,7 @@ def _atomic_write_text(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=str(path.parent), prefix="." + path.name, suffix=".tmp")
     try:
-        with os.fdopen(fd, "w") as fh:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
@@ -240,7 +240,7 @@ def run_cohort(manifest, out_csv, groups=None, group_options=None, workers: int 
         done.update(_load_previous(out_csv, prov_path, fps))
         for p in sorted(parts_dir.glob("*.json")) if parts_dir.is_dir() else []:
             try:
-                rec = json.loads(p.read_text())
+                rec = json.loads(p.read_text(encoding="utf-8"))
             except (OSError, ValueError):
                 continue  # a part being written when killed: recompute
             cid = rec.get("row", {}).get("ID")
@@ -345,7 +345,7 @@ def _load_previous(out_csv: Path, prov_path: Path, fps) -> Dict[str, Dict[str, A
     if not (out_csv.is_file() and prov_path.is_file()):
         return {}
     try:
-        prov = json.loads(prov_path.read_text())
+        prov = json.loads(prov_path.read_text(encoding="utf-8"))
         prev = pd.read_csv(out_csv, dtype={c: str for c in META_COLUMNS + ("error",)},
                            keep_default_na=True, float_precision="round_trip")
     except (OSError, ValueError):

@@ -37,7 +37,7 @@ def load_params(params: ParamsLike) -> Dict[str, Any]:
     p = Path(params)
     if not p.is_file():
         raise PanCancerSubtypeError("PyRadiomics parameter file not found", source=str(p))
-    text = p.read_text()
+    text = p.read_text(encoding="utf-8")
     if p.suffix.lower() == ".json":
         return json.loads(text)
     import yaml
