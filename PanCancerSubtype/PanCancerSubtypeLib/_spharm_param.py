@@ -150,7 +150,7 @@ def solid_moments(v: np.ndarray, f: np.ndarray):
 
 
 def robust_map(v: np.ndarray, f: np.ndarray, max_inflation: int = 2400, check_every: int = 4,
-               whiten: bool = True):
+               whiten: bool = True, min_inflation: int = 0, fallback: str = "diffusion"):
     """Radial map from the solid's centroid, in the *whitened* frame (moments -> identity).
 
     Whitening by the inverse square root of the enclosed solid's covariance makes the map of an
@@ -175,11 +175,13 @@ def robust_map(v: np.ndarray, f: np.ndarray, max_inflation: int = 2400, check_ev
         uu = radial_map(xx, volume_centroid(xx, f))
         return uu, check_bijective(uu, f)[0]
 
+    if min_inflation:
+        x = laplacian_smooth(x, A, min_inflation)
     u, ok = test(x)
     if ok:
-        info.update(method="radial", smoothing_iters=0, bijective=True, folded=0)
+        info.update(method="radial", smoothing_iters=min_inflation, bijective=True, folded=0)
         return u, info
-    lo, x_lo = 0, x
+    lo, x_lo = min_inflation, x
     hi, x_hi, u_hi = None, None, None
     step = check_every
     while lo < max_inflation:
@@ -401,3 +403,165 @@ def equalise_lat_lon(u: np.ndarray, v: np.ndarray, f: np.ndarray):
     t_new[theta > np.pi - 1e-12] = np.pi
     st = np.sin(t_new)
     return np.stack([st * np.cos(p_new), st * np.sin(p_new), np.cos(t_new)], axis=1)
+
+
+# ----------------------------------------------------------------------------- conformal flow
+def cot_laplacian(v: np.ndarray, f: np.ndarray, clamp: float = 1e3) -> sps.csr_matrix:
+    """Positive semi-definite cotangent stiffness matrix (weights 1/2 cot, clamped to
+    [0, ``clamp``] so that the matrix stays an M-matrix on slivers of marching cubes)."""
+    n = v.shape[0]
+    I, J, W = [], [], []
+    for k in range(3):
+        i, j, o = f[:, (k + 1) % 3], f[:, (k + 2) % 3], f[:, k]
+        a = v[i] - v[o]
+        b = v[j] - v[o]
+        cr = np.linalg.norm(np.cross(a, b), axis=1)
+        cot = np.einsum("ij,ij->i", a, b) / np.maximum(cr, 1e-30)
+        w = np.clip(0.5 * cot, 0.0, clamp)
+        I += [i, j]
+        J += [j, i]
+        W += [w, w]
+    I = np.concatenate(I); J = np.concatenate(J); W = np.concatenate(W)
+    A = sps.coo_matrix((W, (I, J)), shape=(n, n)).tocsr()
+    return (sps.diags(np.asarray(A.sum(axis=1)).ravel()) - A).tocsr()
+
+
+def _splu_sym(A):
+    """LU of a symmetric positive definite sparse matrix (symmetric ordering: 2x faster)."""
+    from scipy.sparse.linalg import splu
+
+    return splu(sps.csc_matrix(A), permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0,
+                options=dict(SymmetricMode=True))
+
+
+def _mass(v, f):
+    from ._spharm_mesh import vertex_areas
+    return vertex_areas(v, f)
+
+
+def mobius_centre(u: np.ndarray, w: np.ndarray, iters: int = 50, tol: float = 1e-6):
+    """Möbius transformation of the sphere making the ``w``-weighted centroid of ``u`` zero
+    (removes the conformal map's remaining freedom deterministically, equivariantly)."""
+    w = w / w.sum()
+    x = u.copy()
+    for _ in range(iters):
+        m = (w[:, None] * x).sum(axis=0)
+        nm = np.linalg.norm(m)
+        if nm < tol:
+            break
+        c = 0.5 * m if nm < 0.9 else 0.45 * m / nm
+        d = x - c[None, :]
+        dd = np.einsum("ij,ij->i", d, d)
+        x = ((1.0 - c @ c) * d - dd[:, None] * c[None, :]) / dd[:, None]
+        x = _normalise(x)
+    return x
+
+
+def conformal_flow_map(v: np.ndarray, f: np.ndarray, delta: float = 0.05, max_steps: int = 60,
+                       tol: float = 2e-3, centre_mobius: bool = True, whiten: bool = True,
+                       stop_round: bool = True, stop_bijective: int = -1):
+    """Conformalised mean-curvature flow (Kazhdan, Solomon & Ben-Chen 2012) to the sphere.
+
+    ``(M_t + delta L_0) x_{t+1} = M_t x_t`` with the cotangent Laplacian of the initial
+    (whitened) surface and the current lumped mass, rescaled to area 4 pi and re-centred each
+    step, until no vertex moves by more than ``tol`` (a geometric criterion, not an iteration
+    count), then radial projection and Möbius centring.  Returns (u, info).
+    """
+    from scipy.sparse.linalg import splu
+
+    c, cov = solid_moments(v, f)
+    if whiten:
+        w_, Q = np.linalg.eigh(cov)
+        W = Q @ np.diag(1.0 / np.sqrt(np.maximum(w_, 1e-12 * w_.max()))) @ Q.T
+    else:
+        W = np.eye(3)
+    x = (v - c) @ W
+    L0 = cot_laplacian(x, f)
+
+    def norm(xx):
+        m = _mass(xx, f)
+        cc = (m[:, None] * xx).sum(0) / m.sum()
+        return (xx - cc) * np.sqrt(4 * np.pi / m.sum())
+
+    x = norm(x)
+    steps = 0
+    rprev = np.inf
+    nb_ok = -1
+    for steps in range(1, max_steps + 1):
+        m = _mass(x, f)
+        Mt = sps.diags(m)
+        lu = _splu_sym(Mt + delta * L0)
+        xn = norm(lu.solve(m[:, None] * x))
+        r = np.linalg.norm(xn, axis=1)
+        rstd = float(np.sqrt((m * (r - (m * r).sum() / m.sum()) ** 2).sum() / m.sum()))
+        if stop_round and rstd > rprev:   # roundest point passed (the flow then drifts)
+            break
+        x, rprev = xn, rstd
+        if rstd < tol:
+            break
+        if stop_bijective >= 0:
+            if nb_ok < 0 and check_bijective(radial_map(x, volume_centroid(x, f)), f)[0]:
+                nb_ok = steps
+            if nb_ok >= 0 and steps >= nb_ok + stop_bijective:
+                break
+    u = radial_map(x, volume_centroid(x, f))
+    if centre_mobius:
+        u = mobius_centre(u, _mass(v, f))
+    ok, nbad, _ = check_bijective(u, f)
+    return u, {"method": "conformal_flow", "flow_steps": steps, "bijective": ok, "folded": nbad,
+               "smoothing_iters": steps}
+
+
+def heat_inflated_map(v: np.ndarray, f: np.ndarray, t_min: float = 1e-4, t_max: float = 1e3,
+                      bisect: int = 10, whiten: bool = True, extra: float = 2.0,
+                      fallback_kw=None):
+    """Radial map of the whitened surface; where it folds, the radial map of the surface after
+    one implicit step of *geometric* heat flow ``(M + t L) x_t = M x_0`` (cotangent Laplacian and
+    lumped mass of the whitened surface: a smooth function of the geometry, independent of the
+    triangulation), with the smallest ``t`` (bisection in log t) whose projection is bijective.
+    """
+    from scipy.sparse.linalg import splu
+
+    c, cov = solid_moments(v, f)
+    if whiten:
+        w_, Q = np.linalg.eigh(cov)
+        W = Q @ np.diag(1.0 / np.sqrt(np.maximum(w_, 1e-12 * w_.max()))) @ Q.T
+    else:
+        W = np.eye(3)
+    x0 = (v - c) @ W
+
+    def test(xx):
+        uu = radial_map(xx, volume_centroid(xx, f))
+        return uu, check_bijective(uu, f)[0]
+
+    u, ok = test(x0)
+    if ok:
+        return u, {"method": "radial", "bijective": True, "folded": 0, "heat_t": 0.0}
+    L0 = cot_laplacian(x0, f)
+    m = _mass(x0, f)
+    Mm = sps.diags(m)
+    rhs = m[:, None] * x0
+
+    def at(t):
+        return _splu_sym(Mm + t * L0).solve(rhs)
+
+    lo, hi = np.log(t_min), np.log(t_max)
+    xh = at(np.exp(hi))
+    uh, okh = test(xh)
+    if not okh:
+        # not star-shaped even after heavy smoothing (C-shaped tumours): the previous chain
+        # (graph-Laplacian inflation, then diffusion map with area equalisation)
+        return robust_map(v, f, **(fallback_kw or {}))
+    for _ in range(bisect):
+        mid = 0.5 * (lo + hi)
+        um, okm = test(at(np.exp(mid)))
+        if okm:
+            hi, uh = mid, um
+        else:
+            lo = mid
+    t = float(np.exp(hi))
+    if extra != 1.0:
+        uh2, ok2 = test(at(t * extra))
+        if ok2:
+            uh, t = uh2, t * extra
+    return uh, {"method": "heat_inflated", "bijective": True, "folded": 0, "heat_t": t}

@@ -267,7 +267,7 @@ def _decompose(mask_zyx, spacing_xyz, mode, max_degree, origin, direction, sourc
     t_surf = time.perf_counter()
 
     if mode == "robust":
-        u, pinfo = P.robust_map(v, tris)
+        u, pinfo = P.heat_inflated_map(v, tris)
         weights = _sphere_vertex_areas(u, tris)
     else:
         u, pinfo = P.diffusion_map(v, quads, tris=tris)
@@ -288,6 +288,8 @@ def _decompose(mask_zyx, spacing_xyz, mode, max_degree, origin, direction, sourc
     diag["folded_triangles"] = int(pinfo.get("folded", 0))
     if "smoothing_iters" in pinfo:
         diag["inflation_iters"] = int(pinfo["smoothing_iters"])
+    if "heat_t" in pinfo:
+        diag["inflation_heat_time"] = float(pinfo["heat_t"])
     dist = P.area_distortion(u, v, tris)
     diag["area_distortion_log_mean"] = dist["area_log_mean"]
     diag["area_ratio_p05"] = dist["area_ratio_p05"]
