@@ -318,6 +318,41 @@ def test_arbitrary_rotation_and_scaling_invariance(blob):
 
 
 # ----------------------------------------------------------------------------- parameterisation
+def bean(arc_deg=100.0, R0=14.0, r=6.0):
+    """A bent tube (the points within ``r`` of a circular arc of radius ``R0``): not star-shaped
+    from its centroid, so the radial map folds and the robust mode must inflate it."""
+    arc = np.deg2rad(arc_deg)
+
+    def f(x, y, z):
+        a = np.clip(np.arctan2(y, x), -arc / 2, arc / 2)
+        return (x - R0 * np.cos(a)) ** 2 + (y - R0 * np.sin(a)) ** 2 + z * z <= r * r
+    return f
+
+
+def test_heat_inflation_of_non_star_shape_is_geometric():
+    """A non-star-shaped tumour gets the heat-flow-inflated radial map (bijective), and it is a
+    function of the geometry: an arbitrary re-voxelised rotation and a finer grid (0.7 mm) change
+    the normalised energies by < 10% on average (measured 6.2% and 4.8%; the previous
+    graph-Laplacian inflation's iteration count depended on the triangulation)."""
+    r0 = spharm_decompose(voxelise(bean(), 22.0), (1, 1, 1))
+    assert r0.diagnostics["param_method"] == "heat_inflated"
+    assert r0.diagnostics["bijective"] and r0.diagnostics["inflation_heat_time"] > 0
+    e0 = energies(shape_descriptors(r0))
+    for mm, sp in ((voxelise(bean(), 22.0, R=rot((0.3, -1.0, 0.5), 33.0)), (1, 1, 1)),
+                   (voxelise(bean(), 22.0, spacing=(0.7, 0.7, 0.7)), (0.7, 0.7, 0.7))):
+        r1 = spharm_decompose(mm, sp)
+        assert r1.diagnostics["bijective"]
+        assert mean_rel_change(e0, energies(shape_descriptors(r1))) < 0.10
+
+
+def test_heat_inflated_map_of_ellipsoid_is_radial():
+    """Star-shaped input: no inflation, the whitened radial map (identity for an ellipsoid)."""
+    m = voxelise(ellipsoid(6, 8, 11), 11.0)
+    v, f, _ = M.smooth_surface(m, (1, 1, 1))
+    u, info = P.heat_inflated_map(v, f)
+    assert info["method"] == "radial" and info["heat_t"] == 0.0 and info["bijective"]
+
+
 def test_diffusion_map_is_bijective_and_cald_reduces_area_distortion():
     m = voxelise(ellipsoid(5, 6, 9), 9.0)
     v, Q, T, _ = M.voxel_face_surface(m, (1, 1, 1), min_vertices=3000)
@@ -485,6 +520,27 @@ def test_real_tumour_rotation30_and_rescale_stability(shared_cases):
         for kw in (dict(angle_deg=30.0), dict(scale=1.5)):
             e1 = e_of(_transform_sitk(mask, **kw))
             assert mean_rel_change(e0, e1) <= 0.05, (cid, kw, e0, e1)
+
+
+@pytest.mark.shared_data
+def test_real_tumour_thick_slice_rotation30_stability(shared_cases):
+    """Robust mode, a real non-star-shaped lung tumour on 5 mm slices (lung2, 24,644 voxels):
+    a 30-degree rotation, re-voxelised, changes the normalised per-degree energies by <= 5% on
+    average (measured 2.7-3.0%; 13.9% with the previous graph-Laplacian inflation, whose
+    iteration count jumped from 500 to 1196 between the two copies)."""
+    import SimpleITK as sitk
+
+    row = shared_cases["lung2"]
+    m = sitk.ReadImage(row["mask"])
+    arr = (sitk.GetArrayFromImage(m) == 1).astype(np.uint8)
+    mask = sitk.GetImageFromArray(arr)
+    mask.CopyInformation(m)
+    r0 = spharm_decompose(sitk.GetArrayViewFromImage(mask), mask.GetSpacing())
+    assert r0.diagnostics["param_method"] == "heat_inflated"
+    rot30 = _transform_sitk(mask, angle_deg=30.0)
+    r1 = spharm_decompose(sitk.GetArrayViewFromImage(rot30), rot30.GetSpacing())
+    change = mean_rel_change(energies(shape_descriptors(r0)), energies(shape_descriptors(r1)))
+    assert change <= 0.05, change
 
 
 @pytest.mark.shared_data

@@ -32,7 +32,7 @@ import numpy as np
 import scipy.sparse as sps
 from scipy.sparse.linalg import spsolve
 
-from ._spharm_mesh import edges_of, face_areas, volume_centroid
+from ._spharm_mesh import edges_of, face_areas, vertex_areas, volume_centroid
 
 
 def adjacency(n: int, edges: np.ndarray) -> sps.csr_matrix:
@@ -405,10 +405,10 @@ def equalise_lat_lon(u: np.ndarray, v: np.ndarray, f: np.ndarray):
     return np.stack([st * np.cos(p_new), st * np.sin(p_new), np.cos(t_new)], axis=1)
 
 
-# ----------------------------------------------------------------------------- conformal flow
+# ----------------------------------------------------------------------------- heat inflation
 def cot_laplacian(v: np.ndarray, f: np.ndarray, clamp: float = 1e3) -> sps.csr_matrix:
     """Positive semi-definite cotangent stiffness matrix (weights 1/2 cot, clamped to
-    [0, ``clamp``] so that the matrix stays an M-matrix on slivers of marching cubes)."""
+    [0, ``clamp``] so that the matrix stays an M-matrix on the slivers of marching cubes)."""
     n = v.shape[0]
     I, J, W = [], [], []
     for k in range(3):
@@ -421,8 +421,8 @@ def cot_laplacian(v: np.ndarray, f: np.ndarray, clamp: float = 1e3) -> sps.csr_m
         I += [i, j]
         J += [j, i]
         W += [w, w]
-    I = np.concatenate(I); J = np.concatenate(J); W = np.concatenate(W)
-    A = sps.coo_matrix((W, (I, J)), shape=(n, n)).tocsr()
+    A = sps.coo_matrix((np.concatenate(W), (np.concatenate(I), np.concatenate(J))),
+                       shape=(n, n)).tocsr()
     return (sps.diags(np.asarray(A.sum(axis=1)).ravel()) - A).tocsr()
 
 
@@ -434,124 +434,60 @@ def _splu_sym(A):
                 options=dict(SymmetricMode=True))
 
 
-def _mass(v, f):
-    from ._spharm_mesh import vertex_areas
-    return vertex_areas(v, f)
+def _whitened(x: np.ndarray, f: np.ndarray) -> np.ndarray:
+    """``x`` centred on its enclosed solid's centroid, second moments -> identity."""
+    c, cov = solid_moments(x, f)
+    w, Q = np.linalg.eigh(cov)
+    return (x - c) @ (Q @ np.diag(1.0 / np.sqrt(np.maximum(w, 1e-12 * w.max()))) @ Q.T)
 
 
-def mobius_centre(u: np.ndarray, w: np.ndarray, iters: int = 50, tol: float = 1e-6):
-    """Möbius transformation of the sphere making the ``w``-weighted centroid of ``u`` zero
-    (removes the conformal map's remaining freedom deterministically, equivariantly)."""
-    w = w / w.sum()
-    x = u.copy()
-    for _ in range(iters):
-        m = (w[:, None] * x).sum(axis=0)
-        nm = np.linalg.norm(m)
-        if nm < tol:
-            break
-        c = 0.5 * m if nm < 0.9 else 0.45 * m / nm
-        d = x - c[None, :]
-        dd = np.einsum("ij,ij->i", d, d)
-        x = ((1.0 - c @ c) * d - dd[:, None] * c[None, :]) / dd[:, None]
-        x = _normalise(x)
-    return x
+def heat_inflated_map(v: np.ndarray, f: np.ndarray, t_min: float = 1e-3, t_max: float = 1e3,
+                      bisect: int = 6, extra: float = 2.0, fallback_kw: Optional[Dict] = None):
+    """Robust-mode parameterisation.  Returns (u, info).
 
-
-def conformal_flow_map(v: np.ndarray, f: np.ndarray, delta: float = 0.05, max_steps: int = 60,
-                       tol: float = 2e-3, centre_mobius: bool = True, whiten: bool = True,
-                       stop_round: bool = True, stop_bijective: int = -1):
-    """Conformalised mean-curvature flow (Kazhdan, Solomon & Ben-Chen 2012) to the sphere.
-
-    ``(M_t + delta L_0) x_{t+1} = M_t x_t`` with the cotangent Laplacian of the initial
-    (whitened) surface and the current lumped mass, rescaled to area 4 pi and re-centred each
-    step, until no vertex moves by more than ``tol`` (a geometric criterion, not an iteration
-    count), then radial projection and Möbius centring.  Returns (u, info).
+    1. The surface is whitened (centred on the enclosed solid's centroid, second moments ->
+       identity) and projected radially onto the sphere; if no triangle folds (star-shaped
+       tumour), that is the map (an ellipsoid gets its natural affine parameterisation).
+    2. Otherwise the whitened surface is *inflated* by one implicit step of geometric heat flow,
+       ``(M + t L) x_t = M x_0`` (``L`` the cotangent Laplacian, ``M`` the lumped vertex areas of
+       the whitened surface), re-whitened (the flow shrinks elongated parts faster; whitening
+       is affine, so it keeps star-shapedness but spreads the directions evenly) and projected.
+       ``t`` is the smallest value, found by decades from ``t_min`` then ``bisect`` bisections in
+       log t, whose projection is bijective, times ``extra`` (2) when that stays bijective.
+       Unlike an iteration count of graph-Laplacian smoothing, ``x_t`` is a smooth function of
+       ``t`` and of the geometry, nearly independent of the triangulation, so re-voxelised
+       copies of a tumour get nearly the same map.
+    3. If not even ``t_max`` makes it bijective (C- or ring-shaped tumours): :func:`robust_map`
+       (graph-Laplacian inflation, then the heat-diffusion map with area equalisation).
     """
-    from scipy.sparse.linalg import splu
-
-    c, cov = solid_moments(v, f)
-    if whiten:
-        w_, Q = np.linalg.eigh(cov)
-        W = Q @ np.diag(1.0 / np.sqrt(np.maximum(w_, 1e-12 * w_.max()))) @ Q.T
-    else:
-        W = np.eye(3)
-    x = (v - c) @ W
-    L0 = cot_laplacian(x, f)
-
-    def norm(xx):
-        m = _mass(xx, f)
-        cc = (m[:, None] * xx).sum(0) / m.sum()
-        return (xx - cc) * np.sqrt(4 * np.pi / m.sum())
-
-    x = norm(x)
-    steps = 0
-    rprev = np.inf
-    nb_ok = -1
-    for steps in range(1, max_steps + 1):
-        m = _mass(x, f)
-        Mt = sps.diags(m)
-        lu = _splu_sym(Mt + delta * L0)
-        xn = norm(lu.solve(m[:, None] * x))
-        r = np.linalg.norm(xn, axis=1)
-        rstd = float(np.sqrt((m * (r - (m * r).sum() / m.sum()) ** 2).sum() / m.sum()))
-        if stop_round and rstd > rprev:   # roundest point passed (the flow then drifts)
-            break
-        x, rprev = xn, rstd
-        if rstd < tol:
-            break
-        if stop_bijective >= 0:
-            if nb_ok < 0 and check_bijective(radial_map(x, volume_centroid(x, f)), f)[0]:
-                nb_ok = steps
-            if nb_ok >= 0 and steps >= nb_ok + stop_bijective:
-                break
-    u = radial_map(x, volume_centroid(x, f))
-    if centre_mobius:
-        u = mobius_centre(u, _mass(v, f))
-    ok, nbad, _ = check_bijective(u, f)
-    return u, {"method": "conformal_flow", "flow_steps": steps, "bijective": ok, "folded": nbad,
-               "smoothing_iters": steps}
-
-
-def heat_inflated_map(v: np.ndarray, f: np.ndarray, t_min: float = 1e-4, t_max: float = 1e3,
-                      bisect: int = 10, whiten: bool = True, extra: float = 2.0,
-                      fallback_kw=None):
-    """Radial map of the whitened surface; where it folds, the radial map of the surface after
-    one implicit step of *geometric* heat flow ``(M + t L) x_t = M x_0`` (cotangent Laplacian and
-    lumped mass of the whitened surface: a smooth function of the geometry, independent of the
-    triangulation), with the smallest ``t`` (bisection in log t) whose projection is bijective.
-    """
-    from scipy.sparse.linalg import splu
-
-    c, cov = solid_moments(v, f)
-    if whiten:
-        w_, Q = np.linalg.eigh(cov)
-        W = Q @ np.diag(1.0 / np.sqrt(np.maximum(w_, 1e-12 * w_.max()))) @ Q.T
-    else:
-        W = np.eye(3)
-    x0 = (v - c) @ W
+    x0 = _whitened(v, f)
 
     def test(xx):
-        uu = radial_map(xx, volume_centroid(xx, f))
+        uu = radial_map(_whitened(xx, f), np.zeros(3))
         return uu, check_bijective(uu, f)[0]
 
     u, ok = test(x0)
     if ok:
         return u, {"method": "radial", "bijective": True, "folded": 0, "heat_t": 0.0}
     L0 = cot_laplacian(x0, f)
-    m = _mass(x0, f)
+    m = vertex_areas(x0, f)
     Mm = sps.diags(m)
     rhs = m[:, None] * x0
 
     def at(t):
         return _splu_sym(Mm + t * L0).solve(rhs)
 
-    lo, hi = np.log(t_min), np.log(t_max)
-    xh = at(np.exp(hi))
-    uh, okh = test(xh)
+    # bracket the smallest bijective t by decades from t_min, then bisect in log t
+    lo, hi = None, np.log(t_min)
+    while True:
+        uh, okh = test(at(np.exp(hi)))
+        if okh or hi >= np.log(t_max) - 1e-9:
+            break
+        lo, hi = hi, hi + np.log(10.0)
     if not okh:
-        # not star-shaped even after heavy smoothing (C-shaped tumours): the previous chain
-        # (graph-Laplacian inflation, then diffusion map with area equalisation)
         return robust_map(v, f, **(fallback_kw or {}))
+    if lo is None:                          # already bijective at t_min: look two decades lower
+        lo = hi - 2.0 * np.log(10.0)
     for _ in range(bisect):
         mid = 0.5 * (lo + hi)
         um, okm = test(at(np.exp(mid)))
@@ -561,7 +497,7 @@ def heat_inflated_map(v: np.ndarray, f: np.ndarray, t_min: float = 1e-4, t_max: 
             lo = mid
     t = float(np.exp(hi))
     if extra != 1.0:
-        uh2, ok2 = test(at(t * extra))
+        u2, ok2 = test(at(t * extra))
         if ok2:
-            uh, t = uh2, t * extra
+            uh, t = u2, t * extra
     return uh, {"method": "heat_inflated", "bijective": True, "folded": 0, "heat_t": t}
