@@ -1,14 +1,20 @@
 """Spherical parameterisations of closed genus-0 meshes (private helper of :mod:`.shape`).
 
-* :func:`robust_map` - radial projection from the enclosed solid's centroid in the *whitened*
-  frame of its second moments (an ellipsoid gets its natural affine map, elongated tumours become
-  more star-shaped).  When some triangle folds (not star-shaped), the projection of a
-  Laplacian-smoothed ("inflated") copy of the surface: the smallest number of iterations, to
-  within 4 (doubling search then bisection), up to 2400, that makes it bijective.  The map is a
-  function of the geometry only, so it is equivariant under rotation, translation and scaling.
-  If inflation does not help (ring- or C-shaped tumours), the heat-diffusion map between the
-  extremes of the longest principal axis with latitude / longitude area equalisation (spherical
-  Tutte relaxation as the last resort).
+* :func:`heat_inflated_map` (robust mode) - radial projection from the enclosed solid's centroid
+  in the *whitened* frame of its second moments (an ellipsoid gets its natural affine map,
+  elongated tumours become more star-shaped).  When some triangle folds (not star-shaped), the
+  projection of the surface "inflated" by one implicit step of geometric heat flow
+  ``(M + t L) x_t = M x_0`` (cotangent Laplacian, lumped areas), re-whitened, with the smallest
+  ``t`` (to about 4% in log t) that makes it bijective, then doubled.  The map is a smooth
+  function of the geometry, nearly independent of the triangulation, and equivariant under
+  rotation, translation and scaling.  Falls back to :func:`robust_map` when no ``t`` up to 1000
+  works (C- or ring-shaped tumours).
+* :func:`robust_map` - the previous robust map, now the fallback: the same whitened radial map,
+  inflated by graph-Laplacian smoothing (the smallest number of iterations, to within 4, up to
+  2400, that makes it bijective; the count depends on the triangulation and jumped between
+  re-voxelised copies of real tumours), and, if that does not help, the heat-diffusion map
+  between the extremes of the longest principal axis with latitude / longitude area
+  equalisation (spherical Tutte relaxation as the last resort).
 * :func:`diffusion_map` - Brechbuehler, Gerig & Kuebler (1995): latitude by heat diffusion
   (discrete Laplace equation with Dirichlet values 0 / pi at two poles), longitude by a second
   Laplace equation on the pole-free annulus with a 2 pi jump across a date line (a steepest-ascent
