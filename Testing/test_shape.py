@@ -345,6 +345,36 @@ def test_heat_inflation_of_non_star_shape_is_geometric():
         assert mean_rel_change(e0, energies(shape_descriptors(r1))) < 0.10
 
 
+def test_cot_laplacian_dirichlet_energy_is_twice_the_area():
+    """Exact identity for the cotangent Laplacian: sum_k x_k^T L x_k = 2 * surface area (the
+    coordinate functions have |grad|^2 summing to 2 on every triangle), with unclamped weights
+    on the convex hull of spread points on an ellipsoid."""
+    from scipy.spatial import ConvexHull
+
+    n = 800
+    i = np.arange(n) + 0.5
+    z = 1 - 2 * i / n
+    phi = np.pi * (1 + 5 ** 0.5) * i
+    pts = np.stack([np.sqrt(1 - z * z) * np.cos(phi), np.sqrt(1 - z * z) * np.sin(phi), z], 1)
+    f = ConvexHull(pts).simplices.astype(np.int64)
+    v = pts * np.array([3.0, 4.0, 5.0])
+    L = P.cot_laplacian(v, f, clamp=np.inf, floor=-np.inf)
+    energy = sum(float(v[:, k] @ (L @ v[:, k])) for k in range(3))
+    assert energy == pytest.approx(2 * M.face_areas(v, f).sum(), rel=1e-9)
+    assert np.abs(L @ np.ones(len(v))).max() < 1e-9
+
+
+def test_heat_inflated_map_is_rotation_equivariant():
+    """The robust map is a function of the geometry: rotating the mesh rotates the map."""
+    v, f, _ = M.smooth_surface(voxelise(bean(), 22.0), (1, 1, 1))
+    R = rot((0.2, 1.0, -0.4), 71.0)
+    u0, i0 = P.heat_inflated_map(v, f)
+    u1, i1 = P.heat_inflated_map(v @ R.T, f)
+    assert i0["method"] == i1["method"] == "heat_inflated"
+    assert i1["heat_t"] == pytest.approx(i0["heat_t"], rel=1e-6)
+    assert np.abs(u1 - u0 @ R.T).max() < 1e-6
+
+
 def test_heat_inflated_map_of_ellipsoid_is_radial():
     """Star-shaped input: no inflation, the whitened radial map (identity for an ellipsoid)."""
     m = voxelise(ellipsoid(6, 8, 11), 11.0)

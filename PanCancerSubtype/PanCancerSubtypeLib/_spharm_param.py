@@ -412,9 +412,11 @@ def equalise_lat_lon(u: np.ndarray, v: np.ndarray, f: np.ndarray):
 
 
 # ----------------------------------------------------------------------------- heat inflation
-def cot_laplacian(v: np.ndarray, f: np.ndarray, clamp: float = 1e3) -> sps.csr_matrix:
+def cot_laplacian(v: np.ndarray, f: np.ndarray, clamp: float = 1e3,
+                  floor: float = 0.0) -> sps.csr_matrix:
     """Positive semi-definite cotangent stiffness matrix (weights 1/2 cot, clamped to
-    [0, ``clamp``] so that the matrix stays an M-matrix on the slivers of marching cubes)."""
+    [``floor``, ``clamp``] = [0, 1000] so that the matrix stays an M-matrix on the obtuse
+    triangles and slivers of marching cubes)."""
     n = v.shape[0]
     I, J, W = [], [], []
     for k in range(3):
@@ -423,7 +425,7 @@ def cot_laplacian(v: np.ndarray, f: np.ndarray, clamp: float = 1e3) -> sps.csr_m
         b = v[j] - v[o]
         cr = np.linalg.norm(np.cross(a, b), axis=1)
         cot = np.einsum("ij,ij->i", a, b) / np.maximum(cr, 1e-30)
-        w = np.clip(0.5 * cot, 0.0, clamp)
+        w = np.clip(0.5 * cot, floor, clamp)
         I += [i, j]
         J += [j, i]
         W += [w, w]

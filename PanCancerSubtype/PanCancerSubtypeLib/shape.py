@@ -89,8 +89,9 @@ Measured (``benchmarks/shape_bench.py``, 8 shared tumours of 143-125,256 voxels,
     **10.5% on average** (was 10.9%), energy-weighted 5.0%.  The issue's <= 5% is met by the
     well-resolved tumours (ibsi_nsclc, brats_pat0001: 1.9-2.5%), not by the small tumours on
     2-6.5 mm slices (143-837 voxels: 13-19%): re-voxelising a tumour 3-4 slices thick changes
-    its digitised shape itself (the linear + threshold resampling loses 7-9% of their volume;
-    a nearest-neighbour 1.5x zoom of the same voxels changes their energies as much, 15-29%),
+    its digitised shape itself (the linear + threshold resampling changes their volume by
+    2.5-9% instead of scaling it by 3.375; a nearest-neighbour 1.5x zoom of the same voxels
+    changes their energies as much, 15-29%),
     and brain1 (17.9%) is C-shaped and needs the fallback map.
 * robust vs reference energies: degree 1 equal (ratio 1.01), degree 2 about 0.27x (whitening puts
   a tumour's ellipsoidal elongation into degree 1, CALD's area-preserving map spreads it into
