@@ -318,6 +318,71 @@ def test_arbitrary_rotation_and_scaling_invariance(blob):
 
 
 # ----------------------------------------------------------------------------- parameterisation
+def bean(arc_deg=100.0, R0=14.0, r=6.0):
+    """A bent tube (the points within ``r`` of a circular arc of radius ``R0``): not star-shaped
+    from its centroid, so the radial map folds and the robust mode must inflate it."""
+    arc = np.deg2rad(arc_deg)
+
+    def f(x, y, z):
+        a = np.clip(np.arctan2(y, x), -arc / 2, arc / 2)
+        return (x - R0 * np.cos(a)) ** 2 + (y - R0 * np.sin(a)) ** 2 + z * z <= r * r
+    return f
+
+
+def test_heat_inflation_of_non_star_shape_is_geometric():
+    """A non-star-shaped tumour gets the heat-flow-inflated radial map (bijective), and it is a
+    function of the geometry: an arbitrary re-voxelised rotation and a finer grid (0.7 mm) change
+    the normalised energies by < 10% on average (measured 6.2% and 4.8%; the previous
+    graph-Laplacian inflation's iteration count depended on the triangulation)."""
+    r0 = spharm_decompose(voxelise(bean(), 22.0), (1, 1, 1))
+    assert r0.diagnostics["param_method"] == "heat_inflated"
+    assert r0.diagnostics["bijective"] and r0.diagnostics["inflation_heat_time"] > 0
+    e0 = energies(shape_descriptors(r0))
+    for mm, sp in ((voxelise(bean(), 22.0, R=rot((0.3, -1.0, 0.5), 33.0)), (1, 1, 1)),
+                   (voxelise(bean(), 22.0, spacing=(0.7, 0.7, 0.7)), (0.7, 0.7, 0.7))):
+        r1 = spharm_decompose(mm, sp)
+        assert r1.diagnostics["bijective"]
+        assert mean_rel_change(e0, energies(shape_descriptors(r1))) < 0.10
+
+
+def test_cot_laplacian_dirichlet_energy_is_twice_the_area():
+    """Exact identity for the cotangent Laplacian: sum_k x_k^T L x_k = 2 * surface area (the
+    coordinate functions have |grad|^2 summing to 2 on every triangle), with unclamped weights
+    on the convex hull of spread points on an ellipsoid."""
+    from scipy.spatial import ConvexHull
+
+    n = 800
+    i = np.arange(n) + 0.5
+    z = 1 - 2 * i / n
+    phi = np.pi * (1 + 5 ** 0.5) * i
+    pts = np.stack([np.sqrt(1 - z * z) * np.cos(phi), np.sqrt(1 - z * z) * np.sin(phi), z], 1)
+    f = ConvexHull(pts).simplices.astype(np.int64)
+    v = pts * np.array([3.0, 4.0, 5.0])
+    L = P.cot_laplacian(v, f, clamp=np.inf, floor=-np.inf)
+    energy = sum(float(v[:, k] @ (L @ v[:, k])) for k in range(3))
+    assert energy == pytest.approx(2 * M.face_areas(v, f).sum(), rel=1e-9)
+    assert np.abs(L @ np.ones(len(v))).max() < 1e-9
+
+
+def test_heat_inflated_map_is_rotation_equivariant():
+    """The robust map is a function of the geometry: rotating the mesh rotates the map."""
+    v, f, _ = M.smooth_surface(voxelise(bean(), 22.0), (1, 1, 1))
+    R = rot((0.2, 1.0, -0.4), 71.0)
+    u0, i0 = P.heat_inflated_map(v, f)
+    u1, i1 = P.heat_inflated_map(v @ R.T, f)
+    assert i0["method"] == i1["method"] == "heat_inflated"
+    assert i1["heat_t"] == pytest.approx(i0["heat_t"], rel=1e-6)
+    assert np.abs(u1 - u0 @ R.T).max() < 1e-6
+
+
+def test_heat_inflated_map_of_ellipsoid_is_radial():
+    """Star-shaped input: no inflation, the whitened radial map (identity for an ellipsoid)."""
+    m = voxelise(ellipsoid(6, 8, 11), 11.0)
+    v, f, _ = M.smooth_surface(m, (1, 1, 1))
+    u, info = P.heat_inflated_map(v, f)
+    assert info["method"] == "radial" and info["heat_t"] == 0.0 and info["bijective"]
+
+
 def test_diffusion_map_is_bijective_and_cald_reduces_area_distortion():
     m = voxelise(ellipsoid(5, 6, 9), 9.0)
     v, Q, T, _ = M.voxel_face_surface(m, (1, 1, 1), min_vertices=3000)
@@ -485,6 +550,27 @@ def test_real_tumour_rotation30_and_rescale_stability(shared_cases):
         for kw in (dict(angle_deg=30.0), dict(scale=1.5)):
             e1 = e_of(_transform_sitk(mask, **kw))
             assert mean_rel_change(e0, e1) <= 0.05, (cid, kw, e0, e1)
+
+
+@pytest.mark.shared_data
+def test_real_tumour_thick_slice_rotation30_stability(shared_cases):
+    """Robust mode, a real non-star-shaped lung tumour on 5 mm slices (lung2, 24,644 voxels):
+    a 30-degree rotation, re-voxelised, changes the normalised per-degree energies by <= 5% on
+    average (measured 2.7-3.0%; 13.9% with the previous graph-Laplacian inflation, whose
+    iteration count jumped from 500 to 1196 between the two copies)."""
+    import SimpleITK as sitk
+
+    row = shared_cases["lung2"]
+    m = sitk.ReadImage(row["mask"])
+    arr = (sitk.GetArrayFromImage(m) == 1).astype(np.uint8)
+    mask = sitk.GetImageFromArray(arr)
+    mask.CopyInformation(m)
+    r0 = spharm_decompose(sitk.GetArrayViewFromImage(mask), mask.GetSpacing())
+    assert r0.diagnostics["param_method"] == "heat_inflated"
+    rot30 = _transform_sitk(mask, angle_deg=30.0)
+    r1 = spharm_decompose(sitk.GetArrayViewFromImage(rot30), rot30.GetSpacing())
+    change = mean_rel_change(energies(shape_descriptors(r0)), energies(shape_descriptors(r1)))
+    assert change <= 0.05, change
 
 
 @pytest.mark.shared_data

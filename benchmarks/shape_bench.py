@@ -8,8 +8,11 @@ the same grid) and a 1.5x isotropic rescale of the tumour (re-voxelised the same
     PYTHONPATH=PanCancerSubtype python benchmarks/shape_bench.py [--modes robust,reference]
         [--cases lung1,brain1] [--no-stability] [--data ../shared/data]
 
-Stability figure = mean over degrees 1..15 of |E_l(transformed) / E_l(original) - 1| (percent);
-in brackets the same over the degrees whose energy exceeds 0.05 (above the digitisation noise).
+Stability figure = mean over degrees 1..15 of |E_l(transformed) / E_l(original) - 1| (percent,
+the issue's measure: every degree counts equally, so the small, noisy high-degree energies weigh as
+much as degree 1); in brackets the same over the degrees whose energy exceeds 0.05 (above the
+digitisation noise) and ``w``: the energy-weighted mean sum_l E_l |E'_l / E_l - 1| / sum_l E_l
+(dominated by degree 1, reported for information only).
 ``rot30``: 30-degree rotation about the image z axis, linear + threshold; ``scale1.5``: the tumour
 1.5x larger, linear + threshold on the same grid (re-digitised: thick-slice tumours gain slices);
 ``zoom1.5``: the same with nearest-neighbour, i.e. the digitised tumour itself scaled by 1.5.
@@ -114,6 +117,7 @@ def stability(mask, e0, mode, source):
         rel = np.abs(e1 / e0 - 1.0) * 100.0
         out[name] = float(np.mean(rel))
         out[name + "_shaped"] = float(np.mean(rel[e0 > 0.05]))
+        out[name + "_weighted"] = float(np.sum(rel * e0) / np.sum(e0))
     return out
 
 
@@ -137,7 +141,8 @@ def main(argv=None):
     modes = args.modes.split(",")
     times = {m: [] for m in modes}
     stab = {k: [] for k in ("rot30", "scale1.5", "zoom1.5", "rot30_shaped", "scale1.5_shaped",
-                            "zoom1.5_shaped")}
+                            "zoom1.5_shaped", "rot30_weighted", "scale1.5_weighted",
+                            "zoom1.5_weighted")}
     print(f"{'case':15s} {'voxels':>7s} {'mode':9s} {'time_s':>7s} {'nvert':>6s} "
           f"{'E1':>6s} {'E2':>6s} {'E5':>6s} {'E15':>6s}  param / stability")
     per_mode_E = {m: [] for m in modes}
@@ -153,8 +158,9 @@ def main(argv=None):
                 s = stability(mask, e, mode, r["case_id"])
                 for k in stab:
                     stab[k].append(s[k])
-                extra += " | " + "  ".join(f"{k} {s[k]:.1f}% ({s[k + '_shaped']:.1f}%)"
-                                           for k in ("rot30", "scale1.5", "zoom1.5"))
+                extra += " | " + "  ".join(
+                    f"{k} {s[k]:.1f}% ({s[k + '_shaped']:.1f}%, w {s[k + '_weighted']:.1f}%)"
+                    for k in ("rot30", "scale1.5", "zoom1.5"))
             print(f"{r['case_id']:15s} {nvox:7d} {mode:9s} {dt:7.2f} "
                   f"{res.diagnostics['n_vertices']:6d} {e[0]:6.3f} {e[1]:6.3f} {e[4]:6.3f} "
                   f"{e[14]:6.3f}  {extra}", flush=True)

@@ -1,14 +1,20 @@
 """Spherical parameterisations of closed genus-0 meshes (private helper of :mod:`.shape`).
 
-* :func:`robust_map` - radial projection from the enclosed solid's centroid in the *whitened*
-  frame of its second moments (an ellipsoid gets its natural affine map, elongated tumours become
-  more star-shaped).  When some triangle folds (not star-shaped), the projection of a
-  Laplacian-smoothed ("inflated") copy of the surface: the smallest number of iterations, to
-  within 4 (doubling search then bisection), up to 2400, that makes it bijective.  The map is a
-  function of the geometry only, so it is equivariant under rotation, translation and scaling.
-  If inflation does not help (ring- or C-shaped tumours), the heat-diffusion map between the
-  extremes of the longest principal axis with latitude / longitude area equalisation (spherical
-  Tutte relaxation as the last resort).
+* :func:`heat_inflated_map` (robust mode) - radial projection from the enclosed solid's centroid
+  in the *whitened* frame of its second moments (an ellipsoid gets its natural affine map,
+  elongated tumours become more star-shaped).  When some triangle folds (not star-shaped), the
+  projection of the surface "inflated" by one implicit step of geometric heat flow
+  ``(M + t L) x_t = M x_0`` (cotangent Laplacian, lumped areas), re-whitened, with the smallest
+  ``t`` (to about 4% in log t) that makes it bijective, then doubled.  The map is a smooth
+  function of the geometry, nearly independent of the triangulation, and equivariant under
+  rotation, translation and scaling.  Falls back to :func:`robust_map` when no ``t`` up to 1000
+  works (C- or ring-shaped tumours).
+* :func:`robust_map` - the previous robust map, now the fallback: the same whitened radial map,
+  inflated by graph-Laplacian smoothing (the smallest number of iterations, to within 4, up to
+  2400, that makes it bijective; the count depends on the triangulation and jumped between
+  re-voxelised copies of real tumours), and, if that does not help, the heat-diffusion map
+  between the extremes of the longest principal axis with latitude / longitude area
+  equalisation (spherical Tutte relaxation as the last resort).
 * :func:`diffusion_map` - Brechbuehler, Gerig & Kuebler (1995): latitude by heat diffusion
   (discrete Laplace equation with Dirichlet values 0 / pi at two poles), longitude by a second
   Laplace equation on the pole-free annulus with a 2 pi jump across a date line (a steepest-ascent
@@ -32,7 +38,7 @@ import numpy as np
 import scipy.sparse as sps
 from scipy.sparse.linalg import spsolve
 
-from ._spharm_mesh import edges_of, face_areas, volume_centroid
+from ._spharm_mesh import edges_of, face_areas, vertex_areas, volume_centroid
 
 
 def adjacency(n: int, edges: np.ndarray) -> sps.csr_matrix:
@@ -150,7 +156,7 @@ def solid_moments(v: np.ndarray, f: np.ndarray):
 
 
 def robust_map(v: np.ndarray, f: np.ndarray, max_inflation: int = 2400, check_every: int = 4,
-               whiten: bool = True):
+               whiten: bool = True, min_inflation: int = 0, fallback: str = "diffusion"):
     """Radial map from the solid's centroid, in the *whitened* frame (moments -> identity).
 
     Whitening by the inverse square root of the enclosed solid's covariance makes the map of an
@@ -175,11 +181,13 @@ def robust_map(v: np.ndarray, f: np.ndarray, max_inflation: int = 2400, check_ev
         uu = radial_map(xx, volume_centroid(xx, f))
         return uu, check_bijective(uu, f)[0]
 
+    if min_inflation:
+        x = laplacian_smooth(x, A, min_inflation)
     u, ok = test(x)
     if ok:
-        info.update(method="radial", smoothing_iters=0, bijective=True, folded=0)
+        info.update(method="radial", smoothing_iters=min_inflation, bijective=True, folded=0)
         return u, info
-    lo, x_lo = 0, x
+    lo, x_lo = min_inflation, x
     hi, x_hi, u_hi = None, None, None
     step = check_every
     while lo < max_inflation:
@@ -401,3 +409,103 @@ def equalise_lat_lon(u: np.ndarray, v: np.ndarray, f: np.ndarray):
     t_new[theta > np.pi - 1e-12] = np.pi
     st = np.sin(t_new)
     return np.stack([st * np.cos(p_new), st * np.sin(p_new), np.cos(t_new)], axis=1)
+
+
+# ----------------------------------------------------------------------------- heat inflation
+def cot_laplacian(v: np.ndarray, f: np.ndarray, clamp: float = 1e3,
+                  floor: float = 0.0) -> sps.csr_matrix:
+    """Positive semi-definite cotangent stiffness matrix (weights 1/2 cot, clamped to
+    [``floor``, ``clamp``] = [0, 1000] so that the matrix stays an M-matrix on the obtuse
+    triangles and slivers of marching cubes)."""
+    n = v.shape[0]
+    I, J, W = [], [], []
+    for k in range(3):
+        i, j, o = f[:, (k + 1) % 3], f[:, (k + 2) % 3], f[:, k]
+        a = v[i] - v[o]
+        b = v[j] - v[o]
+        cr = np.linalg.norm(np.cross(a, b), axis=1)
+        cot = np.einsum("ij,ij->i", a, b) / np.maximum(cr, 1e-30)
+        w = np.clip(0.5 * cot, floor, clamp)
+        I += [i, j]
+        J += [j, i]
+        W += [w, w]
+    A = sps.coo_matrix((np.concatenate(W), (np.concatenate(I), np.concatenate(J))),
+                       shape=(n, n)).tocsr()
+    return (sps.diags(np.asarray(A.sum(axis=1)).ravel()) - A).tocsr()
+
+
+def _splu_sym(A):
+    """LU of a symmetric positive definite sparse matrix (symmetric ordering: 2x faster)."""
+    from scipy.sparse.linalg import splu
+
+    return splu(sps.csc_matrix(A), permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0,
+                options=dict(SymmetricMode=True))
+
+
+def _whitened(x: np.ndarray, f: np.ndarray) -> np.ndarray:
+    """``x`` centred on its enclosed solid's centroid, second moments -> identity."""
+    c, cov = solid_moments(x, f)
+    w, Q = np.linalg.eigh(cov)
+    return (x - c) @ (Q @ np.diag(1.0 / np.sqrt(np.maximum(w, 1e-12 * w.max()))) @ Q.T)
+
+
+def heat_inflated_map(v: np.ndarray, f: np.ndarray, t_min: float = 1e-3, t_max: float = 1e3,
+                      bisect: int = 6, extra: float = 2.0, fallback_kw: Optional[Dict] = None):
+    """Robust-mode parameterisation.  Returns (u, info).
+
+    1. The surface is whitened (centred on the enclosed solid's centroid, second moments ->
+       identity) and projected radially onto the sphere; if no triangle folds (star-shaped
+       tumour), that is the map (an ellipsoid gets its natural affine parameterisation).
+    2. Otherwise the whitened surface is *inflated* by one implicit step of geometric heat flow,
+       ``(M + t L) x_t = M x_0`` (``L`` the cotangent Laplacian, ``M`` the lumped vertex areas of
+       the whitened surface), re-whitened (the flow shrinks elongated parts faster; whitening
+       is affine, so it keeps star-shapedness but spreads the directions evenly) and projected.
+       ``t`` is the smallest value, found by decades from ``t_min`` then ``bisect`` bisections in
+       log t, whose projection is bijective, times ``extra`` (2) when that stays bijective.
+       Unlike an iteration count of graph-Laplacian smoothing, ``x_t`` is a smooth function of
+       ``t`` and of the geometry, nearly independent of the triangulation, so re-voxelised
+       copies of a tumour get nearly the same map.
+    3. If not even ``t_max`` makes it bijective (C- or ring-shaped tumours): :func:`robust_map`
+       (graph-Laplacian inflation, then the heat-diffusion map with area equalisation).
+    """
+    x0 = _whitened(v, f)
+
+    def test(xx):
+        uu = radial_map(_whitened(xx, f), np.zeros(3))
+        return uu, check_bijective(uu, f)[0]
+
+    u, ok = test(x0)
+    if ok:
+        return u, {"method": "radial", "bijective": True, "folded": 0, "heat_t": 0.0}
+    L0 = cot_laplacian(x0, f)
+    m = vertex_areas(x0, f)
+    Mm = sps.diags(m)
+    rhs = m[:, None] * x0
+
+    def at(t):
+        return _splu_sym(Mm + t * L0).solve(rhs)
+
+    # bracket the smallest bijective t by decades from t_min, then bisect in log t
+    lo, hi = None, np.log(t_min)
+    while True:
+        uh, okh = test(at(np.exp(hi)))
+        if okh or hi >= np.log(t_max) - 1e-9:
+            break
+        lo, hi = hi, hi + np.log(10.0)
+    if not okh:
+        return robust_map(v, f, **(fallback_kw or {}))
+    if lo is None:                          # already bijective at t_min: look two decades lower
+        lo = hi - 2.0 * np.log(10.0)
+    for _ in range(bisect):
+        mid = 0.5 * (lo + hi)
+        um, okm = test(at(np.exp(mid)))
+        if okm:
+            hi, uh = mid, um
+        else:
+            lo = mid
+    t = float(np.exp(hi))
+    if extra != 1.0:
+        u2, ok2 = test(at(t * extra))
+        if ok2:
+            uh, t = u2, t * extra
+    return uh, {"method": "heat_inflated", "bijective": True, "folded": 0, "heat_t": t}
