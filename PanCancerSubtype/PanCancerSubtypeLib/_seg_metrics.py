@@ -28,16 +28,9 @@ def _as_sitk(img, what: str):
     if isinstance(img, sitk.Image):
         return img
     if isinstance(img, (str, bytes)) or hasattr(img, "__fspath__"):
-        from .errors import UnreadableFileError
-        import os
+        from .io import read_image
 
-        path = os.fspath(img)
-        if not os.path.exists(path):
-            raise UnreadableFileError(f"{what} file does not exist", source=path)
-        try:
-            return sitk.ReadImage(path)
-        except RuntimeError as exc:
-            raise UnreadableFileError(f"cannot read {what}: {exc}", source=path) from None
+        return read_image(img, check=False)
     raise TypeError(f"{what} must be a SimpleITK image or a file path, not {type(img).__name__}")
 
 

@@ -50,7 +50,6 @@ metadata and the SHA-256 of the weights), ``best.safetensors``, ``last.safetenso
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import logging
 import os
@@ -503,11 +502,9 @@ def _dice_np(a: np.ndarray, b: np.ndarray) -> float:
 
 # ------------------------------------------------------------------------------------ training
 def _sha256(path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    from .io import file_checksum
+
+    return file_checksum(path)
 
 
 def train_segmenter(cases, out_dir, config: Optional[SegmenterConfig] = None,

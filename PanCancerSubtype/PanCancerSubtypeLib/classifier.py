@@ -53,7 +53,6 @@ protect against corruption and accidental edits, not against a deliberate forger
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import json
 import logging
 import math
@@ -822,12 +821,10 @@ class SubtypeClassifier(ClassifierMixin, BaseEstimator):
 # model bundle
 # ----------------------------------------------------------------------------------------------
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+def _sha256(path) -> str:
+    from .io import file_checksum
+
+    return file_checksum(path)
 
 
 def _write_json(path: Path, obj: Any) -> None:

@@ -40,78 +40,6 @@ def feature_columns(df: pd.DataFrame) -> List[str]:
     return [c for c in df.columns if c.startswith(FEATURE_PREFIXES)]
 
 
-def _generate_one(args):
-    from .synthetic import make_cohort_case
-
-    import SimpleITK as sitk
-
-    out_dir, cid, arch, ctype, seed = args
-    case = make_cohort_case(arch, ctype, seed=seed)
-    paths = {}
-    for key in ("image", "mask", "organ_mask"):
-        p = Path(out_dir) / "images" / f"{cid}_{key}.nrrd"
-        sitk.WriteImage(case[key], str(p), True)
-        paths[key] = str(p.resolve())
-    return cid, paths, {k: case[k] for k in ("modality", "organ", "cancer_type", "volume_ml",
-                                            "margin_mm", "irregularity", "slice_mm")}
-
-
-def generate_cohort(out_dir: Path, n: int, seed: int, workers: int = 1) -> pd.DataFrame:
-    """Parallel version of :func:`.synthetic.make_cohort` (same cases, same manifest)."""
-    from .synthetic import simulate_survival
-
-    man_path = out_dir / "manifest.csv"
-    if man_path.is_file():
-        man = pd.read_csv(man_path, dtype={"Label": str})
-        if len(man) == n and all(Path(p).is_file() for p in man["Image"]):
-            _say(f"      reusing {man_path}")
-            return man
-    (out_dir / "images").mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    cancer_types = ("lung", "breast", "brain")
-    archs = np.array([1 + i % 4 for i in range(n)])
-    types = np.array([cancer_types[(i // 4) % 3] for i in range(n)])
-    order = rng.permutation(n)
-    archs, types = archs[order], types[order]
-    ages = np.clip(rng.normal(62, 10, n), 30, 90).round(1)
-    times, events = simulate_survival(archs, ages, rng)
-    jobs = [(str(out_dir), f"SYN{i:04d}", int(archs[i]), str(types[i]), seed * 100_000 + i)
-            for i in range(n)]
-    from tqdm import tqdm
-
-    results = {}
-    if workers > 1:
-        import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor
-
-        ctx = mp.get_context("fork" if sys.platform.startswith("linux") else "spawn")
-        with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
-            for cid, paths, info in tqdm(pool.map(_generate_one, jobs), total=n, desc="cohort",
-                                         unit="case", file=sys.stderr):
-                results[cid] = (paths, info)
-    else:
-        for j in tqdm(jobs, desc="cohort", unit="case", file=sys.stderr):
-            cid, paths, info = _generate_one(j)
-            results[cid] = (paths, info)
-    rows = []
-    for i, j in enumerate(jobs):
-        cid = j[1]
-        paths, info = results[cid]
-        rows.append({"ID": cid, "Image": paths["image"], "Mask": paths["mask"], "Label": "1",
-                     "OrganMask": paths["organ_mask"], "Modality": info["modality"],
-                     "Organ": info["organ"], "CancerType": info["cancer_type"],
-                     "archetype": int(archs[i]), "age": float(ages[i]), "time": float(times[i]),
-                     "event": int(events[i]), "volume_ml": round(info["volume_ml"], 3),
-                     "margin_mm": round(info["margin_mm"], 3),
-                     "irregularity": round(info["irregularity"], 3),
-                     "slice_mm": info["slice_mm"]})
-    man = pd.DataFrame(rows)
-    from .cohort import _atomic_write_text
-
-    _atomic_write_text(man_path, man.to_csv(index=False))
-    return man
-
-
 # --------------------------------------------------------------------------------------------
 def run_demo(out: str = "demo_out", n: int = 120, seed: int = 2021, reps: int = 500,
              k_min: int = 2, k_max: int = 8, workers: int = 2, encode: bool = True,
@@ -133,7 +61,9 @@ def run_demo(out: str = "demo_out", n: int = 120, seed: int = 2021, reps: int = 
 
     # 1. cohort ------------------------------------------------------------------------------
     t0 = step(1, f"generating a synthetic cohort of {n} cases (seed {seed})")
-    man = generate_cohort(out_dir / "cohort", n, seed, workers=workers)
+    from .synthetic import make_cohort
+
+    man = make_cohort(out_dir / "cohort", n, seed, workers=workers, progress=True)
     timings["cohort"] = time.perf_counter() - t0
 
     # 2. features ----------------------------------------------------------------------------

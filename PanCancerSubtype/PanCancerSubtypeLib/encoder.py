@@ -57,7 +57,6 @@ torch is imported lazily (inside the methods), so importing this module is cheap
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -631,12 +630,10 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         return self
 
 
-def _sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+def _sha256(path) -> str:
+    from .io import file_checksum
+
+    return file_checksum(path)
 
 
 # --------------------------------------------------------------------------------------------

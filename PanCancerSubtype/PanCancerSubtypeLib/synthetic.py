@@ -291,16 +291,40 @@ def simulate_survival(archetypes: Sequence[int], ages: Sequence[float], rng,
     return np.round(np.minimum(t, c), 2), (t <= c).astype(int)
 
 
+def _write_cohort_case(args):
+    """Generate one cohort case and write its three NRRD files (top level: picklable)."""
+    out_dir, cid, arch, ctype, seed = args
+    case = make_cohort_case(arch, ctype, seed=seed)
+    paths = {}
+    for key in ("image", "mask", "organ_mask"):
+        p = Path(out_dir) / "images" / f"{cid}_{key}.nrrd"
+        sitk.WriteImage(case[key], str(p), True)
+        paths[key] = str(p.resolve())
+    info = {k: case[k] for k in ("modality", "organ", "cancer_type", "volume_ml", "margin_mm",
+                                 "irregularity", "slice_mm")}
+    return cid, paths, info
+
+
 def make_cohort(out_dir, n: int = 120, seed: int = 2021, cancer_types=("lung", "breast", "brain"),
-                progress: bool = False):
+                workers: int = 1, progress: bool = False, reuse: bool = True):
     """Write a synthetic pan-cancer cohort: images, tumour and parenchyma masks (NRRD) and
     ``manifest.csv`` (ID, Image, Mask, Label, OrganMask, Modality, Organ, CancerType) with the
     truth columns ``archetype``, ``age``, ``time``, ``event``, ``volume_ml``, ``margin_mm``,
     ``irregularity``, ``slice_mm``.  Archetypes are balanced and crossed with cancer types.
+
+    ``workers > 1`` generates cases in parallel processes (same result).  With ``reuse``, an
+    existing complete cohort of the same size in ``out_dir`` is returned as is.
     Returns the manifest DataFrame (paths absolute)."""
+    import sys
+
     import pandas as pd
 
     out_dir = Path(out_dir)
+    man_path = out_dir / "manifest.csv"
+    if reuse and man_path.is_file():
+        man = pd.read_csv(man_path, dtype={"Label": str})
+        if len(man) == n and all(Path(p).is_file() for p in man["Image"]):
+            return man
     (out_dir / "images").mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     archs = np.array([1 + i % 4 for i in range(n)])
@@ -309,27 +333,40 @@ def make_cohort(out_dir, n: int = 120, seed: int = 2021, cancer_types=("lung", "
     archs, types = archs[order], types[order]
     ages = np.clip(rng.normal(62, 10, n), 30, 90).round(1)
     times, events = simulate_survival(archs, ages, rng)
-    rows = []
-    it = range(n)
+    jobs = [(str(out_dir), f"SYN{i:04d}", int(archs[i]), str(types[i]), seed * 100_000 + i)
+            for i in range(n)]
+    if workers > 1:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        ctx = mp.get_context("fork" if sys.platform.startswith("linux") else "spawn")
+        pool = ProcessPoolExecutor(workers, mp_context=ctx)
+        results = pool.map(_write_cohort_case, jobs)
+    else:
+        pool = None
+        results = map(_write_cohort_case, jobs)
     if progress:
         from tqdm import tqdm
 
-        it = tqdm(it, desc="cohort", unit="case", file=__import__("sys").stderr)
-    for i in it:
-        cid = f"SYN{i:04d}"
-        case = make_cohort_case(int(archs[i]), str(types[i]), seed=seed * 100_000 + i)
-        paths = {}
-        for key in ("image", "mask", "organ_mask"):
-            p = out_dir / "images" / f"{cid}_{key}.nrrd"
-            sitk.WriteImage(case[key], str(p), True)
-            paths[key] = str(p.resolve())
+        results = tqdm(results, total=n, desc="cohort", unit="case", file=sys.stderr)
+    try:
+        done = {cid: (paths, info) for cid, paths, info in results}
+    finally:
+        if pool is not None:
+            pool.shutdown()
+    rows = []
+    for i, job in enumerate(jobs):
+        cid = job[1]
+        paths, info = done[cid]
         rows.append({"ID": cid, "Image": paths["image"], "Mask": paths["mask"], "Label": "1",
-                     "OrganMask": paths["organ_mask"], "Modality": case["modality"],
-                     "Organ": case["organ"], "CancerType": case["cancer_type"],
+                     "OrganMask": paths["organ_mask"], "Modality": info["modality"],
+                     "Organ": info["organ"], "CancerType": info["cancer_type"],
                      "archetype": int(archs[i]), "age": float(ages[i]), "time": float(times[i]),
-                     "event": int(events[i]), "volume_ml": round(case["volume_ml"], 3),
-                     "margin_mm": round(case["margin_mm"], 3),
-                     "irregularity": round(case["irregularity"], 3), "slice_mm": case["slice_mm"]})
+                     "event": int(events[i]), "volume_ml": round(info["volume_ml"], 3),
+                     "margin_mm": round(info["margin_mm"], 3),
+                     "irregularity": round(info["irregularity"], 3), "slice_mm": info["slice_mm"]})
     man = pd.DataFrame(rows)
-    man.to_csv(out_dir / "manifest.csv", index=False)
+    from .cohort import _atomic_write_text
+
+    _atomic_write_text(man_path, man.to_csv(index=False))
     return man

@@ -114,18 +114,9 @@ def run_train(args):
 
 
 def _read_image(path, what):
-    import os
+    from ..io import read_image
 
-    import SimpleITK as sitk
-
-    from ..errors import UnreadableFileError
-
-    if not os.path.exists(path):
-        raise UnreadableFileError(f"{what} file does not exist", source=path)
-    try:
-        return sitk.ReadImage(path)
-    except RuntimeError as exc:
-        raise UnreadableFileError(f"cannot read {what}: {exc}", source=path) from None
+    return read_image(path, check=False)
 
 
 def run_segment(args):
