@@ -269,6 +269,7 @@ def run_cohort(manifest, out_csv, groups=None, group_options=None, workers: int 
         from tqdm import tqdm
 
         bar = tqdm(total=len(rows), initial=len(rows) - len(todo), unit="case", file=sys.stderr,
+                   disable=None,  # a bar on a terminal only; logs stay readable
                    desc="features", dynamic_ncols=True)
     t_start = time.perf_counter()
     cancelled = False

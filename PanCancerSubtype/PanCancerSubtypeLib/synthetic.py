@@ -348,7 +348,8 @@ def make_cohort(out_dir, n: int = 120, seed: int = 2021, cancer_types=("lung", "
     if progress:
         from tqdm import tqdm
 
-        results = tqdm(results, total=n, desc="cohort", unit="case", file=sys.stderr)
+        # progress bars on a terminal only (disable=None): logs and CI output stay readable
+        results = tqdm(results, total=n, desc="cohort", unit="case", file=sys.stderr, disable=None)
     try:
         done = {cid: (paths, info) for cid, paths, info in results}
     finally:
