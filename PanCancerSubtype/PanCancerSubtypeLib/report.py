@@ -70,6 +70,7 @@ class Report:
     def table(self, df: pd.DataFrame, index: bool = True, float_format: str = "{:.3g}",
               caption: Optional[str] = None) -> "Report":
         fmt = df.copy()
+        fmt.columns.name = None  # (crosstabs) would add an empty first column
         if index:  # the index as a first column: one header row instead of two
             fmt = fmt.reset_index()
             index = False
