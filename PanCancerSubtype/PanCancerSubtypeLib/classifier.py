@@ -65,7 +65,8 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-from .errors import FeatureMismatchError, ManifestError, ModelBundleError, PanCancerSubtypeError
+from .errors import (FeatureMismatchError, FeatureValueError, LabelTableError,  # noqa: F401 (re-exported)
+                     ModelBundleError)
 from .features import META_COLUMNS
 
 log = logging.getLogger(__name__)
@@ -85,14 +86,6 @@ REQUIRED_FILES = (MODEL_FILE, PREPROCESSING_FILE, METADATA_FILE)
 
 CALIBRATION_METHODS = ("sigmoid", "isotonic", "temperature")
 PREDICTION_COLUMN = "predicted_subtype"
-
-
-class FeatureValueError(PanCancerSubtypeError, ValueError):
-    """A feature column holds values that are not numbers."""
-
-
-class LabelTableError(ManifestError):
-    """A labels table is malformed (no ID or label column, duplicate IDs, no usable rows)."""
 
 
 def is_ignored_column(name: str) -> bool:

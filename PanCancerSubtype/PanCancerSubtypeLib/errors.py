@@ -17,6 +17,10 @@ TumourTooSmallError       a tumour is too small or too thin for a feature group
 ManifestError             a cohort manifest is malformed (missing columns, duplicate IDs)
 ModelBundleError          a saved model directory is incomplete, tampered with, or does not match
 FeatureMismatchError      a feature table lacks (or adds) the columns a fitted model expects
+FeatureValueError         a feature column holds values that are not numbers
+LabelTableError           a labels table is malformed (no ID / label column, duplicate IDs)
+SurvivalDataError         a survival table is unusable (missing column, negative time, bad event
+                          codes, a group with one member, no events)
 ========================  ==========================================================================
 """
 from __future__ import annotations
@@ -78,6 +82,19 @@ class ManifestError(PanCancerSubtypeError, ValueError):
 
 class ModelBundleError(PanCancerSubtypeError, ValueError):
     """A model directory is incomplete, corrupted (checksum) or incompatible."""
+
+
+class FeatureValueError(PanCancerSubtypeError, ValueError):
+    """A feature column holds values that are not numbers."""
+
+
+class LabelTableError(ManifestError):
+    """A labels table is malformed (no ID or label column, duplicate IDs, no usable rows)."""
+
+
+class SurvivalDataError(PanCancerSubtypeError, ValueError):
+    """A survival / clinical table is unusable (missing column, negative time, bad event codes,
+    a group with one member, no events...)."""
 
 
 class FeatureMismatchError(PanCancerSubtypeError, ValueError):

@@ -143,9 +143,9 @@ def regional_features_from_regions(image_zyx: np.ndarray, regions: Dict[str, np.
     if empty and empty_region == "error":
         raise TumourTooSmallError(
             f"regional features: region(s) {', '.join(empty)} have no voxel "
-            f"(voxels: " + ", ".join(f"{k}={v.size}" for k, v in values.items()) + "); "
-            f"the tumour is too small or too thin for the core / margin split, or no parenchyma "
-            f"surrounds it", source=case_id)
+            "(voxels: " + ", ".join(f"{k}={v.size}" for k, v in values.items()) + "); "
+            "the tumour is too small or too thin for the core / margin split, or no parenchyma "
+            "surrounds it", source=case_id)
     if (modality or "CT").upper() == "CT":
         rng, clip = CT_RANGE, False
     else:

@@ -42,12 +42,12 @@ import logging
 import math
 from dataclasses import dataclass, field
 from itertools import combinations
-from typing import Dict, Iterable, List, Optional, Sequence, Union
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 import pandas as pd
 
-from .errors import PanCancerSubtypeError
+from .errors import SurvivalDataError  # noqa: F401  (re-exported)
 
 log = logging.getLogger(__name__)
 
@@ -57,10 +57,6 @@ __all__ = [
     "c_index", "survival_summary", "plot_km", "plot_forest",
 ]
 
-
-class SurvivalDataError(PanCancerSubtypeError, ValueError):
-    """A survival / clinical table is unusable (missing column, negative time, bad event codes,
-    a group with one member, no events...)."""
 
 
 # --------------------------------------------------------------------------------------------
