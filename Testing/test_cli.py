@@ -52,3 +52,26 @@ def test_registry_command(tmp_path):
     assert {"name", "group", "description", "formula"} <= set(reg.columns)
     assert "original_firstorder_Mean" in set(reg["name"])
     assert build_parser().prog == "pancancer-subtype"
+
+
+def test_library_value_errors_give_a_message_not_a_traceback(tmp_path, capsys):
+    bad = tmp_path / "f.csv"
+    bad.write_text("ID,a,b\nx,1,2\ny,3,4\n")
+    # k_max larger than the number of items is a ValueError inside consensus clustering
+    rc = main(["discover", "--features", str(bad), "--out", str(tmp_path / "o"), "--k-max", "9",
+               "--reps", "2"])
+    assert rc == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and "Traceback" not in err
+
+
+def test_python39_syntax_of_the_core():
+    """The core library must parse as Python 3.9 (Slicer 5.8 ships 3.9)."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "PanCancerSubtype" / "PanCancerSubtypeLib"
+    files = sorted(root.rglob("*.py"))
+    assert len(files) > 20
+    for f in files:
+        ast.parse(f.read_text(encoding="utf-8"), filename=str(f), feature_version=(3, 9))

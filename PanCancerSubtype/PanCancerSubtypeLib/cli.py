@@ -56,7 +56,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         rc = args.func(args)
     except PanCancerSubtypeError as exc:
+        if args.verbose >= 2:
+            raise
         print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    except (ValueError, OSError) as exc:  # bad arguments / files reported by other libraries
+        if args.verbose >= 2:
+            raise
+        print(f"error: {type(exc).__name__}: {exc}\n(run with -vv for the traceback)",
+              file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
