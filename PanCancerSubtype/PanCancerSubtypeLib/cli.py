@@ -12,16 +12,16 @@ from .errors import PanCancerSubtypeError
 
 #: modules under ``commands/`` that register sub-commands, in --help order
 COMMAND_MODULES: List[str] = [
+    "demo",
     "features",
     "cohort",
     "registry",
-    "survival",
-    "demo",
-    "regions",
-    "classifier",
-    "discover",
-    "shape",
     "segmentation",
+    "regions",
+    "shape",
+    "discover",
+    "classifier",
+    "survival",
 ]
 
 
