@@ -14,24 +14,6 @@ import numpy as np
 import SimpleITK as sitk
 
 
-def _radius_field(theta, phi, rng, irregularity: float, n_lobes: int = 6):
-    """1 + sum of random low-order angular lobes (max amplitude ~ irregularity)."""
-    r = np.ones_like(theta)
-    for _ in range(n_lobes):
-        l = int(rng.integers(2, 7))
-        ax = rng.normal(size=3)
-        ax /= np.linalg.norm(ax)
-        x = np.sin(theta) * np.cos(phi)
-        y = np.sin(theta) * np.sin(phi)
-        z = np.cos(theta)
-        c = ax[0] * x + ax[1] * y + ax[2] * z
-        # Legendre polynomial of degree l along a random axis: a zonal harmonic
-        from scipy.special import eval_legendre
-
-        r += irregularity / n_lobes * rng.uniform(0.5, 1.5) * eval_legendre(l, c)
-    return np.clip(r, 0.4, None)
-
-
 def make_phantom(modality: str = "CT", size_xyz: Sequence[int] = (72, 72, 40),
                  spacing_xyz: Sequence[float] = (0.9, 0.9, 2.5), radius_mm: float = 12.0,
                  irregularity: float = 0.1, margin_mm: float = 1.0, elongation: float = 1.0,
@@ -69,12 +51,9 @@ def make_phantom(modality: str = "CT", size_xyz: Sequence[int] = (72, 72, 40),
         img[organ] = 300.0
         centre = np.asarray(centre_offset_mm, dtype=float)
         tumour_value, sigma = 700.0, 20.0 if noise is None else noise
-    dx, dy, dz = x - centre[0], y - centre[1], (z - centre[2]) * elongation ** -1
-    r = np.sqrt(dx ** 2 + dy ** 2 + dz ** 2) + 1e-9
-    theta = np.arccos(np.clip(dz / r, -1, 1))
-    phi = np.arctan2(dy, dx)
-    rad = radius_mm * _radius_field(theta, phi, rng, irregularity)
-    signed = r - rad  # < 0 inside
+    coords = np.stack([x, y, z], axis=-1)
+    signed = _tumour_field(coords, centre, radius_mm, irregularity, (2, 6), rng,
+                           (1.0, 1.0, elongation))  # < 0 inside
     mask = signed <= 0
     from scipy.special import erf
 
