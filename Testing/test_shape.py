@@ -229,7 +229,7 @@ def test_reconstruction_degree15_within_one_voxel(tmp_path, shape_fn, extent):
     for ext in (".obj", ".ply", ".stl"):
         p = write_mesh(tmp_path / f"m{ext}", v15, f15)
         assert (tmp_path / f"m{ext}").stat().st_size > 0
-    lines = open(tmp_path / "m.obj").read().splitlines()
+    lines = (tmp_path / "m.obj").read_text(encoding="utf-8").splitlines()
     assert sum(1 for x in lines if x.startswith("v ")) == len(v15)
     assert sum(1 for x in lines if x.startswith("f ")) == len(f15)
 
