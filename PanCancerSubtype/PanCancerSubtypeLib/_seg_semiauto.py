@@ -112,6 +112,7 @@ def segment_from_seeds(image, seeds_lps_mm, bbox=None, modality: Optional[str] =
                        opening_mm: Optional[float] = None, closing_mm: float = 2.0,
                        leak_fraction: float = 0.05, min_multiplier: float = 1.0,
                        enhancing_search_mm: float = 10.0, enhancing_mads: float = 2.0,
+                       box_fill_max: float = 0.5,
                        source: Optional[str] = None):
     """Segment the tumour containing ``seeds_lps_mm`` (see module docstring for the method).
 
@@ -264,17 +265,27 @@ def segment_from_seeds(image, seeds_lps_mm, bbox=None, modality: Optional[str] =
     near_keep = None
     while True:
         region = grow(k)
-        if leak_fraction is None or leak_fraction >= 1 or bbox is not None:
+        if leak_fraction is None or leak_fraction >= 1:
             break
         cleaned = opened_component(region)
-        touching = float((cleaned & roi_border).sum()) / max(float(roi_border.sum()), 1.0)
-        if touching <= leak_fraction:
-            break
+        if bbox is not None:
+            # with a box, the region may legitimately reach the box's faces (a large tumour
+            # drawn tightly); it has leaked when it fills more of the box than the largest
+            # ellipsoid inscribed in it would (pi / 6 = 52 %; ``box_fill_max``)
+            filled = float(cleaned.sum()) / max(float(roi.sum()), 1.0)
+            if filled <= box_fill_max:
+                break
+            log.debug("region fills %.0f%% of the bounding box at k=%.2g; narrowing",
+                      100 * filled, k)
+        else:
+            touching = float((cleaned & roi_border).sum()) / max(float(roi_border.sum()), 1.0)
+            if touching <= leak_fraction:
+                break
+            log.debug("region leaks to %.1f%% of the ROI border at k=%.2g; narrowing",
+                      100 * touching, k)
         if k - 0.5 < min_multiplier - 1e-9:
             leaked = True
             break
-        log.debug("region leaks to %.1f%% of the ROI border at k=%.2g; narrowing",
-                  100 * touching, k)
         k -= 0.5
     if not region.any():
         region = nb & roi
