@@ -2,6 +2,7 @@
 on CPU), semi-automatic segmentation time per real case, training time per epoch.
 
     python benchmarks/segmentation_bench.py [--threads N] [--device auto|cpu|cuda] [--quick]
+        [--only inference|semi|train] [--refine none|watershed ...]
 
 Prints one line per figure.  Timings depend on the machine and its load (``os.getloadavg`` is
 printed); the network's weights do not matter for timing, so an untrained network is used.
@@ -47,6 +48,8 @@ def main(argv=None):
     ap.add_argument("--device", default="auto")
     ap.add_argument("--quick", action="store_true", help="20 slices instead of 100")
     ap.add_argument("--only", choices=("inference", "semi", "train"), default=None)
+    ap.add_argument("--refine", action="append", choices=("none", "watershed"), default=None,
+                    help="semi-automatic variant(s) to measure (repeatable; default both)")
     args = ap.parse_args(argv)
 
     import torch
@@ -90,7 +93,8 @@ def main(argv=None):
         print("semi-automatic, one seed: the tumour voxel nearest to the centroid ('centroid'), "
               "5 random seeds in the inner half of the tumour (depth >= half the maximal depth, "
               "rng 0; mean / min Dice), each without and with a box (reference extent + 5 mm)")
-        for r in rows:
+        variants = [None if v == "none" else v for v in (args.refine or ["none", "watershed"])]
+        for r, refine in [(r, v) for v in variants for r in rows]:
             img = sitk.ReadImage(str(data / r["image"]), sitk.sitkFloat32)
             lab = sitk.GetArrayFromImage(sitk.ReadImage(str(data / r["mask"])))
             ref = np.isin(lab, [float(v) for v in r["tumour_labels"].split(",")])
@@ -115,14 +119,15 @@ def main(argv=None):
                 dices = []
                 for k, pt in enumerate(seeds):
                     t0 = time.perf_counter()
-                    out = seg.segment_from_seeds(img, [pt], bbox=box, modality=r["modality"])
+                    out = seg.segment_from_seeds(img, [pt], bbox=box, modality=r["modality"],
+                                                 refine=refine)
                     times.append(time.perf_counter() - t0)
                     dices.append(seg.dice(out, refimg))
                     if k == 0:
                         m = seg.evaluate_segmentation(out, refimg)
                         res[name + "_hd95"] = m["hd95_mm"]
                 res[name] = dices
-            print(f"semi-automatic {r['case_id']:>14s} {img.GetSize()}: "
+            print(f"semi-automatic refine={refine} {r['case_id']:>14s} {img.GetSize()}: "
                   f"centroid Dice {res['seed'][0]:.3f} (HD95 {res['seed_hd95']:.1f} mm), "
                   f"perturbed {np.mean(res['seed'][1:]):.3f} / {np.min(res['seed'][1:]):.3f}; "
                   f"with box: centroid {res['box'][0]:.3f}, perturbed "
