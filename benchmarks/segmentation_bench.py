@@ -24,7 +24,6 @@ sys.path.insert(0, str(ROOT / "PanCancerSubtype"))
 
 def ct_volume(shape=(100, 512, 512), seed=0):
     import SimpleITK as sitk
-    from scipy import ndimage as ndi
 
     rng = np.random.default_rng(seed)
     z, y, x = np.ogrid[:shape[0], :shape[1], :shape[2]]
