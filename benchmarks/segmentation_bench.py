@@ -2,6 +2,7 @@
 on CPU), semi-automatic segmentation time per real case, training time per epoch.
 
     python benchmarks/segmentation_bench.py [--threads N] [--device auto|cpu|cuda] [--quick]
+        [--only inference|semi|train] [--refine none|watershed ...]
 
 Prints one line per figure.  Timings depend on the machine and its load (``os.getloadavg`` is
 printed); the network's weights do not matter for timing, so an untrained network is used.
@@ -23,7 +24,6 @@ sys.path.insert(0, str(ROOT / "PanCancerSubtype"))
 
 def ct_volume(shape=(100, 512, 512), seed=0):
     import SimpleITK as sitk
-    from scipy import ndimage as ndi
 
     rng = np.random.default_rng(seed)
     z, y, x = np.ogrid[:shape[0], :shape[1], :shape[2]]
@@ -47,6 +47,8 @@ def main(argv=None):
     ap.add_argument("--device", default="auto")
     ap.add_argument("--quick", action="store_true", help="20 slices instead of 100")
     ap.add_argument("--only", choices=("inference", "semi", "train"), default=None)
+    ap.add_argument("--refine", action="append", choices=("none", "watershed"), default=None,
+                    help="semi-automatic variant(s) to measure (repeatable; default both)")
     args = ap.parse_args(argv)
 
     import torch
@@ -87,7 +89,11 @@ def main(argv=None):
 
         with open(data / "cases.csv") as fh:
             rows = list(csv.DictReader(fh))
-        for r in rows:
+        print("semi-automatic, one seed: the tumour voxel nearest to the centroid ('centroid'), "
+              "5 random seeds in the inner half of the tumour (depth >= half the maximal depth, "
+              "rng 0; mean / min Dice), each without and with a box (reference extent + 5 mm)")
+        variants = [None if v == "none" else v for v in (args.refine or ["none", "watershed"])]
+        for r, refine in [(r, v) for v in variants for r in rows]:
             img = sitk.ReadImage(str(data / r["image"]), sitk.sitkFloat32)
             lab = sitk.GetArrayFromImage(sitk.ReadImage(str(data / r["mask"])))
             ref = np.isin(lab, [float(v) for v in r["tumour_labels"].split(",")])
@@ -95,16 +101,37 @@ def main(argv=None):
             pts = np.argwhere(ref)
             sp = np.array(img.GetSpacing()[::-1])
             s = pts[(((pts - com) * sp) ** 2).sum(1).argmin()]
-            seed_pt = img.TransformIndexToPhysicalPoint([int(v) for v in s[::-1]])
-            t0 = time.perf_counter()
-            out = seg.segment_from_seeds(img, [seed_pt], modality=r["modality"])
-            dt = time.perf_counter() - t0
+            seeds = [img.TransformIndexToPhysicalPoint([int(v) for v in s[::-1]])]
+            edt = ndi.distance_transform_edt(ref, sampling=sp)
+            inner = np.argwhere(edt >= 0.5 * edt.max())
+            for i in np.random.default_rng(0).choice(len(inner), 5, replace=len(inner) < 5):
+                seeds.append(img.TransformIndexToPhysicalPoint([int(v) for v in inner[i][::-1]]))
+            lo_i, hi_i = pts.min(0)[::-1], pts.max(0)[::-1]
+            c = np.array([img.TransformIndexToPhysicalPoint([int(a), int(b), int(d)])
+                          for a in (lo_i[0], hi_i[0]) for b in (lo_i[1], hi_i[1])
+                          for d in (lo_i[2], hi_i[2])])
+            bbox = list(c.min(0) - 5.0) + list(c.max(0) + 5.0)
             refimg = sitk.GetImageFromArray(ref.astype(np.uint8))
             refimg.CopyInformation(img)
-            m = seg.evaluate_segmentation(out, refimg)
-            print(f"semi-automatic {r['case_id']:>14s} {img.GetSize()}: {dt:5.2f} s, "
-                  f"Dice {m['dice']:.3f}, HD95 {m['hd95_mm']:.1f} mm, "
-                  f"volume {m['volume_diff_pct']:+.0f} %")
+            times, res = [], {}
+            for name, box in (("seed", None), ("box", bbox)):
+                dices = []
+                for k, pt in enumerate(seeds):
+                    t0 = time.perf_counter()
+                    out = seg.segment_from_seeds(img, [pt], bbox=box, modality=r["modality"],
+                                                 refine=refine)
+                    times.append(time.perf_counter() - t0)
+                    dices.append(seg.dice(out, refimg))
+                    if k == 0:
+                        m = seg.evaluate_segmentation(out, refimg)
+                        res[name + "_hd95"] = m["hd95_mm"]
+                res[name] = dices
+            print(f"semi-automatic refine={refine} {r['case_id']:>14s} {img.GetSize()}: "
+                  f"centroid Dice {res['seed'][0]:.3f} (HD95 {res['seed_hd95']:.1f} mm), "
+                  f"perturbed {np.mean(res['seed'][1:]):.3f} / {np.min(res['seed'][1:]):.3f}; "
+                  f"with box: centroid {res['box'][0]:.3f}, perturbed "
+                  f"{np.mean(res['box'][1:]):.3f} / {np.min(res['box'][1:]):.3f}; "
+                  f"time {np.mean(times):.2f} s mean, {np.max(times):.2f} s max")
     else:
         print(f"semi-automatic: shared data not found at {data}; skipped")
 

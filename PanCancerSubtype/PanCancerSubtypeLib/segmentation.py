@@ -12,7 +12,9 @@ Automatic (needs a trained model)
 Semi-automatic (no model)
     :func:`segment_from_seeds` - confidence-connected region growing from seed points (LPS mm),
     with an enhancing-rim step for MR, hole filling and morphological clean-up inside a maximum
-    radius / bounding box.  See :mod:`._seg_semiauto`.
+    radius / bounding box (leak control in both cases), and an optional marker-controlled
+    watershed refinement (``refine="watershed"``).  See :mod:`._seg_semiauto` for the method and
+    the measured Dice (centroid and perturbed seeds, with and without a box).
 
 Evaluation
     :func:`dice`, :func:`hausdorff95`, :func:`hausdorff_distance`, :func:`volume_difference`,

@@ -68,6 +68,9 @@ def register(sub):
                    help="semi-automatic: largest distance from a seed (mm)")
     p.add_argument("--multiplier", type=float, default=2.5,
                    help="semi-automatic: confidence interval width (standard deviations)")
+    p.add_argument("--refine", choices=("none", "watershed"), default="none",
+                   help="semi-automatic: boundary refinement after region growing "
+                        "(watershed: marker-controlled watershed on the gradient magnitude)")
     p.add_argument("--no-postprocess", action="store_true",
                    help="network: keep every predicted component")
     p.add_argument("--device", default="auto")
@@ -143,7 +146,9 @@ def run_segment(args):
 
             mask = segment_from_seeds(sitk.Cast(image, sitk.sitkFloat32), seeds, bbox=bbox,
                                       modality=args.modality, max_radius_mm=args.max_radius,
-                                      multiplier=args.multiplier, source=args.image)
+                                      multiplier=args.multiplier,
+                                      refine=None if args.refine == "none" else args.refine,
+                                      source=args.image)
     except ValueError as exc:
         if type(exc) is ValueError:  # plain ValueError: bad seeds / bbox
             print(f"error: {exc}", file=sys.stderr)
