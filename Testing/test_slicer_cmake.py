@@ -4,7 +4,7 @@
 ``ctkMacroCompilePythonScript`` and ``slicer_add_python_unittest`` (it is not Slicer's code), so
 this checks the extension's own CMake: syntax, every listed file exists, no two files install to
 the same path of the shared ``qt-scripted-modules`` folder, and the installed layout is what the
-modules import at run time (``resourcePath()``, ``import PanCancerSubtypeLib``, ``Scripts/``).
+modules import at run time (``resourcePath()``, ``import PanCancerSubtypeLib``, ``SlicerScripts/``).
 Slicer's real build is not run here (no Slicer build tree on these machines).
 """
 from __future__ import annotations
@@ -44,7 +44,7 @@ def test_installed_layout(installed):
         assert (d / "Resources" / "UI" / f"{m}.ui").is_file()
         assert (d / "Resources" / f"{m}-requirements.txt").is_file()
     assert (d / "Resources" / "PanCancerFeatures-radiomics-requirements.txt").is_file()
-    assert (d / "Scripts" / "run_cohort.py").is_file()
+    assert (d / "SlicerScripts" / "run_cohort.py").is_file()
     # every Python file of the two libraries lands at the same relative path
     for pkg in ("PanCancerSubtypeLib", "PanCancerSubtypeSlicerLib"):
         src = sorted(p.relative_to(ROOT / "PanCancerSubtype")
@@ -74,6 +74,6 @@ def test_installed_modules_import_their_libraries(installed, tmp_path):
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                        cwd=str(tmp_path), env={"PATH": "/usr/bin:/bin"})
     assert r.returncode == 0 and r.stdout.strip() == "ok", r.stdout + r.stderr
-    h = subprocess.run([sys.executable, str(d / "Scripts" / "run_cohort.py"), "--help"],
+    h = subprocess.run([sys.executable, str(d / "SlicerScripts" / "run_cohort.py"), "--help"],
                        capture_output=True, text=True, cwd=str(tmp_path), env={"PATH": "/usr/bin:/bin"})
     assert h.returncode == 0 and "--manifest" in h.stdout, h.stdout + h.stderr

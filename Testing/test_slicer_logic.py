@@ -185,7 +185,7 @@ def _load_batch_script():
     from pathlib import Path
 
     path = (Path(__file__).resolve().parents[1] / "PanCancerSubtype" / "PanCancerSubtype"
-            / "Scripts" / "run_cohort.py")
+            / "SlicerScripts" / "run_cohort.py")
     spec = importlib.util.spec_from_file_location("pcs_run_cohort", path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)  # the __main__ guard keeps it from running

@@ -29,7 +29,7 @@ EXT = ROOT / "PanCancerSubtype"
 MODULES = ["PanCancerSegmentation", "PanCancerFeatures", "PanCancerSubtype"]
 MODULE_FILES = [EXT / m / f"{m}.py" for m in MODULES]
 SLICER_FILES = (MODULE_FILES + sorted((EXT / "PanCancerSubtypeSlicerLib").glob("*.py"))
-                + [EXT / "PanCancerSubtype" / "Scripts" / "run_cohort.py"])
+                + [EXT / "PanCancerSubtype" / "SlicerScripts" / "run_cohort.py"])
 
 #: Names used by the modules that exist only in the full Slicer application (not in slicer-core),
 #: so this test cannot check them against a wheel.  Each was read from Slicer's sources / templates
@@ -323,7 +323,7 @@ def test_module_files_import_no_heavy_library_at_top():
     """Module files import only light modules at top level (heavy ones inside functions)."""
     light = {"logging", "os", "typing", "pathlib", "vtk", "slicer", "qt", "ctk", "enum",
              "argparse", "sys"}
-    for path in MODULE_FILES + [EXT / "PanCancerSubtype" / "Scripts" / "run_cohort.py"]:
+    for path in MODULE_FILES + [EXT / "PanCancerSubtype" / "SlicerScripts" / "run_cohort.py"]:
         for node in _tree(path).body:
             if isinstance(node, ast.Import):
                 mods = [a.name for a in node.names]

@@ -7,7 +7,7 @@
   background process); consensus CDF and delta-area plots as chart nodes, the classes as a table.
 * Survival: Kaplan-Meier curves, one per group, from a table with time / event columns.
 
-The batch script ``Scripts/run_cohort.py`` runs a whole manifest through the scene without the GUI.
+The batch script ``SlicerScripts/run_cohort.py`` runs a whole manifest through the scene without the GUI.
 """
 import os
 from typing import Annotated

@@ -8,7 +8,7 @@ Usage (the script is installed with the extension, next to the modules)::
 
 To find the installed script from Slicer's Python console::
 
-    import os; os.path.join(os.path.dirname(slicer.modules.pancancersubtype.path), "Scripts",
+    import os; os.path.join(os.path.dirname(slicer.modules.pancancersubtype.path), "SlicerScripts",
                             "run_cohort.py")
 
 The manifest uses PyRadiomics' batch columns: ``Image``, ``Mask``, optional ``Label`` (``1`` or
