@@ -168,26 +168,42 @@ def clean_topology(b: np.ndarray, surface_fn, max_closing: int = 6):
 
 
 # ----------------------------------------------------------------------------- robust surface
-def resample_isotropic(mask: np.ndarray, spacing_xyz, h: float, pad: int, order: int = 1):
+def resample_isotropic(mask: np.ndarray, spacing_xyz, h: float, pad: int, order: int = 1,
+                       shape_based: bool = False):
     """Resample a cropped bool mask (z, y, x) to isotropic spacing ``h`` (mm).
 
     Linear interpolation of the 0/1 mask (Gaussian anti-aliasing first along axes that are
-    down-sampled), or with ``order=0`` nearest neighbour (the mask as a union of voxel cubes).  Returns (float field on the new grid, padded by ``pad`` zeros on every side,
-    the mm position of new voxel (0,0,0) in the input's voxel-aligned frame (x, y, z)).
+    down-sampled; the IBSI-recommended mask interpolation), or with ``order=0`` nearest
+    neighbour (the mask as a union of voxel cubes), or with ``shape_based=True`` shape-based
+    interpolation (Raya & Udupa 1990; Herman et al. 1992): linear interpolation of the signed
+    distance (mm) to the nearest voxel centre of the other class, so that contours morph
+    between thick slices instead of forming terraces; the field is then
+    ``clip(0.5 - phi / 2h, 0, 1)`` (level 0.5 = the interpolated boundary).  Returns (float
+    field on the new grid, padded by ``pad`` zeros on every side, the mm position of new voxel
+    (0,0,0) in the input's voxel-aligned frame (x, y, z)).
     """
     sp_zyx = np.asarray(spacing_xyz, dtype=np.float64)[::-1]
     # one voxel of background around the crop, so that the new grid covers the outer faces of
     # the outermost voxels (otherwise the tumour would be cut at its bounding box)
     m = np.pad(mask.astype(np.float32), 1)
     sig = 0.5 * np.sqrt(np.maximum((h / sp_zyx) ** 2 - 1.0, 0.0))
-    if np.any(sig > 0.3) and order > 0:
+    if np.any(sig > 0.3) and order > 0 and not shape_based:
         m = ndi.gaussian_filter(m, sigma=sig, mode="constant")
     ext = (np.array(m.shape) - 1) * sp_zyx              # physical extent between voxel centres
     n = np.floor(ext / h).astype(int) + 1
     start = (ext - (n - 1) * h) / 2.0                   # centre the new grid on the old one
     axes = [start[i] + h * np.arange(n[i]) for i in range(3)]
     idx = np.meshgrid(*[a / sp_zyx[i] for i, a in enumerate(axes)], indexing="ij")
-    field = ndi.map_coordinates(m, idx, order=order, mode="constant", cval=0.0)
+    if shape_based:
+        mb = np.pad(mask.astype(bool), 2)
+        d_out = ndi.distance_transform_edt(~mb, sampling=sp_zyx)
+        d_in = ndi.distance_transform_edt(mb, sampling=sp_zyx)
+        phi = np.where(mb, -d_in, d_out).astype(np.float64)
+        idx = [a + 1.0 for a in idx]
+        phi_new = ndi.map_coordinates(phi, idx, order=1, mode="nearest")
+        field = np.clip(0.5 - phi_new / (2.0 * h), 0.0, 1.0)
+    else:
+        field = ndi.map_coordinates(m, idx, order=order, mode="constant", cval=0.0)
     field = np.pad(field, pad)
     origin_zyx = start - sp_zyx - pad * h
     return field, origin_zyx[::-1].copy()
@@ -220,7 +236,7 @@ def _weld(v, f, tol=1e-9):
 
 def smooth_surface(mask: np.ndarray, spacing_xyz, rel_step: float = 1.0 / 20.0,
                    smooth_sigma: float = 1.0, voxel_smooth: float = 0.0, max_closing: int = 4,
-                   order: int = 1):
+                   order: int = 1, shape_based: bool = False):
     """Robust-mode surface: (vertices mm (x,y,z), faces, info).
 
     The surface is the 0.5 level of the (component-cleaned) mask smoothed with a Gaussian of
@@ -236,7 +252,7 @@ def smooth_surface(mask: np.ndarray, spacing_xyz, rel_step: float = 1.0 / 20.0,
     pad = max_closing + 3
     pad = max(pad, int(np.ceil(3 * np.max(np.sqrt((smooth_sigma * h) ** 2
                                                    + (voxel_smooth * sp) ** 2)) / h)) + 2)
-    field, origin = resample_isotropic(mask, sp, h, pad, order=order)
+    field, origin = resample_isotropic(mask, sp, h, pad, order=order, shape_based=shape_based)
     b = field >= 0.5
     info: Dict = {"grid_step_mm": h, "r_eq_mm": r_eq, "grid_shape": list(field.shape)}
     if b.sum() == 0:

@@ -16,6 +16,10 @@ def add_feature_options(p) -> None:
     p.add_argument("--shape-mode", choices=["robust", "reference"], default=None,
                    help="SPHARM parameterisation: robust (default, fast, stable) or reference "
                         "(faithful to the published SPHARM-MAT/CALD pipeline, slow)")
+    p.add_argument("--shape-interpolation", choices=["linear", "shape"], default=None,
+                   help="robust SPHARM mode: how the mask reaches the isotropic mesh grid, linear "
+                        "+ threshold (default) or shape-based (signed distance; removes the "
+                        "terraces of thick slices)")
     p.add_argument("--regional-definition", choices=["reference", "3d"], default=None,
                    help="TC/TIM/PM regions: reference (released code, default) or 3d")
     p.add_argument("--set", action="append", default=[], metavar="GROUP.KEY=VALUE",
@@ -28,6 +32,8 @@ def group_options_from_args(args) -> Dict[str, Dict[str, Any]]:
         opts.setdefault("radiomics", {})["params"] = args.radiomics_params
     if args.shape_mode:
         opts.setdefault("shape", {})["mode"] = args.shape_mode
+    if getattr(args, "shape_interpolation", None):
+        opts.setdefault("shape", {})["interpolation"] = args.shape_interpolation
     if args.regional_definition:
         opts.setdefault("regional", {})["definition"] = args.regional_definition
     for item in args.set:
