@@ -71,6 +71,7 @@ class PanCancerFeaturesParameterNode:
     crossModality - compute the 313 cross-modality features (shape + regional).
     radiomics - also compute PyRadiomics features.
     shapeMode - SPHARM parameterisation ("robust" or "reference").
+    shapeInterpolation - robust mode's mask interpolation ("linear" or "shape"-based).
     organ - organ of the tumours (parenchyma search when no parenchyma segment is given).
     outputTable - table that receives the features.
     spharmDegree - degree of the SPHARM reconstruction; outputModel - its model node.
@@ -83,6 +84,7 @@ class PanCancerFeaturesParameterNode:
     crossModality: bool = True
     radiomics: bool = False
     shapeMode: Annotated[str, Choice(["robust", "reference"])] = "robust"
+    shapeInterpolation: Annotated[str, Choice(["linear", "shape"])] = "linear"
     organ: Annotated[str, Choice(["lung", "brain", "breast", "other"])] = "lung"
     outputTable: vtkMRMLTableNode
     spharmDegree: Annotated[float, WithinRange(1, 15)] = 15
@@ -226,7 +228,8 @@ class PanCancerFeaturesWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
                                      groups=self._groups(), organSegment=self._organSegment(),
                                      modality=None if p.modality == "auto" else p.modality,
                                      organ=None if p.organ == "other" else p.organ,
-                                     shapeMode=p.shapeMode)
+                                     shapeMode=p.shapeMode,
+                                     shapeInterpolation=p.shapeInterpolation)
 
     def onSpharm(self) -> None:
         with slicer.util.tryWithErrorDisplay(_("SPHARM reconstruction failed."), waitCursor=True):
@@ -255,7 +258,8 @@ class PanCancerFeaturesWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
                 return
             self.logic.startCohort(self.jobs, str(p.manifestPath), str(p.cohortOutput),
                                    workers=p.workers, groups=self._groups(),
-                                   shapeMode=p.shapeMode)
+                                   shapeMode=p.shapeMode,
+                                   shapeInterpolation=p.shapeInterpolation)
 
 
 #
@@ -295,7 +299,7 @@ class PanCancerFeaturesLogic(ScriptedLoadableModuleLogic):
 
     def startFeatures(self, jobs, volumeNode, segmentationNode, segments, tableNode,
                       groups=("shape", "regional"), organSegment=None, modality=None, organ=None,
-                      shapeMode="robust"):
+                      shapeMode="robust", shapeInterpolation="linear"):
         """Compute the features of each segment in a background process, one after the other;
         the rows are put into ``tableNode`` when all are done."""
         import pandas as pd
@@ -312,7 +316,8 @@ class PanCancerFeaturesLogic(ScriptedLoadableModuleLogic):
             caseId = f"{volumeNode.GetName()}:{segment}"
             args = logic.features_args(paths, out, modality, groups, caseId, organ=organ)
             jobsToRun.append((segment, out, process.build_command(
-                "features", args + ["--shape-mode", shapeMode])))
+                "features", args + ["--shape-mode", shapeMode,
+                                    "--shape-interpolation", shapeInterpolation])))
 
         def runNext(k=0):
             if k == len(jobsToRun):
@@ -357,14 +362,15 @@ class PanCancerFeaturesLogic(ScriptedLoadableModuleLogic):
                                   model_node=modelNode, scene=slicer.mrmlScene)
 
     def startCohort(self, jobs, manifestPath, outputCsv, workers=2, groups=("shape", "regional"),
-                    shapeMode="robust"):
+                    shapeMode="robust", shapeInterpolation="linear"):
         """Run ``pancancer-subtype cohort-features`` in the background (resumes a partial run);
         the result is loaded as a table."""
         from PanCancerSubtypeSlicerLib import logic, process
 
         cmd = process.build_command("cohort-features", [
             "--manifest", manifestPath, "--out", outputCsv, "--workers", str(int(workers)),
-            "--groups", ",".join(groups), "--shape-mode", shapeMode])
+            "--groups", ",".join(groups), "--shape-mode", shapeMode,
+            "--shape-interpolation", shapeInterpolation])
 
         def done():
             table = logic.table_from_csv(outputCsv, scene=slicer.mrmlScene)
