@@ -544,18 +544,25 @@ def _swap_blocked(Dr, med, k, n1, d1, n2, d2, labels, max_passes, hb):
     return td
 
 
+@njit(cache=True)
+def _submatrix(D, idx, dtype):
+    """D[idx][:, idx] as a new contiguous array of ``dtype`` (one resample's distances)."""
+    m = idx.shape[0]
+    Dr = np.empty((m, m), dtype=dtype)
+    for i in range(m):
+        Di = D[idx[i]]
+        for j in range(m):
+            Dr[i, j] = Di[idx[j]]
+    return Dr
+
+
 @njit(cache=True, parallel=True)
 def _fast_batch(D, S, kmin, kmax, labels_out):
     """For every resample b (rows of S, 0-based sorted item indices), gather D[S_b, S_b], BUILD up to
     kmax, then FasterPAM per k; labels_out[b, k - kmin, :] = 0..k-1 labels of the sampled items."""
     B, m = S.shape
     for b in prange(B):
-        idx = S[b]
-        Dr = np.empty((m, m), dtype=D.dtype)
-        for i in range(m):
-            Di = D[idx[i]]
-            for j in range(m):
-                Dr[i, j] = Di[idx[j]]
+        Dr = _submatrix(D, S[b], D.dtype)
         order = np.empty(kmin, dtype=np.int64)
         _build_prefix(Dr, kmin, order)
         n1 = np.empty(m, dtype=np.int64)
@@ -579,12 +586,7 @@ def _r_batch(D, S, kmin, kmax, labels_out):
     """R-compatible batch: exact ``pam_r`` on D[S_b, S_b] for every resample and every k."""
     B, m = S.shape
     for b in prange(B):
-        idx = S[b]
-        Dr = np.empty((m, m), dtype=np.float64)
-        for i in range(m):
-            Di = D[idx[i]]
-            for j in range(m):
-                Dr[i, j] = Di[idx[j]]
+        Dr = _submatrix(D, S[b], np.float64)
         for k in range(kmin, kmax + 1):
             lab, _, _ = _pam_r_kernel(Dr, k)
             for j in range(m):
