@@ -13,15 +13,17 @@
   inflated by graph-Laplacian smoothing (the smallest number of iterations, to within 4, up to
   2400, that makes it bijective; the count depends on the triangulation and jumped between
   re-voxelised copies of real tumours), and, if that does not help, the heat-diffusion map
-  between the extremes of the longest principal axis with latitude / longitude area
-  equalisation (spherical Tutte relaxation as the last resort).
+  between the extremes of the longest principal axis with *smooth* latitude / longitude area
+  equalisation (four rounds; spherical Tutte relaxation as the last resort).
 * :func:`diffusion_map` - Brechbuehler, Gerig & Kuebler (1995): latitude by heat diffusion
   (discrete Laplace equation with Dirichlet values 0 / pi at two poles), longitude by a second
   Laplace equation on the pole-free annulus with a 2 pi jump across a date line (a steepest-ascent
   path of the latitude from the north to the south pole).
 * :func:`equalise_lat_lon` - monotone re-mapping of latitude and longitude so that cumulative
   object area matches cumulative sphere area (removes most of the diffusion map's global area
-  distortion in milliseconds; our addition, between the two published steps).
+  distortion in milliseconds; our addition, between the two published steps).  Exact per-vertex
+  CDFs in the reference mode; smoothed, binned CDFs (monotone cubic) in the robust fallback, whose
+  re-mapping stays bijective on re-voxelised copies of a tumour.
 * :func:`cald_smooth` - area-equalising local smoothing after Shen & Makedon (2006, CALD): each
   vertex moves towards the centroid of its incident spherical triangles weighted by how much more
   sphere area they have than their share of the object's area; moves that fold a triangle are
@@ -112,13 +114,19 @@ def spherical_tutte(u: np.ndarray, f: np.ndarray, A: sps.csr_matrix, iters: int 
     return x
 
 
-def equalise_bijective(u: np.ndarray, v: np.ndarray, f: np.ndarray, rounds: int = 4):
-    """Repeat :func:`equalise_lat_lon`, each time keeping as much of it as stays bijective."""
+def equalise_bijective(u: np.ndarray, v: np.ndarray, f: np.ndarray, rounds: int = 4,
+                       bins: Optional[int] = None):
+    """Repeat :func:`equalise_lat_lon`, each time keeping as much of it as stays bijective.
+
+    With ``bins=None`` (exact, per-vertex CDFs; reference mode) it stops after the first round
+    that is kept whole; with smooth CDFs (``bins``) every round is applied, since each one
+    brings the marginals closer to the sphere's.
+    """
     ts = []
     for _ in range(rounds):
-        u, t = blend_bijective(u, equalise_lat_lon(u, v, f), f)
+        u, t = blend_bijective(u, equalise_lat_lon(u, v, f, bins=bins), f)
         ts.append(t)
-        if t >= 1.0 or t < 0.05:
+        if t < 0.05 or (bins is None and t >= 1.0):
             break
     return u, ts
 
@@ -153,6 +161,9 @@ def solid_moments(v: np.ndarray, f: np.ndarray):
           + np.einsum("t,ti,tj->ij", vol, c, c) + np.einsum("t,ti,tj->ij", vol, s, s)) / 20.0
     cov = M2 / V - np.outer(cen, cen)
     return cen + c0, cov
+
+
+EQUALISE_BINS = 128      # smooth latitude / longitude equalisation of the robust fallback
 
 
 def robust_map(v: np.ndarray, f: np.ndarray, max_inflation: int = 2400, check_every: int = 4,
@@ -222,7 +233,8 @@ def robust_map(v: np.ndarray, f: np.ndarray, max_inflation: int = 2400, check_ev
         e, t = -e, -t
     u, dinfo = diffusion_map(v, f, north=int(np.argmax(t)), south=int(np.argmin(t)))
     if check_bijective(u, f)[0]:
-        u, _ = equalise_bijective(u, v, f)
+        u, ts = equalise_bijective(u, v, f, bins=EQUALISE_BINS)
+        info["lat_lon_equalised"] = [float(x) for x in ts]
     ok, nbad, tot = check_bijective(u, f)
     if not ok:
         u2 = spherical_tutte(u, f, A, iters=500)
@@ -381,11 +393,21 @@ def cald_smooth(u: np.ndarray, v: np.ndarray, f: np.ndarray, iters: int = 100,
                "cald_area_log_mean_final": hist[-1] if hist else float("nan")}
 
 
-def equalise_lat_lon(u: np.ndarray, v: np.ndarray, f: np.ndarray):
+def equalise_lat_lon(u: np.ndarray, v: np.ndarray, f: np.ndarray, bins: Optional[int] = None,
+                     sigma: float = 2.0):
     """Monotone 1D re-mapping of latitude then longitude so that the object's area is spread
     over the sphere like the sphere's own area (cumulative object-area share below latitude
     theta -> sphere-area share ``(1 - cos theta') / 2``; same for longitude).  Monotone maps of
-    each angle keep the map bijective up to rare polar triangles, which are checked by caller.
+    each angle keep the map bijective up to rare thin triangles, which are checked by caller.
+
+    ``bins=None``: the exact per-vertex cumulative share (a step function of the vertex rank, as
+    in the reference mode).  ``bins=n``: the object-area histogram over ``n`` bins of the
+    sphere-area coordinate ``(1 - cos theta) / 2`` (resp. of the longitude, periodic), smoothed
+    by a Gaussian of ``sigma`` bins, with 0.1% uniform mass so that it is strictly increasing,
+    and interpolated by a monotone cubic (PCHIP).  The smooth re-mapping folds far fewer thin
+    triangles, so it is kept whole on re-voxelised copies of a tumour where the step function
+    had to be cut back by different amounts (brain1: 1.5x rescale changed the energies by 18%
+    with the step function, 7% with the smooth one).
     """
     n = u.shape[0]
     fr = f.ravel()
@@ -395,15 +417,29 @@ def equalise_lat_lon(u: np.ndarray, v: np.ndarray, f: np.ndarray):
     theta = np.arccos(np.clip(u[:, 2], -1, 1))
     phi = np.mod(np.arctan2(u[:, 1], u[:, 0]), 2 * np.pi)
 
-    def remap(x, w):
-        order = np.argsort(x, kind="stable")
-        cw = np.cumsum(w[order]) - 0.5 * w[order]
-        out = np.empty_like(x)
-        out[order] = cw
-        return out
+    def remap(x, w, period, mode):
+        if bins is None:
+            order = np.argsort(x, kind="stable")
+            cw = np.cumsum(w[order]) - 0.5 * w[order]
+            out = np.empty_like(x)
+            out[order] = cw
+            return out
+        from scipy.interpolate import PchipInterpolator
+        from scipy.ndimage import gaussian_filter1d
 
-    t_new = np.arccos(np.clip(1.0 - 2.0 * remap(theta, w), -1, 1))
-    p_new = 2 * np.pi * remap(phi, w)
+        idx = np.clip((x / period * bins).astype(np.int64), 0, bins - 1)
+        h = gaussian_filter1d(np.bincount(idx, weights=w, minlength=bins), sigma, mode=mode)
+        h = (1.0 - 1e-3) * h / h.sum() + 1e-3 / bins
+        c = np.r_[0.0, np.cumsum(h)]
+        return PchipInterpolator(np.linspace(0.0, period, bins + 1), c / c[-1])(x)
+
+    if bins is None:
+        t_new = np.arccos(np.clip(1.0 - 2.0 * remap(theta, w, np.pi, None), -1, 1))
+        p_new = 2 * np.pi * remap(phi, w, 2 * np.pi, None)
+    else:
+        s = 0.5 * (1.0 - np.cos(theta))              # sphere-area share below theta
+        t_new = np.arccos(np.clip(1.0 - 2.0 * remap(s, w, 1.0, "nearest"), -1, 1))
+        p_new = 2 * np.pi * remap(phi, w, 2 * np.pi, "wrap")
     # keep the poles exactly
     t_new[theta < 1e-12] = 0.0
     t_new[theta > np.pi - 1e-12] = np.pi
