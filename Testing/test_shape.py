@@ -441,6 +441,16 @@ def test_mask_touching_border_and_anisotropic_slices():
     res2 = spharm_decompose(m, (0.7, 0.7, 5.0))
     assert np.all(np.abs(res2.foe_semi_axes_mm - [6, 8, 11]) < 5.0)
     assert np.all(np.abs(res2.foe_semi_axes_mm[:2] - [6, 8]) < 0.7 * 2)
+    # the thinnest extent (slices here) is reported; fewer than 5 flags low resolution
+    n_slices = int(np.count_nonzero(m.any(axis=(1, 2))))
+    assert res2.diagnostics["min_extent_voxels"] == n_slices
+    assert res2.diagnostics["low_resolution"] == (n_slices < 5)
+    thin = voxelise(ellipsoid(6, 8, 6), 11.0, spacing=(0.7, 0.7, 5.0))
+    r3 = spharm_decompose(thin, (0.7, 0.7, 5.0))
+    assert r3.diagnostics["min_extent_voxels"] == 3 and r3.diagnostics["low_resolution"]
+    iso = voxelise(ellipsoid(6, 6, 6), 8.0)
+    r4 = spharm_decompose(iso, (1.0, 1.0, 1.0))
+    assert r4.diagnostics["min_extent_voxels"] == 13 and not r4.diagnostics["low_resolution"]
 
 
 def lobed(a, b, c, lobes=0.15):
