@@ -408,6 +408,29 @@ def cald_smooth(u: np.ndarray, v: np.ndarray, f: np.ndarray, iters: int = 100,
                "cald_area_log_mean_final": hist[-1] if hist else float("nan")}
 
 
+def _rank_cdf(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Cumulative weight share at each sample, in the order of ``x`` (a step function)."""
+    order = np.argsort(x, kind="stable")
+    out = np.empty_like(x)
+    out[order] = np.cumsum(w[order]) - 0.5 * w[order]
+    return out
+
+
+def _smooth_cdf(x: np.ndarray, w: np.ndarray, period: float, bins: int, sigma: float,
+                mode: str) -> np.ndarray:
+    """Cumulative weight share of ``x`` in [0, period]: histogram over ``bins`` bins smoothed by a
+    Gaussian of ``sigma`` bins (``mode`` "wrap" for a periodic variable), 0.1% uniform mass so
+    that it is strictly increasing, interpolated by a monotone cubic (PCHIP)."""
+    from scipy.interpolate import PchipInterpolator
+    from scipy.ndimage import gaussian_filter1d
+
+    idx = np.clip((x / period * bins).astype(np.int64), 0, bins - 1)
+    h = gaussian_filter1d(np.bincount(idx, weights=w, minlength=bins), sigma, mode=mode)
+    h = (1.0 - 1e-3) * h / h.sum() + 1e-3 / bins
+    c = np.r_[0.0, np.cumsum(h)]
+    return PchipInterpolator(np.linspace(0.0, period, bins + 1), c / c[-1])(x)
+
+
 def equalise_lat_lon(u: np.ndarray, v: np.ndarray, f: np.ndarray, bins: Optional[int] = None,
                      sigma: float = 2.0):
     """Monotone 1D re-mapping of latitude then longitude so that the object's area is spread
@@ -432,29 +455,14 @@ def equalise_lat_lon(u: np.ndarray, v: np.ndarray, f: np.ndarray, bins: Optional
     theta = np.arccos(np.clip(u[:, 2], -1, 1))
     phi = np.mod(np.arctan2(u[:, 1], u[:, 0]), 2 * np.pi)
 
-    def remap(x, w, period, mode):
-        if bins is None:
-            order = np.argsort(x, kind="stable")
-            cw = np.cumsum(w[order]) - 0.5 * w[order]
-            out = np.empty_like(x)
-            out[order] = cw
-            return out
-        from scipy.interpolate import PchipInterpolator
-        from scipy.ndimage import gaussian_filter1d
-
-        idx = np.clip((x / period * bins).astype(np.int64), 0, bins - 1)
-        h = gaussian_filter1d(np.bincount(idx, weights=w, minlength=bins), sigma, mode=mode)
-        h = (1.0 - 1e-3) * h / h.sum() + 1e-3 / bins
-        c = np.r_[0.0, np.cumsum(h)]
-        return PchipInterpolator(np.linspace(0.0, period, bins + 1), c / c[-1])(x)
-
     if bins is None:
-        t_new = np.arccos(np.clip(1.0 - 2.0 * remap(theta, w, np.pi, None), -1, 1))
-        p_new = 2 * np.pi * remap(phi, w, 2 * np.pi, None)
+        t_new = np.arccos(np.clip(1.0 - 2.0 * _rank_cdf(theta, w), -1, 1))
+        p_new = 2 * np.pi * _rank_cdf(phi, w)
     else:
         s = 0.5 * (1.0 - np.cos(theta))              # sphere-area share below theta
-        t_new = np.arccos(np.clip(1.0 - 2.0 * remap(s, w, 1.0, "nearest"), -1, 1))
-        p_new = 2 * np.pi * remap(phi, w, 2 * np.pi, "wrap")
+        t_new = np.arccos(np.clip(1.0 - 2.0 * _smooth_cdf(s, w, 1.0, bins, sigma, "nearest"),
+                                  -1, 1))
+        p_new = 2 * np.pi * _smooth_cdf(phi, w, 2 * np.pi, bins, sigma, "wrap")
     # keep the poles exactly
     t_new[theta < 1e-12] = 0.0
     t_new[theta > np.pi - 1e-12] = np.pi
