@@ -340,57 +340,18 @@ def pearson_distance_fast(X) -> np.ndarray:
 # fast mode: BUILD once up to k_max, eager SWAP (FasterPAM) per k, in parallel over resamples
 # ----------------------------------------------------------------------------------------------
 @njit(cache=True, fastmath=True)
-def _build_prefix(Dr, kmax, order):
-    """Greedy BUILD: writes the medoids in the order chosen into ``order[:kmax]``."""
-    m = Dr.shape[0]
-    big = np.float32(3.0e38)
-    dmin = np.empty(m, dtype=Dr.dtype)
-    for j in range(m):
-        dmin[j] = big
-    ismed = np.zeros(m, dtype=np.bool_)
-    for t in range(kmax):
-        best = -1.0
-        bi = -1
-        for i in range(m):
-            if ismed[i]:
-                continue
-            row = Dr[i]
-            acc = 0.0
-            if t == 0:
-                for j in range(m):
-                    acc -= row[j]
-            else:
-                for j in range(m):
-                    c = dmin[j] - row[j]
-                    acc += c if c > 0 else 0.0
-            if bi < 0 or acc > best:
-                best = acc
-                bi = i
-        order[t] = bi
-        ismed[bi] = True
-        row = Dr[bi]
-        for j in range(m):
-            if row[j] < dmin[j]:
-                dmin[j] = row[j]
+def _lower(dmin, row):
+    """dmin <- min(dmin, row), elementwise."""
+    for j in range(dmin.shape[0]):
+        if row[j] < dmin[j]:
+            dmin[j] = row[j]
 
 
 @njit(cache=True, fastmath=True)
-def _build_add(Dr, med, k):
-    """One greedy BUILD step: given medoids med[:k-1], choose med[k-1] maximising the decrease of
-    the total deviation (the BUILD criterion)."""
+def _best_addition(Dr, dmin, ismed):
+    """The non-medoid whose addition decreases the total deviation most (BUILD criterion:
+    sum_j max(dmin_j - d_ij, 0)); the first one on ties."""
     m = Dr.shape[0]
-    dmin = np.empty(m, dtype=Dr.dtype)
-    row = Dr[med[0]]
-    for j in range(m):
-        dmin[j] = row[j]
-    for c in range(1, k - 1):
-        row = Dr[med[c]]
-        for j in range(m):
-            if row[j] < dmin[j]:
-                dmin[j] = row[j]
-    ismed = np.zeros(m, dtype=np.bool_)
-    for c in range(k - 1):
-        ismed[med[c]] = True
     best = -1.0
     bi = -1
     for i in range(m):
@@ -404,7 +365,54 @@ def _build_add(Dr, med, k):
         if bi < 0 or acc > best:
             best = acc
             bi = i
-    med[k - 1] = bi
+    return bi
+
+
+@njit(cache=True, fastmath=True)
+def _build_prefix(Dr, kmax, order):
+    """Greedy BUILD: writes the medoids in the order chosen into ``order[:kmax]``."""
+    m = Dr.shape[0]
+    dmin = np.empty(m, dtype=Dr.dtype)
+    ismed = np.zeros(m, dtype=np.bool_)
+    for t in range(kmax):
+        if t == 0:
+            # first medoid: the smallest total distance (kept apart from the gain formula,
+            # whose "infinite" initial dmin would swamp the sums in floating point)
+            best = -1.0
+            bi = -1
+            for i in range(m):
+                row = Dr[i]
+                acc = 0.0
+                for j in range(m):
+                    acc -= row[j]
+                if bi < 0 or acc > best:
+                    best = acc
+                    bi = i
+            row = Dr[bi]
+            for j in range(m):
+                dmin[j] = row[j]
+        else:
+            bi = _best_addition(Dr, dmin, ismed)
+            _lower(dmin, Dr[bi])
+        order[t] = bi
+        ismed[bi] = True
+
+
+@njit(cache=True, fastmath=True)
+def _build_add(Dr, med, k):
+    """One greedy BUILD step: given medoids med[:k-1], choose med[k-1] maximising the decrease of
+    the total deviation (the BUILD criterion)."""
+    m = Dr.shape[0]
+    dmin = np.empty(m, dtype=Dr.dtype)
+    row = Dr[med[0]]
+    for j in range(m):
+        dmin[j] = row[j]
+    for c in range(1, k - 1):
+        _lower(dmin, Dr[med[c]])
+    ismed = np.zeros(m, dtype=np.bool_)
+    for c in range(k - 1):
+        ismed[med[c]] = True
+    med[k - 1] = _best_addition(Dr, dmin, ismed)
 
 
 @njit(cache=True)
