@@ -16,6 +16,12 @@ digitisation noise) and ``w``: the energy-weighted mean sum_l E_l |E'_l / E_l - 
 ``rot30``: 30-degree rotation about the image z axis, linear + threshold; ``scale1.5``: the tumour
 1.5x larger, linear + threshold on the same grid (re-digitised: thick-slice tumours gain slices);
 ``zoom1.5``: the same with nearest-neighbour, i.e. the digitised tumour itself scaled by 1.5.
+``scale1.5_fine``: the rescale on a grid that can hold it: the tumour is first re-voxelised on an
+isotropic grid of half its smallest spacing (linear + threshold), and the 1.5x copy of that on the
+same fine grid is compared with it.  On the native grid a tumour 3 slices thick cannot become 4.5
+slices thick: its 1.5x copy is 4 or 5 slices thick, i.e. a different shape; ``mask_axes`` prints
+how different, method-free: the largest change of the mask's principal axes (square roots of the
+eigenvalues of its voxel covariance) against 1.5x the original's, for both grids.
 ``shift``: the digitisation floor: the tumour translated by a random sub-voxel offset (3 seeded
 offsets, each axis uniform in [-0.5, 0.5] voxel, linear + threshold), mean over the 3.  The
 descriptors are exactly translation invariant, so this is only the change of the digitised mask;
@@ -117,6 +123,35 @@ def shift_mask(mask, frac):
     return sitk.Cast(out >= 0.5, sitk.sitkUInt8)
 
 
+def fine_grid(mask, factor=2.0):
+    """The tumour re-voxelised on an isotropic grid of step min(spacing) / ``factor`` (linear +
+    threshold 0.5; the voxel centres of the fine grid tile the same physical box)."""
+    import SimpleITK as sitk
+
+    mask = crop_to_tumour(mask, 10.0)
+    sp = np.array(mask.GetSpacing())
+    h = sp.min() / factor
+    size = np.ceil(np.array(mask.GetSize()) * sp / h).astype(int)
+    ref = sitk.Image([int(x) for x in size], sitk.sitkUInt8)
+    ref.SetSpacing((h, h, h))
+    ref.SetDirection(mask.GetDirection())
+    D = np.array(mask.GetDirection()).reshape(3, 3)
+    ref.SetOrigin(tuple(float(x) for x in np.array(mask.GetOrigin()) + D @ ((h - sp) / 2.0)))
+    f = sitk.Resample(sitk.Cast(mask, sitk.sitkFloat32), ref, sitk.Transform(), sitk.sitkLinear,
+                      0.0, sitk.sitkFloat32)
+    return sitk.Cast(f >= 0.5, sitk.sitkUInt8)
+
+
+def mask_axes(mask):
+    """Principal semi-axis scales (mm) of the binary mask: sqrt of the eigenvalues of the
+    covariance of its voxel centres (independent of any surface or map)."""
+    import SimpleITK as sitk
+
+    a = sitk.GetArrayViewFromImage(mask)
+    p = np.argwhere(a)[:, ::-1] * np.array(mask.GetSpacing())
+    return np.sqrt(np.sort(np.linalg.eigvalsh(np.cov(p.T))))
+
+
 def energies(mask, mode, source):
     import SimpleITK as sitk
 
@@ -134,6 +169,20 @@ def stability(mask, e0, mode, source):
     """Mean relative change (%) of the 15 normalised energies, and of those degrees whose
     energy exceeds 0.05 (above the digitisation noise floor)."""
     out = {}
+    # how much a re-voxelised 1.5x copy is still the same shape, whatever the method: the
+    # largest change of the mask's principal axes against 1.5x the original's (%)
+    ax0 = mask_axes(mask)
+    out["scale1.5_mask_axes"] = float(
+        np.abs(mask_axes(transform_mask(mask, scale=1.5)) / (1.5 * ax0) - 1).max() * 100)
+    fine = fine_grid(mask)
+    fine15 = transform_mask(fine, scale=1.5)
+    out["scale1.5_fine_mask_axes"] = float(
+        np.abs(mask_axes(fine15) / (1.5 * mask_axes(fine)) - 1).max() * 100)
+    ef = energies(fine, mode, source)[0]
+    rel = np.abs(energies(fine15, mode, source)[0] / ef - 1.0) * 100.0
+    out["scale1.5_fine"] = float(np.mean(rel))
+    out["scale1.5_fine_shaped"] = float(np.mean(rel[ef > 0.05]))
+    out["scale1.5_fine_weighted"] = float(np.sum(rel * ef) / np.sum(ef))
     rng = np.random.default_rng(20211)
     shifts = [rng.uniform(-0.5, 0.5, 3) for _ in range(3)]
     for name, kw in (("rot30", dict(angle_deg=30.0)), ("scale1.5", dict(scale=1.5)),
@@ -179,7 +228,8 @@ def main(argv=None):
     modes = args.modes.split(",")
     times = {m: [] for m in modes}
     stab = {k + sfx: [] for sfx in ("", "_shaped", "_weighted")
-            for k in ("rot30", "scale1.5", "zoom1.5", "shift")}
+            for k in ("rot30", "scale1.5", "scale1.5_fine", "zoom1.5", "shift")}
+    stab.update({"scale1.5_mask_axes": [], "scale1.5_fine_mask_axes": []})
     print(f"{'case':15s} {'voxels':>7s} {'sl':>3s} {'mode':9s} {'time_s':>7s} {'nvert':>6s} "
           f"{'E1':>6s} {'E2':>6s} {'E5':>6s} {'E15':>6s}  param / stability")
     per_mode_E = {m: [] for m in modes}
@@ -199,7 +249,9 @@ def main(argv=None):
                     stab[k].append(s[k])
                 extra += " | " + "  ".join(
                     f"{k} {s[k]:.1f}% ({s[k + '_shaped']:.1f}%, w {s[k + '_weighted']:.1f}%)"
-                    for k in ("rot30", "scale1.5", "zoom1.5", "shift"))
+                    for k in ("rot30", "scale1.5", "scale1.5_fine", "zoom1.5", "shift"))
+                extra += (f" | mask axes change scale1.5 {s['scale1.5_mask_axes']:.1f}%, "
+                          f"fine {s['scale1.5_fine_mask_axes']:.1f}%")
             print(f"{r['case_id']:15s} {nvox:7d} {nsl:3d} {mode:9s} {dt:7.2f} "
                   f"{res.diagnostics['n_vertices']:6d} {e[0]:6.3f} {e[1]:6.3f} {e[4]:6.3f} "
                   f"{e[14]:6.3f}  {extra}", flush=True)
@@ -213,7 +265,9 @@ def main(argv=None):
               f"  (spec SPHARM-MAT lung tumours: {', '.join(str(v) for v in SPEC_REF.values())})")
     if stab["rot30"]:
         for k, v in stab.items():
-            print(f"robust stability {k}: mean change of normalised energies per case "
+            what = ("largest change of the mask's principal axes (no SPHARM)"
+                    if k.endswith("mask_axes") else "mean change of normalised energies")
+            print(f"robust stability {k}: {what} per case "
                   f"{np.round(v, 1).tolist()} %, average {np.mean(v):.1f} %, max {np.max(v):.1f} %")
     if len(modes) == 2:
         E0, E1 = np.array(per_mode_E[modes[0]]), np.array(per_mode_E[modes[1]])
