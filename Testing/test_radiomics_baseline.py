@@ -10,7 +10,6 @@ mesh differs across builds, see spec/dependencies.md).  PyRadiomics' own tests a
 from __future__ import annotations
 
 import ast
-from collections import defaultdict
 
 import numpy as np
 import pandas as pd

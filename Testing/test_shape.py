@@ -227,7 +227,7 @@ def test_reconstruction_degree15_within_one_voxel(tmp_path, shape_fn, extent):
     assert _mean_surface_distance(m, (1, 1, 1), v1) >= dist15 - 1e-6
     # the mesh writers round-trip the vertex count
     for ext in (".obj", ".ply", ".stl"):
-        p = write_mesh(tmp_path / f"m{ext}", v15, f15)
+        assert str(write_mesh(tmp_path / f"m{ext}", v15, f15)) == str(tmp_path / f"m{ext}")
         assert (tmp_path / f"m{ext}").stat().st_size > 0
     lines = (tmp_path / "m.obj").read_text(encoding="utf-8").splitlines()
     assert sum(1 for x in lines if x.startswith("v ")) == len(v15)

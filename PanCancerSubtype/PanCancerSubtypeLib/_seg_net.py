@@ -662,7 +662,7 @@ def train_segmenter(cases, out_dir, config: Optional[SegmenterConfig] = None,
 # ----------------------------------------------------------------------------------- inference
 def load_model(model_dir, which: str = "best", device: str = "auto"):
     """(torch module in eval mode, SegmenterConfig, metadata) from a model directory."""
-    import torch
+    import torch  # noqa: F401  (safetensors.torch needs it; fail here with a clear ImportError)
     from safetensors.torch import load_file
 
     model_dir = str(model_dir)

@@ -213,14 +213,14 @@ def robust_map(v: np.ndarray, f: np.ndarray, max_inflation: int = 2400, check_ev
         info.update(method="radial", smoothing_iters=min_inflation, bijective=True, folded=0)
         return u, info
     lo, x_lo = min_inflation, x
-    hi, x_hi, u_hi = None, None, None
+    hi, u_hi = None, None
     step = check_every
     while lo < max_inflation:
         nxt = min(lo + step, max_inflation)
         xn = laplacian_smooth(x_lo, A, nxt - lo)
         un, okn = test(xn)
         if okn:
-            hi, x_hi, u_hi = nxt, xn, un
+            hi, u_hi = nxt, un
             break
         lo, x_lo = nxt, xn
         step *= 2
@@ -232,7 +232,7 @@ def robust_map(v: np.ndarray, f: np.ndarray, max_inflation: int = 2400, check_ev
             xm = laplacian_smooth(x_lo, A, mid - lo)
             um, okm = test(xm)
             if okm:
-                hi, x_hi, u_hi = mid, xm, um
+                hi, u_hi = mid, um
             else:
                 lo, x_lo = mid, xm
         info.update(method="radial_inflated", smoothing_iters=hi, bijective=True, folded=0)
