@@ -18,7 +18,7 @@ digitisation noise) and ``w``: the energy-weighted mean sum_l E_l |E'_l / E_l - 
 ``zoom1.5``: the same with nearest-neighbour, i.e. the digitised tumour itself scaled by 1.5.
 ``scale1.5_fine``: the rescale on a grid that can hold it: the tumour is first re-voxelised on an
 isotropic grid of half its smallest spacing (linear + threshold), and the 1.5x copy of that on the
-same fine grid is compared with it.  On the native grid a tumour 3 slices thick cannot become 4.5
+same fine grid is compared with it (``--reference-rescale``: also for reference mode).  On the native grid a tumour 3 slices thick cannot become 4.5
 slices thick: its 1.5x copy is 4 or 5 slices thick, i.e. a different shape; ``mask_axes`` prints
 how different, method-free: the largest change of the mask's principal axes (square roots of the
 eigenvalues of its voxel covariance) against 1.5x the original's, for both grids.
@@ -206,6 +206,9 @@ def main(argv=None):
     ap.add_argument("--modes", default="robust,reference")
     ap.add_argument("--cases", default="")
     ap.add_argument("--no-stability", action="store_true")
+    ap.add_argument("--reference-rescale", action="store_true",
+                    help="also the fine-grid 1.5x rescale test for reference mode (slow: the "
+                         "fine-grid copies give large meshes)")
     ap.add_argument("--interpolation", default="linear", choices=["linear", "shape"],
                     help="robust-mode mask interpolation")
     ap.add_argument("--analytic", action="store_true",
@@ -233,6 +236,7 @@ def main(argv=None):
     print(f"{'case':15s} {'voxels':>7s} {'sl':>3s} {'mode':9s} {'time_s':>7s} {'nvert':>6s} "
           f"{'E1':>6s} {'E2':>6s} {'E5':>6s} {'E15':>6s}  param / stability")
     per_mode_E = {m: [] for m in modes}
+    ref_fine = []
     for r in rows:
         mask = load_mask(r)
         arr = np.asarray(__import__("SimpleITK").GetArrayViewFromImage(mask))
@@ -252,6 +256,12 @@ def main(argv=None):
                     for k in ("rot30", "scale1.5", "scale1.5_fine", "zoom1.5", "shift"))
                 extra += (f" | mask axes change scale1.5 {s['scale1.5_mask_axes']:.1f}%, "
                           f"fine {s['scale1.5_fine_mask_axes']:.1f}%")
+            elif mode == "reference" and args.reference_rescale:
+                fine = fine_grid(mask)
+                ef = energies(fine, mode, r["case_id"])[0]
+                e15 = energies(transform_mask(fine, scale=1.5), mode, r["case_id"])[0]
+                ref_fine.append(float(np.mean(np.abs(e15 / ef - 1.0)) * 100.0))
+                extra += f" | scale1.5_fine {ref_fine[-1]:.1f}%"
             print(f"{r['case_id']:15s} {nvox:7d} {nsl:3d} {mode:9s} {dt:7.2f} "
                   f"{res.diagnostics['n_vertices']:6d} {e[0]:6.3f} {e[1]:6.3f} {e[4]:6.3f} "
                   f"{e[14]:6.3f}  {extra}", flush=True)
@@ -269,6 +279,9 @@ def main(argv=None):
                     if k.endswith("mask_axes") else "mean change of normalised energies")
             print(f"robust stability {k}: {what} per case "
                   f"{np.round(v, 1).tolist()} %, average {np.mean(v):.1f} %, max {np.max(v):.1f} %")
+    if ref_fine:
+        print(f"reference stability scale1.5_fine: mean change of normalised energies per case "
+              f"{np.round(ref_fine, 1).tolist()} %, average {np.mean(ref_fine):.1f} %")
     if len(modes) == 2:
         E0, E1 = np.array(per_mode_E[modes[0]]), np.array(per_mode_E[modes[1]])
         ratio = np.median(E0 / E1, axis=0)

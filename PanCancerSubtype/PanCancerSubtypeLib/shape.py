@@ -84,7 +84,7 @@ robust mode, the plain vertex mean (SPHARM-MAT's ``radius``) in reference mode.
 Measured (``benchmarks/shape_bench.py``, 8 shared tumours of 143-125,256 voxels, one core)
 -------------------------------------------------------------------------------------------
 * time per tumour (2-core machine): robust median 0.42 s (max 1.3 s, the two C-shaped
-  tumours on the fallback map); reference median 4.3 s (max 13 s).
+  tumours on the fallback map); reference median 4.0 s (max 12 s).
 * robust-mode stability of the 15 normalised energies (mean over degrees 1..15 of
   ``|E'_l / E_l - 1|``, the issue's measure), per tumour lung1, lung2, ibsi_nsclc, breast1,
   brain1, brain2, brats_pat0001, brats_pat0002:
@@ -111,6 +111,8 @@ Measured (``benchmarks/shape_bench.py``, 8 shared tumours of 143-125,256 voxels,
   - 1.5x rescale re-voxelised on an isotropic grid of half the smallest spacing (original and
     copy on the same fine grid; principal axes kept within 1.2%): 3.3, 0.3, 0.3, 2.9, 1.8, 5.2,
     1.5, 2.7%: **2.3% on average**, the method's own sensitivity to size and mesh density.
+    Reference mode on the same test: 3.6, 1.4, 1.4, 3.9, 19.6, 2.2, 1.0, 18.9% (6.5%; the
+    C-shaped brain1 and brats_pat0002 are where CALD's map is unstable).
 * robust vs reference energies: degree 1 equal (ratio 1.01), degree 2 about 0.27x (whitening puts
   a tumour's ellipsoidal elongation into degree 1, CALD's area-preserving map spreads it into
   degree 2 and 3), degrees 4-15 0.6-1.0x; log-correlation 0.89.  Reference-mode medians
