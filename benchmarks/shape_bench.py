@@ -48,6 +48,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "PanCancerSubtype")
 
 from PanCancerSubtypeLib.shape import shape_descriptors, spharm_decompose  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "Testing"))
+# the re-voxelisation and the method-free principal axes of the rescale tests
+from test_shape import _fine_grid as _test_fine_grid  # noqa: E402
+from test_shape import _mask_axes as mask_axes  # noqa: E402
+
 SPEC_REF = {1: 3.5, 2: 0.7, 5: 0.25, 15: 0.1}
 
 
@@ -124,32 +129,9 @@ def shift_mask(mask, frac):
 
 
 def fine_grid(mask, factor=2.0):
-    """The tumour re-voxelised on an isotropic grid of step min(spacing) / ``factor`` (linear +
-    threshold 0.5; the voxel centres of the fine grid tile the same physical box)."""
-    import SimpleITK as sitk
-
-    mask = crop_to_tumour(mask, 10.0)
-    sp = np.array(mask.GetSpacing())
-    h = sp.min() / factor
-    size = np.ceil(np.array(mask.GetSize()) * sp / h).astype(int)
-    ref = sitk.Image([int(x) for x in size], sitk.sitkUInt8)
-    ref.SetSpacing((h, h, h))
-    ref.SetDirection(mask.GetDirection())
-    D = np.array(mask.GetDirection()).reshape(3, 3)
-    ref.SetOrigin(tuple(float(x) for x in np.array(mask.GetOrigin()) + D @ ((h - sp) / 2.0)))
-    f = sitk.Resample(sitk.Cast(mask, sitk.sitkFloat32), ref, sitk.Transform(), sitk.sitkLinear,
-                      0.0, sitk.sitkFloat32)
-    return sitk.Cast(f >= 0.5, sitk.sitkUInt8)
-
-
-def mask_axes(mask):
-    """Principal semi-axis scales (mm) of the binary mask: sqrt of the eigenvalues of the
-    covariance of its voxel centres (independent of any surface or map)."""
-    import SimpleITK as sitk
-
-    a = sitk.GetArrayViewFromImage(mask)
-    p = np.argwhere(a)[:, ::-1] * np.array(mask.GetSpacing())
-    return np.sqrt(np.sort(np.linalg.eigvalsh(np.cov(p.T))))
+    """The tumour (cropped) re-voxelised on an isotropic grid of step min(spacing) / ``factor``
+    (linear + threshold 0.5): the helper the tests use (Testing/test_shape.py)."""
+    return _test_fine_grid(crop_to_tumour(mask, 10.0), factor)
 
 
 def energies(mask, mode, source):
