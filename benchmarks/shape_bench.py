@@ -18,8 +18,9 @@ digitisation noise) and ``w``: the energy-weighted mean sum_l E_l |E'_l / E_l - 
 ``zoom1.5``: the same with nearest-neighbour, i.e. the digitised tumour itself scaled by 1.5.
 ``scale1.5_fine``: the rescale on a grid that can hold it: the tumour is first re-voxelised on an
 isotropic grid of half its smallest spacing (linear + threshold), and the 1.5x copy of that on the
-same fine grid is compared with it (``--reference-rescale``: also for reference mode).  On the native grid a tumour 3 slices thick cannot become 4.5
-slices thick: its 1.5x copy is 4 or 5 slices thick, i.e. a different shape; ``mask_axes`` prints
+same fine grid is compared with it (``--reference-rescale``: also for reference mode).  On the
+native grid a tumour 3 slices thick cannot become 4.5 slices thick: its 1.5x copy is 4 or 5
+slices thick, i.e. a different shape; ``mask_axes`` prints
 how different, method-free: the largest change of the mask's principal axes (square roots of the
 eigenvalues of its voxel covariance) against 1.5x the original's, for both grids.
 ``shift``: the digitisation floor: the tumour translated by a random sub-voxel offset (3 seeded
@@ -134,6 +135,15 @@ def fine_grid(mask, factor=2.0):
     return _test_fine_grid(crop_to_tumour(mask, 10.0), factor)
 
 
+def fine_rescale(mask, mode, source):
+    """(fine-grid tumour, its 1.5x copy on the same grid, the tumour's energies, relative change
+    of the copy's energies in %)."""
+    fine = fine_grid(mask)
+    fine15 = transform_mask(fine, scale=1.5)
+    ef = energies(fine, mode, source)[0]
+    return fine, fine15, ef, np.abs(energies(fine15, mode, source)[0] / ef - 1.0) * 100.0
+
+
 def energies(mask, mode, source):
     import SimpleITK as sitk
 
@@ -156,12 +166,9 @@ def stability(mask, e0, mode, source):
     ax0 = mask_axes(mask)
     out["scale1.5_mask_axes"] = float(
         np.abs(mask_axes(transform_mask(mask, scale=1.5)) / (1.5 * ax0) - 1).max() * 100)
-    fine = fine_grid(mask)
-    fine15 = transform_mask(fine, scale=1.5)
+    fine, fine15, ef, rel = fine_rescale(mask, mode, source)
     out["scale1.5_fine_mask_axes"] = float(
         np.abs(mask_axes(fine15) / (1.5 * mask_axes(fine)) - 1).max() * 100)
-    ef = energies(fine, mode, source)[0]
-    rel = np.abs(energies(fine15, mode, source)[0] / ef - 1.0) * 100.0
     out["scale1.5_fine"] = float(np.mean(rel))
     out["scale1.5_fine_shaped"] = float(np.mean(rel[ef > 0.05]))
     out["scale1.5_fine_weighted"] = float(np.sum(rel * ef) / np.sum(ef))
@@ -239,10 +246,7 @@ def main(argv=None):
                 extra += (f" | mask axes change scale1.5 {s['scale1.5_mask_axes']:.1f}%, "
                           f"fine {s['scale1.5_fine_mask_axes']:.1f}%")
             elif mode == "reference" and args.reference_rescale:
-                fine = fine_grid(mask)
-                ef = energies(fine, mode, r["case_id"])[0]
-                e15 = energies(transform_mask(fine, scale=1.5), mode, r["case_id"])[0]
-                ref_fine.append(float(np.mean(np.abs(e15 / ef - 1.0)) * 100.0))
+                ref_fine.append(float(np.mean(fine_rescale(mask, mode, r["case_id"])[3])))
                 extra += f" | scale1.5_fine {ref_fine[-1]:.1f}%"
             print(f"{r['case_id']:15s} {nvox:7d} {nsl:3d} {mode:9s} {dt:7.2f} "
                   f"{res.diagnostics['n_vertices']:6d} {e[0]:6.3f} {e[1]:6.3f} {e[4]:6.3f} "
