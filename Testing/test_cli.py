@@ -95,3 +95,44 @@ def test_python39_syntax_of_the_core():
     assert len(files) > 20
     for f in files:
         ast.parse(f.read_text(encoding="utf-8"), filename=str(f), feature_version=(3, 9))
+
+
+def test_low_resolution_tumours_are_named_on_stderr(tmp_path, capsys):
+    """`features` and `shape-reconstruct` name a tumour only 3 slices thick (and say how thick);
+    a well-resolved one gets no note."""
+    import numpy as np
+
+    from PanCancerSubtypeLib.shape import low_resolution_note
+
+    zz, yy, xx = np.mgrid[-8:9, -12:13, -12:13]
+    for name, sz, thick in (("thin", 5.0, True), ("thick", 1.0, False)):
+        # a disc 3 slices thick on 5 mm slices, or a ball 15 voxels across on 1 mm voxels
+        ball = (xx ** 2 + yy ** 2 + (zz * sz) ** 2) <= 7.5 ** 2
+        mk = sitk.GetImageFromArray(ball.astype(np.uint8))
+        mk.SetSpacing((1.0, 1.0, sz))
+        im = sitk.Cast(mk, sitk.sitkFloat32) * 100.0
+        ip, mp = tmp_path / f"{name}_im.nii.gz", tmp_path / f"{name}.nii.gz"
+        sitk.WriteImage(im, str(ip))
+        sitk.WriteImage(mk, str(mp))
+        nz = int(np.count_nonzero(ball.any(axis=(1, 2))))
+        capsys.readouterr()
+        assert main(["features", "--image", str(ip), "--mask", str(mp), "--groups", "shape",
+                     "--modality", "MR", "--out", str(tmp_path / f"{name}.csv")]) == 0
+        err = capsys.readouterr().err
+        row = pd.read_csv(tmp_path / f"{name}.csv").iloc[0]
+        assert bool(row["diag_shape_low_resolution"]) is thick
+        assert ("note:" in err) is thick
+        if thick:
+            assert nz == 3 and f"{name}_im (3)" in err and "1 tumour(s)" in err
+            assert main(["shape-reconstruct", "--mask", str(mp), "--out",
+                         str(tmp_path / "rec"), "--degrees", "1"]) == 0
+            assert "note:" in capsys.readouterr().err
+    # the helper reads feature rows after a CSV round trip (strings) and SPHARM diagnostics
+    assert low_resolution_note([("a", {"diag_shape_low_resolution": "False"}),
+                                ("b", {"low_resolution": False})]) is None
+    note = low_resolution_note([("a", {"diag_shape_low_resolution": "True",
+                                       "diag_shape_min_extent_voxels": "3.0"}),
+                                ("b", {"low_resolution": True, "min_extent_voxels": 4}),
+                                ("c", {"diag_shape_low_resolution": float("nan")})])
+    assert note.startswith("2 tumour(s)")
+    assert note.split("brackets): ")[1].split(". ")[0] == "a (3), b (4)"

@@ -501,6 +501,31 @@ def shape_descriptors(result: SpharmResult) -> Dict[str, float]:
 
 
 # ----------------------------------------------------------------------------- reconstruction
+def low_resolution_note(rows) -> Optional[str]:
+    """One line for the user naming the tumours flagged ``low_resolution`` (fewer than
+    ``LOW_RESOLUTION_EXTENT`` voxels along some axis), or None when there are none.  ``rows``:
+    (case ID, diagnostics) pairs, diagnostics either ``SpharmResult.diagnostics`` or a feature row
+    (``diag_shape_*`` keys; values may be strings after a CSV round trip)."""
+    def flag(d):
+        v = d.get("low_resolution", d.get("diag_shape_low_resolution"))
+        return str(v).strip().lower() in ("true", "1", "1.0")
+
+    def extent(d):
+        v = d.get("min_extent_voxels", d.get("diag_shape_min_extent_voxels"))
+        try:
+            return f"{int(float(v))}"
+        except (TypeError, ValueError):
+            return "?"
+
+    low = [f"{cid} ({extent(d)})" for cid, d in rows if flag(d)]
+    if not low:
+        return None
+    return (f"{len(low)} tumour(s) fewer than {LOW_RESOLUTION_EXTENT} voxels thick along some "
+            f"axis (diag_shape_low_resolution; voxels in brackets): " + ", ".join(low) +
+            ". Re-digitising such a tumour alone changes its degree 2-15 shape energies by "
+            "6-10%: compare their shape features with care.")
+
+
 def reconstruct(result_or_coeffs: Union[SpharmResult, np.ndarray], degree: Optional[int] = None,
                 n_subdiv: int = 4, aligned: bool = False) -> Tuple[np.ndarray, np.ndarray]:
     """Surface rebuilt from the coefficients up to ``degree``: (vertices (N x 3) mm, faces).

@@ -39,4 +39,9 @@ def run(args) -> int:
     for cid, err in zip(table["ID"], table["error"]):
         if err:
             print(f"  {cid}: {err}", file=sys.stderr)
+    from ..shape import low_resolution_note
+
+    note = low_resolution_note(zip(table["ID"], table.to_dict("records")))
+    if note:
+        print(f"note: {note}", file=sys.stderr)
     return 0

@@ -103,6 +103,11 @@ def run(args) -> int:
                        json.dumps(prov, indent=1, default=_json_default))
     n_feat = sum(len(g.specs()) for g in groups)
     print(f"{case.case_id}: {n_feat} features -> {out}", file=sys.stderr)
+    from ..shape import low_resolution_note
+
+    note = low_resolution_note([(case.case_id, row)])
+    if note:
+        print(f"note: {note}", file=sys.stderr)
     if row.get("error"):
         print(f"error: {row['error']}", file=sys.stderr)
         return 1

@@ -61,7 +61,8 @@ def _read_mask(path, label):
 
 
 def run(args):
-    from ..shape import reconstruct, shape_descriptors, spharm_decompose, write_mesh
+    from ..shape import (low_resolution_note, reconstruct, shape_descriptors, spharm_decompose,
+                         write_mesh)
 
     try:
         degrees = sorted({int(d) for d in str(args.degrees).split(",") if d.strip()})
@@ -97,4 +98,7 @@ def run(args):
           + ", ".join(f"{x:.1f}" for x in res.foe_semi_axes_mm) + " mm")
     for p in written + [jpath]:
         print(f"  wrote {p}")
+    note = low_resolution_note([(case_id, dg)])
+    if note:
+        print(f"note: {note}", file=sys.stderr)
     return 0
