@@ -271,23 +271,22 @@ def write_report(path, man, ok, failed, cols, cc, k, subtype, ari, ari_by_k, sum
         rep.table(failed[["ID", "CancerType", "error"]].set_index("ID"),
                   caption="Cases whose features failed (recorded, excluded)")
 
-    # -- example slices with regions
-    rep.section("regions", "Example slices with tumour regions")
-    try:
-        rep.figure(_region_figure(man), "Middle tumour slice of one case per cancer type (rows) and"
-                   " archetype (columns); contours: tumour core TC (red), invasive margin TIM "
-                   "(orange), parenchymal margins PM5 (cyan) and PM10 (blue), reference definition.")
-    except Exception as exc:
-        rep.text(f"(regions figure unavailable: {type(exc).__name__}: {exc})", "warn")
-
-    # -- SPHARM
-    rep.section("spharm", "SPHARM shape reconstructions")
-    try:
-        rep.figure(_spharm_figure(man), "Tumour surfaces rebuilt from their spherical-harmonic "
-                   "coefficients at degrees 1 (the first-order ellipsoid), 5 and 15, one case per "
-                   "archetype (cf. the paper's Extended Data Fig. 1).")
-    except Exception as exc:
-        rep.text(f"(SPHARM figure unavailable: {type(exc).__name__}: {exc})", "warn")
+    # -- example slices with regions; SPHARM reconstructions (illustrations: a failure is shown,
+    # not fatal)
+    for key, label, title, make, caption in (
+            ("regions", "regions", "Example slices with tumour regions", _region_figure,
+             "Middle tumour slice of one case per cancer type (rows) and archetype (columns); "
+             "contours: tumour core TC (red), invasive margin TIM (orange), parenchymal margins "
+             "PM5 (cyan) and PM10 (blue), reference definition."),
+            ("spharm", "SPHARM", "SPHARM shape reconstructions", _spharm_figure,
+             "Tumour surfaces rebuilt from their spherical-harmonic coefficients at degrees 1 "
+             "(the first-order ellipsoid), 5 and 15, one case per archetype (cf. the paper's "
+             "Extended Data Fig. 1).")):
+        rep.section(key, title)
+        try:
+            rep.figure(make(man), caption)
+        except Exception as exc:
+            rep.text(f"({label} figure unavailable: {type(exc).__name__}: {exc})", "warn")
 
     # -- consensus
     rep.section("consensus", "Consensus clustering")
