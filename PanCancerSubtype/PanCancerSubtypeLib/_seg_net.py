@@ -61,6 +61,7 @@ import numpy as np
 
 from .errors import (EmptyMaskError, GeometryMismatchError, ImageDimensionError,
                      InvalidImageValuesError, ManifestError, ModelBundleError, UnreadableFileError)
+from .files import sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -501,12 +502,6 @@ def _dice_np(a: np.ndarray, b: np.ndarray) -> float:
 
 
 # ------------------------------------------------------------------------------------ training
-def _sha256(path) -> str:
-    from .io import file_checksum
-
-    return file_checksum(path)
-
-
 def train_segmenter(cases, out_dir, config: Optional[SegmenterConfig] = None,
                     progress: Optional[bool] = None, base_dir=None, **overrides) -> Dict[str, Any]:
     """Train a segmentation network; write ``out_dir`` (config.json, best/last weights, log).
@@ -649,8 +644,8 @@ def train_segmenter(cases, out_dir, config: Optional[SegmenterConfig] = None,
         "device": str(device),
         "train_cases": [raw[i]["id"] for i in train_idx],
         "val_cases": [raw[i]["id"] for i in val_idx],
-        "weights_sha256": {"best.safetensors": _sha256(best_path),
-                           "last.safetensors": _sha256(last_path)},
+        "weights_sha256": {"best.safetensors": sha256_file(best_path),
+                           "last.safetensors": sha256_file(last_path)},
         "torch_version": torch.__version__,
         "note": "research model; not validated for clinical use",
     }
@@ -681,7 +676,7 @@ def load_model(model_dir, which: str = "best", device: str = "auto"):
     except (ValueError, KeyError, TypeError) as exc:
         raise ModelBundleError(f"config.json is invalid: {exc}", source=cpath) from None
     expected = (meta.get("weights_sha256") or {}).get(os.path.basename(wpath))
-    if expected and _sha256(wpath) != expected:
+    if expected and sha256_file(wpath) != expected:
         raise ModelBundleError(f"{os.path.basename(wpath)} does not match the checksum recorded "
                                f"in config.json (file changed or corrupted)", source=model_dir)
     dev = _resolve_device(device if device != "auto" else "auto")

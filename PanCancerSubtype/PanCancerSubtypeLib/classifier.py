@@ -53,7 +53,6 @@ protect against corruption and accidental edits, not against a deliberate forger
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import logging
 import math
 import platform
@@ -68,6 +67,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from .errors import (FeatureMismatchError, FeatureValueError, LabelTableError,  # noqa: F401 (re-exported)
                      ModelBundleError)
 from .features import META_COLUMNS
+from .files import read_json, sha256_file, write_json
 
 log = logging.getLogger(__name__)
 
@@ -814,18 +814,6 @@ class SubtypeClassifier(ClassifierMixin, BaseEstimator):
 # model bundle
 # ----------------------------------------------------------------------------------------------
 
-def _sha256(path) -> str:
-    from .io import file_checksum
-
-    return file_checksum(path)
-
-
-def _write_json(path: Path, obj: Any) -> None:
-    with open(path, "w", encoding="utf-8") as fh:
-        json.dump(obj, fh, indent=1, allow_nan=False)
-        fh.write("\n")
-
-
 def save_bundle(model: SubtypeClassifier, directory: Any, overwrite: bool = False) -> Path:
     """Write ``model`` to ``directory`` as a pickle-free bundle (see the module docstring).
 
@@ -850,10 +838,10 @@ def save_bundle(model: SubtypeClassifier, directory: Any, overwrite: bool = Fals
         if (d / n).exists():
             (d / n).unlink()
     model.booster_.save_model(str(d / MODEL_FILE))
-    _write_json(d / PREPROCESSING_FILE, _jsonable(model.preprocessor_.to_dict()))
+    write_json(d / PREPROCESSING_FILE, _jsonable(model.preprocessor_.to_dict()))
     files = [MODEL_FILE, PREPROCESSING_FILE]
     if model.calibration_ is not None:
-        _write_json(d / CALIBRATION_FILE, _jsonable(model.calibration_.to_dict()))
+        write_json(d / CALIBRATION_FILE, _jsonable(model.calibration_.to_dict()))
         files.append(CALIBRATION_FILE)
     imp = model.importances_
     meta = {
@@ -882,17 +870,16 @@ def save_bundle(model: SubtypeClassifier, directory: Any, overwrite: bool = Fals
                      "python": platform.python_version()},
         "platform": platform.platform(),
     }
-    _write_json(d / METADATA_FILE, _jsonable(meta))
+    write_json(d / METADATA_FILE, _jsonable(meta))
     files.append(METADATA_FILE)
-    _write_json(d / CHECKSUMS_FILE, {"algorithm": "sha256",
-                                     "files": {f: _sha256(d / f) for f in files}})
+    write_json(d / CHECKSUMS_FILE, {"algorithm": "sha256",
+                                     "files": {f: sha256_file(d / f) for f in files}})
     return d
 
 
 def _read_json(path: Path) -> Any:
     try:
-        with open(path, encoding="utf-8") as fh:
-            return json.load(fh)
+        return read_json(path)
     except (OSError, ValueError) as exc:
         raise ModelBundleError(f"cannot read JSON: {exc}", source=path) from exc
 
@@ -922,7 +909,7 @@ def verify_bundle(directory: Any) -> Dict[str, str]:
         p = d / name
         if not p.is_file():
             raise ModelBundleError("file missing from the model bundle", source=p)
-        if _sha256(p) != digest:
+        if sha256_file(p) != digest:
             raise ModelBundleError("checksum mismatch: the file was modified or corrupted "
                                    "after the model was saved", source=p)
     return dict(files)

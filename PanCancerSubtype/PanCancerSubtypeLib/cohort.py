@@ -38,7 +38,6 @@ import json
 import logging
 import os
 import sys
-import tempfile
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, wait
@@ -49,6 +48,7 @@ import pandas as pd
 
 from . import __version__
 from .errors import ManifestError, PanCancerSubtypeError
+from .files import atomic_write_text, json_default, sha256_file
 from .features import META_COLUMNS, extract_features, make_groups, parse_groups
 
 log = logging.getLogger(__name__)
@@ -112,10 +112,8 @@ def normalise_manifest(df: pd.DataFrame, base_dir=".", source: str = "manifest")
 def _sha(path: str) -> str:
     if not path:
         return ""
-    from .io import file_checksum
-
     try:
-        return file_checksum(path)
+        return sha256_file(path)
     except OSError:
         return "missing"
 
@@ -185,21 +183,6 @@ def _worker(args):
     return process_case(row, groups, group_options, instances=cache[key])
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=str(path.parent), prefix="." + path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 # --------------------------------------------------------------------------------------------
 def run_cohort(manifest, out_csv, groups=None, group_options=None, workers: int = 1,
                scheduler: Optional[str] = None, resume: bool = True, retry_errors: bool = False,
@@ -259,8 +242,8 @@ def run_cohort(manifest, out_csv, groups=None, group_options=None, workers: int 
         cid = res["ID"]
         t = {k: res.pop(k) for k in [k for k in res if k.startswith("diag_time_")]}
         rec = {"fingerprint": fps[cid]["fingerprint"], "row": res, "timings": t}
-        _atomic_write_text(parts_dir / f"{index[cid]:06d}.json",
-                           json.dumps(rec, default=_json_default, allow_nan=True))
+        atomic_write_text(parts_dir / f"{index[cid]:06d}.json",
+                           json.dumps(rec, default=json_default, allow_nan=True))
         done[cid] = res
         timings[cid] = t
 
@@ -290,7 +273,7 @@ def run_cohort(manifest, out_csv, groups=None, group_options=None, workers: int 
 
     table = _assemble(rows, done, insts)
     if not cancelled and len(done) == len(rows):
-        _atomic_write_text(out_csv, table.to_csv(index=False))
+        atomic_write_text(out_csv, table.to_csv(index=False))
         prov = {
             "tool": "pancancer-subtype", "version": __version__,
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -301,7 +284,7 @@ def run_cohort(manifest, out_csv, groups=None, group_options=None, workers: int 
             "n_cases": len(rows), "n_errors": int((table["error"] != "").sum()),
             "wall_time_s_this_run": round(time.perf_counter() - t_start, 3),
         }
-        _atomic_write_text(prov_path, json.dumps(prov, indent=1, default=_json_default))
+        atomic_write_text(prov_path, json.dumps(prov, indent=1, default=json_default))
         for p in parts_dir.glob("*.json"):
             p.unlink()
         try:
@@ -381,15 +364,3 @@ def _assemble(rows, done, insts) -> pd.DataFrame:
         table[c] = table[c].fillna("").astype(str)
     return table
 
-
-def _json_default(o):
-    try:
-        import numpy as np
-
-        if isinstance(o, np.generic):
-            return o.item()
-        if isinstance(o, np.ndarray):
-            return o.tolist()
-    except ImportError:  # pragma: no cover
-        pass
-    return str(o)

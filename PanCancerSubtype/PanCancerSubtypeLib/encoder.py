@@ -68,6 +68,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from .errors import FeatureMismatchError, ModelBundleError
+from .files import sha256_file, write_json
 
 log = logging.getLogger(__name__)
 
@@ -277,8 +278,7 @@ class FeaturePreparer(TransformerMixin, BaseEstimator):
     def save(self, directory: str) -> str:
         os.makedirs(directory, exist_ok=True)
         path = os.path.join(directory, PREPARER_FILE)
-        with open(path, "w") as fh:
-            json.dump(self.to_dict(), fh, indent=1)
+        write_json(path, self.to_dict())
         return path
 
     @classmethod
@@ -582,10 +582,9 @@ class Autoencoder(TransformerMixin, BaseEstimator):
                                     else [str(c) for c in self.feature_names_in_]),
                "best_epoch": int(self.best_epoch_), "n_epochs": int(self.n_epochs_),
                "history": self.history_.to_dict(orient="list"),
-               "weights_sha256": _sha256(wpath)}
+               "weights_sha256": sha256_file(wpath)}
         cpath = os.path.join(directory, AE_CONFIG_FILE)
-        with open(cpath, "w") as fh:
-            json.dump(cfg, fh, indent=1, default=float)
+        write_json(cpath, cfg)
         return cpath, wpath
 
     @classmethod
@@ -607,7 +606,7 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         except (json.JSONDecodeError, KeyError, TypeError) as exc:
             raise ModelBundleError(f"invalid autoencoder configuration ({exc})",
                                    source=cpath) from None
-        if cfg.get("weights_sha256") and _sha256(wpath) != cfg["weights_sha256"]:
+        if cfg.get("weights_sha256") and sha256_file(wpath) != cfg["weights_sha256"]:
             raise ModelBundleError("weights checksum does not match the configuration "
                                    "(file modified or corrupted)", source=wpath)
         net = _build_network(p, int(self.n_components), tuple(self.hidden_layers),
@@ -628,12 +627,6 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         self.n_epochs_ = int(cfg.get("n_epochs", 0))
         self.history_ = pd.DataFrame(cfg.get("history", {}))
         return self
-
-
-def _sha256(path) -> str:
-    from .io import file_checksum
-
-    return file_checksum(path)
 
 
 # --------------------------------------------------------------------------------------------

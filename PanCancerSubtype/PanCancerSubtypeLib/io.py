@@ -31,7 +31,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Iterable, List, Optional, Sequence, Tuple, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import SimpleITK as sitk
@@ -482,22 +482,3 @@ def mask_from_array(arr_zyx: np.ndarray, reference: sitk.Image) -> sitk.Image:
     out = sitk.GetImageFromArray(np.asarray(arr_zyx).astype(np.uint8))
     out.CopyInformation(reference)
     return out
-
-
-def file_checksum(path: PathLike, algo: str = "sha256", chunk: int = 1 << 20) -> str:
-    """Hex digest of a file, or of all files of a folder (sorted by relative path)."""
-    import hashlib
-
-    h = hashlib.new(algo)
-    p = Path(path)
-    files: Iterable[Path] = sorted(x for x in p.rglob("*") if x.is_file()) if p.is_dir() else [p]
-    for f in files:
-        if p.is_dir():
-            h.update(str(f.relative_to(p)).encode())
-        with open(f, "rb") as fh:
-            while True:
-                b = fh.read(chunk)
-                if not b:
-                    break
-                h.update(b)
-    return h.hexdigest()

@@ -103,7 +103,7 @@ class Report:
                 f"<main>{body}</main></body></html>")
 
     def write(self, path) -> None:
-        from .cohort import _atomic_write_text
+        from .files import atomic_write_text
         from pathlib import Path
 
-        _atomic_write_text(Path(path), self.render())
+        atomic_write_text(Path(path), self.render())

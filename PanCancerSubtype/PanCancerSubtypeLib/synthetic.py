@@ -346,7 +346,7 @@ def make_cohort(out_dir, n: int = 120, seed: int = 2021, cancer_types=("lung", "
                      "margin_mm": round(info["margin_mm"], 3),
                      "irregularity": round(info["irregularity"], 3), "slice_mm": info["slice_mm"]})
     man = pd.DataFrame(rows)
-    from .cohort import _atomic_write_text
+    from .files import atomic_write_text
 
-    _atomic_write_text(man_path, man.to_csv(index=False))
+    atomic_write_text(man_path, man.to_csv(index=False))
     return man

@@ -7,7 +7,6 @@ differential features per subtype; Cramér's V against cancer type; IGP on a val
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sys
@@ -82,23 +81,6 @@ def register(sub):
     p.set_defaults(func=run)
 
 
-def _write_json(path, obj):
-    with open(path, "w") as fh:
-        json.dump(obj, fh, indent=1, default=_json_default)
-
-
-def _json_default(o):
-    import numpy as np
-
-    if isinstance(o, (np.integer,)):
-        return int(o)
-    if isinstance(o, (np.floating,)):
-        return float(o)
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    return str(o)
-
-
 def run(args):
     try:
         return _run(args)
@@ -118,6 +100,7 @@ def _run(args):
     import pandas as pd
 
     from .. import __version__
+    from ..files import write_json
     from ..consensus import ConsensusClustering
     from ..encoder import Autoencoder, FeaturePreparer, read_feature_table
     from ..validation import (centroids_from_labels, cluster_purity, cluster_repro,
@@ -232,7 +215,7 @@ def _run(args):
     for extra in ("k_pac_", "k_delta_area_", "structure_", "structure_strength_"):
         if hasattr(cc, extra):
             kinfo[extra.rstrip("_")] = getattr(cc, extra)
-    _write_json(os.path.join(out, "suggested_k.json"), kinfo)
+    write_json(os.path.join(out, "suggested_k.json"), kinfo)
     k_sel = int(args.k) if args.k is not None else int(cc.suggested_k_)
     if k_sel not in cc.results_:
         raise ValueError(f"--k {k_sel} is outside k_min..k_max ({ks[0]}..{ks[-1]})")
@@ -312,6 +295,6 @@ def _run(args):
 
     timings["total"] = time.perf_counter() - t_start
     summary["timings_s"] = {k: round(v, 2) for k, v in timings.items()}
-    _write_json(os.path.join(out, "summary.json"), summary)
+    write_json(os.path.join(out, "summary.json"), summary)
     print(os.path.abspath(out))
     return 0

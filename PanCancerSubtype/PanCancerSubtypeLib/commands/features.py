@@ -74,9 +74,10 @@ def run(args) -> int:
     import pandas as pd
 
     from .. import __version__
-    from ..cohort import _atomic_write_text, _json_default
+    from ..files import atomic_write_text, json_default
     from ..features import extract_features, make_groups
-    from ..io import file_checksum, load_case
+    from ..files import sha256_file
+    from ..io import load_case
 
     opts = group_options_from_args(args)
     case = load_case(args.image, args.mask, label=args.label, organ_mask=args.organ_mask,
@@ -89,18 +90,18 @@ def run(args) -> int:
     from pathlib import Path
 
     out = Path(args.out)
-    _atomic_write_text(out, df.to_csv(index=False))
+    atomic_write_text(out, df.to_csv(index=False))
     prov = {"tool": "pancancer-subtype", "version": __version__, "command": " ".join(sys.argv),
             "parameters": {"groups": [g.name for g in groups],
                            "group_options": {g.name: g.options() for g in groups}},
-            "inputs": {"image": args.image, "image_sha256": file_checksum(args.image),
-                       "mask": args.mask, "mask_sha256": file_checksum(args.mask),
+            "inputs": {"image": args.image, "image_sha256": sha256_file(args.image),
+                       "mask": args.mask, "mask_sha256": sha256_file(args.mask),
                        "organ_mask": args.organ_mask,
-                       "organ_mask_sha256": file_checksum(args.organ_mask) if args.organ_mask
+                       "organ_mask_sha256": sha256_file(args.organ_mask) if args.organ_mask
                        else None},
             "timings_s": timings, "modality": case.modality, **case.meta}
-    _atomic_write_text(out.with_name(out.name + ".provenance.json"),
-                       json.dumps(prov, indent=1, default=_json_default))
+    atomic_write_text(out.with_name(out.name + ".provenance.json"),
+                       json.dumps(prov, indent=1, default=json_default))
     n_feat = sum(len(g.specs()) for g in groups)
     print(f"{case.case_id}: {n_feat} features -> {out}", file=sys.stderr)
     from ..shape import low_resolution_note

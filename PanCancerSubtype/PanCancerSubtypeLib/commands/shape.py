@@ -7,7 +7,6 @@ in physical LPS millimetres, so they overlay the image in 3D Slicer.
 """
 from __future__ import annotations
 
-import json
 import os
 import sys
 
@@ -61,6 +60,7 @@ def _read_mask(path, label):
 
 
 def run(args):
+    from ..files import write_json
     from ..shape import (low_resolution_note, reconstruct, shape_descriptors, spharm_decompose,
                          write_mesh)
 
@@ -89,8 +89,7 @@ def run(args):
                descriptors=shape_descriptors(res),
                meshes=[os.path.basename(p) for p in written], coordinate_system="LPS (mm)")
     jpath = os.path.join(args.out, f"{case_id}_spharm.json")
-    with open(jpath, "w") as fh:
-        json.dump(doc, fh, indent=1)
+    write_json(jpath, doc)
     dg = res.diagnostics
     print(f"{case_id}: mode {res.mode}, {dg['n_vertices']} surface vertices, parameterisation "
           f"{dg['param_method']} (bijective: {dg['bijective']}), topology fixed: "

@@ -10,7 +10,6 @@
 """
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -118,8 +117,9 @@ def _clean(o):
 
 
 def _write_json(path, obj):
-    with open(path, "w") as fh:
-        json.dump(_clean(obj), fh, indent=2, allow_nan=False)
+    from ..files import write_json
+
+    write_json(path, _clean(obj), indent=2, allow_nan=False)
 
 
 def run_survival(args):

@@ -1,0 +1,111 @@
+"""Files the library writes: checksums, atomic writes and JSON, in one place.
+
+* :func:`sha256_file` -- SHA-256 of a file, or of every file of a folder (sorted relative paths
+  and contents); used for input provenance, model bundles and network weights.
+* :func:`atomic_write_text` / :func:`atomic_write_bytes` -- write to a temporary file in the
+  same folder, ``fsync``, then ``os.replace``: a reader never sees a half-written file and a
+  crash leaves the old file (or none).  The result gets the permissions a plain ``open()``
+  would give it (``0o666`` minus the umask), not the temporary file's ``0o600``.
+* :func:`write_json` / :func:`read_json` -- JSON with NumPy scalars and arrays converted
+  (:func:`json_default`); writing is atomic.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable, Optional, Union
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+_CHUNK = 1 << 20
+
+
+def sha256_file(path: PathLike, algo: str = "sha256", chunk: int = _CHUNK) -> str:
+    """Hex digest of a file, or of all files of a folder (sorted by relative path; each file's
+    relative path is hashed before its contents)."""
+    h = hashlib.new(algo)
+    p = Path(path)
+    files: Iterable[Path] = sorted(x for x in p.rglob("*") if x.is_file()) if p.is_dir() else [p]
+    for f in files:
+        if p.is_dir():
+            h.update(str(f.relative_to(p)).encode())
+        with open(f, "rb") as fh:
+            while True:
+                b = fh.read(chunk)
+                if not b:
+                    break
+                h.update(b)
+    return h.hexdigest()
+
+
+def _umask() -> int:
+    # os.umask can only be read by setting it; set it back at once.
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def atomic_write_bytes(path: PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically (parent folders are created)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=str(path.parent), prefix="." + path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            os.chmod(tmp, 0o666 & ~_umask())
+        except OSError:  # pragma: no cover - file systems without modes
+            pass
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def atomic_write_text(path: PathLike, text: str, encoding: str = "utf-8") -> Path:
+    """Write ``text`` to ``path`` atomically (see :func:`atomic_write_bytes`)."""
+    return atomic_write_bytes(path, text.encode(encoding))
+
+
+def json_default(o: Any) -> Any:
+    """``json.dump(default=...)`` hook: NumPy scalars -> Python, arrays -> lists, paths and
+    anything else -> ``str``."""
+    try:
+        import numpy as np
+
+        if isinstance(o, np.generic):
+            return o.item()
+        if isinstance(o, np.ndarray):
+            return o.tolist()
+    except ImportError:  # pragma: no cover
+        pass
+    return str(o)
+
+
+def to_json_text(obj: Any, indent: Optional[int] = 1, allow_nan: bool = True,
+                 sort_keys: bool = False) -> str:
+    """The JSON text :func:`write_json` writes (ends with a newline)."""
+    return json.dumps(obj, indent=indent, default=json_default, allow_nan=allow_nan,
+                      sort_keys=sort_keys) + "\n"
+
+
+def write_json(path: PathLike, obj: Any, indent: Optional[int] = 1, allow_nan: bool = True,
+               sort_keys: bool = False) -> Path:
+    """Write ``obj`` as JSON, atomically (NumPy values converted by :func:`json_default`)."""
+    return atomic_write_text(path, to_json_text(obj, indent=indent, allow_nan=allow_nan,
+                                                sort_keys=sort_keys))
+
+
+def read_json(path: PathLike) -> Any:
+    """Parse a JSON file (``OSError`` / ``ValueError`` propagate to the caller, which knows
+    which error to raise for its kind of file)."""
+    with open(path, encoding="utf-8") as fh:
+        return json.load(fh)
