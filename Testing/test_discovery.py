@@ -9,8 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from PanCancerSubtypeLib.encoder import (AE_CONFIG_FILE, AE_WEIGHTS_FILE, Autoencoder,
-                                         FeaturePreparer, read_feature_table)
+from PanCancerSubtypeLib.encoder import AE_CONFIG_FILE, AE_WEIGHTS_FILE, Autoencoder
+from PanCancerSubtypeLib.preprocessing import FeaturePreparer
+from PanCancerSubtypeLib.tables import read_feature_table
 from PanCancerSubtypeLib.errors import FeatureMismatchError, ManifestError, ModelBundleError
 from PanCancerSubtypeLib.validation import (assign_to_centroids, bh_fdr, centroids_from_labels,
                                             cluster_purity, cluster_repro, cramers_v,

@@ -18,7 +18,8 @@ from scipy import stats
 
 from PanCancerSubtypeLib import cli
 from PanCancerSubtypeLib.errors import EmptyMaskError, PanCancerSubtypeError, TumourTooSmallError
-from PanCancerSubtypeLib.features import Case, get_group_class
+from PanCancerSubtypeLib.case import Case
+from PanCancerSubtypeLib.registry import get_group_class
 from PanCancerSubtypeLib.heterogeneity import (CT_RANGE, FEATURE_NAMES, MEASURES, PAIRS,
                                                RegionalFeatures, compare_hist, region_histogram,
                                                released_order)

@@ -22,7 +22,8 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "PanCancerSubtype"))
 
-from PanCancerSubtypeLib.encoder import Autoencoder, FeaturePreparer  # noqa: E402
+from PanCancerSubtypeLib.encoder import Autoencoder  # noqa: E402
+from PanCancerSubtypeLib.preprocessing import FeaturePreparer  # noqa: E402
 
 
 def synthetic(n=1682, p=313, seed=0):

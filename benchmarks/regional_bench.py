@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "PanCancerSubtype")
 import numpy as np  # noqa: E402
 import SimpleITK as sitk  # noqa: E402
 
-from PanCancerSubtypeLib.features import Case  # noqa: E402
+from PanCancerSubtypeLib.case import Case  # noqa: E402
 from PanCancerSubtypeLib.heterogeneity import RegionalFeatures  # noqa: E402
 
 

@@ -139,7 +139,7 @@ def main(argv=None):
     if args.only not in (None, "train"):
         return
     from test_segmentation import _phantom, _tiny_cfg
-    from PanCancerSubtypeLib.features import Case
+    from PanCancerSubtypeLib.case import Case
 
     cases = [Case(case_id=f"p{i}", image=_phantom(i)[0], mask=_phantom(i)[1], modality="CT")
              for i in range(6)]

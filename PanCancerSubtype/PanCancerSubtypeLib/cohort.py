@@ -49,7 +49,8 @@ import pandas as pd
 from . import __version__
 from .errors import ManifestError, PanCancerSubtypeError
 from .files import atomic_write_text, json_default, sha256_file
-from .features import META_COLUMNS, extract_features, make_groups, parse_groups
+from .features import extract_features, make_groups, parse_groups
+from .tables import META_COLUMNS
 
 log = logging.getLogger(__name__)
 
@@ -97,9 +98,9 @@ def normalise_manifest(df: pd.DataFrame, base_dir=".", source: str = "manifest")
     empty = df.index[(df["Image"] == "") | (df["Mask"] == "")].tolist()
     if empty:
         raise ManifestError(f"rows {[i + 2 for i in empty]} have an empty Image or Mask", source=source)
-    from .io import _stem
+    from .io import case_id_from_path
 
-    df["ID"] = [i if i else _stem(im) for i, im in zip(df["ID"], df["Image"])]
+    df["ID"] = [i if i else case_id_from_path(im) for i, im in zip(df["ID"], df["Image"])]
     dup = df["ID"][df["ID"].duplicated()].unique().tolist()
     if dup:
         raise ManifestError(f"duplicate IDs {dup[:10]}; give each case a unique ID", source=source)

@@ -35,7 +35,8 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 import pandas as pd
 
-from .survival import SurvivalDataError, adjust_pvalues
+from .multitest import adjust_pvalues
+from .survival import SurvivalDataError, c_index
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +120,6 @@ def cv_performance(X: pd.DataFrame, time=None, event=None, y=None, cv: int = 5,
             scores.append(roc_auc_score(yv[te], m.decision_function(Zte)))
         else:
             from lifelines import CoxPHFitter
-            from lifelines.utils import concordance_index
             t = np.asarray(time, float)
             e = np.asarray(event).astype(int)
             cols = [f"x{i}" for i in range(Xv.shape[1])]
@@ -131,7 +131,7 @@ def cv_performance(X: pd.DataFrame, time=None, event=None, y=None, cv: int = 5,
             lp = Zte @ m.params_[cols].to_numpy()
             if e[te].sum() == 0:
                 continue
-            scores.append(concordance_index(t[te], -lp, e[te]))
+            scores.append(c_index(t[te], e[te], lp, n_boot=0)["value"])
     metric = "auc" if y is not None else "c_index"
     if not scores:
         return {"metric": metric, "mean": np.nan, "sd": np.nan, "n_folds": 0}

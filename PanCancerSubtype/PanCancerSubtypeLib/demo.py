@@ -83,7 +83,8 @@ def run_demo(out: str = "demo_out", n: int = 120, seed: int = 2021, reps: int = 
     # 3. encode ------------------------------------------------------------------------------
     t0 = step(3, "standardising and encoding (autoencoder 313 -> 10)" if encode else
               "standardising features")
-    from .encoder import Autoencoder, FeaturePreparer
+    from .encoder import Autoencoder
+    from .preprocessing import FeaturePreparer
 
     prep = FeaturePreparer()
     Xs = prep.fit_transform(ok[cols])
@@ -137,13 +138,13 @@ def run_demo(out: str = "demo_out", n: int = 120, seed: int = 2021, reps: int = 
 
     # 5. classifier --------------------------------------------------------------------------
     t0 = step(5, "training the XGBoost subtype classifier (5-fold CV)")
-    from .classifier import SubtypeClassifier
+    from .classifier import SubtypeClassifier, save_bundle
 
     labels = pd.Series([f"S{c}" for c in subtype], name="subtype")
     clf = SubtypeClassifier(random_state=seed, cv_folds=5, cv_repeats=1)
     clf.fit(ok[cols], labels.to_numpy())
     model_dir = out_dir / "subtype_model"
-    clf.save(model_dir, overwrite=True)
+    save_bundle(clf, model_dir, overwrite=True)
     cv = clf.cv_report_
     timings["classifier"] = time.perf_counter() - t0
 

@@ -1,23 +1,7 @@
-"""Feature preparation and the autoencoder (313 -> 10 -> 313) of Wu et al. 2021.
+"""The autoencoder (313 -> 10 -> 313) of Wu et al. 2021, scikit-learn style, saved without pickle.
 
-Two estimators, both scikit-learn style and both saved without pickle:
-
-:class:`FeaturePreparer`
-    Standardises a feature table (z-scores with the mean / standard deviation of the *discovery*
-    set, then applied unchanged to any other set) with an explicit, reported policy for bad columns:
-
-    * non-finite values (``inf``, ``-inf``) are treated as missing;
-    * a column missing in more than ``max_missing`` of the discovery rows is **dropped**
-      (reason ``"missing"``); otherwise its missing values are **imputed with the discovery
-      median** (in every set that is transformed, so a validation set never uses its own values);
-    * a column whose observed discovery values are all equal (or all missing) is **dropped**
-      (reason ``"constant"``): it carries no information and cannot be standardised;
-    * a column that is not numeric is dropped (reason ``"non-numeric"``).
-
-    ``dropped_`` maps every dropped column to its reason, ``imputed_`` counts the values imputed in
-    the discovery set, ``report()`` returns the whole policy as a table.  ``transform`` of a table
-    whose columns differ from ``columns_in_`` raises :class:`~.errors.FeatureMismatchError` naming
-    the missing and unexpected columns (order does not matter).
+Its input is a prepared feature matrix (:class:`~PanCancerSubtypeLib.preprocessing.FeaturePreparer`:
+z-scores with the discovery set's statistics, missing values imputed).
 
 :class:`Autoencoder`
     A fully connected autoencoder, by default ``n_features -> 10 -> n_features`` (the paper:
@@ -61,7 +45,7 @@ import json
 import logging
 import os
 import time
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, List, Optional, Sequence, Tuple
 
 import numpy as np
 import pandas as pd
@@ -69,229 +53,21 @@ from sklearn.base import BaseEstimator, TransformerMixin
 
 from .errors import FeatureMismatchError, ModelBundleError
 from .files import sha256_file, write_json
+from .preprocessing import check_unique_columns
 
 log = logging.getLogger(__name__)
 
-PREPARER_FILE = "preparer.json"
 AE_CONFIG_FILE = "autoencoder.json"
 AE_WEIGHTS_FILE = "autoencoder.safetensors"
 _FORMAT_VERSION = 1
 
 
-# --------------------------------------------------------------------------------------------
-# helpers
-# --------------------------------------------------------------------------------------------
-def _as_frame(X, columns: Optional[Sequence[str]] = None) -> pd.DataFrame:
-    """A DataFrame view of ``X``; arrays get columns ``f0, f1, ...`` (or ``columns``)."""
-    if isinstance(X, pd.DataFrame):
-        return X
-    arr = np.asarray(X)
-    if arr.ndim != 2:
-        raise ValueError(f"expected a 2D table (items x features), got shape {arr.shape}")
-    if columns is None:
-        columns = [f"f{i}" for i in range(arr.shape[1])]
-    return pd.DataFrame(arr, columns=list(columns))
-
-
 def _check_columns(df: pd.DataFrame, expected: Sequence[str], source: Optional[str]) -> None:
-    got = [str(c) for c in df.columns]
-    if len(set(got)) != len(got):
-        dup = sorted({c for c in got if got.count(c) > 1})
-        raise ValueError(f"{source or 'table'}: duplicated column names: {dup}")
+    got = check_unique_columns(df, source)
     missing = set(expected) - set(got)
     extra = set(got) - set(expected)
     if missing or extra:
         raise FeatureMismatchError(missing, extra, source=source)
-
-
-# --------------------------------------------------------------------------------------------
-# FeaturePreparer
-# --------------------------------------------------------------------------------------------
-class FeaturePreparer(TransformerMixin, BaseEstimator):
-    """Standardise features with an explicit, reported policy for constant and missing columns.
-
-    Parameters
-    ----------
-    max_missing : float
-        A column missing (NaN or non-finite) in *more than* this fraction of the discovery rows is
-        dropped; otherwise its missing values are imputed with the discovery median.
-    scale : bool
-        Divide by the standard deviation (population, ``ddof=0``, as scikit-learn's
-        ``StandardScaler``) after centring.  ``False`` only centres (and imputes).
-    constant_tol : float
-        A column whose observed discovery values have a range (max - min) ``<= constant_tol`` is
-        constant and dropped.
-
-    Attributes (after ``fit``)
-    --------------------------
-    columns_in_ : list of str      the columns ``fit`` saw (``transform`` needs exactly these)
-    columns_out_ : list of str     the columns kept, in input order
-    dropped_ : dict                dropped column -> ``"constant"`` / ``"missing"`` / ``"non-numeric"``
-    imputed_ : dict                kept column -> number of discovery values imputed (if any)
-    median_, mean_, scale_ : ndarray   per kept column (median of observed values; mean and
-                                   standard deviation of the observed values)
-    """
-
-    def __init__(self, max_missing: float = 0.2, scale: bool = True, constant_tol: float = 0.0):
-        self.max_missing = max_missing
-        self.scale = scale
-        self.constant_tol = constant_tol
-
-    # -- fit ---------------------------------------------------------------------------------
-    def fit(self, X, y=None, source: Optional[str] = None):
-        if not 0.0 <= float(self.max_missing) <= 1.0:
-            raise ValueError(f"max_missing must be in [0, 1], got {self.max_missing}")
-        df = _as_frame(X)
-        if df.shape[0] < 2:
-            raise ValueError(f"{source or 'feature table'}: need at least 2 rows to fit, "
-                             f"got {df.shape[0]}")
-        cols = [str(c) for c in df.columns]
-        if len(set(cols)) != len(cols):
-            dup = sorted({c for c in cols if cols.count(c) > 1})
-            raise ValueError(f"{source or 'feature table'}: duplicated column names: {dup}")
-        self.columns_in_: List[str] = cols
-        self.dropped_: Dict[str, str] = {}
-        self.imputed_: Dict[str, int] = {}
-        self.missing_fraction_: Dict[str, float] = {}
-        kept, med, mean, sd = [], [], [], []
-        n = df.shape[0]
-        for c, name in zip(df.columns, cols):
-            s = df[c]
-            if not (pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s)):
-                num = pd.to_numeric(s, errors="coerce")
-                # a text column that is not numbers at all is metadata, not a feature
-                if num.notna().sum() < s.notna().sum():
-                    self.dropped_[name] = "non-numeric"
-                    continue
-                s = num
-            v = s.to_numpy(dtype=float)
-            finite = np.isfinite(v)
-            frac_missing = 1.0 - finite.mean()
-            self.missing_fraction_[name] = float(frac_missing)
-            if frac_missing > self.max_missing or not finite.any():
-                self.dropped_[name] = "missing"
-                continue
-            obs = v[finite]
-            if obs.max() - obs.min() <= self.constant_tol:
-                self.dropped_[name] = "constant"
-                continue
-            kept.append(name)
-            med.append(np.median(obs))
-            mean.append(obs.mean())
-            sd.append(obs.std())
-            if not finite.all():
-                self.imputed_[name] = int(n - finite.sum())
-        if not kept:
-            raise ValueError(f"{source or 'feature table'}: no usable feature column left "
-                             f"(dropped: {self.dropped_})")
-        self.columns_out_: List[str] = kept
-        self.median_ = np.asarray(med, dtype=float)
-        self.mean_ = np.asarray(mean, dtype=float)
-        self.scale_ = np.asarray(sd, dtype=float) if self.scale else np.ones(len(kept))
-        self.n_features_in_ = len(cols)
-        for name, why in self.dropped_.items():
-            log.info("feature %s dropped (%s)", name, why)
-        return self
-
-    # -- transform ---------------------------------------------------------------------------
-    def transform(self, X, source: Optional[str] = None):
-        """Kept columns, imputed and standardised.  A DataFrame in gives a DataFrame out (same
-        index, ``columns_out_``); an array in gives an array out."""
-        self._check_fitted()
-        was_frame = isinstance(X, pd.DataFrame)
-        if not was_frame and (np.ndim(X) != 2 or np.shape(X)[1] != len(self.columns_in_)):
-            raise FeatureMismatchError([f"(expected {len(self.columns_in_)} columns)"],
-                                       [f"(got an array of shape {np.shape(X)})"], source=source)
-        df = _as_frame(X, columns=self.columns_in_ if not was_frame else None)
-        _check_columns(df, self.columns_in_, source)
-        df.columns = [str(c) for c in df.columns]
-        sub = df[self.columns_out_].apply(pd.to_numeric, errors="coerce")
-        v = sub.to_numpy(dtype=float, copy=True)
-        bad = ~np.isfinite(v)
-        if bad.any():
-            rows, cols = np.nonzero(bad)
-            v[rows, cols] = self.median_[cols]
-            self.last_imputed_ = int(bad.sum())
-        else:
-            self.last_imputed_ = 0
-        z = (v - self.mean_) / self.scale_
-        if was_frame:
-            return pd.DataFrame(z, index=df.index, columns=list(self.columns_out_))
-        return z
-
-    def get_feature_names_out(self, input_features=None):
-        self._check_fitted()
-        return np.asarray(self.columns_out_, dtype=object)
-
-    def report(self) -> pd.DataFrame:
-        """One row per input column: ``column, action (kept/dropped), reason, missing_fraction,
-        n_imputed``."""
-        self._check_fitted()
-        rows = []
-        for c in self.columns_in_:
-            if c in self.dropped_:
-                rows.append((c, "dropped", self.dropped_[c], self.missing_fraction_.get(c), 0))
-            else:
-                n_imp = self.imputed_.get(c, 0)
-                rows.append((c, "kept", "imputed with discovery median" if n_imp else "",
-                             self.missing_fraction_.get(c), n_imp))
-        return pd.DataFrame(rows, columns=["column", "action", "reason", "missing_fraction",
-                                           "n_imputed"])
-
-    def _check_fitted(self):
-        if not hasattr(self, "columns_out_"):
-            raise RuntimeError("FeaturePreparer is not fitted yet; call fit() first")
-
-    # -- persistence (JSON, no pickle) ---------------------------------------------------------
-    def to_dict(self) -> Dict[str, Any]:
-        self._check_fitted()
-        return {"format_version": _FORMAT_VERSION, "class": "FeaturePreparer",
-                "params": self.get_params(), "columns_in": self.columns_in_,
-                "columns_out": self.columns_out_, "dropped": self.dropped_,
-                "imputed": self.imputed_, "missing_fraction": self.missing_fraction_,
-                "median": self.median_.tolist(), "mean": self.mean_.tolist(),
-                "scale": self.scale_.tolist()}
-
-    @classmethod
-    def from_dict(cls, d: Dict[str, Any], source: Optional[str] = None) -> "FeaturePreparer":
-        try:
-            if d.get("class") != "FeaturePreparer":
-                raise KeyError("class")
-            self = cls(**d["params"])
-            self.columns_in_ = list(d["columns_in"])
-            self.columns_out_ = list(d["columns_out"])
-            self.dropped_ = dict(d["dropped"])
-            self.imputed_ = {k: int(v) for k, v in d["imputed"].items()}
-            self.missing_fraction_ = dict(d.get("missing_fraction", {}))
-            self.median_ = np.asarray(d["median"], dtype=float)
-            self.mean_ = np.asarray(d["mean"], dtype=float)
-            self.scale_ = np.asarray(d["scale"], dtype=float)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ModelBundleError(f"not a valid FeaturePreparer description ({exc})",
-                                   source=source) from None
-        k = len(self.columns_out_)
-        if not (len(self.median_) == len(self.mean_) == len(self.scale_) == k):
-            raise ModelBundleError("FeaturePreparer arrays do not match its columns", source=source)
-        self.n_features_in_ = len(self.columns_in_)
-        return self
-
-    def save(self, directory: str) -> str:
-        os.makedirs(directory, exist_ok=True)
-        path = os.path.join(directory, PREPARER_FILE)
-        write_json(path, self.to_dict())
-        return path
-
-    @classmethod
-    def load(cls, directory: str) -> "FeaturePreparer":
-        path = os.path.join(directory, PREPARER_FILE)
-        if not os.path.isfile(path):
-            raise ModelBundleError(f"missing {PREPARER_FILE}", source=directory)
-        with open(path) as fh:
-            try:
-                d = json.load(fh)
-            except json.JSONDecodeError as exc:
-                raise ModelBundleError(f"unreadable JSON ({exc})", source=path) from None
-        return cls.from_dict(d, source=path)
 
 
 # --------------------------------------------------------------------------------------------
@@ -627,72 +403,3 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         self.n_epochs_ = int(cfg.get("n_epochs", 0))
         self.history_ = pd.DataFrame(cfg.get("history", {}))
         return self
-
-
-# --------------------------------------------------------------------------------------------
-# feature tables (CSV written by the cohort runner, or any items x features table)
-# --------------------------------------------------------------------------------------------
-#: columns that are never features even when numeric (besides ``diag_*`` columns)
-NON_FEATURE_COLUMNS = ("ID", "Image", "Mask", "Label", "Organ", "CancerType", "Modality",
-                       "error", "Error", "OrganMask", "case_id")
-
-
-def read_feature_table(path: str, id_column: str = "ID",
-                       ignore: Sequence[str] = ()) -> Tuple[pd.DataFrame, pd.DataFrame, Dict]:
-    """Read an items x features CSV and split it into features and metadata.
-
-    * ``id_column`` (default ``ID``) identifies the items (must exist and be unique);
-    * rows with a non-empty ``error`` column (a failed case of the cohort runner) are excluded;
-    * metadata columns (:data:`NON_FEATURE_COLUMNS`, ``diag_*`` diagnostics, ``ignore``) and any
-      non-numeric column are not features.
-
-    Returns ``(features, meta, notes)``: ``features`` numeric DataFrame indexed by ID, ``meta``
-    the other columns of the kept rows (same index), ``notes`` a dict with ``excluded``
-    (ID -> error text), ``ignored_columns`` (column -> why).
-    """
-    from .errors import ManifestError, UnreadableFileError
-
-    if not os.path.isfile(path):
-        raise UnreadableFileError("feature table not found", source=path)
-    try:
-        df = pd.read_csv(path)
-    except Exception as exc:  # pandas parser errors
-        raise UnreadableFileError(f"cannot read as CSV ({exc})", source=path) from None
-    if id_column not in df.columns:
-        raise ManifestError(f"no {id_column!r} column (columns: {list(df.columns)[:10]})",
-                            source=path)
-    ids = df[id_column].astype(str)
-    dup = sorted(set(ids[ids.duplicated()]))
-    if dup:
-        raise ManifestError(f"duplicated {id_column} value(s): {dup[:10]}", source=path)
-    df.index = pd.Index(ids, name=id_column)
-    excluded: Dict[str, str] = {}
-    for ecol in ("error", "Error"):
-        if ecol in df.columns:
-            e = df[ecol]
-            bad = e.notna() & (e.astype(str).str.strip() != "")
-            for i, msg in e[bad].items():
-                excluded[str(i)] = str(msg)
-    df = df.loc[[i for i in df.index if i not in excluded]]
-    ignored: Dict[str, str] = {}
-    feats = []
-    skip = set(NON_FEATURE_COLUMNS) | set(ignore) | {id_column}
-    for c in df.columns:
-        name = str(c)
-        if name == id_column:
-            continue
-        if name in skip:
-            ignored[name] = "metadata"
-        elif name.startswith("diag_"):
-            ignored[name] = "diagnostic"
-        elif pd.api.types.is_numeric_dtype(df[c]) or df[c].isna().all():
-            feats.append(c)
-        else:
-            ignored[name] = "non-numeric"
-    if not feats:
-        raise ManifestError("no numeric feature column", source=path)
-    features = df[feats].astype(float)
-    meta = df[[c for c in df.columns if c not in feats and c != id_column]]
-    if features.shape[0] == 0:
-        raise ManifestError("no row left after excluding failed cases", source=path)
-    return features, meta, {"excluded": excluded, "ignored_columns": ignored}

@@ -1,120 +1,21 @@
-"""Feature groups and single-case feature extraction.
+"""Feature extraction for one case: the facade every caller uses.
 
-A *feature group* is a class with
-
-* ``name`` (``"shape"``, ``"regional"``, ``"radiomics"``) and column ``prefix``;
-* ``__init__(**options)`` taking the group's options (e.g. ``mode="robust"``);
-* ``specs() -> list[FeatureSpec]``: the columns it writes, documented (see :mod:`.registry`);
-* ``compute(case: Case) -> dict[str, float]``: the values for one case, keys = ``specs()`` names
-  (a group may add diagnostic columns starting with ``diag_<group>_`` that are not features);
-* ``options() -> dict``: the effective options, recorded in output files.
-
-Groups are looked up lazily in :data:`GROUPS` so that importing this module stays cheap.
+:func:`extract_features` computes the named feature groups (see :mod:`.registry` for what a group
+is and which exist) on one :class:`~PanCancerSubtypeLib.case.Case` and returns one table row:
+the metadata columns (:data:`PanCancerSubtypeLib.tables.META_COLUMNS`), each group's features,
+a ``diag_time_<group>_s`` timing per group and an ``error`` column.  :func:`parse_groups` reads
+``--groups`` (``"shape,regional"``, ``"cross"`` = the paper's 313 features, ``"all"``).
 """
 from __future__ import annotations
 
-import importlib
 import time
 import traceback
-from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
+from .case import Case
 from .errors import PanCancerSubtypeError
-
-#: group name -> "module:Class" (module relative to this package)
-GROUPS: Dict[str, str] = {
-    "shape": "shape:ShapeFeatures",
-    "regional": "heterogeneity:RegionalFeatures",
-    "radiomics": "radiomics:RadiomicsFeatures",
-}
-
-#: groups computed when none are named: the paper's 313 cross-modality features + PyRadiomics
-DEFAULT_GROUPS = ("shape", "regional", "radiomics")
-#: the paper's cross-modality feature set (293 shape + 20 regional)
-CROSS_MODALITY_GROUPS = ("shape", "regional")
-
-#: metadata columns written before the features, in this order
-META_COLUMNS = ("ID", "Image", "Mask", "Label", "Organ", "CancerType", "Modality")
-
-
-@dataclass
-class Case:
-    """One tumour: image, binary tumour mask on the image grid, optional parenchyma mask.
-
-    ``image`` is a 3D SimpleITK image (float32), ``mask`` a 3D uint8 SimpleITK image with values
-    0/1 on exactly the image's grid, ``organ_mask`` likewise or ``None``.
-    """
-
-    case_id: str
-    image: Any
-    mask: Any
-    organ_mask: Any = None
-    modality: Optional[str] = None        # "CT" or "MR"
-    organ: Optional[str] = None           # "lung", "breast", "brain", ...
-    cancer_type: Optional[str] = None
-    image_path: Optional[str] = None
-    mask_path: Optional[str] = None
-    label: Optional[str] = None           # the label selection as given, e.g. "1" or "1,3,4"
-    meta: Dict[str, Any] = field(default_factory=dict)
-    _cache: Dict[str, Any] = field(default_factory=dict, repr=False)
-
-    # -- convenience accessors (arrays are z, y, x as SimpleITK returns them) --
-    @property
-    def spacing(self):
-        """Voxel spacing (x, y, z) in mm."""
-        return tuple(self.image.GetSpacing())
-
-    def image_array(self):
-        if "image" not in self._cache:
-            import SimpleITK as sitk
-
-            self._cache["image"] = sitk.GetArrayViewFromImage(self.image)
-        return self._cache["image"]
-
-    def mask_array(self):
-        if "mask" not in self._cache:
-            import SimpleITK as sitk
-
-            self._cache["mask"] = sitk.GetArrayViewFromImage(self.mask).astype(bool)
-        return self._cache["mask"]
-
-    def organ_mask_array(self):
-        if self.organ_mask is None:
-            return None
-        if "organ" not in self._cache:
-            import SimpleITK as sitk
-
-            self._cache["organ"] = sitk.GetArrayViewFromImage(self.organ_mask).astype(bool)
-        return self._cache["organ"]
-
-
-def get_group_class(name: str):
-    """Return the class of feature group ``name`` (imports its module)."""
-    try:
-        target = GROUPS[name]
-    except KeyError:
-        raise ValueError(f"unknown feature group {name!r}; known: {sorted(GROUPS)}") from None
-    mod_name, cls_name = target.split(":")
-    mod = importlib.import_module(f"{__package__}.{mod_name}")
-    return getattr(mod, cls_name)
-
-
-def available_groups() -> List[str]:
-    """Groups whose implementation is importable in this installation (registers their specs)."""
-    from .registry import register
-
-    out = []
-    for name in GROUPS:
-        try:
-            cls = get_group_class(name)
-        except (ImportError, AttributeError):
-            continue
-        try:
-            register(cls().specs())
-        except Exception:  # a group whose optional dependency is missing
-            continue
-        out.append(name)
-    return out
+from .registry import (CROSS_MODALITY_GROUPS, DEFAULT_GROUPS, GROUPS,  # noqa: F401  (public here)
+                       available_groups, get_group_class)
 
 
 def parse_groups(groups) -> List[str]:

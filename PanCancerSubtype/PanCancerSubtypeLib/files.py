@@ -7,7 +7,8 @@
   crash leaves the old file (or none).  The result gets the permissions a plain ``open()``
   would give it (``0o666`` minus the umask), not the temporary file's ``0o600``.
 * :func:`write_json` / :func:`read_json` -- JSON with NumPy scalars and arrays converted
-  (:func:`json_default`); writing is atomic.
+  (:func:`json_default`); writing is atomic.  :func:`to_jsonable` makes a strict-JSON copy
+  (NaN / infinity -> ``null``) for files other programs read.
 """
 from __future__ import annotations
 
@@ -88,6 +89,32 @@ def json_default(o: Any) -> Any:
     except ImportError:  # pragma: no cover
         pass
     return str(o)
+
+
+def to_jsonable(v: Any) -> Any:
+    """A plain-Python copy of ``v`` for strict JSON: dicts (keys as text), lists, tuples and
+    arrays recursively; NumPy scalars -> Python; NaN and infinities -> ``None``; anything else
+    that is not a JSON type -> ``str``."""
+    import math
+
+    import numpy as np
+
+    if isinstance(v, dict):
+        return {str(k): to_jsonable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [to_jsonable(x) for x in v]
+    if isinstance(v, np.ndarray):
+        return [to_jsonable(x) for x in v.tolist()]
+    if isinstance(v, (bool, np.bool_)):
+        return bool(v)
+    if isinstance(v, (int, np.integer)):
+        return int(v)
+    if isinstance(v, (float, np.floating)):
+        f = float(v)
+        return f if math.isfinite(f) else None
+    if v is None or isinstance(v, str):
+        return v
+    return str(v)
 
 
 def to_json_text(obj: Any, indent: Optional[int] = 1, allow_nan: bool = True,

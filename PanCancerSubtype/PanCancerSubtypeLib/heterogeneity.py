@@ -42,7 +42,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from .errors import EmptyMaskError, TumourTooSmallError
-from .registry import FeatureSpec
+from .registry import FeatureGroup, FeatureSpec
 
 N_BINS = 100
 CT_RANGE = (-1000.0, 500.0)
@@ -196,7 +196,7 @@ _MEASURE_TEXT = {
 }
 
 
-class RegionalFeatures:
+class RegionalFeatures(FeatureGroup):
     """The 20 regional-variation features of Wu et al. 2021 (feature group ``regional``).
 
     Options: ``definition`` (``"reference"`` = the released code, default; ``"3d"``),

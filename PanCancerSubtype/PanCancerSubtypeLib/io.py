@@ -38,7 +38,7 @@ import SimpleITK as sitk
 
 from .errors import (EmptyMaskError, GeometryMismatchError, ImageDimensionError,
                      InvalidImageValuesError, LabelNotFoundError, UnreadableFileError)
-from .features import Case
+from .case import Case
 
 log = logging.getLogger(__name__)
 
@@ -427,7 +427,7 @@ def load_case(image: Union[PathLike, sitk.Image], mask: Union[PathLike, sitk.Ima
         image_path = str(image)
         img = read_image(image)
     if case_id is None:
-        case_id = _stem(image_path) if image_path else "case"
+        case_id = case_id_from_path(image_path) if image_path else "case"
     if isinstance(mask, sitk.Image):
         mask_path = None
         values, name = parse_label(label)
@@ -462,7 +462,8 @@ def load_case(image: Union[PathLike, sitk.Image], mask: Union[PathLike, sitk.Ima
                 mask_path=mask_path, label=lab, meta=meta)
 
 
-def _stem(path: str) -> str:
+def case_id_from_path(path: str) -> str:
+    """A case ID from an image path: the file name without its (double) extension."""
     name = Path(path).name
     for ext in (".seg.nrrd", ".nii.gz", ".nrrd", ".nhdr", ".nii", ".mha", ".mhd", ".dcm"):
         if name.lower().endswith(ext):

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Mapping, Union
 
 from .errors import PanCancerSubtypeError, TumourTooSmallError
-from .registry import FeatureSpec
+from .registry import FeatureGroup, FeatureSpec
 
 ParamsLike = Union[None, str, Path, Mapping[str, Any]]
 
@@ -45,11 +45,12 @@ def load_params(params: ParamsLike) -> Dict[str, Any]:
     return yaml.safe_load(text) or {}
 
 
-class RadiomicsFeatures:
+class RadiomicsFeatures(FeatureGroup):
     """Feature group ``radiomics``: PyRadiomics features with PyRadiomics' names."""
 
     name = "radiomics"
     prefix = ""  # PyRadiomics names start with the image type, e.g. "original_"
+    requires = ("radiomics",)  # PyRadiomics (the ``radiomics`` extra)
 
     def __init__(self, params: ParamsLike = None, **settings: Any):
         self.params_source = None if params is None or isinstance(params, Mapping) else str(params)

@@ -135,7 +135,7 @@ import numpy as np
 from . import _spharm_basis as B
 from .errors import (EmptyMaskError, ImageDimensionError, InvalidImageValuesError,
                      TumourTooSmallError)
-from .registry import FeatureSpec
+from .registry import FeatureGroup, FeatureSpec
 
 __all__ = ["SpharmResult", "spharm_decompose", "shape_descriptors", "reconstruct", "write_mesh",
            "ShapeFeatures", "shape_feature_names", "MODES"]
@@ -651,7 +651,7 @@ def _specs(max_degree: int) -> List[FeatureSpec]:
     return specs
 
 
-class ShapeFeatures:
+class ShapeFeatures(FeatureGroup):
     """Feature group ``shape``: the 293 SPHARM descriptors (columns ``shape_*``).
 
     Options: ``mode`` (``"robust"`` default, or ``"reference"``), ``max_degree`` (15; other values

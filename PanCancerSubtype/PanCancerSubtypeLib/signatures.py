@@ -196,9 +196,10 @@ class LassoCoxSignature:
     transform = predict
 
     def score(self, X, time, event) -> float:
-        """Harrell's C-index of the rad-score."""
-        from lifelines.utils import concordance_index
-        return float(concordance_index(np.asarray(time, float), -self.predict(X), np.asarray(event)))
+        """Harrell's C-index of the rad-score (:func:`.survival.c_index`)."""
+        from .survival import c_index
+
+        return c_index(time, event, self.predict(X), n_boot=0)["value"]
 
 
 # --------------------------------------------------------------------------------------------

@@ -48,6 +48,8 @@ import numpy as np
 import pandas as pd
 
 from .errors import SurvivalDataError  # noqa: F401  (re-exported)
+from .files import to_jsonable
+from .multitest import adjust_pvalues  # noqa: F401  (public here too)
 
 log = logging.getLogger(__name__)
 
@@ -288,29 +290,6 @@ def logrank(data, time: str = None, event: str = None, group: str = None,
             "p": float(r.p_value), "n": int(len(sd.df)), "n_dropped": sd.n_dropped}
 
 
-def adjust_pvalues(p: Sequence[float], method: str = "holm") -> np.ndarray:
-    """Multiple-comparison adjustment, as R ``p.adjust``: ``"holm"`` (step-down Bonferroni,
-    controls the family-wise error rate), ``"bh"`` (Benjamini-Hochberg, controls the false
-    discovery rate) or ``"bonferroni"``."""
-    p = np.asarray(p, dtype=float)
-    if p.size == 0:
-        return p.copy()
-    method = method.lower()
-    if method in ("bh", "fdr_bh", "fdr"):
-        from scipy.stats import false_discovery_control
-        return false_discovery_control(p, method="bh")
-    if method == "bonferroni":
-        return np.minimum(1.0, p * p.size)
-    if method == "holm":
-        n = p.size
-        order = np.argsort(p, kind="stable")
-        adj = np.maximum.accumulate((n - np.arange(n)) * p[order])
-        out = np.empty(n)
-        out[order] = np.minimum(1.0, adj)
-        return out
-    raise ValueError(f"unknown p-value adjustment {method!r} (holm, bh, bonferroni)")
-
-
 def pairwise_logrank(data, time: str = None, event: str = None, group: str = None,
                      **prepare_kw) -> pd.DataFrame:
     """Two-group log-rank test for every pair of groups (on the subset of the two groups), with
@@ -440,7 +419,6 @@ def cox_ph(data, time: str = None, event: str = None, group: Optional[str] = Non
     coefficients match R to ~6 digits.
     """
     from lifelines import CoxPHFitter
-    from lifelines.utils import concordance_index
 
     sd = _as_data(data, time, event, group, covariates, source=source, **prepare_kw)
     X, ref = cox_design(sd, reference, categorical, source)
@@ -457,7 +435,7 @@ def cox_ph(data, time: str = None, event: str = None, group: Optional[str] = Non
         "hr": s["exp(coef)"].to_numpy(), "ci_low": s[lo_col].to_numpy(),
         "ci_high": s[hi_col].to_numpy(), "z": s["z"].to_numpy(), "p": s["p"].to_numpy()})
     lp = X[table["term"]].to_numpy(dtype=float) @ table["coef"].to_numpy()
-    c = float(concordance_index(X[_TIME], -lp, X[_EVENT]))
+    c = c_index(X[_TIME], X[_EVENT], lp, n_boot=0)["value"]
     return CoxResult(table=table, fitter=cph, design=X, reference=ref, c_index=c, n=len(X),
                      n_events=int(X[_EVENT].sum()), n_dropped=sd.n_dropped)
 
@@ -483,11 +461,25 @@ def ph_test(cox: CoxResult, time_transform: str = "km") -> pd.DataFrame:
 # C-index
 # --------------------------------------------------------------------------------------------
 
+def round_significant(x: np.ndarray, digits: int = 10) -> np.ndarray:
+    """``x`` rounded to ``digits`` significant digits of its largest magnitude (one scale for
+    the whole array, so the order of values that differ by more is kept)."""
+    x = np.asarray(x, dtype=float)
+    finite = x[np.isfinite(x)]
+    m = float(np.max(np.abs(finite))) if finite.size else 0.0
+    if m == 0.0:
+        return x
+    return np.round(x, digits - 1 - int(np.floor(np.log10(m))))
+
+
 def c_index(time, event, risk, n_boot: int = 200, alpha: float = 0.05,
             seed: Optional[int] = 0) -> Dict[str, float]:
     """Harrell's C-index of a risk score (higher = earlier event) with a bootstrap CI.
 
-    lifelines ``concordance_index`` on ``-risk``.  The CI is the percentile interval of
+    lifelines ``concordance_index`` on ``-risk``.  Risk scores that agree to 10 significant
+    digits count as ties: a linear predictor of identical covariate rows can differ in its last
+    bits depending on the BLAS kernel, which would otherwise decide tied pairs at random
+    (R's ``concordance`` gets exact ties from identical rows).  The CI is the percentile interval of
     ``n_boot`` bootstrap resamples (seeded by ``seed``) of the subjects, with the predictions
     held fixed; ``n_boot=0`` gives the point estimate only (CI NaN).  Resamples without a
     comparable pair are skipped.
@@ -506,6 +498,7 @@ def c_index(time, event, risk, n_boot: int = 200, alpha: float = 0.05,
         t, e, r = t[ok], e[ok], r[ok]
     if e.sum() == 0:
         raise SurvivalDataError("C-index needs at least one event")
+    r = round_significant(r, 10)
     value = float(concordance_index(t, -r, e))
     lo = hi = float("nan")
     boots = []
@@ -551,8 +544,8 @@ def survival_summary(table: pd.DataFrame, time: str, event: str, group: str,
     return {
         "n": int(len(sd.df)), "n_events": int(sd.event.sum()), "n_dropped": sd.n_dropped,
         "time": time, "event": event, "group": group, "covariates": list(covariates),
-        "reference": _jsonable(cox.reference),
-        "groups": [_jsonable(g) for g in sd.groups],
+        "reference": to_jsonable(cox.reference),
+        "groups": [to_jsonable(g) for g in sd.groups],
         "logrank_p": lr["p"], "logrank_statistic": lr["statistic"], "logrank_df": lr["df"],
         "logrank_pairwise": _records(pw),
         "median_survival": _records(km.median),
@@ -569,20 +562,8 @@ def survival_summary(table: pd.DataFrame, time: str, event: str, group: str,
     }
 
 
-def _jsonable(x):
-    if isinstance(x, (np.integer,)):
-        return int(x)
-    if isinstance(x, (np.floating,)):
-        x = float(x)
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    if isinstance(x, np.bool_):
-        return bool(x)
-    return x
-
-
 def _records(df: pd.DataFrame) -> List[Dict]:
-    return [{k: _jsonable(v) for k, v in row.items()} for row in df.to_dict(orient="records")]
+    return [{k: to_jsonable(v) for k, v in row.items()} for row in df.to_dict(orient="records")]
 
 
 # --------------------------------------------------------------------------------------------

@@ -24,6 +24,8 @@ from typing import Callable, Dict, Optional, Sequence, Union
 import numpy as np
 import pandas as pd
 
+from .multitest import bh_fdr  # noqa: F401  (public here too: differential features use it)
+
 log = logging.getLogger(__name__)
 
 ArrayLike = Union[np.ndarray, pd.DataFrame]
@@ -321,29 +323,6 @@ def consensus_cluster_fn(k: int, seed: Optional[int] = None,
 # --------------------------------------------------------------------------------------------
 # differential features, FDR, Cramér's V
 # --------------------------------------------------------------------------------------------
-def bh_fdr(p: Sequence[float]) -> np.ndarray:
-    """Benjamini-Hochberg adjusted p-values (q-values); NaN entries are left NaN and not counted.
-
-    ``q_(i) = min_{j >= i} min(1, m p_(j) / j)`` over the ``m`` non-NaN p-values sorted
-    ascending (R's ``p.adjust(method="BH")``)."""
-    p = np.asarray(p, dtype=float)
-    out = np.full(p.shape, np.nan)
-    ok = ~np.isnan(p)
-    v = p[ok]
-    m = v.size
-    if m == 0:
-        return out
-    if ((v < 0) | (v > 1)).any():
-        raise ValueError("p-values must lie in [0, 1]")
-    order = np.argsort(v, kind="mergesort")
-    q = v[order] * m / np.arange(1, m + 1)
-    q = np.minimum.accumulate(q[::-1])[::-1]
-    res = np.empty(m)
-    res[order] = np.minimum(q, 1.0)
-    out[ok] = res
-    return out
-
-
 def differential_features(X: pd.DataFrame, labels: Sequence, method: str = "mannwhitney",
                           ) -> pd.DataFrame:
     """Each subtype versus the rest, for every feature column of ``X`` (items x features).

@@ -28,7 +28,7 @@ def _make_case(image_path: str, mask_path: str, organ_mask_path: Optional[str], 
     import SimpleITK as sitk
 
     from PanCancerSubtypeLib import errors
-    from PanCancerSubtypeLib.features import Case
+    from PanCancerSubtypeLib.case import Case
 
     image = sitk.ReadImage(image_path)
     mask = sitk.ReadImage(mask_path)

@@ -64,7 +64,7 @@ def make_case(image, mask, organ_mask=None, modality: Optional[str] = None,
     import SimpleITK as sitk
 
     from PanCancerSubtypeLib import errors
-    from PanCancerSubtypeLib.features import Case
+    from PanCancerSubtypeLib.case import Case
 
     case_id = case_id or "case"
     modality = modality or guess_modality(image)

@@ -61,8 +61,8 @@ def register(sub):
 
 def run_train(args):
     from ..errors import PanCancerSubtypeError
-    from ..classifier import (SubtypeClassifier, format_cv_report, join_features_labels,
-                              read_table, save_bundle)
+    from ..classifier import SubtypeClassifier, format_cv_report, save_bundle
+    from ..tables import join_features_labels, read_table
 
     feats = read_table(args.features, args.id_column)
     labels = read_table(args.labels, args.id_column)
@@ -90,11 +90,12 @@ def run_train(args):
     counts = ", ".join(f"{k}: {v}" for k, v in model.class_counts_.items())
     print(f"trained on {model.n_samples_} samples x {model.n_features_in_} features "
           f"(label column {rep['label_column']!r}; {counts})")
-    pre = model.preprocessing_
-    if pre["dropped"]["non_numeric"]:
-        print(f"dropped non-numeric columns: {', '.join(pre['dropped']['non_numeric'])}")
-    if pre["constant_columns"]:
-        print(f"{len(pre['constant_columns'])} constant/all-missing column(s) "
+    pre = model.preprocessor_
+    non_numeric = [c for c, why in pre.dropped_.items() if why == "non-numeric"]
+    if non_numeric:
+        print(f"dropped non-numeric columns: {', '.join(non_numeric)}")
+    if pre.constant_:
+        print(f"{len(pre.constant_)} constant/all-missing column(s) "
               f"{'dropped' if args.drop_constant else 'kept'}")
     print(format_cv_report(model.cv_report_))
     if args.top > 0:
@@ -109,7 +110,8 @@ def run_train(args):
 
 
 def run_classify(args):
-    from ..classifier import load_bundle, read_table
+    from ..classifier import load_bundle
+    from ..tables import read_table
 
     model = load_bundle(args.model)
     feats = read_table(args.features, args.id_column)

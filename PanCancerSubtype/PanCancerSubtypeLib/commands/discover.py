@@ -102,7 +102,9 @@ def _run(args):
     from .. import __version__
     from ..files import write_json
     from ..consensus import ConsensusClustering
-    from ..encoder import Autoencoder, FeaturePreparer, read_feature_table
+    from ..encoder import Autoencoder
+    from ..preprocessing import FeaturePreparer
+    from ..tables import read_feature_table
     from ..validation import (centroids_from_labels, cluster_purity, cluster_repro,
                               consensus_cluster_fn, cramers_v, differential_features,
                               assign_to_centroids)

@@ -46,7 +46,7 @@ def _read_case(args):
     import SimpleITK as sitk
 
     from ..errors import EmptyMaskError, LabelNotFoundError, UnreadableFileError
-    from ..features import Case
+    from ..case import Case
 
     try:  # the package's reader when present (DICOM, RTSTRUCT, .seg.nrrd, resampling)
         from ..io import load_case  # type: ignore

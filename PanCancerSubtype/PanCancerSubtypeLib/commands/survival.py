@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import logging
-import math
 import os
 from typing import List, Optional
 
@@ -97,29 +96,10 @@ def _read_csv(path):
         raise UnreadableFileError(f"cannot read CSV: {exc}", source=path) from exc
 
 
-def _clean(o):
-    """JSON-safe copy (NaN/inf -> null, numpy scalars -> Python)."""
-    import numpy as np
-    if isinstance(o, dict):
-        return {str(k): _clean(v) for k, v in o.items()}
-    if isinstance(o, (list, tuple)):
-        return [_clean(v) for v in o]
-    if isinstance(o, np.ndarray):
-        return _clean(o.tolist())
-    if isinstance(o, (np.bool_,)):
-        return bool(o)
-    if isinstance(o, (np.integer,)):
-        return int(o)
-    if isinstance(o, (float, np.floating)):
-        o = float(o)
-        return o if math.isfinite(o) else None
-    return o
-
-
 def _write_json(path, obj):
-    from ..files import write_json
+    from ..files import to_jsonable, write_json
 
-    write_json(path, _clean(obj), indent=2, allow_nan=False)
+    write_json(path, to_jsonable(obj), indent=2, allow_nan=False)
 
 
 def run_survival(args):

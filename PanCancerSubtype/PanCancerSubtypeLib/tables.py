@@ -1,0 +1,250 @@
+"""Feature tables: which columns are features, reading tables, joining labels.
+
+A *feature table* has one row per tumour (or patient) and one column per feature, as written by
+``features`` / ``cohort-features`` (:mod:`.cohort`), by the Slicer Features panel, or by hand.
+Every stage that reads one (discovery, the classifier, survival signatures, the Slicer panels)
+uses the rules of this module, so a column is a feature for all of them or for none:
+
+* **metadata** columns (:data:`METADATA_COLUMNS`: ``ID``, ``Image``, ``Mask``, ``Label``,
+  ``Organ``, ``CancerType``, ``Modality``, ``OrganMask``, ``Segment``, ``case_id``) and the
+  ``error`` column are never features;
+* **diagnostic** columns (``diag_*``: timings, map quality, versions) are never features;
+* every other **numeric** column is a feature; a text column that is not numbers is not.
+
+A row whose ``error`` column is non-empty is a case whose extraction failed; readers exclude it
+and report it.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+
+import numpy as np
+import pandas as pd
+
+from .errors import LabelTableError, ManifestError, UnreadableFileError
+
+log = logging.getLogger(__name__)
+
+#: metadata columns written before the features by the feature extraction, in this order
+META_COLUMNS = ("ID", "Image", "Mask", "Label", "Organ", "CancerType", "Modality")
+#: the column that records a failed extraction (empty when the case succeeded)
+ERROR_COLUMN = "error"
+#: columns that are never features even when numeric
+METADATA_COLUMNS = META_COLUMNS + ("OrganMask", "Segment", "case_id", ERROR_COLUMN, "Error")
+#: column-name prefixes that are never features (diagnostics)
+DIAGNOSTIC_PREFIXES = ("diag_",)
+
+
+def is_metadata_column(name: Any) -> bool:
+    """True for metadata, error and diagnostic columns (never features, whatever their type)."""
+    name = str(name)
+    return name in METADATA_COLUMNS or name.startswith(DIAGNOSTIC_PREFIXES)
+
+
+def is_numeric_column(s: pd.Series) -> bool:
+    return bool(pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s))
+
+
+def is_feature_column(df: pd.DataFrame, name: Any, ignore: Iterable[str] = ()) -> bool:
+    """True if column ``name`` of ``df`` is a feature: not metadata / diagnostic / ignored, and
+    numeric (an all-missing column counts as numeric)."""
+    if is_metadata_column(name) or str(name) in set(ignore):
+        return False
+    s = df[name]
+    return is_numeric_column(s) or bool(s.isna().all())
+
+
+def feature_columns(df: pd.DataFrame, ignore: Iterable[str] = ()) -> List[str]:
+    """The feature columns of ``df``, in table order (see the module docstring)."""
+    ignore = set(ignore)
+    return [c for c in df.columns if is_feature_column(df, c, ignore)]
+
+
+def failed_rows(df: pd.DataFrame) -> Dict[str, str]:
+    """``{ID (or row number): error text}`` of the rows whose ``error`` column is non-empty."""
+    out: Dict[str, str] = {}
+    for ecol in (ERROR_COLUMN, "Error"):
+        if ecol in df.columns:
+            e = df[ecol]
+            bad = e.notna() & (e.astype(str).str.strip() != "")
+            for i, msg in e[bad].items():
+                out[str(i)] = str(msg)
+    return out
+
+
+def to_float(s: pd.Series, source: Optional[str] = None) -> np.ndarray:
+    """A column as float64; text that is not a number raises
+    :class:`~.errors.FeatureValueError` naming the column."""
+    from .errors import FeatureValueError
+
+    if is_numeric_column(s):
+        return s.to_numpy(dtype=np.float64, na_value=np.nan)
+    conv = pd.to_numeric(s, errors="coerce")
+    bad = conv.isna() & s.notna() & (s.astype(str).str.strip() != "")
+    if bad.any():
+        first = s[bad].iloc[0]
+        raise FeatureValueError(
+            f"column {s.name!r} holds {int(bad.sum())} non-numeric value(s), e.g. {first!r}",
+            source=source)
+    return conv.to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+# --------------------------------------------------------------------------------------------
+# reading
+# --------------------------------------------------------------------------------------------
+def read_table(path: Any, id_column: str = "ID") -> pd.DataFrame:
+    """Read a CSV (or TSV: ``.tsv`` / ``.tab``) with the ID column as text, so ``007`` stays
+    ``007``.  A missing file or one that is not a table raises
+    :class:`~.errors.UnreadableFileError` naming it."""
+    p = Path(path)
+    if not p.is_file():
+        raise UnreadableFileError("file not found", source=p)
+    sep = "\t" if p.suffix.lower() in (".tsv", ".tab") else ","
+    try:
+        return pd.read_csv(p, sep=sep, dtype={id_column: str}, keep_default_na=True)
+    except (ValueError, UnicodeDecodeError) as exc:  # pandas parser errors, binary files
+        raise UnreadableFileError(f"cannot be read as a table ({str(exc).splitlines()[0]})",
+                                  source=p) from None
+
+
+def read_feature_table(path: str, id_column: str = "ID",
+                       ignore: Sequence[str] = ()) -> Tuple[pd.DataFrame, pd.DataFrame, Dict]:
+    """Read an items x features CSV and split it into features and metadata.
+
+    * ``id_column`` (default ``ID``) identifies the items (must exist and be unique);
+    * rows with a non-empty ``error`` column (a failed case of the cohort runner) are excluded;
+    * metadata / diagnostic columns, ``ignore`` and non-numeric columns are not features.
+
+    Returns ``(features, meta, notes)``: ``features`` numeric DataFrame indexed by ID, ``meta``
+    the other columns of the kept rows (same index), ``notes`` a dict with ``excluded``
+    (ID -> error text), ``ignored_columns`` (column -> why).
+    """
+    if not Path(path).is_file():
+        raise UnreadableFileError("feature table not found", source=path)
+    try:
+        df = pd.read_csv(path)
+    except (ValueError, UnicodeDecodeError) as exc:  # pandas parser errors, binary files
+        raise UnreadableFileError(f"cannot read as CSV ({str(exc).splitlines()[0]})",
+                                  source=path) from None
+    return split_feature_table(df, id_column=id_column, ignore=ignore, source=str(path))
+
+
+def split_feature_table(df: pd.DataFrame, id_column: str = "ID", ignore: Sequence[str] = (),
+                        source: Optional[str] = None
+                        ) -> Tuple[pd.DataFrame, pd.DataFrame, Dict]:
+    """:func:`read_feature_table` for a DataFrame already in memory."""
+    if id_column not in df.columns:
+        raise ManifestError(f"no {id_column!r} column (columns: {list(df.columns)[:10]})",
+                            source=source)
+    ids = df[id_column].astype(str)
+    dup = sorted(set(ids[ids.duplicated()]))
+    if dup:
+        raise ManifestError(f"duplicated {id_column} value(s): {dup[:10]}", source=source)
+    df = df.copy()
+    df.index = pd.Index(ids, name=id_column)
+    excluded = failed_rows(df)
+    df = df.loc[[i for i in df.index if i not in excluded]]
+    ignored: Dict[str, str] = {}
+    feats = []
+    skip = set(ignore)
+    for c in df.columns:
+        name = str(c)
+        if name == id_column:
+            continue
+        if name in skip or name in METADATA_COLUMNS:
+            ignored[name] = "metadata"
+        elif name.startswith(DIAGNOSTIC_PREFIXES):
+            ignored[name] = "diagnostic"
+        elif is_feature_column(df, c):
+            feats.append(c)
+        else:
+            ignored[name] = "non-numeric"
+    if not feats:
+        raise ManifestError("no numeric feature column", source=source)
+    features = df[feats].astype(float)
+    meta = df[[c for c in df.columns if c not in feats and c != id_column]]
+    if features.shape[0] == 0:
+        raise ManifestError("no row left after excluding failed cases", source=source)
+    return features, meta, {"excluded": excluded, "ignored_columns": ignored}
+
+
+# --------------------------------------------------------------------------------------------
+# labels
+# --------------------------------------------------------------------------------------------
+def choose_label_column(labels: pd.DataFrame, label_column: Optional[str] = None,
+                        id_column: str = "ID", source: Optional[str] = None) -> str:
+    """The label column: as given, else the only non-ID column, else ``subtype``, else ``class``."""
+    if label_column:
+        if label_column not in labels.columns:
+            raise LabelTableError(f"no column {label_column!r} (columns: "
+                                  f"{list(labels.columns)})", source=source)
+        return label_column
+    others = [c for c in labels.columns if c != id_column]
+    if len(others) == 1:
+        return others[0]
+    for c in ("subtype", "class"):
+        if c in labels.columns:
+            return c
+    raise LabelTableError(f"cannot tell which column holds the labels among {others}; "
+                          f"use --label-column", source=source)
+
+
+def join_features_labels(features: pd.DataFrame, labels: pd.DataFrame,
+                         label_column: Optional[str] = None, id_column: str = "ID",
+                         features_source: Optional[str] = None,
+                         labels_source: Optional[str] = None
+                         ) -> Tuple[pd.DataFrame, pd.Series, Dict[str, Any]]:
+    """Join a feature table and a labels table on the ID column.
+
+    Returns ``(X, y, report)``: X the feature rows (ID kept, ignored as a feature), y the
+    labels, and a report of IDs missing on either side, rows skipped for a feature-extraction
+    ``error``, and rows without a label.
+    """
+    for tab, src in ((features, features_source), (labels, labels_source)):
+        if id_column not in tab.columns:
+            raise LabelTableError(f"no {id_column!r} column", source=src)
+        ids = tab[id_column].astype(str)
+        dup = sorted(set(ids[ids.duplicated()]))
+        if dup:
+            raise LabelTableError(f"duplicate IDs: {dup[:10]}", source=src)
+    lab = choose_label_column(labels, label_column, id_column, labels_source)
+    f = features.copy()
+    f[id_column] = f[id_column].astype(str)
+    la = labels[[id_column, lab]].copy()
+    la[id_column] = la[id_column].astype(str)
+    unlabelled = sorted(la.loc[la[lab].isna(), id_column])
+    la = la[la[lab].notna()]
+    if pd.api.types.is_float_dtype(la[lab]) and np.all(np.mod(la[lab], 1) == 0):
+        la[lab] = la[lab].astype(np.int64)      # 1.0, 2.0 (a column with blanks) -> 1, 2
+    if lab in f.columns and lab != id_column:
+        log.warning("the feature table has a %r column; it is not used as a feature", lab)
+        f = f.drop(columns=[lab])
+    fid, lid = set(f[id_column]), set(la[id_column])
+    only_features = sorted(fid - lid)
+    only_labels = sorted(lid - fid)
+    merged = f.merge(la.rename(columns={lab: "__label__"}), on=id_column, how="inner",
+                     validate="one_to_one")
+    errored: List[str] = []
+    if ERROR_COLUMN in merged.columns:
+        e = merged[ERROR_COLUMN].fillna("").astype(str).str.strip() != ""
+        errored = sorted(merged.loc[e, id_column])
+        merged = merged[~e]
+    for what, ids in (("in the features but not in the labels (not used)", only_features),
+                      ("in the labels but not in the features (not used)", only_labels),
+                      ("without a label (not used)", unlabelled)):
+        if ids:
+            log.warning("%d ID(s) %s: %s", len(ids), what, ", ".join(ids[:10]))
+    if errored:
+        log.warning("%d row(s) skipped because feature extraction failed (error column): %s",
+                    len(errored), ", ".join(errored[:10]))
+    if merged.empty:
+        raise LabelTableError("no ID is both in the features and (with a label, without an "
+                              "error) in the labels", source=labels_source)
+    y = merged.pop("__label__").reset_index(drop=True)
+    X = merged.reset_index(drop=True)
+    report = {"label_column": lab, "n_joined": int(len(X)),
+              "ids_only_in_features": only_features, "ids_only_in_labels": only_labels,
+              "ids_without_label": unlabelled, "ids_skipped_error": errored}
+    return X, y, report
