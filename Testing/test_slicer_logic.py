@@ -322,12 +322,17 @@ def test_cdf_and_discovery_results(scene, tmp_path):
                   [0.2, 1.0, 0.2, 1.0],
                   [0.9, 0.2, 1.0, 0.0],
                   [0.0, 1.0, 0.0, 1.0]])
-    x, y = logic.cdf_from_consensus(m)
-    # upper-triangle values: 0.2, 0.9, 0.0, 0.2, 1.0, 0.0 -> sorted 0,0,0.2,0.2,0.9,1
-    np.testing.assert_allclose(x, [0.0, 0.2, 0.9, 1.0])
-    np.testing.assert_allclose(y, [2 / 6, 4 / 6, 5 / 6, 1.0])
+    # the panel draws the core's consensus CDF (one definition: consensus.consensus_cdf_xy)
+    from PanCancerSubtypeLib.consensus import consensus_cdf_xy
+
+    x, y = consensus_cdf_xy(m)
+    # off-diagonal values: 0.2, 0.9, 0.0, 0.2, 1.0, 0.0 -> sorted 0,0,0.2,0.2,0.9,1; the ECDF at
+    # the core's grid 0.01..1.00 steps at 0.2 (to 4/6), 0.9 (5/6) and 1.0 (1)
+    np.testing.assert_allclose(x[[0, 19, 89, 99]], [0.01, 0.2, 0.9, 1.0])
+    np.testing.assert_allclose(y[[0, 19, 89, 99]], [2 / 6, 4 / 6, 5 / 6, 1.0])
+    np.testing.assert_allclose(np.unique(y), [2 / 6, 4 / 6, 5 / 6, 1.0])
     with pytest.raises(ValueError, match="square"):
-        logic.cdf_from_consensus(np.zeros((2, 3)))
+        consensus_cdf_xy(np.zeros((2, 3)))
 
     pd.DataFrame({"k": [2, 3], "cdf_area": [0.5, 0.6], "delta_area": [0.5, 0.2],
                   "pac": [0.1, 0.3]}).to_csv(tmp_path / "per_k.csv", index=False)

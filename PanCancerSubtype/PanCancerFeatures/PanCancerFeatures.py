@@ -9,8 +9,6 @@ manifest CSV (``pancancer-subtype cohort-features``) with progress, cancel and r
 import os
 from typing import Annotated, List, Optional
 
-import vtk
-
 import slicer
 from slicer.i18n import tr as _
 from slicer.i18n import translate
@@ -24,6 +22,8 @@ from slicer import (vtkMRMLModelNode, vtkMRMLScalarVolumeNode, vtkMRMLSegmentati
                     vtkMRMLTableNode)
 
 import pathlib
+
+from PanCancerSubtypeSlicerLib.widgets import PanelWidgetMixin
 
 
 #
@@ -99,99 +99,39 @@ class PanCancerFeaturesParameterNode:
 #
 
 
-class PanCancerFeaturesWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
+class PanCancerFeaturesWidget(PanelWidgetMixin, ScriptedLoadableModuleWidget, VTKObservationMixin):
+    defaultNodes = {"inputVolume": "vtkMRMLScalarVolumeNode",
+                    "segmentation": "vtkMRMLSegmentationNode"}
+
     def __init__(self, parent=None) -> None:
         ScriptedLoadableModuleWidget.__init__(self, parent)
         VTKObservationMixin.__init__(self)
-        self.logic = None
-        self._parameterNode = None
-        self._parameterNodeGuiTag = None
-        self.jobs = None
+        self.initPanel()
 
     def setup(self) -> None:
         ScriptedLoadableModuleWidget.setup(self)
-        uiWidget = slicer.util.loadUI(self.resourcePath("UI/PanCancerFeatures.ui"))
-        self.layout.addWidget(uiWidget)
-        self.ui = slicer.util.childWidgetVariables(uiWidget)
-        uiWidget.setMRMLScene(slicer.mrmlScene)
+        self.setupPanel()
 
-        self.logic = PanCancerFeaturesLogic()
-        from PanCancerSubtypeSlicerLib.process import JobRunner
-
-        self.jobs = JobRunner(self.ui.progressBar, self.ui.statusLog, self.ui.cancelButton,
-                              busyChanged=lambda busy: self._checkCanApply())
-
-        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
-        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
-
+    def connectWidgets(self) -> None:
         # the segment selectors follow the chosen segmentation (not parameter-node bound)
         self.ui.segmentationSelector.connect("currentNodeChanged(vtkMRMLNode*)",
                                              self.ui.segmentSelector.setCurrentNode)
         self.ui.segmentationSelector.connect("currentNodeChanged(vtkMRMLNode*)",
                                              self.ui.organSegmentSelector.setCurrentNode)
         self.ui.segmentSelector.connect("selectedSegmentIDsChanged(QStringList)",
-                                        lambda ids: self._checkCanApply())
+                                        lambda ids: self.checkCanApply())
         self.ui.applyButton.connect("clicked(bool)", self.onApply)
         self.ui.spharmButton.connect("clicked(bool)", self.onSpharm)
         self.ui.runCohortButton.connect("clicked(bool)", self.onRunCohort)
         self.ui.registryButton.connect("clicked(bool)", self.onShowRegistry)
 
-        self.initializeParameterNode()
-
-    def cleanup(self) -> None:
-        self.removeObservers()
-        if self.jobs is not None:
-            self.jobs.cancel()
-
-    def enter(self) -> None:
-        self.initializeParameterNode()
-
-    def exit(self) -> None:
-        if self._parameterNode:
-            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
-            self._parameterNodeGuiTag = None
-            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent,
-                                self._checkCanApply)
-
-    def onSceneStartClose(self, caller, event) -> None:
-        self.setParameterNode(None)
-
-    def onSceneEndClose(self, caller, event) -> None:
-        if self.parent.isEntered:
-            self.initializeParameterNode()
-
-    def initializeParameterNode(self) -> None:
-        self.setParameterNode(self.logic.getParameterNode())
+    def updateButtons(self) -> None:
         p = self._parameterNode
-        if not p.inputVolume:
-            node = slicer.mrmlScene.GetFirstNodeByClass("vtkMRMLScalarVolumeNode")
-            if node:
-                p.inputVolume = node
-        if not p.segmentation:
-            node = slicer.mrmlScene.GetFirstNodeByClass("vtkMRMLSegmentationNode")
-            if node:
-                p.segmentation = node
-
-    def setParameterNode(self, inputParameterNode) -> None:
-        if self._parameterNode:
-            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
-            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent,
-                                self._checkCanApply)
-        self._parameterNode = inputParameterNode
-        if self._parameterNode:
-            self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
-            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent,
-                             self._checkCanApply)
-            self._checkCanApply()
-
-    def _checkCanApply(self, caller=None, event=None) -> None:
-        p = self._parameterNode
-        idle = self.jobs is None or not self.jobs.busy
         ready = bool(p and p.inputVolume and p.segmentation and self._selectedSegments())
-        self.ui.applyButton.enabled = idle and ready and (p.crossModality or p.radiomics)
-        self.ui.spharmButton.enabled = idle and ready
-        self.ui.runCohortButton.enabled = idle and bool(p and str(p.manifestPath) not in ("", ".")
-                                                        and str(p.cohortOutput) not in ("", "."))
+        self.ui.applyButton.enabled = self.idle and ready and (p.crossModality or p.radiomics)
+        self.ui.spharmButton.enabled = self.idle and ready
+        self.ui.runCohortButton.enabled = self.idle and bool(
+            p and str(p.manifestPath) not in ("", ".") and str(p.cohortOutput) not in ("", "."))
 
     def _selectedSegments(self) -> List[str]:
         seg = self._parameterNode.segmentation if self._parameterNode else None

@@ -8,8 +8,6 @@ in ``PanCancerSubtypeSlicerLib.logic`` and also works from the Python console an
 import os
 from typing import Annotated, Optional
 
-import vtk
-
 import slicer
 from slicer.i18n import tr as _
 from slicer.i18n import translate
@@ -23,6 +21,8 @@ from slicer import (vtkMRMLMarkupsFiducialNode, vtkMRMLScalarVolumeNode,
                     vtkMRMLSegmentationNode)
 
 import pathlib
+
+from PanCancerSubtypeSlicerLib.widgets import PanelWidgetMixin
 
 
 #
@@ -91,87 +91,34 @@ class PanCancerSegmentationParameterNode:
 #
 
 
-class PanCancerSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
+class PanCancerSegmentationWidget(PanelWidgetMixin, ScriptedLoadableModuleWidget, VTKObservationMixin):
+    defaultNodes = {"inputVolume": "vtkMRMLScalarVolumeNode"}
+
     def __init__(self, parent=None) -> None:
         ScriptedLoadableModuleWidget.__init__(self, parent)
         VTKObservationMixin.__init__(self)
-        self.logic = None
-        self._parameterNode = None
-        self._parameterNodeGuiTag = None
-        self.jobs = None
+        self.initPanel()
 
     def setup(self) -> None:
         ScriptedLoadableModuleWidget.setup(self)
-        uiWidget = slicer.util.loadUI(self.resourcePath("UI/PanCancerSegmentation.ui"))
-        self.layout.addWidget(uiWidget)
-        self.ui = slicer.util.childWidgetVariables(uiWidget)
-        uiWidget.setMRMLScene(slicer.mrmlScene)
+        self.setupPanel()
 
-        self.logic = PanCancerSegmentationLogic()
-        from PanCancerSubtypeSlicerLib.process import JobRunner
-
-        self.jobs = JobRunner(self.ui.progressBar, self.ui.statusLog, self.ui.cancelButton,
-                              busyChanged=lambda busy: self._checkCanApply())
-
-        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
-        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
-
+    def connectWidgets(self) -> None:
         self.ui.seedSegmentButton.connect("clicked(bool)", self.onSeedSegment)
         self.ui.autoSegmentButton.connect("clicked(bool)", self.onAutoSegment)
         self.ui.parenchymaButton.connect("clicked(bool)", self.onParenchyma)
         self.ui.regionsButton.connect("clicked(bool)", self.onRegions)
 
-        self.initializeParameterNode()
-
-    def cleanup(self) -> None:
-        self.removeObservers()
-        if self.jobs is not None:
-            self.jobs.cancel()
-
-    def enter(self) -> None:
-        self.initializeParameterNode()
-
-    def exit(self) -> None:
-        if self._parameterNode:
-            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
-            self._parameterNodeGuiTag = None
-            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._checkCanApply)
-
-    def onSceneStartClose(self, caller, event) -> None:
-        self.setParameterNode(None)
-
-    def onSceneEndClose(self, caller, event) -> None:
-        if self.parent.isEntered:
-            self.initializeParameterNode()
-
-    def initializeParameterNode(self) -> None:
-        self.setParameterNode(self.logic.getParameterNode())
-        if not self._parameterNode.inputVolume:
-            firstVolumeNode = slicer.mrmlScene.GetFirstNodeByClass("vtkMRMLScalarVolumeNode")
-            if firstVolumeNode:
-                self._parameterNode.inputVolume = firstVolumeNode
-
-    def setParameterNode(self, inputParameterNode) -> None:
-        if self._parameterNode:
-            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
-            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._checkCanApply)
-        self._parameterNode = inputParameterNode
-        if self._parameterNode:
-            self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
-            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._checkCanApply)
-            self._checkCanApply()
-
-    def _checkCanApply(self, caller=None, event=None) -> None:
+    def updateButtons(self) -> None:
         p = self._parameterNode
-        idle = self.jobs is None or not self.jobs.busy
         hasVolume = bool(p and p.inputVolume)
-        self.ui.seedSegmentButton.enabled = idle and hasVolume and bool(p.seeds)
-        self.ui.autoSegmentButton.enabled = idle and hasVolume and bool(p.modelDir) and \
+        self.ui.seedSegmentButton.enabled = self.idle and hasVolume and bool(p.seeds)
+        self.ui.autoSegmentButton.enabled = self.idle and hasVolume and bool(p.modelDir) and \
             str(p.modelDir) not in ("", ".")
         hasTumour = hasVolume and bool(p.outputSegmentation) and bool(
             p.outputSegmentation.GetSegmentation().GetSegmentIdBySegmentName("tumour"))
-        self.ui.parenchymaButton.enabled = idle and hasTumour
-        self.ui.regionsButton.enabled = idle and hasTumour
+        self.ui.parenchymaButton.enabled = self.idle and hasTumour
+        self.ui.regionsButton.enabled = self.idle and hasTumour
 
     def _outputSegmentation(self):
         p = self._parameterNode

@@ -12,8 +12,6 @@ The batch script ``SlicerScripts/run_cohort.py`` runs a whole manifest through t
 import os
 from typing import Annotated
 
-import vtk
-
 import slicer
 from slicer.i18n import tr as _
 from slicer.i18n import translate
@@ -26,6 +24,8 @@ from slicer.parameterNodeWrapper import WithinRange, parameterNodeWrapper
 from slicer import vtkMRMLTableNode
 
 import pathlib
+
+from PanCancerSubtypeSlicerLib.widgets import PanelWidgetMixin
 
 
 #
@@ -96,80 +96,26 @@ class PanCancerSubtypeParameterNode:
 #
 
 
-class PanCancerSubtypeWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
+class PanCancerSubtypeWidget(PanelWidgetMixin, ScriptedLoadableModuleWidget, VTKObservationMixin):
     def __init__(self, parent=None) -> None:
         ScriptedLoadableModuleWidget.__init__(self, parent)
         VTKObservationMixin.__init__(self)
-        self.logic = None
-        self._parameterNode = None
-        self._parameterNodeGuiTag = None
-        self.jobs = None
+        self.initPanel()
 
     def setup(self) -> None:
         ScriptedLoadableModuleWidget.setup(self)
-        uiWidget = slicer.util.loadUI(self.resourcePath("UI/PanCancerSubtype.ui"))
-        self.layout.addWidget(uiWidget)
-        self.ui = slicer.util.childWidgetVariables(uiWidget)
-        uiWidget.setMRMLScene(slicer.mrmlScene)
+        self.setupPanel()
 
-        self.logic = PanCancerSubtypeLogic()
-        from PanCancerSubtypeSlicerLib.process import JobRunner
-
-        self.jobs = JobRunner(self.ui.progressBar, self.ui.statusLog, self.ui.cancelButton,
-                              busyChanged=lambda busy: self._checkCanApply())
-
-        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
-        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
-
+    def connectWidgets(self) -> None:
         self.ui.assignButton.connect("clicked(bool)", self.onAssign)
         self.ui.discoverButton.connect("clicked(bool)", self.onDiscover)
         self.ui.kmButton.connect("clicked(bool)", self.onKaplanMeier)
 
-        self.initializeParameterNode()
-
-    def cleanup(self) -> None:
-        self.removeObservers()
-        if self.jobs is not None:
-            self.jobs.cancel()
-
-    def enter(self) -> None:
-        self.initializeParameterNode()
-
-    def exit(self) -> None:
-        if self._parameterNode:
-            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
-            self._parameterNodeGuiTag = None
-            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent,
-                                self._checkCanApply)
-
-    def onSceneStartClose(self, caller, event) -> None:
-        self.setParameterNode(None)
-
-    def onSceneEndClose(self, caller, event) -> None:
-        if self.parent.isEntered:
-            self.initializeParameterNode()
-
-    def initializeParameterNode(self) -> None:
-        self.setParameterNode(self.logic.getParameterNode())
-
-    def setParameterNode(self, inputParameterNode) -> None:
-        if self._parameterNode:
-            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
-            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent,
-                                self._checkCanApply)
-        self._parameterNode = inputParameterNode
-        if self._parameterNode:
-            self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
-            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent,
-                             self._checkCanApply)
-            self._checkCanApply()
-
-    def _checkCanApply(self, caller=None, event=None) -> None:
+    def updateButtons(self) -> None:
         p = self._parameterNode
-        idle = self.jobs is None or not self.jobs.busy
         self.ui.assignButton.enabled = bool(p and p.featuresTable
                                             and str(p.bundleDir) not in ("", "."))
-        self.ui.discoverButton.enabled = idle and bool(p and p.cohortTable)
+        self.ui.discoverButton.enabled = self.idle and bool(p and p.cohortTable)
         self.ui.kmButton.enabled = bool(p and p.survivalTable and p.groupColumn)
 
     def onAssign(self) -> None:

@@ -3,12 +3,12 @@
 1. generate a seeded cohort (:func:`.synthetic.make_cohort`: lung CT, breast MR, brain MR; four
    morphological archetypes; survival depending on archetype and age);
 2. extract the 313 cross-modality features with the cohort runner (parallel, resumable);
-3. standardise and encode them (autoencoder, 313 -> 10);
-4. consensus clustering (PAM, Pearson), k = 2..8, suggested k;
-5. train the XGBoost subtype classifier on the original features (cross-validated);
-6. survival statistics by subtype (KM, log-rank, Cox with age, C-index);
-7. optionally the real shared cases: features and subtype assignment;
-8. one self-contained HTML report.
+3. subtype discovery (:func:`.discovery.discover`): standardise, encode (autoencoder,
+   313 -> 10), consensus clustering (PAM, Pearson), k = 2..8, suggested k;
+4. train the XGBoost subtype classifier on the original features (cross-validated);
+5. survival statistics by subtype (KM, log-rank, Cox with age, C-index);
+6. optionally the real shared cases: features and subtype assignment;
+7. one self-contained HTML report.
 
 Every intermediate result is written to the output folder, so a rerun reuses what exists.
 """
@@ -20,24 +20,18 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Optional
 
 import numpy as np
 import pandas as pd
 
 log = logging.getLogger(__name__)
 
-#: the 313 cross-modality feature columns are those with these prefixes
-FEATURE_PREFIXES = ("shape_", "regional_")
 REGION_COLOURS = {"TC": "#d62728", "TIM": "#ff7f0e", "PM5": "#17becf", "PM10": "#1f77b4"}
 
 
 def _say(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
-
-
-def feature_columns(df: pd.DataFrame) -> List[str]:
-    return [c for c in df.columns if c.startswith(FEATURE_PREFIXES)]
 
 
 # --------------------------------------------------------------------------------------------
@@ -53,7 +47,7 @@ def run_demo(out: str = "demo_out", n: int = 120, seed: int = 2021, reps: int = 
     out_dir.mkdir(parents=True, exist_ok=True)
     t_all = time.perf_counter()
     timings: Dict[str, float] = {}
-    steps = 8
+    steps = 7
 
     def step(i, name):
         _say(f"[{i}/{steps}] {name}")
@@ -74,70 +68,45 @@ def run_demo(out: str = "demo_out", n: int = 120, seed: int = 2021, reps: int = 
                             "CancerType"]], out_dir / "features.csv", groups="cross",
                        workers=workers, command="pancancer-subtype demo")
     timings["features"] = time.perf_counter() - t0
+    from .tables import feature_columns
+
     cols = feature_columns(feats)
     failed = feats[feats["error"] != ""]
     ok = feats[feats["error"] == ""].reset_index(drop=True)
     _say(f"      {len(cols)} features, {len(ok)} cases ok, {len(failed)} with errors")
     truth = man.set_index("ID")
 
-    # 3. encode ------------------------------------------------------------------------------
-    t0 = step(3, "standardising and encoding (autoencoder 313 -> 10)" if encode else
-              "standardising features")
-    from .encoder import Autoencoder
-    from .preprocessing import FeaturePreparer
-
-    prep = FeaturePreparer()
-    Xs = prep.fit_transform(ok[cols])
-    Xs = np.asarray(Xs, dtype=float)
-    ae_report = None
-    encoder_note = "none (standardised features clustered)"
-    if encode:
-        ae = Autoencoder(n_components=10, seed=seed)
-        ae.fit(Xs)
-        Z = ae.transform(Xs)
-        encoder_note = "autoencoder 313 -> 10 (ReLU code)"
-        if (np.ptp(Z, axis=1) == 0).any():  # all-zero ReLU codes: Pearson undefined
-            _say("      some items have an all-zero ReLU code; refitting with a linear code")
-            ae = Autoencoder(n_components=10, seed=seed, code_activation="linear")
-            ae.fit(Xs)
-            Z = ae.transform(Xs)
-            encoder_note = "autoencoder 313 -> 10 (linear code: the ReLU code was all zero " \
-                           "for some items)"
-        try:
-            ae_report = ae.reconstruction_report(Xs)
-        except Exception as exc:  # report only
-            log.warning("reconstruction report unavailable: %s", exc)
-        prep.save(str(out_dir / "encoder"))
-        ae.save(str(out_dir / "encoder"))
-        Xc = Z
-    else:
-        Xc = Xs
-    timings["encode"] = time.perf_counter() - t0
-
-    # 4. consensus clustering ----------------------------------------------------------------
-    t0 = step(4, f"consensus clustering (PAM, Pearson; k={k_min}..{k_max}, {reps} resamplings)")
+    # 3-4. discovery: preparation, encoding, consensus clustering ---------------------------
+    t0 = step(3, "subtype discovery: standardising, encoding (autoencoder 313 -> 10), consensus "
+                 f"clustering (PAM, Pearson; k={k_min}..{k_max}, {reps} resamplings)" if encode
+              else f"subtype discovery: standardising, consensus clustering (k={k_min}..{k_max})")
     from sklearn.metrics import adjusted_rand_score
 
-    from .consensus import ConsensusClustering
+    from .discovery import discover
 
-    cc = ConsensusClustering(k_min=k_min, k_max=k_max, reps=reps, p_item=0.8, seed=seed,
-                             n_jobs=workers)
-    cc.fit(pd.DataFrame(Xc, index=ok["ID"]))
-    k = int(cc.suggested_k_)
+    disc = discover(ok, encode="autoencoder" if encode else "none", code_dim=10, k_min=k_min,
+                    k_max=k_max, reps=reps, p_item=0.8, seed=seed, n_jobs=workers,
+                    purity_repeats=0, progress=lambda m: _say(f"      {m}"))
+    disc.save(out_dir / "discovery", plots=False)
+    cc = disc.consensus
+    k = int(disc.k)
+    ae_report = disc.reconstruction
+    encoder_note = ("none (standardised features clustered)" if not encode else
+                    "autoencoder 313 -> 10 (ReLU code)" if disc.encoder_refit is None else
+                    "autoencoder 313 -> 10 (linear code: the ReLU code was all zero for some "
+                    "items)")
     subtype = np.asarray(cc.results_[k].classes)
     arch = truth.loc[ok["ID"], "archetype"].to_numpy()
     ari = float(adjusted_rand_score(arch, subtype))
     ari_by_k = {int(kk): float(adjusted_rand_score(arch, cc.results_[kk].classes))
                 for kk in cc.results_}
-    classes = cc.classes_.copy()
-    classes.index.name = "ID"
-    classes.to_csv(out_dir / "classes.csv")
+    disc.classes.to_csv(out_dir / "classes.csv")
     cc.per_k_.to_csv(out_dir / "per_k.csv", index=False)
-    timings["consensus"] = time.perf_counter() - t0
+    timings["discovery"] = time.perf_counter() - t0
     _say(f"      suggested k = {k} ({cc.k_rule_}); ARI vs archetypes = {ari:.3f}")
 
     # 5. classifier --------------------------------------------------------------------------
-    t0 = step(5, "training the XGBoost subtype classifier (5-fold CV)")
+    t0 = step(4, "training the XGBoost subtype classifier (5-fold CV)")
     from .classifier import SubtypeClassifier, save_bundle
 
     labels = pd.Series([f"S{c}" for c in subtype], name="subtype")
@@ -149,7 +118,7 @@ def run_demo(out: str = "demo_out", n: int = 120, seed: int = 2021, reps: int = 
     timings["classifier"] = time.perf_counter() - t0
 
     # 6. survival ----------------------------------------------------------------------------
-    t0 = step(6, "survival statistics by subtype (KM, log-rank, Cox with age, C-index)")
+    t0 = step(5, "survival statistics by subtype (KM, log-rank, Cox with age, C-index)")
     from . import survival as sv
 
     surv_tab = pd.DataFrame({"ID": ok["ID"], "subtype": labels,
@@ -173,7 +142,7 @@ def run_demo(out: str = "demo_out", n: int = 120, seed: int = 2021, reps: int = 
 
     # 7. real cases --------------------------------------------------------------------------
     real = None
-    t0 = step(7, "real shared cases: features and subtype assignment")
+    t0 = step(6, "real shared cases: features and subtype assignment")
     ddir = Path(data_dir) if data_dir else _default_data_dir()
     if real_cases and ddir is not None and (ddir / "cases.csv").is_file():
         try:
@@ -194,7 +163,7 @@ def run_demo(out: str = "demo_out", n: int = 120, seed: int = 2021, reps: int = 
     timings["real_cases"] = time.perf_counter() - t0
 
     # 8. report ------------------------------------------------------------------------------
-    t0 = step(8, "writing the HTML report")
+    t0 = step(7, "writing the HTML report")
     summary = {
         "n_cases": int(len(man)), "n_ok": int(len(ok)), "n_failed": int(len(failed)),
         "n_features": len(cols), "suggested_k": k, "k_rule": cc.k_rule_, "ari": ari,

@@ -25,31 +25,14 @@ import numpy as np
 
 def _make_case(image_path: str, mask_path: str, organ_mask_path: Optional[str], modality,
                organ=None):
-    import SimpleITK as sitk
+    """A core ``Case`` from the files the panel wrote (validated by ``io.load_case``)."""
+    from PanCancerSubtypeLib.io import load_case
 
-    from PanCancerSubtypeLib import errors
-    from PanCancerSubtypeLib.case import Case
-
-    image = sitk.ReadImage(image_path)
-    mask = sitk.ReadImage(mask_path)
-    organ_mask = sitk.ReadImage(organ_mask_path) if organ_mask_path else None
-    try:
-        from PanCancerSubtypeLib.io import load_case
-    except ImportError:
-        load_case = None
-    if load_case is not None:
-        case = load_case(image, mask, organ_mask=organ_mask, modality=modality, case_id=mask_path)
-    else:
-        if not sitk.GetArrayViewFromImage(mask).any():
-            raise errors.EmptyMaskError("mask has no foreground voxel", source=mask_path)
-        case = Case(case_id=mask_path, image=sitk.Cast(image, sitk.sitkFloat32),
-                    mask=sitk.Cast(mask != 0, sitk.sitkUInt8),
-                    organ_mask=None if organ_mask is None else sitk.Cast(organ_mask != 0,
-                                                                         sitk.sitkUInt8),
-                    modality=modality)
+    case = load_case(image_path, mask_path, organ_mask=organ_mask_path, modality=modality,
+                     case_id=mask_path)
     if organ:
         case.organ = organ
-    return case, image
+    return case, case.image
 
 
 def _write_like(arr, reference, path: str) -> None:

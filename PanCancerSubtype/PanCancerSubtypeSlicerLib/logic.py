@@ -12,8 +12,10 @@ Core APIs used (imported lazily, where they are needed):
 * ``segmentation.segment_from_seeds(image, seeds_lps_mm)``, ``segmentation.segment_image(image,
   model_dir)``; ``regions.parenchyma_mask(case)``, ``regions.regions_labelmap(case)``
 * ``shape.spharm_decompose(mask_zyx, spacing_xyz, mode)``, ``shape.reconstruct(result, degree)``
-* ``classifier.load_bundle(dir).predict_proba(df)``; ``consensus.ConsensusClustering``;
-  ``survival`` (Kaplan-Meier through lifelines)
+* ``classifier.load_bundle(dir).predict_frame(df)``; ``discovery.discover(table)``;
+  ``survival.kaplan_meier``; ``tables.feature_columns``; ``cohort.read_manifest``
+
+Nothing here computes a statistic, a curve or a clustering itself: every number comes from the core.
 """
 from __future__ import annotations
 
@@ -30,9 +32,6 @@ log = logging.getLogger(__name__)
 #: segment names the extension writes
 TUMOUR_SEGMENT = "tumour"
 PARENCHYMA_SEGMENT = "parenchyma"
-#: columns of a features table that are not features
-NON_FEATURE_COLUMNS = ("ID", "Image", "Mask", "Label", "Organ", "CancerType", "Modality", "error",
-                       "Segment", "Subtype", "time", "event")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -40,49 +39,21 @@ NON_FEATURE_COLUMNS = ("ID", "Image", "Mask", "Label", "Organ", "CancerType", "M
 # ----------------------------------------------------------------------------------------------
 
 def guess_modality(image) -> str:
-    """"CT" when the image holds Hounsfield-like values (minimum below -500), else "MR".
+    """"CT" or "MR" as the core guesses it (DICOM tag, else Hounsfield-like air); the panels let
+    the user override it."""
+    from PanCancerSubtypeLib.io import guess_modality as core_guess
 
-    A heuristic for images without DICOM tags; the panels let the user override it.
-    """
-    try:
-        from PanCancerSubtypeLib.io import guess_modality as core_guess
-    except ImportError:
-        core_guess = None
-    if core_guess is not None:
-        return core_guess(image)
-    import SimpleITK as sitk
-
-    f = sitk.MinimumMaximumImageFilter()
-    f.Execute(image)
-    return "CT" if f.GetMinimum() < -500 else "MR"
+    return core_guess(image)
 
 
 def make_case(image, mask, organ_mask=None, modality: Optional[str] = None,
               case_id: Optional[str] = None, organ: Optional[str] = None,
               cancer_type: Optional[str] = None):
-    """A core ``Case`` from SimpleITK image and masks (validated by ``io.load_case`` when present)."""
-    import SimpleITK as sitk
+    """A core ``Case`` from SimpleITK image and masks, validated by the core's ``io.load_case``."""
+    from PanCancerSubtypeLib.io import load_case
 
-    from PanCancerSubtypeLib import errors
-    from PanCancerSubtypeLib.case import Case
-
-    case_id = case_id or "case"
-    modality = modality or guess_modality(image)
-    try:
-        from PanCancerSubtypeLib.io import load_case
-    except ImportError:
-        load_case = None
-    if load_case is not None:
-        case = load_case(image, mask, organ_mask=organ_mask, modality=modality, case_id=case_id)
-    else:  # the core's io module is not there yet: the same checks, minimal
-        arr = sitk.GetArrayViewFromImage(mask)
-        if not arr.any():
-            raise errors.EmptyMaskError("mask has no foreground voxel", source=case_id)
-        case = Case(case_id=case_id, image=sitk.Cast(image, sitk.sitkFloat32),
-                    mask=sitk.Cast(mask != 0, sitk.sitkUInt8),
-                    organ_mask=None if organ_mask is None else sitk.Cast(organ_mask != 0,
-                                                                         sitk.sitkUInt8),
-                    modality=modality)
+    case = load_case(image, mask, organ_mask=organ_mask, modality=modality or guess_modality(image),
+                     case_id=case_id or "case")
     if organ is not None:
         case.organ = organ
     if cancer_type is not None:
@@ -277,54 +248,12 @@ def spharm_model(volume_node, segmentation_node, segment: str = TUMOUR_SEGMENT, 
 # ----------------------------------------------------------------------------------------------
 
 def read_manifest(path: str):
-    """A PyRadiomics-style manifest (``Image``, ``Mask``, optional ``Label``, ``ID``, ``Organ``,
-    ``CancerType``, ``Modality``, ``OrganMask``) with paths made absolute (relative to the file)."""
-    import pandas as pd
+    """A cohort manifest read and validated by the core (``cohort.read_manifest``: PyRadiomics'
+    ``Image`` / ``Mask`` / ``Label`` columns plus ``ID``, ``Organ``, ``CancerType``, ``Modality``,
+    ``OrganMask``; paths made absolute relative to the file)."""
+    from PanCancerSubtypeLib.cohort import read_manifest as core_read_manifest
 
-    from PanCancerSubtypeLib.errors import ManifestError
-
-    df = pd.read_csv(path, dtype=str, keep_default_na=False)
-    missing = [c for c in ("Image", "Mask") if c not in df.columns]
-    if missing:
-        raise ManifestError(f"missing column(s) {missing}; has {list(df.columns)}", source=path)
-    if "ID" not in df.columns:
-        df["ID"] = [f"case{i + 1}" for i in range(len(df))]
-    dup = df["ID"][df["ID"].duplicated()].tolist()
-    if dup:
-        raise ManifestError(f"duplicate IDs {dup}", source=path)
-    base = os.path.dirname(os.path.abspath(path))
-    for c in ("Image", "Mask", "OrganMask"):
-        if c in df.columns:
-            df[c] = [p if (not p or os.path.isabs(p)) else os.path.join(base, p) for p in df[c]]
-    return df
-
-
-def _read_tumour_mask(mask_path: str, label: str, reference):
-    """Binary tumour mask on the reference grid (core ``io.read_mask`` when available)."""
-    import SimpleITK as sitk
-
-    try:
-        from PanCancerSubtypeLib.io import read_mask
-    except ImportError:
-        read_mask = None
-    if read_mask is not None:
-        return read_mask(mask_path, label or None, reference)
-    from PanCancerSubtypeLib import errors
-
-    m = sitk.ReadImage(mask_path)
-    arr = sitk.GetArrayFromImage(m)
-    labels = [int(x) for x in str(label or "1").split(",") if x.strip()]
-    sel = np.isin(arr, labels)
-    if not sel.any():
-        raise errors.LabelNotFoundError(labels, sorted(np.unique(arr).tolist()), source=mask_path)
-    out = sitk.GetImageFromArray(sel.astype(np.uint8))
-    out.CopyInformation(m)
-    if (m.GetSize() != reference.GetSize()
-            or not np.allclose(m.GetOrigin(), reference.GetOrigin(), atol=1e-4)
-            or not np.allclose(m.GetDirection(), reference.GetDirection(), atol=1e-6)
-            or not np.allclose(m.GetSpacing(), reference.GetSpacing(), atol=1e-6)):
-        out = sitk.Resample(out, reference, sitk.Transform(), sitk.sitkNearestNeighbor, 0)
-    return out
+    return core_read_manifest(path)
 
 
 def run_manifest(manifest: str, out_dir: str, scene=None, groups=("shape", "regional"),
@@ -342,6 +271,7 @@ def run_manifest(manifest: str, out_dir: str, scene=None, groups=("shape", "regi
     import pandas as pd
 
     from PanCancerSubtypeLib.features import extract_features
+    from PanCancerSubtypeLib.io import read_image, read_mask
 
     scene = mrml.get_scene(scene)
     df = read_manifest(manifest)
@@ -358,18 +288,14 @@ def run_manifest(manifest: str, out_dir: str, scene=None, groups=("shape", "regi
         try:
             import SimpleITK as sitk
 
-            if not os.path.isfile(r["Image"]):
-                from PanCancerSubtypeLib.errors import UnreadableFileError
-
-                raise UnreadableFileError("image file not found", source=r["Image"])
-            image = sitk.ReadImage(r["Image"])
+            image = read_image(r["Image"])
             vol = mrml.volume_node_from_sitk(image, scene=scene, name=cid)
-            mask = _read_tumour_mask(r["Mask"], r.get("Label", ""), image)
+            mask = read_mask(r["Mask"], r.get("Label", ""), image)
             seg = mrml.segmentation_node_from_masks({TUMOUR_SEGMENT: sitk.GetArrayFromImage(mask)},
                                                     vol, scene=scene, name=f"{cid} segmentation")
             organ_seg = None
             if r.get("OrganMask"):
-                om = _read_tumour_mask(r["OrganMask"], "1", image)
+                om = read_mask(r["OrganMask"], "1", image)
                 organ_seg = (r.get("Organ") or PARENCHYMA_SEGMENT).lower()
                 mrml.set_segment_from_mask(seg, sitk.GetArrayFromImage(om), vol, organ_seg)
             elif parenchyma:
@@ -412,12 +338,10 @@ def run_manifest(manifest: str, out_dir: str, scene=None, groups=("shape", "regi
 # ----------------------------------------------------------------------------------------------
 
 def feature_columns(df) -> List[str]:
-    """Numeric feature columns of a features table (metadata, diagnostics and errors left out)."""
-    import pandas as pd
+    """The feature columns of a features table (the core's rule, ``tables.feature_columns``)."""
+    from PanCancerSubtypeLib.tables import feature_columns as core_feature_columns
 
-    return [c for c in df.columns
-            if c not in NON_FEATURE_COLUMNS and not str(c).startswith("diag_")
-            and pd.api.types.is_numeric_dtype(df[c].dtype)]
+    return core_feature_columns(df)
 
 
 def classify_table(features_table_node, bundle_dir: str, output_table_node=None, scene=None):
@@ -427,24 +351,11 @@ def classify_table(features_table_node, bundle_dir: str, output_table_node=None,
     and one ``prob_<subtype>`` column per class, as ``pancancer-subtype classify`` writes them.
     Feature columns the model does not use are ignored; missing ones are an error that names them.
     """
-    import pandas as pd
-
     from PanCancerSubtypeLib import classifier
 
     df = mrml.dataframe_from_table_node(features_table_node)
-    df = df.drop(columns=[c for c in ("Segment",) if c in df.columns])
     model = classifier.load_bundle(bundle_dir)
-    if hasattr(model, "predict_frame"):
-        out = model.predict_frame(df, strict=False, source=features_table_node.GetName())
-    else:  # a bundle object with the scikit-learn interface only
-        proba = np.asarray(model.predict_proba(df))
-        classes = [str(c) for c in getattr(model, "classes_", range(proba.shape[1]))]
-        out = pd.DataFrame({"ID": df["ID"].astype(str) if "ID" in df.columns else
-                            [str(i + 1) for i in range(len(df))]})
-        out["predicted_subtype"] = [classes[i] for i in proba.argmax(axis=1)]
-        for k, c in enumerate(classes):
-            out[f"prob_{c}"] = proba[:, k]
-    out = out.reset_index(drop=True)
+    out = model.predict_frame(df, strict=False, source=features_table_node.GetName())
     out["predicted_subtype"] = out["predicted_subtype"].map(lambda v: "" if v is None else str(v))
     node = mrml.table_node_from_dataframe(
         out, scene=scene or features_table_node.GetScene(), name="subtype assignment",
@@ -454,72 +365,35 @@ def classify_table(features_table_node, bundle_dir: str, output_table_node=None,
 
 
 def discover_subtypes(features_table_node, k_max: int = 10, reps: int = 1000, p_item: float = 0.8,
-                      seed: int = 1, scene=None, **options):
-    """Consensus clustering of a cohort features table (the paper's discovery step).
+                      seed: int = 1, scene=None, purity_repeats: int = 0, **settings):
+    """Subtype discovery of a cohort features table: the core's ``discovery.discover``, the same
+    call the ``discover`` command and the demo make (same table, settings and seed -> same
+    subtypes).
 
-    Features are standardised (z-score per column; constant and missing columns dropped) before
-    clustering; use the core's ``discover`` command for the full pipeline with the autoencoder.
-    Returns a dict with the fitted model and the nodes: ``classes`` (table: ID and one column per
-    k), ``per_k`` (table), ``cdf`` (chart: one series per k), ``delta_area`` (chart).
+    ``settings`` are further ``DiscoverySettings`` (``preprocess``, ``encode``, ``k_min``,
+    ``r_compatible``, ``n_jobs``...).  Returns a dict: ``result`` (the core's ``DiscoveryResult``),
+    ``classes`` (table: ID and one column per k), ``per_k`` (table), ``cdf`` (chart: one series
+    per k), ``delta_area`` (chart), ``suggested_k``.
     """
-    import pandas as pd
-
-    from PanCancerSubtypeLib import consensus
+    from PanCancerSubtypeLib.consensus import consensus_cdf_curves
+    from PanCancerSubtypeLib.discovery import discover
 
     scene = scene or features_table_node.GetScene()
     df = mrml.dataframe_from_table_node(features_table_node)
-    cols = feature_columns(df)
-    X = df[cols].to_numpy(dtype=float)
-    keep = np.isfinite(X).all(axis=0) & (np.nanstd(X, axis=0) > 0)
-    if keep.sum() < 2:
-        raise ValueError(f"table {features_table_node.GetName()!r}: fewer than 2 usable feature "
-                         f"columns (numeric, finite, not constant)")
-    X = X[:, keep]
-    X = (X - X.mean(axis=0)) / X.std(axis=0)
-    cc = consensus.ConsensusClustering(k_min=2, k_max=int(k_max), reps=int(reps),
-                                       p_item=float(p_item), seed=int(seed), **options)
-    cc.fit(X)
-    per_k = pd.DataFrame(cc.per_k_) if not isinstance(cc.per_k_, pd.DataFrame) else cc.per_k_
-    ids = df["ID"].astype(str) if "ID" in df.columns else pd.Series(np.arange(len(df)) + 1)
-    classes = pd.DataFrame({"ID": ids.to_numpy()})
-    cdfs = {}
-    for k in per_k["k"].tolist():
-        res = cc.results_[int(k)]
-        cls = getattr(res, "classes", None)
-        if cls is None and isinstance(res, Mapping):
-            cls = res.get("classes")
-        if cls is not None:
-            classes[f"k{int(k)}"] = np.asarray(cls).astype(int)
-        cdf = res.cdf if hasattr(res, "cdf") else res["cdf"]
-        cdfs[int(k)] = _cdf_xy(cdf)
-    nodes = {
-        "classes": mrml.table_node_from_dataframe(classes, scene=scene, name="consensus classes"),
+    res = discover(df, k_max=int(k_max), reps=int(reps), p_item=float(p_item), seed=int(seed),
+                   purity_repeats=int(purity_repeats), **settings)
+    per_k = res.consensus.per_k_
+    return {
+        "result": res,
+        "classes": mrml.table_node_from_dataframe(res.classes.reset_index(), scene=scene,
+                                                  name="consensus classes"),
         "per_k": mrml.table_node_from_dataframe(per_k, scene=scene, name="consensus per k"),
-        "cdf": mrml.consensus_cdf_chart(cdfs, scene=scene),
+        "cdf": mrml.consensus_cdf_chart(consensus_cdf_curves(res.consensus), scene=scene),
         "delta_area": mrml.delta_area_chart(per_k["k"].to_numpy(),
                                             per_k["delta_area"].to_numpy(), scene=scene),
-        "model": cc,
-        "suggested_k": getattr(cc, "suggested_k_", None),
+        "model": res.consensus,
+        "suggested_k": res.suggested_k,
     }
-    return nodes
-
-
-def _cdf_xy(cdf) -> Tuple[np.ndarray, np.ndarray]:
-    """(x, y) of a CDF given as a (x, y) pair, an N x 2 array or a mapping with x / y."""
-    if isinstance(cdf, Mapping):
-        return np.asarray(cdf["x"], float), np.asarray(cdf["y"], float)
-    if np.ndim(cdf) == 1:
-        # ConsensusClusterPlus' CDF sampled at 1/n, 2/n, ..., 1 (the core uses n = 100 bins)
-        y = np.asarray(cdf, dtype=float)
-        return np.arange(1, len(y) + 1, dtype=float) / len(y), y
-    if isinstance(cdf, tuple) and len(cdf) == 2:
-        return np.asarray(cdf[0], float), np.asarray(cdf[1], float)
-    a = np.asarray(cdf, dtype=float)
-    if a.ndim == 2 and a.shape[1] == 2:
-        return a[:, 0], a[:, 1]
-    if a.ndim == 2 and a.shape[0] == 2:
-        return a[0], a[1]
-    raise ValueError(f"cannot read a CDF of shape {a.shape}")
 
 
 def survival_columns(df) -> Optional[Tuple[str, str]]:
@@ -535,24 +409,18 @@ def survival_columns(df) -> Optional[Tuple[str, str]]:
     return None
 
 
-def kaplan_meier_curves(time, event, groups) -> Dict[str, Tuple[np.ndarray, np.ndarray]]:
-    """Product-limit survival curves per group: ``{group: (times from 0, S(t))}``.
+def kaplan_meier_curves(table, time: str, event: str, group: str
+                        ) -> Dict[str, Tuple[np.ndarray, np.ndarray]]:
+    """Kaplan-Meier survival curves per group from the core (``survival.kaplan_meier``, which
+    also validates the table: event coding, negative times, incomplete rows):
+    ``{group: (times from 0, S(t))}``."""
+    from PanCancerSubtypeLib.survival import kaplan_meier
 
-    Uses lifelines' ``KaplanMeierFitter`` (the core's survival dependency).
-    """
-    from lifelines import KaplanMeierFitter
-
-    time = np.asarray(time, dtype=float)
-    event = np.asarray(event, dtype=float).astype(bool)
-    groups = np.asarray(groups).astype(str)
-    ok = np.isfinite(time)
+    km = kaplan_meier(table, time, event, group)
     out = {}
-    for g in sorted(set(groups[ok].tolist())):
-        sel = ok & (groups == g)
-        kmf = KaplanMeierFitter()
-        kmf.fit(time[sel], event[sel], label=g)
+    for g, kmf in km.fitters.items():
         sf = kmf.survival_function_
-        out[g] = (sf.index.to_numpy(dtype=float), sf.iloc[:, 0].to_numpy(dtype=float))
+        out[str(g)] = (sf.index.to_numpy(dtype=float), sf.iloc[:, 0].to_numpy(dtype=float))
     return out
 
 
@@ -568,7 +436,7 @@ def km_chart_from_table(table_node, group_column: str, time_column: Optional[str
         time_column, event_column = cols
     if group_column not in df.columns:
         raise KeyError(f"table {table_node.GetName()!r} has no column {group_column!r}")
-    curves = kaplan_meier_curves(df[time_column], df[event_column], df[group_column])
+    curves = kaplan_meier_curves(df, time_column, event_column, group_column)
     return mrml.km_chart(curves, scene=scene or table_node.GetScene(),
                          name=f"Kaplan-Meier by {group_column}", time_title=time_title)
 
@@ -653,16 +521,15 @@ def segment_from_file(path: str, segmentation_node, volume_node, segment_name: s
                       label: Optional[int] = None) -> str:
     """Read a mask file (any SimpleITK format; non-zero or == label inside) into a segment.
 
-    The mask is resampled (nearest neighbour) onto the volume's grid when its grid differs.
+    A mask on another grid is put on the volume's grid by the core (``io.align_to_reference``:
+    nearest neighbour where the extents overlap, an error naming both grids otherwise).
     """
     import SimpleITK as sitk
 
-    m = sitk.ReadImage(str(path))
-    ref = mrml.sitk_from_volume_node(volume_node)
-    if (m.GetSize() != ref.GetSize() or not np.allclose(m.GetOrigin(), ref.GetOrigin(), atol=1e-4)
-            or not np.allclose(m.GetSpacing(), ref.GetSpacing(), atol=1e-6)
-            or not np.allclose(m.GetDirection(), ref.GetDirection(), atol=1e-6)):
-        m = sitk.Resample(m, ref, sitk.Transform(), sitk.sitkNearestNeighbor, 0)
+    from PanCancerSubtypeLib.io import align_to_reference, read_image
+
+    m = align_to_reference(read_image(path, check=False), mrml.sitk_from_volume_node(volume_node),
+                           source=str(path))
     arr = sitk.GetArrayFromImage(m)
     arr = (arr == label) if label is not None else (arr != 0)
     return mrml.set_segment_from_mask(segmentation_node, arr.astype(np.uint8), volume_node,
@@ -681,20 +548,6 @@ def table_from_csv(path: str, table_node=None, scene=None, name: Optional[str] =
                                           name=name or os.path.splitext(os.path.basename(path))[0])
 
 
-def cdf_from_consensus(matrix) -> Tuple[np.ndarray, np.ndarray]:
-    """Empirical CDF of the consensus values above the diagonal (ConsensusClusterPlus' plot).
-
-    Returns the sorted distinct values and the fraction of pairs <= each value.
-    """
-    m = np.asarray(matrix, dtype=float)
-    if m.ndim != 2 or m.shape[0] != m.shape[1]:
-        raise ValueError(f"a consensus matrix must be square, got {m.shape}")
-    v = np.sort(m[np.triu_indices_from(m, k=1)])
-    x, idx = np.unique(v, return_index=True)
-    counts = np.append(idx[1:], len(v))
-    return x, counts / float(len(v))
-
-
 def load_discovery_results(out_dir: str, scene=None) -> Dict[str, Any]:
     """Nodes from a ``pancancer-subtype discover`` output folder.
 
@@ -705,20 +558,17 @@ def load_discovery_results(out_dir: str, scene=None) -> Dict[str, Any]:
     """
     import pandas as pd
 
+    from PanCancerSubtypeLib.consensus import consensus_cdf_curves
+
     per_k = pd.read_csv(os.path.join(out_dir, "per_k.csv"))
     classes = pd.read_csv(os.path.join(out_dir, "classes.csv"), dtype={"ID": str})
     if "ID" not in classes.columns:
         classes = classes.rename(columns={classes.columns[0]: "ID"})
-    cdfs = {}
-    for k in per_k["k"].astype(int).tolist():
-        f = os.path.join(out_dir, f"consensus_k{k}.npz")
-        if os.path.isfile(f):
-            with np.load(f) as z:
-                if "cdf" in z.files:
-                    cdfs[k] = _cdf_xy(z["cdf"])
-                else:
-                    key = "consensus" if "consensus" in z.files else z.files[0]
-                    cdfs[k] = cdf_from_consensus(z[key])
+    ks = set(per_k["k"].astype(int).tolist())
+    try:
+        cdfs = {k: xy for k, xy in consensus_cdf_curves(out_dir).items() if k in ks}
+    except ValueError:  # no consensus_k{K}.npz in the folder
+        cdfs = {}
     nodes: Dict[str, Any] = {
         "per_k": mrml.table_node_from_dataframe(per_k, scene=scene, name="consensus per k"),
         "classes": mrml.table_node_from_dataframe(classes, scene=scene, name="consensus classes"),

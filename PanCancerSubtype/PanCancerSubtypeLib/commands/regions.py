@@ -42,51 +42,10 @@ def register(sub):
 
 
 def _read_case(args):
-    import numpy as np
-    import SimpleITK as sitk
+    from ..io import load_case
 
-    from ..errors import EmptyMaskError, LabelNotFoundError, UnreadableFileError
-    from ..case import Case
-
-    try:  # the package's reader when present (DICOM, RTSTRUCT, .seg.nrrd, resampling)
-        from ..io import load_case  # type: ignore
-
-        return load_case(args.image, args.mask, label=args.label, organ_mask=args.organ_mask,
-                         modality=args.modality, case_id=args.image)
-    except ImportError:
-        pass
-
-    def read(path):
-        try:
-            return sitk.ReadImage(str(path))
-        except RuntimeError as exc:
-            raise UnreadableFileError(f"cannot read image: {exc}".splitlines()[0], source=path)
-
-    image = sitk.Cast(read(args.image), sitk.sitkFloat32)
-    m = sitk.GetArrayFromImage(read(args.mask))
-    if m.shape != sitk.GetArrayViewFromImage(image).shape:
-        from ..errors import GeometryMismatchError
-
-        raise GeometryMismatchError("mask and image grids differ", source=args.mask)
-    if args.label:
-        labels = [float(x) for x in str(args.label).split(",") if x.strip()]
-        t = np.isin(m, labels)
-        if not t.any():
-            raise LabelNotFoundError(labels, np.unique(m).tolist(), source=args.mask)
-    else:
-        t = m != 0
-    if not t.any():
-        raise EmptyMaskError("mask has no foreground voxel", source=args.mask)
-    mask = sitk.GetImageFromArray(t.astype(np.uint8))
-    mask.CopyInformation(image)
-    organ = None
-    if args.organ_mask:
-        o = (sitk.GetArrayFromImage(read(args.organ_mask)) != 0).astype(np.uint8)
-        organ = sitk.GetImageFromArray(o)
-        organ.CopyInformation(image)
-    return Case(case_id=str(args.image), image=image, mask=mask, organ_mask=organ,
-                modality=args.modality, image_path=args.image, mask_path=args.mask,
-                label=args.label)
+    return load_case(args.image, args.mask, label=args.label, organ_mask=args.organ_mask,
+                     modality=args.modality, case_id=args.image)
 
 
 def run(args):
