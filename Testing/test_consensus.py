@@ -18,10 +18,11 @@ from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.spatial.distance import squareform
 from sklearn.metrics import adjusted_rand_score
 
-from PanCancerSubtypeLib.consensus import (RRNG, ConsensusClustering, cluster_item_consensus,
-                                           consensus_cdf, delta_areas, hclust_cutree_r,
-                                           pac_score, pam_r, r_sample, structure_label,
-                                           suggest_k)
+from PanCancerSubtypeLib.consensus import (CDF_GRID, RRNG, ConsensusClustering,
+                                           cluster_item_consensus, consensus_cdf,
+                                           consensus_cdf_curves, consensus_cdf_xy, delta_areas,
+                                           hclust_cutree_r, pac_score, pam_r, r_sample,
+                                           structure_label, suggest_k)
 from PanCancerSubtypeLib.consensus import _pam  # numba kernels: no public equivalent
 
 FIXTURE = Path(__file__).parent / "fixtures" / "consensus_r_reference.npz"
@@ -285,6 +286,51 @@ def test_outputs_layout_determinism_and_threads():
     assert a.get_params()["reps"] == 24
     c = ConsensusClustering(k_min=2, k_max=5, reps=24, seed=4).fit(df)
     assert not np.array_equal(c.results_[5].consensus, a.results_[5].consensus)  # seed matters
+
+
+def test_consensus_cdf_xy_and_curves_from_model_matrix_and_files(tmp_path):
+    X, _ = blobs(n_per=(25, 25, 25), seed=4)
+    cc = ConsensusClustering(k_min=2, k_max=4, reps=15, seed=2).fit(X)
+    # the grid: R's seq(0, 1, by = 0.01) without 0, the right edges of the area's bins
+    assert_allclose(CDF_GRID, np.arange(1, 101) / 100, rtol=0, atol=1e-15)
+    assert CDF_GRID[0] == 0.01 and CDF_GRID[-1] == 1.0
+    curves = consensus_cdf_curves(cc)
+    assert list(curves) == [2, 3, 4]
+    for k, (x, y) in curves.items():
+        r = cc.results_[k]
+        assert_array_equal(x, CDF_GRID)
+        assert_array_equal(y, r.cdf)
+        x2, y2 = consensus_cdf_xy(r.consensus)  # recomputed from the matrix: the same numbers
+        assert_array_equal(x2, x)
+        assert_array_equal(y2, y)
+        # y is the ECDF of the strict lower triangle at x; the area is its right-endpoint sum
+        v = r.consensus[np.tril_indices(len(X), -1)]
+        assert_allclose(y, [np.mean(v <= t + 1e-12) for t in x], rtol=0, atol=1e-15)
+        assert np.sum(y * np.diff(np.r_[0.0, x])) == pytest.approx(r.cdf_area, abs=1e-14)
+        y[:] = -1  # new arrays: the model is untouched
+        assert r.cdf.min() >= 0
+    # files as ``discover`` writes them: the stored cdf, else the consensus matrix
+    np.savez_compressed(tmp_path / "consensus_k2.npz", consensus=cc.results_[2].consensus,
+                        cdf=cc.results_[2].cdf)
+    np.savez_compressed(tmp_path / "consensus_k3.npz", consensus=cc.results_[3].consensus)
+    np.savez_compressed(tmp_path / "other.npz", consensus=cc.results_[4].consensus)
+    from_dir = consensus_cdf_curves(tmp_path)
+    assert list(from_dir) == [2, 3]
+    for k in (2, 3):
+        assert_array_equal(from_dir[k][1], cc.results_[k].cdf)
+    (k3,) = consensus_cdf_curves(str(tmp_path / "consensus_k3.npz")).items()
+    assert k3[0] == 3 and np.array_equal(k3[1][1], cc.results_[3].cdf)
+    with pytest.raises(ValueError, match="consensus_k"):
+        consensus_cdf_curves(tmp_path / "other.npz")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="no consensus_k"):
+        consensus_cdf_curves(tmp_path / "empty")
+    with pytest.raises(ValueError, match="square consensus matrix"):
+        consensus_cdf_xy(np.zeros((3, 4)))
+    with pytest.raises(ValueError, match="square consensus matrix"):
+        consensus_cdf_xy(np.zeros(99))
+    with pytest.raises(TypeError, match="fitted ConsensusClustering"):
+        consensus_cdf_curves(ConsensusClustering())
 
 
 def test_item_sampled_in_no_resampling_gets_zero_consensus():

@@ -63,7 +63,7 @@ class ConsensusResult:
     consensus : (n, n) float64 consensus matrix ``C_k`` (diagonal 1 for items sampled at least once).
     classes : (n,) int, 1..k, final classes (average linkage on ``1 - C_k``, R's cutree numbering:
         order of first appearance along the items).
-    cdf : (100,) consensus CDF at 0.01, ..., 1.00 (``CDF_GRID``).
+    cdf : (100,) consensus CDF at 0.01, ..., 1.00 (``CDF_GRID``; ``consensus_cdf_xy`` gives (x, y)).
     cdf_area : area under the CDF (R's right-endpoint step sum).
     delta_area : relative change of the area from k-1 (for the first k: the area itself, as R).
     pac : proportion of ambiguous clustering, ``#{0.1 < C_ij <= 0.9} / #pairs``.

@@ -21,13 +21,15 @@ the PAC minimum (Senbabaoglu et al. 2014), both always reported.
 """
 from __future__ import annotations
 
+import os
+import re
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Dict, Sequence, Tuple
 
 import numpy as np
 
-__all__ = ["CDF_GRID", "consensus_cdf", "delta_areas", "pac_score", "cluster_item_consensus",
-           "KSelection", "suggest_k", "structure_label"]
+__all__ = ["CDF_GRID", "consensus_cdf", "consensus_cdf_xy", "consensus_cdf_curves", "delta_areas",
+           "pac_score", "cluster_item_consensus", "KSelection", "suggest_k", "structure_label"]
 
 _BREAKS = np.minimum(np.arange(101, dtype=np.float64) * 0.01, 1.0)  # R: seq(0, 1, by = 0.01)
 _BREAKS.flags.writeable = False
@@ -61,6 +63,78 @@ def consensus_cdf(C: np.ndarray):
     for b in range(100):
         area = area + cdf[b] * (_BREAKS[b + 1] - _BREAKS[b])
     return cdf, float(area)
+
+
+def consensus_cdf_xy(values) -> Tuple[np.ndarray, np.ndarray]:
+    """The consensus CDF of one k as ``(x, y)`` arrays, exactly as the core defines it.
+
+    ``values`` is either a consensus matrix ``C_k`` (n x n, n >= 2) or the 100 CDF values the core
+    already computed from it (``ConsensusResult.cdf``, the ``cdf`` array of ``consensus_k{K}.npz``).
+    ``x`` = :data:`CDF_GRID` (0.01, 0.02, ..., 1.00, the grid of the area and delta area) and
+    ``y[j] = #{v <= x[j]} / N``: the empirical CDF of the ``N = n (n - 1) / 2`` strict
+    lower-triangle consensus values ``v``, evaluated at ``x[j]`` (:func:`consensus_cdf`).  Each
+    point is an exact value of the ECDF; the ECDF is constant between the values of ``v``, not
+    between grid points.  ConsensusClusterPlus's own CDF plot draws the same ``y`` against the bin
+    midpoints (``hist()$mids`` = ``x - 0.005``) joined by straight lines.
+
+    Returns new arrays (float64, length 100).
+    """
+    a = np.asarray(values, dtype=np.float64)
+    if a.ndim == 1 and a.shape[0] == CDF_GRID.shape[0]:
+        y = a.copy()
+    elif a.ndim == 2 and a.shape[0] == a.shape[1] and a.shape[0] >= 2:
+        y = consensus_cdf(a)[0]
+    else:
+        raise ValueError(f"expected a square consensus matrix (n >= 2) or the "
+                         f"{CDF_GRID.shape[0]} values of a consensus CDF, got shape {a.shape}")
+    return CDF_GRID.copy(), y
+
+
+_NPZ_NAME = re.compile(r"^consensus_k(\d+)\.npz$")
+
+
+def _npz_cdf_xy(path: str) -> Tuple[np.ndarray, np.ndarray]:
+    with np.load(path) as z:
+        if "cdf" in z.files:
+            return consensus_cdf_xy(z["cdf"])
+        if "consensus" in z.files:
+            return consensus_cdf_xy(z["consensus"])
+    raise ValueError(f"{path}: holds neither a 'cdf' nor a 'consensus' array")
+
+
+def consensus_cdf_curves(source) -> Dict[int, Tuple[np.ndarray, np.ndarray]]:
+    """Consensus CDFs of every k as ``{k: (x, y)}`` (see :func:`consensus_cdf_xy`), k ascending.
+
+    ``source`` is one of
+
+    * a fitted :class:`~PanCancerSubtypeLib.consensus.ConsensusClustering` (its ``results_``);
+    * a mapping ``k -> ConsensusResult`` (or ``k ->`` consensus matrix / 100 CDF values);
+    * the output folder of ``pancancer-subtype discover``: every ``consensus_k{K}.npz`` in it;
+    * one ``consensus_k{K}.npz`` file (k is read from the name).
+
+    A ``.npz`` file gives its ``cdf`` array (the 100 values the core stored), else its
+    ``consensus`` matrix, from which the CDF is computed.
+    """
+    if isinstance(source, (str, os.PathLike)):
+        path = os.fspath(source)
+        if os.path.isdir(path):
+            files = {int(m.group(1)): os.path.join(path, name)
+                     for name in os.listdir(path) for m in [_NPZ_NAME.match(name)] if m}
+            if not files:
+                raise ValueError(f"{path}: no consensus_k{{K}}.npz file")
+        else:
+            m = _NPZ_NAME.match(os.path.basename(path))
+            if m is None:
+                raise ValueError(f"{path}: not a consensus_k{{K}}.npz file (k is read from the "
+                                 f"name)")
+            files = {int(m.group(1)): path}
+        return {k: _npz_cdf_xy(files[k]) for k in sorted(files)}
+    results = getattr(source, "results_", source)
+    if not hasattr(results, "items"):
+        raise TypeError(f"expected a fitted ConsensusClustering, a mapping k -> result, a folder "
+                        f"or a .npz path, got {type(source).__name__}")
+    return {int(k): consensus_cdf_xy(getattr(r, "cdf", r))
+            for k, r in sorted(results.items(), key=lambda kr: int(kr[0]))}
 
 
 def delta_areas(areas: Sequence[float]) -> np.ndarray:
