@@ -18,10 +18,12 @@ from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.spatial.distance import squareform
 from sklearn.metrics import adjusted_rand_score
 
-from PanCancerSubtypeLib import _pam
-from PanCancerSubtypeLib._r_rng import RRNG, r_sample
-from PanCancerSubtypeLib.consensus import (ConsensusClustering, cluster_item_consensus,
-                                           consensus_cdf, hclust_cutree_r, pac_score, pam_r)
+from PanCancerSubtypeLib.consensus import (CDF_GRID, RRNG, ConsensusClustering,
+                                           cluster_item_consensus, consensus_cdf,
+                                           consensus_cdf_curves, consensus_cdf_xy, delta_areas,
+                                           hclust_cutree_r, pac_score, pam_r, r_sample,
+                                           structure_label, suggest_k)
+from PanCancerSubtypeLib.consensus import _pam  # numba kernels: no public equivalent
 
 FIXTURE = Path(__file__).parent / "fixtures" / "consensus_r_reference.npz"
 
@@ -227,6 +229,34 @@ def test_statistics_against_direct_computation():
             assert it[i, c - 1] == pytest.approx(np.mean(others), abs=1e-12)
 
 
+def test_suggest_k_rules_and_structure_labels():
+    ks = [2, 3, 4, 5]
+    delta = [0.5, 0.3, 0.05, 0.01]  # the gain first drops below 0.1 at k=4: elbow k=3
+    sel = suggest_k(ks, [0.2, 0.1, 0.01, 0.3], delta)
+    assert (sel.k, sel.k_delta_area, sel.k_pac) == (3, 3, 4)
+    assert sel.structure == "moderate" and sel.structure_strength == pytest.approx(0.9)
+    assert sel.rule.startswith("k=3: consensus-CDF elbow")
+    assert "lowest PAC would give k=4" in sel.rule
+    # the gain never flattens: the largest k
+    assert suggest_k(ks, [0.2, 0.1, 0.01, 0.3], [0.5, 0.3, 0.2, 0.15]).k_delta_area == 5
+    # pac, a single minimum
+    sel = suggest_k(ks, [0.2, 0.1, 0.01, 0.3], delta, k_selection="pac")
+    assert (sel.k, sel.structure, sel.structure_strength) == (4, "strong", 0.99)
+    assert sel.rule.startswith("k=4: lowest PAC (0.010")
+    # pac, tied minimum that includes the elbow: the elbow breaks the tie
+    sel = suggest_k(ks, [0.05, 0.055, 0.2, 0.3], delta, k_selection="pac")
+    assert sel.k == 3 and sel.k_pac == 2 and "breaks the tie" in sel.rule
+    assert sel.structure == "moderate"
+    # pac, tied minimum without the elbow: the smallest tied k
+    sel = suggest_k(ks, [0.3, 0.2, 0.052, 0.05], delta, k_selection="pac")
+    assert sel.k == 4 and sel.k_pac == 5 and sel.rule.startswith("k=4: smallest k with PAC")
+    assert [structure_label(p) for p in (0.049, 0.05, 0.149, 0.15)] == [
+        "strong", "moderate", "moderate", "weak"]
+    with pytest.raises(ValueError, match="k_selection"):
+        suggest_k(ks, [0.1] * 4, delta, k_selection="gap")
+    assert_allclose(delta_areas([0.5, 0.6, 0.66]), [0.5, 0.2, 0.1], rtol=1e-12)
+
+
 def test_outputs_layout_determinism_and_threads():
     X, _ = blobs(n_per=(30, 30, 30), seed=2)
     df = pd.DataFrame(X, index=[f"pt{i:03d}" for i in range(len(X))],
@@ -251,10 +281,56 @@ def test_outputs_layout_determinism_and_threads():
     areas = a.per_k_["cdf_area"].to_numpy()
     assert_allclose(a.per_k_["delta_area"].to_numpy()[1:], (areas[1:] - areas[:-1]) / areas[:-1])
     assert a.per_k_["delta_area"].iloc[0] == areas[0]
+    assert_array_equal(delta_areas(areas), a.per_k_["delta_area"].to_numpy())
     assert isinstance(a.k_rule_, str) and f"k={a.suggested_k_}" in a.k_rule_
     assert a.get_params()["reps"] == 24
     c = ConsensusClustering(k_min=2, k_max=5, reps=24, seed=4).fit(df)
     assert not np.array_equal(c.results_[5].consensus, a.results_[5].consensus)  # seed matters
+
+
+def test_consensus_cdf_xy_and_curves_from_model_matrix_and_files(tmp_path):
+    X, _ = blobs(n_per=(25, 25, 25), seed=4)
+    cc = ConsensusClustering(k_min=2, k_max=4, reps=15, seed=2).fit(X)
+    # the grid: R's seq(0, 1, by = 0.01) without 0, the right edges of the area's bins
+    assert_allclose(CDF_GRID, np.arange(1, 101) / 100, rtol=0, atol=1e-15)
+    assert CDF_GRID[0] == 0.01 and CDF_GRID[-1] == 1.0
+    curves = consensus_cdf_curves(cc)
+    assert list(curves) == [2, 3, 4]
+    for k, (x, y) in curves.items():
+        r = cc.results_[k]
+        assert_array_equal(x, CDF_GRID)
+        assert_array_equal(y, r.cdf)
+        x2, y2 = consensus_cdf_xy(r.consensus)  # recomputed from the matrix: the same numbers
+        assert_array_equal(x2, x)
+        assert_array_equal(y2, y)
+        # y is the ECDF of the strict lower triangle at x; the area is its right-endpoint sum
+        v = r.consensus[np.tril_indices(len(X), -1)]
+        assert_allclose(y, [np.mean(v <= t + 1e-12) for t in x], rtol=0, atol=1e-15)
+        assert np.sum(y * np.diff(np.r_[0.0, x])) == pytest.approx(r.cdf_area, abs=1e-14)
+        y[:] = -1  # new arrays: the model is untouched
+        assert r.cdf.min() >= 0
+    # files as ``discover`` writes them: the stored cdf, else the consensus matrix
+    np.savez_compressed(tmp_path / "consensus_k2.npz", consensus=cc.results_[2].consensus,
+                        cdf=cc.results_[2].cdf)
+    np.savez_compressed(tmp_path / "consensus_k3.npz", consensus=cc.results_[3].consensus)
+    np.savez_compressed(tmp_path / "other.npz", consensus=cc.results_[4].consensus)
+    from_dir = consensus_cdf_curves(tmp_path)
+    assert list(from_dir) == [2, 3]
+    for k in (2, 3):
+        assert_array_equal(from_dir[k][1], cc.results_[k].cdf)
+    (k3,) = consensus_cdf_curves(str(tmp_path / "consensus_k3.npz")).items()
+    assert k3[0] == 3 and np.array_equal(k3[1][1], cc.results_[3].cdf)
+    with pytest.raises(ValueError, match="consensus_k"):
+        consensus_cdf_curves(tmp_path / "other.npz")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="no consensus_k"):
+        consensus_cdf_curves(tmp_path / "empty")
+    with pytest.raises(ValueError, match="square consensus matrix"):
+        consensus_cdf_xy(np.zeros((3, 4)))
+    with pytest.raises(ValueError, match="square consensus matrix"):
+        consensus_cdf_xy(np.zeros(99))
+    with pytest.raises(TypeError, match="fitted ConsensusClustering"):
+        consensus_cdf_curves(ConsensusClustering())
 
 
 def test_item_sampled_in_no_resampling_gets_zero_consensus():

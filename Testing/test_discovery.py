@@ -389,6 +389,17 @@ def test_discover_cli_end_to_end(tmp_path, capsys):
     assert "diag_shape_n" in summ["ignored_columns"] and "d3" in summ["excluded_rows"]
     per_k = pd.read_csv(out / "per_k.csv")
     assert list(per_k.k) == [2, 3, 4, 5] and per_k.set_index("k").loc[3, "pac"] < 0.05
+    # the core's consensus CDFs read back from the output folder (what the Slicer layer plots)
+    from PanCancerSubtypeLib.consensus import CDF_GRID, consensus_cdf, consensus_cdf_curves
+
+    curves = consensus_cdf_curves(out)
+    assert list(curves) == [2, 3, 4, 5]
+    for k, (x, y) in curves.items():
+        with np.load(out / f"consensus_k{k}.npz") as z:
+            cdf, area = consensus_cdf(z["consensus"])
+        np.testing.assert_array_equal(x, CDF_GRID)
+        np.testing.assert_array_equal(y, cdf)
+        assert area == pytest.approx(per_k.set_index("k").loc[k, "cdf_area"], abs=1e-12)
 
     # --encode: the encoder is saved and reproduces the codes it clustered
     out2 = tmp_path / "out2"

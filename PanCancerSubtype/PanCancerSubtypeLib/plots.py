@@ -92,14 +92,16 @@ def consensus_heatmap(consensus: np.ndarray, classes: Sequence, k: Optional[int]
 def cdf_plot(cdfs: Mapping[int, Sequence[float]], path: Optional[str] = None,
              figsize=(6.0, 4.5)):
     """Consensus CDF curves, one per k: ``cdfs[k]`` = CDF at 0.01, 0.02, ..., 1.00 (100 values,
-    as ConsensusClusterPlus' histogram with 0.01 bins)."""
+    as ConsensusClusterPlus' histogram with 0.01 bins) or the consensus matrix
+    (:func:`~PanCancerSubtypeLib.consensus.consensus_cdf_xy`)."""
+    from .consensus import consensus_cdf_xy
+
     ks = sorted(cdfs)
     fig = _figure(figsize)
     ax = fig.add_subplot(1, 1, 1)
     cols = _palette(max(len(ks), 1))
     for i, k in enumerate(ks):
-        y = np.asarray(cdfs[k], dtype=float)
-        x = np.linspace(0, 1, len(y) + 1)[1:]
+        x, y = consensus_cdf_xy(cdfs[k])
         # value j holds on the right-closed bin ((j-1)/100, j/100], hence steps "pre"
         ax.step(np.r_[0.0, x], np.r_[y[0], y], where="pre", color=cols[i], label=f"k={k}")
     ax.set_xlabel("consensus index")

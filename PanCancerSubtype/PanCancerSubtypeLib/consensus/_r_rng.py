@@ -1,4 +1,4 @@
-"""R's default random number generator, reproduced bit for bit (private helper of ``consensus``).
+"""R's default random number generator, reproduced bit for bit (private to this package).
 
 R (>= 3.6) draws with Mersenne-Twister, ``sample.kind = "Rejection"``.  ``set.seed(s)`` runs
 ``RNG_Init``: the 32-bit seed is scrambled by fifty steps of the LCG ``s = 69069 s + 1 (mod 2^32)``,

@@ -6,7 +6,8 @@ medoids (PAM) for every k on the distance ``1 - Pearson correlation`` between it
 all items), and the consensus matrix ``C_k[i, j]`` is the fraction of the resamplings holding both i and
 j in which they fell into the same cluster.  Final classes: average-linkage hierarchical clustering of
 ``1 - C_k`` cut into k groups.  Per k the consensus CDF, its area, the relative change of the area
-(Monti's delta area), PAC (Senbabaoglu et al. 2014), cluster consensus and item consensus are given.
+(Monti's delta area), PAC (Senbabaoglu et al. 2014), cluster consensus and item consensus are given
+(computed by :mod:`.statistics`, which also holds the k-selection rules).
 See ``shared/spec/consensus-clustering.md`` for the exact R behaviour reproduced here.
 
 Two modes:
@@ -39,9 +40,10 @@ import pandas as pd
 
 from . import _pam
 from ._r_rng import RRNG
+from .statistics import (cluster_item_consensus, consensus_cdf, delta_areas, pac_score,
+                         suggest_k)
 
-__all__ = ["ConsensusResult", "ConsensusClustering", "consensus_cdf", "pac_score",
-           "cluster_item_consensus", "pam_r", "hclust_cutree_r"]
+__all__ = ["ConsensusResult", "ConsensusClustering", "pam_r", "hclust_cutree_r"]
 
 pam_r = _pam.pam_r
 
@@ -49,64 +51,6 @@ pam_r = _pam.pam_r
 def hclust_cutree_r(diss, k: int) -> np.ndarray:
     """``cutree(hclust(as.dist(diss), method = "average"), k)`` with R's tie rule (labels 1..k)."""
     return _pam.cutree_r(diss, k)
-
-
-# ----------------------------------------------------------------------------------------------
-# statistics of one consensus matrix
-# ----------------------------------------------------------------------------------------------
-_BREAKS = np.minimum(np.arange(101, dtype=np.float64) * 0.01, 1.0)  # R: seq(0, 1, by = 0.01)
-
-
-def _lower_values(C: np.ndarray) -> np.ndarray:
-    i, j = np.tril_indices(C.shape[0], -1)
-    return C[i, j]
-
-
-def consensus_cdf(C: np.ndarray):
-    """Consensus CDF at 0.01, 0.02, ..., 1 and its area, as ConsensusClusterPlus's ``CDF()``.
-
-    ``v`` = strict lower triangle of C; ``hist(v, breaks = seq(0, 1, 0.01))`` (right-closed bins,
-    R's fuzz of 1e-7 * bin width on the edges); ``cdf[j] = #{v <= x_j} / N``;
-    ``area = sum_j cdf[j] * (x_j - x_{j-1})`` summed in R's order.
-    """
-    v = np.sort(_lower_values(np.asarray(C, dtype=np.float64)))
-    N = v.size
-    if N == 0:
-        raise ValueError("consensus CDF needs at least 2 items")
-    widths = np.diff(_BREAKS)
-    fuzz = 1e-7 * float(np.median(widths))
-    cum = np.searchsorted(v, _BREAKS[1:] + fuzz, side="right")
-    cdf = cum / float(N)
-    area = 0.0
-    for b in range(100):
-        area = area + cdf[b] * (_BREAKS[b + 1] - _BREAKS[b])
-    return cdf, float(area)
-
-
-def pac_score(C: np.ndarray, lower: float = 0.1, upper: float = 0.9) -> float:
-    """Proportion of ambiguous clustering: ``F(upper) - F(lower)`` of the empirical CDF of the strict
-    lower triangle of C (fraction of pairs with ``lower < C_ij <= upper``); lower is better."""
-    v = _lower_values(np.asarray(C, dtype=np.float64))
-    return float(np.count_nonzero((v > lower) & (v <= upper)) / v.size)
-
-
-def cluster_item_consensus(C: np.ndarray, classes: np.ndarray, k: int):
-    """ConsensusClusterPlus's ``calcICL``: cluster consensus (mean C over pairs within a cluster,
-    NaN for a singleton) and item consensus (mean C of an item to the members of each cluster,
-    itself excluded), shape (n, k)."""
-    C = np.asarray(C, dtype=np.float64)
-    n = C.shape[0]
-    H = np.zeros((n, k), dtype=np.float64)
-    H[np.arange(n), np.asarray(classes) - 1] = 1.0
-    sizes = H.sum(axis=0)
-    S = C @ H - H * np.diag(C)[:, None]  # sum over members j != i
-    denom = sizes[None, :] - H
-    with np.errstate(invalid="ignore", divide="ignore"):
-        item = S / denom
-        within = (H * S).sum(axis=0) / 2.0
-        cluster = within / (sizes * (sizes - 1) / 2.0)
-    cluster[sizes < 2] = np.nan
-    return cluster, item
 
 
 # ----------------------------------------------------------------------------------------------
@@ -119,7 +63,7 @@ class ConsensusResult:
     consensus : (n, n) float64 consensus matrix ``C_k`` (diagonal 1 for items sampled at least once).
     classes : (n,) int, 1..k, final classes (average linkage on ``1 - C_k``, R's cutree numbering:
         order of first appearance along the items).
-    cdf : (100,) consensus CDF at 0.01, ..., 1.00.
+    cdf : (100,) consensus CDF at 0.01, ..., 1.00 (``CDF_GRID``; ``consensus_cdf_xy`` gives (x, y)).
     cdf_area : area under the CDF (R's right-endpoint step sum).
     delta_area : relative change of the area from k-1 (for the first k: the area itself, as R).
     pac : proportion of ambiguous clustering, ``#{0.1 < C_ij <= 0.9} / #pairs``.
@@ -354,7 +298,6 @@ class ConsensusClustering:
         Iu = np.triu(I)
         Isym = Iu + np.triu(Iu, 1).T
         results: Dict[int, ConsensusResult] = {}
-        prev_area = None
         for kk, k in enumerate(ks):
             Mu = np.triu(M[kk])
             Msym = Mu + np.triu(Mu, 1).T
@@ -364,14 +307,14 @@ class ConsensusClustering:
             M[kk] = 0  # release early (the array itself is freed below)
             classes = _pam.cutree_r(1.0 - C, k)
             cdf, area = consensus_cdf(C)
-            delta = area if prev_area is None else (area - prev_area) / prev_area
-            prev_area = area
             ccons, icons = cluster_item_consensus(C, classes, k)
             results[k] = ConsensusResult(k=k, consensus=C, classes=classes.astype(np.int64),
-                                         cdf=cdf, cdf_area=area, delta_area=float(delta),
+                                         cdf=cdf, cdf_area=area, delta_area=np.nan,
                                          pac=pac_score(C), cluster_consensus=ccons,
                                          item_consensus=icons)
         del M
+        for k, delta in zip(ks, delta_areas([results[k].cdf_area for k in ks])):
+            results[k].delta_area = float(delta)
         self.results_ = results
         self.item_ids_ = ids
         self.n_items_ = n
@@ -391,57 +334,18 @@ class ConsensusClustering:
         return self
 
     def _suggest_k(self) -> None:
-        """Suggested k (see ``k_selection``).  ``"cdf"``: Monti's consensus-CDF rule, the last k
-        before the relative increase of the CDF area (``delta_area``) first drops below
-        ``delta_threshold`` (the elbow of A(k); the paper's choice).  ``"pac"``: the PAC minimum
-        (Senbabaoglu et al. 2014); when several k have a PAC within ``pac_tolerance`` of the
-        minimum, the CDF elbow picks among them, else the smallest such k."""
-        if self.k_selection not in ("cdf", "pac"):
-            raise ValueError(f"k_selection must be 'cdf' or 'pac', got {self.k_selection!r}")
+        """Suggested k and the structure attributes (:func:`.statistics.suggest_k`)."""
         ks = sorted(self.results_)
-        pac = np.array([self.results_[k].pac for k in ks])
-        delta = np.array([self.results_[k].delta_area for k in ks])
-        k_pac = ks[int(np.argmin(pac))]
-        # delta-area elbow: last k before the relative area gain first drops below the threshold
-        k_elbow = ks[-1]
-        for idx in range(1, len(ks)):
-            if delta[idx] < self.delta_threshold:
-                k_elbow = ks[idx - 1]
-                break
-        tied = [k for k, v in zip(ks, pac) if v <= pac.min() + self.pac_tolerance]
-        if self.k_selection == "cdf":
-            k_sel = k_elbow
-            rule = (f"k={k_sel}: consensus-CDF elbow (Monti et al. 2003; the relative increase of "
-                    f"the CDF area drops below {self.delta_threshold} after k={k_elbow}); the "
-                    f"lowest PAC would give k={k_pac}")
-        elif len(tied) == 1:
-            k_sel = k_pac
-            rule = (f"k={k_sel}: lowest PAC ({pac.min():.3f}; Senbabaoglu et al. 2014); "
-                    f"Monti's delta-area elbow would give k={k_elbow}")
-        elif k_elbow in tied:
-            k_sel = k_elbow
-            rule = (f"k={k_sel}: PAC within {self.pac_tolerance} of the minimum for k in {tied}; "
-                    f"Monti's delta-area elbow (relative area gain < {self.delta_threshold} "
-                    f"after k={k_elbow}) breaks the tie")
-        else:
-            k_sel = min(tied)
-            rule = (f"k={k_sel}: smallest k with PAC within {self.pac_tolerance} of the minimum "
-                    f"({pac.min():.3f}, k in {tied}); Monti's delta-area elbow would give "
-                    f"k={k_elbow}")
-        p_sel = self.results_[k_sel].pac
-        if p_sel < 0.05:
-            strength = "strong"
-        elif p_sel < 0.15:
-            strength = "moderate"
-        else:
-            strength = "weak"
-        self.k_pac_ = int(k_pac)
-        self.k_delta_area_ = int(k_elbow)
-        self.suggested_k_ = int(k_sel)
-        self.structure_strength_ = float(1.0 - p_sel)
-        self.structure_ = strength
-        self.strong_structure_ = strength == "strong"
-        self.k_rule_ = rule + f"; structure {strength} (PAC {p_sel:.3f} at k={k_sel})."
+        sel = suggest_k(ks, [self.results_[k].pac for k in ks],
+                        [self.results_[k].delta_area for k in ks], k_selection=self.k_selection,
+                        pac_tolerance=self.pac_tolerance, delta_threshold=self.delta_threshold)
+        self.k_pac_ = sel.k_pac
+        self.k_delta_area_ = sel.k_delta_area
+        self.suggested_k_ = sel.k
+        self.structure_strength_ = sel.structure_strength
+        self.structure_ = sel.structure
+        self.strong_structure_ = sel.structure == "strong"
+        self.k_rule_ = sel.rule
 
     def fit_predict(self, X, y=None) -> np.ndarray:
         """Fit and return the final classes (1..k) for the suggested k."""

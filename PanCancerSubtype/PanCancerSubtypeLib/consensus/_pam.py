@@ -1,4 +1,4 @@
-"""Numba kernels of the consensus clustering (private helper of ``consensus``).
+"""Numba kernels of the consensus clustering (private to this package).
 
 * :func:`pam_r` - ``cluster::pam(diss, k)`` (variant "original", cluster 2.1.4 ``pam.c``), BUILD + SWAP
   with the same floating-point operations in the same order and the same tie rules, so that its
