@@ -458,3 +458,38 @@ def test_purity_with_consensus_clustering():
     assert adjusted_rand_score(lab, full) == 1.0
     res = cluster_purity(X, fn, full_labels=full, n_repeats=2, seed=0)
     assert res.mean == 1.0 and len(res.per_fold) == 10
+
+
+def test_cli_api_and_slicer_logic_give_the_same_subtypes(tmp_path, capsys):
+    """One discovery for every caller: the ``discover`` command, ``discovery.discover`` (what the
+    demo calls) and the Slicer Subtype panel's logic give identical subtypes for the same table,
+    settings and seed."""
+    from PanCancerSubtypeLib.cli import main
+    from PanCancerSubtypeLib.discovery import discover
+
+    rng = np.random.default_rng(5)
+    cent = rng.normal(0, 2.0, (3, 6))
+    lab = np.repeat([0, 1, 2], 15)
+    X = cent[lab] + rng.normal(0, 0.7, (45, 6))
+    df = _write_table(tmp_path / "F.csv", X, lab, "p")
+    opts = dict(k_max=5, reps=20, seed=4, purity_repeats=0)
+    api = discover(tmp_path / "F.csv", **opts).classes
+    rc = main(["discover", "--features", str(tmp_path / "F.csv"), "--out", str(tmp_path / "o"),
+               "--k-max", "5", "--reps", "20", "--seed", "4", "--purity-repeats", "0",
+               "--no-plots"])
+    assert rc == 0, capsys.readouterr().err
+    cli = pd.read_csv(tmp_path / "o" / "classes.csv", dtype={"ID": str}).set_index("ID")
+    pd.testing.assert_frame_equal(cli, api, check_dtype=False)
+    # the same table given as a DataFrame (as the Slicer panel and the demo pass it)
+    pd.testing.assert_frame_equal(discover(df, **opts).classes, api)
+    slicer_core = pytest.importorskip("slicer")
+    if not hasattr(slicer_core, "vtkMRMLScene"):
+        pytest.skip("slicer-core (real MRML) is not installed")
+    from PanCancerSubtypeSlicerLib import logic, mrml
+
+    scene = slicer_core.vtkMRMLScene()
+    table = mrml.table_node_from_dataframe(df, scene=scene, name="cohort")
+    nodes = logic.discover_subtypes(table, **opts, scene=scene)
+    pd.testing.assert_frame_equal(nodes["result"].classes, api)
+    got = mrml.dataframe_from_table_node(nodes["classes"]).set_index("ID")
+    assert (got.to_numpy() == api.to_numpy()).all()

@@ -87,7 +87,7 @@ def run_demo(out: str = "demo_out", n: int = 120, seed: int = 2021, reps: int = 
     disc = discover(ok, encode="autoencoder" if encode else "none", code_dim=10, k_min=k_min,
                     k_max=k_max, reps=reps, p_item=0.8, seed=seed, n_jobs=workers,
                     purity_repeats=0, progress=lambda m: _say(f"      {m}"))
-    disc.save(out_dir / "discovery", plots=False)
+    disc.save(out_dir, plots=False, summary_name="discovery_summary.json")
     cc = disc.consensus
     k = int(disc.k)
     ae_report = disc.reconstruction
@@ -100,8 +100,6 @@ def run_demo(out: str = "demo_out", n: int = 120, seed: int = 2021, reps: int = 
     ari = float(adjusted_rand_score(arch, subtype))
     ari_by_k = {int(kk): float(adjusted_rand_score(arch, cc.results_[kk].classes))
                 for kk in cc.results_}
-    disc.classes.to_csv(out_dir / "classes.csv")
-    cc.per_k_.to_csv(out_dir / "per_k.csv", index=False)
     timings["discovery"] = time.perf_counter() - t0
     _say(f"      suggested k = {k} ({cc.k_rule_}); ARI vs archetypes = {ari:.3f}")
 

@@ -208,14 +208,15 @@ class DiscoveryResult:
 
     # -- files -----------------------------------------------------------------------------
     def save(self, out: Union[str, os.PathLike], plots: bool = True,
-             extra_summary: Optional[Dict[str, Any]] = None) -> Path:
+             extra_summary: Optional[Dict[str, Any]] = None,
+             summary_name: str = "summary.json") -> Path:
         """Write the result to folder ``out`` (created): ``classes.csv``, ``per_k.csv``,
         ``consensus_k{k}.npz``, ``cluster_consensus.csv``, ``suggested_k.json``,
         ``feature_preparation.csv``, ``differential_k{k}.csv``, ``cramers_v.csv`` and
         ``crosstab_k{k}.csv`` (with a cancer-type column), ``igp.csv`` and
         ``validation_classes.csv`` (with a validation set), ``purity.csv``, ``excluded.csv``,
         ``encoder/`` + ``codes.csv`` + ``reconstruction.csv`` (with the autoencoder), PNG
-        plots, and ``summary.json``."""
+        plots, and ``summary.json`` (or ``summary_name``)."""
         from .files import atomic_write_text, write_json
 
         out = Path(out)
@@ -240,14 +241,10 @@ class DiscoveryResult:
         cc = self.consensus
         csv(self.classes, "classes.csv", index=True)
         csv(cc.per_k_, "per_k.csv")
-        ids = np.asarray([str(i) for i in self.codes.index])
         rows = []
         for k in self.ks:
             r = cc.results_[k]
-            np.savez_compressed(out / f"consensus_k{k}.npz", consensus=r.consensus,
-                                classes=r.classes, ids=ids, cdf=r.cdf,
-                                item_consensus=r.item_consensus,
-                                cluster_consensus=r.cluster_consensus)
+            r.save_npz(out / f"consensus_k{k}.npz", ids=self.codes.index)
             for c in range(k):
                 rows.append((k, c + 1, int(r.cluster_sizes[c]), r.cluster_consensus[c]))
         csv(pd.DataFrame(rows, columns=["k", "cluster", "size", "cluster_consensus"]),
@@ -277,7 +274,7 @@ class DiscoveryResult:
                             path=str(out / "delta_area.png"))
         summ = self.summary()
         summ.update(extra_summary or {})
-        write_json(out / "summary.json", summ)
+        write_json(out / summary_name, summ)
         return out
 
 

@@ -85,6 +85,15 @@ class ConsensusResult:
     def cluster_sizes(self) -> np.ndarray:
         return np.bincount(self.classes, minlength=self.k + 1)[1:]
 
+    def save_npz(self, path, ids) -> None:
+        """Write ``consensus_k{K}.npz``: ``consensus``, ``classes``, ``ids`` (item ids as text),
+        ``cdf``, ``item_consensus``, ``cluster_consensus`` (what
+        :func:`~.statistics.consensus_cdf_curves` reads back)."""
+        np.savez_compressed(path, consensus=self.consensus, classes=self.classes,
+                            ids=np.asarray([str(i) for i in ids]), cdf=self.cdf,
+                            item_consensus=self.item_consensus,
+                            cluster_consensus=self.cluster_consensus)
+
 
 # ----------------------------------------------------------------------------------------------
 # estimator
