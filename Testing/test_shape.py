@@ -12,10 +12,10 @@ import math
 import numpy as np
 import pytest
 
-from PanCancerSubtypeLib import _spharm_basis as B
-from PanCancerSubtypeLib import _spharm_mesh as M
-from PanCancerSubtypeLib import _spharm_param as P
 from PanCancerSubtypeLib.errors import EmptyMaskError, TumourTooSmallError
+from PanCancerSubtypeLib.shape import basis as B
+from PanCancerSubtypeLib.shape import mesh as M
+from PanCancerSubtypeLib.shape import parameterisation as P
 from PanCancerSubtypeLib.shape import (ShapeFeatures, SpharmResult, reconstruct,
                                        shape_descriptors, shape_feature_names, spharm_decompose,
                                        write_mesh)
@@ -710,9 +710,6 @@ def test_smooth_lat_lon_equalisation_matches_sphere_marginals():
     """The smooth (binned, PCHIP) latitude / longitude equalisation of the robust fallback maps
     the object's area so that the share below each latitude and before each longitude is the
     sphere's, to about a bin, and keeps the map bijective."""
-    from PanCancerSubtypeLib import _spharm_mesh as M
-    from PanCancerSubtypeLib import _spharm_param as P
-
     m = voxelise(lambda x, y, z: (x / 12.0) ** 2 + (y / 7.0) ** 2 + (z / 5.0) ** 2, 14.0)
     v, f, _ = M.smooth_surface(m, (1.0, 1.0, 1.0))
     # a deliberately area-distorting start: the diffusion map between the long axis' ends

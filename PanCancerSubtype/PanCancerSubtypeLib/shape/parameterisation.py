@@ -40,7 +40,7 @@ import numpy as np
 import scipy.sparse as sps
 from scipy.sparse.linalg import spsolve
 
-from ._spharm_mesh import edges_of, face_areas, vertex_areas, volume_centroid
+from .mesh import edges_of, face_areas, vertex_areas, volume_centroid
 
 
 def adjacency(n: int, edges: np.ndarray) -> sps.csr_matrix:

@@ -132,10 +132,10 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from . import _spharm_basis as B
-from .errors import (EmptyMaskError, ImageDimensionError, InvalidImageValuesError,
+from . import basis as B
+from ..errors import (EmptyMaskError, ImageDimensionError, InvalidImageValuesError,
                      TumourTooSmallError)
-from .registry import FeatureGroup, FeatureSpec
+from ..registry import FeatureGroup, FeatureSpec
 
 __all__ = ["SpharmResult", "spharm_decompose", "shape_descriptors", "reconstruct", "write_mesh",
            "ShapeFeatures", "shape_feature_names", "MODES"]
@@ -154,7 +154,7 @@ class SpharmResult:
     surface in physical (or voxel-aligned) mm, for the FOE-aligned parameter sphere;
     ``coef_aligned`` the same for the object rotated into its FOE frame with degree 0 removed
     (what the descriptors use).  ``complex_coef`` / ``complex_coef_aligned`` give the ``Y_l^m``
-    coefficients (see :mod:`._spharm_basis` for the conventions).  ``vertices`` / ``faces`` are the
+    coefficients (see :mod:`.basis` for the conventions).  ``vertices`` / ``faces`` are the
     surface mesh that was parameterised, ``sphere`` its vertices' positions on the (aligned) unit
     sphere.
     """
@@ -282,8 +282,8 @@ def spharm_decompose(mask_zyx: np.ndarray, spacing_xyz: Sequence[float], mode: s
 def _decompose(mask_zyx, spacing_xyz, mode, max_degree, origin, direction, source, min_voxels,
                rel_step, min_vertices, cald_iterations, cald_local_iterations, cald_max_seconds,
                voxel_smooth, smooth_sigma, interpolation="linear") -> SpharmResult:
-    from . import _spharm_mesh as M
-    from . import _spharm_param as P
+    from . import mesh as M
+    from . import parameterisation as P
 
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
@@ -419,7 +419,7 @@ def _describe_fix(info) -> str:
 
 
 def _sphere_vertex_areas(u, f):
-    from ._spharm_param import spherical_signed_areas
+    from .parameterisation import spherical_signed_areas
 
     a = np.abs(spherical_signed_areas(u, f)) / 3.0
     return np.bincount(f.ravel(), weights=np.repeat(a, 3), minlength=u.shape[0]) + 1e-12
@@ -429,7 +429,7 @@ def _radius(v, f, mode) -> float:
     if mode == "reference":
         c = v.mean(axis=0)
         return float(np.linalg.norm(v - c, axis=1).mean())
-    from ._spharm_mesh import vertex_areas
+    from .mesh import vertex_areas
 
     w = vertex_areas(v, f)
     c = (w[:, None] * v).sum(0) / w.sum()
@@ -533,7 +533,7 @@ def reconstruct(result_or_coeffs: Union[SpharmResult, np.ndarray], degree: Optio
     Samples an icosphere (``n_subdiv`` subdivisions: 4 -> 2,562 vertices, 5 -> 10,242).  With a
     :class:`SpharmResult`, vertices are in its output frame (physical LPS mm when the mask's
     origin / direction were given), or in the FOE frame centred at 0 with ``aligned=True``.
-    A bare coefficient array ((L+1)^2 x 3, real convention of :mod:`._spharm_basis`) is used as is.
+    A bare coefficient array ((L+1)^2 x 3, real convention of :mod:`.basis`) is used as is.
     """
     if isinstance(result_or_coeffs, SpharmResult):
         coef = result_or_coeffs.coef_aligned if aligned else result_or_coeffs.coef
@@ -548,7 +548,7 @@ def reconstruct(result_or_coeffs: Union[SpharmResult, np.ndarray], degree: Optio
     u, f = B.icosphere(n_subdiv)
     X = B.real_basis(u, d) @ coef[:(d + 1) ** 2]
     # keep faces outward
-    from ._spharm_mesh import signed_volume
+    from .mesh import signed_volume
 
     if signed_volume(X - X.mean(0), f) < 0:
         f = f[:, [0, 2, 1]]
