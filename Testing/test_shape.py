@@ -803,6 +803,18 @@ def test_rotate_coefficients_equals_refit():
     assert np.allclose(c_rot, c_fit, atol=1e-8)
 
 
+@pytest.mark.parametrize("eps", [(-1, 1, 1), (1, -1, 1), (1, 1, -1), (-1, -1, 1), (-1, 1, -1),
+                                 (1, -1, -1), (-1, -1, -1)])
+def test_reflection_signs_match_the_reflected_basis(eps):
+    """R_k(D u) = s_k R_k(u) for D = diag(eps): the sign rule the FOE alignment uses to turn the
+    frames by 180 degrees without a refit."""
+    u, _ = B.icosphere(3)
+    s = B.reflection_signs(15, eps)
+    assert set(np.unique(s)) <= {-1.0, 1.0}
+    assert np.allclose(B.real_basis(u * np.asarray(eps, float), 15),
+                       B.real_basis(u, 15) * s[None, :], atol=1e-10)
+
+
 def test_extract_features_with_shape_group():
     """The group plugs into features.extract_features (the `features` command's engine)."""
     import SimpleITK as sitk
