@@ -619,7 +619,7 @@ def test_real_tumour_thick_slice_rotation30_stability(shared_cases):
     assert change <= 0.05, change
 
 
-def _fine_grid(mask, factor=2.0):
+def fine_grid_copy(mask, factor=2.0):
     """The tumour re-voxelised (linear, threshold 0.5) on an isotropic grid of step
     min(spacing) / factor covering the same physical box."""
     import SimpleITK as sitk
@@ -637,7 +637,7 @@ def _fine_grid(mask, factor=2.0):
     return sitk.Cast(f >= 0.5, sitk.sitkUInt8)
 
 
-def _mask_axes(mask):
+def mask_axes(mask):
     """Principal axis scales (mm) of a binary mask from the covariance of its voxel centres."""
     import SimpleITK as sitk
 
@@ -664,11 +664,11 @@ def test_real_thick_slice_tumour_rescale_native_vs_fine_grid(shared_cases):
     assert int(np.count_nonzero(a.any(axis=(1, 2)))) == 3
     big = _transform_sitk(mask, scale=1.5)
     assert int(np.count_nonzero(sitk.GetArrayViewFromImage(big).any(axis=(1, 2)))) != 3
-    assert np.abs(_mask_axes(big) / (1.5 * _mask_axes(mask)) - 1).max() > 0.05
+    assert np.abs(mask_axes(big) / (1.5 * mask_axes(mask)) - 1).max() > 0.05
 
-    fine = _fine_grid(mask)
+    fine = fine_grid_copy(mask)
     fine_big = _transform_sitk(fine, scale=1.5)
-    assert np.abs(_mask_axes(fine_big) / (1.5 * _mask_axes(fine)) - 1).max() < 0.01
+    assert np.abs(mask_axes(fine_big) / (1.5 * mask_axes(fine)) - 1).max() < 0.01
 
     def e_of(img):
         return energies(shape_descriptors(spharm_decompose(
