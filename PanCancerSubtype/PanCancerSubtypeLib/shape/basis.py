@@ -1,7 +1,8 @@
-"""Real orthonormal spherical harmonics, their complex counterparts, and least-squares fitting.
+"""Real orthonormal spherical harmonics, their complex counterparts, least-squares fitting and
+coefficient maths (rotation, reflection) (SPHARM step 4).
 
-Conventions (used throughout :mod:`.shape`)
--------------------------------------------
+Conventions (used throughout this package)
+------------------------------------------
 * Points on the unit sphere are unit vectors ``u = (x, y, z)``; polar angle
   ``theta = arccos(z)``, azimuth ``phi = atan2(y, x)``.
 * Coefficients are stored in rows indexed ``k = l*l + l + m`` for ``l = 0..L``, ``m = -l..l``:

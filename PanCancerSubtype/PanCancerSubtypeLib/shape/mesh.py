@@ -17,7 +17,10 @@ scan order), fill cavities (background not connected to the outside), then, whil
 characteristic V - E + F of the surface is not 2 (a handle / tunnel), apply a morphological closing
 with a ball of growing radius (1, 2, ... ``max_closing`` grid voxels) to the component; if that
 does not reach genus 0, the convex hull of the component is used.  Whether anything was changed is
-reported (``topology_fixed``) with the description of the fix.
+reported (``topology_fixed``) with the description of the fix (:func:`describe_topology_fix`).
+
+Mesh utilities (edges, Euler characteristic, areas, volume, centroid, :func:`mean_radius`) serve
+the other steps; :func:`write_mesh` writes a mesh as .obj / .stl / .ply.
 
 All coordinates here are in millimetres in the *voxel-aligned* frame of the input array: x along
 the last array axis, y the middle, z the first, origin at the centre of voxel (0, 0, 0).
