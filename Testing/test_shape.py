@@ -12,10 +12,10 @@ import math
 import numpy as np
 import pytest
 
-from PanCancerSubtypeLib import _spharm_basis as B
-from PanCancerSubtypeLib import _spharm_mesh as M
-from PanCancerSubtypeLib import _spharm_param as P
 from PanCancerSubtypeLib.errors import EmptyMaskError, TumourTooSmallError
+from PanCancerSubtypeLib.shape import basis as B
+from PanCancerSubtypeLib.shape import mesh as M
+from PanCancerSubtypeLib.shape import parameterisation as P
 from PanCancerSubtypeLib.shape import (ShapeFeatures, SpharmResult, reconstruct,
                                        shape_descriptors, shape_feature_names, spharm_decompose,
                                        write_mesh)
@@ -619,7 +619,7 @@ def test_real_tumour_thick_slice_rotation30_stability(shared_cases):
     assert change <= 0.05, change
 
 
-def _fine_grid(mask, factor=2.0):
+def fine_grid_copy(mask, factor=2.0):
     """The tumour re-voxelised (linear, threshold 0.5) on an isotropic grid of step
     min(spacing) / factor covering the same physical box."""
     import SimpleITK as sitk
@@ -637,7 +637,7 @@ def _fine_grid(mask, factor=2.0):
     return sitk.Cast(f >= 0.5, sitk.sitkUInt8)
 
 
-def _mask_axes(mask):
+def mask_axes(mask):
     """Principal axis scales (mm) of a binary mask from the covariance of its voxel centres."""
     import SimpleITK as sitk
 
@@ -664,11 +664,11 @@ def test_real_thick_slice_tumour_rescale_native_vs_fine_grid(shared_cases):
     assert int(np.count_nonzero(a.any(axis=(1, 2)))) == 3
     big = _transform_sitk(mask, scale=1.5)
     assert int(np.count_nonzero(sitk.GetArrayViewFromImage(big).any(axis=(1, 2)))) != 3
-    assert np.abs(_mask_axes(big) / (1.5 * _mask_axes(mask)) - 1).max() > 0.05
+    assert np.abs(mask_axes(big) / (1.5 * mask_axes(mask)) - 1).max() > 0.05
 
-    fine = _fine_grid(mask)
+    fine = fine_grid_copy(mask)
     fine_big = _transform_sitk(fine, scale=1.5)
-    assert np.abs(_mask_axes(fine_big) / (1.5 * _mask_axes(fine)) - 1).max() < 0.01
+    assert np.abs(mask_axes(fine_big) / (1.5 * mask_axes(fine)) - 1).max() < 0.01
 
     def e_of(img):
         return energies(shape_descriptors(spharm_decompose(
@@ -710,9 +710,6 @@ def test_smooth_lat_lon_equalisation_matches_sphere_marginals():
     """The smooth (binned, PCHIP) latitude / longitude equalisation of the robust fallback maps
     the object's area so that the share below each latitude and before each longitude is the
     sphere's, to about a bin, and keeps the map bijective."""
-    from PanCancerSubtypeLib import _spharm_mesh as M
-    from PanCancerSubtypeLib import _spharm_param as P
-
     m = voxelise(lambda x, y, z: (x / 12.0) ** 2 + (y / 7.0) ** 2 + (z / 5.0) ** 2, 14.0)
     v, f, _ = M.smooth_surface(m, (1.0, 1.0, 1.0))
     # a deliberately area-distorting start: the diffusion map between the long axis' ends
@@ -804,6 +801,18 @@ def test_rotate_coefficients_equals_refit():
     c_rot = B.rotate_coefficients(vals, V)
     c_fit, _ = B.lstsq_fit(v @ V, X, 15)          # points u' = V^T u
     assert np.allclose(c_rot, c_fit, atol=1e-8)
+
+
+@pytest.mark.parametrize("eps", [(-1, 1, 1), (1, -1, 1), (1, 1, -1), (-1, -1, 1), (-1, 1, -1),
+                                 (1, -1, -1), (-1, -1, -1)])
+def test_reflection_signs_match_the_reflected_basis(eps):
+    """R_k(D u) = s_k R_k(u) for D = diag(eps): the sign rule the FOE alignment uses to turn the
+    frames by 180 degrees without a refit."""
+    u, _ = B.icosphere(3)
+    s = B.reflection_signs(15, eps)
+    assert set(np.unique(s)) <= {-1.0, 1.0}
+    assert np.allclose(B.real_basis(u * np.asarray(eps, float), 15),
+                       B.real_basis(u, 15) * s[None, :], atol=1e-10)
 
 
 def test_extract_features_with_shape_group():

@@ -51,8 +51,8 @@ from PanCancerSubtypeLib.shape import shape_descriptors, spharm_decompose  # noq
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "Testing"))
 # the re-voxelisation and the method-free principal axes of the rescale tests
-from test_shape import _fine_grid as _test_fine_grid  # noqa: E402
-from test_shape import _mask_axes as mask_axes  # noqa: E402
+from test_shape import fine_grid_copy  # noqa: E402
+from test_shape import mask_axes  # noqa: E402
 
 SPEC_REF = {1: 3.5, 2: 0.7, 5: 0.25, 15: 0.1}
 
@@ -132,7 +132,7 @@ def shift_mask(mask, frac):
 def fine_grid(mask, factor=2.0):
     """The tumour (cropped) re-voxelised on an isotropic grid of step min(spacing) / ``factor``
     (linear + threshold 0.5): the helper the tests use (Testing/test_shape.py)."""
-    return _test_fine_grid(crop_to_tumour(mask, 10.0), factor)
+    return fine_grid_copy(crop_to_tumour(mask, 10.0), factor)
 
 
 def fine_rescale(mask, mode, source):

@@ -1,4 +1,4 @@
-"""Closed genus-0 surfaces from binary masks (private helper of :mod:`.shape`).
+"""Closed genus-0 surfaces from binary masks, mesh utilities and mesh files (SPHARM step 2).
 
 Two surface builders:
 
@@ -17,13 +17,18 @@ scan order), fill cavities (background not connected to the outside), then, whil
 characteristic V - E + F of the surface is not 2 (a handle / tunnel), apply a morphological closing
 with a ball of growing radius (1, 2, ... ``max_closing`` grid voxels) to the component; if that
 does not reach genus 0, the convex hull of the component is used.  Whether anything was changed is
-reported (``topology_fixed``) with the description of the fix.
+reported (``topology_fixed``) with the description of the fix (:func:`describe_topology_fix`).
+
+Mesh utilities (edges, Euler characteristic, areas, volume, centroid, :func:`mean_radius`) serve
+the other steps; :func:`write_mesh` writes a mesh as .obj / .stl / .ply.
 
 All coordinates here are in millimetres in the *voxel-aligned* frame of the input array: x along
 the last array axis, y the middle, z the first, origin at the centre of voxel (0, 0, 0).
 """
 from __future__ import annotations
 
+import os
+import struct
 from typing import Dict, Tuple
 
 import numpy as np
@@ -111,6 +116,21 @@ def orient_outward(v: np.ndarray, f: np.ndarray) -> np.ndarray:
     return f
 
 
+def mean_radius(v: np.ndarray, f: np.ndarray, area_weighted: bool = True) -> float:
+    """Mean distance of the surface from its centroid (the descriptors' size ``R``, mm).
+
+    ``area_weighted``: centroid and mean weighted by :func:`vertex_areas` (the surface integral,
+    independent of the mesh density; robust mode); otherwise the plain vertex mean, SPHARM-MAT's
+    ``radius`` (reference mode).
+    """
+    if not area_weighted:
+        c = v.mean(axis=0)
+        return float(np.linalg.norm(v - c, axis=1).mean())
+    w = vertex_areas(v, f)
+    c = (w[:, None] * v).sum(0) / w.sum()
+    return float((w * np.linalg.norm(v - c, axis=1)).sum() / w.sum())
+
+
 # ----------------------------------------------------------------------------- mask topology
 _BALLS: Dict[int, np.ndarray] = {}
 
@@ -165,6 +185,23 @@ def clean_topology(b: np.ndarray, surface_fn, max_closing: int = 6):
     info["fixed"] = bool(n > 1 or info["holes_filled"] > 0 or info["closing_radius"] > 0
                          or info["convex_hull"] or info.get("well_composed_added", 0) > 0)
     return cur, v, f, info
+
+
+def describe_topology_fix(info: Dict) -> str:
+    """One line naming what the topology fix changed (``info`` of :func:`clean_topology`, or of
+    a surface builder), empty when nothing."""
+    parts = []
+    if info.get("n_components", 1) > 1:
+        parts.append(f"kept largest of {info['n_components']} components")
+    if info.get("holes_filled", 0):
+        parts.append(f"filled {info['holes_filled']} cavity voxels")
+    if info.get("well_composed_added", 0):
+        parts.append(f"added {info['well_composed_added']} voxels (well-composed)")
+    if info.get("closing_radius", 0):
+        parts.append(f"closing radius {info['closing_radius']}")
+    if info.get("convex_hull"):
+        parts.append("convex hull")
+    return "; ".join(parts)
 
 
 # ----------------------------------------------------------------------------- robust surface
@@ -447,3 +484,43 @@ def voxel_face_surface(mask: np.ndarray, spacing_xyz, min_vertices: int = 10000,
     info["upsample_factor"] = k
     info["euler"] = euler_characteristic(v.shape[0], tris)
     return v, Q, tris, info
+
+
+# ----------------------------------------------------------------------------- mesh files
+def write_mesh(path, vertices: np.ndarray, faces: np.ndarray) -> str:
+    """Write a triangle mesh as .obj, .stl (binary) or .ply (ASCII); plain Python, no VTK.
+
+    Coordinates are written as given (this package uses LPS mm; Slicer reads .obj / .stl / .ply
+    models as LPS by default since Slicer 4.11).
+    """
+    path = str(path)
+    ext = os.path.splitext(path)[1].lower()
+    v = np.asarray(vertices, dtype=np.float64)
+    f = np.asarray(faces, dtype=np.int64)
+    if ext == ".obj":
+        with open(path, "w") as fh:
+            fh.write("# PanCancerSubtype SPHARM mesh (LPS, mm)\n")
+            np.savetxt(fh, v, fmt="v %.6f %.6f %.6f")
+            np.savetxt(fh, f + 1, fmt="f %d %d %d")
+    elif ext == ".ply":
+        with open(path, "w") as fh:
+            fh.write("ply\nformat ascii 1.0\ncomment PanCancerSubtype SPHARM mesh (LPS, mm)\n"
+                     f"element vertex {len(v)}\nproperty float x\nproperty float y\n"
+                     f"property float z\nelement face {len(f)}\n"
+                     "property list uchar int vertex_indices\nend_header\n")
+            np.savetxt(fh, v, fmt="%.6f %.6f %.6f")
+            np.savetxt(fh, f, fmt="3 %d %d %d")
+    elif ext == ".stl":
+        a, b, c = v[f[:, 0]], v[f[:, 1]], v[f[:, 2]]
+        n = np.cross(b - a, c - a)
+        n /= np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-30)
+        rec = np.zeros(len(f), dtype=[("n", "<f4", 3), ("a", "<f4", 3), ("b", "<f4", 3),
+                                      ("c", "<f4", 3), ("attr", "<u2")])
+        rec["n"], rec["a"], rec["b"], rec["c"] = n, a, b, c
+        with open(path, "wb") as fh:
+            fh.write(b"PanCancerSubtype SPHARM mesh (LPS, mm)".ljust(80, b" "))
+            fh.write(struct.pack("<I", len(f)))
+            fh.write(rec.tobytes())
+    else:
+        raise ValueError(f"{path}: unsupported mesh format {ext!r} (use .obj, .stl or .ply)")
+    return path

@@ -1,7 +1,8 @@
-"""Real orthonormal spherical harmonics, their complex counterparts, and least-squares fitting.
+"""Real orthonormal spherical harmonics, their complex counterparts, least-squares fitting and
+coefficient maths (rotation, reflection) (SPHARM step 4).
 
-Conventions (used throughout :mod:`.shape`)
--------------------------------------------
+Conventions (used throughout this package)
+------------------------------------------
 * Points on the unit sphere are unit vectors ``u = (x, y, z)``; polar angle
   ``theta = arccos(z)``, azimuth ``phi = atan2(y, x)``.
 * Coefficients are stored in rows indexed ``k = l*l + l + m`` for ``l = 0..L``, ``m = -l..l``:
@@ -116,6 +117,25 @@ def complex_to_real(c: np.ndarray) -> np.ndarray:
             a[index(l, m)] = s2 * cn.real
             a[index(l, -m)] = s2 * cn.imag
     return a
+
+
+def reflection_signs(max_degree: int, eps) -> np.ndarray:
+    """Signs ``s_k`` with ``R_k(D u) = s_k R_k(u)`` for the reflection ``D = diag(eps)``
+    (``eps`` = +-1 for each of x, y, z): coefficients of ``f(D u)`` are ``s * coef``.
+
+    From the real basis: ``x -> e_x x``, ``y -> e_y y``, ``z -> e_z z`` gives
+    ``R_{l,0} -> e_z^l R_{l,0}``, ``R_{l,m} -> e_x^m e_z^(l+m) R_{l,m}`` and
+    ``R_{l,-m} -> e_x^(m+1) e_y e_z^(l+m) R_{l,-m}`` (m > 0).
+    """
+    L = int(max_degree)
+    ex, ey, ez = (int(e) for e in eps)
+    s = np.empty((L + 1) ** 2)
+    for l in range(L + 1):
+        s[index(l, 0)] = ez ** l
+        for m in range(1, l + 1):
+            s[index(l, m)] = ex ** m * ez ** (l + m)
+            s[index(l, -m)] = ex ** (m + 1) * ey * ez ** (l + m)
+    return s
 
 
 def lstsq_fit(u: np.ndarray, values: np.ndarray, max_degree: int, weights=None):

@@ -1,4 +1,4 @@
-"""Spherical parameterisations of closed genus-0 meshes (private helper of :mod:`.shape`).
+"""Spherical parameterisations of closed genus-0 meshes (SPHARM step 3).
 
 * :func:`heat_inflated_map` (robust mode) - radial projection from the enclosed solid's centroid
   in the *whitened* frame of its second moments (an ellipsoid gets its natural affine map,
@@ -9,10 +9,10 @@
   function of the geometry, nearly independent of the triangulation, and equivariant under
   rotation, translation and scaling.  Falls back to :func:`robust_map` when no ``t`` up to 1000
   works (C- or ring-shaped tumours).
-* :func:`robust_map` - the previous robust map, now the fallback: the same whitened radial map,
+* :func:`robust_map` - the fallback of :func:`heat_inflated_map`: the same whitened radial map,
   inflated by graph-Laplacian smoothing (the smallest number of iterations, to within 4, up to
-  2400, that makes it bijective; the count depends on the triangulation and jumped between
-  re-voxelised copies of real tumours), and, if that does not help, the heat-diffusion map
+  2400, that makes it bijective; the count depends on the triangulation, which is why the
+  geometric heat flow comes first), and, if that does not help, the heat-diffusion map
   between the polar caps of the longest principal axis with *smooth* latitude / longitude area
   equalisation (four rounds; spherical Tutte relaxation as the last resort).
 * :func:`diffusion_map` - Brechbuehler, Gerig & Kuebler (1995): latitude by heat diffusion
@@ -28,6 +28,10 @@
   vertex moves towards the centroid of its incident spherical triangles weighted by how much more
   sphere area they have than their share of the object's area; moves that fold a triangle are
   undone.  Written from the papers' description, not from SPHARM-MAT's code.
+* :func:`reference_map` (reference mode) - :func:`diffusion_map`, :func:`equalise_lat_lon` (as
+  much as stays bijective), then :func:`cald_smooth`.
+* :func:`sphere_vertex_areas` - the spherical area each vertex represents (robust-mode fit
+  weights); :func:`area_distortion`, :func:`check_bijective` - the reported quality of a map.
 
 A map is *bijective* (reported) when every triangle keeps its orientation on the sphere and the
 signed spherical areas add up to 4 pi (a degree-one, locally injective map of a sphere).
@@ -40,7 +44,7 @@ import numpy as np
 import scipy.sparse as sps
 from scipy.sparse.linalg import spsolve
 
-from ._spharm_mesh import edges_of, face_areas, vertex_areas, volume_centroid
+from .mesh import edges_of, face_areas, vertex_areas, volume_centroid
 
 
 def adjacency(n: int, edges: np.ndarray) -> sps.csr_matrix:
@@ -81,6 +85,13 @@ def area_distortion(u: np.ndarray, v: np.ndarray, f: np.ndarray) -> Dict[str, fl
     return {"area_log_mean": float(np.sum(oa * lr)),
             "area_ratio_p05": float(np.percentile(r, 5)),
             "area_ratio_p95": float(np.percentile(r, 95))}
+
+
+def sphere_vertex_areas(u: np.ndarray, f: np.ndarray) -> np.ndarray:
+    """Spherical area each vertex of a map represents (one third of its incident triangles' area
+    on the sphere, plus 1e-12 so that none is zero): the least-squares weights of robust mode."""
+    a = np.abs(spherical_signed_areas(u, f)) / 3.0
+    return np.bincount(f.ravel(), weights=np.repeat(a, 3), minlength=u.shape[0]) + 1e-12
 
 
 def _normalise(x):
@@ -171,8 +182,7 @@ def _cap_pole(v: np.ndarray, f: np.ndarray, t: np.ndarray) -> int:
     """The vertex nearest to the area-weighted centroid of the cap of the ``POLE_CAP`` (1%)
     vertices with the largest ``t``.  Unlike the single most extreme vertex, which jumps
     between the corners of a blunt end when the tumour is re-voxelised, the cap's centre moves
-    continuously with the shape (brats_pat0002: 1.5x rescale 6.4% -> 3.4%, sub-voxel shift
-    7.0% -> 4.1%; brain1 7.2% -> 5.9%, 3.7% -> 2.9%)."""
+    continuously with the shape (effect on the C-shaped tumours: README)."""
     k = max(3, int(np.ceil(POLE_CAP * v.shape[0])))
     cap = np.argpartition(-t, k - 1)[:k]
     wa = vertex_areas(v, f)[cap]
@@ -444,8 +454,7 @@ def equalise_lat_lon(u: np.ndarray, v: np.ndarray, f: np.ndarray, bins: Optional
     by a Gaussian of ``sigma`` bins, with 0.1% uniform mass so that it is strictly increasing,
     and interpolated by a monotone cubic (PCHIP).  The smooth re-mapping folds far fewer thin
     triangles, so it is kept whole on re-voxelised copies of a tumour where the step function
-    had to be cut back by different amounts (brain1: 1.5x rescale changed the energies by 18%
-    with the step function, 7% with the smooth one).
+    had to be cut back by different amounts (which made the fallback unstable; README).
     """
     n = u.shape[0]
     fr = f.ravel()
@@ -468,6 +477,36 @@ def equalise_lat_lon(u: np.ndarray, v: np.ndarray, f: np.ndarray, bins: Optional
     t_new[theta > np.pi - 1e-12] = np.pi
     st = np.sin(t_new)
     return np.stack([st * np.cos(p_new), st * np.sin(p_new), np.cos(t_new)], axis=1)
+
+
+# ----------------------------------------------------------------------------- reference map
+def reference_map(v: np.ndarray, quads: np.ndarray, tris: np.ndarray, iters: int = 100,
+                  local_iters: int = 10, max_seconds: float = 15.0):
+    """Reference-mode parameterisation (SPHARM-MAT-like) of a voxel-face surface.  Returns
+    (u, info).
+
+    1. :func:`diffusion_map` on the quads (Brechbuehler 1995), poles at the z-extreme vertices.
+    2. If that map is bijective, :func:`equalise_bijective` with exact per-vertex CDFs: as much
+       of the latitude / longitude area equalisation as keeps it bijective (a few polar
+       triangles can fold).
+    3. :func:`cald_smooth` (Shen & Makedon 2006): up to ``iters`` (100) iterations of
+       ``local_iters`` (10) local steps, stopping when an iteration gains < 0.2% or after
+       ``max_seconds``.
+
+    It follows the published algorithm but is not a bit-exact re-implementation of SPHARM-MAT
+    (which the spec says depends on a no-op least-squares call of its Windows binary and
+    un-centred coordinates), so published numbers are approached, not reproduced to 4 decimals.
+    """
+    u, info = diffusion_map(v, quads, tris=tris)
+    if check_bijective(u, tris)[0]:
+        u, tq = equalise_bijective(u, v, tris)
+        info["lat_lon_equalised"] = tq
+    u, cinfo = cald_smooth(u, v, tris, iters=iters, local_iters=local_iters,
+                           max_seconds=max_seconds)
+    info.update(cinfo)
+    ok, nbad, _ = check_bijective(u, tris)
+    info.update(method="diffusion+cald", bijective=ok, folded=nbad)
+    return u, info
 
 
 # ----------------------------------------------------------------------------- heat inflation
