@@ -203,7 +203,8 @@ def test_feature_mismatch_names_the_columns(fitted):
     shuffled = meta[list(reversed(meta.columns))]
     np.testing.assert_array_equal(m.predict_proba(shuffled), m.predict_proba(df))
     out = m.predict_frame(shuffled)
-    assert list(out.columns) == ["ID", "predicted_subtype"] + [f"prob_{c}" for c in m.classes_]
+    assert list(out.columns) == (["ID", "predicted_subtype"] + [f"prob_{c}" for c in m.classes_]
+                                 + ["novelty_score", "novelty_family", "novel"])
     assert list(out["ID"]) == list(df["ID"])
 
 
