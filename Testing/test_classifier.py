@@ -263,7 +263,7 @@ def test_bundle_round_trip_identical(fitted, tmp_path):
     m, df, _, _ = fitted
     d = save_bundle(m, tmp_path / "model")
     assert sorted(p.name for p in d.iterdir()) == [
-        "checksums.json", "metadata.json", "model.json", "preprocessing.json"]
+        "checksums.json", "metadata.json", "model.json", "novelty.json", "preprocessing.json"]
     m2 = load_bundle(d)
     np.testing.assert_allclose(m2.predict_proba(df), m.predict_proba(df), rtol=0, atol=0)
     np.testing.assert_array_equal(m2.predict(df), m.predict(df))
