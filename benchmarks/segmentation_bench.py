@@ -54,7 +54,7 @@ def main(argv=None):
     import torch
 
     from PanCancerSubtypeLib import segmentation as seg
-    from PanCancerSubtypeLib._seg_net import _resolve_device
+    from PanCancerSubtypeLib.segmentation._net import _resolve_device
 
     if args.threads:
         torch.set_num_threads(args.threads)

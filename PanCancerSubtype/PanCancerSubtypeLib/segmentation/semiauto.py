@@ -108,7 +108,7 @@ from typing import Optional
 
 import numpy as np
 
-from .errors import ImageDimensionError, InvalidImageValuesError
+from ..errors import ImageDimensionError, InvalidImageValuesError
 
 log = logging.getLogger(__name__)
 

@@ -59,9 +59,9 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .errors import (EmptyMaskError, GeometryMismatchError, ImageDimensionError,
+from ..errors import (EmptyMaskError, GeometryMismatchError, ImageDimensionError,
                      InvalidImageValuesError, ManifestError, ModelBundleError, UnreadableFileError)
-from .files import sha256_file
+from ..files import sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -746,7 +746,7 @@ def segment_image(image, model_dir, modality: Optional[str] = None, seeds_lps_mm
     mask = prob >= cfg.threshold
     seeds_zyx = None
     if seeds_lps_mm is not None and len(np.atleast_2d(seeds_lps_mm)[0]):
-        from ._seg_semiauto import seeds_to_indices
+        from .semiauto import seeds_to_indices
 
         seeds_zyx = [s[::-1] for s in seeds_to_indices(image, seeds_lps_mm, source=source)]
     mask = postprocess(mask, postprocessing, seeds_zyx)

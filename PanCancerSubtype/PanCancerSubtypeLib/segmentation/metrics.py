@@ -16,7 +16,7 @@ from typing import Any, Dict, Optional, Sequence
 
 import numpy as np
 
-from .errors import EmptyMaskError, GeometryMismatchError, LabelNotFoundError
+from ..errors import EmptyMaskError, GeometryMismatchError, LabelNotFoundError
 
 __all__ = ["dice", "hausdorff95", "hausdorff_distance", "volume_difference",
            "evaluate_segmentation", "surface_distances"]
@@ -28,7 +28,7 @@ def _as_sitk(img, what: str):
     if isinstance(img, sitk.Image):
         return img
     if isinstance(img, (str, bytes)) or hasattr(img, "__fspath__"):
-        from .io import read_image
+        from ..io import read_image
 
         return read_image(img, check=False)
     raise TypeError(f"{what} must be a SimpleITK image or a file path, not {type(img).__name__}")

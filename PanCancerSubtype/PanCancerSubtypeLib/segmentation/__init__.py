@@ -29,10 +29,10 @@ torch and monai are imported only when a network is built, trained or run.
 """
 from __future__ import annotations
 
-from ._seg_icc import feature_icc, icc, perturb_mask
-from ._seg_metrics import (dice, evaluate_segmentation, hausdorff95, hausdorff_distance,
+from .robustness import feature_icc, icc, perturb_mask
+from .metrics import (dice, evaluate_segmentation, hausdorff95, hausdorff_distance,
                            surface_distances, volume_difference)
-from ._seg_semiauto import seeds_to_indices, segment_from_seeds
+from .semiauto import seeds_to_indices, segment_from_seeds
 
 __all__ = [
     "SegmenterConfig", "build_network", "train_segmenter", "segment_image", "load_model",
@@ -43,7 +43,7 @@ __all__ = [
     "perturb_mask", "icc", "feature_icc",
 ]
 
-# _seg_net imports only numpy at module level; torch / monai are imported inside its functions
-from ._seg_net import (SegmenterConfig, build_network, load_model,  # noqa: E402
+# _net imports only numpy at module level; torch / monai are imported inside its functions
+from ._net import (SegmenterConfig, build_network, load_model,  # noqa: E402
                        load_training_cases, normalise, postprocess, segment_image,
                        train_segmenter)
