@@ -610,6 +610,50 @@ def test_training_bad_input(tmp_path):
         seg.segment_image(_img(nan, im.GetSpacing(), im.GetOrigin()), tmp_path / "m")
 
 
+def test_training_cases_read_through_io(tmp_path, caplog):
+    # manifests, images, masks and labels are read by cohort.read_manifest and io: the columns of
+    # shared/data/cases.csv are accepted, IDs default to the image file name, an empty Label
+    # follows io's rule (the only label, or label 1 when there are several), and a mask on a
+    # shifted grid is resampled onto the image grid instead of being pasted on it
+    im, mk = _phantom(0)
+    m = sitk.GetArrayFromImage(mk)
+    two = m.copy()
+    two[:, :, 32:] *= 2                                  # labels 1 (x < 32) and 2 (x >= 32)
+    sitk.WriteImage(im, str(tmp_path / "ct0.nii.gz"))
+    lab2 = sitk.GetImageFromArray(two)
+    lab2.CopyInformation(mk)
+    sitk.WriteImage(lab2, str(tmp_path / "two.nii.gz"))
+    shifted = sitk.GetImageFromArray(m)
+    shifted.CopyInformation(mk)
+    shifted.SetOrigin(tuple(np.add(mk.GetOrigin(), (0.8, 0.0, 0.0))))   # one voxel along x
+    sitk.WriteImage(shifted, str(tmp_path / "shifted.nii.gz"))
+    (tmp_path / "cases.csv").write_text(
+        "case_id,image,mask,tumour_labels,modality\n"
+        "both,ct0.nii.gz,two.nii.gz,\"1,2\",ct\n"
+        "default,ct0.nii.gz,two.nii.gz,,MR\n"
+        "moved,ct0.nii.gz,shifted.nii.gz,1,\n")
+    with caplog.at_level("WARNING"):
+        got = {c["id"]: c for c in seg.load_training_cases(str(tmp_path / "cases.csv"))}
+    assert list(got) == ["both", "default", "moved"]
+    assert [got[k]["modality"] for k in got] == ["CT", "MR", None]
+    arr = {k: sitk.GetArrayFromImage(c["mask"]) for k, c in got.items()}
+    np.testing.assert_array_equal(arr["both"], m)
+    np.testing.assert_array_equal(arr["default"], (two == 1).astype(np.uint8))
+    assert "using label 1" in caplog.text
+    want = np.zeros_like(m)
+    want[:, :, 1:] = m[:, :, :-1]                          # moved by one voxel along +x
+    np.testing.assert_array_equal(arr["moved"], want)
+    for c in got.values():
+        _same_geometry(c["mask"], c["image"])
+        assert c["image"].GetPixelID() == sitk.sitkFloat32
+        assert c["mask"].GetPixelID() == sitk.sitkUInt8
+    rows = [{"Image": str(tmp_path / "ct0.nii.gz"), "Mask": str(tmp_path / "two.nii.gz"),
+             "Label": 2}]
+    (only,) = seg.load_training_cases(rows)
+    assert only["id"] == "ct0"
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(only["mask"]), (two == 2).astype(np.uint8))
+
+
 # ------------------------------------------------------------------------------------ CLI
 def test_cli_train_segment_evaluate(tmp_path, capsys):
     rows = []

@@ -54,13 +54,15 @@ import json
 import logging
 import os
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
 from ..errors import (EmptyMaskError, GeometryMismatchError, ImageDimensionError,
-                     InvalidImageValuesError, ManifestError, ModelBundleError, UnreadableFileError)
+                      InvalidImageValuesError, LabelNotFoundError, ManifestError, ModelBundleError,
+                      UnreadableFileError)
 from ..files import sha256_file
 
 log = logging.getLogger(__name__)
@@ -266,18 +268,6 @@ class _Vol:
     fg_slices: Optional[np.ndarray] = None
 
 
-def _check_image(img, source):
-    import SimpleITK as sitk
-
-    if img.GetDimension() != 3 or img.GetNumberOfComponentsPerPixel() != 1:
-        raise ImageDimensionError(f"a 3D scalar image is needed (got {img.GetDimension()}D, "
-                                  f"{img.GetNumberOfComponentsPerPixel()} component(s))",
-                                  source=source)
-    a = sitk.GetArrayViewFromImage(img)
-    if not np.all(np.isfinite(a)):
-        raise InvalidImageValuesError("image holds NaN or infinite values", source=source)
-
-
 def _resample(img, spacing, interp, ref=None):
     import SimpleITK as sitk
 
@@ -290,90 +280,77 @@ def _resample(img, spacing, interp, ref=None):
                          [float(v) for v in new_sp], img.GetDirection(), 0.0, img.GetPixelID())
 
 
-def _parse_labels(label) -> Optional[List[float]]:
-    if label is None:
-        return None
-    if isinstance(label, float) and np.isnan(label):
-        return None
-    if isinstance(label, (int, float, np.integer, np.floating)):
-        return [float(label)]
-    s = str(label).strip()
-    if not s:
-        return None
-    return [float(v) for v in s.replace(";", ",").split(",") if v.strip()]
-
-
-def _read(path, what, source):
-    import SimpleITK as sitk
-
-    if not path or not os.path.exists(str(path)):
-        raise UnreadableFileError(f"{what} file does not exist", source=str(path or source))
+@contextmanager
+def _naming_case(case_id: str):
+    """Re-raise the errors of reading a case's image and mask with the case ID as their source
+    (the file stays in the message).  A ``Label`` that selects no voxel is an
+    :class:`~PanCancerSubtypeLib.errors.EmptyMaskError` here: the case has no training target."""
     try:
-        return sitk.ReadImage(str(path))
-    except RuntimeError as exc:
-        raise UnreadableFileError(f"cannot read {what}: {exc}", source=str(path)) from None
+        yield
+    except LabelNotFoundError as exc:
+        raise EmptyMaskError(f"mask has no foreground voxel for the selected label ({exc})",
+                             source=case_id) from None
+    except (UnreadableFileError, EmptyMaskError, GeometryMismatchError, ImageDimensionError,
+            InvalidImageValuesError) as exc:
+        raise type(exc)(str(exc), source=case_id) from None
 
 
 def load_training_cases(cases, base_dir=None) -> List[Dict[str, Any]]:
     """Manifest path / DataFrame / list of dict rows / list of ``Case`` -> list of dicts.
 
     Each dict holds ``id``, ``image`` (SimpleITK float32), ``mask`` (uint8 0/1 on the image grid),
-    ``modality``.  Manifest columns follow the PyRadiomics batch format: ``Image``, ``Mask``,
-    optional ``Label`` (e.g. ``1`` or ``1,3,4``; default any non-zero voxel), ``ID``,
-    ``Modality``; relative paths are relative to the manifest's folder.
+    ``modality`` (``"CT"``, ``"MR"`` or None).  Manifests are read and validated by
+    :func:`PanCancerSubtypeLib.cohort.read_manifest` (columns ``Image``, ``Mask``, optional
+    ``Label``, ``ID``, ``Modality``, or the aliases of ``shared/data/cases.csv``; relative paths
+    are relative to the manifest's folder, or to ``base_dir``; IDs default to the image file name
+    and must be unique).  Images and masks are read by :func:`PanCancerSubtypeLib.io.read_image`
+    and :func:`~PanCancerSubtypeLib.io.read_mask`, so ``Label`` follows io's rule (a value,
+    ``1,3,4``, or a segment name of a ``.seg.nrrd``; empty: the mask's only label, or label 1
+    with a warning when it has several) and a mask on another grid is resampled onto the image
+    grid when their extents overlap.  Errors name the case.
     """
     import SimpleITK as sitk
+
+    from ..cohort import normalise_manifest, read_manifest
+    from ..io import align_to_reference, check_image, read_image, read_mask
 
     source = None
     if isinstance(cases, (str, os.PathLike)):
         source = str(cases)
-        if not os.path.exists(source):
-            raise UnreadableFileError("manifest does not exist", source=source)
-        import pandas as pd
+        rows: List[Any] = read_manifest(cases, base_dir=base_dir).to_dict("records")
+    elif hasattr(cases, "to_dict") and hasattr(cases, "columns"):
+        rows = normalise_manifest(cases, base_dir or ".").to_dict("records")
+    else:
+        rows = list(cases)
+        at = [i for i, r in enumerate(rows) if isinstance(r, Mapping)]
+        if at:
+            import pandas as pd
 
-        base_dir = base_dir or os.path.dirname(os.path.abspath(source))
-        cases = pd.read_csv(source, dtype=str, keep_default_na=False)
-    if hasattr(cases, "to_dict") and hasattr(cases, "columns"):
-        cols = set(cases.columns)
-        missing = {"Image", "Mask"} - cols
-        if missing:
-            raise ManifestError(f"manifest lacks column(s) {sorted(missing)} (has {sorted(cols)})",
-                                source=source)
-        cases = cases.to_dict("records")
+            table = normalise_manifest(pd.DataFrame([dict(rows[i]) for i in at]), base_dir or ".",
+                                       source="cases")
+            for i, r in zip(at, table.to_dict("records")):
+                rows[i] = r
     out = []
     seen = set()
-    for i, row in enumerate(cases):
-        if hasattr(row, "image") and hasattr(row, "mask") and not isinstance(row, dict):
+    for row in rows:
+        if isinstance(row, Mapping):
+            cid = str(row["ID"])
+            with _naming_case(cid):
+                img = sitk.Cast(read_image(row["Image"], check=False), sitk.sitkFloat32)
+                check_image(img, source=cid)
+                m = read_mask(row["Mask"], label=row["Label"] or None, reference=img)
+            mod = row["Modality"] or None
+        elif hasattr(row, "image") and hasattr(row, "mask"):
+            cid, mod = str(row.case_id), row.modality
             img = sitk.Cast(row.image, sitk.sitkFloat32)
-            m = sitk.Cast(row.mask > 0, sitk.sitkUInt8)
-            cid, mod = row.case_id, row.modality
+            check_image(img, source=cid)
+            m = align_to_reference(sitk.Cast(row.mask > 0, sitk.sitkUInt8), img, source=cid)
         else:
-            if "Image" not in row or "Mask" not in row:
-                raise ManifestError(f"row {i} lacks Image / Mask", source=source)
-            cid = str(row.get("ID") or f"case{i}")
-            ip, mp = str(row["Image"]), str(row["Mask"])
-            if base_dir and not os.path.isabs(ip):
-                ip = os.path.join(base_dir, ip)
-            if base_dir and not os.path.isabs(mp):
-                mp = os.path.join(base_dir, mp)
-            img = sitk.Cast(_read(ip, "image", cid), sitk.sitkFloat32)
-            mraw = _read(mp, "mask", cid)
-            labels = _parse_labels(row.get("Label"))
-            ma = sitk.GetArrayFromImage(mraw)
-            sel = (ma != 0) if labels is None else np.isin(ma, labels)
-            m = sitk.GetImageFromArray(sel.astype(np.uint8))
-            m.CopyInformation(mraw)
-            mod = row.get("Modality") or None
+            raise TypeError(f"a training case is a manifest row (dict) or a Case, not "
+                            f"{type(row).__name__}")
         if cid in seen:
             raise ManifestError(f"duplicate case ID {cid!r}", source=source)
         seen.add(cid)
-        _check_image(img, cid)
-        if m.GetSize() != img.GetSize() or not np.allclose(m.GetSpacing(), img.GetSpacing(),
-                                                            rtol=1e-4):
-            raise GeometryMismatchError(f"mask grid {m.GetSize()} / {m.GetSpacing()} differs from "
-                                        f"image grid {img.GetSize()} / {img.GetSpacing()}",
-                                        source=cid)
-        m.CopyInformation(img)
         if not sitk.GetArrayViewFromImage(m).any():
             raise EmptyMaskError("mask has no foreground voxel (for the selected label)",
                                  source=cid)
@@ -725,7 +702,9 @@ def segment_image(image, model_dir, modality: Optional[str] = None, seeds_lps_mm
 
     if not isinstance(image, sitk.Image):
         raise TypeError("image must be a SimpleITK image")
-    _check_image(image, source)
+    from ..io import check_image
+
+    check_image(image, source=source)
     net, cfg, _ = model if model is not None else load_model(model_dir, device=device)
     dev = next(net.parameters()).device
     img = sitk.Cast(image, sitk.sitkFloat32)
