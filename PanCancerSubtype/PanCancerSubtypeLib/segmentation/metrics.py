@@ -18,7 +18,7 @@ import numpy as np
 
 from ..errors import EmptyMaskError, GeometryMismatchError, LabelNotFoundError
 
-__all__ = ["dice", "hausdorff95", "hausdorff_distance", "volume_difference",
+__all__ = ["dice", "dice_arrays", "hausdorff95", "hausdorff_distance", "volume_difference",
            "evaluate_segmentation", "surface_distances"]
 
 
@@ -106,13 +106,18 @@ def _prep(pred, ref, label, ref_label):
     return a, b, spacing_zyx
 
 
-def dice(pred, ref, label=None, ref_label=None) -> float:
-    """Dice coefficient 2|A∩B| / (|A|+|B|) of two masks on the same grid (1.0 when both empty)."""
-    a, b, _ = _prep(pred, ref, label, ref_label)
+def dice_arrays(a: np.ndarray, b: np.ndarray) -> float:
+    """Dice coefficient 2|A∩B| / (|A|+|B|) of two boolean arrays (1.0 when both are empty)."""
     s = int(a.sum()) + int(b.sum())
     if s == 0:
         return 1.0
     return 2.0 * float(np.logical_and(a, b).sum()) / s
+
+
+def dice(pred, ref, label=None, ref_label=None) -> float:
+    """Dice coefficient 2|A∩B| / (|A|+|B|) of two masks on the same grid (1.0 when both empty)."""
+    a, b, _ = _prep(pred, ref, label, ref_label)
+    return dice_arrays(a, b)
 
 
 def _hd(pred, ref, label, ref_label, percentile: Optional[float]) -> float:
