@@ -11,7 +11,6 @@ chains normalisation, optional resampling, prediction, thresholding and post-pro
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
 from typing import Optional, Sequence
@@ -19,7 +18,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from ..errors import ModelBundleError
-from ..files import sha256_file
+from ..files import read_json, sha256_file
 from .networks import SegmenterConfig, build_network, resolve_device
 from .semiauto import seeds_to_indices
 from .transforms import normalise, resample
@@ -44,8 +43,7 @@ def load_model(model_dir, which: str = "best", device: str = "auto"):
             raise ModelBundleError(f"model directory lacks {os.path.basename(p)}",
                                    source=model_dir)
     try:
-        with open(cpath) as fh:
-            meta = json.load(fh)
+        meta = read_json(cpath)
         cfg = SegmenterConfig.from_dict(meta["config"])
     except (ValueError, KeyError, TypeError) as exc:
         raise ModelBundleError(f"config.json is invalid: {exc}", source=cpath) from None

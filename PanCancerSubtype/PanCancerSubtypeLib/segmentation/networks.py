@@ -45,6 +45,8 @@ from typing import Any, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
+from ..files import atomic_write_text
+
 __all__ = ["SegmenterConfig", "build_network", "resolve_device"]
 
 
@@ -90,8 +92,7 @@ class SegmenterConfig:
     def to_json(self, path=None) -> str:
         text = json.dumps(self.to_dict(), indent=2)
         if path is not None:
-            with open(path, "w") as fh:
-                fh.write(text)
+            atomic_write_text(path, text)
         return text
 
     @classmethod

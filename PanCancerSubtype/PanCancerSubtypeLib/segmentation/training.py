@@ -19,11 +19,11 @@ Dice), ``last.safetensors``, ``training_log.csv``; :func:`.inference.load_model`
 from __future__ import annotations
 
 import csv
-import json
 import logging
 import os
 import time
 from contextlib import contextmanager
+from io import StringIO
 from typing import Any, Dict, List, Mapping, Optional
 
 import numpy as np
@@ -31,7 +31,7 @@ import numpy as np
 from ..errors import (EmptyMaskError, GeometryMismatchError, ImageDimensionError,
                       InvalidImageValuesError, LabelNotFoundError, ManifestError,
                       UnreadableFileError)
-from ..files import sha256_file
+from ..files import atomic_write_bytes, atomic_write_text, sha256_file, write_json
 from .inference import predict_probability
 from .metrics import dice_arrays
 from .networks import SegmenterConfig, build_network, resolve_device
@@ -198,7 +198,7 @@ def train_segmenter(cases, out_dir, config: Optional[SegmenterConfig] = None,
         loss_fn = DiceCELoss(to_onehot_y=True, softmax=True)
         rng = np.random.default_rng(cfg.seed + 1)
         aug = augmenter(cfg, cfg.seed + 2) if cfg.augment else None
-        from safetensors.torch import save_file
+        from safetensors.torch import save as safetensors_bytes
 
         best_path = os.path.join(out_dir, "best.safetensors")
         last_path = os.path.join(out_dir, "last.safetensors")
@@ -245,11 +245,12 @@ def train_segmenter(cases, out_dir, config: Optional[SegmenterConfig] = None,
             else:
                 score = -train_loss          # no validation case: track the training loss
             sd_cpu = {k: t.detach().cpu().contiguous() for k, t in model.state_dict().items()}
-            save_file(sd_cpu, last_path)
+            weights = safetensors_bytes(sd_cpu)
+            atomic_write_bytes(last_path, weights)
             improved = score > best + 1e-6
             if improved:
                 best, best_epoch, bad = score, epoch, 0
-                save_file(sd_cpu, best_path)
+                atomic_write_bytes(best_path, weights)
             else:
                 bad += 1
             dt = time.perf_counter() - t0
@@ -259,10 +260,11 @@ def train_segmenter(cases, out_dir, config: Optional[SegmenterConfig] = None,
             if hasattr(bar, "set_postfix"):
                 bar.set_postfix(loss=f"{train_loss:.3f}",
                                 val_dice=f"{score:.3f}" if val else "-")
-            with open(log_path, "w", newline="") as fh:
-                w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-                w.writeheader()
-                w.writerows(rows)
+            text = StringIO(newline="")
+            w = csv.DictWriter(text, fieldnames=list(rows[0]))
+            w.writeheader()
+            w.writerows(rows)
+            atomic_write_text(log_path, text.getvalue())
             if bad >= cfg.patience:
                 log.info("early stopping at epoch %d (best %d)", epoch, best_epoch)
                 break
@@ -286,6 +288,5 @@ def train_segmenter(cases, out_dir, config: Optional[SegmenterConfig] = None,
         "torch_version": torch.__version__,
         "note": "research model; not validated for clinical use",
     }
-    with open(os.path.join(out_dir, "config.json"), "w") as fh:
-        json.dump(summary, fh, indent=2)
+    write_json(os.path.join(out_dir, "config.json"), summary, indent=2)
     return summary
