@@ -68,6 +68,8 @@ def test_metrics_offset_cubes_analytic():
     assert seg.hausdorff_distance(A, B) == pytest.approx(d * sp[0])
     m = seg.evaluate_segmentation(A, B)
     assert m["jaccard"] == pytest.approx((L - d) / (L + d))
+    assert seg.jaccard(A, B) == pytest.approx((L - d) / (L + d))
+    assert seg.jaccard(A, A) == 1.0
     assert m["volume_diff_ml"] == pytest.approx(0.0)
     assert m["volume_ref_ml"] == pytest.approx(20 * 20 * L * np.prod(sp) / 1000)
     # a smaller cube inside: volume difference and HD along the axis of largest gap

@@ -16,8 +16,9 @@ module             contents
 :mod:`.inference`  :func:`load_model`, :func:`segment_image` (sliding window), :func:`postprocess`
                    (largest or seeded component)
 :mod:`.semiauto`   :func:`segment_from_seeds`, :func:`seeds_to_indices`
-:mod:`.metrics`    :func:`dice`, :func:`hausdorff95`, :func:`hausdorff_distance`,
-                   :func:`volume_difference`, :func:`evaluate_segmentation`
+:mod:`.metrics`    :func:`dice`, :func:`jaccard`, :func:`hausdorff95`,
+                   :func:`hausdorff_distance`, :func:`volume_difference`,
+                   :func:`evaluate_segmentation`
 :mod:`.robustness` :func:`perturb_mask`, :func:`icc`, :func:`feature_icc`
 =================  ==============================================================================
 
@@ -47,7 +48,7 @@ package and the semi-automatic method work without them.
 from __future__ import annotations
 
 from .inference import load_model, postprocess, segment_image
-from .metrics import (dice, evaluate_segmentation, hausdorff95, hausdorff_distance,
+from .metrics import (dice, evaluate_segmentation, hausdorff95, hausdorff_distance, jaccard,
                       surface_distances, volume_difference)
 from .networks import SegmenterConfig, build_network, resolve_device
 from .robustness import feature_icc, icc, perturb_mask
@@ -59,7 +60,7 @@ __all__ = [
     "SegmenterConfig", "build_network", "resolve_device", "train_segmenter", "segment_image",
     "load_model", "normalise", "load_training_cases", "postprocess",
     "segment_from_seeds", "seeds_to_indices",
-    "dice", "hausdorff95", "hausdorff_distance", "volume_difference", "evaluate_segmentation",
+    "dice", "jaccard", "hausdorff95", "hausdorff_distance", "volume_difference", "evaluate_segmentation",
     "surface_distances",
     "perturb_mask", "icc", "feature_icc",
 ]
