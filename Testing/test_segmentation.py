@@ -229,6 +229,66 @@ def _sphere_phantom(direction=None, noise=20.0, seed=0):
     return im, ref
 
 
+_NO_TORCH = """
+import sys
+
+
+class _Blocked:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("torch", "monai", "safetensors"):
+            raise ImportError("not installed (blocked): " + name)
+
+
+sys.meta_path.insert(0, _Blocked())
+import numpy as np
+import SimpleITK as sitk
+
+from PanCancerSubtypeLib import segmentation as seg
+
+im = sitk.ReadImage(sys.argv[1])
+ref = sitk.ReadImage(sys.argv[2])
+out = seg.segment_from_seeds(im, [im.TransformIndexToPhysicalPoint((55, 45, 20))], modality="CT")
+sitk.WriteImage(out, sys.argv[3])
+print("dice", seg.dice(out, ref), seg.evaluate_segmentation(out, ref)["jaccard"])
+print("perturbed", seg.dice(seg.perturb_mask(ref, 1.0, seed=0), ref))
+print("normalised", float(seg.normalise(np.array([-250.0]), "CT", seg.SegmenterConfig())[0]))
+print("loaded", sorted(k for k in sys.modules if k.split(".")[0] in ("torch", "monai")))
+try:
+    seg.build_network(seg.SegmenterConfig())
+except ImportError as exc:
+    print("network:", exc)
+"""
+
+
+def test_package_and_seed_method_work_without_torch(tmp_path):
+    # torch / monai are imported only where a network is built, trained or run: without them
+    # the package imports and the seed method gives the same mask as with them
+    import subprocess
+    import sys
+
+    im, ref = _sphere_phantom(None)
+    sitk.WriteImage(im, str(tmp_path / "im.nrrd"))
+    sitk.WriteImage(ref, str(tmp_path / "ref.nrrd"))
+    env = dict(os.environ, PYTHONPATH=os.path.join(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__))), "PanCancerSubtype"))
+    r = subprocess.run([sys.executable, "-c", _NO_TORCH, str(tmp_path / "im.nrrd"),
+                        str(tmp_path / "ref.nrrd"), str(tmp_path / "out.nrrd")],
+                       capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr
+    lines = dict(line.split(" ", 1) for line in r.stdout.strip().splitlines())
+    want = seg.segment_from_seeds(im, [im.TransformIndexToPhysicalPoint((55, 45, 20))],
+                                  modality="CT")
+    got = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "out.nrrd")))
+    np.testing.assert_array_equal(got, sitk.GetArrayFromImage(want))
+    dice, jac = map(float, lines["dice"].split())
+    assert dice == seg.dice(want, ref) and dice > 0.95
+    assert jac == pytest.approx(dice / (2 - dice))
+    assert 0.7 < float(lines["perturbed"]) < 1.0
+    assert float(lines["normalised"]) == pytest.approx(0.5)
+    assert lines["loaded"] == "[]"
+    assert "blocked" in lines["network:"]
+
+
 @pytest.mark.parametrize("direction", [None, ROT_DIR])
 def test_semiauto_sphere(direction):
     im, ref = _sphere_phantom(direction)
