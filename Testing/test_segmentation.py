@@ -714,6 +714,15 @@ def test_training_cases_read_through_io(tmp_path, caplog):
     (only,) = seg.load_training_cases(rows)
     assert only["id"] == "ct0"
     np.testing.assert_array_equal(sitk.GetArrayFromImage(only["mask"]), (two == 2).astype(np.uint8))
+    # an image error names the case and the file
+    nan = sitk.GetArrayFromImage(im)
+    nan[0, 0, 0] = np.nan
+    bad = sitk.GetImageFromArray(nan)
+    bad.CopyInformation(im)
+    sitk.WriteImage(bad, str(tmp_path / "nan.nrrd"))
+    (tmp_path / "nan.csv").write_text("ID,Image,Mask\nq,nan.nrrd,two.nii.gz\n")
+    with pytest.raises(InvalidImageValuesError, match=r"^q: .*nan\.nrrd: image has 1 NaN"):
+        seg.load_training_cases(str(tmp_path / "nan.csv"))
 
 
 # ------------------------------------------------------------------------------------ CLI

@@ -57,6 +57,8 @@ def _naming_case(case_id: str):
                              source=case_id) from None
     except (UnreadableFileError, EmptyMaskError, GeometryMismatchError, ImageDimensionError,
             InvalidImageValuesError) as exc:
+        if exc.source == case_id:
+            raise
         raise type(exc)(str(exc), source=case_id) from None
 
 
@@ -102,7 +104,7 @@ def load_training_cases(cases, base_dir=None) -> List[Dict[str, Any]]:
             cid = str(row["ID"])
             with _naming_case(cid):
                 img = sitk.Cast(read_image(row["Image"], check=False), sitk.sitkFloat32)
-                check_image(img, source=cid)
+                check_image(img, source=str(row["Image"]))
                 m = read_mask(row["Mask"], label=row["Label"] or None, reference=img)
             mod = row["Modality"] or None
         elif hasattr(row, "image") and hasattr(row, "mask"):
