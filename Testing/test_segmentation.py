@@ -68,6 +68,8 @@ def test_metrics_offset_cubes_analytic():
     assert seg.hausdorff_distance(A, B) == pytest.approx(d * sp[0])
     m = seg.evaluate_segmentation(A, B)
     assert m["jaccard"] == pytest.approx((L - d) / (L + d))
+    assert seg.jaccard(A, B) == pytest.approx((L - d) / (L + d))
+    assert seg.jaccard(A, A) == 1.0
     assert m["volume_diff_ml"] == pytest.approx(0.0)
     assert m["volume_ref_ml"] == pytest.approx(20 * 20 * L * np.prod(sp) / 1000)
     # a smaller cube inside: volume difference and HD along the axis of largest gap
@@ -225,6 +227,66 @@ def _sphere_phantom(direction=None, noise=20.0, seed=0):
     im = _img(arr.astype(np.float32), sp, origin=(-30.0, 12.0, -80.0), direction=direction)
     ref = _img(m.astype(np.uint8), sp, origin=(-30.0, 12.0, -80.0), direction=direction)
     return im, ref
+
+
+_NO_TORCH = """
+import sys
+
+
+class _Blocked:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("torch", "monai", "safetensors"):
+            raise ImportError("not installed (blocked): " + name)
+
+
+sys.meta_path.insert(0, _Blocked())
+import numpy as np
+import SimpleITK as sitk
+
+from PanCancerSubtypeLib import segmentation as seg
+
+im = sitk.ReadImage(sys.argv[1])
+ref = sitk.ReadImage(sys.argv[2])
+out = seg.segment_from_seeds(im, [im.TransformIndexToPhysicalPoint((55, 45, 20))], modality="CT")
+sitk.WriteImage(out, sys.argv[3])
+print("dice", seg.dice(out, ref), seg.evaluate_segmentation(out, ref)["jaccard"])
+print("perturbed", seg.dice(seg.perturb_mask(ref, 1.0, seed=0), ref))
+print("normalised", float(seg.normalise(np.array([-250.0]), "CT", seg.SegmenterConfig())[0]))
+print("loaded", sorted(k for k in sys.modules if k.split(".")[0] in ("torch", "monai")))
+try:
+    seg.build_network(seg.SegmenterConfig())
+except ImportError as exc:
+    print("network:", exc)
+"""
+
+
+def test_package_and_seed_method_work_without_torch(tmp_path):
+    # torch / monai are imported only where a network is built, trained or run: without them
+    # the package imports and the seed method gives the same mask as with them
+    import subprocess
+    import sys
+
+    im, ref = _sphere_phantom(None)
+    sitk.WriteImage(im, str(tmp_path / "im.nrrd"))
+    sitk.WriteImage(ref, str(tmp_path / "ref.nrrd"))
+    env = dict(os.environ, PYTHONPATH=os.path.join(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__))), "PanCancerSubtype"))
+    r = subprocess.run([sys.executable, "-c", _NO_TORCH, str(tmp_path / "im.nrrd"),
+                        str(tmp_path / "ref.nrrd"), str(tmp_path / "out.nrrd")],
+                       capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr
+    lines = dict(line.split(" ", 1) for line in r.stdout.strip().splitlines())
+    want = seg.segment_from_seeds(im, [im.TransformIndexToPhysicalPoint((55, 45, 20))],
+                                  modality="CT")
+    got = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "out.nrrd")))
+    np.testing.assert_array_equal(got, sitk.GetArrayFromImage(want))
+    dice, jac = map(float, lines["dice"].split())
+    assert dice == seg.dice(want, ref) and dice > 0.95
+    assert jac == pytest.approx(dice / (2 - dice))
+    assert 0.7 < float(lines["perturbed"]) < 1.0
+    assert float(lines["normalised"]) == pytest.approx(0.5)
+    assert lines["loaded"] == "[]"
+    assert "blocked" in lines["network:"]
 
 
 @pytest.mark.parametrize("direction", [None, ROT_DIR])
@@ -608,6 +670,59 @@ def test_training_bad_input(tmp_path):
     nan[0, 0, 0] = np.nan
     with pytest.raises(InvalidImageValuesError):
         seg.segment_image(_img(nan, im.GetSpacing(), im.GetOrigin()), tmp_path / "m")
+
+
+def test_training_cases_read_through_io(tmp_path, caplog):
+    # manifests, images, masks and labels are read by cohort.read_manifest and io: the columns of
+    # shared/data/cases.csv are accepted, IDs default to the image file name, an empty Label
+    # follows io's rule (the only label, or label 1 when there are several), and a mask on a
+    # shifted grid is resampled onto the image grid instead of being pasted on it
+    im, mk = _phantom(0)
+    m = sitk.GetArrayFromImage(mk)
+    two = m.copy()
+    two[:, :, 32:] *= 2                                  # labels 1 (x < 32) and 2 (x >= 32)
+    sitk.WriteImage(im, str(tmp_path / "ct0.nii.gz"))
+    lab2 = sitk.GetImageFromArray(two)
+    lab2.CopyInformation(mk)
+    sitk.WriteImage(lab2, str(tmp_path / "two.nii.gz"))
+    shifted = sitk.GetImageFromArray(m)
+    shifted.CopyInformation(mk)
+    shifted.SetOrigin(tuple(np.add(mk.GetOrigin(), (0.8, 0.0, 0.0))))   # one voxel along x
+    sitk.WriteImage(shifted, str(tmp_path / "shifted.nii.gz"))
+    (tmp_path / "cases.csv").write_text(
+        "case_id,image,mask,tumour_labels,modality\n"
+        "both,ct0.nii.gz,two.nii.gz,\"1,2\",ct\n"
+        "default,ct0.nii.gz,two.nii.gz,,MR\n"
+        "moved,ct0.nii.gz,shifted.nii.gz,1,\n")
+    with caplog.at_level("WARNING"):
+        got = {c["id"]: c for c in seg.load_training_cases(str(tmp_path / "cases.csv"))}
+    assert list(got) == ["both", "default", "moved"]
+    assert [got[k]["modality"] for k in got] == ["CT", "MR", None]
+    arr = {k: sitk.GetArrayFromImage(c["mask"]) for k, c in got.items()}
+    np.testing.assert_array_equal(arr["both"], m)
+    np.testing.assert_array_equal(arr["default"], (two == 1).astype(np.uint8))
+    assert "using label 1" in caplog.text
+    want = np.zeros_like(m)
+    want[:, :, 1:] = m[:, :, :-1]                          # moved by one voxel along +x
+    np.testing.assert_array_equal(arr["moved"], want)
+    for c in got.values():
+        _same_geometry(c["mask"], c["image"])
+        assert c["image"].GetPixelID() == sitk.sitkFloat32
+        assert c["mask"].GetPixelID() == sitk.sitkUInt8
+    rows = [{"Image": str(tmp_path / "ct0.nii.gz"), "Mask": str(tmp_path / "two.nii.gz"),
+             "Label": 2}]
+    (only,) = seg.load_training_cases(rows)
+    assert only["id"] == "ct0"
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(only["mask"]), (two == 2).astype(np.uint8))
+    # an image error names the case and the file
+    nan = sitk.GetArrayFromImage(im)
+    nan[0, 0, 0] = np.nan
+    bad = sitk.GetImageFromArray(nan)
+    bad.CopyInformation(im)
+    sitk.WriteImage(bad, str(tmp_path / "nan.nrrd"))
+    (tmp_path / "nan.csv").write_text("ID,Image,Mask\nq,nan.nrrd,two.nii.gz\n")
+    with pytest.raises(InvalidImageValuesError, match=r"^q: .*nan\.nrrd: image has 1 NaN"):
+        seg.load_training_cases(str(tmp_path / "nan.csv"))
 
 
 # ------------------------------------------------------------------------------------ CLI

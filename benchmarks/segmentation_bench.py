@@ -54,11 +54,10 @@ def main(argv=None):
     import torch
 
     from PanCancerSubtypeLib import segmentation as seg
-    from PanCancerSubtypeLib._seg_net import _resolve_device
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    dev = _resolve_device(args.device)
+    dev = seg.resolve_device(args.device)
     print(f"load average {os.getloadavg()}, cpu_count {os.cpu_count()}, torch threads "
           f"{torch.get_num_threads()}, device {dev}")
 

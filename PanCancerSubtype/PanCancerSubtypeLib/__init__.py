@@ -13,7 +13,9 @@ Pipeline stages, one module each (none imports Slicer, Qt, CTK or VTK):
 - :mod:`.consensus`      consensus clustering (ConsensusClusterPlus semantics), IGP, purity
 - :mod:`.classifier`     subtype classifier and model bundles
 - :mod:`.survival`       Kaplan-Meier, log-rank, Cox, C-index, radiomic signatures
-- :mod:`.segmentation`   tumour segmentation (U-Net, semi-automatic), evaluation
+- :mod:`.segmentation`   tumour segmentation (U-Net, semi-automatic), evaluation; a subpackage
+                         by role (networks, transforms, training, inference, semiauto,
+                         metrics, robustness)
 
 Command line: ``pancancer-subtype --help``.
 """

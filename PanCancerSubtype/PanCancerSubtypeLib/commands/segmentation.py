@@ -20,8 +20,9 @@ def register(sub):
         "train-segmenter",
         help="train a tumour segmentation U-Net (MONAI) from a manifest of images and masks")
     p.add_argument("--manifest", required=True,
-                   help="CSV with columns Image, Mask, optional Label (e.g. 1 or 1,3,4), ID, "
-                        "Modality (CT/MR); relative paths are relative to the CSV")
+                   help="CSV with columns Image, Mask, optional Label (e.g. 1 or 1,3,4; empty: "
+                        "the mask's only label, else label 1), ID, Modality (CT/MR); relative "
+                        "paths are relative to the CSV")
     p.add_argument("--out", required=True, help="model directory to write")
     p.add_argument("--dims", type=int, choices=(2, 3), default=2,
                    help="2: slice-wise U-Net with dilated bottleneck (default); 3: 3D network")

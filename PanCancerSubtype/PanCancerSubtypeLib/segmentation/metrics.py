@@ -1,4 +1,4 @@
-"""Segmentation evaluation: Dice, Hausdorff distance (95th percentile), volume difference.
+"""Segmentation evaluation: Dice, Jaccard, Hausdorff distance (95th percentile), volume difference.
 
 All distances are in mm (the images' physical spacing is used), volumes in mL.
 
@@ -16,9 +16,9 @@ from typing import Any, Dict, Optional, Sequence
 
 import numpy as np
 
-from .errors import EmptyMaskError, GeometryMismatchError, LabelNotFoundError
+from ..errors import EmptyMaskError, GeometryMismatchError, LabelNotFoundError
 
-__all__ = ["dice", "hausdorff95", "hausdorff_distance", "volume_difference",
+__all__ = ["dice", "dice_arrays", "jaccard", "jaccard_arrays", "hausdorff95", "hausdorff_distance", "volume_difference",
            "evaluate_segmentation", "surface_distances"]
 
 
@@ -28,7 +28,7 @@ def _as_sitk(img, what: str):
     if isinstance(img, sitk.Image):
         return img
     if isinstance(img, (str, bytes)) or hasattr(img, "__fspath__"):
-        from .io import read_image
+        from ..io import read_image
 
         return read_image(img, check=False)
     raise TypeError(f"{what} must be a SimpleITK image or a file path, not {type(img).__name__}")
@@ -106,13 +106,32 @@ def _prep(pred, ref, label, ref_label):
     return a, b, spacing_zyx
 
 
-def dice(pred, ref, label=None, ref_label=None) -> float:
-    """Dice coefficient 2|A∩B| / (|A|+|B|) of two masks on the same grid (1.0 when both empty)."""
-    a, b, _ = _prep(pred, ref, label, ref_label)
+def dice_arrays(a: np.ndarray, b: np.ndarray) -> float:
+    """Dice coefficient 2|A∩B| / (|A|+|B|) of two boolean arrays (1.0 when both are empty)."""
     s = int(a.sum()) + int(b.sum())
     if s == 0:
         return 1.0
     return 2.0 * float(np.logical_and(a, b).sum()) / s
+
+
+def dice(pred, ref, label=None, ref_label=None) -> float:
+    """Dice coefficient 2|A∩B| / (|A|+|B|) of two masks on the same grid (1.0 when both empty)."""
+    a, b, _ = _prep(pred, ref, label, ref_label)
+    return dice_arrays(a, b)
+
+
+def jaccard_arrays(a: np.ndarray, b: np.ndarray) -> float:
+    """Jaccard index |A∩B| / |A∪B| of two boolean arrays (1.0 when both are empty); equals
+    D / (2 - D) for the Dice coefficient D."""
+    inter = float(np.logical_and(a, b).sum())
+    union = float(a.sum()) + float(b.sum()) - inter
+    return 1.0 if union == 0 else inter / union
+
+
+def jaccard(pred, ref, label=None, ref_label=None) -> float:
+    """Jaccard index |A∩B| / |A∪B| of two masks on the same grid (1.0 when both empty)."""
+    a, b, _ = _prep(pred, ref, label, ref_label)
+    return jaccard_arrays(a, b)
 
 
 def _hd(pred, ref, label, ref_label, percentile: Optional[float]) -> float:
@@ -139,8 +158,11 @@ def hausdorff_distance(pred, ref, label=None, ref_label=None) -> float:
 
 def volume_difference(pred, ref, label=None, ref_label=None) -> Dict[str, float]:
     """Volumes of prediction and reference (mL) and their difference pred - ref (mL and % of ref)."""
-    a, b, sp = _prep(pred, ref, label, ref_label)
-    voxel_ml = float(np.prod(sp)) / 1000.0
+    return _volumes(*_prep(pred, ref, label, ref_label))
+
+
+def _volumes(a: np.ndarray, b: np.ndarray, spacing_zyx) -> Dict[str, float]:
+    voxel_ml = float(np.prod(spacing_zyx)) / 1000.0
     va, vb = float(a.sum()) * voxel_ml, float(b.sum()) * voxel_ml
     return {
         "volume_pred_ml": va,
@@ -160,12 +182,7 @@ def evaluate_segmentation(pred, ref, label=None, ref_label=None) -> Dict[str, An
     ``ref_label`` the same for the reference when it differs.
     """
     a, b, sp = _prep(pred, ref, label, ref_label)
-    inter = float(np.logical_and(a, b).sum())
-    na, nb = float(a.sum()), float(b.sum())
-    out: Dict[str, Any] = {
-        "dice": 1.0 if na + nb == 0 else 2 * inter / (na + nb),
-        "jaccard": 1.0 if na + nb == 0 else inter / (na + nb - inter),
-    }
+    out: Dict[str, Any] = {"dice": dice_arrays(a, b), "jaccard": jaccard_arrays(a, b)}
     if a.any() and b.any():
         da, db = surface_distances(a, b, sp)
         out["hd95_mm"] = float(max(np.percentile(da, 95), np.percentile(db, 95)))
@@ -173,9 +190,6 @@ def evaluate_segmentation(pred, ref, label=None, ref_label=None) -> Dict[str, An
         out["assd_mm"] = float((da.sum() + db.sum()) / (da.size + db.size))
     else:
         out["hd95_mm"] = out["hd_max_mm"] = out["assd_mm"] = float("nan")
-    voxel_ml = float(np.prod(sp)) / 1000.0
-    va, vb = na * voxel_ml, nb * voxel_ml
-    out.update({"volume_pred_ml": va, "volume_ref_ml": vb, "volume_diff_ml": va - vb,
-                "volume_diff_pct": (100.0 * (va - vb) / vb) if vb > 0 else float("nan"),
-                "n_pred": int(na), "n_ref": int(nb)})
+    out.update(_volumes(a, b, sp))
+    out.update({"n_pred": int(a.sum()), "n_ref": int(b.sum())})
     return out

@@ -32,7 +32,7 @@ from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
 
-from .errors import EmptyMaskError
+from ..errors import EmptyMaskError
 
 __all__ = ["perturb_mask", "icc", "feature_icc"]
 
@@ -167,7 +167,7 @@ def icc(x, icc_type: str = "3,1") -> float:
 
 
 def _default_feature_fn(case) -> Dict[str, Any]:
-    from .features import CROSS_MODALITY_GROUPS, available_groups, extract_features
+    from ..features import CROSS_MODALITY_GROUPS, available_groups, extract_features
 
     groups = [g for g in CROSS_MODALITY_GROUPS if g in available_groups()] or available_groups()
     if not groups:

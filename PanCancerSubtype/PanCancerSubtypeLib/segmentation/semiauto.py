@@ -8,8 +8,8 @@ Method (SimpleITK + SciPy), run on a crop around the seeds:
 2. **Edge-preserving smoothing** (``smoothing``): a 3x3 in-plane median filter (3x3x3 when the
    slices are no thicker than 1.5 x the in-plane spacing), which removes noise without moving
    straight edges, so that the intensity statistics below are those of the tissue rather than
-   of the noise.  ``"curvature"`` (``CurvatureFlow``) is the alternative; on a noisy synthetic
-   sphere it shrank the region by 10 % (median: 3 %), so median is the default.
+   of the noise.  ``"curvature"`` (``CurvatureFlow``) is the alternative; it shrank noisy
+   synthetic spheres more than the median filter, so median is the default.
 3. **Confidence-connected region growing** (Yanowitz-Bruckstein style, as ITK's
    ``ConfidenceConnectedImageFilter``): the initial intensity mean m and standard deviation s
    are taken in a small *physical* neighbourhood (``neighborhood_mm``, anisotropic voxels are
@@ -25,10 +25,9 @@ Method (SimpleITK + SciPy), run on a crop around the seeds:
    bounding box the region may legitimately reach the box's faces (a large tumour, a tightly
    drawn box), so the border is not the criterion; instead a region that fills more than
    ``box_fill_max`` (50 %) of the box has leaked: an ellipsoid touching all six faces of a box
-   fills pi / 6 = 52 % of it, and a box drawn with a margin leaves a tumour less (on the eight
-   real cases with a box of the reference's extent + 5 mm, correct regions filled 6-37 % of the
-   box, leaked ones 57-100 %).  Before this rule the growing could fill the whole box (breast1:
-   Dice 0.045 with a box, 0.64 without).
+   fills pi / 6 = 52 % of it, and a box drawn with a margin leaves a tumour less (on the shared
+   cases, with a box of the reference's extent + 5 mm, correct regions filled well under half
+   of the box and leaked ones more than half).
 4. **Rim-enhancing tumours** (``include_enhancing_rim``; default on for MR): a necrotic or cystic
    core (the region of step 3) surrounded by a contrast-enhancing rim is the typical appearance
    of high-grade tumours on contrast-enhanced T1.  When the shell just outside the region is
@@ -52,54 +51,21 @@ Method (SimpleITK + SciPy), run on a crop around the seeds:
    markers the border of the region of interest (the box's faces when a box is given); the
    object's catchment basin, holes filled, replaces the region.  It moves the contour to the
    nearest strong edge: a region that stopped inside a heterogeneous tumour grows to its
-   outer edge (ibsi_nsclc without a box: 0.44 -> 0.80; a seed in brats_pat0001's enhancing rim:
-   0.004 -> 0.61), but the ridge of the gradient lies inside the generously drawn contours of
-   the small lung1 nodule (0.90 -> 0.74), so it is not the default.
+   outer edge, but the ridge of the gradient can lie inside generously drawn reference contours
+   (a small lung nodule), so it is not the default.
 
 The result is a uint8 0/1 mask on exactly the input image's grid.
 
-Measured (``benchmarks/segmentation_bench.py``; one seed; "perturbed" = 5 random seeds in the
-inner half of the tumour, i.e. at least half its maximal depth inside, mean / min Dice; box =
-reference extent + 5 mm):
-
-=============  ========  ===============  ==========  ===================
-case           centroid  perturbed        box         box, perturbed
-=============  ========  ===============  ==========  ===================
-brats_pat0001  0.956     0.680 / 0.004    0.956       0.699 / 0.506
-brats_pat0002  0.580     0.554 / 0.472    0.206       0.337 / 0.228
-lung1          0.904     0.872 / 0.792    0.904       0.872 / 0.792
-lung2          0.851     0.837 / 0.827    0.818       0.817 / 0.813
-ibsi_nsclc     0.440     0.407 / 0.175    0.738       0.713 / 0.639
-breast1        0.643     0.579 / 0.442    0.637       0.387 / 0.076
-brain1         0.149     0.399 / 0.138    0.249       0.533 / 0.272
-brain2         0.017     0.012 / 0.006    0.213       0.211 / 0.200
-=============  ========  ===============  ==========  ===================
-
-With ``refine="watershed"``:
-
-=============  ========  ===============  ==========  ===================
-case           centroid  perturbed        box         box, perturbed
-=============  ========  ===============  ==========  ===================
-brats_pat0001  0.961     0.889 / 0.607    0.961       0.715 / 0.539
-brats_pat0002  0.618     0.576 / 0.569    0.229       0.338 / 0.236
-lung1          0.738     0.762 / 0.736    0.736       0.764 / 0.726
-lung2          0.835     0.808 / 0.731    0.828       0.828 / 0.827
-ibsi_nsclc     0.796     0.731 / 0.615    0.793       0.782 / 0.743
-breast1        0.757     0.686 / 0.620    0.757       0.537 / 0.145
-brain1         0.140     0.305 / 0.114    0.285       0.443 / 0.295
-brain2         0.185     0.115 / 0.008    0.385       0.391 / 0.379
-=============  ========  ===============  ==========  ===================
-
-Time per case 0.03-1.3 s (watershed: 0.06-1.9 s) on a loaded 2-core machine.
-These are optimistic: the parameters (multipliers, leak fractions, the 50 % box rule) were chosen
-while looking at these same eight cases; there is no held-out set.  The method is sensitive to
-where the seed falls in heterogeneous tumours (brats_pat0001: a seed in the enhancing rim whose
-3 mm neighbourhood straddles rim and necrosis grows brain tissue, Dice 0.004), and it cannot
-segment what intensity does not separate: ibsi_nsclc's reference (GTV) includes atelectatic and
-aerated lung around a solid core, brats_pat0002's core is mostly enhancing and irregular, and the
-brain1 / brain2 masks of the PyRadiomics examples are small regions of a lesion on 6.5 mm slices
-that do not follow an intensity edge.  Check every result and correct it (e.g. in Slicer's
-Segment Editor).
+Accuracy and speed on the shared cases (one seed at the centroid, perturbed seeds, with and
+without a box, with and without the watershed): README ("Tumour segmentation"), measured by
+``benchmarks/segmentation_bench.py``.  The parameters (multipliers, leak fractions, the 50 % box
+rule) were chosen while looking at those same cases; there is no held-out set.  The method is
+sensitive to where the seed falls in heterogeneous tumours (a seed in a glioblastoma's enhancing
+rim whose 3 mm neighbourhood straddles rim and necrosis can grow into brain tissue), and it
+cannot segment what intensity does not separate (a GTV that includes atelectatic and aerated lung
+around a solid core, a mostly enhancing irregular core, small regions of a lesion on thick
+slices that do not follow an intensity edge).  Check every result and correct it (e.g. in
+Slicer's Segment Editor).
 """
 from __future__ import annotations
 
@@ -108,7 +74,7 @@ from typing import Optional
 
 import numpy as np
 
-from .errors import ImageDimensionError, InvalidImageValuesError
+from ..errors import ImageDimensionError, InvalidImageValuesError
 
 log = logging.getLogger(__name__)
 
@@ -228,8 +194,8 @@ def segment_from_seeds(image, seeds_lps_mm, bbox=None, modality: Optional[str] =
         Optional boundary refinement (step 6): a marker-controlled watershed on the gradient
         magnitude (Gaussian sigma ``refine_sigma_mm``) from the region eroded by
         ``refine_erosion_mm`` (plus a 3 mm ball around the seeds) against the border of the
-        region of interest (the box's faces when a box is given); see the module docstring for
-        what it gains and loses on the real cases.
+        region of interest (the box's faces when a box is given); what it gains and loses on
+        the shared cases: README.
     leak_fraction, min_multiplier, box_fill_max
         Leak control (step 3): without a box, the fraction of the ROI's border the region may
         cover; with a box, the fraction of the box's volume it may fill.
