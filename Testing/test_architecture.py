@@ -161,7 +161,9 @@ RULE_OWNERS = {
     "META_COLUMNS": "PanCancerSubtypeLib.tables",
     "FeaturePreparer": "PanCancerSubtypeLib.preprocessing",
     "c_index": "PanCancerSubtypeLib.survival",
-    "discover": "PanCancerSubtypeLib.discovery",
+    "discover": "PanCancerSubtypeLib.discovery.pipeline",
+    "discovery_validation": "PanCancerSubtypeLib.discovery.design",
+    "feature_family": "PanCancerSubtypeLib.tables",
     "read_manifest": "PanCancerSubtypeLib.cohort",
     "consensus_cdf": "PanCancerSubtypeLib.consensus.statistics",
 }

@@ -13,6 +13,13 @@ uses the rules of this module, so a column is a feature for all of them or for n
 
 A row whose ``error`` column is non-empty is a case whose extraction failed; readers exclude it
 and report it.
+
+Feature *families* (:func:`feature_family`) group the columns that measure one kind of thing:
+the 255 SPHARM coefficient magnitudes, the 15 per-degree energies, the 15 entropies, the 3
+normalised FOE scales, the 5 burden features (volume, radius, FOE scales in mm), the 20 regional
+features, and for other tables the PyRadiomics class of a column (``original_glcm``) or its own
+name.  Discovery gives every family the same total weight (:mod:`.preprocessing`), so a family
+with many correlated columns does not outvote one with few.
 """
 from __future__ import annotations
 
@@ -35,6 +42,38 @@ ERROR_COLUMN = "error"
 METADATA_COLUMNS = META_COLUMNS + ("OrganMask", "Segment", "case_id", ERROR_COLUMN, "Error")
 #: column-name prefixes that are never features (diagnostics)
 DIAGNOSTIC_PREFIXES = ("diag_",)
+
+
+#: (column-name prefix or exact name, family) for the feature groups of this package
+FAMILY_RULES = (
+    ("shape_coef_", "shape_coefficients"),
+    ("shape_energy_", "shape_energy"),
+    ("shape_entropy_", "shape_entropy"),
+    ("shape_scale_norm_", "shape_scale"),
+    ("shape_volume_mm3", "shape_burden"),
+    ("shape_radius_mm", "shape_burden"),
+    ("shape_scale_mm_", "shape_burden"),
+    ("regional_", "regional"),
+    ("deep_", "deep"),
+)
+
+
+def feature_family(name: Any) -> str:
+    """The family of a feature column (see the module docstring): by :data:`FAMILY_RULES`, else
+    the first two ``_``-separated parts of a name with at least three (PyRadiomics:
+    ``original_glcm_Contrast`` -> ``original_glcm``; with an ROI / image prefix such as
+    ``peri5mm_T1c_original_glcm_Contrast`` the class stays in the family name), else the name."""
+    name = str(name)
+    for prefix, family in FAMILY_RULES:
+        if name.startswith(prefix):
+            return family
+    parts = name.split("_")
+    for i, p in enumerate(parts[:-1]):
+        if p in ("original", "wavelet", "log", "square", "squareroot", "logarithm",
+                 "exponential", "gradient", "lbp") or p.startswith(("wavelet-", "log-sigma",
+                                                                   "lbp-")):
+            return "_".join(parts[: i + 2])
+    return "_".join(parts[:2]) if len(parts) >= 3 else name
 
 
 def is_metadata_column(name: Any) -> bool:

@@ -32,6 +32,7 @@ from ..files import read_json, sha256_file, to_jsonable, write_json
 from ..preprocessing import FeaturePreparer
 from .calibration import Calibration
 from .model import SubtypeClassifier, label_to_json, xgboost_module
+from .novelty import NoveltyDetector
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,7 @@ BUNDLE_FORMAT = 1
 MODEL_FILE = "model.json"
 PREPROCESSING_FILE = "preprocessing.json"
 CALIBRATION_FILE = "calibration.json"
+NOVELTY_FILE = "novelty.json"
 METADATA_FILE = "metadata.json"
 CHECKSUMS_FILE = "checksums.json"
 REQUIRED_FILES = (MODEL_FILE, PREPROCESSING_FILE, METADATA_FILE)
@@ -56,7 +58,8 @@ def save_bundle(model: SubtypeClassifier, directory: Any, overwrite: bool = Fals
 
     model._check_fitted()
     d = Path(directory)
-    names = (MODEL_FILE, PREPROCESSING_FILE, CALIBRATION_FILE, METADATA_FILE, CHECKSUMS_FILE)
+    names = (MODEL_FILE, PREPROCESSING_FILE, CALIBRATION_FILE, NOVELTY_FILE, METADATA_FILE,
+             CHECKSUMS_FILE)
     if d.exists() and not d.is_dir():
         raise ModelBundleError("exists and is not a directory", source=d)
     if d.exists() and not overwrite and any((d / n).exists() for n in names):
@@ -72,6 +75,9 @@ def save_bundle(model: SubtypeClassifier, directory: Any, overwrite: bool = Fals
     if model.calibration_ is not None:
         write_json(d / CALIBRATION_FILE, to_jsonable(model.calibration_.to_dict()))
         files.append(CALIBRATION_FILE)
+    if getattr(model, "novelty_", None) is not None:
+        write_json(d / NOVELTY_FILE, to_jsonable(model.novelty_.to_dict()))
+        files.append(NOVELTY_FILE)
     imp = model.importances_
     meta = {
         "bundle_format": BUNDLE_FORMAT,
@@ -88,6 +94,8 @@ def save_bundle(model: SubtypeClassifier, directory: Any, overwrite: bool = Fals
         "saved_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "objective": model.xgb_params_for(model.n_classes_)["objective"],
         "calibration": None if model.calibration_ is None else model.calibration_.method,
+        "novelty_threshold": (None if getattr(model, "novelty_", None) is None
+                              else model.novelty_.threshold_),
         "params": model.get_params(),
         "xgb_params": {k: v for k, v in model.xgb_params_for(model.n_classes_).items()
                        if k != "missing"},
@@ -214,6 +222,14 @@ def load_bundle(directory: Any, n_jobs: Optional[int] = None) -> SubtypeClassifi
     model.n_samples_ = meta.get("n_samples")
     model.trained_at_ = meta.get("trained_at")
     model.cv_report_ = meta.get("cv_report", {})
+    model.novelty_ = None
+    if NOVELTY_FILE in files:
+        try:
+            model.novelty_ = NoveltyDetector.from_dict(_read_json(d / NOVELTY_FILE),
+                                                       source=str(d / NOVELTY_FILE))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelBundleError(f"malformed novelty detector: {exc}",
+                                   source=d / NOVELTY_FILE) from exc
     imp = meta.get("importances") or {}
     feats = imp.pop("features", list(pre.columns_out_))
     model.importances_ = pd.DataFrame(imp, index=pd.Index(feats, name="feature"))

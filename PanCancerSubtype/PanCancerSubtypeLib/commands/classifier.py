@@ -124,4 +124,10 @@ def run_classify(args):
         counts = out["predicted_subtype"].value_counts(dropna=True).to_dict()
         print(f"{len(out)} row(s) classified -> {args.out}; predicted: "
               f"{json.dumps({str(k): int(v) for k, v in counts.items()})}")
+    if "novel" in out.columns and out["novel"].fillna(False).astype(bool).any():
+        novel = out[out["novel"].fillna(False).astype(bool)]
+        ids = (novel[args.id_column] if args.id_column in novel.columns else novel.index)
+        print(f"warning: {len(novel)} row(s) lie outside the training cohort (novelty_score > 1; "
+              f"see novelty_family): {', '.join(str(i) for i in list(ids)[:20])}; their subtype "
+              f"should not be trusted", file=sys.stderr)
     return 0

@@ -10,8 +10,9 @@ def register(sub):
                      "report (no data needed)",
         description="Generate a seeded synthetic pan-cancer cohort (lung CT, breast MR, brain MR; "
                     "four morphological archetypes; simulated survival), extract the 313 "
-                    "cross-modality features, encode them, find subtypes by consensus clustering, "
-                    "train the subtype classifier, test survival, and write report.html. "
+                    "cross-modality features, run the discovery / validation design (encoder, "
+                    "consensus clustering, IGP, purity), train the subtype classifier (with "
+                    "calibration and novelty), test survival, and write report.html. "
                     "Real cases in $PANCANCER_SHARED_DATA (or ../shared/data) are added when "
                     "present.")
     p.add_argument("--n", type=int, default=120, help="number of synthetic cases (default 120)")
@@ -22,8 +23,11 @@ def register(sub):
     p.add_argument("--k-max", type=int, default=8)
     p.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1),
                    help="worker processes (default: 2 or the number of CPUs if fewer)")
+    p.add_argument("--encode", choices=["auto", "autoencoder", "pca", "none"], default="auto",
+                   help="encoder before clustering: auto = the autoencoder or PCA, whichever "
+                        "reconstructs held-out tumours better (both errors are reported)")
     p.add_argument("--no-encode", action="store_true",
-                   help="cluster the standardised features instead of the autoencoder's codes")
+                   help="same as --encode none: cluster the prepared features")
     p.add_argument("--data", default=None,
                    help="folder with the real cases' cases.csv (default: $PANCANCER_SHARED_DATA or "
                         "../shared/data when present)")
@@ -36,6 +40,7 @@ def run(args) -> int:
     from ..demo import run_demo
 
     run_demo(out=args.out, n=args.n, seed=args.seed, reps=args.reps, k_min=args.k_min,
-             k_max=args.k_max, workers=args.workers, encode=not args.no_encode,
+             k_max=args.k_max, workers=args.workers,
+             encode="none" if args.no_encode else args.encode,
              data_dir=args.data, real_cases=not args.no_real, n_boot=args.n_boot)
     return 0

@@ -26,9 +26,19 @@ def register(sub):
     p.add_argument("--validation", default=None,
                    help="validation features CSV (same feature columns): IGP of the discovery "
                         "subtypes, and validation classes by nearest centroid")
-    p.add_argument("--encode", action="store_true",
-                   help="fit the autoencoder on the discovery set and cluster its codes "
-                        "(the paper's pipeline); saved in OUT/encoder/")
+    p.add_argument("--encode", nargs="?", const="autoencoder", default="none",
+                   choices=["none", "autoencoder", "pca", "auto"],
+                   help="encode the prepared features before clustering (saved in OUT/encoder/): "
+                        "autoencoder (the paper's; the value when --encode is given alone), pca, "
+                        "or auto = whichever reconstructs held-out tumours better (both errors "
+                        "in encoder_comparison.csv); default none")
+    p.add_argument("--validation-fraction", type=float, default=None,
+                   help="the paper's design on one table: split off this fraction of each "
+                        "cancer type (--cancer-type-column) as a validation set, discover on the "
+                        "rest, IGP of the validation set, purity per cancer type, then the whole "
+                        "population (OUT/discovery/, OUT/whole/, design_summary.json)")
+    p.add_argument("--split-seed", type=int, default=0,
+                   help="seed of the --validation-fraction split")
     g = p.add_argument_group("consensus clustering")
     g.add_argument("--k-min", type=int, default=2)
     g.add_argument("--k-max", type=int, default=10)
@@ -56,6 +66,11 @@ def register(sub):
                         "never rescaled")
     g.add_argument("--no-scale", action="store_true",
                    help="same as --preprocess center (kept for compatibility)")
+    g.add_argument("--weighting", choices=["family", "none"], default="family",
+                   help="family: with standardize, give every feature family (SPHARM "
+                        "coefficients, energies, entropies, scales, burden, regional, a "
+                        "PyRadiomics class...) the same total weight (default); none: every "
+                        "column counts alike")
     g.add_argument("--max-missing", type=float, default=0.2,
                    help="drop a feature missing in more than this fraction of discovery rows; "
                         "otherwise impute the discovery median (default 0.2)")
@@ -104,7 +119,7 @@ def settings_from_args(args):
     return DiscoverySettings(
         preprocess="center" if args.no_scale and args.preprocess == "standardize"
         else args.preprocess,
-        max_missing=args.max_missing, encode="autoencoder" if args.encode else "none",
+        weighting=args.weighting, max_missing=args.max_missing, encode=args.encode,
         code_dim=args.code_dim, ae_epochs=args.ae_epochs, ae_patience=args.ae_patience,
         ae_batch_size=args.ae_batch_size, ae_hidden=tuple(args.ae_hidden or ()),
         code_activation=args.code_activation, k_min=args.k_min, k_max=args.k_max,
@@ -121,8 +136,21 @@ def _run(args):
 
     settings = settings_from_args(args)
     settings.check()                       # bad options fail before any work or any file
-    res = discover(args.features, validation=args.validation, settings=settings,
-                   progress=lambda msg: print(msg, file=sys.stderr))
+    say = lambda msg: print(msg, file=sys.stderr)  # noqa: E731
+    if args.validation_fraction is not None:
+        from ..discovery import discovery_validation
+
+        if args.validation:
+            raise ValueError("--validation-fraction splits the --features table itself; do not "
+                             "give --validation as well")
+        design = discovery_validation(args.features, cancer_type_column=args.cancer_type_column,
+                                      validation_fraction=args.validation_fraction,
+                                      split_seed=args.split_seed, settings=settings,
+                                      progress=say)
+        design.save(args.out, plots=not args.no_plots)
+        print(os.path.abspath(args.out))
+        return 0
+    res = discover(args.features, validation=args.validation, settings=settings, progress=say)
     res.save(args.out, plots=not args.no_plots, extra_summary={
         "version": __version__, "features": os.path.abspath(args.features),
         "validation": os.path.abspath(args.validation) if args.validation else None})
