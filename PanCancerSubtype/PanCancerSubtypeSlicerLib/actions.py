@@ -71,7 +71,7 @@ def seed_segmentation(volume, seeds, segmentation, workdir: str,
     def finish():
         logic.segment_from_file(out, segmentation, volume, logic.TUMOUR_SEGMENT)
 
-    return PanelJob("Tumour segmentation", [(CORE, args)], finish, workdir)
+    return PanelJob("Tumour segmentation", [(CORE, ["segment"] + args)], finish, workdir)
 
 
 def unet_segmentation(volume, model_dir: str, segmentation, workdir: str,
@@ -86,7 +86,7 @@ def unet_segmentation(volume, model_dir: str, segmentation, workdir: str,
     def finish():
         logic.segment_from_file(out, segmentation, volume, logic.TUMOUR_SEGMENT)
 
-    return PanelJob("Tumour segmentation (U-Net)", [(CORE, args)], finish, workdir)
+    return PanelJob("Tumour segmentation (U-Net)", [(CORE, ["segment"] + args)], finish, workdir)
 
 
 def parenchyma(volume, segmentation, workdir: str, organ: Optional[str] = None,
@@ -147,7 +147,7 @@ def features(volume, segmentation, segments: Sequence[str], table, workdir: str,
 
         frames = []
         for segment, out in outs:
-            df = pd.read_csv(out)
+            df = logic.read_core_csv(out)
             df.insert(0, "Segment", segment)
             frames.append(df)
         return mrml.table_node_from_dataframe(pd.concat(frames, ignore_index=True), node=table)

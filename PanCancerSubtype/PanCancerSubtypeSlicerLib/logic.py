@@ -579,14 +579,22 @@ def segment_from_file(path: str, segmentation_node, volume_node, segment_name: s
                                       segment_name)
 
 
-def table_from_csv(path: str, table_node=None, scene=None, name: Optional[str] = None):
-    """Read a CSV written by the core into a table node (types kept, registry descriptions)."""
+def read_core_csv(path: str):
+    """A CSV the core wrote as a DataFrame: text columns stay text even when empty everywhere
+    (an all-empty ``error`` column would otherwise be read as NaN floats); empty text is ""."""
     import pandas as pd
 
-    df = pd.read_csv(path, keep_default_na=True)
+    df = pd.read_csv(path, keep_default_na=True,
+                     dtype={c: str for c in ("ID", "error", "Image", "Mask", "Label")})
     for c in df.columns:
         if df[c].dtype == object:
             df[c] = df[c].fillna("")
+    return df
+
+
+def table_from_csv(path: str, table_node=None, scene=None, name: Optional[str] = None):
+    """Read a CSV written by the core into a table node (types kept, registry descriptions)."""
+    df = read_core_csv(path)
     return mrml.table_node_from_dataframe(df, scene=scene, node=table_node,
                                           name=name or os.path.splitext(os.path.basename(path))[0])
 

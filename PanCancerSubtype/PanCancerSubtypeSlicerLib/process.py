@@ -82,6 +82,19 @@ def parse_progress(line: str):
 # process trees
 # ----------------------------------------------------------------------------------------------
 
+#: ``subprocess.CREATE_NEW_PROCESS_GROUP`` (defined by the subprocess module on Windows only)
+CREATE_NEW_PROCESS_GROUP = 0x00000200
+
+
+def group_leader_kwargs(windows: bool = IS_WINDOWS) -> Dict[str, object]:
+    """``Popen`` arguments that make the child the leader of a new process group: a new session
+    on POSIX (its pid is the group id ``os.killpg`` signals), a new process group on Windows."""
+    if windows:
+        return {"creationflags": getattr(subprocess, "CREATE_NEW_PROCESS_GROUP",
+                                         CREATE_NEW_PROCESS_GROUP)}
+    return {"start_new_session": True}
+
+
 def start_process(cmd: Sequence[str], env: Optional[Dict[str, str]] = None,
                   cwd: Optional[str] = None) -> subprocess.Popen:
     """Start ``cmd`` as the leader of a new process group, output (stdout + stderr) as text.
@@ -89,11 +102,7 @@ def start_process(cmd: Sequence[str], env: Optional[Dict[str, str]] = None,
     ``env`` is the complete environment (Slicer: ``slicer.util.startupEnvironment()`` plus
     :func:`child_environment`).
     """
-    kwargs = {}
-    if IS_WINDOWS:
-        kwargs["creationflags"] = subprocess.CREATE_NEW_PROCESS_GROUP
-    else:
-        kwargs["start_new_session"] = True
+    kwargs = group_leader_kwargs()
     return subprocess.Popen([str(c) for c in cmd], env=env, cwd=cwd, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                             universal_newlines=True, errors="replace", bufsize=1, **kwargs)
@@ -121,10 +130,11 @@ def kill_process_tree(proc: subprocess.Popen, grace_s: float = 3.0) -> None:
     Windows: ``taskkill /T /F``.  The launcher's exit does not end its children, so the group is
     signalled even when ``proc`` itself has already exited.
     """
-    if IS_WINDOWS:  # pragma: no cover - tested by command construction on POSIX
-        if proc.poll() is None:
-            subprocess.run(taskkill_command(proc.pid), stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL)
+    if IS_WINDOWS:
+        # the tree hangs together through parent pids: end it while the launcher still lives
+        subprocess.run(taskkill_command(proc.pid), stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+        proc.poll()
         return
     pgid = proc.pid  # start_new_session: the child leads its own group
     try:
