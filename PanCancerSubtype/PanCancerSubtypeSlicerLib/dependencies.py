@@ -46,7 +46,8 @@ SLICER_SHIPPED = (
     "requests", "urllib3", "certifi", "idna", "charset-normalizer", "chardet",
     "typing-extensions", "python-dateutil", "retrying", "dicomweb-client", "highdicom",
     "pyjpegls", "dcmqi", "wrapt", "deprecated", "gitpython", "gitdb", "smmap", "pygithub",
-    "pynacl", "cryptography", "cffi", "pycparser", "couchdb", "pip", "setuptools", "wheel",
+    "pynacl", "pyjwt", "cryptography", "cffi", "pycparser", "couchdb", "pip", "setuptools",
+    "wheel",
 )
 
 #: never installed from PyPI by this plan unless already present: torch comes from the PyTorch

@@ -122,7 +122,7 @@ def main(argv=None, scene=None, instances=None) -> int:
     current = {"case": None}
 
     def progress(i, n, cid):
-        current["case"] = cid or current["case"]
+        current["case"] = cid  # "" once every case is done
         if cid:
             print(f"[{i + 1}/{n}] {cid}", flush=True)
 
