@@ -58,7 +58,7 @@ def run_script(args, preamble: str = "", timeout: float = 180):
         runpy.run_path({str(SCRIPT)!r}, run_name="__main__")
         """)
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=timeout)  # a hang fails the test
+                          encoding="utf-8", errors="replace", timeout=timeout)  # a hang fails the test
 
 
 @pytest.fixture()

@@ -167,7 +167,8 @@ def test_slicer_packaging_is_used_on_the_first_call(fake_slicer_packaging):
 
 def _pip(*args, timeout=900):
     return subprocess.run([sys.executable, "-m", "pip", "--disable-pip-version-check", *args],
-                          capture_output=True, text=True, timeout=timeout)
+                          capture_output=True, text=True, encoding="utf-8", errors="replace",
+                          timeout=timeout)
 
 
 @pytest.fixture(scope="module")
@@ -195,16 +196,18 @@ def _target_args(target):
 def resolve(target, purposes, tmp_path, find_links):
     """``{name: (version, url)}`` pip would install for ``purposes`` on ``target`` (Linux)."""
     req = tmp_path / f"req-{'-'.join(purposes)}.txt"
-    req.write_text("\n".join(r for p in purposes for r in deps.requirements(p)) + "\n")
+    req.write_text("\n".join(r for p in purposes for r in deps.requirements(p)) + "\n",
+                   encoding="utf-8")
     cons = tmp_path / "constraints.txt"
-    cons.write_text("\n".join(deps.constraints_lines(target["shipped"], pip_options=False)) + "\n")
+    cons.write_text("\n".join(deps.constraints_lines(target["shipped"], pip_options=False)) + "\n",
+                    encoding="utf-8")
     report = tmp_path / f"report-{'-'.join(purposes)}.json"
     r = _pip("install", "--dry-run", "--ignore-installed", "--only-binary=:all:",
              "--find-links", str(find_links), *_target_args(target), "-r", str(req),
              "-c", str(cons), "--report", str(report), "-q")
     assert r.returncode == 0, f"the plan does not resolve for Python {target['python']}:\n" + \
         r.stderr[-3000:]
-    items = json.loads(report.read_text())["install"]
+    items = json.loads(report.read_text(encoding="utf-8"))["install"]
     return {deps.canonical(i["metadata"]["name"]): (i["metadata"]["version"],
                                                     i["download_info"]["url"]) for i in items}
 

@@ -71,7 +71,7 @@ def canonical(name: str) -> str:
 def read_requirements(path: str) -> List[str]:
     """Requirement lines of a requirements.txt (comments, blank lines and options dropped)."""
     out = []
-    with open(path) as fh:
+    with open(path, encoding="utf-8") as fh:
         for line in fh:
             line = line.split("#", 1)[0].strip()
             if line and not line.startswith("-"):
@@ -144,7 +144,7 @@ def constraints_lines(installed: Mapping[str, str], pip_options: bool = True) ->
 def write_constraints(installed: Optional[Mapping[str, str]] = None) -> str:
     """A temporary constraints file for pip (delete it after use)."""
     fd, path = tempfile.mkstemp(prefix="PanCancerSubtype-constraints-", suffix=".txt")
-    with os.fdopen(fd, "w") as fh:
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write("\n".join(constraints_lines(installed_versions() if installed is None
                                              else installed)) + "\n")
     return path

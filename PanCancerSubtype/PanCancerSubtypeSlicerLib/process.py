@@ -105,7 +105,8 @@ def start_process(cmd: Sequence[str], env: Optional[Dict[str, str]] = None,
     kwargs = group_leader_kwargs()
     return subprocess.Popen([str(c) for c in cmd], env=env, cwd=cwd, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                            universal_newlines=True, errors="replace", bufsize=1, **kwargs)
+                            universal_newlines=True, encoding="utf-8", errors="replace",
+                            bufsize=1, **kwargs)
 
 
 def taskkill_command(pid: int) -> List[str]:
@@ -257,7 +258,8 @@ def run_blocking(cmd: Sequence[str], env: Optional[Dict[str, str]] = None,
     full_env = os.environ.copy()
     full_env.update(child_environment(env, extra_paths))
     p = subprocess.Popen(list(cmd), env=full_env, stdout=subprocess.PIPE,
-                         stderr=subprocess.STDOUT, universal_newlines=True)
+                         stderr=subprocess.STDOUT, universal_newlines=True, encoding="utf-8",
+                         errors="replace")
     for line in p.stdout:
         if log:
             log(line.rstrip("\n"))

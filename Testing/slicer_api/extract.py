@@ -60,11 +60,12 @@ class GitTree:
 
     def _git(self, *args) -> str:
         return subprocess.run(["git", f"--git-dir={self.gitdir}", *args], check=True,
-                              capture_output=True, text=True).stdout
+                              capture_output=True, text=True, encoding="utf-8",
+                              errors="replace").stdout
 
     def read(self, path: str) -> Optional[str]:
         r = subprocess.run(["git", f"--git-dir={self.gitdir}", "show", f"{self.commit}:{path}"],
-                           capture_output=True, text=True)
+                           capture_output=True, text=True, encoding="utf-8", errors="replace")
         return r.stdout if r.returncode == 0 else None
 
     def find(self, basename: str) -> Optional[str]:
