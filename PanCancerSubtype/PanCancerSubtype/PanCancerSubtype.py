@@ -171,15 +171,14 @@ class PanCancerSubtypeLogic(ScriptedLoadableModuleLogic):
         return PanCancerSubtypeParameterNode(super().getParameterNode())
 
     def ensureDependencies(self, torch: bool = False) -> bool:
+        """Install the extension's Python packages on first use (after confirmation); with
+        ``torch`` (autoencoder), PyTorch from the PyTorch extension and then MONAI.  False:
+        declined."""
         from PanCancerSubtypeSlicerLib import dependencies
 
-        req = os.path.join(os.path.dirname(__file__), "Resources",
-                           "PanCancerSubtype-requirements.txt")
-        if not dependencies.ensure_requirements(req, requester="PanCancerSubtype"):
+        if not dependencies.ensure("base", requester="PanCancerSubtype"):
             return False
-        if torch:
-            dependencies.ensure_torch()
-        return True
+        return not torch or dependencies.ensure("torch", requester="PanCancerSubtype")
 
     def assign(self, featuresTableNode, bundleDir, outputTableNode=None):
         """Subtype and probabilities per row (fast: XGBoost prediction runs in this process)."""
@@ -198,24 +197,16 @@ class PanCancerSubtypeLogic(ScriptedLoadableModuleLogic):
     def startDiscovery(self, jobs, cohortTableNode, kMax=10, reps=1000, pItem=0.8, seed=1,
                        encode=False, onDone=None):
         """Run ``pancancer-subtype discover`` in a background process and show its results."""
-        from PanCancerSubtypeSlicerLib import logic, mrml, process
+        from PanCancerSubtypeSlicerLib import actions
 
-        tmp = slicer.util.tempDirectory("PanCancerSubtype")
-        featuresCsv = os.path.join(tmp, "features.csv")
-        mrml.dataframe_from_table_node(cohortTableNode).to_csv(featuresCsv, index=False)
-        outDir = os.path.join(tmp, "discover")
-        args = ["--features", featuresCsv, "--out", outDir, "--k-max", str(int(kMax)),
-                "--reps", str(int(reps)), "--p-item", str(float(pItem)), "--seed", str(int(seed))]
-        if encode:
-            args.append("--encode")
-
-        def done():
-            nodes = logic.load_discovery_results(outDir, scene=slicer.mrmlScene)
+        def shown(nodes):
             showChart(nodes.get("cdf") or nodes["delta_area"])
             if onDone:
                 onDone(nodes)
 
-        jobs.run(process.build_command("discover", args), done, _("Consensus clustering"))
+        tmp = slicer.util.tempDirectory("PanCancerSubtype")
+        jobs.run(actions.discovery(cohortTableNode, tmp, k_max=kMax, reps=reps, p_item=pItem,
+                                   seed=seed, encode=encode, on_done=shown))
 
     def kaplanMeier(self, tableNode, groupColumn="predicted_subtype"):
         from PanCancerSubtypeSlicerLib import logic
@@ -266,8 +257,10 @@ class PanCancerSubtypeTest(ScriptedLoadableModuleTest):
 
         from PanCancerSubtypeSlicerLib import mrml
 
-        if not PanCancerSubtypeLogic().ensureDependencies():
-            self.skipTest("dependencies not installed")
+        from PanCancerSubtypeSlicerLib import dependencies
+
+        if dependencies.missing(["base"]):  # testing mode never installs packages
+            self.skipTest("the extension's Python packages are not installed")
         df = pd.DataFrame({"ID": list("abcdef"), "Subtype": ["1", "1", "1", "2", "2", "2"],
                            "time": [1.0, 2.0, 3.0, 1.0, 4.0, 5.0], "event": [1, 1, 0, 0, 1, 1]})
         table = mrml.table_node_from_dataframe(df, scene=slicer.mrmlScene, name="clinical")

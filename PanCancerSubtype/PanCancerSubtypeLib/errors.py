@@ -97,6 +97,10 @@ class SurvivalDataError(PanCancerSubtypeError, ValueError):
     a group with one member, no events...)."""
 
 
+class DependencyError(PanCancerSubtypeError, RuntimeError):
+    """A Python package a step needs is missing and was not (or could not be) installed."""
+
+
 class FeatureMismatchError(PanCancerSubtypeError, ValueError):
     """Input feature columns differ from those a model was fitted on."""
 
