@@ -19,7 +19,7 @@ from slicer.ScriptedLoadableModule import (ScriptedLoadableModule, ScriptedLoada
                                            ScriptedLoadableModuleTest,
                                            ScriptedLoadableModuleWidget)
 from slicer.util import VTKObservationMixin
-from slicer.parameterNodeWrapper import WithinRange, parameterNodeWrapper
+from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrapper
 
 from slicer import vtkMRMLTableNode
 
@@ -74,7 +74,7 @@ class PanCancerSubtypeParameterNode:
     """
     bundleDir - trained subtype classifier bundle; featuresTable - rows to classify;
     subtypeTable - result (subtype and probabilities).
-    cohortTable, kMax, reps, pItem, seed, encode - consensus clustering settings.
+    cohortTable, kMax, reps, pItem, seed, encode, preprocess, weighting - discovery settings.
     survivalTable, groupColumn - Kaplan-Meier curves per group.
     """
 
@@ -86,7 +86,9 @@ class PanCancerSubtypeParameterNode:
     reps: Annotated[int, WithinRange(10, 100000)] = 1000
     pItem: Annotated[float, WithinRange(0.1, 1.0)] = 0.8
     seed: int = 1
-    encode: bool = False
+    encode: Annotated[str, Choice(["none", "auto", "autoencoder", "pca"])] = "none"
+    preprocess: Annotated[str, Choice(["standardize", "center", "none"])] = "standardize"
+    weighting: Annotated[str, Choice(["family", "none"])] = "family"
     survivalTable: vtkMRMLTableNode
     groupColumn: str = "predicted_subtype"
 
@@ -130,13 +132,20 @@ class PanCancerSubtypeWidget(PanelWidgetMixin, ScriptedLoadableModuleWidget, VTK
                 prob = float(df[f"prob_{subtype}"].iloc[0])
                 classes = [c[len("prob_"):] for c in df.columns if c.startswith("prob_")]
                 color = SUBTYPE_COLORS[classes.index(subtype) % len(SUBTYPE_COLORS)]
-                self.ui.subtypeLabel.text = f"{subtype}  (p = {prob:.2f})"
+                text = f"{subtype}  (p = {prob:.2f})"
+                if "novel" in df.columns and bool(df["novel"].iloc[0]):
+                    # outside the training cohort: the subtype is not to be trusted
+                    text += (f"  - outside the training cohort (novelty "
+                             f"{float(df['novelty_score'].iloc[0]):.2f} > 1, "
+                             f"{df['novelty_family'].iloc[0]})")
+                    color = "#b00000"
+                self.ui.subtypeLabel.text = text
                 self.ui.subtypeLabel.setStyleSheet(f"QLabel {{ color: {color}; font-weight: bold }}")
 
     def onDiscover(self) -> None:
         with slicer.util.tryWithErrorDisplay(_("Subtype discovery failed."), waitCursor=True):
             p = self._parameterNode
-            if not self.logic.ensureDependencies(torch=p.encode):
+            if not self.logic.ensureDependencies(torch=p.encode in ("auto", "autoencoder")):
                 return
 
             def shown(nodes):
@@ -145,7 +154,9 @@ class PanCancerSubtypeWidget(PanelWidgetMixin, ScriptedLoadableModuleWidget, VTK
                 self.ui.suggestedKLabel.toolTip = nodes.get("suggested_k_rule", "")
 
             self.logic.startDiscovery(self.jobs, p.cohortTable, kMax=p.kMax, reps=p.reps,
-                                      pItem=p.pItem, seed=p.seed, encode=p.encode, onDone=shown)
+                                      pItem=p.pItem, seed=p.seed, encode=p.encode,
+                                      preprocess=p.preprocess, weighting=p.weighting,
+                                      onDone=shown)
 
     def onKaplanMeier(self) -> None:
         with slicer.util.tryWithErrorDisplay(_("Kaplan-Meier curves failed."), waitCursor=True):
@@ -187,15 +198,18 @@ class PanCancerSubtypeLogic(ScriptedLoadableModuleLogic):
         return logic.classify_table(featuresTableNode, bundleDir, outputTableNode,
                                     scene=slicer.mrmlScene)
 
-    def discover(self, cohortTableNode, kMax=10, reps=1000, pItem=0.8, seed=1):
-        """Blocking consensus clustering in this process (console / batch use)."""
+    def discover(self, cohortTableNode, kMax=10, reps=1000, pItem=0.8, seed=1, encode="none",
+                 preprocess="standardize", weighting="family"):
+        """Blocking subtype discovery in this process (console / batch use)."""
         from PanCancerSubtypeSlicerLib import logic
 
         return logic.discover_subtypes(cohortTableNode, k_max=kMax, reps=reps, p_item=pItem,
-                                       seed=seed, scene=slicer.mrmlScene)
+                                       seed=seed, scene=slicer.mrmlScene, encode=encode,
+                                       preprocess=preprocess, weighting=weighting)
 
     def startDiscovery(self, jobs, cohortTableNode, kMax=10, reps=1000, pItem=0.8, seed=1,
-                       encode=False, onDone=None):
+                       encode="none", preprocess="standardize", weighting="family",
+                       onDone=None):
         """Run ``pancancer-subtype discover`` in a background process and show its results."""
         from PanCancerSubtypeSlicerLib import actions
 
@@ -206,7 +220,8 @@ class PanCancerSubtypeLogic(ScriptedLoadableModuleLogic):
 
         tmp = slicer.util.tempDirectory("PanCancerSubtype")
         jobs.run(actions.discovery(cohortTableNode, tmp, k_max=kMax, reps=reps, p_item=pItem,
-                                   seed=seed, encode=encode, on_done=shown))
+                                   seed=seed, encode=encode, preprocess=preprocess,
+                                   weighting=weighting, on_done=shown))
 
     def kaplanMeier(self, tableNode, groupColumn="predicted_subtype"):
         from PanCancerSubtypeSlicerLib import logic

@@ -192,17 +192,25 @@ def cohort_features(manifest: str, out_csv: str, scene, workers: int = 2,
 # ----------------------------------------------------------------------------------------------
 
 def discovery(cohort_table, workdir: str, k_max: int = 10, reps: int = 1000,
-              p_item: float = 0.8, seed: int = 1, encode: bool = False,
+              p_item: float = 0.8, seed: int = 1, encode: str = "none",
+              preprocess: str = "standardize", weighting: str = "family",
               on_done: Optional[Callable[[Dict[str, Any]], None]] = None) -> PanelJob:
-    """``pancancer-subtype discover`` on a features table node; results as tables and charts."""
+    """``pancancer-subtype discover`` on a features table node; results as tables and charts.
+
+    ``encode``: ``"none"``, ``"auto"`` (autoencoder or PCA, the better on held-out tumours),
+    ``"autoencoder"`` or ``"pca"`` (``True`` / ``False`` mean autoencoder / none);
+    ``preprocess`` and ``weighting`` as ``discover --preprocess`` / ``--weighting``."""
+    if isinstance(encode, bool):
+        encode = "autoencoder" if encode else "none"
     os.makedirs(workdir, exist_ok=True)
     features_csv = os.path.join(workdir, "features.csv")
     mrml.dataframe_from_table_node(cohort_table).to_csv(features_csv, index=False)
     out_dir = os.path.join(workdir, "discover")
     args = ["discover"] + option("features", features_csv) + option("out", out_dir) + \
         option("k-max", int(k_max)) + option("reps", int(reps)) + \
-        option("p-item", float(p_item)) + option("seed", int(seed)) + option("encode", encode) + \
-        ["--no-plots"]
+        option("p-item", float(p_item)) + option("seed", int(seed)) + \
+        option("encode", encode) + option("preprocess", preprocess) + \
+        option("weighting", weighting) + ["--no-plots"]
     scene = cohort_table.GetScene()
 
     def finish():
