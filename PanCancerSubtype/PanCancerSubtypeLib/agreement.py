@@ -306,10 +306,10 @@ def run_agreement(manifest, out_dir, groups="cross", group_options=None,
 # --------------------------------------------------------------------------------------------
 # figures
 # --------------------------------------------------------------------------------------------
-def _figure(figsize):
+def _figure(figsize, layout: Optional[str] = "constrained"):
     from matplotlib.figure import Figure
 
-    return Figure(figsize=figsize, dpi=100, layout="constrained")
+    return Figure(figsize=figsize, dpi=100, layout=layout)
 
 
 def scatter_figure(result: AgreementResult, feature_names: Optional[Sequence[str]] = None,
@@ -324,7 +324,10 @@ def scatter_figure(result: AgreementResult, feature_names: Optional[Sequence[str
     names = list(feature_names)[:max_panels]
     ncol = 4 if len(names) > 4 else max(len(names), 1)
     nrow = max(int(np.ceil(len(names) / ncol)), 1)
-    fig = _figure((3.0 * ncol, 2.7 * nrow))
+    # a fixed grid: the constrained layout of 20 panels costs seconds per figure
+    fig = _figure((3.0 * ncol, 2.7 * nrow), layout=None)
+    fig.subplots_adjust(left=0.07, right=0.98, bottom=0.06 / nrow ** 0.5, top=1 - 0.1 / nrow ** 0.5,
+                        hspace=0.6, wspace=0.3)
     a, b = result.raters[0], result.raters[1]
     for i, f in enumerate(names):
         ax = fig.add_subplot(nrow, ncol, i + 1)
@@ -394,10 +397,11 @@ def find_paired_data(data_dir) -> Optional[Path]:
 
 
 def report_section(report, results: Dict[str, AgreementResult], anchor: str = "crossmodality",
-                   title: str = "Cross-modality agreement (paired CT / MR)") -> None:
+                   title: str = "Cross-modality agreement (paired CT / MR)",
+                   figures: bool = True) -> None:
     """Add a section to a :class:`~.report.Report`: per regional definition (``results`` keys,
     e.g. ``{"reference": ..., "cross-modality": ...}``) the group summary, the regional table
-    and the figures.  Typical use::
+    and (``figures``) the two figures.  Typical use::
 
         pairs = find_paired_data(data_dir)
         res = {d: run_agreement(pairs, out / d, organ="soft-tissue",
@@ -433,6 +437,7 @@ def report_section(report, results: Dict[str, AgreementResult], anchor: str = "c
             show.index = [i.replace("regional_", "") for i in show.index]
             report.table(show, caption=f"Regional features, definition '{name}'",
                          float_format="{:.2f}")
+        if len(reg) and figures:
             report.figures([(fig_to_base64(scatter_figure(res)),
                              f"'{name}': each regional feature, {res.raters[0]} (x) vs "
                              f"{res.raters[1]} (y), one point per patient"),

@@ -336,13 +336,14 @@ composition* instead, with classes each modality can measure:
   2 = other (air, bone, calcification: dense on CT, signal voids on MR):
   CT (calibrated HU): fat = -190..-30 HU and soft tissue = -29..150 HU, the adipose and skeletal
   muscle ranges of CT body-composition analysis (Mitsiopoulos et al., J Appl Physiol 1998);
-  other = below -190 or above 150 HU.  MR (no absolute scale): the thresholds come from the
+  other = below -190 or above 150 HU.  MR (no absolute scale): the classes come from the
   tumour's surroundings, the non-tumour body voxels (above 10 % of the 99th percentile) in the
-  tumour's bounding box grown by ``class_box_mm`` (50 mm): fat = at or above the Otsu threshold
-  of those voxels (on T1-weighted images the split between fat and the other soft tissues), soft
-  tissue = from half the median of the voxels below that threshold (half the soft-tissue
-  signal) up to it, other = below.  Both MR thresholds scale with the image, so the classes do
-  not depend on the scanner's intensity unit.  The MR rule assumes T1-like contrast (fat the
+  tumour's bounding box grown by ``class_box_mm`` (50 mm).  Their Otsu threshold splits them
+  into two populations (on T1-weighted images fat and the other soft tissues); the medians of
+  the two are the reference intensities S (soft tissue) and F (fat), and each voxel takes the
+  class of the nearest reference among 0 (signal void), S and F: fat from (S + F) / 2 up, soft
+  tissue from S / 2 up, other below.  The bounds scale with the image, so the classes do not
+  depend on the scanner's intensity unit.  The MR rule assumes T1-like contrast (fat the
   brightest major tissue); on other sequences the three classes are still defined but mean
   bright / intermediate / dark;
 * per region the class proportions p (3 bins) get a pseudo-count ``pseudo_count`` (eps = 0.01)
@@ -370,10 +371,11 @@ def tissue_class_thresholds(image_zyx: np.ndarray, tumour_zyx: np.ndarray,
                             box_mm: float = 50.0, body_fraction: float = 0.1) -> Dict[str, float]:
     """Thresholds of the three tissue classes of the cross-modality definition.
 
-    Returns ``{"fat_low", "fat_high", "soft_high"}`` for CT (fixed HU, :data:`CT_TISSUE_HU`)
-    or ``{"dark", "fat"}`` for MR, plus ``"fat_contrast"`` (MR: median of the fat class over
-    median of the voxels below it, about 3 on T1 images with fat; near 1 means the surroundings
-    hold no distinct fat).  See :data:`CROSS_MODALITY_DOC`.
+    Returns ``{"fat_low", "fat_high", "soft_high"}`` for CT (fixed HU, :data:`CT_TISSUE_HU`);
+    for MR ``{"dark", "fat"}`` (the class bounds), the two reference intensities
+    ``"soft_reference"`` and ``"fat_reference"`` and ``"fat_contrast"`` (their ratio, about 3
+    on T1 images with fat; near 1 means the surroundings hold no distinct fat).  See
+    :data:`CROSS_MODALITY_DOC`.
     """
     if (modality or "CT").upper() == "CT":
         lo, mid, hi = CT_TISSUE_HU
@@ -387,12 +389,13 @@ def tissue_class_thresholds(image_zyx: np.ndarray, tumour_zyx: np.ndarray,
     if vals.size == 0 or vals.min() == vals.max():
         raise PanCancerSubtypeError("cross-modality tissue classes: the tumour's surroundings "
                                     "hold no intensity contrast (constant or empty image)")
-    fat = float(threshold_otsu(vals, nbins=256))
-    below = vals[vals < fat]
+    split = float(threshold_otsu(vals, nbins=256))
+    below, above = vals[vals < split], vals[vals >= split]
     soft = float(np.median(below)) if below.size else float(vals.min())
-    above = vals[vals >= fat]
-    contrast = float(np.median(above) / soft) if soft > 0 and above.size else float("nan")
-    return {"dark": 0.5 * soft, "fat": float(fat), "fat_contrast": contrast}
+    fat = float(np.median(above)) if above.size else float(vals.max())
+    contrast = fat / soft if soft > 0 else float("nan")
+    return {"dark": 0.5 * soft, "fat": 0.5 * (soft + fat), "soft_reference": soft,
+            "fat_reference": fat, "fat_contrast": contrast}
 
 
 def tissue_classes(values: np.ndarray, thresholds: Dict[str, float]) -> np.ndarray:
