@@ -17,9 +17,9 @@ import pytest
 import SimpleITK as sitk
 
 from PanCancerSubtypeLib import cli
-from PanCancerSubtypeLib.agreement import (agreement_table, find_paired_data,
-                                           read_paired_manifest, report_section, run_agreement,
-                                           summarise)
+from PanCancerSubtypeLib.agreement import (agreement_table, cross_modality_section,
+                                           find_paired_data, read_paired_manifest,
+                                           report_section, run_agreement, summarise)
 from PanCancerSubtypeLib.errors import ManifestError
 from PanCancerSubtypeLib.reliability import (ICCResult, bland_altman, bootstrap_icc_summary,
                                              icc)
@@ -314,3 +314,17 @@ def test_find_paired_data(tmp_path):
     (tmp_path / "IBSI_soft_tissue_sarcoma_CT_MR").mkdir()
     (tmp_path / "IBSI_soft_tissue_sarcoma_CT_MR" / "pairs.csv").write_text("")
     assert find_paired_data(tmp_path).parent.name == "IBSI_soft_tissue_sarcoma_CT_MR"
+
+
+def test_cross_modality_section_for_the_demo(phantom_pairs, tmp_path):
+    rep = Report("demo")
+    assert cross_modality_section(rep, tmp_path / "none", data_dir=tmp_path) is None
+    assert not rep.sections
+    data = phantom_pairs.parent
+    res = cross_modality_section(rep, tmp_path / "agr", data_dir=data.parent, n_boot=50,
+                                 shape=False, figures=False)
+    assert set(res) == {"reference", "cross-modality"}
+    assert res["cross-modality"]["regional"]["median_icc"] > 0.95
+    assert (tmp_path / "agr" / "reference" / "agreement.csv").is_file()
+    assert [a for a, _, _ in rep.sections] == ["crossmodality"]
+    assert "regional median ICC (cross-modality)" in rep.render()

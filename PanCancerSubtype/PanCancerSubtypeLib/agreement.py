@@ -30,7 +30,8 @@ all from a manifest (features through :func:`.cohort.run_cohort`, so a run resum
 provenance) and writes ``features.csv``, ``agreement.csv``, ``agreement_summary.csv``,
 ``agreement.json`` and two figures: a scatter plot per feature (first vs second rater, one point
 per patient) and the ICCs with their intervals.  :func:`report_section` adds the result to an
-HTML :class:`~.report.Report` (the demo's cross-modality section), :func:`find_paired_data`
+HTML :class:`~.report.Report` (:func:`cross_modality_section` is the demo's hook: it finds the
+paired data, runs both regional definitions and adds the section), :func:`find_paired_data`
 finds the shared paired data set.
 """
 from __future__ import annotations
@@ -49,7 +50,7 @@ from .reliability import bland_altman, bootstrap_icc_summary, icc
 
 __all__ = ["read_paired_manifest", "paired_values", "agreement_table", "summarise",
            "AgreementResult", "run_agreement", "scatter_figure", "icc_figure",
-           "find_paired_data", "report_section", "PATIENT_COLUMNS"]
+           "find_paired_data", "report_section", "cross_modality_section", "PATIENT_COLUMNS"]
 
 #: accepted names of the patient column (case-insensitive)
 PATIENT_COLUMNS = ("patient", "patient_id", "patientid", "subject", "subject_id", "pair",
@@ -443,3 +444,29 @@ def report_section(report, results: Dict[str, AgreementResult], anchor: str = "c
                              f"{res.raters[1]} (y), one point per patient"),
                             (fig_to_base64(icc_figure(res.table)),
                              f"'{name}': ICC(3,1) with 95% interval; dotted 0.5, dashed 0.75")])
+
+
+def cross_modality_section(report, out_dir, data_dir=None, pairs=None, workers: int = 1,
+                           n_boot: int = 1000,
+                           definitions: Sequence[str] = ("reference", "cross-modality"),
+                           organ: str = "soft-tissue", shape: bool = True,
+                           figures: bool = True,
+                           progress: bool = False) -> Optional[Dict[str, Dict[str, Any]]]:
+    """The demo's hook: when paired data are found (``pairs``, else :func:`find_paired_data` of
+    ``data_dir``), run the agreement once per regional definition into ``out_dir/<definition>``
+    (with ``shape``, the shape group with the last definition only: it does not depend on it),
+    add :func:`report_section` to ``report`` and return ``{definition: {group: summary}}`` for
+    the demo's summary; ``None`` (and no section) when there are no paired data.
+    """
+    pairs = Path(pairs) if pairs else find_paired_data(data_dir)
+    if pairs is None or not Path(pairs).is_file():
+        return None
+    results: Dict[str, AgreementResult] = {}
+    for i, d in enumerate(definitions):
+        groups = "cross" if shape and i == len(definitions) - 1 else "regional"
+        results[d] = run_agreement(pairs, Path(out_dir) / d, groups=groups,
+                                   group_options={"regional": {"definition": d}}, organ=organ,
+                                   workers=workers, n_boot=n_boot, figures=figures,
+                                   progress=progress)
+    report_section(report, results, figures=figures)
+    return {d: {g: r.group_summary(g) for g in r.summary["group"]} for d, r in results.items()}
