@@ -161,6 +161,7 @@ RULE_OWNERS = {
     "META_COLUMNS": "PanCancerSubtypeLib.tables",
     "FeaturePreparer": "PanCancerSubtypeLib.preprocessing",
     "c_index": "PanCancerSubtypeLib.survival",
+    "icc": "PanCancerSubtypeLib.reliability",
     "discover": "PanCancerSubtypeLib.discovery",
     "read_manifest": "PanCancerSubtypeLib.cohort",
     "consensus_cdf": "PanCancerSubtypeLib.consensus.statistics",
