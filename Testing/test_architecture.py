@@ -164,6 +164,7 @@ RULE_OWNERS = {
     "discover": "PanCancerSubtypeLib.discovery.pipeline",
     "discovery_validation": "PanCancerSubtypeLib.discovery.design",
     "feature_family": "PanCancerSubtypeLib.tables",
+    "icc": "PanCancerSubtypeLib.reliability",
     "read_manifest": "PanCancerSubtypeLib.cohort",
     "consensus_cdf": "PanCancerSubtypeLib.consensus.statistics",
 }

@@ -15,6 +15,7 @@ COMMAND_MODULES: List[str] = [
     "demo",
     "features",
     "cohort",
+    "agreement",
     "registry",
     "segmentation",
     "regions",

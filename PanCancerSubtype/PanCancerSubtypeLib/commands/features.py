@@ -6,11 +6,12 @@ import sys
 from typing import Any, Dict
 
 
-def add_feature_options(p) -> None:
-    """Options shared by ``features`` and ``cohort-features``."""
-    p.add_argument("--groups", default="all",
+def add_feature_options(p, groups_default: str = "all") -> None:
+    """Options shared by ``features``, ``cohort-features`` and ``agreement``."""
+    p.add_argument("--groups", default=groups_default,
                    help="feature groups, comma separated: shape, regional, radiomics; 'cross' = "
-                        "shape,regional (the paper's 313); 'all' (default) = all three")
+                        f"shape,regional (the paper's 313); 'all' = all three (default: "
+                        f"{groups_default})")
     p.add_argument("--radiomics-params", metavar="FILE",
                    help="PyRadiomics parameter file (YAML or JSON), as for pyradiomics itself")
     p.add_argument("--shape-mode", choices=["robust", "reference"], default=None,
@@ -20,8 +21,11 @@ def add_feature_options(p) -> None:
                    help="robust SPHARM mode: how the mask reaches the isotropic mesh grid, linear "
                         "+ threshold (default) or shape-based (signed distance; removes the "
                         "terraces of thick slices)")
-    p.add_argument("--regional-definition", choices=["reference", "3d"], default=None,
-                   help="TC/TIM/PM regions: reference (released code, default) or 3d")
+    p.add_argument("--regional-definition", choices=["reference", "3d", "cross-modality"],
+                   default=None,
+                   help="regional features: reference (released code, default), 3d (mm "
+                        "distances in 3D) or cross-modality (tissue composition in fixed-width "
+                        "bands; agrees between CT and MR)")
     p.add_argument("--set", action="append", default=[], metavar="GROUP.KEY=VALUE",
                    help="any other group option, e.g. --set shape.max_degree=10 (repeatable)")
 
@@ -62,7 +66,9 @@ def register(sub):
     p.add_argument("--organ-label", default=None, help="label of the parenchyma in --organ-mask")
     p.add_argument("--modality", choices=["CT", "MR"], default=None,
                    help="imaging modality (guessed from the image when omitted)")
-    p.add_argument("--organ", default=None, help="lung, breast or brain (parenchyma search)")
+    p.add_argument("--organ", default=None,
+                   help="lung, breast, brain or soft-tissue (alias body: any other tumour) for the "
+                        "automatic parenchyma")
     p.add_argument("--cancer-type", default=None)
     p.add_argument("--id", default=None, help="case ID (default: image file name)")
     add_feature_options(p)

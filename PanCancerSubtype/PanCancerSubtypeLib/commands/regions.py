@@ -2,7 +2,8 @@
 
 Label values: 1 = TC, 2 = TIM, 3 = PM5 ring (outside the tumour), 4 = PM10 ring (between 5 and
 10 mm).  In the ``reference`` definition PM5 is labels {1, 2, 3} and PM10 {1, 2, 3, 4} (the released
-code's margins contain the tumour); in ``3d`` PM5 is {3} and PM10 {3, 4}.  A ``.seg.nrrd`` output
+code's margins contain the tumour); in ``3d`` PM5 is {3} and PM10 {3, 4}; in ``cross-modality``
+PM5 is {3} and PM10 {4}.  A ``.seg.nrrd`` output
 gets Slicer segment metadata (names, colours) so that Slicer shows four named segments.
 """
 from __future__ import annotations
@@ -29,11 +30,15 @@ def register(sub):
                                                       "automatically when absent")
     p.add_argument("--modality", choices=["CT", "MR"], default=None,
                    help="default: CT when the image holds values below -500, else MR")
-    p.add_argument("--organ", choices=["lung", "brain", "breast"], default=None,
-                   help="organ for the automatic parenchyma mask (default: lung for CT)")
-    p.add_argument("--definition", choices=["reference", "3d"], default="reference",
+    p.add_argument("--organ", choices=["lung", "brain", "breast", "soft-tissue", "body"],
+                   default=None,
+                   help="organ for the automatic parenchyma mask (default: lung for CT); "
+                        "soft-tissue (alias body) = the tissue around any other tumour")
+    p.add_argument("--definition", choices=["reference", "3d", "cross-modality"],
+                   default="reference",
                    help="reference = the authors' released code (default); 3d = mm distances in 3D, "
-                        "rings outside the tumour")
+                        "rings outside the tumour; cross-modality = 5 mm bands (TIM = outer 5 mm, "
+                        "PM10 = the 5-10 mm shell)")
     p.add_argument("--parenchyma", choices=["auto", "supplied", "automatic", "none"],
                    default="auto", help="parenchyma source (default: the organ mask if given)")
     p.add_argument("--out", required=True, help="label map file (.nrrd, .nii.gz, .seg.nrrd)")
