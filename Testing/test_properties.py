@@ -18,19 +18,19 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-hypothesis = pytest.importorskip("hypothesis")
-from hypothesis import HealthCheck, assume, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
-from PanCancerSubtypeLib import io  # noqa: E402
-from PanCancerSubtypeLib.errors import (GeometryMismatchError, InvalidGeometryError,  # noqa: E402
+from PanCancerSubtypeLib import io
+from PanCancerSubtypeLib.errors import (GeometryMismatchError, InvalidGeometryError,
                                         LabelNotFoundError, PanCancerSubtypeError)
 
-PROFILE = settings(max_examples=25, deadline=None, derandomize=True,
-                   suppress_health_check=[HealthCheck.too_slow,
-                                          HealthCheck.function_scoped_fixture])
-FEW = settings(max_examples=8, deadline=None, derandomize=True,
+# derandomized: the same examples on every run and machine (a property test that fails fails
+# again, in CI too); no example database is written
+_COMMON = dict(deadline=None, derandomize=True, database=None,
                suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+PROFILE = settings(max_examples=25, **_COMMON)
+FEW = settings(max_examples=8, **_COMMON)
 
 
 # --------------------------------------------------------------------------------------------
