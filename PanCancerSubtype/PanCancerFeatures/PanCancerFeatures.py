@@ -316,7 +316,9 @@ class PanCancerFeaturesLogic(ScriptedLoadableModuleLogic):
             table = logic.table_from_csv(outputCsv, scene=slicer.mrmlScene)
             showTable(table)
 
-        jobs.run(cmd, done, _("Cohort features"))
+        # exit code 1 with the summary line: every row written, some cases failed (error column)
+        jobs.run(cmd, done, _("Cohort features"),
+                 partial=lambda rc, lines: rc == 1 and any(" with errors)" in ln for ln in lines))
 
 
 def showTable(tableNode) -> None:

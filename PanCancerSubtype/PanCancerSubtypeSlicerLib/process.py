@@ -197,8 +197,13 @@ class JobRunner:
         self.progressBar.setMaximum(total)
         self.progressBar.setValue(done)
 
-    def run(self, cmd: Sequence[str], onSuccess: Callable[[], None], description: str) -> None:
-        """Start ``cmd``; on exit code 0 call ``onSuccess`` (errors shown in a dialog)."""
+    def run(self, cmd: Sequence[str], onSuccess: Callable[[], None], description: str,
+            partial: Optional[Callable[[int, List[str]], bool]] = None) -> None:
+        """Start ``cmd``; on exit code 0 call ``onSuccess`` (errors shown in a dialog).
+
+        ``partial(rc, output_lines)`` returning True marks a non-zero exit as a result with
+        errors (e.g. ``cohort-features`` exits with 1 when some case failed but writes every
+        row): ``onSuccess`` is called and the log says so."""
         import slicer
 
         if self.busy:
@@ -220,7 +225,10 @@ class JobRunner:
             if job is not None and job.cancelled:
                 self.log(f"{description}: cancelled")
                 return
-            if rc != 0:
+            if rc != 0 and partial is not None and job is not None and partial(rc, job.lines):
+                self.log(f"{description}: finished with errors (exit code {rc}); see the log "
+                         f"and the 'error' column")
+            elif rc != 0:
                 tail = "\n".join(job.lines[-15:]) if job is not None else ""
                 self.log(f"{description}: failed (exit code {rc})")
                 slicer.util.errorDisplay(f"{description} failed (exit code {rc}).",
