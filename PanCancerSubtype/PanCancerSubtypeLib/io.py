@@ -452,6 +452,7 @@ def read_mask(path: PathLike, label: LabelSpec = None, reference: Optional[sitk.
     values, name = parse_label(label)
     if path.name.lower().endswith(".seg.nrrd"):
         mask = _read_seg_nrrd(path, values, name)
+        check_grid(mask, source=src)
     elif is_rtstruct(path):
         if reference is None:
             raise ValueError(f"{src}: an RTSTRUCT needs the image (reference grid) to be rasterised")
