@@ -676,8 +676,8 @@ def test_failed_write_leaves_no_temporary_file(tmp_path):
 
 
 def test_gzip_of_a_truncated_file_is_counted_not_trusted(tmp_path):
-    """The decompressed size is counted on the stream itself (a damaged gzip trailer cannot
-    fake it)."""
+    """A valid gzip stream that holds too few bytes (its trailer says so) is refused; a cut
+    stream is decompressed and counted (see the corpus)."""
     img = sitk.GetImageFromArray(np.random.default_rng(0).integers(0, 99, (5, 6, 7))
                                  .astype(np.int16))
     p = tmp_path / "a.nii.gz"

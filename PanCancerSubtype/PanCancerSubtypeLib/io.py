@@ -220,7 +220,18 @@ def _nifti_fields(hdr: bytes):
 
 def _gunzipped_size(path: Path, enough: int) -> int:
     """Bytes a gzip file decompresses to (counting stops at ``enough``); a truncated or corrupt
-    stream counts what could be decompressed."""
+    stream counts what could be decompressed.
+
+    Fast path: the gzip trailer's ISIZE (the size modulo 2**32) equal to ``enough`` is trusted
+    (a cut file ends in compressed data, which matches by chance with probability 2**-32);
+    anything else (a cut file, extra bytes, several gzip members) is decompressed and counted.
+    """
+    size = path.stat().st_size
+    if size >= 18:
+        with open(path, "rb") as fh:
+            fh.seek(size - 4)
+            if struct.unpack("<I", fh.read(4))[0] == enough % (1 << 32):
+                return enough
     have = 0
     dec = zlib.decompressobj(16 + zlib.MAX_WBITS)
     with open(path, "rb") as fh:
