@@ -167,6 +167,12 @@ RULE_OWNERS = {
     "icc": "PanCancerSubtypeLib.reliability",
     "read_manifest": "PanCancerSubtypeLib.cohort",
     "consensus_cdf": "PanCancerSubtypeLib.consensus.statistics",
+    "atomic_path": "PanCancerSubtypeLib.files",
+    "check_output_path": "PanCancerSubtypeLib.files",
+    "is_timing_column": "PanCancerSubtypeLib.tables",
+    "exit_code": "PanCancerSubtypeLib.errors",
+    "LABEL_RULE": "PanCancerSubtypeLib.io",
+    "select_labels": "PanCancerSubtypeLib.io",
 }
 
 

@@ -209,7 +209,7 @@ def _discovery(run: DemoRun, encode: str, k_min: int, k_max: int) -> None:
 
 def _survival(run: DemoRun, labels: np.ndarray, n_boot: int) -> None:
     from . import survival as sv
-    from .files import write_json
+    from .files import atomic_write_text, write_json
 
     truth, ok = run.truth, run.ok
     tab = pd.DataFrame({"ID": ok["ID"], "subtype": labels,
@@ -217,7 +217,7 @@ def _survival(run: DemoRun, labels: np.ndarray, n_boot: int) -> None:
                         "event": truth.loc[ok["ID"], "event"].to_numpy(),
                         "age": truth.loc[ok["ID"], "age"].to_numpy(),
                         "CancerType": ok["CancerType"].to_numpy()})
-    tab.to_csv(run.out_dir / "survival_table.csv", index=False)
+    atomic_write_text(run.out_dir / "survival_table.csv", tab.to_csv(index=False))
     # reference level: the subtype with the smallest median tumour volume (the "small, sharp" one)
     vol = pd.Series(ok["shape_volume_mm3"].to_numpy(), index=labels)
     reference = str(vol.groupby(level=0).median().idxmin())
@@ -234,6 +234,7 @@ def _survival(run: DemoRun, labels: np.ndarray, n_boot: int) -> None:
 
 def _real_cases(run: DemoRun, ddir: Path) -> None:
     from .cohort import run_cohort
+    from .files import atomic_write_text
 
     try:
         rf = run_cohort(ddir / "cases.csv", run.out_dir / "real_features.csv", groups="cross",
@@ -243,7 +244,7 @@ def _real_cases(run: DemoRun, ddir: Path) -> None:
                 if len(good) else None)
         run.real = {"features": rf, "pred": pred}
         if pred is not None:
-            pred.to_csv(run.out_dir / "real_cases_subtypes.csv", index=False)
+            atomic_write_text(run.out_dir / "real_cases_subtypes.csv", pred.to_csv(index=False))
             if "novel" in pred:
                 _say(f"      {int(pred['novel'].sum())} of {len(pred)} real cases lie outside "
                      f"the synthetic training cohort (novelty)")

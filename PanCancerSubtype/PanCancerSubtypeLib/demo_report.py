@@ -28,8 +28,7 @@ def write_report(path, run) -> None:
               ("supervised ceiling (CV accuracy)", _fmt(run.supervised.get("accuracy"))),
               ("smallest validation IGP", _fmt(igp["igp"].min() if len(igp) else None)),
               ("log-rank p", _p(run.survival["logrank_p"])),
-              ("classifier CV accuracy", _fmt(_mean(cv, "accuracy"))),
-              ("total time", f"{sum(run.timings.values()):.0f} s")])
+              ("classifier CV accuracy", _fmt(_mean(cv, "accuracy")))])
     ct = pd.crosstab((man["CancerType"] + " (" + man["Modality"] + ")").rename("cancer type"),
                      man["archetype"].map(lambda a: f"A{a}: {ARCHETYPES[a]['name']}"),
                      margins=True, margins_name="total")
@@ -69,12 +68,11 @@ def write_report(path, run) -> None:
 
     # -- provenance
     rep.section("run", "Run")
-    rep.table(pd.Series({k: round(v, 1) for k, v in run.timings.items()}, name="seconds")
-              .to_frame(), caption=f"Time per step ({run.workers} workers)")
     from . import __version__
 
     rep.text(f"pancancer-subtype {__version__}; seed {run.seed}; {run.reps} resamplings; "
-             f"encoder: {run.whole.encoder_used}.")
+             f"encoder: {run.whole.encoder_used}. The same seed gives the same report, byte for "
+             f"byte; the time per step ({run.workers} workers) is in summary.json.")
     rep.write(path)
 
 
@@ -107,7 +105,8 @@ def _encoder_section(rep, run) -> None:
     if comp is None:
         rep.text(f"Encoder: {run.whole.encoder_used} (no comparison was run).", "note")
         return
-    rep.table(comp, caption=f"Reconstruction error (MSE, prepared features) of the autoencoder and "
+    rep.table(comp.drop(columns=["fit_seconds"], errors="ignore"),
+              caption=f"Reconstruction error (MSE, prepared features) of the autoencoder and "
                             f"of PCA with the same code size, fitted on the same data, on it and "
                             f"on held-out data ({comp.attrs.get('heldout', '')}).")
     ae, pca = comp["heldout_mse"]

@@ -9,6 +9,9 @@ uses the rules of this module, so a column is a feature for all of them or for n
   ``Organ``, ``CancerType``, ``Modality``, ``OrganMask``, ``Segment``, ``case_id``) and the
   ``error`` column are never features;
 * **diagnostic** columns (``diag_*``: timings, map quality, versions) are never features;
+  those ending in ``_s`` are wall-clock **timings** in seconds (:func:`is_timing_column`): they
+  change from run to run, so the feature CSVs leave them out and the provenance files keep them
+  (a CSV is then byte-identical across workers, schedulers, reruns and resumes);
 * every other **numeric** column is a feature; a text column that is not numbers is not.
 
 A row whose ``error`` column is non-empty is a case whose extraction failed; readers exclude it
@@ -74,6 +77,22 @@ def feature_family(name: Any) -> str:
                                                                    "lbp-")):
             return "_".join(parts[: i + 2])
     return "_".join(parts[:2]) if len(parts) >= 3 else name
+
+
+#: suffix of the diagnostic columns that hold wall-clock timings (seconds)
+TIMING_SUFFIX = "_s"
+
+
+def is_timing_column(name: Any) -> bool:
+    """True for a diagnostic column holding a wall-clock timing (``diag_*_s``), e.g.
+    ``diag_time_shape_s``, ``diag_shape_time_fit_s``, ``diag_regional_parenchyma_s``."""
+    name = str(name)
+    return name.startswith(DIAGNOSTIC_PREFIXES) and name.endswith(TIMING_SUFFIX)
+
+
+def pop_timings(row: Dict[str, Any]) -> Dict[str, Any]:
+    """Remove the timing columns from a feature row (in place); return them."""
+    return {k: row.pop(k) for k in [k for k in row if is_timing_column(k)]}
 
 
 def is_metadata_column(name: Any) -> bool:

@@ -35,6 +35,10 @@ class PanelJob:
     workdir: Optional[str] = None
     extra_paths: List[str] = field(default_factory=list)
     python: Optional[str] = None
+    #: ``partial(rc, output_lines)`` -> True marks a non-zero exit of the last command as a
+    #: result with errors (``cohort-features`` exits 1 when some case failed but writes every
+    #: row): ``finish`` still runs and the log says so
+    partial: Optional[Callable[[int, List[str]], bool]] = None
 
     @property
     def commands(self) -> List[List[str]]:
@@ -184,7 +188,10 @@ def cohort_features(manifest: str, out_csv: str, scene, workers: int = 2,
     def finish():
         return logic.table_from_csv(out_csv, scene=scene)
 
-    return PanelJob("Cohort features", [(CORE, args)], finish, None, list(extra_paths))
+    # exit code 1 with the summary line: every row written, some cases failed (error column)
+    return PanelJob("Cohort features", [(CORE, args)], finish, None, list(extra_paths),
+                    partial=lambda rc, lines: rc == 1 and any(" with errors)" in ln
+                                                              for ln in lines))
 
 
 # ----------------------------------------------------------------------------------------------

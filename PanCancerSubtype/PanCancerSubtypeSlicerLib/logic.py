@@ -314,7 +314,8 @@ def run_manifest(manifest: str, out_dir: str, scene=None, groups=("shape", "regi
                                                     vol, scene=scene, name=f"{cid} segmentation")
             organ_seg = None
             if r.get("OrganMask"):
-                om = read_mask(r["OrganMask"], "1", image)
+                om = read_mask(r["OrganMask"], r.get("OrganLabel") or None, image,
+                               outside="warn")
                 organ_seg = (r.get("Organ") or PARENCHYMA_SEGMENT).lower()
                 mrml.set_segment_from_mask(seg, sitk.GetArrayFromImage(om), vol, organ_seg)
             elif parenchyma:

@@ -345,7 +345,12 @@ class JobRunner:
     def _stepDone(self, panelJob, job: BackgroundJob, index: int, rc: int) -> None:
         if self.panelJob is not panelJob or self.job is not job:
             return  # a late callback of a cancelled (or replaced) job: it owns nothing now
-        if rc != 0:
+        last = index + 1 == len(panelJob.commands)
+        partial = getattr(panelJob, "partial", None)
+        if rc != 0 and last and partial is not None and partial(rc, job.lines):
+            self.log(f"{panelJob.description}: finished with errors (exit code {rc}); see the "
+                     f"log and the 'error' column")
+        elif rc != 0:
             self._end(panelJob)
             tail = "\n".join(job.lines[-15:])
             self.log(f"{panelJob.description}: failed (exit code {rc})")

@@ -12,8 +12,9 @@ To find the installed script from Slicer's Python console::
                             "run_cohort.py")
 
 The manifest uses PyRadiomics' batch columns: ``Image``, ``Mask``, optional ``Label`` (``1`` or
-``1,3,4``), ``ID``, ``Organ``, ``CancerType``, ``Modality``, ``OrganMask``; relative paths are
-relative to the manifest.  For each case the image is loaded into a volume node, the tumour (and
+``1,3,4``; empty: the label rule of every command, ``PanCancerSubtypeLib.io.LABEL_RULE``), ``ID``,
+``Organ``, ``CancerType``, ``Modality``, ``OrganMask``, ``OrganLabel``; relative paths are relative
+to the manifest.  For each case the image is loaded into a volume node, the tumour (and
 organ) masks into a segmentation node (``--parenchyma`` / ``--regions`` add the parenchyma and the
 TC / TIM / PM5 / PM10 segments), the features are computed from the nodes with the modules' logic,
 and the segmentation is saved as ``DIR/segmentations/<ID>.seg.nrrd``.  ``DIR/features.csv`` (with

@@ -46,6 +46,22 @@ CHECKSUMS_FILE = "checksums.json"
 REQUIRED_FILES = (MODEL_FILE, PREPROCESSING_FILE, METADATA_FILE)
 
 
+BUNDLE_FILES = (MODEL_FILE, PREPROCESSING_FILE, CALIBRATION_FILE, NOVELTY_FILE, METADATA_FILE,
+                CHECKSUMS_FILE)
+
+
+def check_bundle_target(directory: Any, overwrite: bool = False) -> Path:
+    """Raise :class:`ModelBundleError` unless :func:`save_bundle` may write to ``directory``
+    (callers check before training, so that a refusal costs nothing)."""
+    d = Path(directory)
+    if d.exists() and not d.is_dir():
+        raise ModelBundleError("exists and is not a directory", source=d)
+    if d.exists() and not overwrite and any((d / n).exists() for n in BUNDLE_FILES):
+        raise ModelBundleError("already holds a model bundle (use overwrite=True / --overwrite)",
+                               source=d)
+    return d
+
+
 def save_bundle(model: SubtypeClassifier, directory: Any, overwrite: bool = False) -> Path:
     """Write ``model`` to ``directory`` as a pickle-free bundle (see the module docstring).
 
@@ -57,14 +73,8 @@ def save_bundle(model: SubtypeClassifier, directory: Any, overwrite: bool = Fals
     xgb = xgboost_module()
 
     model._check_fitted()
-    d = Path(directory)
-    names = (MODEL_FILE, PREPROCESSING_FILE, CALIBRATION_FILE, NOVELTY_FILE, METADATA_FILE,
-             CHECKSUMS_FILE)
-    if d.exists() and not d.is_dir():
-        raise ModelBundleError("exists and is not a directory", source=d)
-    if d.exists() and not overwrite and any((d / n).exists() for n in names):
-        raise ModelBundleError("already holds a model bundle (use overwrite=True / --overwrite)",
-                               source=d)
+    d = check_bundle_target(directory, overwrite)
+    names = BUNDLE_FILES
     d.mkdir(parents=True, exist_ok=True)
     for n in names:
         if (d / n).exists():
@@ -189,9 +199,11 @@ def load_bundle(directory: Any, n_jobs: Optional[int] = None) -> SubtypeClassifi
     booster = xgb.Booster()
     try:
         booster.load_model(str(d / MODEL_FILE))
-    except xgb.core.XGBoostError as exc:
-        raise ModelBundleError(f"XGBoost cannot read the model: {str(exc).splitlines()[0]}",
-                               source=d / MODEL_FILE) from exc
+    except (xgb.core.XGBoostError, UnicodeDecodeError, ValueError) as exc:  # e.g. not JSON
+        raise ModelBundleError(f"XGBoost cannot read the model ({type(exc).__name__}: "
+                               f"{str(exc).splitlines()[0][:200]}); a model bundle holds an "
+                               f"XGBoost JSON model, never a pickle", source=d / MODEL_FILE) \
+            from None
     if booster.num_features() != len(pre.columns_out_):
         raise ModelBundleError(f"model has {booster.num_features()} features but the bundle "
                                f"lists {len(pre.columns_out_)} columns", source=d / MODEL_FILE)

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import os
 
+from .checks import non_negative_int, positive_int
+
 
 def register(sub):
     p = sub.add_parser(
@@ -15,13 +17,15 @@ def register(sub):
                     "calibration and novelty), test survival, and write report.html. "
                     "Real cases in $PANCANCER_SHARED_DATA (or ../shared/data) are added when "
                     "present.")
-    p.add_argument("--n", type=int, default=120, help="number of synthetic cases (default 120)")
+    p.add_argument("--n", type=positive_int, default=120,
+                   help="number of synthetic cases (default 120)")
     p.add_argument("--out", default="demo_out", help="output folder (default demo_out)")
     p.add_argument("--seed", type=int, default=2021)
-    p.add_argument("--reps", type=int, default=500, help="consensus resamplings (default 500)")
-    p.add_argument("--k-min", type=int, default=2)
-    p.add_argument("--k-max", type=int, default=8)
-    p.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1),
+    p.add_argument("--reps", type=positive_int, default=500,
+                   help="consensus resamplings (default 500)")
+    p.add_argument("--k-min", type=positive_int, default=2)
+    p.add_argument("--k-max", type=positive_int, default=8)
+    p.add_argument("--workers", type=positive_int, default=min(2, os.cpu_count() or 1),
                    help="worker processes (default: 2 or the number of CPUs if fewer)")
     p.add_argument("--encode", choices=["auto", "autoencoder", "pca", "none"], default="auto",
                    help="encoder before clustering: auto = the autoencoder or PCA, whichever "
@@ -32,12 +36,24 @@ def register(sub):
                    help="folder with the real cases' cases.csv (default: $PANCANCER_SHARED_DATA or "
                         "../shared/data when present)")
     p.add_argument("--no-real", action="store_true", help="skip the real cases")
-    p.add_argument("--n-boot", type=int, default=200, help="bootstrap resamples for the C-index CI")
+    p.add_argument("--n-boot", type=non_negative_int, default=200,
+                   help="bootstrap resamples for the C-index CI")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     from ..demo import run_demo
+    from ..errors import UsageError
+    from ..files import check_output_path
+
+    # every check before any work
+    if not 2 <= args.k_min <= args.k_max:
+        raise UsageError(f"need 2 <= --k-min <= --k-max, got {args.k_min} and {args.k_max}",
+                         source="--k-min / --k-max")
+    if args.k_max >= int(args.n * 0.8):
+        raise UsageError(f"--k-max {args.k_max} must be smaller than the {int(args.n * 0.8)} "
+                         f"cases drawn per resampling (80% of --n {args.n})", source="--k-max")
+    check_output_path(args.out, "--out", folder=True)
 
     run_demo(out=args.out, n=args.n, seed=args.seed, reps=args.reps, k_min=args.k_min,
              k_max=args.k_max, workers=args.workers,

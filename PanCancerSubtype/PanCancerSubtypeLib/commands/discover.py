@@ -9,6 +9,8 @@ import logging
 import os
 import sys
 
+from .checks import positive_int
+
 log = logging.getLogger(__name__)
 
 
@@ -75,10 +77,11 @@ def register(sub):
                    help="drop a feature missing in more than this fraction of discovery rows; "
                         "otherwise impute the discovery median (default 0.2)")
     g = p.add_argument_group("autoencoder (--encode)")
-    g.add_argument("--code-dim", type=int, default=10, help="code size (paper: 10)")
-    g.add_argument("--ae-epochs", type=int, default=500, help="maximum epochs")
-    g.add_argument("--ae-patience", type=int, default=20, help="early-stopping patience")
-    g.add_argument("--ae-batch-size", type=int, default=32)
+    g.add_argument("--code-dim", type=positive_int, default=10, help="code size (paper: 10)")
+    g.add_argument("--ae-epochs", type=positive_int, default=500, help="maximum epochs")
+    g.add_argument("--ae-patience", type=positive_int, default=20,
+                   help="early-stopping patience")
+    g.add_argument("--ae-batch-size", type=positive_int, default=32)
     g.add_argument("--ae-hidden", type=int, nargs="*", default=[],
                    help="widths of extra hidden layers around the code, e.g. --ae-hidden 64 "
                         "(default none: the paper's 313 -> 10 -> 313)")
@@ -134,15 +137,30 @@ def _run(args):
     from .. import __version__
     from ..discovery import discover
 
+    from ..errors import UsageError
+    from ..files import check_output_path
+    from .checks import input_file
+
     settings = settings_from_args(args)
-    settings.check()                       # bad options fail before any work or any file
+    try:
+        settings.check()                   # bad options fail before any work or any file
+    except ValueError as exc:
+        raise UsageError(str(exc), source="discover options") from None
+    input_file(args.features, "--features")
+    if args.validation:
+        input_file(args.validation, "--validation")
+    if args.validation_fraction is not None:
+        if args.validation:
+            raise UsageError("--validation-fraction splits the --features table itself; do not "
+                             "give --validation as well", source="--validation-fraction")
+        if not 0.0 < args.validation_fraction < 1.0:
+            raise UsageError(f"must be in (0, 1), got {args.validation_fraction}",
+                             source="--validation-fraction")
+    check_output_path(args.out, "--out", folder=True)
     say = lambda msg: print(msg, file=sys.stderr)  # noqa: E731
     if args.validation_fraction is not None:
         from ..discovery import discovery_validation
 
-        if args.validation:
-            raise ValueError("--validation-fraction splits the --features table itself; do not "
-                             "give --validation as well")
         design = discovery_validation(args.features, cancer_type_column=args.cancer_type_column,
                                       validation_fraction=args.validation_fraction,
                                       split_seed=args.split_seed, settings=settings,
