@@ -40,7 +40,7 @@ ICCs are here too (:func:`bland_altman`, :func:`bootstrap_icc_summary`).
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Callable, Dict, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, Sequence, Tuple, Union
 
 import numpy as np
 

@@ -149,8 +149,6 @@ def register(sub):
 
 
 def run(args) -> int:
-    from pathlib import Path
-
     import pandas as pd
 
     from .. import __version__
