@@ -320,6 +320,7 @@ HEAVY = [  # (module, attribute): the work a command must not start before its c
     ("PanCancerSubtypeLib.discovery", "discover"),
     ("PanCancerSubtypeLib.survival", "survival_summary"),
     ("PanCancerSubtypeLib.demo", "run_demo"),
+    ("PanCancerSubtypeLib.agreement", "run_agreement"),
     ("PanCancerSubtypeLib.classifier.SubtypeClassifier", "fit"),
 ]
 
@@ -386,6 +387,17 @@ CLI_CASES = [
                              "--out", "{out}.csv"], 1, ["labels25", "--label"], True),
     ("features-4d-image", ["features", "--image", "{fourd}", "--mask", "{mask}", "--out",
                            "{out}.csv"], 1, ["fourd", "4D"], True),
+    # agreement
+    ("agreement-missing-manifest", ["agreement", "--manifest", "{missing}", "--out", "{out}"], 1,
+     ["missing.nii.gz", "--manifest"], True),
+    ("agreement-binary-manifest", ["agreement", "--manifest", "{binary_csv}", "--out", "{out}"],
+     1, ["binary.csv", "not a text"], True),
+    ("agreement-no-patient-column", ["agreement", "--manifest", "{header_only}", "--out",
+                                     "{out}"], 1, ["header_only.csv", "patient column"], True),
+    ("agreement-workers-0", ["agreement", "--manifest", "{header_only}", "--out", "{out}",
+                             "--workers", "0"], 2, ["--workers"], True),
+    ("agreement-bad-set", ["agreement", "--manifest", "{header_only}", "--out", "{out}",
+                           "--set", "shape.nosuchkey=1"], 2, ["--set", "shape.nosuchkey"], True),
     # cohort-features
     ("cohort-workers-0", ["cohort-features", "--manifest", "{header_only}", "--out", "{out}.csv",
                           "--workers", "0"], 2, ["--workers", ">= 1"], True),

@@ -88,7 +88,13 @@ def read_paired_manifest(manifest, patient_column: Optional[str] = None,
         path = Path(manifest)
         if not path.is_file():
             raise ManifestError("paired manifest file does not exist", source=path)
-        df = pd.read_csv(path, dtype=str, keep_default_na=False)
+        try:
+            df = pd.read_csv(path, dtype=str, keep_default_na=False)
+        except UnicodeDecodeError:
+            raise ManifestError("is not a text (CSV) file", source=path) from None
+        except (ValueError, OSError) as exc:  # pandas parser errors, an empty file
+            raise ManifestError(f"cannot be read as a CSV table "
+                                f"({' '.join(str(exc).split())[:200]})", source=path) from None
         source, base = str(path), Path(base_dir) if base_dir else path.parent
     lower = {c.strip().lower().replace(" ", "_"): c for c in df.columns}
     if patient_column is not None:
@@ -271,6 +277,10 @@ def run_agreement(manifest, out_dir, groups="cross", group_options=None,
     if organ:
         man["Organ"] = [o if o else organ for o in man["Organ"]]
     rs = _rater_order(man, raters)
+    if not (man.groupby("Patient")["Rater"].apply(lambda r: set(rs) <= set(r))).any():
+        raise ManifestError(f"no patient has a row for every rater {rs}: nothing to compare",
+                            source=str(manifest) if not isinstance(manifest, pd.DataFrame)
+                            else "<DataFrame>")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     feats = run_cohort(man.drop(columns=["Patient", "Rater"]), out / "features.csv",

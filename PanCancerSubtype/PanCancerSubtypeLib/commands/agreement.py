@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import sys
 
-from .features import add_feature_options, group_options_from_args
+from .checks import non_negative_int, positive_int
+from .features import add_feature_options, build_groups, group_options_from_args
 
 
 def register(sub):
@@ -31,8 +32,8 @@ def register(sub):
     p.add_argument("--organ", default=None,
                    help="organ for rows without one (parenchyma of the regional features), e.g. "
                         "soft-tissue for sarcomas")
-    p.add_argument("--workers", type=int, default=1, help="local worker processes")
-    p.add_argument("--bootstrap", type=int, default=2000,
+    p.add_argument("--workers", type=positive_int, default=1, help="local worker processes")
+    p.add_argument("--bootstrap", type=non_negative_int, default=2000,
                    help="bootstrap resamplings of the patients for the interval of the median ICC "
                         "(0: none)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
@@ -44,11 +45,18 @@ def register(sub):
 
 
 def run(args) -> int:
-    from ..agreement import run_agreement
+    from ..agreement import read_paired_manifest, run_agreement
+    from ..files import check_output_path
+    from .checks import input_file
 
+    input_file(args.manifest, "--manifest")
+    check_output_path(args.out, "--out", folder=True)
+    group_options = group_options_from_args(args)
+    build_groups(args.groups, group_options)            # --groups / --set errors before any work
+    read_paired_manifest(args.manifest, args.patient_column, args.rater_column)
     raters = [r.strip() for r in args.raters.split(",")] if args.raters else None
     res = run_agreement(args.manifest, args.out, groups=args.groups,
-                        group_options=group_options_from_args(args), organ=args.organ,
+                        group_options=group_options, organ=args.organ,
                         patient_column=args.patient_column, rater_column=args.rater_column,
                         raters=raters, workers=args.workers, resume=not args.no_resume,
                         n_boot=args.bootstrap, seed=args.seed, figures=not args.no_figures,

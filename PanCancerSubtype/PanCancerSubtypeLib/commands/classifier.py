@@ -120,6 +120,8 @@ def run_train(args):
 
 
 def run_classify(args):
+    import numpy as np
+
     from ..classifier import load_bundle
     from ..files import atomic_write_text, check_output_path
     from ..tables import read_table
@@ -137,8 +139,10 @@ def run_classify(args):
         counts = out["predicted_subtype"].value_counts(dropna=True).to_dict()
         print(f"{len(out)} row(s) classified -> {args.out}; predicted: "
               f"{json.dumps({str(k): int(v) for k, v in counts.items()})}")
-    if "novel" in out.columns and out["novel"].fillna(False).astype(bool).any():
-        novel = out[out["novel"].fillna(False).astype(bool)]
+    flagged = (out["novel"].map(lambda v: v is True or v is np.True_)
+               if "novel" in out.columns else None)
+    if flagged is not None and flagged.any():
+        novel = out[flagged.to_numpy()]
         ids = (novel[args.id_column] if args.id_column in novel.columns else novel.index)
         print(f"warning: {len(novel)} row(s) lie outside the training cohort (novelty_score > 1; "
               f"see novelty_family): {', '.join(str(i) for i in list(ids)[:20])}; their subtype "
