@@ -65,6 +65,19 @@ def write_report(path, run) -> None:
     _survival_section(rep, run)
     _classifier_section(rep, run, cv)
     _real_section(rep, run)
+    if run.pairs is not None:
+        from .agreement import cross_modality_section
+
+        try:
+            # regional features only: the shape descriptors' agreement (ICC 0.999) does not
+            # depend on the regional definition and takes minutes (README)
+            run.cross_modality = cross_modality_section(
+                rep, run.out_dir / "agreement", pairs=run.pairs, workers=run.workers,
+                shape=False, progress=False)
+        except Exception as exc:  # an illustration: a failure is shown, not fatal
+            rep.section("crossmodality", "Cross-modality agreement")
+            rep.text(f"(cross-modality agreement unavailable: {type(exc).__name__}: {exc})",
+                     "warn")
 
     # -- provenance
     rep.section("run", "Run")

@@ -35,7 +35,11 @@ def register(sub):
     p.add_argument("--data", default=None,
                    help="folder with the real cases' cases.csv (default: $PANCANCER_SHARED_DATA or "
                         "../shared/data when present)")
-    p.add_argument("--no-real", action="store_true", help="skip the real cases")
+    p.add_argument("--no-real", action="store_true",
+                   help="skip the real cases (and the paired CT / MR data)")
+    p.add_argument("--pairs", default=None,
+                   help="paired CT / MR manifest for the cross-modality section (default: "
+                        "IBSI_soft_tissue_sarcoma_CT_MR/pairs.csv of the shared data, when found)")
     p.add_argument("--n-boot", type=non_negative_int, default=200,
                    help="bootstrap resamples for the C-index CI")
     p.set_defaults(func=run)
@@ -58,5 +62,6 @@ def run(args) -> int:
     run_demo(out=args.out, n=args.n, seed=args.seed, reps=args.reps, k_min=args.k_min,
              k_max=args.k_max, workers=args.workers,
              encode="none" if args.no_encode else args.encode,
-             data_dir=args.data, real_cases=not args.no_real, n_boot=args.n_boot)
+             data_dir=args.data, real_cases=not args.no_real, n_boot=args.n_boot,
+             pairs=args.pairs)
     return 0
