@@ -156,7 +156,8 @@ def lcg_histogram(seed, n=100, zero_every=3):
 
 
 #: cv2.compareHist(h1, h2, method) from opencv-python-headless 4.5.5.64 (x86-64), the OpenCV of
-#: the authors' era, for (correlation, chi-square, intersection, Bhattacharyya), as float.hex;
+#: the authors' era (4.10.0.84 gives the same), for (correlation, chi-square, intersection,
+#: Bhattacharyya), as float.hex;
 #: key: (seed 1, seed 2, bins, zero_every) of lcg_histogram.  (OpenCV 5.0.0 gives the same for
 #: all but chi-square, which it subtracts in float64: e.g. 0x1.1382d5ffc3630p+0 for the first.)
 OPENCV_455 = [
