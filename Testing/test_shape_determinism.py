@@ -184,3 +184,20 @@ def test_reference_mode_does_not_depend_on_the_clock(monkeypatch):
         if not k.startswith("time_"):
             assert r1.diagnostics[k] == val, k
     assert energies(shape_descriptors(r0))[0] > 0
+
+
+def test_coefficient_magnitudes_hold_135_distinct_values():
+    """For the real x, y, z functions |c(l,-m)| = |c(l,m)|: the 255 magnitude columns are 120
+    exact pairs plus the 15 m = 0 columns, 135 distinct values (documented in the registry)."""
+    from PanCancerSubtypeLib.shape import ShapeFeatures
+
+    m = voxelise(bumpy(r0=6.0), 9.0, R=rot((1, 0.3, 0.2), 20.0))
+    d = shape_descriptors(spharm_decompose(m, (1, 1, 1)))
+    for l in range(1, 16):
+        for k in range(1, l + 1):
+            assert d[f"shape_coef_l{l}_m{-k}"] == d[f"shape_coef_l{l}_m{k}"], (l, k)
+    coefs = [d[f"shape_coef_l{l}_m{k}"] for l in range(1, 16) for k in range(-l, l + 1)]
+    assert len(coefs) == 255 and len(set(coefs)) == 135
+    specs = {s.name: s for s in ShapeFeatures().specs()}
+    assert "135 distinct" in specs["shape_coef_l3_m-2"].description
+    assert "135 distinct" not in specs["shape_coef_l3_m0"].description

@@ -10,6 +10,13 @@ coefficients, aligned by the first-order ellipsoid (FOE), give the shape descrip
    The mask is cropped to its bounding box and padded, so masks touching the image border work.
    Tumours fewer than ``LOW_RESOLUTION_EXTENT`` (5) voxels thick along some axis are flagged
    ``low_resolution``: re-digitising them alone changes their high-degree energies (README).
+   Robust mode then puts the cropped mask in its :func:`canonical_pose` (one of the 48 axis
+   permutations / flips of the grid, chosen from the mask's exact integer moments, ties broken
+   by its bytes) and runs steps 2-5 there: an exact 90-degree rotation or flip of the input
+   grid gives the same array, hence bit-identical descriptors, although marching cubes
+   triangulates differently in different orientations.  The results are mapped back to the
+   input's frame.  (Reference mode keeps the input's orientation: SPHARM-MAT's poles are the
+   grid's z-extremes.)
 2. **Surface** (:mod:`.mesh`): a closed genus-0 triangle mesh, Euler characteristic
    V - E + F = 2 checked; largest 6-connected component, cavities filled, handles removed by
    morphological closing of growing radius (convex hull as the last resort);
@@ -31,8 +38,9 @@ coefficients, aligned by the first-order ellipsoid (FOE), give the shape descrip
      centroid of the enclosed volume in the frame where the solid's second moments are the
      identity (whitened: an ellipsoid gets its natural affine map).  If some triangle folds
      (tumour not star-shaped), the same projection of the surface inflated by one implicit step
-     of geometric heat flow ``(M + t L) x = M x_0`` (cotangent Laplacian, re-whitened), with the
-     smallest bijective ``t``, doubled; ``diag_shape_inflation_heat_time`` reports ``t``.
+     of geometric heat flow ``(M + t L) x = M x_0`` (cotangent Laplacian, weights not clipped:
+     clipping made it depend on the triangulation; re-whitened), with the smallest bijective
+     ``t``, doubled; ``diag_shape_inflation_heat_time`` reports ``t``.
      ``x_t`` is a smooth function of the geometry, so the map barely depends on the
      triangulation.  C- or ring-shaped tumours that no ``t`` makes star-shaped get
      graph-Laplacian inflation, then the heat-diffusion map between the polar caps of the
@@ -41,7 +49,8 @@ coefficients, aligned by the first-order ellipsoid (FOE), give the shape descrip
      longitude map between the two z-extreme vertices with a date line (Brechbuehler 1995), a
      monotone latitude / longitude area equalisation (ours: it removes most of the global
      distortion in milliseconds), then CALD-style area-equalising local smoothing (Shen &
-     Makedon 2006), implemented from the papers.
+     Makedon 2006), implemented from the papers, stopped by convergence or a deterministic
+     iteration budget (never by a clock: repeated runs are bit-identical).
 4. **Fit** (:mod:`.basis`): least squares on all vertices with real orthonormal harmonics to
    ``max_degree`` (15): ``(L+1)^2 = 256`` coefficients per coordinate.  Robust mode weights each
    vertex by the spherical area it represents (an approximation of the L2 projection on the
