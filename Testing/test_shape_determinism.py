@@ -74,7 +74,8 @@ def test_canonical_pose_is_the_same_for_every_grid_symmetry(spacing):
                 ref = (c, sp_c)
             assert c.shape == ref[0].shape and np.array_equal(c, ref[0]), (perm, flips)
             assert sp_c == ref[1]
-            assert np.allclose(np.abs(A), np.abs(A).round()) and abs(abs(np.linalg.det(A)) - 1) < 1e-12
+            assert np.allclose(np.abs(A), np.abs(A).round())
+            assert abs(abs(np.linalg.det(A)) - 1) < 1e-12
             mapped = _sorted_rows(_voxel_mm(c, sp_c) @ A.T + b)
             assert np.allclose(mapped, _sorted_rows(_voxel_mm(mm, sp)), atol=1e-9)
 

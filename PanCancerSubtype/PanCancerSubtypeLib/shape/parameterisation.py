@@ -526,8 +526,8 @@ def reference_map(v: np.ndarray, quads: np.ndarray, tris: np.ndarray, iters: int
 # ----------------------------------------------------------------------------- heat inflation
 def cot_laplacian(v: np.ndarray, f: np.ndarray, clamp: float = 1e3,
                   floor: Optional[float] = None) -> sps.csr_matrix:
-    """Cotangent stiffness matrix ``L`` (edge weight ``(cot a + cot b) / 2``, ``a``, ``b`` the angles
-    opposite the edge): the linear finite-element Laplace-Beltrami operator, positive
+    """Cotangent stiffness matrix ``L`` (edge weight ``(cot a + cot b) / 2``, ``a``, ``b`` the
+    angles opposite the edge): the linear finite-element Laplace-Beltrami operator, positive
     semi-definite for any triangulation (each triangle adds a PSD 3 x 3 block).
 
     The weights are *not* clipped at 0: obtuse triangles give negative weights, and clipping
