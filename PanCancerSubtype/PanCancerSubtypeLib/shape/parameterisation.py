@@ -13,9 +13,8 @@
   inflated by graph-Laplacian smoothing (the smallest number of iterations, to within 4, up to
   2400, that makes it bijective; the count depends on the triangulation, which is why the
   geometric heat flow comes first), and, if that does not help, the heat-diffusion map
-  (cotangent edge weights clipped at 0, not 1 per edge: nearly independent of the
-  triangulation) between the polar caps of the longest principal axis with *smooth* latitude /
-  longitude area equalisation (four rounds; spherical Tutte relaxation as the last resort).
+  between the polar caps of the longest principal axis with *smooth* latitude / longitude area
+  equalisation (four rounds; spherical Tutte relaxation as the last resort).
 * :func:`diffusion_map` - Brechbuehler, Gerig & Kuebler (1995): latitude by heat diffusion
   (discrete Laplace equation with Dirichlet values 0 / pi at two poles), longitude by a second
   Laplace equation on the pole-free annulus with a 2 pi jump across a date line (a steepest-ascent
@@ -258,12 +257,7 @@ def robust_map(v: np.ndarray, f: np.ndarray, max_inflation: int = 2400, check_ev
     if np.sum(t ** 3) < 0:
         e, t = -e, -t
     north, south = _cap_pole(v, f, t), _cap_pole(v, f, -t)
-    # cotangent weights clipped at 0: the latitude keeps its discrete maximum principle (a
-    # monotone, bijective map) and, unlike 1 per edge, barely depends on how marching cubes
-    # triangulated the surface, i.e. on the grid's orientation (README)
-    Lc = cot_laplacian(v, f, floor=0.0)
-    u, dinfo = diffusion_map(v, f, north=north, south=south,
-                             edge_weights=sps.diags(Lc.diagonal()) - Lc)
+    u, dinfo = diffusion_map(v, f, north=north, south=south)
     if check_bijective(u, f)[0]:
         u, ts = equalise_bijective(u, v, f, bins=EQUALISE_BINS)
         info["lat_lon_equalised"] = [float(x) for x in ts]
@@ -292,25 +286,21 @@ def _ring_next(faces: np.ndarray):
 
 
 def diffusion_map(v: np.ndarray, faces: np.ndarray, north: Optional[int] = None,
-                  south: Optional[int] = None, tris: Optional[np.ndarray] = None,
-                  edge_weights: Optional[sps.csr_matrix] = None):
+                  south: Optional[int] = None, tris: Optional[np.ndarray] = None):
     """Initial parameterisation by heat diffusion (Brechbuehler et al. 1995).
 
     ``faces`` are the polygons whose edges define the neighbourhoods (quads for a voxel-face
     surface, as in the original method), outward and counter-clockwise.  Poles default to the
-    vertices with the largest / smallest z (first in vertex order on ties).  ``edge_weights``:
-    symmetric edge weights of the two Laplace equations (default: 1 per edge, the graph
-    Laplacian of the original method, which depends on how the surface is triangulated; the
-    robust fallback passes cotangent weights).  Returns (u, info).
+    vertices with the largest / smallest z (first in vertex order on ties).  Returns (u, info).
     """
     n = v.shape[0]
     A = adjacency(n, edges_of(faces)).astype(np.float64)
-    W = A if edge_weights is None else sps.csr_matrix(edge_weights)
+    deg = np.asarray(A.sum(axis=1)).ravel()
     if north is None:
         north = int(np.argmax(v[:, 2]))
     if south is None:
         south = int(np.argmin(v[:, 2]))
-    L = sps.diags(np.asarray(W.sum(axis=1)).ravel()) - W
+    L = sps.diags(deg) - A
     # latitude
     free = np.ones(n, dtype=bool)
     free[[north, south]] = False
@@ -344,16 +334,14 @@ def diffusion_map(v: np.ndarray, faces: np.ndarray, north: Optional[int] = None,
         guard = 0
         while w != prev and guard < 1000:
             if not on_path[w]:
-                wt = 1.0 if edge_weights is None else W[p, w]
-                b[p] -= 2 * np.pi * wt
-                b[w] += 2 * np.pi * wt
+                b[p] -= 2 * np.pi
+                b[w] += 2 * np.pi
             w = ring[w]
             guard += 1
     keep = np.ones(n, dtype=bool)
     keep[[north, south]] = False
     ki = np.flatnonzero(keep)
-    Wk = W[ki][:, ki]
-    Lk = (sps.diags(np.asarray(Wk.sum(axis=1)).ravel()) - Wk).tocsr()
+    Lk = (sps.diags(np.asarray(A[ki][:, ki].sum(axis=1)).ravel()) - A[ki][:, ki]).tocsr()
     # fix the first path vertex to 0 (removes the constant null space)
     p0 = int(np.searchsorted(ki, path[1]))
     rest = np.ones(len(ki), dtype=bool)
