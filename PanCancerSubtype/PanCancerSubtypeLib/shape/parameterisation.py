@@ -479,9 +479,9 @@ def equalise_lat_lon(u: np.ndarray, v: np.ndarray, f: np.ndarray, bins: Optional
 
 # ----------------------------------------------------------------------------- reference map
 #: Work budget of the reference mode's CALD smoothing: outer iterations x mesh vertices.  It
-#: replaces a 15 s wall-clock budget (results depended on the machine's load) by a count that
-#: costs about as much on one core; the shared tumours converge (``rel_tol``) well within it
-#: (README, SPHARM section).
+#: replaces a 15 s wall-clock budget (results depended on the machine's load) by a count: large
+#: enough that the shared tumours stop by convergence or at 100 iterations as before (README,
+#: SPHARM section), small enough to bound the time on very large meshes.
 CALD_VERTEX_BUDGET = 4_000_000
 
 
