@@ -134,13 +134,69 @@ def test_measures_against_straightforward_recomputation():
         h2 = (b / b.sum()).astype(np.float32)
         x, y = h1.astype(float), h2.astype(float)
         assert compare_hist(h1, h2, "correlation") == pytest.approx(stats.pearsonr(x, y)[0], abs=1e-9)
-        chi = sum((p - q) ** 2 / p for p, q in zip(x, y) if p != 0)
+        # OpenCV subtracts the two float32 bins in float32
+        chi = sum(float(np.float32(p) - np.float32(q)) ** 2 / p for p, q in zip(x, y) if p != 0)
         assert compare_hist(h1, h2, "chisquare") == pytest.approx(chi, rel=1e-12)
         assert compare_hist(h1, h2, "intersection") == pytest.approx(sum(min(p, q) for p, q in zip(x, y)))
         bc = sum(math.sqrt(p * q) for p, q in zip(x, y))
         m1, m2 = x.mean(), y.mean()
         expect = math.sqrt(max(1 - bc / math.sqrt(m1 * m2 * 100 ** 2), 0.0))
         assert compare_hist(h1, h2, "bhattacharyya") == pytest.approx(expect, abs=1e-9)
+
+
+def lcg_histogram(seed, n=100, zero_every=3):
+    """A normalised float32 histogram (``h / (sum + 1e-10)``, as the released code) of counts from
+    a fixed linear congruential generator (reproducible whatever the NumPy version)."""
+    x, counts = seed, []
+    for _ in range(n):
+        x = (1103515245 * x + 12345) % 2 ** 31
+        counts.append(0 if (x >> 8) % zero_every == 0 else (x >> 16) % 1000)
+    c = np.array(counts, dtype=np.float64)
+    return (c / (c.sum() + 1e-10)).astype(np.float32)
+
+
+#: cv2.compareHist(h1, h2, method) from opencv-python-headless 4.5.5.64 (x86-64), the OpenCV of
+#: the authors' era (4.10.0.84 gives the same), for (correlation, chi-square, intersection,
+#: Bhattacharyya), as float.hex;
+#: key: (seed 1, seed 2, bins, zero_every) of lcg_histogram.  (OpenCV 5.0.0 gives the same for
+#: all but chi-square, which it subtracts in float64: e.g. 0x1.1382d5ffc3630p+0 for the first.)
+OPENCV_455 = [
+    ((1, 2, 100, 3), ("0x1.8eba6eb8e8dfbp-4", "0x1.1382d5fc39e2ap+0", "0x1.c737219700000p-2",
+                      "0x1.43d8be6290ddcp-1")),
+    ((3, 4, 100, 2), ("-0x1.01d5a8b87fa76p-8", "0x1.d65921fea6c5ap-1", "0x1.116f60d600000p-2",
+                      "0x1.974b99a5e3d37p-1")),
+    ((5, 6, 100, 5), ("0x1.03be5688a3911p-4", "0x1.642691534502ep+1", "0x1.1a9baf1680000p-1",
+                      "0x1.09699c3dc43a4p-1")),
+    ((7, 8, 37, 3), ("0x1.6efa71ca3a904p-4", "0x1.6ce7168d20764p-1", "0x1.ebd5b93c00000p-2",
+                     "0x1.4f8e376383100p-1")),
+    ((9, 10, 100, 1000000), ("-0x1.dd34b197c95c6p-3", "0x1.6eeb12ebc6d5ap+3",
+                             "0x1.290e5c3c80000p-1", "0x1.a1616dbc29be3p-2")),
+]
+
+
+@pytest.mark.parametrize("key,expected", OPENCV_455)
+def test_measures_bit_for_bit_as_opencv(key, expected):
+    """All four measures equal OpenCV's compareHist bit for bit (==, not approx): chi-square with
+    its float32 subtraction of the bins, the others with the summation order of its SIMD loops
+    (37 bins: the 4-bin vectors plus a scalar tail)."""
+    s1, s2, n, zero_every = key
+    h1, h2 = lcg_histogram(s1, n, zero_every), lcg_histogram(s2, n, zero_every)
+    for method, hexval in zip(MEASURES, expected):
+        assert compare_hist(h1, h2, method) == float.fromhex(hexval), (key, method)
+
+
+def test_chisquare_subtracts_in_float32():
+    """The chi-square difference is the float32 difference of the bins: for bins whose float64
+    difference is not a float32, the term differs from the float64 computation."""
+    h1 = np.array([np.float32(1.0 / 3.0), np.float32(2.0 / 3.0)], np.float32)
+    h2 = np.array([np.float32(1e-9), np.float32(1.0 - 1e-9)], np.float32)
+    d32 = [float(np.float32(p) - np.float32(q)) for p, q in zip(h1, h2)]
+    expected = 0.0
+    for p, d in zip(h1.astype(float), d32):
+        expected += d * d / p
+    assert compare_hist(h1, h2, "chisquare") == expected
+    d64 = h1.astype(float) - h2.astype(float)
+    assert compare_hist(h1, h2, "chisquare") != float(np.sum(d64 * d64 / h1.astype(float)))
 
 
 def test_histogram_like_released_code():

@@ -11,14 +11,16 @@ measure        formula (H1 = first region of the pair, H2 = second, N = 100 bins
 correlation    sum((H1-m1)(H2-m2)) / sqrt(sum((H1-m1)^2) sum((H2-m2)^2)); OpenCV returns
                1 when the product of the two variance sums is <= DBL_EPSILON (constant
                histograms, e.g. an empty region), and so do we
-chisquare      sum over bins with |H1| > DBL_EPSILON of (H1-H2)^2 / H1 (asymmetric)
+chisquare      sum over bins with |H1| > DBL_EPSILON of (H1-H2)^2 / H1 (asymmetric; H1-H2 taken
+               in float32, as OpenCV 4)
 intersection   sum(min(H1, H2))
 bhattacharyya  sqrt(max(1 - sum(sqrt(H1 H2)) / sqrt(s1 s2), 0)), s = sum of the bins
                (= m1 m2 N^2); 1/sqrt(s1 s2) replaced by 1 when s1 s2 <= FLT_EPSILON
 =============  ======================================================================
 
-(checked against OpenCV's ``modules/imgproc/src/histogram.cpp``, ``cv::compareHist``; sums in
-double precision over float32 bins as OpenCV does).  Pairs and argument order follow the released
+(checked against OpenCV's ``modules/imgproc/src/histogram.cpp``, ``cv::compareHist``: bit for bit
+as OpenCV 4 on x86-64, the float32 subtraction of chi-square and the summation order of the
+SIMD loops included; see :func:`compare_hist`).  Pairs and argument order follow the released
 code: (TIM, PM), (TC, PM), (TC, TIM).
 
 Histogram ranges: CT uses the fixed (-1000, 500) HU of the released code with ``numpy.histogram``
@@ -80,28 +82,63 @@ def region_histogram(values: np.ndarray, value_range: Tuple[float, float], bins:
     return h.astype(np.float32)
 
 
+def _simd_sum(x: np.ndarray) -> float:
+    """Sum of float64 terms in the order of OpenCV's 128-bit ``CV_SIMD_64F`` loops of
+    ``compareHist`` (x86-64 SSE2 baseline): each float32 vector of 4 bins is split into two float64
+    halves added into a 2-lane accumulator (lane 0 gets bins 0, 2, 4, 6, ... in order, lane 1
+    bins 1, 3, 5, 7, ...), the result is ``0 + (lane 0 + lane 1)``, then the scalar loop adds the
+    last ``len % 4`` bins one by one."""
+    x = np.asarray(x, dtype=np.float64)
+    n4 = (x.size // 4) * 4
+    result = 0.0
+    if n4:
+        main = x[:n4].reshape(-1, 4)
+        lane0 = np.cumsum(main[:, [0, 2]].ravel())[-1]     # cumsum: strictly sequential
+        lane1 = np.cumsum(main[:, [1, 3]].ravel())[-1]
+        result += float(lane0 + lane1)
+    for t in x[n4:].tolist():
+        result += t
+    return result
+
+
 def compare_hist(h1: np.ndarray, h2: np.ndarray, method: str) -> float:
-    """OpenCV ``compareHist`` for ``HISTCMP_CORREL / CHISQR / INTERSECT / BHATTACHARYYA``."""
-    a = np.asarray(h1, dtype=np.float32).ravel().astype(np.float64)
-    b = np.asarray(h2, dtype=np.float32).ravel().astype(np.float64)
-    if a.shape != b.shape:
-        raise ValueError(f"histograms differ in size: {a.size} vs {b.size}")
+    """OpenCV ``compareHist`` for ``HISTCMP_CORREL / CHISQR / INTERSECT / BHATTACHARYYA``, bit for
+    bit as OpenCV 4 on x86-64 computes it (checked: opencv-python 4.5.5, the authors' era, and
+    4.10.0):
+
+    * correlation, intersection, Bhattacharyya: float64 sums in the order of OpenCV's 2-lane
+      SIMD loops (:func:`_simd_sum`); products of two float32 bins are exact in float64;
+    * chi-square: OpenCV 4 has no SIMD loop for it: ``double a = h1[j] - h2[j]`` subtracts
+      the two float32 bins *in float32* (C arithmetic on two floats) before widening, and the
+      terms ``a*a/h1[j]`` are added sequentially over the bins with ``|h1| > DBL_EPSILON``.
+      (OpenCV 5 vectorised it and subtracts in float64: up to ~1e-7 relative from OpenCV 4.)
+    """
+    a32 = np.asarray(h1, dtype=np.float32).ravel()
+    b32 = np.asarray(h2, dtype=np.float32).ravel()
+    if a32.shape != b32.shape:
+        raise ValueError(f"histograms differ in size: {a32.size} vs {b32.size}")
+    a = a32.astype(np.float64)
+    b = b32.astype(np.float64)
     if method == "correlation":
-        n = a.size
-        s1, s2 = a.sum(), b.sum()
-        num = np.dot(a, b) - s1 * s2 / n
-        denom2 = (np.dot(a, a) - s1 * s1 / n) * (np.dot(b, b) - s2 * s2 / n)
+        s1, s2 = _simd_sum(a), _simd_sum(b)
+        s11, s12, s22 = _simd_sum(a * a), _simd_sum(a * b), _simd_sum(b * b)
+        scale = 1.0 / a.size
+        num = s12 - s1 * s2 * scale
+        denom2 = (s11 - s1 * s1 * scale) * (s22 - s2 * s2 * scale)
         return float(num / np.sqrt(denom2)) if abs(denom2) > DBL_EPSILON else 1.0
     if method == "chisquare":
-        nz = np.abs(a) > DBL_EPSILON
-        d = a[nz] - b[nz]
-        return float(np.sum(d * d / a[nz]))
+        diff = (a32 - b32).astype(np.float64)              # float32 subtraction, then widened
+        result = 0.0
+        for x, d in zip(a.tolist(), diff.tolist()):         # sequential, as OpenCV's scalar loop
+            if abs(x) > DBL_EPSILON:
+                result += d * d / x
+        return result
     if method == "intersection":
-        return float(np.sum(np.minimum(a, b)))
+        return _simd_sum(np.minimum(a, b))
     if method == "bhattacharyya":
-        s = a.sum() * b.sum()
+        bc = _simd_sum(np.sqrt(a * b))
+        s = _simd_sum(a) * _simd_sum(b)
         scale = 1.0 / np.sqrt(s) if abs(s) > FLT_EPSILON else 1.0
-        bc = np.sum(np.sqrt(a * b))
         return float(np.sqrt(max(1.0 - bc * scale, 0.0)))
     raise ValueError(f"unknown measure {method!r}; known: {MEASURES}")
 
