@@ -1,4 +1,9 @@
-"""``pancancer-subtype`` command line."""
+"""``pancancer-subtype`` command line.
+
+Exit status: 0 success; 1 the job failed (bad input, or some case of a cohort failed); 2 usage
+error (bad or missing option) or a missing optional dependency (the message names the pip extra
+that installs it, see :mod:`.extras`); 130 interrupted.
+"""
 from __future__ import annotations
 
 import argparse
@@ -8,7 +13,7 @@ import sys
 from typing import List, Optional
 
 from . import __version__
-from .errors import PanCancerSubtypeError
+from .errors import MissingDependencyError, PanCancerSubtypeError
 
 #: modules under ``commands/`` that register sub-commands, in --help order
 COMMAND_MODULES: List[str] = [
@@ -23,6 +28,20 @@ COMMAND_MODULES: List[str] = [
     "classifier",
     "survival",
 ]
+
+
+class DefaultsHelpFormatter(argparse.HelpFormatter):
+    """Like ``argparse.ArgumentDefaultsHelpFormatter``: adds "(default: X)" to an option's help,
+    unless the help already states its default, the default is None / False, or it is a flag."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        default = action.default
+        if ("default" in text.lower() or default is None or default is False
+                or default is argparse.SUPPRESS or default == [] or action.nargs == 0
+                or not action.option_strings):
+            return text
+        return f"{text} (default: %(default)s)"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,6 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
             logging.getLogger(__name__).debug("command module %s unavailable: %s", name, exc)
             continue
         mod.register(sub)
+    for p in sub.choices.values():
+        p.formatter_class = DefaultsHelpFormatter
+        for action in p._actions:  # an option without help text still shows its default
+            if (action.help is None and action.option_strings and action.nargs != 0
+                    and action.default not in (None, False, [], argparse.SUPPRESS)):
+                action.help = "(default: %(default)s)"
     return parser
 
 
@@ -55,6 +80,11 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 2
     try:
         rc = args.func(args)
+    except MissingDependencyError as exc:  # an optional extra is not installed: one line, exit 2
+        if args.verbose >= 2:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except PanCancerSubtypeError as exc:
         if args.verbose >= 2:
             raise

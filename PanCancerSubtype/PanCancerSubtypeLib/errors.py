@@ -21,6 +21,8 @@ FeatureValueError         a feature column holds values that are not numbers
 LabelTableError           a labels table is malformed (no ID / label column, duplicate IDs)
 SurvivalDataError         a survival table is unusable (missing column, negative time, bad event
                           codes, a group with one member, no events)
+MissingDependencyError    an optional dependency (a pip extra, see ``extras.py``) is not installed;
+                          the message names the extra (the command line exits with 2)
 ========================  ==========================================================================
 """
 from __future__ import annotations
@@ -95,6 +97,18 @@ class LabelTableError(ManifestError):
 class SurvivalDataError(PanCancerSubtypeError, ValueError):
     """A survival / clinical table is unusable (missing column, negative time, bad event codes,
     a group with one member, no events...)."""
+
+
+class MissingDependencyError(PanCancerSubtypeError, ImportError):
+    """An optional dependency is not installed; ``extra`` is the pip extra that installs it.
+
+    Raised through :func:`PanCancerSubtypeLib.extras.require`; the command line prints the message
+    (one line) and exits with status 2.
+    """
+
+    def __init__(self, message: str, source: Optional[str] = None, extra: Optional[str] = None):
+        self.extra = extra
+        super().__init__(message, source)
 
 
 class FeatureMismatchError(PanCancerSubtypeError, ValueError):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sys
 
-from .features import add_feature_options, group_options_from_args
+from .features import add_feature_options, group_options_from_args, report_skipped_groups
 
 
 def register(sub):
@@ -28,8 +28,17 @@ def register(sub):
 
 def run(args) -> int:
     from ..cohort import run_cohort
+    from ..features import parse_groups
 
-    table = run_cohort(args.manifest, args.out, groups=args.groups,
+    if args.scheduler:
+        from ..extras import require
+
+        require("dask", "cohort-features --scheduler")
+    skipped: dict = {}
+    groups = parse_groups(args.groups, skipped=skipped)
+    report_skipped_groups(skipped)
+
+    table = run_cohort(args.manifest, args.out, groups=groups,
                        group_options=group_options_from_args(args), workers=args.workers,
                        scheduler=args.scheduler, resume=not args.no_resume,
                        retry_errors=args.retry_errors, progress=not args.no_progress,

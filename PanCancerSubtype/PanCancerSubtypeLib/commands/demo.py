@@ -33,6 +33,10 @@ def register(sub):
 
 
 def run(args) -> int:
+    if not args.no_encode:
+        from ..extras import require
+
+        require("deep", "demo (its autoencoder step; --no-encode skips it)")
     from ..demo import run_demo
 
     run_demo(out=args.out, n=args.n, seed=args.seed, reps=args.reps, k_min=args.k_min,

@@ -10,7 +10,9 @@ def add_feature_options(p) -> None:
     """Options shared by ``features`` and ``cohort-features``."""
     p.add_argument("--groups", default="all",
                    help="feature groups, comma separated: shape, regional, radiomics; 'cross' = "
-                        "shape,regional (the paper's 313); 'all' (default) = all three")
+                        "shape,regional (the paper's 313); 'all' (default) = every installed "
+                        "group (radiomics needs the 'radiomics' extra; a group left out is named "
+                        "on stderr)")
     p.add_argument("--radiomics-params", metavar="FILE",
                    help="PyRadiomics parameter file (YAML or JSON), as for pyradiomics itself")
     p.add_argument("--shape-mode", choices=["robust", "reference"], default=None,
@@ -24,6 +26,12 @@ def add_feature_options(p) -> None:
                    help="TC/TIM/PM regions: reference (released code, default) or 3d")
     p.add_argument("--set", action="append", default=[], metavar="GROUP.KEY=VALUE",
                    help="any other group option, e.g. --set shape.max_degree=10 (repeatable)")
+
+
+def report_skipped_groups(skipped: Dict[str, str]) -> None:
+    """One stderr line per group that ``--groups all`` left out (see ``features.parse_groups``)."""
+    for name, why in skipped.items():
+        print(f"note: --groups all: skipped {why}", file=sys.stderr)
 
 
 def group_options_from_args(args) -> Dict[str, Dict[str, Any]]:
@@ -75,7 +83,7 @@ def run(args) -> int:
 
     from .. import __version__
     from ..files import atomic_write_text, json_default
-    from ..features import extract_features, make_groups
+    from ..features import extract_features, make_groups, parse_groups
     from ..files import sha256_file
     from ..io import load_case
 
@@ -83,7 +91,9 @@ def run(args) -> int:
     case = load_case(args.image, args.mask, label=args.label, organ_mask=args.organ_mask,
                      organ_label=args.organ_label, modality=args.modality, organ=args.organ,
                      cancer_type=args.cancer_type, case_id=args.id)
-    groups = make_groups(args.groups, opts)
+    skipped: Dict[str, str] = {}
+    groups = make_groups(parse_groups(args.groups, skipped=skipped), opts)
+    report_skipped_groups(skipped)
     row = extract_features(case, instances=groups, on_error="record")
     timings = {k: row.pop(k) for k in [k for k in row if k.startswith("diag_time_")]}
     df = pd.DataFrame([row])
@@ -92,7 +102,7 @@ def run(args) -> int:
     out = Path(args.out)
     atomic_write_text(out, df.to_csv(index=False))
     prov = {"tool": "pancancer-subtype", "version": __version__, "command": " ".join(sys.argv),
-            "parameters": {"groups": [g.name for g in groups],
+            "parameters": {"groups": [g.name for g in groups], "skipped_groups": skipped,
                            "group_options": {g.name: g.options() for g in groups}},
             "inputs": {"image": args.image, "image_sha256": sha256_file(args.image),
                        "mask": args.mask, "mask_sha256": sha256_file(args.mask),

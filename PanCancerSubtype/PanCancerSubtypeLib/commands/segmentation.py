@@ -90,6 +90,9 @@ def register(sub):
 
 
 def run_train(args):
+    from ..extras import require
+
+    require("deep", "train-segmenter")
     from ..segmentation import SegmenterConfig, train_segmenter
 
     kw = dict(dims=args.dims, epochs=args.epochs, iterations_per_epoch=args.iterations,
@@ -132,6 +135,10 @@ def run_segment(args):
         print("error: give --model MODEL_DIR (network) or at least one --seed X,Y,Z "
               "(semi-automatic)", file=sys.stderr)
         return 2
+    if args.model:
+        from ..extras import require
+
+        require("deep", "segment --model")
     image = _read_image(args.image, "image")
     try:
         if args.model:
