@@ -55,7 +55,9 @@ def register(sub):
         help="segment a tumour: with --model by a trained network, with --seed only by "
              "semi-automatic region growing")
     p.add_argument("--image", required=True)
-    p.add_argument("--out", required=True, help="mask file to write (e.g. tumour.nii.gz)")
+    p.add_argument("--out", required=True,
+                   help="mask file to write (e.g. tumour.nii.gz); a .dcm name writes a DICOM SEG "
+                        "that references the series (--image must then be its folder)")
     p.add_argument("--model", default=None, help="model directory from train-segmenter")
     p.add_argument("--seed", action="append", default=[], metavar="X,Y,Z",
                    help="seed point inside the tumour, physical LPS mm (repeatable); with "
@@ -162,7 +164,14 @@ def run_segment(args):
             print(f"error: {exc}", file=sys.stderr)
             return 1
         raise
-    sitk.WriteImage(mask, args.out, useCompression=True)
+    from ..dicomseg import is_dicom_seg_path, series_folder, write_dicom_seg
+
+    if is_dicom_seg_path(args.out):
+        write_dicom_seg(mask, series_folder(args.image, args.out), args.out,
+                        algorithm_type="AUTOMATIC" if args.model else "SEMIAUTOMATIC",
+                        series_description="Tumour segmentation")
+    else:
+        sitk.WriteImage(mask, args.out, useCompression=True)
     n = int(sitk.GetArrayViewFromImage(mask).sum())
     vol = n * float(__import__("numpy").prod(mask.GetSpacing())) / 1000.0
     print(f"wrote {args.out}: {n} voxels, {vol:.2f} mL")
