@@ -18,6 +18,19 @@ n targets x k raters table:
   (BMS - EMS) / (BMS + (k-1) EMS + k (JMS - EMS) / n)
 * ICC(1,1), one-way random:  (BMS - WMS) / (BMS + (k-1) WMS)
 
+``icc_ci`` adds the confidence interval (Shrout & Fleiss 1979, McGraw & Wong 1996; the same
+formulas as pingouin's ``intraclass_corr`` and R's ``psych::ICC``), from the F distribution
+(``Fq(p; a, b)`` its p-quantile, alpha = 1 - confidence, q = 1 - alpha/2):
+
+* ICC(1,1): F = BMS / WMS, df (n-1, n(k-1)); ICC(3,1): F = BMS / EMS, df (n-1, (n-1)(k-1));
+  FL = F / Fq(q; df1, df2), FU = F Fq(q; df2, df1), bounds (FL - 1) / (FL + k - 1) and
+  (FU - 1) / (FU + k - 1).
+* ICC(2,1): Satterthwaite's degrees of freedom
+  v = (k-1)(n-1) [k r Fj + n (1 + (k-1) r) - k r]^2 / ((n-1) k^2 r^2 Fj^2 + [n (1 + (k-1) r) - k r]^2)
+  with r = ICC(2,1), Fj = JMS / EMS; FL = Fq(q; n-1, v), FU = Fq(q; v, n-1);
+  lower = n (BMS - FL EMS) / (FL (k JMS + (kn - k - n) EMS) + n BMS),
+  upper = n (FU BMS - EMS) / (k JMS + (kn - k - n) EMS + n FU BMS).
+
 ``feature_icc`` uses ICC(3,1) by default: the question is whether a feature ranks the tumours
 consistently when their contours change, so a systematic shift of all perturbed values (e.g. a
 perturbation that grows every mask a little) should not lower it; pass ``icc_type="2,1"`` for
@@ -34,7 +47,7 @@ import numpy as np
 
 from ..errors import EmptyMaskError
 
-__all__ = ["perturb_mask", "icc", "feature_icc"]
+__all__ = ["perturb_mask", "icc", "icc_ci", "feature_icc"]
 
 
 def perturb_mask(mask, strength_mm: float = 2.0, seed: Optional[int] = 0,
@@ -142,25 +155,72 @@ def icc(x, icc_type: str = "3,1") -> float:
     agreement) or ``"1,1"`` (one-way random).  Rows with a missing value are dropped.  Returns NaN
     when fewer than 2 complete targets remain or when all values are identical.
     """
+    return icc_ci(x, icc_type)[0]
+
+
+def _icc_type(icc_type: str) -> str:
+    for canonical, names in (("3,1", ("3,1", "ICC3", "3")), ("2,1", ("2,1", "ICC2", "2")),
+                             ("1,1", ("1,1", "ICC1", "1"))):
+        if icc_type in names:
+            return canonical
+    raise ValueError(f"unknown icc_type {icc_type!r}; use '3,1', '2,1' or '1,1'")
+
+
+def icc_ci(x, icc_type: str = "3,1", confidence: float = 0.95):
+    """``(icc, lower, upper)``: the intraclass correlation of :func:`icc` and its confidence
+    interval (two-sided, ``confidence`` level; formulas in the module docstring).
+
+    NaN bounds when the ICC is NaN or the interval is undefined (e.g. no residual variance).
+    """
+    from scipy.stats import f as f_dist
+
+    kind = _icc_type(icc_type)
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
     x = np.asarray(x, dtype=float)
     if x.ndim != 2 or x.shape[1] < 2:
         raise ValueError("icc needs an (n targets x k >= 2 raters) table")
     x = x[np.all(np.isfinite(x), axis=1)]
     n, k = x.shape
+    nan = float("nan")
     if n < 2:
-        return float("nan")
+        return nan, nan, nan
     bms, jms, ems, wms = _anova(x)
-    if icc_type in ("3,1", "ICC3", "3"):
+    r = _icc_value(kind, n, k, bms, jms, ems, wms)
+    if not np.isfinite(r):
+        return r, nan, nan
+    q = 1.0 - (1.0 - confidence) / 2.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if kind in ("1,1", "3,1"):
+            f_obs = bms / (wms if kind == "1,1" else ems)
+            df2 = n * (k - 1) if kind == "1,1" else (n - 1) * (k - 1)
+            fl = f_obs / f_dist.ppf(q, n - 1, df2)
+            fu = f_obs * f_dist.ppf(q, df2, n - 1)
+            lo, hi = (fl - 1) / (fl + k - 1), (fu - 1) / (fu + k - 1)
+        else:
+            fj = jms / ems
+            a = n * (1 + (k - 1) * r) - k * r
+            v = ((k - 1) * (n - 1) * (k * r * fj + a) ** 2
+                 / ((n - 1) * k ** 2 * r ** 2 * fj ** 2 + a ** 2))
+            fl = f_dist.ppf(q, n - 1, v)
+            fu = f_dist.ppf(q, v, n - 1)
+            c = k * jms + (k * n - k - n) * ems
+            lo = n * (bms - fl * ems) / (fl * c + n * bms)
+            hi = n * (fu * bms - ems) / (c + n * fu * bms)
+    lo, hi = float(lo), float(hi)
+    return r, (lo if np.isfinite(lo) else nan), (hi if np.isfinite(hi) else nan)
+
+
+def _icc_value(kind: str, n: int, k: int, bms: float, jms: float, ems: float, wms: float) -> float:
+    if kind == "3,1":
         den = bms + (k - 1) * ems
         num = bms - ems
-    elif icc_type in ("2,1", "ICC2", "2"):
+    elif kind == "2,1":
         den = bms + (k - 1) * ems + k * (jms - ems) / n
         num = bms - ems
-    elif icc_type in ("1,1", "ICC1", "1"):
+    else:
         den = bms + (k - 1) * wms
         num = bms - wms
-    else:
-        raise ValueError(f"unknown icc_type {icc_type!r}; use '3,1', '2,1' or '1,1'")
     if den == 0:
         return float("nan")
     return float(num / den)
@@ -178,7 +238,7 @@ def _default_feature_fn(case) -> Dict[str, Any]:
 def feature_icc(cases, feature_fn: Optional[Callable[[Any], Dict[str, Any]]] = None,
                 n_perturb: int = 1, strength_mm: float = 2.0, seed: int = 0,
                 icc_type: str = "3,1", correlation_mm: Optional[float] = None,
-                return_values: bool = False):
+                return_values: bool = False, ci: Optional[float] = None):
     """ICC of every feature between original and elastically perturbed tumour masks.
 
     Parameters
@@ -199,8 +259,10 @@ def feature_icc(cases, feature_fn: Optional[Callable[[Any], Dict[str, Any]]] = N
 
     Returns
     -------
-    pandas.Series of ICC per feature (name ``icc_<type>``); with ``return_values`` also the
-    long table of values (case, rater, feature columns).
+    pandas.Series of ICC per feature (name ``icc_<type>``); with ``ci`` (a confidence level,
+    e.g. 0.95) a DataFrame with columns ``icc_<type>``, ``ci_low``, ``ci_high`` instead (see
+    :func:`icc_ci`); with ``return_values`` also the long table of values (case, rater, feature
+    columns).
     """
     import pandas as pd
 
@@ -241,8 +303,15 @@ def feature_icc(cases, feature_fn: Optional[Callable[[Any], Dict[str, Any]]] = N
     feats = [c for c in df.columns if c not in ("case", "rater")
              and not c.startswith("diag_")]
     out = {}
+    nan3 = (float("nan"),) * 3
     for f in feats:
         table = df.pivot(index="case", columns="rater", values=f)
-        out[f] = icc(table.to_numpy(), icc_type) if len(table) >= 2 else float("nan")
-    s = pd.Series(out, name=f"icc_{icc_type.replace(',', '_')}", dtype=float)
+        out[f] = (icc_ci(table.to_numpy(), icc_type, ci if ci is not None else 0.95)
+                  if len(table) >= 2 else nan3)
+    name = f"icc_{icc_type.replace(',', '_')}"
+    if ci is not None:
+        s = pd.DataFrame.from_dict(out, orient="index", columns=[name, "ci_low", "ci_high"],
+                                   dtype=float)
+    else:
+        s = pd.Series({f: v[0] for f, v in out.items()}, name=name, dtype=float)
     return (s, df) if return_values else s
