@@ -88,12 +88,12 @@ def run(args) -> int:
     from ..io import load_case
 
     opts = group_options_from_args(args)
-    case = load_case(args.image, args.mask, label=args.label, organ_mask=args.organ_mask,
-                     organ_label=args.organ_label, modality=args.modality, organ=args.organ,
-                     cancer_type=args.cancer_type, case_id=args.id)
     skipped: Dict[str, str] = {}
     groups = make_groups(parse_groups(args.groups, skipped=skipped), opts)
     report_skipped_groups(skipped)
+    case = load_case(args.image, args.mask, label=args.label, organ_mask=args.organ_mask,
+                     organ_label=args.organ_label, modality=args.modality, organ=args.organ,
+                     cancer_type=args.cancer_type, case_id=args.id)
     row = extract_features(case, instances=groups, on_error="record")
     timings = {k: row.pop(k) for k in [k for k in row if k.startswith("diag_time_")]}
     df = pd.DataFrame([row])
