@@ -573,11 +573,17 @@ def test_help_documents_the_exit_codes(capsys):
         assert "exit codes" in out and "2    usage error" in out and "1    failed" in out
 
 
-def test_exit_code_mapping():
+def test_exit_code_mapping(monkeypatch):
+    from PanCancerSubtypeLib import extras
+
     assert exit_code(UsageError("bad", source="--x")) == EXIT_USAGE
-    dep = MissingDependencyError("radiomics", extra="radiomics", purpose="PyRadiomics features")
+    monkeypatch.setattr(extras, "module_available", lambda name: False)
+    with pytest.raises(MissingDependencyError) as info:
+        extras.require("radiomics", "PyRadiomics features")
+    dep = info.value
     assert exit_code(dep) == EXIT_USAGE and isinstance(dep, ImportError)
-    assert 'pip install "pancancer-subtype[radiomics]"' in str(dep)
+    assert dep.extra == "radiomics"
+    assert "pip install" in str(dep) and '"pancancer-subtype[radiomics]"' in str(dep)
     assert exit_code(UnreadableFileError("x", source="f")) == EXIT_FAILED
 
 
@@ -586,7 +592,8 @@ def test_missing_dependency_exits_2(monkeypatch, capsys):
     from PanCancerSubtypeLib.commands import registry as reg_cmd
 
     def needs_extra(args):
-        raise MissingDependencyError("radiomics", extra="radiomics", purpose="PyRadiomics features")
+        raise MissingDependencyError("PyRadiomics features need radiomics; install "
+                                     '"pancancer-subtype[radiomics]"', extra="radiomics")
 
     monkeypatch.setattr(reg_cmd, "run", needs_extra)
     rc, err = run_cli(["registry"], capsys)

@@ -2,8 +2,9 @@
 
 Every command follows one exit-code table (:mod:`.errors`): 0 done; 1 failed (bad input data, or
 some case of a cohort failed); 2 usage error (a bad option or value, or a missing optional
-dependency); 130 interrupted.  Errors are printed as one line, ``error: <Kind>: <file, case or
-option>: <problem>``; ``-vv`` shows the traceback instead.
+dependency: the message names the pip extra that installs it, see :mod:`.extras`); 130
+interrupted.  Errors are printed as one line, ``error: <Kind>: <file, case or option>:
+<problem>``; ``-vv`` shows the traceback instead.  Every option's ``--help`` shows its default.
 """
 from __future__ import annotations
 
@@ -14,8 +15,8 @@ import sys
 from typing import List, Optional
 
 from . import __version__
-from .errors import (EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, PanCancerSubtypeError,
-                     exit_code)
+from .errors import (EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, MissingDependencyError,
+                     PanCancerSubtypeError, exit_code)
 
 #: modules under ``commands/`` that register sub-commands, in --help order
 COMMAND_MODULES: List[str] = [
@@ -42,6 +43,24 @@ exit codes (every command):
 """
 
 
+class DefaultsHelpFormatter(argparse.HelpFormatter):
+    """Like ``argparse.ArgumentDefaultsHelpFormatter``: adds "(default: X)" to an option's help,
+    unless the help already states its default, the default is None / False, or it is a flag."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        default = action.default
+        if ("default" in text.lower() or default is None or default is False
+                or default is argparse.SUPPRESS or default == [] or action.nargs == 0
+                or not action.option_strings):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+class RawDefaultsHelpFormatter(DefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """:class:`DefaultsHelpFormatter` that keeps the description and epilog as written."""
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pancancer-subtype",
@@ -60,10 +79,16 @@ def build_parser() -> argparse.ArgumentParser:
             logging.getLogger(__name__).debug("command module %s unavailable: %s", name, exc)
             continue
         mod.register(sub)
-    for p in sub.choices.values():  # the same table at the end of every command's --help
-        if p.epilog is None:
+    for p in sub.choices.values():
+        if p.epilog is None:  # the same exit-code table at the end of every command's --help
             p.epilog = EXIT_CODES_HELP
-            p.formatter_class = argparse.RawDescriptionHelpFormatter
+            p.formatter_class = RawDefaultsHelpFormatter
+        else:
+            p.formatter_class = DefaultsHelpFormatter
+        for action in p._actions:  # an option without help text still shows its default
+            if (action.help is None and action.option_strings and action.nargs != 0
+                    and action.default not in (None, False, [], argparse.SUPPRESS)):
+                action.help = "(default: %(default)s)"
     return parser
 
 
@@ -85,6 +110,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except MissingDependencyError as exc:  # an optional extra is not installed: one line, exit 2
+        if args.verbose >= 2:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except PanCancerSubtypeError as exc:
         if args.verbose >= 2:
             raise

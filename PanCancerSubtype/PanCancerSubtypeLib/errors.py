@@ -24,7 +24,8 @@ SurvivalDataError         a survival table is unusable (missing column, negative
 InvalidGeometryError      an image's grid is unusable (non-orthonormal direction matrix, zero or
                           negative spacing)
 UsageError                a command-line option (or argument) has a value that cannot be used
-MissingDependencyError    an optional package needed for the requested work is not installed
+MissingDependencyError    an optional dependency (a pip extra, see ``extras.py``) is not installed;
+                          the message names the extra (the command line exits with 2)
 ========================  ==========================================================================
 
 Exit codes of the command line
@@ -137,21 +138,15 @@ class UsageError(PanCancerSubtypeError, ValueError):
 
 
 class MissingDependencyError(PanCancerSubtypeError, ImportError):
-    """An optional package needed for the requested work is not installed (exit code 2).
+    """An optional dependency is not installed; ``extra`` is the pip extra that installs it.
 
-    ``package``: the import name that failed; ``extra``: the ``pip install
-    "pancancer-subtype[EXTRA]"`` extra that installs it (or ``None``); ``purpose``: what needs it.
+    Raised through :func:`PanCancerSubtypeLib.extras.require`; the command line prints the message
+    (one line) and exits with status 2.
     """
 
-    def __init__(self, package: str, extra: Optional[str] = None, purpose: Optional[str] = None):
-        self.package = package
+    def __init__(self, message: str, source: Optional[str] = None, extra: Optional[str] = None):
         self.extra = extra
-        self.purpose = purpose
-        what = f"{purpose} needs" if purpose else "needs"
-        how = (f'pip install "pancancer-subtype[{extra}]"' if extra
-               else f"pip install {package}")
-        super().__init__(f"{what} the optional package {package!r}, which is not installed; "
-                         f"install it with: {how}")
+        super().__init__(message, source)
 
 
 def exit_code(exc: BaseException) -> int:

@@ -5,29 +5,45 @@ is and which exist) on one :class:`~PanCancerSubtypeLib.case.Case` and returns o
 the metadata columns (:data:`PanCancerSubtypeLib.tables.META_COLUMNS`), each group's features,
 a ``diag_time_<group>_s`` timing per group and an ``error`` column.  :func:`parse_groups` reads
 ``--groups`` (``"shape,regional"``, ``"cross"`` = the paper's 313 features, ``"all"``).
+
+``"all"`` (and ``None``) means every *installed* group: a group whose optional dependency is
+missing (``radiomics`` without PyRadiomics) is left out and reported through ``skipped``, so that
+the base install computes the 313 cross-modality features; a group named explicitly must be
+installed (:class:`~.registry.GroupUnavailableError` names the extra otherwise).
 """
 from __future__ import annotations
 
 import time
 import traceback
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Dict, List, Mapping, MutableMapping, Optional, Sequence
 
 from .case import Case
 from .errors import PanCancerSubtypeError
 from .registry import (CROSS_MODALITY_GROUPS, DEFAULT_GROUPS, GROUPS,  # noqa: F401  (public here)
-                       available_groups, get_group_class)
+                       GroupUnavailableError, available_groups, get_group_class)
 
 
-def parse_groups(groups) -> List[str]:
-    """``"shape,regional"`` / ``["shape"]`` / ``"all"`` / ``"cross"`` / None -> list of names."""
+def parse_groups(groups, skipped: Optional[MutableMapping[str, str]] = None) -> List[str]:
+    """``"shape,regional"`` / ``["shape"]`` / ``"all"`` / ``"cross"`` / None -> list of names.
+
+    ``"all"`` / None: the installed groups of :data:`DEFAULT_GROUPS`; each one left out is added
+    to ``skipped`` (when given) as ``{name: why}``.
+    """
     if groups is None:
-        return list(DEFAULT_GROUPS)
+        groups = ["all"]
     if isinstance(groups, str):
         groups = [g.strip() for g in groups.split(",") if g.strip()]
     out: List[str] = []
     for g in groups:
         if g == "all":
-            out.extend(DEFAULT_GROUPS)
+            for name in DEFAULT_GROUPS:
+                try:
+                    get_group_class(name)
+                except GroupUnavailableError as exc:
+                    if skipped is not None:
+                        skipped[name] = str(exc)
+                    continue
+                out.append(name)
         elif g in ("cross", "cross-modality", "paper"):
             out.extend(CROSS_MODALITY_GROUPS)
         elif g in GROUPS:

@@ -6,8 +6,9 @@ Readers
   other format SimpleITK reads, and a DICOM series folder (the series with the most slices, or the one
   named by ``series_uid``);
 * masks: a label image in any of those formats (select one label or a set, ``"1,3,4"``), a Slicer
-  segmentation ``.seg.nrrd`` (a segment by name, or by label value), or a DICOM RTSTRUCT (an ROI by
-  name, rasterised onto the image grid).
+  segmentation ``.seg.nrrd`` (a segment by name, or by label value), a DICOM RTSTRUCT (an ROI by
+  name, rasterised onto the image grid), or a DICOM SEG (a segment by label or number;
+  :mod:`.dicomseg`).
 
 File integrity
 --------------
@@ -67,6 +68,7 @@ from .errors import (EmptyMaskError, GeometryMismatchError, ImageDimensionError,
                      InvalidGeometryError, InvalidImageValuesError, LabelNotFoundError,
                      UnreadableFileError)
 from .case import Case
+from .dicomseg import is_dicom_seg, read_dicom_seg
 
 log = logging.getLogger(__name__)
 
@@ -463,6 +465,9 @@ def read_mask(path: PathLike, label: LabelSpec = None, reference: Optional[sitk.
     values, name = parse_label(label)
     if path.name.lower().endswith(".seg.nrrd"):
         mask = _read_seg_nrrd(path, values, name)
+        check_grid(mask, source=src)
+    elif is_dicom_seg(path):  # DICOM SEG: a segment by label or number (see dicomseg.py)
+        mask = read_dicom_seg(path, values, name, reference=reference)
         check_grid(mask, source=src)
     elif is_rtstruct(path):
         if reference is None:

@@ -21,9 +21,11 @@ command, the Slicer table's column descriptions and the model bundles (which rec
 from __future__ import annotations
 
 import importlib
-import importlib.util
 from dataclasses import asdict, dataclass, field
 from typing import Any, Dict, Iterable, List, Optional, Tuple
+
+from .errors import MissingDependencyError
+from .extras import install_command, module_available
 
 #: Bump when a column's name or meaning changes.  Model bundles record it.
 REGISTRY_VERSION = "1.0"
@@ -86,8 +88,9 @@ class FeatureGroup:
         return [s.name for s in self.specs()]
 
 
-class GroupUnavailableError(ImportError):
-    """A feature group needs an optional dependency that is not installed."""
+class GroupUnavailableError(MissingDependencyError):
+    """A feature group needs an optional dependency that is not installed (an ``ImportError``;
+    the command line prints it in one line and exits with 2)."""
 
 
 #: which pip extra installs the dependency of a group
@@ -106,18 +109,20 @@ def get_group_class(name: str):
         raise ValueError(f"unknown feature group {name!r}; known: {sorted(GROUPS)}") from None
     mod_name, cls_name = target.split(":")
     extra = GROUP_EXTRAS.get(name)
-    hint = f" (install it with: pip install 'pancancer-subtype[{extra}]')" if extra else ""
+    hint = f"; install the '{extra}' extra: {install_command(extra)}" if extra else ""
     try:
         mod = importlib.import_module(f"{__package__}.{mod_name}")
     except ImportError as exc:
-        raise GroupUnavailableError(f"feature group {name!r} is unavailable: {exc}{hint}") from exc
+        raise GroupUnavailableError(f"feature group {name!r} is unavailable: {exc}{hint}",
+                                    extra=extra) from exc
     cls = getattr(mod, cls_name)
     if not (isinstance(cls, type) and issubclass(cls, FeatureGroup)):
         raise TypeError(f"{target} is not a FeatureGroup subclass")
-    missing = [m for m in cls.requires if importlib.util.find_spec(m) is None]
+    missing = [m for m in cls.requires if not module_available(m)]
     if missing:
         raise GroupUnavailableError(f"feature group {name!r} is unavailable: it needs "
-                                    f"{', '.join(missing)}, which is not installed{hint}")
+                                    f"{', '.join(missing)}, which is not installed{hint}",
+                                    extra=extra)
     return cls
 
 

@@ -98,3 +98,19 @@ def file_name_part(text: str, option: str) -> str:
         raise UsageError(f"{text!r} cannot be used in file names: use letters, digits and . _ + - "
                          f"only (no folder separators or '..')", source=option)
     return text
+
+
+def mask_output(path: str, option: str, image: Optional[str] = None):
+    """Check an output mask / label-map path before any work: an image format the package writes
+    (``io.IMAGE_WRITE_EXTENSIONS``) or a DICOM SEG (``.dcm``), which references the DICOM series
+    it was drawn on, so ``image`` (``--image``) must then be a series folder."""
+    from ..dicomseg import is_dicom_seg_path
+    from ..files import check_output_path
+    from ..io import check_image_output
+
+    if not is_dicom_seg_path(path):
+        return check_image_output(path, option)
+    if image is not None and not os.path.isdir(image):
+        raise UsageError(f"a DICOM SEG (.dcm) references the DICOM series it was drawn on; give "
+                         f"that series folder as --image (got the file {image})", source=option)
+    return check_output_path(path, option, extensions=(".dcm",))

@@ -4,7 +4,8 @@ from __future__ import annotations
 import sys
 
 from .checks import input_file, positive_int
-from .features import add_feature_options, build_groups, group_options_from_args
+from .features import (add_feature_options, build_groups, group_options_from_args,
+                       report_skipped_groups)
 
 
 def register(sub):
@@ -37,10 +38,16 @@ def run(args) -> int:
     check_output_path(args.out, "--out")
     if args.radiomics_params:
         input_file(args.radiomics_params, "--radiomics-params")
+    if args.scheduler:
+        from ..extras import require
+
+        require("dask", "cohort-features --scheduler")
     opts = group_options_from_args(args)
-    build_groups(args.groups, opts)
+    skipped: dict = {}
+    groups = [g.name for g in build_groups(args.groups, opts, skipped=skipped)]
+    report_skipped_groups(skipped)
     read_manifest(args.manifest)
-    table = run_cohort(args.manifest, args.out, groups=args.groups,
+    table = run_cohort(args.manifest, args.out, groups=groups,
                        group_options=opts, workers=args.workers,
                        scheduler=args.scheduler, resume=not args.no_resume,
                        retry_errors=args.retry_errors, progress=not args.no_progress,

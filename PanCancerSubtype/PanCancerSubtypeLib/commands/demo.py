@@ -46,6 +46,10 @@ def register(sub):
 
 
 def run(args) -> int:
+    if not args.no_encode:
+        from ..extras import require
+
+        require("deep", "demo (its autoencoder step; --no-encode skips it)")
     from ..demo import run_demo
     from ..errors import UsageError
     from ..files import check_output_path

@@ -104,6 +104,10 @@ def register(sub):
 
 
 def run(args):
+    if args.encode:
+        from ..extras import require
+
+        require("deep", "discover --encode (the autoencoder)")
     try:
         return _run(args)
     except ValueError as exc:

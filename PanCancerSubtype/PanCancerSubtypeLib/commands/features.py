@@ -5,7 +5,7 @@ import inspect
 import json
 import logging
 import sys
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 from ..errors import PanCancerSubtypeError, UsageError
 from ..io import LABEL_RULE
@@ -16,8 +16,9 @@ def add_feature_options(p, groups_default: str = "all") -> None:
     """Options shared by ``features``, ``cohort-features`` and ``agreement``."""
     p.add_argument("--groups", default=groups_default,
                    help="feature groups, comma separated: shape, regional, radiomics; 'cross' = "
-                        f"shape,regional (the paper's 313); 'all' = all three (default: "
-                        f"{groups_default})")
+                        "shape,regional (the paper's 313); 'all' = every installed group "
+                        "(radiomics needs the 'radiomics' extra; a group left out is named on "
+                        f"stderr) (default: {groups_default})")
     p.add_argument("--radiomics-params", metavar="FILE",
                    help="PyRadiomics parameter file (YAML or JSON), as for pyradiomics itself")
     p.add_argument("--shape-mode", choices=["robust", "reference"], default=None,
@@ -34,6 +35,12 @@ def add_feature_options(p, groups_default: str = "all") -> None:
                         "bands; agrees between CT and MR)")
     p.add_argument("--set", action="append", default=[], metavar="GROUP.KEY=VALUE",
                    help="any other group option, e.g. --set shape.max_degree=10 (repeatable)")
+
+
+def report_skipped_groups(skipped: Dict[str, str]) -> None:
+    """One stderr line per group that ``--groups all`` left out (see ``features.parse_groups``)."""
+    for name, why in skipped.items():
+        print(f"note: --groups all: skipped {why}", file=sys.stderr)
 
 
 def group_options_from_args(args) -> Dict[str, Dict[str, Any]]:
@@ -78,15 +85,17 @@ def _check_option_value(group: str, name: str, value: Any, param) -> None:
                          source="--set")
 
 
-def build_groups(groups, opts: Dict[str, Dict[str, Any]]) -> List[Any]:
+def build_groups(groups, opts: Dict[str, Dict[str, Any]],
+                 skipped: Optional[Dict[str, str]] = None) -> List[Any]:
     """The feature-group instances of ``--groups`` with their options, checked before any work:
     an unknown group, an unknown ``--set`` key or a value of the wrong type raises
-    :class:`~PanCancerSubtypeLib.errors.UsageError` naming it (exit code 2)."""
+    :class:`~PanCancerSubtypeLib.errors.UsageError` naming it (exit code 2).  The groups that
+    ``all`` leaves out (not installed) are added to ``skipped`` as ``{name: why}``."""
     from ..features import make_groups, parse_groups
     from ..registry import GROUPS, get_group_class
 
     try:
-        names = parse_groups(groups)
+        names = parse_groups(groups, skipped=skipped)
     except ValueError as exc:
         raise UsageError(str(exc), source="--groups") from None
     for group, values in opts.items():
@@ -161,7 +170,9 @@ def run(args) -> int:
     out = check_output_path(args.out, "--out")
     if args.radiomics_params:
         input_file(args.radiomics_params, "--radiomics-params")
-    groups = build_groups(args.groups, group_options_from_args(args))
+    skipped: Dict[str, str] = {}
+    groups = build_groups(args.groups, group_options_from_args(args), skipped=skipped)
+    report_skipped_groups(skipped)
     case = load_case(args.image, args.mask, label=args.label, organ_mask=args.organ_mask,
                      organ_label=args.organ_label, modality=args.modality, organ=args.organ,
                      cancer_type=args.cancer_type, case_id=args.id)
@@ -170,7 +181,7 @@ def run(args) -> int:
     df = pd.DataFrame([row])
     atomic_write_text(out, df.to_csv(index=False))
     prov = {"tool": "pancancer-subtype", "version": __version__, "command": " ".join(sys.argv),
-            "parameters": {"groups": [g.name for g in groups],
+            "parameters": {"groups": [g.name for g in groups], "skipped_groups": skipped,
                            "group_options": {g.name: g.options() for g in groups}},
             "inputs": {"image": args.image, "image_sha256": sha256_file(args.image),
                        "mask": args.mask, "mask_sha256": sha256_file(args.mask),

@@ -44,7 +44,9 @@ def register(sub):
     p.add_argument("--parenchyma", choices=["auto", "supplied", "automatic", "none"],
                    default="auto", help="parenchyma source (default: the organ mask if given)")
     p.add_argument("--out", required=True,
-                   help="label map file (.nrrd, .nii.gz, .nii, .mha, .seg.nrrd)")
+                   help="label map file (.nrrd, .nii.gz, .nii, .mha, .seg.nrrd), or a DICOM SEG "
+                        "(.dcm: one segment per region, referencing the series; --image must be "
+                        "its folder)")
     p.add_argument("--parenchyma-out", default=None, help="also write the parenchyma mask here")
     p.set_defaults(func=run)
 
@@ -61,9 +63,10 @@ def run(args):
 
     from ..io import check_image_output, write_image
     from ..regions import case_regions
+    from .checks import mask_output
 
     # every check before any work
-    check_image_output(args.out, "--out")
+    mask_output(args.out, "--out", args.image)
     if args.parenchyma_out:
         check_image_output(args.parenchyma_out, "--parenchyma-out")
     case = _read_case(args)
@@ -75,15 +78,41 @@ def run(args):
         case.organ = args.organ
     res = case_regions(case, definition=args.definition, parenchyma=args.parenchyma)
     lab = res["labelmap"]
-    if str(args.out).endswith(".seg.nrrd"):
-        _add_segment_metadata(lab)
-    write_image(lab, args.out)
+    from ..dicomseg import is_dicom_seg_path
+
+    if is_dicom_seg_path(args.out):
+        _write_dicom_seg(lab, args)
+    else:
+        if str(args.out).endswith(".seg.nrrd"):
+            _add_segment_metadata(lab)
+        write_image(lab, args.out)
     if args.parenchyma_out:
         write_image(res["parenchyma"], args.parenchyma_out)
     summary = {"parenchyma": res["parenchyma_method"], "definition": args.definition,
                "modality": case.modality, "voxels": res["voxels"]}
     print(json.dumps(summary), file=sys.stdout)
     return 0
+
+
+def _write_dicom_seg(lab, args) -> None:
+    """The regions as a DICOM SEG: one segment per region present (TC and TIM as neoplasm,
+    the parenchymal rings as tissue)."""
+    import numpy as np
+    import SimpleITK as sitk
+
+    from ..dicomseg import (TISSUE_CATEGORY, TISSUE_TYPE, SegmentSpec, series_folder,
+                            write_dicom_seg)
+
+    present = set(int(v) for v in np.unique(sitk.GetArrayViewFromImage(lab)))
+    specs = []
+    for value, name, rgb in SEGMENTS:
+        if value not in present:
+            continue
+        kw = {} if value <= 2 else {"category": TISSUE_CATEGORY, "type": TISSUE_TYPE}
+        specs.append(SegmentSpec(value, name, rgb=rgb, **kw))
+    write_dicom_seg(lab, series_folder(args.image, args.out), args.out, segments=specs,
+                    algorithm_type="AUTOMATIC", algorithm_name="PanCancerSubtype regions",
+                    series_description=f"Tumour regions ({args.definition})")
 
 
 def _add_segment_metadata(img) -> None:

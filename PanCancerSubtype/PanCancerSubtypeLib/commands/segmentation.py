@@ -54,7 +54,9 @@ def register(sub):
         help="segment a tumour: with --model by a trained network, with --seed only by "
              "semi-automatic region growing")
     p.add_argument("--image", required=True)
-    p.add_argument("--out", required=True, help="mask file to write (e.g. tumour.nii.gz)")
+    p.add_argument("--out", required=True,
+                   help="mask file to write (e.g. tumour.nii.gz); a .dcm name writes a DICOM SEG "
+                        "that references the series (--image must then be its folder)")
     p.add_argument("--model", default=None, help="model directory from train-segmenter")
     p.add_argument("--seed", action="append", default=[], metavar="X,Y,Z",
                    help="seed point inside the tumour, physical LPS mm (repeatable); with "
@@ -89,6 +91,9 @@ def register(sub):
 
 
 def run_train(args):
+    from ..extras import require
+
+    require("deep", "train-segmenter")
     from ..segmentation import SegmenterConfig, train_segmenter
 
     kw = dict(dims=args.dims, epochs=args.epochs, iterations_per_epoch=args.iterations,
@@ -143,7 +148,8 @@ def run_segment(args):
     import SimpleITK as sitk
 
     from ..errors import UsageError
-    from ..io import check_image_output, write_image
+    from ..io import write_image
+    from .checks import mask_output
 
     # every check before any work
     seeds = [_floats(s, 3, "--seed") for s in args.seed]
@@ -151,7 +157,11 @@ def run_segment(args):
     if not args.model and not seeds:
         raise UsageError("give --model MODEL_DIR (network) or at least one --seed X,Y,Z "
                          "(semi-automatic)", source="segment")
-    check_image_output(args.out, "--out")
+    if args.model:
+        from ..extras import require
+
+        require("deep", "segment --model")
+    mask_output(args.out, "--out", args.image)
     image = _read_image(args.image, "image")
     _check_not_constant(image, args.image)
     try:
@@ -176,7 +186,14 @@ def run_segment(args):
             print(f"error: {exc}", file=sys.stderr)
             return 1
         raise
-    write_image(mask, args.out)
+    from ..dicomseg import is_dicom_seg_path, series_folder, write_dicom_seg
+
+    if is_dicom_seg_path(args.out):
+        write_dicom_seg(mask, series_folder(args.image, args.out), args.out,
+                        algorithm_type="AUTOMATIC" if args.model else "SEMIAUTOMATIC",
+                        series_description="Tumour segmentation")
+    else:
+        write_image(mask, args.out)
     n = int(sitk.GetArrayViewFromImage(mask).sum())
     vol = n * float(np.prod(mask.GetSpacing())) / 1000.0
     print(f"wrote {args.out}: {n} voxels, {vol:.2f} mL")

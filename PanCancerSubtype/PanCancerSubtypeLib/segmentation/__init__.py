@@ -19,7 +19,7 @@ module             contents
 :mod:`.metrics`    :func:`dice`, :func:`jaccard`, :func:`hausdorff95`,
                    :func:`hausdorff_distance`, :func:`volume_difference`,
                    :func:`evaluate_segmentation`
-:mod:`.robustness` :func:`perturb_mask`, :func:`icc`, :func:`feature_icc`
+:mod:`.robustness` :func:`perturb_mask`, :func:`icc`, :func:`icc_ci`, :func:`feature_icc`
 =================  ==============================================================================
 
 Automatic (needs a trained model)
@@ -51,7 +51,7 @@ from .inference import load_model, postprocess, segment_image
 from .metrics import (dice, evaluate_segmentation, hausdorff95, hausdorff_distance, jaccard,
                       surface_distances, volume_difference)
 from .networks import SegmenterConfig, build_network, resolve_device
-from .robustness import feature_icc, icc, perturb_mask
+from .robustness import feature_icc, icc, icc_ci, perturb_mask
 from .semiauto import seeds_to_indices, segment_from_seeds
 from .training import load_training_cases, train_segmenter
 from .transforms import normalise
@@ -62,5 +62,5 @@ __all__ = [
     "segment_from_seeds", "seeds_to_indices",
     "dice", "jaccard", "hausdorff95", "hausdorff_distance", "volume_difference", "evaluate_segmentation",
     "surface_distances",
-    "perturb_mask", "icc", "feature_icc",
+    "perturb_mask", "icc", "icc_ci", "feature_icc",
 ]

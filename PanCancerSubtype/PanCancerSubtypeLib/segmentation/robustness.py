@@ -14,6 +14,8 @@ therefore moves by about ``strength_mm`` at most (plus half a voxel of discretis
 home: ICC(3,1) / (2,1) / (1,1), with the 95% confidence interval on request, ``ci=True``),
 re-exported here.
 
+``icc_ci`` returns the point estimate with its confidence interval as a tuple.
+
 ``feature_icc`` uses ICC(3,1) by default: the question is whether a feature ranks the tumours
 consistently when their contours change, so a systematic shift of all perturbed values (e.g. a
 perturbation that grows every mask a little) should not lower it; pass ``icc_type="2,1"`` for
@@ -31,7 +33,7 @@ import numpy as np
 from ..errors import EmptyMaskError
 from ..reliability import icc
 
-__all__ = ["perturb_mask", "icc", "feature_icc"]
+__all__ = ["perturb_mask", "icc", "icc_ci", "feature_icc"]
 
 
 def perturb_mask(mask, strength_mm: float = 2.0, seed: Optional[int] = 0,
@@ -118,6 +120,13 @@ def perturb_mask(mask, strength_mm: float = 2.0, seed: Optional[int] = 0,
     return res
 
 
+def icc_ci(x, icc_type: str = "3,1", confidence: float = 0.95):
+    """``(icc, lower, upper)``: :func:`PanCancerSubtypeLib.reliability.icc` with its two-sided
+    ``confidence`` interval (formulas there).  NaN bounds where the interval is undefined."""
+    res = icc(x, icc_type, ci=True, confidence=confidence)
+    return res.icc, res.ci_low, res.ci_high
+
+
 def _default_feature_fn(case) -> Dict[str, Any]:
     from ..features import CROSS_MODALITY_GROUPS, available_groups, extract_features
 
@@ -130,7 +139,7 @@ def _default_feature_fn(case) -> Dict[str, Any]:
 def feature_icc(cases, feature_fn: Optional[Callable[[Any], Dict[str, Any]]] = None,
                 n_perturb: int = 1, strength_mm: float = 2.0, seed: int = 0,
                 icc_type: str = "3,1", correlation_mm: Optional[float] = None,
-                return_values: bool = False):
+                return_values: bool = False, ci: Optional[float] = None):
     """ICC of every feature between original and elastically perturbed tumour masks.
 
     Parameters
@@ -151,8 +160,10 @@ def feature_icc(cases, feature_fn: Optional[Callable[[Any], Dict[str, Any]]] = N
 
     Returns
     -------
-    pandas.Series of ICC per feature (name ``icc_<type>``); with ``return_values`` also the
-    long table of values (case, rater, feature columns).
+    pandas.Series of ICC per feature (name ``icc_<type>``); with ``ci`` (a confidence level,
+    e.g. 0.95) a DataFrame with columns ``icc_<type>``, ``ci_low``, ``ci_high`` instead (see
+    :func:`icc_ci`); with ``return_values`` also the long table of values (case, rater, feature
+    columns).
     """
     import pandas as pd
 
@@ -193,8 +204,15 @@ def feature_icc(cases, feature_fn: Optional[Callable[[Any], Dict[str, Any]]] = N
     feats = [c for c in df.columns if c not in ("case", "rater")
              and not c.startswith("diag_")]
     out = {}
+    nan3 = (float("nan"),) * 3
     for f in feats:
         table = df.pivot(index="case", columns="rater", values=f)
-        out[f] = icc(table.to_numpy(), icc_type) if len(table) >= 2 else float("nan")
-    s = pd.Series(out, name=f"icc_{icc_type.replace(',', '_')}", dtype=float)
+        out[f] = (icc_ci(table.to_numpy(), icc_type, ci if ci is not None else 0.95)
+                  if len(table) >= 2 else nan3)
+    name = f"icc_{icc_type.replace(',', '_')}"
+    if ci is not None:
+        s = pd.DataFrame.from_dict(out, orient="index", columns=[name, "ci_low", "ci_high"],
+                                   dtype=float)
+    else:
+        s = pd.Series({f: v[0] for f, v in out.items()}, name=name, dtype=float)
     return (s, df) if return_values else s

@@ -1,0 +1,145 @@
+"""DICOM SEG in and out (PanCancerSubtypeLib.dicomseg), on the shared IBSI NSCLC phantom series.
+
+RTSTRUCT -> mask -> DICOM SEG -> mask must be identical, and the written SEG must be a valid
+Segmentation object for pydicom and highdicom that references the source series frame by frame.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+pydicom = pytest.importorskip("pydicom")
+hd = pytest.importorskip("highdicom")
+
+from PanCancerSubtypeLib import cli, dicomseg, io  # noqa: E402
+from PanCancerSubtypeLib.errors import (GeometryMismatchError, LabelNotFoundError,  # noqa: E402
+                                        UnreadableFileError)
+
+
+@pytest.fixture(scope="module")
+def nsclc(shared_data):
+    root = shared_data / "IBSI_ct_radiomics_phantom_NSCLC" / "dicom"
+    series = root / "image"
+    rtstruct = next((root / "mask").glob("*.dcm"))
+    image = io.read_image(series)
+    mask = io.read_mask(rtstruct, "GTV-1", reference=image)
+    return {"series": series, "rtstruct": rtstruct, "image": image, "mask": mask}
+
+
+@pytest.fixture(scope="module")
+def written(nsclc, tmp_path_factory):
+    out = tmp_path_factory.mktemp("seg") / "gtv.dcm"
+    dicomseg.write_dicom_seg(nsclc["mask"], nsclc["series"], out, algorithm_type="MANUAL",
+                             segments=[dicomseg.SegmentSpec(1, "GTV-1", rgb=(1.0, 0.0, 0.0))])
+    return out
+
+
+def test_rtstruct_to_seg_to_mask_is_identical(nsclc, written):
+    back = io.read_mask(written, "GTV-1", reference=nsclc["image"])
+    a = sitk.GetArrayFromImage(nsclc["mask"])
+    b = sitk.GetArrayFromImage(back)
+    assert a.sum() > 1000
+    assert np.array_equal(a, b)
+    assert io.same_geometry(back, nsclc["image"])
+    # by segment number, and as the only segment, through load_case (the features' entry point)
+    case = io.load_case(nsclc["series"], written, label=1)
+    assert np.array_equal(sitk.GetArrayFromImage(case.mask), a)
+    assert np.array_equal(sitk.GetArrayFromImage(io.read_mask(written, None,
+                                                              reference=nsclc["image"])), a)
+
+
+def test_seg_on_its_own_grid_holds_the_non_empty_slices(nsclc, written):
+    own = dicomseg.read_dicom_seg(written)
+    a = sitk.GetArrayFromImage(nsclc["mask"])
+    z = np.nonzero(a.any(axis=(1, 2)))[0]
+    assert own.GetSize()[2] == z.max() - z.min() + 1
+    assert np.allclose(own.GetSpacing(), nsclc["image"].GetSpacing(), rtol=1e-6)
+    assert np.array_equal(sitk.GetArrayFromImage(own), a[z.min():z.max() + 1])
+    # without a reference the physical position is kept: resampling onto the image is exact
+    back = io.align_to_reference(own, nsclc["image"])
+    assert np.array_equal(sitk.GetArrayFromImage(back), a)
+
+
+def test_written_seg_is_valid_and_references_the_source_series(nsclc, written):
+    src = {str(ds.SOPInstanceUID): ds for ds in dicomseg.read_series_datasets(nsclc["series"])}
+    first = next(iter(src.values()))
+    ds = pydicom.dcmread(str(written))
+    assert ds.SOPClassUID == dicomseg.SEGMENTATION_STORAGE
+    assert ds.file_meta.MediaStorageSOPClassUID == dicomseg.SEGMENTATION_STORAGE
+    assert ds.Modality == "SEG" and ds.SegmentationType == "BINARY"
+    assert ds.StudyInstanceUID == first.StudyInstanceUID
+    assert ds.FrameOfReferenceUID == first.FrameOfReferenceUID
+    assert ds.PatientID == first.PatientID
+    assert ds.SeriesInstanceUID != first.SeriesInstanceUID
+    ref = ds.ReferencedSeriesSequence[0]
+    assert ref.SeriesInstanceUID == first.SeriesInstanceUID
+    assert {str(r.ReferencedSOPInstanceUID) for r in ref.ReferencedInstanceSequence} == set(src)
+    a = sitk.GetArrayFromImage(nsclc["mask"])
+    assert int(ds.NumberOfFrames) == int(a.any(axis=(1, 2)).sum())  # empty frames omitted
+    frames = ds.pixel_array                                            # pydicom decodes 1-bit
+    assert frames.shape == (int(ds.NumberOfFrames), first.Rows, first.Columns)
+    for i, f in enumerate(ds.PerFrameFunctionalGroupsSequence):
+        uid = str(f.DerivationImageSequence[0].SourceImageSequence[0].ReferencedSOPInstanceUID)
+        source = src[uid]
+        assert [float(v) for v in f.PlanePositionSequence[0].ImagePositionPatient] == \
+            pytest.approx([float(v) for v in source.ImagePositionPatient], abs=1e-4)
+        k = int(round(nsclc["image"].TransformPhysicalPointToContinuousIndex(
+            [float(v) for v in source.ImagePositionPatient])[2]))
+        assert np.array_equal(frames[i].astype(bool), a[k].astype(bool))
+    seg = hd.seg.segread(str(written))                                 # highdicom parses it
+    assert [s.SegmentLabel for s in seg.SegmentSequence] == ["GTV-1"]
+    assert seg.SegmentSequence[0].SegmentAlgorithmType == "MANUAL"
+    assert len(seg.SegmentSequence[0].RecommendedDisplayCIELabValue) == 3
+    uids = seg.get_source_image_uids()                                # (study, series, sop)
+    assert uids and {str(u[0]) for u in uids} == {first.StudyInstanceUID}
+    assert {str(u[2]) for u in uids} <= set(src)
+
+
+def test_wrong_segment_and_bad_inputs_name_the_file(nsclc, written, tmp_path):
+    with pytest.raises(LabelNotFoundError, match="GTV-1") as exc:
+        io.read_mask(written, "liver", reference=nsclc["image"])
+    assert str(written) in str(exc.value)
+    with pytest.raises(LabelNotFoundError):
+        io.read_mask(written, 7, reference=nsclc["image"])
+    assert dicomseg.is_dicom_seg(written) and not dicomseg.is_dicom_seg(nsclc["rtstruct"])
+    # a mask that is not on the series' grid is refused, not silently misplaced
+    shifted = sitk.Image(nsclc["mask"])
+    shifted.SetOrigin([v + 0.3 for v in shifted.GetOrigin()])
+    with pytest.raises(GeometryMismatchError, match="align_to_reference"):
+        dicomseg.write_dicom_seg(shifted, nsclc["series"], tmp_path / "x.dcm")
+    with pytest.raises(UnreadableFileError):
+        dicomseg.write_dicom_seg(nsclc["mask"], tmp_path, tmp_path / "y.dcm")
+    assert not (tmp_path / "x.dcm").exists()
+
+
+def test_regions_command_writes_a_four_segment_seg(nsclc, written, tmp_path, capsys):
+    out = tmp_path / "regions.dcm"
+    nrrd = tmp_path / "regions.nrrd"
+    args = ["regions", "--image", str(nsclc["series"]), "--mask", str(written),
+            "--label", "GTV-1"]
+    assert cli.main(args + ["--out", str(out)]) == 0
+    assert cli.main(args + ["--out", str(nrrd)]) == 0
+    lab = sitk.GetArrayFromImage(sitk.ReadImage(str(nrrd)))
+    labels = dicomseg.segment_labels(out)
+    assert sorted(labels) == [1, 2, 3, 4]
+    assert labels[1].startswith("TC") and labels[4].startswith("PM10")
+    seg = hd.seg.segread(str(out))
+    types = {int(s.SegmentNumber): s.SegmentedPropertyTypeCodeSequence[0].CodeMeaning
+             for s in seg.SegmentSequence}
+    assert types == {1: "Neoplasm", 2: "Neoplasm", 3: "Tissue", 4: "Tissue"}
+    for number, name in labels.items():
+        m = io.read_mask(out, name, reference=nsclc["image"])
+        assert np.array_equal(sitk.GetArrayFromImage(m).astype(bool), lab == number), name
+    # a SEG needs the series it references: an image file is refused in one line before any
+    # work, as a usage error (exit 2) naming --out
+    img_file = tmp_path / "image.nrrd"
+    sitk.WriteImage(nsclc["image"], str(img_file))
+    capsys.readouterr()
+    assert cli.main(["regions", "--image", str(img_file), "--mask", str(written),
+                     "--out", str(tmp_path / "r2.dcm")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "series folder" in err[0] and "--out" in err[0]
+    assert not (tmp_path / "r2.dcm").exists()
