@@ -23,7 +23,7 @@ from PanCancerSubtypeLib.consensus import (CDF_GRID, RRNG, ConsensusClustering,
                                            consensus_cdf_curves, consensus_cdf_xy, delta_areas,
                                            hclust_cutree_r, pac_score, pam_r, r_sample,
                                            structure_label, suggest_k)
-from PanCancerSubtypeLib.consensus import _pam  # numba kernels: no public equivalent
+from PanCancerSubtypeLib.consensus import _fastpam, _pam  # numba kernels: no public equivalent
 
 FIXTURE = Path(__file__).parent / "fixtures" / "consensus_r_reference.npz"
 
@@ -169,7 +169,7 @@ def test_fast_swap_reaches_a_local_optimum_no_single_swap_improves():
         D = np.sqrt(((P[:, None] - P[None]) ** 2).sum(-1)).astype(np.float32)
         m = D.shape[0]
         order = np.empty(5, dtype=np.int64)
-        _pam._build_prefix(D, 5, order)
+        _fastpam._build_prefix(D, 5, order)
         for k in (2, 3, 5):
             med = order[:k].copy()
             n1 = np.empty(m, np.int64)
@@ -177,7 +177,7 @@ def test_fast_swap_reaches_a_local_optimum_no_single_swap_improves():
             d1 = np.empty(m)
             d2 = np.empty(m)
             lab = np.empty(m, np.int64)
-            td = _pam._swap_blocked(D, med, k, n1, d1, n2, d2, lab, 50, 16)
+            td = _fastpam._swap_blocked(D, med, k, n1, d1, n2, d2, lab, 50, 16)
             D64 = D.astype(np.float64)
             cost = lambda ms: D64[list(ms)].min(axis=0).sum()  # noqa: E731
             assert td == pytest.approx(cost(med), rel=1e-12)
