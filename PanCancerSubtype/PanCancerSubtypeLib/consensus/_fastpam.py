@@ -74,23 +74,6 @@ def _build_prefix(Dr, kmax, order):
         ismed[bi] = True
 
 
-@njit(cache=True, fastmath=True)
-def _build_add(Dr, med, k):
-    """One greedy BUILD step: given medoids med[:k-1], choose med[k-1] maximising the decrease of
-    the total deviation (the BUILD criterion)."""
-    m = Dr.shape[0]
-    dmin = np.empty(m, dtype=Dr.dtype)
-    row = Dr[med[0]]
-    for j in range(m):
-        dmin[j] = row[j]
-    for c in range(1, k - 1):
-        _lower(dmin, Dr[med[c]])
-    ismed = np.zeros(m, dtype=np.bool_)
-    for c in range(k - 1):
-        ismed[med[c]] = True
-    med[k - 1] = _best_addition(Dr, dmin, ismed)
-
-
 @njit(cache=True)
 def _assign(Dr, med, k, n1, d1, n2, d2):
     m = Dr.shape[0]
@@ -140,7 +123,7 @@ def _eval_block(Dr, a32, b32, n1, h0, w, acc, dl):
 
 
 @njit(cache=True, fastmath=True)
-def _swap_blocked(Dr, med, k, n1, d1, n2, d2, labels, max_passes, hb):
+def _swap_blocked(Dr, med, k, n1, d1, n2, d2, labels, max_passes, hb, gain):
     """Eager swap search in blocks of ``hb`` candidate medoids (a blocked FasterPAM).
 
     For the candidates h of one block, the change of the total deviation for every (h, removed
@@ -156,6 +139,9 @@ def _swap_blocked(Dr, med, k, n1, d1, n2, d2, labels, max_passes, hb):
     again; the search stops after a full round of blocks without an improving swap, so the result
     is a local optimum of the PAM objective (no single swap improves it), as PAM's SWAP guarantees.
     Labels 0..k-1 (index into ``med``) are written to ``labels``; returns the total deviation.
+    ``gain[h]`` receives ``sum_j min(D[j,h] - d1[j], 0)``, minus the BUILD gain of adding h to the
+    final medoids (the last round of blocks ran with them), so the next k's greedy BUILD step
+    needs no pass of its own.
     """
     m = Dr.shape[0]
     ismed = np.zeros(m, dtype=np.bool_)
@@ -183,6 +169,8 @@ def _swap_blocked(Dr, med, k, n1, d1, n2, d2, labels, max_passes, hb):
         h1 = min(m, h0 + hb)
         w = h1 - h0
         _eval_block(Dr, a32, b32, n1, h0, w, acc, dl)
+        for t in range(w):
+            gain[h0 + t] = acc[t]
         best = 0.0
         bh = -1
         bc = -1
@@ -244,10 +232,23 @@ def fast_batch(D, S, kmin, kmax, labels_out):
         lab = np.empty(m, dtype=np.int64)
         med = np.empty(kmax, dtype=np.int64)
         med[:kmin] = order
+        gain = np.empty(m, dtype=np.float32)
+        ismed = np.zeros(m, dtype=np.bool_)
         for k in range(kmin, kmax + 1):
             if k > kmin:
-                # warm start: the optimum for k-1 plus one greedy BUILD step
-                _build_add(Dr, med, k)
-            _swap_blocked(Dr, med[:k], k, n1, d1, n2, d2, lab, 50, 128)
+                # warm start: the optimum for k-1 plus one greedy BUILD step, whose gains the
+                # last round of the k-1 swap search left in ``gain``
+                for c in range(k - 1):
+                    ismed[med[c]] = True
+                best = np.float32(0.0)
+                bi = -1
+                for h in range(m):
+                    if not ismed[h] and (bi < 0 or gain[h] < best):
+                        best = gain[h]
+                        bi = h
+                for c in range(k - 1):
+                    ismed[med[c]] = False
+                med[k - 1] = bi
+            _swap_blocked(Dr, med[:k], k, n1, d1, n2, d2, lab, 50, 256, gain)
             for j in range(m):
                 labels_out[b, k - kmin, j] = lab[j]
