@@ -160,6 +160,67 @@ def test_r_compatible_euclidean_equals_consensusclusterplus(ref):
         assert_array_equal(cc.results_[k].classes, ref[f"eclasses_{k}"], err_msg=f"k={k}")
 
 
+def test_discover_r_compatible_preprocess_none_reproduces_consensusclusterplus(ref, tmp_path):
+    """The same CSV given to R (``ConsensusClusterPlus(t(X), ...)``) and to ``discover
+    --r-compatible --preprocess none`` gives R's consensus matrices and classes; the default
+    preprocessing (z-scores) clusters other numbers and does not."""
+    from PanCancerSubtypeLib.cli import main
+    from PanCancerSubtypeLib.discovery import discover
+
+    X = ref["X"]
+    n = X.shape[0]
+    df = pd.DataFrame(X, columns=[f"f{j}" for j in range(X.shape[1])])
+    df.insert(0, "ID", [f"item{i + 1}" for i in range(n)])
+    csv = tmp_path / "features.csv"
+    df.to_csv(csv, index=False, float_format="%.17g")  # round-trips the doubles exactly
+    max_k, reps, seed = int(ref["max_k"]), int(ref["reps"]), int(ref["seed"])
+    out = tmp_path / "out"
+    assert main(["discover", "--features", str(csv), "--out", str(out), "--r-compatible",
+                 "--preprocess", "none", "--reps", str(reps), "--k-max", str(max_k),
+                 "--seed", str(seed), "--purity-repeats", "0", "--igp-permutations", "1",
+                 "--no-plots", "--no-progress"]) == 0
+    classes = pd.read_csv(out / "classes.csv", index_col=0)
+    iu = np.triu_indices(n)
+    for k in range(2, max_k + 1):
+        assert_array_equal(classes[f"k{k}"].to_numpy(), ref[f"classes_{k}"], err_msg=f"k={k}")
+        C_r = np.zeros((n, n))
+        C_r[iu] = ref[f"cons_values_{k}"][ref[f"cons_codes_{k}"]]
+        C_r = C_r + np.triu(C_r, 1).T
+        with np.load(out / f"consensus_k{k}.npz") as z:
+            assert_array_equal(z["consensus"], C_r, err_msg=f"k={k}")
+    z_scored = discover(csv, r_compatible=True, reps=reps, k_max=max_k, seed=seed,
+                        purity_repeats=0)
+    assert z_scored.settings.preprocess == "standardize"
+    assert not np.array_equal(z_scored.consensus.results_[3].classes, ref["classes_3"])
+
+
+def test_resampling_progress_lines_for_logs_and_the_slicer_panel():
+    """Off a terminal the command prints the tqdm meter as whole lines (every ``every``
+    seconds), which the Slicer panel's background job parses as done / total."""
+    import io
+    import time
+
+    from PanCancerSubtypeLib.commands.discover import ResamplingProgress
+    from PanCancerSubtypeSlicerLib.process import parse_progress
+
+    buf = io.StringIO()
+    bar = ResamplingProgress(stream=buf, every=0.02)
+    for done in range(0, 101, 20):
+        bar(done, 100)
+        time.sleep(0.03)
+    bar.close()
+    lines = buf.getvalue().splitlines()
+    assert lines and "resamplings/s" in lines[-1] and "\r" not in buf.getvalue()
+    parsed = [parse_progress(line) for line in lines]
+    assert parsed[-1] == (100, 100) and all(p is not None and p[1] == 100 for p in parsed)
+    assert [p[0] for p in parsed] == sorted(p[0] for p in parsed)
+    quiet = io.StringIO()
+    bar = ResamplingProgress(stream=quiet)  # a short run prints nothing
+    bar(0, 10)
+    bar(10, 10)
+    assert quiet.getvalue() == ""
+
+
 # ---------------------------------------------------------------------------------------------
 # behaviour of the fast mode
 # ---------------------------------------------------------------------------------------------
