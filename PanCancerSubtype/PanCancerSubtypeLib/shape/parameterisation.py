@@ -45,6 +45,7 @@ import scipy.sparse as sps
 from numba import njit
 from scipy.sparse.linalg import spsolve
 
+from ._cholesky import SparseCholesky
 from .mesh import edges_of, face_areas, vertex_areas, volume_centroid
 
 
@@ -615,9 +616,16 @@ def heat_inflated_map(v: np.ndarray, f: np.ndarray, t_min: float = 1e-3, t_max: 
     m = vertex_areas(x0, f)
     Mm = sps.diags(m)
     rhs = m[:, None] * x0
+    # one symbolic analysis for every t (the pattern of M + t L does not change); equal to
+    # SuperLU's solution up to rounding, 2-3x faster per t (see _cholesky)
+    chol = SparseCholesky(Mm + L0)
 
     def at(t):
-        return _splu_sym(Mm + t * L0).solve(rhs)
+        A = Mm + t * L0
+        try:
+            return chol.factor(A).solve(rhs)
+        except np.linalg.LinAlgError:      # not positive definite: general LU
+            return _splu_sym(A).solve(rhs)
 
     # bracket the smallest bijective t by decades from t_min, then bisect in log t
     lo, hi = None, np.log(t_min)
