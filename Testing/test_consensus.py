@@ -172,7 +172,11 @@ def test_discover_r_compatible_preprocess_none_reproduces_consensusclusterplus(r
     df = pd.DataFrame(X, columns=[f"f{j}" for j in range(X.shape[1])])
     df.insert(0, "ID", [f"item{i + 1}" for i in range(n)])
     csv = tmp_path / "features.csv"
-    df.to_csv(csv, index=False, float_format="%.17g")  # round-trips the doubles exactly
+    df.to_csv(csv, index=False, float_format="%.17g")  # 17 digits: the doubles, exactly
+    from PanCancerSubtypeLib.tables import read_feature_table
+
+    # read as R's read.csv reads it: correctly rounded (pandas' default parser is not)
+    assert_array_equal(read_feature_table(str(csv))[0].to_numpy(), X)
     max_k, reps, seed = int(ref["max_k"]), int(ref["reps"]), int(ref["seed"])
     out = tmp_path / "out"
     assert main(["discover", "--features", str(csv), "--out", str(out), "--r-compatible",
