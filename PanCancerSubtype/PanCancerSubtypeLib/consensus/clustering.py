@@ -49,6 +49,10 @@ pam_r_all_k = _pam.pam_r_all_k
 
 #: the dense matrices of all k are kept by default (``keep_matrices=None``) up to this size
 KEEP_MATRICES_BYTES = 1 << 30
+# numba's default "workqueue" threading layer must not run parallel kernels from two Python threads
+# at once (it aborts the process): fits and the parallel kernels of ConsensusCounts are serialised
+# here (re-entrant: a fit calls the counts' kernels while holding it).
+_KERNEL_LOCK = threading.RLock()
 
 
 def hclust_cutree_r(diss, k: int) -> np.ndarray:
@@ -92,18 +96,21 @@ class ConsensusCounts:
         """The dense consensus matrix ``C_k = M_k / I`` (0 where ``I = 0``), a new (n, n) array:
         the integer counts divided once, as ConsensusClusterPlus."""
         out = np.empty((self.n, self.n), dtype=np.float64)
-        _counts.dense_matrix(self._row(k), self.co_sampled, self.offsets, False, out)
+        with _KERNEL_LOCK:
+            _counts.dense_matrix(self._row(k), self.co_sampled, self.offsets, False, out)
         return out
 
     def dissimilarity(self, k: int) -> np.ndarray:
         """``1 - C_k`` (what the final hierarchical clustering cuts), a new (n, n) array."""
         out = np.empty((self.n, self.n), dtype=np.float64)
-        _counts.dense_matrix(self._row(k), self.co_sampled, self.offsets, True, out)
+        with _KERNEL_LOCK:
+            _counts.dense_matrix(self._row(k), self.co_sampled, self.offsets, True, out)
         return out
 
     def statistics(self, k: int, classes: np.ndarray):
         """``(cdf, area, pac, cluster_consensus, item_consensus)`` of k from the counts."""
-        return counts_statistics(self._row(k), self.co_sampled, self.offsets, classes, k)
+        with _KERNEL_LOCK:
+            return counts_statistics(self._row(k), self.co_sampled, self.offsets, classes, k)
 
 
 class ConsensusResult:
@@ -168,9 +175,6 @@ class ConsensusResult:
 # estimator
 # ----------------------------------------------------------------------------------------------
 _DISTANCES = ("pearson", "euclidean")
-# numba's default "workqueue" threading layer must not run parallel kernels from two Python threads
-# at once (it aborts the process); fits from concurrent threads are serialised here.
-_KERNEL_LOCK = threading.Lock()
 
 
 class ConsensusClustering:
