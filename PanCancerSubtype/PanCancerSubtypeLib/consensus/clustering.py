@@ -13,17 +13,23 @@ See ``shared/spec/consensus-clustering.md`` for the exact R behaviour reproduced
 Two modes:
 
 * ``r_compatible=True``: R's random stream (``set.seed(seed)``, one ``sample()`` per resampling,
-  sorted), R's ``cor`` arithmetic, ``cluster::pam`` "original" BUILD + SWAP with R's tie rules,
-  integer co-clustering counts divided once, R's ``hclust`` tie rule and ``cutree`` numbering: the
-  consensus matrices and classes equal ConsensusClusterPlus's for the same data, seed and settings.
+  sorted), R's ``cor`` arithmetic, ``cluster::pam`` "original" BUILD + SWAP with R's choices and
+  tie rules (BUILD shared between k, swap costs estimated FastPAM1-style and the candidates near
+  the best summed exactly as R: see ``_pam``), integer co-clustering counts divided once, R's
+  ``hclust`` tie rule and ``cutree`` numbering: the consensus matrices and classes equal
+  ConsensusClusterPlus's for the same data, seed and settings.
 * default (fast): NumPy's PCG64 random stream; the same PAM objective (total distance of the items
   to their nearest medoid) solved per resample by a greedy BUILD for ``k_min``, then for each
   further k a warm start (the k-1 optimum plus one greedy BUILD step) and an eager, blocked,
   vectorised swap search (FastPAM1 / FasterPAM terms, Schubert & Rousseeuw 2021) until no single
   swap lowers the total deviation (swap gains are estimated in single precision and every accepted
-  swap is checked in double precision); resamplings run in parallel threads (numba); co-clustering
-  counts accumulated as integers.  Same statistics, different random draws and possibly a different
-  (equally valid) PAM local optimum than R's in rare resamplings.
+  swap is checked in double precision); resamplings run in parallel threads (numba).  Same
+  statistics, different random draws and possibly a different (equally valid) PAM local optimum
+  than R's in some resamplings (most often for a k below the data's natural number of groups).
+
+In both modes the co-sampling and co-clustering counts are integers stored compactly (upper
+triangle, ``uint16`` below 65,536 resamplings; :class:`ConsensusCounts`, ``_counts``), and the
+per-k statistics are computed from them one k at a time.
 
 Rows of ``X`` are items (patients, tumours), columns are features; R takes the transpose.
 """
