@@ -19,11 +19,13 @@ from scipy.spatial.distance import squareform
 from sklearn.metrics import adjusted_rand_score
 
 from PanCancerSubtypeLib.consensus import (CDF_GRID, RRNG, ConsensusClustering,
-                                           cluster_item_consensus, consensus_cdf,
+                                           ConsensusCounts, cluster_item_consensus, consensus_cdf,
                                            consensus_cdf_curves, consensus_cdf_xy, delta_areas,
-                                           hclust_cutree_r, pac_score, pam_r, r_sample,
+                                           hclust_cutree_r, pac_score, pam_r, pam_r_all_k,
+                                           r_sample,
                                            structure_label, suggest_k)
-from PanCancerSubtypeLib.consensus import _pam  # numba kernels: no public equivalent
+from PanCancerSubtypeLib.consensus import _counts, _fastpam, _pam  # numba kernels: no public
+                                                                   # equivalent
 
 FIXTURE = Path(__file__).parent / "fixtures" / "consensus_r_reference.npz"
 
@@ -70,6 +72,56 @@ def test_pam_r_matches_cluster_pam_including_ties(ref):
             assert_array_equal(labels, cl, err_msg=f"matrix {i}, k={k}: clustering")
 
 
+def _pam_test_matrices(rng):
+    """Dissimilarities of several kinds: generic, Pearson, and with many ties (grid Manhattan
+    distances, duplicated points, integer-valued, all equal)."""
+    for trial in range(60):
+        n = int(rng.integers(6, 70))
+        kind = trial % 5
+        if kind == 0:
+            P = rng.normal(size=(n, 3))
+            D = np.sqrt(((P[:, None] - P[None]) ** 2).sum(-1))
+        elif kind == 1:
+            D = _pam.pearson_distance_r(rng.normal(size=(n, 10)))
+        elif kind == 2:
+            P = rng.integers(0, 4, size=(n, 2)).astype(float)  # grid points, many duplicates
+            D = np.abs(P[:, None] - P[None]).sum(-1)
+        elif kind == 3:
+            iv = np.triu(rng.integers(1, 4, size=(n, n)).astype(float), 1)
+            D = iv + iv.T
+        else:
+            D = 1.0 - np.eye(n)
+        yield trial, D
+
+
+def test_pam_r_shared_build_and_exact_candidates_equal_the_reference_port():
+    """The fast exact kernel (BUILD shared between k, FastPAM1 estimates + exact sums of the
+    candidates) chooses what the line-by-line port of cluster::pam chooses, ties included."""
+    rng = np.random.default_rng(11)
+    for trial, D in _pam_test_matrices(rng):
+        kmax = min(7, D.shape[0] - 1)
+        labels, medoids = pam_r_all_k(D, 2, kmax)
+        assert sorted(labels) == list(range(2, kmax + 1))
+        for k in range(2, kmax + 1):
+            ref_labels, ref_medoids = pam_r(D, k, reference=True)
+            assert_array_equal(medoids[k], ref_medoids, err_msg=f"trial {trial}, k={k}")
+            assert_array_equal(labels[k], ref_labels, err_msg=f"trial {trial}, k={k}")
+            assert_array_equal(pam_r(D, k)[1], ref_medoids)
+    # a resample-sized Pearson case with several swaps per k
+    X = np.load(FIXTURE)["X"]
+    D = _pam.pearson_distance_r(X)[:150, :150]
+    labels, medoids = pam_r_all_k(D, 2, 8)
+    for k in (2, 5, 8):
+        ref_labels, ref_medoids = pam_r(D, k, reference=True)
+        assert_array_equal(medoids[k], ref_medoids)
+        assert_array_equal(labels[k], ref_labels)
+    # as.dist: only the lower triangle counts
+    upper_noise = np.triu(rng.uniform(size=D.shape), 1)
+    assert_array_equal(pam_r(D + upper_noise, 4)[0], labels[4])
+    with pytest.raises(ValueError, match="k_min <= k_max"):
+        pam_r_all_k(D, 3, 2)
+
+
 def test_pearson_distance_equals_r_cor(ref):
     D = _pam.pearson_distance_r(ref["X"])
     assert_array_equal(D[:40, :40], ref["r_dist_block"])
@@ -106,6 +158,71 @@ def test_r_compatible_euclidean_equals_consensusclusterplus(ref):
         C_r = C_r + np.triu(C_r, 1).T
         assert_array_equal(cc.results_[k].consensus, C_r, err_msg=f"k={k}")
         assert_array_equal(cc.results_[k].classes, ref[f"eclasses_{k}"], err_msg=f"k={k}")
+
+
+def test_discover_r_compatible_preprocess_none_reproduces_consensusclusterplus(ref, tmp_path):
+    """The same CSV given to R (``ConsensusClusterPlus(t(X), ...)``) and to ``discover
+    --r-compatible --preprocess none`` gives R's consensus matrices and classes; the default
+    preprocessing (z-scores) clusters other numbers and does not."""
+    from PanCancerSubtypeLib.cli import main
+    from PanCancerSubtypeLib.discovery import discover
+
+    X = ref["X"]
+    n = X.shape[0]
+    df = pd.DataFrame(X, columns=[f"f{j}" for j in range(X.shape[1])])
+    df.insert(0, "ID", [f"item{i + 1}" for i in range(n)])
+    csv = tmp_path / "features.csv"
+    df.to_csv(csv, index=False, float_format="%.17g")  # 17 digits: the doubles, exactly
+    from PanCancerSubtypeLib.tables import read_feature_table
+
+    # read as R's read.csv reads it: correctly rounded (pandas' default parser is not)
+    assert_array_equal(read_feature_table(str(csv))[0].to_numpy(), X)
+    max_k, reps, seed = int(ref["max_k"]), int(ref["reps"]), int(ref["seed"])
+    out = tmp_path / "out"
+    assert main(["discover", "--features", str(csv), "--out", str(out), "--r-compatible",
+                 "--preprocess", "none", "--reps", str(reps), "--k-max", str(max_k),
+                 "--seed", str(seed), "--purity-repeats", "0", "--igp-permutations", "1",
+                 "--no-plots", "--no-progress"]) == 0
+    classes = pd.read_csv(out / "classes.csv", index_col=0)
+    iu = np.triu_indices(n)
+    for k in range(2, max_k + 1):
+        assert_array_equal(classes[f"k{k}"].to_numpy(), ref[f"classes_{k}"], err_msg=f"k={k}")
+        C_r = np.zeros((n, n))
+        C_r[iu] = ref[f"cons_values_{k}"][ref[f"cons_codes_{k}"]]
+        C_r = C_r + np.triu(C_r, 1).T
+        with np.load(out / f"consensus_k{k}.npz") as z:
+            assert_array_equal(z["consensus"], C_r, err_msg=f"k={k}")
+    z_scored = discover(csv, r_compatible=True, reps=reps, k_max=max_k, seed=seed,
+                        purity_repeats=0)
+    assert z_scored.settings.preprocess == "standardize"
+    assert not np.array_equal(z_scored.consensus.results_[3].classes, ref["classes_3"])
+
+
+def test_resampling_progress_lines_for_logs_and_the_slicer_panel():
+    """Off a terminal the command prints the tqdm meter as whole lines (every ``every``
+    seconds), which the Slicer panel's background job parses as done / total."""
+    import io
+    import time
+
+    from PanCancerSubtypeLib.commands.discover import ResamplingProgress
+    from PanCancerSubtypeSlicerLib.process import parse_progress
+
+    buf = io.StringIO()
+    bar = ResamplingProgress(stream=buf, every=0.02)
+    for done in range(0, 101, 20):
+        bar(done, 100)
+        time.sleep(0.03)
+    bar.close()
+    lines = buf.getvalue().splitlines()
+    assert lines and "resamplings/s" in lines[-1] and "\r" not in buf.getvalue()
+    parsed = [parse_progress(line) for line in lines]
+    assert parsed[-1] == (100, 100) and all(p is not None and p[1] == 100 for p in parsed)
+    assert [p[0] for p in parsed] == sorted(p[0] for p in parsed)
+    quiet = io.StringIO()
+    bar = ResamplingProgress(stream=quiet)  # a short run prints nothing
+    bar(0, 10)
+    bar(10, 10)
+    assert quiet.getvalue() == ""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -169,7 +286,7 @@ def test_fast_swap_reaches_a_local_optimum_no_single_swap_improves():
         D = np.sqrt(((P[:, None] - P[None]) ** 2).sum(-1)).astype(np.float32)
         m = D.shape[0]
         order = np.empty(5, dtype=np.int64)
-        _pam._build_prefix(D, 5, order)
+        _fastpam._build_prefix(D, 5, order)
         for k in (2, 3, 5):
             med = order[:k].copy()
             n1 = np.empty(m, np.int64)
@@ -177,7 +294,8 @@ def test_fast_swap_reaches_a_local_optimum_no_single_swap_improves():
             d1 = np.empty(m)
             d2 = np.empty(m)
             lab = np.empty(m, np.int64)
-            td = _pam._swap_blocked(D, med, k, n1, d1, n2, d2, lab, 50, 16)
+            gain = np.empty(m, np.float32)
+            td = _fastpam._swap_blocked(D, med, k, n1, d1, n2, d2, lab, 50, 16, gain)
             D64 = D.astype(np.float64)
             cost = lambda ms: D64[list(ms)].min(axis=0).sum()  # noqa: E731
             assert td == pytest.approx(cost(med), rel=1e-12)
@@ -331,6 +449,91 @@ def test_consensus_cdf_xy_and_curves_from_model_matrix_and_files(tmp_path):
         consensus_cdf_xy(np.zeros(99))
     with pytest.raises(TypeError, match="fitted ConsensusClustering"):
         consensus_cdf_curves(ConsensusClustering())
+
+
+def test_compact_counts_equal_direct_counting():
+    """Bit-set accumulation over batches spanning several 64-bit words equals counting pairs one
+    by one; uint16 below 65,536 resamplings, uint32 from there."""
+    rng = np.random.default_rng(3)
+    n, m, reps, kmin, kmax = 23, 17, 150, 2, 4
+    S = np.stack([np.sort(rng.choice(n, m, replace=False)) for _ in range(reps)])
+    labels = np.stack([np.stack([rng.integers(0, k, size=m) for k in range(kmin, kmax + 1)])
+                       for _ in range(reps)]).astype(np.int8)
+    I = np.zeros((n, n), np.int64)
+    M = np.zeros((kmax - kmin + 1, n, n), np.int64)
+    for r in range(reps):
+        I[np.ix_(S[r], S[r])] += 1
+        for t in range(kmax - kmin + 1):
+            same = labels[r, t][:, None] == labels[r, t][None, :]
+            M[t][np.ix_(S[r], S[r])] += same
+    iu = np.triu_indices(n)
+    for dtype_reps in (reps, 70000):
+        counts = ConsensusCounts(n, range(kmin, kmax + 1), dtype_reps)
+        assert counts.co_sampled.dtype == (np.uint16 if dtype_reps < 65536 else np.uint32)
+        first, nslots = _counts.cluster_slots(kmin, kmax)
+        for lo in range(0, reps, 130):  # batches of 130 resamplings: 3 words, the last partial
+            hi = min(reps, lo + 130)
+            words = (hi - lo + 63) // 64
+            bits_s = np.zeros((n, words), np.uint64)
+            bits_l = np.zeros((n, int(nslots.sum()), words), np.uint64)
+            _counts.fill_bits(S[lo:hi], labels[lo:hi], first, bits_s, bits_l)
+            _counts.add_counts(bits_s, bits_l, first, nslots, counts.offsets, counts.co_sampled,
+                               counts.co_clustered)
+        assert_array_equal(counts.co_sampled, I[iu])
+        for t, k in enumerate(range(kmin, kmax + 1)):
+            assert_array_equal(counts.co_clustered[t], M[t][iu])
+            with np.errstate(invalid="ignore", divide="ignore"):
+                C = np.where(I > 0, M[t] / I, 0.0)
+            assert_array_equal(counts.matrix(k), C)
+            assert_array_equal(counts.dissimilarity(k), 1.0 - C)
+            classes = rng.integers(1, k + 1, size=n)
+            classes[:k] = np.arange(1, k + 1)
+            cdf, area, pac, ccons, icons = counts.statistics(k, classes)
+            cdf_d, area_d = consensus_cdf(C)
+            assert_array_equal(cdf, cdf_d)
+            assert area == area_d and pac == pac_score(C)
+            ccons_d, icons_d = cluster_item_consensus(C, classes, k)
+            assert_allclose(ccons, ccons_d, rtol=1e-13, atol=0)
+            assert_allclose(icons, icons_d, rtol=1e-13, atol=0)
+    with pytest.raises(KeyError, match="k=9"):
+        counts.matrix(9)
+
+
+def test_compact_mode_gives_the_same_results_and_reports_progress():
+    X, _ = blobs(n_per=(30, 25, 20), seed=6)
+    calls = []
+    dense = ConsensusClustering(k_min=2, k_max=5, reps=70, seed=9, batch_size=32,
+                                keep_matrices=True).fit(X, progress=lambda d, t: calls.append((d, t)))
+    compact = ConsensusClustering(k_min=2, k_max=5, reps=70, seed=9,
+                                  keep_matrices=False).fit(X)
+    assert calls == [(0, 70), (32, 70), (64, 70), (70, 70)]
+    for k in range(2, 6):
+        a, b = dense.results_[k], compact.results_[k]
+        assert a._consensus is not None and b._consensus is None
+        assert_array_equal(a.consensus, b.consensus)  # built from the counts on access
+        assert_array_equal(a.classes, b.classes)
+        assert_array_equal(a.cdf, b.cdf)
+        assert a.pac == b.pac and a.cdf_area == b.cdf_area and a.delta_area == b.delta_area
+        assert_array_equal(a.item_consensus, b.item_consensus)
+        # statistics from the counts are those of the dense matrix
+        assert_array_equal(a.cdf, consensus_cdf(a.consensus)[0])
+        assert a.pac == pac_score(a.consensus)
+        assert_allclose(a.item_consensus, cluster_item_consensus(a.consensus, a.classes, k)[1],
+                        rtol=1e-13)
+    assert compact.counts_.co_sampled.dtype == np.uint16
+    assert compact.counts_.nbytes < 5 * 75 * 76 // 2 * 2 + 8 * 75 + 1
+    # the auto rule keeps small problems dense
+    assert ConsensusClustering(k_max=3, reps=5, seed=1).fit(X).results_[2]._consensus is not None
+
+    class Stop(Exception):
+        pass
+
+    def stop(done, total):
+        if done > 0:
+            raise Stop()
+
+    with pytest.raises(Stop):  # an exception in the callback stops the fit
+        ConsensusClustering(k_max=3, reps=40, seed=1, batch_size=8).fit(X, progress=stop)
 
 
 def test_item_sampled_in_no_resampling_gets_zero_consensus():

@@ -161,7 +161,8 @@ def read_table(path: Any, id_column: str = "ID") -> pd.DataFrame:
         raise UnreadableFileError("file not found", source=p)
     sep = "\t" if p.suffix.lower() in (".tsv", ".tab") else ","
     try:
-        return pd.read_csv(p, sep=sep, dtype={id_column: str}, keep_default_na=True)
+        return pd.read_csv(p, sep=sep, dtype={id_column: str}, keep_default_na=True,
+                           float_precision="round_trip")
     except (ValueError, UnicodeDecodeError) as exc:  # pandas parser errors, binary files
         raise UnreadableFileError(f"cannot be read as a table ({str(exc).splitlines()[0]})",
                                   source=p) from None
@@ -182,7 +183,10 @@ def read_feature_table(path: str, id_column: str = "ID",
     if not Path(path).is_file():
         raise UnreadableFileError("feature table not found", source=path)
     try:
-        df = pd.read_csv(path)
+        # round_trip: each number is the correctly rounded double of its decimal text, as R's
+        # read.csv gives it (pandas' default parser is off by one unit in the last place for
+        # about half of 17-digit numbers, which breaks exact agreement with R)
+        df = pd.read_csv(path, float_precision="round_trip")
     except (ValueError, UnicodeDecodeError) as exc:  # pandas parser errors, binary files
         raise UnreadableFileError(f"cannot read as CSV ({str(exc).splitlines()[0]})",
                                   source=path) from None

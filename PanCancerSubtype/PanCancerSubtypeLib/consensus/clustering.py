@@ -13,17 +13,23 @@ See ``shared/spec/consensus-clustering.md`` for the exact R behaviour reproduced
 Two modes:
 
 * ``r_compatible=True``: R's random stream (``set.seed(seed)``, one ``sample()`` per resampling,
-  sorted), R's ``cor`` arithmetic, ``cluster::pam`` "original" BUILD + SWAP with R's tie rules,
-  integer co-clustering counts divided once, R's ``hclust`` tie rule and ``cutree`` numbering: the
-  consensus matrices and classes equal ConsensusClusterPlus's for the same data, seed and settings.
+  sorted), R's ``cor`` arithmetic, ``cluster::pam`` "original" BUILD + SWAP with R's choices and
+  tie rules (BUILD shared between k, swap costs estimated FastPAM1-style and the candidates near
+  the best summed exactly as R: see ``_pam``), integer co-clustering counts divided once, R's
+  ``hclust`` tie rule and ``cutree`` numbering: the consensus matrices and classes equal
+  ConsensusClusterPlus's for the same data, seed and settings.
 * default (fast): NumPy's PCG64 random stream; the same PAM objective (total distance of the items
   to their nearest medoid) solved per resample by a greedy BUILD for ``k_min``, then for each
   further k a warm start (the k-1 optimum plus one greedy BUILD step) and an eager, blocked,
   vectorised swap search (FastPAM1 / FasterPAM terms, Schubert & Rousseeuw 2021) until no single
   swap lowers the total deviation (swap gains are estimated in single precision and every accepted
-  swap is checked in double precision); resamplings run in parallel threads (numba); co-clustering
-  counts accumulated as integers.  Same statistics, different random draws and possibly a different
-  (equally valid) PAM local optimum than R's in rare resamplings.
+  swap is checked in double precision); resamplings run in parallel threads (numba).  Same
+  statistics, different random draws and possibly a different (equally valid) PAM local optimum
+  than R's in some resamplings (most often for a k below the data's natural number of groups).
+
+In both modes the co-sampling and co-clustering counts are integers stored compactly (upper
+triangle, ``uint16`` below 65,536 resamplings; :class:`ConsensusCounts`, ``_counts``), and the
+per-k statistics are computed from them one k at a time.
 
 Rows of ``X`` are items (patients, tumours), columns are features; R takes the transpose.
 """
@@ -32,35 +38,93 @@ from __future__ import annotations
 import math
 import threading
 import time
-from dataclasses import dataclass
-from typing import Dict, Optional
+from typing import Callable, Dict, Optional
 
 import numpy as np
 import pandas as pd
 
-from . import _pam
+from . import _counts, _fastpam, _hclust, _pam
 from ._r_rng import RRNG
-from .statistics import (cluster_item_consensus, consensus_cdf, delta_areas, pac_score,
-                         suggest_k)
+from .statistics import counts_statistics, delta_areas, suggest_k
 
-__all__ = ["ConsensusResult", "ConsensusClustering", "pam_r", "hclust_cutree_r"]
+__all__ = ["ConsensusResult", "ConsensusCounts", "ConsensusClustering", "pam_r", "pam_r_all_k",
+           "hclust_cutree_r"]
 
 pam_r = _pam.pam_r
+pam_r_all_k = _pam.pam_r_all_k
+
+#: the dense matrices of all k are kept by default (``keep_matrices=None``) up to this size
+KEEP_MATRICES_BYTES = 1 << 30
+# numba's default "workqueue" threading layer must not run parallel kernels from two Python threads
+# at once (it aborts the process): fits and the parallel kernels of ConsensusCounts are serialised
+# here (re-entrant: a fit calls the counts' kernels while holding it).
+_KERNEL_LOCK = threading.RLock()
 
 
 def hclust_cutree_r(diss, k: int) -> np.ndarray:
     """``cutree(hclust(as.dist(diss), method = "average"), k)`` with R's tie rule (labels 1..k)."""
-    return _pam.cutree_r(diss, k)
+    return _hclust.cutree_r(diss, k)
 
 
 # ----------------------------------------------------------------------------------------------
-# result container
+# counts and result containers
 # ----------------------------------------------------------------------------------------------
-@dataclass
+class ConsensusCounts:
+    """Integer co-clustering counts of all k, stored compactly (see ``_counts``).
+
+    co_sampled : packed upper triangle (diagonal included) of ``I[i, j]``, the number of
+        resamplings that drew both i and j (``uint16`` below 65,536 resamplings, else ``uint32``).
+    co_clustered : (number of k, packed size) ``M_k[i, j]``, the number of those in which i and j
+        fell into the same cluster, same layout.
+    offsets : position of (i, i) in the packed triangle; (i, j), i <= j, is at
+        ``offsets[i] + j - i``.
+    """
+
+    def __init__(self, n: int, ks, reps: int):
+        self.n = int(n)
+        self.ks = [int(k) for k in ks]
+        dtype = _counts.count_dtype(reps)
+        size = _counts.packed_size(self.n)
+        self.offsets = _counts.packed_offsets(self.n)
+        self.co_sampled = np.zeros(size, dtype=dtype)
+        self.co_clustered = np.zeros((len(self.ks), size), dtype=dtype)
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.co_sampled.nbytes + self.co_clustered.nbytes + self.offsets.nbytes)
+
+    def _row(self, k: int) -> np.ndarray:
+        if k not in self.ks:
+            raise KeyError(f"k={k} is not among the fitted k ({self.ks[0]}..{self.ks[-1]})")
+        return self.co_clustered[self.ks.index(k)]
+
+    def matrix(self, k: int) -> np.ndarray:
+        """The dense consensus matrix ``C_k = M_k / I`` (0 where ``I = 0``), a new (n, n) array:
+        the integer counts divided once, as ConsensusClusterPlus."""
+        out = np.empty((self.n, self.n), dtype=np.float64)
+        with _KERNEL_LOCK:
+            _counts.dense_matrix(self._row(k), self.co_sampled, self.offsets, False, out)
+        return out
+
+    def dissimilarity(self, k: int) -> np.ndarray:
+        """``1 - C_k`` (what the final hierarchical clustering cuts), a new (n, n) array."""
+        out = np.empty((self.n, self.n), dtype=np.float64)
+        with _KERNEL_LOCK:
+            _counts.dense_matrix(self._row(k), self.co_sampled, self.offsets, True, out)
+        return out
+
+    def statistics(self, k: int, classes: np.ndarray):
+        """``(cdf, area, pac, cluster_consensus, item_consensus)`` of k from the counts."""
+        with _KERNEL_LOCK:
+            return counts_statistics(self._row(k), self.co_sampled, self.offsets, classes, k)
+
+
 class ConsensusResult:
     """Consensus clustering result for one k.
 
-    consensus : (n, n) float64 consensus matrix ``C_k`` (diagonal 1 for items sampled at least once).
+    consensus : (n, n) float64 consensus matrix ``C_k`` (diagonal 1 for items sampled at least
+        once).  Kept in memory when the estimator keeps matrices (``keep_matrices``); otherwise
+        built from the compact counts on each access.
     classes : (n,) int, 1..k, final classes (average linkage on ``1 - C_k``, R's cutree numbering:
         order of first appearance along the items).
     cdf : (100,) consensus CDF at 0.01, ..., 1.00 (``CDF_GRID``; ``consensus_cdf_xy`` gives (x, y)).
@@ -69,21 +133,39 @@ class ConsensusResult:
     pac : proportion of ambiguous clustering, ``#{0.1 < C_ij <= 0.9} / #pairs``.
     cluster_consensus : (k,) mean consensus within each final cluster (NaN for singletons).
     item_consensus : (n, k) mean consensus of each item with the members of each cluster.
+    counts : the :class:`ConsensusCounts` of the fit (shared by all k), or None.
     """
 
-    k: int
-    consensus: np.ndarray
-    classes: np.ndarray
-    cdf: np.ndarray
-    cdf_area: float
-    delta_area: float
-    pac: float
-    cluster_consensus: np.ndarray
-    item_consensus: np.ndarray
+    def __init__(self, k: int, classes: np.ndarray, cdf: np.ndarray, cdf_area: float,
+                 delta_area: float, pac: float, cluster_consensus: np.ndarray,
+                 item_consensus: np.ndarray, consensus: Optional[np.ndarray] = None,
+                 counts: Optional[ConsensusCounts] = None):
+        if consensus is None and counts is None:
+            raise ValueError("ConsensusResult needs the consensus matrix or the counts")
+        self.k = int(k)
+        self.classes = classes
+        self.cdf = cdf
+        self.cdf_area = cdf_area
+        self.delta_area = delta_area
+        self.pac = pac
+        self.cluster_consensus = cluster_consensus
+        self.item_consensus = item_consensus
+        self.counts = counts
+        self._consensus = consensus
+
+    @property
+    def consensus(self) -> np.ndarray:
+        if self._consensus is not None:
+            return self._consensus
+        return self.counts.matrix(self.k)
 
     @property
     def cluster_sizes(self) -> np.ndarray:
         return np.bincount(self.classes, minlength=self.k + 1)[1:]
+
+    def __repr__(self) -> str:
+        return (f"ConsensusResult(k={self.k}, n={len(self.classes)}, cdf_area={self.cdf_area:.4f}, "
+                f"pac={self.pac:.4f}, sizes={self.cluster_sizes.tolist()})")
 
     def save_npz(self, path, ids) -> None:
         """Write ``consensus_k{K}.npz``: ``consensus``, ``classes``, ``ids`` (item ids as text),
@@ -102,9 +184,6 @@ class ConsensusResult:
 # estimator
 # ----------------------------------------------------------------------------------------------
 _DISTANCES = ("pearson", "euclidean")
-# numba's default "workqueue" threading layer must not run parallel kernels from two Python threads
-# at once (it aborts the process); fits from concurrent threads are serialised here.
-_KERNEL_LOCK = threading.Lock()
 
 
 class ConsensusClustering:
@@ -127,7 +206,13 @@ class ConsensusClustering:
         candidates are always reported (``k_delta_area_``, ``k_pac_``).
     pac_tolerance : PAC values within this of the minimum count as tied when suggesting k.
     delta_threshold : relative area increase under which the delta-area curve has flattened.
-    batch_size : resamplings processed per parallel batch (memory / speed trade-off).
+    batch_size : resamplings processed per parallel batch (memory / speed trade-off; the
+        progress callback is called after each batch).  Results do not depend on it.
+    keep_matrices : keep the dense consensus matrix of every k in ``results_`` (True), or only
+        the compact counts (False: statistics are computed one k at a time and
+        ``ConsensusResult.consensus`` builds the matrix on each access).  ``None`` (default):
+        keep them when all of them together take at most 1 GiB (n up to about 3,900 for
+        k = 2..10).
 
     Attributes after ``fit``
     ------------------------
@@ -139,6 +224,7 @@ class ConsensusClustering:
     structure_strength_ : ``1 - PAC`` at the suggested k (1 = perfectly stable partitions).
     structure_ : "strong" (PAC < 0.05), "moderate" (PAC < 0.15) or "weak".
     strong_structure_ : bool, ``structure_ == "strong"``.
+    counts_ : :class:`ConsensusCounts`, the compact integer counts of all k.
     item_ids_, n_items_, seed_, fit_seconds_.
     """
 
@@ -146,7 +232,8 @@ class ConsensusClustering:
                  seed: Optional[int] = None, n_jobs: int = 1, r_compatible: bool = False,
                  distance: str = "pearson", final_linkage: str = "average",
                  pac_tolerance: float = 0.01, delta_threshold: float = 0.1,
-                 batch_size: int = 64, k_selection: str = "cdf"):
+                 batch_size: int = 256, k_selection: str = "cdf",
+                 keep_matrices: Optional[bool] = None):
         self.k_min = k_min
         self.k_max = k_max
         self.reps = reps
@@ -160,10 +247,12 @@ class ConsensusClustering:
         self.delta_threshold = delta_threshold
         self.batch_size = batch_size
         self.k_selection = k_selection
+        self.keep_matrices = keep_matrices
 
     # -- scikit-learn conventions ---------------------------------------------------------------
     _PARAMS = ("k_min", "k_max", "reps", "p_item", "seed", "n_jobs", "r_compatible", "distance",
-               "final_linkage", "pac_tolerance", "delta_threshold", "batch_size", "k_selection")
+               "final_linkage", "pac_tolerance", "delta_threshold", "batch_size", "k_selection",
+               "keep_matrices")
 
     def get_params(self, deep: bool = True) -> dict:
         return {p: getattr(self, p) for p in self._PARAMS}
@@ -232,27 +321,32 @@ class ConsensusClustering:
         return A, ids, m
 
     def _distance(self, A):
+        """The (n, n) distance matrix: float64 R-exact arithmetic in R-compatible mode, float32
+        (what the fast kernels read) otherwise."""
         if self.distance == "pearson":
-            D = _pam.pearson_distance_r(A) if self.r_compatible else _pam.pearson_distance_fast(A)
-        else:
             if self.r_compatible:
-                # R's dist(): sqrt(sum_k (x_ik - x_jk)^2), summed over features in order
-                acc = np.zeros((A.shape[0], A.shape[0]))
-                for c in range(A.shape[1]):
-                    diff = A[:, c][:, None] - A[:, c][None, :]
-                    acc = acc + diff * diff
-                D = np.sqrt(acc)
-            else:
-                sq = np.einsum("ij,ij->i", A, A)
-                D = np.sqrt(np.maximum(sq[:, None] + sq[None, :] - 2.0 * (A @ A.T), 0.0))
-                np.fill_diagonal(D, 0.0)
-        return np.ascontiguousarray(D)
+                return _pam.pearson_distance_r(A)
+            return _pam.pearson_distance_fast(A, dtype=np.float32)
+        if self.r_compatible:
+            # R's dist(): sqrt(sum_k (x_ik - x_jk)^2), summed over features in order
+            acc = np.zeros((A.shape[0], A.shape[0]))
+            for c in range(A.shape[1]):
+                diff = A[:, c][:, None] - A[:, c][None, :]
+                acc = acc + diff * diff
+            return np.ascontiguousarray(np.sqrt(acc))
+        sq = np.einsum("ij,ij->i", A, A)
+        D = np.sqrt(np.maximum(sq[:, None] + sq[None, :] - 2.0 * (A @ A.T), 0.0))
+        np.fill_diagonal(D, 0.0)
+        return np.ascontiguousarray(D, dtype=np.float32)
 
     # -- fitting ---------------------------------------------------------------------------------
-    def fit(self, X, y=None) -> "ConsensusClustering":
+    def fit(self, X, y=None,
+            progress: Optional[Callable[[int, int], None]] = None) -> "ConsensusClustering":
         """Run the resamplings and compute, for every k, the consensus matrix and its statistics.
 
         X : (n_items, n_features) array or DataFrame (index = item ids).  Rows are items.
+        progress : called as ``progress(done, reps)`` after each batch of resamplings (from the
+            calling thread; an exception raised there stops the fit).
         """
         import numba
 
@@ -272,62 +366,61 @@ class ConsensusClustering:
         n_threads = numba.config.NUMBA_NUM_THREADS
         want = n_threads if (self.n_jobs is None or int(self.n_jobs) < 0) else int(self.n_jobs)
         want = max(1, min(want, n_threads))
+        counts = ConsensusCounts(n, ks, reps)
+        B = max(1, min(int(self.batch_size), reps))
+        words = (B + 63) // 64
+        first, nslots = _counts.cluster_slots(kmin, kmax)
+        bits_s = np.zeros((n, words), dtype=np.uint64)
+        bits_l = np.zeros((n, int(nslots.sum()), words), dtype=np.uint64)
+        rng = RRNG(self.seed_) if self.r_compatible else np.random.default_rng(self.seed_)
+        if progress is not None:
+            progress(0, reps)
         _KERNEL_LOCK.acquire()
         old_threads = numba.get_num_threads()
         numba.set_num_threads(want)
         try:
-            M = np.zeros((nk, n, n), dtype=np.int32)
-            I = np.zeros((n, n), dtype=np.int32)
-            B = max(1, int(self.batch_size))
-            if self.r_compatible:
-                rng = RRNG(self.seed_)
-                Df = D
-            else:
-                rng = np.random.default_rng(self.seed_)
-                Df = D.astype(np.float32)
             done = 0
             while done < reps:
                 b = min(B, reps - done)
                 S = np.empty((b, m), dtype=np.int64)
-                if self.r_compatible:
-                    for r in range(b):
-                        S[r] = np.sort(rng.sample(n, m)) - 1
-                else:
-                    for r in range(b):
-                        S[r] = np.sort(rng.choice(n, m, replace=False))
+                for r in range(b):
+                    S[r] = (np.sort(rng.sample(n, m)) - 1 if self.r_compatible
+                            else np.sort(rng.choice(n, m, replace=False)))
                 labels = np.empty((b, nk, m), dtype=np.int8)
                 if self.r_compatible:
-                    _pam._r_batch(D, S, kmin, kmax, labels)
+                    _pam.r_batch(D, S, kmin, kmax, labels)
                 else:
-                    _pam._fast_batch(Df, S, kmin, kmax, labels)
-                _pam._accumulate_counts(S, labels, I, M)
+                    _fastpam.fast_batch(D, S, kmin, kmax, labels)
+                _counts.fill_bits(S, labels, first, bits_s, bits_l)
+                _counts.add_counts(bits_s, bits_l, first, nslots, counts.offsets,
+                                   counts.co_sampled, counts.co_clustered)
                 done += b
+                if progress is not None:
+                    progress(done, reps)
+            del D, bits_s, bits_l
+
+            # per k: final classes (hclust of 1 - C_k) and statistics, one k at a time
+            keep = self.keep_matrices
+            if keep is None:
+                keep = nk * n * n * 8 <= KEEP_MATRICES_BYTES
+            results: Dict[int, ConsensusResult] = {}
+            for k in ks:
+                C = counts.matrix(k) if keep else None
+                diss = 1.0 - C if keep else counts.dissimilarity(k)
+                classes = _hclust.cutree_r(diss, k, overwrite=True).astype(np.int64)
+                del diss
+                cdf, area, pac, ccons, icons = counts.statistics(k, classes)
+                results[k] = ConsensusResult(k=k, classes=classes, cdf=cdf, cdf_area=area,
+                                             delta_area=np.nan, pac=pac,
+                                             cluster_consensus=ccons, item_consensus=icons,
+                                             consensus=C, counts=counts)
         finally:
             numba.set_num_threads(old_threads)
             _KERNEL_LOCK.release()
-
-        # consensus matrices: integer counts divided once (upper triangle, then symmetrised)
-        Iu = np.triu(I)
-        Isym = Iu + np.triu(Iu, 1).T
-        results: Dict[int, ConsensusResult] = {}
-        for kk, k in enumerate(ks):
-            Mu = np.triu(M[kk])
-            Msym = Mu + np.triu(Mu, 1).T
-            with np.errstate(invalid="ignore", divide="ignore"):
-                C = Msym.astype(np.float64) / Isym.astype(np.float64)
-            C[Isym == 0] = 0.0
-            M[kk] = 0  # release early (the array itself is freed below)
-            classes = _pam.cutree_r(1.0 - C, k)
-            cdf, area = consensus_cdf(C)
-            ccons, icons = cluster_item_consensus(C, classes, k)
-            results[k] = ConsensusResult(k=k, consensus=C, classes=classes.astype(np.int64),
-                                         cdf=cdf, cdf_area=area, delta_area=np.nan,
-                                         pac=pac_score(C), cluster_consensus=ccons,
-                                         item_consensus=icons)
-        del M
         for k, delta in zip(ks, delta_areas([results[k].cdf_area for k in ks])):
             results[k].delta_area = float(delta)
         self.results_ = results
+        self.counts_ = counts
         self.item_ids_ = ids
         self.n_items_ = n
         self.n_sampled_ = m

@@ -44,6 +44,24 @@ def _lower_values(C: np.ndarray) -> np.ndarray:
     return C[i, j]
 
 
+def _cdf_edges() -> np.ndarray:
+    """Right bin edges of R's ``hist(v, breaks = seq(0, 1, 0.01))`` with its fuzz of
+    ``1e-7 * bin width``: ``#{v <= edge_j}`` is R's cumulated count of bin j."""
+    widths = np.diff(_BREAKS)
+    return _BREAKS[1:] + 1e-7 * float(np.median(widths))
+
+
+def _cdf_and_area(cum: np.ndarray, N: int):
+    """``cdf[j] = cum[j] / N`` and R's area ``sum_j cdf[j] * (x_j - x_{j-1})`` in R's order."""
+    if N == 0:
+        raise ValueError("consensus CDF needs at least 2 items")
+    cdf = np.asarray(cum, dtype=np.float64) / float(N)
+    area = 0.0
+    for b in range(100):
+        area = area + cdf[b] * (_BREAKS[b + 1] - _BREAKS[b])
+    return cdf, float(area)
+
+
 def consensus_cdf(C: np.ndarray):
     """Consensus CDF at 0.01, 0.02, ..., 1 and its area, as ConsensusClusterPlus's ``CDF()``.
 
@@ -52,17 +70,28 @@ def consensus_cdf(C: np.ndarray):
     ``area = sum_j cdf[j] * (x_j - x_{j-1})`` summed in R's order.
     """
     v = np.sort(_lower_values(np.asarray(C, dtype=np.float64)))
-    N = v.size
-    if N == 0:
-        raise ValueError("consensus CDF needs at least 2 items")
-    widths = np.diff(_BREAKS)
-    fuzz = 1e-7 * float(np.median(widths))
-    cum = np.searchsorted(v, _BREAKS[1:] + fuzz, side="right")
-    cdf = cum / float(N)
-    area = 0.0
-    for b in range(100):
-        area = area + cdf[b] * (_BREAKS[b + 1] - _BREAKS[b])
-    return cdf, float(area)
+    cum = np.searchsorted(v, _cdf_edges(), side="right")
+    return _cdf_and_area(cum, v.size)
+
+
+def counts_statistics(co_clustered, co_sampled, offsets, classes, k: int,
+                      lower: float = 0.1, upper: float = 0.9):
+    """The per-k statistics straight from the packed co-clustering counts (no dense matrix):
+    ``(cdf, area, pac, cluster_consensus, item_consensus)``, the same numbers as
+    :func:`consensus_cdf`, :func:`pac_score` and :func:`cluster_item_consensus` give on
+    ``C_k = co_clustered / co_sampled`` (item sums in increasing j instead of BLAS order)."""
+    from . import _counts
+
+    n = int(np.asarray(classes).shape[0])
+    edges = _cdf_edges()
+    hist, n_pac = _counts.cdf_pac_counts(co_clustered, co_sampled, offsets, n, edges,
+                                         float(lower), float(upper), 64)
+    N = n * (n - 1) // 2
+    cdf, area = _cdf_and_area(np.cumsum(hist), N)
+    cls0 = np.asarray(classes, dtype=np.int64) - 1
+    S = _counts.item_sums(co_clustered, co_sampled, offsets, cls0, int(k))
+    cluster, item = _cluster_item_from_sums(S, cls0, int(k))
+    return cdf, area, float(n_pac / N), cluster, item
 
 
 def consensus_cdf_xy(values) -> Tuple[np.ndarray, np.ndarray]:
@@ -158,10 +187,19 @@ def cluster_item_consensus(C: np.ndarray, classes: np.ndarray, k: int):
     itself excluded), shape (n, k)."""
     C = np.asarray(C, dtype=np.float64)
     n = C.shape[0]
+    cls0 = np.asarray(classes, dtype=np.int64) - 1
     H = np.zeros((n, k), dtype=np.float64)
-    H[np.arange(n), np.asarray(classes) - 1] = 1.0
-    sizes = H.sum(axis=0)
+    H[np.arange(n), cls0] = 1.0
     S = C @ H - H * np.diag(C)[:, None]  # sum over members j != i
+    return _cluster_item_from_sums(S, cls0, k)
+
+
+def _cluster_item_from_sums(S: np.ndarray, cls0: np.ndarray, k: int):
+    """calcICL's means from ``S[i, c]`` = sum of C_ij over the members j != i of cluster c."""
+    n = S.shape[0]
+    H = np.zeros((n, k), dtype=np.float64)
+    H[np.arange(n), cls0] = 1.0
+    sizes = H.sum(axis=0)
     denom = sizes[None, :] - H
     with np.errstate(invalid="ignore", divide="ignore"):
         item = S / denom

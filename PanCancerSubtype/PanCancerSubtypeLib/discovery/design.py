@@ -118,12 +118,15 @@ def discovery_validation(features: TableLike, cancer_type_column: str = "CancerT
                          validation_fraction: float = 1 / 3, split_seed: int = 0,
                          id_column: str = "ID", progress: Optional[Callable[[str], None]] = None,
                          settings: Optional[DiscoverySettings] = None,
+                         resampling_progress: Optional[Callable[[int, int], None]] = None,
                          **options) -> DesignResult:
     """Run the discovery / validation design on one feature table (see the module docstring).
 
     ``settings`` / ``options`` are :class:`~.pipeline.DiscoverySettings` for every clustering
     (``purity_repeats`` is used for the discovery set and per cancer type; the whole population
-    gets none).  ``split_seed`` draws the split.
+    gets none).  ``split_seed`` draws the split.  ``resampling_progress(done, total)`` follows
+    the resampling loop of each consensus clustering in turn (discovery set, validation set, whole
+    population).
     """
     from sklearn.metrics import adjusted_rand_score
 
@@ -151,14 +154,15 @@ def discovery_validation(features: TableLike, cancer_type_column: str = "CancerT
 
     t0 = time.perf_counter()
     disc = discover(table.loc[disc_ids], validation=table.loc[val_ids], id_column=id_column,
-                    settings=s, progress=lambda m: say(f"discovery: {m}"))
+                    settings=s, progress=lambda m: say(f"discovery: {m}"),
+                    resampling_progress=resampling_progress)
     timings["discovery"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     Zv = disc.validation_codes
     vcc = ConsensusClustering(k_min=s.k_min, k_max=min(s.k_max, int(len(val_ids) * s.p_item) - 1),
                               reps=s.reps, p_item=s.p_item, seed=s.seed, n_jobs=s.n_jobs,
-                              k_selection=s.k_selection).fit(Zv)
+                              k_selection=s.k_selection).fit(Zv, progress=resampling_progress)
     agree = []
     for k in sorted(vcc.results_):
         if f"k{k}" in disc.validation_classes.columns:
@@ -195,7 +199,8 @@ def discovery_validation(features: TableLike, cancer_type_column: str = "CancerT
     t0 = time.perf_counter()
     whole = discover(table, id_column=id_column,
                      settings=DiscoverySettings(**{**s.__dict__, "purity_repeats": 0}),
-                     progress=lambda m: say(f"whole population: {m}"))
+                     progress=lambda m: say(f"whole population: {m}"),
+                     resampling_progress=resampling_progress)
     timings["whole"] = time.perf_counter() - t0
     return DesignResult(discovery=disc, validation_consensus=vcc, whole=whole, split=split,
                         purity_by_type=purity, validation_agreement=agreement, timings=timings)

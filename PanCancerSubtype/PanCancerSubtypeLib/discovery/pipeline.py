@@ -342,13 +342,16 @@ def _encode(Xd: pd.DataFrame, Xv: Optional[pd.DataFrame], s: DiscoverySettings, 
 
 def discover(features: TableLike, validation: Optional[TableLike] = None,
              id_column: str = "ID", progress: Optional[Callable[[str], None]] = None,
-             settings: Optional[DiscoverySettings] = None, **options) -> DiscoveryResult:
+             settings: Optional[DiscoverySettings] = None,
+             resampling_progress: Optional[Callable[[int, int], None]] = None,
+             **options) -> DiscoveryResult:
     """Discover subtypes in a feature table (see the module docstring).
 
     ``features`` / ``validation``: a CSV path or a DataFrame (rows = tumours; an ``ID`` column
     or the index identifies them; metadata, ``diag_*`` and ``error`` columns are handled as in
     :mod:`.tables`).  Settings are :class:`DiscoverySettings` fields, given as keywords or as
-    ``settings``.  ``progress`` receives one line per step.
+    ``settings``.  ``progress`` receives one line per step; ``resampling_progress(done, reps)``
+    is called after each batch of consensus resamplings (a progress bar with ETA).
     """
     from ..consensus import ConsensusClustering
     from ..validation import (assign_to_centroids, centroids_from_labels, cluster_purity,
@@ -415,7 +418,7 @@ def discover(features: TableLike, validation: Optional[TableLike] = None,
     cc = ConsensusClustering(k_min=s.k_min, k_max=s.k_max, reps=s.reps, p_item=s.p_item,
                              seed=s.seed, n_jobs=s.n_jobs, r_compatible=s.r_compatible,
                              k_selection=s.k_selection)
-    cc.fit(Z)
+    cc.fit(Z, progress=resampling_progress)
     timings["consensus"] = time.perf_counter() - t0
     k_sel = int(s.k) if s.k is not None else int(cc.suggested_k_)
     say(f"suggested k = {cc.suggested_k_}: {cc.k_rule_}")

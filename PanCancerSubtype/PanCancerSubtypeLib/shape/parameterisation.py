@@ -43,8 +43,10 @@ from typing import Dict, Optional, Tuple
 
 import numpy as np
 import scipy.sparse as sps
+from numba import njit
 from scipy.sparse.linalg import spsolve
 
+from ._cholesky import SparseCholesky
 from .mesh import edges_of, face_areas, vertex_areas, volume_centroid
 
 
@@ -105,11 +107,46 @@ def radial_map(v: np.ndarray, centre: np.ndarray) -> np.ndarray:
 
 
 def laplacian_smooth(v: np.ndarray, A: sps.csr_matrix, iters: int, lam: float = 0.5):
-    deg = np.asarray(A.sum(axis=1)).ravel()
-    x = v.copy()
-    for _ in range(iters):
-        x = x + lam * ((A @ x) / deg[:, None] - x)
-    return x
+    """``iters`` steps of ``x <- x + lam * (A x / deg - x)`` (umbrella-operator smoothing).
+
+    One compiled loop: the neighbour sums run in the CSR order of ``A`` from 0, as SciPy's
+    ``A @ x``, and the element-wise steps are the same operations, so the result is identical
+    to the NumPy / SciPy formulation at a fraction of its time (no per-iteration overhead)."""
+    A = sps.csr_matrix(A)
+    deg = np.asarray(A.sum(axis=1), dtype=np.float64).ravel()
+    x = np.array(v, dtype=np.float64, order="C", copy=True)
+    if iters <= 0 or x.shape[0] == 0:
+        return x
+    if x.ndim != 2 or x.shape[1] != 3:
+        for _ in range(iters):
+            x = x + lam * ((A @ x) / deg[:, None] - x)
+        return x
+    return _laplacian_smooth_loop(A.indptr.astype(np.int64), A.indices.astype(np.int64),
+                                  A.data.astype(np.float64), deg, x, int(iters), float(lam))
+
+
+@njit(cache=True, error_model="numpy")
+def _laplacian_smooth_loop(indptr, indices, data, deg, x, iters, lam):
+    n = x.shape[0]
+    y = np.empty_like(x)
+    for it in range(iters):
+        src = x if it % 2 == 0 else y
+        dst = y if it % 2 == 0 else x
+        for i in range(n):
+            a0 = 0.0
+            a1 = 0.0
+            a2 = 0.0
+            for kk in range(indptr[i], indptr[i + 1]):
+                a = data[kk]
+                j = indices[kk]
+                a0 += a * src[j, 0]
+                a1 += a * src[j, 1]
+                a2 += a * src[j, 2]
+            g = deg[i]
+            dst[i, 0] = src[i, 0] + lam * (a0 / g - src[i, 0])
+            dst[i, 1] = src[i, 1] + lam * (a1 / g - src[i, 1])
+            dst[i, 2] = src[i, 2] + lam * (a2 / g - src[i, 2])
+    return x if iters % 2 == 0 else y
 
 
 def spherical_tutte(u: np.ndarray, f: np.ndarray, A: sps.csr_matrix, iters: int = 2000,
@@ -609,9 +646,16 @@ def heat_inflated_map(v: np.ndarray, f: np.ndarray, t_min: float = 1e-3, t_max: 
     m = vertex_areas(x0, f)
     Mm = sps.diags(m)
     rhs = m[:, None] * x0
+    # one symbolic analysis for every t (the pattern of M + t L does not change); equal to
+    # SuperLU's solution up to rounding, 2-3x faster per t (see _cholesky)
+    chol = SparseCholesky(Mm + L0)
 
     def at(t):
-        return _splu_sym(Mm + t * L0).solve(rhs)
+        A = Mm + t * L0
+        try:
+            return chol.factor(A).solve(rhs)
+        except np.linalg.LinAlgError:      # not positive definite: general LU
+            return _splu_sym(A).solve(rhs)
 
     # bracket the smallest bijective t by decades from t_min, then bisect in log t
     lo, hi = None, np.log(t_min)
