@@ -22,6 +22,7 @@ COMMAND_MODULES: List[str] = [
     "discover",
     "classifier",
     "survival",
+    "association",
 ]
 
 
