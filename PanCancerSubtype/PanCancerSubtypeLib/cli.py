@@ -23,6 +23,7 @@ COMMAND_MODULES: List[str] = [
     "classifier",
     "survival",
     "association",
+    "survival_eval",
 ]
 
 
