@@ -24,6 +24,7 @@ COMMAND_MODULES: List[str] = [
     "survival",
     "association",
     "survival_eval",
+    "roisignature",
 ]
 
 

@@ -12,7 +12,10 @@ def register(sub):
                                 "resumable)",
         description="Manifest columns (PyRadiomics batch format): Image, Mask, optional Label, ID, "
                     "Organ, CancerType, Modality, OrganMask. One output row per case; a failing "
-                    "case is recorded in the 'error' column. Rerun the same command to resume.")
+                    "case is recorded in the 'error' column. Rerun the same command to resume. "
+                    "Several images per patient: columns Image_<name> and Mask_<name> (e.g. "
+                    "Image_T1c, Mask_T1c, Image_FLAIR, Mask_FLAIR) give one row per patient with "
+                    "<name>_-prefixed features.")
     p.add_argument("--manifest", required=True, help="CSV manifest")
     p.add_argument("--out", required=True, help="output CSV")
     p.add_argument("--workers", type=int, default=1, help="local worker processes (default 1)")
@@ -28,8 +31,11 @@ def register(sub):
 
 def run(args) -> int:
     from ..cohort import run_cohort
+    from ..multiimage import is_multi_image_manifest, run_multi_image_cohort
 
-    table = run_cohort(args.manifest, args.out, groups=args.groups,
+    # a manifest with Image_<name> / Mask_<name> columns: one row per patient, prefixed features
+    runner = run_multi_image_cohort if is_multi_image_manifest(args.manifest) else run_cohort
+    table = runner(args.manifest, args.out, groups=args.groups,
                        group_options=group_options_from_args(args), workers=args.workers,
                        scheduler=args.scheduler, resume=not args.no_resume,
                        retry_errors=args.retry_errors, progress=not args.no_progress,

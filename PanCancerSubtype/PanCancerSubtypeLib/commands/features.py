@@ -9,8 +9,10 @@ from typing import Any, Dict
 def add_feature_options(p) -> None:
     """Options shared by ``features`` and ``cohort-features``."""
     p.add_argument("--groups", default="all",
-                   help="feature groups, comma separated: shape, regional, radiomics; 'cross' = "
-                        "shape,regional (the paper's 313); 'all' (default) = all three")
+                   help="feature groups, comma separated: shape, regional, radiomics, "
+                        "peritumoural (PyRadiomics on a ring around the tumour), deep (needs "
+                        "--deep-model); 'cross' = shape,regional (the paper's 313); 'all' "
+                        "(default) = shape, regional, radiomics")
     p.add_argument("--radiomics-params", metavar="FILE",
                    help="PyRadiomics parameter file (YAML or JSON), as for pyradiomics itself")
     p.add_argument("--shape-mode", choices=["robust", "reference"], default=None,
@@ -22,6 +24,13 @@ def add_feature_options(p) -> None:
                         "terraces of thick slices)")
     p.add_argument("--regional-definition", choices=["reference", "3d"], default=None,
                    help="TC/TIM/PM regions: reference (released code, default) or 3d")
+    p.add_argument("--peri-mm", type=float, default=None, metavar="MM",
+                   help="peritumoural group: width of the ring around the tumour (default 5 mm)")
+    p.add_argument("--peri-in-organ", action="store_true",
+                   help="peritumoural group: keep only the ring inside the organ mask (the "
+                        "supplied one, else the automatic parenchyma)")
+    p.add_argument("--deep-model", default=None, metavar="DIR",
+                   help="deep group: encoder folder written by train-deep-encoder")
     p.add_argument("--set", action="append", default=[], metavar="GROUP.KEY=VALUE",
                    help="any other group option, e.g. --set shape.max_degree=10 (repeatable)")
 
@@ -30,6 +39,13 @@ def group_options_from_args(args) -> Dict[str, Dict[str, Any]]:
     opts: Dict[str, Dict[str, Any]] = {}
     if args.radiomics_params:
         opts.setdefault("radiomics", {})["params"] = args.radiomics_params
+        opts.setdefault("peritumoural", {})["params"] = args.radiomics_params
+    if getattr(args, "peri_mm", None) is not None:
+        opts.setdefault("peritumoural", {})["width_mm"] = args.peri_mm
+    if getattr(args, "peri_in_organ", False):
+        opts.setdefault("peritumoural", {})["within_organ"] = True
+    if getattr(args, "deep_model", None):
+        opts.setdefault("deep", {})["model"] = args.deep_model
     if args.shape_mode:
         opts.setdefault("shape", {})["mode"] = args.shape_mode
     if getattr(args, "shape_interpolation", None):
