@@ -25,6 +25,7 @@ COMMAND_MODULES: List[str] = [
     "association",
     "survival_eval",
     "roisignature",
+    "deep",
 ]
 
 

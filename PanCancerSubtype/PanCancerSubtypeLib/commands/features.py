@@ -46,6 +46,12 @@ def group_options_from_args(args) -> Dict[str, Dict[str, Any]]:
         opts.setdefault("peritumoural", {})["within_organ"] = True
     if getattr(args, "deep_model", None):
         opts.setdefault("deep", {})["model"] = args.deep_model
+    else:
+        from ..features import parse_groups
+
+        if "deep" in parse_groups(args.groups):
+            raise SystemExit("--groups deep needs --deep-model DIR (a folder written by "
+                             "train-deep-encoder)")
     if args.shape_mode:
         opts.setdefault("shape", {})["mode"] = args.shape_mode
     if getattr(args, "shape_interpolation", None):
