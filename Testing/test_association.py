@@ -166,3 +166,18 @@ def test_command(tmp_path, rdata):
     assert (tmp_path / "out" / "heatmap.png").is_file()
     summ = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summ["n_pairs"] == 8 and summ["model"] == "mixed"
+
+
+def test_report_section(rdata):
+    from PanCancerSubtypeLib.report import Report
+
+    d, _ = rdata
+    F, V = _split(d)
+    rep = Report("t")
+    from PanCancerSubtypeLib.association import report_section
+
+    out = report_section(rep, F, V[["ID", "v1", "v2", "site"]], group="site")
+    res = associate(F, V[["ID", "v1", "v2", "site"]], group="site")
+    assert out["n_pairs"] == 8 and out["n_significant"] == int((res["q"] < 0.05).sum())
+    assert (out["top"]["feature"], out["top"]["variable"]) in {("f1", "v1"), ("f2", "v2")}
+    assert rep.sections[-1][0] == "association" and "Volcano" in "".join(rep.sections[-1][2])

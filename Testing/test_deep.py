@@ -241,3 +241,31 @@ def test_commands(cohort, tmp_path):
     with pytest.raises(SystemExit, match="--deep-model"):
         main(["cohort-features", "--manifest", str(cohort), "--out", str(out), "--groups",
               "deep"])
+
+
+def test_report_section(tmp_path):
+    """Small and large tumours in a fixed field of view: the deep features tell them apart."""
+    from PanCancerSubtypeLib.deep.report import report_section
+    from PanCancerSubtypeLib.report import Report
+    from PanCancerSubtypeLib.synthetic import make_phantom
+
+    rows, labels = [], {}
+    for i in range(10):
+        r = 4.5 if i % 2 else 10.0
+        im, mk, _ = make_phantom("MR", size_xyz=(40, 40, 14), spacing_xyz=(1.0, 1.0, 2.0),
+                                 radius_mm=r, seed=200 + i)
+        sitk.WriteImage(im, str(tmp_path / f"c{i}.nrrd"))
+        sitk.WriteImage(mk, str(tmp_path / f"c{i}_m.nrrd"))
+        rows.append({"ID": f"c{i}", "Image": str(tmp_path / f"c{i}.nrrd"),
+                     "Mask": str(tmp_path / f"c{i}_m.nrrd"), "Modality": "MR"})
+        labels[f"c{i}"] = "small" if r < 5 else "large"
+    rep = Report("t")
+    out = report_section(rep, pd.DataFrame(rows), pd.Series(labels, name="size"),
+                         tmp_path / "enc", settings=dict(crop=16, channels=(4, 8), code_size=64,
+                                                         epochs=2, field_mm=36.0,
+                                                         num_threads=1))
+    assert out["code_size"] == 64 and out["n_cases"] == 10
+    assert [a["label"] for a in out["auc"]] == ["large", "small"]
+    assert out["mean_auc"] > 0.8
+    assert (tmp_path / "enc" / "deep_encoder.safetensors").is_file()
+    assert rep.sections[-1][0] == "deep"

@@ -169,3 +169,17 @@ def test_command(tmp_path, lung):
     with pytest.raises(SystemExit):
         main(["cox-compare", "--table", str(tmp_path / "lung.csv"), "--time", "time",
               "--event", "status", "--model", "bad", "--t", "365", "--out", str(tmp_path)])
+
+
+def test_report_section(lung):
+    from PanCancerSubtypeLib.report import Report
+
+    rep = Report("t")
+    out = se.report_section(rep, lung, "time", "status",
+                            {"clinical": ["age", "sex"], "full": ["age", "sex", "ph.ecog"]},
+                            t=365, B=5)
+    assert out["n"] == len(lung) and set(out["models"]) == {"clinical", "full"}
+    assert out["models"]["full"]["AIC"] == pytest.approx(1454.6423975926, abs=1e-6)
+    assert 0 < out["calibration_error"]["full"] < 0.2
+    html = "".join(rep.sections[-1][2])
+    assert rep.sections[-1][0] == "cox-models" and html.count("<img") == 2

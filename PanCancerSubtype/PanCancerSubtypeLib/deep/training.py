@@ -10,7 +10,7 @@ validation set).  A case that cannot be read is left out with a warning naming i
 
 Determinism: ``seed`` seeds the case split, the weight initialisation (inside a forked torch RNG,
 so the caller's global RNG is untouched), the batch order and the noise; on the CPU
-``torch.use_deterministic_algorithms(True)`` is on during training and encoding, so two runs with
+``torch.use_deterministic_algorithms(True)`` is on during training, so two runs with
 the same data, settings and thread count give bit-identical weights.  On a GPU (``device="auto"``
 picks CUDA when present) the result is reproducible only up to floating-point reordering.
 
@@ -39,28 +39,34 @@ FORMAT_VERSION = 1
 
 
 class _Deterministic:
-    """Deterministic torch algorithms (CPU) and a thread count for the duration of a block."""
+    """Deterministic torch algorithms (CPU training) and a thread count for a block.
 
-    def __init__(self, device, n_threads: Optional[int]):
+    ``algorithms=False`` only sets the threads: encoding runs convolutions and ReLUs, which are
+    deterministic on the CPU anyway, and the first ``torch.use_deterministic_algorithms`` call
+    of a process imports torch's compiler stack (seconds), which a feature run should not pay."""
+
+    def __init__(self, device, n_threads: Optional[int], algorithms: bool = True):
         self.cpu = getattr(device, "type", str(device)) == "cpu"
         self.n_threads = n_threads
+        self.algorithms = algorithms and self.cpu
 
     def __enter__(self):
         import torch
 
-        self._det = torch.are_deterministic_algorithms_enabled()
         self._threads = torch.get_num_threads()
-        if self.cpu:
+        if self.algorithms:
+            self._det = torch.are_deterministic_algorithms_enabled()
             torch.use_deterministic_algorithms(True)
-        if self.n_threads:
+        if self.n_threads and int(self.n_threads) != self._threads:
             torch.set_num_threads(int(self.n_threads))
         return self
 
     def __exit__(self, *exc):
         import torch
 
-        torch.use_deterministic_algorithms(self._det)
-        if self.n_threads:
+        if self.algorithms:
+            torch.use_deterministic_algorithms(self._det)
+        if self.n_threads and torch.get_num_threads() != self._threads:
             torch.set_num_threads(self._threads)
         return False
 
@@ -207,7 +213,8 @@ class DeepEncoder:
         import torch
 
         out = []
-        with _Deterministic(self.device, self.config.num_threads), torch.no_grad():
+        with _Deterministic(self.device, self.config.num_threads, algorithms=False), \
+                torch.no_grad():
             for s in range(0, len(crops), batch_size):
                 x = torch.as_tensor(np.ascontiguousarray(crops[s:s + batch_size]))
                 out.append(self.network.encode(x.to(self.device)).cpu().numpy())
@@ -221,7 +228,8 @@ class DeepEncoder:
     def reconstruct(self, crops: np.ndarray) -> np.ndarray:
         import torch
 
-        with _Deterministic(self.device, self.config.num_threads), torch.no_grad():
+        with _Deterministic(self.device, self.config.num_threads, algorithms=False), \
+                torch.no_grad():
             return self.network(torch.as_tensor(crops).to(self.device)).cpu().numpy()
 
     # -- files ---------------------------------------------------------------------------------
