@@ -1,5 +1,6 @@
 """Association of features with external variables: R ``lm`` / ``lme4::lmer`` references
-(fixture from ``benchmarks/r/association_reference.R``), statsmodels, analytic cases, the command."""
+(fixture from ``benchmarks/r/association_reference.R``), statsmodels, analytic cases, the
+command."""
 from __future__ import annotations
 
 import json

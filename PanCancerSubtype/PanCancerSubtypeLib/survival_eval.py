@@ -26,7 +26,7 @@ Decision curves (:func:`decision_curve`, Vickers et al., BMC Med Inform Decis Ma
 survival extension): treating the patients whose predicted risk of the event by ``t``,
 ``1 - S(t | x)``, is at least the threshold ``p_t``,
 
-    NB(p_t) = (1 - S_KM(t | treated)) * P(treated) - S_KM(t | treated) * P(treated) * p_t / (1 - p_t),
+    NB(p_t) = (1 - S_KM(t | treated)) P(treated) - S_KM(t | treated) P(treated) p_t / (1 - p_t),
 
 with treat-all ``NB = (1 - S_KM(t)) - S_KM(t) p_t / (1 - p_t)`` and treat-none ``NB = 0``.  NaN
 where the treated group's Kaplan-Meier curve does not reach ``t`` (its follow-up ends earlier).

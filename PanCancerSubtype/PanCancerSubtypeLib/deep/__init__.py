@@ -18,8 +18,9 @@ torch and safetensors are imported only when a network is built, trained or run.
 """
 from __future__ import annotations
 
-from .features import DeepFeatures, deep_feature_names
-from .networks import DEFAULT_CODE_SIZE, DeepEncoderConfig, build_autoencoder, resolve_device
+from .features import DeepFeatures
+from .networks import (DEFAULT_CODE_SIZE, DeepEncoderConfig, build_autoencoder,
+                       deep_feature_names, resolve_device)
 from .training import (DeepEncoder, deep_feature_table, load_deep_encoder,
                        train_deep_encoder)
 from .transforms import corrupt, crop_geometry, tumour_crops

@@ -12,13 +12,7 @@ from typing import Any, Dict, List, Optional
 
 from ..errors import ModelBundleError
 from ..registry import FeatureGroup, FeatureSpec
-from .networks import DEFAULT_CODE_SIZE
-
-
-def deep_feature_names(code_size: int) -> List[str]:
-    """``deep_0000`` ... (zero-padded to at least 4 digits)."""
-    width = max(4, len(str(int(code_size) - 1)))
-    return [f"deep_{u:0{width}d}" for u in range(int(code_size))]
+from .networks import DEFAULT_CODE_SIZE, deep_feature_names
 
 
 class DeepFeatures(FeatureGroup):

@@ -23,7 +23,7 @@ al., ICML 2008).  torch is imported inside the functions.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 #: default code size: the 4,096 deep features of the radiogenomics study
 DEFAULT_CODE_SIZE = 4096
@@ -108,6 +108,12 @@ class DeepEncoderConfig:
             raise ValueError("noise_std must be >= 0 and mask_noise in [0, 1)")
         if self.device not in ("auto", "cpu", "cuda") and not str(self.device).startswith("cuda:"):
             raise ValueError("device must be auto, cpu, cuda or cuda:N")
+
+
+def deep_feature_names(code_size: int) -> List[str]:
+    """Column names of the code units: ``deep_0000`` ... (zero-padded to at least 4 digits)."""
+    width = max(4, len(str(int(code_size) - 1)))
+    return [f"deep_{u:0{width}d}" for u in range(int(code_size))]
 
 
 def build_autoencoder(cfg: DeepEncoderConfig):

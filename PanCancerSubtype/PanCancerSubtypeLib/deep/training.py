@@ -28,7 +28,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Union
 import numpy as np
 
 from ..errors import ModelBundleError, PanCancerSubtypeError
-from .networks import DeepEncoderConfig, build_autoencoder, resolve_device
+from .networks import DeepEncoderConfig, build_autoencoder, deep_feature_names, resolve_device
 from .transforms import corrupt, tumour_crops
 
 log = logging.getLogger(__name__)
@@ -301,8 +301,6 @@ def deep_feature_table(manifest, encoder: DeepEncoder, ids: Optional[Sequence[st
     """Deep features of every case of ``manifest`` as a DataFrame (ID + ``deep_*`` columns),
     without the cohort runner (no provenance, no resume): for quick looks and the demo."""
     import pandas as pd
-
-    from .features import deep_feature_names
 
     got_ids, crops, failed = load_cases_crops(manifest, encoder.config)
     rows = [encoder.encode_crops(c).mean(axis=0) for c in crops]
