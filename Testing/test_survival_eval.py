@@ -154,11 +154,12 @@ def test_command(tmp_path, lung):
     lung.to_csv(tmp_path / "lung.csv", index=False)
     rc = main(["cox-compare", "--table", str(tmp_path / "lung.csv"), "--time", "time",
                "--event", "status", "--model", "clinical=age,sex",
-               "--model", "full=age,sex,ph.ecog", "--t", "365", "--times", "365,540",
+               "--model", "full=age,sex,ph.ecog", "--t", "365", "--times", "180,365,540",
                "--B", "5", "--n-boot", "10", "--out", str(tmp_path / "o")])
     assert rc == 0
     m = pd.read_csv(tmp_path / "o" / "models.csv")
     assert list(m["model"]) == ["clinical", "full"]
+    assert "auc_365_ci_low" in m.columns and "auc_t540" in m.columns   # DeLong at --t
     assert m.loc[1, "AIC"] == pytest.approx(1454.6423975926, abs=1e-6)
     lrt = pd.read_csv(tmp_path / "o" / "lrt.csv")
     assert lrt.loc[0, "chi2"] == pytest.approx(15.8886238761129, abs=1e-7)

@@ -70,9 +70,8 @@ def run(args) -> int:
 
     models = parse_models(args.model)
     df = read_table(args.table, id_column="ID")
-    times = [float(x) for x in _names(args.times)] or [args.t]
-    if args.t not in times:
-        times = [args.t] + times
+    # --t first: the DeLong test is at the first time
+    times = [args.t] + [float(x) for x in _names(args.times) if float(x) != args.t]
     cmp_ = se.compare_cox_models(df, args.time, args.event, models, times,
                                  reference=args.reference,
                                  categorical=_names(args.categorical), n_boot=args.n_boot,
