@@ -182,3 +182,19 @@ def test_report_section(rdata):
     assert out["n_pairs"] == 8 and out["n_significant"] == int((res["q"] < 0.05).sum())
     assert (out["top"]["feature"], out["top"]["variable"]) in {("f1", "v1"), ("f2", "v2")}
     assert rep.sections[-1][0] == "association" and "Volcano" in "".join(rep.sections[-1][2])
+
+
+def test_covariate_constant_on_the_complete_rows_is_dropped():
+    """A dummy that is constant where the pair is complete equals the model without it."""
+    rng = np.random.default_rng(7)
+    n = 40
+    F = pd.DataFrame({"ID": [str(i) for i in range(n)], "f": rng.normal(size=n)})
+    y = F["f"] + rng.normal(size=n)
+    y[:5] = np.nan                                   # the only "M" rows have no variable
+    V = pd.DataFrame({"ID": F["ID"], "y": y, "sex": ["M"] * 5 + ["F"] * (n - 5),
+                      "g": rng.choice(["a", "b", "c"], n)})
+    for grp in (None, "g"):
+        a = associate(F, V, variable_columns=["y"], covariates=["sex"], group=grp)
+        b = associate(F, V, variable_columns=["y"], group=grp)
+        np.testing.assert_allclose(a[["coef", "se", "p"]], b[["coef", "se", "p"]], rtol=1e-9)
+        assert a.loc[0, "n"] == 35

@@ -316,6 +316,8 @@ def associate(features: pd.DataFrame, variables: pd.DataFrame, id_column: str = 
             if standardise:
                 x, y = _zscore(x), _zscore(y)
             B = np.column_stack([np.ones(n), Cm[rows_ok]]) if Cm.shape[1] else np.ones((n, 1))
+            # a covariate (dummy) constant on these rows is absorbed by the intercept
+            B = B[:, [0] + [j for j in range(1, B.shape[1]) if np.ptp(B[:, j]) > 0]]
             pred, resp = (x, y) if response == "variable" else (y, x)
             codes = sizes = None
             g = None
@@ -327,7 +329,12 @@ def associate(features: pd.DataFrame, variables: pd.DataFrame, id_column: str = 
                     continue
             valid = np.isfinite(x).all(axis=0) & bool(np.isfinite(y).all())
             if engine == "fast":
-                out = _fit_block(pred, resp, B, codes, sizes)
+                try:
+                    out = _fit_block(pred, resp, B, codes, sizes)
+                except np.linalg.LinAlgError:      # collinear covariates: no estimate
+                    log.warning("association: collinear covariates for %s; pairs left NaN",
+                                vname)
+                    continue
                 for k in res:
                     res[k][cols] = np.where(valid, out[k], np.nan)
             else:
