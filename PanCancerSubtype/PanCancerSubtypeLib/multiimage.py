@@ -57,9 +57,10 @@ def is_multi_image_manifest(manifest: Union[str, Path, pd.DataFrame]) -> bool:
         cols = list(manifest.columns)
     else:
         p = Path(manifest)
-        if not p.is_file():
-            return False
-        cols = list(pd.read_csv(p, nrows=0).columns)
+        try:
+            cols = list(pd.read_csv(p, nrows=0).columns)
+        except (OSError, ValueError, UnicodeDecodeError):
+            return False      # not a readable table: the manifest reader reports why
     return bool(image_names(cols))
 
 
