@@ -322,6 +322,10 @@ HEAVY = [  # (module, attribute): the work a command must not start before its c
     ("PanCancerSubtypeLib.demo", "run_demo"),
     ("PanCancerSubtypeLib.agreement", "run_agreement"),
     ("PanCancerSubtypeLib.classifier.SubtypeClassifier", "fit"),
+    ("PanCancerSubtypeLib.association", "associate"),
+    ("PanCancerSubtypeLib.survival_eval", "compare_cox_models"),
+    ("PanCancerSubtypeLib.multisignature.CombinedSignature", "fit"),
+    ("PanCancerSubtypeLib.deep.training", "train_deep_encoder"),
 ]
 
 
@@ -336,6 +340,10 @@ def _forbid_heavy_work(monkeypatch):
             from PanCancerSubtypeLib.classifier import SubtypeClassifier
 
             monkeypatch.setattr(SubtypeClassifier, attr, boom)
+        elif mod.endswith("CombinedSignature"):
+            from PanCancerSubtypeLib.multisignature import CombinedSignature
+
+            monkeypatch.setattr(CombinedSignature, attr, boom)
         else:
             monkeypatch.setattr(importlib.import_module(mod), attr, boom)
 
@@ -521,6 +529,60 @@ CLI_CASES = [
                                     "{out}"], 1, ["missing.nii.gz", "--features"], True),
     ("cross-cancer-missing-table", ["cross-cancer", "--table", "{missing}", "--cancer-type",
                                     "g", "--out", "{out}"], 1, ["missing.nii.gz"], True),
+    # associate
+    ("associate-missing-features", ["associate", "--features", "{missing}", "--variables",
+                                    "{labels}", "--out", "{out}"], 1, ["missing.nii.gz",
+                                                                       "--features"], True),
+    ("associate-fdr-2", ["associate", "--features", "{features}", "--variables", "{labels}",
+                         "--fdr", "2", "--out", "{out}"], 2, ["--fdr"], True),
+    ("associate-unknown-group", ["associate", "--features", "{features}", "--variables",
+                                 "{labels}", "--group", "site", "--out", "{out}"], 2,
+     ["--group", "'site'", "labels.csv"], True),
+    ("associate-out-is-a-file", ["associate", "--features", "{features}", "--variables",
+                                 "{labels}", "--out", "{labels}"], 2, ["--out", "not a folder"],
+     True),
+    # cox-compare
+    ("cox-compare-bad-model", ["cox-compare", "--table", "{survival}", "--time", "time",
+                               "--event", "event", "--model", "clinical", "--t", "10", "--out",
+                               "{out}"], 2, ["--model", "NAME=COLUMN"], True),
+    ("cox-compare-unknown-column", ["cox-compare", "--table", "{survival}", "--time", "time",
+                                    "--event", "event", "--model", "clinical=age", "--t", "10",
+                                    "--out", "{out}"], 2, ["--model clinical", "'age'"], True),
+    ("cox-compare-negative-t", ["cox-compare", "--table", "{survival}", "--time", "time",
+                                "--event", "event", "--model", "m=g", "--t", "-1", "--out",
+                                "{out}"], 2, ["--t"], True),
+    ("cox-compare-times-not-numbers", ["cox-compare", "--table", "{survival}", "--time", "time",
+                                       "--event", "event", "--model", "m=g", "--t", "10",
+                                       "--times", "5,x", "--out", "{out}"], 2, ["--times"], True),
+    ("cox-compare-missing-table", ["cox-compare", "--table", "{missing}", "--time", "time",
+                                   "--event", "event", "--model", "m=g", "--t", "10", "--out",
+                                   "{out}"], 1, ["missing.nii.gz", "--table"], True),
+    # roi-signature
+    ("roi-signature-cv-1", ["roi-signature", "--features", "{features}", "--table", "{survival}",
+                            "--time", "time", "--event", "event", "--cv", "1", "--out", "{out}"],
+     2, ["--cv"], True),
+    ("roi-signature-missing-table", ["roi-signature", "--features", "{features}", "--table",
+                                     "{missing}", "--time", "time", "--event", "event", "--out",
+                                     "{out}"], 1, ["missing.nii.gz", "--table"], True),
+    ("roi-signature-unknown-time", ["roi-signature", "--features", "{features}", "--table",
+                                    "{labels}", "--time", "os", "--event", "dead", "--out",
+                                    "{out}"], 2, ["--time", "'os'"], True),
+    # train-deep-encoder
+    ("train-deep-epochs-0", ["train-deep-encoder", "--manifest", "{header_only}", "--out", "{out}",
+                             "--epochs", "0"], 2, ["--epochs"], True),
+    ("train-deep-bad-crop", ["train-deep-encoder", "--manifest", "{header_only}", "--out",
+                             "{out}", "--crop", "30"], 2, ["crop", "multiple"], True),
+    ("train-deep-header-only", ["train-deep-encoder", "--manifest", "{header_only}", "--out",
+                                "{out}"], 1, ["header_only.csv", "no cases"], True),
+    ("train-deep-missing-manifest", ["train-deep-encoder", "--manifest", "{missing}", "--out",
+                                     "{out}"], 1, ["missing.nii.gz", "--manifest"], True),
+    # the deep and peri-tumoural feature options
+    ("features-deep-without-model", ["features", "--image", "{image}", "--mask", "{mask}",
+                                     "--groups", "deep", "--out", "{out}.csv"], 2,
+     ["--groups", "--deep-model"], True),
+    ("features-peri-mm-negative", ["features", "--image", "{image}", "--mask", "{mask}",
+                                   "--groups", "shape", "--peri-mm", "-2", "--out", "{out}.csv"],
+     2, ["--peri-mm"], True),
     # registry, demo
     ("registry-unknown-group", ["registry", "--group", "texture", "--out", "{out}.csv"], 2,
      ["--group", "texture"], True),

@@ -31,6 +31,10 @@ COMMAND_MODULES: List[str] = [
     "discover",
     "classifier",
     "survival",
+    "association",
+    "survival_eval",
+    "roisignature",
+    "deep",
 ]
 
 EXIT_CODES_HELP = """\

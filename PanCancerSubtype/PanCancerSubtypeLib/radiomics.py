@@ -103,27 +103,106 @@ class RadiomicsFeatures(FeatureGroup):
         n = int(np.count_nonzero(case.mask_array()))
         if n < 1:
             raise TumourTooSmallError("mask is empty", source=case.case_id)
-        image, mask = case.image, case.mask
-        if n == int(np.prod(mask.GetSize())):
+        return self.execute(case.image, case.mask, case.case_id)
+
+    def execute(self, image, mask, source: str, prefix: str = "") -> Dict[str, Any]:
+        """PyRadiomics on ``image`` inside the binary ``mask`` (SimpleITK, label 1); feature
+        names get ``prefix``, diagnostics become ``diag_radiomics_<prefix>*``."""
+        import numpy as np
+        import SimpleITK as sitk
+
+        if int(np.count_nonzero(sitk.GetArrayViewFromImage(mask))) == int(np.prod(mask.GetSize())):
             # PyRadiomics refuses a mask without background ("No labels found"): add a border of
             # background voxels, the image's edge values repeated (mask voxels are unchanged, so
             # are the features of the original image; filters see a zero-flux border)
-            import SimpleITK as sitk
-
             image = sitk.ZeroFluxNeumannPad(image, [1, 1, 1], [1, 1, 1])
             mask = sitk.ConstantPad(mask, [1, 1, 1], [1, 1, 1], 0)
         try:
             res = self.extractor.execute(image, mask, label=1)
         except ValueError as exc:  # PyRadiomics reports too-small / flat ROIs as ValueError
-            raise TumourTooSmallError(f"PyRadiomics: {exc}", source=case.case_id) from None
+            raise TumourTooSmallError(f"PyRadiomics: {exc}", source=source) from None
         out: Dict[str, Any] = {}
         for k, v in res.items():
             if k.startswith("diagnostics_"):
                 if k in ("diagnostics_Versions_PyRadiomics", "diagnostics_Mask-original_VoxelNum"):
-                    out["diag_radiomics_" + k.split("_", 2)[2]] = _plain(v)
+                    out["diag_radiomics_" + prefix + k.split("_", 2)[2]] = _plain(v)
                 continue
-            out[k] = _plain(v)
+            out[prefix + k] = _plain(v)
         return out
+
+
+def peritumoural_prefix(width_mm: float) -> str:
+    """Column prefix of the peri-tumoural ring of ``width_mm``: ``peri5mm_``, ``peri2p5mm_``."""
+    w = float(width_mm)
+    return "peri" + (f"{w:g}".replace(".", "p")) + "mm_"
+
+
+def peritumoural_ring(case, width_mm: float, within_organ: bool = False):
+    """Boolean (z, y, x) ring of the voxels outside the tumour within ``width_mm`` of it (3D
+    Euclidean distance in mm, the image border counting as outside; the ``3d`` PM region of
+    :func:`.regions.tumour_regions`), optionally restricted to the organ (parenchyma) mask:
+    the case's own organ mask, else the automatic one of :func:`.regions.parenchyma_mask`."""
+    from .regions import parenchyma_mask, tumour_regions
+
+    if not float(width_mm) > 0:
+        raise ValueError(f"peri-tumoural width must be > 0 mm, got {width_mm!r}")
+    par = parenchyma_mask(case, method="auto") if within_organ else None
+    regs = tumour_regions(case.mask_array(), par, case.spacing, definition="3d",
+                          margins_mm=(float(width_mm),))
+    return regs[f"PM{float(width_mm):g}"]
+
+
+class PeritumouralFeatures(RadiomicsFeatures):
+    """Feature group ``peritumoural``: PyRadiomics features of a ring around the tumour.
+
+    The ring holds the voxels outside the tumour within ``width_mm`` of it (default 5 mm), and
+    with ``within_organ=True`` only those inside the organ mask (the supplied one, else the
+    automatic parenchyma of :mod:`.regions`), as intra- and peri-tumoural radiomics studies
+    define it.  Columns are PyRadiomics' names prefixed with the ring, e.g.
+    ``peri5mm_original_firstorder_Mean``, next to the tumour's own (group ``radiomics``); the
+    PyRadiomics parameters are the same (``params``).  Shape features of the ring describe the
+    ring, not the tumour.
+    """
+
+    name = "peritumoural"
+    prefix = "peri"
+
+    def __init__(self, params: ParamsLike = None, width_mm: float = 5.0,
+                 within_organ: bool = False, **settings: Any):
+        super().__init__(params, **settings)
+        if not float(width_mm) > 0:
+            raise ValueError(f"peritumoural width_mm must be > 0, got {width_mm!r}")
+        self.width_mm = float(width_mm)
+        self.within_organ = bool(within_organ)
+        self.roi_prefix = peritumoural_prefix(self.width_mm)
+
+    def options(self) -> Dict[str, Any]:
+        return {**super().options(), "width_mm": self.width_mm,
+                "within_organ": self.within_organ}
+
+    def specs(self) -> List[FeatureSpec]:
+        where = " inside the organ mask" if self.within_organ else ""
+        out = []
+        for s in super().specs():
+            out.append(FeatureSpec(
+                name=self.roi_prefix + s.name, group=self.name,
+                description=f"{s.description} in the {self.width_mm:g} mm peri-tumoural "
+                            f"ring{where}",
+                formula=s.formula, extra={**s.extra, "roi": self.roi_prefix.rstrip("_")}))
+        return out
+
+    def compute(self, case) -> Dict[str, Any]:
+        import numpy as np
+        import SimpleITK as sitk
+
+        ring = peritumoural_ring(case, self.width_mm, self.within_organ)
+        if not ring.any():
+            raise TumourTooSmallError(
+                f"the {self.width_mm:g} mm peri-tumoural ring is empty"
+                + (" inside the organ mask" if self.within_organ else ""), source=case.case_id)
+        mask = sitk.GetImageFromArray(ring.astype(np.uint8))
+        mask.CopyInformation(case.image)
+        return self.execute(case.image, mask, case.case_id, prefix=self.roi_prefix)
 
 
 def _plain(v):

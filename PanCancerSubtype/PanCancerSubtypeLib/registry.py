@@ -35,6 +35,8 @@ GROUPS: Dict[str, str] = {
     "shape": "shape:ShapeFeatures",
     "regional": "heterogeneity:RegionalFeatures",
     "radiomics": "radiomics:RadiomicsFeatures",
+    "peritumoural": "radiomics:PeritumouralFeatures",
+    "deep": "deep.features:DeepFeatures",
 }
 #: groups computed when none are named: the paper's 313 cross-modality features + PyRadiomics
 DEFAULT_GROUPS = ("shape", "regional", "radiomics")
@@ -94,7 +96,7 @@ class GroupUnavailableError(MissingDependencyError):
 
 
 #: which pip extra installs the dependency of a group
-GROUP_EXTRAS = {"radiomics": "radiomics"}
+GROUP_EXTRAS = {"radiomics": "radiomics", "peritumoural": "radiomics"}
 
 
 def get_group_class(name: str):

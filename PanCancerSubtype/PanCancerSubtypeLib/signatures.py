@@ -166,7 +166,8 @@ class LassoCoxSignature:
             raise SurvivalDataError("LASSO-Cox: no penalty on the path gave a usable model")
         best = int(np.nanargmax(np.where(ok, mean_c, -np.inf)))
         if self.rule == "1se":
-            thr = mean_c[best] - se_c[best]
+            # a penalty scored in one fold only has no SE: its own score is the threshold
+            thr = mean_c[best] - (se_c[best] if np.isfinite(se_c[best]) else 0.0)
             cand = np.where(ok & (mean_c >= thr))[0]
             best = int(cand[np.argmax(alphas[cand])])
         self.alpha_ = float(alphas[best])

@@ -27,6 +27,17 @@ def positive_int(text: str) -> int:
     return v
 
 
+def at_least_two(text: str) -> int:
+    """argparse type: an integer >= 2 (folds, groups)."""
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 2, got {text!r}") from None
+    if v < 2:
+        raise argparse.ArgumentTypeError(f"must be >= 2, got {v}")
+    return v
+
+
 def non_negative_int(text: str) -> int:
     """argparse type: an integer >= 0."""
     try:
@@ -114,3 +125,14 @@ def mask_output(path: str, option: str, image: Optional[str] = None):
         raise UsageError(f"a DICOM SEG (.dcm) references the DICOM series it was drawn on; give "
                          f"that series folder as --image (got the file {image})", source=option)
     return check_output_path(path, option, extensions=(".dcm",))
+
+
+def columns_present(table, columns, option: str, source: str) -> None:
+    """Every name of ``columns`` is a column of ``table`` (read from ``source``); otherwise a
+    :class:`~PanCancerSubtypeLib.errors.UsageError` naming ``option`` and the missing names."""
+    missing = [c for c in columns if c and c not in table.columns]
+    if missing:
+        shown = ", ".join(repr(c) for c in missing[:5])
+        raise UsageError(f"column(s) {shown} not in {source} (its columns: "
+                         f"{', '.join(map(str, list(table.columns)[:12]))}"
+                         f"{', ...' if len(table.columns) > 12 else ''})", source=option)

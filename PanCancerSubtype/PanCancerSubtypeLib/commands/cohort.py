@@ -15,7 +15,10 @@ def register(sub):
         description="Manifest columns (PyRadiomics batch format): Image, Mask, optional Label, ID, "
                     "Organ, CancerType, Modality, OrganMask, OrganLabel. One output row per case; a "
                     "failing case is recorded in the 'error' column and the run goes on (exit "
-                    "code 1 at the end when any case failed). Rerun the same command to resume.")
+                    "code 1 at the end when any case failed). Rerun the same command to resume. "
+                    "Several images per patient: columns Image_<name> and Mask_<name> (e.g. "
+                    "Image_T1c, Mask_T1c, Image_FLAIR, Mask_FLAIR) give one row per patient with "
+                    "<name>_-prefixed features.")
     p.add_argument("--manifest", required=True, help="CSV manifest")
     p.add_argument("--out", required=True, help="output CSV")
     p.add_argument("--workers", type=positive_int, default=1,
@@ -33,6 +36,7 @@ def register(sub):
 def run(args) -> int:
     from ..cohort import read_manifest, run_cohort
     from ..files import check_output_path
+    from ..multiimage import expand_manifest, is_multi_image_manifest, run_multi_image_cohort
 
     # every check before any work
     check_output_path(args.out, "--out")
@@ -46,9 +50,15 @@ def run(args) -> int:
     skipped: dict = {}
     groups = [g.name for g in build_groups(args.groups, opts, skipped=skipped)]
     report_skipped_groups(skipped)
-    read_manifest(args.manifest)
-    table = run_cohort(args.manifest, args.out, groups=groups,
-                       group_options=opts, workers=args.workers,
+    # a manifest with Image_<name> / Mask_<name> columns: one row per patient, prefixed features
+    if is_multi_image_manifest(args.manifest):
+        expand_manifest(args.manifest)
+        runner = run_multi_image_cohort
+    else:
+        read_manifest(args.manifest)
+        runner = run_cohort
+    table = runner(args.manifest, args.out, groups=groups,
+                   group_options=opts, workers=args.workers,
                        scheduler=args.scheduler, resume=not args.no_resume,
                        retry_errors=args.retry_errors, progress=not args.no_progress,
                        command=" ".join(sys.argv))

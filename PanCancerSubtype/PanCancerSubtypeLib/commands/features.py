@@ -4,21 +4,24 @@ from __future__ import annotations
 import inspect
 import json
 import logging
+import os
 import sys
 from typing import Any, Dict, List, Optional
 
 from ..errors import PanCancerSubtypeError, UsageError
 from ..io import LABEL_RULE
-from .checks import input_file
+from .checks import input_file, positive_float
 
 
 def add_feature_options(p, groups_default: str = "all") -> None:
     """Options shared by ``features``, ``cohort-features`` and ``agreement``."""
     p.add_argument("--groups", default=groups_default,
-                   help="feature groups, comma separated: shape, regional, radiomics; 'cross' = "
-                        "shape,regional (the paper's 313); 'all' = every installed group "
-                        "(radiomics needs the 'radiomics' extra; a group left out is named on "
-                        f"stderr) (default: {groups_default})")
+                   help="feature groups, comma separated: shape, regional, radiomics, "
+                        "peritumoural (PyRadiomics on a ring around the tumour), deep (needs "
+                        "--deep-model); 'cross' = shape,regional (the paper's 313); 'all' = "
+                        "shape, regional, radiomics, those installed (radiomics needs the "
+                        "'radiomics' extra; a group left out is named on stderr) (default: "
+                        f"{groups_default})")
     p.add_argument("--radiomics-params", metavar="FILE",
                    help="PyRadiomics parameter file (YAML or JSON), as for pyradiomics itself")
     p.add_argument("--shape-mode", choices=["robust", "reference"], default=None,
@@ -33,6 +36,13 @@ def add_feature_options(p, groups_default: str = "all") -> None:
                    help="regional features: reference (released code, default), 3d (mm "
                         "distances in 3D) or cross-modality (tissue composition in fixed-width "
                         "bands; agrees between CT and MR)")
+    p.add_argument("--peri-mm", type=positive_float, default=None, metavar="MM",
+                   help="peritumoural group: width of the ring around the tumour (default 5 mm)")
+    p.add_argument("--peri-in-organ", action="store_true",
+                   help="peritumoural group: keep only the ring inside the organ mask (the "
+                        "supplied one, else the automatic parenchyma)")
+    p.add_argument("--deep-model", default=None, metavar="DIR",
+                   help="deep group: encoder folder written by train-deep-encoder")
     p.add_argument("--set", action="append", default=[], metavar="GROUP.KEY=VALUE",
                    help="any other group option, e.g. --set shape.max_degree=10 (repeatable)")
 
@@ -47,6 +57,26 @@ def group_options_from_args(args) -> Dict[str, Dict[str, Any]]:
     opts: Dict[str, Dict[str, Any]] = {}
     if args.radiomics_params:
         opts.setdefault("radiomics", {})["params"] = args.radiomics_params
+        opts.setdefault("peritumoural", {})["params"] = args.radiomics_params
+    if getattr(args, "peri_mm", None) is not None:
+        opts.setdefault("peritumoural", {})["width_mm"] = args.peri_mm
+    if getattr(args, "peri_in_organ", False):
+        opts.setdefault("peritumoural", {})["within_organ"] = True
+    if getattr(args, "deep_model", None):
+        if not os.path.isdir(args.deep_model):
+            raise UsageError(f"{args.deep_model!r} is not a folder (an encoder folder written by "
+                             "train-deep-encoder)", source="--deep-model")
+        opts.setdefault("deep", {})["model"] = args.deep_model
+    else:
+        from ..features import parse_groups
+
+        try:
+            names = parse_groups(args.groups)
+        except ValueError:  # an unknown group: build_groups names it
+            names = []
+        if "deep" in names:
+            raise UsageError("--groups deep needs --deep-model DIR (a folder written by "
+                             "train-deep-encoder)", source="--groups")
     if args.shape_mode:
         opts.setdefault("shape", {})["mode"] = args.shape_mode
     if getattr(args, "shape_interpolation", None):
