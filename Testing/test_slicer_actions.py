@@ -135,6 +135,13 @@ def test_segment_args_pass_the_cli_parser():
         {"image": "-i.nrrd", "mask": "m", "organ_mask": "o"}, "f.csv", "CT", ["shape"],
         "-case:tumour", organ="lung", shape_mode="reference", shape_interpolation="shape"))
     assert ns.image == "-i.nrrd" and ns.id == "-case:tumour" and ns.shape_mode == "reference"
+    # the Features panel's regional definition and soft-tissue organ reach the command line
+    ns = cli.build_parser().parse_args(["features"] + logic.features_args(
+        {"image": "i.nrrd", "mask": "m"}, "f.csv", "MR", ["regional"], "c",
+        organ="soft-tissue", regional_definition="cross-modality"))
+    assert ns.regional_definition == "cross-modality" and ns.organ == "soft-tissue"
+    assert "--regional-definition" not in " ".join(logic.features_args(
+        {"image": "i", "mask": "m"}, "f.csv"))                 # the command's default otherwise
 
 
 def test_parenchyma_and_regions_buttons(scene, shared_cases, tmp_path):
@@ -263,6 +270,16 @@ def test_cohort_button(scene, shared_cases, tmp_path):
     assert args.workers == 1 and args.manifest == str(man)
     df = mrml.dataframe_from_table_node(table)
     assert df["ID"].tolist() == ["breast1"] and df["error"].tolist() == [""]
+    # the cross-modality regional definition chosen in the panel: the regional columns change
+    out2 = tmp_path / "cohort_cm.csv"
+    job = actions.cohort_features(str(man), str(out2), scene, workers=1, groups=("regional",),
+                                  regional_definition="cross-modality")
+    (args,), table2 = execute(job)
+    assert args.regional_definition == "cross-modality"
+    df2 = mrml.dataframe_from_table_node(table2)
+    assert df2["error"].tolist() == [""]
+    col = "regional_TC_TIM_correlation"
+    assert float(df2[col].iloc[0]) != float(df[col].iloc[0])
 
 
 # ---------------------------------------------------------------------------------------------

@@ -72,6 +72,8 @@ class PanCancerFeaturesParameterNode:
     radiomics - also compute PyRadiomics features.
     shapeMode - SPHARM parameterisation ("robust" or "reference").
     shapeInterpolation - robust mode's mask interpolation ("linear" or "shape"-based).
+    regionalDefinition - regional features: "reference", "3d" or "cross-modality" (agrees
+        between CT and MR).
     organ - organ of the tumours (parenchyma search when no parenchyma segment is given).
     outputTable - table that receives the features.
     spharmDegree - degree of the SPHARM reconstruction; outputModel - its model node.
@@ -85,7 +87,8 @@ class PanCancerFeaturesParameterNode:
     radiomics: bool = False
     shapeMode: Annotated[str, Choice(["robust", "reference"])] = "robust"
     shapeInterpolation: Annotated[str, Choice(["linear", "shape"])] = "linear"
-    organ: Annotated[str, Choice(["lung", "brain", "breast", "other"])] = "lung"
+    regionalDefinition: Annotated[str, Choice(["reference", "3d", "cross-modality"])] = "reference"
+    organ: Annotated[str, Choice(["lung", "brain", "breast", "soft-tissue", "other"])] = "lung"
     outputTable: vtkMRMLTableNode
     spharmDegree: Annotated[float, WithinRange(1, 15)] = 15
     outputModel: vtkMRMLModelNode
@@ -171,7 +174,8 @@ class PanCancerFeaturesWidget(PanelWidgetMixin, ScriptedLoadableModuleWidget, VT
                                      modality=None if p.modality == "auto" else p.modality,
                                      organ=None if p.organ == "other" else p.organ,
                                      shapeMode=p.shapeMode,
-                                     shapeInterpolation=p.shapeInterpolation)
+                                     shapeInterpolation=p.shapeInterpolation,
+                                     regionalDefinition=p.regionalDefinition)
 
     def onSpharm(self) -> None:
         with slicer.util.tryWithErrorDisplay(_("SPHARM reconstruction failed."), waitCursor=True):
@@ -201,7 +205,8 @@ class PanCancerFeaturesWidget(PanelWidgetMixin, ScriptedLoadableModuleWidget, VT
             self.logic.startCohort(self.jobs, str(p.manifestPath), str(p.cohortOutput),
                                    workers=p.workers, groups=self._groups(),
                                    shapeMode=p.shapeMode,
-                                   shapeInterpolation=p.shapeInterpolation)
+                                   shapeInterpolation=p.shapeInterpolation,
+                                   regionalDefinition=p.regionalDefinition)
 
 
 #
@@ -239,7 +244,8 @@ class PanCancerFeaturesLogic(ScriptedLoadableModuleLogic):
 
     def startFeatures(self, jobs, volumeNode, segmentationNode, segments, tableNode,
                       groups=("shape", "regional"), organSegment=None, modality=None, organ=None,
-                      shapeMode="robust", shapeInterpolation="linear"):
+                      shapeMode="robust", shapeInterpolation="linear",
+                      regionalDefinition="reference"):
         """Compute the features of each segment in a background process, one after the other;
         the rows are put into ``tableNode`` when all are done."""
         from PanCancerSubtypeSlicerLib import actions, dependencies
@@ -249,6 +255,7 @@ class PanCancerFeaturesLogic(ScriptedLoadableModuleLogic):
                                groups=groups, organ_segment=organSegment, modality=modality,
                                organ=organ, shape_mode=shapeMode,
                                shape_interpolation=shapeInterpolation,
+                               regional_definition=regionalDefinition,
                                extra_paths=dependencies.radiomics_paths()
                                if "radiomics" in groups else ())
         finish = job.finish
@@ -275,7 +282,8 @@ class PanCancerFeaturesLogic(ScriptedLoadableModuleLogic):
                                   model_node=modelNode, scene=slicer.mrmlScene)
 
     def startCohort(self, jobs, manifestPath, outputCsv, workers=2, groups=("shape", "regional"),
-                    shapeMode="robust", shapeInterpolation="linear"):
+                    shapeMode="robust", shapeInterpolation="linear",
+                    regionalDefinition="reference"):
         """Run ``pancancer-subtype cohort-features`` in the background (resumes a partial run);
         the result is loaded as a table."""
         from PanCancerSubtypeSlicerLib import actions, dependencies
@@ -283,6 +291,7 @@ class PanCancerFeaturesLogic(ScriptedLoadableModuleLogic):
         job = actions.cohort_features(manifestPath, outputCsv, slicer.mrmlScene, workers=workers,
                                       groups=groups, shape_mode=shapeMode,
                                       shape_interpolation=shapeInterpolation,
+                                      regional_definition=regionalDefinition,
                                       extra_paths=dependencies.radiomics_paths()
                                       if "radiomics" in groups else ())
         finish = job.finish

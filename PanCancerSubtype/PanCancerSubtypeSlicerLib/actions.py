@@ -132,6 +132,7 @@ def features(volume, segmentation, segments: Sequence[str], table, workdir: str,
              groups: Sequence[str] = ("shape", "regional"), organ_segment: Optional[str] = None,
              modality: Optional[str] = None, organ: Optional[str] = None,
              shape_mode: str = "robust", shape_interpolation: str = "linear",
+             regional_definition: Optional[str] = None,
              extra_paths: Sequence[str] = ()) -> PanelJob:
     """``pancancer-subtype features`` once per segment; the rows go into ``table`` (one per
     segment, first column ``Segment``)."""
@@ -142,7 +143,8 @@ def features(volume, segmentation, segments: Sequence[str], table, workdir: str,
         out = os.path.join(d, "features.csv")
         args = logic.features_args(paths, out, modality, groups, f"{volume.GetName()}:{segment}",
                                    organ=organ, shape_mode=shape_mode,
-                                   shape_interpolation=shape_interpolation)
+                                   shape_interpolation=shape_interpolation,
+                                   regional_definition=regional_definition)
         calls.append((CORE, ["features"] + args))
         outs.append((segment, out))
 
@@ -178,12 +180,13 @@ def spharm(volume, segmentation, segment: str, degree: int, model, workdir: str,
 
 def cohort_features(manifest: str, out_csv: str, scene, workers: int = 2,
                     groups: Sequence[str] = ("shape", "regional"), shape_mode: str = "robust",
-                    shape_interpolation: str = "linear",
+                    shape_interpolation: str = "linear", regional_definition: Optional[str] = None,
                     extra_paths: Sequence[str] = ()) -> PanelJob:
     """``pancancer-subtype cohort-features`` (resumes a partial run); the CSV becomes a table."""
     args = ["cohort-features"] + option("manifest", manifest) + option("out", out_csv) + \
         option("workers", int(workers)) + option("groups", ",".join(groups)) + \
-        option("shape-mode", shape_mode) + option("shape-interpolation", shape_interpolation)
+        option("shape-mode", shape_mode) + option("shape-interpolation", shape_interpolation) + \
+        option("regional-definition", regional_definition)
 
     def finish():
         return logic.table_from_csv(out_csv, scene=scene)

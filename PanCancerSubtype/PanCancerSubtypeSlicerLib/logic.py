@@ -516,14 +516,16 @@ def features_args(paths: Mapping[str, str], out_csv: str, modality: Optional[str
                   groups: Sequence[str] = ("shape", "regional"),
                   case_id: Optional[str] = None, organ: Optional[str] = None,
                   shape_mode: Optional[str] = None,
-                  shape_interpolation: Optional[str] = None) -> List[str]:
+                  shape_interpolation: Optional[str] = None,
+                  regional_definition: Optional[str] = None) -> List[str]:
     """Arguments of ``pancancer-subtype features`` for files written by write_case_inputs."""
     return (cli_option("image", paths["image"]) + cli_option("mask", paths["mask"])
             + cli_option("out", out_csv) + cli_option("groups", ",".join(groups))
             + cli_option("organ-mask", paths.get("organ_mask")) + cli_option("modality", modality)
             + cli_option("id", case_id) + cli_option("organ", organ)
             + cli_option("shape-mode", shape_mode)
-            + cli_option("shape-interpolation", shape_interpolation))
+            + cli_option("shape-interpolation", shape_interpolation)
+            + cli_option("regional-definition", regional_definition))
 
 
 def segment_args(image_path: str, out_path: str, seeds_lps=None,
