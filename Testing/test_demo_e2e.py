@@ -50,3 +50,28 @@ def test_report_has_every_section(demo):
     for f in ("features.csv", "classes.csv", "per_k.csv", "subtype_model/model.json",
               "encoder"):
         assert (demo / f).exists(), f
+
+
+def test_report_has_the_related_workflows(demo):
+    """Association, Cox model evaluation, intra- / peri-tumoural signatures and deep features
+    each have a section, and their results say what the synthetic cohort planted."""
+    s = json.loads((demo / "summary.json").read_text(encoding="utf-8"))
+    wf = s["workflows"]
+    assert set(wf) == {"association", "cox_models", "peritumoural", "deep"}
+    assert not [k for k, v in wf.items() if "error" in v], wf
+    # the SPHARM / burden volume tracks the planted tumour volume (random intercept per type)
+    top = wf["association"]["top"]
+    assert top["variable"] == "volume_ml" and top["q"] < 1e-6 and top["coef"] > 0.9, top
+    # survival was planted through the archetypes: adding the subtype to age helps
+    m = wf["cox_models"]["models"]
+    assert m["age + subtype"]["c_index"] > m["age"]["c_index"] + 0.03, m
+    assert m["age + subtype"]["AIC"] < m["age"]["AIC"], m
+    assert set(wf["peritumoural"]["oof_c_index"]) == {"intra", "peri5mm", "combined"}
+    # deep features separate the small, sharp archetype from the others
+    auc = {a["label"]: a["cv_auc"] for a in wf["deep"]["auc"]}
+    assert auc[1] > 0.8, auc
+    html = (demo / "report.html").read_text(encoding="utf-8")
+    for title in ("Association of the features with patient variables", "Cox model evaluation",
+                  "Intra- and peri-tumoural radiomic signatures",
+                  "Deep image features (denoising autoencoder)"):
+        assert f"<h2>{title}" in html, title

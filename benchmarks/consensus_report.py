@@ -28,6 +28,25 @@ sys.path.insert(0, str(HERE.parent / "PanCancerSubtype"))
 sys.path.insert(0, str(HERE))
 
 
+def _features_in_child(data: str, repeat: int):
+    """``features_bench.run`` in a child process: it limits BLAS / numba to one thread, which
+    numba refuses once this process has started its threads (parts 1-3).  Prints its table and
+    returns its summary."""
+    import json
+    import subprocess
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        code = ("import json, sys; sys.path.insert(0, sys.argv[1]); import features_bench as f; "
+                "df, s = f.run(sys.argv[2], repeat=int(sys.argv[3])); f.print_table(df, s); "
+                "json.dump(s, open(sys.argv[4], 'w'), default=str)")
+        dst = os.path.join(tmp, "summary.json")
+        subprocess.run([sys.executable, "-c", code, str(HERE), data, str(repeat), dst],
+                       check=True)
+        with open(dst) as fh:
+            return json.load(fh)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
@@ -53,12 +72,8 @@ def main() -> None:
     print("\n== 3. memory at n = 10,000", flush=True)
     out["memory"] = consensus_bench.memory(n=2000 if q else 10000, reps=2 if q else 8)
     if not args.skip_features:
-        import features_bench
-
         print("\n== 4. the 313 features vs PyRadiomics (one thread)", flush=True)
-        df, fsum = features_bench.run(args.data, repeat=1 if q else 3)
-        features_bench.print_table(df, fsum)
-        out["features"] = fsum
+        out["features"] = _features_in_child(args.data, repeat=1 if q else 3)
 
     print("\n== summary" + (" (--quick: not figures to report)" if q else ""))
     if "r" in out:

@@ -258,9 +258,7 @@ class PanCancerFeaturesLogic(ScriptedLoadableModuleLogic):
                                regional_definition=regionalDefinition,
                                extra_paths=dependencies.radiomics_paths()
                                if "radiomics" in groups else ())
-        finish = job.finish
-        job.finish = lambda: showTable(finish())
-        jobs.run(job)
+        runShowingTable(jobs, job)
 
     def startSpharm(self, jobs, volumeNode, segmentationNode, segment, degree, mode="robust",
                     modelNode=None):
@@ -294,9 +292,14 @@ class PanCancerFeaturesLogic(ScriptedLoadableModuleLogic):
                                       regional_definition=regionalDefinition,
                                       extra_paths=dependencies.radiomics_paths()
                                       if "radiomics" in groups else ())
-        finish = job.finish
-        job.finish = lambda: showTable(finish())
-        jobs.run(job)
+        runShowingTable(jobs, job)
+
+
+def runShowingTable(jobs, job) -> None:
+    """Run a panel job whose result is a table node, and show that table when it is done."""
+    finish = job.finish
+    job.finish = lambda: showTable(finish())
+    jobs.run(job)
 
 
 def showTable(tableNode) -> None:

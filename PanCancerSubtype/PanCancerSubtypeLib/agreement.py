@@ -80,21 +80,13 @@ def read_paired_manifest(manifest, patient_column: Optional[str] = None,
     rater.  Patients without every rater are kept (they have no pair; :func:`paired_values` drops
     them and the summary counts them).
     """
-    from .cohort import normalise_manifest
+    from .cohort import normalise_manifest, read_manifest_csv
 
     if isinstance(manifest, pd.DataFrame):
         df, source, base = manifest.copy(), "<DataFrame>", Path(base_dir or ".")
     else:
         path = Path(manifest)
-        if not path.is_file():
-            raise ManifestError("paired manifest file does not exist", source=path)
-        try:
-            df = pd.read_csv(path, dtype=str, keep_default_na=False)
-        except UnicodeDecodeError:
-            raise ManifestError("is not a text (CSV) file", source=path) from None
-        except (ValueError, OSError) as exc:  # pandas parser errors, an empty file
-            raise ManifestError(f"cannot be read as a CSV table "
-                                f"({' '.join(str(exc).split())[:200]})", source=path) from None
+        df = read_manifest_csv(path, "paired manifest")
         source, base = str(path), Path(base_dir) if base_dir else path.parent
     lower = {c.strip().lower().replace(" ", "_"): c for c in df.columns}
     if patient_column is not None:

@@ -68,19 +68,27 @@ _ORGAN_BY_CANCER = {"lung": "lung", "nsclc": "lung", "breast": "breast", "brain"
 
 
 # --------------------------------------------------------------------------------------------
-def read_manifest(path, base_dir: Optional[str] = None) -> pd.DataFrame:
-    """Read and validate a manifest (see module doc); returns columns ID, Image, Mask, Label,
-    Organ, CancerType, Modality, OrganMask, OrganLabel with absolute paths."""
+def read_manifest_csv(path, what: str = "manifest") -> pd.DataFrame:
+    """A manifest file as a table of strings (empty cells ``""``), unvalidated: the one reading
+    rule of every manifest (cohort, paired, multi-image).  A missing, binary or unparsable file
+    raises :class:`~.errors.ManifestError` naming it."""
     path = Path(path)
-    if isinstance(path, Path) and not path.is_file():
-        raise ManifestError("manifest file does not exist", source=path)
+    if not path.is_file():
+        raise ManifestError(f"{what} file does not exist", source=path)
     try:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False)
+        return pd.read_csv(path, dtype=str, keep_default_na=False)
     except UnicodeDecodeError:
         raise ManifestError("is not a text (CSV) file", source=path) from None
     except (ValueError, OSError) as exc:  # pandas parser errors, an empty file
         raise ManifestError(f"cannot be read as a CSV table "
                             f"({' '.join(str(exc).split())[:200]})", source=path) from None
+
+
+def read_manifest(path, base_dir: Optional[str] = None) -> pd.DataFrame:
+    """Read and validate a manifest (see module doc); returns columns ID, Image, Mask, Label,
+    Organ, CancerType, Modality, OrganMask, OrganLabel with absolute paths."""
+    path = Path(path)
+    df = read_manifest_csv(path)
     return normalise_manifest(df, base_dir or path.parent, source=str(path))
 
 

@@ -62,6 +62,8 @@ class DemoRun:
     data_dir: Optional[Path] = None        # shared data (real cases, paired CT / MR data)
     pairs: Optional[Path] = None           # a paired manifest for the cross-modality section
     cross_modality: Optional[Dict[str, Any]] = None
+    workflows: bool = True                 # the related-workflow sections of the report
+    workflow_results: Dict[str, Any] = field(default_factory=dict)
     timings: Dict[str, float] = field(default_factory=dict)
 
     @property
@@ -89,11 +91,14 @@ class DemoRun:
 def run_demo(out: str = "demo_out", n: int = 120, seed: int = 2021, reps: int = 500,
              k_min: int = 2, k_max: int = 8, workers: int = 2, encode: str = "auto",
              data_dir: Optional[str] = None, real_cases: bool = True, n_boot: int = 200,
-             pairs: Optional[str] = None) -> Dict[str, Any]:
+             pairs: Optional[str] = None, workflows: bool = True) -> Dict[str, Any]:
     """Run the whole pipeline (see module doc); returns the summary dict (also
     ``summary.json``).  ``encode``: ``"auto"`` (autoencoder or PCA, the better on held-out
     data), ``"autoencoder"``, ``"pca"`` or ``"none"``.  ``pairs``: a paired CT / MR manifest for
-    the cross-modality section (default: the shared data's, when found and ``real_cases``)."""
+    the cross-modality section (default: the shared data's, when found and ``real_cases``).
+    ``workflows``: add the related workflows to the report (association with patient variables,
+    Cox model evaluation, intra- and peri-tumoural signatures, deep features; see
+    :func:`.demo_report.workflow_sections`)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -124,7 +129,7 @@ def run_demo(out: str = "demo_out", n: int = 120, seed: int = 2021, reps: int = 
     cols = feature_columns(feats)
     ok = feats[feats["error"] == ""].reset_index(drop=True)
     run = DemoRun(out_dir=out_dir, seed=seed, reps=reps, workers=workers, manifest=man,
-                  features=feats, ok=ok, columns=cols)
+                  features=feats, ok=ok, columns=cols, workflows=workflows)
     run.timings["cohort"] = t_cohort
     run.timings["features"] = time.perf_counter() - t0
     _say(f"      {len(cols)} features, {len(ok)} cases ok, {len(run.failed)} with errors")
@@ -168,8 +173,10 @@ def run_demo(out: str = "demo_out", n: int = 120, seed: int = 2021, reps: int = 
         run.pairs = Path(pairs) if pairs else find_paired_data(ddir)
 
     # 7. report ------------------------------------------------------------------------------
-    t0 = step(7, "writing the HTML report" + (" (with the cross-modality agreement of the "
-                                               "paired CT / MR data)" if run.pairs else ""))
+    extra = [what for what, on in (("the cross-modality agreement of the paired CT / MR data",
+                                     run.pairs is not None),
+                                    ("the related workflows", workflows)) if on]
+    t0 = step(7, "writing the HTML report" + (f" (with {' and '.join(extra)})" if extra else ""))
     from .demo_report import write_report
     from .files import write_json
 
@@ -328,5 +335,6 @@ def demo_summary(run: DemoRun) -> Dict[str, Any]:
         "calibration": {"brier": cv_brief(cv).get("brier"), "ece": cv_brief(cv).get("ece")},
         "real_cases": real,
         "cross_modality": run.cross_modality,
+        "workflows": run.workflow_results or None,
         "timings_s": {k: round(v, 1) for k, v in run.timings.items()},
     }

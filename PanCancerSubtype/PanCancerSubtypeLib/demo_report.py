@@ -79,6 +79,9 @@ def write_report(path, run) -> None:
             rep.text(f"(cross-modality agreement unavailable: {type(exc).__name__}: {exc})",
                      "warn")
 
+    if run.workflows:
+        workflow_sections(rep, run)
+
     # -- provenance
     rep.section("run", "Run")
     from . import __version__
@@ -87,6 +90,83 @@ def write_report(path, run) -> None:
              f"encoder: {run.whole.encoder_used}. The same seed gives the same report, byte for "
              f"byte; the time per step ({run.workers} workers) is in summary.json.")
     rep.write(path)
+
+
+def workflow_sections(rep, run) -> None:
+    """The related workflows on the demo cohort, one report section each (a failure or a
+    missing optional package is shown, not fatal); their summaries go to
+    ``run.workflow_results`` and ``summary.json`` (``workflows``), their times to
+    ``run.timings`` (``workflow_<name>``).
+
+    * association: every feature against the planted morphology (volume, margin width,
+      irregularity) and age, random intercept per cancer type (:mod:`.association`);
+    * Cox model evaluation: age alone against age + subtype at the median follow-up
+      (:mod:`.survival_eval`);
+    * intra- and peri-tumoural signatures: PyRadiomics first-order features of the tumour and of
+      a 5 mm ring, a LASSO-Cox rad-score per ROI and their out-of-fold combination
+      (:mod:`.multisignature`; needs the ``radiomics`` extra), on half of the cohort;
+    * deep features: a small denoising autoencoder trained on the CPU, and how well its features
+      separate the planted archetypes (:mod:`.deep.report`; needs the ``deep`` extra), on the
+      same half.
+    """
+    import time
+
+    man = run.manifest
+    ids = run.ok["ID"].astype(str)
+    labels = pd.Series([f"S{c}" for c in run.subtype], index=ids, name="subtype")
+    clin = man.set_index("ID").loc[ids]
+    table = pd.DataFrame({"ID": ids.to_numpy(), "time": clin["time"].to_numpy(float),
+                          "event": clin["event"].to_numpy(int),
+                          "age": clin["age"].to_numpy(float),
+                          "subtype": labels.to_numpy()})
+    cols = ["ID", "Image", "Mask", "Label", "OrganMask", "Modality", "Organ", "CancerType"]
+
+    def association():
+        from .association import report_section
+
+        variables = man[["ID", "volume_ml", "margin_mm", "irregularity", "age", "CancerType"]]
+        return report_section(rep, run.ok[["ID"] + list(run.columns)], variables,
+                              group="CancerType",
+                              title="Association of the features with patient variables")
+
+    def cox_models():
+        from .survival_eval import report_section
+
+        t = float(np.median(table["time"]))
+        return report_section(rep, table, "time", "event",
+                              {"age": ["age"], "age + subtype": ["age", "subtype"]}, t=t,
+                              seed=run.seed)
+
+    # the two image-based workflows on half of the cohort (every second case, stratified by
+    # cancer type), which keeps the whole demo near two minutes on two cores
+    ok = man[man["ID"].astype(str).isin(set(ids))]
+    half = pd.concat([g.iloc[::2] for _, g in ok.groupby("CancerType", sort=True)])
+
+    def peritumoural():
+        from .multisignature import report_section
+
+        return report_section(rep, half[cols + ["time", "event"]], run.out_dir / "peritumoural",
+                              workers=run.workers, seed=run.seed)
+
+    def deep():
+        from .deep.report import report_section
+
+        return report_section(rep, half[cols], half.set_index("ID")["archetype"].rename(
+            "archetype"), run.out_dir / "deep_encoder", settings={"n_slices": 2}, seed=run.seed)
+
+    for name, title, fn in (("association", "Association with patient variables", association),
+                            ("cox_models", "Cox model evaluation", cox_models),
+                            ("peritumoural", "Intra- and peri-tumoural radiomic signatures",
+                             peritumoural),
+                            ("deep", "Deep image features (denoising autoencoder)", deep)):
+        t0 = time.perf_counter()
+        try:
+            run.workflow_results[name] = fn()
+        except Exception as exc:  # an illustration: a failure is shown, not fatal
+            rep.section(name, title)
+            rep.text(f"({title.lower()} unavailable: {type(exc).__name__}: {exc})", "warn")
+            run.workflow_results[name] = {"error": f"{type(exc).__name__}: {exc}"}
+        run.timings[f"workflow_{name}"] = time.perf_counter() - t0
 
 
 def _design_section(rep, run, igp) -> None:

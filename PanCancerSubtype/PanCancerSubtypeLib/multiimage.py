@@ -70,15 +70,13 @@ def expand_manifest(manifest: Union[str, Path, pd.DataFrame], base_dir=None
 
     Returns ``(long manifest, image names)``; the long manifest has the columns of
     :func:`.cohort.normalise_manifest` plus ``Patient`` and ``ImageName``."""
-    from .cohort import normalise_manifest
+    from .cohort import normalise_manifest, read_manifest_csv
 
     if isinstance(manifest, pd.DataFrame):
         df, source, base = manifest.copy(), "<DataFrame>", Path(base_dir or ".")
     else:
         p = Path(manifest)
-        if not p.is_file():
-            raise ManifestError("manifest file does not exist", source=p)
-        df = pd.read_csv(p, dtype=str, keep_default_na=False)
+        df = read_manifest_csv(p)
         source, base = str(p), Path(base_dir) if base_dir else p.parent
     df.columns = [str(c).strip() for c in df.columns]
     df = df.fillna("").astype(str)

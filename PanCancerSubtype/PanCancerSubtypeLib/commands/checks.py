@@ -16,37 +16,30 @@ from typing import List, Optional
 from ..errors import UnreadableFileError, UsageError
 
 
-def positive_int(text: str) -> int:
-    """argparse type: an integer >= 1."""
+def _whole_number(text: str, lowest: int) -> int:
     try:
         v = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {v}")
+        raise argparse.ArgumentTypeError(f"expected a whole number >= {lowest}, got {text!r}") \
+            from None
+    if v < lowest:
+        raise argparse.ArgumentTypeError(f"must be >= {lowest}, got {v}")
     return v
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    return _whole_number(text, 1)
 
 
 def at_least_two(text: str) -> int:
     """argparse type: an integer >= 2 (folds, groups)."""
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 2, got {text!r}") from None
-    if v < 2:
-        raise argparse.ArgumentTypeError(f"must be >= 2, got {v}")
-    return v
+    return _whole_number(text, 2)
 
 
 def non_negative_int(text: str) -> int:
     """argparse type: an integer >= 0."""
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {v}")
-    return v
+    return _whole_number(text, 0)
 
 
 def positive_float(text: str) -> float:

@@ -42,11 +42,14 @@ def register(sub):
                         "IBSI_soft_tissue_sarcoma_CT_MR/pairs.csv of the shared data, when found)")
     p.add_argument("--n-boot", type=non_negative_int, default=200,
                    help="bootstrap resamples for the C-index CI")
+    p.add_argument("--no-workflows", action="store_true",
+                   help="leave the related workflows out of the report (association, Cox model "
+                        "evaluation, intra- / peri-tumoural signatures, deep features)")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    if not args.no_encode:
+    if not args.no_encode and args.encode in ("auto", "autoencoder"):
         from ..extras import require
 
         require("deep", "demo (its autoencoder step; --no-encode skips it)")
@@ -67,5 +70,5 @@ def run(args) -> int:
              k_max=args.k_max, workers=args.workers,
              encode="none" if args.no_encode else args.encode,
              data_dir=args.data, real_cases=not args.no_real, n_boot=args.n_boot,
-             pairs=args.pairs)
+             pairs=args.pairs, workflows=not args.no_workflows)
     return 0
