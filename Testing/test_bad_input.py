@@ -588,6 +588,8 @@ CLI_CASES = [
      ["--group", "texture"], True),
     ("demo-n-0", ["demo", "--n", "0", "--out", "{out}"], 2, ["--n"], True),
     ("demo-workers-0", ["demo", "--workers", "0", "--out", "{out}"], 2, ["--workers"], True),
+    ("demo-n-too-small", ["demo", "--n", "12", "--k-max", "3", "--out", "{out}"], 2,
+     ["--n", "at least 20"], True),
     ("demo-k-max-over-cases", ["demo", "--n", "10", "--k-max", "9", "--out", "{out}"], 2,
      ["--k-max"], True),
 ]

@@ -111,6 +111,8 @@ def workflow_sections(rep, run) -> None:
     """
     import time
 
+    from .files import to_jsonable
+
     man = run.manifest
     ids = run.ok["ID"].astype(str)
     labels = pd.Series([f"S{c}" for c in run.subtype], index=ids, name="subtype")
@@ -161,7 +163,7 @@ def workflow_sections(rep, run) -> None:
                             ("deep", "Deep image features (denoising autoencoder)", deep)):
         t0 = time.perf_counter()
         try:
-            run.workflow_results[name] = fn()
+            run.workflow_results[name] = to_jsonable(fn())  # strict JSON: NaN -> None
         except Exception as exc:  # an illustration: a failure is shown, not fatal
             rep.section(name, title)
             rep.text(f"({title.lower()} unavailable: {type(exc).__name__}: {exc})", "warn")

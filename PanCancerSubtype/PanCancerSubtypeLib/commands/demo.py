@@ -64,6 +64,10 @@ def run(args) -> int:
     if args.k_max >= int(args.n * 0.8):
         raise UsageError(f"--k-max {args.k_max} must be smaller than the {int(args.n * 0.8)} "
                          f"cases drawn per resampling (80% of --n {args.n})", source="--k-max")
+    if args.n < 20:
+        raise UsageError(f"the discovery / validation design needs at least 20 cases (a "
+                         f"validation third that can be clustered, 10 discovery cases for the "
+                         f"purity), got {args.n}", source="--n")
     check_output_path(args.out, "--out", folder=True)
 
     run_demo(out=args.out, n=args.n, seed=args.seed, reps=args.reps, k_min=args.k_min,

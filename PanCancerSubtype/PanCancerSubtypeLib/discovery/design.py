@@ -160,6 +160,10 @@ def discovery_validation(features: TableLike, cancer_type_column: str = "CancerT
 
     t0 = time.perf_counter()
     Zv = disc.validation_codes
+    if int(len(val_ids) * s.p_item) - 1 < s.k_min:
+        raise ValueError(f"the validation set ({len(val_ids)} tumours) is too small to cluster at "
+                         f"k >= {s.k_min} with {s.p_item:g} of it per resampling; give more "
+                         f"tumours or a larger validation fraction")
     vcc = ConsensusClustering(k_min=s.k_min, k_max=min(s.k_max, int(len(val_ids) * s.p_item) - 1),
                               reps=s.reps, p_item=s.p_item, seed=s.seed, n_jobs=s.n_jobs,
                               k_selection=s.k_selection).fit(Zv, progress=resampling_progress)

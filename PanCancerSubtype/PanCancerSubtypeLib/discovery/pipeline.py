@@ -461,7 +461,11 @@ def discover(features: TableLike, validation: Optional[TableLike] = None,
         res.validation_classes = pd.DataFrame(vclasses, index=pd.Index(
             [str(i) for i in Zv.index], name="ID"))
         timings["igp"] = time.perf_counter() - t0
-    if s.purity_repeats > 0:
+    if s.purity_repeats > 0 and len(Z) < 2 * 5:  # cluster_purity's 5 folds need 2 items each
+        say(f"purity skipped: {len(Z)} tumours (repeated 5-fold cross-validation needs at least "
+            f"10)")
+        res.notes.append(f"purity skipped: {len(Z)} tumours, fewer than 10")
+    elif s.purity_repeats > 0:
         t0 = time.perf_counter()
         fn = consensus_cluster_fn(k_sel, reps=res.purity_reps_used, p_item=s.p_item, seed=seed,
                                   n_jobs=s.n_jobs)
