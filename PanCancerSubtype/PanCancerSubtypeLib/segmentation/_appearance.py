@@ -84,12 +84,11 @@ def fill_enclosed(mask: np.ndarray, spacing_zyx, max_hole_radius_mm: float) -> n
             f[i] |= ndi.binary_fill_holes(m[i])
     holes = filled & ~mask
     if holes.any():
-        lab, n = ndi.label(holes)
         depth = ndi.distance_transform_edt(holes, sampling=sp)
-        deep = ndi.maximum(depth, lab, index=np.arange(1, n + 1))
-        too_big = np.flatnonzero(np.asarray(deep) > max_hole_radius_mm) + 1
-        if too_big.size:
-            filled &= ~np.isin(lab, too_big)
+        deep = depth > max_hole_radius_mm
+        if deep.any():
+            lab, _ = ndi.label(holes)
+            filled &= ~np.isin(lab, np.unique(lab[deep]))
     return filled
 
 

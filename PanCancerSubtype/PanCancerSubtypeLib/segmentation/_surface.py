@@ -126,29 +126,38 @@ def optimal_surface(cost: np.ndarray, edges: np.ndarray, max_step: int,
 
 
 def star_mask(shape, spacing_zyx, centre_zyx, dirs: np.ndarray, radius_mm: np.ndarray,
-              k_nearest: int = 3) -> np.ndarray:
+              table: int = 96) -> np.ndarray:
     """Voxels (z, y, x) inside the star-shaped surface ``radius_mm[d]`` along ``dirs`` from
-    ``centre_zyx`` (voxel index); the radius in between rays is the inverse-angle-weighted mean
-    of the ``k_nearest`` rays."""
+    ``centre_zyx`` (voxel index).  The radius between rays is read from a (polar angle x
+    azimuth) table of ``table`` x ``2 table`` cells, each holding the inverse-angle-weighted
+    mean radius of its three nearest rays."""
     from scipy.spatial import cKDTree
 
     sp = np.asarray(spacing_zyx, float)
-    rmax = float(np.max(radius_mm))
+    rad_rays = np.asarray(radius_mm, float)
+    rmax = float(rad_rays.max()) if rad_rays.size else 0.0
     c = np.asarray(centre_zyx, float)
+    out = np.zeros(shape, bool)
     lo = np.maximum(np.floor(c - rmax / sp) - 1, 0).astype(int)
     hi = np.minimum(np.ceil(c + rmax / sp) + 2, np.asarray(shape)).astype(int)
-    out = np.zeros(shape, bool)
     if np.any(hi <= lo):
         return out
-    zz, yy, xx = np.meshgrid(*(np.arange(a, b) for a, b in zip(lo, hi)), indexing="ij")
-    v = np.stack([(zz - c[0]) * sp[0], (yy - c[1]) * sp[1], (xx - c[2]) * sp[2]], axis=-1)
-    dist = np.sqrt((v ** 2).sum(-1))
-    near = dist <= rmax + 1e-6
-    u = v[near] / np.maximum(dist[near], 1e-9)[:, None]
-    dd, ii = cKDTree(dirs).query(u, k=k_nearest)
+    # radius table over (theta, phi) cell centres
+    nt, nphi = int(table), 2 * int(table)
+    th = (np.arange(nt) + 0.5) * np.pi / nt
+    ph = (np.arange(nphi) + 0.5) * 2 * np.pi / nphi - np.pi
+    tt, pp = np.meshgrid(th, ph, indexing="ij")
+    u = np.stack([np.cos(tt), np.sin(tt) * np.sin(pp), np.sin(tt) * np.cos(pp)], -1).reshape(-1, 3)
+    dd, ii = cKDTree(dirs).query(u, k=3)
     wgt = 1.0 / np.maximum(dd, 1e-6)
-    rad = (np.asarray(radius_mm, float)[ii] * wgt).sum(1) / wgt.sum(1)
-    inside = np.zeros(dist.shape, bool)
-    inside[near] = dist[near] <= rad
-    out[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]] = inside
+    tab = ((rad_rays[ii] * wgt).sum(1) / wgt.sum(1)).reshape(nt, nphi)
+    z = (np.arange(lo[0], hi[0]) - c[0]) * sp[0]
+    y = (np.arange(lo[1], hi[1]) - c[1]) * sp[1]
+    x = (np.arange(lo[2], hi[2]) - c[2]) * sp[2]
+    zz, yy, xx = z[:, None, None], y[None, :, None], x[None, None, :]
+    dist = np.sqrt(zz ** 2 + yy ** 2 + xx ** 2)
+    ti = np.clip((np.arccos(np.clip(zz / np.maximum(dist, 1e-9), -1, 1)) * (nt / np.pi))
+                 .astype(int), 0, nt - 1)
+    pi_ = np.clip(((np.arctan2(yy, xx) + np.pi) * (nphi / (2 * np.pi))).astype(int), 0, nphi - 1)
+    out[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]] = dist <= tab[ti, pi_]
     return out

@@ -23,7 +23,8 @@ Method
 2. **Rays**: ``n_rays`` directions (a Fibonacci sphere) from the seed, sampled every
    ``ray_step_mm`` up to ``ray_length_mm``, on a physical (mm) grid, so anisotropic voxels and
    oblique image directions are handled.  Rays stop at the bounding box, the image border and
-   ``background_radius_mm`` before any background point.
+   ``background_radius_mm`` before any background point (at most half its distance to the
+   nearest seed).
 3. **Surface**: the radius r_d on every ray d minimises
 
        sum_d [ sum_{j <= r_d} (1 - T_dj) + sum_{r_d < j <= r_d + w} T_dj + eps j ] * step
@@ -185,6 +186,7 @@ class _Problem:
         self.model = model
         self.p = p
         self.source = source
+        self._cache: Dict[tuple, Dict[str, Any]] = {}
 
     # ------------------------------------------------------------------------------ one run
     def crop_for(self, seeds_zyx):
@@ -197,13 +199,20 @@ class _Problem:
             hi = np.minimum(hi, [s.stop for s in self.box])
         return lo, hi
 
-    def run(self, seeds_zyx: Sequence[np.ndarray]) -> Dict[str, Any]:
-        """Segment from seeds (voxel indices z, y, x); returns the crop, its mask and details."""
+    def likelihood(self, seeds_zyx: Sequence[np.ndarray]) -> Dict[str, Any]:
+        """Crop around the seeds, tumour likelihood on it and the appearance model (cached: the
+        re-centring run reuses its click's)."""
+        key = tuple(tuple(int(v) for v in s) for s in seeds_zyx)
+        if key not in self._cache:
+            self._cache.clear()
+            self._cache[key] = self._likelihood([np.asarray(s, int) for s in seeds_zyx])
+        return self._cache[key]
+
+    def _likelihood(self, seeds_zyx: List[np.ndarray]) -> Dict[str, Any]:
         from scipy import ndimage as ndi
 
         p = self.p
         sp = self.sp
-        seeds_zyx = [np.asarray(s, int) for s in seeds_zyx]
         lo, hi = self.crop_for(seeds_zyx)
         crop = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi))
         arr = np.asarray(self.full[crop], np.float32)
@@ -225,11 +234,10 @@ class _Problem:
         level = float(np.median(sm[seed_balls[0]]))   # the first (user's) seed decides
         dirs, edges, nbrs = _directions(int(p.n_rays))
         radii = np.arange(0.0, p.ray_length_mm + 1e-9, p.ray_step_mm)
-        n_k = len(radii)
         # where rays may go: inside the crop, away from background points
         valid = np.ones(arr.shape, np.float32)
         for b in self.bg:
-            valid[self._ball_at(arr.shape, b - lo, p.background_radius_mm)] = 0.0
+            valid[self._ball_at(arr.shape, b - lo, self._bg_radius(b, seeds_zyx))] = 0.0
         details: Dict[str, Any] = {}
         model = self.model
         feat = sm
@@ -270,20 +278,39 @@ class _Problem:
             allowed = app.second_channel_veto(ch2, stats_near, sp, p.second_channel_margin_mm)
             t = t * allowed
             details["second_channel_allowed"] = float(allowed[stats_near].mean())
+        return {"lo": lo, "hi": hi, "shape": arr.shape, "loc": loc, "t": t, "feat": feat,
+                "valid": valid, "model": model, "details": details}
+
+    def run(self, seeds_zyx: Sequence[np.ndarray], extra: Sequence[np.ndarray] = ()
+            ) -> Dict[str, Any]:
+        """Segment from seeds (voxel indices z, y, x; ``extra``: further ray centres that do not
+        change the crop or the likelihood); returns the crop, its mask and details."""
+        lk = self.likelihood(seeds_zyx)
+        p = self.p
+        sp = self.sp
+        lo, hi, shape = lk["lo"], lk["hi"], lk["shape"]
+        loc = list(lk["loc"]) + [np.asarray(e, int) - lo for e in extra]
+        t, feat, valid, model = lk["t"], lk["feat"], lk["valid"], lk["model"]
+        dirs, edges, nbrs = _directions(int(p.n_rays))
+        radii = np.arange(0.0, p.ray_length_mm + 1e-9, p.ray_step_mm)
+        n_k = len(radii)
         n_iter = 1 + (int(p.generic_iterations) if model == "generic" else 0)
         for it in range(n_iter):
-            region = np.zeros(arr.shape, bool)
+            region = np.zeros(shape, bool)
             inside_vals, outside_vals, fractions = [], [], []
             for s in loc:
                 tr = sample_rays(t, sp, s, dirs, radii, cval=np.nan)
                 ok = sample_rays(valid, sp, s, dirs, radii, cval=0.0)
                 blocked = ~(ok >= 0.5) | np.isnan(tr)
+                # a ray stopped by a background point or by the box meets a boundary the user
+                # drew (the crop ends at the box when there is one)
+                user = ~(ok >= 0.5)
                 tr = np.where(np.isnan(tr), 0.0, tr)
                 if model == "bright":
                     tr = self._enclosed_prefix(tr)
-                r, seen = self._surface(tr, blocked, dirs, edges, nbrs)
+                r, seen = self._surface(tr, blocked, user, dirs, edges, nbrs)
                 fractions.append(float(seen.mean()))
-                region |= star_mask(arr.shape, sp, s, dirs, radii[r])
+                region |= star_mask(shape, sp, s, dirs, radii[r])
                 if it < n_iter - 1:
                     fr = sample_rays(feat, sp, s, dirs, radii, cval=np.nan)
                     j = np.arange(n_k)[None, :]
@@ -299,15 +326,21 @@ class _Problem:
                     break
                 t = t_new
         for b in self.bg:
-            region[self._ball_at(arr.shape, b - lo, p.background_radius_mm)] = False
+            region[self._ball_at(shape, b - lo, self._bg_radius(b, seeds_zyx))] = False
         return {"lo": lo, "hi": hi, "region": region, "model": model,
-                "boundary_fraction": float(np.mean(fractions)), "details": details}
+                "boundary_fraction": float(np.mean(fractions)), "details": lk["details"]}
 
     def _ball_at(self, shape, centre, r_mm):
         """Voxels of an array of ``shape`` within ``r_mm`` of ``centre`` (voxel index z, y, x;
         may lie outside the array)."""
         grids = np.ogrid[tuple(slice(0, n) for n in shape)]
         return sum(((g - c) * h) ** 2 for g, c, h in zip(grids, centre, self.sp)) <= r_mm ** 2
+
+    def _bg_radius(self, b, seeds_zyx) -> float:
+        """``background_radius_mm``, at most half the distance from the point to the nearest
+        seed (a background point placed close to a small tumour must not swallow it)."""
+        d = min(float(np.sqrt((((np.asarray(s) - b) * self.sp) ** 2).sum())) for s in seeds_zyx)
+        return min(self.p.background_radius_mm, 0.5 * d)
 
     def _enclosed_prefix(self, tr):
         """Dark interior between the seed and the first enhancing sample of each ray (within
@@ -320,7 +353,7 @@ class _Problem:
         prefix = (np.arange(n_k)[None, :] < first[:, None]) & reach[:, None]
         return np.maximum(tr, prefix.astype(tr.dtype))
 
-    def _surface(self, tr, blocked, dirs, edges, nbrs):
+    def _surface(self, tr, blocked, user, dirs, edges, nbrs):
         """Optimal surface (step 3) and the interpolation where no boundary shows (step 4)."""
         p = self.p
         n, n_k = tr.shape
@@ -340,8 +373,11 @@ class _Problem:
         max_step = max(int(round(p.max_slope_mm / p.ray_step_mm)), 1)
         r = optimal_surface(cost, edges, max_step)
         jj = np.minimum(r[:, None] + 1 + np.arange(w)[None, :], n_k - 1)
-        after = tr[np.arange(n)[:, None], jj].mean(1)
-        seen = (after < 0.5) & (r < first_blocked - 1)
+        after = np.where(blocked, 1.0, tr)[np.arange(n)[:, None], jj].mean(1)
+        at_stop = r >= first_blocked - 2
+        user_stop = user[np.arange(n), np.minimum(first_blocked, n_k - 1)] & \
+            (first_blocked < n_k)
+        seen = ((after < 0.5) & ~at_stop) | (at_stop & user_stop)
         if seen.any() and not seen.all():
             unseen = np.flatnonzero(~seen)
             ri = r.astype(float)
@@ -491,7 +527,7 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
         used = list(start)
         if p.recentre and m.any():
             c = _deepest_point(m, prob.sp)
-            res = prob.run(list(start) + [c])
+            res = prob.run(start, extra=[c])
             m = full_mask(res)
             used.append(c)
         return m, res, used
