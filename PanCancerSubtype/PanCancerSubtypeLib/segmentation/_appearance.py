@@ -42,7 +42,7 @@ import numpy as np
 
 __all__ = ["ball", "closing", "fill_enclosed", "robust_stats", "sigmoid", "choose_model",
            "lung_likelihood", "bright_threshold", "bright_likelihood", "generic_likelihood",
-           "histogram_likelihood", "second_channel_veto"]
+           "histogram_likelihood", "second_channel_veto", "in_aerated_lung"]
 
 
 def sigmoid(x):
@@ -142,10 +142,29 @@ def bright_threshold(normal: np.ndarray, ray_values: np.ndarray, k: float, f: fl
 
 
 def bright_likelihood(sm: np.ndarray, thr: float, sd: float, spacing_zyx, closing_mm: float,
-                      max_hole_radius_mm: float) -> np.ndarray:
+                      max_hole_radius_mm: float, wall: Optional[np.ndarray] = None,
+                      med: float = 0.0, dark_k: Optional[float] = None) -> np.ndarray:
+    """Soft enhancement map, with the holes enclosed by enhancing tissue (and by ``wall``, the
+    outside of the body: a necrotic core against a skull-stripped brain's edge) set to 1."""
     t = sigmoid((sm - thr) / (0.25 * sd)).astype(np.float32)
-    enclosed = fill_enclosed(closing(t >= 0.5, closing_mm, spacing_zyx), spacing_zyx,
-                             max_hole_radius_mm)
+    rim = closing(t >= 0.5, closing_mm, spacing_zyx)
+    if wall is not None:
+        rim = rim | wall
+    enclosed = fill_enclosed(rim, spacing_zyx, max_hole_radius_mm)
+    if dark_k is not None:
+        from scipy import ndimage as ndi
+        dark = sm < med - dark_k * sd
+        if wall is not None:
+            dark &= ~wall
+        dark = ndi.binary_opening(dark, ball(1.0, spacing_zyx))
+        touch = ndi.binary_dilation(t >= 0.5, ball(2.0, spacing_zyx))
+        lab, _ = ndi.label(dark)
+        ids = np.unique(lab[touch & dark])
+        ids = ids[ids > 0]
+        if ids.size:
+            enclosed |= np.isin(lab, ids)
+    if wall is not None:
+        enclosed &= ~wall
     return np.maximum(t, enclosed.astype(np.float32))
 
 
@@ -204,14 +223,20 @@ def second_channel_veto(ch2: np.ndarray, near: np.ndarray, spacing_zyx,
     return allowed
 
 
-def choose_model(modality: str, seed_level: float, air_fraction: float,
-                 bright: Optional[Tuple[float, Dict[str, float]]], rim_max_samples: float
-                 ) -> str:
-    """``lung``, ``bright`` or ``generic`` (see :mod:`.click`)."""
-    if modality == "CT":
-        return "lung" if (air_fraction >= 0.10 and seed_level > -500.0) else "generic"
-    if bright is None:
-        return "generic"
+def in_aerated_lung(seed_hu: float, air_30: float, air_reach: float, sd_30: float) -> bool:
+    """CT: is the clicked tumour a solid lesion in aerated lung?  The seed is soft tissue
+    (> -500 HU) and either at least 10 % of the 30 mm around it is air (< -600 HU), or it lies
+    in a large homogeneous solid mass (robust SD of the 30 mm around it < 40 HU: tumour, not
+    the fat / muscle / bone mix of a limb or the abdomen) with air in at least 5 % of the rays'
+    reach."""
+    if seed_hu <= -500.0:
+        return False
+    return air_30 >= 0.10 or (air_reach >= 0.05 and sd_30 < 40.0)
+
+
+def choose_model(seed_level: float, bright: Tuple[float, Dict[str, float]],
+                 rim_max_samples: float) -> str:
+    """MR: ``bright`` or ``generic`` (see :mod:`.click`)."""
     thr, details = bright
     if seed_level >= thr:
         return "bright"

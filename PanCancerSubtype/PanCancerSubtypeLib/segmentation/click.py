@@ -98,7 +98,9 @@ class ClickParameters:
     stats_radius_mm: float = 60.0
     bright_k: float = 1.0
     bright_f: float = 0.3
-    enclosure_mm: float = 25.0
+    enclosure_mm: float = 45.0
+    gap_mm: float = 0.0
+    dark_k: Optional[float] = None
     rim_max_mm: float = 12.0
     closing_mm: float = 2.0
     max_hole_radius_mm: float = 30.0
@@ -187,6 +189,10 @@ class _Problem:
         self.p = p
         self.source = source
         self._cache: Dict[tuple, Dict[str, Any]] = {}
+        # padding: the image's minimum value filling at least 1 % of it (outside a skull-
+        # stripped brain, outside the reconstruction field of view) is outside the body
+        v0 = float(np.min(self.full))
+        self.pad_value = v0 if float(np.mean(self.full == v0)) >= 0.01 else None
 
     # ------------------------------------------------------------------------------ one run
     def crop_for(self, seeds_zyx):
@@ -235,7 +241,10 @@ class _Problem:
         dirs, edges, nbrs = _directions(int(p.n_rays))
         radii = np.arange(0.0, p.ray_length_mm + 1e-9, p.ray_step_mm)
         # where rays may go: inside the crop, away from background points
+        pad = (arr == self.pad_value) if self.pad_value is not None else None
         valid = np.ones(arr.shape, np.float32)
+        if pad is not None:
+            valid[pad] = 0.0
         for b in self.bg:
             valid[self._ball_at(arr.shape, b - lo, self._bg_radius(b, seeds_zyx))] = 0.0
         details: Dict[str, Any] = {}
@@ -244,8 +253,12 @@ class _Problem:
         bright = None
         stats_near = None
         if self.modality == "CT" and model == "auto":
-            air = float(np.mean(sm[near(30.0)] < -600.0))
-            model = app.choose_model("CT", level, air, None, 0)
+            v30 = sm[near(30.0)]
+            v60 = sm[near(p.ray_length_mm)]
+            lung = app.in_aerated_lung(level, float(np.mean(v30 < -600.0)),
+                                       float(np.mean(v60 < -600.0)), app.robust_stats(v30)[1])
+            details["ct"] = {"lung": lung}
+            model = "lung" if lung else "generic"
         if model in ("auto", "bright"):
             stats_near = near(p.stats_radius_mm)
             normal = app.body_voxels(sm[stats_near])
@@ -255,13 +268,13 @@ class _Problem:
             bright = (thr, med, sd)
             details["bright"] = {"threshold": thr, "median": med, "sd": sd, **bd}
             if model == "auto":
-                model = app.choose_model(self.modality, level, 0.0, (thr, bd),
-                                         p.rim_max_mm / p.ray_step_mm)
+                model = app.choose_model(level, (thr, bd), p.rim_max_mm / p.ray_step_mm)
         if model == "lung":
             t = app.lung_likelihood(sm)
         elif model == "bright":
             thr, med, sd = bright
-            t = app.bright_likelihood(sm, thr, sd, sp, p.closing_mm, p.max_hole_radius_mm)
+            t = app.bright_likelihood(sm, thr, sd, sp, p.closing_mm, p.max_hole_radius_mm,
+                                      wall=pad, med=med, dark_k=getattr(p, "dark_k", None))
         else:
             model = "generic"
             feat = ndi.gaussian_filter(arr, p.generic_smoothing_mm / sp, mode="nearest")
@@ -278,6 +291,8 @@ class _Problem:
             allowed = app.second_channel_veto(ch2, stats_near, sp, p.second_channel_margin_mm)
             t = t * allowed
             details["second_channel_allowed"] = float(allowed[stats_near].mean())
+        if pad is not None:
+            t = np.where(pad, 0.0, t).astype(np.float32)
         return {"lo": lo, "hi": hi, "shape": arr.shape, "loc": loc, "t": t, "feat": feat,
                 "valid": valid, "model": model, "details": details}
 
@@ -302,12 +317,12 @@ class _Problem:
                 tr = sample_rays(t, sp, s, dirs, radii, cval=np.nan)
                 ok = sample_rays(valid, sp, s, dirs, radii, cval=0.0)
                 blocked = ~(ok >= 0.5) | np.isnan(tr)
-                # a ray stopped by a background point or by the box meets a boundary the user
-                # drew (the crop ends at the box when there is one)
+                # a ray stopped by a background point or by padding (outside the body) meets a
+                # boundary
                 user = ~(ok >= 0.5)
                 tr = np.where(np.isnan(tr), 0.0, tr)
                 if model == "bright":
-                    tr = self._enclosed_prefix(tr)
+                    tr = self._enclosed_prefix(tr, user)
                 r, seen = self._surface(tr, blocked, user, dirs, edges, nbrs)
                 fractions.append(float(seen.mean()))
                 region |= star_mask(shape, sp, s, dirs, radii[r])
@@ -342,16 +357,27 @@ class _Problem:
         d = min(float(np.sqrt((((np.asarray(s) - b) * self.sp) ** 2).sum())) for s in seeds_zyx)
         return min(self.p.background_radius_mm, 0.5 * d)
 
-    def _enclosed_prefix(self, tr):
-        """Dark interior between the seed and the first enhancing sample of each ray (within
-        ``enclosure_mm``) counts as tumour (a necrotic core inside an enhancing rim)."""
+    def _enclosed_prefix(self, tr, stop):
+        """Dark interior between the seed and the first enhancing sample of each ray, or the
+        edge of the body / a background point (``stop``), within ``enclosure_mm``, counts as
+        tumour (a necrotic core inside an enhancing rim, or against a skull-stripped brain's
+        edge)."""
         p = self.p
         n_k = tr.shape[1]
-        hit = tr >= 0.5
+        hit = (tr >= 0.5) | stop
         first = np.where(hit.any(1), hit.argmax(1), n_k)
         reach = first * p.ray_step_mm <= p.enclosure_mm
         prefix = (np.arange(n_k)[None, :] < first[:, None]) & reach[:, None]
-        return np.maximum(tr, prefix.astype(tr.dtype))
+        out = np.maximum(tr, prefix.astype(tr.dtype))
+        gap = int(round(getattr(p, "gap_mm", 0.0) / p.ray_step_mm))
+        if gap > 0:
+            # dark gaps between two enhancing runs of a ray, at most ``gap_mm`` long
+            from scipy import ndimage as ndi
+            e = (out >= 0.5) | stop
+            closed = ndi.binary_closing(np.pad(e, ((0, 0), (gap, gap))),
+                                        structure=np.ones((1, gap + 1), bool))[:, gap:-gap]
+            out = np.maximum(out, (closed & ~stop).astype(out.dtype))
+        return out
 
     def _surface(self, tr, blocked, user, dirs, edges, nbrs):
         """Optimal surface (step 3) and the interpolation where no boundary shows (step 4)."""
