@@ -142,8 +142,8 @@ def bright_threshold(normal: np.ndarray, ray_values: np.ndarray, k: float, f: fl
 
 
 def bright_likelihood(sm: np.ndarray, thr: float, sd: float, spacing_zyx, closing_mm: float,
-                      max_hole_radius_mm: float, wall: Optional[np.ndarray] = None,
-                      med: float = 0.0, dark_k: Optional[float] = None) -> np.ndarray:
+                      max_hole_radius_mm: float, wall: Optional[np.ndarray] = None
+                      ) -> np.ndarray:
     """Soft enhancement map, with the holes enclosed by enhancing tissue (and by ``wall``, the
     outside of the body: a necrotic core against a skull-stripped brain's edge) set to 1."""
     t = sigmoid((sm - thr) / (0.25 * sd)).astype(np.float32)
@@ -151,18 +151,6 @@ def bright_likelihood(sm: np.ndarray, thr: float, sd: float, spacing_zyx, closin
     if wall is not None:
         rim = rim | wall
     enclosed = fill_enclosed(rim, spacing_zyx, max_hole_radius_mm)
-    if dark_k is not None:
-        from scipy import ndimage as ndi
-        dark = sm < med - dark_k * sd
-        if wall is not None:
-            dark &= ~wall
-        dark = ndi.binary_opening(dark, ball(1.0, spacing_zyx))
-        touch = ndi.binary_dilation(t >= 0.5, ball(2.0, spacing_zyx))
-        lab, _ = ndi.label(dark)
-        ids = np.unique(lab[touch & dark])
-        ids = ids[ids > 0]
-        if ids.size:
-            enclosed |= np.isin(lab, ids)
     if wall is not None:
         enclosed &= ~wall
     return np.maximum(t, enclosed.astype(np.float32))
@@ -243,7 +231,3 @@ def choose_model(seed_level: float, bright: Tuple[float, Dict[str, float]],
     if details["hit_fraction"] >= 0.5 and details["first_run_samples"] <= rim_max_samples:
         return "bright"
     return "generic"
-
-
-def seeds_level(sm: np.ndarray, balls: Sequence[np.ndarray]) -> float:
-    return float(np.median(np.concatenate([sm[b] for b in balls])))

@@ -99,8 +99,7 @@ class ClickParameters:
     bright_k: float = 1.0
     bright_f: float = 0.3
     enclosure_mm: float = 45.0
-    gap_mm: float = 0.0
-    dark_k: Optional[float] = None
+    bone_hu: Optional[float] = 300.0
     rim_max_mm: float = 12.0
     closing_mm: float = 2.0
     max_hole_radius_mm: float = 30.0
@@ -269,12 +268,23 @@ class _Problem:
             details["bright"] = {"threshold": thr, "median": med, "sd": sd, **bd}
             if model == "auto":
                 model = app.choose_model(level, (thr, bd), p.rim_max_mm / p.ray_step_mm)
+        ch2 = None
+        if self.ch2_full is not None:
+            ch2 = ndi.gaussian_filter(np.asarray(self.ch2_full[crop], np.float32),
+                                      p.smoothing_mm / sp, mode="nearest")
+            if stats_near is None:
+                stats_near = near(p.stats_radius_mm)
         if model == "lung":
             t = app.lung_likelihood(sm)
+            if p.bone_hu is not None:
+                # the tumour stays inside the bony thorax: ribs, spine, sternum stop the rays
+                bone = sm > p.bone_hu
+                valid[bone] = 0.0
+                t = np.where(bone, 0.0, t).astype(np.float32)
         elif model == "bright":
             thr, med, sd = bright
             t = app.bright_likelihood(sm, thr, sd, sp, p.closing_mm, p.max_hole_radius_mm,
-                                      wall=pad, med=med, dark_k=getattr(p, "dark_k", None))
+                                      wall=pad)
         else:
             model = "generic"
             feat = ndi.gaussian_filter(arr, p.generic_smoothing_mm / sp, mode="nearest")
@@ -283,11 +293,7 @@ class _Problem:
                                            if self.box is None else np.ones(arr.shape, bool),
                                            glevel)
             details["generic"] = gd
-        if self.ch2_full is not None:
-            ch2 = ndi.gaussian_filter(np.asarray(self.ch2_full[crop], np.float32),
-                                      p.smoothing_mm / sp, mode="nearest")
-            if stats_near is None:
-                stats_near = near(p.stats_radius_mm)
+        if ch2 is not None:
             allowed = app.second_channel_veto(ch2, stats_near, sp, p.second_channel_margin_mm)
             t = t * allowed
             details["second_channel_allowed"] = float(allowed[stats_near].mean())
@@ -368,16 +374,7 @@ class _Problem:
         first = np.where(hit.any(1), hit.argmax(1), n_k)
         reach = first * p.ray_step_mm <= p.enclosure_mm
         prefix = (np.arange(n_k)[None, :] < first[:, None]) & reach[:, None]
-        out = np.maximum(tr, prefix.astype(tr.dtype))
-        gap = int(round(getattr(p, "gap_mm", 0.0) / p.ray_step_mm))
-        if gap > 0:
-            # dark gaps between two enhancing runs of a ray, at most ``gap_mm`` long
-            from scipy import ndimage as ndi
-            e = (out >= 0.5) | stop
-            closed = ndi.binary_closing(np.pad(e, ((0, 0), (gap, gap))),
-                                        structure=np.ones((1, gap + 1), bool))[:, gap:-gap]
-            out = np.maximum(out, (closed & ~stop).astype(out.dtype))
-        return out
+        return np.maximum(tr, prefix.astype(tr.dtype))
 
     def _surface(self, tr, blocked, user, dirs, edges, nbrs):
         """Optimal surface (step 3) and the interpolation where no boundary shows (step 4)."""
