@@ -1,4 +1,4 @@
-"""Draw the extension and module icons (128x128 PNG) and screenshot placeholders.
+"""Draw the extension and module icons (128x128 PNG); the screenshots come from make_screenshots.py.
 
 Run from the repository root: ``python Resources/make_icons.py`` (needs matplotlib).
 The PNGs are committed; rerun only to change the artwork.
@@ -82,18 +82,6 @@ def subtype_icon(path):
     save(fig, path)
 
 
-def placeholder(path, title):
-    fig = plt.figure(figsize=(8, 5), dpi=100)
-    fig.patch.set_facecolor("#1d3557")
-    fig.text(0.5, 0.55, "PanCancerSubtype", color="white", ha="center", fontsize=28)
-    fig.text(0.5, 0.4, f"{title} (screenshot placeholder)", color="#f1faee", ha="center",
-             fontsize=16)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    fig.savefig(path, dpi=100, facecolor=fig.get_facecolor())
-    plt.close(fig)
-    print("wrote", path)
-
-
 if __name__ == "__main__":
     extension_icon(os.path.join(ROOT, "Resources", "PanCancerSubtype.png"))
     mods = os.path.join(ROOT, "PanCancerSubtype")
@@ -101,6 +89,3 @@ if __name__ == "__main__":
                                    "PanCancerSegmentation.png"))
     features_icon(os.path.join(mods, "PanCancerFeatures", "Resources", "Icons", "PanCancerFeatures.png"))
     subtype_icon(os.path.join(mods, "PanCancerSubtype", "Resources", "Icons", "PanCancerSubtype.png"))
-    for name, title in (("segmentation", "Segmentation panel"), ("features", "Features panel"),
-                        ("subtype", "Subtype panel")):
-        placeholder(os.path.join(ROOT, "Resources", "Screenshots", name + ".png"), title)

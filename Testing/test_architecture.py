@@ -161,9 +161,18 @@ RULE_OWNERS = {
     "META_COLUMNS": "PanCancerSubtypeLib.tables",
     "FeaturePreparer": "PanCancerSubtypeLib.preprocessing",
     "c_index": "PanCancerSubtypeLib.survival",
-    "discover": "PanCancerSubtypeLib.discovery",
+    "discover": "PanCancerSubtypeLib.discovery.pipeline",
+    "discovery_validation": "PanCancerSubtypeLib.discovery.design",
+    "feature_family": "PanCancerSubtypeLib.tables",
+    "icc": "PanCancerSubtypeLib.reliability",
     "read_manifest": "PanCancerSubtypeLib.cohort",
     "consensus_cdf": "PanCancerSubtypeLib.consensus.statistics",
+    "atomic_path": "PanCancerSubtypeLib.files",
+    "check_output_path": "PanCancerSubtypeLib.files",
+    "is_timing_column": "PanCancerSubtypeLib.tables",
+    "exit_code": "PanCancerSubtypeLib.errors",
+    "LABEL_RULE": "PanCancerSubtypeLib.io",
+    "select_labels": "PanCancerSubtypeLib.io",
 }
 
 

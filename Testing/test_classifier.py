@@ -203,7 +203,8 @@ def test_feature_mismatch_names_the_columns(fitted):
     shuffled = meta[list(reversed(meta.columns))]
     np.testing.assert_array_equal(m.predict_proba(shuffled), m.predict_proba(df))
     out = m.predict_frame(shuffled)
-    assert list(out.columns) == ["ID", "predicted_subtype"] + [f"prob_{c}" for c in m.classes_]
+    assert list(out.columns) == (["ID", "predicted_subtype"] + [f"prob_{c}" for c in m.classes_]
+                                 + ["novelty_score", "novelty_family", "novel"])
     assert list(out["ID"]) == list(df["ID"])
 
 
@@ -262,7 +263,7 @@ def test_bundle_round_trip_identical(fitted, tmp_path):
     m, df, _, _ = fitted
     d = save_bundle(m, tmp_path / "model")
     assert sorted(p.name for p in d.iterdir()) == [
-        "checksums.json", "metadata.json", "model.json", "preprocessing.json"]
+        "checksums.json", "metadata.json", "model.json", "novelty.json", "preprocessing.json"]
     m2 = load_bundle(d)
     np.testing.assert_allclose(m2.predict_proba(df), m.predict_proba(df), rtol=0, atol=0)
     np.testing.assert_array_equal(m2.predict(df), m.predict(df))

@@ -25,7 +25,7 @@ from PanCancerSubtypeLib.heterogeneity import (CT_RANGE, FEATURE_NAMES, MEASURES
                                                released_order)
 from PanCancerSubtypeLib.regions import (brain_mask_mr, breast_mask_mr, lung_mask_ct,
                                          parenchyma_mask, regions_from_labelmap, regions_labelmap,
-                                         tumour_regions)
+                                         soft_tissue_mask, tumour_regions)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -134,13 +134,69 @@ def test_measures_against_straightforward_recomputation():
         h2 = (b / b.sum()).astype(np.float32)
         x, y = h1.astype(float), h2.astype(float)
         assert compare_hist(h1, h2, "correlation") == pytest.approx(stats.pearsonr(x, y)[0], abs=1e-9)
-        chi = sum((p - q) ** 2 / p for p, q in zip(x, y) if p != 0)
+        # OpenCV subtracts the two float32 bins in float32
+        chi = sum(float(np.float32(p) - np.float32(q)) ** 2 / p for p, q in zip(x, y) if p != 0)
         assert compare_hist(h1, h2, "chisquare") == pytest.approx(chi, rel=1e-12)
         assert compare_hist(h1, h2, "intersection") == pytest.approx(sum(min(p, q) for p, q in zip(x, y)))
         bc = sum(math.sqrt(p * q) for p, q in zip(x, y))
         m1, m2 = x.mean(), y.mean()
         expect = math.sqrt(max(1 - bc / math.sqrt(m1 * m2 * 100 ** 2), 0.0))
         assert compare_hist(h1, h2, "bhattacharyya") == pytest.approx(expect, abs=1e-9)
+
+
+def lcg_histogram(seed, n=100, zero_every=3):
+    """A normalised float32 histogram (``h / (sum + 1e-10)``, as the released code) of counts from
+    a fixed linear congruential generator (reproducible whatever the NumPy version)."""
+    x, counts = seed, []
+    for _ in range(n):
+        x = (1103515245 * x + 12345) % 2 ** 31
+        counts.append(0 if (x >> 8) % zero_every == 0 else (x >> 16) % 1000)
+    c = np.array(counts, dtype=np.float64)
+    return (c / (c.sum() + 1e-10)).astype(np.float32)
+
+
+#: cv2.compareHist(h1, h2, method) from opencv-python-headless 4.5.5.64 (x86-64), the OpenCV of
+#: the authors' era (4.10.0.84 gives the same), for (correlation, chi-square, intersection,
+#: Bhattacharyya), as float.hex;
+#: key: (seed 1, seed 2, bins, zero_every) of lcg_histogram.  (OpenCV 5.0.0 gives the same for
+#: all but chi-square, which it subtracts in float64: e.g. 0x1.1382d5ffc3630p+0 for the first.)
+OPENCV_455 = [
+    ((1, 2, 100, 3), ("0x1.8eba6eb8e8dfbp-4", "0x1.1382d5fc39e2ap+0", "0x1.c737219700000p-2",
+                      "0x1.43d8be6290ddcp-1")),
+    ((3, 4, 100, 2), ("-0x1.01d5a8b87fa76p-8", "0x1.d65921fea6c5ap-1", "0x1.116f60d600000p-2",
+                      "0x1.974b99a5e3d37p-1")),
+    ((5, 6, 100, 5), ("0x1.03be5688a3911p-4", "0x1.642691534502ep+1", "0x1.1a9baf1680000p-1",
+                      "0x1.09699c3dc43a4p-1")),
+    ((7, 8, 37, 3), ("0x1.6efa71ca3a904p-4", "0x1.6ce7168d20764p-1", "0x1.ebd5b93c00000p-2",
+                     "0x1.4f8e376383100p-1")),
+    ((9, 10, 100, 1000000), ("-0x1.dd34b197c95c6p-3", "0x1.6eeb12ebc6d5ap+3",
+                             "0x1.290e5c3c80000p-1", "0x1.a1616dbc29be3p-2")),
+]
+
+
+@pytest.mark.parametrize("key,expected", OPENCV_455)
+def test_measures_bit_for_bit_as_opencv(key, expected):
+    """All four measures equal OpenCV's compareHist bit for bit (==, not approx): chi-square with
+    its float32 subtraction of the bins, the others with the summation order of its SIMD loops
+    (37 bins: the 4-bin vectors plus a scalar tail)."""
+    s1, s2, n, zero_every = key
+    h1, h2 = lcg_histogram(s1, n, zero_every), lcg_histogram(s2, n, zero_every)
+    for method, hexval in zip(MEASURES, expected):
+        assert compare_hist(h1, h2, method) == float.fromhex(hexval), (key, method)
+
+
+def test_chisquare_subtracts_in_float32():
+    """The chi-square difference is the float32 difference of the bins: for bins whose float64
+    difference is not a float32, the term differs from the float64 computation."""
+    h1 = np.array([np.float32(1.0 / 3.0), np.float32(2.0 / 3.0)], np.float32)
+    h2 = np.array([np.float32(1e-9), np.float32(1.0 - 1e-9)], np.float32)
+    d32 = [float(np.float32(p) - np.float32(q)) for p, q in zip(h1, h2)]
+    expected = 0.0
+    for p, d in zip(h1.astype(float), d32):
+        expected += d * d / p
+    assert compare_hist(h1, h2, "chisquare") == expected
+    d64 = h1.astype(float) - h2.astype(float)
+    assert compare_hist(h1, h2, "chisquare") != float(np.sum(d64 * d64 / h1.astype(float)))
 
 
 def test_histogram_like_released_code():
@@ -231,7 +287,7 @@ def test_sphere_region_volumes(definition):
             assert (reg[f"PM{d}"] >= t).all()
 
 
-@pytest.mark.parametrize("definition", ["reference", "3d"])
+@pytest.mark.parametrize("definition", ["reference", "3d", "cross-modality"])
 def test_labelmap_round_trip(definition):
     rng = np.random.default_rng(5)
     t = sphere((20, 40, 40), 7, spacing_zyx=(2.0, 1.0, 1.0))
@@ -663,3 +719,284 @@ def test_regions_command_automatic_lung_3d(tmp_path, capsys):
     reg = regions_from_labelmap(lab, definition="3d")
     np.testing.assert_array_equal(reg["TC"] | reg["TIM"], tumour)
     assert not (reg["PM10"] & ~par).any() and not (reg["PM10"] & tumour).any()
+
+
+# ----------------------------------------------------------------------------------------------
+# issue 22: soft-tissue parenchyma, cross-modality regions and features
+# ----------------------------------------------------------------------------------------------
+LIMB_CT = {"air": -1000.0, "fat": -100.0, "muscle": 50.0, "cortex": 900.0, "marrow": -60.0,
+           "couch": 20.0, "tumour": 40.0, "calcified": 400.0, "lipoma": -110.0}
+LIMB_MR = {"air": 5.0, "fat": 1000.0, "muscle": 300.0, "cortex": 15.0, "marrow": 950.0,
+           "couch": 0.0, "tumour": 320.0, "calcified": 25.0, "lipoma": 980.0}
+
+
+def limb_phantom(core="calcified", core_mm=4.0, radius=10.0):
+    """Tissue names (z, y, x; 2 x 1 x 1 mm voxels) of a limb in air: a fat layer over muscle, a
+    bone (cortex ring around marrow), a couch below the body (not touching it) and a spherical
+    tumour with a core of ``core`` tissue; returns (labels, tumour)."""
+    shape = (20, 64, 64)
+    zz, yy, xx = np.indices(shape)
+    lab = np.full(shape, "air", dtype=object)
+    r = np.hypot(yy - 30, xx - 32)
+    lab[r <= 26] = "fat"
+    lab[r <= 20] = "muscle"
+    rb = np.hypot(yy - 30, xx - 16)
+    lab[rb <= 5] = "cortex"
+    lab[rb <= 3] = "marrow"
+    lab[60:63, 8:56] = "couch"
+    d = np.sqrt(((zz - 9.5) * 2.0) ** 2 + (yy - 30) ** 2 + (xx - 38) ** 2)
+    tumour = d <= radius
+    lab[tumour] = "tumour"
+    lab[d <= core_mm] = core
+    return lab, tumour
+
+
+def limb_case(modality, scale=1.0, **kw):
+    lab, t = limb_phantom(**kw)
+    table = LIMB_CT if modality == "CT" else LIMB_MR
+    img = np.vectorize(table.get)(lab).astype(np.float32) * scale
+    return make_case(img, t, spacing=(1.0, 1.0, 2.0), modality=modality, organ="soft-tissue",
+                     case_id=f"limb_{modality}"), lab
+
+
+@pytest.mark.parametrize("modality", ["CT", "MR"])
+def test_soft_tissue_mask_on_limb_phantom(modality):
+    case, lab = limb_case(modality)
+    par, used = parenchyma_mask(case, return_method=True)
+    assert used == "soft-tissue"
+    box = np.zeros(lab.shape, bool)
+    box[:, 5:, 5:60] = True  # the whole body lies inside the 50 mm box around the tumour
+    for tissue in ("fat", "muscle", "tumour", "calcified"):
+        assert par[(lab == tissue) & box].all(), tissue
+    # air, cortical bone (dense on CT, a signal void on MR), the marrow the cortex encloses and
+    # the couch (tissue-like on CT but not connected to the tumour's tissue) are excluded
+    for tissue in ("air", "cortex", "marrow", "couch"):
+        assert not par[lab == tissue].any(), tissue
+    direct = soft_tissue_mask(case.image, case.mask_array(), modality=modality)
+    np.testing.assert_array_equal(direct | case.mask_array(), par)
+
+
+def test_soft_tissue_parenchyma_choice_and_errors():
+    case, _ = limb_case("MR")
+    for organ in ("soft-tissue", "body", "Soft tissue"):
+        case.organ = organ
+        assert parenchyma_mask(case, return_method=True)[1] == "soft-tissue"
+    case.organ, case.cancer_type = None, "Sarcoma"
+    assert parenchyma_mask(case, return_method=True)[1] == "soft-tissue"
+    case.cancer_type = None
+    with pytest.raises(PanCancerSubtypeError, match="soft-tissue"):
+        parenchyma_mask(case)
+    assert parenchyma_mask(case, method="body", return_method=True)[1] == "soft-tissue"
+    t = np.zeros((8, 20, 20), bool)
+    t[3:5, 8:12, 8:12] = True
+    with pytest.raises(EmptyMaskError, match="no soft tissue"):
+        soft_tissue_mask(np.where(t, 40.0, -1000.0), t, modality="CT", source="air_case")
+    with pytest.raises(EmptyMaskError):
+        soft_tissue_mask(np.zeros(t.shape), np.zeros(t.shape, bool))
+
+
+def test_cross_modality_bands_on_sphere():
+    R = 12.0
+    shape = (45, 45, 45)
+    t = sphere(shape, R)
+    reg = tumour_regions(t, np.ones(shape, bool), (1.0, 1.0, 1.0), definition="cross-modality")
+    np.testing.assert_array_equal(reg["TC"] | reg["TIM"], t)
+    assert not (reg["TC"] & reg["TIM"]).any() and not (reg["PM5"] & reg["PM10"]).any()
+    assert not ((reg["PM5"] | reg["PM10"]) & t).any()
+    vol = {k: float(v.sum()) for k, v in reg.items()}
+    # TC: depth > 5 mm, the ball of radius R - 5 (+- one voxel); TIM the 5 mm rim
+    assert ball_volume(R - 6) <= vol["TC"] <= ball_volume(R - 4)
+    # PM5: the 0-5 mm shell, PM10: the 5-10 mm shell (not 0-10 mm)
+    assert ball_volume(R + 4) - ball_volume(R + 1) <= vol["PM5"] <= ball_volume(R + 6) - ball_volume(R - 1)
+    assert ball_volume(R + 9) - ball_volume(R + 6) <= vol["PM10"] <= ball_volume(R + 11) - ball_volume(R + 4)
+    # rim width is an option; a tumour no deeper than the rim keeps a core (half its depth)
+    thin = tumour_regions(t, None, (1.0, 1.0, 1.0), definition="cross-modality", rim_mm=3.0)
+    assert thin["TC"].sum() > vol["TC"]
+    small = sphere(shape, 3.5)
+    sreg = tumour_regions(small, None, (1.0, 1.0, 1.0), definition="cross-modality")
+    assert sreg["TC"].any() and sreg["TIM"].any()
+    with pytest.raises(ValueError, match="cross-modality"):
+        tumour_regions(t, None, (1, 1, 1), definition="bands")
+    with pytest.raises(ValueError, match="rim_mm"):
+        tumour_regions(t, None, (1, 1, 1), definition="cross-modality", rim_mm=0)
+
+
+def test_cross_modality_measures_hand_computed():
+    from PanCancerSubtypeLib.heterogeneity import cross_modality_features_from_regions
+
+    # image: CT values; TC and TIM all soft tissue; PM5 half fat / half soft; PM10 one third
+    # each of fat, soft tissue and bone (other)
+    img = np.array([50.0] * 8 + [-100.0] * 4 + [50.0] * 4 + [-100.0, 50.0, 900.0] * 2)
+    idx = np.arange(img.size)
+    reg = {"TC": idx < 4, "TIM": (idx >= 4) & (idx < 8), "PM5": (idx >= 8) & (idx < 16),
+           "PM10": idx >= 16}
+    thr = {"fat_low": -190.0, "fat_high": -30.0, "soft_high": 150.0}
+    f, diag = cross_modality_features_from_regions(img[None, None, :],
+                                                   {k: v[None, None, :] for k, v in reg.items()},
+                                                   thr, pseudo_count=0.01)
+    eps = 0.01
+    h = {"TC": np.array([0, 1, 0.0]), "TIM": np.array([0, 1, 0.0]),
+         "PM5": np.array([0.5, 0.5, 0]), "PM10": np.array([1, 1, 1]) / 3}
+    h = {k: (v + eps) / (1 + 3 * eps) for k, v in h.items()}
+    for a, b in PAIRS:
+        x, y = h[a], h[b]
+        r = np.corrcoef(x, y)[0, 1] if np.ptp(x) > 0 and np.ptp(y) > 0 else 1.0
+        chi = sum((p - q) ** 2 / p for p, q in zip(x, y))
+        key = f"regional_{a}_{b}_"
+        assert f[key + "correlation"] == pytest.approx(math.acos(min(r, 1.0)), abs=2e-3)
+        assert f[key + "chisquare"] == pytest.approx(math.log(1 + chi / eps), rel=1e-5)
+        assert f[key + "intersection"] == pytest.approx(np.minimum(x, y).sum(), abs=1e-6)
+        assert f[key + "bhattacharyya"] == pytest.approx(
+            math.sqrt(max(1 - np.sqrt(x * y).sum(), 0)), abs=2e-4)
+    # TC = TIM exactly: zero distance on every scale
+    assert f["regional_TC_TIM_chisquare"] == 0.0 and f["regional_TC_TIM_intersection"] == pytest.approx(1.0)
+    # PM10 uniform: the correlation with anything is undefined -> OpenCV's 1 -> angle 0
+    assert f["regional_TC_PM10_correlation"] == 0.0
+    assert diag["diag_regional_PM5_fat_fraction"] == 0.5
+    assert diag["diag_regional_PM10_other_fraction"] == pytest.approx(1 / 3)
+
+
+def test_tissue_classes_ct_edges_and_mr_thresholds():
+    from PanCancerSubtypeLib.heterogeneity import tissue_class_thresholds, tissue_classes
+
+    thr = tissue_class_thresholds(np.zeros((2, 2, 2)), np.ones((2, 2, 2), bool), (1, 1, 1), "CT")
+    v = np.array([-1000, -190.5, -190, -30, -29.9, 150, 150.1, 3000])
+    np.testing.assert_array_equal(tissue_classes(v, thr), [2, 2, 0, 0, 1, 1, 2, 2])
+    # MR surroundings: half muscle (300), half fat (1000), background air (0): the fat threshold
+    # lies between the two tissues, "dark" is half the muscle signal
+    shape = (10, 30, 30)
+    img = np.zeros(shape)
+    img[:, 5:25, 5:15] = 300.0
+    img[:, 5:25, 15:25] = 1000.0
+    t = np.zeros(shape, bool)
+    t[4:6, 12:15, 12:15] = True
+    img[t] = 300.0
+    mr = tissue_class_thresholds(img, t, (1, 1, 1), "MR")
+    assert (mr["soft_reference"], mr["fat_reference"]) == (300.0, 1000.0)
+    assert mr["fat"] == 650.0 and mr["dark"] == 150.0  # midpoints: nearest reference wins
+    assert mr["fat_contrast"] == pytest.approx(1000 / 300)
+    np.testing.assert_array_equal(tissue_classes(np.array([0, 149, 150, 649, 650, 1000]), mr),
+                                  [2, 2, 1, 1, 0, 0])
+    # scale-free: the thresholds follow the image
+    mr3 = tissue_class_thresholds(img * 3.0, t, (1, 1, 1), "MR")
+    assert mr3["fat"] == pytest.approx(3 * mr["fat"]) and mr3["dark"] == pytest.approx(450.0)
+
+
+@pytest.mark.parametrize("core", ["calcified", "lipoma"])
+def test_cross_modality_features_agree_between_ct_and_mr_phantoms(core):
+    """The same limb on CT and T1 MR (fat dark on one, bright on the other): the cross-modality
+    features are identical, and invariant to the MR's intensity unit.  (Noise-free tissues fall
+    into one histogram bin each on both modalities, and the four measures do not depend on
+    which bins, so the reference features agree here too: their failure on real pairs comes
+    from the spread of each tissue's intensities over the fine bins.)"""
+    g = RegionalFeatures(definition="cross-modality", parenchyma="auto")
+    ct, _ = limb_case("CT", core=core)
+    mr, _ = limb_case("MR", core=core)
+    fct, fmr = g.compute(ct), g.compute(mr)
+    fmr3 = g.compute(limb_case("MR", scale=3.7, core=core)[0])
+    for name in FEATURE_NAMES:
+        assert fct[name] == pytest.approx(fmr[name], abs=1e-9), name
+        assert fmr3[name] == pytest.approx(fmr[name], abs=1e-9), name
+        assert np.isfinite(fct[name])
+    assert fct["diag_regional_parenchyma"] == "soft-tissue"
+    assert fmr["diag_regional_class_fat_contrast"] > 2
+    opts = g.options()
+    assert opts["definition"] == "cross-modality" and opts["pseudo_count"] == 0.01
+    assert opts["rim_mm"] == 5.0 and opts["ct_classes_hu"] == [-190.0, -30.0, 150.0]
+    for bad in ({"definition": "tissue"}, {"parenchyma": "liver"}, {"pseudo_count": 0},
+                {"rim_mm": -1}):
+        with pytest.raises(ValueError):
+            RegionalFeatures(**bad)
+
+
+def test_cross_modality_empty_region_policy():
+    shape = (5, 30, 30)
+    t = np.zeros(shape, bool)
+    t[1:4, 10:20, 10:20] = True
+    img = np.where(t, 40.0, -1000.0)  # air around: no soft-tissue margin
+    case = make_case(img, t, organ_mask=None, case_id="bare")
+    g = RegionalFeatures(definition="cross-modality", parenchyma="none")
+    assert np.isfinite(g.compute(case)["regional_TIM_PM5_chisquare"])
+    par = np.zeros(shape, bool)
+    case = make_case(img, t, organ_mask=par | t, case_id="bare")
+    with pytest.raises(TumourTooSmallError, match=r"bare.*PM5"):
+        RegionalFeatures(definition="cross-modality").compute(case)
+    f = RegionalFeatures(definition="cross-modality", empty_region="nan").compute(case)
+    assert np.isnan(f["regional_TIM_PM5_intersection"]) and np.isfinite(f["regional_TC_TIM_chisquare"])
+
+
+def test_features_and_regions_commands_cross_modality(tmp_path, capsys):
+    import json as _json
+
+    case, _ = limb_case("MR", core="lipoma")
+    sitk.WriteImage(case.image, str(tmp_path / "mr.nrrd"))
+    sitk.WriteImage(case.mask, str(tmp_path / "mask.nrrd"))
+    out = tmp_path / "f.csv"
+    rc = cli.main(["features", "--image", str(tmp_path / "mr.nrrd"), "--mask",
+                   str(tmp_path / "mask.nrrd"), "--modality", "MR", "--organ", "soft-tissue",
+                   "--groups", "regional", "--regional-definition", "cross-modality",
+                   "--out", str(out)])
+    assert rc == 0
+    import pandas as pd
+
+    row = pd.read_csv(out).iloc[0]
+    f = RegionalFeatures(definition="cross-modality").compute(case)
+    for name in FEATURE_NAMES:
+        assert row[name] == pytest.approx(f[name], rel=1e-9, abs=1e-12)
+    capsys.readouterr()
+    rc = cli.main(["regions", "--image", str(tmp_path / "mr.nrrd"), "--mask",
+                   str(tmp_path / "mask.nrrd"), "--modality", "MR", "--organ", "body",
+                   "--definition", "cross-modality", "--out", str(tmp_path / "r.nrrd")])
+    assert rc == 0
+    summary = _json.loads(capsys.readouterr().out)
+    assert summary["parenchyma"] == "soft-tissue" and summary["definition"] == "cross-modality"
+    lab = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "r.nrrd")))
+    assert summary["voxels"]["PM10"] == int((lab == 4).sum()) > 0
+
+
+def _sarcoma_pair(shared_data, pid):
+    base = shared_data / "IBSI_soft_tissue_sarcoma_CT_MR" / pid
+    if not base.is_dir():
+        pytest.skip(f"paired sarcoma data not found at {base}")
+    from PanCancerSubtypeLib.io import load_case
+
+    return [load_case(base / f"{im}.nii.gz", base / f"{mk}.nii.gz", modality=m,
+                      organ="soft-tissue", case_id=f"{pid}_{m}")
+            for m, im, mk in (("CT", "CT_image", "CT_mask"), ("MR", "MR_T1_image", "MR_T1_mask"))]
+
+
+@pytest.mark.parametrize("pid", ["STS_005", "STS_002"])
+def test_soft_tissue_mask_ct_and_mr_agree_on_sarcoma_pairs(shared_data, pid):
+    """The registered CT and MR of a sarcoma: the soft-tissue parenchyma of the two modalities
+    coincides within the 10 mm margin (measured Dice 0.96-1.00 on the ten pairs)."""
+    ct, mr = _sarcoma_pair(shared_data, pid)
+    pc = sitk.GetImageFromArray(parenchyma_mask(ct).astype(np.uint8))
+    pc.CopyInformation(ct.image)
+    pm = sitk.GetImageFromArray(parenchyma_mask(mr).astype(np.uint8))
+    pm.CopyInformation(mr.image)
+    pm_on_ct = sitk.GetArrayFromImage(sitk.Resample(pm, ct.image, sitk.Transform(),
+                                                    sitk.sitkNearestNeighbor, 0)).astype(bool)
+    inside = sitk.GetArrayFromImage(sitk.Resample(sitk.Cast(mr.image * 0 + 1, sitk.sitkUInt8),
+                                                  ct.image, sitk.Transform(),
+                                                  sitk.sitkNearestNeighbor, 0)).astype(bool)
+    t = ct.mask_array()
+    dout = ndi.distance_transform_edt(~t, sampling=ct.spacing[::-1])
+    ring = (dout > 0) & (dout <= 10) & inside
+    a, b = sitk.GetArrayFromImage(pc).astype(bool)[ring], pm_on_ct[ring]
+    dice = 2 * (a & b).sum() / (a.sum() + b.sum())
+    assert dice > 0.95, dice
+    assert a.mean() > 0.9 and b.mean() > 0.9
+
+
+@pytest.mark.slow
+def test_cross_modality_targets_on_shared_sarcoma_pairs(shared_data):
+    """Issue 22's targets on the ten shared CT / MR pairs: median ICC(3,1) >= 0.75 over the 20
+    regional features, none below 0.5 (the reference definition: median 0.55, ten below 0.5)."""
+    from PanCancerSubtypeLib.reliability import icc
+
+    pids = ["STS_001", "STS_002", "STS_003", "STS_004", "STS_005", "STS_006", "STS_008",
+            "STS_010", "STS_012", "STS_014"]
+    g = RegionalFeatures(definition="cross-modality")
+    vals = [[g.compute(c) for c in _sarcoma_pair(shared_data, p)] for p in pids]
+    iccs = np.array([icc(np.array([[v[0][n], v[1][n]] for v in vals])) for n in FEATURE_NAMES])
+    assert np.median(iccs) >= 0.75 and iccs.min() >= 0.5, dict(zip(FEATURE_NAMES, iccs.round(3)))

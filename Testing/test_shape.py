@@ -399,8 +399,7 @@ def test_diffusion_map_is_bijective_and_cald_reduces_area_distortion():
 def test_reference_mode_ellipsoid():
     """Reference mode (voxel faces, diffusion + CALD) end to end; < 30 s."""
     m = voxelise(ellipsoid(5, 6, 9), 9.0)
-    res = spharm_decompose(m, (1, 1, 1), mode="reference", min_vertices=4000,
-                           cald_max_seconds=8.0)
+    res = spharm_decompose(m, (1, 1, 1), mode="reference", min_vertices=4000)
     d = shape_descriptors(res)
     assert res.diagnostics["bijective"] and res.diagnostics["euler"] == 2
     assert res.diagnostics["n_vertices"] >= 4000

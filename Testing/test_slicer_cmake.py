@@ -42,8 +42,9 @@ def test_installed_layout(installed):
         assert (d / f"{m}.py").is_file()
         assert (d / "Resources" / "Icons" / f"{m}.png").is_file()
         assert (d / "Resources" / "UI" / f"{m}.ui").is_file()
-        assert (d / "Resources" / f"{m}-requirements.txt").is_file()
-    assert (d / "Resources" / "PanCancerFeatures-radiomics-requirements.txt").is_file()
+    # the extension's one requirement set (base, torch, radiomics) installs with the library
+    for req in ("requirements.txt", "requirements-torch.txt", "requirements-radiomics.txt"):
+        assert (d / "PanCancerSubtypeSlicerLib" / req).is_file()
     assert (d / "SlicerScripts" / "run_cohort.py").is_file()
     # every Python file of the two libraries lands at the same relative path
     for pkg in ("PanCancerSubtypeLib", "PanCancerSubtypeSlicerLib"):

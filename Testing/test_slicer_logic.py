@@ -238,11 +238,23 @@ def test_parse_progress_and_commands():
     assert cmd == ["/x/PythonSlicer", "-m", "PanCancerSubtypeLib", "features", "--image",
                    "a b.nrrd"]
     args = logic.segment_args("i.nrrd", "o.nrrd", seeds_lps=[(1.5, -2.0, 3.25)], model_dir=None)
-    assert args == ["--image", "i.nrrd", "--out", "o.nrrd", "--seed", "1.5,-2,3.25"]
+    assert args == ["--image=i.nrrd", "--out=o.nrrd", "--seed=1.5,-2,3.25"]
     fa = logic.features_args({"image": "i", "mask": "m", "organ_mask": "o"}, "f.csv", "CT",
                              ["shape", "radiomics"], "c1", organ="lung")
-    assert fa == ["--image", "i", "--mask", "m", "--out", "f.csv", "--groups", "shape,radiomics",
-                  "--organ-mask", "o", "--modality", "CT", "--id", "c1", "--organ", "lung"]
+    assert fa == ["--image=i", "--mask=m", "--out=f.csv", "--groups=shape,radiomics",
+                  "--organ-mask=o", "--modality=CT", "--id=c1", "--organ=lung"]
+
+
+def test_negative_seed_passes_the_cli_parser():
+    """A seed at negative x (lung1's tumour centre) reaches ``pancancer-subtype segment`` intact:
+    argparse takes a separate value that starts with ``-`` for an option (exit 2)."""
+    from PanCancerSubtypeLib import cli
+
+    seeds = [(-21.86, -120.5, -611.5), (46.5, 16.5, 15.5)]
+    ns = cli.build_parser().parse_args(["segment"] + logic.segment_args("i.nrrd", "o.nrrd",
+                                                                        seeds_lps=seeds))
+    assert [tuple(float(v) for v in s.split(",")) for s in ns.seed] == seeds
+    assert ns.image == "i.nrrd" and ns.out == "o.nrrd"
 
 
 def test_child_process_finds_the_library(tmp_path):

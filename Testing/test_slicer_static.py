@@ -346,7 +346,9 @@ def test_missing_requirements():
     assert dependencies.missing_requirements(["numpy>=1.0", "pandas"]) == []
     assert dependencies.missing_requirements(["numpy>=999", "no-such-dist-pcs-xyz>=1"]) == \
         ["numpy>=999", "no-such-dist-pcs-xyz>=1"]
-    for req in sorted(EXT.glob("*/Resources/*requirements.txt")):
+    req_files = sorted((EXT / "PanCancerSubtypeSlicerLib").glob("requirements*.txt"))
+    assert len(req_files) == 3
+    for req in req_files:
         reqs = dependencies.read_requirements(str(req))
         assert reqs and all(not r.startswith("#") for r in reqs)
         assert not any(r.split(">")[0].split("=")[0].strip().lower() == "torch" for r in reqs), \

@@ -118,7 +118,9 @@ class PanCancerFeaturesWidget(PanelWidgetMixin, ScriptedLoadableModuleWidget, VT
                                              self.ui.segmentSelector.setCurrentNode)
         self.ui.segmentationSelector.connect("currentNodeChanged(vtkMRMLNode*)",
                                              self.ui.organSegmentSelector.setCurrentNode)
-        self.ui.segmentSelector.connect("selectedSegmentIDsChanged(QStringList)",
+        # qMRMLSegmentSelectorWidget emits segmentSelectionChanged(QStringList) in multi-selection
+        # mode (Slicer 5.8 to main; there is no selectedSegmentIDsChanged)
+        self.ui.segmentSelector.connect("segmentSelectionChanged(QStringList)",
                                         lambda ids: self.checkCanApply())
         self.ui.applyButton.connect("clicked(bool)", self.onApply)
         self.ui.spharmButton.connect("clicked(bool)", self.onSpharm)
@@ -217,16 +219,14 @@ class PanCancerFeaturesLogic(ScriptedLoadableModuleLogic):
         return PanCancerFeaturesParameterNode(super().getParameterNode())
 
     def ensureDependencies(self, radiomics: bool = False) -> bool:
+        """Install the extension's Python packages on first use (after confirmation); with
+        ``radiomics``, PyRadiomics where a binary wheel exists, else a message naming the
+        SlicerRadiomics extension.  False: declined."""
         from PanCancerSubtypeSlicerLib import dependencies
 
-        res = os.path.join(os.path.dirname(__file__), "Resources")
-        req = os.path.join(res, "PanCancerFeatures-requirements.txt")
-        if not dependencies.ensure_requirements(req, requester="PanCancerFeatures"):
+        if not dependencies.ensure("base", requester="PanCancerFeatures"):
             return False
-        if radiomics:
-            req = os.path.join(res, "PanCancerFeatures-radiomics-requirements.txt")
-            return dependencies.ensure_requirements(req, requester="PanCancerFeatures (PyRadiomics)")
-        return True
+        return not radiomics or dependencies.ensure("radiomics", requester="PanCancerFeatures")
 
     def computeFeatures(self, volumeNode, segmentationNode, segments, tableNode=None,
                         groups=("shape", "regional"), organSegment=None, modality=None):
@@ -242,56 +242,29 @@ class PanCancerFeaturesLogic(ScriptedLoadableModuleLogic):
                       shapeMode="robust", shapeInterpolation="linear"):
         """Compute the features of each segment in a background process, one after the other;
         the rows are put into ``tableNode`` when all are done."""
-        import pandas as pd
-
-        from PanCancerSubtypeSlicerLib import logic, mrml, process
+        from PanCancerSubtypeSlicerLib import actions, dependencies
 
         tmp = slicer.util.tempDirectory("PanCancerFeatures")
-        jobsToRun = []
-        for i, segment in enumerate(segments):
-            d = os.path.join(tmp, f"segment{i}")
-            paths = logic.write_case_inputs(volumeNode, segmentationNode, segment, organSegment,
-                                            out_dir=d)
-            out = os.path.join(d, "features.csv")
-            caseId = f"{volumeNode.GetName()}:{segment}"
-            args = logic.features_args(paths, out, modality, groups, caseId, organ=organ)
-            jobsToRun.append((segment, out, process.build_command(
-                "features", args + ["--shape-mode", shapeMode,
-                                    "--shape-interpolation", shapeInterpolation])))
-
-        def runNext(k=0):
-            if k == len(jobsToRun):
-                frames = []
-                for segment, out, _cmd in jobsToRun:
-                    df = pd.read_csv(out)
-                    df.insert(0, "Segment", segment)
-                    frames.append(df)
-                mrml.table_node_from_dataframe(pd.concat(frames, ignore_index=True),
-                                               node=tableNode)
-                showTable(tableNode)
-                return
-            segment, out, cmd = jobsToRun[k]
-            jobs.run(cmd, lambda: runNext(k + 1), _("Features of segment '{0}'").format(segment))
-
-        runNext(0)
+        job = actions.features(volumeNode, segmentationNode, segments, tableNode, tmp,
+                               groups=groups, organ_segment=organSegment, modality=modality,
+                               organ=organ, shape_mode=shapeMode,
+                               shape_interpolation=shapeInterpolation,
+                               extra_paths=dependencies.radiomics_paths()
+                               if "radiomics" in groups else ())
+        finish = job.finish
+        job.finish = lambda: showTable(finish())
+        jobs.run(job)
 
     def startSpharm(self, jobs, volumeNode, segmentationNode, segment, degree, mode="robust",
                     modelNode=None):
         """SPHARM reconstruction in a background process, shown as ``modelNode``."""
-        from PanCancerSubtypeSlicerLib import logic
+        from PanCancerSubtypeSlicerLib import actions
 
+        if modelNode is None:
+            modelNode = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLModelNode", "SPHARM")
         tmp = slicer.util.tempDirectory("PanCancerFeatures")
-        paths = logic.write_case_inputs(volumeNode, segmentationNode, segment, out_dir=tmp)
-        out = os.path.join(tmp, "spharm.npz")
-        args = ["--image", paths["image"], "--mask", paths["mask"], "--degree", str(int(degree)),
-                "--mode", mode, "--out", out]
-
-        def done():
-            model = logic.model_from_npz(out, scene=slicer.mrmlScene, model_node=modelNode,
-                                         segment=segment)
-            model.SetName(f"{segment} SPHARM degree {int(degree)}")
-
-        jobs.run(logic.jobs_command("spharm", args), done, _("SPHARM reconstruction"))
+        jobs.run(actions.spharm(volumeNode, segmentationNode, segment, degree, modelNode, tmp,
+                                mode=mode))
 
     def spharmModel(self, volumeNode, segmentationNode, segment, degree, mode="robust",
                     modelNode=None):
@@ -305,18 +278,16 @@ class PanCancerFeaturesLogic(ScriptedLoadableModuleLogic):
                     shapeMode="robust", shapeInterpolation="linear"):
         """Run ``pancancer-subtype cohort-features`` in the background (resumes a partial run);
         the result is loaded as a table."""
-        from PanCancerSubtypeSlicerLib import logic, process
+        from PanCancerSubtypeSlicerLib import actions, dependencies
 
-        cmd = process.build_command("cohort-features", [
-            "--manifest", manifestPath, "--out", outputCsv, "--workers", str(int(workers)),
-            "--groups", ",".join(groups), "--shape-mode", shapeMode,
-            "--shape-interpolation", shapeInterpolation])
-
-        def done():
-            table = logic.table_from_csv(outputCsv, scene=slicer.mrmlScene)
-            showTable(table)
-
-        jobs.run(cmd, done, _("Cohort features"))
+        job = actions.cohort_features(manifestPath, outputCsv, slicer.mrmlScene, workers=workers,
+                                      groups=groups, shape_mode=shapeMode,
+                                      shape_interpolation=shapeInterpolation,
+                                      extra_paths=dependencies.radiomics_paths()
+                                      if "radiomics" in groups else ())
+        finish = job.finish
+        job.finish = lambda: showTable(finish())
+        jobs.run(job)
 
 
 def showTable(tableNode) -> None:

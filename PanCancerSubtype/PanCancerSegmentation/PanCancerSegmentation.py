@@ -136,7 +136,8 @@ class PanCancerSegmentationWidget(PanelWidgetMixin, ScriptedLoadableModuleWidget
             if not self.logic.ensureDependencies():
                 return
             seg = self._outputSegmentation()
-            self.logic.startSegmentation(self.jobs, p.inputVolume, seg, seeds=p.seeds)
+            self.logic.startSegmentation(self.jobs, p.inputVolume, seg, seeds=p.seeds,
+                                         modality=self._modality())
 
     def onAutoSegment(self) -> None:
         with slicer.util.tryWithErrorDisplay(_("U-Net segmentation failed."), waitCursor=True):
@@ -144,7 +145,8 @@ class PanCancerSegmentationWidget(PanelWidgetMixin, ScriptedLoadableModuleWidget
             if not self.logic.ensureDependencies(torch=True):
                 return
             seg = self._outputSegmentation()
-            self.logic.startSegmentation(self.jobs, p.inputVolume, seg, modelDir=str(p.modelDir))
+            self.logic.startSegmentation(self.jobs, p.inputVolume, seg, modelDir=str(p.modelDir),
+                                         modality=self._modality())
 
     def onParenchyma(self) -> None:
         with slicer.util.tryWithErrorDisplay(_("Parenchyma segmentation failed."), waitCursor=True):
@@ -183,15 +185,13 @@ class PanCancerSegmentationLogic(ScriptedLoadableModuleLogic):
         return PanCancerSegmentationParameterNode(super().getParameterNode())
 
     def ensureDependencies(self, torch: bool = False) -> bool:
+        """Install the extension's Python packages on first use (after confirmation); with
+        ``torch``, PyTorch from the PyTorch extension and then MONAI.  False: declined."""
         from PanCancerSubtypeSlicerLib import dependencies
 
-        req = os.path.join(os.path.dirname(__file__), "Resources",
-                           "PanCancerSegmentation-requirements.txt")
-        if not dependencies.ensure_requirements(req, requester="PanCancerSegmentation"):
+        if not dependencies.ensure("base", requester="PanCancerSegmentation"):
             return False
-        if torch:
-            dependencies.ensure_torch()
-        return True
+        return not torch or dependencies.ensure("torch", requester="PanCancerSegmentation")
 
     def newSegmentation(self, volumeNode):
         from PanCancerSubtypeSlicerLib import mrml
@@ -213,61 +213,44 @@ class PanCancerSegmentationLogic(ScriptedLoadableModuleLogic):
         return logic.segment_automatic(volumeNode, modelDir, segmentationNode,
                                        scene=slicer.mrmlScene)
 
-    def startSegmentation(self, jobs, volumeNode, segmentationNode, seeds=None, modelDir=None):
+    def startSegmentation(self, jobs, volumeNode, segmentationNode, seeds=None, modelDir=None,
+                          modality=None):
         """Run ``pancancer-subtype segment`` in a background process; the result becomes the
         ``tumour`` segment of ``segmentationNode`` when the job completes."""
-        from PanCancerSubtypeSlicerLib import logic, process
+        from PanCancerSubtypeSlicerLib import actions
 
         tmp = slicer.util.tempDirectory("PanCancerSegmentation")
-        paths = logic.write_case_inputs(volumeNode, out_dir=tmp)
-        out = os.path.join(tmp, "tumour_mask.nrrd")
-        seedsLps = logic.seeds_lps_from_markups(seeds) if seeds is not None else None
-        cmd = process.build_command("segment", logic.segment_args(paths["image"], out, seedsLps,
-                                                                  modelDir))
+        if modelDir:
+            job = actions.unet_segmentation(volumeNode, modelDir, segmentationNode, tmp,
+                                            modality=modality, seeds=seeds)
+        else:
+            job = actions.seed_segmentation(volumeNode, seeds, segmentationNode, tmp,
+                                            modality=modality)
+        finish = job.finish
 
-        def done():
-            logic.segment_from_file(out, segmentationNode, volumeNode, logic.TUMOUR_SEGMENT)
+        def finishAndShow():
+            finish()
             slicer.util.setSliceViewerLayers(background=volumeNode)
 
-        jobs.run(cmd, done, _("Tumour segmentation"))
+        job.finish = finishAndShow
+        jobs.run(job)
 
     def startParenchyma(self, jobs, volumeNode, segmentationNode, organ=None, modality=None):
         """Organ parenchyma in a background process; becomes a segment named after the organ."""
-        from PanCancerSubtypeSlicerLib import logic
+        from PanCancerSubtypeSlicerLib import actions
 
         tmp = slicer.util.tempDirectory("PanCancerSegmentation")
-        paths = logic.write_case_inputs(volumeNode, segmentationNode, logic.TUMOUR_SEGMENT,
-                                        out_dir=tmp)
-        out = os.path.join(tmp, "parenchyma.nrrd")
-        args = ["--image", paths["image"], "--mask", paths["mask"], "--out", out]
-        if organ:
-            args += ["--organ", organ]
-        if modality:
-            args += ["--modality", modality]
-        name = organ or logic.PARENCHYMA_SEGMENT
-        jobs.run(logic.jobs_command("parenchyma", args),
-                 lambda: logic.segment_from_file(out, segmentationNode, volumeNode, name),
-                 _("Parenchyma segmentation"))
+        jobs.run(actions.parenchyma(volumeNode, segmentationNode, tmp, organ=organ,
+                                    modality=modality))
 
     def startRegions(self, jobs, volumeNode, segmentationNode, organSegment=None, modality=None,
                      organ=None):
         """TC / TIM / PM5 / PM10 in a background process; added as four segments."""
-        from PanCancerSubtypeSlicerLib import logic
+        from PanCancerSubtypeSlicerLib import actions
 
         tmp = slicer.util.tempDirectory("PanCancerSegmentation")
-        paths = logic.write_case_inputs(volumeNode, segmentationNode, logic.TUMOUR_SEGMENT,
-                                        organSegment, out_dir=tmp)
-        out = os.path.join(tmp, "regions.nrrd")
-        args = ["--image", paths["image"], "--mask", paths["mask"], "--out", out]
-        if paths.get("organ_mask"):
-            args += ["--organ-mask", paths["organ_mask"]]
-        if organ:
-            args += ["--organ", organ]
-        if modality:
-            args += ["--modality", modality]
-        jobs.run(logic.jobs_command("regions", args),
-                 lambda: logic.regions_from_file(out, segmentationNode, volumeNode),
-                 _("Tumour regions"))
+        jobs.run(actions.regions(volumeNode, segmentationNode, tmp, organ_segment=organSegment,
+                                 organ=organ, modality=modality))
 
     def addParenchyma(self, volumeNode, segmentationNode, organ=None, modality=None):
         """Blocking parenchyma segment (console / batch use)."""

@@ -19,7 +19,7 @@ from slicer.ScriptedLoadableModule import (ScriptedLoadableModule, ScriptedLoada
                                            ScriptedLoadableModuleTest,
                                            ScriptedLoadableModuleWidget)
 from slicer.util import VTKObservationMixin
-from slicer.parameterNodeWrapper import WithinRange, parameterNodeWrapper
+from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrapper
 
 from slicer import vtkMRMLTableNode
 
@@ -74,7 +74,7 @@ class PanCancerSubtypeParameterNode:
     """
     bundleDir - trained subtype classifier bundle; featuresTable - rows to classify;
     subtypeTable - result (subtype and probabilities).
-    cohortTable, kMax, reps, pItem, seed, encode - consensus clustering settings.
+    cohortTable, kMax, reps, pItem, seed, encode, preprocess, weighting - discovery settings.
     survivalTable, groupColumn - Kaplan-Meier curves per group.
     """
 
@@ -86,7 +86,9 @@ class PanCancerSubtypeParameterNode:
     reps: Annotated[int, WithinRange(10, 100000)] = 1000
     pItem: Annotated[float, WithinRange(0.1, 1.0)] = 0.8
     seed: int = 1
-    encode: bool = False
+    encode: Annotated[str, Choice(["none", "auto", "autoencoder", "pca"])] = "none"
+    preprocess: Annotated[str, Choice(["standardize", "center", "none"])] = "standardize"
+    weighting: Annotated[str, Choice(["family", "none"])] = "family"
     survivalTable: vtkMRMLTableNode
     groupColumn: str = "predicted_subtype"
 
@@ -130,13 +132,20 @@ class PanCancerSubtypeWidget(PanelWidgetMixin, ScriptedLoadableModuleWidget, VTK
                 prob = float(df[f"prob_{subtype}"].iloc[0])
                 classes = [c[len("prob_"):] for c in df.columns if c.startswith("prob_")]
                 color = SUBTYPE_COLORS[classes.index(subtype) % len(SUBTYPE_COLORS)]
-                self.ui.subtypeLabel.text = f"{subtype}  (p = {prob:.2f})"
+                text = f"{subtype}  (p = {prob:.2f})"
+                if "novel" in df.columns and bool(df["novel"].iloc[0]):
+                    # outside the training cohort: the subtype is not to be trusted
+                    text += (f"  - outside the training cohort (novelty "
+                             f"{float(df['novelty_score'].iloc[0]):.2f} > 1, "
+                             f"{df['novelty_family'].iloc[0]})")
+                    color = "#b00000"
+                self.ui.subtypeLabel.text = text
                 self.ui.subtypeLabel.setStyleSheet(f"QLabel {{ color: {color}; font-weight: bold }}")
 
     def onDiscover(self) -> None:
         with slicer.util.tryWithErrorDisplay(_("Subtype discovery failed."), waitCursor=True):
             p = self._parameterNode
-            if not self.logic.ensureDependencies(torch=p.encode):
+            if not self.logic.ensureDependencies(torch=p.encode in ("auto", "autoencoder")):
                 return
 
             def shown(nodes):
@@ -145,7 +154,9 @@ class PanCancerSubtypeWidget(PanelWidgetMixin, ScriptedLoadableModuleWidget, VTK
                 self.ui.suggestedKLabel.toolTip = nodes.get("suggested_k_rule", "")
 
             self.logic.startDiscovery(self.jobs, p.cohortTable, kMax=p.kMax, reps=p.reps,
-                                      pItem=p.pItem, seed=p.seed, encode=p.encode, onDone=shown)
+                                      pItem=p.pItem, seed=p.seed, encode=p.encode,
+                                      preprocess=p.preprocess, weighting=p.weighting,
+                                      onDone=shown)
 
     def onKaplanMeier(self) -> None:
         with slicer.util.tryWithErrorDisplay(_("Kaplan-Meier curves failed."), waitCursor=True):
@@ -171,15 +182,14 @@ class PanCancerSubtypeLogic(ScriptedLoadableModuleLogic):
         return PanCancerSubtypeParameterNode(super().getParameterNode())
 
     def ensureDependencies(self, torch: bool = False) -> bool:
+        """Install the extension's Python packages on first use (after confirmation); with
+        ``torch`` (autoencoder), PyTorch from the PyTorch extension and then MONAI.  False:
+        declined."""
         from PanCancerSubtypeSlicerLib import dependencies
 
-        req = os.path.join(os.path.dirname(__file__), "Resources",
-                           "PanCancerSubtype-requirements.txt")
-        if not dependencies.ensure_requirements(req, requester="PanCancerSubtype"):
+        if not dependencies.ensure("base", requester="PanCancerSubtype"):
             return False
-        if torch:
-            dependencies.ensure_torch()
-        return True
+        return not torch or dependencies.ensure("torch", requester="PanCancerSubtype")
 
     def assign(self, featuresTableNode, bundleDir, outputTableNode=None):
         """Subtype and probabilities per row (fast: XGBoost prediction runs in this process)."""
@@ -188,34 +198,30 @@ class PanCancerSubtypeLogic(ScriptedLoadableModuleLogic):
         return logic.classify_table(featuresTableNode, bundleDir, outputTableNode,
                                     scene=slicer.mrmlScene)
 
-    def discover(self, cohortTableNode, kMax=10, reps=1000, pItem=0.8, seed=1):
-        """Blocking consensus clustering in this process (console / batch use)."""
+    def discover(self, cohortTableNode, kMax=10, reps=1000, pItem=0.8, seed=1, encode="none",
+                 preprocess="standardize", weighting="family"):
+        """Blocking subtype discovery in this process (console / batch use)."""
         from PanCancerSubtypeSlicerLib import logic
 
         return logic.discover_subtypes(cohortTableNode, k_max=kMax, reps=reps, p_item=pItem,
-                                       seed=seed, scene=slicer.mrmlScene)
+                                       seed=seed, scene=slicer.mrmlScene, encode=encode,
+                                       preprocess=preprocess, weighting=weighting)
 
     def startDiscovery(self, jobs, cohortTableNode, kMax=10, reps=1000, pItem=0.8, seed=1,
-                       encode=False, onDone=None):
+                       encode="none", preprocess="standardize", weighting="family",
+                       onDone=None):
         """Run ``pancancer-subtype discover`` in a background process and show its results."""
-        from PanCancerSubtypeSlicerLib import logic, mrml, process
+        from PanCancerSubtypeSlicerLib import actions
 
-        tmp = slicer.util.tempDirectory("PanCancerSubtype")
-        featuresCsv = os.path.join(tmp, "features.csv")
-        mrml.dataframe_from_table_node(cohortTableNode).to_csv(featuresCsv, index=False)
-        outDir = os.path.join(tmp, "discover")
-        args = ["--features", featuresCsv, "--out", outDir, "--k-max", str(int(kMax)),
-                "--reps", str(int(reps)), "--p-item", str(float(pItem)), "--seed", str(int(seed))]
-        if encode:
-            args.append("--encode")
-
-        def done():
-            nodes = logic.load_discovery_results(outDir, scene=slicer.mrmlScene)
+        def shown(nodes):
             showChart(nodes.get("cdf") or nodes["delta_area"])
             if onDone:
                 onDone(nodes)
 
-        jobs.run(process.build_command("discover", args), done, _("Consensus clustering"))
+        tmp = slicer.util.tempDirectory("PanCancerSubtype")
+        jobs.run(actions.discovery(cohortTableNode, tmp, k_max=kMax, reps=reps, p_item=pItem,
+                                   seed=seed, encode=encode, preprocess=preprocess,
+                                   weighting=weighting, on_done=shown))
 
     def kaplanMeier(self, tableNode, groupColumn="predicted_subtype"):
         from PanCancerSubtypeSlicerLib import logic
@@ -266,8 +272,10 @@ class PanCancerSubtypeTest(ScriptedLoadableModuleTest):
 
         from PanCancerSubtypeSlicerLib import mrml
 
-        if not PanCancerSubtypeLogic().ensureDependencies():
-            self.skipTest("dependencies not installed")
+        from PanCancerSubtypeSlicerLib import dependencies
+
+        if dependencies.missing(["base"]):  # testing mode never installs packages
+            self.skipTest("the extension's Python packages are not installed")
         df = pd.DataFrame({"ID": list("abcdef"), "Subtype": ["1", "1", "1", "2", "2", "2"],
                            "time": [1.0, 2.0, 3.0, 1.0, 4.0, 5.0], "event": [1, 1, 0, 0, 1, 1]})
         table = mrml.table_node_from_dataframe(df, scene=slicer.mrmlScene, name="clinical")

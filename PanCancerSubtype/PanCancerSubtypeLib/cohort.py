@@ -14,8 +14,10 @@ Output
 registry order), ``diag_*`` diagnostics, ``error`` (empty when all went well).  A failing case is
 recorded in ``error`` (its features left empty) and the run goes on.  Next to it,
 ``out.csv.provenance.json`` records the tool version, the parameters, the command, per-case input
-checksums (SHA-256) and per-case timings (timings are kept out of the CSV so that the CSV of a run
-is identical whatever the number of workers or the scheduler).
+checksums (SHA-256) and per-case timings: every timing column (``diag_*_s``,
+:func:`.tables.is_timing_column`) is kept out of the CSV, so that the CSV of a cohort is
+byte-identical whatever the number of workers, the scheduler, and however often it was rerun or
+resumed.
 
 Resume
 ------
@@ -47,10 +49,10 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 import pandas as pd
 
 from . import __version__
-from .errors import ManifestError, PanCancerSubtypeError
+from .errors import ManifestError, PanCancerSubtypeError, UsageError
 from .files import atomic_write_text, json_default, sha256_file
 from .features import extract_features, make_groups, parse_groups
-from .tables import META_COLUMNS
+from .tables import META_COLUMNS, pop_timings
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +74,13 @@ def read_manifest(path, base_dir: Optional[str] = None) -> pd.DataFrame:
     path = Path(path)
     if isinstance(path, Path) and not path.is_file():
         raise ManifestError("manifest file does not exist", source=path)
-    df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    try:
+        df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except UnicodeDecodeError:
+        raise ManifestError("is not a text (CSV) file", source=path) from None
+    except (ValueError, OSError) as exc:  # pandas parser errors, an empty file
+        raise ManifestError(f"cannot be read as a CSV table "
+                            f"({' '.join(str(exc).split())[:200]})", source=path) from None
     return normalise_manifest(df, base_dir or path.parent, source=str(path))
 
 
@@ -87,6 +95,8 @@ def normalise_manifest(df: pd.DataFrame, base_dir=".", source: str = "manifest")
     if missing:
         raise ManifestError(f"missing required column(s) {missing} (have {list(df.columns)})",
                             source=source)
+    if len(df) == 0:
+        raise ManifestError("has no cases (a header but no rows)", source=source)
     df = df.copy()
     for c in ("ID", "Label", "Organ", "CancerType", "Modality", "OrganMask", "OrganLabel"):
         if c not in df.columns:
@@ -196,6 +206,8 @@ def run_cohort(manifest, out_csv, groups=None, group_options=None, workers: int 
     True stops the run after the cases in flight (their results are kept; rerun to continue).
     Returns the output table.
     """
+    if int(workers) < 1:
+        raise UsageError(f"the number of workers must be >= 1, got {workers}", source="workers")
     if isinstance(manifest, pd.DataFrame):
         man = normalise_manifest(manifest)
         man_source = "<DataFrame>"
@@ -241,7 +253,7 @@ def run_cohort(manifest, out_csv, groups=None, group_options=None, workers: int 
 
     def _store(res: Dict[str, Any]) -> None:
         cid = res["ID"]
-        t = {k: res.pop(k) for k in [k for k in res if k.startswith("diag_time_")]}
+        t = pop_timings(res)
         rec = {"fingerprint": fps[cid]["fingerprint"], "row": res, "timings": t}
         atomic_write_text(parts_dir / f"{index[cid]:06d}.json",
                            json.dumps(rec, default=json_default, allow_nan=True))
@@ -286,8 +298,8 @@ def run_cohort(manifest, out_csv, groups=None, group_options=None, workers: int 
             "wall_time_s_this_run": round(time.perf_counter() - t_start, 3),
         }
         atomic_write_text(prov_path, json.dumps(prov, indent=1, default=json_default))
-        for p in parts_dir.glob("*.json"):
-            p.unlink()
+        for p in list(parts_dir.glob("*.json")) + list(parts_dir.glob(".*.tmp")):
+            p.unlink()  # the parts, and temporary files a killed run may have left
         try:
             parts_dir.rmdir()
         except OSError:
@@ -342,6 +354,7 @@ def _load_previous(out_csv: Path, prov_path: Path, fps) -> Dict[str, Dict[str, A
         if cid in fps and cases.get(cid, {}).get("fingerprint") == fps[cid]["fingerprint"]:
             rec = {k: ("" if (isinstance(v, float) and v != v and k in META_COLUMNS + ("error",))
                        else v) for k, v in rec.items()}
+            pop_timings(rec)  # a CSV of an older version may hold them
             out[cid] = rec
     return out
 

@@ -139,7 +139,9 @@ class Autoencoder(TransformerMixin, BaseEstimator):
                               ``max_epochs`` and keep the last weights)
     weight_decay : float      Adam L2 penalty (0 = none)
     seed : int                seeds initialisation, split and batch order
-    n_threads : int or None   torch intra-op threads during fit / transform (None = unchanged)
+    n_threads : int or None   torch intra-op threads during fit / transform (default 1: the
+                              network is tiny, more threads only add overhead, and a fixed count
+                              keeps results identical across machines; None = unchanged)
     dtype : "float32" or "float64"
     code_activation : "relu" (default, the paper's) or "linear"
                               activation of the code layer.  With "relu" whole groups of items
@@ -156,7 +158,7 @@ class Autoencoder(TransformerMixin, BaseEstimator):
     def __init__(self, n_components: int = 10, hidden_layers: Sequence[int] = (),
                  learning_rate: float = 1e-3, batch_size: int = 32, max_epochs: int = 500,
                  patience: int = 20, validation_fraction: float = 0.1, min_delta: float = 1e-4,
-                 weight_decay: float = 0.0, seed: int = 0, n_threads: Optional[int] = None,
+                 weight_decay: float = 0.0, seed: int = 0, n_threads: Optional[int] = 1,
                  dtype: str = "float32", code_activation: str = "relu"):
         self.n_components = n_components
         self.hidden_layers = hidden_layers
@@ -403,3 +405,91 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         self.n_epochs_ = int(cfg.get("n_epochs", 0))
         self.history_ = pd.DataFrame(cfg.get("history", {}))
         return self
+
+
+# --------------------------------------------------------------------------------------------
+# PCA, the linear baseline the autoencoder must beat
+# --------------------------------------------------------------------------------------------
+PCA_FILE = "pca_encoder.json"
+
+
+class PCAEncoder(TransformerMixin, BaseEstimator):
+    """Principal components as an encoder with the autoencoder's interface.
+
+    ``transform`` gives the scores on the first ``n_components`` principal axes of the fit set
+    (``(X - mean) @ V_k``), ``inverse_transform`` the rank-``k`` reconstruction.  PCA is the
+    optimal rank-``k`` affine reconstruction of its fit set, so an autoencoder earns its place
+    only if it reconstructs *held-out* data better (:func:`compare_encoders`).  Full SVD
+    (LAPACK) with scikit-learn's sign convention, so it is deterministic; saved as JSON.
+    """
+
+    def __init__(self, n_components: int = 10):
+        self.n_components = n_components
+
+    def fit(self, X, y=None, source: Optional[str] = None):
+        from sklearn.decomposition import PCA
+
+        arr = np.asarray(X, dtype=float)
+        if arr.ndim != 2 or not np.isfinite(arr).all():
+            raise ValueError(f"{source or 'X'}: PCA needs a finite 2D matrix")
+        self.feature_names_in_ = (np.asarray([str(c) for c in X.columns], dtype=object)
+                                  if isinstance(X, pd.DataFrame) else None)
+        k = min(int(self.n_components), arr.shape[0], arr.shape[1])
+        pca = PCA(n_components=k, svd_solver="full").fit(arr)
+        self.components_ = pca.components_
+        self.mean_ = pca.mean_
+        self.explained_variance_ratio_ = pca.explained_variance_ratio_
+        self.n_features_in_ = arr.shape[1]
+        return self
+
+    def _array(self, X, source=None) -> np.ndarray:
+        if isinstance(X, pd.DataFrame) and self.feature_names_in_ is not None:
+            _check_columns(X, list(self.feature_names_in_), source)
+            X = X[list(self.feature_names_in_)]
+        arr = np.asarray(X, dtype=float)
+        if arr.ndim != 2 or arr.shape[1] != self.n_features_in_:
+            raise FeatureMismatchError([f"(expected {self.n_features_in_} columns)"],
+                                       [f"(got shape {arr.shape})"], source=source)
+        return arr
+
+    def transform(self, X, source: Optional[str] = None) -> np.ndarray:
+        return (self._array(X, source) - self.mean_) @ self.components_.T
+
+    def inverse_transform(self, Z) -> np.ndarray:
+        return np.asarray(Z, dtype=float) @ self.components_ + self.mean_
+
+    def reconstruction_error(self, X, source: Optional[str] = None) -> float:
+        a = self._array(X, source)
+        return float(np.mean((self.inverse_transform(self.transform(a)) - a) ** 2))
+
+    def save(self, directory: str) -> str:
+        path = os.path.join(directory, PCA_FILE)
+        write_json(path, {"format_version": _FORMAT_VERSION, "class": "PCAEncoder",
+                          "n_components": int(self.n_components),
+                          "feature_names_in": (None if self.feature_names_in_ is None
+                                               else list(self.feature_names_in_)),
+                          "components": self.components_.tolist(), "mean": self.mean_.tolist(),
+                          "explained_variance_ratio": self.explained_variance_ratio_.tolist()},
+                   allow_nan=False)
+        return path
+
+    @classmethod
+    def load(cls, directory: str) -> "PCAEncoder":
+        from .files import read_json
+
+        path = os.path.join(directory, PCA_FILE)
+        try:
+            d = read_json(path)
+            if d.get("class") != "PCAEncoder":
+                raise KeyError("class")
+            self = cls(n_components=int(d["n_components"]))
+            self.components_ = np.asarray(d["components"], dtype=float)
+            self.mean_ = np.asarray(d["mean"], dtype=float)
+            self.explained_variance_ratio_ = np.asarray(d["explained_variance_ratio"], float)
+            names = d.get("feature_names_in")
+            self.feature_names_in_ = None if names is None else np.asarray(names, dtype=object)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ModelBundleError(f"not a valid PCA encoder ({exc})", source=path) from None
+        self.n_features_in_ = self.components_.shape[1]
+        return self
+

@@ -21,11 +21,35 @@ FeatureValueError         a feature column holds values that are not numbers
 LabelTableError           a labels table is malformed (no ID / label column, duplicate IDs)
 SurvivalDataError         a survival table is unusable (missing column, negative time, bad event
                           codes, a group with one member, no events)
+InvalidGeometryError      an image's grid is unusable (non-orthonormal direction matrix, zero or
+                          negative spacing)
+UsageError                a command-line option (or argument) has a value that cannot be used
+MissingDependencyError    an optional package needed for the requested work is not installed
 ========================  ==========================================================================
+
+Exit codes of the command line
+------------------------------
+One table for every ``pancancer-subtype`` command (:func:`exit_code` maps an error to its code):
+
+====  ==========================================================================================
+code  meaning
+====  ==========================================================================================
+0     done
+1     failed: bad input data (any other error of this module), or some case of a cohort failed
+2     usage: a bad option or option value (:class:`UsageError`, argparse's own errors), or a
+      missing optional dependency (:class:`MissingDependencyError`, "install the extra X")
+130   interrupted (Ctrl-C)
+====  ==========================================================================================
 """
 from __future__ import annotations
 
 from typing import Iterable, Optional
+
+#: exit codes of the command line (see the module docstring)
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
 
 
 class PanCancerSubtypeError(Exception):
@@ -52,12 +76,12 @@ class LabelNotFoundError(PanCancerSubtypeError, ValueError):
     """None of the requested labels (or the named segment / ROI) is present."""
 
     def __init__(self, requested: Iterable, present: Iterable, source: Optional[str] = None,
-                 what: str = "label"):
+                 what: str = "label", hint: str = ""):
         self.requested = list(requested)
         self.present = list(present)
         super().__init__(
             f"none of the requested {what}s {self.requested} is present "
-            f"(present: {self.present})", source)
+            f"(present: {self.present})" + (f"; {hint}" if hint else ""), source)
 
 
 class GeometryMismatchError(PanCancerSubtypeError, ValueError):
@@ -95,6 +119,48 @@ class LabelTableError(ManifestError):
 class SurvivalDataError(PanCancerSubtypeError, ValueError):
     """A survival / clinical table is unusable (missing column, negative time, bad event codes,
     a group with one member, no events...)."""
+
+
+class DependencyError(PanCancerSubtypeError, RuntimeError):
+    """A Python package a step needs is missing and was not (or could not be) installed."""
+
+
+class InvalidGeometryError(PanCancerSubtypeError, ValueError):
+    """An image's voxel grid cannot be used as it is: a non-orthonormal (sheared or scaled)
+    direction matrix, or a zero / negative / non-finite spacing."""
+
+
+class UsageError(PanCancerSubtypeError, ValueError):
+    """An option has a value that cannot be used (the command line exits with code 2).
+
+    ``source`` names the option, e.g. ``--workers``."""
+
+
+class MissingDependencyError(PanCancerSubtypeError, ImportError):
+    """An optional package needed for the requested work is not installed (exit code 2).
+
+    ``package``: the import name that failed; ``extra``: the ``pip install
+    "pancancer-subtype[EXTRA]"`` extra that installs it (or ``None``); ``purpose``: what needs it.
+    """
+
+    def __init__(self, package: str, extra: Optional[str] = None, purpose: Optional[str] = None):
+        self.package = package
+        self.extra = extra
+        self.purpose = purpose
+        what = f"{purpose} needs" if purpose else "needs"
+        how = (f'pip install "pancancer-subtype[{extra}]"' if extra
+               else f"pip install {package}")
+        super().__init__(f"{what} the optional package {package!r}, which is not installed; "
+                         f"install it with: {how}")
+
+
+def exit_code(exc: BaseException) -> int:
+    """The command line's exit code for an error (see the module docstring)."""
+    if isinstance(exc, (UsageError, MissingDependencyError)):
+        return EXIT_USAGE
+    if isinstance(exc, KeyboardInterrupt):
+        return EXIT_INTERRUPTED
+    return EXIT_FAILED
 
 
 class FeatureMismatchError(PanCancerSubtypeError, ValueError):

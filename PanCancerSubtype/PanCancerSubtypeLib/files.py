@@ -6,6 +6,12 @@
   same folder, ``fsync``, then ``os.replace``: a reader never sees a half-written file and a
   crash leaves the old file (or none).  The result gets the permissions a plain ``open()``
   would give it (``0o666`` minus the umask), not the temporary file's ``0o600``.
+* :func:`atomic_path` -- the same for a writer that wants a file name (SimpleITK, matplotlib,
+  mesh writers): a temporary path with the same extension, renamed over ``path`` on success and
+  removed on failure.
+* :func:`check_output_path` -- before any work: can this file / folder be written (parent folder
+  present or creatable and writable, a known extension)?  Raises
+  :class:`~.errors.UsageError` naming the option.
 * :func:`write_json` / :func:`read_json` -- JSON with NumPy scalars and arrays converted
   (:func:`json_default`); writing is atomic.  :func:`to_jsonable` makes a strict-JSON copy
   (NaN / infinity -> ``null``) for files other programs read.
@@ -16,8 +22,9 @@ import hashlib
 import json
 import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable, Optional, Union
+from typing import Any, Iterable, Iterator, Optional, Union
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -49,15 +56,29 @@ def _umask() -> int:
     return mask
 
 
-def atomic_write_bytes(path: PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically (parent folders are created)."""
+def _suffix(name: str) -> str:
+    low = name.lower()
+    for double in (".seg.nrrd", ".nii.gz", ".tar.gz", ".csv.gz"):
+        if low.endswith(double):
+            return name[-len(double):]
+    return Path(name).suffix
+
+
+@contextmanager
+def atomic_path(path: PathLike, keep_extension: bool = True) -> Iterator[Path]:
+    """Yield a temporary path next to ``path`` (a hidden name; with ``keep_extension`` it ends
+    with ``path``'s extension, so format-sniffing writers pick the same format); when the block
+    ends without an error the file gets the permissions a plain ``open()`` would give it
+    (``0o666`` minus the umask), is ``fsync``-ed and replaces ``path``; on an error it is
+    removed.  Parent folders are created."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=str(path.parent), prefix="." + path.name, suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=str(path.parent), prefix="." + path.name + ".",
+                               suffix=".tmp" + (_suffix(path.name) if keep_extension else ""))
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
+        yield Path(tmp)
+        with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         try:
             os.chmod(tmp, 0o666 & ~_umask())
@@ -68,12 +89,56 @@ def atomic_write_bytes(path: PathLike, data: bytes) -> Path:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def atomic_write_bytes(path: PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically (parent folders are created)."""
+    path = Path(path)
+    with atomic_path(path, keep_extension=False) as tmp:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
     return path
 
 
 def atomic_write_text(path: PathLike, text: str, encoding: str = "utf-8") -> Path:
     """Write ``text`` to ``path`` atomically (see :func:`atomic_write_bytes`)."""
     return atomic_write_bytes(path, text.encode(encoding))
+
+
+def check_output_path(path: PathLike, option: str = "--out",
+                      extensions: Optional[Iterable[str]] = None, folder: bool = False) -> Path:
+    """Check that ``path`` can be written, without creating anything.
+
+    A file (``folder=False``) must not be an existing folder and must end with one of
+    ``extensions`` (any when ``None``); a folder must not be an existing file.  The nearest
+    existing ancestor must be a writable folder (missing folders are created when writing).
+    Raises :class:`~.errors.UsageError` with ``option`` as its source.
+    """
+    from .errors import UsageError
+
+    path = Path(path)
+    if str(path) == "":
+        raise UsageError("an empty path was given", source=option)
+    if folder:
+        if path.exists() and not path.is_dir():
+            raise UsageError(f"{str(path)!r} exists and is not a folder", source=option)
+    else:
+        if path.is_dir():
+            raise UsageError(f"{str(path)!r} is a folder; give a file name", source=option)
+        exts = tuple(extensions) if extensions is not None else ()
+        if exts and not path.name.lower().endswith(exts):
+            raise UsageError(f"{str(path)!r} does not end with {' or '.join(exts)}", source=option)
+    parent = path if folder else path.parent
+    parent = parent.absolute()
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise UsageError(f"cannot create {str(path)!r}: {str(parent)!r} is a file, not a folder",
+                         source=option)
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UsageError(f"cannot write {str(path)!r}: folder {str(parent)!r} is not writable",
+                         source=option)
+    return path
 
 
 def json_default(o: Any) -> Any:

@@ -9,27 +9,54 @@ Readers
   segmentation ``.seg.nrrd`` (a segment by name, or by label value), or a DICOM RTSTRUCT (an ROI by
   name, rasterised onto the image grid).
 
+File integrity
+--------------
+ITK's NIfTI reader fills the missing voxels of a truncated ``.nii`` / ``.nii.gz`` with zeros and
+silently replaces a sheared (non-orthogonal) ``sform`` by an orthogonal one, so the NIfTI header is
+read here first: a file holding fewer bytes than ``vox_offset + voxels x bytes per voxel``, and a
+non-orthogonal ``sform``, are rejected (NRRD and MetaImage readers reject truncated files
+themselves).  Every image and mask must have an orthonormal direction matrix (a sheared grid would
+change volumes and distances) and positive spacing (:class:`~.errors.InvalidGeometryError`).
+
+Labels (one rule for every command, the cohort runner and the Slicer batch script)
+---------------------------------------------------------------------------------
+:data:`LABEL_RULE`: with no label given, a mask with a single non-zero value uses it; a mask with
+several uses label 1 when present (PyRadiomics' default; a warning names the others), and is
+rejected otherwise with the labels present, so that the user chooses (``--label 2`` or
+``--label 2,5``).  A ``.seg.nrrd`` / RTSTRUCT with a single segment / ROI uses it; with several, one
+must be named.
+
 Geometry
 --------
 A mask must lie on the image's voxel grid.  When its grid differs (size, origin, spacing or direction
 beyond 1e-4 relative), it is resampled onto the image grid with nearest-neighbour interpolation if the
 two physical extents overlap (``geometry="resample"``, the default), and rejected with a
 :class:`~.errors.GeometryMismatchError` that prints both geometries otherwise (or always, with
-``geometry="strict"``).
+``geometry="strict"``).  A tumour mask with foreground voxels outside the image is rejected too
+(resampling would cut the tumour); an organ mask is cut with a warning (``outside="warn"``).
+
+Writing
+-------
+:func:`write_image` writes atomically (temporary file + rename, umask permissions) in the single-file
+formats of :data:`IMAGE_WRITE_EXTENSIONS`; :func:`check_image_output` checks a path before any work.
 
 Errors (all name the file): :class:`~.errors.UnreadableFileError` (missing / unreadable file),
 :class:`~.errors.ImageDimensionError` (not a 3D scalar volume, or a single slice),
 :class:`~.errors.InvalidImageValuesError` (NaN / infinite voxels), :class:`~.errors.LabelNotFoundError`
 (none of the requested labels / segment / ROI), :class:`~.errors.EmptyMaskError` (no foreground),
-:class:`~.errors.GeometryMismatchError`.
+:class:`~.errors.GeometryMismatchError`, :class:`~.errors.InvalidGeometryError`,
+:class:`~.errors.UsageError` (an output path of an unknown image format).
 
 Coordinates are SimpleITK's: physical points in LPS millimetres; NumPy arrays from
 ``sitk.GetArrayFromImage`` are indexed ``[z, y, x]``.
 """
 from __future__ import annotations
 
+import gzip
 import logging
 import os
+import struct
+import zlib
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple, Union
 
@@ -37,7 +64,8 @@ import numpy as np
 import SimpleITK as sitk
 
 from .errors import (EmptyMaskError, GeometryMismatchError, ImageDimensionError,
-                     InvalidImageValuesError, LabelNotFoundError, UnreadableFileError)
+                     InvalidGeometryError, InvalidImageValuesError, LabelNotFoundError,
+                     UnreadableFileError)
 from .case import Case
 
 log = logging.getLogger(__name__)
@@ -47,6 +75,15 @@ LabelSpec = Union[None, int, str, Sequence[int]]
 
 #: relative tolerance used to decide that two grids are the same
 GEOMETRY_RTOL = 1e-4
+#: largest |D^T D - I| entry accepted for a direction matrix D (NIfTI stores float32 quaternions)
+ORTHONORMAL_ATOL = 1e-4
+
+#: the default-label rule, as the commands' ``--label`` help says it
+LABEL_RULE = ("default: the mask's only label; with several, label 1 when present (PyRadiomics' "
+              "default), else an error listing the labels")
+
+#: extensions :func:`write_image` writes (single-file formats: the write is atomic)
+IMAGE_WRITE_EXTENSIONS = (".seg.nrrd", ".nrrd", ".nii.gz", ".nii", ".mha")
 
 
 # --------------------------------------------------------------------------------------------
@@ -64,17 +101,31 @@ def read_image(path: PathLike, series_uid: Optional[str] = None, check: bool = T
         if path.is_dir():
             img = _read_dicom_series(path, series_uid)
         else:
+            check_nifti_header(path)
             img = sitk.ReadImage(str(path))
-    except UnreadableFileError:
+    except (UnreadableFileError, InvalidGeometryError):
         raise
     except RuntimeError as exc:
-        msg = str(exc).strip().splitlines()
-        detail = next((m for m in msg if "rror" in m or "annot" in m), msg[-1] if msg else "")
-        raise UnreadableFileError(f"cannot be read as an image ({detail.strip()[:200]})",
+        raise UnreadableFileError(f"cannot be read as an image ({_itk_reason(exc)})",
                                   source=path) from None
     if check:
         check_image(img, source=str(path))
     return img
+
+
+def _itk_reason(exc: BaseException) -> str:
+    """The informative line of an ITK exception: the innermost NRRD reason when there is one,
+    else the ITK ERROR line without its object address."""
+    import re
+
+    lines = [m.strip() for m in str(exc).strip().splitlines() if m.strip()]
+    nrrd = [m for m in lines if m.startswith("[nrrd]") and not m.rstrip().endswith((":", "trouble"))]
+    if nrrd:
+        detail = nrrd[-1][len("[nrrd]"):].strip()
+    else:
+        detail = next((m for m in lines if "rror" in m or "annot" in m), lines[-1] if lines else "")
+    detail = re.sub(r"^.*?ERROR:\s*\w+\(0x[0-9a-f]+\):\s*", "", detail)
+    return detail[:200]
 
 
 def _read_dicom_series(folder: Path, series_uid: Optional[str]) -> sitk.Image:
@@ -112,6 +163,7 @@ def check_image(img: sitk.Image, source: Optional[str] = None) -> None:
     if min(img.GetSize()) < 2:
         raise ImageDimensionError(f"image has size {img.GetSize()} (a single slice, i.e. 2D); a 3D "
                                   "volume is required", source=source)
+    check_grid(img, source=source)
     if img.GetPixelID() in (sitk.sitkFloat32, sitk.sitkFloat64):
         arr = sitk.GetArrayViewFromImage(img)
         bad = ~np.isfinite(arr)
@@ -120,6 +172,131 @@ def check_image(img: sitk.Image, source: Optional[str] = None) -> None:
             raise InvalidImageValuesError(
                 f"image has {int(bad.sum())} NaN/infinite voxel(s) (first at index x,y,z={idx})",
                 source=source)
+
+
+def check_grid(img: sitk.Image, source: Optional[str] = None) -> None:
+    """Raise :class:`~.errors.InvalidGeometryError` unless the spacing is positive and finite and
+    the direction matrix orthonormal (``|D^T D - I| <= ORTHONORMAL_ATOL``)."""
+    sp = np.asarray(img.GetSpacing(), dtype=float)
+    if not (np.all(np.isfinite(sp)) and np.all(sp > 0)):
+        raise InvalidGeometryError(f"voxel spacing {tuple(float(v) for v in sp)} is not positive",
+                                   source=source)
+    n = img.GetDimension()
+    d = np.asarray(img.GetDirection(), dtype=float).reshape(n, n)
+    err = np.abs(d.T @ d - np.eye(n)).max() if np.all(np.isfinite(d)) else np.inf
+    if err > ORTHONORMAL_ATOL:
+        cols = d / np.maximum(np.linalg.norm(d, axis=0), 1e-12)
+        ang = np.degrees(np.arccos(np.clip(np.abs(cols.T @ cols), 0, 1)))
+        worst = float(np.min(ang[~np.eye(n, dtype=bool)])) if n > 1 else 90.0
+        raise InvalidGeometryError(
+            f"the direction matrix {tuple(round(float(v), 6) for v in d.ravel())} is not "
+            f"orthonormal (axes {worst:.2f} degrees apart instead of 90, or not of unit length): "
+            f"a sheared grid would distort volumes and distances", source=source)
+
+
+def _nifti_fields(hdr: bytes):
+    """(endian, version, dim, bitpix, vox_offset, sform_code, srow 3x4) of a NIfTI-1/2 header, or
+    None when ``hdr`` is not one."""
+    for e in "<>":
+        size = struct.unpack(e + "i", hdr[:4])[0]
+        if size == 348 and len(hdr) >= 348:
+            dim = struct.unpack(e + "8h", hdr[40:56])
+            bitpix = struct.unpack(e + "h", hdr[72:74])[0]
+            vox_offset = struct.unpack(e + "f", hdr[108:112])[0]
+            sform = struct.unpack(e + "h", hdr[254:256])[0]
+            srow = np.asarray(struct.unpack(e + "12f", hdr[280:328]), float).reshape(3, 4)
+            magic = hdr[344:348]
+            return 1, dim, bitpix, vox_offset, sform, srow, magic
+        if size == 540 and len(hdr) >= 540:
+            bitpix = struct.unpack(e + "h", hdr[14:16])[0]
+            dim = struct.unpack(e + "8q", hdr[16:80])
+            vox_offset = struct.unpack(e + "q", hdr[168:176])[0]
+            sform = struct.unpack(e + "i", hdr[348:352])[0]
+            srow = np.asarray(struct.unpack(e + "12d", hdr[400:496]), float).reshape(3, 4)
+            magic = hdr[4:8]
+            return 2, dim, bitpix, vox_offset, sform, srow, magic
+    return None
+
+
+def _gunzipped_size(path: Path, enough: int) -> int:
+    """Bytes a gzip file decompresses to (counting stops at ``enough``); a truncated or corrupt
+    stream counts what could be decompressed.
+
+    Fast path: the gzip trailer's ISIZE (the size modulo 2**32) equal to ``enough`` is trusted
+    (a cut file ends in compressed data, which matches by chance with probability 2**-32);
+    anything else (a cut file, extra bytes, several gzip members) is decompressed and counted.
+    """
+    size = path.stat().st_size
+    if size >= 18:
+        with open(path, "rb") as fh:
+            fh.seek(size - 4)
+            if struct.unpack("<I", fh.read(4))[0] == enough % (1 << 32):
+                return enough
+    have = 0
+    dec = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    with open(path, "rb") as fh:
+        while have < enough:
+            buf = fh.read(1 << 20)
+            if not buf:
+                break
+            try:
+                while buf and have < enough:
+                    have += len(dec.decompress(buf))
+                    buf = b""
+                    if dec.eof:  # a multi-member gzip file: the next member follows
+                        buf = dec.unused_data
+                        dec = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            except zlib.error:
+                break
+    return have
+
+
+def check_nifti_header(path: PathLike) -> None:
+    """Reject a truncated single-file NIfTI (``.nii`` / ``.nii.gz``) or one with a
+    non-orthogonal ``sform`` (see the module doc); other files pass unchanged."""
+    path = Path(path)
+    name = path.name.lower()
+    gz = name.endswith(".nii.gz")
+    if not (gz or name.endswith(".nii")):
+        return
+    opener = gzip.open if gz else open
+    try:
+        with opener(path, "rb") as fh:
+            hdr = fh.read(540)
+    except (OSError, EOFError) as exc:
+        raise UnreadableFileError(f"cannot be read as a NIfTI file ({exc})", source=path) from None
+    if len(hdr) < 348:
+        raise UnreadableFileError(f"file is truncated: {len(hdr)} bytes, less than a NIfTI header",
+                                  source=path)
+    fields = _nifti_fields(hdr)
+    if fields is None:
+        return  # not a NIfTI header: SimpleITK reports what it is
+    version, dim, bitpix, vox_offset, sform, srow, magic = fields
+    if not magic.startswith(b"n+"):
+        return  # a .hdr/.img pair named .nii: the data are elsewhere
+    ndim = int(dim[0]) if 1 <= int(dim[0]) <= 7 else 3
+    nvox = 1
+    for v in dim[1:ndim + 1]:
+        nvox *= max(int(v), 1)
+    need = int(vox_offset) + nvox * max(int(bitpix), 1) // 8
+    if gz:
+        have = _gunzipped_size(path, need)
+    else:
+        have = path.stat().st_size
+    if have < need:
+        raise UnreadableFileError(
+            f"file is truncated: the NIfTI header describes {nvox} voxels of {bitpix} bits "
+            f"({need} bytes with the header) but the file holds {have} bytes"
+            + (" once decompressed" if gz else ""), source=path)
+    if sform > 0:
+        m = srow[:, :3]
+        norms = np.linalg.norm(m, axis=0)
+        if np.all(norms > 0):
+            c = m / norms
+            if np.abs(c.T @ c - np.eye(3)).max() > ORTHONORMAL_ATOL:
+                raise InvalidGeometryError(
+                    "the NIfTI sform matrix is not orthogonal (a sheared grid); ITK would replace "
+                    "it by an orthogonal one and distort volumes and distances", source=path)
 
 
 def guess_modality(img: sitk.Image) -> str:
@@ -165,11 +342,48 @@ def physical_bounds(img: sitk.Image) -> Tuple[np.ndarray, np.ndarray]:
     return corners.min(0), corners.max(0)
 
 
+def voxels_outside(mask: sitk.Image, reference: sitk.Image) -> Tuple[int, int]:
+    """(foreground voxels of ``mask`` whose centre lies outside ``reference``'s voxel extent,
+    all foreground voxels)."""
+    arr = sitk.GetArrayViewFromImage(mask)
+    zs = np.nonzero(arr.reshape(arr.shape[0], -1).any(axis=1))[0]
+    if not len(zs):
+        return 0, 0
+    m = np.asarray(mask.GetDirection(), float).reshape(3, 3) * np.asarray(mask.GetSpacing())
+    r = np.asarray(reference.GetDirection(), float).reshape(3, 3) * np.asarray(reference.GetSpacing())
+    to_ref = np.linalg.inv(r) @ m  # mask index -> reference continuous index
+    shift = np.linalg.inv(r) @ (np.asarray(mask.GetOrigin()) - np.asarray(reference.GetOrigin()))
+    hi = np.asarray(reference.GetSize(), float) - 0.5 + 1e-3
+    lo = -0.5 - 1e-3
+    # the foreground's bounding box first: when its 8 corners are inside, every voxel is
+    ys = np.nonzero(arr.any(axis=(0, 2)))[0]
+    xs = np.nonzero(arr.any(axis=(0, 1)))[0]
+    corners = np.array([[x, y, z] for x in (xs[0], xs[-1]) for y in (ys[0], ys[-1])
+                        for z in (zs[0], zs[-1])], float)
+    c = corners @ to_ref.T + shift
+    total = int(np.count_nonzero(arr))
+    if np.all((c >= lo) & (c <= hi)):
+        return 0, total
+    out = 0
+    for z in zs:  # slice by slice: bounded memory for large (organ) masks
+        yy, xx = np.nonzero(arr[z])
+        idx = np.stack([xx, yy, np.full_like(xx, z)], axis=1).astype(float)
+        c = idx @ to_ref.T + shift
+        out += int(np.count_nonzero(np.any((c < lo) | (c > hi), axis=1)))
+    return out, total
+
+
 def align_to_reference(mask: sitk.Image, reference: sitk.Image, geometry: str = "resample",
-                       source: Optional[str] = None) -> sitk.Image:
-    """Return ``mask`` on ``reference``'s grid (see module doc)."""
+                       source: Optional[str] = None, outside: str = "error") -> sitk.Image:
+    """Return ``mask`` on ``reference``'s grid (see module doc).
+
+    ``outside``: what happens when foreground voxels of ``mask`` lie outside ``reference``:
+    ``"error"`` (:class:`~.errors.GeometryMismatchError`, for tumours) or ``"warn"`` (cut, for
+    organ masks)."""
     if geometry not in ("resample", "strict"):
         raise ValueError("geometry must be 'resample' or 'strict'")
+    if outside not in ("error", "warn"):
+        raise ValueError("outside must be 'error' or 'warn'")
     if same_geometry(mask, reference):
         out = sitk.Image(mask)
         out.CopyInformation(reference)
@@ -182,6 +396,13 @@ def align_to_reference(mask: sitk.Image, reference: sitk.Image, geometry: str = 
         why = "the physical extents do not overlap" if not overlap else "geometry='strict'"
         raise GeometryMismatchError(f"mask is on a different grid than the image and {why}; "
                                     + both, source=source)
+    n_out, n_all = voxels_outside(mask, reference)
+    if n_out:
+        msg = (f"{n_out} of the mask's {n_all} foreground voxels lie outside the image, so "
+               f"resampling would cut them off; " + both)
+        if outside == "error":
+            raise GeometryMismatchError(msg, source=source)
+        log.warning("%s: %s", source, msg)
     log.warning("%s: mask resampled (nearest neighbour) onto the image grid; %s", source, both)
     return sitk.Resample(mask, reference, sitk.Transform(), sitk.sitkNearestNeighbor, 0,
                          mask.GetPixelID())
@@ -227,13 +448,13 @@ def is_rtstruct(path: PathLike) -> bool:
 
 
 def read_mask(path: PathLike, label: LabelSpec = None, reference: Optional[sitk.Image] = None,
-              geometry: str = "resample") -> sitk.Image:
+              geometry: str = "resample", outside: str = "error") -> sitk.Image:
     """Read a tumour (or organ) mask as a uint8 0/1 image.
 
     ``label``: a value, ``"1,3,4"``, a list of values, or a name (segment of a ``.seg.nrrd``, ROI of
-    an RTSTRUCT).  ``None``: PyRadiomics' convention, label 1 (a mask with a single non-zero value
-    uses that value; a ``.seg.nrrd`` / RTSTRUCT with a single segment / ROI uses it).
-    ``reference``: the image whose grid the mask must be on (required for RTSTRUCT).
+    an RTSTRUCT).  ``None``: the module's label rule (:data:`LABEL_RULE`).
+    ``reference``: the image whose grid the mask must be on (required for RTSTRUCT);
+    ``geometry`` / ``outside``: see :func:`align_to_reference`.
     """
     path = Path(path)
     src = str(path)
@@ -242,6 +463,7 @@ def read_mask(path: PathLike, label: LabelSpec = None, reference: Optional[sitk.
     values, name = parse_label(label)
     if path.name.lower().endswith(".seg.nrrd"):
         mask = _read_seg_nrrd(path, values, name)
+        check_grid(mask, source=src)
     elif is_rtstruct(path):
         if reference is None:
             raise ValueError(f"{src}: an RTSTRUCT needs the image (reference grid) to be rasterised")
@@ -250,11 +472,12 @@ def read_mask(path: PathLike, label: LabelSpec = None, reference: Optional[sitk.
         img = read_image(path, check=False)
         if img.GetNumberOfComponentsPerPixel() != 1 or img.GetDimension() != 3:
             check_image(img, source=src)
+        check_grid(img, source=src)
         if name is not None:
             raise LabelNotFoundError([name], _present_labels(img), source=src, what="label")
         mask = select_labels(img, values, source=src)
     if reference is not None:
-        mask = align_to_reference(mask, reference, geometry=geometry, source=src)
+        mask = align_to_reference(mask, reference, geometry=geometry, source=src, outside=outside)
     if not _any(mask):
         raise EmptyMaskError("mask is empty on the image grid"
                              + (" after resampling" if reference is not None else ""), source=src)
@@ -278,19 +501,32 @@ def select_labels(img: sitk.Image, values: Optional[Sequence[int]], source: Opti
     present_nz = [v for v in present.tolist() if v != 0]
     if not present_nz:
         raise EmptyMaskError("mask has no foreground voxel", source=source)
-    if values is None:
+    hint = ""
+    if values is None:  # the label rule (module doc, LABEL_RULE)
         if len(present_nz) == 1:
             values = [present_nz[0]]
         else:
             values = [1]
-            log.warning("%s: mask has labels %s and none was selected; using label 1 (PyRadiomics' "
-                        "default)", source, present_nz[:10])
+            if 1 in present_nz:
+                log.warning("%s: mask has labels %s and none was selected; using label 1 "
+                            "(PyRadiomics' default)", source, present_nz[:10])
+            else:
+                hint = ("no label was given and the mask has several labels but no 1 (the "
+                        "default); choose with --label (e.g. --label %s or --label %s)"
+                        % (_fmt(present_nz[0]), ",".join(str(_fmt(v)) for v in present_nz[:5])))
     hit = [v for v in values if v in present_nz]
     if not hit:
-        raise LabelNotFoundError(values, [int(v) for v in present_nz[:50]], source=source)
+        raise LabelNotFoundError(values, [_fmt(v) for v in present_nz[:50]], source=source,
+                                 hint=hint)
     out = sitk.GetImageFromArray(np.isin(arr, hit).astype(np.uint8))
     out.CopyInformation(img)
     return out
+
+
+def _fmt(v):
+    """A label value as an int when it is one (labels of float masks print as 1, not 1.0)."""
+    f = float(v)
+    return int(f) if f.is_integer() else f
 
 
 def _read_seg_nrrd(path: Path, values: Optional[List[int]], name: Optional[str]) -> sitk.Image:
@@ -433,6 +669,7 @@ def load_case(image: Union[PathLike, sitk.Image], mask: Union[PathLike, sitk.Ima
         values, name = parse_label(label)
         if name is not None:
             raise LabelNotFoundError([name], [], source=case_id)
+        check_grid(mask, source=case_id)
         m = select_labels(mask, values, source=case_id)
         m = align_to_reference(m, img, geometry=geometry, source=case_id)
         if not _any(m):
@@ -444,10 +681,13 @@ def load_case(image: Union[PathLike, sitk.Image], mask: Union[PathLike, sitk.Ima
     if organ_mask is not None and not (isinstance(organ_mask, float) and np.isnan(organ_mask)) \
             and str(organ_mask) != "":
         if isinstance(organ_mask, sitk.Image):
+            check_grid(organ_mask, source=case_id)
             om = align_to_reference(select_labels(organ_mask, parse_label(organ_label)[0],
-                                                  source=case_id), img, geometry, source=case_id)
+                                                  source=case_id), img, geometry, source=case_id,
+                                    outside="warn")
         else:
-            om = read_mask(organ_mask, label=organ_label, reference=img, geometry=geometry)
+            om = read_mask(organ_mask, label=organ_label, reference=img, geometry=geometry,
+                           outside="warn")
     meta = {}
     if modality is None or str(modality).strip() == "" or str(modality).lower() == "nan":
         modality = guess_modality(img)
@@ -471,11 +711,23 @@ def case_id_from_path(path: str) -> str:
     return Path(path).stem
 
 
-def write_image(img: sitk.Image, path: PathLike, compress: bool = True) -> None:
-    """Write an image (format from the extension), creating parent folders."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    sitk.WriteImage(img, str(path), useCompression=compress)
+def check_image_output(path: PathLike, option: str = "--out") -> Path:
+    """Check, before any work, that ``path`` can receive :func:`write_image` (a known extension,
+    :data:`IMAGE_WRITE_EXTENSIONS`; a writable folder); :class:`~.errors.UsageError` names
+    ``option`` otherwise."""
+    from .files import check_output_path
+
+    return check_output_path(path, option, extensions=IMAGE_WRITE_EXTENSIONS)
+
+
+def write_image(img: sitk.Image, path: PathLike, compress: bool = True) -> Path:
+    """Write an image atomically (format from the extension; parent folders are created)."""
+    from .files import atomic_path
+
+    path = check_image_output(path, option=str(path))
+    with atomic_path(path) as tmp:
+        sitk.WriteImage(img, str(tmp), useCompression=compress)
+    return path
 
 
 def mask_from_array(arr_zyx: np.ndarray, reference: sitk.Image) -> sitk.Image:

@@ -26,7 +26,10 @@ def _figure(figsize):
 
 def _save(fig, path: Optional[str], dpi: int = 120):
     if path:
-        fig.savefig(path, dpi=dpi)
+        from .files import atomic_path
+
+        with atomic_path(path) as tmp:  # the whole PNG or none; umask permissions
+            fig.savefig(tmp, dpi=dpi)
     return fig
 
 

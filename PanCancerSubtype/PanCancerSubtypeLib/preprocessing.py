@@ -26,7 +26,13 @@ Policy, in this order, per input column:
    (``"constant"``) with ``drop_constant=True``, else kept;
 6. kept columns: missing values imputed with the fit-set median (or mean), then
    ``z = (x - mean) / sd`` with the fit-set mean and population SD (``ddof=0``, as
-   scikit-learn's ``StandardScaler``) where ``center`` / ``scale`` ask for it.
+   scikit-learn's ``StandardScaler``) where ``center`` / ``scale`` ask for it;
+7. ``weighting="family"``: every kept column is multiplied by ``1 / sqrt(n_f)``, ``n_f`` the
+   number of kept columns of its family (:func:`.tables.feature_family`), so each family has the
+   same total variance (block scaling, as in multiple factor analysis).  Without it the 255
+   SPHARM coefficient magnitudes -- 135 distinct values, since ``|c(l, m)| = |c(l, -m)|`` --
+   make up 81% of the 313 cross-modality features and dominate any distance between tumours;
+   the 5 burden and 20 regional features hardly count.
 
 ``transform`` of a table that lacks a kept column, or (``strict=True``) has a feature column
 the preparer never saw, raises :class:`~.errors.FeatureMismatchError` naming both lists;
@@ -48,11 +54,12 @@ from sklearn.base import BaseEstimator, TransformerMixin
 
 from .errors import FeatureMismatchError, ModelBundleError
 from .files import read_json, write_json
-from .tables import is_metadata_column, is_numeric_column, to_float
+from .tables import feature_family, is_metadata_column, is_numeric_column, to_float
 
 log = logging.getLogger(__name__)
 
 PREPARER_FILE = "preparer.json"
+WEIGHTINGS = ("none", "family")
 FORMAT_VERSION = 1
 IMPUTE_METHODS = (None, "median", "mean")
 #: ``--preprocess`` choices of the command line and what they mean
@@ -98,6 +105,9 @@ class FeaturePreparer(TransformerMixin, BaseEstimator):
         Drop constant (or all-missing) columns; ``False`` keeps them.
     constant_tol : float
         A column whose observed range (max - min) is ``<= constant_tol`` is constant.
+    weighting : {"none", "family"}
+        ``"family"``: divide each column by the square root of the number of kept columns of its
+        family (step 7 of the policy).
     output : {"auto", "numpy"}
         ``"auto"``: a DataFrame in gives a DataFrame out, an array an array; ``"numpy"``:
         always an array.
@@ -113,17 +123,20 @@ class FeaturePreparer(TransformerMixin, BaseEstimator):
     missing_fraction_ : dict       column -> fraction of fit rows missing
     fill_, mean_, scale_ : ndarray per kept column: the imputation value (NaN when
                                    ``impute=None``), mean and SD used (0 / 1 where not used)
+    weights_ : ndarray             per kept column: the family weight (1 without weighting)
+    families_ : dict               kept column -> family
     """
 
     def __init__(self, max_missing: float = 0.2, scale: bool = True, center: bool = True,
                  impute: Optional[str] = "median", drop_constant: bool = True,
-                 constant_tol: float = 0.0, output: str = "auto"):
+                 constant_tol: float = 0.0, weighting: str = "none", output: str = "auto"):
         self.max_missing = max_missing
         self.scale = scale
         self.center = center
         self.impute = impute
         self.drop_constant = drop_constant
         self.constant_tol = constant_tol
+        self.weighting = weighting
         self.output = output
 
     # -- fit ---------------------------------------------------------------------------------
@@ -135,6 +148,8 @@ class FeaturePreparer(TransformerMixin, BaseEstimator):
                              "missing-value handling), 'median' or 'mean'")
         if self.output not in ("auto", "numpy"):
             raise ValueError("output must be 'auto' or 'numpy'")
+        if self.weighting not in WEIGHTINGS:
+            raise ValueError(f"weighting must be one of {WEIGHTINGS}, got {self.weighting!r}")
 
     def fit(self, X, y=None, source: Optional[str] = None):
         self._check_params()
@@ -192,6 +207,12 @@ class FeaturePreparer(TransformerMixin, BaseEstimator):
             raise ValueError(f"{source or 'feature table'}: no usable feature column left "
                              f"(dropped: {self.dropped_})")
         self.columns_out_: List[str] = kept
+        self.families_: Dict[str, str] = {c: feature_family(c) for c in kept}
+        counts: Dict[str, int] = {}
+        for fam in self.families_.values():
+            counts[fam] = counts.get(fam, 0) + 1
+        self.weights_ = np.asarray([1.0 / np.sqrt(counts[self.families_[c]])
+                                    if self.weighting == "family" else 1.0 for c in kept])
         self.fill_ = np.asarray(fill, dtype=float)
         self.mean_ = np.asarray(mean, dtype=float)
         self.scale_ = np.asarray(sd, dtype=float)
@@ -233,6 +254,8 @@ class FeaturePreparer(TransformerMixin, BaseEstimator):
         self.last_imputed_ = int(bad.sum()) if self.impute is not None else 0
         if self.center or self.scale:
             v = (v - self.mean_) / self.scale_
+        if self.weighting != "none":
+            v = v * self.weights_
         if was_frame and self.output == "auto":
             return pd.DataFrame(v, index=df.index, columns=list(self.columns_out_))
         return v
@@ -256,21 +279,25 @@ class FeaturePreparer(TransformerMixin, BaseEstimator):
         self._check_fitted()
         rows = []
         what = {"median": "imputed with discovery median", "mean": "imputed with discovery mean"}
+        weight = dict(zip(self.columns_out_, self.weights_))
         for c in self.columns_in_:
             if c in self.dropped_:
-                rows.append((c, "dropped", self.dropped_[c], self.missing_fraction_.get(c), 0))
+                rows.append((c, "dropped", self.dropped_[c], self.missing_fraction_.get(c), 0,
+                             feature_family(c), np.nan))
             else:
                 n_imp = self.imputed_.get(c, 0)
                 rows.append((c, "kept", what.get(self.impute, "") if n_imp else "",
-                             self.missing_fraction_.get(c), n_imp))
+                             self.missing_fraction_.get(c), n_imp, self.families_[c],
+                             weight[c]))
         return pd.DataFrame(rows, columns=["column", "action", "reason", "missing_fraction",
-                                           "n_imputed"])
+                                           "n_imputed", "family", "weight"])
 
     def summary(self) -> Dict[str, Any]:
         """The fitted policy as a JSON-ready dict: kept ``columns``, ``impute`` and
         ``fill_values`` (``None`` without imputation), ``constant_columns``, ``dropped`` (reason
         -> columns: ``metadata``, ``non_numeric``, ``missing``, ``constant``) and the
-        ``missing_fraction`` of the kept columns that have missing values."""
+        ``missing_fraction`` of the kept columns that have missing values, and the family
+        ``weighting``."""
         self._check_fitted()
         dropped: Dict[str, List[str]] = {"metadata": [], "non_numeric": [], "missing": [],
                                          "constant": []}
@@ -285,6 +312,7 @@ class FeaturePreparer(TransformerMixin, BaseEstimator):
             "fill_values": (None if self.impute is None else
                             {c: float(v) for c, v in zip(self.columns_out_, self.fill_)}),
             "center": bool(self.center), "scale": bool(self.scale),
+            "weighting": self.weighting,
             "drop_constant": bool(self.drop_constant),
             "constant_columns": list(self.constant_),
             "dropped": dropped,
@@ -305,7 +333,8 @@ class FeaturePreparer(TransformerMixin, BaseEstimator):
                 "columns_out": self.columns_out_, "dropped": self.dropped_,
                 "constant": self.constant_, "imputed": self.imputed_,
                 "missing_fraction": self.missing_fraction_, "fill": nan_to_none(self.fill_),
-                "mean": self.mean_.tolist(), "scale": self.scale_.tolist()}
+                "mean": self.mean_.tolist(), "scale": self.scale_.tolist(),
+                "families": self.families_, "weights": self.weights_.tolist()}
 
     @classmethod
     def from_dict(cls, d: Dict[str, Any], source: Optional[str] = None) -> "FeaturePreparer":
@@ -326,11 +355,17 @@ class FeaturePreparer(TransformerMixin, BaseEstimator):
             self.fill_ = np.asarray([np.nan if x is None else x for x in fill], dtype=float)
             self.mean_ = np.asarray(d["mean"], dtype=float)
             self.scale_ = np.asarray(d["scale"], dtype=float)
+            self.families_ = {str(k): str(v) for k, v in
+                              d.get("families", {c: feature_family(c)
+                                                 for c in self.columns_out_}).items()}
+            self.weights_ = np.asarray(d.get("weights", [1.0] * len(self.columns_out_)),
+                                       dtype=float)
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelBundleError(f"not a valid FeaturePreparer description ({exc})",
                                    source=source) from None
         k = len(self.columns_out_)
-        if not (len(self.fill_) == len(self.mean_) == len(self.scale_) == k):
+        if not (len(self.fill_) == len(self.mean_) == len(self.scale_) == len(self.weights_)
+                == k):
             raise ModelBundleError("FeaturePreparer arrays do not match its columns", source=source)
         self.n_features_in_ = len(self.columns_in_)
         return self

@@ -103,8 +103,17 @@ class RadiomicsFeatures(FeatureGroup):
         n = int(np.count_nonzero(case.mask_array()))
         if n < 1:
             raise TumourTooSmallError("mask is empty", source=case.case_id)
+        image, mask = case.image, case.mask
+        if n == int(np.prod(mask.GetSize())):
+            # PyRadiomics refuses a mask without background ("No labels found"): add a border of
+            # background voxels, the image's edge values repeated (mask voxels are unchanged, so
+            # are the features of the original image; filters see a zero-flux border)
+            import SimpleITK as sitk
+
+            image = sitk.ZeroFluxNeumannPad(image, [1, 1, 1], [1, 1, 1])
+            mask = sitk.ConstantPad(mask, [1, 1, 1], [1, 1, 1], 0)
         try:
-            res = self.extractor.execute(case.image, case.mask, label=1)
+            res = self.extractor.execute(image, mask, label=1)
         except ValueError as exc:  # PyRadiomics reports too-small / flat ROIs as ValueError
             raise TumourTooSmallError(f"PyRadiomics: {exc}", source=case.case_id) from None
         out: Dict[str, Any] = {}

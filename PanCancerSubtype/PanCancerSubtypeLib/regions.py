@@ -46,6 +46,20 @@ Parenchyma masks (used when no organ mask is supplied)
     parenchymal enhancement mask) the parenchyma is the body voxels above the Otsu threshold of
     the non-tumour body voxels; with ``tissue="body"`` it is the whole body region of the box.
 
+``soft_tissue_mask`` (organ ``soft-tissue``, alias ``body``: sarcomas and any tumour outside lung,
+    brain and breast)
+    The tissue around the tumour, so that PM5 / PM10 are *tissue* margins: in a box = the
+    tumour's bounding box grown by ``box_mm`` (default 50 mm, clipped to the image),
+    tissue = on CT ``air_hu <= HU <= bone_hu`` (defaults -190 and 300 HU: -190 HU is the lower
+    limit of adipose tissue, so air, lung and air partial-volume voxels are out; above 300 HU is
+    cortical and dense trabecular bone, while contrast-enhanced vessels and tissue stay in), on MR
+    (no absolute scale) voxels above ``mr_air_fraction`` (10 %) of the box's 99th intensity
+    percentile, which leaves out air and background and the signal voids of cortical bone;
+    then only the tissue connected (3D, face connectivity) to the tumour is kept, which drops the
+    background: the couch, clothing, the other limb, and marrow enclosed by cortical bone.
+    CT and MR therefore exclude the same structures as far as their contrast allows (bone marrow
+    is tissue on both when it touches the tumour's tissue; on MR only signal voids are removed).
+
 In every automatic method the tumour is added back: the parenchyma never excludes the tumour.
 
 Tumour regions
@@ -64,6 +78,17 @@ also needs the authors' parenchyma masks; the automatic masks here are stand-ins
 the image outside the grid counting as non-tumour; TC = voxels whose depth exceeds half the
 tumour's maximum depth, TIM = the rest of the tumour; PM(d) = non-tumour voxels within ``d`` mm of
 the tumour, restricted to the parenchyma (PM5 is still inside PM10: a 10 mm margin).
+
+``definition="cross-modality"`` (the regions of the cross-modality regional features, see
+:mod:`.heterogeneity`): bands of fixed width in mm, in 3D, none overlapping (the paper's
+"non-overlapping regions"): TIM = tumour voxels within ``rim_mm`` (default 5 mm, the width of
+the margin bands and more than the usual slice spacing) of the tumour's border, TC = the deeper
+tumour voxels (when no voxel is deeper than ``rim_mm``, TC = voxels deeper than half the maximum
+depth, as in ``3d``, so that small tumours keep a core); PM5 = non-tumour voxels within 0-5 mm of
+the tumour, PM10 = non-tumour voxels within 5-10 mm (a shell, not the 0-10 mm margin), both
+restricted to the parenchyma.  With other ``margins_mm`` the shells run between consecutive
+margins.  Fixed widths make TIM an invasive *margin* of the same thickness in every tumour
+(in ``reference`` / ``3d`` TIM is half the tumour's depth, centimetres thick in a large tumour).
 """
 from __future__ import annotations
 
@@ -75,6 +100,12 @@ from scipy import ndimage as ndi
 from .errors import EmptyMaskError, PanCancerSubtypeError
 
 REGION_NAMES = ("TC", "TIM", "PM5", "PM10")
+
+#: region definitions accepted by :func:`tumour_regions`
+DEFINITIONS = ("reference", "3d", "cross-modality")
+
+#: names of the soft-tissue parenchyma (organ, ``--organ``, ``parenchyma=``); the first is canonical
+SOFT_TISSUE_NAMES = ("soft-tissue", "soft_tissue", "soft tissue", "body")
 
 #: label values of :func:`regions_labelmap`
 LABELS = {"TC": 1, "TIM": 2, "PM5_ring": 3, "PM10_ring": 4}
@@ -332,13 +363,68 @@ def breast_mask_mr(image, tumour: np.ndarray, spacing=None, box_mm: float = 20.0
     return out
 
 
+def soft_tissue_mask(image, tumour: np.ndarray, spacing=None, modality: str = "CT",
+                     air_hu: float = -190.0, bone_hu: float = 300.0,
+                     mr_air_fraction: float = 0.1, box_mm: float = 50.0,
+                     source: Optional[str] = None) -> np.ndarray:
+    """Soft tissue around the tumour (body without air, background and, on CT, bone); bool array
+    (z, y, x), False outside the box.  See the module docstring for the method.
+
+    ``box_mm`` must be at least the largest margin the regions use (10 mm by default).
+    """
+    arr, sp = _as_array(image, spacing)
+    t = np.asarray(tumour, bool)
+    if not t.any():
+        raise EmptyMaskError("tumour mask is empty", source=source)
+    if not air_hu < bone_hu:
+        raise ValueError(f"air_hu ({air_hu}) must be below bone_hu ({bone_hu})")
+    margin = tuple(int(np.ceil(box_mm / s_)) for s_ in (sp[2], sp[1], sp[0]))
+    box = _bbox(t, margin)
+    sub = np.asarray(arr[box], dtype=np.float64)
+    t_sub = t[box]
+    if (modality or "CT").upper() == "CT":
+        tissue = (sub >= air_hu) & (sub <= bone_hu)
+    else:
+        tissue = sub > mr_air_fraction * np.percentile(sub, 99)
+    lab, n = ndi.label(tissue | t_sub, structure=_FACE)
+    keep = np.unique(lab[t_sub])
+    keep = keep[keep != 0]
+    out = np.zeros(t.shape, dtype=bool)
+    out[box] = np.isin(lab, keep) & tissue
+    if not (out & ~t).any():
+        raise EmptyMaskError("no soft tissue around the tumour (every neighbouring voxel is air, "
+                             "background or bone)", source=source)
+    return out
+
+
+def surroundings_values(image, tumour: np.ndarray, spacing=None, box_mm: float = 50.0,
+                        body_fraction: float = 0.1) -> np.ndarray:
+    """Intensities of the tumour's surroundings: the non-tumour *body* voxels (above
+    ``body_fraction`` of the 99th percentile: MR air and background are near 0) in the tumour's
+    bounding box grown by ``box_mm``; float64, 1D.  When fewer than 100 such voxels exist (the
+    tumour fills the box) the tumour's own body voxels are included.  Used for MR tissue classes
+    (:func:`.heterogeneity.tissue_class_thresholds`).
+    """
+    arr, sp = _as_array(image, spacing)
+    t = np.asarray(tumour, bool)
+    if not t.any():
+        raise EmptyMaskError("tumour mask is empty")
+    margin = tuple(int(np.ceil(box_mm / s_)) for s_ in (sp[2], sp[1], sp[0]))
+    box = _bbox(t, margin)
+    sub = np.asarray(arr[box], dtype=np.float64)
+    body = sub > body_fraction * np.percentile(sub, 99)
+    vals = sub[body & ~t[box]]
+    return vals if vals.size >= 100 else sub[body]
+
+
 def parenchyma_mask(case, method: str = "auto", return_method: bool = False, **kwargs):
     """Parenchyma mask (bool z, y, x) of a :class:`~PanCancerSubtypeLib.features.Case`.
 
     ``method``: ``"auto"`` (the supplied organ mask if the case has one, else the automatic method
     for ``case.organ`` / modality: CT -> lung; MR -> brain or breast by ``case.organ``),
-    ``"supplied"`` (the organ mask; error if absent), ``"lung"``, ``"brain"``, ``"breast"``
-    (force an automatic method), ``"none"`` (no restriction: every voxel).
+    ``"supplied"`` (the organ mask; error if absent), ``"lung"``, ``"brain"``, ``"breast"``,
+    ``"soft-tissue"`` (alias ``"body"``) (force an automatic method), ``"none"`` (no
+    restriction: every voxel).
     The tumour is always part of the result.  With ``return_method=True`` returns
     ``(mask, method_used)``.
     """
@@ -357,6 +443,8 @@ def parenchyma_mask(case, method: str = "auto", return_method: bool = False, **k
     else:
         if method == "auto":
             used = _auto_method(case)
+        if used in SOFT_TISSUE_NAMES:
+            used = SOFT_TISSUE_NAMES[0]
         if used == "lung":
             out = lung_mask_ct(case.image, tumour=tumour, source=src, **kwargs)
             # the tumour and the partial-volume rim between it and the lung: fill the holes of
@@ -367,6 +455,9 @@ def parenchyma_mask(case, method: str = "auto", return_method: bool = False, **k
             out = brain_mask_mr(case.image, source=src, **kwargs)
         elif used == "breast":
             out = breast_mask_mr(case.image, tumour, source=src, **kwargs)
+        elif used == SOFT_TISSUE_NAMES[0]:
+            out = soft_tissue_mask(case.image, tumour, modality=case.modality or "CT", source=src,
+                                   **kwargs)
         else:
             raise ValueError(f"unknown parenchyma method {method!r}")
     out = out | tumour
@@ -378,7 +469,11 @@ def _auto_method(case) -> str:
     for key in ("lung", "brain", "breast"):
         if key in organ:
             return key
+    if organ in SOFT_TISSUE_NAMES or "soft" in organ:
+        return SOFT_TISSUE_NAMES[0]
     cancer = (case.cancer_type or "").lower()
+    if "sarcoma" in cancer:
+        return SOFT_TISSUE_NAMES[0]
     if any(k in cancer for k in ("lung", "nsclc", "luad", "lusc")):
         return "lung"
     if any(k in cancer for k in ("brain", "glioma", "gbm", "glioblastoma")):
@@ -389,7 +484,8 @@ def _auto_method(case) -> str:
         return "lung"
     raise PanCancerSubtypeError(
         f"cannot choose a parenchyma method (organ={case.organ!r}, modality={case.modality!r}); "
-        f"give the organ (lung, brain, breast), an organ mask, or parenchyma='none'",
+        f"give the organ (lung, brain, breast, soft-tissue), an organ mask, or "
+        f"parenchyma='none'",
         source=case.case_id)
 
 
@@ -398,11 +494,13 @@ def _auto_method(case) -> str:
 # ----------------------------------------------------------------------------------------------
 def tumour_regions(tumour_zyx: np.ndarray, parenchyma_zyx: Optional[np.ndarray],
                    spacing_xyz: Sequence[float], definition: str = "reference",
-                   margins_mm: Sequence[float] = (5, 10)) -> Dict[str, np.ndarray]:
+                   margins_mm: Sequence[float] = (5, 10),
+                   rim_mm: float = 5.0) -> Dict[str, np.ndarray]:
     """Regions TC, TIM and PM<d> (one per margin) as bool arrays on the tumour's grid.
 
     ``parenchyma_zyx=None`` means no restriction of the margins.  See the module docstring for the
-    two definitions.  Keys: ``"TC"``, ``"TIM"``, ``"PM5"``, ``"PM10"`` (``f"PM{d:g}"``).
+    three definitions (``rim_mm``, the width of TIM, is used by ``"cross-modality"`` only).
+    Keys: ``"TC"``, ``"TIM"``, ``"PM5"``, ``"PM10"`` (``f"PM{d:g}"``).
     """
     t = np.asarray(tumour_zyx).astype(bool)
     if t.ndim != 3:
@@ -415,7 +513,9 @@ def tumour_regions(tumour_zyx: np.ndarray, parenchyma_zyx: Optional[np.ndarray],
         return _regions_reference(t, parenchyma_zyx, spacing_xyz, margins_mm)
     if definition == "3d":
         return _regions_3d(t, parenchyma_zyx, spacing_xyz, margins_mm)
-    raise ValueError(f"definition must be 'reference' or '3d', got {definition!r}")
+    if definition == "cross-modality":
+        return _regions_bands(t, parenchyma_zyx, spacing_xyz, margins_mm, rim_mm)
+    raise ValueError(f"definition must be one of {', '.join(DEFINITIONS)}, got {definition!r}")
 
 
 def _regions_reference(t, par, spacing_xyz, margins_mm):
@@ -472,14 +572,44 @@ def _regions_3d(t, par, spacing_xyz, margins_mm):
     return out
 
 
+def _regions_bands(t, par, spacing_xyz, margins_mm, rim_mm):
+    """Fixed-width bands (``definition="cross-modality"``; see the module docstring)."""
+    if not rim_mm > 0:
+        raise ValueError(f"rim_mm must be > 0, got {rim_mm}")
+    zyx = (float(spacing_xyz[2]), float(spacing_xyz[1]), float(spacing_xyz[0]))
+    margins = sorted(float(d) for d in margins_mm)
+    margin = tuple(int(np.ceil(margins[-1] / s)) + 1 for s in zyx)
+    box = _bbox(t, margin)
+    T = t[box]
+    din = ndi.distance_transform_edt(np.pad(T, 1, constant_values=False),
+                                     sampling=zyx)[1:-1, 1:-1, 1:-1]
+    dmax = din.max()
+    # depth of a voxel = distance from its centre to the nearest non-tumour voxel centre; the
+    # border voxels have depth >= one spacing, so "within rim_mm of the border" = depth <= rim_mm
+    core = din > (rim_mm if dmax > rim_mm else dmax / 2)
+    tc = np.zeros(t.shape, bool)
+    tc[box] = core
+    dout = ndi.distance_transform_edt(~T, sampling=zyx)
+    out = {"TC": tc, "TIM": t & ~tc}
+    inner = 0.0
+    for d in margins:
+        pm = np.zeros(t.shape, bool)
+        pm[box] = (dout > inner) & (dout <= d)
+        if par is not None:
+            pm &= np.asarray(par, bool)
+        out[f"PM{d:g}"] = pm
+        inner = d
+    return out
+
+
 def regions_labelmap(regions: Dict[str, np.ndarray], reference_image: Any = None,
                      margins_mm: Sequence[float] = (5, 10)):
     """Lossless single-label encoding of the regions (uint8, z, y, x).
 
     1 = TC, 2 = TIM, 3 = PM5 ring (PM5 minus tumour), 4 = PM10 ring (PM10 minus PM5 minus tumour).
     PM5 = labels {3} plus the tumour voxels that PM5 holds (in the reference definition every
-    tumour voxel, i.e. PM5 = {1, 2, 3}; in the 3d definition none, PM5 = {3}); PM10 likewise
-    {1, 2, 3, 4} (reference) or {3, 4} (3d).  With a SimpleITK ``reference_image`` a SimpleITK
+    tumour voxel, i.e. PM5 = {1, 2, 3}; in the 3d and cross-modality definitions none, PM5 = {3});
+    PM10 likewise {1, 2, 3, 4} (reference), {3, 4} (3d) or {4} (cross-modality: the 5-10 mm shell).  With a SimpleITK ``reference_image`` a SimpleITK
     image on its grid is returned.
     """
     d1, d2 = sorted(margins_mm)[:2]
@@ -508,6 +638,8 @@ def regions_from_labelmap(labelmap: np.ndarray, definition: str = "reference") -
     ring5, ring10 = lab == 3, lab == 4
     if definition == "reference":
         return {"TC": tc, "TIM": tim, "PM5": ring5 | tum, "PM10": ring5 | ring10 | tum}
+    if definition == "cross-modality":
+        return {"TC": tc, "TIM": tim, "PM5": ring5, "PM10": ring10}
     return {"TC": tc, "TIM": tim, "PM5": ring5, "PM10": ring5 | ring10}
 
 
@@ -517,7 +649,7 @@ def case_regions(case, definition: str = "reference", parenchyma: str = "auto",
 
     ``parenchyma``: ``"auto"`` (supplied organ mask, else automatic), ``"supplied"``,
     ``"automatic"`` (ignore a supplied mask), ``"none"`` or an organ name (``"lung"``,
-    ``"brain"``, ``"breast"``) to force that automatic method.
+    ``"brain"``, ``"breast"``, ``"soft-tissue"``) to force that automatic method.
     Returns ``{"regions": {name: bool array}, "labelmap": SimpleITK uint8 image (see
     :func:`regions_labelmap`), "parenchyma": SimpleITK uint8 image, "parenchyma_method": str,
     "voxels": {name: int}}``.

@@ -1,10 +1,13 @@
-"""A small self-contained HTML report builder (one file, images embedded as base64 PNG)."""
+"""A small self-contained HTML report builder (one file, images embedded as base64 PNG).
+
+The HTML holds no time stamp, so that the same inputs give the same file byte for byte (PNG
+images are written without a date either); run times belong in the caller's summary files.
+"""
 from __future__ import annotations
 
 import base64
 import html
 import io as _io
-import time
 from typing import List, Optional
 
 import pandas as pd
@@ -99,7 +102,7 @@ class Report:
         return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
                 f"<title>{html.escape(self.title)}</title><style>{_CSS}</style></head><body>"
                 f"<header><h1>{html.escape(self.title)}</h1><p>{html.escape(self.subtitle)}</p>"
-                f"<p>generated {time.strftime('%Y-%m-%d %H:%M')}</p></header><nav>{nav}</nav>"
+                f"</header><nav>{nav}</nav>"
                 f"<main>{body}</main></body></html>")
 
     def write(self, path) -> None:

@@ -9,10 +9,20 @@ uses the rules of this module, so a column is a feature for all of them or for n
   ``Organ``, ``CancerType``, ``Modality``, ``OrganMask``, ``Segment``, ``case_id``) and the
   ``error`` column are never features;
 * **diagnostic** columns (``diag_*``: timings, map quality, versions) are never features;
+  those ending in ``_s`` are wall-clock **timings** in seconds (:func:`is_timing_column`): they
+  change from run to run, so the feature CSVs leave them out and the provenance files keep them
+  (a CSV is then byte-identical across workers, schedulers, reruns and resumes);
 * every other **numeric** column is a feature; a text column that is not numbers is not.
 
 A row whose ``error`` column is non-empty is a case whose extraction failed; readers exclude it
 and report it.
+
+Feature *families* (:func:`feature_family`) group the columns that measure one kind of thing:
+the 255 SPHARM coefficient magnitudes, the 15 per-degree energies, the 15 entropies, the 3
+normalised FOE scales, the 5 burden features (volume, radius, FOE scales in mm), the 20 regional
+features, and for other tables the PyRadiomics class of a column (``original_glcm``) or its own
+name.  Discovery gives every family the same total weight (:mod:`.preprocessing`), so a family
+with many correlated columns does not outvote one with few.
 """
 from __future__ import annotations
 
@@ -35,6 +45,54 @@ ERROR_COLUMN = "error"
 METADATA_COLUMNS = META_COLUMNS + ("OrganMask", "Segment", "case_id", ERROR_COLUMN, "Error")
 #: column-name prefixes that are never features (diagnostics)
 DIAGNOSTIC_PREFIXES = ("diag_",)
+
+
+#: (column-name prefix or exact name, family) for the feature groups of this package
+FAMILY_RULES = (
+    ("shape_coef_", "shape_coefficients"),
+    ("shape_energy_", "shape_energy"),
+    ("shape_entropy_", "shape_entropy"),
+    ("shape_scale_norm_", "shape_scale"),
+    ("shape_volume_mm3", "shape_burden"),
+    ("shape_radius_mm", "shape_burden"),
+    ("shape_scale_mm_", "shape_burden"),
+    ("regional_", "regional"),
+    ("deep_", "deep"),
+)
+
+
+def feature_family(name: Any) -> str:
+    """The family of a feature column (see the module docstring): by :data:`FAMILY_RULES`, else
+    the first two ``_``-separated parts of a name with at least three (PyRadiomics:
+    ``original_glcm_Contrast`` -> ``original_glcm``; with an ROI / image prefix such as
+    ``peri5mm_T1c_original_glcm_Contrast`` the class stays in the family name), else the name."""
+    name = str(name)
+    for prefix, family in FAMILY_RULES:
+        if name.startswith(prefix):
+            return family
+    parts = name.split("_")
+    for i, p in enumerate(parts[:-1]):
+        if p in ("original", "wavelet", "log", "square", "squareroot", "logarithm",
+                 "exponential", "gradient", "lbp") or p.startswith(("wavelet-", "log-sigma",
+                                                                   "lbp-")):
+            return "_".join(parts[: i + 2])
+    return "_".join(parts[:2]) if len(parts) >= 3 else name
+
+
+#: suffix of the diagnostic columns that hold wall-clock timings (seconds)
+TIMING_SUFFIX = "_s"
+
+
+def is_timing_column(name: Any) -> bool:
+    """True for a diagnostic column holding a wall-clock timing (``diag_*_s``), e.g.
+    ``diag_time_shape_s``, ``diag_shape_time_fit_s``, ``diag_regional_parenchyma_s``."""
+    name = str(name)
+    return name.startswith(DIAGNOSTIC_PREFIXES) and name.endswith(TIMING_SUFFIX)
+
+
+def pop_timings(row: Dict[str, Any]) -> Dict[str, Any]:
+    """Remove the timing columns from a feature row (in place); return them."""
+    return {k: row.pop(k) for k in [k for k in row if is_timing_column(k)]}
 
 
 def is_metadata_column(name: Any) -> bool:

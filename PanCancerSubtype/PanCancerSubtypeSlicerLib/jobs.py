@@ -74,7 +74,8 @@ def region_labels(case, definition: str = "reference") -> np.ndarray:
     return regions.regions_labelmap(reg)
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The jobs' argument parser (the panels' command lines are tested against it)."""
     p = argparse.ArgumentParser(prog="python -m PanCancerSubtypeSlicerLib.jobs",
                                 allow_abbrev=False)
     sub = p.add_subparsers(dest="job", required=True)
@@ -91,7 +92,11 @@ def main(argv: Optional[List[str]] = None) -> int:
         if name == "spharm":
             s.add_argument("--degree", type=int, default=15)
             s.add_argument("--mode", default="robust", choices=["robust", "reference"])
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
 
     import SimpleITK as sitk
 

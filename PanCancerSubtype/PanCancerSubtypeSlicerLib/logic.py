@@ -247,6 +247,21 @@ def spharm_model(volume_node, segmentation_node, segment: str = TUMOUR_SEGMENT, 
 # cohorts in the scene (batch script)
 # ----------------------------------------------------------------------------------------------
 
+def scene_node_ids(scene) -> set:
+    """IDs of the nodes now in ``scene``."""
+    return {scene.GetNthNode(i).GetID() for i in range(scene.GetNumberOfNodes())}
+
+
+def remove_nodes_added(scene, before: set) -> None:
+    """Remove the nodes that are not in ``before`` (the IDs :func:`scene_node_ids` gave), except
+    singletons (the scene's own selection / interaction / view nodes)."""
+    added = [scene.GetNthNode(i) for i in range(scene.GetNumberOfNodes())]
+    for node in added:
+        if node is not None and node.GetID() not in before and \
+                not node.GetSingletonTag() and scene.IsNodePresent(node):
+            scene.RemoveNode(node)
+
+
 def read_manifest(path: str):
     """A cohort manifest read and validated by the core (``cohort.read_manifest``: PyRadiomics'
     ``Image`` / ``Mask`` / ``Label`` columns plus ``ID``, ``Organ``, ``CancerType``, ``Modality``,
@@ -267,6 +282,9 @@ def run_manifest(manifest: str, out_dir: str, scene=None, groups=("shape", "regi
     features from the nodes, save ``segmentations/<ID>.seg.nrrd``; at the end write
     ``features.csv`` with Slicer's table writer.  A failing case is recorded in the ``error``
     column and the run goes on.  Returns ``(features DataFrame, table node)``.
+
+    ``clear_scene``: remove the nodes each case added once it is done (the nodes that were in the
+    scene before, a console user's own, are left alone).
     """
     import pandas as pd
 
@@ -280,6 +298,7 @@ def run_manifest(manifest: str, out_dir: str, scene=None, groups=("shape", "regi
     rows = []
     for n, r in enumerate(df.to_dict("records")):
         cid = r["ID"]
+        before = scene_node_ids(scene)
         if progress:
             progress(n, len(df), cid)
         base = {"ID": cid, "Image": r["Image"], "Mask": r["Mask"], "Label": r.get("Label", ""),
@@ -295,7 +314,8 @@ def run_manifest(manifest: str, out_dir: str, scene=None, groups=("shape", "regi
                                                     vol, scene=scene, name=f"{cid} segmentation")
             organ_seg = None
             if r.get("OrganMask"):
-                om = read_mask(r["OrganMask"], "1", image)
+                om = read_mask(r["OrganMask"], r.get("OrganLabel") or None, image,
+                               outside="warn")
                 organ_seg = (r.get("Organ") or PARENCHYMA_SEGMENT).lower()
                 mrml.set_segment_from_mask(seg, sitk.GetArrayFromImage(om), vol, organ_seg)
             elif parenchyma:
@@ -319,7 +339,7 @@ def run_manifest(manifest: str, out_dir: str, scene=None, groups=("shape", "regi
             row = dict(base, error=f"{type(exc).__name__}: {exc}")
         rows.append(row)
         if clear_scene:
-            scene.Clear(0)
+            remove_nodes_added(scene, before)
     if progress:
         progress(len(df), len(df), "")
     out = pd.DataFrame(rows)
@@ -467,32 +487,56 @@ def write_case_inputs(volume_node, segmentation_node=None, segment: Optional[str
     return paths
 
 
+def cli_option(name: str, value) -> List[str]:
+    """``["--name=value"]`` for a command line (``["--name"]`` for True; ``[]`` for None, False
+    or ""; a list or tuple as comma-separated numbers).
+
+    Always one ``--name=value`` word: argparse takes a separate value that starts with ``-``
+    (``--seed -21.9,3,4``: a seed at negative x) for an option and fails.
+    """
+    if value is None or value is False or (isinstance(value, str) and value == ""):
+        return []
+    if value is True:
+        return [f"--{name}"]
+    if isinstance(value, (list, tuple)):
+        value = ",".join(f"{float(v):.6g}" if isinstance(v, (float, np.floating)) else str(v)
+                         for v in value)
+    return [f"--{name}={value}"]
+
+
+def cli_options(values: Optional[Mapping[str, Any]]) -> List[str]:
+    """:func:`cli_option` for each ``{name: value}`` in order."""
+    out: List[str] = []
+    for k, v in (values or {}).items():
+        out += cli_option(k, v)
+    return out
+
+
 def features_args(paths: Mapping[str, str], out_csv: str, modality: Optional[str] = None,
                   groups: Sequence[str] = ("shape", "regional"),
-                  case_id: Optional[str] = None, organ: Optional[str] = None) -> List[str]:
+                  case_id: Optional[str] = None, organ: Optional[str] = None,
+                  shape_mode: Optional[str] = None,
+                  shape_interpolation: Optional[str] = None) -> List[str]:
     """Arguments of ``pancancer-subtype features`` for files written by write_case_inputs."""
-    args = ["--image", paths["image"], "--mask", paths["mask"], "--out", out_csv,
-            "--groups", ",".join(groups)]
-    if paths.get("organ_mask"):
-        args += ["--organ-mask", paths["organ_mask"]]
-    if modality:
-        args += ["--modality", modality]
-    if case_id:
-        args += ["--id", case_id]
-    if organ:
-        args += ["--organ", organ]
-    return args
+    return (cli_option("image", paths["image"]) + cli_option("mask", paths["mask"])
+            + cli_option("out", out_csv) + cli_option("groups", ",".join(groups))
+            + cli_option("organ-mask", paths.get("organ_mask")) + cli_option("modality", modality)
+            + cli_option("id", case_id) + cli_option("organ", organ)
+            + cli_option("shape-mode", shape_mode)
+            + cli_option("shape-interpolation", shape_interpolation))
 
 
 def segment_args(image_path: str, out_path: str, seeds_lps=None,
-                 model_dir: Optional[str] = None) -> List[str]:
-    """Arguments of ``pancancer-subtype segment`` (seeds in LPS mm, or a U-Net model folder)."""
-    args = ["--image", image_path, "--out", out_path]
+                 model_dir: Optional[str] = None, modality: Optional[str] = None,
+                 settings: Optional[Mapping[str, Any]] = None) -> List[str]:
+    """Arguments of ``pancancer-subtype segment`` (seeds in LPS mm, or a U-Net model folder;
+    ``settings``: further options by their command-line name, e.g. ``{"max-radius": 40}``)."""
+    args = cli_option("image", image_path) + cli_option("out", out_path)
     for s in seeds_lps or ():
-        args += ["--seed", ",".join(f"{float(c):.6g}" for c in s)]
-    if model_dir:
-        args += ["--model", str(model_dir)]
-    return args
+        args += cli_option("seed", tuple(float(c) for c in s))
+    args += cli_option("model", str(model_dir) if model_dir else None)
+    args += cli_option("modality", modality)
+    return args + cli_options(settings)
 
 
 def jobs_command(job: str, args: Sequence[str], python: Optional[str] = None) -> List[str]:
@@ -536,14 +580,22 @@ def segment_from_file(path: str, segmentation_node, volume_node, segment_name: s
                                       segment_name)
 
 
-def table_from_csv(path: str, table_node=None, scene=None, name: Optional[str] = None):
-    """Read a CSV written by the core into a table node (types kept, registry descriptions)."""
+def read_core_csv(path: str):
+    """A CSV the core wrote as a DataFrame: text columns stay text even when empty everywhere
+    (an all-empty ``error`` column would otherwise be read as NaN floats); empty text is ""."""
     import pandas as pd
 
-    df = pd.read_csv(path, keep_default_na=True)
+    df = pd.read_csv(path, keep_default_na=True,
+                     dtype={c: str for c in ("ID", "error", "Image", "Mask", "Label")})
     for c in df.columns:
         if df[c].dtype == object:
             df[c] = df[c].fillna("")
+    return df
+
+
+def table_from_csv(path: str, table_node=None, scene=None, name: Optional[str] = None):
+    """Read a CSV written by the core into a table node (types kept, registry descriptions)."""
+    df = read_core_csv(path)
     return mrml.table_node_from_dataframe(df, scene=scene, node=table_node,
                                           name=name or os.path.splitext(os.path.basename(path))[0])
 

@@ -40,7 +40,8 @@ def register(thumbnail: str) -> None:
         return
     import SampleData
 
-    if hasattr(SampleData.SampleDataLogic, "registerCustomSampleDataCategory"):  # Slicer >= 5.8
+    # the category (title of the sample group) can be registered only in Slicer >= 5.12
+    if hasattr(SampleData.SampleDataLogic, "registerCustomSampleDataCategory"):
         SampleData.SampleDataLogic.registerCustomSampleDataCategory(CATEGORY, title=CATEGORY)
     for name, files in SAMPLES.items():
         SampleData.SampleDataLogic.registerCustomSampleDataSource(
@@ -56,11 +57,14 @@ def register(thumbnail: str) -> None:
 
 
 def load(name: str, thumbnail: str):
-    """Download (cached, checksum-verified) and load a sample: returns (volume, label volume)."""
+    """Download (cached, checksum-verified) and load a sample: returns (volume, label volume).
+
+    ``SampleData.downloadSamples`` returns every loaded node; ``downloadSample`` only the first.
+    """
     import SampleData
 
     register(thumbnail)
-    nodes = SampleData.downloadSample(name)
+    nodes = SampleData.downloadSamples(name)
     if not isinstance(nodes, (list, tuple)) or len(nodes) != 2:
         raise RuntimeError(f"sample {name!r}: expected an image and a label volume, got {nodes!r}")
     return nodes[0], nodes[1]

@@ -4,7 +4,7 @@ Usage (the script is installed with the extension, next to the modules)::
 
     Slicer --no-splash --no-main-window --python-script /path/to/run_cohort.py \\
         --manifest cases.csv --out DIR [--groups shape,regional[,radiomics]] [--parenchyma] \\
-        [--regions]
+        [--regions] [--install-dependencies]
 
 To find the installed script from Slicer's Python console::
 
@@ -12,22 +12,33 @@ To find the installed script from Slicer's Python console::
                             "run_cohort.py")
 
 The manifest uses PyRadiomics' batch columns: ``Image``, ``Mask``, optional ``Label`` (``1`` or
-``1,3,4``), ``ID``, ``Organ``, ``CancerType``, ``Modality``, ``OrganMask``; relative paths are
-relative to the manifest.  For each case the image is loaded into a volume node, the tumour (and
+``1,3,4``; empty: the label rule of every command, ``PanCancerSubtypeLib.io.LABEL_RULE``), ``ID``,
+``Organ``, ``CancerType``, ``Modality``, ``OrganMask``, ``OrganLabel``; relative paths are relative
+to the manifest.  For each case the image is loaded into a volume node, the tumour (and
 organ) masks into a segmentation node (``--parenchyma`` / ``--regions`` add the parenchyma and the
 TC / TIM / PM5 / PM10 segments), the features are computed from the nodes with the modules' logic,
 and the segmentation is saved as ``DIR/segmentations/<ID>.seg.nrrd``.  ``DIR/features.csv`` (with
 Slicer's ``.schema.csv``) holds one row per case; a failing case is recorded in its ``error``
-column and the run goes on.
+column and the run goes on.  The nodes a case added are removed after it; nodes already in the
+scene are left alone.
 
-Exit code: 0 all cases succeeded, 1 some case failed (see the ``error`` column), 2 bad arguments
-or manifest.  The same function is ``PanCancerSubtypeSlicerLib.logic.run_manifest`` in the Python
-console.  Outside the Slicer application (e.g. with the ``slicer-core`` wheel) the script makes
-its own MRML scene.
+Before any work the Python packages are checked; with ``--install-dependencies`` the missing ones
+are installed (the extension's one requirement set, see ``PanCancerSubtypeSlicerLib.dependencies``),
+without it the script stops and names them.
+
+Exit code: 0 all cases done, 1 some case failed (each named on a ``failed:`` line) or an error
+during the run (named with the case it happened in), 2 bad arguments, an unreadable or malformed
+manifest, an output folder that cannot be made, or missing dependencies.  Every path ends the
+process: ``Slicer --python-script`` without ``--testing`` keeps running after a script ends or
+raises, so inside Slicer the script ends with ``slicer.util.exit(code)``.  The same function is
+``PanCancerSubtypeSlicerLib.logic.run_manifest`` in the Python console.  Outside the Slicer
+application (e.g. with the ``slicer-core`` wheel) the script makes its own MRML scene.
 """
 import argparse
 import os
 import sys
+
+EXIT_OK, EXIT_CASE_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
 
 def _add_library_path() -> None:
@@ -49,7 +60,32 @@ def parse_args(argv):
                    help="segment the organ parenchyma when the manifest has no OrganMask")
     p.add_argument("--regions", action="store_true",
                    help="add the TC / TIM / PM5 / PM10 region segments")
+    p.add_argument("--install-dependencies", action="store_true",
+                   help="install missing Python packages before the run (else: stop, naming them)")
     return p.parse_args(argv)
+
+
+def _error(text: str) -> None:
+    print(f"error: {text}", file=sys.stderr, flush=True)
+
+
+def check_dependencies(groups, install: bool) -> bool:
+    """True when the packages the run needs are there (installed now with ``install``)."""
+    from PanCancerSubtypeSlicerLib import dependencies
+
+    purposes = ["base"] + (["radiomics"] if "radiomics" in groups else [])
+    need = dependencies.missing(purposes)
+    if not need:
+        return True
+    if not install:
+        _error(f"missing Python packages: {', '.join(need)}. Run again with "
+               f"--install-dependencies, or install them into Slicer's Python")
+        return False
+    for p in purposes:
+        if not dependencies.ensure(p, requester="run_cohort.py", prompt=False):
+            _error(f"the {p} packages were not installed")
+            return False
+    return True
 
 
 def main(argv=None, scene=None, instances=None) -> int:
@@ -57,18 +93,37 @@ def main(argv=None, scene=None, instances=None) -> int:
     _add_library_path()
     try:
         args = parse_args(sys.argv[1:] if argv is None else argv)
-    except SystemExit as exc:
-        return 2 if exc.code else 0
+    except SystemExit as exc:  # --help (0) or bad arguments (2)
+        return EXIT_OK if exc.code in (0, None) else EXIT_BAD_INPUT
+    groups = [g.strip() for g in args.groups.split(",") if g.strip()]
+    try:
+        if not check_dependencies(groups, args.install_dependencies):
+            return EXIT_BAD_INPUT
+    except Exception as exc:  # pip failed, PyRadiomics unavailable, ...
+        _error(f"dependencies: {type(exc).__name__}: {exc}")
+        return EXIT_BAD_INPUT
+
     import slicer
 
-    from PanCancerSubtypeLib.errors import PanCancerSubtypeError
     from PanCancerSubtypeSlicerLib import logic
 
+    try:
+        logic.read_manifest(args.manifest)
+    except Exception as exc:  # missing, unreadable, malformed: one line naming the file
+        _error(f"manifest {args.manifest}: {type(exc).__name__}: {exc}")
+        return EXIT_BAD_INPUT
+    try:
+        os.makedirs(os.path.join(args.out, "segmentations"), exist_ok=True)
+    except OSError as exc:
+        _error(f"output folder {args.out}: {exc}")
+        return EXIT_BAD_INPUT
     if scene is None:
         scene = getattr(slicer, "mrmlScene", None) or slicer.vtkMRMLScene()
-    groups = [g for g in args.groups.split(",") if g.strip()]
+
+    current = {"case": None}
 
     def progress(i, n, cid):
+        current["case"] = cid  # "" once every case is done
         if cid:
             print(f"[{i + 1}/{n}] {cid}", flush=True)
 
@@ -76,16 +131,53 @@ def main(argv=None, scene=None, instances=None) -> int:
         df, _table = logic.run_manifest(args.manifest, args.out, scene=scene, groups=groups,
                                         regions=args.regions, parenchyma=args.parenchyma,
                                         instances=instances, progress=progress)
-    except (PanCancerSubtypeError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    except Exception as exc:
+        import traceback
+
+        where = f"case {current['case']}" if current["case"] else f"manifest {args.manifest}"
+        traceback.print_exc()
+        _error(f"{where}: {type(exc).__name__}: {exc}")
+        return EXIT_CASE_FAILED
     failed = df[df["error"].astype(str) != ""]
     print(f"{len(df) - len(failed)} of {len(df)} cases done; features: "
           f"{os.path.join(args.out, 'features.csv')}", flush=True)
     for _, r in failed.iterrows():
         print(f"failed: {r['ID']}: {r['error']}", file=sys.stderr)
-    return 1 if len(failed) else 0
+    return EXIT_CASE_FAILED if len(failed) else EXIT_OK
+
+
+def finish(code: int) -> None:
+    """End the process with ``code``: ``slicer.util.exit`` inside the Slicer application (which
+    otherwise keeps running after a ``--python-script``), ``sys.exit`` elsewhere."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        import slicer
+
+        app = getattr(slicer, "app", None)
+    except ImportError:
+        app = None
+    if app is not None:
+        slicer.util.exit(code)
+    else:
+        sys.exit(code)
+
+
+def run(argv=None) -> None:
+    """Entry point: :func:`main`, any exception reported, then :func:`finish` on every path."""
+    try:
+        code = main(argv)
+    except BaseException as exc:  # noqa: B902 - KeyboardInterrupt and SystemExit included
+        if isinstance(exc, SystemExit):
+            code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
+        else:
+            import traceback
+
+            traceback.print_exc()
+            _error(f"{type(exc).__name__}: {exc}")
+            code = EXIT_CASE_FAILED
+    finish(code)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

@@ -49,7 +49,8 @@ from ..errors import FeatureValueError, LabelTableError
 from ..tables import (choose_label_column, is_metadata_column, join_features_labels,
                       read_table)
 from .bundle import (BUNDLE_FORMAT, CALIBRATION_FILE, CHECKSUMS_FILE, METADATA_FILE, MODEL_FILE,
-                     PREPROCESSING_FILE, REQUIRED_FILES, load_bundle, save_bundle, verify_bundle)
+                     PREPROCESSING_FILE, REQUIRED_FILES, check_bundle_target, load_bundle,
+                     save_bundle, verify_bundle)
 from .calibration import CALIBRATION_METHODS, Calibration
 from .metrics import format_cv_report
 from .model import PREDICTION_COLUMN, SubtypeClassifier
@@ -58,7 +59,8 @@ from .model import PREDICTION_COLUMN, SubtypeClassifier
 is_ignored_column = is_metadata_column
 
 __all__ = [
-    "SubtypeClassifier", "save_bundle", "load_bundle", "verify_bundle", "join_features_labels",
+    "SubtypeClassifier", "save_bundle", "load_bundle", "verify_bundle", "check_bundle_target",
+    "join_features_labels",
     "choose_label_column", "read_table", "format_cv_report", "is_ignored_column",
     "FeatureValueError", "LabelTableError", "PREDICTION_COLUMN", "Calibration",
     "CALIBRATION_METHODS", "BUNDLE_FORMAT", "MODEL_FILE", "PREPROCESSING_FILE",

@@ -32,6 +32,7 @@ from ..files import read_json, sha256_file, to_jsonable, write_json
 from ..preprocessing import FeaturePreparer
 from .calibration import Calibration
 from .model import SubtypeClassifier, label_to_json, xgboost_module
+from .novelty import NoveltyDetector
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +40,26 @@ BUNDLE_FORMAT = 1
 MODEL_FILE = "model.json"
 PREPROCESSING_FILE = "preprocessing.json"
 CALIBRATION_FILE = "calibration.json"
+NOVELTY_FILE = "novelty.json"
 METADATA_FILE = "metadata.json"
 CHECKSUMS_FILE = "checksums.json"
 REQUIRED_FILES = (MODEL_FILE, PREPROCESSING_FILE, METADATA_FILE)
+
+
+BUNDLE_FILES = (MODEL_FILE, PREPROCESSING_FILE, CALIBRATION_FILE, NOVELTY_FILE, METADATA_FILE,
+                CHECKSUMS_FILE)
+
+
+def check_bundle_target(directory: Any, overwrite: bool = False) -> Path:
+    """Raise :class:`ModelBundleError` unless :func:`save_bundle` may write to ``directory``
+    (callers check before training, so that a refusal costs nothing)."""
+    d = Path(directory)
+    if d.exists() and not d.is_dir():
+        raise ModelBundleError("exists and is not a directory", source=d)
+    if d.exists() and not overwrite and any((d / n).exists() for n in BUNDLE_FILES):
+        raise ModelBundleError("already holds a model bundle (use overwrite=True / --overwrite)",
+                               source=d)
+    return d
 
 
 def save_bundle(model: SubtypeClassifier, directory: Any, overwrite: bool = False) -> Path:
@@ -55,13 +73,8 @@ def save_bundle(model: SubtypeClassifier, directory: Any, overwrite: bool = Fals
     xgb = xgboost_module()
 
     model._check_fitted()
-    d = Path(directory)
-    names = (MODEL_FILE, PREPROCESSING_FILE, CALIBRATION_FILE, METADATA_FILE, CHECKSUMS_FILE)
-    if d.exists() and not d.is_dir():
-        raise ModelBundleError("exists and is not a directory", source=d)
-    if d.exists() and not overwrite and any((d / n).exists() for n in names):
-        raise ModelBundleError("already holds a model bundle (use overwrite=True / --overwrite)",
-                               source=d)
+    d = check_bundle_target(directory, overwrite)
+    names = BUNDLE_FILES
     d.mkdir(parents=True, exist_ok=True)
     for n in names:
         if (d / n).exists():
@@ -72,6 +85,9 @@ def save_bundle(model: SubtypeClassifier, directory: Any, overwrite: bool = Fals
     if model.calibration_ is not None:
         write_json(d / CALIBRATION_FILE, to_jsonable(model.calibration_.to_dict()))
         files.append(CALIBRATION_FILE)
+    if getattr(model, "novelty_", None) is not None:
+        write_json(d / NOVELTY_FILE, to_jsonable(model.novelty_.to_dict()))
+        files.append(NOVELTY_FILE)
     imp = model.importances_
     meta = {
         "bundle_format": BUNDLE_FORMAT,
@@ -88,6 +104,8 @@ def save_bundle(model: SubtypeClassifier, directory: Any, overwrite: bool = Fals
         "saved_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "objective": model.xgb_params_for(model.n_classes_)["objective"],
         "calibration": None if model.calibration_ is None else model.calibration_.method,
+        "novelty_threshold": (None if getattr(model, "novelty_", None) is None
+                              else model.novelty_.threshold_),
         "params": model.get_params(),
         "xgb_params": {k: v for k, v in model.xgb_params_for(model.n_classes_).items()
                        if k != "missing"},
@@ -181,9 +199,11 @@ def load_bundle(directory: Any, n_jobs: Optional[int] = None) -> SubtypeClassifi
     booster = xgb.Booster()
     try:
         booster.load_model(str(d / MODEL_FILE))
-    except xgb.core.XGBoostError as exc:
-        raise ModelBundleError(f"XGBoost cannot read the model: {str(exc).splitlines()[0]}",
-                               source=d / MODEL_FILE) from exc
+    except (xgb.core.XGBoostError, UnicodeDecodeError, ValueError) as exc:  # e.g. not JSON
+        raise ModelBundleError(f"XGBoost cannot read the model ({type(exc).__name__}: "
+                               f"{str(exc).splitlines()[0][:200]}); a model bundle holds an "
+                               f"XGBoost JSON model, never a pickle", source=d / MODEL_FILE) \
+            from None
     if booster.num_features() != len(pre.columns_out_):
         raise ModelBundleError(f"model has {booster.num_features()} features but the bundle "
                                f"lists {len(pre.columns_out_)} columns", source=d / MODEL_FILE)
@@ -214,6 +234,14 @@ def load_bundle(directory: Any, n_jobs: Optional[int] = None) -> SubtypeClassifi
     model.n_samples_ = meta.get("n_samples")
     model.trained_at_ = meta.get("trained_at")
     model.cv_report_ = meta.get("cv_report", {})
+    model.novelty_ = None
+    if NOVELTY_FILE in files:
+        try:
+            model.novelty_ = NoveltyDetector.from_dict(_read_json(d / NOVELTY_FILE),
+                                                       source=str(d / NOVELTY_FILE))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelBundleError(f"malformed novelty detector: {exc}",
+                                   source=d / NOVELTY_FILE) from exc
     imp = meta.get("importances") or {}
     feats = imp.pop("features", list(pre.columns_out_))
     model.importances_ = pd.DataFrame(imp, index=pd.Index(feats, name="feature"))

@@ -31,6 +31,33 @@ def fold_metrics(y: np.ndarray, P: np.ndarray, K: int) -> Dict[str, Any]:
     }
 
 
+def reliability_table(y: np.ndarray, oof: np.ndarray, n_bins: int = 10) -> Dict[str, Any]:
+    """Calibration of out-of-fold probabilities (top-label reliability diagram).
+
+    ``oof`` is ``(repeats, n, K)`` out-of-fold probabilities, ``y`` the true classes ``0..K-1``.
+    The confidence of a prediction is its largest probability; predictions are binned by
+    confidence into ``n_bins`` equal-width bins, and each bin reports its count, mean confidence
+    and accuracy (a calibrated model has accuracy = confidence).  ``ece`` (expected calibration
+    error) = sum over bins of ``n_b / N * |accuracy_b - confidence_b|``.
+    """
+    P = np.asarray(oof, dtype=float).reshape(-1, oof.shape[-1])
+    yy = np.tile(np.asarray(y), oof.shape[0])
+    conf = P.max(axis=1)
+    correct = (P.argmax(axis=1) == yy).astype(float)
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    b = np.clip(np.searchsorted(edges, conf, side="left") - 1, 0, n_bins - 1)
+    rows, ece = [], 0.0
+    for i in range(n_bins):
+        m = b == i
+        if not m.any():
+            continue
+        acc, c = float(correct[m].mean()), float(conf[m].mean())
+        ece += m.sum() / len(conf) * abs(acc - c)
+        rows.append({"bin_low": float(edges[i]), "bin_high": float(edges[i + 1]),
+                     "n": int(m.sum()), "confidence": c, "accuracy": acc})
+    return {"bins": rows, "ece": float(ece), "n": int(len(conf))}
+
+
 def mean_sd(values: Sequence[float]) -> Dict[str, Optional[float]]:
     v = np.asarray(values, dtype=float)
     v = v[np.isfinite(v)]

@@ -12,7 +12,8 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from ..files import to_jsonable
 from ..preprocessing import FeaturePreparer, check_unique_columns
 from .calibration import CALIBRATION_METHODS, Calibration
-from .metrics import fold_metrics, mean_sd
+from .metrics import fold_metrics, mean_sd, reliability_table
+from .novelty import NoveltyDetector
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +76,10 @@ class SubtypeClassifier(ClassifierMixin, BaseEstimator):
     drop_constant : drop constant / all-missing columns (default: keep, they are never split on).
     random_state : seed of XGBoost's subsampling and of the CV / calibration splits.
     n_jobs : XGBoost threads (1 by default: more threads were slower on 2 shared cores).
+    novelty : fit an out-of-distribution detector on the training features
+        (:class:`~.novelty.NoveltyDetector`); ``predict_frame`` then adds ``novelty_score`` (> 1:
+        beyond the training threshold), ``novelty_family`` and ``novel`` to every prediction.
+    novelty_quantile : the training quantile of out-of-fold novelty scores used as threshold.
     xgb_params : extra keyword arguments for ``xgboost.XGBClassifier`` (override the above).
 
     Attributes (after fit)
@@ -97,7 +102,8 @@ class SubtypeClassifier(ClassifierMixin, BaseEstimator):
                  calibration: Optional[str] = None, calibration_cv: int = 5,
                  cv_folds: int = 5, cv_repeats: int = 1, impute: Optional[str] = None,
                  drop_constant: bool = False, random_state: int = 0, n_jobs: int = 1,
-                 xgb_params: Optional[Dict[str, Any]] = None):
+                 xgb_params: Optional[Dict[str, Any]] = None, novelty: bool = True,
+                 novelty_quantile: float = 0.975):
         self.n_estimators = n_estimators
         self.max_depth = max_depth
         self.learning_rate = learning_rate
@@ -115,6 +121,8 @@ class SubtypeClassifier(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
         self.n_jobs = n_jobs
         self.xgb_params = xgb_params
+        self.novelty = novelty
+        self.novelty_quantile = novelty_quantile
 
     # -- parameters --------------------------------------------------------------------------
 
@@ -217,7 +225,18 @@ class SubtypeClassifier(ClassifierMixin, BaseEstimator):
         self.trained_at_ = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
         X_pre = pre.transform(df, strict=False, source=source)
         self.importances_ = self._importances(X_pre)
+        self.novelty_ = self._fit_novelty(df, source)
         return self
+
+    def _fit_novelty(self, df: pd.DataFrame, source: Optional[str]):
+        if not self.novelty:
+            return None
+        if len(df) < 10:
+            log.warning("no novelty detector: it needs at least 10 training samples, got %d",
+                        len(df))
+            return None
+        return NoveltyDetector(quantile=self.novelty_quantile, seed=int(self.random_state)).fit(
+            df[list(self.preprocessor_.columns_out_)], source=source)
 
     def restore_state(self, pre: FeaturePreparer, booster: Any, calib: Optional[Calibration]):
         self.preprocessor_ = pre
@@ -281,6 +300,7 @@ class SubtypeClassifier(ClassifierMixin, BaseEstimator):
                 "auc_per_class": {keys[k]: mean_sd([p["auc"][k] for p in pooled])
                                   for k in range(K)},
             },
+            "reliability": reliability_table(y_enc, oof),
             "confusion_matrix": {
                 "labels": labels,
                 "rows": "true class", "columns": "predicted class",
@@ -363,6 +383,22 @@ class SubtypeClassifier(ClassifierMixin, BaseEstimator):
         out[PREDICTION_COLUMN] = pred
         for k, c in enumerate(self.classes_):
             out[f"prob_{c}"] = P[:, k]
+        nov = getattr(self, "novelty_", None)
+        if nov is not None:
+            score = np.full(len(df), np.nan)
+            family = np.full(len(df), None, dtype=object)
+            novel = np.full(len(df), None, dtype=object)
+            if (~bad).any():
+                flags = nov.flag(df.loc[~bad], source=source)
+                score[~bad] = flags["novelty_score"].to_numpy()
+                family[~bad] = flags["novelty_family"].to_numpy()
+                novel[~bad] = flags["novel"].to_numpy()
+                if flags["novel"].any():
+                    log.warning("%d row(s) lie outside the training cohort (novelty score > 1); "
+                                "their subtype should not be trusted", int(flags["novel"].sum()))
+            out["novelty_score"] = score
+            out["novelty_family"] = family
+            out["novel"] = novel
         if bad.any():
             out["error"] = np.where(bad, df["error"].astype(str), "")
         return out.reset_index(drop=True)

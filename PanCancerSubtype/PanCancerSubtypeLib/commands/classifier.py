@@ -4,6 +4,8 @@ from __future__ import annotations
 import json
 import sys
 
+from .checks import non_negative_int, positive_float, positive_int
+
 
 def register(sub):
     p = sub.add_parser(
@@ -25,22 +27,25 @@ def register(sub):
     p.add_argument("--calibration", default="none",
                    choices=["none", "sigmoid", "isotonic", "temperature"],
                    help="probability calibration (default none)")
-    p.add_argument("--cv-folds", type=int, default=5,
+    p.add_argument("--cv-folds", type=non_negative_int, default=5,
                    help="stratified CV folds for the reported metrics (0: skip; default 5)")
-    p.add_argument("--cv-repeats", type=int, default=1, help="CV repeats (default 1)")
+    p.add_argument("--cv-repeats", type=positive_int, default=1, help="CV repeats (default 1)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--n-estimators", type=int, default=200, help="boosting rounds (default 200)")
-    p.add_argument("--max-depth", type=int, default=3, help="tree depth (default 3)")
-    p.add_argument("--learning-rate", type=float, default=0.1, help="shrinkage (default 0.1)")
-    p.add_argument("--max-bin", type=int, default=64,
+    p.add_argument("--n-estimators", type=positive_int, default=200,
+                   help="boosting rounds (default 200)")
+    p.add_argument("--max-depth", type=positive_int, default=3, help="tree depth (default 3)")
+    p.add_argument("--learning-rate", type=positive_float, default=0.1,
+                   help="shrinkage (default 0.1)")
+    p.add_argument("--max-bin", type=positive_int, default=64,
                    help="histogram bins per feature (default 64; XGBoost's own default is 256)")
     p.add_argument("--impute", default="none", choices=["none", "median", "mean"],
                    help="missing values: none = XGBoost's native handling (default)")
     p.add_argument("--drop-constant", action="store_true",
                    help="drop constant / all-missing columns (default: keep and report)")
-    p.add_argument("--n-jobs", type=int, default=1, help="XGBoost threads (default 1)")
+    p.add_argument("--n-jobs", type=positive_int, default=1, help="XGBoost threads (default 1)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing bundle")
-    p.add_argument("--top", type=int, default=10, help="print this many top features")
+    p.add_argument("--top", type=non_negative_int, default=10,
+                   help="print this many top features")
     p.set_defaults(func=run_train)
 
     q = sub.add_parser(
@@ -61,9 +66,14 @@ def register(sub):
 
 def run_train(args):
     from ..errors import PanCancerSubtypeError
-    from ..classifier import SubtypeClassifier, format_cv_report, save_bundle
+    from ..classifier import (SubtypeClassifier, check_bundle_target, format_cv_report,
+                              save_bundle)
+    from ..files import check_output_path
     from ..tables import join_features_labels, read_table
 
+    # every check before any work
+    check_output_path(args.out, "--out", folder=True)
+    check_bundle_target(args.out, overwrite=args.overwrite)
     feats = read_table(args.features, args.id_column)
     labels = read_table(args.labels, args.id_column)
     X, y, rep = join_features_labels(feats, labels, args.label_column, args.id_column,
@@ -110,9 +120,14 @@ def run_train(args):
 
 
 def run_classify(args):
+    import numpy as np
+
     from ..classifier import load_bundle
+    from ..files import atomic_write_text, check_output_path
     from ..tables import read_table
 
+    if args.out != "-":
+        check_output_path(args.out, "--out")
     model = load_bundle(args.model)
     feats = read_table(args.features, args.id_column)
     out = model.predict_frame(feats, id_column=args.id_column,
@@ -120,8 +135,16 @@ def run_classify(args):
     if args.out == "-":
         out.to_csv(sys.stdout, index=False)
     else:
-        out.to_csv(args.out, index=False)
+        atomic_write_text(args.out, out.to_csv(index=False))
         counts = out["predicted_subtype"].value_counts(dropna=True).to_dict()
         print(f"{len(out)} row(s) classified -> {args.out}; predicted: "
               f"{json.dumps({str(k): int(v) for k, v in counts.items()})}")
+    flagged = (out["novel"].map(lambda v: v is True or v is np.True_)
+               if "novel" in out.columns else None)
+    if flagged is not None and flagged.any():
+        novel = out[flagged.to_numpy()]
+        ids = (novel[args.id_column] if args.id_column in novel.columns else novel.index)
+        print(f"warning: {len(novel)} row(s) lie outside the training cohort (novelty_score > 1; "
+              f"see novelty_family): {', '.join(str(i) for i in list(ids)[:20])}; their subtype "
+              f"should not be trusted", file=sys.stderr)
     return 0

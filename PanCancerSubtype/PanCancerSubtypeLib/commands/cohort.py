@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import sys
 
-from .features import add_feature_options, group_options_from_args
+from .checks import input_file, positive_int
+from .features import add_feature_options, build_groups, group_options_from_args
 
 
 def register(sub):
@@ -11,11 +12,13 @@ def register(sub):
         "cohort-features", help="compute features for every case of a manifest (parallel, "
                                 "resumable)",
         description="Manifest columns (PyRadiomics batch format): Image, Mask, optional Label, ID, "
-                    "Organ, CancerType, Modality, OrganMask. One output row per case; a failing "
-                    "case is recorded in the 'error' column. Rerun the same command to resume.")
+                    "Organ, CancerType, Modality, OrganMask, OrganLabel. One output row per case; a "
+                    "failing case is recorded in the 'error' column and the run goes on (exit "
+                    "code 1 at the end when any case failed). Rerun the same command to resume.")
     p.add_argument("--manifest", required=True, help="CSV manifest")
     p.add_argument("--out", required=True, help="output CSV")
-    p.add_argument("--workers", type=int, default=1, help="local worker processes (default 1)")
+    p.add_argument("--workers", type=positive_int, default=1,
+                   help="local worker processes (default 1)")
     p.add_argument("--scheduler", default=None, metavar="ADDRESS",
                    help="Dask distributed scheduler address (e.g. tcp://10.0.0.5:8786) instead of "
                         "local processes")
@@ -27,10 +30,18 @@ def register(sub):
 
 
 def run(args) -> int:
-    from ..cohort import run_cohort
+    from ..cohort import read_manifest, run_cohort
+    from ..files import check_output_path
 
+    # every check before any work
+    check_output_path(args.out, "--out")
+    if args.radiomics_params:
+        input_file(args.radiomics_params, "--radiomics-params")
+    opts = group_options_from_args(args)
+    build_groups(args.groups, opts)
+    read_manifest(args.manifest)
     table = run_cohort(args.manifest, args.out, groups=args.groups,
-                       group_options=group_options_from_args(args), workers=args.workers,
+                       group_options=opts, workers=args.workers,
                        scheduler=args.scheduler, resume=not args.no_resume,
                        retry_errors=args.retry_errors, progress=not args.no_progress,
                        command=" ".join(sys.argv))
@@ -44,4 +55,4 @@ def run(args) -> int:
     note = low_resolution_note(zip(table["ID"], table.to_dict("records")))
     if note:
         print(f"note: {note}", file=sys.stderr)
-    return 0
+    return 1 if n_err else 0

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import os
 
+from .checks import non_negative_int, positive_int
+
 
 def register(sub):
     p = sub.add_parser(
@@ -10,32 +12,56 @@ def register(sub):
                      "report (no data needed)",
         description="Generate a seeded synthetic pan-cancer cohort (lung CT, breast MR, brain MR; "
                     "four morphological archetypes; simulated survival), extract the 313 "
-                    "cross-modality features, encode them, find subtypes by consensus clustering, "
-                    "train the subtype classifier, test survival, and write report.html. "
+                    "cross-modality features, run the discovery / validation design (encoder, "
+                    "consensus clustering, IGP, purity), train the subtype classifier (with "
+                    "calibration and novelty), test survival, and write report.html. "
                     "Real cases in $PANCANCER_SHARED_DATA (or ../shared/data) are added when "
                     "present.")
-    p.add_argument("--n", type=int, default=120, help="number of synthetic cases (default 120)")
+    p.add_argument("--n", type=positive_int, default=120,
+                   help="number of synthetic cases (default 120)")
     p.add_argument("--out", default="demo_out", help="output folder (default demo_out)")
     p.add_argument("--seed", type=int, default=2021)
-    p.add_argument("--reps", type=int, default=500, help="consensus resamplings (default 500)")
-    p.add_argument("--k-min", type=int, default=2)
-    p.add_argument("--k-max", type=int, default=8)
-    p.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1),
+    p.add_argument("--reps", type=positive_int, default=500,
+                   help="consensus resamplings (default 500)")
+    p.add_argument("--k-min", type=positive_int, default=2)
+    p.add_argument("--k-max", type=positive_int, default=8)
+    p.add_argument("--workers", type=positive_int, default=min(2, os.cpu_count() or 1),
                    help="worker processes (default: 2 or the number of CPUs if fewer)")
+    p.add_argument("--encode", choices=["auto", "autoencoder", "pca", "none"], default="auto",
+                   help="encoder before clustering: auto = the autoencoder or PCA, whichever "
+                        "reconstructs held-out tumours better (both errors are reported)")
     p.add_argument("--no-encode", action="store_true",
-                   help="cluster the standardised features instead of the autoencoder's codes")
+                   help="same as --encode none: cluster the prepared features")
     p.add_argument("--data", default=None,
                    help="folder with the real cases' cases.csv (default: $PANCANCER_SHARED_DATA or "
                         "../shared/data when present)")
-    p.add_argument("--no-real", action="store_true", help="skip the real cases")
-    p.add_argument("--n-boot", type=int, default=200, help="bootstrap resamples for the C-index CI")
+    p.add_argument("--no-real", action="store_true",
+                   help="skip the real cases (and the paired CT / MR data)")
+    p.add_argument("--pairs", default=None,
+                   help="paired CT / MR manifest for the cross-modality section (default: "
+                        "IBSI_soft_tissue_sarcoma_CT_MR/pairs.csv of the shared data, when found)")
+    p.add_argument("--n-boot", type=non_negative_int, default=200,
+                   help="bootstrap resamples for the C-index CI")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     from ..demo import run_demo
+    from ..errors import UsageError
+    from ..files import check_output_path
+
+    # every check before any work
+    if not 2 <= args.k_min <= args.k_max:
+        raise UsageError(f"need 2 <= --k-min <= --k-max, got {args.k_min} and {args.k_max}",
+                         source="--k-min / --k-max")
+    if args.k_max >= int(args.n * 0.8):
+        raise UsageError(f"--k-max {args.k_max} must be smaller than the {int(args.n * 0.8)} "
+                         f"cases drawn per resampling (80% of --n {args.n})", source="--k-max")
+    check_output_path(args.out, "--out", folder=True)
 
     run_demo(out=args.out, n=args.n, seed=args.seed, reps=args.reps, k_min=args.k_min,
-             k_max=args.k_max, workers=args.workers, encode=not args.no_encode,
-             data_dir=args.data, real_cases=not args.no_real, n_boot=args.n_boot)
+             k_max=args.k_max, workers=args.workers,
+             encode="none" if args.no_encode else args.encode,
+             data_dir=args.data, real_cases=not args.no_real, n_boot=args.n_boot,
+             pairs=args.pairs)
     return 0

@@ -9,6 +9,8 @@ import logging
 import os
 import sys
 
+from .checks import positive_int
+
 log = logging.getLogger(__name__)
 
 
@@ -26,9 +28,19 @@ def register(sub):
     p.add_argument("--validation", default=None,
                    help="validation features CSV (same feature columns): IGP of the discovery "
                         "subtypes, and validation classes by nearest centroid")
-    p.add_argument("--encode", action="store_true",
-                   help="fit the autoencoder on the discovery set and cluster its codes "
-                        "(the paper's pipeline); saved in OUT/encoder/")
+    p.add_argument("--encode", nargs="?", const="autoencoder", default="none",
+                   choices=["none", "autoencoder", "pca", "auto"],
+                   help="encode the prepared features before clustering (saved in OUT/encoder/): "
+                        "autoencoder (the paper's; the value when --encode is given alone), pca, "
+                        "or auto = whichever reconstructs held-out tumours better (both errors "
+                        "in encoder_comparison.csv); default none")
+    p.add_argument("--validation-fraction", type=float, default=None,
+                   help="the paper's design on one table: split off this fraction of each "
+                        "cancer type (--cancer-type-column) as a validation set, discover on the "
+                        "rest, IGP of the validation set, purity per cancer type, then the whole "
+                        "population (OUT/discovery/, OUT/whole/, design_summary.json)")
+    p.add_argument("--split-seed", type=int, default=0,
+                   help="seed of the --validation-fraction split")
     g = p.add_argument_group("consensus clustering")
     g.add_argument("--k-min", type=int, default=2)
     g.add_argument("--k-max", type=int, default=10)
@@ -56,14 +68,20 @@ def register(sub):
                         "never rescaled")
     g.add_argument("--no-scale", action="store_true",
                    help="same as --preprocess center (kept for compatibility)")
+    g.add_argument("--weighting", choices=["family", "none"], default="family",
+                   help="family: with standardize, give every feature family (SPHARM "
+                        "coefficients, energies, entropies, scales, burden, regional, a "
+                        "PyRadiomics class...) the same total weight (default); none: every "
+                        "column counts alike")
     g.add_argument("--max-missing", type=float, default=0.2,
                    help="drop a feature missing in more than this fraction of discovery rows; "
                         "otherwise impute the discovery median (default 0.2)")
     g = p.add_argument_group("autoencoder (--encode)")
-    g.add_argument("--code-dim", type=int, default=10, help="code size (paper: 10)")
-    g.add_argument("--ae-epochs", type=int, default=500, help="maximum epochs")
-    g.add_argument("--ae-patience", type=int, default=20, help="early-stopping patience")
-    g.add_argument("--ae-batch-size", type=int, default=32)
+    g.add_argument("--code-dim", type=positive_int, default=10, help="code size (paper: 10)")
+    g.add_argument("--ae-epochs", type=positive_int, default=500, help="maximum epochs")
+    g.add_argument("--ae-patience", type=positive_int, default=20,
+                   help="early-stopping patience")
+    g.add_argument("--ae-batch-size", type=positive_int, default=32)
     g.add_argument("--ae-hidden", type=int, nargs="*", default=[],
                    help="widths of extra hidden layers around the code, e.g. --ae-hidden 64 "
                         "(default none: the paper's 313 -> 10 -> 313)")
@@ -104,7 +122,7 @@ def settings_from_args(args):
     return DiscoverySettings(
         preprocess="center" if args.no_scale and args.preprocess == "standardize"
         else args.preprocess,
-        max_missing=args.max_missing, encode="autoencoder" if args.encode else "none",
+        weighting=args.weighting, max_missing=args.max_missing, encode=args.encode,
         code_dim=args.code_dim, ae_epochs=args.ae_epochs, ae_patience=args.ae_patience,
         ae_batch_size=args.ae_batch_size, ae_hidden=tuple(args.ae_hidden or ()),
         code_activation=args.code_activation, k_min=args.k_min, k_max=args.k_max,
@@ -119,10 +137,38 @@ def _run(args):
     from .. import __version__
     from ..discovery import discover
 
+    from ..errors import UsageError
+    from ..files import check_output_path
+    from .checks import input_file
+
     settings = settings_from_args(args)
-    settings.check()                       # bad options fail before any work or any file
-    res = discover(args.features, validation=args.validation, settings=settings,
-                   progress=lambda msg: print(msg, file=sys.stderr))
+    try:
+        settings.check()                   # bad options fail before any work or any file
+    except ValueError as exc:
+        raise UsageError(str(exc), source="discover options") from None
+    input_file(args.features, "--features")
+    if args.validation:
+        input_file(args.validation, "--validation")
+    if args.validation_fraction is not None:
+        if args.validation:
+            raise UsageError("--validation-fraction splits the --features table itself; do not "
+                             "give --validation as well", source="--validation-fraction")
+        if not 0.0 < args.validation_fraction < 1.0:
+            raise UsageError(f"must be in (0, 1), got {args.validation_fraction}",
+                             source="--validation-fraction")
+    check_output_path(args.out, "--out", folder=True)
+    say = lambda msg: print(msg, file=sys.stderr)  # noqa: E731
+    if args.validation_fraction is not None:
+        from ..discovery import discovery_validation
+
+        design = discovery_validation(args.features, cancer_type_column=args.cancer_type_column,
+                                      validation_fraction=args.validation_fraction,
+                                      split_seed=args.split_seed, settings=settings,
+                                      progress=say)
+        design.save(args.out, plots=not args.no_plots)
+        print(os.path.abspath(args.out))
+        return 0
+    res = discover(args.features, validation=args.validation, settings=settings, progress=say)
     res.save(args.out, plots=not args.no_plots, extra_summary={
         "version": __version__, "features": os.path.abspath(args.features),
         "validation": os.path.abspath(args.validation) if args.validation else None})

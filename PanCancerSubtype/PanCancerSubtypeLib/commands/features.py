@@ -1,16 +1,23 @@
 """``pancancer-subtype features``: all feature groups for one case."""
 from __future__ import annotations
 
+import inspect
 import json
+import logging
 import sys
-from typing import Any, Dict
+from typing import Any, Dict, List
+
+from ..errors import PanCancerSubtypeError, UsageError
+from ..io import LABEL_RULE
+from .checks import input_file
 
 
-def add_feature_options(p) -> None:
-    """Options shared by ``features`` and ``cohort-features``."""
-    p.add_argument("--groups", default="all",
+def add_feature_options(p, groups_default: str = "all") -> None:
+    """Options shared by ``features``, ``cohort-features`` and ``agreement``."""
+    p.add_argument("--groups", default=groups_default,
                    help="feature groups, comma separated: shape, regional, radiomics; 'cross' = "
-                        "shape,regional (the paper's 313); 'all' (default) = all three")
+                        f"shape,regional (the paper's 313); 'all' = all three (default: "
+                        f"{groups_default})")
     p.add_argument("--radiomics-params", metavar="FILE",
                    help="PyRadiomics parameter file (YAML or JSON), as for pyradiomics itself")
     p.add_argument("--shape-mode", choices=["robust", "reference"], default=None,
@@ -20,8 +27,11 @@ def add_feature_options(p) -> None:
                    help="robust SPHARM mode: how the mask reaches the isotropic mesh grid, linear "
                         "+ threshold (default) or shape-based (signed distance; removes the "
                         "terraces of thick slices)")
-    p.add_argument("--regional-definition", choices=["reference", "3d"], default=None,
-                   help="TC/TIM/PM regions: reference (released code, default) or 3d")
+    p.add_argument("--regional-definition", choices=["reference", "3d", "cross-modality"],
+                   default=None,
+                   help="regional features: reference (released code, default), 3d (mm "
+                        "distances in 3D) or cross-modality (tissue composition in fixed-width "
+                        "bands; agrees between CT and MR)")
     p.add_argument("--set", action="append", default=[], metavar="GROUP.KEY=VALUE",
                    help="any other group option, e.g. --set shape.max_degree=10 (repeatable)")
 
@@ -37,16 +47,82 @@ def group_options_from_args(args) -> Dict[str, Dict[str, Any]]:
     if args.regional_definition:
         opts.setdefault("regional", {})["definition"] = args.regional_definition
     for item in args.set:
-        key, _, value = item.partition("=")
-        group, _, name = key.partition(".")
-        if not group or not name or not _:
-            raise SystemExit(f"--set expects GROUP.KEY=VALUE, got {item!r}")
+        key, eq, value = item.partition("=")
+        group, dot, name = key.strip().partition(".")
+        if not group or not name or not dot or not eq:
+            raise UsageError(f"expected GROUP.KEY=VALUE, got {item!r}", source="--set")
         try:
             val: Any = json.loads(value)
         except ValueError:
             val = value
         opts.setdefault(group, {})[name] = val
     return opts
+
+
+def _check_option_value(group: str, name: str, value: Any, param) -> None:
+    """A ``--set`` value must have the type of the option's default (numbers for numbers)."""
+    default = param.default
+    if default is inspect.Parameter.empty or default is None:
+        return
+    bad = False
+    if isinstance(default, bool):
+        bad = not isinstance(value, bool)
+    elif isinstance(default, (int, float)):
+        bad = isinstance(value, bool) or not isinstance(value, (int, float))
+        if isinstance(default, int) and isinstance(value, float) and not value.is_integer():
+            bad = True
+    if bad:
+        kind = "true or false" if isinstance(default, bool) else \
+            ("a whole number" if isinstance(default, int) else "a number")
+        raise UsageError(f"{group}.{name} expects {kind} (default {default!r}), got {value!r}",
+                         source="--set")
+
+
+def build_groups(groups, opts: Dict[str, Dict[str, Any]]) -> List[Any]:
+    """The feature-group instances of ``--groups`` with their options, checked before any work:
+    an unknown group, an unknown ``--set`` key or a value of the wrong type raises
+    :class:`~PanCancerSubtypeLib.errors.UsageError` naming it (exit code 2)."""
+    from ..features import make_groups, parse_groups
+    from ..registry import GROUPS, get_group_class
+
+    try:
+        names = parse_groups(groups)
+    except ValueError as exc:
+        raise UsageError(str(exc), source="--groups") from None
+    for group, values in opts.items():
+        if group not in GROUPS:
+            raise UsageError(f"unknown feature group {group!r} in an option; known: "
+                             f"{sorted(GROUPS)}", source="--set")
+        if group not in names:
+            continue
+        params = inspect.signature(get_group_class(group).__init__).parameters
+        free = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+        known = [k for k, p in params.items() if k != "self" and p.kind not in (
+            inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)]
+        for name, value in values.items():
+            if name in params and name in known:
+                _check_option_value(group, name, value, params[name])
+            elif not free:
+                raise UsageError(f"unknown option {group}.{name}; the options of {group!r} are "
+                                 f"{', '.join(known)}", source="--set")
+    quiet = logging.getLogger("pykwalify")  # PyRadiomics' schema check logs what we report
+    level = quiet.level
+    quiet.setLevel(logging.CRITICAL)
+    try:
+        insts = make_groups(names, opts)
+        for g in insts:  # lazy initialisation (e.g. PyRadiomics' parameter check) happens here
+            g.specs()
+    except PanCancerSubtypeError:
+        raise
+    except ImportError:
+        raise
+    except Exception as exc:  # a group refusing its options (ValueError, schema errors...)
+        text = " ".join(str(exc).split())
+        raise UsageError(f"feature-group options rejected: {type(exc).__name__}: {text}",
+                         source="--set / --groups") from None
+    finally:
+        quiet.setLevel(level)
+    return insts
 
 
 def register(sub):
@@ -57,12 +133,14 @@ def register(sub):
     p.add_argument("--mask", required=True,
                    help="tumour mask: label image, Slicer .seg.nrrd, or DICOM RTSTRUCT file")
     p.add_argument("--label", default=None,
-                   help="label value(s) '1' or '1,3,4', or a segment / ROI name (default: 1)")
+                   help=f"label value(s) '1' or '1,3,4', or a segment / ROI name ({LABEL_RULE})")
     p.add_argument("--organ-mask", default=None, help="parenchyma mask (lung, breast, brain)")
     p.add_argument("--organ-label", default=None, help="label of the parenchyma in --organ-mask")
     p.add_argument("--modality", choices=["CT", "MR"], default=None,
                    help="imaging modality (guessed from the image when omitted)")
-    p.add_argument("--organ", default=None, help="lung, breast or brain (parenchyma search)")
+    p.add_argument("--organ", default=None,
+                   help="lung, breast, brain or soft-tissue (alias body: any other tumour) for the "
+                        "automatic parenchyma")
     p.add_argument("--cancer-type", default=None)
     p.add_argument("--id", default=None, help="case ID (default: image file name)")
     add_feature_options(p)
@@ -74,22 +152,22 @@ def run(args) -> int:
     import pandas as pd
 
     from .. import __version__
-    from ..files import atomic_write_text, json_default
-    from ..features import extract_features, make_groups
-    from ..files import sha256_file
+    from ..features import extract_features
+    from ..files import atomic_write_text, check_output_path, json_default, sha256_file
     from ..io import load_case
+    from ..tables import pop_timings
 
-    opts = group_options_from_args(args)
+    # every check before any work
+    out = check_output_path(args.out, "--out")
+    if args.radiomics_params:
+        input_file(args.radiomics_params, "--radiomics-params")
+    groups = build_groups(args.groups, group_options_from_args(args))
     case = load_case(args.image, args.mask, label=args.label, organ_mask=args.organ_mask,
                      organ_label=args.organ_label, modality=args.modality, organ=args.organ,
                      cancer_type=args.cancer_type, case_id=args.id)
-    groups = make_groups(args.groups, opts)
     row = extract_features(case, instances=groups, on_error="record")
-    timings = {k: row.pop(k) for k in [k for k in row if k.startswith("diag_time_")]}
+    timings = pop_timings(row)
     df = pd.DataFrame([row])
-    from pathlib import Path
-
-    out = Path(args.out)
     atomic_write_text(out, df.to_csv(index=False))
     prov = {"tool": "pancancer-subtype", "version": __version__, "command": " ".join(sys.argv),
             "parameters": {"groups": [g.name for g in groups],

@@ -2,13 +2,16 @@
 
 Label values: 1 = TC, 2 = TIM, 3 = PM5 ring (outside the tumour), 4 = PM10 ring (between 5 and
 10 mm).  In the ``reference`` definition PM5 is labels {1, 2, 3} and PM10 {1, 2, 3, 4} (the released
-code's margins contain the tumour); in ``3d`` PM5 is {3} and PM10 {3, 4}.  A ``.seg.nrrd`` output
+code's margins contain the tumour); in ``3d`` PM5 is {3} and PM10 {3, 4}; in ``cross-modality``
+PM5 is {3} and PM10 {4}.  A ``.seg.nrrd`` output
 gets Slicer segment metadata (names, colours) so that Slicer shows four named segments.
 """
 from __future__ import annotations
 
 import json
 import sys
+
+from ..io import LABEL_RULE
 
 SEGMENTS = (  # label, name, colour (RGB 0-1)
     (1, "TC (tumour core)", (0.85, 0.2, 0.2)),
@@ -23,20 +26,25 @@ def register(sub):
                                        "(TC, TIM, PM5, PM10) as a label map, and the parenchyma mask")
     p.add_argument("--image", required=True, help="image file (NRRD, NIfTI, ...)")
     p.add_argument("--mask", required=True, help="tumour mask file")
-    p.add_argument("--label", default=None, help="tumour label value(s), e.g. 1 or 1,3,4 "
-                                                 "(default: every non-zero voxel)")
+    p.add_argument("--label", default=None, help=f"tumour label value(s), e.g. 1 or 1,3,4, or a "
+                                                 f"segment / ROI name ({LABEL_RULE})")
     p.add_argument("--organ-mask", default=None, help="parenchyma (organ) mask; found "
                                                       "automatically when absent")
     p.add_argument("--modality", choices=["CT", "MR"], default=None,
                    help="default: CT when the image holds values below -500, else MR")
-    p.add_argument("--organ", choices=["lung", "brain", "breast"], default=None,
-                   help="organ for the automatic parenchyma mask (default: lung for CT)")
-    p.add_argument("--definition", choices=["reference", "3d"], default="reference",
+    p.add_argument("--organ", choices=["lung", "brain", "breast", "soft-tissue", "body"],
+                   default=None,
+                   help="organ for the automatic parenchyma mask (default: lung for CT); "
+                        "soft-tissue (alias body) = the tissue around any other tumour")
+    p.add_argument("--definition", choices=["reference", "3d", "cross-modality"],
+                   default="reference",
                    help="reference = the authors' released code (default); 3d = mm distances in 3D, "
-                        "rings outside the tumour")
+                        "rings outside the tumour; cross-modality = 5 mm bands (TIM = outer 5 mm, "
+                        "PM10 = the 5-10 mm shell)")
     p.add_argument("--parenchyma", choices=["auto", "supplied", "automatic", "none"],
                    default="auto", help="parenchyma source (default: the organ mask if given)")
-    p.add_argument("--out", required=True, help="label map file (.nrrd, .nii.gz, .seg.nrrd)")
+    p.add_argument("--out", required=True,
+                   help="label map file (.nrrd, .nii.gz, .nii, .mha, .seg.nrrd)")
     p.add_argument("--parenchyma-out", default=None, help="also write the parenchyma mask here")
     p.set_defaults(func=run)
 
@@ -50,10 +58,14 @@ def _read_case(args):
 
 def run(args):
     import numpy as np
-    import SimpleITK as sitk
 
+    from ..io import check_image_output, write_image
     from ..regions import case_regions
 
+    # every check before any work
+    check_image_output(args.out, "--out")
+    if args.parenchyma_out:
+        check_image_output(args.parenchyma_out, "--parenchyma-out")
     case = _read_case(args)
     if args.modality:
         case.modality = args.modality
@@ -65,9 +77,9 @@ def run(args):
     lab = res["labelmap"]
     if str(args.out).endswith(".seg.nrrd"):
         _add_segment_metadata(lab)
-    sitk.WriteImage(lab, str(args.out), True)
+    write_image(lab, args.out)
     if args.parenchyma_out:
-        sitk.WriteImage(res["parenchyma"], str(args.parenchyma_out), True)
+        write_image(res["parenchyma"], args.parenchyma_out)
     summary = {"parenchyma": res["parenchyma_method"], "definition": args.definition,
                "modality": case.modality, "voxels": res["voxels"]}
     print(json.dumps(summary), file=sys.stdout)

@@ -14,7 +14,14 @@ def register(sub):
 
 def run(args):
     from .. import registry
+    from ..errors import UsageError
+    from ..files import atomic_write_text, check_output_path
 
+    if args.out != "-":
+        check_output_path(args.out, "--out")
+    if args.group is not None and args.group not in registry.GROUPS:
+        raise UsageError(f"unknown feature group {args.group!r}; known: {sorted(registry.GROUPS)}",
+                         source="--group")
     df = registry.to_frame(args.group)
     if args.out == "-":
         try:
@@ -22,5 +29,5 @@ def run(args):
         except BrokenPipeError:  # e.g. `pancancer-subtype registry | head`
             sys.stderr.close()
     else:
-        df.to_csv(args.out, index=False)
+        atomic_write_text(args.out, df.to_csv(index=False))
     return 0

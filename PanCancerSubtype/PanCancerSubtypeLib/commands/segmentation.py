@@ -4,15 +4,13 @@ from __future__ import annotations
 import json
 import sys
 
+from .checks import fraction, positive_float, positive_int
+
 
 def _floats(text: str, n: int, what: str):
-    try:
-        vals = [float(v) for v in text.replace(" ", "").split(",")]
-    except ValueError:
-        raise SystemExit(f"error: {what} must be {n} comma-separated numbers, got {text!r}")
-    if len(vals) != n:
-        raise SystemExit(f"error: {what} must be {n} comma-separated numbers, got {text!r}")
-    return vals
+    from .checks import floats
+
+    return floats(text, what, n=n)
 
 
 def register(sub):
@@ -28,21 +26,22 @@ def register(sub):
                    help="2: slice-wise U-Net with dilated bottleneck (default); 3: 3D network")
     p.add_argument("--architecture", choices=("dilated_unet", "segresnet", "unet"),
                    default=None, help="default dilated_unet (segresnet is 3D only)")
-    p.add_argument("--epochs", type=int, default=100)
-    p.add_argument("--iterations", type=int, default=50, help="batches per epoch")
-    p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--patch", type=int, default=96, help="training patch edge (px)")
+    p.add_argument("--epochs", type=positive_int, default=100)
+    p.add_argument("--iterations", type=positive_int, default=50, help="batches per epoch")
+    p.add_argument("--batch-size", type=positive_int, default=8)
+    p.add_argument("--patch", type=positive_int, default=96, help="training patch edge (px)")
     p.add_argument("--channels", default=None,
                    help="filters per level (default 8,16,32,64,128)")
-    p.add_argument("--val-fraction", type=float, default=0.2)
-    p.add_argument("--patience", type=int, default=10, help="early stopping patience (epochs)")
+    p.add_argument("--val-fraction", type=fraction, default=0.2)
+    p.add_argument("--patience", type=positive_int, default=10,
+                   help="early stopping patience (epochs)")
     p.add_argument("--val-margin", type=int, default=8,
                    help="validate on the tumour's bounding box +- this many voxels (2D: slices); "
                         "-1: whole volumes (slow on CPU)")
-    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--lr", type=positive_float, default=1e-3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")
-    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
+    p.add_argument("--threads", type=positive_int, default=None, help="CPU threads for torch")
     p.add_argument("--modality", choices=("CT", "MR"), default=None,
                    help="modality of rows without a Modality column (default: CT)")
     p.add_argument("--spacing", default=None,
@@ -65,9 +64,9 @@ def register(sub):
                    help="bounding box (LPS mm) the tumour lies in (semi-automatic); "
                         "--bbox=-50,... when the first number is negative")
     p.add_argument("--modality", choices=("CT", "MR"), default=None)
-    p.add_argument("--max-radius", type=float, default=60.0,
+    p.add_argument("--max-radius", type=positive_float, default=60.0,
                    help="semi-automatic: largest distance from a seed (mm)")
-    p.add_argument("--multiplier", type=float, default=2.5,
+    p.add_argument("--multiplier", type=positive_float, default=2.5,
                    help="semi-automatic: confidence interval width (standard deviations)")
     p.add_argument("--refine", choices=("none", "watershed"), default="none",
                    help="semi-automatic: boundary refinement after region growing "
@@ -75,7 +74,7 @@ def register(sub):
     p.add_argument("--no-postprocess", action="store_true",
                    help="network: keep every predicted component")
     p.add_argument("--device", default="auto")
-    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--threads", type=positive_int, default=None)
     p.set_defaults(func=run_segment)
 
     p = sub.add_parser("evaluate-segmentation",
@@ -100,15 +99,16 @@ def run_train(args):
     if args.architecture:
         kw["architecture"] = args.architecture
     if args.channels:
-        kw["channels"] = tuple(int(v) for v in args.channels.split(","))
+        kw["channels"] = tuple(int(v) for v in _floats(args.channels, None, "--channels"))
     if args.spacing:
         kw["spacing"] = tuple(_floats(args.spacing, 3, "--spacing"))
     try:
         cfg = SegmenterConfig(**kw)
         cfg.validate()
     except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        from ..errors import UsageError
+
+        raise UsageError(str(exc), source="train-segmenter options") from None
     summary = train_segmenter(args.manifest, args.out, cfg,
                               progress=False if args.no_progress else None)
     print(json.dumps({k: summary[k] for k in ("best_epoch", "best_val_dice", "epochs_run",
@@ -120,19 +120,40 @@ def run_train(args):
 def _read_image(path, what):
     from ..io import read_image
 
-    return read_image(path, check=False)
+    return read_image(path)
+
+
+def _check_not_constant(image, source) -> None:
+    """A constant image holds no tumour boundary: refuse it rather than return a mask of every
+    voxel around the seed."""
+    import numpy as np
+    import SimpleITK as sitk
+
+    from ..errors import InvalidImageValuesError
+
+    arr = sitk.GetArrayViewFromImage(image)
+    lo, hi = float(np.min(arr)), float(np.max(arr))
+    if lo == hi:
+        raise InvalidImageValuesError(f"image is constant (every voxel is {lo:g}): there is no "
+                                      f"tumour boundary to segment", source=source)
 
 
 def run_segment(args):
+    import numpy as np
     import SimpleITK as sitk
 
+    from ..errors import UsageError
+    from ..io import check_image_output, write_image
+
+    # every check before any work
     seeds = [_floats(s, 3, "--seed") for s in args.seed]
     bbox = _floats(args.bbox, 6, "--bbox") if args.bbox else None
     if not args.model and not seeds:
-        print("error: give --model MODEL_DIR (network) or at least one --seed X,Y,Z "
-              "(semi-automatic)", file=sys.stderr)
-        return 2
+        raise UsageError("give --model MODEL_DIR (network) or at least one --seed X,Y,Z "
+                         "(semi-automatic)", source="segment")
+    check_image_output(args.out, "--out")
     image = _read_image(args.image, "image")
+    _check_not_constant(image, args.image)
     try:
         if args.model:
             from ..segmentation import segment_image
@@ -155,30 +176,30 @@ def run_segment(args):
             print(f"error: {exc}", file=sys.stderr)
             return 1
         raise
-    sitk.WriteImage(mask, args.out, useCompression=True)
+    write_image(mask, args.out)
     n = int(sitk.GetArrayViewFromImage(mask).sum())
-    vol = n * float(__import__("numpy").prod(mask.GetSpacing())) / 1000.0
+    vol = n * float(np.prod(mask.GetSpacing())) / 1000.0
     print(f"wrote {args.out}: {n} voxels, {vol:.2f} mL")
     return 0
 
 
 def run_evaluate(args):
+    from ..files import atomic_write_text, check_output_path
     from ..segmentation import evaluate_segmentation
 
-    def labels(text):
-        if text is None:
-            return None
-        return [float(v) for v in text.split(",")]
+    def labels(text, option):
+        return _floats(text, None, option) if text is not None else None
 
+    label, ref_label = labels(args.label, "--label"), labels(args.ref_label, "--ref-label")
+    if args.out != "-":
+        check_output_path(args.out, "--out")
     pred = _read_image(args.pred, "prediction")
     ref = _read_image(args.ref, "reference")
-    m = evaluate_segmentation(pred, ref, label=labels(args.label),
-                              ref_label=labels(args.ref_label))
+    m = evaluate_segmentation(pred, ref, label=label, ref_label=ref_label)
     m = {"pred": args.pred, "ref": args.ref, **m}
     text = json.dumps(m, indent=2)
     if args.out == "-":
         print(text)
     else:
-        with open(args.out, "w") as fh:
-            fh.write(text + "\n")
+        atomic_write_text(args.out, text + "\n")
     return 0

@@ -8,7 +8,15 @@ in physical LPS millimetres, so they overlay the image in 3D Slicer.
 from __future__ import annotations
 
 import os
+import re
 import sys
+
+from ..io import LABEL_RULE
+from .checks import file_name_part, non_negative_int, positive_int
+
+
+#: largest --subdiv (7: 163,842 vertices per mesh)
+MAX_SUBDIV = 7
 
 
 def register(sub):
@@ -18,72 +26,73 @@ def register(sub):
              "(.obj/.ply/.stl) and a JSON of coefficients and shape descriptors")
     p.add_argument("--mask", required=True, help="tumour mask / label map (NRRD, NIfTI, ...)")
     p.add_argument("--label", default=None,
-                   help="label value(s) forming the tumour, e.g. 1 or 1,3,4 (default: nonzero)")
+                   help=f"label value(s) forming the tumour, e.g. 1 or 1,3,4, or a segment name "
+                        f"({LABEL_RULE})")
     p.add_argument("--degrees", default="1,5,15",
                    help="comma-separated reconstruction degrees (default 1,5,15)")
     p.add_argument("--out", required=True, help="output folder (created)")
     p.add_argument("--mode", default="robust", choices=["robust", "reference"],
                    help="parameterisation: robust (fast, stable; default) or reference "
                         "(SPHARM-MAT-like CALD, slow)")
-    p.add_argument("--max-degree", type=int, default=15, help="expansion degree (default 15)")
+    p.add_argument("--max-degree", type=positive_int, default=15,
+                   help="expansion degree (default 15)")
     p.add_argument("--format", default="obj", choices=["obj", "ply", "stl"],
                    help="mesh file format (default obj)")
-    p.add_argument("--subdiv", type=int, default=4,
-                   help="icosphere subdivisions of the reconstruction (4: 2,562 vertices)")
-    p.add_argument("--id", default=None, help="case ID used in file names and messages")
+    p.add_argument("--subdiv", type=non_negative_int, default=4,
+                   help="icosphere subdivisions of the reconstruction (4: 2,562 vertices; at most "
+                        f"{MAX_SUBDIV})")
+    p.add_argument("--id", default=None,
+                   help="case ID used in file names and messages (letters, digits, . _ + -; "
+                        "default: the mask file name)")
     p.set_defaults(func=run)
 
 
 def _read_mask(path, label):
-    import numpy as np
+    """The tumour mask (uint8 0/1 on the file's grid) by the label rule of every command."""
     import SimpleITK as sitk
 
-    from ..errors import LabelNotFoundError, UnreadableFileError
+    from ..io import read_mask
 
-    if not os.path.exists(path):
-        raise UnreadableFileError("file not found", source=path)
-    try:
-        img = sitk.ReadImage(str(path))
-    except RuntimeError as exc:
-        raise UnreadableFileError(f"cannot read image ({str(exc).strip().splitlines()[-1]})",
-                                  source=path) from None
-    arr = sitk.GetArrayFromImage(img)
-    if label is None or str(label).strip() == "":
-        sel = arr != 0
-    else:
-        labels = [float(x) for x in str(label).split(",") if x.strip()]
-        sel = np.isin(arr, labels)
-        if not sel.any():
-            present = [v.item() for v in np.unique(arr)[:20]]
-            raise LabelNotFoundError(labels, present, source=path)
-    return sel, img
+    img = read_mask(path, label)
+    return sitk.GetArrayFromImage(img).astype(bool), img
 
 
 def run(args):
-    from ..files import write_json
+    from ..errors import UsageError
+    from ..files import atomic_path, check_output_path, write_json
+    from ..io import case_id_from_path
     from ..shape import (low_resolution_note, reconstruct, shape_descriptors, spharm_decompose,
                          write_mesh)
 
+    # every check before any work
     try:
         degrees = sorted({int(d) for d in str(args.degrees).split(",") if d.strip()})
     except ValueError:
-        print(f"error: --degrees must be integers, got {args.degrees!r}", file=sys.stderr)
-        return 2
+        raise UsageError(f"expected comma-separated whole numbers, got {args.degrees!r}",
+                         source="--degrees") from None
     if not degrees or min(degrees) < 0 or max(degrees) > args.max_degree:
-        print(f"error: degrees must lie in 0..{args.max_degree}", file=sys.stderr)
-        return 2
-    case_id = args.id or os.path.basename(str(args.mask)).split(".")[0]
+        raise UsageError(f"degrees must lie in 0..{args.max_degree} (--max-degree), got "
+                         f"{args.degrees!r}", source="--degrees")
+    if args.subdiv > MAX_SUBDIV:
+        raise UsageError(f"at most {MAX_SUBDIV}, got {args.subdiv}", source="--subdiv")
+    if args.id is not None:
+        case_id = file_name_part(args.id, "--id")
+    else:
+        case_id = re.sub(r"[^A-Za-z0-9._+-]", "_", case_id_from_path(str(args.mask))).lstrip(".")
+        case_id = file_name_part(case_id.replace("..", "_") or "mask", "--id")
+    check_output_path(args.out, "--out", folder=True)
     sel, img = _read_mask(args.mask, args.label)
     res = spharm_decompose(sel, img.GetSpacing(), mode=args.mode, max_degree=args.max_degree,
                            origin=img.GetOrigin(), direction=img.GetDirection(), source=case_id)
-    os.makedirs(args.out, exist_ok=True)
+    meshes = [(f"{case_id}_degree{d}.{args.format}", reconstruct(res, d, n_subdiv=args.subdiv))
+              for d in degrees]
+    meshes.append((f"{case_id}_surface.{args.format}", (res.vertices, res.faces)))
     written = []
-    for d in degrees:
-        v, f = reconstruct(res, d, n_subdiv=args.subdiv)
-        written.append(write_mesh(os.path.join(args.out, f"{case_id}_degree{d}.{args.format}"),
-                                  v, f))
-    written.append(write_mesh(os.path.join(args.out, f"{case_id}_surface.{args.format}"),
-                              res.vertices, res.faces))
+    for name, (v, f) in meshes:  # each file appears whole or not at all
+        path = os.path.join(args.out, name)
+        with atomic_path(path) as tmp:
+            write_mesh(str(tmp), v, f)
+        written.append(path)
     doc = res.to_dict()
     doc.update(case_id=case_id, mask=str(args.mask), label=args.label,
                descriptors=shape_descriptors(res),

@@ -14,13 +14,45 @@ import logging
 import os
 from typing import List, Optional
 
+from .checks import fraction, non_negative_int, positive_int
+
 log = logging.getLogger(__name__)
 
 
-def _floats(text: Optional[str]) -> Optional[List[float]]:
-    if not text:
-        return None
-    return [float(x) for x in text.split(",") if x.strip()]
+def _floats(text: Optional[str], option: str = "--times") -> Optional[List[float]]:
+    from .checks import floats
+
+    vals = floats(text, option)
+    if vals is not None and min(vals) < 0:
+        from ..errors import UsageError
+
+        raise UsageError(f"times must be >= 0, got {text!r}", source=option)
+    return vals
+
+
+def _prepare_out(args) -> None:
+    """Checks before any work: the input tables exist, --times parses, --out can be a folder."""
+    from ..files import check_output_path
+    from .checks import input_file
+
+    for opt in ("table", "features"):
+        if getattr(args, opt, None):
+            input_file(getattr(args, opt), f"--{opt}")
+    _floats(getattr(args, "times", None))
+    check_output_path(args.out, "--out", folder=True)
+
+
+def _csv(df, path, index=False) -> None:
+    from ..files import atomic_write_text
+
+    atomic_write_text(path, df.to_csv(index=index))
+
+
+def _png(fig, path) -> None:
+    from ..files import atomic_path
+
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120)
 
 
 def _names(text: Optional[str]) -> List[str]:
@@ -41,9 +73,10 @@ def register(sub):
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--times", default=None, help="comma-separated times of the at-risk table "
                                                  "(default: 5 ticks over the follow-up)")
-    p.add_argument("--n-boot", type=int, default=200, help="bootstrap resamples of the C-index CI")
+    p.add_argument("--n-boot", type=non_negative_int, default=200,
+                   help="bootstrap resamples of the C-index CI")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--alpha", type=float, default=0.05, help="1 - confidence level")
+    p.add_argument("--alpha", type=fraction, default=0.05, help="1 - confidence level")
     p.set_defaults(func=run_survival)
 
     s = sub.add_parser("signature", help="LASSO-Cox radiomic signature (rad-score), risk groups, "
@@ -56,12 +89,12 @@ def register(sub):
     s.add_argument("--time", required=True)
     s.add_argument("--event", required=True)
     s.add_argument("--out", required=True)
-    s.add_argument("--cv", type=int, default=5, help="folds of the penalty selection")
+    s.add_argument("--cv", type=positive_int, default=5, help="folds of the penalty selection")
     s.add_argument("--rule", choices=["min", "1se"], default="1se",
                    help="penalty rule: 1se (sparser, glmnet default) or min")
     s.add_argument("--cutoff", choices=["median", "optimal"], default="median",
                    help="risk-group cutoff (optimal = X-tile search; optimistic, see docs)")
-    s.add_argument("--n-perm", type=int, default=200,
+    s.add_argument("--n-perm", type=positive_int, default=200,
                    help="permutations for the optimal-cutoff p-value")
     s.add_argument("--times", default=None, help="times of the time-dependent AUC")
     s.add_argument("--seed", type=int, default=0)
@@ -78,8 +111,8 @@ def register(sub):
     c.add_argument("--time", default=None)
     c.add_argument("--event", default=None)
     c.add_argument("--outcome", default=None, help="binary outcome column (instead of time/event)")
-    c.add_argument("--fdr", type=float, default=0.05)
-    c.add_argument("--cv", type=int, default=5)
+    c.add_argument("--fdr", type=fraction, default=0.05)
+    c.add_argument("--cv", type=positive_int, default=5)
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--out", required=True)
     c.set_defaults(func=run_cross_cancer)
@@ -107,27 +140,27 @@ def run_survival(args):
     matplotlib.use("Agg")
     from .. import survival as S
 
+    _prepare_out(args)
     df = _read_csv(args.table)
-    os.makedirs(args.out, exist_ok=True)
     summ = S.survival_summary(df, args.time, args.event, args.group,
                               covariates=_names(args.covariates), reference=args.reference,
                               times=_floats(args.times), n_boot=args.n_boot, seed=args.seed,
                               alpha=args.alpha, source=args.table)
     km, cox = summ.pop("_km"), summ.pop("_cox")
     summ.pop("_logrank")
-    km.at_risk.to_csv(os.path.join(args.out, "km_at_risk.csv"))
-    km.table.to_csv(os.path.join(args.out, "km_table.csv"), index=False)
-    km.median.to_csv(os.path.join(args.out, "median_survival.csv"), index=False)
-    cox.table.to_csv(os.path.join(args.out, "cox.csv"), index=False)
     import pandas as pd
-    pd.DataFrame(summ["logrank_pairwise"]).to_csv(
-        os.path.join(args.out, "logrank_pairwise.csv"), index=False)
-    fig = S.plot_km(km, logrank_p=summ["logrank_p"], title=f"Kaplan-Meier by {args.group}",
-                    xlabel=args.time)
-    fig.savefig(os.path.join(args.out, "km.png"), dpi=120)
-    fig = S.plot_forest(cox.table, title=f"Cox hazard ratios (95% CI); reference "
-                                         f"{args.group}={summ['reference']}")
-    fig.savefig(os.path.join(args.out, "forest.png"), dpi=120)
+    km_fig = S.plot_km(km, logrank_p=summ["logrank_p"], title=f"Kaplan-Meier by {args.group}",
+                       xlabel=args.time)
+    forest_fig = S.plot_forest(cox.table, title=f"Cox hazard ratios (95% CI); reference "
+                                                f"{args.group}={summ['reference']}")
+    # all computed: now the files, each written whole (atomically)
+    _csv(km.at_risk, os.path.join(args.out, "km_at_risk.csv"), index=True)
+    _csv(km.table, os.path.join(args.out, "km_table.csv"))
+    _csv(km.median, os.path.join(args.out, "median_survival.csv"))
+    _csv(cox.table, os.path.join(args.out, "cox.csv"))
+    _csv(pd.DataFrame(summ["logrank_pairwise"]), os.path.join(args.out, "logrank_pairwise.csv"))
+    _png(km_fig, os.path.join(args.out, "km.png"))
+    _png(forest_fig, os.path.join(args.out, "forest.png"))
     summ["table"] = os.path.abspath(args.table)
     _write_json(os.path.join(args.out, "summary.json"), summ)
     print(f"n={summ['n']} events={summ['n_events']} log-rank p={summ['logrank_p']:.4g} "
@@ -161,12 +194,12 @@ def run_signature(args):
     from .. import signatures as G
     from .. import survival as S
 
+    _prepare_out(args)
     feats = _read_csv(args.features)
     tab = _read_csv(args.table)
     df, fcols = _join(feats, tab, args.id, args.features)
     fcols = [c for c in fcols if pd.api.types.is_numeric_dtype(df[c])]
     sd = S.prepare_survival_data(df, args.time, args.event, covariates=fcols, source=args.table)
-    os.makedirs(args.out, exist_ok=True)
     X = sd.df[fcols]
     const = [c for c in fcols if X[c].nunique() < 2]
     if const:
@@ -205,11 +238,11 @@ def run_signature(args):
     out = pd.DataFrame({"rad_score": score, "risk_group": groups}, index=X.index)
     if args.id in df.columns:
         out.insert(0, args.id, df.loc[X.index, args.id].to_numpy())
-    out.to_csv(os.path.join(args.out, "radscore.csv"), index=False)
-    m.cv_results_.to_csv(os.path.join(args.out, "lasso_path.csv"), index=False)
     km = S.kaplan_meier(gdf, "time", "event", "risk", times=times)
-    S.plot_km(km, logrank_p=lr["p"], title="rad-score risk groups",
-              xlabel=args.time).savefig(os.path.join(args.out, "km_risk.png"), dpi=120)
+    km_fig = S.plot_km(km, logrank_p=lr["p"], title="rad-score risk groups", xlabel=args.time)
+    _csv(out, os.path.join(args.out, "radscore.csv"))
+    _csv(m.cv_results_, os.path.join(args.out, "lasso_path.csv"))
+    _png(km_fig, os.path.join(args.out, "km_risk.png"))
     _write_json(os.path.join(args.out, "signature.json"), res)
     print(f"{len(m.selected_features_)} feature(s) selected, CV C-index {m.cv_c_index_:.3f}, "
           f"risk-group log-rank p {lr['p']:.3g} -> {args.out}")
@@ -220,6 +253,7 @@ def run_cross_cancer(args):
     import pandas as pd
     from .. import crosscancer as X
 
+    _prepare_out(args)
     tab = _read_csv(args.table)
     used = [args.cancer_type, args.time, args.event, args.outcome, args.id]
     if args.features:
@@ -230,9 +264,8 @@ def run_cross_cancer(args):
     r = X.cross_cancer_comparison(df, fcols, args.cancer_type, time=args.time, event=args.event,
                                   outcome=args.outcome, fdr=args.fdr, cv=args.cv, seed=args.seed,
                                   source=args.table)
-    os.makedirs(args.out, exist_ok=True)
-    r.tests.to_csv(os.path.join(args.out, "tests.csv"), index=False)
-    r.models.to_csv(os.path.join(args.out, "models.csv"), index=False)
+    _csv(r.tests, os.path.join(args.out, "tests.csv"))
+    _csv(r.models, os.path.join(args.out, "models.csv"))
     _write_json(os.path.join(args.out, "cross_cancer.json"),
                 {"kind": r.kind, "fdr": r.fdr, "n_features": len(fcols), "ctc": r.ctc,
                  "cts": r.cts, "cts_by_type": r.cts_by_type,

@@ -89,10 +89,13 @@ class ConsensusResult:
         """Write ``consensus_k{K}.npz``: ``consensus``, ``classes``, ``ids`` (item ids as text),
         ``cdf``, ``item_consensus``, ``cluster_consensus`` (what
         :func:`~.statistics.consensus_cdf_curves` reads back)."""
-        np.savez_compressed(path, consensus=self.consensus, classes=self.classes,
-                            ids=np.asarray([str(i) for i in ids]), cdf=self.cdf,
-                            item_consensus=self.item_consensus,
-                            cluster_consensus=self.cluster_consensus)
+        from ..files import atomic_path
+
+        with atomic_path(path) as tmp:
+            np.savez_compressed(tmp, consensus=self.consensus, classes=self.classes,
+                                ids=np.asarray([str(i) for i in ids]), cdf=self.cdf,
+                                item_consensus=self.item_consensus,
+                                cluster_consensus=self.cluster_consensus)
 
 
 # ----------------------------------------------------------------------------------------------

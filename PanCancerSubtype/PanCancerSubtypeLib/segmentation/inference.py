@@ -48,13 +48,22 @@ def load_model(model_dir, which: str = "best", device: str = "auto"):
     except (ValueError, KeyError, TypeError) as exc:
         raise ModelBundleError(f"config.json is invalid: {exc}", source=cpath) from None
     expected = (meta.get("weights_sha256") or {}).get(os.path.basename(wpath))
-    if expected and sha256_file(wpath) != expected:
+    if not expected:
+        raise ModelBundleError(f"config.json records no SHA-256 checksum of "
+                               f"{os.path.basename(wpath)} (weights_sha256): the weights cannot "
+                               f"be checked, so they are not loaded", source=cpath)
+    if sha256_file(wpath) != expected:
         raise ModelBundleError(f"{os.path.basename(wpath)} does not match the checksum recorded "
                                f"in config.json (file changed or corrupted)", source=model_dir)
     dev = resolve_device(device)
     model = build_network(cfg)
     try:
-        model.load_state_dict(load_file(wpath))
+        state = load_file(wpath)
+    except Exception as exc:  # safetensors' own error type for a file that is not safetensors
+        raise ModelBundleError(f"is not a safetensors weights file ({type(exc).__name__}: "
+                               f"{' '.join(str(exc).split())[:200]})", source=wpath) from None
+    try:
+        model.load_state_dict(state)
     except (RuntimeError, OSError) as exc:
         raise ModelBundleError(f"weights do not fit the configured network: {exc}",
                                source=wpath) from None

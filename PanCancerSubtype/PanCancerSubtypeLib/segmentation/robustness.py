@@ -10,13 +10,9 @@ interpolation) and thresholded at zero.  Resampling the
 signed distance rather than the binary mask gives a smooth sub-voxel contour.  The boundary
 therefore moves by about ``strength_mm`` at most (plus half a voxel of discretisation).
 
-``icc`` implements the Shrout & Fleiss (1979) intraclass correlations from a two-way ANOVA of an
-n targets x k raters table:
-
-* ICC(3,1), two-way mixed, consistency:  (BMS - EMS) / (BMS + (k-1) EMS)
-* ICC(2,1), two-way random, absolute agreement:
-  (BMS - EMS) / (BMS + (k-1) EMS + k (JMS - EMS) / n)
-* ICC(1,1), one-way random:  (BMS - WMS) / (BMS + (k-1) WMS)
+``icc`` is the Shrout & Fleiss (1979) intraclass correlation of :mod:`PanCancerSubtypeLib.reliability` (its one
+home: ICC(3,1) / (2,1) / (1,1), with the 95% confidence interval on request, ``ci=True``),
+re-exported here.
 
 ``feature_icc`` uses ICC(3,1) by default: the question is whether a feature ranks the tumours
 consistently when their contours change, so a systematic shift of all perturbed values (e.g. a
@@ -33,6 +29,7 @@ from typing import Any, Callable, Dict, List, Optional
 import numpy as np
 
 from ..errors import EmptyMaskError
+from ..reliability import icc
 
 __all__ = ["perturb_mask", "icc", "feature_icc"]
 
@@ -119,51 +116,6 @@ def perturb_mask(mask, strength_mm: float = 2.0, seed: Optional[int] = 0,
     res = sitk.GetImageFromArray(out)
     res.CopyInformation(mask)
     return res
-
-
-def _anova(x: np.ndarray):
-    n, k = x.shape
-    grand = x.mean()
-    ss_total = ((x - grand) ** 2).sum()
-    ss_rows = k * ((x.mean(1) - grand) ** 2).sum()
-    ss_cols = n * ((x.mean(0) - grand) ** 2).sum()
-    ss_err = ss_total - ss_rows - ss_cols
-    bms = ss_rows / (n - 1)
-    jms = ss_cols / (k - 1)
-    ems = ss_err / ((n - 1) * (k - 1))
-    wms = (ss_total - ss_rows) / (n * (k - 1))
-    return bms, jms, ems, wms
-
-
-def icc(x, icc_type: str = "3,1") -> float:
-    """Intraclass correlation of an (n targets x k raters) table (Shrout & Fleiss 1979).
-
-    ``icc_type``: ``"3,1"`` (two-way mixed, consistency), ``"2,1"`` (two-way random, absolute
-    agreement) or ``"1,1"`` (one-way random).  Rows with a missing value are dropped.  Returns NaN
-    when fewer than 2 complete targets remain or when all values are identical.
-    """
-    x = np.asarray(x, dtype=float)
-    if x.ndim != 2 or x.shape[1] < 2:
-        raise ValueError("icc needs an (n targets x k >= 2 raters) table")
-    x = x[np.all(np.isfinite(x), axis=1)]
-    n, k = x.shape
-    if n < 2:
-        return float("nan")
-    bms, jms, ems, wms = _anova(x)
-    if icc_type in ("3,1", "ICC3", "3"):
-        den = bms + (k - 1) * ems
-        num = bms - ems
-    elif icc_type in ("2,1", "ICC2", "2"):
-        den = bms + (k - 1) * ems + k * (jms - ems) / n
-        num = bms - ems
-    elif icc_type in ("1,1", "ICC1", "1"):
-        den = bms + (k - 1) * wms
-        num = bms - wms
-    else:
-        raise ValueError(f"unknown icc_type {icc_type!r}; use '3,1', '2,1' or '1,1'")
-    if den == 0:
-        return float("nan")
-    return float(num / den)
 
 
 def _default_feature_fn(case) -> Dict[str, Any]:

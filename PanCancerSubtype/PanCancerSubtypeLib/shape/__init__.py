@@ -24,10 +24,12 @@ Measured speed and stability: README, section "SPHARM shape descriptors", and
 ``benchmarks/shape_bench.py``.
 """
 from .decomposition import (DEFAULT_MAX_DEGREE, INTERPOLATIONS, LOW_RESOLUTION_EXTENT, MODES,
-                            SpharmResult, foe_align, reconstruct, spharm_decompose)
+                            SpharmResult, canonical_pose, foe_align, reconstruct,
+                            spharm_decompose)
 from .features import ShapeFeatures, low_resolution_note, shape_descriptors, shape_feature_names
 from .mesh import write_mesh
 
 __all__ = ["SpharmResult", "spharm_decompose", "shape_descriptors", "reconstruct", "write_mesh",
-           "ShapeFeatures", "shape_feature_names", "low_resolution_note", "foe_align", "MODES",
-           "INTERPOLATIONS", "DEFAULT_MAX_DEGREE", "LOW_RESOLUTION_EXTENT"]
+           "ShapeFeatures", "shape_feature_names", "low_resolution_note", "foe_align",
+           "canonical_pose", "MODES", "INTERPOLATIONS", "DEFAULT_MAX_DEGREE",
+           "LOW_RESOLUTION_EXTENT"]

@@ -10,6 +10,13 @@ coefficients, aligned by the first-order ellipsoid (FOE), give the shape descrip
    The mask is cropped to its bounding box and padded, so masks touching the image border work.
    Tumours fewer than ``LOW_RESOLUTION_EXTENT`` (5) voxels thick along some axis are flagged
    ``low_resolution``: re-digitising them alone changes their high-degree energies (README).
+   Robust mode then puts the cropped mask in its :func:`canonical_pose` (one of the 48 axis
+   permutations / flips of the grid, chosen from the mask's exact integer moments, ties broken
+   by its bytes) and runs steps 2-5 there: an exact 90-degree rotation or flip of the input
+   grid gives the same array, hence bit-identical descriptors, although marching cubes
+   triangulates differently in different orientations.  The results are mapped back to the
+   input's frame.  (Reference mode keeps the input's orientation: SPHARM-MAT's poles are the
+   grid's z-extremes.)
 2. **Surface** (:mod:`.mesh`): a closed genus-0 triangle mesh, Euler characteristic
    V - E + F = 2 checked; largest 6-connected component, cavities filled, handles removed by
    morphological closing of growing radius (convex hull as the last resort);
@@ -31,8 +38,9 @@ coefficients, aligned by the first-order ellipsoid (FOE), give the shape descrip
      centroid of the enclosed volume in the frame where the solid's second moments are the
      identity (whitened: an ellipsoid gets its natural affine map).  If some triangle folds
      (tumour not star-shaped), the same projection of the surface inflated by one implicit step
-     of geometric heat flow ``(M + t L) x = M x_0`` (cotangent Laplacian, re-whitened), with the
-     smallest bijective ``t``, doubled; ``diag_shape_inflation_heat_time`` reports ``t``.
+     of geometric heat flow ``(M + t L) x = M x_0`` (cotangent Laplacian, weights not clipped:
+     clipping made it depend on the triangulation; re-whitened), with the smallest bijective
+     ``t``, doubled; ``diag_shape_inflation_heat_time`` reports ``t``.
      ``x_t`` is a smooth function of the geometry, so the map barely depends on the
      triangulation.  C- or ring-shaped tumours that no ``t`` makes star-shaped get
      graph-Laplacian inflation, then the heat-diffusion map between the polar caps of the
@@ -41,7 +49,8 @@ coefficients, aligned by the first-order ellipsoid (FOE), give the shape descrip
      longitude map between the two z-extreme vertices with a date line (Brechbuehler 1995), a
      monotone latitude / longitude area equalisation (ours: it removes most of the global
      distortion in milliseconds), then CALD-style area-equalising local smoothing (Shen &
-     Makedon 2006), implemented from the papers.
+     Makedon 2006), implemented from the papers, stopped by convergence or a deterministic
+     iteration budget (never by a clock: repeated runs are bit-identical).
 4. **Fit** (:mod:`.basis`): least squares on all vertices with real orthonormal harmonics to
    ``max_degree`` (15): ``(L+1)^2 = 256`` coefficients per coordinate.  Robust mode weights each
    vertex by the spherical area it represents (an approximation of the L2 projection on the
@@ -73,8 +82,8 @@ from . import basis as B
 from . import mesh as M
 from . import parameterisation as P
 
-__all__ = ["SpharmResult", "spharm_decompose", "foe_rotations", "foe_align", "reconstruct",
-           "MODES", "INTERPOLATIONS", "DEFAULT_MAX_DEGREE", "LOW_RESOLUTION_EXTENT"]
+__all__ = ["SpharmResult", "spharm_decompose", "canonical_pose", "foe_rotations", "foe_align",
+           "reconstruct", "MODES", "INTERPOLATIONS", "DEFAULT_MAX_DEGREE", "LOW_RESOLUTION_EXTENT"]
 
 MODES = ("robust", "reference")
 INTERPOLATIONS = ("linear", "shape")
@@ -175,6 +184,74 @@ def _check_mask(mask, spacing_xyz, source, min_voxels):
     return m, sp, n, nz
 
 
+# ----------------------------------------------------------------------------- 1b. canonical pose
+def _axis_moments(m: np.ndarray, axis: int) -> Tuple[int, int, int]:
+    """Exact integer moments of the voxel indices along ``axis``: (n, n^2 * variance,
+    n^3 * third central moment), in voxel units (Python integers: no rounding, no overflow)."""
+    counts = np.count_nonzero(m, axis=tuple(a for a in range(3) if a != axis))
+    i = np.arange(counts.size, dtype=object)
+    c = counts.astype(object)
+    n = int(c.sum())
+    s1, s2, s3 = int((i * c).sum()), int((i * i * c).sum()), int((i * i * i * c).sum())
+    return n, n * s2 - s1 * s1, n * n * s3 - 3 * n * s1 * s2 + 2 * s1 ** 3
+
+
+def canonical_pose(mask_zyx: np.ndarray, spacing_xyz: Sequence[float]):
+    """The mask in a canonical orientation among the 48 exact grid symmetries (axis permutations
+    and flips), so that any exact 90-degree rotation or flip of the input grid gives the same
+    array and spacing, hence bit-identical descriptors, whatever step downstream depends on the
+    grid's orientation (marching-cubes triangulation, vertex order, tie-breaks).
+
+    Rule (a function of each axis' own data, so the same for every rotated / flipped copy): the
+    axes are ordered by ascending physical variance of the voxel positions, then spacing, then
+    extent; each axis is flipped so that its third central moment is positive.  Moments are
+    exact integers (voxel units; the variance then times the squared spacing).  Remaining ties
+    (equal axis keys, zero third moments: symmetric masks) are broken by taking, among the
+    candidates, the one whose packed voxel bytes are lexicographically smallest.
+
+    ``mask_zyx``: bool array (cropped); ``spacing_xyz``: (x, y, z) mm.  Returns ``(mask, spacing,
+    A, b)``: the canonical mask (z, y, x), its spacing (x, y, z), and the affine map from the
+    canonical array's voxel-aligned frame to the input's, ``p_in = A @ p_can + b`` (x, y, z mm;
+    ``A`` a signed permutation matrix, ``det A = -1`` for a reflection).
+    """
+    from itertools import permutations, product
+
+    m = np.asarray(mask_zyx, dtype=bool)
+    s_zyx = np.asarray(spacing_xyz, dtype=np.float64)[::-1]
+    keys, m3 = [], []
+    for ax in range(3):
+        n, M2, M3 = _axis_moments(m, ax)
+        var = float(s_zyx[ax]) ** 2 * M2 / float(n) ** 2 if n else 0.0
+        keys.append((var, float(s_zyx[ax]), int(m.shape[ax]), M2))
+        m3.append(M3)
+    base = sorted(range(3), key=lambda a: keys[a])
+    perms = [p for p in permutations(range(3))
+             if all(keys[p[k]] == keys[base[k]] for k in range(3))]
+    cands = []
+    for perm in perms:
+        flip_opts = [((False, True) if m3[perm[k]] == 0 else (m3[perm[k]] < 0,))
+                     for k in range(3)]
+        for flips in product(*flip_opts):
+            c = np.transpose(m, perm)
+            c = c[tuple(slice(None, None, -1) if fl else slice(None) for fl in flips)]
+            cands.append((perm, flips, c))
+    if len(cands) > 1:
+        cands.sort(key=lambda t: np.packbits(t[2], axis=None).tobytes())
+    perm, flips, c = cands[0]
+    sp_c = s_zyx[list(perm)]
+    # canonical axis k (z, y, x order) is input axis perm[k], reversed when flipped
+    Az = np.zeros((3, 3))
+    bz = np.zeros(3)
+    for k in range(3):
+        if flips[k]:
+            Az[perm[k], k] = -1.0
+            bz[perm[k]] = (c.shape[k] - 1) * sp_c[k]
+        else:
+            Az[perm[k], k] = 1.0
+    R = np.eye(3)[::-1]                                     # (x, y, z) <-> (z, y, x)
+    return np.ascontiguousarray(c), tuple(float(x) for x in sp_c[::-1]), R @ Az @ R, R @ bz
+
+
 # ----------------------------------------------------------------------------- 5. FOE alignment
 def foe_rotations(coef: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """FOE rotations from degree-1 coefficients: (U object axes, V parameter rotation, s).
@@ -235,7 +312,8 @@ def spharm_decompose(mask_zyx: np.ndarray, spacing_xyz: Sequence[float], mode: s
                      direction: Optional[Sequence[float]] = None, source: Optional[str] = None,
                      min_voxels: int = 8, rel_step: float = 1.0 / 20.0,
                      min_vertices: int = 10000, cald_iterations: int = 100,
-                     cald_local_iterations: int = 10, cald_max_seconds: float = 15.0,
+                     cald_local_iterations: int = 10,
+                     cald_vertex_budget: int = P.CALD_VERTEX_BUDGET,
                      voxel_smooth: float = 0.0, smooth_sigma: float = 1.0,
                      interpolation: str = "linear", blas_threads: int = 1) -> SpharmResult:
     """SPHARM decomposition of a binary tumour mask (see the module docstring for the method).
@@ -247,14 +325,18 @@ def spharm_decompose(mask_zyx: np.ndarray, spacing_xyz: Sequence[float], mode: s
     mesh grid, ``"linear"`` (default; linear interpolation + threshold 0.5, as IBSI recommends
     for masks) or ``"shape"`` (shape-based interpolation of the signed distance: contours morph
     between thick slices instead of forming terraces; closer to the true shape on 2-5 mm slices,
-    see README).  Raises :class:`EmptyMaskError` / :class:`TumourTooSmallError` on bad input.
+    see README).  ``cald_iterations`` / ``cald_local_iterations`` / ``cald_vertex_budget``
+    (reference mode): the CALD smoothing's outer and local iterations and its deterministic work
+    budget (:func:`.parameterisation.cald_iteration_budget`; no wall-clock limit, so the same
+    mask gives the same result on any machine).  Raises :class:`EmptyMaskError` /
+    :class:`TumourTooSmallError` on bad input.
     """
     if interpolation not in INTERPOLATIONS:
         raise ValueError(f"interpolation must be one of {INTERPOLATIONS}, got {interpolation!r}")
     kw = dict(mode=mode, max_degree=max_degree, origin=origin, direction=direction,
               source=source, min_voxels=min_voxels, rel_step=rel_step,
               min_vertices=min_vertices, cald_iterations=cald_iterations,
-              cald_local_iterations=cald_local_iterations, cald_max_seconds=cald_max_seconds,
+              cald_local_iterations=cald_local_iterations, cald_vertex_budget=cald_vertex_budget,
               voxel_smooth=voxel_smooth, smooth_sigma=smooth_sigma,
               interpolation=interpolation)
     try:
@@ -270,7 +352,7 @@ def spharm_decompose(mask_zyx: np.ndarray, spacing_xyz: Sequence[float], mode: s
 
 
 def _decompose(mask_zyx, spacing_xyz, mode, max_degree, origin, direction, source, min_voxels,
-               rel_step, min_vertices, cald_iterations, cald_local_iterations, cald_max_seconds,
+               rel_step, min_vertices, cald_iterations, cald_local_iterations, cald_vertex_budget,
                voxel_smooth, smooth_sigma, interpolation="linear") -> SpharmResult:
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
@@ -287,15 +369,21 @@ def _decompose(mask_zyx, spacing_xyz, mode, max_degree, origin, direction, sourc
     diag["min_extent_voxels"] = int(ext.min())
     diag["low_resolution"] = bool(ext.min() < LOW_RESOLUTION_EXTENT)
 
-    # 2. mask -> closed genus-0 surface mesh
+    # 2. mask -> closed genus-0 surface mesh.  Robust mode works in the canonical pose of the
+    # crop (steps 2-5 then see the same array for every exact rotation / flip of the grid) and
+    # maps the results back to the crop's frame afterwards: p = A p_can + b.
     if mode == "robust":
-        v, tris, sinfo = M.smooth_surface(crop, sp, rel_step=rel_step,
+        crop_c, sp_c, A, b = canonical_pose(crop, sp)
+        v, tris, sinfo = M.smooth_surface(crop_c, sp_c, rel_step=rel_step,
                                           voxel_smooth=voxel_smooth, smooth_sigma=smooth_sigma,
                                           shape_based=(interpolation == "shape"))
         diag["interpolation"] = interpolation
+        volume = float(nvox * np.prod(sp_c))
     else:
         v, quads, tris, sinfo = M.voxel_face_surface(crop, sp, min_vertices=min_vertices)
-    v = v + shift[None, :]
+        v = v + shift[None, :]
+        A, b = np.eye(3), np.zeros(3)
+        volume = float(nvox * np.prod(sp))
     diag["topology_fixed"] = bool(sinfo.get("fixed", False))
     diag["topology_fix"] = M.describe_topology_fix(sinfo)
     diag["euler"] = int(sinfo.get("euler", M.euler_characteristic(v.shape[0], tris)))
@@ -312,7 +400,7 @@ def _decompose(mask_zyx, spacing_xyz, mode, max_degree, origin, direction, sourc
     else:
         u, pinfo = P.reference_map(v, quads, tris, iters=cald_iterations,
                                    local_iters=cald_local_iterations,
-                                   max_seconds=cald_max_seconds)
+                                   vertex_budget=cald_vertex_budget)
         weights = None
     diag["param_method"] = pinfo.get("method")
     diag["bijective"] = bool(pinfo.get("bijective", False))
@@ -321,6 +409,9 @@ def _decompose(mask_zyx, spacing_xyz, mode, max_degree, origin, direction, sourc
         diag["inflation_iters"] = int(pinfo["smoothing_iters"])
     if "heat_t" in pinfo:
         diag["inflation_heat_time"] = float(pinfo["heat_t"])
+    if "cald_iterations" in pinfo:
+        diag["cald_iterations"] = int(pinfo["cald_iterations"])
+        diag["cald_iteration_budget"] = int(pinfo["cald_iteration_budget"])
     dist = P.area_distortion(u, v, tris)
     diag["area_distortion_log_mean"] = dist["area_log_mean"]
     diag["area_ratio_p05"] = dist["area_ratio_p05"]
@@ -340,20 +431,24 @@ def _decompose(mask_zyx, spacing_xyz, mode, max_degree, origin, direction, sourc
     diag["fit_rms_rel"] = rms / max(radius, 1e-12)
     t_fit = time.perf_counter()
 
-    # physical frame
+    # physical frame: canonical pose -> crop (A, b), crop -> local mm frame (shift) -> LPS (D, o)
     D = np.eye(3) if direction is None else np.asarray(direction, dtype=np.float64).reshape(3, 3)
     o = np.zeros(3) if origin is None else np.asarray(origin, dtype=np.float64)
-    v_phys = v @ D.T + o
-    coef_phys = coef @ D.T
-    coef_phys[0] += o * np.sqrt(4 * np.pi)
-    faces = tris if np.linalg.det(D) > 0 else tris[:, [0, 2, 1]]
+    if mode == "robust":
+        b = b + shift
+    DA = D @ A
+    off = D @ b + o
+    v_phys = v @ DA.T + off
+    coef_phys = coef @ DA.T
+    coef_phys[0] += off * np.sqrt(4 * np.pi)
+    faces = tris if np.linalg.det(DA) > 0 else tris[:, [0, 2, 1]]
     diag["time_surface_s"] = t_surf - t0
     diag["time_param_s"] = t_param - t_surf
     diag["time_fit_s"] = t_fit - t_param
     res = SpharmResult(coef=coef_phys, coef_aligned=coef_al, max_degree=L, mode=mode,
-                       vertices=v_phys, faces=faces, sphere=u2, rotation_object=D @ Uo,
+                       vertices=v_phys, faces=faces, sphere=u2, rotation_object=DA @ Uo,
                        rotation_param=Vp, radius_mm=float(radius),
-                       volume_mm3=float(nvox * np.prod(sp)), diagnostics=diag)
+                       volume_mm3=volume, diagnostics=diag)
     ax = res.foe_semi_axes_mm
     for i in range(3):
         diag[f"foe_semi_axis_mm_{i + 1}"] = float(ax[i])

@@ -6,7 +6,11 @@ Condon-Shortley phase, as SPHARM-MAT) coefficients of the FOE-aligned object
 
 * ``shape_coef_l{l}_m{m}`` (255; l = 1..15, m = -l..l): ``sqrt(|C_x|^2 + |C_y|^2 + |C_z|^2) / R``.
   The authors' code leaves these in mm; the paper calls the descriptors scale invariant, so they
-  are divided by ``R`` here (size is kept in the burden features).
+  are divided by ``R`` here (size is kept in the burden features).  The coordinates are real
+  functions, so ``C_{l,-m} = (-1)^m conj(C_{l,m})`` and ``shape_coef_l{l}_m{-m}`` equals
+  ``shape_coef_l{l}_m{m}`` exactly: the 255 columns hold only 135 distinct values (m = 0..l for
+  each degree).  All 255 are kept for the paper's count of 293 and the authors' layout; an
+  analysis should use one of each pair (or weigh the pairs accordingly).
 * ``shape_energy_l{l}`` (15): Frobenius norm of degree l's (2l+1) x 3 coefficients / R (irregularity).
 * ``shape_entropy_l{l}`` (15): ``-sum_m p_m log(p_m + 1e-5)``, ``p_m`` = share of degree l's
   squared norm in order m (symmetry: how evenly the degree's energy spreads over directions).
@@ -112,10 +116,13 @@ def _specs(max_degree: int) -> List[FeatureSpec]:
     specs: List[FeatureSpec] = []
     for l in range(1, L + 1):
         for m in range(-l, l + 1):
+            twin = (f" Equal to shape_coef_l{l}_m{-m} (|c(l,-m)| = |c(l,m)| for the real x, y, z "
+                    f"functions): the 255 magnitudes hold only 135 distinct values."
+                    if m != 0 else "")
             specs.append(FeatureSpec(
                 f"shape_coef_l{l}_m{m}", g,
                 f"SPHARM coefficient magnitude, degree {l}, order {m}, FOE-aligned, divided by "
-                f"the mean radius (the authors' code leaves it in mm)." + note,
+                f"the mean radius (the authors' code leaves it in mm)." + twin + note,
                 f"sqrt(|c_x,{l},{m}|^2 + |c_y,{l},{m}|^2 + |c_z,{l},{m}|^2) / R "
                 f"(complex Y_l^m coefficients)", "", _INV_NORM))
     for l in range(1, L + 1):

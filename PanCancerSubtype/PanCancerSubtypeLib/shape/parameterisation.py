@@ -29,7 +29,8 @@
   sphere area they have than their share of the object's area; moves that fold a triangle are
   undone.  Written from the papers' description, not from SPHARM-MAT's code.
 * :func:`reference_map` (reference mode) - :func:`diffusion_map`, :func:`equalise_lat_lon` (as
-  much as stays bijective), then :func:`cald_smooth`.
+  much as stays bijective), then :func:`cald_smooth` within a deterministic iteration budget
+  (:func:`cald_iteration_budget`).
 * :func:`sphere_vertex_areas` - the spherical area each vertex represents (robust-mode fit
   weights); :func:`area_distortion`, :func:`check_bijective` - the reported quality of a map.
 
@@ -364,18 +365,15 @@ def diffusion_map(v: np.ndarray, faces: np.ndarray, north: Optional[int] = None,
 
 
 def cald_smooth(u: np.ndarray, v: np.ndarray, f: np.ndarray, iters: int = 100,
-                local_iters: int = 10, step: float = 0.5, max_seconds: float = 20.0,
-                rel_tol: float = 2e-3):
+                local_iters: int = 10, step: float = 0.5, rel_tol: float = 2e-3):
     """Area-equalising smoothing of a spherical map (CALD-style).  Returns (u, info).
 
-    ``iters`` outer iterations, each recomputing the target area ratios and doing
+    Up to ``iters`` outer iterations, each recomputing the target area ratios and doing
     ``local_iters`` vectorised vertex moves; a move that folds any triangle is undone for the
     vertices of that triangle.  Stops early when an outer iteration improves the mean
-    |log area ratio| by less than ``rel_tol`` (relative) or after ``max_seconds``.
+    |log area ratio| by less than ``rel_tol`` (relative) or moves no vertex.  Every rule is a
+    function of the mesh and the map only (no clock), so repeated runs are bit-identical.
     """
-    import time as _time
-
-    t0 = _time.perf_counter()
     oa = face_areas(v, f)
     target = oa / oa.sum() * 4 * np.pi                  # sphere area each triangle should get
     n = u.shape[0]
@@ -410,7 +408,7 @@ def cald_smooth(u: np.ndarray, v: np.ndarray, f: np.ndarray, iters: int = 100,
             x = new
         sa = np.abs(spherical_signed_areas(x, f))
         hist.append(float(np.sum(oa / oa.sum() * np.abs(np.log(np.maximum(sa, 1e-18) / target)))))
-        if not moved or _time.perf_counter() - t0 > max_seconds:
+        if not moved:
             break
         if len(hist) > 1 and hist[-2] - hist[-1] < rel_tol * hist[-2]:
             break
@@ -480,8 +478,22 @@ def equalise_lat_lon(u: np.ndarray, v: np.ndarray, f: np.ndarray, bins: Optional
 
 
 # ----------------------------------------------------------------------------- reference map
+#: Work budget of the reference mode's CALD smoothing: outer iterations x mesh vertices.  It
+#: replaces a 15 s wall-clock budget (results depended on the machine's load) by a count: large
+#: enough that the shared tumours stop by convergence or at 100 iterations as before (README,
+#: SPHARM section), small enough to bound the time on very large meshes.
+CALD_VERTEX_BUDGET = 4_000_000
+
+
+def cald_iteration_budget(n_vertices: int, iters: int = 100,
+                          vertex_budget: int = CALD_VERTEX_BUDGET) -> int:
+    """Outer CALD iterations allowed for a mesh of ``n_vertices``: ``min(iters, vertex_budget //
+    n_vertices)``, at least 1.  A function of the mesh only: deterministic."""
+    return int(max(1, min(int(iters), int(vertex_budget) // max(int(n_vertices), 1))))
+
+
 def reference_map(v: np.ndarray, quads: np.ndarray, tris: np.ndarray, iters: int = 100,
-                  local_iters: int = 10, max_seconds: float = 15.0):
+                  local_iters: int = 10, vertex_budget: int = CALD_VERTEX_BUDGET):
     """Reference-mode parameterisation (SPHARM-MAT-like) of a voxel-face surface.  Returns
     (u, info).
 
@@ -489,9 +501,10 @@ def reference_map(v: np.ndarray, quads: np.ndarray, tris: np.ndarray, iters: int
     2. If that map is bijective, :func:`equalise_bijective` with exact per-vertex CDFs: as much
        of the latitude / longitude area equalisation as keeps it bijective (a few polar
        triangles can fold).
-    3. :func:`cald_smooth` (Shen & Makedon 2006): up to ``iters`` (100) iterations of
-       ``local_iters`` (10) local steps, stopping when an iteration gains < 0.2% or after
-       ``max_seconds``.
+    3. :func:`cald_smooth` (Shen & Makedon 2006): up to :func:`cald_iteration_budget` outer
+       iterations (``iters`` = 100, fewer on meshes over ``vertex_budget / iters`` vertices) of
+       ``local_iters`` (10) local steps, stopping when an iteration gains < 0.2%.  No clock is
+       involved: repeated runs are bit-identical on any machine.
 
     It follows the published algorithm but is not a bit-exact re-implementation of SPHARM-MAT
     (which the spec says depends on a no-op least-squares call of its Windows binary and
@@ -501,9 +514,10 @@ def reference_map(v: np.ndarray, quads: np.ndarray, tris: np.ndarray, iters: int
     if check_bijective(u, tris)[0]:
         u, tq = equalise_bijective(u, v, tris)
         info["lat_lon_equalised"] = tq
-    u, cinfo = cald_smooth(u, v, tris, iters=iters, local_iters=local_iters,
-                           max_seconds=max_seconds)
+    budget = cald_iteration_budget(v.shape[0], iters, vertex_budget)
+    u, cinfo = cald_smooth(u, v, tris, iters=budget, local_iters=local_iters)
     info.update(cinfo)
+    info["cald_iteration_budget"] = budget
     ok, nbad, _ = check_bijective(u, tris)
     info.update(method="diffusion+cald", bijective=ok, folded=nbad)
     return u, info
@@ -511,23 +525,39 @@ def reference_map(v: np.ndarray, quads: np.ndarray, tris: np.ndarray, iters: int
 
 # ----------------------------------------------------------------------------- heat inflation
 def cot_laplacian(v: np.ndarray, f: np.ndarray, clamp: float = 1e3,
-                  floor: float = 0.0) -> sps.csr_matrix:
-    """Positive semi-definite cotangent stiffness matrix (weights 1/2 cot, clamped to
-    [``floor``, ``clamp``] = [0, 1000] so that the matrix stays an M-matrix on the obtuse
-    triangles and slivers of marching cubes)."""
+                  floor: Optional[float] = None) -> sps.csr_matrix:
+    """Cotangent stiffness matrix ``L`` (edge weight ``(cot a + cot b) / 2``, ``a``, ``b`` the
+    angles opposite the edge): the linear finite-element Laplace-Beltrami operator, positive
+    semi-definite for any triangulation (each triangle adds a PSD 3 x 3 block).
+
+    The weights are *not* clipped at 0: obtuse triangles give negative weights, and clipping
+    them (an M-matrix) makes the operator depend on how the surface happens to be triangulated,
+    i.e., for marching cubes, on the orientation of the voxel grid (README, SPHARM section: the
+    main leak of orientation into the robust energies).  A near-degenerate
+    sliver whose largest |weight| exceeds ``clamp`` has its three weights scaled down together
+    (its block stays PSD).  ``floor`` (optional) clips each weight from below, as the earlier
+    versions did with 0.
+    """
     n = v.shape[0]
-    I, J, W = [], [], []
+    W = np.empty((f.shape[0], 3))
     for k in range(3):
         i, j, o = f[:, (k + 1) % 3], f[:, (k + 2) % 3], f[:, k]
         a = v[i] - v[o]
         b = v[j] - v[o]
         cr = np.linalg.norm(np.cross(a, b), axis=1)
-        cot = np.einsum("ij,ij->i", a, b) / np.maximum(cr, 1e-30)
-        w = np.clip(0.5 * cot, floor, clamp)
+        W[:, k] = 0.5 * np.einsum("ij,ij->i", a, b) / np.maximum(cr, 1e-30)
+    big = np.abs(W).max(axis=1)
+    scale = np.where(big > clamp, clamp / np.maximum(big, 1e-300), 1.0)
+    W *= scale[:, None]
+    if floor is not None:
+        W = np.maximum(W, floor)
+    I, J, X = [], [], []
+    for k in range(3):
+        i, j = f[:, (k + 1) % 3], f[:, (k + 2) % 3]
         I += [i, j]
         J += [j, i]
-        W += [w, w]
-    A = sps.coo_matrix((np.concatenate(W), (np.concatenate(I), np.concatenate(J))),
+        X += [W[:, k], W[:, k]]
+    A = sps.coo_matrix((np.concatenate(X), (np.concatenate(I), np.concatenate(J))),
                        shape=(n, n)).tocsr()
     return (sps.diags(np.asarray(A.sum(axis=1)).ravel()) - A).tocsr()
 

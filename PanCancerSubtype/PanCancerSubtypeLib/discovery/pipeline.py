@@ -1,30 +1,4 @@
-"""Subtype discovery: one entry point for the command line, the demo and the Slicer panel.
-
-:func:`discover` runs the paper's discovery step on a feature table (rows = tumours):
-
-1. **preparation** (:class:`~PanCancerSubtypeLib.preprocessing.FeaturePreparer`, fitted on the
-   discovery rows only): metadata / diagnostic / text columns are not features; rows with an
-   extraction ``error`` are excluded and listed; a feature missing in more than ``max_missing`` of
-   the rows or constant is dropped; other missing values get the discovery median; then
-   ``preprocess`` = ``"standardize"`` (z-scores, default), ``"center"`` or ``"none"`` (the
-   values exactly as given, which is what R's ConsensusClusterPlus receives);
-2. optional **encoding** (``encode="autoencoder"``: the paper's 313 -> 10 autoencoder, see
-   :mod:`.encoder`).  *Dead-code policy*: when the ReLU code of an item is constant (all zero),
-   its Pearson correlation with any other item is undefined; the encoder is then refitted once
-   with a linear code layer, and the result records it (``encoder_refit``).  Codes are never
-   rescaled;
-3. **consensus clustering** (:class:`~PanCancerSubtypeLib.consensus.ConsensusClustering`: PAM,
-   Pearson distance, ``p_item`` resampling) for k = k_min..k_max, the suggested k and the rule that
-   chose it; ``k`` overrides the choice;
-4. **validation statistics**: differential features per subtype (BH-adjusted), Cramér's V between
-   subtype and cancer type, IGP of a validation set against the discovery centroids
-   (clusterRepro's permutation p-values) with validation classes by nearest centroid, and cluster
-   purity by repeated 5-fold cross-validation.
-
-The result (:class:`DiscoveryResult`) holds everything, and :meth:`DiscoveryResult.save` writes
-the files the ``discover`` command documents.  The same table, settings and seed give the same
-subtypes whichever caller runs it.
-"""
+"""The discovery pipeline on one feature table (see :mod:`PanCancerSubtypeLib.discovery`)."""
 from __future__ import annotations
 
 import logging
@@ -37,12 +11,12 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 import numpy as np
 import pandas as pd
 
-from .preprocessing import PREPROCESS_CHOICES, FeaturePreparer
-from .tables import read_feature_table, split_feature_table
+from ..preprocessing import PREPROCESS_CHOICES, WEIGHTINGS, FeaturePreparer
+from ..tables import read_feature_table, split_feature_table
 
 log = logging.getLogger(__name__)
 
-ENCODERS = ("none", "autoencoder")
+ENCODERS = ("none", "autoencoder", "pca", "auto")
 TableLike = Union[str, os.PathLike, pd.DataFrame]
 
 
@@ -51,9 +25,11 @@ class DiscoverySettings:
     """Every setting of :func:`discover` (recorded in ``summary.json``)."""
 
     preprocess: str = "standardize"
+    weighting: str = "family"
     max_missing: float = 0.2
     encode: str = "none"
     code_dim: int = 10
+    heldout_fraction: float = 0.2
     ae_epochs: int = 500
     ae_patience: int = 20
     ae_batch_size: int = 32
@@ -81,6 +57,10 @@ class DiscoverySettings:
                              f"got {self.preprocess!r}")
         if self.encode not in ENCODERS:
             raise ValueError(f"encode must be one of {ENCODERS}, got {self.encode!r}")
+        if self.weighting not in WEIGHTINGS:
+            raise ValueError(f"weighting must be one of {WEIGHTINGS}, got {self.weighting!r}")
+        if not 0.0 < float(self.heldout_fraction) < 1.0:
+            raise ValueError(f"heldout_fraction must be in (0, 1), got {self.heldout_fraction}")
         if not 2 <= int(self.k_min) <= int(self.k_max):
             raise ValueError(f"need 2 <= k_min <= k_max, got k_min={self.k_min}, "
                              f"k_max={self.k_max}")
@@ -118,8 +98,10 @@ class DiscoveryResult:
     codes: pd.DataFrame
     consensus: Any                         # fitted ConsensusClustering
     k: int                                 # the k used for labels and statistics
-    encoder: Any = None                    # fitted Autoencoder (encode="autoencoder")
+    encoder: Any = None                    # fitted Autoencoder / PCAEncoder
+    encoder_used: str = "none"             # "autoencoder", "pca" or "none"
     encoder_refit: Optional[str] = None    # why the encoder was refitted, if it was
+    encoder_comparison: Optional[pd.DataFrame] = None   # encode="auto": both held-out errors
     reconstruction: Optional[pd.DataFrame] = None
     validation_features: Optional[pd.DataFrame] = None
     validation_codes: Optional[pd.DataFrame] = None
@@ -177,14 +159,17 @@ class DiscoveryResult:
                                  if r != "metadata"},
             "imputed_features": self.preparer.imputed_, "excluded_rows": self.excluded,
             "ignored_columns": self.ignored_columns,
-            "encode": s.encode != "none", "encoder": s.encode, "encoder_refit": self.encoder_refit,
+            "encode": s.encode != "none", "encoder": self.encoder_used,
+            "encoder_refit": self.encoder_refit,
+            "encoder_comparison": (None if self.encoder_comparison is None else
+                                   self.encoder_comparison.to_dict(orient="index")),
             "seed": getattr(self.consensus, "seed_", s.seed), "k_range": [self.ks[0], self.ks[-1]],
             "reps": s.reps, "p_item": s.p_item, "r_compatible": s.r_compatible,
             "preprocess": s.preprocess, "suggested_k": self.k_info(), "chosen_k": int(self.k),
             "consensus_seconds": getattr(self.consensus, "fit_seconds_", None),
             "notes": list(self.notes),
         }
-        if self.encoder is not None:
+        if self.encoder_used == "autoencoder":
             dead = [c for c in self.codes.columns if float(self.codes[c].max()) == 0.0]
             out["autoencoder"] = {
                 "epochs": self.encoder.n_epochs_, "best_epoch": self.encoder.best_epoch_,
@@ -217,7 +202,7 @@ class DiscoveryResult:
         ``validation_classes.csv`` (with a validation set), ``purity.csv``, ``excluded.csv``,
         ``encoder/`` + ``codes.csv`` + ``reconstruction.csv`` (with the autoencoder), PNG
         plots, and ``summary.json`` (or ``summary_name``)."""
-        from .files import atomic_write_text, write_json
+        from ..files import atomic_write_text, write_json
 
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
@@ -235,6 +220,8 @@ class DiscoveryResult:
             self.encoder.save(str(enc_dir))
             if self.reconstruction is not None:
                 csv(self.reconstruction, "reconstruction.csv", index=True)
+            if self.encoder_comparison is not None:
+                csv(self.encoder_comparison, "encoder_comparison.csv", index=True)
             csv(self.codes, "codes.csv", index=True)
             if self.validation_codes is not None:
                 csv(self.validation_codes, "validation_codes.csv", index=True)
@@ -265,7 +252,7 @@ class DiscoveryResult:
             df.insert(0, "k", int(self.k))
             csv(df, "purity.csv")
         if plots:
-            from .plots import cdf_plot, consensus_heatmap, delta_area_plot
+            from ..plots import cdf_plot, consensus_heatmap, delta_area_plot
 
             consensus_heatmap(cc.results_[self.k].consensus, cc.results_[self.k].classes,
                               k=self.k, path=str(out / f"consensus_k{self.k}.png"))
@@ -288,16 +275,69 @@ def _read(table: TableLike, id_column: str, what: str):
     return read_feature_table(str(table), id_column=id_column)
 
 
-def _fit_encoder(X: pd.DataFrame, s: DiscoverySettings, seed: int, activation: str):
-    from .encoder import Autoencoder
+def _fit_autoencoder(X, s: DiscoverySettings, seed: int, activation: str):
+    from ..encoder import Autoencoder
 
-    ae = Autoencoder(n_components=s.code_dim, max_epochs=s.ae_epochs, patience=s.ae_patience,
-                     batch_size=s.ae_batch_size, seed=seed, code_activation=activation,
-                     n_threads=s.n_jobs if s.n_jobs and s.n_jobs > 0 else None,
-                     hidden_layers=tuple(int(h) for h in s.ae_hidden))
-    ae.fit(X)
-    cols = [f"code_{i + 1}" for i in range(s.code_dim)]
-    return ae, pd.DataFrame(ae.transform(X), index=X.index, columns=cols)
+    return Autoencoder(n_components=s.code_dim, max_epochs=s.ae_epochs, patience=s.ae_patience,
+                       batch_size=s.ae_batch_size, seed=seed, code_activation=activation,
+                       n_threads=1, hidden_layers=tuple(int(h) for h in s.ae_hidden)).fit(X)
+
+
+def _codes(enc, X: pd.DataFrame) -> pd.DataFrame:
+    cols = [f"code_{i + 1}" for i in range(enc.transform(X.iloc[:1]).shape[1])]
+    return pd.DataFrame(enc.transform(X), index=X.index, columns=cols)
+
+
+def _constant_rows(Z: pd.DataFrame) -> List[str]:
+    return [str(i) for i, row in zip(Z.index, Z.to_numpy()) if np.ptp(row) == 0]
+
+
+def _encode(Xd: pd.DataFrame, Xv: Optional[pd.DataFrame], s: DiscoverySettings, seed: int, say):
+    """(encoder, kind, codes, refit note, comparison table) for ``s.encode`` (see module doc)."""
+    from ..encoder import PCAEncoder
+
+    kind, comparison = s.encode, None
+    if kind == "auto":
+        if Xv is not None:
+            train, held = Xd, Xv
+        else:
+            rng = np.random.default_rng(seed)
+            idx = rng.permutation(Xd.shape[0])
+            n_held = max(2, int(round(s.heldout_fraction * Xd.shape[0])))
+            train, held = Xd.iloc[np.sort(idx[n_held:])], Xd.iloc[np.sort(idx[:n_held])]
+        rows = []
+        for name in ("autoencoder", "pca"):
+            t0 = time.perf_counter()
+            enc = (_fit_autoencoder(train, s, seed, s.code_activation) if name == "autoencoder"
+                   else PCAEncoder(s.code_dim).fit(train))
+            rows.append((name, int(s.code_dim), enc.reconstruction_error(train),
+                         enc.reconstruction_error(held), time.perf_counter() - t0))
+        comparison = pd.DataFrame(rows, columns=["model", "n_components", "train_mse",
+                                                 "heldout_mse", "fit_seconds"]).set_index("model")
+        comparison.attrs["heldout"] = "validation set" if Xv is not None else \
+            f"{held.shape[0]} held-out discovery rows"
+        ae_mse, pca_mse = comparison["heldout_mse"]
+        kind = "autoencoder" if ae_mse <= pca_mse else "pca"
+        say(f"encoder: held-out reconstruction MSE autoencoder {ae_mse:.4g}, PCA {pca_mse:.4g} "
+            f"-> {kind}")
+    refit = None
+    if kind == "pca":
+        enc = PCAEncoder(s.code_dim).fit(Xd)
+    else:
+        enc = _fit_autoencoder(Xd, s, seed, s.code_activation)
+        flat = _constant_rows(_codes(enc, Xd))
+        if flat and s.code_activation != "linear":
+            refit = (f"the {s.code_activation} code was constant for {len(flat)} item(s) "
+                     f"({flat[:5]}), so their Pearson correlation is undefined; refitted with a "
+                     f"linear code layer")
+            say(f"autoencoder: {refit}")
+            enc = _fit_autoencoder(Xd, s, seed, "linear")
+    Z = _codes(enc, Xd)
+    flat = _constant_rows(Z)
+    if flat:
+        raise ValueError(f"the {kind} code is constant for {len(flat)} item(s) ({flat[:10]}); "
+                         f"use a larger code_dim or cluster the features without an encoder")
+    return enc, kind, Z, refit, comparison
 
 
 def discover(features: TableLike, validation: Optional[TableLike] = None,
@@ -310,8 +350,8 @@ def discover(features: TableLike, validation: Optional[TableLike] = None,
     :mod:`.tables`).  Settings are :class:`DiscoverySettings` fields, given as keywords or as
     ``settings``.  ``progress`` receives one line per step.
     """
-    from .consensus import ConsensusClustering
-    from .validation import (assign_to_centroids, centroids_from_labels, cluster_purity,
+    from ..consensus import ConsensusClustering
+    from ..validation import (assign_to_centroids, centroids_from_labels, cluster_purity,
                              cluster_repro, consensus_cluster_fn, cramers_v,
                              differential_features)
 
@@ -341,7 +381,9 @@ def discover(features: TableLike, validation: Optional[TableLike] = None,
             say(f"validation: excluded {len(vnotes['excluded'])} row(s) with an error")
 
     # -- 1. preparation (fitted on discovery only) ---------------------------------------------
-    prep = FeaturePreparer(max_missing=s.max_missing, **PREPROCESS_CHOICES[s.preprocess])
+    weighting = s.weighting if s.preprocess == "standardize" else "none"
+    prep = FeaturePreparer(max_missing=s.max_missing, weighting=weighting,
+                           **PREPROCESS_CHOICES[s.preprocess])
     Xd = prep.fit_transform(feats, source="features")
     dropped = {c: r for c, r in prep.dropped_.items() if r != "metadata"}
     if dropped:
@@ -351,29 +393,20 @@ def discover(features: TableLike, validation: Optional[TableLike] = None,
     seed = 0 if s.seed is None else int(s.seed)
 
     # -- 2. encoding -------------------------------------------------------------------------
-    enc = refit = rep = None
+    enc = refit = rep = comparison = None
+    kind = "none"
     Z, Zv = Xd, Xv
-    if s.encode == "autoencoder":
+    if s.encode != "none":
         t0 = time.perf_counter()
-        enc, Z = _fit_encoder(Xd, s, seed, s.code_activation)
-        flat = [str(i) for i, row in zip(Z.index, Z.to_numpy()) if np.ptp(row) == 0]
-        if flat and s.code_activation != "linear":
-            refit = (f"the {s.code_activation} code was constant for {len(flat)} item(s) "
-                     f"({flat[:5]}), so their Pearson correlation is undefined; refitted with a "
-                     f"linear code layer")
-            say(f"autoencoder: {refit}")
-            enc, Z = _fit_encoder(Xd, s, seed, "linear")
-        flat = [str(i) for i, row in zip(Z.index, Z.to_numpy()) if np.ptp(row) == 0]
-        if flat:
-            raise ValueError(f"the autoencoder code is constant for {len(flat)} item(s) "
-                             f"({flat[:10]}); use a larger code_dim or cluster the features "
-                             f"without the encoder")
-        rep = enc.reconstruction_report(Xd, Xv)
+        enc, kind, Z, refit, comparison = _encode(Xd, Xv, s, seed, say)
         if Xv is not None:
-            Zv = pd.DataFrame(enc.transform(Xv), index=Xv.index, columns=Z.columns)
-        say(f"autoencoder: {enc.n_epochs_} epochs (best {enc.best_epoch_}); reconstruction MSE "
-            f"{rep.loc['autoencoder', 'train_mse']:.4f} (PCA {rep.loc['pca', 'train_mse']:.4f})")
-        timings["autoencoder"] = time.perf_counter() - t0
+            Zv = _codes(enc, Xv)
+        if kind == "autoencoder":
+            rep = enc.reconstruction_report(Xd, Xv)
+            say(f"autoencoder: {enc.n_epochs_} epochs (best {enc.best_epoch_}); reconstruction "
+                f"MSE {rep.loc['autoencoder', 'train_mse']:.4f} (PCA "
+                f"{rep.loc['pca', 'train_mse']:.4f})")
+        timings["encoder"] = time.perf_counter() - t0
 
     # -- 3. consensus clustering ---------------------------------------------------------------
     t0 = time.perf_counter()
@@ -388,7 +421,8 @@ def discover(features: TableLike, validation: Optional[TableLike] = None,
     say(f"suggested k = {cc.suggested_k_}: {cc.k_rule_}")
     res = DiscoveryResult(settings=s, features=feats, meta=meta, excluded=notes["excluded"],
                           ignored_columns=notes["ignored_columns"], preparer=prep, codes=Z,
-                          consensus=cc, k=k_sel, encoder=enc, encoder_refit=refit,
+                          consensus=cc, k=k_sel, encoder=enc, encoder_used=kind,
+                          encoder_refit=refit, encoder_comparison=comparison,
                           reconstruction=rep, validation_features=vfeats, validation_codes=Zv)
     labels = cc.results_[k_sel].classes
 
