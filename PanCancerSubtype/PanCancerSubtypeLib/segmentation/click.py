@@ -49,6 +49,12 @@ Method
    another), and the confidence is the mean Dice coefficient between the result and those
    masks.  A low value (< ``warn_below``, 0.8) means that the mask depends on where one clicks:
    check it, add seeds, a box or background points.
+7. **A longer reach when unreliable**: when the confidence is below ``warn_below``, steps 1-6
+   are run again with rays of ``wide_ray_length_mm`` (90 mm) and an ``enclosure_mm`` of at
+   least ``wide_enclosure_mm`` (60 mm), for tumours larger than the default reach (a large
+   glioblastoma with a wide necrotic core, a large lung mass), and the result with the higher
+   confidence is kept: a selection by the method's own stability, never by a reference.
+   Without the confidence (``confidence=False`` or ``n_jitter=0``) this step is skipped.
 
 For several seeds the surfaces of all seeds are fitted with the same likelihood and their
 star-shaped regions united, so that a non-star-shaped tumour can be covered by clicking its
@@ -108,6 +114,8 @@ class ClickParameters:
     recentre: bool = True
     n_jitter: int = 2
     warn_below: float = 0.8
+    wide_ray_length_mm: float = 90.0
+    wide_enclosure_mm: float = 60.0
 
     def validate(self) -> "ClickParameters":
         for name in ("ray_length_mm", "ray_step_mm", "exit_window_mm", "max_slope_mm",
@@ -133,7 +141,8 @@ class ClickResult:
     Dice values; ``model``: the appearance model used; ``modality`` and ``modality_guessed``;
     ``seeds_lps``: the seeds used, the re-centring seed last; ``boundary_fraction``: share of the
     rays on which the image showed the tumour's boundary (the rest was interpolated);
-    ``volume_ml``; ``warnings``: sentences for the user; ``seconds``: wall time.
+    ``volume_ml``; ``warnings``: sentences for the user; ``seconds``: wall time;
+    ``ray_length_mm``: the rays' reach of the result kept (step 7).
     """
 
     mask: Any
@@ -147,12 +156,13 @@ class ClickResult:
     volume_ml: float
     warnings: List[str]
     seconds: float
+    ray_length_mm: float = 60.0
 
     def summary(self) -> Dict[str, Any]:
         """JSON-ready dict of everything but the mask."""
         d = {k: getattr(self, k) for k in ("confidence", "jitter_dice", "model", "modality",
                                            "modality_guessed", "boundary_fraction", "volume_ml",
-                                           "warnings", "seconds")}
+                                           "warnings", "seconds", "ray_length_mm")}
         d["seeds_lps"] = [list(map(float, s)) for s in self.seeds_lps]
         return d
 
@@ -529,44 +539,64 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
         background = seeds_to_indices(image, background_lps_mm, source=source,
                                       what="background point")
     ch2 = None if second_channel is None else _as_second_channel(second_channel, image, source)
-    prob = _Problem(image, ch2, bbox, background, modality, model, p, source)
-    if prob.box is not None:
-        for s in seeds:
-            z, y, x = s[::-1]
-            if not all(b.start <= v < b.stop for b, v in zip(prob.box, (z, y, x))):
-                raise ValueError(f"{source + ': ' if source else ''}seed (voxel {tuple(s)}) "
-                                 f"lies outside the bounding box")
     seeds_zyx = [np.array(s[::-1]) for s in seeds]
-    shape = prob.full.shape
 
-    def full_mask(res) -> np.ndarray:
-        out = np.zeros(shape, bool)
-        out[tuple(slice(int(a), int(b)) for a, b in zip(res["lo"], res["hi"]))] = res["region"]
-        return out
+    def attempt(q: ClickParameters):
+        """The method with parameters ``q``: mask, last run, seeds used, confidence, jitter."""
+        prob = _Problem(image, ch2, bbox, background, modality, model, q, source)
+        if prob.box is not None:
+            for s in seeds:
+                z, y, x = s[::-1]
+                if not all(b.start <= v < b.stop for b, v in zip(prob.box, (z, y, x))):
+                    raise ValueError(f"{source + ': ' if source else ''}seed (voxel "
+                                     f"{tuple(s)}) lies outside the bounding box")
+        shape = prob.full.shape
 
-    def pipeline(start: List[np.ndarray]):
-        res = prob.run(start)
-        m = full_mask(res)
-        used = list(start)
-        if p.recentre and m.any():
-            c = _deepest_point(m, prob.sp)
-            res = prob.run(start, extra=[c])
+        def full_mask(res) -> np.ndarray:
+            out = np.zeros(shape, bool)
+            out[tuple(slice(int(a), int(b)) for a, b in zip(res["lo"], res["hi"]))] = \
+                res["region"]
+            return out
+
+        def pipeline(start: List[np.ndarray]):
+            res = prob.run(start)
             m = full_mask(res)
-            used.append(c)
-        return m, res, used
+            used = list(start)
+            if q.recentre and m.any():
+                c = _deepest_point(m, prob.sp)
+                res = prob.run(start, extra=[c])
+                m = full_mask(res)
+                used.append(c)
+            return m, res, used
 
-    mask, res, used = pipeline(seeds_zyx)
+        mask, res, used = pipeline(seeds_zyx)
+        jitter: List[float] = []
+        conf = None
+        if confidence and q.n_jitter > 0 and mask.any():
+            for pt in inner_half_points(mask, prob.sp, int(q.n_jitter), start=used[-1]):
+                mq, _, _ = pipeline([pt])
+                jitter.append(_dice(mask, mq))
+            conf = float(np.mean(jitter)) if jitter else None
+        return {"mask": mask, "res": res, "used": used, "conf": conf, "jitter": jitter,
+                "prob": prob, "p": q}
+
+    best = attempt(p)
+    # an unreliable result: try a longer reach (large tumours, wide necrotic cores) and keep the
+    # more reliable of the two (the one that depends less on where one clicks)
+    if (best["conf"] is not None and best["conf"] < p.warn_below
+            and p.wide_ray_length_mm > p.ray_length_mm):
+        wide = attempt(dataclasses.replace(
+            p, ray_length_mm=p.wide_ray_length_mm,
+            enclosure_mm=max(p.enclosure_mm, p.wide_enclosure_mm)))
+        if wide["conf"] is not None and wide["conf"] > best["conf"]:
+            best = wide
+    mask, res, used, conf, jitter, prob = (best[k] for k in ("mask", "res", "used", "conf",
+                                                              "jitter", "prob"))
+    p_used = best["p"]
     warnings: List[str] = []
-    jitter: List[float] = []
-    conf = None
-    if confidence and p.n_jitter > 0 and mask.any():
-        for q in inner_half_points(mask, prob.sp, int(p.n_jitter), start=used[-1]):
-            mq, _, _ = pipeline([q])
-            jitter.append(_dice(mask, mq))
-        conf = float(np.mean(jitter)) if jitter else None
-        if conf is not None and conf < p.warn_below:
-            warnings.append(f"the mask depends on where one clicks (confidence {conf:.2f} < "
-                            f"{p.warn_below}): check it; add seeds, a box or background points")
+    if conf is not None and conf < p.warn_below:
+        warnings.append(f"the mask depends on where one clicks (confidence {conf:.2f} < "
+                        f"{p.warn_below}): check it; add seeds, a box or background points")
     if not mask.any():
         warnings.append("empty mask: the click is not inside a tumour the method can separate")
     if res["boundary_fraction"] < 0.5:
@@ -577,8 +607,8 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
         lo_m = np.argwhere(mask).min(0)
         hi_m = np.argwhere(mask).max(0)
         ext = (hi_m - lo_m + 1) * prob.sp
-        if np.max(ext) >= 2 * p.ray_length_mm - 2 * p.ray_step_mm - 1e-6:
-            warnings.append(f"the mask reaches the {p.ray_length_mm:g} mm limit of the rays: "
+        if np.max(ext) >= 2 * p_used.ray_length_mm - 2 * p.ray_step_mm - 1e-6:
+            warnings.append(f"the mask reaches the {p_used.ray_length_mm:g} mm limit of the rays: "
                             f"the tumour may be larger; add seeds in its other parts")
     out = sitk.GetImageFromArray(mask.astype(np.uint8))
     out.CopyInformation(image)
@@ -590,4 +620,5 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
     return ClickResult(mask=out, confidence=conf, jitter_dice=jitter, model=res["model"],
                        modality=modality, modality_guessed=bool(guessed), seeds_lps=seeds_lps,
                        boundary_fraction=res["boundary_fraction"], volume_ml=vol,
-                       warnings=warnings, seconds=time.perf_counter() - t0)
+                       warnings=warnings, seconds=time.perf_counter() - t0,
+                       ray_length_mm=float(p_used.ray_length_mm))

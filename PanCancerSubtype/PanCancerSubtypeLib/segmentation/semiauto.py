@@ -38,8 +38,9 @@ def segment_from_seeds(image, seeds_lps_mm, bbox=None, modality: Optional[str] =
     :class:`.click.ClickParameters` (e.g. ``ray_length_mm=80``); for ``"region_growing"``, the
     keyword arguments of :func:`.growing.segment_by_region_growing` (``multiplier``,
     ``refine="watershed"``, ...).  ``modality`` (CT / MR) is guessed from the image by the
-    click method when not given.  The click method's confidence is not computed here (use
-    :func:`.click.segment_click`).
+    click method when not given.  The click method's mask is the one of
+    :func:`.click.segment_click` with its confidence (which also decides whether a longer reach
+    is kept); call that for the confidence itself.
     """
     if method == "click":
         from .click import ClickParameters, segment_click
@@ -52,7 +53,7 @@ def segment_from_seeds(image, seeds_lps_mm, bbox=None, modality: Optional[str] =
                              f"(options of method='region_growing'?)")
         res = segment_click(image, seeds_lps_mm, bbox=bbox, background_lps_mm=background_lps_mm,
                             second_channel=second_channel, modality=modality, model=model,
-                            params=ClickParameters(**options), confidence=False, source=source)
+                            params=ClickParameters(**options), confidence=True, source=source)
         return res.mask
     if method == "region_growing":
         from .growing import segment_by_region_growing
