@@ -198,6 +198,7 @@ def test_confidence_is_low_where_the_image_shows_no_tumour():
     im2, _, _ = _lung_nodule(seed=4)
     r2 = seg.segment_click(im2, [_pt(im2, (15, 36, 36))], modality="CT")
     assert r2.confidence > 0.9 and not any("depends" in w for w in r2.warnings)
+    assert r2.ray_length_mm == 60.0          # reliable: no second run with a longer reach
     # the threshold is a parameter; no confidence is computed with n_jitter = 0
     r3 = seg.segment_click(im2, [_pt(im2, (15, 36, 36))], modality="CT",
                            params=seg.ClickParameters(warn_below=0.999))
