@@ -94,7 +94,7 @@ def _dice(a, b):
 def test_seed_segmentation_button(scene, shared_cases, tmp_path, case_id, modality):
     """lung1's tumour centre is at x = -21.9 mm (the seed failed with exit 2 before), brain1's at
     +46.5 mm; a second seed 1 mm away has mixed signs."""
-    from PanCancerSubtypeLib.segmentation import segment_from_seeds
+    from PanCancerSubtypeLib.segmentation import ClickParameters, segment_click
 
     case = shared_cases[case_id]
     img, truth, vol = _load(scene, case)
@@ -103,15 +103,19 @@ def test_seed_segmentation_button(scene, shared_cases, tmp_path, case_id, modali
     assert (centre[0] < 0) == (case_id == "lung1")
     seg = mrml.new_segmentation_node(vol, scene=scene)
     job = actions.seed_segmentation(vol, _seeds_node(scene, seeds), seg, str(tmp_path / "w"),
-                                    modality=modality, settings={"max-radius": 40.0})
+                                    modality=modality, settings={"max-radius": 40.0,
+                                                                 "no-confidence": True})
     (args,), _ = execute(job)
     sent = [tuple(float(v) for v in s.split(",")) for s in args.seed]  # what the child got
     np.testing.assert_allclose(sent, seeds, atol=1e-3)
     assert args.modality == modality and args.max_radius == 40.0
     got = mrml.mask_from_segment(seg, logic.TUMOUR_SEGMENT, vol).astype(bool)
-    # the click method (default): --max-radius is the rays' length
-    want = sitk.GetArrayFromImage(segment_from_seeds(
-        sitk.Cast(img, sitk.sitkFloat32), sent, modality=modality, ray_length_mm=40.0)) != 0
+    # the click method (default): --max-radius is the rays' length; without the confidence
+    # (--no-confidence, fast) there is no longer-reach retry
+    assert args.no_confidence
+    want = sitk.GetArrayFromImage(segment_click(
+        sitk.Cast(img, sitk.sitkFloat32), sent, modality=modality, confidence=False,
+        params=ClickParameters(ray_length_mm=40.0)).mask) != 0
     np.testing.assert_array_equal(got, want)  # the panel's segment is the core's result
     assert got.sum() > 0 and got[tuple(np.round(np.argwhere(truth).mean(0)).astype(int))]
     assert not (tmp_path / "w").exists()  # cleanup() removed the image copies
