@@ -94,7 +94,7 @@ def _dice(a, b):
 def test_seed_segmentation_button(scene, shared_cases, tmp_path, case_id, modality):
     """lung1's tumour centre is at x = -21.9 mm (the seed failed with exit 2 before), brain1's at
     +46.5 mm; a second seed 1 mm away has mixed signs."""
-    from PanCancerSubtypeLib.segmentation import segment_from_seeds
+    from PanCancerSubtypeLib.segmentation import ClickParameters, segment_click
 
     case = shared_cases[case_id]
     img, truth, vol = _load(scene, case)
@@ -103,17 +103,66 @@ def test_seed_segmentation_button(scene, shared_cases, tmp_path, case_id, modali
     assert (centre[0] < 0) == (case_id == "lung1")
     seg = mrml.new_segmentation_node(vol, scene=scene)
     job = actions.seed_segmentation(vol, _seeds_node(scene, seeds), seg, str(tmp_path / "w"),
-                                    modality=modality, settings={"max-radius": 40.0})
+                                    modality=modality, settings={"max-radius": 40.0,
+                                                                 "no-confidence": True})
     (args,), _ = execute(job)
     sent = [tuple(float(v) for v in s.split(",")) for s in args.seed]  # what the child got
     np.testing.assert_allclose(sent, seeds, atol=1e-3)
     assert args.modality == modality and args.max_radius == 40.0
     got = mrml.mask_from_segment(seg, logic.TUMOUR_SEGMENT, vol).astype(bool)
-    want = sitk.GetArrayFromImage(segment_from_seeds(
-        sitk.Cast(img, sitk.sitkFloat32), sent, modality=modality, max_radius_mm=40.0)) != 0
+    # the click method (default): --max-radius is the rays' length; without the confidence
+    # (--no-confidence, fast) there is no longer-reach retry
+    assert args.no_confidence
+    want = sitk.GetArrayFromImage(segment_click(
+        sitk.Cast(img, sitk.sitkFloat32), sent, modality=modality, confidence=False,
+        params=ClickParameters(ray_length_mm=40.0)).mask) != 0
     np.testing.assert_array_equal(got, want)  # the panel's segment is the core's result
     assert got.sum() > 0 and got[tuple(np.round(np.argwhere(truth).mean(0)).astype(int))]
     assert not (tmp_path / "w").exists()  # cleanup() removed the image copies
+
+
+def test_seed_segmentation_with_box_background_and_second_channel(scene, tmp_path):
+    """Every optional input of the panel's seed segmentation, end to end on a small synthetic
+    T1c / FLAIR pair: the child gets the box, the background point and the second channel, the
+    segment is the core's result for the same inputs and ``finish`` returns its confidence."""
+    from PanCancerSubtypeLib.segmentation import segment_click
+
+    rng = np.random.default_rng(3)
+    z, y, x = np.ogrid[:40, :40, :72]
+    tum = (z - 20) ** 2 + (y - 20) ** 2 + (x - 24) ** 2 <= 100
+    other = (z - 20) ** 2 + (y - 20) ** 2 + (x - 40) ** 2 <= 100
+    t1c = (np.where(tum | other, 3.0, 0.0) + rng.normal(0, 0.4, tum.shape)).astype(np.float32)
+    flair = (np.where(tum, 2.5, np.where(other, -1.5, 0.0))
+             + rng.normal(0, 0.4, tum.shape)).astype(np.float32)
+    img, ch2 = sitk.GetImageFromArray(t1c), sitk.GetImageFromArray(flair)
+    for im in (img, ch2):
+        im.SetOrigin((-40.0, 5.0, -10.0))
+    vol = mrml.volume_node_from_sitk(img, scene=scene, name="t1c")
+    vol2 = mrml.volume_node_from_sitk(ch2, scene=scene, name="flair")
+    seed = img.TransformIndexToPhysicalPoint((22, 20, 20))
+    bgp = img.TransformIndexToPhysicalPoint((46, 20, 20))
+    roi = scene.AddNewNodeByClass("vtkMRMLMarkupsROINode", "box")
+    c = np.array(img.TransformIndexToPhysicalPoint((24, 20, 20)))
+    roi.SetXYZ(-c[0], -c[1], c[2])
+    roi.SetRadiusXYZ(14.0, 14.0, 14.0)
+    reports = []
+    seg = mrml.new_segmentation_node(vol, scene=scene)
+    job = actions.seed_segmentation(vol, _seeds_node(scene, [seed]), seg, str(tmp_path / "w"),
+                                    modality="MR", box=roi, background=_seeds_node(scene, [bgp]),
+                                    second_channel=vol2, on_done=reports.append)
+    (args,), rep = execute(job)
+    box = [float(v) for v in args.bbox.split(",")]
+    np.testing.assert_allclose(box, list(c - 14.0) + list(c + 14.0), atol=1e-4)
+    np.testing.assert_allclose([float(v) for v in args.background[0].split(",")], bgp,
+                               atol=1e-3)
+    assert args.method is None or args.method == "click"
+    want = segment_click(img, [seed], bbox=box, background_lps_mm=[bgp], second_channel=ch2,
+                         modality="MR")
+    got = mrml.mask_from_segment(seg, logic.TUMOUR_SEGMENT, vol).astype(bool)
+    np.testing.assert_array_equal(got, sitk.GetArrayFromImage(want.mask) != 0)
+    assert 2.0 * (got & tum).sum() / (got.sum() + tum.sum()) > 0.9
+    assert reports == [rep] and rep["confidence"] == pytest.approx(want.confidence)
+    assert rep["low"] == (want.confidence < 0.8) and rep["modality"] == "MR"
 
 
 def test_segment_args_pass_the_cli_parser():

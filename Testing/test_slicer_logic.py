@@ -257,6 +257,60 @@ def test_negative_seed_passes_the_cli_parser():
     assert ns.image == "i.nrrd" and ns.out == "o.nrrd"
 
 
+def test_box_background_and_second_channel_arguments(scene):
+    """The Segmentation panel's optional inputs reach ``segment``: a ROI's RAS bounds become the
+    LPS box (x and y negated, corners reordered), background points become LPS, the second
+    channel and report are files, negative values survive argparse."""
+    from PanCancerSubtypeLib import cli
+
+    roi = scene.AddNewNodeByClass("vtkMRMLMarkupsROINode", "box")
+    roi.SetXYZ(10.0, -20.0, 30.0)          # RAS centre
+    roi.SetRadiusXYZ(5.0, 6.0, 7.0)
+    box = logic.box_lps_from_roi(roi)
+    assert box == pytest.approx([-15.0, 14.0, 23.0, -5.0, 26.0, 37.0])
+    bg = scene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", "bg")
+    bg.AddControlPoint(4.0, 5.0, -6.0)
+    args = logic.segment_args("i.nrrd", "o.nrrd", seeds_lps=[(-21.86, -120.5, -611.5)],
+                              bbox_lps=box, background_lps=logic.seeds_lps_from_markups(bg),
+                              second_channel_path="-flair.nrrd", method="click",
+                              report_path="r.json", settings={"warn-below": 0.7})
+    ns = cli.build_parser().parse_args(["segment"] + args)
+    assert [float(v) for v in ns.bbox.split(",")] == pytest.approx(box)
+    assert [[float(v) for v in b.split(",")] for b in ns.background] == [[-4.0, -5.0, -6.0]]
+    assert ns.second_channel == "-flair.nrrd" and ns.resample_second_channel
+    assert ns.method == "click" and ns.report == "r.json" and ns.warn_below == 0.7
+    ns = cli.build_parser().parse_args(["segment"] + logic.segment_args(
+        "i", "o", seeds_lps=[(1, 2, 3)], method="region_growing"))
+    assert ns.method == "region_growing" and ns.second_channel is None and ns.bbox is None
+    flat = scene.AddNewNodeByClass("vtkMRMLMarkupsROINode", "flat")
+    flat.SetRadiusXYZ(5.0, 0.0, 7.0)
+    with pytest.raises(ValueError, match="no extent"):
+        logic.box_lps_from_roi(flat)
+
+
+def test_confidence_text(tmp_path):
+    import json
+
+    p = tmp_path / "r.json"
+    p.write_text(json.dumps({"confidence": 0.62, "warn_below": 0.8, "model": "bright",
+                             "modality": "MR", "modality_guessed": True,
+                             "warnings": ["the mask depends on where one clicks (...)",
+                                          "the image shows the boundary on only 40%"]}))
+    rep = logic.read_segment_report(str(p))
+    assert rep["low"] is True
+    text = logic.confidence_text(rep, warnings=True)
+    assert text.startswith("Low confidence 0.62 (< 0.8)") and "modality MR (guessed)" in text
+    assert "Warning: the image shows the boundary on only 40%." in text
+    assert text.count("depends on where one clicks") == 1
+    p.write_text(json.dumps({"confidence": 0.93, "warn_below": 0.8, "model": "lung",
+                             "modality": "CT", "modality_guessed": False, "warnings": []}))
+    rep = logic.read_segment_report(str(p))
+    assert rep["low"] is False
+    assert logic.confidence_text(rep) == ("Confidence 0.93 (agreement of the masks from other "
+                                          "clicks). Model lung, modality CT.")
+    assert logic.confidence_text(None) == ""
+
+
 def test_child_process_finds_the_library(tmp_path):
     """The child environment puts the library on PYTHONPATH (PythonSlicer does not see extension
     folders), so the core's CLI runs in a fresh interpreter."""

@@ -1,11 +1,27 @@
-"""Segmentation benchmarks: U-Net inference time on a 512x512x100 CT-like volume (target <= 60 s
-on CPU), semi-automatic segmentation time per real case, training time per epoch.
+"""Segmentation benchmarks: the click method on every shared case with an expert mask (Dice,
+seed robustness, confidence, time per case), U-Net inference time on a 512x512x100 CT-like volume
+(target <= 60 s on CPU), training time per epoch.
 
+    python benchmarks/segmentation_bench.py --only semi [--held-out] [--method click]
+        [--cases lung2,brats_pat0001] [--second-channel] [--no-confidence]
     python benchmarks/segmentation_bench.py [--threads N] [--device auto|cpu|cuda] [--quick]
-        [--only inference|semi|train] [--refine none|watershed ...]
+        [--only inference|semi|train]
 
-Prints one line per figure.  Timings depend on the machine and its load (``os.getloadavg`` is
-printed); the network's weights do not matter for timing, so an untrained network is used.
+Semi-automatic protocol (issue 17): for each case, one seed at the tumour voxel nearest the
+tumour's centroid ("centroid-nearest", not the exact centroid, which may lie outside the tumour)
+and 5 random seeds in the inner half of the tumour (voxels whose distance to the reference
+surface is at least half the maximal one; ``numpy.random.default_rng(0)`` per case), each
+without and with a box (the reference's extent + 5 mm), all with ``--modality`` as in
+``cases.csv``.  Printed per case: Dice of the centroid-nearest seed, mean / min over the 5 random
+seeds, the confidence the method reports for each result, and the time of one segmentation on
+one CPU core (the benchmark runs single-threaded).  The target summary is over the six target
+cases (lung2, ibsi_nsclc, brats_pat0001/0002/0005/0006; tumour core = labels 1,3,4 on T1c), the
+centroid-nearest seed plus the first two random seeds of each: median and minimum Dice, median
+with a box.  ``--held-out`` runs the same protocol on the soft-tissue sarcomas (CT and T1 MR of
+``IBSI_soft_tissue_sarcoma_CT_MR/pairs.csv``), cases that were never used to choose parameters.
+
+Timings depend on the machine and its load (``os.getloadavg`` is printed); the network's weights
+do not matter for timing, so an untrained network is used.
 """
 from __future__ import annotations
 
@@ -41,15 +57,179 @@ def ct_volume(shape=(100, 512, 512), seed=0):
     return im, np.argwhere(tumour).mean(0)
 
 
+#: the issue-17 target cases (tumour core of the BRATS cases = labels 1,3,4 on T1c)
+TARGET_CASES = ("lung2", "ibsi_nsclc", "brats_pat0001", "brats_pat0002", "brats_pat0005",
+                "brats_pat0006")
+#: shared cases whose masks are tumour outlines but which are not among the targets
+OTHER_CASES = ("lung1", "breast1")
+
+
+def shared_data() -> Path:
+    return Path(os.environ.get("PANCANCER_SHARED_DATA", ROOT.parent / "shared" / "data"))
+
+
+def benchmark_seeds(img, ref: np.ndarray, n_random: int = 5, rng_seed: int = 0):
+    """The protocol's seeds (LPS mm): the reference voxel nearest its centroid, then ``n_random``
+    random voxels of its inner half; and the box (reference extent + 5 mm)."""
+    from scipy import ndimage as ndi
+
+    sp = np.array(img.GetSpacing()[::-1])
+    com = np.array(ndi.center_of_mass(ref))
+    pts = np.argwhere(ref)
+    s = pts[(((pts - com) * sp) ** 2).sum(1).argmin()]
+    seeds = [img.TransformIndexToPhysicalPoint([int(v) for v in s[::-1]])]
+    edt = ndi.distance_transform_edt(np.pad(ref, 1), sampling=sp)[1:-1, 1:-1, 1:-1]
+    inner = np.argwhere(edt >= 0.5 * edt.max())
+    rng = np.random.default_rng(rng_seed)
+    for i in rng.choice(len(inner), n_random, replace=len(inner) < n_random):
+        seeds.append(img.TransformIndexToPhysicalPoint([int(v) for v in inner[i][::-1]]))
+    lo_i, hi_i = pts.min(0)[::-1], pts.max(0)[::-1]
+    c = np.array([img.TransformIndexToPhysicalPoint([int(a), int(b), int(d)])
+                  for a in (lo_i[0], hi_i[0]) for b in (lo_i[1], hi_i[1])
+                  for d in (lo_i[2], hi_i[2])])
+    bbox = list(c.min(0) - 5.0) + list(c.max(0) + 5.0)
+    return seeds, bbox
+
+
+def bench_cases(data: Path, held_out: bool, only=None):
+    """(case id, modality, image path, mask path, labels, second channel path or None)."""
+    import csv
+
+    out = []
+    if held_out:
+        root = data / "IBSI_soft_tissue_sarcoma_CT_MR"
+        with open(root / "pairs.csv", newline="") as fh:
+            for r in csv.DictReader(fh):
+                out.append((f"{r['patient_id']}_{r['modality']}", r["modality"],
+                            root / r["image"], root / r["mask"], None, None))
+    else:
+        with open(data / "cases.csv", newline="") as fh:
+            rows = {r["case_id"]: r for r in csv.DictReader(fh)}
+        for cid in TARGET_CASES + OTHER_CASES:
+            if cid not in rows:
+                continue
+            r = rows[cid]
+            img = data / r["image"]
+            flair = img.parent / "Flair_subtrMeanDivStd.nii.gz"
+            out.append((cid, r["modality"], img, data / r["mask"],
+                        [float(v) for v in r["tumour_labels"].split(",")],
+                        flair if flair.is_file() else None))
+    if only:
+        out = [c for c in out if c[0] in only]
+    return out
+
+
+def run_case(seg, img, ref, modality, seeds, bbox, ch2, method, confidence):
+    """Dice, confidence and seconds of each seed, without and with the box."""
+    import SimpleITK as sitk
+
+    res = {}
+    for name, box in (("seed", None), ("box", bbox)):
+        rows = []
+        for pt in seeds:
+            t0, c0 = time.perf_counter(), time.process_time()
+            if method == "click":
+                r = seg.segment_click(img, [pt], bbox=box, modality=modality, second_channel=ch2,
+                                      confidence=confidence)
+                mask, conf = r.mask, r.confidence
+            else:
+                mask = seg.segment_from_seeds(img, [pt], bbox=box, modality=modality,
+                                              method=method)
+                conf = None
+            dt, cpu = time.perf_counter() - t0, time.process_time() - c0
+            m = sitk.GetArrayViewFromImage(mask) > 0
+            d = 2.0 * float((m & ref).sum()) / max(int(m.sum()) + int(ref.sum()), 1)
+            rows.append((d, conf, dt, cpu))
+        res[name] = rows
+    return res
+
+
+def semi_benchmark(args) -> None:
+    import SimpleITK as sitk
+
+    from PanCancerSubtypeLib import segmentation as seg
+
+    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)
+    data = shared_data()
+    if not (data / "cases.csv").is_file():
+        print(f"semi-automatic: shared data not found at {data}; skipped")
+        return
+    only = set(args.cases.split(",")) if args.cases else None
+    cases = bench_cases(data, args.held_out, only)
+    print(f"semi-automatic, method={args.method}{' + second channel (FLAIR)' if args.second_channel else ''}"
+          f", {'HELD-OUT soft-tissue sarcomas' if args.held_out else 'shared cases'}: "
+          f"Dice of the centroid-nearest seed, mean / min of {args.n_random} random inner-half "
+          f"seeds (rng 0), without and with a box (reference extent + 5 mm); conf = the "
+          f"method's confidence (mean, min over the seeds); time per segmentation, one core"
+          + (" (with the confidence's extra runs)" if not args.no_confidence else ""))
+    summary = {"seed": [], "box": []}
+    table = []
+    for cid, modality, ipath, mpath, labels, ch2path in cases:
+        img = sitk.ReadImage(str(ipath), sitk.sitkFloat32)
+        lab = sitk.GetArrayFromImage(sitk.ReadImage(str(mpath)))
+        ref = np.isin(lab, labels) if labels else lab > 0
+        ch2 = None
+        if args.second_channel and ch2path is not None:
+            ch2 = sitk.ReadImage(str(ch2path), sitk.sitkFloat32)
+        seeds, bbox = benchmark_seeds(img, ref, args.n_random)
+        res = run_case(seg, img, ref, modality, seeds, bbox, ch2, args.method,
+                       not args.no_confidence)
+        target = args.held_out or cid in TARGET_CASES
+        for name in ("seed", "box"):
+            if target:
+                summary[name] += [r[0] for r in res[name][:3]]
+        times = [r[2] for name in ("seed", "box") for r in res[name]]
+        cpus = [r[3] for name in ("seed", "box") for r in res[name]]
+
+        def fmt(rows):
+            d = [r[0] for r in rows]
+            c = [r[1] for r in rows if r[1] is not None]
+            cs = f" conf {np.mean(c):.2f}/{np.min(c):.2f}" if c else ""
+            return f"{d[0]:.3f} | {np.mean(d[1:]):.3f} / {np.min(d[1:]):.3f}{cs}"
+
+        line = (f"{cid:>14s} {modality} {'target' if target else 'other ':6s} "
+                f"seed: {fmt(res['seed'])}   box: {fmt(res['box'])}   "
+                f"time {np.median(times):.2f} s median, {np.max(times):.2f} s max (CPU "
+                f"{np.median(cpus):.2f} / {np.max(cpus):.2f} s)")
+        print(line, flush=True)
+        table.append((cid, res, cpus))
+    for name, label in (("seed", "without box"), ("box", "with box")):
+        d = np.array(summary[name])
+        if d.size:
+            print(f"SUMMARY {label}: centroid-nearest + 2 random inner-half seeds per "
+                  f"{'held-out' if args.held_out else 'target'} case ({d.size} results): "
+                  f"median Dice {np.median(d):.3f}, min {d.min():.3f}, mean {d.mean():.3f}, "
+                  f"results < 0.6: {int((d < 0.6).sum())}")
+    all_t = [t for _, _, ts in table for t in ts]
+    if all_t:
+        print(f"SUMMARY CPU time per segmentation (one core): median {np.median(all_t):.2f} s, "
+              f"max {np.max(all_t):.2f} s; per-case medians: "
+              + ", ".join(f"{c} {np.median(ts):.1f}" for c, _, ts in table))
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--device", default="auto")
     ap.add_argument("--quick", action="store_true", help="20 slices instead of 100")
     ap.add_argument("--only", choices=("inference", "semi", "train"), default=None)
-    ap.add_argument("--refine", action="append", choices=("none", "watershed"), default=None,
-                    help="semi-automatic variant(s) to measure (repeatable; default both)")
+    ap.add_argument("--method", choices=("click", "region_growing"), default="click",
+                    help="semi-automatic method (default click)")
+    ap.add_argument("--held-out", action="store_true",
+                    help="semi-automatic: the held-out soft-tissue sarcomas (CT and MR)")
+    ap.add_argument("--cases", default=None, help="semi-automatic: comma-separated case ids")
+    ap.add_argument("--n-random", type=int, default=5, help="random inner-half seeds per case")
+    ap.add_argument("--second-channel", action="store_true",
+                    help="semi-automatic: give the BRATS cases' FLAIR as second channel")
+    ap.add_argument("--no-confidence", action="store_true",
+                    help="semi-automatic: skip the confidence (the jittered-seed runs)")
     args = ap.parse_args(argv)
+
+    if args.only == "semi":
+        print(f"load average {os.getloadavg()}, cpu_count {os.cpu_count()}")
+        semi_benchmark(args)
+        print(f"load average after: {os.getloadavg()}")
+        return
 
     import torch
 
@@ -76,63 +256,8 @@ def main(argv=None):
         assert mask.GetSize() == im.GetSize()
 
     # 2. semi-automatic, real cases
-    sys.path.insert(0, str(ROOT / "Testing"))
-    data = Path(os.environ.get("PANCANCER_SHARED_DATA", ROOT.parent / "shared" / "data"))
-    if args.only not in (None, "semi"):
-        pass
-    elif (data / "cases.csv").is_file():
-        import csv
-
-        import SimpleITK as sitk
-        from scipy import ndimage as ndi
-
-        with open(data / "cases.csv") as fh:
-            rows = list(csv.DictReader(fh))
-        print("semi-automatic, one seed: the tumour voxel nearest to the centroid ('centroid'), "
-              "5 random seeds in the inner half of the tumour (depth >= half the maximal depth, "
-              "rng 0; mean / min Dice), each without and with a box (reference extent + 5 mm)")
-        variants = [None if v == "none" else v for v in (args.refine or ["none", "watershed"])]
-        for r, refine in [(r, v) for v in variants for r in rows]:
-            img = sitk.ReadImage(str(data / r["image"]), sitk.sitkFloat32)
-            lab = sitk.GetArrayFromImage(sitk.ReadImage(str(data / r["mask"])))
-            ref = np.isin(lab, [float(v) for v in r["tumour_labels"].split(",")])
-            com = np.array(ndi.center_of_mass(ref))
-            pts = np.argwhere(ref)
-            sp = np.array(img.GetSpacing()[::-1])
-            s = pts[(((pts - com) * sp) ** 2).sum(1).argmin()]
-            seeds = [img.TransformIndexToPhysicalPoint([int(v) for v in s[::-1]])]
-            edt = ndi.distance_transform_edt(ref, sampling=sp)
-            inner = np.argwhere(edt >= 0.5 * edt.max())
-            for i in np.random.default_rng(0).choice(len(inner), 5, replace=len(inner) < 5):
-                seeds.append(img.TransformIndexToPhysicalPoint([int(v) for v in inner[i][::-1]]))
-            lo_i, hi_i = pts.min(0)[::-1], pts.max(0)[::-1]
-            c = np.array([img.TransformIndexToPhysicalPoint([int(a), int(b), int(d)])
-                          for a in (lo_i[0], hi_i[0]) for b in (lo_i[1], hi_i[1])
-                          for d in (lo_i[2], hi_i[2])])
-            bbox = list(c.min(0) - 5.0) + list(c.max(0) + 5.0)
-            refimg = sitk.GetImageFromArray(ref.astype(np.uint8))
-            refimg.CopyInformation(img)
-            times, res = [], {}
-            for name, box in (("seed", None), ("box", bbox)):
-                dices = []
-                for k, pt in enumerate(seeds):
-                    t0 = time.perf_counter()
-                    out = seg.segment_from_seeds(img, [pt], bbox=box, modality=r["modality"],
-                                                 refine=refine)
-                    times.append(time.perf_counter() - t0)
-                    dices.append(seg.dice(out, refimg))
-                    if k == 0:
-                        m = seg.evaluate_segmentation(out, refimg)
-                        res[name + "_hd95"] = m["hd95_mm"]
-                res[name] = dices
-            print(f"semi-automatic refine={refine} {r['case_id']:>14s} {img.GetSize()}: "
-                  f"centroid Dice {res['seed'][0]:.3f} (HD95 {res['seed_hd95']:.1f} mm), "
-                  f"perturbed {np.mean(res['seed'][1:]):.3f} / {np.min(res['seed'][1:]):.3f}; "
-                  f"with box: centroid {res['box'][0]:.3f}, perturbed "
-                  f"{np.mean(res['box'][1:]):.3f} / {np.min(res['box'][1:]):.3f}; "
-                  f"time {np.mean(times):.2f} s mean, {np.max(times):.2f} s max")
-    else:
-        print(f"semi-automatic: shared data not found at {data}; skipped")
+    if args.only in (None, "semi"):
+        semi_benchmark(args)
 
     # 3. training time per epoch
     if args.only not in (None, "train"):

@@ -17,7 +17,7 @@ from slicer.ScriptedLoadableModule import (ScriptedLoadableModule, ScriptedLoada
 from slicer.util import VTKObservationMixin
 from slicer.parameterNodeWrapper import Choice, parameterNodeWrapper
 
-from slicer import (vtkMRMLMarkupsFiducialNode, vtkMRMLScalarVolumeNode,
+from slicer import (vtkMRMLMarkupsFiducialNode, vtkMRMLMarkupsROINode, vtkMRMLScalarVolumeNode,
                     vtkMRMLSegmentationNode)
 
 import pathlib
@@ -72,6 +72,10 @@ class PanCancerSegmentationParameterNode:
     """
     inputVolume - CT or MR volume to segment.
     seeds - point list with seed points inside the tumour.
+    box - optional ROI the tumour lies in.
+    background - optional point list with points outside the tumour (click method).
+    secondChannel - optional second image of the same region, e.g. FLAIR next to T1c (click method).
+    method - "click" (default) or "region_growing".
     modelDir - folder of a trained U-Net model (automatic segmentation).
     organ - organ of the tumour (parenchyma model).
     modality - "auto", "CT" or "MR".
@@ -80,6 +84,10 @@ class PanCancerSegmentationParameterNode:
 
     inputVolume: vtkMRMLScalarVolumeNode
     seeds: vtkMRMLMarkupsFiducialNode
+    box: vtkMRMLMarkupsROINode
+    background: vtkMRMLMarkupsFiducialNode
+    secondChannel: vtkMRMLScalarVolumeNode
+    method: Annotated[str, Choice(["click", "region_growing"])] = "click"
     modelDir: pathlib.Path
     organ: Annotated[str, Choice(["lung", "brain", "breast", "other"])] = "lung"
     modality: Annotated[str, Choice(["auto", "CT", "MR"])] = "auto"
@@ -136,8 +144,20 @@ class PanCancerSegmentationWidget(PanelWidgetMixin, ScriptedLoadableModuleWidget
             if not self.logic.ensureDependencies():
                 return
             seg = self._outputSegmentation()
+            self.ui.confidenceLabel.text = ""
             self.logic.startSegmentation(self.jobs, p.inputVolume, seg, seeds=p.seeds,
-                                         modality=self._modality())
+                                         modality=self._modality(), box=p.box,
+                                         background=p.background,
+                                         secondChannel=p.secondChannel, method=p.method,
+                                         onReport=self.showConfidence)
+
+    def showConfidence(self, report) -> None:
+        """The click method's confidence under the button; a low one is shown as a warning."""
+        from PanCancerSubtypeSlicerLib import logic
+
+        self.ui.confidenceLabel.text = logic.confidence_text(report, warnings=True)
+        self.ui.confidenceLabel.setStyleSheet("QLabel { color: #c0392b; font-weight: bold }"
+                                              if report.get("low") else "")
 
     def onAutoSegment(self) -> None:
         with slicer.util.tryWithErrorDisplay(_("U-Net segmentation failed."), waitCursor=True):
@@ -199,12 +219,15 @@ class PanCancerSegmentationLogic(ScriptedLoadableModuleLogic):
         return mrml.new_segmentation_node(volumeNode, scene=slicer.mrmlScene,
                                           name=volumeNode.GetName() + " segmentation")
 
-    def segmentFromSeeds(self, volumeNode, seedsNode, segmentationNode=None):
+    def segmentFromSeeds(self, volumeNode, seedsNode, segmentationNode=None, boxNode=None,
+                         backgroundNode=None, secondChannelNode=None):
         """Blocking semi-automatic segmentation (console / batch use)."""
         from PanCancerSubtypeSlicerLib import logic
 
         return logic.segment_from_seeds(volumeNode, seedsNode, segmentationNode,
-                                        scene=slicer.mrmlScene)
+                                        scene=slicer.mrmlScene, box_node=boxNode,
+                                        background_node=backgroundNode,
+                                        second_channel_node=secondChannelNode)
 
     def segmentAutomatic(self, volumeNode, modelDir, segmentationNode=None):
         """Blocking U-Net segmentation (console / batch use)."""
@@ -214,9 +237,11 @@ class PanCancerSegmentationLogic(ScriptedLoadableModuleLogic):
                                        scene=slicer.mrmlScene)
 
     def startSegmentation(self, jobs, volumeNode, segmentationNode, seeds=None, modelDir=None,
-                          modality=None):
+                          modality=None, box=None, background=None, secondChannel=None,
+                          method="click", onReport=None):
         """Run ``pancancer-subtype segment`` in a background process; the result becomes the
-        ``tumour`` segment of ``segmentationNode`` when the job completes."""
+        ``tumour`` segment of ``segmentationNode`` when the job completes; ``onReport`` gets the
+        click method's report (confidence, warnings)."""
         from PanCancerSubtypeSlicerLib import actions
 
         tmp = slicer.util.tempDirectory("PanCancerSegmentation")
@@ -225,7 +250,9 @@ class PanCancerSegmentationLogic(ScriptedLoadableModuleLogic):
                                             modality=modality, seeds=seeds)
         else:
             job = actions.seed_segmentation(volumeNode, seeds, segmentationNode, tmp,
-                                            modality=modality)
+                                            modality=modality, box=box, background=background,
+                                            second_channel=secondChannel, method=method,
+                                            on_done=onReport)
         finish = job.finish
 
         def finishAndShow():

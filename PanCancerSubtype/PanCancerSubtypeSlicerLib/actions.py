@@ -61,19 +61,42 @@ option = logic.cli_option
 
 def seed_segmentation(volume, seeds, segmentation, workdir: str,
                       modality: Optional[str] = None,
-                      settings: Optional[Mapping[str, Any]] = None) -> PanelJob:
+                      settings: Optional[Mapping[str, Any]] = None, box=None, background=None,
+                      second_channel=None, method: Optional[str] = None,
+                      on_done: Optional[Callable[[Dict[str, Any]], None]] = None) -> PanelJob:
     """``pancancer-subtype segment --seed=x,y,z ...`` (LPS mm); result: the ``tumour`` segment.
 
+    ``box``: a markups ROI node (``--bbox``); ``background``: a markups point list
+    (``--background``, click method); ``second_channel``: a scalar volume node (e.g. FLAIR,
+    ``--second-channel``); ``method``: ``"click"`` (default) or ``"region_growing"``.  With the
+    click method ``finish()`` returns the ``--report`` (confidence, ``low``, warnings, model,
+    modality used; :func:`.logic.read_segment_report`) and passes it to ``on_done``.
     ``settings``: further ``segment`` options by their command-line name (``max-radius``,
-    ``multiplier``, ``refine``, ``bbox``...), each written ``--name=value``.
+    ``warn-below``...), each written ``--name=value``.
     """
     paths = logic.write_case_inputs(volume, out_dir=workdir)
     out = os.path.join(workdir, "tumour_mask.nrrd")
+    click = method in (None, "click")
+    report = os.path.join(workdir, "report.json") if click else None
+    ch2 = None
+    if second_channel is not None:
+        ch2 = os.path.join(workdir, "second_channel.nrrd")
+        logic.write_volume(second_channel, ch2)
+    bg = None
+    if background is not None and background.GetNumberOfControlPoints():
+        bg = logic.seeds_lps_from_markups(background)
     args = logic.segment_args(paths["image"], out, logic.seeds_lps_from_markups(seeds),
-                              modality=modality, settings=settings)
+                              modality=modality, settings=settings,
+                              bbox_lps=logic.box_lps_from_roi(box) if box is not None else None,
+                              background_lps=bg, second_channel_path=ch2, method=method,
+                              report_path=report)
 
     def finish():
         logic.segment_from_file(out, segmentation, volume, logic.TUMOUR_SEGMENT)
+        rep = logic.read_segment_report(report) if report and os.path.isfile(report) else None
+        if on_done and rep is not None:
+            on_done(rep)
+        return rep
 
     return PanelJob("Tumour segmentation", [(CORE, ["segment"] + args)], finish, workdir)
 

@@ -89,6 +89,17 @@ def seeds_lps_from_markups(markups_node) -> List[Tuple[float, float, float]]:
     return out
 
 
+def box_lps_from_roi(roi_node) -> List[float]:
+    """``[x0, y0, z0, x1, y1, z1]`` (LPS mm) of a markups ROI's world bounds (RAS -> LPS), as
+    ``segment --bbox`` takes it."""
+    b = [0.0] * 6
+    roi_node.GetRASBounds(b)
+    if not all(np.isfinite(b)) or b[1] <= b[0] or b[3] <= b[2] or b[5] <= b[4]:
+        raise ValueError(f"ROI {roi_node.GetName()!r} has no extent: place the box around the "
+                         f"tumour")
+    return [-b[1], -b[3], b[4], -b[0], -b[2], b[5]]
+
+
 # ----------------------------------------------------------------------------------------------
 # segmentation panel
 # ----------------------------------------------------------------------------------------------
@@ -103,11 +114,19 @@ def _output_segmentation(volume_node, segmentation_node, scene, name):
 
 
 def segment_from_seeds(volume_node, markups_node, segmentation_node=None, scene=None,
-                       segment_name: str = TUMOUR_SEGMENT, **options):
-    """Semi-automatic tumour segmentation from seed points; result as a named, coloured segment."""
+                       segment_name: str = TUMOUR_SEGMENT, box_node=None, background_node=None,
+                       second_channel_node=None, **options):
+    """Semi-automatic tumour segmentation from seed points (optional ROI box, background points
+    and second-channel volume); result as a named, coloured segment."""
     from PanCancerSubtypeLib import segmentation
 
     image = mrml.sitk_from_volume_node(volume_node)
+    if box_node is not None:
+        options["bbox"] = box_lps_from_roi(box_node)
+    if background_node is not None and background_node.GetNumberOfControlPoints():
+        options["background_lps_mm"] = seeds_lps_from_markups(background_node)
+    if second_channel_node is not None:
+        options["second_channel"] = mrml.sitk_from_volume_node(second_channel_node)
     mask = segmentation.segment_from_seeds(image, seeds_lps_from_markups(markups_node), **options)
     seg = _output_segmentation(volume_node, segmentation_node, scene,
                                f"{volume_node.GetName()} segmentation")
@@ -465,6 +484,15 @@ def km_chart_from_table(table_node, group_column: str, time_column: Optional[str
 # background jobs: files in, files out (the panels run the core's CLI in PythonSlicer)
 # ----------------------------------------------------------------------------------------------
 
+def write_volume(volume_node, path: str) -> str:
+    """Write a volume node as an image file for a child process (exact LPS geometry)."""
+    import SimpleITK as sitk
+
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    sitk.WriteImage(mrml.sitk_from_volume_node(volume_node), path, True)
+    return path
+
+
 def write_case_inputs(volume_node, segmentation_node=None, segment: Optional[str] = None,
                       organ_segment: Optional[str] = None, out_dir: str = ".") -> Dict[str, str]:
     """Write the image (and tumour / organ masks) of nodes as NRRD files for a child process.
@@ -530,15 +558,61 @@ def features_args(paths: Mapping[str, str], out_csv: str, modality: Optional[str
 
 def segment_args(image_path: str, out_path: str, seeds_lps=None,
                  model_dir: Optional[str] = None, modality: Optional[str] = None,
-                 settings: Optional[Mapping[str, Any]] = None) -> List[str]:
+                 settings: Optional[Mapping[str, Any]] = None, bbox_lps=None,
+                 background_lps=None, second_channel_path: Optional[str] = None,
+                 method: Optional[str] = None, report_path: Optional[str] = None) -> List[str]:
     """Arguments of ``pancancer-subtype segment`` (seeds in LPS mm, or a U-Net model folder;
-    ``settings``: further options by their command-line name, e.g. ``{"max-radius": 40}``)."""
+    optional box and background points in LPS mm, a second-channel image file, the method and
+    a report file for the confidence; ``settings``: further options by their command-line name,
+    e.g. ``{"max-radius": 40}``).  A second channel on another grid is resampled by the core
+    (``--resample-second-channel``): Slicer volumes of one patient often have different grids."""
     args = cli_option("image", image_path) + cli_option("out", out_path)
     for s in seeds_lps or ():
         args += cli_option("seed", tuple(float(c) for c in s))
+    args += cli_option("bbox", tuple(float(c) for c in bbox_lps) if bbox_lps is not None
+                       else None)
+    for s in background_lps or ():
+        args += cli_option("background", tuple(float(c) for c in s))
+    args += cli_option("second-channel", second_channel_path)
+    args += cli_option("resample-second-channel", bool(second_channel_path))
+    args += cli_option("method", method)
+    args += cli_option("report", report_path)
     args += cli_option("model", str(model_dir) if model_dir else None)
     args += cli_option("modality", modality)
     return args + cli_options(settings)
+
+
+def read_segment_report(path: str) -> Dict[str, Any]:
+    """The ``segment --report`` JSON (confidence, warnings, model, modality used) with ``low``:
+    True when the confidence is below the report's warning threshold."""
+    import json
+
+    with open(path, encoding="utf-8") as fh:
+        rep = json.load(fh)
+    conf = rep.get("confidence")
+    rep["low"] = conf is not None and conf < float(rep.get("warn_below", 0.8))
+    return rep
+
+
+def confidence_text(report: Optional[Mapping[str, Any]], warnings: bool = False) -> str:
+    """One line for the panel: the confidence, and what to do when it is low (with
+    ``warnings``, the method's other warnings too)."""
+    if not report:
+        return ""
+    conf = report.get("confidence")
+    if conf is None:
+        text = "Confidence not computed."
+    elif report.get("low"):
+        text = (f"Low confidence {conf:.2f} (< {report.get('warn_below', 0.8)}): the mask depends "
+                f"on where one clicks; check it, add seeds, a box or background points.")
+    else:
+        text = f"Confidence {conf:.2f} (agreement of the masks from other clicks)."
+    guessed = " (guessed)" if report.get("modality_guessed") else ""
+    text = f"{text} Model {report.get('model')}, modality {report.get('modality')}{guessed}."
+    if warnings:
+        text += "".join(f" Warning: {w}." for w in report.get("warnings", [])
+                        if "depends on where one clicks" not in w)
+    return text
 
 
 def jobs_command(job: str, args: Sequence[str], python: Optional[str] = None) -> List[str]:

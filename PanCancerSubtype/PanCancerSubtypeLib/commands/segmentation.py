@@ -6,6 +6,9 @@ import sys
 
 from .checks import fraction, positive_float, positive_int
 
+#: semi-automatic methods of ``segment --method`` (as ``segmentation.semiauto.METHODS``)
+METHODS = ("click", "region_growing")
+
 
 def _floats(text: str, n: int, what: str):
     from .checks import floats
@@ -51,27 +54,56 @@ def register(sub):
 
     p = sub.add_parser(
         "segment",
-        help="segment a tumour: with --model by a trained network, with --seed only by "
-             "semi-automatic region growing")
+        help="segment a tumour: from one click (--seed; more seeds, a box, background points and "
+             "a second channel optional), or with --model by a trained network",
+        description="Segment a tumour. Semi-automatic (no model): one --seed inside the tumour is "
+                    "enough; more seeds, --bbox, --background points and --second-channel (e.g. "
+                    "FLAIR next to T1c) each constrain the result. The click method reports a "
+                    "confidence (agreement of the masks from other clicks inside the result) "
+                    "and warns when it is low. Points and boxes are physical LPS mm; write "
+                    "--seed=-12.5,40,7 when a value starts with '-'.")
     p.add_argument("--image", required=True)
     p.add_argument("--out", required=True,
                    help="mask file to write (e.g. tumour.nii.gz); a .dcm name writes a DICOM SEG "
                         "that references the series (--image must then be its folder)")
     p.add_argument("--model", default=None, help="model directory from train-segmenter")
     p.add_argument("--seed", action="append", default=[], metavar="X,Y,Z",
-                   help="seed point inside the tumour, physical LPS mm (repeatable); with "
-                        "--model it selects the predicted component(s) to keep; write "
-                        "--seed=-12.5,40,7 when the first coordinate is negative")
-    p.add_argument("--bbox", default=None, metavar="X0,Y0,Z0,X1,Y1,Z1",
-                   help="bounding box (LPS mm) the tumour lies in (semi-automatic); "
+                   help="point inside the tumour, physical LPS mm (repeatable: seeds in other "
+                        "lobes of the tumour); with --model it selects the predicted "
+                        "component(s) to keep; write --seed=-12.5,40,7 when the first "
+                        "coordinate is negative")
+    p.add_argument("--bbox", "--box", dest="bbox", default=None, metavar="X0,Y0,Z0,X1,Y1,Z1",
+                   help="box (LPS mm, two opposite corners) the tumour lies in; "
                         "--bbox=-50,... when the first number is negative")
-    p.add_argument("--modality", choices=("CT", "MR"), default=None)
-    p.add_argument("--max-radius", type=positive_float, default=60.0,
-                   help="semi-automatic: largest distance from a seed (mm)")
-    p.add_argument("--multiplier", type=positive_float, default=2.5,
-                   help="semi-automatic: confidence interval width (standard deviations)")
-    p.add_argument("--refine", choices=("none", "watershed"), default="none",
-                   help="semi-automatic: boundary refinement after region growing "
+    p.add_argument("--background", action="append", default=[], metavar="X,Y,Z",
+                   help="click method: a point outside the tumour (repeatable), LPS mm")
+    p.add_argument("--second-channel", default=None, metavar="IMAGE",
+                   help="click method: a second image of the same region on the same grid "
+                        "(e.g. FLAIR next to T1c)")
+    p.add_argument("--resample-second-channel", action="store_true",
+                   help="accept a second channel on another grid that overlaps the image "
+                        "physically (resampled linearly onto the image's grid)")
+    p.add_argument("--method", choices=METHODS, default="click",
+                   help="semi-automatic method: click (default; star-shaped optimal surface "
+                        "around the click, confidence) or region_growing (the first method)")
+    p.add_argument("--modality", choices=("CT", "MR"), default=None,
+                   help="imaging modality (guessed from the image as `features` does when "
+                        "omitted; the one used is printed)")
+    p.add_argument("--report", default=None, metavar="JSON",
+                   help="click method: write the confidence, the masks' agreement from other "
+                        "clicks, the appearance model, the modality used, warnings and volume")
+    p.add_argument("--no-confidence", action="store_true",
+                   help="click method: skip the confidence (its extra runs from other clicks)")
+    p.add_argument("--warn-below", type=fraction, default=None,
+                   help="click method: warn when the confidence is below this (default 0.8)")
+    p.add_argument("--max-radius", type=positive_float, default=None,
+                   help="semi-automatic: largest distance from a seed, mm; not with --model "
+                        "(default: 60.0)")
+    p.add_argument("--multiplier", type=positive_float, default=None,
+                   help="region_growing: confidence interval width (standard deviations; "
+                        "default 2.5)")
+    p.add_argument("--refine", choices=("none", "watershed"), default=None,
+                   help="region_growing: boundary refinement after region growing "
                         "(watershed: marker-controlled watershed on the gradient magnitude)")
     p.add_argument("--no-postprocess", action="store_true",
                    help="network: keep every predicted component")
@@ -143,49 +175,158 @@ def _check_not_constant(image, source) -> None:
                                       f"tumour boundary to segment", source=source)
 
 
+def _check_segment_options(args):
+    """Option values that need no image: parsed points, box, option combinations (exit 2)."""
+    from ..errors import UsageError
+
+    seeds = [_floats(s, 3, "--seed") for s in args.seed]
+    background = [_floats(s, 3, "--background") for s in args.background]
+    bbox = _floats(args.bbox, 6, "--bbox") if args.bbox else None
+    if bbox is not None and not all(bbox[i] < bbox[i + 3] for i in range(3)):
+        raise UsageError(f"expected x0,y0,z0,x1,y1,z1 with x0 < x1, y0 < y1 and z0 < z1 (two "
+                         f"opposite corners, LPS mm), got {args.bbox!r}", source="--bbox")
+    if not args.model and not seeds:
+        raise UsageError("give --model MODEL_DIR (network) or at least one --seed X,Y,Z "
+                         "(semi-automatic)", source="segment")
+    click_only = {"--background": bool(background), "--second-channel": bool(args.second_channel),
+                  "--report": bool(args.report), "--warn-below": args.warn_below is not None,
+                  "--no-confidence": args.no_confidence,
+                  "--resample-second-channel": args.resample_second_channel}
+    growing_only = {"--multiplier": args.multiplier is not None,
+                    "--refine": args.refine is not None}
+    used = [k for k, v in click_only.items() if v]
+    if used and (args.model or args.method != "click"):
+        raise UsageError(f"{', '.join(used)} belong(s) to the click method (--method click, no "
+                         f"--model)", source=used[0])
+    used = [k for k, v in growing_only.items() if v]
+    if used and (args.model or args.method != "region_growing"):
+        raise UsageError(f"{', '.join(used)} belong(s) to --method region_growing",
+                         source=used[0])
+    if args.model and (bbox is not None or args.max_radius is not None):
+        raise UsageError("--bbox and --max-radius are options of the semi-automatic methods, not "
+                         "of --model", source="--bbox" if bbox is not None else "--max-radius")
+    return seeds, background, bbox
+
+
+def _check_points(image, seeds, background, bbox):
+    """Seeds and background points inside the image, the box overlapping it and holding every
+    seed (exit 2, naming the option), before any work."""
+    from ..errors import UsageError
+    from ..segmentation import seeds_to_indices
+
+    def inside(points, option, what):
+        for i, pt in enumerate(points):
+            try:
+                seeds_to_indices(image, [pt], what=what)
+            except ValueError as exc:
+                raise UsageError(f"{option} number {i + 1}: {exc}", source=option) from None
+
+    inside(seeds, "--seed", "seed point")
+    inside(background, "--background", "background point")
+    if bbox is None:
+        return
+    import numpy as np
+
+    from ..io import physical_bounds
+
+    lo, hi = physical_bounds(image)
+    b = np.asarray(bbox, float)
+    if np.any(b[3:] <= lo) or np.any(b[:3] >= hi):
+        raise UsageError(f"the box {tuple(bbox)} does not overlap the image (physical extent "
+                         f"{tuple(np.round(lo, 1))} to {tuple(np.round(hi, 1))}, LPS mm)",
+                         source="--bbox")
+    for i, pt in enumerate(seeds):
+        if np.any(np.asarray(pt) < b[:3]) or np.any(np.asarray(pt) > b[3:]):
+            raise UsageError(f"seed number {i + 1} {tuple(pt)} lies outside the box "
+                             f"{tuple(bbox)}", source="--bbox")
+
+
+def _read_second_channel(path, image, resample: bool):
+    """The second channel, checked: readable, 3D scalar, on the image's grid (or overlapping it
+    physically with ``--resample-second-channel``)."""
+    import numpy as np
+
+    from ..errors import GeometryMismatchError
+    from ..io import describe_geometry, physical_bounds, same_geometry
+    from .checks import input_file
+
+    input_file(path, "--second-channel")
+    ch2 = _read_image(path, "second channel")
+    _check_not_constant(ch2, path)
+    if same_geometry(ch2, image):
+        return ch2
+    lo1, hi1 = physical_bounds(ch2)
+    lo2, hi2 = physical_bounds(image)
+    overlap = bool(np.all(np.minimum(hi1, hi2) > np.maximum(lo1, lo2)))
+    if not resample or not overlap:
+        how = ("give --resample-second-channel to resample it onto the image's grid"
+               if overlap else "the two do not even overlap physically")
+        raise GeometryMismatchError(f"the second channel is on another grid than --image "
+                                    f"({describe_geometry(ch2)} vs {describe_geometry(image)}); "
+                                    f"{how}", source=path)
+    return ch2
+
+
 def run_segment(args):
     import numpy as np
     import SimpleITK as sitk
 
-    from ..errors import UsageError
-    from ..io import write_image
+    from ..io import guess_modality, write_image
     from .checks import mask_output
 
     # every check before any work
-    seeds = [_floats(s, 3, "--seed") for s in args.seed]
-    bbox = _floats(args.bbox, 6, "--bbox") if args.bbox else None
-    if not args.model and not seeds:
-        raise UsageError("give --model MODEL_DIR (network) or at least one --seed X,Y,Z "
-                         "(semi-automatic)", source="segment")
+    seeds, background, bbox = _check_segment_options(args)
     if args.model:
         from ..extras import require
 
         require("deep", "segment --model")
     mask_output(args.out, "--out", args.image)
+    if args.report:
+        from ..files import check_output_path
+
+        check_output_path(args.report, "--report", extensions=(".json",))
     image = _read_image(args.image, "image")
     _check_not_constant(image, args.image)
-    try:
-        if args.model:
-            from ..segmentation import segment_image
+    if not args.model:
+        _check_points(image, seeds, background, bbox)
+    ch2 = (_read_second_channel(args.second_channel, image, args.resample_second_channel)
+           if args.second_channel else None)
+    modality = args.modality or guess_modality(image)
+    print(f"modality: {modality}" + ("" if args.modality else
+                                     " (guessed from the image, as `features` does; give "
+                                     "--modality to override)"))
+    report = None
+    if args.model:
+        from ..segmentation import segment_image
 
-            mask = segment_image(image, args.model, modality=args.modality,
-                                 seeds_lps_mm=seeds or None,
-                                 postprocessing=None if args.no_postprocess else "largest",
-                                 device=args.device, num_threads=args.threads,
-                                 source=args.image)
-        else:
-            from ..segmentation import segment_from_seeds
+        mask = segment_image(image, args.model, modality=modality, seeds_lps_mm=seeds or None,
+                             postprocessing=None if args.no_postprocess else "largest",
+                             device=args.device, num_threads=args.threads, source=args.image)
+    elif args.method == "click":
+        from ..segmentation import ClickParameters, segment_click
 
-            mask = segment_from_seeds(sitk.Cast(image, sitk.sitkFloat32), seeds, bbox=bbox,
-                                      modality=args.modality, max_radius_mm=args.max_radius,
-                                      multiplier=args.multiplier,
-                                      refine=None if args.refine == "none" else args.refine,
-                                      source=args.image)
-    except ValueError as exc:
-        if type(exc) is ValueError:  # plain ValueError: bad seeds / bbox
-            print(f"error: {exc}", file=sys.stderr)
-            return 1
-        raise
+        kw = {}
+        if args.max_radius is not None:
+            kw["ray_length_mm"] = args.max_radius
+        if args.warn_below is not None:
+            kw["warn_below"] = args.warn_below
+        res = segment_click(sitk.Cast(image, sitk.sitkFloat32), seeds, bbox=bbox,
+                            background_lps_mm=background or None, second_channel=ch2,
+                            modality=modality, params=ClickParameters(**kw),
+                            confidence=not args.no_confidence, source=args.image)
+        mask = res.mask
+        report = res.summary()
+        report["modality_guessed"] = not args.modality
+        report["warn_below"] = args.warn_below if args.warn_below is not None else \
+            ClickParameters().warn_below
+    else:
+        from ..segmentation import segment_from_seeds
+
+        kw = {"max_radius_mm": args.max_radius, "multiplier": args.multiplier,
+              "refine": None if args.refine in (None, "none") else args.refine}
+        mask = segment_from_seeds(sitk.Cast(image, sitk.sitkFloat32), seeds, bbox=bbox,
+                                  modality=modality, method="region_growing", source=args.image,
+                                  **{k: v for k, v in kw.items() if v is not None})
     from ..dicomseg import is_dicom_seg_path, series_folder, write_dicom_seg
 
     if is_dicom_seg_path(args.out):
@@ -197,6 +338,19 @@ def run_segment(args):
     n = int(sitk.GetArrayViewFromImage(mask).sum())
     vol = n * float(np.prod(mask.GetSpacing())) / 1000.0
     print(f"wrote {args.out}: {n} voxels, {vol:.2f} mL")
+    if report is not None:
+        conf = report["confidence"]
+        if conf is not None:
+            print(f"confidence {conf:.2f} (agreement of the masks from "
+                  f"{len(report['jitter_dice'])} other clicks inside the result; model "
+                  f"{report['model']})")
+        for w in report["warnings"]:
+            print(f"warning: {w}", file=sys.stderr)
+        if args.report:
+            from ..files import atomic_write_text
+
+            report = {"image": args.image, "out": args.out, "method": "click", **report}
+            atomic_write_text(args.report, json.dumps(report, indent=2) + "\n")
     return 0
 
 

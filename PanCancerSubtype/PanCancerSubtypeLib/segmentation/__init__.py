@@ -15,7 +15,11 @@ module             contents
                    :func:`load_training_cases`
 :mod:`.inference`  :func:`load_model`, :func:`segment_image` (sliding window), :func:`postprocess`
                    (largest or seeded component)
-:mod:`.semiauto`   :func:`segment_from_seeds`, :func:`seeds_to_indices`
+:mod:`.semiauto`   :func:`segment_from_seeds` (method ``"click"`` or ``"region_growing"``),
+                   :func:`seeds_to_indices`
+:mod:`.click`      :func:`segment_click` -> :class:`ClickResult` (mask, confidence, model),
+                   :class:`ClickParameters`
+:mod:`.growing`    :func:`segment_by_region_growing` (the first method, kept as an option)
 :mod:`.metrics`    :func:`dice`, :func:`jaccard`, :func:`hausdorff95`,
                    :func:`hausdorff_distance`, :func:`volume_difference`,
                    :func:`evaluate_segmentation`
@@ -29,11 +33,12 @@ Automatic (needs a trained model)
     validated for clinical use.
 
 Semi-automatic (no model)
-    Confidence-connected region growing from seed points (LPS mm), with an enhancing-rim step
-    for MR, hole filling and morphological clean-up inside a maximum radius / bounding box (leak
-    control in both cases), and an optional marker-controlled watershed refinement
-    (``refine="watershed"``).  Measured Dice on the shared cases: README and
-    ``benchmarks/segmentation_bench.py``.
+    From one click (LPS mm; more seeds, a box, background points and a second channel are
+    optional): a star-shaped optimal surface around the click on a tumour likelihood from a
+    lung / enhancing-tumour / generic appearance model, re-centred on its deepest point, with a
+    confidence from other clicks in the tumour (:mod:`.click`).  The former confidence-connected
+    region growing stays as ``method="region_growing"`` (:mod:`.growing`).  Measured Dice:
+    README and ``benchmarks/segmentation_bench.py``.
 
 Evaluation
     Distances in mm, volumes in mL.
@@ -52,6 +57,8 @@ from .metrics import (dice, evaluate_segmentation, hausdorff95, hausdorff_distan
                       surface_distances, volume_difference)
 from .networks import SegmenterConfig, build_network, resolve_device
 from .robustness import feature_icc, icc, icc_ci, perturb_mask
+from .click import ClickParameters, ClickResult, segment_click
+from .growing import segment_by_region_growing
 from .semiauto import seeds_to_indices, segment_from_seeds
 from .training import load_training_cases, train_segmenter
 from .transforms import normalise
@@ -59,7 +66,8 @@ from .transforms import normalise
 __all__ = [
     "SegmenterConfig", "build_network", "resolve_device", "train_segmenter", "segment_image",
     "load_model", "normalise", "load_training_cases", "postprocess",
-    "segment_from_seeds", "seeds_to_indices",
+    "segment_from_seeds", "seeds_to_indices", "segment_click", "ClickResult", "ClickParameters",
+    "segment_by_region_growing",
     "dice", "jaccard", "hausdorff95", "hausdorff_distance", "volume_difference", "evaluate_segmentation",
     "surface_distances",
     "perturb_mask", "icc", "icc_ci", "feature_icc",

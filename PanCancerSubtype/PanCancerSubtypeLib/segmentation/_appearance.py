@@ -1,0 +1,233 @@
+"""Tumour-likelihood maps for the click segmentation (private to segmentation; see
+:mod:`.click` for the method as a whole).
+
+Each model turns the smoothed image around the click into ``T`` in [0, 1], the likelihood that
+a voxel belongs to the tumour, from physical knowledge or from the image itself, never from a
+trained model:
+
+``lung`` (CT, a solid seed inside aerated lung)
+    Soft tissue against air: ``T = sigmoid((I - (-400 HU)) / 15 HU)``.  -400 HU lies half-way
+    between aerated lung (about -850 HU) and soft tissue (about 40 HU), the iso-level used by
+    lung-nodule tools (e.g. Kostis et al., IEEE TMI 22:1259, 2003).
+
+``bright`` (an enhancing or hyper-intense tumour; a necrotic or cystic core inside one)
+    Normal tissue is described by the robust median m and standard deviation s (1.4826 MAD) of
+    the body voxels within ``stats_radius_mm`` of the seeds.  Along rays from the seed, the
+    first bright run (``I > m + k s``) of each ray has a peak; the threshold is
+    ``t = max(m + k s, m + f (median peak - m))`` (a fraction f of the way from normal tissue to
+    the enhancing tissue the click sees; k = 1, f = 0.3).  ``T = sigmoid((I - t) / (s / 4))``,
+    then the enhancing voxels are closed (``closing_mm``) and their enclosed holes filled (3D,
+    and slice by slice in each orientation when the voxels are near-isotropic; holes larger
+    than a ball of ``max_hole_radius_mm`` are left open), so that necrosis enclosed by an
+    enhancing rim counts as tumour: the glioblastoma "tumour core" (necrosis + non-enhancing +
+    enhancing tumour).
+
+``generic`` (any other tumour: non-lung CT, dark or iso-intense MR lesions)
+    The values within ``generic_radius_mm`` of the seeds are split into three classes by
+    multi-level Otsu thresholds (Liao, Chen & Chung, J Inf Sci Eng 17:713, 2001; scikit-image
+    ``threshold_multiotsu``) and the tumour is the seed's class: ``T`` is the product of soft
+    steps at the class's lower and upper thresholds.  The click module then re-estimates the
+    model from the fitted surface (histograms of the values inside and in a shell outside; ``T``
+    = the posterior of the inside class), as GrowCut / graph-cut appearance models do.
+
+Second channel (e.g. FLAIR next to T1c): voxels whose second channel is at or below the normal
+tissue's median (robust, as above), dilated by ``second_channel_margin_mm``, are vetoed (``T =
+0``): glioblastoma core and oedema are FLAIR-hyper-intense, normal brain is not.
+"""
+from __future__ import annotations
+
+from typing import Dict, Optional, Sequence, Tuple
+
+import numpy as np
+
+__all__ = ["ball", "closing", "fill_enclosed", "robust_stats", "sigmoid", "choose_model",
+           "lung_likelihood", "bright_threshold", "bright_likelihood", "generic_likelihood",
+           "histogram_likelihood", "second_channel_veto", "in_aerated_lung"]
+
+
+def sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-np.clip(x, -30.0, 30.0)))
+
+
+def ball(r_mm: float, spacing_zyx) -> np.ndarray:
+    """Boolean ball structuring element of radius ``r_mm`` on an anisotropic grid."""
+    sp = np.asarray(spacing_zyx, float)
+    r = np.maximum(np.floor(r_mm / sp).astype(int), 0)
+    z, y, x = np.ogrid[-r[0]:r[0] + 1, -r[1]:r[1] + 1, -r[2]:r[2] + 1]
+    return ((z * sp[0]) ** 2 + (y * sp[1]) ** 2 + (x * sp[2]) ** 2) <= r_mm ** 2 + 1e-6
+
+
+def closing(mask: np.ndarray, r_mm: float, spacing_zyx) -> np.ndarray:
+    """Binary closing with a ball, padded so that nothing is lost at the array border."""
+    from scipy import ndimage as ndi
+
+    if r_mm <= 0 or not mask.any():
+        return mask
+    b = ball(r_mm, spacing_zyx)
+    pad = max(b.shape)
+    return ndi.binary_closing(np.pad(mask, pad), b)[pad:-pad, pad:-pad, pad:-pad]
+
+
+def fill_enclosed(mask: np.ndarray, spacing_zyx, max_hole_radius_mm: float) -> np.ndarray:
+    """``mask`` with its enclosed holes filled: in 3D and slice by slice (every orientation when
+    the slices are no thicker than 1.5 x the in-plane spacing, else axial only); holes deeper
+    than ``max_hole_radius_mm`` (maximal distance to their border) stay open."""
+    from scipy import ndimage as ndi
+
+    sp = np.asarray(spacing_zyx, float)
+    filled = ndi.binary_fill_holes(mask)
+    axes = (0, 1, 2) if sp[0] <= 1.5 * max(sp[1], sp[2]) else (0,)
+    for ax in axes:
+        m = np.moveaxis(mask, ax, 0)
+        f = np.moveaxis(filled, ax, 0)          # a view: writes go to ``filled``
+        for i in np.flatnonzero(m.reshape(m.shape[0], -1).any(1)):
+            f[i] |= ndi.binary_fill_holes(m[i])
+    holes = filled & ~mask
+    if holes.any():
+        depth = ndi.distance_transform_edt(holes, sampling=sp)
+        deep = depth > max_hole_radius_mm
+        if deep.any():
+            lab, _ = ndi.label(holes)
+            filled &= ~np.isin(lab, np.unique(lab[deep]))
+    return filled
+
+
+def robust_stats(v: np.ndarray) -> Tuple[float, float]:
+    """Median and 1.4826 x median absolute deviation."""
+    med = float(np.median(v))
+    return med, 1.4826 * float(np.median(np.abs(v - med)))
+
+
+def body_voxels(values: np.ndarray) -> np.ndarray:
+    """Values minus the image's background (the padding / air below its 1st percentile)."""
+    floor = float(np.percentile(values, 1))
+    body = values[values > floor + 1e-6 * max(1.0, abs(floor))]
+    return body if body.size >= 10 else values
+
+
+def lung_likelihood(sm: np.ndarray, level_hu: float = -400.0, width_hu: float = 15.0):
+    return sigmoid((sm - level_hu) / width_hu).astype(np.float32)
+
+
+def bright_threshold(normal: np.ndarray, ray_values: np.ndarray, k: float, f: float
+                     ) -> Tuple[float, float, float, Dict[str, float]]:
+    """Threshold of enhancing tissue (see module docstring).
+
+    ``normal``: body voxel values around the seeds; ``ray_values``: (n rays, K) smoothed values
+    along rays from the seed.  Returns (threshold, median, sd, details) where details hold the
+    fraction of rays that meet a bright run and the median length of that first run (mm units
+    are applied by the caller: lengths are in samples here).
+    """
+    med, sd = robust_stats(normal)
+    sd = max(sd, 1e-6 * max(1.0, abs(med)))
+    thr = med + k * sd
+    hit = ray_values >= thr
+    has = hit.any(1)
+    first = hit.argmax(1)
+    peaks, runs = [], []
+    n_k = ray_values.shape[1]
+    for d in np.flatnonzero(has):
+        a0 = first[d]
+        run = hit[d, a0:]
+        length = int(run.argmin()) if not run.all() else n_k - a0
+        peaks.append(float(np.max(ray_values[d, a0:a0 + max(length, 1)])))
+        runs.append(length if a0 + length < n_k else np.inf)
+    details = {"hit_fraction": float(has.mean()),
+               "first_run_samples": float(np.median(runs)) if runs else float("inf")}
+    if peaks:
+        peak = float(np.median(peaks))
+        details["peak"] = peak
+        thr = max(thr, med + f * (peak - med))
+    return thr, med, sd, details
+
+
+def bright_likelihood(sm: np.ndarray, thr: float, sd: float, spacing_zyx, closing_mm: float,
+                      max_hole_radius_mm: float, wall: Optional[np.ndarray] = None
+                      ) -> np.ndarray:
+    """Soft enhancement map, with the holes enclosed by enhancing tissue (and by ``wall``, the
+    outside of the body: a necrotic core against a skull-stripped brain's edge) set to 1."""
+    t = sigmoid((sm - thr) / (0.25 * sd)).astype(np.float32)
+    rim = closing(t >= 0.5, closing_mm, spacing_zyx)
+    if wall is not None:
+        rim = rim | wall
+    enclosed = fill_enclosed(rim, spacing_zyx, max_hole_radius_mm)
+    if wall is not None:
+        enclosed &= ~wall
+    return np.maximum(t, enclosed.astype(np.float32))
+
+
+def generic_likelihood(feat: np.ndarray, near: np.ndarray, seed_level: float,
+                       classes: int = 3) -> Tuple[np.ndarray, Dict[str, float]]:
+    """Soft membership of the seed's multi-Otsu class among the values ``feat[near]``."""
+    from skimage.filters import threshold_multiotsu
+
+    vals = feat[near]
+    spread = float(np.diff(np.percentile(vals, [5, 95]))[0])
+    if spread <= 0 or np.unique(vals).size < classes + 1:
+        return np.ones(feat.shape, np.float32), {"lower": -np.inf, "upper": np.inf}
+    th = threshold_multiotsu(vals, classes=classes, nbins=128)
+    c = int(np.searchsorted(th, seed_level))
+    lower = float(th[c - 1]) if c > 0 else -np.inf
+    upper = float(th[c]) if c < len(th) else np.inf
+    width = 0.1 * spread / classes
+    t = np.ones(feat.shape, np.float32)
+    if np.isfinite(lower):
+        t *= sigmoid((feat - lower) / width)
+    if np.isfinite(upper):
+        t *= sigmoid((upper - feat) / width)
+    return t.astype(np.float32), {"lower": lower, "upper": upper}
+
+
+def histogram_likelihood(feat: np.ndarray, inside: np.ndarray, outside: np.ndarray,
+                         bins: int = 48) -> Optional[np.ndarray]:
+    """Posterior of the inside class from histograms of the inside and outside values (equal
+    priors, add-one and Gaussian-smoothed histograms); None when either sample is too small."""
+    from scipy import ndimage as ndi
+
+    if inside.size < 20 or outside.size < 20:
+        return None
+    both = np.concatenate([inside, outside])
+    lo, hi = np.percentile(both, [0.5, 99.5])
+    if not hi > lo:
+        return None
+    edges = np.linspace(lo, hi, bins + 1)
+    hin = np.histogram(np.clip(inside, lo, hi), edges)[0] + 1.0
+    hout = np.histogram(np.clip(outside, lo, hi), edges)[0] + 1.0
+    hin = ndi.gaussian_filter1d(hin / hin.sum(), 1.0)
+    hout = ndi.gaussian_filter1d(hout / hout.sum(), 1.0)
+    centres = 0.5 * (edges[1:] + edges[:-1])
+    return np.interp(feat, centres, hin / (hin + hout)).astype(np.float32)
+
+
+def second_channel_veto(ch2: np.ndarray, near: np.ndarray, spacing_zyx,
+                        margin_mm: float) -> np.ndarray:
+    """Voxels the second channel allows: above the normal tissue's median, dilated."""
+    from scipy import ndimage as ndi
+
+    med, _ = robust_stats(body_voxels(ch2[near]))
+    allowed = ch2 > med
+    if margin_mm > 0 and allowed.any():
+        allowed = ndi.binary_dilation(allowed, ball(margin_mm, spacing_zyx))
+    return allowed
+
+
+def in_aerated_lung(seed_hu: float, air_30: float, air_reach: float, sd_30: float) -> bool:
+    """CT: is the clicked tumour a solid lesion in aerated lung?  The seed is soft tissue
+    (> -500 HU) and either at least 10 % of the 30 mm around it is air (< -600 HU), or it lies
+    in a large homogeneous solid mass (robust SD of the 30 mm around it < 40 HU: tumour, not
+    the fat / muscle / bone mix of a limb or the abdomen) with air in at least 5 % of the rays'
+    reach."""
+    if seed_hu <= -500.0:
+        return False
+    return air_30 >= 0.10 or (air_reach >= 0.05 and sd_30 < 40.0)
+
+
+def choose_model(seed_level: float, bright: Tuple[float, Dict[str, float]],
+                 rim_max_samples: float) -> str:
+    """MR: ``bright`` or ``generic`` (see :mod:`.click`)."""
+    thr, details = bright
+    if seed_level >= thr:
+        return "bright"
+    if details["hit_fraction"] >= 0.5 and details["first_run_samples"] <= rim_max_samples:
+        return "bright"
+    return "generic"

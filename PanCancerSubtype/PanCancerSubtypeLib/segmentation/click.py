@@ -1,0 +1,624 @@
+"""Tumour segmentation from one click: a star-shaped optimal surface around the seed.
+
+One seed point inside the tumour (LPS mm) is enough; more seeds, a bounding box, background
+points and a second image channel (e.g. FLAIR next to T1c) are optional and each constrains the
+result further.  No trained model is involved.
+
+Method
+------
+1. **Tumour likelihood** ``T`` in [0, 1] on a crop of ``ray_length_mm`` around the seeds, after
+   a Gaussian smoothing of ``smoothing_mm``, from one of three appearance models
+   (:mod:`._appearance`): ``lung`` (CT, a solid seed in aerated lung: soft tissue against air),
+   ``bright`` (an enhancing or hyper-intense tumour, its enclosed necrotic / cystic core filled
+   in: the rim-and-fill model of a glioblastoma's tumour core) or ``generic`` (the seed's class
+   of a three-class Otsu split of its surroundings, re-estimated from the fitted surface).  The
+   model follows from the modality and the seed (``choose_model``): CT -> ``lung`` when at least
+   10 % of the 30 mm around the seed is air (< -600 HU) and the seed is not (> -500 HU), else
+   ``generic``; MR -> ``bright`` when the seed is brighter than the enhancement threshold, or
+   when at least half of the rays from it meet enhancing tissue within ``enclosure_mm`` and that
+   enhancing layer is at most ``rim_max_mm`` thick (a dark core inside an enhancing rim, not a
+   dark lesion inside thick fat), else ``generic``.  In the ``bright`` model the dark interior
+   between the seed and the first enhancing voxel of each ray (within ``enclosure_mm``) counts as
+   tumour too.
+2. **Rays**: ``n_rays`` directions (a Fibonacci sphere) from the seed, sampled every
+   ``ray_step_mm`` up to ``ray_length_mm``, on a physical (mm) grid, so anisotropic voxels and
+   oblique image directions are handled.  Rays stop at the bounding box, the image border and
+   ``background_radius_mm`` before any background point (at most half its distance to the
+   nearest seed).
+3. **Surface**: the radius r_d on every ray d minimises
+
+       sum_d [ sum_{j <= r_d} (1 - T_dj) + sum_{r_d < j <= r_d + w} T_dj + eps j ] * step
+
+   (tumour-unlike samples inside, tumour-like samples in the ``exit_window_mm`` w just outside,
+   and a weak preference ``size_prior`` eps for the smaller surface), subject to
+   ``|r_d - r_e| <= max_slope_mm`` between neighbouring rays: the optimal-surface graph search
+   of Li et al. (IEEE TPAMI 28:119, 2006), solved exactly as a minimum s-t cut
+   (:mod:`._surface`).  The surface is star-shaped from the seed, which is what keeps it from
+   following vessels, bronchi or a bright structure next to the tumour.
+4. **Where the image shows no boundary** (tumour-like tissue continues past the surface, e.g. a
+   lung tumour against the chest wall or the diaphragm), the radius is interpolated from the rays
+   that do show one (harmonic interpolation over the ray neighbourhood graph) and the surface is
+   fitted again with ``|r_d - r_interp,d|`` as the cost of those rays.
+5. **Re-centring** (``recentre``): the point of the first mask deepest inside it (maximal
+   distance to its surface) is added as a second seed and the surface is fitted again from both
+   (the mask is the union of the two star-shaped regions).  A click near the edge of a tumour
+   then gives nearly the mask of a click at its centre.
+6. **Confidence** (``n_jitter`` > 0): the whole method is run again from ``n_jitter`` other
+   points of the inner half of the result (voxels at least half the maximal depth inside it,
+   chosen by farthest-point sampling from the centre: the clicks that differ most from one
+   another), and the confidence is the mean Dice coefficient between the result and those
+   masks.  A low value (< ``warn_below``, 0.8) means that the mask depends on where one clicks:
+   check it, add seeds, a box or background points.
+7. **A longer reach when unreliable**: when the confidence is below ``warn_below``, steps 1-6
+   are run again with rays of ``wide_ray_length_mm`` (90 mm) and an ``enclosure_mm`` of at
+   least ``wide_enclosure_mm`` (60 mm), for tumours larger than the default reach (a large
+   glioblastoma with a wide necrotic core, a large lung mass), and the result with the higher
+   confidence is kept: a selection by the method's own stability, never by a reference.
+   Without the confidence (``confidence=False`` or ``n_jitter=0``) this step is skipped.
+
+For several seeds the surfaces of all seeds are fitted with the same likelihood and their
+star-shaped regions united, so that a non-star-shaped tumour can be covered by clicking its
+lobes.  The result is a uint8 0/1 mask on exactly the input image's grid.
+
+Measured accuracy (the benchmark, the cases used to choose the parameters and the held-out
+ones): README ("Tumour segmentation") and ``benchmarks/segmentation_bench.py``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from typing import Any, Dict, List, Optional, Sequence
+
+import numpy as np
+
+from ..errors import GeometryMismatchError, InvalidImageValuesError
+from . import _appearance as app
+from ._points import bbox_to_slices, check_scalar_3d, seeds_to_indices
+from ._surface import optimal_surface, sample_rays, sphere_directions, star_mask
+
+log = logging.getLogger(__name__)
+
+__all__ = ["ClickParameters", "ClickResult", "segment_click", "MODELS"]
+
+#: appearance models (``model=`` of :func:`segment_click`; ``"auto"`` chooses)
+MODELS = ("auto", "lung", "bright", "generic")
+
+
+@dataclasses.dataclass(frozen=True)
+class ClickParameters:
+    """Parameters of :func:`segment_click` (see the module docstring for their roles)."""
+
+    ray_length_mm: float = 60.0
+    ray_step_mm: float = 0.5
+    n_rays: int = 300
+    exit_window_mm: float = 4.0
+    max_slope_mm: float = 4.0
+    size_prior: float = 0.02
+    smoothing_mm: float = 0.7
+    generic_smoothing_mm: float = 1.5
+    generic_radius_mm: float = 25.0
+    generic_iterations: int = 2
+    generic_shell_mm: tuple = (1.0, 8.0)
+    seed_radius_mm: float = 2.5
+    stats_radius_mm: float = 60.0
+    bright_k: float = 1.0
+    bright_f: float = 0.3
+    enclosure_mm: float = 45.0
+    bone_hu: Optional[float] = 300.0
+    rim_max_mm: float = 12.0
+    closing_mm: float = 2.0
+    max_hole_radius_mm: float = 30.0
+    second_channel_margin_mm: float = 3.0
+    background_radius_mm: float = 3.0
+    recentre: bool = True
+    n_jitter: int = 2
+    warn_below: float = 0.8
+    wide_ray_length_mm: float = 90.0
+    wide_enclosure_mm: float = 60.0
+
+    def validate(self) -> "ClickParameters":
+        for name in ("ray_length_mm", "ray_step_mm", "exit_window_mm", "max_slope_mm",
+                     "generic_radius_mm", "seed_radius_mm", "stats_radius_mm", "enclosure_mm"):
+            v = getattr(self, name)
+            if not (np.isfinite(v) and v > 0):
+                raise ValueError(f"{name} must be a positive number, got {v!r}")
+        if self.ray_step_mm >= self.ray_length_mm:
+            raise ValueError("ray_step_mm must be smaller than ray_length_mm")
+        if int(self.n_rays) < 20:
+            raise ValueError(f"n_rays must be at least 20, got {self.n_rays!r}")
+        if int(self.n_jitter) < 0:
+            raise ValueError(f"n_jitter must be >= 0, got {self.n_jitter!r}")
+        return self
+
+
+@dataclasses.dataclass
+class ClickResult:
+    """What :func:`segment_click` returns.
+
+    ``mask``: uint8 SimpleITK mask on the image grid; ``confidence``: mean Dice of the masks from
+    other clicks in the inner half of the result (None when not computed); ``jitter_dice``: those
+    Dice values; ``model``: the appearance model used; ``modality`` and ``modality_guessed``;
+    ``seeds_lps``: the seeds used, the re-centring seed last; ``boundary_fraction``: share of the
+    rays on which the image showed the tumour's boundary (the rest was interpolated);
+    ``volume_ml``; ``warnings``: sentences for the user; ``seconds``: wall time;
+    ``ray_length_mm``: the rays' reach of the result kept (step 7).
+    """
+
+    mask: Any
+    confidence: Optional[float]
+    jitter_dice: List[float]
+    model: str
+    modality: str
+    modality_guessed: bool
+    seeds_lps: List[tuple]
+    boundary_fraction: float
+    volume_ml: float
+    warnings: List[str]
+    seconds: float
+    ray_length_mm: float = 60.0
+
+    def summary(self) -> Dict[str, Any]:
+        """JSON-ready dict of everything but the mask."""
+        d = {k: getattr(self, k) for k in ("confidence", "jitter_dice", "model", "modality",
+                                           "modality_guessed", "boundary_fraction", "volume_ml",
+                                           "warnings", "seconds", "ray_length_mm")}
+        d["seeds_lps"] = [list(map(float, s)) for s in self.seeds_lps]
+        return d
+
+
+_DIRS: Dict[int, tuple] = {}
+
+
+def _directions(n: int):
+    if n not in _DIRS:
+        dirs, edges = sphere_directions(n)
+        nbrs: List[List[int]] = [[] for _ in range(n)]
+        for a, b in edges:
+            nbrs[a].append(int(b))
+            nbrs[b].append(int(a))
+        _DIRS[n] = (dirs, edges, nbrs)
+    return _DIRS[n]
+
+
+class _Problem:
+    """Image, options and the cached smoothed crops shared by all runs of one segmentation."""
+
+    def __init__(self, image, ch2, bbox, background_idx, modality, model, p, source):
+        import SimpleITK as sitk
+
+        self.image = image
+        self.full = sitk.GetArrayViewFromImage(image)
+        self.ch2_full = None if ch2 is None else sitk.GetArrayViewFromImage(ch2)
+        self.sp = np.array(image.GetSpacing(), float)[::-1]
+        self.box = None if bbox is None else bbox_to_slices(image, bbox, source)
+        self.bg = [np.array(b[::-1]) for b in (background_idx or [])]
+        self.modality = modality
+        self.model = model
+        self.p = p
+        self.source = source
+        self._cache: Dict[tuple, Dict[str, Any]] = {}
+        # padding: the image's minimum value filling at least 1 % of it (outside a skull-
+        # stripped brain, outside the reconstruction field of view) is outside the body
+        v0 = float(np.min(self.full))
+        self.pad_value = v0 if float(np.mean(self.full == v0)) >= 0.01 else None
+
+    # ------------------------------------------------------------------------------ one run
+    def crop_for(self, seeds_zyx):
+        p = self.p
+        rad = np.ceil(p.ray_length_mm / self.sp).astype(int) + 2
+        lo = np.maximum(np.min(seeds_zyx, 0) - rad, 0)
+        hi = np.minimum(np.max(seeds_zyx, 0) + rad + 1, self.full.shape)
+        if self.box is not None:
+            lo = np.maximum(lo, [s.start for s in self.box])
+            hi = np.minimum(hi, [s.stop for s in self.box])
+        return lo, hi
+
+    def likelihood(self, seeds_zyx: Sequence[np.ndarray]) -> Dict[str, Any]:
+        """Crop around the seeds, tumour likelihood on it and the appearance model (cached: the
+        re-centring run reuses its click's)."""
+        key = tuple(tuple(int(v) for v in s) for s in seeds_zyx)
+        if key not in self._cache:
+            self._cache.clear()
+            self._cache[key] = self._likelihood([np.asarray(s, int) for s in seeds_zyx])
+        return self._cache[key]
+
+    def _likelihood(self, seeds_zyx: List[np.ndarray]) -> Dict[str, Any]:
+        from scipy import ndimage as ndi
+
+        p = self.p
+        sp = self.sp
+        lo, hi = self.crop_for(seeds_zyx)
+        crop = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi))
+        arr = np.asarray(self.full[crop], np.float32)
+        if not np.all(np.isfinite(arr)):
+            raise InvalidImageValuesError("image holds NaN or infinite values near the seeds",
+                                          source=self.source)
+        loc = [s - lo for s in seeds_zyx]
+        sm = ndi.gaussian_filter(arr, p.smoothing_mm / sp, mode="nearest")
+        grids = np.ogrid[tuple(slice(0, n) for n in arr.shape)]
+
+        def near(r_mm):
+            m = np.zeros(arr.shape, bool)
+            for s in loc:
+                m |= sum(((g - c) * h) ** 2 for g, c, h in zip(grids, s, sp)) <= r_mm ** 2
+            return m
+
+        seed_balls = [near(p.seed_radius_mm)] if len(loc) == 1 else \
+            [self._ball_at(arr.shape, s, p.seed_radius_mm) for s in loc]
+        level = float(np.median(sm[seed_balls[0]]))   # the first (user's) seed decides
+        dirs, edges, nbrs = _directions(int(p.n_rays))
+        radii = np.arange(0.0, p.ray_length_mm + 1e-9, p.ray_step_mm)
+        # where rays may go: inside the crop, away from background points
+        pad = (arr == self.pad_value) if self.pad_value is not None else None
+        valid = np.ones(arr.shape, np.float32)
+        if pad is not None:
+            valid[pad] = 0.0
+        for b in self.bg:
+            valid[self._ball_at(arr.shape, b - lo, self._bg_radius(b, seeds_zyx))] = 0.0
+        details: Dict[str, Any] = {}
+        model = self.model
+        feat = sm
+        bright = None
+        stats_near = None
+        if self.modality == "CT" and model == "auto":
+            v30 = sm[near(30.0)]
+            v60 = sm[near(p.ray_length_mm)]
+            lung = app.in_aerated_lung(level, float(np.mean(v30 < -600.0)),
+                                       float(np.mean(v60 < -600.0)), app.robust_stats(v30)[1])
+            details["ct"] = {"lung": lung}
+            model = "lung" if lung else "generic"
+        if model in ("auto", "bright"):
+            stats_near = near(p.stats_radius_mm)
+            normal = app.body_voxels(sm[stats_near])
+            rays_g = np.concatenate([sample_rays(sm, sp, s, dirs, radii[radii <= p.enclosure_mm],
+                                                 cval=-np.inf) for s in loc[:1]])
+            thr, med, sd, bd = app.bright_threshold(normal, rays_g, p.bright_k, p.bright_f)
+            bright = (thr, med, sd)
+            details["bright"] = {"threshold": thr, "median": med, "sd": sd, **bd}
+            if model == "auto":
+                model = app.choose_model(level, (thr, bd), p.rim_max_mm / p.ray_step_mm)
+        ch2 = None
+        if self.ch2_full is not None:
+            ch2 = ndi.gaussian_filter(np.asarray(self.ch2_full[crop], np.float32),
+                                      p.smoothing_mm / sp, mode="nearest")
+            if stats_near is None:
+                stats_near = near(p.stats_radius_mm)
+        if model == "lung":
+            t = app.lung_likelihood(sm)
+            if p.bone_hu is not None:
+                # the tumour stays inside the bony thorax: ribs, spine, sternum stop the rays
+                bone = sm > p.bone_hu
+                valid[bone] = 0.0
+                t = np.where(bone, 0.0, t).astype(np.float32)
+        elif model == "bright":
+            thr, med, sd = bright
+            t = app.bright_likelihood(sm, thr, sd, sp, p.closing_mm, p.max_hole_radius_mm,
+                                      wall=pad)
+        else:
+            model = "generic"
+            feat = ndi.gaussian_filter(arr, p.generic_smoothing_mm / sp, mode="nearest")
+            glevel = float(np.median(feat[seed_balls[0]]))
+            t, gd = app.generic_likelihood(feat, near(p.generic_radius_mm)
+                                           if self.box is None else np.ones(arr.shape, bool),
+                                           glevel)
+            details["generic"] = gd
+        if ch2 is not None:
+            allowed = app.second_channel_veto(ch2, stats_near, sp, p.second_channel_margin_mm)
+            t = t * allowed
+            details["second_channel_allowed"] = float(allowed[stats_near].mean())
+        if pad is not None:
+            t = np.where(pad, 0.0, t).astype(np.float32)
+        return {"lo": lo, "hi": hi, "shape": arr.shape, "loc": loc, "t": t, "feat": feat,
+                "valid": valid, "model": model, "details": details}
+
+    def run(self, seeds_zyx: Sequence[np.ndarray], extra: Sequence[np.ndarray] = ()
+            ) -> Dict[str, Any]:
+        """Segment from seeds (voxel indices z, y, x; ``extra``: further ray centres that do not
+        change the crop or the likelihood); returns the crop, its mask and details."""
+        lk = self.likelihood(seeds_zyx)
+        p = self.p
+        sp = self.sp
+        lo, hi, shape = lk["lo"], lk["hi"], lk["shape"]
+        loc = list(lk["loc"]) + [np.asarray(e, int) - lo for e in extra]
+        t, feat, valid, model = lk["t"], lk["feat"], lk["valid"], lk["model"]
+        dirs, edges, nbrs = _directions(int(p.n_rays))
+        radii = np.arange(0.0, p.ray_length_mm + 1e-9, p.ray_step_mm)
+        n_k = len(radii)
+        n_iter = 1 + (int(p.generic_iterations) if model == "generic" else 0)
+        for it in range(n_iter):
+            region = np.zeros(shape, bool)
+            inside_vals, outside_vals, fractions = [], [], []
+            for s in loc:
+                tr = sample_rays(t, sp, s, dirs, radii, cval=np.nan)
+                ok = sample_rays(valid, sp, s, dirs, radii, cval=0.0)
+                blocked = ~(ok >= 0.5) | np.isnan(tr)
+                # a ray stopped by a background point or by padding (outside the body) meets a
+                # boundary
+                user = ~(ok >= 0.5)
+                tr = np.where(np.isnan(tr), 0.0, tr)
+                if model == "bright":
+                    tr = self._enclosed_prefix(tr, user)
+                r, seen = self._surface(tr, blocked, user, dirs, edges, nbrs)
+                fractions.append(float(seen.mean()))
+                region |= star_mask(shape, sp, s, dirs, radii[r])
+                if it < n_iter - 1:
+                    fr = sample_rays(feat, sp, s, dirs, radii, cval=np.nan)
+                    j = np.arange(n_k)[None, :]
+                    a0, a1 = (int(round(v / p.ray_step_mm)) for v in p.generic_shell_mm)
+                    ins = (j <= r[:, None] - a0) & ~blocked
+                    out = (j > r[:, None] + a0) & (j <= r[:, None] + a1) & ~blocked & seen[:, None]
+                    inside_vals.append(fr[ins])
+                    outside_vals.append(fr[out])
+            if it < n_iter - 1:
+                t_new = app.histogram_likelihood(feat, np.concatenate(inside_vals),
+                                                 np.concatenate(outside_vals))
+                if t_new is None:
+                    break
+                t = t_new
+        for b in self.bg:
+            region[self._ball_at(shape, b - lo, self._bg_radius(b, seeds_zyx))] = False
+        return {"lo": lo, "hi": hi, "region": region, "model": model,
+                "boundary_fraction": float(np.mean(fractions)), "details": lk["details"]}
+
+    def _ball_at(self, shape, centre, r_mm):
+        """Voxels of an array of ``shape`` within ``r_mm`` of ``centre`` (voxel index z, y, x;
+        may lie outside the array)."""
+        grids = np.ogrid[tuple(slice(0, n) for n in shape)]
+        return sum(((g - c) * h) ** 2 for g, c, h in zip(grids, centre, self.sp)) <= r_mm ** 2
+
+    def _bg_radius(self, b, seeds_zyx) -> float:
+        """``background_radius_mm``, at most half the distance from the point to the nearest
+        seed (a background point placed close to a small tumour must not swallow it)."""
+        d = min(float(np.sqrt((((np.asarray(s) - b) * self.sp) ** 2).sum())) for s in seeds_zyx)
+        return min(self.p.background_radius_mm, 0.5 * d)
+
+    def _enclosed_prefix(self, tr, stop):
+        """Dark interior between the seed and the first enhancing sample of each ray, or the
+        edge of the body / a background point (``stop``), within ``enclosure_mm``, counts as
+        tumour (a necrotic core inside an enhancing rim, or against a skull-stripped brain's
+        edge)."""
+        p = self.p
+        n_k = tr.shape[1]
+        hit = (tr >= 0.5) | stop
+        first = np.where(hit.any(1), hit.argmax(1), n_k)
+        reach = first * p.ray_step_mm <= p.enclosure_mm
+        prefix = (np.arange(n_k)[None, :] < first[:, None]) & reach[:, None]
+        return np.maximum(tr, prefix.astype(tr.dtype))
+
+    def _surface(self, tr, blocked, user, dirs, edges, nbrs):
+        """Optimal surface (step 3) and the interpolation where no boundary shows (step 4)."""
+        p = self.p
+        n, n_k = tr.shape
+        w = max(int(round(p.exit_window_mm / p.ray_step_mm)), 1)
+        j = np.arange(n_k)
+        inside_cost = np.cumsum(1.0 - tr, axis=1)
+        cs = np.concatenate([np.zeros((n, 1)), np.cumsum(tr, axis=1)], axis=1)
+        jw = np.minimum(j + w, n_k - 1)
+        exit_cost = cs[:, jw + 1] - cs[:, j + 1]
+        cost = (inside_cost + exit_cost + p.size_prior * j[None, :]) * p.ray_step_mm
+        first_blocked = np.where(blocked.any(1), blocked.argmax(1), n_k)
+        # a ray cannot pass a blocked sample; its first sample (the seed) is always allowed
+        first_blocked = np.maximum(first_blocked, 1)
+        forbid = j[None, :] >= first_blocked[:, None]
+        penalty = 2.0 * float(np.ptp(cost)) + 1.0
+        cost[forbid] += penalty
+        max_step = max(int(round(p.max_slope_mm / p.ray_step_mm)), 1)
+        r = optimal_surface(cost, edges, max_step)
+        jj = np.minimum(r[:, None] + 1 + np.arange(w)[None, :], n_k - 1)
+        after = np.where(blocked, 1.0, tr)[np.arange(n)[:, None], jj].mean(1)
+        at_stop = r >= first_blocked - 2
+        user_stop = user[np.arange(n), np.minimum(first_blocked, n_k - 1)] & \
+            (first_blocked < n_k)
+        seen = ((after < 0.5) & ~at_stop) | (at_stop & user_stop)
+        if seen.any() and not seen.all():
+            unseen = np.flatnonzero(~seen)
+            ri = r.astype(float)
+            ri[unseen] = np.median(r[seen])
+            nb = [nbrs[u] for u in unseen]
+            for _ in range(300):
+                ri[unseen] = np.array([ri[x].mean() for x in nb])
+            cost2 = cost.copy()
+            cost2[unseen] = np.abs(j[None, :] - ri[unseen][:, None]) * p.ray_step_mm
+            cost2[forbid] += penalty
+            r = optimal_surface(cost2, edges, max_step)
+        # blocked rays end just before the blocking sample
+        r = np.minimum(r, first_blocked - 1)
+        return r, seen
+
+
+def _deepest_point(mask: np.ndarray, spacing_zyx) -> np.ndarray:
+    """Voxel (z, y, x) of ``mask`` farthest from its surface."""
+    from scipy import ndimage as ndi
+
+    idx = np.argwhere(mask)
+    lo, hi = idx.min(0), idx.max(0) + 1
+    sub = mask[tuple(slice(a, b) for a, b in zip(lo, hi))]
+    depth = ndi.distance_transform_edt(np.pad(sub, 1), sampling=spacing_zyx)[1:-1, 1:-1, 1:-1]
+    return np.array(np.unravel_index(int(np.argmax(depth)), sub.shape)) + lo
+
+
+def inner_half_points(mask: np.ndarray, spacing_zyx, n: int, start=None) -> List[np.ndarray]:
+    """``n`` voxels (z, y, x) of the inner half of ``mask`` (depth >= half the maximal depth),
+    by farthest-point sampling from ``start`` (default: the deepest voxel)."""
+    from scipy import ndimage as ndi
+
+    if n <= 0 or not mask.any():
+        return []
+    idx = np.argwhere(mask)
+    lo, hi = idx.min(0), idx.max(0) + 1
+    sub = mask[tuple(slice(a, b) for a, b in zip(lo, hi))]
+    depth = ndi.distance_transform_edt(np.pad(sub, 1), sampling=spacing_zyx)[1:-1, 1:-1, 1:-1]
+    inner = np.argwhere(depth >= 0.5 * depth.max()) + lo
+    pts = [np.asarray(start) if start is not None else
+           np.array(np.unravel_index(int(np.argmax(depth)), sub.shape)) + lo]
+    sp = np.asarray(spacing_zyx, float)
+    d2 = (((inner - pts[0]) * sp) ** 2).sum(1)
+    out = []
+    for _ in range(n):
+        k = int(np.argmax(d2))
+        out.append(inner[k])
+        d2 = np.minimum(d2, (((inner - inner[k]) * sp) ** 2).sum(1))
+    return out
+
+
+def _dice(a: np.ndarray, b: np.ndarray) -> float:
+    s = int(a.sum()) + int(b.sum())
+    return 1.0 if s == 0 else 2.0 * float(np.logical_and(a, b).sum()) / s
+
+
+def _as_second_channel(ch2, image, source):
+    """The second channel on the image's grid (same grid, or resampled linearly when the
+    physical extents overlap)."""
+    import SimpleITK as sitk
+
+    from ..io import describe_geometry, physical_bounds, same_geometry
+
+    check_scalar_3d(ch2, f"{source}: second channel" if source else "second channel")
+    if same_geometry(ch2, image):
+        return ch2
+    lo1, hi1 = physical_bounds(ch2)
+    lo2, hi2 = physical_bounds(image)
+    if not np.all(np.minimum(hi1, hi2) > np.maximum(lo1, lo2)):
+        raise GeometryMismatchError(
+            "the second channel and the image do not overlap physically; second channel grid: "
+            f"{describe_geometry(ch2)}; image grid: {describe_geometry(image)}",
+            source=f"{source}: second channel" if source else "second channel")
+    log.warning("%s: second channel resampled (linear) onto the image grid", source or "image")
+    return sitk.Resample(ch2, image, sitk.Transform(), sitk.sitkLinear, 0.0, sitk.sitkFloat32)
+
+
+def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second_channel=None,
+                  modality: Optional[str] = None, model: str = "auto",
+                  params: Optional[ClickParameters] = None, confidence: bool = True,
+                  source: Optional[str] = None) -> ClickResult:
+    """Segment the tumour around one or more clicks (see the module docstring).
+
+    Parameters
+    ----------
+    image : SimpleITK.Image
+        3D scalar image (CT in HU, MR in any units).
+    seeds_lps_mm : (n, 3) array-like
+        Points inside the tumour in physical LPS mm (3D Slicer shows RAS: negate x and y).
+        The first one is the click that decides the appearance model.
+    bbox : 6 numbers, optional
+        x0, y0, z0, x1, y1, z1 (LPS mm): the tumour lies inside this box.
+    background_lps_mm : (m, 3) array-like, optional
+        Points outside the tumour: the surface stays ``background_radius_mm`` away from them.
+    second_channel : SimpleITK.Image, optional
+        A second image of the same region (e.g. FLAIR next to T1c); resampled onto the image's
+        grid when its grid differs.  Voxels where it is not above the normal tissue's median
+        are excluded (:mod:`._appearance`).
+    modality : "CT" / "MR", optional
+        Guessed with :func:`PanCancerSubtypeLib.io.guess_modality` (as the ``features``
+        command does) when not given; ``ClickResult.modality_guessed`` says so.
+    model : "auto", "lung", "bright" or "generic"
+        The appearance model; ``"auto"`` chooses from the modality and the click.
+    params : ClickParameters, optional
+    confidence : bool
+        Compute the jittered-click confidence (``params.n_jitter`` extra runs).
+    """
+    import SimpleITK as sitk
+
+    from ..io import guess_modality
+
+    t0 = time.perf_counter()
+    p = (params or ClickParameters()).validate()
+    check_scalar_3d(image, source)
+    if model not in MODELS:
+        raise ValueError(f"model must be one of {', '.join(MODELS)}, got {model!r}")
+    if image.GetPixelID() not in (sitk.sitkFloat32, sitk.sitkFloat64):
+        image = sitk.Cast(image, sitk.sitkFloat32)
+    guessed = modality is None or str(modality).strip() == ""
+    modality = guess_modality(image) if guessed else str(modality).strip().upper()
+    if modality not in ("CT", "MR"):
+        raise ValueError(f"modality must be CT or MR, got {modality!r}")
+    seeds = seeds_to_indices(image, seeds_lps_mm, source=source)
+    background = None
+    if background_lps_mm is not None and np.asarray(background_lps_mm, float).size:
+        background = seeds_to_indices(image, background_lps_mm, source=source,
+                                      what="background point")
+    ch2 = None if second_channel is None else _as_second_channel(second_channel, image, source)
+    seeds_zyx = [np.array(s[::-1]) for s in seeds]
+
+    def attempt(q: ClickParameters):
+        """The method with parameters ``q``: mask, last run, seeds used, confidence, jitter."""
+        prob = _Problem(image, ch2, bbox, background, modality, model, q, source)
+        if prob.box is not None:
+            for s in seeds:
+                z, y, x = s[::-1]
+                if not all(b.start <= v < b.stop for b, v in zip(prob.box, (z, y, x))):
+                    raise ValueError(f"{source + ': ' if source else ''}seed (voxel "
+                                     f"{tuple(s)}) lies outside the bounding box")
+        shape = prob.full.shape
+
+        def full_mask(res) -> np.ndarray:
+            out = np.zeros(shape, bool)
+            out[tuple(slice(int(a), int(b)) for a, b in zip(res["lo"], res["hi"]))] = \
+                res["region"]
+            return out
+
+        def pipeline(start: List[np.ndarray]):
+            res = prob.run(start)
+            m = full_mask(res)
+            used = list(start)
+            if q.recentre and m.any():
+                c = _deepest_point(m, prob.sp)
+                res = prob.run(start, extra=[c])
+                m = full_mask(res)
+                used.append(c)
+            return m, res, used
+
+        mask, res, used = pipeline(seeds_zyx)
+        jitter: List[float] = []
+        conf = None
+        if confidence and q.n_jitter > 0 and mask.any():
+            for pt in inner_half_points(mask, prob.sp, int(q.n_jitter), start=used[-1]):
+                mq, _, _ = pipeline([pt])
+                jitter.append(_dice(mask, mq))
+            conf = float(np.mean(jitter)) if jitter else None
+        return {"mask": mask, "res": res, "used": used, "conf": conf, "jitter": jitter,
+                "prob": prob, "p": q}
+
+    best = attempt(p)
+    # an unreliable result: try a longer reach (large tumours, wide necrotic cores) and keep the
+    # more reliable of the two (the one that depends less on where one clicks)
+    if (best["conf"] is not None and best["conf"] < p.warn_below
+            and p.wide_ray_length_mm > p.ray_length_mm):
+        wide = attempt(dataclasses.replace(
+            p, ray_length_mm=p.wide_ray_length_mm,
+            enclosure_mm=max(p.enclosure_mm, p.wide_enclosure_mm)))
+        if wide["conf"] is not None and wide["conf"] > best["conf"]:
+            best = wide
+    mask, res, used, conf, jitter, prob = (best[k] for k in ("mask", "res", "used", "conf",
+                                                              "jitter", "prob"))
+    p_used = best["p"]
+    warnings: List[str] = []
+    if conf is not None and conf < p.warn_below:
+        warnings.append(f"the mask depends on where one clicks (confidence {conf:.2f} < "
+                        f"{p.warn_below}): check it; add seeds, a box or background points")
+    if not mask.any():
+        warnings.append("empty mask: the click is not inside a tumour the method can separate")
+    if res["boundary_fraction"] < 0.5:
+        warnings.append(f"the image shows the tumour's boundary on only "
+                        f"{100 * res['boundary_fraction']:.0f}% of its surface (tissue of "
+                        f"similar intensity around it): the rest was interpolated; check it")
+    if mask.any():
+        lo_m = np.argwhere(mask).min(0)
+        hi_m = np.argwhere(mask).max(0)
+        ext = (hi_m - lo_m + 1) * prob.sp
+        if np.max(ext) >= 2 * p_used.ray_length_mm - 2 * p.ray_step_mm - 1e-6:
+            warnings.append(f"the mask reaches the {p_used.ray_length_mm:g} mm limit of the rays: "
+                            f"the tumour may be larger; add seeds in its other parts")
+    out = sitk.GetImageFromArray(mask.astype(np.uint8))
+    out.CopyInformation(image)
+    vol = float(mask.sum()) * float(np.prod(prob.sp)) / 1000.0
+    seeds_lps = [tuple(float(v) for v in image.TransformIndexToPhysicalPoint(
+        [int(c) for c in s[::-1]])) for s in used]
+    for w in warnings:
+        log.info("%s: %s", source or "segment_click", w)
+    return ClickResult(mask=out, confidence=conf, jitter_dice=jitter, model=res["model"],
+                       modality=modality, modality_guessed=bool(guessed), seeds_lps=seeds_lps,
+                       boundary_fraction=res["boundary_fraction"], volume_ml=vol,
+                       warnings=warnings, seconds=time.perf_counter() - t0,
+                       ray_length_mm=float(p_used.ray_length_mm))
