@@ -146,3 +146,24 @@ def test_demo_same_seed_same_report(tmp_path):
         # the same bytes but for the output folder's name in the Image / Mask paths
         assert a.read_bytes().replace(str(tmp_path / "a").encode(), b"OUT") == \
             b.read_bytes().replace(str(tmp_path / "b").encode(), b"OUT"), name
+
+
+def test_shape_features_equal_in_concurrent_threads(cohort):
+    """Two threads of one process (a Dask worker's) decomposing at once give the bits of a serial
+    run: the BLAS limit of one decomposition is not lifted by another finishing first."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from PanCancerSubtypeLib.cohort import read_manifest
+    from PanCancerSubtypeLib.features import extract_features
+    from PanCancerSubtypeLib.io import load_case
+
+    cases = [load_case(r.Image, r.Mask, modality="MR") for r in read_manifest(cohort).itertuples()]
+
+    def coefs(case):
+        row = extract_features(case, groups=["shape"])
+        return [row[k] for k in row if k.startswith("shape_coef")]
+
+    serial = [coefs(c) for c in cases]
+    for _ in range(3):
+        with ThreadPoolExecutor(2) as ex:
+            assert list(ex.map(coefs, cases)) == serial

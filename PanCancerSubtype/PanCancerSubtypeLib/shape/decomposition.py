@@ -70,6 +70,7 @@ with voxel (0, 0, 0)'s centre at the origin.
 """
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Dict, Optional, Sequence, Tuple, Union
@@ -345,10 +346,18 @@ def spharm_decompose(mask_zyx: np.ndarray, spacing_xyz: Sequence[float], mode: s
         threadpool_limits = None
     if threadpool_limits is not None and blas_threads:
         # Small dense problems: one BLAS thread is much faster than several competing ones;
-        # cohort runs parallelise over cases instead.
-        with threadpool_limits(limits=int(blas_threads)):
+        # cohort runs parallelise over cases instead.  The limit is a process-wide setting
+        # (and per thread for OpenMP): with two threads of one process decomposing at once
+        # (a Dask worker's threads), the first to finish would lift it while the other still
+        # computes, and that one's long sums would change in the last bits.  One decomposition
+        # at a time per process keeps the coefficients the same bit for bit however a cohort
+        # is run (processes, the default, are not serialised).
+        with _DECOMPOSE_LOCK, threadpool_limits(limits=int(blas_threads)):
             return _decompose(mask_zyx, spacing_xyz, **kw)
     return _decompose(mask_zyx, spacing_xyz, **kw)
+
+
+_DECOMPOSE_LOCK = threading.Lock()
 
 
 def _decompose(mask_zyx, spacing_xyz, mode, max_degree, origin, direction, source, min_voxels,
