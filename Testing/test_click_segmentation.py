@@ -295,3 +295,28 @@ def test_segment_command_options(tmp_path, capsys):
                                 method="region_growing")
     np.testing.assert_array_equal(sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "rg.nii.gz"))),
                                   sitk.GetArrayFromImage(rg))
+
+
+def test_a_mask_that_hardly_fills_its_box_is_flagged():
+    """A box drawn around the tumour: the nodule (semi-axes 12 x 9 x 10 mm) fills about 26 % of a
+    tight box and gets no box warning; a mask of a 3 mm bright spot inside a box of the whole
+    image fills well under 2 % of it and is flagged, whatever its confidence."""
+    im, ref, sp = _lung_nodule()
+    click = [_pt(im, (15, 36, 36))]
+    lo, hi = np.array(_pt(im, (7, 22, 17))), np.array(_pt(im, (23, 50, 55)))
+    tight = seg.segment_click(im, click, bbox=list(lo) + list(hi), modality="CT",
+                              confidence=False)
+    assert _dice(tight.mask, ref) > 0.9
+    assert not [w for w in tight.warnings if "of the box" in w], tight.warnings
+    arr = np.full((30, 72, 72), 0.0) + np.random.default_rng(1).normal(0, 5, (30, 72, 72))
+    spot = _ellipsoid(arr.shape, (15, 36, 36), (3.0, 3.0, 3.0), sp)
+    arr[spot] = 300.0
+    im2 = _image(arr, sp)
+    lo, hi = np.array(_pt(im2, (0, 0, 0))), np.array(_pt(im2, (29, 71, 71)))
+    res = seg.segment_click(im2, [_pt(im2, (15, 36, 36))], bbox=list(lo) + list(hi),
+                            modality="CT", confidence=False)
+    fill = float((sitk.GetArrayViewFromImage(res.mask) > 0).sum()) / arr.size
+    assert 0 < fill < 0.02
+    assert [w for w in res.warnings if "of the box" in w], res.warnings
+    with pytest.raises(ValueError, match="min_box_fill"):
+        seg.ClickParameters(min_box_fill=1.5).validate()

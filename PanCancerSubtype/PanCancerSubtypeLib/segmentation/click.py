@@ -49,7 +49,11 @@ Method
    another), and the confidence is the mean Dice coefficient between the result and those
    masks.  A low value (< ``warn_below``, 0.8) means that the mask depends on where one clicks:
    check it, add seeds, a box or background points.
-7. **A longer reach when unreliable**: when the confidence is below ``warn_below``, steps 1-6
+7. **A box that the mask hardly fills** (with ``bbox``): a mask filling less than
+   ``min_box_fill`` (2 %) of the box gets a warning.  A box drawn around a tumour, even twice its
+   extent each way, holds an ellipsoidal tumour at about 6 %; a tiny mask inside a large
+   homogeneous tumour agrees with the masks of clicks inside it, so the confidence cannot tell.
+8. **A longer reach when unreliable**: when the confidence is below ``warn_below``, steps 1-6
    are run again with rays of ``wide_ray_length_mm`` (90 mm) and an ``enclosure_mm`` of at
    least ``wide_enclosure_mm`` (60 mm), for tumours larger than the default reach (a large
    glioblastoma with a wide necrotic core, a large lung mass), and the result with the higher
@@ -116,6 +120,7 @@ class ClickParameters:
     warn_below: float = 0.8
     wide_ray_length_mm: float = 90.0
     wide_enclosure_mm: float = 60.0
+    min_box_fill: float = 0.02
 
     def validate(self) -> "ClickParameters":
         for name in ("ray_length_mm", "ray_step_mm", "exit_window_mm", "max_slope_mm",
@@ -129,6 +134,8 @@ class ClickParameters:
             raise ValueError(f"n_rays must be at least 20, got {self.n_rays!r}")
         if int(self.n_jitter) < 0:
             raise ValueError(f"n_jitter must be >= 0, got {self.n_jitter!r}")
+        if not 0.0 <= float(self.min_box_fill) < 1.0:
+            raise ValueError(f"min_box_fill must be in [0, 1), got {self.min_box_fill!r}")
         return self
 
 
@@ -603,6 +610,17 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
         warnings.append(f"the image shows the tumour's boundary on only "
                         f"{100 * res['boundary_fraction']:.0f}% of its surface (tissue of "
                         f"similar intensity around it): the rest was interpolated; check it")
+    if prob.box is not None:
+        # the box is drawn around the tumour: even a generous box (twice the tumour's extent
+        # each way) holds an ellipsoidal tumour at about 6 %; a mask filling far less of it
+        # has probably caught only a part (a tiny mask inside a large, homogeneous tumour
+        # agrees with the masks of clicks inside it, so the confidence cannot see this)
+        box_voxels = float(np.prod([b.stop - b.start for b in prob.box]))
+        fill = float(mask.sum()) / box_voxels
+        if mask.any() and fill < p.min_box_fill:
+            warnings.append(f"the mask fills only {100 * fill:.1f}% of the box: the tumour is "
+                            f"probably larger than the mask; click nearer its centre or add "
+                            f"seeds")
     if mask.any():
         lo_m = np.argwhere(mask).min(0)
         hi_m = np.argwhere(mask).max(0)
