@@ -7,11 +7,8 @@ from __future__ import annotations
 
 import os
 
-from .checks import fraction
+from .checks import fraction, names
 
-
-def _names(text):
-    return [x.strip() for x in (text or "").split(",") if x.strip()]
 
 
 def register(sub):
@@ -59,14 +56,14 @@ def run(args) -> int:
     check_output_path(args.out, "--out", folder=True)
     feats = read_table(args.features, id_column=args.id)
     var = read_table(args.variables, id_column=args.id)
-    columns_present(feats, [args.id] + _names(args.feature_columns), "--feature-columns / --id",
+    columns_present(feats, [args.id] + names(args.feature_columns), "--feature-columns / --id",
                     args.features)
-    columns_present(var, [args.id] + _names(args.columns), "--columns / --id", args.variables)
+    columns_present(var, [args.id] + names(args.columns), "--columns / --id", args.variables)
     columns_present(var, [args.group] if args.group else [], "--group", args.variables)
-    columns_present(var, _names(args.covariates), "--covariates", args.variables)
-    res = associate(feats, var, id_column=args.id, variable_columns=_names(args.columns) or None,
-                    feature_columns=_names(args.feature_columns) or None, group=args.group,
-                    covariates=_names(args.covariates), response=args.response,
+    columns_present(var, names(args.covariates), "--covariates", args.variables)
+    res = associate(feats, var, id_column=args.id, variable_columns=names(args.columns) or None,
+                    feature_columns=names(args.feature_columns) or None, group=args.group,
+                    covariates=names(args.covariates), response=args.response,
                     standardise=not args.no_standardise, method=args.adjust,
                     engine=args.engine, source=args.variables)
     os.makedirs(args.out, exist_ok=True)
@@ -79,7 +76,7 @@ def run(args) -> int:
             "n_features": int(res["feature"].nunique()),
             "n_variables": int(res["variable"].nunique()),
             "model": "mixed" if args.group else "ols", "group": args.group,
-            "covariates": _names(args.covariates), "response": args.response,
+            "covariates": names(args.covariates), "response": args.response,
             "standardised": not args.no_standardise, "adjust": args.adjust, "fdr": args.fdr,
             "n_significant": n_sig,
             "top": res.nsmallest(10, "q").to_dict(orient="records")}

@@ -65,12 +65,18 @@ def fraction(text: str) -> float:
     return v
 
 
+def names(text: Optional[str]) -> List[str]:
+    """``"a, b,,c"`` -> ``["a", "b", "c"]`` (``None`` / empty -> ``[]``): a comma-separated
+    option value."""
+    return [x.strip() for x in (text or "").split(",") if x.strip()]
+
+
 def floats(text: Optional[str], option: str, n: Optional[int] = None) -> Optional[List[float]]:
     """``"1,2.5,3"`` -> ``[1.0, 2.5, 3.0]`` (``None`` / empty -> ``None``); exactly ``n`` values
     when ``n`` is given; non-finite values are refused."""
     if text is None or str(text).strip() == "":
         return None
-    parts = [p.strip() for p in str(text).split(",") if p.strip()]
+    parts = names(str(text))
     try:
         vals = [float(p) for p in parts]
     except ValueError:

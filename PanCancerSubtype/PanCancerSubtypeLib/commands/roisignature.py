@@ -9,13 +9,10 @@ from __future__ import annotations
 import logging
 import os
 
-from .checks import at_least_two
+from .checks import at_least_two, names
 
 log = logging.getLogger(__name__)
 
-
-def _names(text):
-    return [x.strip() for x in (text or "").split(",") if x.strip()]
 
 
 def register(sub):
@@ -73,7 +70,7 @@ def run(args) -> int:
         raise SurvivalDataError(f"only {len(X)} patients have features and survival", args.table)
     t = clin.loc[X.index, args.time].to_numpy(float)
     e = clin.loc[X.index, args.event].to_numpy(int)
-    blocks = feature_blocks(X.columns, images=_names(args.images) or None)
+    blocks = feature_blocks(X.columns, images=names(args.images) or None)
     sig = CombinedSignature(blocks=blocks, cv=args.cv, rule=args.rule,
                             stack_folds=args.stack_folds, random_state=args.seed).fit(X, t, e)
     os.makedirs(args.out, exist_ok=True)

@@ -14,7 +14,7 @@ import logging
 import os
 from typing import List, Optional
 
-from .checks import fraction, non_negative_int, positive_int
+from .checks import fraction, names, non_negative_int, positive_int
 
 log = logging.getLogger(__name__)
 
@@ -54,9 +54,6 @@ def _png(fig, path) -> None:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=120)
 
-
-def _names(text: Optional[str]) -> List[str]:
-    return [x.strip() for x in (text or "").split(",") if x.strip()]
 
 
 def register(sub):
@@ -143,7 +140,7 @@ def run_survival(args):
     _prepare_out(args)
     df = _read_csv(args.table)
     summ = S.survival_summary(df, args.time, args.event, args.group,
-                              covariates=_names(args.covariates), reference=args.reference,
+                              covariates=names(args.covariates), reference=args.reference,
                               times=_floats(args.times), n_boot=args.n_boot, seed=args.seed,
                               alpha=args.alpha, source=args.table)
     km, cox = summ.pop("_km"), summ.pop("_cox")

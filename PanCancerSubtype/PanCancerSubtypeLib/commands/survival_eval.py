@@ -14,11 +14,8 @@ from __future__ import annotations
 import os
 
 from ..errors import UsageError
-from .checks import at_least_two, non_negative_int, positive_float, positive_int
+from .checks import at_least_two, names, non_negative_int, positive_float, positive_int
 
-
-def _names(text):
-    return [x.strip() for x in (text or "").split(",") if x.strip()]
 
 
 def parse_models(items):
@@ -26,11 +23,11 @@ def parse_models(items):
     models = {}
     for item in items:
         name, sep, cols = item.partition("=")
-        if not sep or not name.strip() or not _names(cols):
+        if not sep or not name.strip() or not names(cols):
             raise UsageError(f"expected NAME=COLUMN[,COLUMN...], got {item!r}", source="--model")
         if name.strip() in models:
             raise UsageError(f"model {name.strip()!r} given twice", source="--model")
-        models[name.strip()] = _names(cols)
+        models[name.strip()] = names(cols)
     return models
 
 
@@ -89,7 +86,7 @@ def run(args) -> int:
                          f"({', '.join(models)})", source="--reference")
     cmp_ = se.compare_cox_models(df, args.time, args.event, models, times,
                                  reference=args.reference,
-                                 categorical=_names(args.categorical), n_boot=args.n_boot,
+                                 categorical=names(args.categorical), n_boot=args.n_boot,
                                  seed=args.seed, source=args.table)
     os.makedirs(args.out, exist_ok=True)
     cmp_.table.to_csv(os.path.join(args.out, "models.csv"), index=False)
