@@ -208,6 +208,69 @@ def test_confidence_is_low_where_the_image_shows_no_tumour():
     assert r4.confidence is None and r4.jitter_dice == []
 
 
+def test_box_gives_the_generic_model_its_tumour_and_background():
+    """A tumour of two tissues (40 and 70, a 'heterogeneous' mass) in a background of 0: from a
+    click in the darker half, the seed's Otsu class is that half only (Dice 0.517, with or
+    without the box before; a click cannot know better).  With a box the likelihood comes from
+    the box's core against the band outside it, as in GrabCut: the whole tumour (measured
+    0.950)."""
+    sp = (1.0, 1.0, 1.0)
+    shape = (50, 64, 64)
+    tum = _ellipsoid(shape, (25, 32, 32), (15, 18, 22), sp)
+    x = np.arange(shape[2])[None, None, :]
+    arr = np.where(tum, np.where(x < 32, 40.0, 70.0), 0.0) + \
+        np.random.default_rng(2).normal(0, 4.0, shape)
+    im = _image(arr, sp)
+    idx = np.argwhere(tum)
+    corners = np.array([_pt(im, idx.min(0)), _pt(im, idx.max(0))])
+    bbox = list(corners.min(0) - 5.0) + list(corners.max(0) + 5.0)
+    click = [_pt(im, (25, 32, 22))]
+    r0 = seg.segment_click(im, click, modality="MR", model="generic", confidence=False)
+    r1 = seg.segment_click(im, click, bbox=bbox, modality="MR", model="generic",
+                           confidence=False)
+    assert _dice(r0.mask, tum) < 0.7
+    assert _dice(r1.mask, tum) > 0.9
+
+
+def test_a_mask_smaller_than_the_seed_ball_has_no_confidence():
+    """A 1.5 mm-radius dot (14 mm^3, less than the 65 mm^3 of the 2.5 mm seed ball): the masks
+    of the jittered clicks fall on the same few voxels and agreed perfectly (confidence 1.0 with
+    the old rule); such a result now gets confidence 0 and a warning, without the jitter runs.
+    The same rule caught the sarcomas' near-empty masks that had confidence 1.0."""
+    sp = (0.5, 0.5, 0.5)
+    shape = (40, 40, 40)
+    dot = _ellipsoid(shape, (20, 20, 20), (1.5, 1.5, 1.5), sp)
+    rng = np.random.default_rng(3)
+    im = _image(np.where(dot, 200.0, 0.0) + rng.normal(0, 5.0, shape), sp)
+    r = seg.segment_click(im, [_pt(im, (20, 20, 20))], modality="MR", model="bright")
+    vol_mm3 = r.volume_ml * 1000.0          # measured 14.75 (the dot: 14.1)
+    assert 10.0 < vol_mm3 < 4.0 / 3.0 * np.pi * 2.5 ** 3
+    assert r.confidence == 0.0 and r.jitter_dice == []
+    assert any("smaller than a ball of 2.5 mm" in w for w in r.warnings)
+    # the jitter-based warning would name the wrong cause
+    assert not any("depends on where one clicks" in w for w in r.warnings)
+
+
+def test_lung_choice_does_not_grow_with_the_rays():
+    """CT: a homogeneous soft-tissue limb (40 HU, 70 mm radius) in air.  Air lies 70-90 mm from
+    the click, inside the longer rays' reach (90 mm, the retry of an unreliable result) but not
+    within the 60 mm the lung rule looks at, so the limb is never taken for a lung tumour
+    (the old rule looked as far as the rays: 'lung' with 90 mm rays)."""
+    from PanCancerSubtypeLib.segmentation.click import _Problem
+
+    sp = (2.0, 2.0, 2.0)
+    shape = (60, 100, 100)
+    y, x = np.ogrid[:shape[1], :shape[2]]
+    limb = ((y - 50) * 2.0) ** 2 + ((x - 50) * 2.0) ** 2 <= 70.0 ** 2
+    arr = np.where(limb[None], 40.0, -1000.0) + np.random.default_rng(1).normal(0, 10, shape)
+    im = _image(arr, sp)
+    seed = np.array([30, 50, 50])
+    for ray in (60.0, 90.0):
+        prob = _Problem(im, None, None, None, "CT", "auto",
+                        seg.ClickParameters(ray_length_mm=ray), "limb")
+        assert prob.likelihood([seed])["details"]["ct"]["lung"] is False, ray
+
+
 def test_modality_is_guessed_as_features_does():
     from PanCancerSubtypeLib.io import guess_modality
 

@@ -40,7 +40,7 @@ from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
-__all__ = ["ball", "closing", "fill_enclosed", "robust_stats", "sigmoid", "choose_model",
+__all__ = ["ball", "closing", "fill_enclosed", "holes_of", "robust_stats", "sigmoid", "choose_model",
            "lung_likelihood", "bright_threshold", "bright_likelihood", "generic_likelihood",
            "histogram_likelihood", "second_channel_veto", "in_aerated_lung"]
 
@@ -75,13 +75,10 @@ def fill_enclosed(mask: np.ndarray, spacing_zyx, max_hole_radius_mm: float) -> n
     from scipy import ndimage as ndi
 
     sp = np.asarray(spacing_zyx, float)
-    filled = ndi.binary_fill_holes(mask)
+    filled = mask | holes_of(mask)
     axes = (0, 1, 2) if sp[0] <= 1.5 * max(sp[1], sp[2]) else (0,)
     for ax in axes:
-        m = np.moveaxis(mask, ax, 0)
-        f = np.moveaxis(filled, ax, 0)          # a view: writes go to ``filled``
-        for i in np.flatnonzero(m.reshape(m.shape[0], -1).any(1)):
-            f[i] |= ndi.binary_fill_holes(m[i])
+        filled |= holes_of(mask, axis=ax)
     holes = filled & ~mask
     if holes.any():
         depth = ndi.distance_transform_edt(holes, sampling=sp)
@@ -90,6 +87,31 @@ def fill_enclosed(mask: np.ndarray, spacing_zyx, max_hole_radius_mm: float) -> n
             lab, _ = ndi.label(holes)
             filled &= ~np.isin(lab, np.unique(lab[deep]))
     return filled
+
+
+def holes_of(mask: np.ndarray, axis: Optional[int] = None) -> np.ndarray:
+    """Enclosed holes of a 3D ``mask``: what ``scipy.ndimage.binary_fill_holes`` adds, in 3D
+    (``axis`` None) or in every slice across ``axis`` at once; one labelling of the background
+    (face connectivity, within the slices for ``axis``) instead of iterated dilations, and the
+    components that do not touch the border are the holes."""
+    from scipy import ndimage as ndi
+
+    st = ndi.generate_binary_structure(3, 1)
+    if axis is not None:
+        v = np.moveaxis(st, axis, 0)             # a view: no links between slices
+        v[0] = False
+        v[2] = False
+    lab, n = ndi.label(~mask, structure=st)
+    if n == 0:
+        return np.zeros(mask.shape, bool)
+    border = np.zeros(n + 1, bool)
+    for ax in range(3):
+        if ax == axis:
+            continue
+        for end in (0, -1):
+            border[np.take(lab, end, axis=ax)] = True
+    border[0] = True
+    return ~border[lab]
 
 
 def robust_stats(v: np.ndarray) -> Tuple[float, float]:

@@ -12,14 +12,22 @@ Method
    ``bright`` (an enhancing or hyper-intense tumour, its enclosed necrotic / cystic core filled
    in: the rim-and-fill model of a glioblastoma's tumour core) or ``generic`` (the seed's class
    of a three-class Otsu split of its surroundings, re-estimated from the fitted surface).  The
-   model follows from the modality and the seed (``choose_model``): CT -> ``lung`` when at least
-   10 % of the 30 mm around the seed is air (< -600 HU) and the seed is not (> -500 HU), else
-   ``generic``; MR -> ``bright`` when the seed is brighter than the enhancement threshold, or
+   model follows from the modality and the seed (``choose_model``): CT -> ``lung`` when the
+   seed is not air (> -500 HU) and at least 10 % of the 30 mm around it is air (< -600 HU), or
+   5 % of the ``lung_reach_mm`` (60 mm) around it while the 30 mm are homogeneous (see
+   ``_appearance.in_aerated_lung``), else ``generic``; this reach stays fixed when the rays are
+   lengthened (step 8), so that the air around a limb does not turn a sarcoma into a lung
+   tumour; MR -> ``bright`` when the seed is brighter than the enhancement threshold, or
    when at least half of the rays from it meet enhancing tissue within ``enclosure_mm`` and that
    enhancing layer is at most ``rim_max_mm`` thick (a dark core inside an enhancing rim, not a
    dark lesion inside thick fat), else ``generic``.  In the ``bright`` model the dark interior
    between the seed and the first enhancing voxel of each ray (within ``enclosure_mm``) counts as
-   tumour too.
+   tumour too.  With a box, the ``generic`` likelihood comes from the box itself, as in GrabCut:
+   the values of its core against those of a ``box_band_mm`` band just outside it
+   (``_box_likelihood``).  When the chosen ``lung`` / ``bright`` model delimits nothing around
+   the click (a mask smaller than the seed's ``seed_radius_mm`` ball) or, with a box, a mask
+   filling less than ``min_box_fill`` of it, the ``generic`` model is run instead and kept when
+   its result is not so implausible.
 2. **Rays**: ``n_rays`` directions (a Fibonacci sphere) from the seed, sampled every
    ``ray_step_mm`` up to ``ray_length_mm``, on a physical (mm) grid, so anisotropic voxels and
    oblique image directions are handled.  Rays stop at the bounding box, the image border and
@@ -48,7 +56,9 @@ Method
    chosen by farthest-point sampling from the centre: the clicks that differ most from one
    another), and the confidence is the mean Dice coefficient between the result and those
    masks.  A low value (< ``warn_below``, 0.8) means that the mask depends on where one clicks:
-   check it, add seeds, a box or background points.
+   check it, add seeds, a box or background points.  A mask smaller than the seed's ball gets
+   confidence 0 and its own warning: the clicks of its inner half would all fall on the same
+   few voxels and agree.
 7. **A box that the mask hardly fills** (with ``bbox``): a mask filling less than
    ``min_box_fill`` (2 %) of the box gets a warning.  A box drawn around a tumour, even twice its
    extent each way, holds an ellipsoidal tumour at about 6 %; a tiny mask inside a large
@@ -106,6 +116,7 @@ class ClickParameters:
     generic_shell_mm: tuple = (1.0, 8.0)
     seed_radius_mm: float = 2.5
     stats_radius_mm: float = 60.0
+    lung_reach_mm: float = 60.0
     bright_k: float = 1.0
     bright_f: float = 0.3
     enclosure_mm: float = 45.0
@@ -121,10 +132,13 @@ class ClickParameters:
     wide_ray_length_mm: float = 90.0
     wide_enclosure_mm: float = 60.0
     min_box_fill: float = 0.02
+    box_band_mm: float = 10.0
+    box_core: float = 0.5
 
     def validate(self) -> "ClickParameters":
         for name in ("ray_length_mm", "ray_step_mm", "exit_window_mm", "max_slope_mm",
-                     "generic_radius_mm", "seed_radius_mm", "stats_radius_mm", "enclosure_mm"):
+                     "generic_radius_mm", "seed_radius_mm", "stats_radius_mm", "enclosure_mm",
+                     "lung_reach_mm"):
             v = getattr(self, name)
             if not (np.isfinite(v) and v > 0):
                 raise ValueError(f"{name} must be a positive number, got {v!r}")
@@ -270,7 +284,7 @@ class _Problem:
         stats_near = None
         if self.modality == "CT" and model == "auto":
             v30 = sm[near(30.0)]
-            v60 = sm[near(p.ray_length_mm)]
+            v60 = sm[near(p.lung_reach_mm)]
             lung = app.in_aerated_lung(level, float(np.mean(v30 < -600.0)),
                                        float(np.mean(v60 < -600.0)), app.robust_stats(v30)[1])
             details["ct"] = {"lung": lung}
@@ -309,6 +323,11 @@ class _Problem:
             t, gd = app.generic_likelihood(feat, near(p.generic_radius_mm)
                                            if self.box is None else np.ones(arr.shape, bool),
                                            glevel)
+            if self.box is not None and p.box_band_mm > 0:
+                t_box = self._box_likelihood(feat)
+                if t_box is not None:
+                    t = t_box
+                    gd = {"box_model": True}
             details["generic"] = gd
         if ch2 is not None:
             allowed = app.second_channel_veto(ch2, stats_near, sp, p.second_channel_margin_mm)
@@ -368,6 +387,39 @@ class _Problem:
         return {"lo": lo, "hi": hi, "region": region, "model": model,
                 "boundary_fraction": float(np.mean(fractions)), "details": lk["details"]}
 
+    def _box_likelihood(self, feat: np.ndarray) -> Optional[np.ndarray]:
+        """With a box, the generic model's tumour likelihood from the box itself, as GrabCut
+        does (Rother, Kolmogorov & Blake, ACM TOG 23:309, 2004): the values of the box's core
+        (the ellipsoid inscribed in the box, its semi-axes scaled by ``box_core``) against those
+        of the band ``box_band_mm`` wide just outside the box (a box is drawn around the
+        tumour): the posterior of two smoothed histograms (``histogram_likelihood``), through a
+        soft step at 1/2.  None when either sample is too small (a box at the image's edge)."""
+        from scipy import ndimage as ndi
+
+        p = self.p
+        sp = self.sp
+        shape = np.array(self.full.shape)
+        blo = np.array([b.start for b in self.box])
+        bhi = np.array([b.stop for b in self.box])
+        mrg = np.ceil(p.box_band_mm / sp).astype(int)
+        olo, ohi = np.maximum(blo - mrg, 0), np.minimum(bhi + mrg, shape)
+        outer = np.asarray(self.full[tuple(slice(int(a), int(b)) for a, b in zip(olo, ohi))],
+                           np.float32)
+        sm = ndi.gaussian_filter(outer, p.generic_smoothing_mm / sp, mode="nearest")
+        g = np.ogrid[tuple(slice(0, n) for n in outer.shape)]
+        c = (blo + bhi - 1) / 2.0 - olo
+        half = np.maximum((bhi - blo) / 2.0, 0.5) * float(p.box_core)
+        core = sum(((gi - ci) / hi_) ** 2 for gi, ci, hi_ in zip(g, c, half)) <= 1.0
+        inbox = np.zeros(outer.shape, bool)
+        inbox[tuple(slice(int(a), int(b)) for a, b in zip(blo - olo, bhi - olo))] = True
+        keep = np.ones(outer.shape, bool) if self.pad_value is None else outer != self.pad_value
+        post = app.histogram_likelihood(feat, sm[core & keep], sm[~inbox & keep])
+        if post is None:
+            return None
+        # the Bayes decision (posterior > 1/2), softened: the surface's cost wants T near 1
+        # inside, as the other models give, not a posterior capped by overlapping histograms
+        return app.sigmoid((post - 0.5) / 0.05).astype(np.float32)
+
     def _ball_at(self, shape, centre, r_mm):
         """Voxels of an array of ``shape`` within ``r_mm`` of ``centre`` (voxel index z, y, x;
         may lie outside the array)."""
@@ -422,9 +474,10 @@ class _Problem:
             unseen = np.flatnonzero(~seen)
             ri = r.astype(float)
             ri[unseen] = np.median(r[seen])
-            nb = [nbrs[u] for u in unseen]
+            # 300 Jacobi sweeps of the neighbour mean over the unseen rays (a sparse product)
+            avg = _neighbour_mean(nbrs)[unseen]
             for _ in range(300):
-                ri[unseen] = np.array([ri[x].mean() for x in nb])
+                ri[unseen] = avg @ ri
             cost2 = cost.copy()
             cost2[unseen] = np.abs(j[None, :] - ri[unseen][:, None]) * p.ray_step_mm
             cost2[forbid] += penalty
@@ -432,6 +485,22 @@ class _Problem:
         # blocked rays end just before the blocking sample
         r = np.minimum(r, first_blocked - 1)
         return r, seen
+
+
+_AVG: Dict[int, Any] = {}
+
+
+def _neighbour_mean(nbrs: List[List[int]]):
+    """Sparse (n x n) matrix whose row d averages the radii of ray d's neighbours."""
+    n = len(nbrs)
+    if n not in _AVG:
+        from scipy.sparse import csr_array
+
+        rows = np.repeat(np.arange(n), [len(b) for b in nbrs])
+        cols = np.concatenate([np.asarray(b, int) for b in nbrs])
+        vals = np.concatenate([np.full(len(b), 1.0 / len(b)) for b in nbrs])
+        _AVG[n] = csr_array((vals, (rows, cols)), shape=(n, n))
+    return _AVG[n]
 
 
 def _deepest_point(mask: np.ndarray, spacing_zyx) -> np.ndarray:
@@ -547,10 +616,18 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
                                       what="background point")
     ch2 = None if second_channel is None else _as_second_channel(second_channel, image, source)
     seeds_zyx = [np.array(s[::-1]) for s in seeds]
+    seed_ball_mm3 = 4.0 / 3.0 * np.pi * p.seed_radius_mm ** 3
 
-    def attempt(q: ClickParameters):
-        """The method with parameters ``q``: mask, last run, seeds used, confidence, jitter."""
-        prob = _Problem(image, ch2, bbox, background, modality, model, q, source)
+    def tiny(m: np.ndarray, sp) -> bool:
+        """A mask smaller than the seed's own ball (whose values set the appearance model):
+        nothing around the click was delimited.  The jittered clicks of its inner half would
+        all fall on the same few voxels and agree, so its confidence is 0, not that Dice."""
+        return float(m.sum()) * float(np.prod(sp)) < seed_ball_mm3
+
+    def attempt(q: ClickParameters, use_model: str):
+        """The method with parameters ``q`` and appearance model ``use_model``: mask, last run,
+        seeds used, confidence, jitter."""
+        prob = _Problem(image, ch2, bbox, background, modality, use_model, q, source)
         if prob.box is not None:
             for s in seeds:
                 z, y, x = s[::-1]
@@ -579,7 +656,9 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
         mask, res, used = pipeline(seeds_zyx)
         jitter: List[float] = []
         conf = None
-        if confidence and q.n_jitter > 0 and mask.any():
+        if confidence and q.n_jitter > 0 and tiny(mask, prob.sp):
+            conf = 0.0
+        elif confidence and q.n_jitter > 0:
             for pt in inner_half_points(mask, prob.sp, int(q.n_jitter), start=used[-1]):
                 mq, _, _ = pipeline([pt])
                 jitter.append(_dice(mask, mq))
@@ -587,25 +666,47 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
         return {"mask": mask, "res": res, "used": used, "conf": conf, "jitter": jitter,
                 "prob": prob, "p": q}
 
-    best = attempt(p)
+    def implausible(a) -> bool:
+        """Nothing delimited around the click (``tiny``), or, with a box, a mask filling less
+        than ``min_box_fill`` of it (the box says the tumour is about its size)."""
+        if tiny(a["mask"], a["prob"].sp):
+            return True
+        box = a["prob"].box
+        return box is not None and float(a["mask"].sum()) < \
+            p.min_box_fill * float(np.prod([b.stop - b.start for b in box]))
+
+    best = attempt(p, model)
+    if model == "auto" and best["res"]["model"] != "generic" and implausible(best):
+        # the model the click's surroundings suggested finds nothing around it (a seed that is
+        # neither enhancing nor enclosed by enhancing tissue, soft tissue without a boundary
+        # against air) or far less than the box: the generic model (from the seed's own
+        # tissue, or from the box) instead, when its result is plausible
+        alt = attempt(p, "generic")
+        if not implausible(alt):
+            best = alt
     # an unreliable result: try a longer reach (large tumours, wide necrotic cores) and keep the
     # more reliable of the two (the one that depends less on where one clicks)
     if (best["conf"] is not None and best["conf"] < p.warn_below
             and p.wide_ray_length_mm > p.ray_length_mm):
         wide = attempt(dataclasses.replace(
             p, ray_length_mm=p.wide_ray_length_mm,
-            enclosure_mm=max(p.enclosure_mm, p.wide_enclosure_mm)))
+            enclosure_mm=max(p.enclosure_mm, p.wide_enclosure_mm)), model)
         if wide["conf"] is not None and wide["conf"] > best["conf"]:
             best = wide
     mask, res, used, conf, jitter, prob = (best[k] for k in ("mask", "res", "used", "conf",
                                                               "jitter", "prob"))
     p_used = best["p"]
     warnings: List[str] = []
-    if conf is not None and conf < p.warn_below:
+    if conf is not None and conf < p.warn_below and not tiny(mask, prob.sp):
         warnings.append(f"the mask depends on where one clicks (confidence {conf:.2f} < "
                         f"{p.warn_below}): check it; add seeds, a box or background points")
     if not mask.any():
         warnings.append("empty mask: the click is not inside a tumour the method can separate")
+    elif tiny(mask, prob.sp):
+        warnings.append(f"the mask is smaller than a ball of {p.seed_radius_mm:g} mm radius "
+                        f"around the click (confidence 0): either the tumour is tiny or the "
+                        f"method found no boundary around the click; check it, click inside "
+                        f"the tumour, add seeds or a box")
     if res["boundary_fraction"] < 0.5:
         warnings.append(f"the image shows the tumour's boundary on only "
                         f"{100 * res['boundary_fraction']:.0f}% of its surface (tissue of "
