@@ -232,6 +232,26 @@ def test_box_gives_the_generic_model_its_tumour_and_background():
     assert _dice(r1.mask, tum) > 0.9
 
 
+def test_a_box_model_that_finds_nothing_falls_back_to_the_seed_tissue():
+    """A 10 mm tumour (100) in a corner of a 48 mm box, outside the box's core, and a slab of
+    the same tissue just outside the box: the box's core (background) against its band (the
+    slab) calls the tumour's values background, so the box model finds nothing (Dice 0.0, an
+    empty mask, before).  That result is implausible, so the generic model from the seed's own
+    tissue (Otsu class) is run instead and kept (measured Dice 0.750: the generic model's
+    surface sits about 1 mm inside a blurred edge)."""
+    sp = (1.0, 1.0, 1.0)
+    shape = (64, 64, 64)
+    tum = _ellipsoid(shape, (45, 45, 45), (10, 10, 10), sp)
+    arr = np.where(tum, 100.0, 0.0)
+    arr[:, :, 58:64] = 100.0
+    im = _image(arr + np.random.default_rng(4).normal(0, 5.0, shape), sp)
+    bbox = list(_pt(im, (8, 8, 8))) + list(_pt(im, (56, 56, 56)))
+    r = seg.segment_click(im, [_pt(im, (45, 45, 45))], bbox=bbox, modality="MR",
+                          model="generic")
+    assert _dice(r.mask, tum) > 0.7
+    assert not r.needs_check and r.confidence > 0.9
+
+
 def test_a_mask_smaller_than_the_seed_ball_has_no_confidence():
     """A 1.5 mm-radius dot (14 mm^3, less than the 65 mm^3 of the 2.5 mm seed ball): the masks
     of the jittered clicks fall on the same few voxels and agreed perfectly (confidence 1.0 with
@@ -245,7 +265,7 @@ def test_a_mask_smaller_than_the_seed_ball_has_no_confidence():
     r = seg.segment_click(im, [_pt(im, (20, 20, 20))], modality="MR", model="bright")
     vol_mm3 = r.volume_ml * 1000.0          # measured 14.75 (the dot: 14.1)
     assert 10.0 < vol_mm3 < 4.0 / 3.0 * np.pi * 2.5 ** 3
-    assert r.confidence == 0.0 and r.jitter_dice == []
+    assert r.confidence == 0.0 and r.jitter_dice == [] and r.needs_check
     assert any("smaller than a ball of 2.5 mm" in w for w in r.warnings)
     # the jitter-based warning would name the wrong cause
     assert not any("depends on where one clicks" in w for w in r.warnings)
@@ -342,6 +362,7 @@ def test_segment_command_options(tmp_path, capsys):
     assert rep["confidence"] == pytest.approx(want.confidence)
     assert rep["modality"] == "MR" and rep["modality_guessed"] is True
     assert rep["model"] == want.model and rep["warn_below"] == 0.8
+    assert rep["needs_check"] is want.needs_check is False
     assert _dice(got, tum) > 0.9
     # a low confidence is a warning on stderr (exit 0)
     argv2 = ["segment", "--image", str(tmp_path / "t1c.nrrd"), f"--seed={fmt(seeds[0])}",

@@ -309,6 +309,16 @@ def test_confidence_text(tmp_path):
     assert logic.confidence_text(rep) == ("Confidence 0.93 (agreement of the masks from other "
                                           "clicks). Model lung, modality CT.")
     assert logic.confidence_text(None) == ""
+    # a mask the method itself doubts (smaller than the click's ball, or hardly filling the
+    # box) is low whatever its confidence, and the panel points at the warnings
+    p.write_text(json.dumps({"confidence": 0.95, "warn_below": 0.8, "model": "generic",
+                             "modality": "CT", "modality_guessed": False, "needs_check": True,
+                             "warnings": ["the mask fills only 0.4% of the box: ..."]}))
+    rep = logic.read_segment_report(str(p))
+    assert rep["low"] is True
+    text = logic.confidence_text(rep, warnings=True)
+    assert text.startswith("Confidence 0.95: check the mask (see the warnings).")
+    assert "Warning: the mask fills only 0.4% of the box" in text
 
 
 def test_child_process_finds_the_library(tmp_path):

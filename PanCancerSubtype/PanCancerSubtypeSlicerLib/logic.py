@@ -584,13 +584,16 @@ def segment_args(image_path: str, out_path: str, seeds_lps=None,
 
 def read_segment_report(path: str) -> Dict[str, Any]:
     """The ``segment --report`` JSON (confidence, warnings, model, modality used) with ``low``:
-    True when the confidence is below the report's warning threshold."""
+    True when the confidence is below the report's warning threshold or the method says the
+    mask needs checking (``needs_check``: a mask smaller than the click's ball, or one that
+    hardly fills the box)."""
     import json
 
     with open(path, encoding="utf-8") as fh:
         rep = json.load(fh)
     conf = rep.get("confidence")
-    rep["low"] = conf is not None and conf < float(rep.get("warn_below", 0.8))
+    rep["low"] = bool(rep.get("needs_check")) or \
+        (conf is not None and conf < float(rep.get("warn_below", 0.8)))
     return rep
 
 
@@ -602,9 +605,11 @@ def confidence_text(report: Optional[Mapping[str, Any]], warnings: bool = False)
     conf = report.get("confidence")
     if conf is None:
         text = "Confidence not computed."
-    elif report.get("low"):
+    elif report.get("low") and conf < float(report.get("warn_below", 0.8)) and conf > 0:
         text = (f"Low confidence {conf:.2f} (< {report.get('warn_below', 0.8)}): the mask depends "
                 f"on where one clicks; check it, add seeds, a box or background points.")
+    elif report.get("low"):
+        text = f"Confidence {conf:.2f}: check the mask (see the warnings)."
     else:
         text = f"Confidence {conf:.2f} (agreement of the masks from other clicks)."
     guessed = " (guessed)" if report.get("modality_guessed") else ""

@@ -24,10 +24,11 @@ Method
    between the seed and the first enhancing voxel of each ray (within ``enclosure_mm``) counts as
    tumour too.  With a box, the ``generic`` likelihood comes from the box itself, as in GrabCut:
    the values of its core against those of a ``box_band_mm`` band just outside it
-   (``_box_likelihood``).  When the chosen ``lung`` / ``bright`` model delimits nothing around
-   the click (a mask smaller than the seed's ``seed_radius_mm`` ball) or, with a box, a mask
-   filling less than ``min_box_fill`` of it, the ``generic`` model is run instead and kept when
-   its result is not so implausible.
+   (``_box_likelihood``).  When the chosen model delimits nothing around the click (a mask
+   smaller than the seed's ``seed_radius_mm`` ball) or, with a box, a mask filling less than
+   ``min_box_fill`` of it, the next model is run, and the first plausible result kept:
+   ``lung`` / ``bright`` -> ``generic`` (from the box when there is one) -> with a box,
+   ``generic`` from the seed's own tissue (the Otsu class).
 2. **Rays**: ``n_rays`` directions (a Fibonacci sphere) from the seed, sampled every
    ``ray_step_mm`` up to ``ray_length_mm``, on a physical (mm) grid, so anisotropic voxels and
    oblique image directions are handled.  Rays stop at the bounding box, the image border and
@@ -163,7 +164,9 @@ class ClickResult:
     ``seeds_lps``: the seeds used, the re-centring seed last; ``boundary_fraction``: share of the
     rays on which the image showed the tumour's boundary (the rest was interpolated);
     ``volume_ml``; ``warnings``: sentences for the user; ``seconds``: wall time;
-    ``ray_length_mm``: the rays' reach of the result kept (step 7).
+    ``ray_length_mm``: the rays' reach of the result kept (step 8); ``needs_check``: the
+    result is unreliable (confidence below ``warn_below``, a mask smaller than the seed's ball,
+    or one filling less than ``min_box_fill`` of the box), the flag a panel shows.
     """
 
     mask: Any
@@ -178,12 +181,14 @@ class ClickResult:
     warnings: List[str]
     seconds: float
     ray_length_mm: float = 60.0
+    needs_check: bool = False
 
     def summary(self) -> Dict[str, Any]:
         """JSON-ready dict of everything but the mask."""
         d = {k: getattr(self, k) for k in ("confidence", "jitter_dice", "model", "modality",
                                            "modality_guessed", "boundary_fraction", "volume_ml",
-                                           "warnings", "seconds", "ray_length_mm")}
+                                           "warnings", "seconds", "ray_length_mm",
+                                           "needs_check")}
         d["seeds_lps"] = [list(map(float, s)) for s in self.seeds_lps]
         return d
 
@@ -205,7 +210,8 @@ def _directions(n: int):
 class _Problem:
     """Image, options and the cached smoothed crops shared by all runs of one segmentation."""
 
-    def __init__(self, image, ch2, bbox, background_idx, modality, model, p, source):
+    def __init__(self, image, ch2, bbox, background_idx, modality, model, p, source,
+                 box_model: bool = True):
         import SimpleITK as sitk
 
         self.image = image
@@ -218,6 +224,7 @@ class _Problem:
         self.model = model
         self.p = p
         self.source = source
+        self.box_model = box_model
         self._cache: Dict[tuple, Dict[str, Any]] = {}
         # padding: the image's minimum value filling at least 1 % of it (outside a skull-
         # stripped brain, outside the reconstruction field of view) is outside the body
@@ -323,7 +330,7 @@ class _Problem:
             t, gd = app.generic_likelihood(feat, near(p.generic_radius_mm)
                                            if self.box is None else np.ones(arr.shape, bool),
                                            glevel)
-            if self.box is not None and p.box_band_mm > 0:
+            if self.box is not None and p.box_band_mm > 0 and self.box_model:
                 t_box = self._box_likelihood(feat)
                 if t_box is not None:
                     t = t_box
@@ -624,10 +631,12 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
         all fall on the same few voxels and agree, so its confidence is 0, not that Dice."""
         return float(m.sum()) * float(np.prod(sp)) < seed_ball_mm3
 
-    def attempt(q: ClickParameters, use_model: str):
-        """The method with parameters ``q`` and appearance model ``use_model``: mask, last run,
-        seeds used, confidence, jitter."""
-        prob = _Problem(image, ch2, bbox, background, modality, use_model, q, source)
+    def attempt(q: ClickParameters, use_model: str, box_model: bool = True):
+        """The method with parameters ``q`` and appearance model ``use_model`` (the generic
+        model from the box when ``box_model``): mask, last run, seeds used, confidence,
+        jitter."""
+        prob = _Problem(image, ch2, bbox, background, modality, use_model, q, source,
+                        box_model)
         if prob.box is not None:
             for s in seeds:
                 z, y, x = s[::-1]
@@ -676,12 +685,21 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
             p.min_box_fill * float(np.prod([b.stop - b.start for b in box]))
 
     best = attempt(p, model)
-    if model == "auto" and best["res"]["model"] != "generic" and implausible(best):
-        # the model the click's surroundings suggested finds nothing around it (a seed that is
-        # neither enhancing nor enclosed by enhancing tissue, soft tissue without a boundary
-        # against air) or far less than the box: the generic model (from the seed's own
-        # tissue, or from the box) instead, when its result is plausible
-        alt = attempt(p, "generic")
+    # when the result is implausible, the next appearance model in turn, and the first
+    # plausible result is kept: the model the click's surroundings suggested may find nothing
+    # around it (a seed neither enhancing nor enclosed by enhancing tissue, soft tissue
+    # without a boundary against air) or far less than the box -> the generic model (from the
+    # box when there is one); the box's core and surroundings may not tell the tumour from
+    # its neighbours -> the generic model from the seed's own tissue (three-class Otsu)
+    fallbacks = []
+    if model == "auto" and best["res"]["model"] != "generic":
+        fallbacks.append(("generic", True))
+    if bbox is not None and model in ("auto", "generic"):
+        fallbacks.append(("generic", False))
+    for use_model, box_model in fallbacks:
+        if not implausible(best):
+            break
+        alt = attempt(p, use_model, box_model)
         if not implausible(alt):
             best = alt
     # an unreliable result: try a longer reach (large tumours, wide necrotic cores) and keep the
@@ -740,4 +758,6 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
                        modality=modality, modality_guessed=bool(guessed), seeds_lps=seeds_lps,
                        boundary_fraction=res["boundary_fraction"], volume_ml=vol,
                        warnings=warnings, seconds=time.perf_counter() - t0,
-                       ray_length_mm=float(p_used.ray_length_mm))
+                       ray_length_mm=float(p_used.ray_length_mm),
+                       needs_check=bool((conf is not None and conf < p.warn_below)
+                                        or implausible(best)))
