@@ -40,9 +40,10 @@ from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
-__all__ = ["ball", "closing", "fill_enclosed", "holes_of", "robust_stats", "sigmoid", "choose_model",
-           "lung_likelihood", "bright_threshold", "bright_likelihood", "generic_likelihood",
-           "histogram_likelihood", "second_channel_veto", "in_aerated_lung"]
+__all__ = ["ball", "closing", "fill_enclosed", "holes_of", "robust_stats", "sigmoid",
+           "choose_model", "lung_likelihood", "bright_threshold", "bright_likelihood",
+           "generic_likelihood", "histogram_likelihood", "box_likelihood",
+           "second_channel_veto", "in_aerated_lung"]
 
 
 def sigmoid(x):
@@ -219,6 +220,42 @@ def histogram_likelihood(feat: np.ndarray, inside: np.ndarray, outside: np.ndarr
     hout = ndi.gaussian_filter1d(hout / hout.sum(), 1.0)
     centres = 0.5 * (edges[1:] + edges[:-1])
     return np.interp(feat, centres, hin / (hin + hout)).astype(np.float32)
+
+
+def box_likelihood(full: np.ndarray, box, feat: np.ndarray, spacing_zyx,
+                   smoothing_mm: float, core: float, band_mm: float,
+                   pad_value: Optional[float]) -> Optional[np.ndarray]:
+    """With a box (index slices z, y, x of ``full``), the generic model's tumour likelihood on
+    ``feat`` (the crop's values, smoothed by ``smoothing_mm``) from the box itself, as GrabCut
+    does (Rother, Kolmogorov & Blake, ACM TOG 23:309, 2004): the values of the box's core
+    (the ellipsoid inscribed in the box, its semi-axes scaled by ``core``) against those of
+    the band ``band_mm`` wide just outside the box (a box is drawn around the
+    tumour): the posterior of two smoothed histograms (``histogram_likelihood``), through a
+    soft step at 1/2.  None when either sample is too small (a box at the image's edge)."""
+    from scipy import ndimage as ndi
+
+    sp = np.asarray(spacing_zyx, float)
+    shape = np.array(full.shape)
+    blo = np.array([b.start for b in box])
+    bhi = np.array([b.stop for b in box])
+    mrg = np.ceil(band_mm / sp).astype(int)
+    olo, ohi = np.maximum(blo - mrg, 0), np.minimum(bhi + mrg, shape)
+    outer = np.asarray(full[tuple(slice(int(a), int(b)) for a, b in zip(olo, ohi))],
+                       np.float32)
+    sm = ndi.gaussian_filter(outer, smoothing_mm / sp, mode="nearest")
+    g = np.ogrid[tuple(slice(0, n) for n in outer.shape)]
+    c = (blo + bhi - 1) / 2.0 - olo
+    half = np.maximum((bhi - blo) / 2.0, 0.5) * float(core)
+    centre = sum(((gi - ci) / hi_) ** 2 for gi, ci, hi_ in zip(g, c, half)) <= 1.0
+    inbox = np.zeros(outer.shape, bool)
+    inbox[tuple(slice(int(a), int(b)) for a, b in zip(blo - olo, bhi - olo))] = True
+    keep = np.ones(outer.shape, bool) if pad_value is None else outer != pad_value
+    post = histogram_likelihood(feat, sm[centre & keep], sm[~inbox & keep])
+    if post is None:
+        return None
+    # the Bayes decision (posterior > 1/2), softened: the surface's cost wants T near 1
+    # inside, as the other models give, not a posterior capped by overlapping histograms
+    return sigmoid((post - 0.5) / 0.05).astype(np.float32)
 
 
 def second_channel_veto(ch2: np.ndarray, near: np.ndarray, spacing_zyx,

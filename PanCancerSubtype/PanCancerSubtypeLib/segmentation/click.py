@@ -24,11 +24,11 @@ Method
    between the seed and the first enhancing voxel of each ray (within ``enclosure_mm``) counts as
    tumour too.  With a box, the ``generic`` likelihood comes from the box itself, as in GrabCut:
    the values of its core against those of a ``box_band_mm`` band just outside it
-   (``_box_likelihood``).  When the chosen model delimits nothing around the click (a mask
-   smaller than the seed's ``seed_radius_mm`` ball) or, with a box, a mask filling less than
-   ``min_box_fill`` of it, the next model is run, and the first plausible result kept:
-   ``lung`` / ``bright`` -> ``generic`` (from the box when there is one) -> with a box,
-   ``generic`` from the seed's own tissue (the Otsu class).
+   (``_appearance.box_likelihood``).  When the chosen model delimits nothing around the click
+   (a mask smaller than the seed's ``seed_radius_mm`` ball) or, with a box, a mask filling less
+   than ``min_box_fill`` of it, even with the longer reach of step 8, the next model is run and
+   the first plausible result kept: ``lung`` / ``bright`` -> ``generic`` (from the box when
+   there is one) -> with a box, ``generic`` from the seed's own tissue (the Otsu class).
 2. **Rays**: ``n_rays`` directions (a Fibonacci sphere) from the seed, sampled every
    ``ray_step_mm`` up to ``ray_length_mm``, on a physical (mm) grid, so anisotropic voxels and
    oblique image directions are handled.  Rays stop at the bounding box, the image border and
@@ -48,6 +48,9 @@ Method
    lung tumour against the chest wall or the diaphragm), the radius is interpolated from the rays
    that do show one (harmonic interpolation over the ray neighbourhood graph) and the surface is
    fitted again with ``|r_d - r_interp,d|`` as the cost of those rays.
+   With the ``generic`` model the surface is then moved, ray by ray, to where the image
+   crosses half-way between the tumour and the tissue beyond it (``halfway_edge``,
+   ``_surface.halfway_radii``): a class boundary set by histograms sits inside a blurred edge.
 5. **Re-centring** (``recentre``): the point of the first mask deepest inside it (maximal
    distance to its surface) is added as a second seed and the surface is fitted again from both
    (the mask is the union of the two star-shaped regions).  A click near the edge of a tumour
@@ -90,7 +93,8 @@ import numpy as np
 from ..errors import GeometryMismatchError, InvalidImageValuesError
 from . import _appearance as app
 from ._points import bbox_to_slices, check_scalar_3d, seeds_to_indices
-from ._surface import optimal_surface, sample_rays, sphere_directions, star_mask
+from ._surface import (halfway_radii, optimal_surface, sample_rays, sphere_directions,
+                       star_mask)
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +118,7 @@ class ClickParameters:
     generic_smoothing_mm: float = 1.5
     generic_radius_mm: float = 25.0
     generic_iterations: int = 2
+    halfway_edge: bool = True
     generic_shell_mm: tuple = (1.0, 8.0)
     seed_radius_mm: float = 2.5
     stats_radius_mm: float = 60.0
@@ -342,7 +347,7 @@ class _Problem:
             details["second_channel_allowed"] = float(allowed[stats_near].mean())
         if pad is not None:
             t = np.where(pad, 0.0, t).astype(np.float32)
-        return {"lo": lo, "hi": hi, "shape": arr.shape, "loc": loc, "t": t, "feat": feat,
+        return {"lo": lo, "hi": hi, "shape": arr.shape, "loc": loc, "t": t, "feat": feat, "sm": sm,
                 "valid": valid, "model": model, "details": details}
 
     def run(self, seeds_zyx: Sequence[np.ndarray], extra: Sequence[np.ndarray] = ()
@@ -373,6 +378,9 @@ class _Problem:
                 if model == "bright":
                     tr = self._enclosed_prefix(tr, user)
                 r, seen = self._surface(tr, blocked, user, dirs, edges, nbrs)
+                if model == "generic" and p.halfway_edge and it == n_iter - 1:
+                    r = halfway_radii(sample_rays(lk["sm"], sp, s, dirs, radii, cval=np.nan),
+                                      r, seen, blocked, edges, p.ray_step_mm, p.max_slope_mm)
                 fractions.append(float(seen.mean()))
                 region |= star_mask(shape, sp, s, dirs, radii[r])
                 if it < n_iter - 1:
@@ -395,37 +403,10 @@ class _Problem:
                 "boundary_fraction": float(np.mean(fractions)), "details": lk["details"]}
 
     def _box_likelihood(self, feat: np.ndarray) -> Optional[np.ndarray]:
-        """With a box, the generic model's tumour likelihood from the box itself, as GrabCut
-        does (Rother, Kolmogorov & Blake, ACM TOG 23:309, 2004): the values of the box's core
-        (the ellipsoid inscribed in the box, its semi-axes scaled by ``box_core``) against those
-        of the band ``box_band_mm`` wide just outside the box (a box is drawn around the
-        tumour): the posterior of two smoothed histograms (``histogram_likelihood``), through a
-        soft step at 1/2.  None when either sample is too small (a box at the image's edge)."""
-        from scipy import ndimage as ndi
-
+        """The generic model's likelihood from the box (``_appearance.box_likelihood``)."""
         p = self.p
-        sp = self.sp
-        shape = np.array(self.full.shape)
-        blo = np.array([b.start for b in self.box])
-        bhi = np.array([b.stop for b in self.box])
-        mrg = np.ceil(p.box_band_mm / sp).astype(int)
-        olo, ohi = np.maximum(blo - mrg, 0), np.minimum(bhi + mrg, shape)
-        outer = np.asarray(self.full[tuple(slice(int(a), int(b)) for a, b in zip(olo, ohi))],
-                           np.float32)
-        sm = ndi.gaussian_filter(outer, p.generic_smoothing_mm / sp, mode="nearest")
-        g = np.ogrid[tuple(slice(0, n) for n in outer.shape)]
-        c = (blo + bhi - 1) / 2.0 - olo
-        half = np.maximum((bhi - blo) / 2.0, 0.5) * float(p.box_core)
-        core = sum(((gi - ci) / hi_) ** 2 for gi, ci, hi_ in zip(g, c, half)) <= 1.0
-        inbox = np.zeros(outer.shape, bool)
-        inbox[tuple(slice(int(a), int(b)) for a, b in zip(blo - olo, bhi - olo))] = True
-        keep = np.ones(outer.shape, bool) if self.pad_value is None else outer != self.pad_value
-        post = app.histogram_likelihood(feat, sm[core & keep], sm[~inbox & keep])
-        if post is None:
-            return None
-        # the Bayes decision (posterior > 1/2), softened: the surface's cost wants T near 1
-        # inside, as the other models give, not a posterior capped by overlapping histograms
-        return app.sigmoid((post - 0.5) / 0.05).astype(np.float32)
+        return app.box_likelihood(self.full, self.box, feat, self.sp, p.generic_smoothing_mm,
+                                  p.box_core, p.box_band_mm, self.pad_value)
 
     def _ball_at(self, shape, centre, r_mm):
         """Voxels of an array of ``shape`` within ``r_mm`` of ``centre`` (voxel index z, y, x;
@@ -685,12 +666,21 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
             p.min_box_fill * float(np.prod([b.stop - b.start for b in box]))
 
     best = attempt(p, model)
-    # when the result is implausible, the next appearance model in turn, and the first
-    # plausible result is kept: the model the click's surroundings suggested may find nothing
-    # around it (a seed neither enhancing nor enclosed by enhancing tissue, soft tissue
-    # without a boundary against air) or far less than the box -> the generic model (from the
-    # box when there is one); the box's core and surroundings may not tell the tumour from
-    # its neighbours -> the generic model from the seed's own tissue (three-class Otsu)
+    # an unreliable result: try a longer reach (large tumours, wide necrotic cores) and keep the
+    # more reliable of the two (the one that depends less on where one clicks)
+    if (best["conf"] is not None and best["conf"] < p.warn_below
+            and p.wide_ray_length_mm > p.ray_length_mm):
+        wide = attempt(dataclasses.replace(
+            p, ray_length_mm=p.wide_ray_length_mm,
+            enclosure_mm=max(p.enclosure_mm, p.wide_enclosure_mm)), model)
+        if wide["conf"] is not None and wide["conf"] > best["conf"]:
+            best = wide
+    # still implausible: the next appearance model in turn, and the first plausible result is
+    # kept: the model the click's surroundings suggested may find nothing around it (a seed
+    # neither enhancing nor enclosed by enhancing tissue, soft tissue without a boundary
+    # against air) or far less than the box -> the generic model (from the box when there is
+    # one); the box's core and surroundings may not tell the tumour from its neighbours -> the
+    # generic model from the seed's own tissue (three-class Otsu)
     fallbacks = []
     if model == "auto" and best["res"]["model"] != "generic":
         fallbacks.append(("generic", True))
@@ -702,15 +692,6 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
         alt = attempt(p, use_model, box_model)
         if not implausible(alt):
             best = alt
-    # an unreliable result: try a longer reach (large tumours, wide necrotic cores) and keep the
-    # more reliable of the two (the one that depends less on where one clicks)
-    if (best["conf"] is not None and best["conf"] < p.warn_below
-            and p.wide_ray_length_mm > p.ray_length_mm):
-        wide = attempt(dataclasses.replace(
-            p, ray_length_mm=p.wide_ray_length_mm,
-            enclosure_mm=max(p.enclosure_mm, p.wide_enclosure_mm)), model)
-        if wide["conf"] is not None and wide["conf"] > best["conf"]:
-            best = wide
     mask, res, used, conf, jitter, prob = (best[k] for k in ("mask", "res", "used", "conf",
                                                               "jitter", "prob"))
     p_used = best["p"]
