@@ -2,7 +2,8 @@
 seed robustness, confidence, time per case), U-Net inference time on a 512x512x100 CT-like volume
 (target <= 60 s on CPU), training time per epoch.
 
-    python benchmarks/segmentation_bench.py --only semi [--held-out] [--method click]
+    python benchmarks/segmentation_bench.py --only semi [--held-out]
+        [--method click|region_growing|random_walker]
         [--cases lung2,brats_pat0001] [--second-channel] [--no-confidence]
     python benchmarks/segmentation_bench.py [--threads N] [--device auto|cpu|cuda] [--quick]
         [--only inference|semi|train]
@@ -123,6 +124,37 @@ def bench_cases(data: Path, held_out: bool, only=None):
     return out
 
 
+def random_walker_box(img, pt, bbox, seed_radius_mm=2.5, beta=130.0):
+    """The field's standard baseline for a box and a click (Grady, IEEE TPAMI 28:1768, 2006;
+    scikit-image ``random_walker``, mode ``cg_j``, tol 1e-5, default beta): foreground seeds in the 2.5 mm ball around the
+    click, background seeds on the box's faces, on the box's crop, voxel spacing given.  For
+    comparison only (``--method random_walker``): it needs the box."""
+    import SimpleITK as sitk
+    from skimage.segmentation import random_walker
+
+    from PanCancerSubtypeLib.segmentation._points import bbox_to_slices
+
+    arr = sitk.GetArrayViewFromImage(img)
+    sl = bbox_to_slices(img, bbox)
+    crop = np.asarray(arr[sl], np.float64)
+    sp = np.array(img.GetSpacing()[::-1], float)
+    c = np.array(img.TransformPhysicalPointToIndex(pt)[::-1]) - [s.start for s in sl]
+    labels = np.zeros(crop.shape, np.int32)
+    g = np.ogrid[tuple(slice(0, n) for n in crop.shape)]
+    labels[sum(((gi - ci) * h) ** 2 for gi, ci, h in zip(g, c, sp)) <= seed_radius_mm ** 2] = 1
+    for ax in range(3):
+        for end in (0, -1):
+            face = [slice(None)] * 3
+            face[ax] = end
+            labels[tuple(face)] = np.where(labels[tuple(face)] == 1, 1, 2)
+    seg_ = random_walker(crop, labels, beta=beta, mode="cg_j", tol=1e-5, spacing=sp)
+    out = np.zeros(arr.shape, np.uint8)
+    out[sl] = (seg_ == 1).astype(np.uint8)
+    m = sitk.GetImageFromArray(out)
+    m.CopyInformation(img)
+    return m
+
+
 def run_case(seg, img, ref, modality, seeds, bbox, ch2, method, confidence):
     """Dice, confidence and seconds of each seed, without and with the box."""
     import SimpleITK as sitk
@@ -132,7 +164,13 @@ def run_case(seg, img, ref, modality, seeds, bbox, ch2, method, confidence):
         rows = []
         for pt in seeds:
             t0, c0 = time.perf_counter(), time.process_time()
-            if method == "click":
+            if method == "random_walker":
+                if box is None:              # needs the box's faces as background seeds
+                    rows.append((float("nan"), None, 0.0, 0.0, None))
+                    continue
+                mask = random_walker_box(img, pt, box)
+                conf, check = None, None
+            elif method == "click":
                 r = seg.segment_click(img, [pt], bbox=box, modality=modality, second_channel=ch2,
                                       confidence=confidence)
                 mask, conf, check = r.mask, r.confidence, r.needs_check
@@ -185,8 +223,8 @@ def semi_benchmark(args) -> None:
                 summary[name] += [r[0] for r in res[name][:3]]
         flags += [(r[0], r[4]) for name in ("seed", "box") for r in res[name]
                   if r[4] is not None]
-        times = [r[2] for name in ("seed", "box") for r in res[name]]
-        cpus = [r[3] for name in ("seed", "box") for r in res[name]]
+        times = [r[2] for name in ("seed", "box") for r in res[name] if np.isfinite(r[0])]
+        cpus = [r[3] for name in ("seed", "box") for r in res[name] if np.isfinite(r[0])]
 
         def fmt(rows):
             d = [r[0] for r in rows]
@@ -201,7 +239,8 @@ def semi_benchmark(args) -> None:
         print(line, flush=True)
         table.append((cid, res, cpus))
     for name, label in (("seed", "without box"), ("box", "with box")):
-        d = np.array(summary[name])
+        d = np.array(summary[name], float)
+        d = d[np.isfinite(d)]
         if d.size:
             print(f"SUMMARY {label}: centroid-nearest + 2 random inner-half seeds per "
                   f"{'held-out' if args.held_out else 'target'} case ({d.size} results): "
@@ -226,8 +265,9 @@ def main(argv=None):
     ap.add_argument("--device", default="auto")
     ap.add_argument("--quick", action="store_true", help="20 slices instead of 100")
     ap.add_argument("--only", choices=("inference", "semi", "train"), default=None)
-    ap.add_argument("--method", choices=("click", "region_growing"), default="click",
-                    help="semi-automatic method (default click)")
+    ap.add_argument("--method", choices=("click", "region_growing", "random_walker"),
+                    default="click", help="semi-automatic method (default click; random_walker: "
+                    "the scikit-image baseline, with a box only)")
     ap.add_argument("--held-out", action="store_true",
                     help="semi-automatic: the held-out soft-tissue sarcomas (CT and MR)")
     ap.add_argument("--cases", default=None, help="semi-automatic: comma-separated case ids")
