@@ -20,7 +20,8 @@ from typing import Tuple
 
 import numpy as np
 
-__all__ = ["sphere_directions", "sample_rays", "optimal_surface", "star_mask", "halfway_radii"]
+__all__ = ["sphere_directions", "sample_rays", "optimal_surface", "star_mask",
+           "forbid_beyond_stops", "halfway_radii"]
 
 
 def sphere_directions(n: int) -> Tuple[np.ndarray, np.ndarray]:
@@ -166,6 +167,19 @@ def star_mask(shape, spacing_zyx, centre_zyx, dirs: np.ndarray, radius_mm: np.nd
     return out
 
 
+def forbid_beyond_stops(cost: np.ndarray, blocked: np.ndarray):
+    """A ray cannot pass a blocked sample: raise, in place, the cost of every sample at or
+    beyond each ray's first blocked one by ``2 ptp(cost) + 1`` (more than any other choice
+    saves).  The first sample (the seed) is always allowed.  Returns (index of the first blocked
+    sample per ray, at least 1; the forbidden samples; the penalty)."""
+    n_k = blocked.shape[1]
+    first_blocked = np.maximum(np.where(blocked.any(1), blocked.argmax(1), n_k), 1)
+    forbid = np.arange(n_k)[None, :] >= first_blocked[:, None]
+    penalty = 2.0 * float(np.ptp(cost)) + 1.0
+    cost[forbid] += penalty
+    return first_blocked, forbid, penalty
+
+
 def halfway_radii(fr: np.ndarray, r: np.ndarray, seen: np.ndarray, blocked: np.ndarray,
                   edges: np.ndarray, step_mm: float, max_slope_mm: float) -> np.ndarray:
     """The generic model's surface moved to where each ray's profile crosses half-way
@@ -215,8 +229,6 @@ def halfway_radii(fr: np.ndarray, r: np.ndarray, seen: np.ndarray, blocked: np.n
         else:
             target[d] = k
     cost = np.abs(j - target[:, None]) * st
-    first_blocked = np.where(blocked.any(1), blocked.argmax(1), n_k)
-    first_blocked = np.maximum(first_blocked, 1)
-    cost[j >= first_blocked[:, None]] += 2.0 * float(np.ptp(cost)) + 1.0
+    first_blocked, _, _ = forbid_beyond_stops(cost, blocked)
     max_step = max(int(round(max_slope_mm / st)), 1)
     return np.minimum(optimal_surface(cost, edges, max_step), first_blocked - 1)

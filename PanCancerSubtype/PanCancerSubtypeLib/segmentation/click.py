@@ -93,8 +93,8 @@ import numpy as np
 from ..errors import GeometryMismatchError, InvalidImageValuesError
 from . import _appearance as app
 from ._points import bbox_to_slices, check_scalar_3d, seeds_to_indices
-from ._surface import (halfway_radii, optimal_surface, sample_rays, sphere_directions,
-                       star_mask)
+from ._surface import (forbid_beyond_stops, halfway_radii, optimal_surface, sample_rays,
+                       sphere_directions, star_mask)
 
 log = logging.getLogger(__name__)
 
@@ -202,13 +202,20 @@ _DIRS: Dict[int, tuple] = {}
 
 
 def _directions(n: int):
+    """``n`` ray directions, their neighbour pairs and the sparse (n x n) matrix whose row d
+    averages the radii of ray d's neighbours (cached per ``n``)."""
     if n not in _DIRS:
+        from scipy.sparse import csr_array
+
         dirs, edges = sphere_directions(n)
         nbrs: List[List[int]] = [[] for _ in range(n)]
         for a, b in edges:
             nbrs[a].append(int(b))
             nbrs[b].append(int(a))
-        _DIRS[n] = (dirs, edges, nbrs)
+        rows = np.repeat(np.arange(n), [len(b) for b in nbrs])
+        cols = np.concatenate([np.asarray(b, int) for b in nbrs])
+        vals = np.concatenate([np.full(len(b), 1.0 / len(b)) for b in nbrs])
+        _DIRS[n] = (dirs, edges, csr_array((vals, (rows, cols)), shape=(n, n)))
     return _DIRS[n]
 
 
@@ -280,7 +287,7 @@ class _Problem:
         seed_balls = [near(p.seed_radius_mm)] if len(loc) == 1 else \
             [self._ball_at(arr.shape, s, p.seed_radius_mm) for s in loc]
         level = float(np.median(sm[seed_balls[0]]))   # the first (user's) seed decides
-        dirs, edges, nbrs = _directions(int(p.n_rays))
+        dirs, edges, avg = _directions(int(p.n_rays))
         radii = np.arange(0.0, p.ray_length_mm + 1e-9, p.ray_step_mm)
         # where rays may go: inside the crop, away from background points
         pad = (arr == self.pad_value) if self.pad_value is not None else None
@@ -336,7 +343,9 @@ class _Problem:
                                            if self.box is None else np.ones(arr.shape, bool),
                                            glevel)
             if self.box is not None and p.box_band_mm > 0 and self.box_model:
-                t_box = self._box_likelihood(feat)
+                t_box = app.box_likelihood(self.full, self.box, feat, sp,
+                                           p.generic_smoothing_mm, p.box_core, p.box_band_mm,
+                                           self.pad_value)
                 if t_box is not None:
                     t = t_box
                     gd = {"box_model": True}
@@ -360,7 +369,7 @@ class _Problem:
         lo, hi, shape = lk["lo"], lk["hi"], lk["shape"]
         loc = list(lk["loc"]) + [np.asarray(e, int) - lo for e in extra]
         t, feat, valid, model = lk["t"], lk["feat"], lk["valid"], lk["model"]
-        dirs, edges, nbrs = _directions(int(p.n_rays))
+        dirs, edges, avg = _directions(int(p.n_rays))
         radii = np.arange(0.0, p.ray_length_mm + 1e-9, p.ray_step_mm)
         n_k = len(radii)
         n_iter = 1 + (int(p.generic_iterations) if model == "generic" else 0)
@@ -377,7 +386,7 @@ class _Problem:
                 tr = np.where(np.isnan(tr), 0.0, tr)
                 if model == "bright":
                     tr = self._enclosed_prefix(tr, user)
-                r, seen = self._surface(tr, blocked, user, dirs, edges, nbrs)
+                r, seen = self._surface(tr, blocked, user, edges, avg)
                 if model == "generic" and p.halfway_edge and it == n_iter - 1:
                     r = halfway_radii(sample_rays(lk["sm"], sp, s, dirs, radii, cval=np.nan),
                                       r, seen, blocked, edges, p.ray_step_mm, p.max_slope_mm)
@@ -401,12 +410,6 @@ class _Problem:
             region[self._ball_at(shape, b - lo, self._bg_radius(b, seeds_zyx))] = False
         return {"lo": lo, "hi": hi, "region": region, "model": model,
                 "boundary_fraction": float(np.mean(fractions)), "details": lk["details"]}
-
-    def _box_likelihood(self, feat: np.ndarray) -> Optional[np.ndarray]:
-        """The generic model's likelihood from the box (``_appearance.box_likelihood``)."""
-        p = self.p
-        return app.box_likelihood(self.full, self.box, feat, self.sp, p.generic_smoothing_mm,
-                                  p.box_core, p.box_band_mm, self.pad_value)
 
     def _ball_at(self, shape, centre, r_mm):
         """Voxels of an array of ``shape`` within ``r_mm`` of ``centre`` (voxel index z, y, x;
@@ -433,7 +436,7 @@ class _Problem:
         prefix = (np.arange(n_k)[None, :] < first[:, None]) & reach[:, None]
         return np.maximum(tr, prefix.astype(tr.dtype))
 
-    def _surface(self, tr, blocked, user, dirs, edges, nbrs):
+    def _surface(self, tr, blocked, user, edges, avg):
         """Optimal surface (step 3) and the interpolation where no boundary shows (step 4)."""
         p = self.p
         n, n_k = tr.shape
@@ -444,12 +447,7 @@ class _Problem:
         jw = np.minimum(j + w, n_k - 1)
         exit_cost = cs[:, jw + 1] - cs[:, j + 1]
         cost = (inside_cost + exit_cost + p.size_prior * j[None, :]) * p.ray_step_mm
-        first_blocked = np.where(blocked.any(1), blocked.argmax(1), n_k)
-        # a ray cannot pass a blocked sample; its first sample (the seed) is always allowed
-        first_blocked = np.maximum(first_blocked, 1)
-        forbid = j[None, :] >= first_blocked[:, None]
-        penalty = 2.0 * float(np.ptp(cost)) + 1.0
-        cost[forbid] += penalty
+        first_blocked, forbid, penalty = forbid_beyond_stops(cost, blocked)
         max_step = max(int(round(p.max_slope_mm / p.ray_step_mm)), 1)
         r = optimal_surface(cost, edges, max_step)
         jj = np.minimum(r[:, None] + 1 + np.arange(w)[None, :], n_k - 1)
@@ -463,9 +461,9 @@ class _Problem:
             ri = r.astype(float)
             ri[unseen] = np.median(r[seen])
             # 300 Jacobi sweeps of the neighbour mean over the unseen rays (a sparse product)
-            avg = _neighbour_mean(nbrs)[unseen]
+            avg_unseen = avg[unseen]
             for _ in range(300):
-                ri[unseen] = avg @ ri
+                ri[unseen] = avg_unseen @ ri
             cost2 = cost.copy()
             cost2[unseen] = np.abs(j[None, :] - ri[unseen][:, None]) * p.ray_step_mm
             cost2[forbid] += penalty
@@ -473,22 +471,6 @@ class _Problem:
         # blocked rays end just before the blocking sample
         r = np.minimum(r, first_blocked - 1)
         return r, seen
-
-
-_AVG: Dict[int, Any] = {}
-
-
-def _neighbour_mean(nbrs: List[List[int]]):
-    """Sparse (n x n) matrix whose row d averages the radii of ray d's neighbours."""
-    n = len(nbrs)
-    if n not in _AVG:
-        from scipy.sparse import csr_array
-
-        rows = np.repeat(np.arange(n), [len(b) for b in nbrs])
-        cols = np.concatenate([np.asarray(b, int) for b in nbrs])
-        vals = np.concatenate([np.full(len(b), 1.0 / len(b)) for b in nbrs])
-        _AVG[n] = csr_array((vals, (rows, cols)), shape=(n, n))
-    return _AVG[n]
 
 
 def _deepest_point(mask: np.ndarray, spacing_zyx) -> np.ndarray:
@@ -605,12 +587,18 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
     ch2 = None if second_channel is None else _as_second_channel(second_channel, image, source)
     seeds_zyx = [np.array(s[::-1]) for s in seeds]
     seed_ball_mm3 = 4.0 / 3.0 * np.pi * p.seed_radius_mm ** 3
+    voxel_mm3 = float(np.prod(np.array(image.GetSpacing(), float)[::-1]))   # as _Problem.sp
 
-    def tiny(m: np.ndarray, sp) -> bool:
+    def tiny(m: np.ndarray) -> bool:
         """A mask smaller than the seed's own ball (whose values set the appearance model):
         nothing around the click was delimited.  The jittered clicks of its inner half would
         all fall on the same few voxels and agree, so its confidence is 0, not that Dice."""
-        return float(m.sum()) * float(np.prod(sp)) < seed_ball_mm3
+        return float(m.sum()) * voxel_mm3 < seed_ball_mm3
+
+    def box_fill(m: np.ndarray, box) -> Optional[float]:
+        """Share of the box's voxels in the mask (None without a box)."""
+        return None if box is None else \
+            float(m.sum()) / float(np.prod([b.stop - b.start for b in box]))
 
     def attempt(q: ClickParameters, use_model: str, box_model: bool = True):
         """The method with parameters ``q`` and appearance model ``use_model`` (the generic
@@ -646,7 +634,7 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
         mask, res, used = pipeline(seeds_zyx)
         jitter: List[float] = []
         conf = None
-        if confidence and q.n_jitter > 0 and tiny(mask, prob.sp):
+        if confidence and q.n_jitter > 0 and tiny(mask):
             conf = 0.0
         elif confidence and q.n_jitter > 0:
             for pt in inner_half_points(mask, prob.sp, int(q.n_jitter), start=used[-1]):
@@ -659,11 +647,10 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
     def implausible(a) -> bool:
         """Nothing delimited around the click (``tiny``), or, with a box, a mask filling less
         than ``min_box_fill`` of it (the box says the tumour is about its size)."""
-        if tiny(a["mask"], a["prob"].sp):
+        if tiny(a["mask"]):
             return True
-        box = a["prob"].box
-        return box is not None and float(a["mask"].sum()) < \
-            p.min_box_fill * float(np.prod([b.stop - b.start for b in box]))
+        fill = box_fill(a["mask"], a["prob"].box)
+        return fill is not None and fill < p.min_box_fill
 
     best = attempt(p, model)
     # an unreliable result: try a longer reach (large tumours, wide necrotic cores) and keep the
@@ -696,12 +683,13 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
                                                               "jitter", "prob"))
     p_used = best["p"]
     warnings: List[str] = []
-    if conf is not None and conf < p.warn_below and not tiny(mask, prob.sp):
+    is_tiny = tiny(mask)
+    if conf is not None and conf < p.warn_below and not is_tiny:
         warnings.append(f"the mask depends on where one clicks (confidence {conf:.2f} < "
                         f"{p.warn_below}): check it; add seeds, a box or background points")
     if not mask.any():
         warnings.append("empty mask: the click is not inside a tumour the method can separate")
-    elif tiny(mask, prob.sp):
+    elif is_tiny:
         warnings.append(f"the mask is smaller than a ball of {p.seed_radius_mm:g} mm radius "
                         f"around the click (confidence 0): either the tumour is tiny or the "
                         f"method found no boundary around the click; check it, click inside "
@@ -710,13 +698,12 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
         warnings.append(f"the image shows the tumour's boundary on only "
                         f"{100 * res['boundary_fraction']:.0f}% of its surface (tissue of "
                         f"similar intensity around it): the rest was interpolated; check it")
-    if prob.box is not None:
+    fill = box_fill(mask, prob.box)
+    if fill is not None:
         # the box is drawn around the tumour: even a generous box (twice the tumour's extent
         # each way) holds an ellipsoidal tumour at about 6 %; a mask filling far less of it
         # has probably caught only a part (a tiny mask inside a large, homogeneous tumour
         # agrees with the masks of clicks inside it, so the confidence cannot see this)
-        box_voxels = float(np.prod([b.stop - b.start for b in prob.box]))
-        fill = float(mask.sum()) / box_voxels
         if mask.any() and fill < p.min_box_fill:
             warnings.append(f"the mask fills only {100 * fill:.1f}% of the box: the tumour is "
                             f"probably larger than the mask; click nearer its centre or add "
@@ -730,7 +717,7 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
                             f"the tumour may be larger; add seeds in its other parts")
     out = sitk.GetImageFromArray(mask.astype(np.uint8))
     out.CopyInformation(image)
-    vol = float(mask.sum()) * float(np.prod(prob.sp)) / 1000.0
+    vol = float(mask.sum()) * voxel_mm3 / 1000.0
     seeds_lps = [tuple(float(v) for v in image.TransformIndexToPhysicalPoint(
         [int(c) for c in s[::-1]])) for s in used]
     for w in warnings:
