@@ -53,8 +53,8 @@ Method
    ``_surface.halfway_radii``): a class boundary set by histograms sits inside a blurred edge.
 5. **Re-centring** (``recentre``): the point of the first mask deepest inside it (maximal
    distance to its surface) is added as a second seed and the surface is fitted again from both
-   (the mask is the union of the two star-shaped regions).  A click near the edge of a tumour
-   then gives nearly the mask of a click at its centre.
+   (the mask is the union of the two star-shaped regions); ``recentre_iterations`` (1) times.
+   A click near the edge of a tumour then gives nearly the mask of a click at its centre.
 6. **Confidence** (``n_jitter`` > 0): the whole method is run again from ``n_jitter`` other
    points of the inner half of the result (voxels at least half the maximal depth inside it,
    chosen by farthest-point sampling from the centre: the clicks that differ most from one
@@ -72,6 +72,14 @@ Method
    least ``wide_enclosure_mm`` (60 mm), for tumours larger than the default reach (a large
    glioblastoma with a wide necrotic core, a large lung mass), and the result with the higher
    confidence is kept: a selection by the method's own stability, never by a reference.
+   When the result is still unreliable, but plausible (step 1's fallback handles an
+   implausible one), the method is run once more with the longer reach
+   and the re-centring of step 5 repeated up to ``retry_recentre_iterations`` (3) times (each
+   time from the deepest point of the union so far, until it lies within twice
+   ``seed_radius_mm`` of a seed already used): from a click near one end of a large tumour
+   whose boundary the image hides in places (a lung mass on the chest wall or the
+   mediastinum), the rays near the click decide the hidden part and the first deepest point
+   is still near the click; again the result with the higher confidence is kept.
    Without the confidence (``confidence=False`` or ``n_jitter=0``) this step is skipped.
 
 For several seeds the surfaces of all seeds are fitted with the same likelihood and their
@@ -133,6 +141,8 @@ class ClickParameters:
     second_channel_margin_mm: float = 3.0
     background_radius_mm: float = 3.0
     recentre: bool = True
+    recentre_iterations: int = 1
+    retry_recentre_iterations: int = 3
     n_jitter: int = 2
     warn_below: float = 0.8
     wide_ray_length_mm: float = 90.0
@@ -154,6 +164,9 @@ class ClickParameters:
             raise ValueError(f"n_rays must be at least 20, got {self.n_rays!r}")
         if int(self.n_jitter) < 0:
             raise ValueError(f"n_jitter must be >= 0, got {self.n_jitter!r}")
+        for name in ("recentre_iterations", "retry_recentre_iterations"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)!r}")
         if not 0.0 <= float(self.min_box_fill) < 1.0:
             raise ValueError(f"min_box_fill must be in [0, 1), got {self.min_box_fill!r}")
         return self
@@ -624,9 +637,16 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
             res = prob.run(start)
             m = full_mask(res)
             used = list(start)
-            if q.recentre and m.any():
+            extra: List[np.ndarray] = []
+            for _ in range(int(q.recentre_iterations) if q.recentre else 0):
+                if not m.any():
+                    break
                 c = _deepest_point(m, prob.sp)
-                res = prob.run(start, extra=[c])
+                if extra and min(float(np.sqrt((((c - e) * prob.sp) ** 2).sum()))
+                                 for e in used) < 2 * q.seed_radius_mm:
+                    break
+                extra.append(c)
+                res = prob.run(start, extra=extra)
                 m = full_mask(res)
                 used.append(c)
             return m, res, used
@@ -655,13 +675,24 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
     best = attempt(p, model)
     # an unreliable result: try a longer reach (large tumours, wide necrotic cores) and keep the
     # more reliable of the two (the one that depends less on where one clicks)
+    p_wide = dataclasses.replace(p, ray_length_mm=p.wide_ray_length_mm,
+                                 enclosure_mm=max(p.enclosure_mm, p.wide_enclosure_mm))
     if (best["conf"] is not None and best["conf"] < p.warn_below
             and p.wide_ray_length_mm > p.ray_length_mm):
-        wide = attempt(dataclasses.replace(
-            p, ray_length_mm=p.wide_ray_length_mm,
-            enclosure_mm=max(p.enclosure_mm, p.wide_enclosure_mm)), model)
+        wide = attempt(p_wide, model)
         if wide["conf"] is not None and wide["conf"] > best["conf"]:
             best = wide
+    # still unreliable but plausible: the longer reach and repeated re-centring (a click near
+    # the edge of a large tumour whose boundary the image hides in places: the deepest point of
+    # the first mask is still near the click), and again the more reliable result is kept (an
+    # implausible result goes to the next model instead, below)
+    if (best["conf"] is not None and best["conf"] < p.warn_below and p.recentre
+            and p.retry_recentre_iterations > p.recentre_iterations
+            and not implausible(best)):
+        deep = attempt(dataclasses.replace(
+            p_wide, recentre_iterations=p.retry_recentre_iterations), model)
+        if deep["conf"] is not None and deep["conf"] > best["conf"]:
+            best = deep
     # still implausible: the next appearance model in turn, and the first plausible result is
     # kept: the model the click's surroundings suggested may find nothing around it (a seed
     # neither enhancing nor enclosed by enhancing tissue, soft tissue without a boundary
