@@ -370,6 +370,42 @@ def test_real_case_regression(shared_cases, case_id, floor):
     assert d >= floor
 
 
+def test_grow_from_seeds_baseline_of_the_benchmark():
+    """The benchmark's "Grow from seeds" baseline (3D Slicer's FastGrowCut rule: each voxel takes
+    the label of the seed it reaches by the cheapest path of absolute intensity differences):
+    an ellipsoid of contrast 100 in noise of s.d. 10 is found exactly from the click, with the
+    box's faces or, without a box, the faces of the +-60 mm cube as background; and a block
+    worked by hand."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "segmentation_bench.py"
+    spec = importlib.util.spec_from_file_location("segmentation_bench", path)
+    sb = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sb)
+    sp = (1.0, 1.0, 2.0)
+    shape = (30, 80, 80)
+    ref = _ellipsoid(shape, (15, 40, 40), (12.0, 15.0, 18.0), sp)
+    im = _image(np.where(ref, 100.0, 0.0) + np.random.default_rng(0).normal(0, 10, shape), sp)
+    click = _pt(im, (15, 40, 40))
+    m = sb.grow_from_seeds(im, click, None)
+    assert m.GetSize() == im.GetSize() and m.GetOrigin() == im.GetOrigin()
+    assert _dice(m, ref) > 0.99
+    lo, hi = np.argwhere(ref).min(0), np.argwhere(ref).max(0)
+    corners = np.array([_pt(im, (a, b, c)) for a in (lo[0], hi[0]) for b in (lo[1], hi[1])
+                        for c in (lo[2], hi[2])])
+    assert _dice(sb.grow_from_seeds(im, click, list(corners.min(0) - 5) + list(corners.max(0) + 5)),
+                 ref) > 0.99
+    # hand-worked: a block of 10 inside zeros, clicked at its centre: the block costs the click's
+    # ball nothing and every background face a step of 10; the zeros cost the faces nothing and
+    # the ball a step of 10: the mask is exactly the block
+    arr = np.zeros((9, 9, 21))
+    arr[2:7, 2:7, 4:15] = 10.0
+    im2 = _image(arr, (1.0, 1.0, 1.0))
+    m2 = sitk.GetArrayViewFromImage(sb.grow_from_seeds(im2, _pt(im2, (4, 4, 9)), None)) > 0
+    assert np.array_equal(m2, arr > 0)
+
+
 # ------------------------------------------------------------------------- command line
 def test_segment_command_options(tmp_path, capsys):
     """Several seeds (the first at negative x), a box, a background point, a second channel and
