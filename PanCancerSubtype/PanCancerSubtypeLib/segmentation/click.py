@@ -72,14 +72,16 @@ Method
    least ``wide_enclosure_mm`` (60 mm), for tumours larger than the default reach (a large
    glioblastoma with a wide necrotic core, a large lung mass), and the result with the higher
    confidence is kept: a selection by the method's own stability, never by a reference.
-   When the result is still unreliable, but plausible (step 1's fallback handles an
+   When a ``lung`` result is still unreliable, but plausible (step 1's fallback handles an
    implausible one), the method is run once more with the longer reach
    and the re-centring of step 5 repeated up to ``retry_recentre_iterations`` (3) times (each
    time from the deepest point of the union so far, until it lies within twice
    ``seed_radius_mm`` of a seed already used): from a click near one end of a large tumour
    whose boundary the image hides in places (a lung mass on the chest wall or the
    mediastinum), the rays near the click decide the hidden part and the first deepest point
-   is still near the click; again the result with the higher confidence is kept.
+   is still near the click; again the result with the higher confidence is kept.  Only for
+   the ``lung`` model, whose tumours lean on tissue of their own density: on the other
+   models it changed little and cost time (README, "Tumour segmentation").
    Without the confidence (``confidence=False`` or ``n_jitter=0``) this step is skipped.
 
 For several seeds the surfaces of all seeds are fitted with the same likelihood and their
@@ -143,6 +145,7 @@ class ClickParameters:
     recentre: bool = True
     recentre_iterations: int = 1
     retry_recentre_iterations: int = 3
+    min_boundary_fraction: float = 0.5
     n_jitter: int = 2
     warn_below: float = 0.8
     wide_ray_length_mm: float = 90.0
@@ -167,6 +170,9 @@ class ClickParameters:
         for name in ("recentre_iterations", "retry_recentre_iterations"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)!r}")
+        if not 0.0 <= float(self.min_boundary_fraction) <= 1.0:
+            raise ValueError(f"min_boundary_fraction must be in [0, 1], got "
+                             f"{self.min_boundary_fraction!r}")
         if not 0.0 <= float(self.min_box_fill) < 1.0:
             raise ValueError(f"min_box_fill must be in [0, 1), got {self.min_box_fill!r}")
         return self
@@ -682,13 +688,14 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
         wide = attempt(p_wide, model)
         if wide["conf"] is not None and wide["conf"] > best["conf"]:
             best = wide
-    # still unreliable but plausible: the longer reach and repeated re-centring (a click near
-    # the edge of a large tumour whose boundary the image hides in places: the deepest point of
-    # the first mask is still near the click), and again the more reliable result is kept (an
-    # implausible result goes to the next model instead, below)
+    # a lung tumour still unreliable but plausible: the longer reach and repeated re-centring
+    # (a click near the end of a large mass on the chest wall or the mediastinum, where the
+    # rays near the click decided the hidden boundary: the deepest point of the first mask is
+    # still near the click), and again the more reliable result is kept (an implausible
+    # result goes to the next model instead, below)
     if (best["conf"] is not None and best["conf"] < p.warn_below and p.recentre
             and p.retry_recentre_iterations > p.recentre_iterations
-            and not implausible(best)):
+            and best["res"]["model"] == "lung" and not implausible(best)):
         deep = attempt(dataclasses.replace(
             p_wide, recentre_iterations=p.retry_recentre_iterations), model)
         if deep["conf"] is not None and deep["conf"] > best["conf"]:
@@ -725,7 +732,7 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
                         f"around the click (confidence 0): either the tumour is tiny or the "
                         f"method found no boundary around the click; check it, click inside "
                         f"the tumour, add seeds or a box")
-    if res["boundary_fraction"] < 0.5:
+    if res["boundary_fraction"] < p.min_boundary_fraction:
         warnings.append(f"the image shows the tumour's boundary on only "
                         f"{100 * res['boundary_fraction']:.0f}% of its surface (tissue of "
                         f"similar intensity around it): the rest was interpolated; check it")
