@@ -22,8 +22,14 @@ with a box.  ``--held-out`` runs the same protocol on the soft-tissue sarcomas (
 ``IBSI_soft_tissue_sarcoma_CT_MR/pairs.csv``).  They were held out once, with the parameters of
 the first version frozen; the second version's changes (box model, fallback, confidence 0 for a
 mask smaller than the click's ball) were chosen on STS_001-005 only and checked once on
-STS_006-014 (``--cases``): README, "Tumour segmentation".  The last summary line counts how many
+STS_006-014 (``--cases``); the third (a repeated re-centring retry for unreliable lung
+results) was found on ibsi_nsclc and an analytic phantom, after every sarcoma had been seen:
+README, "Tumour segmentation".  The last summary line counts how many
 results the method flags (``needs_check``) among the failures (Dice < 0.6) and the others.
+
+Baselines of the field on the same clicks and boxes: ``--method random_walker`` (scikit-image,
+box only) and ``--method grow_from_seeds`` (3D Slicer's Grow from seeds; without a box its
+background seeds are the faces of the +-60 mm cube around the click).
 
 Timings depend on the machine and its load (``os.getloadavg`` is printed); the network's weights
 do not matter for timing, so an untrained network is used.

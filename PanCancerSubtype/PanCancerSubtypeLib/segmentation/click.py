@@ -72,16 +72,16 @@ Method
    least ``wide_enclosure_mm`` (60 mm), for tumours larger than the default reach (a large
    glioblastoma with a wide necrotic core, a large lung mass), and the result with the higher
    confidence is kept: a selection by the method's own stability, never by a reference.
-   When a ``lung`` result is still unreliable, but plausible (step 1's fallback handles an
-   implausible one), the method is run once more with the longer reach
+   When a ``lung`` or ``generic`` result is still unreliable, but plausible (step 1's
+   fallback handles an implausible one), the method is run once more with the longer reach
    and the re-centring of step 5 repeated up to ``retry_recentre_iterations`` (3) times (each
    time from the deepest point of the union so far, until it lies within twice
    ``seed_radius_mm`` of a seed already used): from a click near one end of a large tumour
    whose boundary the image hides in places (a lung mass on the chest wall or the
    mediastinum), the rays near the click decide the hidden part and the first deepest point
-   is still near the click; again the result with the higher confidence is kept.  Only for
-   the ``lung`` model, whose tumours lean on tissue of their own density: on the other
-   models it changed little and cost time (README, "Tumour segmentation").
+   is still near the click; again the result with the higher confidence is kept.  Not for
+   the ``bright`` model, whose boundary is the enhancing tissue the image shows: there it
+   changed little and cost time (README, "Tumour segmentation").
    Without the confidence (``confidence=False`` or ``n_jitter=0``) this step is skipped.
 
 For several seeds the surfaces of all seeds are fitted with the same likelihood and their
@@ -688,14 +688,15 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
         wide = attempt(p_wide, model)
         if wide["conf"] is not None and wide["conf"] > best["conf"]:
             best = wide
-    # a lung tumour still unreliable but plausible: the longer reach and repeated re-centring
-    # (a click near the end of a large mass on the chest wall or the mediastinum, where the
-    # rays near the click decided the hidden boundary: the deepest point of the first mask is
-    # still near the click), and again the more reliable result is kept (an implausible
-    # result goes to the next model instead, below)
+    # still unreliable but plausible, and not an enhancing tumour (whose boundary the image
+    # shows): the longer reach and repeated re-centring (a click near the end of a large mass
+    # against tissue of its own appearance, e.g. on the chest wall or the mediastinum, where
+    # the rays near the click decided the hidden boundary: the deepest point of the first
+    # mask is still near the click), and again the more reliable result is kept (an
+    # implausible result goes to the next model instead, below)
     if (best["conf"] is not None and best["conf"] < p.warn_below and p.recentre
             and p.retry_recentre_iterations > p.recentre_iterations
-            and best["res"]["model"] == "lung" and not implausible(best)):
+            and best["res"]["model"] != "bright" and not implausible(best)):
         deep = attempt(dataclasses.replace(
             p_wide, recentre_iterations=p.retry_recentre_iterations), model)
         if deep["conf"] is not None and deep["conf"] > best["conf"]:
