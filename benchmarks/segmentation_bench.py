@@ -130,6 +130,21 @@ def bench_cases(data: Path, held_out: bool, only=None):
     return out
 
 
+def ball_and_faces(shape, centre_zyx, spacing_zyx, seed_radius_mm):
+    """Seed labels of the two baselines on a crop: 1 in the ball of ``seed_radius_mm`` around the
+    click (voxel index z, y, x of the crop), 2 on the crop's faces (background) outside it."""
+    labels = np.zeros(shape, np.int32)
+    g = np.ogrid[tuple(slice(0, n) for n in shape)]
+    labels[sum(((gi - ci) * h) ** 2 for gi, ci, h in zip(g, centre_zyx, spacing_zyx))
+           <= seed_radius_mm ** 2] = 1
+    for ax in range(3):
+        for end in (0, -1):
+            face = [slice(None)] * 3
+            face[ax] = end
+            labels[tuple(face)] = np.where(labels[tuple(face)] == 1, 1, 2)
+    return labels
+
+
 def random_walker_box(img, pt, bbox, seed_radius_mm=2.5, beta=130.0):
     """The field's standard baseline for a box and a click (Grady, IEEE TPAMI 28:1768, 2006;
     scikit-image ``random_walker``, mode ``cg_j``, tol 1e-5, default beta): foreground seeds in the 2.5 mm ball around the
@@ -145,14 +160,7 @@ def random_walker_box(img, pt, bbox, seed_radius_mm=2.5, beta=130.0):
     crop = np.asarray(arr[sl], np.float64)
     sp = np.array(img.GetSpacing()[::-1], float)
     c = np.array(img.TransformPhysicalPointToIndex(pt)[::-1]) - [s.start for s in sl]
-    labels = np.zeros(crop.shape, np.int32)
-    g = np.ogrid[tuple(slice(0, n) for n in crop.shape)]
-    labels[sum(((gi - ci) * h) ** 2 for gi, ci, h in zip(g, c, sp)) <= seed_radius_mm ** 2] = 1
-    for ax in range(3):
-        for end in (0, -1):
-            face = [slice(None)] * 3
-            face[ax] = end
-            labels[tuple(face)] = np.where(labels[tuple(face)] == 1, 1, 2)
+    labels = ball_and_faces(crop.shape, c, sp, seed_radius_mm)
     seg_ = random_walker(crop, labels, beta=beta, mode="cg_j", tol=1e-5, spacing=sp)
     out = np.zeros(arr.shape, np.uint8)
     out[sl] = (seg_ == 1).astype(np.uint8)
@@ -189,14 +197,7 @@ def grow_from_seeds(img, pt, bbox, seed_radius_mm=2.5, reach_mm=60.0):
     crop = np.asarray(arr[sl], np.float64)
     c = c_full - [s.start for s in sl]
     shape = crop.shape
-    labels = np.zeros(shape, np.int8)
-    g = np.ogrid[tuple(slice(0, n) for n in shape)]
-    labels[sum(((gi - ci) * h) ** 2 for gi, ci, h in zip(g, c, sp)) <= seed_radius_mm ** 2] = 1
-    for ax in range(3):
-        for end in (0, -1):
-            face = [slice(None)] * 3
-            face[ax] = end
-            labels[tuple(face)] = np.where(labels[tuple(face)] == 1, 1, 2)
+    labels = ball_and_faces(shape, c, sp, seed_radius_mm)
     idx = np.arange(crop.size).reshape(shape)
     rows, cols, wts = [], [], []
     for dz in (0, 1):
