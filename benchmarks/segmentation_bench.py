@@ -22,8 +22,8 @@ with a box.  ``--held-out`` runs the same protocol on the soft-tissue sarcomas (
 ``IBSI_soft_tissue_sarcoma_CT_MR/pairs.csv``).  They were held out once, with the parameters of
 the first version frozen; the second version's changes (box model, fallback, confidence 0 for a
 mask smaller than the click's ball) were chosen on STS_001-005 only and checked once on
-STS_006-014 (``--cases``); the third (a repeated re-centring retry for unreliable lung
-results) was found on ibsi_nsclc and an analytic phantom, after every sarcoma had been seen:
+STS_006-014 (``--cases``); the third (a repeated re-centring retry for unreliable lung and
+generic results) was found on ibsi_nsclc and an analytic phantom, after every sarcoma had been seen:
 README, "Tumour segmentation".  The last summary line counts how many
 results the method flags (``needs_check``) among the failures (Dice < 0.6) and the others.
 
@@ -130,58 +130,12 @@ def bench_cases(data: Path, held_out: bool, only=None):
     return out
 
 
-def ball_and_faces(shape, centre_zyx, spacing_zyx, seed_radius_mm):
-    """Seed labels of the two baselines on a crop: 1 in the ball of ``seed_radius_mm`` around the
-    click (voxel index z, y, x of the crop), 2 on the crop's faces (background) outside it."""
-    labels = np.zeros(shape, np.int32)
-    g = np.ogrid[tuple(slice(0, n) for n in shape)]
-    labels[sum(((gi - ci) * h) ** 2 for gi, ci, h in zip(g, centre_zyx, spacing_zyx))
-           <= seed_radius_mm ** 2] = 1
-    for ax in range(3):
-        for end in (0, -1):
-            face = [slice(None)] * 3
-            face[ax] = end
-            labels[tuple(face)] = np.where(labels[tuple(face)] == 1, 1, 2)
-    return labels
-
-
-def random_walker_box(img, pt, bbox, seed_radius_mm=2.5, beta=130.0):
-    """The field's standard baseline for a box and a click (Grady, IEEE TPAMI 28:1768, 2006;
-    scikit-image ``random_walker``, mode ``cg_j``, tol 1e-5, default beta): foreground seeds in the 2.5 mm ball around the
-    click, background seeds on the box's faces, on the box's crop, voxel spacing given.  For
-    comparison only (``--method random_walker``): it needs the box."""
+def baseline_crop(img, pt, bbox, seed_radius_mm, reach_mm=60.0):
+    """The two baselines' problem: the crop (the box or, without one, the cube of +-``reach_mm``
+    around the click, clipped to the image), as float64, its slices, the voxel spacing (z, y, x)
+    and the seed labels: 1 in the ball of ``seed_radius_mm`` around the click, 2 on the crop's
+    faces (background) outside it."""
     import SimpleITK as sitk
-    from skimage.segmentation import random_walker
-
-    from PanCancerSubtypeLib.segmentation._points import bbox_to_slices
-
-    arr = sitk.GetArrayViewFromImage(img)
-    sl = bbox_to_slices(img, bbox)
-    crop = np.asarray(arr[sl], np.float64)
-    sp = np.array(img.GetSpacing()[::-1], float)
-    c = np.array(img.TransformPhysicalPointToIndex(pt)[::-1]) - [s.start for s in sl]
-    labels = ball_and_faces(crop.shape, c, sp, seed_radius_mm)
-    seg_ = random_walker(crop, labels, beta=beta, mode="cg_j", tol=1e-5, spacing=sp)
-    out = np.zeros(arr.shape, np.uint8)
-    out[sl] = (seg_ == 1).astype(np.uint8)
-    m = sitk.GetImageFromArray(out)
-    m.CopyInformation(img)
-    return m
-
-
-def grow_from_seeds(img, pt, bbox, seed_radius_mm=2.5, reach_mm=60.0):
-    """3D Slicer's "Grow from seeds" (FastGrowCut: Zhu et al., MICCAI 2014; Slicer's
-    ``vtkImageGrowCutSegment``, without its later spatial-regularisation option): every voxel
-    takes the label of the seed it reaches by the cheapest path, a path costing the sum of the
-    absolute intensity differences between 26-neighbours (scipy's Dijkstra from all seeds at
-    once, ``min_only``; a 1e-6 floor per step because a sparse graph drops zero weights).
-    Foreground seeds: the 2.5 mm ball around the click; background seeds: the faces of the box
-    or, without one, automatically those of the cube of +-``reach_mm`` around the click (the
-    click method's default reach), clipped to the image.  For comparison only
-    (``--method grow_from_seeds``)."""
-    import SimpleITK as sitk
-    from scipy.sparse import coo_array
-    from scipy.sparse.csgraph import dijkstra
 
     from PanCancerSubtypeLib.segmentation._points import bbox_to_slices
 
@@ -196,8 +150,55 @@ def grow_from_seeds(img, pt, bbox, seed_radius_mm=2.5, reach_mm=60.0):
                    for ci, ri, n in zip(c_full, r, arr.shape))
     crop = np.asarray(arr[sl], np.float64)
     c = c_full - [s.start for s in sl]
+    labels = np.zeros(crop.shape, np.int32)
+    g = np.ogrid[tuple(slice(0, n) for n in crop.shape)]
+    labels[sum(((gi - ci) * h) ** 2 for gi, ci, h in zip(g, c, sp)) <= seed_radius_mm ** 2] = 1
+    for ax in range(3):
+        for end in (0, -1):
+            face = [slice(None)] * 3
+            face[ax] = end
+            labels[tuple(face)] = np.where(labels[tuple(face)] == 1, 1, 2)
+    return crop, sl, sp, labels
+
+
+def mask_on_image(img, sl, foreground: np.ndarray):
+    """A baseline's foreground on the crop ``sl`` as a uint8 mask on the image's grid."""
+    import SimpleITK as sitk
+
+    out = np.zeros(img.GetSize()[::-1], np.uint8)
+    out[sl] = foreground.astype(np.uint8)
+    m = sitk.GetImageFromArray(out)
+    m.CopyInformation(img)
+    return m
+
+
+def random_walker_box(img, pt, bbox, seed_radius_mm=2.5, beta=130.0):
+    """The field's standard baseline for a box and a click (Grady, IEEE TPAMI 28:1768, 2006;
+    scikit-image ``random_walker``, mode ``cg_j``, tol 1e-5, default beta): foreground seeds in the 2.5 mm ball around the
+    click, background seeds on the box's faces, on the box's crop, voxel spacing given.  For
+    comparison only (``--method random_walker``): it needs the box."""
+    from skimage.segmentation import random_walker
+
+    crop, sl, sp, labels = baseline_crop(img, pt, bbox, seed_radius_mm)
+    seg_ = random_walker(crop, labels, beta=beta, mode="cg_j", tol=1e-5, spacing=sp)
+    return mask_on_image(img, sl, seg_ == 1)
+
+
+def grow_from_seeds(img, pt, bbox, seed_radius_mm=2.5, reach_mm=60.0):
+    """3D Slicer's "Grow from seeds" (FastGrowCut: Zhu et al., MICCAI 2014; Slicer's
+    ``vtkImageGrowCutSegment``, without its later spatial-regularisation option): every voxel
+    takes the label of the seed it reaches by the cheapest path, a path costing the sum of the
+    absolute intensity differences between 26-neighbours (scipy's Dijkstra from all seeds at
+    once, ``min_only``; a 1e-6 floor per step because a sparse graph drops zero weights).
+    Foreground seeds: the 2.5 mm ball around the click; background seeds: the faces of the box
+    or, without one, automatically those of the cube of +-``reach_mm`` around the click (the
+    click method's default reach), clipped to the image.  For comparison only
+    (``--method grow_from_seeds``)."""
+    from scipy.sparse import coo_array
+    from scipy.sparse.csgraph import dijkstra
+
+    crop, sl, _, labels = baseline_crop(img, pt, bbox, seed_radius_mm, reach_mm)
     shape = crop.shape
-    labels = ball_and_faces(shape, c, sp, seed_radius_mm)
     idx = np.arange(crop.size).reshape(shape)
     rows, cols, wts = [], [], []
     for dz in (0, 1):
@@ -216,11 +217,7 @@ def grow_from_seeds(img, pt, bbox, seed_radius_mm=2.5, reach_mm=60.0):
     _, _, nearest = dijkstra(graph, directed=False, indices=sources, min_only=True,
                              return_predecessors=True)
     grown = np.where(nearest >= 0, labels.ravel()[np.maximum(nearest, 0)], 2).reshape(shape)
-    out = np.zeros(arr.shape, np.uint8)
-    out[sl] = (grown == 1).astype(np.uint8)
-    m = sitk.GetImageFromArray(out)
-    m.CopyInformation(img)
-    return m
+    return mask_on_image(img, sl, grown == 1)
 
 
 def run_case(seg, img, ref, modality, seeds, bbox, ch2, method, confidence):

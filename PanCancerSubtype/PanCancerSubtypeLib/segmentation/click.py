@@ -681,7 +681,9 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
     best = attempt(p, model)
     # an unreliable result: try a longer reach (large tumours, wide necrotic cores) and keep the
     # more reliable of the two (the one that depends less on where one clicks)
-    p_wide = dataclasses.replace(p, ray_length_mm=p.wide_ray_length_mm,
+    # the longer reach (never shorter than the default one, also when the user switched the
+    # longer-reach retry off with wide_ray_length_mm <= ray_length_mm)
+    p_wide = dataclasses.replace(p, ray_length_mm=max(p.ray_length_mm, p.wide_ray_length_mm),
                                  enclosure_mm=max(p.enclosure_mm, p.wide_enclosure_mm))
     if (best["conf"] is not None and best["conf"] < p.warn_below
             and p.wide_ray_length_mm > p.ray_length_mm):
