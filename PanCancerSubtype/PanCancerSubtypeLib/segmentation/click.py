@@ -82,6 +82,12 @@ Method
    is still near the click; again the result with the higher confidence is kept.  Not for
    the ``bright`` model, whose boundary is the enhancing tissue the image shows: there it
    changed little and cost time (README, "Tumour segmentation").
+   When a ``generic`` result without a box is still unreliable, the method is run once more
+   with the longer reach at a coarser scale: ``coarse_smoothing_mm`` (4 mm) instead of
+   ``generic_smoothing_mm`` and the three classes taken within ``coarse_radius_mm`` (45 mm)
+   instead of ``generic_radius_mm``, and again the result with the higher confidence is kept.
+   In a large tumour on a noisy image, the 25 mm around the click hold only tumour and, at
+   1.5 mm smoothing, their three classes split the noise: a blob of a few ml around the click.
    Without the confidence (``confidence=False`` or ``n_jitter=0``) this step is skipped.
 
 For several seeds the surfaces of all seeds are fitted with the same likelihood and their
@@ -150,6 +156,8 @@ class ClickParameters:
     warn_below: float = 0.8
     wide_ray_length_mm: float = 90.0
     wide_enclosure_mm: float = 60.0
+    coarse_smoothing_mm: float = 4.0
+    coarse_radius_mm: float = 45.0
     min_box_fill: float = 0.02
     box_band_mm: float = 10.0
     box_core: float = 0.5
@@ -157,7 +165,7 @@ class ClickParameters:
     def validate(self) -> "ClickParameters":
         for name in ("ray_length_mm", "ray_step_mm", "exit_window_mm", "max_slope_mm",
                      "generic_radius_mm", "seed_radius_mm", "stats_radius_mm", "enclosure_mm",
-                     "lung_reach_mm"):
+                     "lung_reach_mm", "coarse_smoothing_mm", "coarse_radius_mm"):
             v = getattr(self, name)
             if not (np.isfinite(v) and v > 0):
                 raise ValueError(f"{name} must be a positive number, got {v!r}")
@@ -703,6 +711,19 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
             p_wide, recentre_iterations=p.retry_recentre_iterations), model)
         if deep["conf"] is not None and deep["conf"] > best["conf"]:
             best = deep
+    # a generic result still unreliable without a box: the tumour's class decided at a coarser
+    # scale (a large tumour in noisy CT or MR: within generic_radius_mm of the click there is
+    # only tumour, and at generic_smoothing_mm its three classes split the noise, a small
+    # blob around the click); again the more reliable result is kept
+    if (best["conf"] is not None and best["conf"] < p.warn_below and bbox is None
+            and best["res"]["model"] == "generic"
+            and (p.coarse_smoothing_mm > p.generic_smoothing_mm
+                 or p.coarse_radius_mm > p.generic_radius_mm)):
+        coarse = attempt(dataclasses.replace(
+            p_wide, generic_smoothing_mm=max(p.generic_smoothing_mm, p.coarse_smoothing_mm),
+            generic_radius_mm=max(p.generic_radius_mm, p.coarse_radius_mm)), "generic")
+        if coarse["conf"] is not None and coarse["conf"] > best["conf"]:
+            best = coarse
     # still implausible: the next appearance model in turn, and the first plausible result is
     # kept: the model the click's surroundings suggested may find nothing around it (a seed
     # neither enhancing nor enclosed by enhancing tissue, soft tissue without a boundary
