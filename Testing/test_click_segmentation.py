@@ -514,3 +514,10 @@ def test_a_mask_that_hardly_fills_its_box_is_flagged():
     assert [w for w in res.warnings if "of the box" in w], res.warnings
     with pytest.raises(ValueError, match="min_box_fill"):
         seg.ClickParameters(min_box_fill=1.5).validate()
+
+
+@pytest.mark.parametrize("name", ["coarse_smoothing_mm", "coarse_radius_mm", "wide_ray_step_mm"])
+@pytest.mark.parametrize("value", [0.0, -1.0, float("nan")])
+def test_retry_scales_must_be_positive(name, value):
+    with pytest.raises(ValueError, match=name):
+        seg.ClickParameters(**{name: value}).validate()
