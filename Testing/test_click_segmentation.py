@@ -365,6 +365,45 @@ def test_coarse_scale_retry_finds_a_large_tumour_in_noisy_ct():
     assert r.confidence > fine.confidence
 
 
+@pytest.mark.parametrize("radius,contrast,noise,fine_below,coarse_above", [
+    (20.0, 20.0, 60.0, 0.1, 0.85),      # measured: 0.015 -> 0.896
+    (15.0, 12.0, 40.0, 0.8, 0.88),      # measured: 0.766 -> 0.923
+])
+def test_coarse_scale_retry_on_low_contrast_spheres(radius, contrast, noise, fine_below,
+                                                    coarse_above):
+    """Spheres of low contrast in noise (0.8 x 0.8 x 2.5 mm): at the generic model's scale the
+    result is poor and unreliable; the coarse-scale retry finds the sphere and is kept."""
+    sp = (0.8, 0.8, 2.5)
+    shape = (40, 100, 100)
+    ref = _ellipsoid(shape, (20, 50, 50), (radius,) * 3, sp)
+    arr = np.where(ref, 60.0 + contrast, 60.0) + \
+        np.random.default_rng(1).normal(0, noise, shape)
+    im = _image(arr, sp)
+    click = [_pt(im, (20, 51, 49))]
+    fine = seg.segment_click(im, click, modality="CT", params=seg.ClickParameters(
+        coarse_smoothing_mm=1.5, coarse_radius_mm=25.0))
+    assert _dice(fine.mask, ref) < fine_below and fine.confidence < 0.8
+    r = seg.segment_click(im, click, modality="CT")
+    assert r.model == "generic" and _dice(r.mask, ref) > coarse_above
+    assert r.confidence > 0.8 and not r.needs_check
+
+
+def test_coarse_scale_retry_leaves_a_small_reliable_lesion_alone():
+    """A 8 mm sphere, 15 HU above its surroundings, noise 30 HU: reliable at the generic
+    model's scale (confidence 0.92, measured), so the retry does not run."""
+    sp = (0.8, 0.8, 2.5)
+    shape = (40, 100, 100)
+    ref = _ellipsoid(shape, (20, 50, 50), (8.0,) * 3, sp)
+    im = _image(np.where(ref, 75.0, 60.0) + np.random.default_rng(1).normal(0, 30, shape), sp)
+    click = [_pt(im, (20, 51, 49))]
+    r = seg.segment_click(im, click, modality="CT")
+    off = seg.segment_click(im, click, modality="CT", params=seg.ClickParameters(
+        coarse_smoothing_mm=1.5, coarse_radius_mm=25.0))
+    assert r.confidence > 0.8 and _dice(r.mask, ref) > 0.8
+    np.testing.assert_array_equal(sitk.GetArrayViewFromImage(r.mask),
+                                  sitk.GetArrayViewFromImage(off.mask))
+
+
 def test_modality_is_guessed_as_features_does():
     from PanCancerSubtypeLib.io import guess_modality
 
