@@ -560,3 +560,29 @@ def test_a_mask_that_hardly_fills_its_box_is_flagged():
 def test_retry_scales_must_be_positive(name, value):
     with pytest.raises(ValueError, match=name):
         seg.ClickParameters(**{name: value}).validate()
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("smooth", [0.0, 0.3])
+def test_optimal_surface_is_the_exhaustive_minimum(seed, smooth):
+    """The minimum cut's surface against every surface of a small problem (5 columns of 5
+    samples, a ring of neighbours with one chord, |r_d - r_e| <= 1 between neighbours):
+    its cost equals the exhaustive minimum, and it satisfies the constraint."""
+    import itertools
+
+    from PanCancerSubtypeLib.segmentation._surface import optimal_surface
+
+    rng = np.random.default_rng(seed)
+    n, k, max_step = 5, 5, 1
+    cost = rng.normal(0.0, 1.0, (n, k)) + (2.0 if seed % 2 else 0.0)   # also all-positive
+    edges = np.array([[0, 1], [1, 2], [2, 3], [3, 4], [0, 4], [1, 3]])
+
+    def total(r):
+        return float(cost[np.arange(n), r].sum() +
+                     smooth * np.abs(r[edges[:, 0]] - r[edges[:, 1]]).sum())
+
+    best = min(total(np.array(r)) for r in itertools.product(range(k), repeat=n)
+               if np.all(np.abs(np.diff(np.array(r)[edges], axis=1)) <= max_step))
+    r = optimal_surface(cost, edges, max_step, smooth=smooth)
+    assert np.all(np.abs(r[edges[:, 0]] - r[edges[:, 1]]) <= max_step)
+    assert total(r) == pytest.approx(best, abs=1e-2)     # costs are rounded to 1/1000
