@@ -564,16 +564,17 @@ def test_retry_scales_must_be_positive(name, value):
 
 @pytest.mark.parametrize("seed", range(6))
 @pytest.mark.parametrize("smooth", [0.0, 0.3])
-def test_optimal_surface_is_the_exhaustive_minimum(seed, smooth):
+@pytest.mark.parametrize("max_step", [1, 2, 4])
+def test_optimal_surface_is_the_exhaustive_minimum(seed, smooth, max_step):
     """The minimum cut's surface against every surface of a small problem (5 columns of 5
-    samples, a ring of neighbours with one chord, |r_d - r_e| <= 1 between neighbours):
-    its cost equals the exhaustive minimum, and it satisfies the constraint."""
+    samples, a ring of neighbours with one chord, |r_d - r_e| <= max_step between
+    neighbours): its cost equals the exhaustive minimum, and it satisfies the constraint."""
     import itertools
 
     from PanCancerSubtypeLib.segmentation._surface import optimal_surface
 
     rng = np.random.default_rng(seed)
-    n, k, max_step = 5, 5, 1
+    n, k = 5, 5
     cost = rng.normal(0.0, 1.0, (n, k)) + (2.0 if seed % 2 else 0.0)   # also all-positive
     edges = np.array([[0, 1], [1, 2], [2, 3], [3, 4], [0, 4], [1, 3]])
 
