@@ -1,14 +1,16 @@
-"""Seed points, background points and boxes in physical LPS mm -> voxel indices (private to
-segmentation; :func:`seeds_to_indices` is public through :mod:`.semiauto`)."""
+"""Seed points, background points and boxes in physical LPS mm -> voxel indices, and points
+inside a mask (its deepest voxel, its inner half) (private to segmentation;
+:func:`seeds_to_indices` is public through :mod:`.semiauto`)."""
 from __future__ import annotations
 
-from typing import Optional
+from typing import List, Optional
 
 import numpy as np
 
 from ..errors import ImageDimensionError
 
-__all__ = ["seeds_to_indices", "bbox_to_slices", "check_scalar_3d"]
+__all__ = ["seeds_to_indices", "bbox_to_slices", "check_scalar_3d", "deepest_point",
+           "inner_half_points"]
 
 
 def check_scalar_3d(image, source: Optional[str] = None) -> None:
@@ -72,3 +74,38 @@ def bbox_to_slices(image, bbox, source: Optional[str] = None):
         raise ValueError(f"{source + ': ' if source else ''}bounding box {tuple(b)} does not "
                          f"overlap the image")
     return tuple(slice(int(lo[d]), int(hi[d])) for d in (2, 1, 0))
+
+
+def deepest_point(mask: np.ndarray, spacing_zyx) -> np.ndarray:
+    """Voxel (z, y, x) of ``mask`` farthest from its surface."""
+    from scipy import ndimage as ndi
+
+    idx = np.argwhere(mask)
+    lo, hi = idx.min(0), idx.max(0) + 1
+    sub = mask[tuple(slice(a, b) for a, b in zip(lo, hi))]
+    depth = ndi.distance_transform_edt(np.pad(sub, 1), sampling=spacing_zyx)[1:-1, 1:-1, 1:-1]
+    return np.array(np.unravel_index(int(np.argmax(depth)), sub.shape)) + lo
+
+
+def inner_half_points(mask: np.ndarray, spacing_zyx, n: int, start=None) -> List[np.ndarray]:
+    """``n`` voxels (z, y, x) of the inner half of ``mask`` (depth >= half the maximal depth),
+    by farthest-point sampling from ``start`` (default: the deepest voxel)."""
+    from scipy import ndimage as ndi
+
+    if n <= 0 or not mask.any():
+        return []
+    idx = np.argwhere(mask)
+    lo, hi = idx.min(0), idx.max(0) + 1
+    sub = mask[tuple(slice(a, b) for a, b in zip(lo, hi))]
+    depth = ndi.distance_transform_edt(np.pad(sub, 1), sampling=spacing_zyx)[1:-1, 1:-1, 1:-1]
+    inner = np.argwhere(depth >= 0.5 * depth.max()) + lo
+    pts = [np.asarray(start) if start is not None else
+           np.array(np.unravel_index(int(np.argmax(depth)), sub.shape)) + lo]
+    sp = np.asarray(spacing_zyx, float)
+    d2 = (((inner - pts[0]) * sp) ** 2).sum(1)
+    out = []
+    for _ in range(n):
+        k = int(np.argmax(d2))
+        out.append(inner[k])
+        d2 = np.minimum(d2, (((inner - inner[k]) * sp) ** 2).sum(1))
+    return out

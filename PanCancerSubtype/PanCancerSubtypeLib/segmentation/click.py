@@ -109,7 +109,8 @@ import numpy as np
 
 from ..errors import GeometryMismatchError, InvalidImageValuesError
 from . import _appearance as app
-from ._points import bbox_to_slices, check_scalar_3d, seeds_to_indices
+from ._points import (bbox_to_slices, check_scalar_3d, deepest_point, inner_half_points,
+                      seeds_to_indices)
 from ._surface import (forbid_beyond_stops, halfway_radii, optimal_surface, sample_rays,
                        sphere_directions, star_mask)
 
@@ -503,41 +504,6 @@ class _Problem:
         return r, seen
 
 
-def _deepest_point(mask: np.ndarray, spacing_zyx) -> np.ndarray:
-    """Voxel (z, y, x) of ``mask`` farthest from its surface."""
-    from scipy import ndimage as ndi
-
-    idx = np.argwhere(mask)
-    lo, hi = idx.min(0), idx.max(0) + 1
-    sub = mask[tuple(slice(a, b) for a, b in zip(lo, hi))]
-    depth = ndi.distance_transform_edt(np.pad(sub, 1), sampling=spacing_zyx)[1:-1, 1:-1, 1:-1]
-    return np.array(np.unravel_index(int(np.argmax(depth)), sub.shape)) + lo
-
-
-def inner_half_points(mask: np.ndarray, spacing_zyx, n: int, start=None) -> List[np.ndarray]:
-    """``n`` voxels (z, y, x) of the inner half of ``mask`` (depth >= half the maximal depth),
-    by farthest-point sampling from ``start`` (default: the deepest voxel)."""
-    from scipy import ndimage as ndi
-
-    if n <= 0 or not mask.any():
-        return []
-    idx = np.argwhere(mask)
-    lo, hi = idx.min(0), idx.max(0) + 1
-    sub = mask[tuple(slice(a, b) for a, b in zip(lo, hi))]
-    depth = ndi.distance_transform_edt(np.pad(sub, 1), sampling=spacing_zyx)[1:-1, 1:-1, 1:-1]
-    inner = np.argwhere(depth >= 0.5 * depth.max()) + lo
-    pts = [np.asarray(start) if start is not None else
-           np.array(np.unravel_index(int(np.argmax(depth)), sub.shape)) + lo]
-    sp = np.asarray(spacing_zyx, float)
-    d2 = (((inner - pts[0]) * sp) ** 2).sum(1)
-    out = []
-    for _ in range(n):
-        k = int(np.argmax(d2))
-        out.append(inner[k])
-        d2 = np.minimum(d2, (((inner - inner[k]) * sp) ** 2).sum(1))
-    return out
-
-
 def _dice(a: np.ndarray, b: np.ndarray) -> float:
     s = int(a.sum()) + int(b.sum())
     return 1.0 if s == 0 else 2.0 * float(np.logical_and(a, b).sum()) / s
@@ -658,7 +624,7 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
             for _ in range(int(q.recentre_iterations) if q.recentre else 0):
                 if not m.any():
                     break
-                c = _deepest_point(m, prob.sp)
+                c = deepest_point(m, prob.sp)
                 if extra and min(float(np.sqrt((((c - e) * prob.sp) ** 2).sum()))
                                  for e in used) < 2 * q.seed_radius_mm:
                     break
@@ -694,8 +660,7 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
     # more reliable of the two (the one that depends less on where one clicks)
     # the longer reach (never shorter than the default one, also when the user switched the
     # longer-reach retry off with wide_ray_length_mm <= ray_length_mm)
-    # (sampled every wide_ray_step_mm, for a large tumour as fine as the default step is for a
-    # small one, at a third of the time: the minimum cut grows faster than its nodes)
+    # (rays every wide_ray_step_mm: fine enough for a large tumour, and the cut is far cheaper)
     p_wide = dataclasses.replace(p, ray_length_mm=max(p.ray_length_mm, p.wide_ray_length_mm),
                                  enclosure_mm=max(p.enclosure_mm, p.wide_enclosure_mm),
                                  ray_step_mm=max(p.ray_step_mm, p.wide_ray_step_mm))
@@ -725,8 +690,7 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
             and best["res"]["model"] == "generic"
             and (p.coarse_smoothing_mm > p.generic_smoothing_mm
                  or p.coarse_radius_mm > p.generic_radius_mm)):
-        # (rays sampled at the default step: at wide_ray_step_mm this retry lost four of its
-        # sarcoma gains, e.g. STS_005_CT 0.70 -> 0.00, STS_014_CT 0.80 -> 0.00)
+        # (rays at the default step: at wide_ray_step_mm it lost on sarcomas; README)
         coarse = attempt(dataclasses.replace(
             p_wide, ray_step_mm=p.ray_step_mm,
             generic_smoothing_mm=max(p.generic_smoothing_mm, p.coarse_smoothing_mm),
