@@ -23,10 +23,11 @@ with a box.  ``--held-out`` runs the same protocol on the soft-tissue sarcomas (
 the first version frozen; the second version's changes (box model, fallback, confidence 0 for a
 mask smaller than the click's ball) were chosen on STS_001-005 only and checked once on
 STS_006-014 (``--cases``); the third (a repeated re-centring retry for unreliable lung and
-generic results) was found on ibsi_nsclc and an analytic phantom, after every sarcoma had been seen;
-the fourth (a coarse-scale retry for unreliable generic results without a box) was found on
-STS_005_CT and STS_001_CT and an analytic phantom: README, "Tumour segmentation".  The last summary line counts how many
-results the method flags (``needs_check``) among the failures (Dice < 0.6) and the others.
+generic results) was found on ibsi_nsclc and an analytic phantom, after every sarcoma had been
+seen; the fourth (a coarse-scale retry for unreliable generic results without a box) was found
+on STS_005_CT and STS_001_CT and an analytic phantom: README, "Tumour segmentation".  The last
+summary line counts how many results the method flags (``needs_check``) among the failures
+(Dice < 0.6) and the others.
 
 Baselines of the field on the same clicks and boxes: ``--method random_walker`` (scikit-image,
 box only) and ``--method grow_from_seeds`` (3D Slicer's Grow from seeds; without a box its

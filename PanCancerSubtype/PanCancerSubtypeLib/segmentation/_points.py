@@ -76,33 +76,34 @@ def bbox_to_slices(image, bbox, source: Optional[str] = None):
     return tuple(slice(int(lo[d]), int(hi[d])) for d in (2, 1, 0))
 
 
-def deepest_point(mask: np.ndarray, spacing_zyx) -> np.ndarray:
-    """Voxel (z, y, x) of ``mask`` farthest from its surface."""
+def _depth(mask: np.ndarray, spacing_zyx):
+    """Distance (mm) of every voxel of ``mask``'s bounding box to the mask's surface, and the
+    box's first corner (z, y, x)."""
     from scipy import ndimage as ndi
 
     idx = np.argwhere(mask)
     lo, hi = idx.min(0), idx.max(0) + 1
     sub = mask[tuple(slice(a, b) for a, b in zip(lo, hi))]
-    depth = ndi.distance_transform_edt(np.pad(sub, 1), sampling=spacing_zyx)[1:-1, 1:-1, 1:-1]
-    return np.array(np.unravel_index(int(np.argmax(depth)), sub.shape)) + lo
+    return ndi.distance_transform_edt(np.pad(sub, 1), sampling=spacing_zyx)[1:-1, 1:-1, 1:-1], lo
+
+
+def deepest_point(mask: np.ndarray, spacing_zyx) -> np.ndarray:
+    """Voxel (z, y, x) of ``mask`` farthest from its surface."""
+    depth, lo = _depth(mask, spacing_zyx)
+    return np.array(np.unravel_index(int(np.argmax(depth)), depth.shape)) + lo
 
 
 def inner_half_points(mask: np.ndarray, spacing_zyx, n: int, start=None) -> List[np.ndarray]:
     """``n`` voxels (z, y, x) of the inner half of ``mask`` (depth >= half the maximal depth),
     by farthest-point sampling from ``start`` (default: the deepest voxel)."""
-    from scipy import ndimage as ndi
-
     if n <= 0 or not mask.any():
         return []
-    idx = np.argwhere(mask)
-    lo, hi = idx.min(0), idx.max(0) + 1
-    sub = mask[tuple(slice(a, b) for a, b in zip(lo, hi))]
-    depth = ndi.distance_transform_edt(np.pad(sub, 1), sampling=spacing_zyx)[1:-1, 1:-1, 1:-1]
+    depth, lo = _depth(mask, spacing_zyx)
     inner = np.argwhere(depth >= 0.5 * depth.max()) + lo
-    pts = [np.asarray(start) if start is not None else
-           np.array(np.unravel_index(int(np.argmax(depth)), sub.shape)) + lo]
+    first = np.asarray(start) if start is not None else \
+        np.array(np.unravel_index(int(np.argmax(depth)), depth.shape)) + lo
     sp = np.asarray(spacing_zyx, float)
-    d2 = (((inner - pts[0]) * sp) ** 2).sum(1)
+    d2 = (((inner - first) * sp) ** 2).sum(1)
     out = []
     for _ in range(n):
         k = int(np.argmax(d2))

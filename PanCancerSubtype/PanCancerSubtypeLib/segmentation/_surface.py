@@ -109,7 +109,7 @@ def optimal_surface(cost: np.ndarray, edges: np.ndarray, max_step: int,
     j = np.arange(k)
     # (for 1 <= j <= max_step the arc to the bottom node is implied by the column's own arcs
     # down to its bottom node and the bottom nodes' arcs: left out)
-    jj = np.concatenate([[0], j[int(max_step) + 1:]]) if k > int(max_step) + 1 else j[:1]
+    jj = np.concatenate([[0], j[int(max_step) + 1:]])
     for a, b in ((edges[:, 0], edges[:, 1]), (edges[:, 1], edges[:, 0])):
         add(nid[a][:, jj], nid[b][:, np.maximum(jj - int(max_step), 0)], inf)
         if cap_smooth > 0:

@@ -84,9 +84,10 @@ Method
    the ``bright`` model, whose boundary is the enhancing tissue the image shows: there it
    changed little and cost time (README, "Tumour segmentation").
    When a ``generic`` result without a box is still unreliable, the method is run once more
-   with the longer reach (sampled every ``ray_step_mm``) at a coarser scale: ``coarse_smoothing_mm`` (4 mm) instead of
-   ``generic_smoothing_mm`` and the three classes taken within ``coarse_radius_mm`` (45 mm)
-   instead of ``generic_radius_mm``, and again the result with the higher confidence is kept.
+   with the longer reach (sampled every ``ray_step_mm``) at a coarser scale:
+   ``coarse_smoothing_mm`` (4 mm) instead of ``generic_smoothing_mm`` and the three classes
+   taken within ``coarse_radius_mm`` (45 mm) instead of ``generic_radius_mm``, and again the
+   result with the higher confidence is kept.
    In a large tumour on a noisy image, the 25 mm around the click hold only tumour and, at
    1.5 mm smoothing, their three classes split the noise: a blob of a few ml around the click.
    Without the confidence (``confidence=False`` or ``n_jitter=0``) this step is skipped.
@@ -655,6 +656,14 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
         fill = box_fill(a["mask"], a["prob"].box)
         return fill is not None and fill < p.min_box_fill
 
+    def unreliable(a) -> bool:
+        return a["conf"] is not None and a["conf"] < p.warn_below
+
+    def more_reliable(a, q: ClickParameters, use_model: str):
+        """``a``, or the result of parameters ``q`` when its confidence is higher."""
+        b = attempt(q, use_model)
+        return b if b["conf"] is not None and b["conf"] > a["conf"] else a
+
     best = attempt(p, model)
     # an unreliable result: try a longer reach (large tumours, wide necrotic cores) and keep the
     # more reliable of the two (the one that depends less on where one clicks)
@@ -664,39 +673,31 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
     p_wide = dataclasses.replace(p, ray_length_mm=max(p.ray_length_mm, p.wide_ray_length_mm),
                                  enclosure_mm=max(p.enclosure_mm, p.wide_enclosure_mm),
                                  ray_step_mm=max(p.ray_step_mm, p.wide_ray_step_mm))
-    if (best["conf"] is not None and best["conf"] < p.warn_below
-            and p.wide_ray_length_mm > p.ray_length_mm):
-        wide = attempt(p_wide, model)
-        if wide["conf"] is not None and wide["conf"] > best["conf"]:
-            best = wide
+    if unreliable(best) and p.wide_ray_length_mm > p.ray_length_mm:
+        best = more_reliable(best, p_wide, model)
     # still unreliable but plausible, and not an enhancing tumour (whose boundary the image
     # shows): the longer reach and repeated re-centring (a click near the end of a large mass
     # against tissue of its own appearance, e.g. on the chest wall or the mediastinum, where
     # the rays near the click decided the hidden boundary: the deepest point of the first
     # mask is still near the click), and again the more reliable result is kept (an
     # implausible result goes to the next model instead, below)
-    if (best["conf"] is not None and best["conf"] < p.warn_below and p.recentre
+    if (unreliable(best) and p.recentre
             and p.retry_recentre_iterations > p.recentre_iterations
             and best["res"]["model"] != "bright" and not implausible(best)):
-        deep = attempt(dataclasses.replace(
+        best = more_reliable(best, dataclasses.replace(
             p_wide, recentre_iterations=p.retry_recentre_iterations), model)
-        if deep["conf"] is not None and deep["conf"] > best["conf"]:
-            best = deep
     # a generic result still unreliable without a box: the tumour's class decided at a coarser
     # scale (a large tumour in noisy CT or MR: within generic_radius_mm of the click there is
     # only tumour, and at generic_smoothing_mm its three classes split the noise, a small
     # blob around the click); again the more reliable result is kept
-    if (best["conf"] is not None and best["conf"] < p.warn_below and bbox is None
-            and best["res"]["model"] == "generic"
+    if (unreliable(best) and bbox is None and best["res"]["model"] == "generic"
             and (p.coarse_smoothing_mm > p.generic_smoothing_mm
                  or p.coarse_radius_mm > p.generic_radius_mm)):
         # (rays at the default step: at wide_ray_step_mm it lost on sarcomas; README)
-        coarse = attempt(dataclasses.replace(
+        best = more_reliable(best, dataclasses.replace(
             p_wide, ray_step_mm=p.ray_step_mm,
             generic_smoothing_mm=max(p.generic_smoothing_mm, p.coarse_smoothing_mm),
             generic_radius_mm=max(p.generic_radius_mm, p.coarse_radius_mm)), "generic")
-        if coarse["conf"] is not None and coarse["conf"] > best["conf"]:
-            best = coarse
     # still implausible: the next appearance model in turn, and the first plausible result is
     # kept: the model the click's surroundings suggested may find nothing around it (a seed
     # neither enhancing nor enclosed by enhancing tissue, soft tissue without a boundary
