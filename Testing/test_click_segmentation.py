@@ -310,6 +310,64 @@ def test_lung_choice_does_not_grow_with_the_rays():
         assert prob.likelihood([seed])["details"]["ct"]["lung"] is False, ray
 
 
+def test_air_beyond_fat_counts_the_rays_that_reach_air_through_fat():
+    """Hand-worked rays (0.5 mm samples, 8 mm window = 16 samples, at least 25 % fat): a ray
+    through 3 mm of fat (6 of its last 16 samples before the air) counts, a ray from soft
+    tissue straight into air does not, a ray that never meets air is left out: 1 of 2.  A
+    single fat sample (partial volume at a soft tissue / air edge) is not a fat layer."""
+    from PanCancerSubtypeLib.segmentation._appearance import air_beyond_fat
+
+    soft, fat, air = 40.0, -100.0, -1000.0
+    through_fat = [soft] * 20 + [fat] * 6 + [air] * 10
+    straight = [soft] * 26 + [air] * 10
+    no_air = [soft] * 36
+    edge = [soft] * 25 + [fat] + [air] * 10
+    assert air_beyond_fat(np.array([through_fat, straight, no_air]), 0.5) == 0.5
+    assert air_beyond_fat(np.array([through_fat, through_fat]), 0.5) == 1.0
+    assert air_beyond_fat(np.array([edge, straight]), 0.5) == 0.0
+    assert air_beyond_fat(np.array([no_air]), 0.5) is None
+    # NaN (outside the image) is neither air nor fat
+    assert air_beyond_fat(np.array([[soft] * 26 + [np.nan] * 10]), 0.5) is None
+
+
+def test_air_outside_a_limb_is_not_aerated_lung():
+    """CT: a tumour (55 HU, radius 20 mm) in the muscle (40 HU) of a limb of 45 mm radius, under
+    10 mm of subcutaneous fat (-100 HU), in air (-1000 HU).  Air fills more than 5 % of the
+    60 mm around the click and the 30 mm are homogeneous, so the rule without the fat test
+    takes it for a lung tumour (a limb sarcoma segmented as the whole limb); every ray reaches
+    the air through the fat, so it is 'generic'.  The lung nodule's rays meet the lung's air
+    directly: it stays 'lung'."""
+    from PanCancerSubtypeLib.segmentation import _appearance as app
+    from PanCancerSubtypeLib.segmentation.click import _Problem
+
+    sp = (1.5, 1.5, 3.0)
+    shape = (40, 90, 90)
+    z, y, x = np.ogrid[:shape[0], :shape[1], :shape[2]]
+    rr = np.sqrt(((y - 45) * 1.5) ** 2 + ((x - 45) * 1.5) ** 2)
+    arr = np.where(rr <= 45.0, 40.0, np.where(rr <= 55.0, -100.0, -1000.0))
+    tumour = _ellipsoid(shape, (20, 45, 60), (20.0, 20.0, 20.0), sp)
+    arr = np.where(tumour, 55.0, arr) + np.random.default_rng(2).normal(0, 10, shape)
+    im = _image(arr, sp)
+    prob = _Problem(im, None, None, None, "CT", "auto", seg.ClickParameters(), "limb")
+    lk = prob.likelihood([np.array([20, 45, 60])])
+    ct = lk["details"]["ct"]
+    assert ct["air_beyond_fat"] == 1.0
+    assert ct["lung"] is False and lk["model"] == "generic"
+    # the same click's statistics without the fat test: lung
+    sm = lk["sm"]
+    loc = lk["loc"][0]
+    zz, yy, xx = np.ogrid[tuple(slice(0, n) for n in sm.shape)]
+    d2 = ((zz - loc[0]) * 3.0) ** 2 + ((yy - loc[1]) * 1.5) ** 2 + ((xx - loc[2]) * 1.5) ** 2
+    v30, v60 = sm[d2 <= 30.0 ** 2], sm[d2 <= 60.0 ** 2]
+    assert np.mean(v60 < -600.0) >= 0.05
+    assert app.in_aerated_lung(float(sm[tuple(loc)]), float(np.mean(v30 < -600.0)),
+                               float(np.mean(v60 < -600.0)), app.robust_stats(v30)[1])
+    im2, _, _ = _lung_nodule()
+    prob2 = _Problem(im2, None, None, None, "CT", "auto", seg.ClickParameters(), "nodule")
+    ct2 = prob2.likelihood([np.array([15, 36, 36])])["details"]["ct"]
+    assert ct2["lung"] is True and ct2["air_beyond_fat"] < 0.1
+
+
 def test_repeated_recentring_reaches_a_mass_on_the_chest_wall_from_its_end():
     """CT: an elongated mass (semi-axes 45 x 24 x 22 mm, 40 HU) in aerated lung whose base lies
     on the chest wall (soft tissue, no boundary there), clicked 30 mm from its centre along its

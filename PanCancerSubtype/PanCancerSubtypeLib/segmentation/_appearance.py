@@ -43,7 +43,7 @@ import numpy as np
 __all__ = ["ball", "closing", "fill_enclosed", "holes_of", "robust_stats", "sigmoid",
            "choose_model", "lung_likelihood", "bright_threshold", "bright_likelihood",
            "generic_likelihood", "histogram_likelihood", "box_likelihood",
-           "second_channel_veto", "in_aerated_lung"]
+           "second_channel_veto", "in_aerated_lung", "air_beyond_fat"]
 
 
 def sigmoid(x):
@@ -270,13 +270,39 @@ def second_channel_veto(ch2: np.ndarray, near: np.ndarray, spacing_zyx,
     return allowed
 
 
-def in_aerated_lung(seed_hu: float, air_30: float, air_reach: float, sd_30: float) -> bool:
+def air_beyond_fat(rays_hu: np.ndarray, step_mm: float, window_mm: float = 8.0,
+                   min_fat: float = 0.25) -> Optional[float]:
+    """CT, rays from the click (HU samples every ``step_mm``; NaN outside the image): the share
+    of the rays that meet air (< -600 HU) whose last ``window_mm`` before the air hold at least
+    ``min_fat`` fat samples (-190 to -30 HU); None when no ray meets air.
+
+    The air outside the body lies beyond the skin and the subcutaneous fat: every ray from a
+    limb or trunk tumour that reaches it passes through fat just before.  Aerated lung touches
+    the tumour or lung tissue directly: the rays into the lung reach air with no fat."""
+    air = rays_hu < -600.0
+    hit = air.any(axis=1)
+    if not hit.any():
+        return None
+    first = air.argmax(axis=1)[hit]
+    w = max(int(round(window_mm / step_mm)), 1)
+    k = first[:, None] - w + np.arange(w)[None, :]
+    vals = np.take_along_axis(rays_hu[hit], np.maximum(k, 0), axis=1)
+    fat = (vals > -190.0) & (vals < -30.0) & (k >= 0)
+    return float(np.mean(fat.mean(axis=1) >= min_fat))
+
+
+def in_aerated_lung(seed_hu: float, air_30: float, air_reach: float, sd_30: float,
+                    fatty: Optional[float] = None, max_fatty: float = 0.8) -> bool:
     """CT: is the clicked tumour a solid lesion in aerated lung?  The seed is soft tissue
     (> -500 HU) and either at least 10 % of the 30 mm around it is air (< -600 HU), or it lies
     in a large homogeneous solid mass (robust SD of the 30 mm around it < 40 HU: tumour, not
     the fat / muscle / bone mix of a limb or the abdomen) with air in at least 5 % of the rays'
-    reach."""
+    reach; and that air is not the air outside the body: ``fatty`` (:func:`air_beyond_fat`),
+    the share of the rays reaching air through a layer of fat, is below ``max_fatty`` (a limb
+    sarcoma's rays reach the air around the limb through subcutaneous fat, all of them)."""
     if seed_hu <= -500.0:
+        return False
+    if fatty is not None and fatty >= max_fatty:
         return False
     return air_30 >= 0.10 or (air_reach >= 0.05 and sd_30 < 40.0)
 

@@ -14,8 +14,10 @@ Method
    of a three-class Otsu split of its surroundings, re-estimated from the fitted surface).  The
    model follows from the modality and the seed (``choose_model``): CT -> ``lung`` when the
    seed is not air (> -500 HU) and at least 10 % of the 30 mm around it is air (< -600 HU), or
-   5 % of the ``lung_reach_mm`` (60 mm) around it while the 30 mm are homogeneous (see
-   ``_appearance.in_aerated_lung``), else ``generic``; this reach stays fixed when the rays are
+   5 % of the ``lung_reach_mm`` (60 mm) around it while the 30 mm are homogeneous, unless
+   the air is the air outside the body: at least 80 % of the rays that reach it pass through
+   fat just before (skin and subcutaneous fat; see ``_appearance.in_aerated_lung`` and
+   ``air_beyond_fat``), else ``generic``; this reach stays fixed when the rays are
    lengthened (step 8), so that the air around a limb does not turn a sarcoma into a lung
    tumour; MR -> ``bright`` when the seed is brighter than the enhancement threshold, or
    when at least half of the rays from it meet enhancing tissue within ``enclosure_mm`` and that
@@ -336,9 +338,13 @@ class _Problem:
         if self.modality == "CT" and model == "auto":
             v30 = sm[near(30.0)]
             v60 = sm[near(p.lung_reach_mm)]
+            fatty = app.air_beyond_fat(sample_rays(
+                sm, sp, loc[0], dirs, radii[radii <= p.lung_reach_mm], cval=np.nan),
+                p.ray_step_mm)
             lung = app.in_aerated_lung(level, float(np.mean(v30 < -600.0)),
-                                       float(np.mean(v60 < -600.0)), app.robust_stats(v30)[1])
-            details["ct"] = {"lung": lung}
+                                       float(np.mean(v60 < -600.0)), app.robust_stats(v30)[1],
+                                       fatty)
+            details["ct"] = {"lung": lung, "air_beyond_fat": fatty}
             model = "lung" if lung else "generic"
         if model in ("auto", "bright"):
             stats_near = near(p.stats_radius_mm)
@@ -645,6 +651,10 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
                 mq, _, _ = pipeline([pt])
                 jitter.append(_dice(mask, mq))
             conf = float(np.mean(jitter)) if jitter else None
+        log.debug("%s: %s model, rays %g mm every %g mm, generic scale %g mm / %g mm: %.2f mL, "
+                  "confidence %s", source or "segment_click", res["model"], q.ray_length_mm,
+                  q.ray_step_mm, q.generic_smoothing_mm, q.generic_radius_mm,
+                  float(mask.sum()) * voxel_mm3 / 1000.0, conf)
         return {"mask": mask, "res": res, "used": used, "conf": conf, "jitter": jitter,
                 "prob": prob, "p": q}
 
