@@ -497,6 +497,65 @@ def test_real_case_regression(shared_cases, case_id, floor):
     assert d >= floor
 
 
+def _sarcoma(shared_data, pid, modality):
+    import csv
+
+    root = shared_data / "IBSI_soft_tissue_sarcoma_CT_MR"
+    if not (root / "pairs.csv").is_file():
+        pytest.skip(f"{root}/pairs.csv not found")
+    with open(root / "pairs.csv", newline="") as fh:
+        row = next(r for r in csv.DictReader(fh)
+                   if r["patient_id"] == pid and r["modality"] == modality)
+    im = sitk.ReadImage(str(root / row["image"]), sitk.sitkFloat32)
+    ref = sitk.GetArrayFromImage(sitk.ReadImage(str(root / row["mask"]))) > 0
+    return im, ref
+
+
+@pytest.mark.shared_data
+def test_real_limb_sarcoma_is_not_a_lung_tumour_and_lung_tumours_stay(shared_data,
+                                                                      shared_cases):
+    """STS_008 CT (a 28 mL thigh sarcoma): air fills more than 5 % of the 60 mm around the
+    centroid-nearest click and the 30 mm are homogeneous, so the old rule took it for a lung
+    tumour (a 410 mL mask of the limb, Dice 0.13); every ray that reaches the air passes through
+    subcutaneous fat.  lung2 and ibsi_nsclc's clicks stay 'lung' (measured shares: STS_008 CT
+    1.00; lung2 0.23, ibsi_nsclc 0.20)."""
+    from PanCancerSubtypeLib.segmentation.click import _Problem
+
+    def ct_choice(im, ref):
+        prob = _Problem(im, None, None, None, "CT", "auto", seg.ClickParameters(), None)
+        seed = im.TransformPhysicalPointToIndex(_centroid_nearest(im, ref))[::-1]
+        lk = prob.likelihood([np.array(seed)])
+        return lk["model"], lk["details"]["ct"]["air_beyond_fat"]
+
+    model, fatty = ct_choice(*_sarcoma(shared_data, "STS_008", "CT"))
+    assert model == "generic" and fatty >= 0.95
+    for cid in ("lung2", "ibsi_nsclc"):
+        row = shared_cases[cid]
+        im = sitk.ReadImage(row["image"], sitk.sitkFloat32)
+        ref = sitk.GetArrayFromImage(sitk.ReadImage(row["mask"])) > 0
+        model, fatty = ct_choice(im, ref)
+        assert model == "lung" and fatty < 0.4, cid
+
+
+@pytest.mark.shared_data
+def test_a_retry_that_finds_more_than_a_point_like_mask_is_kept(shared_data, monkeypatch):
+    """STS_010 CT (a 183 mL limb sarcoma of muscle's density), centroid-nearest click: the
+    generic model's first result is a 0.07 mL blob (confidence 0.37, measured), the coarse
+    retry finds 336 mL (Dice 0.69, confidence 0.31).  The blob's inner-half clicks lie within
+    the click's own 2.5 mm ball, so its confidence tests nothing: the retry is kept.  Ranking
+    by confidence alone (no point-like rule) keeps the blob (Dice 0.001, measured)."""
+    from PanCancerSubtypeLib.segmentation import click
+
+    im, ref = _sarcoma(shared_data, "STS_010", "CT")
+    click_pt = [_centroid_nearest(im, ref)]
+    r = seg.segment_click(im, click_pt, modality="CT")
+    assert r.model == "generic" and r.volume_ml > 100 and _dice(r.mask, ref) > 0.6
+    assert r.needs_check                     # still flagged: confidence 0.31
+    monkeypatch.setattr(click, "_POINT_LIKE", 0.0)
+    r0 = seg.segment_click(im, click_pt, modality="CT")
+    assert r0.volume_ml < 1.0 and _dice(r0.mask, ref) < 0.05
+
+
 def test_grow_from_seeds_baseline_of_the_benchmark():
     """The benchmark's "Grow from seeds" baseline (3D Slicer's FastGrowCut rule: each voxel takes
     the label of the seed it reaches by the cheapest path of absolute intensity differences):

@@ -75,6 +75,9 @@ Method
    (60 mm), for tumours larger than the default reach (a large
    glioblastoma with a wide necrotic core, a large lung mass), and the result with the higher
    confidence is kept: a selection by the method's own stability, never by a reference.
+   A mask smaller than a ball of twice ``seed_radius_mm`` is *point-like*: its inner-half
+   clicks lie within the click's own ball, so its confidence tests nothing, and in every
+   retry of this step a result that is not point-like is kept over a point-like one.
    When a ``lung`` or ``generic`` result is still unreliable, but plausible (step 1's
    fallback handles an implausible one), the method is run once more with the longer reach
    and the re-centring of step 5 repeated up to ``retry_recentre_iterations`` (3) times (each
@@ -233,6 +236,8 @@ class ClickResult:
 
 
 _DIRS: Dict[int, tuple] = {}
+#: a mask smaller than a ball of this many seed radii is point-like (``segment_click``)
+_POINT_LIKE = 2.0
 
 
 def _directions(n: int):
@@ -669,10 +674,20 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
     def unreliable(a) -> bool:
         return a["conf"] is not None and a["conf"] < p.warn_below
 
+    def point_like(m: np.ndarray) -> bool:
+        """A mask smaller than a ball of twice the seed's radius: its inner-half clicks lie
+        within the seed's ball of the click, so their agreement tests nothing."""
+        return float(m.sum()) * voxel_mm3 < _POINT_LIKE ** 3 * seed_ball_mm3
+
     def more_reliable(a, q: ClickParameters, use_model: str):
-        """``a``, or the result of parameters ``q`` when its confidence is higher."""
+        """``a``, or the result of parameters ``q`` when it is more reliable: not point-like
+        where ``a`` is, else of higher confidence (the confidence of a point-like mask tests
+        nothing)."""
         b = attempt(q, use_model)
-        return b if b["conf"] is not None and b["conf"] > a["conf"] else a
+        if b["conf"] is None:
+            return a
+        rank_a = (not point_like(a["mask"]), a["conf"])
+        return b if (not point_like(b["mask"]), b["conf"]) > rank_a else a
 
     best = attempt(p, model)
     # an unreliable result: try a longer reach (large tumours, wide necrotic cores) and keep the
