@@ -703,6 +703,27 @@ def test_a_mask_that_hardly_fills_its_box_is_flagged():
         seg.ClickParameters(min_box_fill=1.5).validate()
 
 
+def test_a_mask_much_shorter_than_its_box_is_flagged():
+    """The 3 mm spot in a box tight across it (7 x 10 mm) but the whole image long (58 mm): the
+    mask fills 2.7 % of the box (no fill warning) and spans 10 % of its length, under a third:
+    flagged (the box says the tumour is longer).  The nodule in its tight box spans 80-100 %:
+    no such warning."""
+    im, ref, sp = _lung_nodule()
+    lo, hi = np.array(_pt(im, (7, 22, 17))), np.array(_pt(im, (23, 50, 55)))
+    tight = seg.segment_click(im, [_pt(im, (15, 36, 36))], bbox=list(lo) + list(hi),
+                              modality="CT")
+    assert not [w for w in tight.warnings if "spans only" in w] and not tight.needs_check
+    arr = np.random.default_rng(1).normal(0, 5, (30, 72, 72))
+    arr[_ellipsoid(arr.shape, (15, 36, 36), (3.0, 3.0, 3.0), sp)] = 300.0
+    im2 = _image(arr, sp)
+    lo, hi = np.array(_pt(im2, (13, 32, 0))), np.array(_pt(im2, (17, 40, 71)))
+    res = seg.segment_click(im2, [_pt(im2, (15, 36, 36))], bbox=list(lo) + list(hi),
+                            modality="CT")
+    assert not [w for w in res.warnings if "fills only" in w], res.warnings
+    assert [w for w in res.warnings if "spans only" in w], res.warnings
+    assert res.needs_check and res.confidence >= 0.8
+
+
 @pytest.mark.parametrize("name", ["coarse_smoothing_mm", "coarse_radius_mm", "wide_ray_step_mm"])
 @pytest.mark.parametrize("value", [0.0, -1.0, float("nan")])
 def test_retry_scales_must_be_positive(name, value):

@@ -1,16 +1,20 @@
-"""Seed points, background points and boxes in physical LPS mm -> voxel indices, and points
-inside a mask (its deepest voxel, its inner half) (private to segmentation;
+"""Seed points, background points and boxes in physical LPS mm -> voxel indices, a second
+channel on the image's grid, and points inside a mask (its deepest voxel, its inner half)
+(private to segmentation;
 :func:`seeds_to_indices` is public through :mod:`.semiauto`)."""
 from __future__ import annotations
 
+import logging
 from typing import List, Optional
 
 import numpy as np
 
-from ..errors import ImageDimensionError
+from ..errors import GeometryMismatchError, ImageDimensionError
+
+log = logging.getLogger(__name__)
 
 __all__ = ["seeds_to_indices", "bbox_to_slices", "check_scalar_3d", "deepest_point",
-           "inner_half_points"]
+           "inner_half_points", "second_channel_on_grid"]
 
 
 def check_scalar_3d(image, source: Optional[str] = None) -> None:
@@ -23,6 +27,27 @@ def check_scalar_3d(image, source: Optional[str] = None) -> None:
         raise ImageDimensionError(f"a 3D scalar image is needed (got {image.GetDimension()}D "
                                   f"with {image.GetNumberOfComponentsPerPixel()} component(s))",
                                   source=source)
+
+
+def second_channel_on_grid(ch2, image, source: Optional[str] = None):
+    """The second channel on the image's grid (same grid, or resampled linearly when the
+    physical extents overlap)."""
+    import SimpleITK as sitk
+
+    from ..io import describe_geometry, physical_bounds, same_geometry
+
+    check_scalar_3d(ch2, f"{source}: second channel" if source else "second channel")
+    if same_geometry(ch2, image):
+        return ch2
+    lo1, hi1 = physical_bounds(ch2)
+    lo2, hi2 = physical_bounds(image)
+    if not np.all(np.minimum(hi1, hi2) > np.maximum(lo1, lo2)):
+        raise GeometryMismatchError(
+            "the second channel and the image do not overlap physically; second channel grid: "
+            f"{describe_geometry(ch2)}; image grid: {describe_geometry(image)}",
+            source=f"{source}: second channel" if source else "second channel")
+    log.warning("%s: second channel resampled (linear) onto the image grid", source or "image")
+    return sitk.Resample(ch2, image, sitk.Transform(), sitk.sitkLinear, 0.0, sitk.sitkFloat32)
 
 
 def seeds_to_indices(image, seeds_lps_mm, source: Optional[str] = None, what: str = "seed point"):

@@ -71,6 +71,7 @@ Method
    ``min_box_fill`` (2 %) of the box gets a warning.  A box drawn around a tumour, even twice its
    extent each way, holds an ellipsoidal tumour at about 6 %; a tiny mask inside a large
    homogeneous tumour agrees with the masks of clicks inside it, so the confidence cannot tell.
+   So does a mask spanning less than ``min_box_span`` (a third) of the box along an axis.
 8. **A longer reach when unreliable**: when the confidence is below ``warn_below``, steps 1-6
    are run again with rays of ``wide_ray_length_mm`` (90 mm), sampled every
    ``wide_ray_step_mm`` (1 mm), and an ``enclosure_mm`` of at least ``wide_enclosure_mm``
@@ -115,10 +116,10 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
-from ..errors import GeometryMismatchError, InvalidImageValuesError
+from ..errors import InvalidImageValuesError
 from . import _appearance as app
 from ._points import (bbox_to_slices, check_scalar_3d, deepest_point, inner_half_points,
-                      seeds_to_indices)
+                      second_channel_on_grid, seeds_to_indices)
 from ._surface import (forbid_beyond_stops, halfway_radii, optimal_surface, sample_rays,
                        sphere_directions, star_mask)
 
@@ -170,6 +171,7 @@ class ClickParameters:
     coarse_smoothing_mm: float = 4.0
     coarse_radius_mm: float = 45.0
     min_box_fill: float = 0.02
+    min_box_span: float = 1.0 / 3.0
     box_band_mm: float = 10.0
     box_core: float = 0.5
 
@@ -193,8 +195,9 @@ class ClickParameters:
         if not 0.0 <= float(self.min_boundary_fraction) <= 1.0:
             raise ValueError(f"min_boundary_fraction must be in [0, 1], got "
                              f"{self.min_boundary_fraction!r}")
-        if not 0.0 <= float(self.min_box_fill) < 1.0:
-            raise ValueError(f"min_box_fill must be in [0, 1), got {self.min_box_fill!r}")
+        for name in ("min_box_fill", "min_box_span"):
+            if not 0.0 <= float(getattr(self, name)) < 1.0:
+                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)!r}")
         return self
 
 
@@ -210,7 +213,8 @@ class ClickResult:
     ``volume_ml``; ``warnings``: sentences for the user; ``seconds``: wall time;
     ``ray_length_mm``: the rays' reach of the result kept (step 8); ``needs_check``: the
     result is unreliable (confidence below ``warn_below``, a mask smaller than the seed's ball,
-    or one filling less than ``min_box_fill`` of the box), the flag a panel shows.
+    or one filling less than ``min_box_fill`` of the box or spanning less than
+    ``min_box_span`` of it along an axis), the flag a panel shows.
     """
 
     mask: Any
@@ -527,27 +531,6 @@ def _dice(a: np.ndarray, b: np.ndarray) -> float:
     return 1.0 if s == 0 else 2.0 * float(np.logical_and(a, b).sum()) / s
 
 
-def _as_second_channel(ch2, image, source):
-    """The second channel on the image's grid (same grid, or resampled linearly when the
-    physical extents overlap)."""
-    import SimpleITK as sitk
-
-    from ..io import describe_geometry, physical_bounds, same_geometry
-
-    check_scalar_3d(ch2, f"{source}: second channel" if source else "second channel")
-    if same_geometry(ch2, image):
-        return ch2
-    lo1, hi1 = physical_bounds(ch2)
-    lo2, hi2 = physical_bounds(image)
-    if not np.all(np.minimum(hi1, hi2) > np.maximum(lo1, lo2)):
-        raise GeometryMismatchError(
-            "the second channel and the image do not overlap physically; second channel grid: "
-            f"{describe_geometry(ch2)}; image grid: {describe_geometry(image)}",
-            source=f"{source}: second channel" if source else "second channel")
-    log.warning("%s: second channel resampled (linear) onto the image grid", source or "image")
-    return sitk.Resample(ch2, image, sitk.Transform(), sitk.sitkLinear, 0.0, sitk.sitkFloat32)
-
-
 def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second_channel=None,
                   modality: Optional[str] = None, model: str = "auto",
                   params: Optional[ClickParameters] = None, confidence: bool = True,
@@ -598,7 +581,7 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
     if background_lps_mm is not None and np.asarray(background_lps_mm, float).size:
         background = seeds_to_indices(image, background_lps_mm, source=source,
                                       what="background point")
-    ch2 = None if second_channel is None else _as_second_channel(second_channel, image, source)
+    ch2 = None if second_channel is None else second_channel_on_grid(second_channel, image, source)
     seeds_zyx = [np.array(s[::-1]) for s in seeds]
     seed_ball_mm3 = 4.0 / 3.0 * np.pi * p.seed_radius_mm ** 3
     voxel_mm3 = float(np.prod(np.array(image.GetSpacing(), float)[::-1]))   # as _Problem.sp
@@ -766,6 +749,7 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
                         f"{100 * res['boundary_fraction']:.0f}% of its surface (tissue of "
                         f"similar intensity around it): the rest was interpolated; check it")
     fill = box_fill(mask, prob.box)
+    short = False
     if fill is not None:
         # the box is drawn around the tumour: even a generous box (twice the tumour's extent
         # each way) holds an ellipsoidal tumour at about 6 %; a mask filling far less of it
@@ -782,6 +766,12 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
         if np.max(ext) >= 2 * p_used.ray_length_mm - 2 * p_used.ray_step_mm - 1e-6:
             warnings.append(f"the mask reaches the {p_used.ray_length_mm:g} mm limit of the rays: "
                             f"the tumour may be larger; add seeds in its other parts")
+        if prob.box is not None:
+            span = ext / (np.array([b.stop - b.start for b in prob.box]) * prob.sp)
+            short = float(np.min(span)) < p.min_box_span
+            if short:
+                warnings.append(f"the mask spans only {100 * np.min(span):.0f}% of the box along "
+                                f"one axis: the tumour is probably larger; check it")
     out = sitk.GetImageFromArray(mask.astype(np.uint8))
     out.CopyInformation(image)
     vol = float(mask.sum()) * voxel_mm3 / 1000.0
@@ -795,4 +785,4 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
                        warnings=warnings, seconds=time.perf_counter() - t0,
                        ray_length_mm=float(p_used.ray_length_mm),
                        needs_check=bool((conf is not None and conf < p.warn_below)
-                                        or implausible(best)))
+                                        or implausible(best) or short))
