@@ -73,8 +73,9 @@ def ct_volume(shape=(100, 512, 512), seed=0):
 #: the issue-17 target cases (tumour core of the BRATS cases = labels 1,3,4 on T1c)
 TARGET_CASES = ("lung2", "ibsi_nsclc", "brats_pat0001", "brats_pat0002", "brats_pat0005",
                 "brats_pat0006")
-#: shared cases whose masks are tumour outlines but which are not among the targets
-OTHER_CASES = ("lung1", "breast1")
+#: shared cases whose masks are tumour outlines but which are not among the targets (brain1 and
+#: brain2: T1c brains that are not skull-stripped, unlike the BRATS cases)
+OTHER_CASES = ("lung1", "breast1", "brain1", "brain2")
 
 
 def shared_data() -> Path:

@@ -308,17 +308,9 @@ def in_aerated_lung(seed_hu: float, air_30: float, air_reach: float, sd_30: floa
 
 
 def choose_model(seed_level: float, bright: Tuple[float, Dict[str, float]],
-                 rim_max_samples: float, brighter: Optional[float] = None,
-                 max_brighter: float = 0.07) -> str:
-    """MR: ``bright`` or ``generic`` (see :mod:`.click`).  ``brighter``: the share of the body
-    voxels around the click brighter than the bright tissue the click sees (the median peak
-    of the rays' first bright runs, or the click's own level): contrast-enhancing tumour is
-    the brightest tissue of its scan but for vessels (BRATS T1c and breast1: at most 4.4 %);
-    fat on a T1 scan of a limb is brighter than a tumour and fills far more (9-26 % around the
-    sarcomas' clicks), so above ``max_brighter`` the click is not on enhancing tissue."""
+                 rim_max_samples: float) -> str:
+    """MR: ``bright`` or ``generic`` (see :mod:`.click`)."""
     thr, details = bright
-    if brighter is not None and brighter > max_brighter:
-        return "generic"
     if seed_level >= thr:
         return "bright"
     if details["hit_fraction"] >= 0.5 and details["first_run_samples"] <= rim_max_samples:

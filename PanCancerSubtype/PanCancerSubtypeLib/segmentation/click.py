@@ -22,9 +22,7 @@ Method
    tumour; MR -> ``bright`` when the seed is brighter than the enhancement threshold, or
    when at least half of the rays from it meet enhancing tissue within ``enclosure_mm`` and that
    enhancing layer is at most ``rim_max_mm`` thick (a dark core inside an enhancing rim, not a
-   dark lesion inside thick fat), and at most 7 % of the tissue around is brighter than the
-   bright tissue the click sees (enhancing tumour is the brightest tissue but for vessels; the
-   fat of a T1 limb is brighter than a sarcoma), else ``generic``.  In the ``bright`` model the dark interior
+   dark lesion inside thick fat), else ``generic``.  In the ``bright`` model the dark interior
    between the seed and the first enhancing voxel of each ray (within ``enclosure_mm``) counts as
    tumour too.  With a box, the ``generic`` likelihood comes from the box itself, as in GrabCut:
    the values of its core against those of a ``box_band_mm`` band just outside it
@@ -366,11 +364,7 @@ class _Problem:
             bright = (thr, med, sd)
             details["bright"] = {"threshold": thr, "median": med, "sd": sd, **bd}
             if model == "auto":
-                seen = bd.get("peak", level)
-                brighter = float(np.mean(normal > max(seen, level)))
-                details["bright"]["brighter"] = brighter
-                model = app.choose_model(level, (thr, bd), p.rim_max_mm / p.ray_step_mm,
-                                         brighter)
+                model = app.choose_model(level, (thr, bd), p.rim_max_mm / p.ray_step_mm)
         ch2 = None
         if self.ch2_full is not None:
             ch2 = ndi.gaussian_filter(np.asarray(self.ch2_full[crop], np.float32),
