@@ -659,7 +659,7 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
 
     def point_like(m: np.ndarray) -> bool:
         """A mask smaller than a ball of twice the seed's radius: its inner-half clicks lie
-        within the seed's ball of the click, so their agreement tests nothing."""
+        within the click's own ball, so their agreement tests nothing."""
         return float(m.sum()) * voxel_mm3 < _POINT_LIKE ** 3 * seed_ball_mm3
 
     def more_reliable(a, q: ClickParameters, use_model: str):
