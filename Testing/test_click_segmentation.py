@@ -342,7 +342,7 @@ def test_air_outside_a_limb_is_not_aerated_lung():
 
     sp = (1.5, 1.5, 3.0)
     shape = (40, 90, 90)
-    z, y, x = np.ogrid[:shape[0], :shape[1], :shape[2]]
+    _, y, x = np.ogrid[:shape[0], :shape[1], :shape[2]]
     rr = np.sqrt(((y - 45) * 1.5) ** 2 + ((x - 45) * 1.5) ** 2)
     arr = np.where(rr <= 45.0, 40.0, np.where(rr <= 55.0, -100.0, -1000.0))
     tumour = _ellipsoid(shape, (20, 45, 60), (20.0, 20.0, 20.0), sp)
@@ -356,9 +356,8 @@ def test_air_outside_a_limb_is_not_aerated_lung():
     # the same click's statistics without the fat test: lung
     sm = lk["sm"]
     loc = lk["loc"][0]
-    zz, yy, xx = np.ogrid[tuple(slice(0, n) for n in sm.shape)]
-    d2 = ((zz - loc[0]) * 3.0) ** 2 + ((yy - loc[1]) * 1.5) ** 2 + ((xx - loc[2]) * 1.5) ** 2
-    v30, v60 = sm[d2 <= 30.0 ** 2], sm[d2 <= 60.0 ** 2]
+    v30 = sm[prob._ball_at(sm.shape, loc, 30.0)]
+    v60 = sm[prob._ball_at(sm.shape, loc, 60.0)]
     assert np.mean(v60 < -600.0) >= 0.05
     assert app.in_aerated_lung(float(sm[tuple(loc)]), float(np.mean(v30 < -600.0)),
                                float(np.mean(v60 < -600.0)), app.robust_stats(v30)[1])

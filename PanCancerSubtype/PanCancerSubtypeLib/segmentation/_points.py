@@ -1,7 +1,6 @@
 """Seed points, background points and boxes in physical LPS mm -> voxel indices, a second
 channel on the image's grid, and points inside a mask (its deepest voxel, its inner half)
-(private to segmentation;
-:func:`seeds_to_indices` is public through :mod:`.semiauto`)."""
+(private to segmentation; :func:`seeds_to_indices` is public through :mod:`.semiauto`)."""
 from __future__ import annotations
 
 import logging

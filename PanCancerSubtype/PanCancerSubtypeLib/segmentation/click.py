@@ -580,11 +580,15 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
     seed_ball_mm3 = 4.0 / 3.0 * np.pi * p.seed_radius_mm ** 3
     voxel_mm3 = float(np.prod(np.array(image.GetSpacing(), float)[::-1]))   # as _Problem.sp
 
+    def balls(m: np.ndarray) -> float:
+        """The mask's volume in seed balls."""
+        return float(m.sum()) * voxel_mm3 / seed_ball_mm3
+
     def tiny(m: np.ndarray) -> bool:
         """A mask smaller than the seed's own ball (whose values set the appearance model):
         nothing around the click was delimited.  The jittered clicks of its inner half would
         all fall on the same few voxels and agree, so its confidence is 0, not that Dice."""
-        return float(m.sum()) * voxel_mm3 < seed_ball_mm3
+        return balls(m) < 1.0
 
     def box_fill(m: np.ndarray, box) -> Optional[float]:
         """Share of the box's voxels in the mask (None without a box)."""
@@ -660,7 +664,7 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
     def point_like(m: np.ndarray) -> bool:
         """A mask smaller than a ball of twice the seed's radius: its inner-half clicks lie
         within the click's own ball, so their agreement tests nothing."""
-        return float(m.sum()) * voxel_mm3 < _POINT_LIKE ** 3 * seed_ball_mm3
+        return balls(m) < _POINT_LIKE ** 3
 
     def more_reliable(a, q: ClickParameters, use_model: str):
         """``a``, or the result of parameters ``q`` when it is more reliable: not point-like
@@ -728,7 +732,7 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
     p_used = best["p"]
     warnings: List[str] = []
     is_tiny = tiny(mask)
-    if conf is not None and conf < p.warn_below and not is_tiny:
+    if unreliable(best) and not is_tiny:
         warnings.append(f"the mask depends on where one clicks (confidence {conf:.2f} < "
                         f"{p.warn_below}): check it; add seeds, a box or background points")
     if not mask.any():
@@ -754,9 +758,8 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
                             f"probably larger than the mask; click nearer its centre or add "
                             f"seeds")
     if mask.any():
-        lo_m = np.argwhere(mask).min(0)
-        hi_m = np.argwhere(mask).max(0)
-        ext = (hi_m - lo_m + 1) * prob.sp
+        idx = np.argwhere(mask)
+        ext = (idx.max(0) - idx.min(0) + 1) * prob.sp
         if np.max(ext) >= 2 * p_used.ray_length_mm - 2 * p_used.ray_step_mm - 1e-6:
             warnings.append(f"the mask reaches the {p_used.ray_length_mm:g} mm limit of the rays: "
                             f"the tumour may be larger; add seeds in its other parts")
@@ -778,5 +781,4 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
                        boundary_fraction=res["boundary_fraction"], volume_ml=vol,
                        warnings=warnings, seconds=time.perf_counter() - t0,
                        ray_length_mm=float(p_used.ray_length_mm),
-                       needs_check=bool((conf is not None and conf < p.warn_below)
-                                        or implausible(best) or short))
+                       needs_check=bool(unreliable(best) or implausible(best) or short))
