@@ -49,7 +49,9 @@ Method
 4. **Where the image shows no boundary** (tumour-like tissue continues past the surface, e.g. a
    lung tumour against the chest wall or the diaphragm), the radius is interpolated from the rays
    that do show one (harmonic interpolation over the ray neighbourhood graph) and the surface is
-   fitted again with ``|r_d - r_interp,d|`` as the cost of those rays.
+   fitted again with ``|r_d - r_interp,d|`` as the cost of those rays.  In the ``bright``
+   model so are the rays from a dark seed that meet nothing enhancing within ``enclosure_mm``
+   (a gap in the rim, when at most half the rays: the model's own test of a rim).
    With the ``generic`` model the surface is then moved, ray by ray, to where the image
    crosses half-way between the tumour and the tissue beyond it (``halfway_edge``,
    ``_surface.halfway_radii``): a class boundary set by histograms sits inside a blurred edge.
@@ -431,9 +433,10 @@ class _Problem:
                 # boundary
                 user = ~(ok >= 0.5)
                 tr = np.where(np.isnan(tr), 0.0, tr)
+                gaps = None
                 if model == "bright":
-                    tr = self._enclosed_prefix(tr, user)
-                r, seen = self._surface(tr, blocked, user, edges, avg)
+                    tr, gaps = self._enclosed_prefix(tr, user)
+                r, seen = self._surface(tr, blocked, user, edges, avg, gaps)
                 if model == "generic" and p.halfway_edge and it == n_iter - 1:
                     r = halfway_radii(sample_rays(lk["sm"], sp, s, dirs, radii, cval=np.nan),
                                       r, seen, blocked, edges, p.ray_step_mm, p.max_slope_mm)
@@ -474,17 +477,21 @@ class _Problem:
         """Dark interior between the seed and the first enhancing sample of each ray, or the
         edge of the body / a background point (``stop``), within ``enclosure_mm``, counts as
         tumour (a necrotic core inside an enhancing rim, or against a skull-stripped brain's
-        edge)."""
+        edge).  Also returns the rays through a gap in the rim (a dark seed, nothing
+        enhancing within ``enclosure_mm``; None when they are more than half the rays, the
+        model's own test of a rim): their radius is interpolated (step 4)."""
         p = self.p
         n_k = tr.shape[1]
         hit = (tr >= 0.5) | stop
         first = np.where(hit.any(1), hit.argmax(1), n_k)
         reach = first * p.ray_step_mm <= p.enclosure_mm
         prefix = (np.arange(n_k)[None, :] < first[:, None]) & reach[:, None]
-        return np.maximum(tr, prefix.astype(tr.dtype))
+        gaps = ~reach & (tr[:, 0] < 0.5)
+        return np.maximum(tr, prefix.astype(tr.dtype)), (gaps if gaps.mean() <= 0.5 else None)
 
-    def _surface(self, tr, blocked, user, edges, avg):
-        """Optimal surface (step 3) and the interpolation where no boundary shows (step 4)."""
+    def _surface(self, tr, blocked, user, edges, avg, gaps=None):
+        """Optimal surface (step 3) and the interpolation where no boundary shows (step 4);
+        ``gaps``: rays known to show none (their cost is the size prior alone)."""
         p = self.p
         n, n_k = tr.shape
         w = max(int(round(p.exit_window_mm / p.ray_step_mm)), 1)
@@ -494,6 +501,8 @@ class _Problem:
         jw = np.minimum(j + w, n_k - 1)
         exit_cost = cs[:, jw + 1] - cs[:, j + 1]
         cost = (inside_cost + exit_cost + p.size_prior * j[None, :]) * p.ray_step_mm
+        if gaps is not None:
+            cost[gaps] = p.size_prior * p.ray_step_mm * j
         first_blocked, forbid, penalty = forbid_beyond_stops(cost, blocked)
         max_step = max(int(round(p.max_slope_mm / p.ray_step_mm)), 1)
         r = optimal_surface(cost, edges, max_step)
@@ -503,6 +512,8 @@ class _Problem:
         user_stop = user[np.arange(n), np.minimum(first_blocked, n_k - 1)] & \
             (first_blocked < n_k)
         seen = ((after < 0.5) & ~at_stop) | (at_stop & user_stop)
+        if gaps is not None:
+            seen &= ~gaps
         if seen.any() and not seen.all():
             unseen = np.flatnonzero(~seen)
             ri = r.astype(float)
