@@ -42,6 +42,7 @@ import numpy as np
 
 __all__ = ["ball", "closing", "fill_enclosed", "holes_of", "robust_stats", "sigmoid",
            "choose_model", "lung_likelihood", "bright_threshold", "bright_likelihood",
+           "dark_core_point",
            "generic_likelihood", "histogram_likelihood", "box_likelihood",
            "second_channel_veto", "in_aerated_lung", "air_beyond_fat"]
 
@@ -177,6 +178,27 @@ def bright_likelihood(sm: np.ndarray, thr: float, sd: float, spacing_zyx, closin
     if wall is not None:
         enclosed &= ~wall
     return np.maximum(t, enclosed.astype(np.float32))
+
+
+def dark_core_point(mask: np.ndarray, t: np.ndarray, sm: np.ndarray, valid: np.ndarray,
+                    median: float, sd: float, spacing_zyx, touch_mm: float = 3.0,
+                    reach_mm: float = 20.0) -> Optional[np.ndarray]:
+    """The voxel (z, y, x) deepest inside the dark tissue next to an enhancing ``mask``: tissue
+    that is not enhancing (``t`` < 1/2), darker than the normal tissue by one robust SD
+    (``sm`` < ``median`` - ``sd``), inside the body (``valid``), within ``reach_mm`` of the mask,
+    in the dark regions that come within ``touch_mm`` of it: the necrotic core next to a click
+    on its rim.  None when no dark tissue touches the mask."""
+    from scipy import ndimage as ndi
+
+    sp = np.asarray(spacing_zyx, float)
+    dist = ndi.distance_transform_edt(~mask, sampling=sp)
+    dark = (t < 0.5) & (sm < median - sd) & ~mask & (valid > 0.5)
+    lab, _ = ndi.label(dark)
+    ids = np.unique(lab[dark & (dist <= touch_mm)])
+    if ids.size == 0:
+        return None
+    depth = ndi.distance_transform_edt(np.isin(lab, ids) & (dist <= reach_mm), sampling=sp)
+    return np.array(np.unravel_index(int(np.argmax(depth)), depth.shape))
 
 
 def generic_likelihood(feat: np.ndarray, near: np.ndarray, seed_level: float,

@@ -1,7 +1,8 @@
 """Rays from a point and the optimal star-shaped surface across them (private to segmentation).
 
 * :func:`sphere_directions`: ``n`` nearly uniform unit vectors (Fibonacci lattice) and the edges
-  of their triangulation (the convex hull of the points), i.e. which rays are neighbours.
+  of their triangulation (the convex hull of the points), i.e. which rays are neighbours;
+  :func:`ray_directions` caches them with the matrix that averages each ray's neighbours.
 * :func:`sample_rays`: values of a volume along every ray, at radii ``0, step, 2 step, ...``
   (physical mm; trilinear interpolation), as an (n rays x K radii) array.
 * :func:`halfway_radii`: a surface moved, ray by ray, to the half-way crossing between the
@@ -16,11 +17,11 @@
 """
 from __future__ import annotations
 
-from typing import Tuple
+from typing import Dict, List, Tuple
 
 import numpy as np
 
-__all__ = ["sphere_directions", "sample_rays", "optimal_surface", "star_mask",
+__all__ = ["sphere_directions", "ray_directions", "sample_rays", "optimal_surface", "star_mask",
            "forbid_beyond_stops", "halfway_radii"]
 
 
@@ -237,3 +238,24 @@ def halfway_radii(fr: np.ndarray, r: np.ndarray, seen: np.ndarray, blocked: np.n
     first_blocked, _, _ = forbid_beyond_stops(cost, blocked)
     max_step = max(int(round(max_slope_mm / st)), 1)
     return np.minimum(optimal_surface(cost, edges, max_step), first_blocked - 1)
+
+
+_RAYS: Dict[int, tuple] = {}
+
+
+def ray_directions(n: int):
+    """``n`` ray directions, their neighbour pairs and the sparse (n x n) matrix whose row d
+    averages the radii of ray d's neighbours (cached per ``n``)."""
+    if n not in _RAYS:
+        from scipy.sparse import csr_array
+
+        dirs, edges = sphere_directions(n)
+        nbrs: List[List[int]] = [[] for _ in range(n)]
+        for a, b in edges:
+            nbrs[a].append(int(b))
+            nbrs[b].append(int(a))
+        rows = np.repeat(np.arange(n), [len(b) for b in nbrs])
+        cols = np.concatenate([np.asarray(b, int) for b in nbrs])
+        vals = np.concatenate([np.full(len(b), 1.0 / len(b)) for b in nbrs])
+        _RAYS[n] = (dirs, edges, csr_array((vals, (rows, cols)), shape=(n, n)))
+    return _RAYS[n]

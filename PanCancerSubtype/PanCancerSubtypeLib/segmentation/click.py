@@ -81,6 +81,10 @@ Method
    A mask smaller than a ball of twice ``seed_radius_mm`` is *point-like*: its inner-half
    clicks lie within the click's own ball, so its confidence tests nothing, and in every
    retry of this step a result that is not point-like is kept over a point-like one.
+   When a ``bright`` result from a click on enhancing tissue is unreliable, the click may lie
+   on the rim of a necrotic core that the rim does not close (so it was not filled in): the
+   method is run again with a second seed deepest in the dark tissue next to the mask
+   (``_appearance.dark_core_point``), and that result is kept only when it is reliable.
    When a ``lung`` or ``generic`` result is still unreliable, but plausible (step 1's
    fallback handles an implausible one), the method is run once more with the longer reach
    and the re-centring of step 5 repeated up to ``retry_recentre_iterations`` (3) times (each
@@ -120,8 +124,8 @@ from ..errors import InvalidImageValuesError
 from . import _appearance as app
 from ._points import (bbox_to_slices, check_scalar_3d, deepest_point, inner_half_points,
                       second_channel_on_grid, seeds_to_indices)
-from ._surface import (forbid_beyond_stops, halfway_radii, optimal_surface, sample_rays,
-                       sphere_directions, star_mask)
+from ._surface import (forbid_beyond_stops, halfway_radii, optimal_surface, ray_directions,
+                       sample_rays, star_mask)
 
 log = logging.getLogger(__name__)
 
@@ -241,27 +245,8 @@ class ClickResult:
         return d
 
 
-_DIRS: Dict[int, tuple] = {}
 #: a mask smaller than a ball of this many seed radii is point-like (``segment_click``)
 _POINT_LIKE = 2.0
-
-
-def _directions(n: int):
-    """``n`` ray directions, their neighbour pairs and the sparse (n x n) matrix whose row d
-    averages the radii of ray d's neighbours (cached per ``n``)."""
-    if n not in _DIRS:
-        from scipy.sparse import csr_array
-
-        dirs, edges = sphere_directions(n)
-        nbrs: List[List[int]] = [[] for _ in range(n)]
-        for a, b in edges:
-            nbrs[a].append(int(b))
-            nbrs[b].append(int(a))
-        rows = np.repeat(np.arange(n), [len(b) for b in nbrs])
-        cols = np.concatenate([np.asarray(b, int) for b in nbrs])
-        vals = np.concatenate([np.full(len(b), 1.0 / len(b)) for b in nbrs])
-        _DIRS[n] = (dirs, edges, csr_array((vals, (rows, cols)), shape=(n, n)))
-    return _DIRS[n]
 
 
 class _Problem:
@@ -332,7 +317,7 @@ class _Problem:
         seed_balls = [near(p.seed_radius_mm)] if len(loc) == 1 else \
             [self._ball_at(arr.shape, s, p.seed_radius_mm) for s in loc]
         level = float(np.median(sm[seed_balls[0]]))   # the first (user's) seed decides
-        dirs, edges, avg = _directions(int(p.n_rays))
+        dirs, edges, avg = ray_directions(int(p.n_rays))
         radii = np.arange(0.0, p.ray_length_mm + 1e-9, p.ray_step_mm)
         # where rays may go: inside the crop, away from background points
         pad = (arr == self.pad_value) if self.pad_value is not None else None
@@ -418,7 +403,7 @@ class _Problem:
         lo, hi, shape = lk["lo"], lk["hi"], lk["shape"]
         loc = list(lk["loc"]) + [np.asarray(e, int) - lo for e in extra]
         t, feat, valid, model = lk["t"], lk["feat"], lk["valid"], lk["model"]
-        dirs, edges, avg = _directions(int(p.n_rays))
+        dirs, edges, avg = ray_directions(int(p.n_rays))
         radii = np.arange(0.0, p.ray_length_mm + 1e-9, p.ray_step_mm)
         n_k = len(radii)
         n_iter = 1 + (int(p.generic_iterations) if model == "generic" else 0)
@@ -606,10 +591,10 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
         return None if box is None else \
             float(m.sum()) / float(np.prod([b.stop - b.start for b in box]))
 
-    def attempt(q: ClickParameters, use_model: str, box_model: bool = True):
+    def attempt(q: ClickParameters, use_model: str, box_model: bool = True, start=None):
         """The method with parameters ``q`` and appearance model ``use_model`` (the generic
-        model from the box when ``box_model``): mask, last run, seeds used, confidence,
-        jitter."""
+        model from the box when ``box_model``) from the seeds (or ``start``): mask, last run,
+        seeds used, confidence, jitter."""
         prob = _Problem(image, ch2, bbox, background, modality, use_model, q, source,
                         box_model)
         if prob.box is not None:
@@ -644,7 +629,7 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
                 used.append(c)
             return m, res, used
 
-        mask, res, used = pipeline(seeds_zyx)
+        mask, res, used = pipeline(seeds_zyx if start is None else start)
         jitter: List[float] = []
         conf = None
         if confidence and q.n_jitter > 0 and tiny(mask):
@@ -698,6 +683,20 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
                                  ray_step_mm=max(p.ray_step_mm, p.wide_ray_step_mm))
     if unreliable(best) and p.wide_ray_length_mm > p.ray_length_mm:
         best = more_reliable(best, p_wide, model)
+    # an unreliable enhancing result from a click on enhancing tissue: perhaps on the rim of a
+    # necrotic core that the rim does not close (so it was not filled in): again with a second
+    # seed deepest in the dark tissue next to the mask; kept only if reliable, not point-like
+    if unreliable(best) and best["res"]["model"] == "bright" and model == "auto":
+        lk = best["prob"].likelihood(seeds_zyx)
+        if lk["t"][tuple(lk["loc"][0])] >= 0.5:
+            lo, b = lk["lo"], lk["details"]["bright"]
+            c = app.dark_core_point(best["mask"][tuple(slice(i, j) for i, j in zip(lo, lk["hi"]))],
+                                    lk["t"], lk["sm"], lk["valid"], b["median"], b["sd"],
+                                    best["prob"].sp)
+            alt = None if c is None else attempt(p, model, start=seeds_zyx + [c + lo])
+            if (alt is not None and alt["res"]["model"] == "bright" and not unreliable(alt)
+                    and not point_like(alt["mask"])):
+                best = alt
     # still unreliable but plausible, and not an enhancing tumour (whose boundary the image
     # shows): the longer reach and repeated re-centring (a click near the end of a large mass
     # against tissue of its own appearance, e.g. on the chest wall or the mediastinum, where
