@@ -25,7 +25,9 @@ mask smaller than the click's ball) were chosen on STS_001-005 only and checked 
 STS_006-014 (``--cases``); the third (a repeated re-centring retry for unreliable lung and
 generic results) was found on ibsi_nsclc and an analytic phantom, after every sarcoma had been
 seen; the fourth (a coarse-scale retry for unreliable generic results without a box) was found
-on STS_005_CT and STS_001_CT and an analytic phantom: README, "Tumour segmentation".  The last
+on STS_005_CT and STS_001_CT and an analytic phantom; the fifth (the lung choice's fat test,
+the point-like rule, the box-span flag) on the sarcomas; the sixth (gaps in the enhancing rim,
+the rim retry) on brats_pat0005's own confidence clicks: README, "Tumour segmentation".  The last
 summary line counts how many results the method flags (``needs_check``) among the failures
 (Dice < 0.6) and the others.
 
