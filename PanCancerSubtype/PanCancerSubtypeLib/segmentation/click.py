@@ -485,9 +485,10 @@ class _Problem:
         cs = np.concatenate([np.zeros((n, 1)), np.cumsum(tr, axis=1)], axis=1)
         jw = np.minimum(j + w, n_k - 1)
         exit_cost = cs[:, jw + 1] - cs[:, j + 1]
-        cost = (inside_cost + exit_cost + p.size_prior * j[None, :]) * p.ray_step_mm
+        prior = p.size_prior * j
+        cost = (inside_cost + exit_cost + prior[None, :]) * p.ray_step_mm
         if gaps is not None:
-            cost[gaps] = p.size_prior * p.ray_step_mm * j
+            cost[gaps] = prior * p.ray_step_mm
         first_blocked, forbid, penalty = forbid_beyond_stops(cost, blocked)
         max_step = max(int(round(p.max_slope_mm / p.ray_step_mm)), 1)
         r = optimal_surface(cost, edges, max_step)
