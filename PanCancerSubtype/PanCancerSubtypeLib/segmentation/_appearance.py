@@ -82,13 +82,37 @@ def fill_enclosed(mask: np.ndarray, spacing_zyx, max_hole_radius_mm: float) -> n
     for ax in axes:
         filled |= holes_of(mask, axis=ax)
     holes = filled & ~mask
-    if holes.any():
+    if holes.any() and _may_be_deeper(holes, sp, max_hole_radius_mm):
         depth = ndi.distance_transform_edt(holes, sampling=sp)
         deep = depth > max_hole_radius_mm
         if deep.any():
             lab, _ = ndi.label(holes)
             filled &= ~np.isin(lab, np.unique(lab[deep]))
     return filled
+
+
+def _may_be_deeper(region: np.ndarray, spacing_zyx, r_mm: float) -> bool:
+    """False when no voxel of ``region`` lies deeper than ``r_mm`` inside it (its Euclidean
+    distance transform nowhere above ``r_mm``), found without the transform: such a voxel has
+    only region voxels within ``r_mm`` of it along each axis (outside the array counts as
+    region, as for the transform), and three 1D minimum filters find none.  True when some
+    voxel passes that test (then the transform decides)."""
+    from scipy import ndimage as ndi
+
+    region = region.astype(np.uint8)
+    cand = region.astype(bool)
+    for ax, h in enumerate(spacing_zyx):
+        # (a hair fewer samples when r_mm is a whole number of them: rounding cannot
+        # reject a voxel the transform would find deeper)
+        half = int(np.floor(r_mm / float(h) * (1.0 - 1e-9)))
+        if half > 0:
+            # (each axis from the region itself: the points within r_mm along the axes, a
+            # cross, not the box that filtering the filtered array would test)
+            cand &= ndi.minimum_filter1d(region, 2 * half + 1, axis=ax, mode="constant",
+                                         cval=1) > 0
+        if not cand.any():
+            return False
+    return True
 
 
 def holes_of(mask: np.ndarray, axis: Optional[int] = None) -> np.ndarray:

@@ -8,6 +8,8 @@
 * :func:`halfway_radii`: a surface moved, ray by ray, to the half-way crossing between the
   tumour's level and the level beyond it (the edge of a blurred step), then regularised by
   :func:`optimal_surface`.
+* :func:`fit_surface`: the click method's surface from a likelihood along the rays (its cost,
+  the optimal surface, and the interpolation where no boundary shows).
 * :func:`optimal_surface`: the radius index on every ray that minimises
   ``sum_d cost[d, r_d] + smooth * sum_(d,e) |r_d - r_e|`` subject to ``|r_d - r_e| <= max_step``
   for neighbouring rays d, e: the optimal-surface graph search of Li, Wu, Chen & Sonka (IEEE
@@ -17,12 +19,12 @@
 """
 from __future__ import annotations
 
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
 __all__ = ["sphere_directions", "ray_directions", "sample_rays", "optimal_surface", "star_mask",
-           "forbid_beyond_stops", "halfway_radii"]
+           "fit_surface", "forbid_beyond_stops", "halfway_radii"]
 
 
 def sphere_directions(n: int) -> Tuple[np.ndarray, np.ndarray]:
@@ -171,6 +173,59 @@ def star_mask(shape, spacing_zyx, centre_zyx, dirs: np.ndarray, radius_mm: np.nd
     pi_ = np.clip(((np.arctan2(yy, xx) + np.pi) * (nphi / (2 * np.pi))).astype(int), 0, nphi - 1)
     out[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]] = dist <= tab[ti, pi_]
     return out
+
+
+def fit_surface(tr: np.ndarray, blocked: np.ndarray, user: np.ndarray, edges: np.ndarray, avg,
+                step_mm: float, exit_window_mm: float, size_prior: float, max_slope_mm: float,
+                gaps: Optional[np.ndarray] = None) -> Tuple[np.ndarray, np.ndarray]:
+    """The click method's surface (:mod:`.click`, steps 3 and 4): the optimal surface of the
+    likelihood ``tr`` sampled along the rays (rays x samples, every ``step_mm``), and where
+    the image shows no boundary the radius interpolated from the rays that do show one.
+
+    The cost of radius index r on a ray is the tumour-unlike samples inside, the tumour-like
+    ones in the ``exit_window_mm`` just outside and ``size_prior`` per sample, all times
+    ``step_mm``; the radii of neighbouring rays (``edges``) differ by at most
+    ``max_slope_mm``.  ``blocked``: samples a ray may not reach; ``user``: those blocked by a
+    background point or the body's edge (a boundary); ``avg``: the matrix averaging each
+    ray's neighbours; ``gaps``: rays known to show no boundary (their cost is the size prior
+    alone).  Returns the radius index per ray and which rays showed a boundary."""
+    n, n_k = tr.shape
+    w = max(int(round(exit_window_mm / step_mm)), 1)
+    j = np.arange(n_k)
+    inside_cost = np.cumsum(1.0 - tr, axis=1)
+    cs = np.concatenate([np.zeros((n, 1)), np.cumsum(tr, axis=1)], axis=1)
+    jw = np.minimum(j + w, n_k - 1)
+    exit_cost = cs[:, jw + 1] - cs[:, j + 1]
+    prior = size_prior * j
+    cost = (inside_cost + exit_cost + prior[None, :]) * step_mm
+    if gaps is not None:
+        cost[gaps] = prior * step_mm
+    first_blocked, forbid, penalty = forbid_beyond_stops(cost, blocked)
+    max_step = max(int(round(max_slope_mm / step_mm)), 1)
+    r = optimal_surface(cost, edges, max_step)
+    jj = np.minimum(r[:, None] + 1 + np.arange(w)[None, :], n_k - 1)
+    after = np.where(blocked, 1.0, tr)[np.arange(n)[:, None], jj].mean(1)
+    at_stop = r >= first_blocked - 2
+    user_stop = user[np.arange(n), np.minimum(first_blocked, n_k - 1)] & \
+        (first_blocked < n_k)
+    seen = ((after < 0.5) & ~at_stop) | (at_stop & user_stop)
+    if gaps is not None:
+        seen &= ~gaps
+    if seen.any() and not seen.all():
+        unseen = np.flatnonzero(~seen)
+        ri = r.astype(float)
+        ri[unseen] = np.median(r[seen])
+        # 300 Jacobi sweeps of the neighbour mean over the unseen rays (a sparse product)
+        avg_unseen = avg[unseen]
+        for _ in range(300):
+            ri[unseen] = avg_unseen @ ri
+        cost2 = cost.copy()
+        cost2[unseen] = np.abs(j[None, :] - ri[unseen][:, None]) * step_mm
+        cost2[forbid] += penalty
+        r = optimal_surface(cost2, edges, max_step)
+    # blocked rays end just before the blocking sample
+    r = np.minimum(r, first_blocked - 1)
+    return r, seen
 
 
 def forbid_beyond_stops(cost: np.ndarray, blocked: np.ndarray):

@@ -124,8 +124,7 @@ from ..errors import InvalidImageValuesError
 from . import _appearance as app
 from ._points import (bbox_to_slices, check_scalar_3d, deepest_point, inner_half_points,
                       second_channel_on_grid, seeds_to_indices)
-from ._surface import (forbid_beyond_stops, halfway_radii, optimal_surface, ray_directions,
-                       sample_rays, star_mask)
+from ._surface import fit_surface, halfway_radii, ray_directions, sample_rays, star_mask
 
 log = logging.getLogger(__name__)
 
@@ -391,7 +390,7 @@ class _Problem:
         if pad is not None:
             t = np.where(pad, 0.0, t).astype(np.float32)
         return {"lo": lo, "hi": hi, "shape": arr.shape, "loc": loc, "t": t, "feat": feat, "sm": sm,
-                "valid": valid, "model": model, "details": details}
+                "valid": valid, "model": model, "details": details, "surfaces": {}}
 
     def run(self, seeds_zyx: Sequence[np.ndarray], extra: Sequence[np.ndarray] = ()
             ) -> Dict[str, Any]:
@@ -411,6 +410,14 @@ class _Problem:
             region = np.zeros(shape, bool)
             inside_vals, outside_vals, fractions = [], [], []
             for s in loc:
+                # with one likelihood for all iterations, the surface from a centre is the
+                # same in every run of this crop (the re-centring runs repeat the click's):
+                # computed once
+                known = lk["surfaces"].get(tuple(int(v) for v in s)) if n_iter == 1 else None
+                if known is not None:
+                    fractions.append(known[0])
+                    region |= known[1]
+                    continue
                 tr = sample_rays(t, sp, s, dirs, radii, cval=np.nan)
                 ok = sample_rays(valid, sp, s, dirs, radii, cval=0.0)
                 blocked = ~(ok >= 0.5) | np.isnan(tr)
@@ -421,12 +428,17 @@ class _Problem:
                 gaps = None
                 if model == "bright":
                     tr, gaps = self._enclosed_prefix(tr, user)
-                r, seen = self._surface(tr, blocked, user, edges, avg, gaps)
+                r, seen = fit_surface(tr, blocked, user, edges, avg, p.ray_step_mm,
+                                      p.exit_window_mm, p.size_prior, p.max_slope_mm,
+                                      gaps)
                 if model == "generic" and p.halfway_edge and it == n_iter - 1:
                     r = halfway_radii(sample_rays(lk["sm"], sp, s, dirs, radii, cval=np.nan),
                                       r, seen, blocked, edges, p.ray_step_mm, p.max_slope_mm)
                 fractions.append(float(seen.mean()))
-                region |= star_mask(shape, sp, s, dirs, radii[r])
+                star = star_mask(shape, sp, s, dirs, radii[r])
+                region |= star
+                if n_iter == 1:
+                    lk["surfaces"][tuple(int(v) for v in s)] = (fractions[-1], star)
                 if it < n_iter - 1:
                     fr = sample_rays(feat, sp, s, dirs, radii, cval=np.nan)
                     j = np.arange(n_k)[None, :]
@@ -473,48 +485,6 @@ class _Problem:
         prefix = (np.arange(n_k)[None, :] < first[:, None]) & reach[:, None]
         gaps = ~reach & (tr[:, 0] < 0.5)
         return np.maximum(tr, prefix.astype(tr.dtype)), (gaps if gaps.mean() <= 0.5 else None)
-
-    def _surface(self, tr, blocked, user, edges, avg, gaps=None):
-        """Optimal surface (step 3) and the interpolation where no boundary shows (step 4);
-        ``gaps``: rays known to show none (their cost is the size prior alone)."""
-        p = self.p
-        n, n_k = tr.shape
-        w = max(int(round(p.exit_window_mm / p.ray_step_mm)), 1)
-        j = np.arange(n_k)
-        inside_cost = np.cumsum(1.0 - tr, axis=1)
-        cs = np.concatenate([np.zeros((n, 1)), np.cumsum(tr, axis=1)], axis=1)
-        jw = np.minimum(j + w, n_k - 1)
-        exit_cost = cs[:, jw + 1] - cs[:, j + 1]
-        prior = p.size_prior * j
-        cost = (inside_cost + exit_cost + prior[None, :]) * p.ray_step_mm
-        if gaps is not None:
-            cost[gaps] = prior * p.ray_step_mm
-        first_blocked, forbid, penalty = forbid_beyond_stops(cost, blocked)
-        max_step = max(int(round(p.max_slope_mm / p.ray_step_mm)), 1)
-        r = optimal_surface(cost, edges, max_step)
-        jj = np.minimum(r[:, None] + 1 + np.arange(w)[None, :], n_k - 1)
-        after = np.where(blocked, 1.0, tr)[np.arange(n)[:, None], jj].mean(1)
-        at_stop = r >= first_blocked - 2
-        user_stop = user[np.arange(n), np.minimum(first_blocked, n_k - 1)] & \
-            (first_blocked < n_k)
-        seen = ((after < 0.5) & ~at_stop) | (at_stop & user_stop)
-        if gaps is not None:
-            seen &= ~gaps
-        if seen.any() and not seen.all():
-            unseen = np.flatnonzero(~seen)
-            ri = r.astype(float)
-            ri[unseen] = np.median(r[seen])
-            # 300 Jacobi sweeps of the neighbour mean over the unseen rays (a sparse product)
-            avg_unseen = avg[unseen]
-            for _ in range(300):
-                ri[unseen] = avg_unseen @ ri
-            cost2 = cost.copy()
-            cost2[unseen] = np.abs(j[None, :] - ri[unseen][:, None]) * p.ray_step_mm
-            cost2[forbid] += penalty
-            r = optimal_surface(cost2, edges, max_step)
-        # blocked rays end just before the blocking sample
-        r = np.minimum(r, first_blocked - 1)
-        return r, seen
 
 
 def _dice(a: np.ndarray, b: np.ndarray) -> float:
@@ -592,12 +562,20 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
         return None if box is None else \
             float(m.sum()) / float(np.prod([b.stop - b.start for b in box]))
 
+    # per appearance model and parameters but the re-centring count: the problem (image crops,
+    # likelihoods) and the last state of each pipeline by its start, so that a retry with more
+    # re-centring continues the runs it shares with an earlier attempt instead of repeating them
+    shared: Dict[tuple, Dict[str, Any]] = {}
+
     def attempt(q: ClickParameters, use_model: str, box_model: bool = True, start=None):
         """The method with parameters ``q`` and appearance model ``use_model`` (the generic
         model from the box when ``box_model``) from the seeds (or ``start``): mask, last run,
         seeds used, confidence, jitter."""
-        prob = _Problem(image, ch2, bbox, background, modality, use_model, q, source,
-                        box_model)
+        key = (dataclasses.replace(q, recentre_iterations=1), use_model, box_model)
+        if key not in shared:
+            shared[key] = {"prob": _Problem(image, ch2, bbox, background, modality, use_model,
+                                            q, source, box_model), "states": {}}
+        prob, states = shared[key]["prob"], shared[key]["states"]
         if prob.box is not None:
             for s in seeds:
                 z, y, x = s[::-1]
@@ -613,22 +591,27 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
             return out
 
         def pipeline(start: List[np.ndarray]):
-            res = prob.run(start)
-            m = full_mask(res)
-            used = list(start)
-            extra: List[np.ndarray] = []
-            for _ in range(int(q.recentre_iterations) if q.recentre else 0):
-                if not m.any():
+            n_it = int(q.recentre_iterations) if q.recentre else 0
+            k0 = tuple(tuple(int(v) for v in s) for s in start)
+            st = states.get(k0)
+            # (a state of fewer iterations continues; "done": the re-centring stopped by itself)
+            if st is None or st["iters"] > n_it:
+                st = {"res": prob.run(start), "used": list(start), "extra": [], "iters": 0,
+                      "done": False}
+            m = full_mask(st["res"])
+            while st["iters"] < n_it and not st["done"]:
+                c = deepest_point(m, prob.sp) if m.any() else None
+                if c is None or (st["extra"] and min(
+                        float(np.sqrt((((c - e) * prob.sp) ** 2).sum()))
+                        for e in st["used"]) < 2 * q.seed_radius_mm):
+                    st = dict(st, done=True)
                     break
-                c = deepest_point(m, prob.sp)
-                if extra and min(float(np.sqrt((((c - e) * prob.sp) ** 2).sum()))
-                                 for e in used) < 2 * q.seed_radius_mm:
-                    break
-                extra.append(c)
-                res = prob.run(start, extra=extra)
-                m = full_mask(res)
-                used.append(c)
-            return m, res, used
+                extra = st["extra"] + [c]
+                st = {"res": prob.run(start, extra=extra), "used": st["used"] + [c],
+                      "extra": extra, "iters": st["iters"] + 1, "done": False}
+                m = full_mask(st["res"])
+            states[k0] = st
+            return m, st["res"], list(st["used"])
 
         mask, res, used = pipeline(seeds_zyx if start is None else start)
         jitter: List[float] = []
