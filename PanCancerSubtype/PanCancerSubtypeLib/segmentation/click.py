@@ -273,12 +273,13 @@ class _Problem:
         self.pad_value = v0 if float(np.mean(self.full == v0)) >= 0.01 else None
 
     # ------------------------------------------------------------------------------ one run
-    def crop_for(self, seeds_zyx):
+    def crop_for(self, seeds_zyx, in_box: bool = True):
+        """The crop of the rays' reach around the seeds (within the box when ``in_box``)."""
         p = self.p
         rad = np.ceil(p.ray_length_mm / self.sp).astype(int) + 2
         lo = np.maximum(np.min(seeds_zyx, 0) - rad, 0)
         hi = np.minimum(np.max(seeds_zyx, 0) + rad + 1, self.full.shape)
-        if self.box is not None:
+        if self.box is not None and in_box:
             lo = np.maximum(lo, [s.start for s in self.box])
             hi = np.minimum(hi, [s.stop for s in self.box])
         return lo, hi
@@ -304,13 +305,27 @@ class _Problem:
             raise InvalidImageValuesError("image holds NaN or infinite values near the seeds",
                                           source=self.source)
         loc = [s - lo for s in seeds_zyx]
-        sm = ndi.gaussian_filter(arr, p.smoothing_mm / sp, mode="nearest")
+        # the context: the rays' reach around the seeds, also beyond a box.  A box says where the
+        # tumour is, not what the tissue around it looks like: the appearance model, its
+        # statistics (normal tissue, the CT lung test) and its likelihood come from the context
+        # as without a box, and the box crop is cut out of them
+        lo_c, hi_c = self.crop_for(seeds_zyx, in_box=False)
+        arr_c = np.asarray(self.full[tuple(slice(int(a), int(b)) for a, b in zip(lo_c, hi_c))],
+                           np.float32)
+        if self.box is None or not np.all(np.isfinite(arr_c)):
+            lo_c, arr_c = lo, arr
+        inner = tuple(slice(int(a - c), int(b - c)) for a, b, c in zip(lo, hi, lo_c))
+        loc_c = [s - lo_c for s in seeds_zyx]
+        sm_c = ndi.gaussian_filter(arr_c, p.smoothing_mm / sp, mode="nearest")
+        sm = sm_c[inner]
         grids = np.ogrid[tuple(slice(0, n) for n in arr.shape)]
+        grids_c = np.ogrid[tuple(slice(0, n) for n in arr_c.shape)]
 
-        def near(r_mm):
-            m = np.zeros(arr.shape, bool)
-            for s in loc:
-                m |= sum(((g - c) * h) ** 2 for g, c, h in zip(grids, s, sp)) <= r_mm ** 2
+        def near(r_mm, context: bool = False):
+            g_, l_ = (grids_c, loc_c) if context else (grids, loc)
+            m = np.zeros(arr_c.shape if context else arr.shape, bool)
+            for s in l_:
+                m |= sum(((g - c) * h) ** 2 for g, c, h in zip(g_, s, sp)) <= r_mm ** 2
             return m
 
         seed_balls = [near(p.seed_radius_mm)] if len(loc) == 1 else \
@@ -331,10 +346,10 @@ class _Problem:
         bright = None
         stats_near = None
         if self.modality == "CT" and model == "auto":
-            v30 = sm[near(30.0)]
-            v60 = sm[near(p.lung_reach_mm)]
+            v30 = sm_c[near(30.0, True)]
+            v60 = sm_c[near(p.lung_reach_mm, True)]
             fatty = app.air_beyond_fat(sample_rays(
-                sm, sp, loc[0], dirs, radii[radii <= p.lung_reach_mm], cval=np.nan),
+                sm_c, sp, loc_c[0], dirs, radii[radii <= p.lung_reach_mm], cval=np.nan),
                 p.ray_step_mm)
             lung = app.in_aerated_lung(level, float(np.mean(v30 < -600.0)),
                                        float(np.mean(v60 < -600.0)), app.robust_stats(v30)[1],
@@ -342,10 +357,11 @@ class _Problem:
             details["ct"] = {"lung": lung, "air_beyond_fat": fatty}
             model = "lung" if lung else "generic"
         if model in ("auto", "bright"):
-            stats_near = near(p.stats_radius_mm)
-            normal = app.body_voxels(sm[stats_near])
-            rays_g = np.concatenate([sample_rays(sm, sp, s, dirs, radii[radii <= p.enclosure_mm],
-                                                 cval=-np.inf) for s in loc[:1]])
+            stats_near = near(p.stats_radius_mm, True)
+            normal = app.body_voxels(sm_c[stats_near])
+            rays_g = np.concatenate([sample_rays(sm_c, sp, s, dirs,
+                                                 radii[radii <= p.enclosure_mm], cval=-np.inf)
+                                     for s in loc_c[:1]])
             thr, med, sd, bd = app.bright_threshold(normal, rays_g, p.bright_k, p.bright_f)
             bright = (thr, med, sd)
             details["bright"] = {"threshold": thr, "median": med, "sd": sd, **bd}
@@ -353,10 +369,11 @@ class _Problem:
                 model = app.choose_model(level, (thr, bd), p.rim_max_mm / p.ray_step_mm)
         ch2 = None
         if self.ch2_full is not None:
-            ch2 = ndi.gaussian_filter(np.asarray(self.ch2_full[crop], np.float32),
-                                      p.smoothing_mm / sp, mode="nearest")
+            ch2 = ndi.gaussian_filter(np.asarray(self.ch2_full[tuple(
+                slice(int(a), int(a) + n) for a, n in zip(lo_c, arr_c.shape))], np.float32),
+                p.smoothing_mm / sp, mode="nearest")
             if stats_near is None:
-                stats_near = near(p.stats_radius_mm)
+                stats_near = near(p.stats_radius_mm, True)
         if model == "lung":
             t = app.lung_likelihood(sm)
             if p.bone_hu is not None:
@@ -366,11 +383,12 @@ class _Problem:
                 t = np.where(bone, 0.0, t).astype(np.float32)
         elif model == "bright":
             thr, med, sd = bright
-            t = app.bright_likelihood(sm, thr, sd, sp, p.closing_mm, p.max_hole_radius_mm,
-                                      wall=pad)
+            t = app.bright_likelihood(sm_c, thr, sd, sp, p.closing_mm, p.max_hole_radius_mm,
+                                      wall=None if pad is None else arr_c == self.pad_value
+                                      )[inner]
         else:
             model = "generic"
-            feat = ndi.gaussian_filter(arr, p.generic_smoothing_mm / sp, mode="nearest")
+            feat = ndi.gaussian_filter(arr_c, p.generic_smoothing_mm / sp, mode="nearest")[inner]
             glevel = float(np.median(feat[seed_balls[0]]))
             t, gd = app.generic_likelihood(feat, near(p.generic_radius_mm)
                                            if self.box is None else np.ones(arr.shape, bool),
@@ -385,7 +403,7 @@ class _Problem:
             details["generic"] = gd
         if ch2 is not None:
             allowed = app.second_channel_veto(ch2, stats_near, sp, p.second_channel_margin_mm)
-            t = t * allowed
+            t = t * allowed[inner]
             details["second_channel_allowed"] = float(allowed[stats_near].mean())
         if pad is not None:
             t = np.where(pad, 0.0, t).astype(np.float32)
