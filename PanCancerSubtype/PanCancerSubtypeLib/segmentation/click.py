@@ -24,9 +24,11 @@ Method
    enhancing layer is at most ``rim_max_mm`` thick (a dark core inside an enhancing rim, not a
    dark lesion inside thick fat), else ``generic``.  In the ``bright`` model the dark interior
    between the seed and the first enhancing voxel of each ray (within ``enclosure_mm``) counts as
-   tumour too.  With a box, the ``generic`` likelihood comes from the box itself, as in GrabCut:
-   the values of its core against those of a ``box_band_mm`` band just outside it
-   (``_appearance.box_likelihood``).  When the chosen model delimits nothing around the click
+   tumour too.  A box says where the tumour is, not what the tissue around it looks like: the
+   model, its statistics and its likelihood come from the ``ray_length_mm`` around the seeds as
+   without a box, and the box limits the rays (step 2).  With a box, the ``generic``
+   likelihood comes from the box itself, as in GrabCut: the values of its core against those
+   of a ``box_band_mm`` band just outside it (``_appearance.box_likelihood``).  When the chosen model delimits nothing around the click
    (a mask smaller than the seed's ``seed_radius_mm`` ball) or, with a box, a mask filling less
    than ``min_box_fill`` of it, even with the longer reach of step 8, the next model is run and
    the first plausible result kept: ``lung`` / ``bright`` -> ``generic`` (from the box when
