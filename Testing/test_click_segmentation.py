@@ -368,13 +368,9 @@ def test_air_outside_a_limb_is_not_aerated_lung():
     assert ct2["lung"] is True and ct2["air_beyond_fat"] < 0.1
 
 
-def test_repeated_recentring_reaches_a_mass_on_the_chest_wall_from_its_end():
+def _chest_wall_mass():
     """CT: an elongated mass (semi-axes 45 x 24 x 22 mm, 40 HU) in aerated lung whose base lies
-    on the chest wall (soft tissue, no boundary there), clicked 30 mm from its centre along its
-    long axis.  From the click, the wall side is interpolated from the rays near the click and
-    one re-centring is not enough: Dice 0.69, confidence 0.66 (the old method, measured).  The
-    retry of an unreliable result re-centres repeatedly (with the longer reach) and keeps it
-    for its higher confidence: Dice 0.878, confidence 0.91; a click at the centre gives 0.873."""
+    on the chest wall (soft tissue, no boundary there); the image and the mass."""
     sp = (1.0, 1.0, 2.0)
     shape = (36, 90, 120)
     ell = _ellipsoid(shape, (18, 50, 60), (22.0, 24.0, 45.0), sp)
@@ -382,6 +378,17 @@ def test_repeated_recentring_reaches_a_mass_on_the_chest_wall_from_its_end():
     ref = ell & ~wall
     arr = np.where(ref | wall, 40.0, -850.0) + np.random.default_rng(0).normal(0, 25, shape)
     im = _image(arr, sp)
+    return im, ref
+
+
+def test_repeated_recentring_reaches_a_mass_on_the_chest_wall_from_its_end():
+    """CT: an elongated mass (semi-axes 45 x 24 x 22 mm, 40 HU) in aerated lung whose base lies
+    on the chest wall (soft tissue, no boundary there), clicked 30 mm from its centre along its
+    long axis.  From the click, the wall side is interpolated from the rays near the click and
+    one re-centring is not enough: Dice 0.69, confidence 0.66 (the old method, measured).  The
+    retry of an unreliable result re-centres repeatedly (with the longer reach) and keeps it
+    for its higher confidence: Dice 0.878, confidence 0.91; a click at the centre gives 0.873."""
+    im, ref = _chest_wall_mass()
     click = [_pt(im, (18, 50, 30))]
     once = seg.segment_click(im, click, modality="CT",
                              params=seg.ClickParameters(retry_recentre_iterations=1))
@@ -397,17 +404,12 @@ def test_no_run_is_repeated_and_the_surfaces_of_a_crop_are_fitted_once(monkeypat
     """The chest-wall mass above runs the longer reach and then, from the same start, the
     longer reach with repeated re-centring; the second continues the first one's runs instead
     of repeating them, and a re-centring run fits only its new centre's surface (the click's is
-    that of the run before; all of them when another start's runs came between).  The result is the one the test above asserts (measured: the
-    same masks and confidences as without either, on 104 shared and sarcoma clicks)."""
+    that of the run before; all of them when another start's runs came between).  The result
+    is the one the test above asserts (measured: the same masks and confidences as without
+    either, on 104 shared and sarcoma clicks)."""
     from PanCancerSubtypeLib.segmentation import click as click_mod
 
-    sp = (1.0, 1.0, 2.0)
-    shape = (36, 90, 120)
-    ell = _ellipsoid(shape, (18, 50, 60), (22.0, 24.0, 45.0), sp)
-    wall = (np.arange(shape[1]) >= 66)[None, :, None]
-    ref = ell & ~wall
-    arr = np.where(ref | wall, 40.0, -850.0) + np.random.default_rng(0).normal(0, 25, shape)
-    im = _image(arr, sp)
+    im, ref = _chest_wall_mass()
     runs, fits = [], []
     run0, fit0 = click_mod._Problem.run, click_mod.fit_surface
 
