@@ -27,7 +27,8 @@ generic results) was found on ibsi_nsclc and an analytic phantom, after every sa
 seen; the fourth (a coarse-scale retry for unreliable generic results without a box) was found
 on STS_005_CT and STS_001_CT and an analytic phantom; the fifth (the lung choice's fat test,
 the point-like rule, the box-span flag) on the sarcomas; the sixth (gaps in the enhancing rim,
-the rim retry) on brats_pat0005's own confidence clicks: README, "Tumour segmentation".  The last
+the rim retry) on brats_pat0005's own confidence clicks; with a box, the model and its statistics
+from the click's surroundings, on the sarcomas' box results: README, "Tumour segmentation".  The last
 summary line counts how many results the method flags (``needs_check``) among the failures
 (Dice < 0.6) and the others.
 
