@@ -28,8 +28,8 @@ seen; the fourth (a coarse-scale retry for unreliable generic results without a 
 on STS_005_CT and STS_001_CT and an analytic phantom; the fifth (the lung choice's fat test,
 the point-like rule, the box-span flag) on the sarcomas; the sixth (gaps in the enhancing rim,
 the rim retry) on brats_pat0005's own confidence clicks; with a box, the model and its statistics
-from the click's surroundings, on the sarcomas' box results: README, "Tumour segmentation".  The last
-summary line counts how many results the method flags (``needs_check``) among the failures
+from the click's surroundings, on the sarcomas' box results: README, "Tumour segmentation".  The
+last summary line counts how many results the method flags (``needs_check``) among the failures
 (Dice < 0.6) and the others.
 
 Baselines of the field on the same clicks and boxes: ``--method random_walker`` (scikit-image,
