@@ -28,11 +28,12 @@ Method
    model, its statistics and its likelihood come from the ``ray_length_mm`` around the seeds as
    without a box, and the box limits the rays (step 2).  With a box, the ``generic``
    likelihood comes from the box itself, as in GrabCut: the values of its core against those
-   of a ``box_band_mm`` band just outside it (``_appearance.box_likelihood``).  When the chosen model delimits nothing around the click
-   (a mask smaller than the seed's ``seed_radius_mm`` ball) or, with a box, a mask filling less
-   than ``min_box_fill`` of it, even with the longer reach of step 8, the next model is run and
-   the first plausible result kept: ``lung`` / ``bright`` -> ``generic`` (from the box when
-   there is one) -> with a box, ``generic`` from the seed's own tissue (the Otsu class).
+   of a ``box_band_mm`` band just outside it (``_appearance.box_likelihood``).  When the
+   chosen model delimits nothing around the click (a mask smaller than the seed's
+   ``seed_radius_mm`` ball) or, with a box, a mask filling less than ``min_box_fill`` of it,
+   even with the longer reach of step 8, the next model is run and the first plausible result
+   kept: ``lung`` / ``bright`` -> ``generic`` (from the box when there is one) -> with a box,
+   ``generic`` from the seed's own tissue (the Otsu class).
 2. **Rays**: ``n_rays`` directions (a Fibonacci sphere) from the seed, sampled every
    ``ray_step_mm`` up to ``ray_length_mm``, on a physical (mm) grid, so anisotropic voxels and
    oblique image directions are handled.  Rays stop at the bounding box, the image border and
@@ -316,6 +317,7 @@ class _Problem:
                            np.float32)
         if self.box is None or not np.all(np.isfinite(arr_c)):
             lo_c, arr_c = lo, arr
+        context = tuple(slice(int(a), int(a) + n) for a, n in zip(lo_c, arr_c.shape))
         inner = tuple(slice(int(a - c), int(b - c)) for a, b, c in zip(lo, hi, lo_c))
         loc_c = [s - lo_c for s in seeds_zyx]
         sm_c = ndi.gaussian_filter(arr_c, p.smoothing_mm / sp, mode="nearest")
@@ -371,9 +373,8 @@ class _Problem:
                 model = app.choose_model(level, (thr, bd), p.rim_max_mm / p.ray_step_mm)
         ch2 = None
         if self.ch2_full is not None:
-            ch2 = ndi.gaussian_filter(np.asarray(self.ch2_full[tuple(
-                slice(int(a), int(a) + n) for a, n in zip(lo_c, arr_c.shape))], np.float32),
-                p.smoothing_mm / sp, mode="nearest")
+            ch2 = ndi.gaussian_filter(np.asarray(self.ch2_full[context], np.float32),
+                                      p.smoothing_mm / sp, mode="nearest")
             if stats_near is None:
                 stats_near = near(p.stats_radius_mm, True)
         if model == "lung":
@@ -433,7 +434,8 @@ class _Problem:
                 # with one likelihood for all iterations, the surface from a centre is the
                 # same in every run of this crop (the re-centring runs repeat the click's):
                 # computed once
-                known = lk["surfaces"].get(tuple(int(v) for v in s)) if n_iter == 1 else None
+                centre = tuple(int(v) for v in s)
+                known = lk["surfaces"].get(centre) if n_iter == 1 else None
                 if known is not None:
                     fractions.append(known[0])
                     region |= known[1]
@@ -458,7 +460,7 @@ class _Problem:
                 star = star_mask(shape, sp, s, dirs, radii[r])
                 region |= star
                 if n_iter == 1:
-                    lk["surfaces"][tuple(int(v) for v in s)] = (fractions[-1], star)
+                    lk["surfaces"][centre] = (fractions[-1], star)
                 if it < n_iter - 1:
                     fr = sample_rays(feat, sp, s, dirs, radii, cval=np.nan)
                     j = np.arange(n_k)[None, :]
@@ -614,21 +616,21 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
             n_it = int(q.recentre_iterations) if q.recentre else 0
             k0 = tuple(tuple(int(v) for v in s) for s in start)
             st = states.get(k0)
-            # (a state of fewer iterations continues; "done": the re-centring stopped by itself)
-            if st is None or st["iters"] > n_it:
-                st = {"res": prob.run(start), "used": list(start), "extra": [], "iters": 0,
-                      "done": False}
+            # (a state of fewer re-centrings, the seeds used[len(start):], continues; "done":
+            # the re-centring stopped by itself)
+            if st is None or len(st["used"]) - len(start) > n_it:
+                st = {"res": prob.run(start), "used": list(start), "done": False}
             m = full_mask(st["res"])
-            while st["iters"] < n_it and not st["done"]:
+            while len(st["used"]) - len(start) < n_it and not st["done"]:
                 c = deepest_point(m, prob.sp) if m.any() else None
-                if c is None or (st["extra"] and min(
+                if c is None or (len(st["used"]) > len(start) and min(
                         float(np.sqrt((((c - e) * prob.sp) ** 2).sum()))
                         for e in st["used"]) < 2 * q.seed_radius_mm):
                     st = dict(st, done=True)
                     break
-                extra = st["extra"] + [c]
-                st = {"res": prob.run(start, extra=extra), "used": st["used"] + [c],
-                      "extra": extra, "iters": st["iters"] + 1, "done": False}
+                used = st["used"] + [c]
+                st = {"res": prob.run(start, extra=used[len(start):]), "used": used,
+                      "done": False}
                 m = full_mask(st["res"])
             states[k0] = st
             return m, st["res"], list(st["used"])
