@@ -124,6 +124,60 @@ def test_enhancing_rim_and_necrotic_core(where):
     assert _dice(res.mask, ref) > 0.92
 
 
+def test_contiguous_enhancement_adds_the_enhancement_within_reach_that_touches_the_mask():
+    """Step 9 on arrays (1 x 1 x 2 mm voxels): a 2 x 2 voxel bar of enhancement leaving a block
+    24 mm deep each way (depth 12 mm) radially gains exactly its voxels within the reach, at
+    most a quarter of the depth (3 mm); an enhancing blob one voxel off the block (a
+    non-enhancing gap), one 4 mm above it and enhancing voxels only face-adjacent to it (its
+    blurred edge) gain nothing; a reach of 0 changes nothing.  A block 8 mm tall (depth 4 mm,
+    reach at most 1 mm) gains nothing from the same bar."""
+    from PanCancerSubtypeLib.segmentation._appearance import contiguous_enhancement
+
+    sp = (2.0, 1.0, 1.0)                                  # z, y, x
+    mask = np.zeros((20, 48, 60), bool)
+    mask[4:16, 12:36, 12:36] = True
+    enh = np.zeros_like(mask)
+    enh[9:11, 23:25, 36:60] = True                        # the bar, along +x from the block
+    enh[9:11, 37:40, 14:17] = True                        # one voxel off the block (y = 36 gap)
+    enh[17:19, 20:23, 20:23] = True                       # 2 x 2 mm = 4 mm above the block
+    enh[4:16, 11, 12:36] = True                           # the edge of the face at y = 12
+    for reach, want in ((0.0, 0), (2.0, 2), (3.0, 3), (5.5, 3)):
+        out = contiguous_enhancement(mask, enh, sp, reach)
+        added = out & ~mask
+        # the bar's voxel at x = 35 + k lies k mm from the block
+        assert added.sum() == 4 * want, (reach, added.sum())
+        assert added[9:11, 23:25, 36:36 + want].all()
+        assert not added[:, 37:40].any() and not added[16:].any() and not added[:, 11].any()
+        assert (out & mask).sum() == mask.sum()
+    small = np.zeros_like(mask)
+    small[8:12, 12:36, 12:36] = True
+    assert np.array_equal(contiguous_enhancement(small, enh, sp, 3.0), small)
+
+
+def test_a_vessel_leaving_the_rim_adds_only_its_first_millimetres():
+    """The rim lesion with a 2 mm enhancing vessel leaving it along +x (its surface at x = 44):
+    the star-shaped surface stops at the rim, step 9 adds the vessel's first ``rim_reach_mm``
+    (3 mm: x = 45-47) and nothing beyond (measured Dice to the sphere 0.991 without step 9,
+    0.990 with it)."""
+    im, ref, sp = _enhancing_rim()
+    arr = sitk.GetArrayFromImage(im)
+    z, y, x = np.ogrid[tuple(slice(0, n) for n in arr.shape)]
+    tube = ((z - 24) ** 2 + (y - 28) ** 2 <= 4) & (x > 28)
+    arr[tube & ~ref] = 3.0 + np.random.default_rng(1).normal(0, 0.5, int((tube & ~ref).sum()))
+    im2 = _image(arr, sp)
+    per_x = {}
+    for reach in (0.0, 3.0):
+        r = seg.segment_click(im2, [_pt(im2, (24, 28, 28))], modality="MR", confidence=False,
+                              params=seg.ClickParameters(rim_reach_mm=reach))
+        assert r.model == "bright"
+        m = sitk.GetArrayFromImage(r.mask) > 0
+        per_x[reach] = [int((m & tube)[:, :, v].sum()) for v in range(42, 52)]
+        assert _dice(r.mask, ref) > 0.98
+    n = int(tube[:, :, 40].sum())
+    assert per_x[0.0] == [n] * 3 + [0] * 7
+    assert per_x[3.0] == [n] * 6 + [0] * 4
+
+
 # ------------------------------------------------------------------------- optional inputs
 def _touching_blobs(seed=0, dist=16):
     """Two 10 mm spheres of the same soft tissue in lung, their centres ``dist`` mm apart (16:
@@ -669,9 +723,7 @@ def test_rays_through_a_gap_in_the_rim_are_interpolated():
     a stop (D: the body's edge, at 15 mm) count as tumour; a ray that starts bright (B) is left
     alone; a dark ray that meets nothing enhancing within 45 mm (C: never; E: at 50 mm) passes
     through a gap in the rim and shows no boundary.  More than half such rays: no rim, no gaps."""
-    from types import SimpleNamespace
-
-    from PanCancerSubtypeLib.segmentation.click import _Problem
+    from PanCancerSubtypeLib.segmentation._appearance import enclosed_prefix
 
     k = 121
     tr = np.zeros((5, k))
@@ -680,19 +732,21 @@ def test_rays_through_a_gap_in_the_rim_are_interpolated():
     tr[4, 100:] = 1.0                       # E
     stop = np.zeros((5, k), bool)
     stop[3, 30:] = True                     # D
-    me = SimpleNamespace(p=seg.ClickParameters())
-    out, gaps = _Problem._enclosed_prefix(me, tr, stop)
+    p = seg.ClickParameters()
+    out, gaps = enclosed_prefix(tr, stop, p.ray_step_mm, p.enclosure_mm)
     np.testing.assert_array_equal(gaps, [False, False, True, False, True])
     np.testing.assert_array_equal(out[0, :26], 1.0)
     np.testing.assert_array_equal(out[1], tr[1])
     np.testing.assert_array_equal(out[2], 0.0)
     np.testing.assert_array_equal(out[3, :30], 1.0)
     np.testing.assert_array_equal(out[4], tr[4])
-    _, gaps = _Problem._enclosed_prefix(me, np.vstack([tr, np.zeros((1, k))]),
-                                        np.vstack([stop, np.zeros((1, k), bool)]))
+    _, gaps = enclosed_prefix(np.vstack([tr, np.zeros((1, k))]),
+                              np.vstack([stop, np.zeros((1, k), bool)]), p.ray_step_mm,
+                              p.enclosure_mm)
     assert gaps is not None and gaps.sum() == 3                  # 3 of 6: still a rim
-    _, gaps = _Problem._enclosed_prefix(me, np.vstack([tr, np.zeros((2, k))]),
-                                        np.vstack([stop, np.zeros((2, k), bool)]))
+    _, gaps = enclosed_prefix(np.vstack([tr, np.zeros((2, k))]),
+                              np.vstack([stop, np.zeros((2, k), bool)]), p.ray_step_mm,
+                              p.enclosure_mm)
     assert gaps is None                                          # 4 of 7
 
 
@@ -711,9 +765,9 @@ def test_a_necrosis_click_by_a_gap_in_the_rim_gets_the_whole_core(shared_cases, 
     pt = [_pt(im, (82, 156, 69))]
     r = seg.segment_click(im, pt, modality="MR", confidence=False)
     assert r.model == "bright" and _dice(r.mask, ref) > 0.75
-    prefix = click._Problem._enclosed_prefix
-    monkeypatch.setattr(click._Problem, "_enclosed_prefix",
-                        lambda self, tr, stop: (prefix(self, tr, stop)[0], None))
+    prefix = click.app.enclosed_prefix
+    monkeypatch.setattr(click.app, "enclosed_prefix",
+                        lambda *a: (prefix(*a)[0], None))
     r0 = seg.segment_click(im, pt, modality="MR", confidence=False)
     assert _dice(r0.mask, ref) < 0.35 and r0.volume_ml < 15
 
@@ -936,6 +990,13 @@ def test_a_mask_much_shorter_than_its_box_is_flagged():
 def test_retry_scales_must_be_positive(name, value):
     with pytest.raises(ValueError, match=name):
         seg.ClickParameters(**{name: value}).validate()
+
+
+@pytest.mark.parametrize("value", [-1.0, float("nan"), float("inf")])
+def test_rim_reach_must_be_a_non_negative_number(value):
+    with pytest.raises(ValueError, match="rim_reach_mm"):
+        seg.ClickParameters(rim_reach_mm=value).validate()
+    seg.ClickParameters(rim_reach_mm=0.0).validate()                 # 0: step 9 off
 
 
 @pytest.mark.parametrize("seed", range(6))

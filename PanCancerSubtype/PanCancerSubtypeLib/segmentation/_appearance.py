@@ -42,7 +42,7 @@ import numpy as np
 
 __all__ = ["ball", "closing", "fill_enclosed", "holes_of", "robust_stats", "sigmoid",
            "choose_model", "lung_likelihood", "bright_threshold", "bright_likelihood",
-           "dark_core_point",
+           "dark_core_point", "enclosed_prefix", "contiguous_enhancement",
            "generic_likelihood", "histogram_likelihood", "box_likelihood",
            "second_channel_veto", "in_aerated_lung", "air_beyond_fat"]
 
@@ -204,6 +204,57 @@ def bright_likelihood(sm: np.ndarray, thr: float, sd: float, spacing_zyx, closin
     return np.maximum(t, enclosed.astype(np.float32))
 
 
+def enclosed_prefix(tr: np.ndarray, stop: np.ndarray, step_mm: float, enclosure_mm: float
+                    ) -> Tuple[np.ndarray, Optional[np.ndarray]]:
+    """The ``bright`` model along rays (``tr``: rays x samples every ``step_mm``): the dark
+    interior between the seed and the first enhancing sample of each ray, or the edge of the
+    body / a background point (``stop``), within ``enclosure_mm``, counts as tumour (a necrotic
+    core inside an enhancing rim, or against a skull-stripped brain's edge).  Also returns the
+    rays through a gap in the rim (a dark seed, nothing enhancing within ``enclosure_mm``; None
+    when they are more than half the rays, the model's own test of a rim): the click method
+    interpolates their radius."""
+    n_k = tr.shape[1]
+    hit = (tr >= 0.5) | stop
+    first = np.where(hit.any(1), hit.argmax(1), n_k)
+    reach = first * step_mm <= enclosure_mm
+    prefix = (np.arange(n_k)[None, :] < first[:, None]) & reach[:, None]
+    gaps = ~reach & (tr[:, 0] < 0.5)
+    return np.maximum(tr, prefix.astype(tr.dtype)), (gaps if gaps.mean() <= 0.5 else None)
+
+
+def contiguous_enhancement(mask: np.ndarray, enhancing: np.ndarray, spacing_zyx,
+                           reach_mm: float) -> np.ndarray:
+    """``mask`` with the thin enhancement continuing it (along the cortex, a septum, a
+    satellite touching it) that a star-shaped surface cannot follow: the ``enhancing`` voxels
+    within ``reach_mm`` (at most a quarter of the mask's depth, its maximal distance to its
+    surface) of the mask, beyond the voxels face-adjacent to it, that connect to those
+    (6-connected), and the face-adjacent enhancing voxels that join them to it.  Enhancing
+    voxels only face-adjacent to the mask (the blurred edge of its boundary) are not added, so
+    the boundary itself does not move; a vessel leaving the rim adds its first ``reach_mm``."""
+    from scipy import ndimage as ndi
+
+    if reach_mm <= 0 or not mask.any():
+        return mask
+    sp = np.asarray(spacing_zyx, float)
+    idx = np.argwhere(mask)
+    m = np.ceil(reach_mm / sp).astype(int) + 2
+    lo, hi = np.maximum(idx.min(0) - m, 0), np.minimum(idx.max(0) + m + 1, mask.shape)
+    box = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi))
+    sub, enh = mask[box], enhancing[box]
+    # around a lesion of a few mm, 3 mm of enhancing tissue is the parenchyma it lies in (a
+    # breast lesion), not a continuation of it
+    reach_mm = min(reach_mm, 0.25 * float(ndi.distance_transform_edt(np.pad(sub, 1),
+                                                                      sampling=sp).max()))
+    edge = ndi.binary_dilation(sub) & ~sub
+    beyond = enh & ~sub & ~edge & (ndi.distance_transform_edt(~sub, sampling=sp) <= reach_mm)
+    lab, _ = ndi.label(beyond)
+    touch = np.unique(lab[ndi.binary_dilation(edge & enh) & beyond])
+    kept = np.isin(lab, touch[touch > 0])
+    out = mask.copy()
+    out[box] |= kept | (edge & enh & ndi.binary_dilation(kept))
+    return out
+
+
 def dark_core_point(mask: np.ndarray, t: np.ndarray, sm: np.ndarray, valid: np.ndarray,
                     median: float, sd: float, spacing_zyx, touch_mm: float = 3.0,
                     reach_mm: float = 20.0) -> Optional[np.ndarray]:
@@ -305,15 +356,16 @@ def box_likelihood(full: np.ndarray, box, feat: np.ndarray, spacing_zyx,
 
 
 def second_channel_veto(ch2: np.ndarray, near: np.ndarray, spacing_zyx,
-                        margin_mm: float) -> np.ndarray:
-    """Voxels the second channel allows: above the normal tissue's median, dilated."""
+                        margin_mm: float) -> Tuple[np.ndarray, np.ndarray]:
+    """Voxels the second channel allows: above the normal tissue's median, dilated by
+    ``margin_mm``; and those it shows as hyper-intense: above the median by a robust SD."""
     from scipy import ndimage as ndi
 
-    med, _ = robust_stats(body_voxels(ch2[near]))
+    med, sd = robust_stats(body_voxels(ch2[near]))
     allowed = ch2 > med
     if margin_mm > 0 and allowed.any():
         allowed = ndi.binary_dilation(allowed, ball(margin_mm, spacing_zyx))
-    return allowed
+    return allowed, ch2 > med + sd
 
 
 def air_beyond_fat(rays_hu: np.ndarray, step_mm: float, window_mm: float = 8.0,

@@ -107,6 +107,11 @@ Method
    1.5 mm smoothing, their three classes split the noise: a blob of a few ml around the click.
    Without the confidence (``confidence=False`` or ``n_jitter=0``) this step is skipped.
 
+9. **The rim's thin continuations** (``bright`` model): the enhancing voxels (and hyper-intense
+   on a second channel) within ``rim_reach_mm`` (3 mm; at most a quarter of the mask's depth)
+   of the mask and connected to it through such voxels, beyond its blurred edge, are added:
+   enhancement along the cortex or a septum that the star-shaped surface cannot follow.
+
 For several seeds the surfaces of all seeds are fitted with the same likelihood and their
 star-shaped regions united, so that a non-star-shaped tumour can be covered by clicking its
 lobes.  The result is a uint8 0/1 mask on exactly the input image's grid.
@@ -128,6 +133,7 @@ from . import _appearance as app
 from ._points import (bbox_to_slices, check_scalar_3d, deepest_point, inner_half_points,
                       second_channel_on_grid, seeds_to_indices)
 from ._surface import fit_surface, halfway_radii, ray_directions, sample_rays, star_mask
+from .metrics import dice_arrays
 
 log = logging.getLogger(__name__)
 
@@ -161,6 +167,7 @@ class ClickParameters:
     enclosure_mm: float = 45.0
     bone_hu: Optional[float] = 300.0
     rim_max_mm: float = 12.0
+    rim_reach_mm: float = 3.0
     closing_mm: float = 2.0
     max_hole_radius_mm: float = 30.0
     second_channel_margin_mm: float = 3.0
@@ -201,6 +208,8 @@ class ClickParameters:
         if not 0.0 <= float(self.min_boundary_fraction) <= 1.0:
             raise ValueError(f"min_boundary_fraction must be in [0, 1], got "
                              f"{self.min_boundary_fraction!r}")
+        if not (np.isfinite(self.rim_reach_mm) and self.rim_reach_mm >= 0):
+            raise ValueError(f"rim_reach_mm must be >= 0, got {self.rim_reach_mm!r}")
         for name in ("min_box_fill", "min_box_span"):
             if not 0.0 <= float(getattr(self, name)) < 1.0:
                 raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)!r}")
@@ -405,13 +414,19 @@ class _Problem:
                     gd = {"box_model": True}
             details["generic"] = gd
         if ch2 is not None:
-            allowed = app.second_channel_veto(ch2, stats_near, sp, p.second_channel_margin_mm)
+            allowed, shown = app.second_channel_veto(ch2, stats_near, sp,
+                                                     p.second_channel_margin_mm)
             t = t * allowed[inner]
             details["second_channel_allowed"] = float(allowed[stats_near].mean())
         if pad is not None:
             t = np.where(pad, 0.0, t).astype(np.float32)
+        # enhancing voxels (step 9): not the filled holes; hyper-intense on a second channel
+        enh = (t >= 0.5) & (sm >= bright[0]) & (valid > 0.5) if model == "bright" else None
+        if enh is not None and ch2 is not None:
+            enh &= shown[inner]
         return {"lo": lo, "hi": hi, "shape": arr.shape, "loc": loc, "t": t, "feat": feat, "sm": sm,
-                "valid": valid, "model": model, "details": details, "surfaces": {}}
+                "valid": valid, "model": model, "details": details, "surfaces": {},
+                "enhancing": enh}
 
     def run(self, seeds_zyx: Sequence[np.ndarray], extra: Sequence[np.ndarray] = ()
             ) -> Dict[str, Any]:
@@ -449,7 +464,7 @@ class _Problem:
                 tr = np.where(np.isnan(tr), 0.0, tr)
                 gaps = None
                 if model == "bright":
-                    tr, gaps = self._enclosed_prefix(tr, user)
+                    tr, gaps = app.enclosed_prefix(tr, user, p.ray_step_mm, p.enclosure_mm)
                 r, seen = fit_surface(tr, blocked, user, edges, avg, p.ray_step_mm,
                                       p.exit_window_mm, p.size_prior, p.max_slope_mm,
                                       gaps)
@@ -478,7 +493,8 @@ class _Problem:
         for b in self.bg:
             region[self._ball_at(shape, b - lo, self._bg_radius(b, seeds_zyx))] = False
         return {"lo": lo, "hi": hi, "region": region, "model": model,
-                "boundary_fraction": float(np.mean(fractions)), "details": lk["details"]}
+                "boundary_fraction": float(np.mean(fractions)), "details": lk["details"],
+                "enhancing": lk["enhancing"]}
 
     def _ball_at(self, shape, centre, r_mm):
         """Voxels of an array of ``shape`` within ``r_mm`` of ``centre`` (voxel index z, y, x;
@@ -491,27 +507,6 @@ class _Problem:
         seed (a background point placed close to a small tumour must not swallow it)."""
         d = min(float(np.sqrt((((np.asarray(s) - b) * self.sp) ** 2).sum())) for s in seeds_zyx)
         return min(self.p.background_radius_mm, 0.5 * d)
-
-    def _enclosed_prefix(self, tr, stop):
-        """Dark interior between the seed and the first enhancing sample of each ray, or the
-        edge of the body / a background point (``stop``), within ``enclosure_mm``, counts as
-        tumour (a necrotic core inside an enhancing rim, or against a skull-stripped brain's
-        edge).  Also returns the rays through a gap in the rim (a dark seed, nothing
-        enhancing within ``enclosure_mm``; None when they are more than half the rays, the
-        model's own test of a rim): their radius is interpolated (step 4)."""
-        p = self.p
-        n_k = tr.shape[1]
-        hit = (tr >= 0.5) | stop
-        first = np.where(hit.any(1), hit.argmax(1), n_k)
-        reach = first * p.ray_step_mm <= p.enclosure_mm
-        prefix = (np.arange(n_k)[None, :] < first[:, None]) & reach[:, None]
-        gaps = ~reach & (tr[:, 0] < 0.5)
-        return np.maximum(tr, prefix.astype(tr.dtype)), (gaps if gaps.mean() <= 0.5 else None)
-
-
-def _dice(a: np.ndarray, b: np.ndarray) -> float:
-    s = int(a.sum()) + int(b.sum())
-    return 1.0 if s == 0 else 2.0 * float(np.logical_and(a, b).sum()) / s
 
 
 def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second_channel=None,
@@ -643,7 +638,7 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
         elif confidence and q.n_jitter > 0:
             for pt in inner_half_points(mask, prob.sp, int(q.n_jitter), start=used[-1]):
                 mq, _, _ = pipeline([pt])
-                jitter.append(_dice(mask, mq))
+                jitter.append(dice_arrays(mask, mq))
             conf = float(np.mean(jitter)) if jitter else None
         log.debug("%s: %s model, rays %g mm every %g mm, generic scale %g mm / %g mm: %.2f mL, "
                   "confidence %s", source or "segment_click", res["model"], q.ray_length_mm,
@@ -746,6 +741,11 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
     mask, res, used, conf, jitter, prob = (best[k] for k in ("mask", "res", "used", "conf",
                                                               "jitter", "prob"))
     p_used = best["p"]
+    if res["model"] == "bright" and p_used.rim_reach_mm > 0:
+        # step 9: the enhancing tissue continuing the rim within rim_reach_mm
+        crop = tuple(slice(int(a), int(b)) for a, b in zip(res["lo"], res["hi"]))
+        mask[crop] = app.contiguous_enhancement(mask[crop], res["enhancing"], prob.sp,
+                                                p_used.rim_reach_mm)
     warnings: List[str] = []
     is_tiny = tiny(mask)
     if unreliable(best) and not is_tiny:
