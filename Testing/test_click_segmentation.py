@@ -527,6 +527,36 @@ def test_coarse_scale_retry_finds_a_large_tumour_in_noisy_ct():
     assert r.confidence > fine.confidence
 
 
+@pytest.mark.parametrize("margin_mm,measured", [(0.0, 0.786), (5.0, 0.951), (15.0, 0.934)])
+def test_a_box_does_not_lose_the_large_tumour_that_the_coarse_scale_finds(margin_mm, measured):
+    """The large tumour above with a box (its extent + 0, 5 or 15 mm): the box's core against
+    its band, the three classes of the box and the longer reach all delimit nothing around the
+    click (masks of 0.0-0.2 mL, Dice <= 0.001: measured).  The last fallbacks with a box are the
+    coarse scale, first of the box's classes (0 and 5 mm: Dice 0.786 and 0.951, measured), then
+    of the click's surroundings as without a box (15 mm, where the box's classes at the coarse
+    scale are empty too: 0.934; 0.934 without a box).  Switched off (no coarser scale), the mask
+    stays empty."""
+    sp = (1.5, 1.5, 3.0)
+    shape = (48, 100, 100)
+    ref = _ellipsoid(shape, (24, 50, 50), (55.0, 42.0, 38.0), sp)
+    _, y, x = np.ogrid[:shape[0], :shape[1], :shape[2]]
+    fat = np.broadcast_to(((y - 50) * 1.5) ** 2 + ((x - 50) * 1.5) ** 2 > 62 ** 2, shape)
+    bone = np.broadcast_to(((y - 50) * 1.5 - 10) ** 2 + ((x - 50) * 1.5 + 52) ** 2 <= 64,
+                           shape)
+    arr = np.where(ref, 60.0, 35.0)
+    arr[fat & ~ref] = -100.0
+    arr[bone & ~ref] = 700.0
+    im = _image(arr + np.random.default_rng(0).normal(0, 60, shape), sp)
+    click = [_pt(im, (20, 40, 58))]
+    box = _box_around(im, ref, margin_mm)
+    off = seg.segment_click(im, click, bbox=box, modality="CT", params=seg.ClickParameters(
+        coarse_smoothing_mm=1.5, coarse_radius_mm=25.0))
+    assert _dice(off.mask, ref) < 0.01 and off.needs_check
+    r = seg.segment_click(im, click, bbox=box, modality="CT")
+    assert r.model == "generic" and r.ray_length_mm == 90.0
+    assert _dice(r.mask, ref) > measured - 0.05
+
+
 @pytest.mark.parametrize("radius,contrast,noise,fine_below,coarse_above", [
     (20.0, 20.0, 60.0, 0.1, 0.85),      # measured: 0.015 -> 0.896
     (15.0, 12.0, 40.0, 0.8, 0.88),      # measured: 0.766 -> 0.923

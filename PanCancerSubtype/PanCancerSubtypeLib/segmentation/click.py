@@ -33,7 +33,8 @@ Method
    ``seed_radius_mm`` ball) or, with a box, a mask filling less than ``min_box_fill`` of it,
    even with the longer reach of step 8, the next model is run and the first plausible result
    kept: ``lung`` / ``bright`` -> ``generic`` (from the box when there is one) -> with a box,
-   ``generic`` from the seed's own tissue (the Otsu class).
+   ``generic`` from the seed's own tissue (the Otsu class of the box) -> the same at the
+   coarse scale of step 8 -> the click's surroundings at that scale, as without a box.
 2. **Rays**: ``n_rays`` directions (a Fibonacci sphere) from the seed, sampled every
    ``ray_step_mm`` up to ``ray_length_mm``, on a physical (mm) grid, so anisotropic voxels and
    oblique image directions are handled.  Rays stop at the bounding box, the image border and
@@ -76,11 +77,10 @@ Method
    homogeneous tumour agrees with the masks of clicks inside it, so the confidence cannot tell.
    So does a mask spanning less than ``min_box_span`` (a third) of the box along an axis.
 8. **A longer reach when unreliable**: when the confidence is below ``warn_below``, steps 1-6
-   are run again with rays of ``wide_ray_length_mm`` (90 mm), sampled every
-   ``wide_ray_step_mm`` (1 mm), and an ``enclosure_mm`` of at least ``wide_enclosure_mm``
-   (60 mm), for tumours larger than the default reach (a large
-   glioblastoma with a wide necrotic core, a large lung mass), and the result with the higher
-   confidence is kept: a selection by the method's own stability, never by a reference.
+   are run again with rays of ``wide_ray_length_mm`` (90 mm), sampled every ``wide_ray_step_mm``
+   (1 mm), and an ``enclosure_mm`` of at least ``wide_enclosure_mm`` (60 mm), for tumours larger
+   than the default reach (a large glioblastoma with a wide necrotic core, a large lung mass),
+   and the result with the higher confidence is kept: the method's own stability decides.
    A mask smaller than a ball of twice ``seed_radius_mm`` is *point-like*: its inner-half
    clicks lie within the click's own ball, so its confidence tests nothing, and in every
    retry of this step a result that is not point-like is kept over a point-like one.
@@ -96,15 +96,13 @@ Method
    whose boundary the image hides in places (a lung mass on the chest wall or the
    mediastinum), the rays near the click decide the hidden part and the first deepest point
    is still near the click; again the result with the higher confidence is kept.  Not for
-   the ``bright`` model, whose boundary is the enhancing tissue the image shows: there it
-   changed little and cost time (README, "Tumour segmentation").
+   the ``bright`` model (its boundary is the enhancing tissue the image shows; README).
    When a ``generic`` result without a box is still unreliable, the method is run once more
    with the longer reach (sampled every ``ray_step_mm``) at a coarser scale:
    ``coarse_smoothing_mm`` (4 mm) instead of ``generic_smoothing_mm`` and the three classes
-   taken within ``coarse_radius_mm`` (45 mm) instead of ``generic_radius_mm``, and again the
-   result with the higher confidence is kept.
-   In a large tumour on a noisy image, the 25 mm around the click hold only tumour and, at
-   1.5 mm smoothing, their three classes split the noise: a blob of a few ml around the click.
+   taken within ``coarse_radius_mm`` (45 mm) instead of ``generic_radius_mm``; again the more
+   confident result is kept.  In a large tumour on a noisy image, the 25 mm around the click
+   hold only tumour and, at 1.5 mm smoothing, their classes split the noise: a small blob.
    Without the confidence (``confidence=False`` or ``n_jitter=0``) this step is skipped.
 
 9. **The rim's thin continuations** (``bright`` model): the enhancing voxels (and hyper-intense
@@ -264,7 +262,7 @@ class _Problem:
     """Image, options and the cached smoothed crops shared by all runs of one segmentation."""
 
     def __init__(self, image, ch2, bbox, background_idx, modality, model, p, source,
-                 box_model: bool = True):
+                 box_model: str = "box"):
         import SimpleITK as sitk
 
         self.image = image
@@ -308,8 +306,7 @@ class _Problem:
     def _likelihood(self, seeds_zyx: List[np.ndarray]) -> Dict[str, Any]:
         from scipy import ndimage as ndi
 
-        p = self.p
-        sp = self.sp
+        p, sp = self.p, self.sp
         lo, hi = self.crop_for(seeds_zyx)
         crop = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi))
         arr = np.asarray(self.full[crop], np.float32)
@@ -402,10 +399,11 @@ class _Problem:
             model = "generic"
             feat = ndi.gaussian_filter(arr_c, p.generic_smoothing_mm / sp, mode="nearest")[inner]
             glevel = float(np.median(feat[seed_balls[0]]))
-            t, gd = app.generic_likelihood(feat, near(p.generic_radius_mm)
-                                           if self.box is None else np.ones(arr.shape, bool),
-                                           glevel)
-            if self.box is not None and p.box_band_mm > 0 and self.box_model:
+            # the three classes of the click's surroundings, or with a box of the box (unless
+            # box_model is "near"); with box_model "box" the box's core against its band
+            t, gd = app.generic_likelihood(feat, near(p.generic_radius_mm) if (
+                self.box is None or self.box_model == "near") else np.ones(arr.shape, bool), glevel)
+            if self.box is not None and p.box_band_mm > 0 and self.box_model == "box":
                 t_box = app.box_likelihood(self.full, self.box, feat, sp,
                                            p.generic_smoothing_mm, p.box_core, p.box_band_mm,
                                            self.pad_value)
@@ -433,8 +431,7 @@ class _Problem:
         """Segment from seeds (voxel indices z, y, x; ``extra``: further ray centres that do not
         change the crop or the likelihood); returns the crop, its mask and details."""
         lk = self.likelihood(seeds_zyx)
-        p = self.p
-        sp = self.sp
+        p, sp = self.p, self.sp
         lo, hi, shape = lk["lo"], lk["hi"], lk["shape"]
         loc = list(lk["loc"]) + [np.asarray(e, int) - lo for e in extra]
         t, feat, valid, model = lk["t"], lk["feat"], lk["valid"], lk["model"]
@@ -584,10 +581,10 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
     # re-centring continues the runs it shares with an earlier attempt instead of repeating them
     shared: Dict[tuple, Dict[str, Any]] = {}
 
-    def attempt(q: ClickParameters, use_model: str, box_model: bool = True, start=None):
-        """The method with parameters ``q`` and appearance model ``use_model`` (the generic
-        model from the box when ``box_model``) from the seeds (or ``start``): mask, last run,
-        seeds used, confidence, jitter."""
+    def attempt(q: ClickParameters, use_model: str, box_model: str = "box", start=None):
+        """The method with parameters ``q`` and appearance model ``use_model`` (with a box, the
+        generic model from ``box_model``: "box", "classes" or "near", see ``_Problem._likelihood``) from the
+        seeds (or ``start``): mask, last run, seeds used, confidence, jitter."""
         key = (dataclasses.replace(q, recentre_iterations=1), use_model, box_model)
         if key not in shared:
             shared[key] = {"prob": _Problem(image, ch2, bbox, background, modality, use_model,
@@ -713,36 +710,39 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
     # scale (a large tumour in noisy CT or MR: within generic_radius_mm of the click there is
     # only tumour, and at generic_smoothing_mm its three classes split the noise, a small
     # blob around the click); again the more reliable result is kept
-    if (unreliable(best) and bbox is None and best["res"]["model"] == "generic"
-            and (p.coarse_smoothing_mm > p.generic_smoothing_mm
-                 or p.coarse_radius_mm > p.generic_radius_mm)):
-        # (rays at the default step: at wide_ray_step_mm it lost on sarcomas; README)
-        best = more_reliable(best, dataclasses.replace(
-            p_wide, ray_step_mm=p.ray_step_mm,
-            generic_smoothing_mm=max(p.generic_smoothing_mm, p.coarse_smoothing_mm),
-            generic_radius_mm=max(p.generic_radius_mm, p.coarse_radius_mm)), "generic")
+    # (rays at the default step: at wide_ray_step_mm it lost on sarcomas; README)
+    p_coarse = dataclasses.replace(
+        p_wide, ray_step_mm=p.ray_step_mm,
+        generic_smoothing_mm=max(p.generic_smoothing_mm, p.coarse_smoothing_mm),
+        generic_radius_mm=max(p.generic_radius_mm, p.coarse_radius_mm))
+    coarser = (p.coarse_smoothing_mm > p.generic_smoothing_mm
+               or p.coarse_radius_mm > p.generic_radius_mm)
+    if unreliable(best) and bbox is None and best["res"]["model"] == "generic" and coarser:
+        best = more_reliable(best, p_coarse, "generic")
     # still implausible: the next appearance model in turn, and the first plausible result is
     # kept: the model the click's surroundings suggested may find nothing around it (a seed
     # neither enhancing nor enclosed by enhancing tissue, soft tissue without a boundary
     # against air) or far less than the box -> the generic model (from the box when there is
     # one); the box's core and surroundings may not tell the tumour from its neighbours -> the
-    # generic model from the seed's own tissue (three-class Otsu)
+    # generic model from the seed's own tissue (three-class Otsu of the box) -> the same at the
+    # coarse scale -> the click's surroundings at the coarse scale, as without a box
     fallbacks = []
     if model == "auto" and best["res"]["model"] != "generic":
-        fallbacks.append(("generic", True))
+        fallbacks.append((p, "generic", "box"))
     if bbox is not None and model in ("auto", "generic"):
-        fallbacks.append(("generic", False))
-    for use_model, box_model in fallbacks:
+        fallbacks.append((p, "generic", "classes"))
+        if coarser:
+            fallbacks += [(p_coarse, "generic", "classes"), (p_coarse, "generic", "near")]
+    for q, use_model, box_model in fallbacks:
         if not implausible(best):
             break
-        alt = attempt(p, use_model, box_model)
+        alt = attempt(q, use_model, box_model)
         if not implausible(alt):
             best = alt
     mask, res, used, conf, jitter, prob = (best[k] for k in ("mask", "res", "used", "conf",
                                                               "jitter", "prob"))
     p_used = best["p"]
-    if res["model"] == "bright" and p_used.rim_reach_mm > 0:
-        # step 9: the enhancing tissue continuing the rim within rim_reach_mm
+    if res["model"] == "bright":            # step 9: the rim's thin continuations
         crop = tuple(slice(int(a), int(b)) for a, b in zip(res["lo"], res["hi"]))
         mask[crop] = app.contiguous_enhancement(mask[crop], res["enhancing"], prob.sp,
                                                 p_used.rim_reach_mm)
