@@ -531,7 +531,7 @@ def test_coarse_scale_retry_finds_a_large_tumour_in_noisy_ct():
 def test_a_box_does_not_lose_the_large_tumour_that_the_coarse_scale_finds(margin_mm, measured):
     """The large tumour above with a box (its extent + 0, 5 or 15 mm): the box's core against
     its band, the three classes of the box and the longer reach all delimit nothing around the
-    click (masks of 0.0-0.2 mL, Dice <= 0.001: measured).  The last fallbacks with a box are the
+    click (masks of 0.0-0.3 mL, Dice <= 0.002: measured).  The last fallbacks with a box are the
     coarse scale, first of the box's classes (0 and 5 mm: Dice 0.786 and 0.951, measured), then
     of the click's surroundings as without a box (15 mm, where the box's classes at the coarse
     scale are empty too: 0.934; 0.934 without a box).  Switched off (no coarser scale), the mask
@@ -549,10 +549,12 @@ def test_a_box_does_not_lose_the_large_tumour_that_the_coarse_scale_finds(margin
     im = _image(arr + np.random.default_rng(0).normal(0, 60, shape), sp)
     click = [_pt(im, (20, 40, 58))]
     box = _box_around(im, ref, margin_mm)
-    off = seg.segment_click(im, click, bbox=box, modality="CT", params=seg.ClickParameters(
-        coarse_smoothing_mm=1.5, coarse_radius_mm=25.0))
+    # (without the confidence's runs: the fallbacks answer a mask that delimits nothing)
+    off = seg.segment_click(im, click, bbox=box, modality="CT", confidence=False,
+                            params=seg.ClickParameters(coarse_smoothing_mm=1.5,
+                                                       coarse_radius_mm=25.0))
     assert _dice(off.mask, ref) < 0.01 and off.needs_check
-    r = seg.segment_click(im, click, bbox=box, modality="CT")
+    r = seg.segment_click(im, click, bbox=box, modality="CT", confidence=False)
     assert r.model == "generic" and r.ray_length_mm == 90.0
     assert _dice(r.mask, ref) > measured - 0.05
 
