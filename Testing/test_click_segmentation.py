@@ -497,14 +497,10 @@ def test_no_run_is_repeated_and_the_surfaces_of_a_crop_are_fitted_once(monkeypat
     assert runs[0][1] == 1
 
 
-def test_coarse_scale_retry_finds_a_large_tumour_in_noisy_ct():
+def _large_tumour_in_noisy_ct():
     """CT: a large soft-tissue tumour (semi-axes 55 x 42 x 38 mm, 60 HU) in muscle (35 HU)
-    inside a ring of fat (-100 HU) with a bone, noise 60 HU on 1.5 x 1.5 x 3 mm voxels (a
-    limb sarcoma on a noisy scan).  Within 25 mm of the click there is only tumour, and at
-    the generic model's 1.5 mm smoothing its three classes split the noise: a blob of a few
-    ml around the click (Dice 0.001, measured).  The retry of an unreliable generic result at
-    the coarser scale (4 mm smoothing, classes from 45 mm around the click, the longer reach)
-    finds the tumour and is kept for its higher confidence (Dice 0.934, measured)."""
+    inside a ring of fat (-100 HU) with a bone, noise 60 HU on 1.5 x 1.5 x 3 mm voxels (a limb
+    sarcoma on a noisy scan); the image, the tumour and a click 23 mm off its centre."""
     sp = (1.5, 1.5, 3.0)
     shape = (48, 100, 100)
     ref = _ellipsoid(shape, (24, 50, 50), (55.0, 42.0, 38.0), sp)
@@ -517,6 +513,18 @@ def test_coarse_scale_retry_finds_a_large_tumour_in_noisy_ct():
     arr[bone & ~ref] = 700.0
     im = _image(arr + np.random.default_rng(0).normal(0, 60, shape), sp)
     click = [_pt(im, (20, 40, 58))]
+    return im, ref, click
+
+
+def test_coarse_scale_retry_finds_a_large_tumour_in_noisy_ct():
+    """CT: a large soft-tissue tumour (semi-axes 55 x 42 x 38 mm, 60 HU) in muscle (35 HU)
+    inside a ring of fat (-100 HU) with a bone, noise 60 HU on 1.5 x 1.5 x 3 mm voxels (a
+    limb sarcoma on a noisy scan).  Within 25 mm of the click there is only tumour, and at
+    the generic model's 1.5 mm smoothing its three classes split the noise: a blob of a few
+    ml around the click (Dice 0.001, measured).  The retry of an unreliable generic result at
+    the coarser scale (4 mm smoothing, classes from 45 mm around the click, the longer reach)
+    finds the tumour and is kept for its higher confidence (Dice 0.934, measured)."""
+    im, ref, click = _large_tumour_in_noisy_ct()
     fine = seg.segment_click(im, click, modality="CT", params=seg.ClickParameters(
         coarse_smoothing_mm=1.5, coarse_radius_mm=25.0))      # the retry switched off
     assert fine.model == "generic" and _dice(fine.mask, ref) < 0.1 and fine.needs_check
@@ -536,18 +544,7 @@ def test_a_box_does_not_lose_the_large_tumour_that_the_coarse_scale_finds(margin
     of the click's surroundings as without a box (15 mm, where the box's classes at the coarse
     scale are empty too: 0.934; 0.934 without a box).  Switched off (no coarser scale), the mask
     stays empty."""
-    sp = (1.5, 1.5, 3.0)
-    shape = (48, 100, 100)
-    ref = _ellipsoid(shape, (24, 50, 50), (55.0, 42.0, 38.0), sp)
-    _, y, x = np.ogrid[:shape[0], :shape[1], :shape[2]]
-    fat = np.broadcast_to(((y - 50) * 1.5) ** 2 + ((x - 50) * 1.5) ** 2 > 62 ** 2, shape)
-    bone = np.broadcast_to(((y - 50) * 1.5 - 10) ** 2 + ((x - 50) * 1.5 + 52) ** 2 <= 64,
-                           shape)
-    arr = np.where(ref, 60.0, 35.0)
-    arr[fat & ~ref] = -100.0
-    arr[bone & ~ref] = 700.0
-    im = _image(arr + np.random.default_rng(0).normal(0, 60, shape), sp)
-    click = [_pt(im, (20, 40, 58))]
+    im, ref, click = _large_tumour_in_noisy_ct()
     box = _box_around(im, ref, margin_mm)
     # (without the confidence's runs: the fallbacks answer a mask that delimits nothing)
     off = seg.segment_click(im, click, bbox=box, modality="CT", confidence=False,
