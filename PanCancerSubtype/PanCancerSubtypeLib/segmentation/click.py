@@ -583,8 +583,8 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
 
     def attempt(q: ClickParameters, use_model: str, box_model: str = "box", start=None):
         """The method with parameters ``q`` and appearance model ``use_model`` (with a box, the
-        generic model from ``box_model``: "box", "classes" or "near", see ``_Problem._likelihood``) from the
-        seeds (or ``start``): mask, last run, seeds used, confidence, jitter."""
+        generic model from ``box_model``: "box", "classes" or "near"; ``_Problem._likelihood``)
+        from the seeds (or ``start``): mask, last run, seeds used, confidence, jitter."""
         key = (dataclasses.replace(q, recentre_iterations=1), use_model, box_model)
         if key not in shared:
             shared[key] = {"prob": _Problem(image, ch2, bbox, background, modality, use_model,
