@@ -993,6 +993,53 @@ def test_a_mask_that_hardly_fills_its_box_is_flagged():
         seg.ClickParameters(min_box_fill=1.5).validate()
 
 
+def test_a_mask_that_fills_up_its_box_is_flagged_and_kept_when_nothing_better():
+    """An ellipsoid fills 52 % of its tightest box, so a mask filling more than
+    ``max_box_fill`` (70 %) has leaked up to the box's walls.  The nodule fills 17 % of this
+    box (measured): with ``max_box_fill`` lowered to 15 % it is flagged with that warning, and,
+    no other model finding a plausible mask, the mask is kept (nothing is lost)."""
+    im, ref, sp = _lung_nodule()
+    lo, hi = np.array(_pt(im, (7, 22, 17))), np.array(_pt(im, (23, 50, 55)))
+    args = dict(bbox=list(lo) + list(hi), modality="CT", confidence=False)
+    ok = seg.segment_click(im, [_pt(im, (15, 36, 36))], **args)
+    assert not ok.needs_check and not [w for w in ok.warnings if "box" in w], ok.warnings
+    low = seg.segment_click(im, [_pt(im, (15, 36, 36))], params=seg.ClickParameters(
+        max_box_fill=0.15), **args)
+    fill = float((sitk.GetArrayViewFromImage(low.mask) > 0).sum()) / (17 * 29 * 39)
+    assert 0.15 < fill < 0.2 and low.needs_check
+    assert [w for w in low.warnings if f"fills {100 * fill:.0f}% of the box" in w and
+            "leaked" in w], low.warnings
+    np.testing.assert_array_equal(sitk.GetArrayViewFromImage(low.mask),
+                                  sitk.GetArrayViewFromImage(ok.mask))
+    for bad in (0.01, 1.5):
+        with pytest.raises(ValueError, match="max_box_fill"):
+            seg.ClickParameters(max_box_fill=bad).validate()
+
+
+@pytest.mark.shared_data
+def test_a_retry_that_fills_up_the_box_is_not_kept(shared_cases):
+    """brats_pat0002, centroid-nearest click, box of the reference + 5 mm: the first result
+    (7.5 mL, Dice 0.666, confidence 0.23, measured) is unreliable; the longer-reach retry
+    fills 79 % of the box (83 mL, Dice 0.203) with a higher confidence (0.43).  It is
+    implausible, so the first result is kept; without the rule (``max_box_fill`` 1) the retry
+    is."""
+    row = shared_cases["brats_pat0002"]
+    im = sitk.ReadImage(row["image"], sitk.sitkFloat32)
+    lab = sitk.GetArrayFromImage(sitk.ReadImage(row["mask"]))
+    ref = np.isin(lab, [float(v) for v in row["tumour_labels"].split(",")])
+    idx = np.argwhere(ref)
+    c = np.array([im.TransformIndexToPhysicalPoint([int(v) for v in i[::-1]])
+                  for i in (idx.min(0), idx.max(0))])
+    bbox = list(c.min(0) - 5.0) + list(c.max(0) + 5.0)
+    click = [_centroid_nearest(im, ref)]
+    r = seg.segment_click(im, click, bbox=bbox, modality="MR", source="brats_pat0002")
+    assert r.model == "bright" and 5 < r.volume_ml < 10 and _dice(r.mask, ref) > 0.6
+    assert r.needs_check                         # confidence 0.23
+    off = seg.segment_click(im, click, bbox=bbox, modality="MR",
+                            params=seg.ClickParameters(max_box_fill=1.0))
+    assert off.volume_ml > 50 and _dice(off.mask, ref) < 0.3
+
+
 def test_a_mask_much_shorter_than_its_box_is_flagged():
     """The 3 mm spot in a box tight across it (7 x 10 mm) but the whole image long (58 mm): the
     mask fills 2.7 % of the box (no fill warning) and spans 10 % of its length, under a third:

@@ -30,11 +30,12 @@ Method
    likelihood comes from the box itself, as in GrabCut: the values of its core against those
    of a ``box_band_mm`` band just outside it (``_appearance.box_likelihood``).  When the
    chosen model delimits nothing around the click (a mask smaller than the seed's
-   ``seed_radius_mm`` ball) or, with a box, a mask filling less than ``min_box_fill`` of it,
-   even with the longer reach of step 8, the next model is run and the first plausible result
-   kept: ``lung`` / ``bright`` -> ``generic`` (from the box when there is one) -> with a box,
-   ``generic`` from the seed's own tissue (the Otsu class of the box) -> the same at the
-   coarse scale of step 8 -> the click's surroundings at that scale, as without a box.
+   ``seed_radius_mm`` ball) or, with a box, a mask filling less than ``min_box_fill`` or more
+   than ``max_box_fill`` of it (step 7), even with the longer reach of step 8, the next model
+   is run and the first plausible result kept: ``lung`` / ``bright`` -> ``generic`` (from the
+   box when there is one) -> with a box, ``generic`` from the seed's own tissue (the Otsu class
+   of the box) -> the same at the coarse scale of step 8 -> the click's surroundings at that
+   scale, as without a box.
 2. **Rays**: ``n_rays`` directions (a Fibonacci sphere) from the seed, sampled every
    ``ray_step_mm`` up to ``ray_length_mm``, on a physical (mm) grid, so anisotropic voxels and
    oblique image directions are handled.  Rays stop at the bounding box, the image border and
@@ -71,11 +72,15 @@ Method
    check it, add seeds, a box or background points.  A mask smaller than the seed's ball gets
    confidence 0 and its own warning: the clicks of its inner half would all fall on the same
    few voxels and agree.
-7. **A box that the mask hardly fills** (with ``bbox``): a mask filling less than
+7. **A box that the mask hardly fills, or fills up** (with ``bbox``): a mask filling less than
    ``min_box_fill`` (2 %) of the box gets a warning.  A box drawn around a tumour, even twice its
    extent each way, holds an ellipsoidal tumour at about 6 %; a tiny mask inside a large
    homogeneous tumour agrees with the masks of clicks inside it, so the confidence cannot tell.
-   So does a mask spanning less than ``min_box_span`` (a third) of the box along an axis.
+   So does a mask spanning less than ``min_box_span`` (a third) of the box along an axis, and
+   one filling more than ``max_box_fill`` (70 %) of it: an ellipsoid fills 52 % of its tightest
+   box, so such a mask has leaked up to the box's walls.  A mask filling too little or too much
+   of the box is implausible (step 1); step 8 keeps a retry that does not fill up the box over
+   one that does.
 8. **A longer reach when unreliable**: when the confidence is below ``warn_below``, steps 1-6
    are run again with rays of ``wide_ray_length_mm`` (90 mm), sampled every ``wide_ray_step_mm``
    (1 mm), and an ``enclosure_mm`` of at least ``wide_enclosure_mm`` (60 mm), for tumours larger
@@ -182,6 +187,7 @@ class ClickParameters:
     coarse_smoothing_mm: float = 4.0
     coarse_radius_mm: float = 45.0
     min_box_fill: float = 0.02
+    max_box_fill: float = 0.7
     min_box_span: float = 1.0 / 3.0
     box_band_mm: float = 10.0
     box_core: float = 0.5
@@ -211,6 +217,8 @@ class ClickParameters:
         for name in ("min_box_fill", "min_box_span"):
             if not 0.0 <= float(getattr(self, name)) < 1.0:
                 raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)!r}")
+        if not float(self.min_box_fill) < float(self.max_box_fill) <= 1.0:
+            raise ValueError(f"max_box_fill must be in (min_box_fill, 1]: {self.max_box_fill!r}")
         return self
 
 
@@ -226,8 +234,8 @@ class ClickResult:
     ``volume_ml``; ``warnings``: sentences for the user; ``seconds``: wall time;
     ``ray_length_mm``: the rays' reach of the result kept (step 8); ``needs_check``: the
     result is unreliable (confidence below ``warn_below``, a mask smaller than the seed's ball,
-    or one filling less than ``min_box_fill`` of the box or spanning less than
-    ``min_box_span`` of it along an axis), the flag a panel shows.
+    or one filling less than ``min_box_fill`` or more than ``max_box_fill`` of the box or
+    spanning less than ``min_box_span`` of it along an axis), the flag a panel shows.
     """
 
     mask: Any
@@ -576,9 +584,9 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
         return None if box is None else \
             float(m.sum()) / float(np.prod([b.stop - b.start for b in box]))
 
-    # per appearance model and parameters but the re-centring count: the problem (image crops,
-    # likelihoods) and the last state of each pipeline by its start, so that a retry with more
-    # re-centring continues the runs it shares with an earlier attempt instead of repeating them
+    # per appearance model and parameters but the re-centring count: the problem (crops,
+    # likelihoods) and each pipeline's last state by its start (a retry with more re-centring
+    # continues the runs it shares with an earlier attempt)
     shared: Dict[tuple, Dict[str, Any]] = {}
 
     def attempt(q: ClickParameters, use_model: str, box_model: str = "box", start=None):
@@ -644,13 +652,16 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
         return {"mask": mask, "res": res, "used": used, "conf": conf, "jitter": jitter,
                 "prob": prob, "p": q}
 
-    def implausible(a) -> bool:
-        """Nothing delimited around the click (``tiny``), or, with a box, a mask filling less
-        than ``min_box_fill`` of it (the box says the tumour is about its size)."""
-        if tiny(a["mask"]):
-            return True
+    def overfills(a) -> bool:
+        """With a box, a mask filling more than ``max_box_fill`` of it: leaked up to its walls."""
         fill = box_fill(a["mask"], a["prob"].box)
-        return fill is not None and fill < p.min_box_fill
+        return fill is not None and fill > p.max_box_fill
+
+    def implausible(a) -> bool:
+        """Nothing delimited around the click (``tiny``), ``overfills``, or, with a box, a mask
+        filling less than ``min_box_fill`` of it (the box says the tumour is about its size)."""
+        fill = box_fill(a["mask"], a["prob"].box)
+        return tiny(a["mask"]) or overfills(a) or (fill is not None and fill < p.min_box_fill)
 
     def unreliable(a) -> bool:
         return a["conf"] is not None and a["conf"] < p.warn_below
@@ -661,21 +672,19 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
         return balls(m) < _POINT_LIKE ** 3
 
     def more_reliable(a, q: ClickParameters, use_model: str):
-        """``a``, or the result of parameters ``q`` when it is more reliable: not point-like
-        where ``a`` is, else of higher confidence (the confidence of a point-like mask tests
-        nothing)."""
+        """``a``, or the result of parameters ``q`` when it is more reliable: not filling up
+        the box where ``a`` does, else not point-like where ``a`` is, else of higher confidence
+        (the confidence of a point-like mask tests nothing)."""
         b = attempt(q, use_model)
         if b["conf"] is None:
             return a
-        rank_a = (not point_like(a["mask"]), a["conf"])
-        return b if (not point_like(b["mask"]), b["conf"]) > rank_a else a
+        rank = [(not overfills(x), not point_like(x["mask"]), x["conf"]) for x in (a, b)]
+        return b if rank[1] > rank[0] else a
 
     best = attempt(p, model)
-    # an unreliable result: try a longer reach (large tumours, wide necrotic cores) and keep the
-    # more reliable of the two (the one that depends less on where one clicks)
-    # the longer reach (never shorter than the default one, also when the user switched the
-    # longer-reach retry off with wide_ray_length_mm <= ray_length_mm)
-    # (rays every wide_ray_step_mm: fine enough for a large tumour, and the cut is far cheaper)
+    # an unreliable result: a longer reach (large tumours, wide necrotic cores), never shorter
+    # than the default, with rays every wide_ray_step_mm (fine enough for a large tumour, and
+    # the cut far cheaper); the more reliable result is kept
     p_wide = dataclasses.replace(p, ray_length_mm=max(p.ray_length_mm, p.wide_ray_length_mm),
                                  enclosure_mm=max(p.enclosure_mm, p.wide_enclosure_mm),
                                  ray_step_mm=max(p.ray_step_mm, p.wide_ray_step_mm))
@@ -693,24 +702,19 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
                                     best["prob"].sp)
             alt = None if c is None else attempt(p, model, start=seeds_zyx + [c + lo])
             if (alt is not None and alt["res"]["model"] == "bright" and not unreliable(alt)
-                    and not point_like(alt["mask"])):
+                    and not point_like(alt["mask"]) and not overfills(alt)):
                 best = alt
     # still unreliable but plausible, and not an enhancing tumour (whose boundary the image
     # shows): the longer reach and repeated re-centring (a click near the end of a large mass
-    # against tissue of its own appearance, e.g. on the chest wall or the mediastinum, where
-    # the rays near the click decided the hidden boundary: the deepest point of the first
-    # mask is still near the click), and again the more reliable result is kept (an
-    # implausible result goes to the next model instead, below)
+    # whose boundary the image hides in places, step 8); the more reliable result is kept
     if (unreliable(best) and p.recentre
             and p.retry_recentre_iterations > p.recentre_iterations
             and best["res"]["model"] != "bright" and not implausible(best)):
         best = more_reliable(best, dataclasses.replace(
             p_wide, recentre_iterations=p.retry_recentre_iterations), model)
     # a generic result still unreliable without a box: the tumour's class decided at a coarser
-    # scale (a large tumour in noisy CT or MR: within generic_radius_mm of the click there is
-    # only tumour, and at generic_smoothing_mm its three classes split the noise, a small
-    # blob around the click); again the more reliable result is kept
-    # (rays at the default step: at wide_ray_step_mm it lost on sarcomas; README)
+    # scale (a large tumour in noisy CT or MR, step 8); the more reliable result is kept (rays
+    # at the default step: at wide_ray_step_mm it lost on sarcomas; README)
     p_coarse = dataclasses.replace(
         p_wide, ray_step_mm=p.ray_step_mm,
         generic_smoothing_mm=max(p.generic_smoothing_mm, p.coarse_smoothing_mm),
@@ -719,13 +723,9 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
                or p.coarse_radius_mm > p.generic_radius_mm)
     if unreliable(best) and bbox is None and best["res"]["model"] == "generic" and coarser:
         best = more_reliable(best, p_coarse, "generic")
-    # still implausible: the next appearance model in turn, and the first plausible result is
-    # kept: the model the click's surroundings suggested may find nothing around it (a seed
-    # neither enhancing nor enclosed by enhancing tissue, soft tissue without a boundary
-    # against air) or far less than the box -> the generic model (from the box when there is
-    # one); the box's core and surroundings may not tell the tumour from its neighbours -> the
-    # generic model from the seed's own tissue (three-class Otsu of the box) -> the same at the
-    # coarse scale -> the click's surroundings at the coarse scale, as without a box
+    # still implausible: the next appearance model in turn (step 1), the first plausible result
+    # kept: generic (from the box when there is one) -> with a box, the box's three classes ->
+    # the same at the coarse scale -> the click's surroundings at the coarse scale
     fallbacks = []
     if model == "auto" and best["res"]["model"] != "generic":
         fallbacks.append((p, "generic", "box"))
@@ -764,15 +764,15 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
                         f"similar intensity around it): the rest was interpolated; check it")
     fill = box_fill(mask, prob.box)
     short = False
-    if fill is not None:
-        # the box is drawn around the tumour: even a generous box (twice the tumour's extent
-        # each way) holds an ellipsoidal tumour at about 6 %; a mask filling far less of it
-        # has probably caught only a part (a tiny mask inside a large, homogeneous tumour
-        # agrees with the masks of clicks inside it, so the confidence cannot see this)
+    if fill is not None:                    # the box is drawn around the tumour (step 7)
         if mask.any() and fill < p.min_box_fill:
             warnings.append(f"the mask fills only {100 * fill:.1f}% of the box: the tumour is "
                             f"probably larger than the mask; click nearer its centre or add "
                             f"seeds")
+        elif fill > p.max_box_fill:
+            warnings.append(f"the mask fills {100 * fill:.0f}% of the box, more than a rounded "
+                            f"tumour can (an ellipsoid: 52%): it has probably leaked up to the "
+                            f"box's walls; check it, add background points")
     if mask.any():
         idx = np.argwhere(mask)
         ext = (idx.max(0) - idx.min(0) + 1) * prob.sp
