@@ -805,12 +805,14 @@ def test_a_necrosis_click_by_a_gap_in_the_rim_gets_the_whole_core(shared_cases, 
 @pytest.mark.parametrize("spacing", [(1.0, 1.0, 1.0), (2.5, 0.9375, 0.9375), (1.0, 0.5, 3.0)])
 def test_the_deep_hole_precheck_never_misses_what_the_distance_transform_finds(seed, spacing):
     """The enhancing model's hole filling leaves holes deeper than ``max_hole_radius_mm``
-    open, and skips the distance transform when three 1D minimum filters show no voxel can be
-    that deep.  Against the transform itself, on random blobs (smoothed noise, thresholded)
-    and radii: whenever the precheck says no, no voxel is deeper; a ball of 12 mm radius
+    open, and takes the distance transform only around the voxels that three 1D minimum
+    filters show may be that deep.  Against the transform itself, on random blobs (smoothed
+    noise, thresholded) and radii: whenever the precheck says no, no voxel is deeper, and the
+    deeper voxels found are exactly the transform's; a ball of 12 mm radius
     (its centre 12.04 mm from the nearest voxel outside it) may be deeper than 10 mm, not than
     14 mm."""
-    from PanCancerSubtypeLib.segmentation._appearance import _may_be_deeper, fill_enclosed
+    from PanCancerSubtypeLib.segmentation._appearance import (_may_be_deeper, deeper_than,
+                                                               fill_enclosed)
 
     rng = np.random.default_rng(seed)
     blob = ndi.gaussian_filter(rng.normal(0, 1, (40, 48, 44)), 3.0) > -0.05 * seed
@@ -818,6 +820,13 @@ def test_the_deep_hole_precheck_never_misses_what_the_distance_transform_finds(s
     for r in (0.5, 1.0, 2.5, 3.0, 5.0, 7.5, 10.0, 20.0):
         if not _may_be_deeper(blob, spacing, r):
             assert depth.max() <= r, (r, depth.max())
+        # the transform on the candidates' box alone finds exactly the deeper voxels (of a
+        # region with an outside: seed 3's blob fills the array, where scipy's transform has
+        # no background to measure from)
+        if not blob.all():
+            np.testing.assert_array_equal(deeper_than(blob, spacing, r), depth > r)
+        np.testing.assert_array_equal(deeper_than(~blob, spacing, r),
+                                      ndi.distance_transform_edt(~blob, sampling=spacing) > r)
     assert _may_be_deeper(blob, spacing, 0.5 * float(depth.max()))
     ball = _ellipsoid((40, 60, 60), (20, 30, 30), (12.0,) * 3, spacing[::-1]) \
         if max(spacing) <= 1.0 else None

@@ -40,7 +40,7 @@ from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
-__all__ = ["ball", "closing", "fill_enclosed", "holes_of", "robust_stats", "sigmoid",
+__all__ = ["ball", "closing", "fill_enclosed", "deeper_than", "holes_of", "robust_stats", "sigmoid",
            "choose_model", "lung_likelihood", "bright_threshold", "bright_likelihood",
            "dark_core_point", "enclosed_prefix", "contiguous_enhancement",
            "generic_likelihood", "histogram_likelihood", "box_likelihood",
@@ -82,21 +82,19 @@ def fill_enclosed(mask: np.ndarray, spacing_zyx, max_hole_radius_mm: float) -> n
     for ax in axes:
         filled |= holes_of(mask, axis=ax)
     holes = filled & ~mask
-    if holes.any() and _may_be_deeper(holes, sp, max_hole_radius_mm):
-        depth = ndi.distance_transform_edt(holes, sampling=sp)
-        deep = depth > max_hole_radius_mm
+    if holes.any():
+        deep = deeper_than(holes, sp, max_hole_radius_mm)
         if deep.any():
             lab, _ = ndi.label(holes)
             filled &= ~np.isin(lab, np.unique(lab[deep]))
     return filled
 
 
-def _may_be_deeper(region: np.ndarray, spacing_zyx, r_mm: float) -> bool:
-    """False when no voxel of ``region`` lies deeper than ``r_mm`` inside it (its Euclidean
-    distance transform nowhere above ``r_mm``), found without the transform: such a voxel has
-    only region voxels within ``r_mm`` of it along each axis (outside the array counts as
-    region, as for the transform), and three 1D minimum filters find none.  True when some
-    voxel passes that test (then the transform decides)."""
+def _deep_candidates(region: np.ndarray, spacing_zyx, r_mm: float) -> np.ndarray:
+    """The voxels of ``region`` that may lie deeper than ``r_mm`` inside it (its Euclidean
+    distance transform above ``r_mm``), found without the transform: such a voxel has only
+    region voxels within ``r_mm`` of it along each axis (outside the array counts as region,
+    as for the transform); three 1D minimum filters keep those.  Every deeper voxel is kept."""
     from scipy import ndimage as ndi
 
     region = region.astype(np.uint8)
@@ -111,8 +109,39 @@ def _may_be_deeper(region: np.ndarray, spacing_zyx, r_mm: float) -> bool:
             cand &= ndi.minimum_filter1d(region, 2 * half + 1, axis=ax, mode="constant",
                                          cval=1) > 0
         if not cand.any():
-            return False
-    return True
+            break
+    return cand
+
+
+def _may_be_deeper(region: np.ndarray, spacing_zyx, r_mm: float) -> bool:
+    """False when no voxel of ``region`` can lie deeper than ``r_mm`` inside it
+    (``_deep_candidates``)."""
+    return bool(_deep_candidates(region, spacing_zyx, r_mm).any())
+
+
+def deeper_than(region: np.ndarray, spacing_zyx, r_mm: float) -> np.ndarray:
+    """``distance_transform_edt(region, sampling=spacing_zyx) > r_mm``, with the transform
+    taken only on the bounding box of the voxels that may be that deep (``_deep_candidates``),
+    grown by ``r_mm`` and a voxel each way.  Exact: a candidate no deeper than ``r_mm`` has
+    its nearest voxel outside the region within ``r_mm``, so inside that box, and its
+    distance is the same there; a deeper one's can only grow when the box leaves outside
+    voxels out.  Voxels that are not candidates are not deeper."""
+    from scipy import ndimage as ndi
+
+    sp = np.asarray(spacing_zyx, float)
+    cand = _deep_candidates(region, sp, r_mm)
+    if not cand.any():
+        return cand
+    idx = np.argwhere(cand)
+    grow = np.ceil(r_mm / sp).astype(int) + 1
+    lo, hi = np.maximum(idx.min(0) - grow, 0), np.minimum(idx.max(0) + grow + 1, region.shape)
+    box = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi))
+    sub = region[box].astype(bool)
+    if sub.all():                       # nothing outside the region within r_mm of any candidate
+        return cand
+    deep = np.zeros(region.shape, bool)
+    deep[box] = cand[box] & (ndi.distance_transform_edt(sub, sampling=sp) > r_mm)
+    return deep
 
 
 def holes_of(mask: np.ndarray, axis: Optional[int] = None) -> np.ndarray:
