@@ -840,6 +840,35 @@ def test_the_deep_hole_precheck_never_misses_what_the_distance_transform_finds(s
         assert fill_enclosed(shell, spacing, 14.0)[ball].all()
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_dark_core_point_on_the_masks_box_equals_the_whole_array(seed):
+    """``dark_core_point`` takes its two distance transforms on the mask's box grown by 20 mm:
+    on random masks, likelihoods and images (anisotropic voxels, part of the array outside
+    the body) it returns the point of the same computation on the whole array."""
+    from PanCancerSubtypeLib.segmentation._appearance import dark_core_point
+
+    rng = np.random.default_rng(seed)
+    shape, sp = (40, 72, 64), tuple(rng.choice([0.75, 0.9375, 1.5, 2.5], 3))
+
+    def field(s):                        # smoothed noise of unit SD
+        f = ndi.gaussian_filter(rng.normal(0, 1, shape), s)
+        return f / f.std()
+
+    sm, t = field(3.0), (field(2.0) > 1.0).astype(float)
+    # a ball of 5 mm somewhere in the middle: its grown box is smaller than the array
+    mask = _ellipsoid(shape, tuple(rng.integers(12, 28, 3)), (5.0,) * 3, sp[::-1])
+    valid = np.ones(shape)
+    valid[:, :5] = 0.0
+    dist = ndi.distance_transform_edt(~mask, sampling=sp)
+    dark = (t < 0.5) & (sm < -0.5) & ~mask & (valid > 0.5)
+    lab, _ = ndi.label(dark)
+    ids = np.unique(lab[dark & (dist <= 3.0)])
+    assert ids.size > 0 and mask.any()
+    depth = ndi.distance_transform_edt(np.isin(lab, ids) & (dist <= 20.0), sampling=sp)
+    np.testing.assert_array_equal(dark_core_point(mask, t, sm, valid, 0.0, 0.5, sp),
+                                  np.unravel_index(int(np.argmax(depth)), shape))
+
+
 def test_dark_core_point_is_deepest_in_the_dark_tissue_touching_the_mask():
     """Hand-worked, 1 mm voxels, normal tissue 0 (SD 1): an enhancing mask (x 10-13) with dark
     tissue (-3) beside it (x 14-27, a 14 mm slab) and a larger, deeper dark region 18 mm from

@@ -295,14 +295,23 @@ def dark_core_point(mask: np.ndarray, t: np.ndarray, sm: np.ndarray, valid: np.n
     from scipy import ndimage as ndi
 
     sp = np.asarray(spacing_zyx, float)
-    dist = ndi.distance_transform_edt(~mask, sampling=sp)
     dark = (t < 0.5) & (sm < median - sd) & ~mask & (valid > 0.5)
     lab, _ = ndi.label(dark)
-    ids = np.unique(lab[dark & (dist <= touch_mm)])
+    # both transforms on the mask's box grown by reach_mm and a voxel: everything within
+    # reach_mm of the mask lies inside it, and a face of it lies nearer to any voxel inside
+    # than whatever lies beyond that face, so the distances are the whole array's
+    lo, hi = np.zeros(3, int), np.array(mask.shape)
+    if mask.any():
+        idx = np.argwhere(mask)
+        grow = np.ceil(max(touch_mm, reach_mm) / sp).astype(int) + 1
+        lo, hi = np.maximum(idx.min(0) - grow, 0), np.minimum(idx.max(0) + grow + 1, hi)
+    box = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi))
+    dist = ndi.distance_transform_edt(~mask[box], sampling=sp)
+    ids = np.unique(lab[box][dark[box] & (dist <= touch_mm)])
     if ids.size == 0:
         return None
-    depth = ndi.distance_transform_edt(np.isin(lab, ids) & (dist <= reach_mm), sampling=sp)
-    return np.array(np.unravel_index(int(np.argmax(depth)), depth.shape))
+    depth = ndi.distance_transform_edt(np.isin(lab[box], ids) & (dist <= reach_mm), sampling=sp)
+    return np.array(np.unravel_index(int(np.argmax(depth)), depth.shape)) + lo
 
 
 def generic_likelihood(feat: np.ndarray, near: np.ndarray, seed_level: float,
