@@ -811,8 +811,11 @@ def test_the_deep_hole_precheck_never_misses_what_the_distance_transform_finds(s
     deeper voxels found are exactly the transform's; a ball of 12 mm radius
     (its centre 12.04 mm from the nearest voxel outside it) may be deeper than 10 mm, not than
     14 mm."""
-    from PanCancerSubtypeLib.segmentation._appearance import (_may_be_deeper, deeper_than,
+    from PanCancerSubtypeLib.segmentation._appearance import (_deep_candidates, deeper_than,
                                                                fill_enclosed)
+
+    def _may_be_deeper(region, spacing, r):
+        return bool(_deep_candidates(region, spacing, r).any())
 
     rng = np.random.default_rng(seed)
     blob = ndi.gaussian_filter(rng.normal(0, 1, (40, 48, 44)), 3.0) > -0.05 * seed

@@ -40,7 +40,8 @@ from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
-__all__ = ["ball", "closing", "fill_enclosed", "deeper_than", "holes_of", "robust_stats", "sigmoid",
+__all__ = ["ball", "closing", "fill_enclosed", "deeper_than", "grown_box", "holes_of",
+           "robust_stats", "sigmoid",
            "choose_model", "lung_likelihood", "bright_threshold", "bright_likelihood",
            "dark_core_point", "enclosed_prefix", "contiguous_enhancement",
            "generic_likelihood", "histogram_likelihood", "box_likelihood",
@@ -90,6 +91,15 @@ def fill_enclosed(mask: np.ndarray, spacing_zyx, max_hole_radius_mm: float) -> n
     return filled
 
 
+def grown_box(mask: np.ndarray, grow) -> Tuple[np.ndarray, tuple]:
+    """The bounding box of a non-empty ``mask`` grown by ``grow`` voxels (per axis) each way
+    and clipped to the array: its first index (z, y, x) and its slices."""
+    idx = np.argwhere(mask)
+    lo = np.maximum(idx.min(0) - grow, 0)
+    hi = np.minimum(idx.max(0) + grow + 1, mask.shape)
+    return lo, tuple(slice(int(a), int(b)) for a, b in zip(lo, hi))
+
+
 def _deep_candidates(region: np.ndarray, spacing_zyx, r_mm: float) -> np.ndarray:
     """The voxels of ``region`` that may lie deeper than ``r_mm`` inside it (its Euclidean
     distance transform above ``r_mm``), found without the transform: such a voxel has only
@@ -113,12 +123,6 @@ def _deep_candidates(region: np.ndarray, spacing_zyx, r_mm: float) -> np.ndarray
     return cand
 
 
-def _may_be_deeper(region: np.ndarray, spacing_zyx, r_mm: float) -> bool:
-    """False when no voxel of ``region`` can lie deeper than ``r_mm`` inside it
-    (``_deep_candidates``)."""
-    return bool(_deep_candidates(region, spacing_zyx, r_mm).any())
-
-
 def deeper_than(region: np.ndarray, spacing_zyx, r_mm: float) -> np.ndarray:
     """``distance_transform_edt(region, sampling=spacing_zyx) > r_mm``, with the transform
     taken only on the bounding box of the voxels that may be that deep (``_deep_candidates``),
@@ -132,10 +136,7 @@ def deeper_than(region: np.ndarray, spacing_zyx, r_mm: float) -> np.ndarray:
     cand = _deep_candidates(region, sp, r_mm)
     if not cand.any():
         return cand
-    idx = np.argwhere(cand)
-    grow = np.ceil(r_mm / sp).astype(int) + 1
-    lo, hi = np.maximum(idx.min(0) - grow, 0), np.minimum(idx.max(0) + grow + 1, region.shape)
-    box = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi))
+    _, box = grown_box(cand, np.ceil(r_mm / sp).astype(int) + 1)
     sub = region[box].astype(bool)
     if sub.all():                       # nothing outside the region within r_mm of any candidate
         return cand
@@ -265,10 +266,7 @@ def contiguous_enhancement(mask: np.ndarray, enhancing: np.ndarray, spacing_zyx,
     if reach_mm <= 0 or not mask.any():
         return mask
     sp = np.asarray(spacing_zyx, float)
-    idx = np.argwhere(mask)
-    m = np.ceil(reach_mm / sp).astype(int) + 2
-    lo, hi = np.maximum(idx.min(0) - m, 0), np.minimum(idx.max(0) + m + 1, mask.shape)
-    box = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi))
+    _, box = grown_box(mask, np.ceil(reach_mm / sp).astype(int) + 2)
     sub, enh = mask[box], enhancing[box]
     # around a lesion of a few mm, 3 mm of enhancing tissue is the parenchyma it lies in (a
     # breast lesion), not a continuation of it
@@ -300,12 +298,9 @@ def dark_core_point(mask: np.ndarray, t: np.ndarray, sm: np.ndarray, valid: np.n
     # both transforms on the mask's box grown by reach_mm and a voxel: everything within
     # reach_mm of the mask lies inside it, and a face of it lies nearer to any voxel inside
     # than whatever lies beyond that face, so the distances are the whole array's
-    lo, hi = np.zeros(3, int), np.array(mask.shape)
+    lo, box = np.zeros(3, int), (slice(None),) * 3
     if mask.any():
-        idx = np.argwhere(mask)
-        grow = np.ceil(max(touch_mm, reach_mm) / sp).astype(int) + 1
-        lo, hi = np.maximum(idx.min(0) - grow, 0), np.minimum(idx.max(0) + grow + 1, hi)
-    box = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi))
+        lo, box = grown_box(mask, np.ceil(max(touch_mm, reach_mm) / sp).astype(int) + 1)
     dist = ndi.distance_transform_edt(~mask[box], sampling=sp)
     ids = np.unique(lab[box][dark[box] & (dist <= touch_mm)])
     if ids.size == 0:
