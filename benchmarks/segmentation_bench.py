@@ -324,7 +324,8 @@ def semi_benchmark(args) -> None:
         bad = [c for d, c in flags if d < 0.6]
         good = [c for d, c in flags if d >= 0.6]
         print(f"SUMMARY flag (needs_check: confidence < 0.8, a mask smaller than the click's "
-              f"ball, hardly filling the box or spanning under a third of it along an axis), "
+              f"ball, hardly filling or filling up the box or spanning under a third of it "
+              f"along an axis, enhancement beyond it over a third of it), "
               f"all {len(flags)} results: Dice < 0.6 flagged "
               f"{sum(bad)}/{len(bad)}, Dice >= 0.6 flagged {sum(good)}/{len(good)}")
     all_t = [t for _, _, ts in table for t in ts]

@@ -43,7 +43,7 @@ import numpy as np
 __all__ = ["ball", "closing", "fill_enclosed", "deeper_than", "grown_box", "holes_of",
            "robust_stats", "sigmoid",
            "choose_model", "lung_likelihood", "bright_threshold", "bright_likelihood",
-           "dark_core_point", "enclosed_prefix", "contiguous_enhancement",
+           "dark_core_point", "enclosed_prefix", "contiguous_enhancement", "enhancement_beyond",
            "generic_likelihood", "histogram_likelihood", "box_likelihood",
            "second_channel_veto", "in_aerated_lung", "air_beyond_fat"]
 
@@ -280,6 +280,27 @@ def contiguous_enhancement(mask: np.ndarray, enhancing: np.ndarray, spacing_zyx,
     out = mask.copy()
     out[box] |= kept | (edge & enh & ndi.binary_dilation(kept))
     return out
+
+
+def enhancement_beyond(mask: np.ndarray, enhancing: np.ndarray, spacing_zyx,
+                       within_mm: float) -> float:
+    """The volume (in voxels) of the ``enhancing`` voxels outside ``mask`` (0 if empty), within
+    ``within_mm`` of it, that connect to it (6-connected) through such voxels: the enhancing
+    tissue continuing past the surface.  Around a whole enhancing tumour it is the first
+    ``within_mm`` of the vessels and cortex that touch it; around part of one, the rest of
+    the tumour's enhancement."""
+    from scipy import ndimage as ndi
+
+    if not mask.any():
+        return 0.0
+    sp = np.asarray(spacing_zyx, float)
+    _, box = grown_box(mask, np.ceil(within_mm / sp).astype(int) + 1)
+    sub = mask[box]
+    near = enhancing[box] & ~sub & (ndi.distance_transform_edt(~sub, sampling=sp)
+                                     <= within_mm)
+    lab, _ = ndi.label(near | sub)
+    ids = np.unique(lab[sub])
+    return float((np.isin(lab, ids[ids > 0]) & near).sum())
 
 
 def dark_core_point(mask: np.ndarray, t: np.ndarray, sm: np.ndarray, valid: np.ndarray,
