@@ -44,6 +44,7 @@ __all__ = ["ball", "closing", "fill_enclosed", "deeper_than", "grown_box", "hole
            "robust_stats", "sigmoid",
            "choose_model", "lung_likelihood", "bright_threshold", "bright_likelihood",
            "dark_core_point", "enclosed_prefix", "contiguous_enhancement", "enhancement_beyond",
+           "enhancement_beyond_point",
            "generic_likelihood", "histogram_likelihood", "box_likelihood",
            "second_channel_veto", "in_aerated_lung", "air_beyond_fat"]
 
@@ -282,6 +283,22 @@ def contiguous_enhancement(mask: np.ndarray, enhancing: np.ndarray, spacing_zyx,
     return out
 
 
+def _continuing_enhancement(mask: np.ndarray, enhancing: np.ndarray, sp: np.ndarray,
+                            within_mm: float):
+    """The box (slices) around a non-empty ``mask`` grown by ``within_mm`` and, in it, the
+    ``enhancing`` voxels outside the mask within ``within_mm`` of it that connect to it
+    (6-connected) through such voxels."""
+    from scipy import ndimage as ndi
+
+    _, box = grown_box(mask, np.ceil(within_mm / sp).astype(int) + 1)
+    sub = mask[box]
+    near = enhancing[box] & ~sub & (ndi.distance_transform_edt(~sub, sampling=sp)
+                                     <= within_mm)
+    lab, _ = ndi.label(near | sub)
+    ids = np.unique(lab[sub])
+    return box, np.isin(lab, ids[ids > 0]) & near
+
+
 def enhancement_beyond(mask: np.ndarray, enhancing: np.ndarray, spacing_zyx,
                        within_mm: float) -> float:
     """The volume (in voxels) of the ``enhancing`` voxels outside ``mask`` (0 if empty), within
@@ -289,18 +306,28 @@ def enhancement_beyond(mask: np.ndarray, enhancing: np.ndarray, spacing_zyx,
     tissue continuing past the surface.  Around a whole enhancing tumour it is the first
     ``within_mm`` of the vessels and cortex that touch it; around part of one, the rest of
     the tumour's enhancement."""
-    from scipy import ndimage as ndi
-
     if not mask.any():
         return 0.0
+    return float(_continuing_enhancement(mask, enhancing, np.asarray(spacing_zyx, float),
+                                         within_mm)[1].sum())
+
+
+def enhancement_beyond_point(mask: np.ndarray, enhancing: np.ndarray, spacing_zyx,
+                             within_mm: float) -> Tuple[float, Optional[np.ndarray]]:
+    """The voxel (z, y, x) of the enhancement continuing a non-empty ``mask`` (as in
+    :func:`enhancement_beyond`) deepest inside it, its distance to the voxels that are neither
+    it nor the mask taken as its depth (mm): how thick the continuation is outward (a vessel
+    or the cortex: 1-3 mm; the rest of a tumour: more).  (0, None) when there is none."""
+    from scipy import ndimage as ndi
+
     sp = np.asarray(spacing_zyx, float)
-    _, box = grown_box(mask, np.ceil(within_mm / sp).astype(int) + 1)
-    sub = mask[box]
-    near = enhancing[box] & ~sub & (ndi.distance_transform_edt(~sub, sampling=sp)
-                                     <= within_mm)
-    lab, _ = ndi.label(near | sub)
-    ids = np.unique(lab[sub])
-    return float((np.isin(lab, ids[ids > 0]) & near).sum())
+    box, cont = _continuing_enhancement(mask, enhancing, sp, within_mm)
+    if not cont.any():
+        return 0.0, None
+    depth = ndi.distance_transform_edt(np.pad(cont | mask[box], 1), sampling=sp)[
+        1:-1, 1:-1, 1:-1] * cont
+    i = np.unravel_index(int(np.argmax(depth)), depth.shape)
+    return float(depth[i]), np.array(i) + [b.start for b in box]
 
 
 def dark_core_point(mask: np.ndarray, t: np.ndarray, sm: np.ndarray, valid: np.ndarray,

@@ -100,9 +100,15 @@ Method
    on a second channel) within ``rim_reach_mm`` (3 mm; at most a quarter of the mask's depth)
    of the mask and connected to it through such voxels, beyond its blurred edge, are added:
    enhancement along the cortex or a septum that the star-shaped surface cannot follow.
-   Enhancing tissue connected to the mask within ``enhancement_beyond_mm`` (10 mm) outside it
-   of more than ``max_enhancement_beyond`` (a third) of its volume: the tumour probably goes on
-   there (around a whole tumour it is vessels and cortex), a warning and ``needs_check``.
+10. **The enhancement beyond** (``bright`` model): when the enhancing tissue connected to the
+   mask within ``enhancement_beyond_mm`` (10 mm) outside it exceeds ``max_enhancement_beyond``
+   (a third) of the mask's volume, the tumour probably goes on there (around a whole tumour
+   that tissue is the first millimetres of vessels and cortex touching it).  When that tissue
+   is thick, its deepest point at least ``beyond_seed_depth_mm`` (4 mm) inside it (a vessel or
+   the cortex is 1-3 mm thick), steps 1-6 and 9 are run again with that point as a second
+   seed (``_appearance.enhancement_beyond_point``), kept when bright, not point-like and not
+   filling up the box.  If the enhancement still goes on past the mask kept: a warning and
+   ``needs_check``.
 
 For several seeds the surfaces of all seeds are fitted with the same likelihood and their
 star-shaped regions united (a non-star-shaped tumour: click its lobes).  The result is a uint8
@@ -121,6 +127,7 @@ import numpy as np
 
 from ..errors import InvalidImageValuesError
 from . import _appearance as app
+from ._click_types import ClickParameters, ClickResult
 from ._points import (bbox_to_slices, check_scalar_3d, deepest_point, inner_half_points,
                       second_channel_on_grid, seeds_to_indices)
 from ._surface import fit_surface, halfway_radii, ray_directions, sample_rays, star_mask
@@ -132,127 +139,6 @@ __all__ = ["ClickParameters", "ClickResult", "segment_click", "MODELS"]
 
 #: appearance models (``model=`` of :func:`segment_click`; ``"auto"`` chooses)
 MODELS = ("auto", "lung", "bright", "generic")
-
-
-@dataclasses.dataclass(frozen=True)
-class ClickParameters:
-    """Parameters of :func:`segment_click` (see the module docstring for their roles)."""
-
-    ray_length_mm: float = 60.0
-    ray_step_mm: float = 0.5
-    n_rays: int = 300
-    exit_window_mm: float = 4.0
-    max_slope_mm: float = 4.0
-    size_prior: float = 0.02
-    smoothing_mm: float = 0.7
-    generic_smoothing_mm: float = 1.5
-    generic_radius_mm: float = 25.0
-    generic_iterations: int = 2
-    halfway_edge: bool = True
-    generic_shell_mm: tuple = (1.0, 8.0)
-    seed_radius_mm: float = 2.5
-    stats_radius_mm: float = 60.0
-    lung_reach_mm: float = 60.0
-    bright_k: float = 1.0
-    bright_f: float = 0.3
-    enclosure_mm: float = 45.0
-    bone_hu: Optional[float] = 300.0
-    rim_max_mm: float = 12.0
-    rim_reach_mm: float = 3.0
-    enhancement_beyond_mm: float = 10.0
-    max_enhancement_beyond: float = 1.0 / 3.0
-    closing_mm: float = 2.0
-    max_hole_radius_mm: float = 30.0
-    second_channel_margin_mm: float = 3.0
-    background_radius_mm: float = 3.0
-    recentre: bool = True
-    recentre_iterations: int = 1
-    retry_recentre_iterations: int = 3
-    min_boundary_fraction: float = 0.5
-    n_jitter: int = 2
-    warn_below: float = 0.8
-    wide_ray_length_mm: float = 90.0
-    wide_enclosure_mm: float = 60.0
-    wide_ray_step_mm: float = 1.0
-    coarse_smoothing_mm: float = 4.0
-    coarse_radius_mm: float = 45.0
-    min_box_fill: float = 0.02
-    max_box_fill: float = 0.7
-    min_box_span: float = 1.0 / 3.0
-    box_band_mm: float = 10.0
-    box_core: float = 0.5
-
-    def validate(self) -> "ClickParameters":
-        for name in ("ray_length_mm", "ray_step_mm", "exit_window_mm", "max_slope_mm",
-                     "generic_radius_mm", "seed_radius_mm", "stats_radius_mm", "enclosure_mm",
-                     "lung_reach_mm", "coarse_smoothing_mm", "coarse_radius_mm",
-                     "wide_ray_step_mm", "enhancement_beyond_mm"):
-            v = getattr(self, name)
-            if not (np.isfinite(v) and v > 0):
-                raise ValueError(f"{name} must be a positive number, got {v!r}")
-        if self.ray_step_mm >= self.ray_length_mm:
-            raise ValueError("ray_step_mm must be smaller than ray_length_mm")
-        if int(self.n_rays) < 20:
-            raise ValueError(f"n_rays must be at least 20, got {self.n_rays!r}")
-        if int(self.n_jitter) < 0:
-            raise ValueError(f"n_jitter must be >= 0, got {self.n_jitter!r}")
-        for name in ("recentre_iterations", "retry_recentre_iterations"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)!r}")
-        if not 0.0 <= float(self.min_boundary_fraction) <= 1.0:
-            raise ValueError(f"min_boundary_fraction must be in [0, 1], got "
-                             f"{self.min_boundary_fraction!r}")
-        if not (np.isfinite(self.rim_reach_mm) and self.rim_reach_mm >= 0):
-            raise ValueError(f"rim_reach_mm must be >= 0, got {self.rim_reach_mm!r}")
-        if not float(self.max_enhancement_beyond) >= 0:                # (inf: no check)
-            raise ValueError(f"max_enhancement_beyond must be >= 0, got "
-                             f"{self.max_enhancement_beyond!r}")
-        for name in ("min_box_fill", "min_box_span"):
-            if not 0.0 <= float(getattr(self, name)) < 1.0:
-                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)!r}")
-        if not float(self.min_box_fill) < float(self.max_box_fill) <= 1.0:
-            raise ValueError(f"max_box_fill must be in (min_box_fill, 1]: {self.max_box_fill!r}")
-        return self
-
-
-@dataclasses.dataclass
-class ClickResult:
-    """What :func:`segment_click` returns.
-
-    ``mask``: uint8 SimpleITK mask on the image grid; ``confidence``: mean Dice of the masks from
-    other clicks in the inner half of the result (None when not computed); ``jitter_dice``: those
-    Dice values; ``model``: the appearance model used; ``modality`` and ``modality_guessed``;
-    ``seeds_lps``: the seeds used, the re-centring seed last; ``boundary_fraction``: share of the
-    rays on which the image showed the tumour's boundary (the rest was interpolated);
-    ``volume_ml``; ``warnings``: sentences for the user; ``seconds``: wall time;
-    ``ray_length_mm``: the rays' reach of the result kept (step 8); ``needs_check``: the
-    result is unreliable (confidence below ``warn_below``, a mask smaller than the seed's ball,
-    one the box flags (step 7) or one whose enhancement goes on past it (step 9)), the flag a
-    panel shows.
-    """
-
-    mask: Any
-    confidence: Optional[float]
-    jitter_dice: List[float]
-    model: str
-    modality: str
-    modality_guessed: bool
-    seeds_lps: List[tuple]
-    boundary_fraction: float
-    volume_ml: float
-    warnings: List[str]
-    seconds: float
-    ray_length_mm: float = 60.0
-    needs_check: bool = False
-
-    def summary(self) -> Dict[str, Any]:
-        """JSON-ready dict of everything but the mask."""
-        d = {k: getattr(self, k) for k in ("confidence", "jitter_dice", "model", "modality",
-                                           "modality_guessed", "boundary_fraction", "volume_ml",
-                                           "warnings", "seconds", "ray_length_mm",
-                                           "needs_check")}
-        d["seeds_lps"] = [list(map(float, s)) for s in self.seeds_lps]
-        return d
 
 
 #: a mask smaller than a ball of this many seed radii is point-like (``segment_click``)
@@ -732,15 +618,33 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
         alt = attempt(q, use_model, box_model)
         if not implausible(alt):
             best = alt
-    mask, res, used, conf, jitter, prob = (best[k] for k in ("mask", "res", "used", "conf",
-                                                              "jitter", "prob"))
-    p_used, beyond = best["p"], 0.0
-    if res["model"] == "bright":            # step 9: the rim's thin continuations
-        crop = tuple(slice(int(a), int(b)) for a, b in zip(res["lo"], res["hi"]))
-        mask[crop] = app.contiguous_enhancement(mask[crop], res["enhancing"], prob.sp,
-                                                p_used.rim_reach_mm)
-        beyond = app.enhancement_beyond(mask[crop], res["enhancing"], prob.sp,    # past it
-                                        p.enhancement_beyond_mm) / max(float(mask.sum()), 1.0)
+
+    def finish(b):
+        """Step 9 on result ``b``: its mask with the rim's thin continuations, the share of its
+        volume that the enhancement continuing past it adds, its crop."""
+        m, r = b["mask"], b["res"]
+        crop = tuple(slice(int(i), int(j)) for i, j in zip(r["lo"], r["hi"]))
+        if r["model"] != "bright":
+            return m, 0.0, crop
+        m[crop] = app.contiguous_enhancement(m[crop], r["enhancing"], b["prob"].sp,
+                                             b["p"].rim_reach_mm)
+        n = app.enhancement_beyond(m[crop], r["enhancing"], b["prob"].sp, p.enhancement_beyond_mm)
+        return m, n / max(float(m.sum()), 1.0), crop
+
+    mask, beyond, crop = finish(best)
+    # the enhancement goes on past the mask, thick (the rest of the tumour, not a vessel):
+    # again with a seed deepest in it, kept when bright, not point-like, not filling the box
+    if beyond > p.max_enhancement_beyond and model == "auto":
+        depth, c = app.enhancement_beyond_point(mask[crop], best["res"]["enhancing"],
+                                                best["prob"].sp, p.enhancement_beyond_mm)
+        if depth >= p.beyond_seed_depth_mm:
+            alt = attempt(p, model, start=seeds_zyx + [c + best["res"]["lo"]])
+            if (alt["res"]["model"] == "bright" and not point_like(alt["mask"])
+                    and not overfills(alt)):
+                best = alt
+                mask, beyond, crop = finish(best)
+    res, used, conf, jitter, prob = (best[k] for k in ("res", "used", "conf", "jitter", "prob"))
+    p_used = best["p"]
     warnings: List[str] = []
     is_tiny = tiny(mask)
     if unreliable(best) and not is_tiny:
