@@ -72,29 +72,43 @@ Method
    check it, add seeds, a box or background points.  A mask smaller than the seed's ball gets
    confidence 0 and its own warning: the clicks of its inner half would all fall on the same
    few voxels and agree.
-7. **A box that the mask hardly fills, fills up or spans little** (with ``bbox``): a mask
-   filling less than ``min_box_fill`` (2 %) of the box (a box around a tumour, even twice its
-   extent each way, holds an ellipsoid at about 6 %; a tiny mask inside a large homogeneous
-   tumour agrees with the clicks inside it, so the confidence cannot tell), more than
-   ``max_box_fill`` (70 %; an ellipsoid fills 52 % of its tightest box: such a mask has leaked
-   up to the box's walls) or spanning less than ``min_box_span`` (a third) of it along an axis
-   gets a warning.  Filling too little or too much is implausible (step 1); step 8 keeps a
-   retry that does not fill up the box over one that does.
-8. **Retries when unreliable** (confidence below ``warn_below``; each kept only when more
-   reliable; README): (a) steps 1-6 with rays of ``wide_ray_length_mm`` (90 mm) every
-   ``wide_ray_step_mm`` (1 mm) and an ``enclosure_mm`` of at least ``wide_enclosure_mm`` (60
-   mm), for large tumours; (b) for a ``bright`` click on enhancing tissue (perhaps the rim of
-   a necrotic core the rim does not close), a second seed deepest in the dark tissue next to
-   the mask (``_appearance.dark_core_point``), kept only when reliable; (c) for a plausible
-   ``lung`` or ``generic`` result, the longer reach with step 5 repeated up to
-   ``retry_recentre_iterations`` (3) times, each from the deepest point of the union so far
-   (a click near one end of a large mass whose boundary the image hides in places); (d) for a
-   ``generic`` result without a box, the longer reach (every ``ray_step_mm``) at a coarser
-   scale, ``coarse_smoothing_mm`` (4 mm) and ``coarse_radius_mm`` (45 mm): in a large noisy
-   tumour the 25 mm around the click hold only tumour, whose classes split the noise.  A mask
-   smaller than a ball of twice ``seed_radius_mm`` is *point-like* (its inner-half clicks lie
-   within the click's own ball, so its confidence tests nothing): in every retry a result
-   that is not point-like is kept over a point-like one.  Skipped without the confidence.
+7. **A box that the mask hardly fills, or fills up** (with ``bbox``): a mask filling less than
+   ``min_box_fill`` (2 %) of the box gets a warning.  A box drawn around a tumour, even twice its
+   extent each way, holds an ellipsoidal tumour at about 6 %; a tiny mask inside a large
+   homogeneous tumour agrees with the masks of clicks inside it, so the confidence cannot tell.
+   So does a mask spanning less than ``min_box_span`` (a third) of the box along an axis, and
+   one filling more than ``max_box_fill`` (70 %) of it: an ellipsoid fills 52 % of its tightest
+   box, so such a mask has leaked up to the box's walls.  A mask filling too little or too much
+   of the box is implausible (step 1); step 8 keeps a retry that does not fill up the box over
+   one that does.
+8. **A longer reach when unreliable**: when the confidence is below ``warn_below``, steps 1-6
+   are run again with rays of ``wide_ray_length_mm`` (90 mm), sampled every ``wide_ray_step_mm``
+   (1 mm), and an ``enclosure_mm`` of at least ``wide_enclosure_mm`` (60 mm), for tumours larger
+   than the default reach (a large glioblastoma with a wide necrotic core, a large lung mass),
+   and the result with the higher confidence is kept: the method's own stability decides.
+   A mask smaller than a ball of twice ``seed_radius_mm`` is *point-like*: its inner-half
+   clicks lie within the click's own ball, so its confidence tests nothing, and in every
+   retry of this step a result that is not point-like is kept over a point-like one.
+   When a ``bright`` result from a click on enhancing tissue is unreliable, the click may lie
+   on the rim of a necrotic core that the rim does not close (so it was not filled in): the
+   method is run again with a second seed deepest in the dark tissue next to the mask
+   (``_appearance.dark_core_point``), and that result is kept only when it is reliable.
+   When a ``lung`` or ``generic`` result is still unreliable, but plausible (step 1's
+   fallback handles an implausible one), the method is run once more with the longer reach
+   and the re-centring of step 5 repeated up to ``retry_recentre_iterations`` (3) times (each
+   time from the deepest point of the union so far, until it lies within twice
+   ``seed_radius_mm`` of a seed already used): from a click near one end of a large tumour
+   whose boundary the image hides in places (a lung mass on the chest wall or the
+   mediastinum), the rays near the click decide the hidden part and the first deepest point
+   is still near the click; again the result with the higher confidence is kept.  Not for
+   the ``bright`` model (its boundary is the enhancing tissue the image shows; README).
+   When a ``generic`` result without a box is still unreliable, the method is run once more
+   with the longer reach (sampled every ``ray_step_mm``) at a coarser scale:
+   ``coarse_smoothing_mm`` (4 mm) instead of ``generic_smoothing_mm`` and the three classes
+   taken within ``coarse_radius_mm`` (45 mm) instead of ``generic_radius_mm``; again the more
+   confident result is kept.  In a large tumour on a noisy image, the 25 mm around the click
+   hold only tumour and, at 1.5 mm smoothing, their classes split the noise: a small blob.
+   Without the confidence (``confidence=False`` or ``n_jitter=0``) this step is skipped.
 
 9. **The rim's thin continuations** (``bright`` model): the enhancing voxels (and hyper-intense
    on a second channel) within ``rim_reach_mm`` (3 mm; at most a quarter of the mask's depth)
@@ -111,10 +125,11 @@ Method
    ``needs_check``.
 
 For several seeds the surfaces of all seeds are fitted with the same likelihood and their
-star-shaped regions united (a non-star-shaped tumour: click its lobes).  The result is a uint8
-0/1 mask on exactly the input image's grid.
+star-shaped regions united, so that a non-star-shaped tumour can be covered by clicking its
+lobes.  The result is a uint8 0/1 mask on exactly the input image's grid.
 
-Measured accuracy, and the cases that chose the parameters: README ("Tumour segmentation").
+Measured accuracy (the benchmark, the cases used to choose the parameters and the held-out
+ones): README ("Tumour segmentation") and ``benchmarks/segmentation_bench.py``.
 """
 from __future__ import annotations
 
