@@ -723,10 +723,10 @@ def test_part_of_an_enhancing_tumour_is_grown_or_flagged_by_the_enhancement_beyo
 
 @pytest.mark.shared_data
 def test_a_click_on_a_winding_enhancing_lesion_is_flagged(shared_cases):
-    """brats_pat0002's second enhancing lesion (3.2 mL) winds through 31 slices, at most 7 mm thick.
-    A click at its deepest voxel gives the 0.6 mL nodule around it at confidence 0.97 (every
-    click there gives it again); the enhancement connected to it within 10 mm is 83 % of its
-    volume (measured), too thin for step 10's seed (under 4 mm deep): flagged and warned."""
+    """brats_pat0002's second enhancing lesion (3.2 mL) winds through 31 slices, at most 7 mm
+    thick.  A click at its deepest voxel gives the 0.6 mL nodule around it at confidence 0.97
+    (every click there gives it again); the enhancement connected to it within 10 mm is 83 % of
+    its volume (measured), too thin for step 10's seed (under 4 mm deep): flagged and warned."""
     row = shared_cases["brats_pat0002"]
     im = sitk.ReadImage(row["image"], sitk.sitkFloat32)
     lab = sitk.GetArrayFromImage(sitk.ReadImage(row["mask"]))
