@@ -662,6 +662,15 @@ def test_modality_is_guessed_as_features_does():
 
 
 # ------------------------------------------------------------------------- real cases
+def _shared_case(shared_cases, case_id):
+    """A shared case's image (float32), its label array and its reference mask (the case's
+    tumour labels; BRATS: the tumour core, labels 1, 3 and 4)."""
+    row = shared_cases[case_id]
+    im = sitk.ReadImage(row["image"], sitk.sitkFloat32)
+    lab = sitk.GetArrayFromImage(sitk.ReadImage(row["mask"]))
+    return im, lab, np.isin(lab, [float(v) for v in row["tumour_labels"].split(",")])
+
+
 def _centroid_nearest(im, ref):
     sp = np.array(im.GetSpacing()[::-1])
     pts = np.argwhere(ref)
@@ -675,9 +684,7 @@ def _centroid_nearest(im, ref):
 @pytest.mark.parametrize("case_id,floor", [("lung2", 0.85), ("brats_pat0001", 0.92)])
 def test_real_case_regression(shared_cases, case_id, floor):
     row = shared_cases[case_id]
-    im = sitk.ReadImage(row["image"], sitk.sitkFloat32)
-    lab = sitk.GetArrayFromImage(sitk.ReadImage(row["mask"]))
-    ref = np.isin(lab, [float(v) for v in row["tumour_labels"].split(",")])
+    im, _, ref = _shared_case(shared_cases, case_id)
     r = seg.segment_click(im, [_centroid_nearest(im, ref)], confidence=False, source=case_id)
     assert r.modality == row["modality"] and r.modality_guessed
     d = _dice(r.mask, ref)
@@ -695,9 +702,7 @@ def test_part_of_an_enhancing_tumour_is_grown_or_flagged_by_the_enhancement_beyo
     confidence.  Without that retry the partial mask is flagged by the enhancement beyond it;
     with neither, it is not flagged.  brats_pat0001's whole ring-enhancing core (Dice 0.94)
     has 2 % beyond it: no retry, no flag."""
-    row = shared_cases["brats_pat0006"]
-    im = sitk.ReadImage(row["image"], sitk.sitkFloat32)
-    ref = np.isin(sitk.GetArrayFromImage(sitk.ReadImage(row["mask"])), [1, 3, 4])
+    im, _, ref = _shared_case(shared_cases, "brats_pat0006")
     pt = [_centroid_nearest(im, ref)]
     runs = {}
     for name, kw in (("default", {}), ("no retry", {"beyond_seed_depth_mm": float("inf")}),
@@ -714,9 +719,7 @@ def test_part_of_an_enhancing_tumour_is_grown_or_flagged_by_the_enhancement_beyo
     assert 30 <= int(said[0].split("(")[1].split("%")[0]) <= 50
     d, conf, flagged, said, _ = runs["neither"]
     assert d == d0 and conf >= 0.8 and not flagged and not said
-    row = shared_cases["brats_pat0001"]
-    im = sitk.ReadImage(row["image"], sitk.sitkFloat32)
-    ref = np.isin(sitk.GetArrayFromImage(sitk.ReadImage(row["mask"])), [1, 3, 4])
+    im, _, ref = _shared_case(shared_cases, "brats_pat0001")
     r = seg.segment_click(im, [_centroid_nearest(im, ref)], modality="MR")
     assert _dice(r.mask, ref) > 0.9 and not r.needs_check and r.warnings == []
 
@@ -727,9 +730,7 @@ def test_a_click_on_a_winding_enhancing_lesion_is_flagged(shared_cases):
     thick.  A click at its deepest voxel gives the 0.6 mL nodule around it at confidence 0.97
     (every click there gives it again); the enhancement connected to it within 10 mm is 83 % of
     its volume (measured), too thin for step 10's seed (under 4 mm deep): flagged and warned."""
-    row = shared_cases["brats_pat0002"]
-    im = sitk.ReadImage(row["image"], sitk.sitkFloat32)
-    lab = sitk.GetArrayFromImage(sitk.ReadImage(row["mask"]))
+    im, lab, _ = _shared_case(shared_cases, "brats_pat0002")
     comps, n = ndi.label(lab == 4)
     sizes = ndi.sum(np.ones(lab.shape), comps, range(1, n + 1))
     lesion = comps == 1 + int(np.argsort(sizes)[-2])          # the second largest
@@ -775,9 +776,7 @@ def test_real_limb_sarcoma_is_not_a_lung_tumour_and_lung_tumours_stay(shared_dat
     model, fatty = ct_choice(*_sarcoma(shared_data, "STS_008", "CT"))
     assert model == "generic" and fatty >= 0.95
     for cid in ("lung2", "ibsi_nsclc"):
-        row = shared_cases[cid]
-        im = sitk.ReadImage(row["image"], sitk.sitkFloat32)
-        ref = sitk.GetArrayFromImage(sitk.ReadImage(row["mask"])) > 0
+        im, _, ref = _shared_case(shared_cases, cid)         # (lung masks are 0 / 1)
         model, fatty = ct_choice(im, ref)
         assert model == "lung" and fatty < 0.4, cid
 
@@ -900,9 +899,7 @@ def test_a_necrosis_click_by_a_gap_in_the_rim_gets_the_whole_core(shared_cases, 
     pulled the surface in: Dice 0.264, 9 mL (measured)."""
     from PanCancerSubtypeLib.segmentation import click
 
-    row = shared_cases["brats_pat0005"]
-    im = sitk.ReadImage(row["image"], sitk.sitkFloat32)
-    ref = np.isin(sitk.GetArrayFromImage(sitk.ReadImage(row["mask"])), [1, 3, 4])
+    im, _, ref = _shared_case(shared_cases, "brats_pat0005")
     pt = [_pt(im, (82, 156, 69))]
     r = seg.segment_click(im, pt, modality="MR", confidence=False)
     assert r.model == "bright" and _dice(r.mask, ref) > 0.75
@@ -1018,9 +1015,7 @@ def test_a_click_on_the_rim_of_an_open_necrotic_core_gets_the_whole_core(shared_
     (measured), kept because it is reliable."""
     from PanCancerSubtypeLib.segmentation import _appearance
 
-    row = shared_cases["brats_pat0005"]
-    im = sitk.ReadImage(row["image"], sitk.sitkFloat32)
-    ref = np.isin(sitk.GetArrayFromImage(sitk.ReadImage(row["mask"])), [1, 3, 4])
+    im, _, ref = _shared_case(shared_cases, "brats_pat0005")
     pt = [_pt(im, (80, 174, 76))]
     r = seg.segment_click(im, pt, modality="MR")
     assert r.model == "bright" and _dice(r.mask, ref) > 0.75 and not r.needs_check
@@ -1182,10 +1177,7 @@ def test_a_retry_that_fills_up_the_box_is_not_kept(shared_cases):
     fills 79 % of the box (83 mL, Dice 0.203) with a higher confidence (0.43).  It is
     implausible, so the first result is kept; without the rule (``max_box_fill`` 1) the retry
     is."""
-    row = shared_cases["brats_pat0002"]
-    im = sitk.ReadImage(row["image"], sitk.sitkFloat32)
-    lab = sitk.GetArrayFromImage(sitk.ReadImage(row["mask"]))
-    ref = np.isin(lab, [float(v) for v in row["tumour_labels"].split(",")])
+    im, lab, ref = _shared_case(shared_cases, "brats_pat0002")
     idx = np.argwhere(ref)
     c = np.array([im.TransformIndexToPhysicalPoint([int(v) for v in i[::-1]])
                   for i in (idx.min(0), idx.max(0))])

@@ -635,8 +635,9 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
             best = alt
 
     def finish(b):
-        """Step 9 on result ``b``: its mask with the rim's thin continuations, the share of its
-        volume that the enhancement continuing past it adds, its crop."""
+        """Step 9 on result ``b``, in place: its mask with the rim's thin continuations; and
+        step 10's share of that mask's volume that the enhancement continuing past it adds;
+        and its crop."""
         m, r = b["mask"], b["res"]
         crop = tuple(slice(int(i), int(j)) for i, j in zip(r["lo"], r["hi"]))
         if r["model"] != "bright":
