@@ -1037,6 +1037,35 @@ def _bench_module():
     return sb
 
 
+def test_benchmark_finds_brats_cases_outside_the_shared_data(tmp_path):
+    """``--brats-dir``: every folder (at any depth) holding deepmedic's T1c and label files is an
+    MR case with tumour core labels 1, 3, 4, its FLAIR the second channel when present; a folder
+    without labels is left out; a folder with no case at all is one clear error."""
+    sb = _bench_module()
+    img = sitk.Image(4, 4, 4, sitk.sitkFloat32)
+    a = tmp_path / "validation" / "brats_2013_pat0003_1"
+    b = tmp_path / "validation" / "brats_2013_pat0004_1"
+    c = tmp_path / "train" / "no_labels"
+    for d in (a, b, c):
+        d.mkdir(parents=True)
+        sitk.WriteImage(img, str(d / "T1c_subtrMeanDivStd.nii.gz"))
+    for d in (a, b):
+        sitk.WriteImage(img, str(d / "OTMultiClass.nii.gz"))
+    sitk.WriteImage(img, str(a / "Flair_subtrMeanDivStd.nii.gz"))
+    cases = sb.brats_cases(tmp_path)
+    assert [x[0] for x in cases] == ["brats_2013_pat0003_1", "brats_2013_pat0004_1"]
+    assert cases[0] == ("brats_2013_pat0003_1", "MR", a / "T1c_subtrMeanDivStd.nii.gz",
+                        a / "OTMultiClass.nii.gz", [1.0, 3.0, 4.0],
+                        a / "Flair_subtrMeanDivStd.nii.gz")
+    assert cases[1][5] is None
+    assert [x[0] for x in sb.brats_cases(tmp_path, {"brats_2013_pat0004_1"})] == \
+        ["brats_2013_pat0004_1"]
+    with pytest.raises(SystemExit, match="no folder under .* holds T1c_subtrMeanDivStd"):
+        sb.brats_cases(c)
+    with pytest.raises(SystemExit, match="is not a folder"):
+        sb.brats_cases(tmp_path / "absent")
+
+
 def test_grow_from_seeds_baseline_of_the_benchmark():
     """The benchmark's "Grow from seeds" baseline (3D Slicer's FastGrowCut rule: each voxel takes
     the label of the seed it reaches by the cheapest path of absolute intensity differences):

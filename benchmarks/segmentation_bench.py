@@ -2,7 +2,7 @@
 seed robustness, confidence, time per case), U-Net inference time on a 512x512x100 CT-like volume
 (target <= 60 s on CPU), training time per epoch.
 
-    python benchmarks/segmentation_bench.py --only semi [--held-out]
+    python benchmarks/segmentation_bench.py --only semi [--held-out | --brats-dir DIR]
         [--method click|region_growing|random_walker|grow_from_seeds]
         [--cases lung2,brats_pat0001] [--second-channel] [--no-confidence]
     python benchmarks/segmentation_bench.py [--threads N] [--device auto|cpu|cuda] [--quick]
@@ -106,6 +106,31 @@ def benchmark_seeds(img, ref: np.ndarray, n_random: int = 5, rng_seed: int = 0):
                   for d in (lo_i[2], hi_i[2])])
     bbox = list(c.min(0) - 5.0) + list(c.max(0) + 5.0)
     return seeds, bbox
+
+
+BRATS_FILES = ("T1c_subtrMeanDivStd.nii.gz", "OTMultiClass.nii.gz", "Flair_subtrMeanDivStd.nii.gz")
+
+
+def brats_cases(root: Path, only=None):
+    """Cases outside the shared data in the layout of deepmedic's BRATS examples: every folder
+    under ``root`` that holds ``T1c_subtrMeanDivStd.nii.gz`` and ``OTMultiClass.nii.gz`` (and
+    perhaps ``Flair_subtrMeanDivStd.nii.gz``) is an MR case, tumour core = labels 1, 3, 4 on T1c.
+    The case id is the folder's name."""
+    root = Path(root)
+    if not root.is_dir():
+        raise SystemExit(f"--brats-dir: {root} is not a folder")
+    t1c, labels, flair = BRATS_FILES
+    out = []
+    for d in sorted(root.rglob(t1c)):
+        d = d.parent
+        if (d / labels).is_file():
+            out.append((d.name, "MR", d / t1c, d / labels, [1.0, 3.0, 4.0],
+                        d / flair if (d / flair).is_file() else None))
+    if only:
+        out = [c for c in out if c[0] in only]
+    if not out:
+        raise SystemExit(f"--brats-dir: no folder under {root} holds {t1c} and {labels}")
+    return out
 
 
 def bench_cases(data: Path, held_out: bool, only=None):
@@ -266,14 +291,20 @@ def semi_benchmark(args) -> None:
     from PanCancerSubtypeLib import segmentation as seg
 
     sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)
-    data = shared_data()
-    if not (data / "cases.csv").is_file():
-        print(f"semi-automatic: shared data not found at {data}; skipped")
-        return
     only = set(args.cases.split(",")) if args.cases else None
-    cases = bench_cases(data, args.held_out, only)
+    external = args.brats_dir is not None
+    if external:
+        cases = brats_cases(Path(args.brats_dir), only)
+        what = f"BRATS cases under {args.brats_dir} (outside the shared data)"
+    else:
+        data = shared_data()
+        if not (data / "cases.csv").is_file():
+            print(f"semi-automatic: shared data not found at {data}; skipped")
+            return
+        cases = bench_cases(data, args.held_out, only)
+        what = "HELD-OUT soft-tissue sarcomas" if args.held_out else "shared cases"
     print(f"semi-automatic, method={args.method}{' + second channel (FLAIR)' if args.second_channel else ''}"
-          f", {'HELD-OUT soft-tissue sarcomas' if args.held_out else 'shared cases'}: "
+          f", {what}: "
           f"Dice of the centroid-nearest seed, mean / min of {args.n_random} random inner-half "
           f"seeds (rng 0), without and with a box (reference extent + 5 mm); conf = the "
           f"method's confidence (mean, min over the seeds); time per segmentation, one core"
@@ -291,7 +322,7 @@ def semi_benchmark(args) -> None:
         seeds, bbox = benchmark_seeds(img, ref, args.n_random)
         res = run_case(seg, img, ref, modality, seeds, bbox, ch2, args.method,
                        not args.no_confidence)
-        target = args.held_out or cid in TARGET_CASES
+        target = args.held_out or external or cid in TARGET_CASES
         for name in ("seed", "box"):
             if target:
                 summary[name] += [r[0] for r in res[name][:3]]
@@ -317,7 +348,8 @@ def semi_benchmark(args) -> None:
         d = d[np.isfinite(d)]
         if d.size:
             print(f"SUMMARY {label}: centroid-nearest + 2 random inner-half seeds per "
-                  f"{'held-out' if args.held_out else 'target'} case ({d.size} results): "
+                  f"{'held-out' if args.held_out or external else 'target'} case "
+                  f"({d.size} results): "
                   f"median Dice {np.median(d):.3f}, min {d.min():.3f}, mean {d.mean():.3f}, "
                   f"results < 0.6: {int((d < 0.6).sum())}")
     if flags:
@@ -348,6 +380,11 @@ def main(argv=None):
                     "Grow from seeds)")
     ap.add_argument("--held-out", action="store_true",
                     help="semi-automatic: the held-out soft-tissue sarcomas (CT and MR)")
+    ap.add_argument("--brats-dir", default=None,
+                    help="semi-automatic: BRATS cases outside the shared data, in the layout of "
+                    "deepmedic's examples (folders with T1c_subtrMeanDivStd.nii.gz and "
+                    "OTMultiClass.nii.gz), e.g. examples/dataForExamples/brats2015TrainingData/"
+                    "validation of a clone of github.com/deepmedic/deepmedic")
     ap.add_argument("--cases", default=None, help="semi-automatic: comma-separated case ids")
     ap.add_argument("--n-random", type=int, default=5, help="random inner-half seeds per case")
     ap.add_argument("--second-channel", action="store_true",
