@@ -30,7 +30,10 @@ the point-like rule, the box-span flag) on the sarcomas; the sixth (gaps in the 
 the rim retry) on brats_pat0005's own confidence clicks; with a box, the model and its statistics
 from the click's surroundings, on the sarcomas' box results: README, "Tumour segmentation".  The
 last summary line counts how many results the method flags (``needs_check``) among the failures
-(Dice < 0.6) and the others.
+(Dice < 0.6) and the others.  ``--brats-dir DIR`` runs the protocol on BRATS cases outside the
+shared data (deepmedic's layout; ``brats_cases``): deepmedic's two validation cases were run
+once with the method frozen at commit 55c49de (README, "Two glioblastomas never looked at
+before").
 
 Baselines of the field on the same clicks and boxes: ``--method random_walker`` (scikit-image,
 box only) and ``--method grow_from_seeds`` (3D Slicer's Grow from seeds; without a box its
@@ -378,13 +381,14 @@ def main(argv=None):
                     default="click", help="semi-automatic method (default click; random_walker: "
                     "the scikit-image baseline, with a box only; grow_from_seeds: 3D Slicer's "
                     "Grow from seeds)")
-    ap.add_argument("--held-out", action="store_true",
-                    help="semi-automatic: the held-out soft-tissue sarcomas (CT and MR)")
-    ap.add_argument("--brats-dir", default=None,
-                    help="semi-automatic: BRATS cases outside the shared data, in the layout of "
-                    "deepmedic's examples (folders with T1c_subtrMeanDivStd.nii.gz and "
-                    "OTMultiClass.nii.gz), e.g. examples/dataForExamples/brats2015TrainingData/"
-                    "validation of a clone of github.com/deepmedic/deepmedic")
+    which = ap.add_mutually_exclusive_group()
+    which.add_argument("--held-out", action="store_true",
+                       help="semi-automatic: the held-out soft-tissue sarcomas (CT and MR)")
+    which.add_argument("--brats-dir", default=None,
+                       help="semi-automatic: BRATS cases outside the shared data, in the layout "
+                       "of deepmedic's examples (folders with T1c_subtrMeanDivStd.nii.gz and "
+                       "OTMultiClass.nii.gz), e.g. examples/dataForExamples/brats2015Training"
+                       "Data/validation of a clone of github.com/deepmedic/deepmedic")
     ap.add_argument("--cases", default=None, help="semi-automatic: comma-separated case ids")
     ap.add_argument("--n-random", type=int, default=5, help="random inner-half seeds per case")
     ap.add_argument("--second-channel", action="store_true",
