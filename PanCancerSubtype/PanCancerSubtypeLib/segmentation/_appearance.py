@@ -36,7 +36,7 @@ tissue's median (robust, as above), dilated by ``second_channel_margin_mm``, are
 """
 from __future__ import annotations
 
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Dict, Optional, Tuple
 
 import numpy as np
 

@@ -638,13 +638,13 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
         """Step 9 on result ``b``, in place: its mask with the rim's thin continuations; and
         step 10's share of that mask's volume that the enhancement continuing past it adds;
         and its crop."""
-        m, r = b["mask"], b["res"]
+        m, r, q = b["mask"], b["res"], b["p"]
         crop = tuple(slice(int(i), int(j)) for i, j in zip(r["lo"], r["hi"]))
         if r["model"] != "bright":
             return m, 0.0, crop
         m[crop] = app.contiguous_enhancement(m[crop], r["enhancing"], b["prob"].sp,
-                                             b["p"].rim_reach_mm)
-        n = app.enhancement_beyond(m[crop], r["enhancing"], b["prob"].sp, p.enhancement_beyond_mm)
+                                             q.rim_reach_mm)
+        n = app.enhancement_beyond(m[crop], r["enhancing"], b["prob"].sp, q.enhancement_beyond_mm)
         return m, n / max(float(m.sum()), 1.0), crop
 
     mask, beyond, crop = finish(best)
