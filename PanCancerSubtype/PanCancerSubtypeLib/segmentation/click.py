@@ -167,7 +167,8 @@ class _Problem:
                  box_model: str = "box"):
         import SimpleITK as sitk
 
-        self.image = image
+        self.image = image      # the views below share these images' buffers: keep them alive
+        self.ch2 = ch2
         self.full = sitk.GetArrayViewFromImage(image)
         self.ch2_full = None if ch2 is None else sitk.GetArrayViewFromImage(ch2)
         self.sp = np.array(image.GetSpacing(), float)[::-1]
