@@ -13,7 +13,7 @@ from ..errors import GeometryMismatchError, ImageDimensionError
 log = logging.getLogger(__name__)
 
 __all__ = ["seeds_to_indices", "bbox_to_slices", "check_scalar_3d", "deepest_point",
-           "inner_half_points", "second_channel_on_grid"]
+           "inner_half_points", "inner_half_points_per_seed", "second_channel_on_grid"]
 
 
 def check_scalar_3d(image, source: Optional[str] = None) -> None:
@@ -134,3 +134,32 @@ def inner_half_points(mask: np.ndarray, spacing_zyx, n: int, start=None) -> List
         out.append(inner[k])
         d2 = np.minimum(d2, (((inner - inner[k]) * sp) ** 2).sum(1))
     return out
+
+
+def inner_half_points_per_seed(mask: np.ndarray, seeds_zyx, spacing_zyx,
+                               n: int) -> List[List[np.ndarray]]:
+    """``n`` sets of seeds, each moving every seed of ``seeds_zyx`` (voxel indices z, y, x) to
+    another voxel of the inner half of its own part of ``mask``: the mask's voxels nearer (in
+    mm) to it than to any other seed (one lesion or lobe per seed).  Each part's points come
+    from :func:`inner_half_points` (farthest-point sampling from the part's deepest voxel); a
+    seed whose part is empty stays where it is."""
+    idx = np.argwhere(mask)
+    if n <= 0 or idx.size == 0:
+        return []
+    lo, hi = idx.min(0), idx.max(0) + 1
+    sp = np.asarray(spacing_zyx, float)
+    seeds = [np.asarray(s) for s in seeds_zyx]
+    owner = np.zeros(len(idx), int)
+    best = np.full(len(idx), np.inf)
+    for i, s in enumerate(seeds):
+        d2 = (((idx - s) * sp) ** 2).sum(1)
+        nearer = d2 < best
+        owner[nearer], best[nearer] = i, d2[nearer]
+    per = []
+    for i, s in enumerate(seeds):
+        sel = idx[owner == i] - lo
+        part = np.zeros(tuple(hi - lo), bool)
+        part[tuple(sel.T)] = True
+        pts = [q + lo for q in inner_half_points(part, sp, n)] if len(sel) else []
+        per.append(pts + [s] * (n - len(pts)))
+    return [[per[i][j] for i in range(len(seeds))] for j in range(n)]

@@ -144,7 +144,7 @@ from ..errors import InvalidImageValuesError
 from . import _appearance as app
 from ._click_types import ClickParameters, ClickResult
 from ._points import (bbox_to_slices, check_scalar_3d, deepest_point, inner_half_points,
-                      second_channel_on_grid, seeds_to_indices)
+                      inner_half_points_per_seed, second_channel_on_grid, seeds_to_indices)
 from ._surface import fit_surface, halfway_radii, ray_directions, sample_rays, star_mask
 from .metrics import dice_arrays
 
@@ -234,10 +234,11 @@ class _Problem:
         grids = np.ogrid[tuple(slice(0, n) for n in arr.shape)]
         grids_c = np.ogrid[tuple(slice(0, n) for n in arr_c.shape)]
 
-        def near(r_mm, context: bool = False):
+        def near(r_mm, context: bool = False, first: bool = False):
+            """Within ``r_mm`` of the seeds (``first``: of the first seed alone)."""
             g_, l_ = (grids_c, loc_c) if context else (grids, loc)
             m = np.zeros(arr_c.shape if context else arr.shape, bool)
-            for s in l_:
+            for s in l_[:1] if first else l_:
                 m |= sum(((g - c) * h) ** 2 for g, c, h in zip(g_, s, sp)) <= r_mm ** 2
             return m
 
@@ -259,8 +260,9 @@ class _Problem:
         bright = None
         stats_near = None
         if self.modality == "CT" and model == "auto":
-            v30 = sm_c[near(30.0, True)]
-            v60 = sm_c[near(p.lung_reach_mm, True)]
+            # the first (user's) seed decides: more seeds add regions, not another model
+            v30 = sm_c[near(30.0, True, first=True)]
+            v60 = sm_c[near(p.lung_reach_mm, True, first=True)]
             fatty = app.air_beyond_fat(sample_rays(
                 sm_c, sp, loc_c[0], dirs, radii[radii <= p.lung_reach_mm], cval=np.nan),
                 p.ray_step_mm)
@@ -536,8 +538,13 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
         if confidence and q.n_jitter > 0 and tiny(mask):
             conf = 0.0
         elif confidence and q.n_jitter > 0:
-            for pt in inner_half_points(mask, prob.sp, int(q.n_jitter), start=used[-1]):
-                mq, _, _ = pipeline([pt])
+            if len(seeds_zyx) > 1:      # each of the user's seeds moved within its own part
+                starts = inner_half_points_per_seed(mask, seeds_zyx, prob.sp, int(q.n_jitter))
+            else:
+                starts = [[pt] for pt in inner_half_points(mask, prob.sp, int(q.n_jitter),
+                                                           start=used[-1])]
+            for pts in starts:
+                mq, _, _ = pipeline(pts)
                 jitter.append(dice_arrays(mask, mq))
             conf = float(np.mean(jitter)) if jitter else None
         log.debug("%s: %s model, rays %g mm every %g mm, generic scale %g mm / %g mm: %.2f mL, "
