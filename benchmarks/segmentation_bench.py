@@ -3,7 +3,7 @@ seed robustness, confidence, time per case), U-Net inference time on a 512x512x1
 (target <= 60 s on CPU), training time per epoch.
 
     python benchmarks/segmentation_bench.py --only semi [--held-out | --brats-dir DIR]
-        [--method click|region_growing|random_walker|grow_from_seeds]
+        [--method click|region_growing|random_walker|grow_from_seeds] [--corrective N]
         [--cases lung2,brats_pat0001] [--second-channel] [--no-confidence]
     python benchmarks/segmentation_bench.py [--threads N] [--device auto|cpu|cuda] [--quick]
         [--only inference|semi|train]
@@ -34,6 +34,11 @@ last summary line counts how many results the method flags (``needs_check``) amo
 shared data (deepmedic's layout; ``brats_cases``): deepmedic's two validation cases were run
 once with the method frozen at commit 55c49de (README, "Two glioblastomas never looked at
 before").
+
+``--corrective N``: what more input gives, as interactive segmentation is evaluated (a
+simulated user, ``corrective_click``): from the same three starts per case, up to N clicks, each
+after the first a seed at the deepest voxel of the largest missed region or a background point
+at that of the largest false region, whichever region is larger; Dice after each click.
 
 Baselines of the field on the same clicks and boxes: ``--method random_walker`` (scikit-image,
 box only) and ``--method grow_from_seeds`` (3D Slicer's Grow from seeds; without a box its
@@ -254,6 +259,98 @@ def grow_from_seeds(img, pt, bbox, seed_radius_mm=2.5, reach_mm=60.0):
     return mask_on_image(img, sl, grown == 1)
 
 
+def corrective_click(ref: np.ndarray, mask: np.ndarray, spacing_zyx):
+    """The next click of a simulated user (the standard protocol of interactive segmentation,
+    e.g. Xu et al., CVPR 2016; Sofiiuk et al., ICIP 2022): the largest connected error region
+    (missed tumour or false positive, whichever is larger) and its voxel farthest from the
+    region's boundary (z, y, x).  Returns ("seed" | "background", voxel), or None when the mask
+    equals the reference."""
+    from scipy import ndimage as ndi
+
+    best = None
+    for kind, err in (("seed", ref & ~mask), ("background", mask & ~ref)):
+        lab, n = ndi.label(err)
+        if n == 0:
+            continue
+        sizes = ndi.sum(err, lab, np.arange(1, n + 1))
+        i = int(np.argmax(sizes))
+        if best is None or sizes[i] > best[0]:
+            best = (sizes[i], kind, lab == i + 1)
+    if best is None:
+        return None
+    depth = ndi.distance_transform_edt(np.pad(best[2], 1), sampling=spacing_zyx)[1:-1, 1:-1, 1:-1]
+    return best[1], np.array(np.unravel_index(int(np.argmax(depth)), depth.shape))
+
+
+def corrective_run(seg, img, ref, modality, pt, n_clicks, ch2=None):
+    """Dice, confidence and CPU seconds after each of ``n_clicks`` clicks: the first at ``pt``
+    (LPS mm), each next one a :func:`corrective_click` (a seed or a background point) added
+    to the earlier ones; no box."""
+    import SimpleITK as sitk
+
+    sp = np.array(img.GetSpacing()[::-1], float)
+    seeds, background, rows = [tuple(pt)], [], []
+    for k in range(n_clicks):
+        c0 = time.process_time()
+        r = seg.segment_click(img, seeds, background_lps_mm=background or None,
+                              modality=modality, second_channel=ch2)
+        cpu = time.process_time() - c0
+        m = sitk.GetArrayFromImage(r.mask) > 0
+        d = 2.0 * float((m & ref).sum()) / max(int(m.sum()) + int(ref.sum()), 1)
+        rows.append((d, r.confidence, cpu))
+        nxt = corrective_click(ref, m, sp) if k < n_clicks - 1 else None
+        if nxt is None:
+            break
+        p = img.TransformIndexToPhysicalPoint([int(v) for v in nxt[1][::-1]])
+        (seeds if nxt[0] == "seed" else background).append(tuple(p))
+    return rows
+
+
+def corrective_benchmark(args, seg, cases) -> None:
+    """``--corrective N``: the centroid-nearest and the first two random seeds of each case,
+    then up to N-1 corrective clicks each (no box)."""
+    import SimpleITK as sitk
+
+    n = int(args.corrective)
+    print(f"corrective clicks: the centroid-nearest seed and the first 2 random inner-half "
+          f"seeds of each case, then a simulated user's clicks (the deepest voxel of the "
+          f"largest missed or false region: a seed or a background point) up to {n} clicks, "
+          f"no box; Dice after each click (conf), CPU seconds of each segmentation")
+    after = [[] for _ in range(n)]
+    worse, total, cpu_all = 0, 0, []
+    for cid, modality, ipath, mpath, labels, ch2path in cases:
+        img = sitk.ReadImage(str(ipath), sitk.sitkFloat32)
+        lab = sitk.GetArrayFromImage(sitk.ReadImage(str(mpath)))
+        ref = np.isin(lab, labels) if labels else lab > 0
+        ch2 = sitk.ReadImage(str(ch2path), sitk.sitkFloat32) if (
+            args.second_channel and ch2path is not None) else None
+        seeds, _ = benchmark_seeds(img, ref, max(args.n_random, 2))
+        target = args.held_out or args.brats_dir is not None or cid in TARGET_CASES
+        for k, pt in enumerate(seeds[:3]):
+            rows = corrective_run(seg, img, ref, modality, pt, n, ch2)
+            rows += [rows[-1]] * (n - len(rows))      # a perfect mask needs no more clicks
+            cpu_all += [r[2] for r in rows]
+            if target:
+                for i, r in enumerate(rows):
+                    after[i].append(r[0])
+                worse += sum(b[0] < a[0] - 0.01 for a, b in zip(rows, rows[1:]))
+                total += len(rows) - 1
+            print(f"{cid:>14s} {modality} {'target' if target else 'other ':6s} seed {k}: "
+                  + " -> ".join(f"{r[0]:.3f} ({r[1] if r[1] is None else round(r[1], 2)})"
+                                for r in rows)
+                  + f"   CPU {' / '.join(f'{r[2]:.1f}' for r in rows)} s", flush=True)
+    if after[0]:
+        print("SUMMARY corrective clicks, target results: median Dice after "
+              + ", ".join(f"{i + 1} click{'s' if i else ''} {np.median(a):.3f}"
+                          for i, a in enumerate(after))
+              + f"; below 0.6 after {n}: {int((np.array(after[-1]) < 0.6).sum())} of "
+              f"{len(after[-1])}; corrective clicks that lowered Dice by more than 0.01: "
+              f"{worse} of {total}")
+    if cpu_all:
+        print(f"SUMMARY CPU time per segmentation: median {np.median(cpu_all):.2f} s, "
+              f"max {np.max(cpu_all):.2f} s")
+
+
 def run_case(seg, img, ref, modality, seeds, bbox, ch2, method, confidence):
     """Dice, confidence and seconds of each seed, without and with the box."""
     import SimpleITK as sitk
@@ -306,6 +403,9 @@ def semi_benchmark(args) -> None:
             return
         cases = bench_cases(data, args.held_out, only)
         what = "HELD-OUT soft-tissue sarcomas" if args.held_out else "shared cases"
+    if args.corrective:
+        corrective_benchmark(args, seg, cases)
+        return
     print(f"semi-automatic, method={args.method}{' + second channel (FLAIR)' if args.second_channel else ''}"
           f", {what}: "
           f"Dice of the centroid-nearest seed, mean / min of {args.n_random} random inner-half "
@@ -393,6 +493,10 @@ def main(argv=None):
     ap.add_argument("--n-random", type=int, default=5, help="random inner-half seeds per case")
     ap.add_argument("--second-channel", action="store_true",
                     help="semi-automatic: give the BRATS cases' FLAIR as second channel")
+    ap.add_argument("--corrective", type=int, default=0, metavar="N",
+                    help="semi-automatic: the corrective-click protocol (a simulated user "
+                    "adds a seed or a background point where the mask is most wrong) up to N "
+                    "clicks per start, no box")
     ap.add_argument("--no-confidence", action="store_true",
                     help="semi-automatic: skip the confidence (the jittered-seed runs)")
     args = ap.parse_args(argv)
