@@ -28,12 +28,11 @@ seen; the fourth (a coarse-scale retry for unreliable generic results without a 
 on STS_005_CT and STS_001_CT and an analytic phantom; the fifth (the lung choice's fat test,
 the point-like rule, the box-span flag) on the sarcomas; the sixth (gaps in the enhancing rim,
 the rim retry) on brats_pat0005's own confidence clicks; with a box, the model and its statistics
-from the click's surroundings, on the sarcomas' box results: README, "Tumour segmentation".  The
+from the click's surroundings, on the sarcomas' box results: ``segmentation_history.md``.  The
 last summary line counts how many results the method flags (``needs_check``) among the failures
 (Dice < 0.6) and the others.  ``--brats-dir DIR`` runs the protocol on BRATS cases outside the
 shared data (deepmedic's layout; ``brats_cases``): deepmedic's two validation cases were run
-once with the method frozen at commit 55c49de (README, "Two glioblastomas never looked at
-before").
+once with the method frozen at commit 55c49de (README, "Tumours it was not tuned on").
 
 ``--corrective N``: what more input gives, as interactive segmentation is evaluated (a
 simulated user, ``corrective_click``): from the same three starts per case, up to N clicks, each

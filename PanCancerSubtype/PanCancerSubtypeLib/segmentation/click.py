@@ -68,7 +68,9 @@ Method
    points of the inner half of the result (voxels at least half the maximal depth inside it,
    chosen by farthest-point sampling from the centre: the clicks that differ most from one
    another), and the confidence is the mean Dice coefficient between the result and those
-   masks.  A low value (< ``warn_below``, 0.8) means that the mask depends on where one clicks:
+   masks.  With several seeds each run moves every seed to such a point of its own part of the
+   mask (the voxels nearer to it than to any other seed: its lesion or lobe), so a mask of two
+   lesions is not judged by a click that gives one.  A low value (< ``warn_below``, 0.8) means that the mask depends on where one clicks:
    check it, add seeds, a box or background points.  A mask smaller than the seed's ball gets
    confidence 0 and its own warning: the clicks of its inner half would all fall on the same
    few voxels and agree.
@@ -101,7 +103,8 @@ Method
    whose boundary the image hides in places (a lung mass on the chest wall or the
    mediastinum), the rays near the click decide the hidden part and the first deepest point
    is still near the click; again the result with the higher confidence is kept.  Not for
-   the ``bright`` model (its boundary is the enhancing tissue the image shows; README).
+   the ``bright`` model (its boundary is the enhancing tissue the image shows;
+   ``benchmarks/segmentation_history.md``).
    When a ``generic`` result without a box is still unreliable, the method is run once more
    with the longer reach (sampled every ``ray_step_mm``) at a coarser scale:
    ``coarse_smoothing_mm`` (4 mm) instead of ``generic_smoothing_mm`` and the three classes
@@ -126,7 +129,8 @@ Method
 
 For several seeds the surfaces of all seeds are fitted with the same likelihood and their
 star-shaped regions united, so that a non-star-shaped tumour can be covered by clicking its
-lobes.  The result is a uint8 0/1 mask on exactly the input image's grid.
+lobes.  The first seed's value, and on CT the air around the first seed, choose the appearance
+model (a seed added far from the air does not turn a lung tumour's model into the generic one).  The result is a uint8 0/1 mask on exactly the input image's grid.
 
 Measured accuracy (the benchmark, the cases used to choose the parameters and the held-out
 ones): README ("Tumour segmentation") and ``benchmarks/segmentation_bench.py``.
@@ -616,7 +620,7 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
             p_wide, recentre_iterations=p.retry_recentre_iterations), model)
     # a generic result still unreliable without a box: the tumour's class decided at a coarser
     # scale (a large tumour in noisy CT or MR, step 8); the more reliable result is kept (rays
-    # at the default step: at wide_ray_step_mm it lost on sarcomas; README)
+    # at the default step: at wide_ray_step_mm it lost on sarcomas; segmentation_history.md)
     p_coarse = dataclasses.replace(
         p_wide, ray_step_mm=p.ray_step_mm,
         generic_smoothing_mm=max(p.generic_smoothing_mm, p.coarse_smoothing_mm),
