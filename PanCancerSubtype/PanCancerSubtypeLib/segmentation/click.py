@@ -70,10 +70,10 @@ Method
    another), and the confidence is the mean Dice coefficient between the result and those
    masks.  With several seeds each run moves every seed to such a point of its own part of the
    mask (the voxels nearer to it than to any other seed: its lesion or lobe), so a mask of two
-   lesions is not judged by a click that gives one.  A low value (< ``warn_below``, 0.8) means that the mask depends on where one clicks:
-   check it, add seeds, a box or background points.  A mask smaller than the seed's ball gets
-   confidence 0 and its own warning: the clicks of its inner half would all fall on the same
-   few voxels and agree.
+   lesions is not judged by a click that gives one.  A low value (< ``warn_below``, 0.8) means
+   that the mask depends on where one clicks: check it, add seeds, a box or background points.
+   A mask smaller than the seed's ball gets confidence 0 and its own warning: the clicks of its
+   inner half would all fall on the same few voxels and agree.
 7. **A box that the mask hardly fills, or fills up** (with ``bbox``): a mask filling less than
    ``min_box_fill`` (2 %) of the box gets a warning.  A box drawn around a tumour, even twice its
    extent each way, holds an ellipsoidal tumour at about 6 %; a tiny mask inside a large
@@ -130,7 +130,8 @@ Method
 For several seeds the surfaces of all seeds are fitted with the same likelihood and their
 star-shaped regions united, so that a non-star-shaped tumour can be covered by clicking its
 lobes.  The first seed's value, and on CT the air around the first seed, choose the appearance
-model (a seed added far from the air does not turn a lung tumour's model into the generic one).  The result is a uint8 0/1 mask on exactly the input image's grid.
+model (a seed added far from the air does not turn a lung tumour's model into the generic one).
+The result is a uint8 0/1 mask on exactly the input image's grid.
 
 Measured accuracy (the benchmark, the cases used to choose the parameters and the held-out
 ones): README ("Tumour segmentation") and ``benchmarks/segmentation_bench.py``.
