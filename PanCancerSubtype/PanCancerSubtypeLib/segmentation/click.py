@@ -131,6 +131,10 @@ For several seeds the surfaces of all seeds are fitted with the same likelihood 
 star-shaped regions united, so that a non-star-shaped tumour can be covered by clicking its
 lobes.  The first seed's value, and on CT the air around the first seed, choose the appearance
 model (a seed added far from the air does not turn a lung tumour's model into the generic one).
+With the ``bright`` model a further seed on tissue the model does not call tumour adds what the
+model calls tumour around it, not the dark interior up to the first enhancing tissue of each ray
+(step 1; from a seed by the tumour's edge half the rays meet the rim at once and the others cross
+normal tissue to the next vessel; an enclosed necrotic core is filled in the likelihood already).
 The result is a uint8 0/1 mask on exactly the input image's grid.
 
 Measured accuracy (the benchmark, the cases used to choose the parameters and the held-out
@@ -169,7 +173,7 @@ class _Problem:
     """Image, options and the cached smoothed crops shared by all runs of one segmentation."""
 
     def __init__(self, image, ch2, bbox, background_idx, modality, model, p, source,
-                 box_model: str = "box"):
+                 box_model: str = "box", n_user: int = 1):
         import SimpleITK as sitk
 
         self.image = image      # the views below share these images' buffers: keep them alive
@@ -184,6 +188,7 @@ class _Problem:
         self.p = p
         self.source = source
         self.box_model = box_model
+        self.n_user = int(n_user)           # the first n_user seeds of a run are the user's
         self._cache: Dict[tuple, Dict[str, Any]] = {}
         # padding: the image's minimum value filling at least 1 % of it (outside a skull-
         # stripped brain, outside the reconstruction field of view) is outside the body
@@ -352,7 +357,7 @@ class _Problem:
         for it in range(n_iter):
             region = np.zeros(shape, bool)
             inside_vals, outside_vals, fractions = [], [], []
-            for s in loc:
+            for si, s in enumerate(loc):
                 # with one likelihood for all iterations, the surface from a centre is the
                 # same in every run of this crop (the re-centring runs repeat the click's):
                 # computed once
@@ -370,7 +375,13 @@ class _Problem:
                 user = ~(ok >= 0.5)
                 tr = np.where(np.isnan(tr), 0.0, tr)
                 gaps = None
-                if model == "bright":
+                # a further seed of the user's (not the first, which chose the model) on
+                # tissue the enhancing model does not call tumour adds what the model calls
+                # tumour around it, not the dark interior up to the next enhancing tissue:
+                # from a seed by the tumour's edge half the rays meet the rim at once and the
+                # others cross normal tissue to the next vessel (an enclosed necrotic core is
+                # tumour in the likelihood already: its holes are filled)
+                if model == "bright" and not (0 < si < self.n_user and tr[:, 0].mean() < 0.5):
                     tr, gaps = app.enclosed_prefix(tr, user, p.ray_step_mm, p.enclosure_mm)
                 r, seen = fit_surface(tr, blocked, user, edges, avg, p.ray_step_mm,
                                       p.exit_window_mm, p.size_prior, p.max_slope_mm,
@@ -498,7 +509,8 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
         key = (dataclasses.replace(q, recentre_iterations=1), use_model, box_model)
         if key not in shared:
             shared[key] = {"prob": _Problem(image, ch2, bbox, background, modality, use_model,
-                                            q, source, box_model), "states": {}}
+                                            q, source, box_model, len(seeds_zyx)),
+                           "states": {}}
         prob, states = shared[key]["prob"], shared[key]["states"]
         if prob.box is not None:
             for s in seeds:
