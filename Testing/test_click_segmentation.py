@@ -314,6 +314,37 @@ def test_a_second_seed_by_an_enhancing_rim_does_not_reach_for_a_vessel():
     assert two.confidence > 0.9
 
 
+def test_a_further_seed_does_not_change_the_enhancing_models_statistics():
+    """The enhancing model's threshold comes from the normal tissue around the seeds that choose
+    the model: the first seed (and a one-click run's own second seeds), not the user's further
+    seeds.  A second seed 45 mm away, where the tissue is brighter, left the threshold as it is
+    from the first seed alone; counted among the model's seeds (as a one-click run counts its
+    own second seed) it moves it.  (brats_2013_pat0004_1: a second seed in the non-enhancing
+    core had turned the model generic, Dice 0.715 -> 0.474.)"""
+    from PanCancerSubtypeLib.segmentation import click as click_mod
+
+    sp = (1.0, 1.0, 1.0)
+    shape = (50, 50, 120)
+    z, y, x = np.ogrid[:50, :50, :120]
+    r = np.sqrt((z - 25.0) ** 2 + (y - 25.0) ** 2 + (x - 30.0) ** 2)
+    arr = np.where(r < 8, 3.0, np.where(x >= 60, 1.0, 0.0))
+    im = _image(arr + np.random.default_rng(1).normal(0, 0.3, shape), sp)
+    s1, s2 = np.array([25, 25, 30]), np.array([25, 25, 75])
+    p = seg.ClickParameters()
+
+    def threshold(seeds, n_user):
+        prob = click_mod._Problem(im, None, None, None, "MR", "auto", p, None, "box", n_user)
+        lk = prob._likelihood([np.asarray(q) for q in seeds])
+        return lk["model"], lk["details"]["bright"]["threshold"]
+
+    m1, t1 = threshold([s1], 1)
+    m2, t2 = threshold([s1, s2], 2)
+    m3, t3 = threshold([s1, s2], 1)
+    assert m1 == m2 == "bright"
+    assert t2 == pytest.approx(t1, rel=1e-3, abs=1e-3)
+    assert abs(t3 - t1) > 0.05
+
+
 def test_inner_half_points_per_seed_keeps_each_seed_in_its_own_part():
     """Each set moves every seed to the inner half of the part of the mask nearest to it; a
     seed with no part of its own (farther from every voxel than another seed) stays put."""

@@ -244,11 +244,16 @@ class _Problem:
         grids = np.ogrid[tuple(slice(0, n) for n in arr.shape)]
         grids_c = np.ogrid[tuple(slice(0, n) for n in arr_c.shape)]
 
-        def near(r_mm, context: bool = False, first: bool = False):
-            """Within ``r_mm`` of the seeds (``first``: of the first seed alone)."""
+        # the seeds whose surroundings choose and set the appearance model: all but the user's
+        # further seeds (those add regions, not another model; a one-click run's own second
+        # seeds, from steps 8 and 10, stay)
+        model_seeds = [i for i in range(len(loc)) if not 0 < i < self.n_user]
+
+        def near(r_mm, context: bool = False):
+            """Within ``r_mm`` of the model's seeds."""
             g_, l_ = (grids_c, loc_c) if context else (grids, loc)
             m = np.zeros(arr_c.shape if context else arr.shape, bool)
-            for s in l_[:1] if first else l_:
+            for s in (l_[i] for i in model_seeds):
                 m |= sum(((g - c) * h) ** 2 for g, c, h in zip(g_, s, sp)) <= r_mm ** 2
             return m
 
@@ -270,9 +275,8 @@ class _Problem:
         bright = None
         stats_near = None
         if self.modality == "CT" and model == "auto":
-            # the first (user's) seed decides: more seeds add regions, not another model
-            v30 = sm_c[near(30.0, True, first=True)]
-            v60 = sm_c[near(p.lung_reach_mm, True, first=True)]
+            v30 = sm_c[near(30.0, True)]
+            v60 = sm_c[near(p.lung_reach_mm, True)]
             fatty = app.air_beyond_fat(sample_rays(
                 sm_c, sp, loc_c[0], dirs, radii[radii <= p.lung_reach_mm], cval=np.nan),
                 p.ray_step_mm)
