@@ -129,8 +129,10 @@ Method
 
 For several seeds the surfaces of all seeds are fitted with the same likelihood and their
 star-shaped regions united, so that a non-star-shaped tumour can be covered by clicking its
-lobes.  The first seed's value, and on CT the air around the first seed, choose the appearance
-model (a seed added far from the air does not turn a lung tumour's model into the generic one).
+lobes.  The first seed's value and surroundings choose and set the appearance model (the
+lung test's air, the enhancing threshold's normal tissue, the generic classes): the user's
+further seeds add regions, not another model (a seed added far from the air does not turn a
+lung tumour's model into the generic one).
 With the ``bright`` model a further seed on tissue the model does not call tumour adds what the
 model calls tumour around it, not the dark interior up to the first enhancing tissue of each ray
 (step 1; from a seed by the tumour's edge half the rays meet the rim at once and the others cross
