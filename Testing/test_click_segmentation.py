@@ -1210,6 +1210,10 @@ def test_corrective_click_of_the_benchmark():
     rows = sb.corrective_run(seg, im, a | b, "CT", _pt(im, (20, 20, 24)), 2)
     assert len(rows) == 2 and rows[0][0] < 0.7 and rows[1][0] > 0.93
     assert rows[1][1] > 0.9          # both lesions' seeds jittered within their own lesion
+    for bad in (["--corrective", "-1"], ["--corrective", "2", "--method", "grow_from_seeds"]):
+        with pytest.raises(SystemExit) as e:
+            sb.main(["--only", "semi"] + bad)
+        assert e.value.code == 2
 
 
 # ------------------------------------------------------------------------- command line

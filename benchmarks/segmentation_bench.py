@@ -499,6 +499,10 @@ def main(argv=None):
     ap.add_argument("--no-confidence", action="store_true",
                     help="semi-automatic: skip the confidence (the jittered-seed runs)")
     args = ap.parse_args(argv)
+    if args.corrective < 0:
+        ap.error(f"--corrective: the number of clicks must be >= 1, got {args.corrective}")
+    if args.corrective and args.method != "click":
+        ap.error("--corrective measures the click method (--method click)")
 
     if args.only == "semi":
         print(f"load average {os.getloadavg()}, cpu_count {os.cpu_count()}")
