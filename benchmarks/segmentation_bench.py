@@ -287,6 +287,8 @@ def corrective_run(seg, img, ref, modality, pt, n_clicks, ch2=None):
     to the earlier ones; no box."""
     import SimpleITK as sitk
 
+    from PanCancerSubtypeLib.segmentation.metrics import dice_arrays
+
     sp = np.array(img.GetSpacing()[::-1], float)
     seeds, background, rows = [tuple(pt)], [], []
     for k in range(n_clicks):
@@ -295,8 +297,7 @@ def corrective_run(seg, img, ref, modality, pt, n_clicks, ch2=None):
                               modality=modality, second_channel=ch2)
         cpu = time.process_time() - c0
         m = sitk.GetArrayFromImage(r.mask) > 0
-        d = 2.0 * float((m & ref).sum()) / max(int(m.sum()) + int(ref.sum()), 1)
-        rows.append((d, r.confidence, cpu))
+        rows.append((dice_arrays(m, ref), r.confidence, cpu))
         nxt = corrective_click(ref, m, sp) if k < n_clicks - 1 else None
         if nxt is None:
             break
@@ -354,6 +355,8 @@ def run_case(seg, img, ref, modality, seeds, bbox, ch2, method, confidence):
     """Dice, confidence and seconds of each seed, without and with the box."""
     import SimpleITK as sitk
 
+    from PanCancerSubtypeLib.segmentation.metrics import dice_arrays
+
     res = {}
     for name, box in (("seed", None), ("box", bbox)):
         rows = []
@@ -378,8 +381,7 @@ def run_case(seg, img, ref, modality, seeds, bbox, ch2, method, confidence):
                 conf, check = None, None
             dt, cpu = time.perf_counter() - t0, time.process_time() - c0
             m = sitk.GetArrayViewFromImage(mask) > 0
-            d = 2.0 * float((m & ref).sum()) / max(int(m.sum()) + int(ref.sum()), 1)
-            rows.append((d, conf, dt, cpu, check))
+            rows.append((dice_arrays(m, ref), conf, dt, cpu, check))
         res[name] = rows
     return res
 
