@@ -40,7 +40,9 @@ Method
    ``ray_step_mm`` up to ``ray_length_mm``, on a physical (mm) grid, so anisotropic voxels and
    oblique image directions are handled.  Rays stop at the bounding box, the image border and
    ``background_radius_mm`` before any background point (at most half its distance to the
-   nearest seed).
+   nearest seed).  The image border, a background point and the edge of the body are
+   boundaries; the box's walls are not (a box's corners lie far outside a rounded tumour: a
+   ray stopped there is interpolated as in step 4).
 3. **Surface**: the radius r_d on every ray d minimises
 
        sum_d [ sum_{j <= r_d} (1 - T_dj) + sum_{r_d < j <= r_d + w} T_dj + eps j ] * step
@@ -379,6 +381,12 @@ class _Problem:
                 # a ray stopped by a background point or by padding (outside the body) meets a
                 # boundary
                 user = ~(ok >= 0.5)
+                if self.box is not None:
+                    # the box's walls stop the rays but are no boundary the image showed:
+                    # where the image shows none, the radius is interpolated (step 4), not
+                    # pulled out to the wall (the box's corners lie far outside a rounded
+                    # tumour)
+                    user &= ~self._at_box_wall(shape, lo, s, dirs, radii)
                 tr = np.where(np.isnan(tr), 0.0, tr)
                 gaps = None
                 # a further seed of the user's (not the first, which chose the model) on
@@ -419,6 +427,17 @@ class _Problem:
         return {"lo": lo, "hi": hi, "region": region, "model": model,
                 "boundary_fraction": float(np.mean(fractions)), "details": lk["details"],
                 "enhancing": lk["enhancing"]}
+
+    def _at_box_wall(self, shape, lo, centre, dirs, radii) -> np.ndarray:
+        """Ray samples (rays x samples, as ``sample_rays`` places them from ``centre``, a voxel
+        index of the crop of ``shape`` at ``lo``) outside the crop but inside the image: beyond
+        the box's walls."""
+        pts = (np.asarray(centre, float)[None, None, :]
+               + dirs[:, None, :] * radii[None, :, None] / self.sp[None, None, :])
+        out_crop = np.any((pts < 0) | (pts > np.asarray(shape) - 1), axis=2)
+        full = pts + np.asarray(lo, float)
+        in_image = np.all((full >= 0) & (full <= np.asarray(self.full.shape) - 1), axis=2)
+        return out_crop & in_image
 
     def _ball_at(self, shape, centre, r_mm):
         """Voxels of an array of ``shape`` within ``r_mm`` of ``centre`` (voxel index z, y, x;
