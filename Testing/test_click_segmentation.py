@@ -290,6 +290,29 @@ def test_one_seed_per_lesion_is_confident(dist):
     assert len(r.jitter_dice) == 2
 
 
+def test_a_further_seed_in_another_tissue_of_the_tumour_adds_that_tissue():
+    """A tumour of two touching parts, A (100, an 11 mm sphere) and B (50, a 9 mm sphere), in
+    a background of 0 (noise 5; generic model).  A click in A gives A (its Otsu class): B is
+    another class.  A second seed in B used to add nothing (B covered 0.00, measured): it
+    was delimited with the first seed's class, which calls B background.  Each further seed
+    now has its own class of the same split (and re-estimates it from its own surface):
+    A and B (Dice 0.991, measured), and A's region is the first seed's alone."""
+    shape = (56, 56, 80)
+    z, y, x = np.ogrid[:56, :56, :80]
+    a = (z - 28) ** 2 + (y - 28) ** 2 + (x - 30) ** 2 <= 11 ** 2
+    b = ((z - 28) ** 2 + (y - 28) ** 2 + (x - 48) ** 2 <= 9 ** 2) & ~a
+    im = _image(np.where(a, 100.0, np.where(b, 50.0, 0.0))
+                + np.random.default_rng(0).normal(0, 5.0, shape), (1.0, 1.0, 1.0))
+    one = seg.segment_click(im, [_pt(im, (28, 28, 30))], modality="MR", model="generic")
+    two = seg.segment_click(im, [_pt(im, (28, 28, 30)), _pt(im, (28, 28, 50))], modality="MR",
+                            model="generic")
+    m1 = sitk.GetArrayViewFromImage(one.mask) > 0
+    m2 = sitk.GetArrayViewFromImage(two.mask) > 0
+    assert (m1 & b).sum() < 0.05 * b.sum() and _dice(one.mask, a) > 0.97
+    assert _dice(two.mask, a | b) > 0.97 and two.confidence > 0.9
+    assert (m2 & a).sum() >= (m1 & a).sum()
+
+
 def test_a_second_seed_by_an_enhancing_rim_does_not_reach_for_a_vessel():
     """An enhancing rim (3 mm thick, 13 mm radius) around a dark necrotic core, and a bright
     vessel 17 mm beyond it; the first seed in the core, a second one just outside the rim in

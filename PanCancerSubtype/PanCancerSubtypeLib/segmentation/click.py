@@ -129,16 +129,20 @@ Method
    filling up the box.  If the enhancement still goes on past the mask kept: a warning and
    ``needs_check``.
 
-For several seeds the surfaces of all seeds are fitted with the same likelihood and their
-star-shaped regions united, so that a non-star-shaped tumour can be covered by clicking its
-lobes.  The first seed's value and surroundings choose and set the appearance model (the
-lung test's air, the enhancing threshold's normal tissue, the generic classes): the user's
-further seeds add regions, not another model (a seed added far from the air does not turn a
-lung tumour's model into the generic one).
+For several seeds the surfaces of all seeds are fitted with the same likelihood (but the
+``generic`` model's: below) and their star-shaped regions united, so that a non-star-shaped
+tumour can be covered by clicking its lobes.  The first seed's value and surroundings choose
+and set the appearance model (the lung test's air, the enhancing threshold's normal tissue,
+the generic classes): the user's further seeds add regions, not another model (a seed added
+far from the air does not turn a lung tumour's model into the generic one).
 With the ``bright`` model a further seed on tissue the model does not call tumour adds what the
 model calls tumour around it, not the dark interior up to the first enhancing tissue of each ray
 (step 1; from a seed by the tumour's edge half the rays meet the rim at once and the others cross
 normal tissue to the next vessel; an enclosed necrotic core is filled in the likelihood already).
+With the ``generic`` model each further seed has its own class of the first seed's split (the
+user says its tissue is tumour too: a second seed in a darker part of the tumour adds that part)
+and re-estimates it from its own surface (pooled with the first seed's samples, a seed whose
+surroundings differ would change the first seed's region).
 The result is a uint8 0/1 mask on exactly the input image's grid.
 
 Measured accuracy (the benchmark, the cases used to choose the parameters and the held-out
@@ -276,6 +280,7 @@ class _Problem:
         details: Dict[str, Any] = {}
         model = self.model
         feat = sm
+        own: Dict[int, np.ndarray] = {}     # the generic likelihood of each further seed
         bright = None
         stats_near = None
         if self.modality == "CT" and model == "auto":
@@ -324,30 +329,38 @@ class _Problem:
             glevel = float(np.median(feat[seed_balls[0]]))
             # the three classes of the click's surroundings, or with a box of the box (unless
             # box_model is "near"); with box_model "box" the box's core against its band
-            t, gd = app.generic_likelihood(feat, near(p.generic_radius_mm) if (
-                self.box is None or self.box_model == "near") else np.ones(arr.shape, bool), glevel)
+            classes_of = near(p.generic_radius_mm) if (
+                self.box is None or self.box_model == "near") else np.ones(arr.shape, bool)
+            t, gd = app.generic_likelihood(feat, classes_of, glevel)
+            # each further seed of the user's: its own class of the same split (the user says
+            # its tissue is tumour too; the split stays the first seed's)
+            own = {i: app.generic_likelihood(feat, classes_of,
+                                             float(np.median(feat[seed_balls[i]])))[0]
+                   for i in range(1, min(len(loc), self.n_user))}
             if self.box is not None and p.box_band_mm > 0 and self.box_model == "box":
                 t_box = app.box_likelihood(self.full, self.box, feat, sp,
                                            p.generic_smoothing_mm, p.box_core, p.box_band_mm,
                                            self.pad_value)
                 if t_box is not None:
-                    t = t_box
+                    t, own = t_box, {}
                     gd = {"box_model": True}
             details["generic"] = gd
         if ch2 is not None:
             allowed, shown = app.second_channel_veto(ch2, stats_near, sp,
                                                      p.second_channel_margin_mm)
             t = t * allowed[inner]
+            own = {i: v * allowed[inner] for i, v in own.items()}
             details["second_channel_allowed"] = float(allowed[stats_near].mean())
         if pad is not None:
             t = np.where(pad, 0.0, t).astype(np.float32)
+            own = {i: np.where(pad, 0.0, v).astype(np.float32) for i, v in own.items()}
         # enhancing voxels (step 9): not the filled holes; hyper-intense on a second channel
         enh = (t >= 0.5) & (sm >= bright[0]) & (valid > 0.5) if model == "bright" else None
         if enh is not None and ch2 is not None:
             enh &= shown[inner]
-        return {"lo": lo, "hi": hi, "shape": arr.shape, "loc": loc, "t": t, "feat": feat, "sm": sm,
-                "valid": valid, "model": model, "details": details, "surfaces": {},
-                "enhancing": enh}
+        return {"lo": lo, "hi": hi, "shape": arr.shape, "loc": loc, "t": t, "t_own": own,
+                "feat": feat, "sm": sm, "valid": valid, "model": model, "details": details,
+                "surfaces": {}, "enhancing": enh}
 
     def run(self, seeds_zyx: Sequence[np.ndarray], extra: Sequence[np.ndarray] = ()
             ) -> Dict[str, Any]:
@@ -362,66 +375,84 @@ class _Problem:
         radii = np.arange(0.0, p.ray_length_mm + 1e-9, p.ray_step_mm)
         n_k = len(radii)
         n_iter = 1 + (int(p.generic_iterations) if model == "generic" else 0)
-        for it in range(n_iter):
-            region = np.zeros(shape, bool)
-            inside_vals, outside_vals, fractions = [], [], []
-            for si, s in enumerate(loc):
-                # with one likelihood for all iterations, the surface from a centre is the
-                # same in every run of this crop (the re-centring runs repeat the click's):
-                # computed once
-                centre = tuple(int(v) for v in s)
-                known = lk["surfaces"].get(centre) if n_iter == 1 else None
-                if known is not None:
-                    fractions.append(known[0])
-                    region |= known[1]
-                    continue
-                tr = sample_rays(t, sp, s, dirs, radii, cval=np.nan)
-                ok = sample_rays(valid, sp, s, dirs, radii, cval=0.0)
-                blocked = ~(ok >= 0.5) | np.isnan(tr)
-                # a ray stopped by a background point or by padding (outside the body) meets a
-                # boundary
-                user = ~(ok >= 0.5)
-                if self.box is not None:
-                    # the box's walls stop the rays but are no boundary the image showed:
-                    # where the image shows none, the radius is interpolated (step 4), not
-                    # pulled out to the wall (the box's corners lie far outside a rounded
-                    # tumour)
-                    user &= ~self._at_box_wall(shape, lo, s, dirs, radii)
-                tr = np.where(np.isnan(tr), 0.0, tr)
-                gaps = None
-                # a further seed of the user's (not the first, which chose the model) on
-                # tissue the enhancing model does not call tumour adds what the model calls
-                # tumour around it, not the dark interior up to the next enhancing tissue:
-                # from a seed by the tumour's edge half the rays meet the rim at once and the
-                # others cross normal tissue to the next vessel (an enclosed necrotic core is
-                # tumour in the likelihood already: its holes are filled)
-                if model == "bright" and not (0 < si < self.n_user and tr[:, 0].mean() < 0.5):
-                    tr, gaps = app.enclosed_prefix(tr, user, p.ray_step_mm, p.enclosure_mm)
-                r, seen = fit_surface(tr, blocked, user, edges, avg, p.ray_step_mm,
-                                      p.exit_window_mm, p.size_prior, p.max_slope_mm,
-                                      gaps)
-                if model == "generic" and p.halfway_edge and it == n_iter - 1:
-                    r = halfway_radii(sample_rays(lk["sm"], sp, s, dirs, radii, cval=np.nan),
-                                      r, seen, blocked, edges, p.ray_step_mm, p.max_slope_mm)
-                fractions.append(float(seen.mean()))
-                star = star_mask(shape, sp, s, dirs, radii[r])
-                region |= star
-                if n_iter == 1:
-                    lk["surfaces"][centre] = (fractions[-1], star)
+        # the generic model is re-estimated from the samples inside and just outside the
+        # surface; the user's further seeds each from their own surface, starting from their
+        # own class (pooled with the first seed's, the samples of a seed whose surroundings
+        # differ would change the first seed's region)
+        further = list(range(1, min(self.n_user, len(lk["loc"]))))
+        groups = [[i for i in range(len(loc)) if i not in further]] + [[i] for i in further]
+        region = np.zeros(shape, bool)
+        fractions = []
+        for group in groups:
+            t_g = lk["t_own"].get(group[0], t)      # a further seed's own class (generic)
+            for it in range(n_iter):
+                reg_g = np.zeros(shape, bool)
+                inside_vals, outside_vals, fr_g = [], [], []
+                for si in group:
+                    s = loc[si]
+                    # with one likelihood for all iterations, the surface from a centre is the
+                    # same in every run of this crop (the re-centring runs repeat the click's):
+                    # computed once
+                    centre = tuple(int(v) for v in s)
+                    known = lk["surfaces"].get(centre) if n_iter == 1 else None
+                    if known is not None:
+                        fr_g.append(known[0])
+                        reg_g |= known[1]
+                        continue
+                    tr = sample_rays(t_g, sp, s, dirs, radii, cval=np.nan)
+                    ok = sample_rays(valid, sp, s, dirs, radii, cval=0.0)
+                    blocked = ~(ok >= 0.5) | np.isnan(tr)
+                    # a ray stopped by a background point or by padding (outside the body)
+                    # meets a boundary
+                    user = ~(ok >= 0.5)
+                    if self.box is not None:
+                        # the box's walls stop the rays but are no boundary the image showed:
+                        # where the image shows none, the radius is interpolated (step 4), not
+                        # pulled out to the wall (the box's corners lie far outside a rounded
+                        # tumour)
+                        user &= ~self._at_box_wall(shape, lo, s, dirs, radii)
+                    tr = np.where(np.isnan(tr), 0.0, tr)
+                    gaps = None
+                    # a further seed of the user's (not the first, which chose the model) on
+                    # tissue the enhancing model does not call tumour adds what the model
+                    # calls tumour around it, not the dark interior up to the next enhancing
+                    # tissue: from a seed by the tumour's edge half the rays meet the rim at
+                    # once and the others cross normal tissue to the next vessel (an enclosed
+                    # necrotic core is tumour in the likelihood already: its holes are filled)
+                    if model == "bright" and not (0 < si < self.n_user
+                                                  and tr[:, 0].mean() < 0.5):
+                        tr, gaps = app.enclosed_prefix(tr, user, p.ray_step_mm,
+                                                       p.enclosure_mm)
+                    r, seen = fit_surface(tr, blocked, user, edges, avg, p.ray_step_mm,
+                                          p.exit_window_mm, p.size_prior, p.max_slope_mm,
+                                          gaps)
+                    if model == "generic" and p.halfway_edge and it == n_iter - 1:
+                        r = halfway_radii(sample_rays(lk["sm"], sp, s, dirs, radii,
+                                                      cval=np.nan),
+                                          r, seen, blocked, edges, p.ray_step_mm,
+                                          p.max_slope_mm)
+                    fr_g.append(float(seen.mean()))
+                    star = star_mask(shape, sp, s, dirs, radii[r])
+                    reg_g |= star
+                    if n_iter == 1:
+                        lk["surfaces"][centre] = (fr_g[-1], star)
+                    if it < n_iter - 1:
+                        fr = sample_rays(feat, sp, s, dirs, radii, cval=np.nan)
+                        j = np.arange(n_k)[None, :]
+                        a0, a1 = (int(round(v / p.ray_step_mm)) for v in p.generic_shell_mm)
+                        ins = (j <= r[:, None] - a0) & ~blocked
+                        out = ((j > r[:, None] + a0) & (j <= r[:, None] + a1) & ~blocked
+                               & seen[:, None])
+                        inside_vals.append(fr[ins])
+                        outside_vals.append(fr[out])
                 if it < n_iter - 1:
-                    fr = sample_rays(feat, sp, s, dirs, radii, cval=np.nan)
-                    j = np.arange(n_k)[None, :]
-                    a0, a1 = (int(round(v / p.ray_step_mm)) for v in p.generic_shell_mm)
-                    ins = (j <= r[:, None] - a0) & ~blocked
-                    out = (j > r[:, None] + a0) & (j <= r[:, None] + a1) & ~blocked & seen[:, None]
-                    inside_vals.append(fr[ins])
-                    outside_vals.append(fr[out])
-            if it < n_iter - 1:
-                t_new = app.histogram_likelihood(feat, np.concatenate(inside_vals),
-                                                 np.concatenate(outside_vals))
-                if t_new is None:
-                    break
-                t = t_new
+                    t_new = app.histogram_likelihood(feat, np.concatenate(inside_vals),
+                                                     np.concatenate(outside_vals))
+                    if t_new is None:
+                        break
+                    t_g = t_new
+            region |= reg_g
+            fractions += fr_g
         for b in self.bg:
             region[self._ball_at(shape, b - lo, self._bg_radius(b, seeds_zyx))] = False
         return {"lo": lo, "hi": hi, "region": region, "model": model,
