@@ -23,8 +23,8 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-__all__ = ["sphere_directions", "ray_directions", "sample_rays", "optimal_surface", "star_mask",
-           "fit_surface", "forbid_beyond_stops", "halfway_radii"]
+__all__ = ["sphere_directions", "ray_directions", "ray_points", "sample_rays", "beyond_crop",
+           "optimal_surface", "star_mask", "fit_surface", "forbid_beyond_stops", "halfway_radii"]
 
 
 def sphere_directions(n: int) -> Tuple[np.ndarray, np.ndarray]:
@@ -43,15 +43,32 @@ def sphere_directions(n: int) -> Tuple[np.ndarray, np.ndarray]:
     return dirs, edges
 
 
+def ray_points(spacing_zyx, centre_zyx, dirs: np.ndarray, radii_mm: np.ndarray) -> np.ndarray:
+    """Voxel positions (rays x samples x 3, z y x) of the samples along rays from
+    ``centre_zyx`` (voxel index) in physical directions ``dirs`` at ``radii_mm``."""
+    sp = np.asarray(spacing_zyx, float)
+    return (np.asarray(centre_zyx, float)[None, None, :]
+            + dirs[:, None, :] * np.asarray(radii_mm, float)[None, :, None] / sp[None, None, :])
+
+
+def beyond_crop(spacing_zyx, centre_zyx, dirs: np.ndarray, radii_mm: np.ndarray, crop_shape,
+                crop_lo, full_shape) -> np.ndarray:
+    """Ray samples (as :func:`sample_rays` places them from ``centre_zyx``, a voxel index of a
+    crop of ``crop_shape`` starting at ``crop_lo`` in an image of ``full_shape``) outside the
+    crop but inside the image (beyond a box that the crop is cut to)."""
+    pts = ray_points(spacing_zyx, centre_zyx, dirs, radii_mm)
+    out_crop = np.any((pts < 0) | (pts > np.asarray(crop_shape) - 1), axis=2)
+    full = pts + np.asarray(crop_lo, float)
+    return out_crop & np.all((full >= 0) & (full <= np.asarray(full_shape) - 1), axis=2)
+
+
 def sample_rays(vol: np.ndarray, spacing_zyx, centre_zyx, dirs: np.ndarray, radii_mm: np.ndarray,
                 cval: float = np.nan, order: int = 1) -> np.ndarray:
     """Values of ``vol`` (z, y, x) along rays from ``centre_zyx`` (voxel index) in physical
     directions ``dirs`` at ``radii_mm``; points outside the volume get ``cval``."""
     from scipy import ndimage as ndi
 
-    sp = np.asarray(spacing_zyx, float)
-    pts = (np.asarray(centre_zyx, float)[None, None, :]
-           + dirs[:, None, :] * np.asarray(radii_mm, float)[None, :, None] / sp[None, None, :])
+    pts = ray_points(spacing_zyx, centre_zyx, dirs, radii_mm)
     coords = pts.reshape(-1, 3).T
     out = ndi.map_coordinates(np.asarray(vol, np.float32), coords, order=order, mode="constant",
                               cval=np.nan, prefilter=False)

@@ -162,7 +162,8 @@ from . import _appearance as app
 from ._click_types import ClickParameters, ClickResult
 from ._points import (bbox_to_slices, check_scalar_3d, deepest_point, inner_half_points,
                       inner_half_points_per_seed, second_channel_on_grid, seeds_to_indices)
-from ._surface import fit_surface, halfway_radii, ray_directions, sample_rays, star_mask
+from ._surface import (beyond_crop, fit_surface, halfway_radii, ray_directions, sample_rays,
+                       star_mask)
 from .metrics import dice_arrays
 
 log = logging.getLogger(__name__)
@@ -410,7 +411,7 @@ class _Problem:
                         # where the image shows none, the radius is interpolated (step 4), not
                         # pulled out to the wall (the box's corners lie far outside a rounded
                         # tumour)
-                        user &= ~self._at_box_wall(shape, lo, s, dirs, radii)
+                        user &= ~beyond_crop(sp, s, dirs, radii, shape, lo, self.full.shape)
                     tr = np.where(np.isnan(tr), 0.0, tr)
                     gaps = None
                     # a further seed of the user's (not the first, which chose the model) on
@@ -458,17 +459,6 @@ class _Problem:
         return {"lo": lo, "hi": hi, "region": region, "model": model,
                 "boundary_fraction": float(np.mean(fractions)), "details": lk["details"],
                 "enhancing": lk["enhancing"]}
-
-    def _at_box_wall(self, shape, lo, centre, dirs, radii) -> np.ndarray:
-        """Ray samples (rays x samples, as ``sample_rays`` places them from ``centre``, a voxel
-        index of the crop of ``shape`` at ``lo``) outside the crop but inside the image: beyond
-        the box's walls."""
-        pts = (np.asarray(centre, float)[None, None, :]
-               + dirs[:, None, :] * radii[None, :, None] / self.sp[None, None, :])
-        out_crop = np.any((pts < 0) | (pts > np.asarray(shape) - 1), axis=2)
-        full = pts + np.asarray(lo, float)
-        in_image = np.all((full >= 0) & (full <= np.asarray(self.full.shape) - 1), axis=2)
-        return out_crop & in_image
 
     def _ball_at(self, shape, centre, r_mm):
         """Voxels of an array of ``shape`` within ``r_mm`` of ``centre`` (voxel index z, y, x;
