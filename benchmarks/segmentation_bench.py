@@ -258,6 +258,27 @@ def grow_from_seeds(img, pt, bbox, seed_radius_mm=2.5, reach_mm=60.0):
     return mask_on_image(img, sl, grown == 1)
 
 
+def load_case(case, second_channel: bool):
+    """The image (float32), the reference mask (the case's labels, else every label) and, when
+    ``second_channel`` and the case has one, the second channel of a ``bench_cases`` /
+    ``brats_cases`` row."""
+    import SimpleITK as sitk
+
+    _, _, ipath, mpath, labels, ch2path = case
+    img = sitk.ReadImage(str(ipath), sitk.sitkFloat32)
+    lab = sitk.GetArrayFromImage(sitk.ReadImage(str(mpath)))
+    ref = np.isin(lab, labels) if labels else lab > 0
+    ch2 = sitk.ReadImage(str(ch2path), sitk.sitkFloat32) if (
+        second_channel and ch2path is not None) else None
+    return img, ref, ch2
+
+
+def is_target(args, cid: str) -> bool:
+    """Whether a case's results count in the summaries: every held-out or external case, else
+    issue 17's target cases."""
+    return bool(args.held_out or args.brats_dir is not None or cid in TARGET_CASES)
+
+
 def corrective_click(ref: np.ndarray, mask: np.ndarray, spacing_zyx):
     """The next click of a simulated user (the standard protocol of interactive segmentation,
     e.g. Xu et al., CVPR 2016; Sofiiuk et al., ICIP 2022): the largest connected error region
@@ -309,8 +330,6 @@ def corrective_run(seg, img, ref, modality, pt, n_clicks, ch2=None):
 def corrective_benchmark(args, seg, cases) -> None:
     """``--corrective N``: the centroid-nearest and the first two random seeds of each case,
     then up to N-1 corrective clicks each (no box)."""
-    import SimpleITK as sitk
-
     n = int(args.corrective)
     print(f"corrective clicks: the centroid-nearest seed and the first 2 random inner-half "
           f"seeds of each case, then a simulated user's clicks (the deepest voxel of the "
@@ -318,14 +337,11 @@ def corrective_benchmark(args, seg, cases) -> None:
           f"no box; Dice after each click (conf), CPU seconds of each segmentation")
     after = [[] for _ in range(n)]
     worse, total, cpu_all = 0, 0, []
-    for cid, modality, ipath, mpath, labels, ch2path in cases:
-        img = sitk.ReadImage(str(ipath), sitk.sitkFloat32)
-        lab = sitk.GetArrayFromImage(sitk.ReadImage(str(mpath)))
-        ref = np.isin(lab, labels) if labels else lab > 0
-        ch2 = sitk.ReadImage(str(ch2path), sitk.sitkFloat32) if (
-            args.second_channel and ch2path is not None) else None
+    for case in cases:
+        cid, modality = case[:2]
+        img, ref, ch2 = load_case(case, args.second_channel)
         seeds, _ = benchmark_seeds(img, ref, max(args.n_random, 2))
-        target = args.held_out or args.brats_dir is not None or cid in TARGET_CASES
+        target = is_target(args, cid)
         for k, pt in enumerate(seeds[:3]):
             rows = corrective_run(seg, img, ref, modality, pt, n, ch2)
             rows += [rows[-1]] * (n - len(rows))      # a perfect mask needs no more clicks
@@ -416,17 +432,13 @@ def semi_benchmark(args) -> None:
     summary = {"seed": [], "box": []}
     flags = []          # (Dice, needs_check) of every click result
     table = []
-    for cid, modality, ipath, mpath, labels, ch2path in cases:
-        img = sitk.ReadImage(str(ipath), sitk.sitkFloat32)
-        lab = sitk.GetArrayFromImage(sitk.ReadImage(str(mpath)))
-        ref = np.isin(lab, labels) if labels else lab > 0
-        ch2 = None
-        if args.second_channel and ch2path is not None:
-            ch2 = sitk.ReadImage(str(ch2path), sitk.sitkFloat32)
+    for case in cases:
+        cid, modality = case[:2]
+        img, ref, ch2 = load_case(case, args.second_channel)
         seeds, bbox = benchmark_seeds(img, ref, args.n_random)
         res = run_case(seg, img, ref, modality, seeds, bbox, ch2, args.method,
                        not args.no_confidence)
-        target = args.held_out or external or cid in TARGET_CASES
+        target = is_target(args, cid)
         for name in ("seed", "box"):
             if target:
                 summary[name] += [r[0] for r in res[name][:3]]

@@ -204,6 +204,11 @@ class _Problem:
         v0 = float(np.min(self.full))
         self.pad_value = v0 if float(np.mean(self.full == v0)) >= 0.01 else None
 
+    def further(self, n: int) -> range:
+        """Indices, among the ``n`` seeds of a run, of the user's further seeds: not the
+        first (it chooses the model), not a one-click run's own second seeds (steps 8, 10)."""
+        return range(1, min(self.n_user, n))
+
     # ------------------------------------------------------------------------------ one run
     def crop_for(self, seeds_zyx, in_box: bool = True):
         """The crop of the rays' reach around the seeds (within the box when ``in_box``)."""
@@ -256,7 +261,7 @@ class _Problem:
         # the seeds whose surroundings choose and set the appearance model: all but the user's
         # further seeds (those add regions, not another model; a one-click run's own second
         # seeds, from steps 8 and 10, stay)
-        model_seeds = [i for i in range(len(loc)) if not 0 < i < self.n_user]
+        model_seeds = [i for i in range(len(loc)) if i not in self.further(len(loc))]
 
         def near(r_mm, context: bool = False):
             """Within ``r_mm`` of the model's seeds."""
@@ -337,7 +342,7 @@ class _Problem:
             # its tissue is tumour too; the split stays the first seed's)
             own = {i: app.generic_likelihood(feat, classes_of,
                                              float(np.median(feat[seed_balls[i]])))[0]
-                   for i in range(1, min(len(loc), self.n_user))}
+                   for i in self.further(len(loc))}
             if self.box is not None and p.box_band_mm > 0 and self.box_model == "box":
                 t_box = app.box_likelihood(self.full, self.box, feat, sp,
                                            p.generic_smoothing_mm, p.box_core, p.box_band_mm,
@@ -380,7 +385,7 @@ class _Problem:
         # surface; the user's further seeds each from their own surface, starting from their
         # own class (pooled with the first seed's, the samples of a seed whose surroundings
         # differ would change the first seed's region)
-        further = list(range(1, min(self.n_user, len(lk["loc"]))))
+        further = self.further(len(lk["loc"]))
         groups = [[i for i in range(len(loc)) if i not in further]] + [[i] for i in further]
         region = np.zeros(shape, bool)
         fractions = []
@@ -420,8 +425,7 @@ class _Problem:
                     # tissue: from a seed by the tumour's edge half the rays meet the rim at
                     # once and the others cross normal tissue to the next vessel (an enclosed
                     # necrotic core is tumour in the likelihood already: its holes are filled)
-                    if model == "bright" and not (0 < si < self.n_user
-                                                  and tr[:, 0].mean() < 0.5):
+                    if model == "bright" and not (si in further and tr[:, 0].mean() < 0.5):
                         tr, gaps = app.enclosed_prefix(tr, user, p.ray_step_mm,
                                                        p.enclosure_mm)
                     r, seen = fit_surface(tr, blocked, user, edges, avg, p.ray_step_mm,
