@@ -24,6 +24,7 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 
 __all__ = ["sphere_directions", "ray_directions", "ray_points", "sample_rays", "beyond_crop",
+           "box_ellipsoid_radii",
            "optimal_surface", "star_mask", "fit_surface", "forbid_beyond_stops", "halfway_radii"]
 
 
@@ -60,6 +61,25 @@ def beyond_crop(spacing_zyx, centre_zyx, dirs: np.ndarray, radii_mm: np.ndarray,
     out_crop = np.any((pts < 0) | (pts > np.asarray(crop_shape) - 1), axis=2)
     full = pts + np.asarray(crop_lo, float)
     return out_crop & np.all((full >= 0) & (full <= np.asarray(full_shape) - 1), axis=2)
+
+
+def box_ellipsoid_radii(spacing_zyx, centre_zyx, dirs: np.ndarray, box_lo, box_hi
+                        ) -> np.ndarray:
+    """Distance (mm) along each ray from ``centre_zyx`` (voxel index) in directions ``dirs``
+    to the surface of the ellipsoid inscribed in the box of voxels ``box_lo`` to ``box_hi``
+    (exclusive; same frame as the centre); NaN for every ray when the centre lies outside
+    the ellipsoid."""
+    sp = np.asarray(spacing_zyx, float)
+    lo, hi = np.asarray(box_lo, float), np.asarray(box_hi, float)
+    semi = np.maximum(0.5 * (hi - lo) * sp, 1e-6)
+    q = (np.asarray(centre_zyx, float) - 0.5 * (lo + hi - 1.0)) * sp / semi
+    dd = dirs / semi[None, :]
+    a = (dd ** 2).sum(1)
+    b = 2.0 * (dd @ q)
+    c = float(q @ q) - 1.0
+    if c >= 0.0:
+        return np.full(len(dirs), np.nan)
+    return (-b + np.sqrt(b * b - 4.0 * a * c)) / (2.0 * a)
 
 
 def sample_rays(vol: np.ndarray, spacing_zyx, centre_zyx, dirs: np.ndarray, radii_mm: np.ndarray,
@@ -194,7 +214,8 @@ def star_mask(shape, spacing_zyx, centre_zyx, dirs: np.ndarray, radius_mm: np.nd
 
 def fit_surface(tr: np.ndarray, blocked: np.ndarray, user: np.ndarray, edges: np.ndarray, avg,
                 step_mm: float, exit_window_mm: float, size_prior: float, max_slope_mm: float,
-                gaps: Optional[np.ndarray] = None) -> Tuple[np.ndarray, np.ndarray]:
+                gaps: Optional[np.ndarray] = None, shape_prior: Optional[np.ndarray] = None
+                ) -> Tuple[np.ndarray, np.ndarray]:
     """The click method's surface (:mod:`.click`, steps 3 and 4): the optimal surface of the
     likelihood ``tr`` sampled along the rays (rays x samples, every ``step_mm``), and where
     the image shows no boundary the radius interpolated from the rays that do show one.
@@ -228,14 +249,21 @@ def fit_surface(tr: np.ndarray, blocked: np.ndarray, user: np.ndarray, edges: np
     seen = ((after < 0.5) & ~at_stop) | (at_stop & user_stop)
     if gaps is not None:
         seen &= ~gaps
-    if seen.any() and not seen.all():
+    has_prior = shape_prior is not None and bool(np.isfinite(shape_prior[~seen]).any())
+    if (seen.any() or has_prior) and not seen.all():
         unseen = np.flatnonzero(~seen)
         ri = r.astype(float)
-        ri[unseen] = np.median(r[seen])
-        # 300 Jacobi sweeps of the neighbour mean over the unseen rays (a sparse product)
-        avg_unseen = avg[unseen]
-        for _ in range(300):
-            ri[unseen] = avg_unseen @ ri
+        if seen.any():
+            ri[unseen] = np.median(r[seen])
+            # 300 Jacobi sweeps of the neighbour mean over the unseen rays (a sparse product)
+            avg_unseen = avg[unseen]
+            for _ in range(300):
+                ri[unseen] = avg_unseen @ ri
+        if has_prior:
+            known = unseen[np.isfinite(shape_prior[unseen])]
+            ri[known] = (np.minimum(ri[known], shape_prior[known]) if seen.any()
+                         else shape_prior[known])
+            unseen = unseen[np.isfinite(ri[unseen])]
         cost2 = cost.copy()
         cost2[unseen] = np.abs(j[None, :] - ri[unseen][:, None]) * step_mm
         cost2[forbid] += penalty

@@ -59,6 +59,9 @@ Method
    fitted again with ``|r_d - r_interp,d|`` as the cost of those rays.  In the ``bright``
    model so are the rays from a dark seed that meet nothing enhancing within ``enclosure_mm``
    (a gap in the rim, when at most half the rays: the model's own test of a rim).
+   With a box and the ``generic`` model those radii stay within the ellipsoid inscribed in
+   the box (``_surface.box_ellipsoid_radii``), and are its radii when no ray shows a boundary:
+   the box's shape, not the image's (unreliable; a fallback of step 1 ranking higher wins).
    With the ``generic`` model the surface is then moved, ray by ray, to where the image
    crosses half-way between the tumour and the tissue beyond it (``halfway_edge``,
    ``_surface.halfway_radii``): a class boundary set by histograms sits inside a blurred edge.
@@ -162,8 +165,8 @@ from . import _appearance as app
 from ._click_types import ClickParameters, ClickResult
 from ._points import (bbox_to_slices, check_scalar_3d, deepest_point, inner_half_points,
                       inner_half_points_per_seed, second_channel_on_grid, seeds_to_indices)
-from ._surface import (beyond_crop, fit_surface, halfway_radii, ray_directions, sample_rays,
-                       star_mask)
+from ._surface import (beyond_crop, box_ellipsoid_radii, fit_surface, halfway_radii,
+                       ray_directions, sample_rays, star_mask)
 from .metrics import dice_arrays
 
 log = logging.getLogger(__name__)
@@ -428,9 +431,12 @@ class _Problem:
                     if model == "bright" and not (si in further and tr[:, 0].mean() < 0.5):
                         tr, gaps = app.enclosed_prefix(tr, user, p.ray_step_mm,
                                                        p.enclosure_mm)
+                    prior = None if self.box is None or model != "generic" else (
+                        box_ellipsoid_radii(sp, s, dirs, *(np.array([[b.start, b.stop] for b
+                                            in self.box]).T - lo)) / p.ray_step_mm)
                     r, seen = fit_surface(tr, blocked, user, edges, avg, p.ray_step_mm,
                                           p.exit_window_mm, p.size_prior, p.max_slope_mm,
-                                          gaps)
+                                          gaps, prior)
                     if model == "generic" and p.halfway_edge and it == n_iter - 1:
                         r = halfway_radii(sample_rays(lk["sm"], sp, s, dirs, radii,
                                                       cval=np.nan),
@@ -544,8 +550,7 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
 
     def box_fill(m: np.ndarray, box) -> Optional[float]:
         """Share of the box's voxels in the mask (None without a box)."""
-        return None if box is None else \
-            float(m.sum()) / float(np.prod([b.stop - b.start for b in box]))
+        return None if box is None else float(m.sum()) / np.prod([b.stop - b.start for b in box])
 
     # per appearance model and parameters but the re-centring count: the problem (crops,
     # likelihoods) and each pipeline's last state by its start (a retry with more re-centring
@@ -632,8 +637,13 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
         fill = box_fill(a["mask"], a["prob"].box)
         return tiny(a["mask"]) or overfills(a) or (fill is not None and fill < p.min_box_fill)
 
+    def boxed(a) -> bool:
+        """With a box, no ray showed a boundary: the box's ellipsoid (step 4), any click."""
+        return a["prob"].box is not None and a["res"]["boundary_fraction"] == 0.0 and \
+            a["res"]["model"] == "generic"
+
     def unreliable(a) -> bool:
-        return a["conf"] is not None and a["conf"] < p.warn_below
+        return (a["conf"] is not None and a["conf"] < p.warn_below) or boxed(a)
 
     def point_like(m: np.ndarray) -> bool:
         """A mask smaller than a ball of twice the seed's radius: its inner-half clicks lie
@@ -641,19 +651,17 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
         return balls(m) < _POINT_LIKE ** 3
 
     def more_reliable(a, q: ClickParameters, use_model: str):
-        """``a``, or the result of parameters ``q`` when it is more reliable: not filling up
-        the box where ``a`` does, else not point-like where ``a`` is, else of higher confidence
-        (the confidence of a point-like mask tests nothing)."""
+        """``a``, or the result of parameters ``q`` when it ranks higher (``rank``)."""
         b = attempt(q, use_model)
-        if b["conf"] is None:
-            return a
-        rank = [(not overfills(x), not point_like(x["mask"]), x["conf"]) for x in (a, b)]
-        return b if rank[1] > rank[0] else a
+        return a if b["conf"] is None or rank(b) <= rank(a) else b
+
+    def rank(x):
+        """Larger wins: (not filling up the box, not point-like, reliable, confidence)."""
+        return not overfills(x), not point_like(x["mask"]), not unreliable(x), x["conf"] or 0.0
 
     best = attempt(p, model)
-    # an unreliable result: a longer reach (large tumours, wide necrotic cores), never shorter
-    # than the default, with rays every wide_ray_step_mm (fine enough for a large tumour, and
-    # the cut far cheaper); the more reliable result is kept
+    # an unreliable result: a longer reach (large tumours, wide necrotic cores; rays every
+    # wide_ray_step_mm, fine enough there and the cut far cheaper); the higher rank is kept
     p_wide = dataclasses.replace(p, ray_length_mm=max(p.ray_length_mm, p.wide_ray_length_mm),
                                  enclosure_mm=max(p.enclosure_mm, p.wide_enclosure_mm),
                                  ray_step_mm=max(p.ray_step_mm, p.wide_ray_step_mm))
@@ -673,17 +681,15 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
             if (alt is not None and alt["res"]["model"] == "bright" and not unreliable(alt)
                     and not point_like(alt["mask"]) and not overfills(alt)):
                 best = alt
-    # still unreliable but plausible, and not an enhancing tumour (whose boundary the image
-    # shows): the longer reach and repeated re-centring (a click near the end of a large mass
-    # whose boundary the image hides in places, step 8); the more reliable result is kept
+    # still unreliable but plausible, not enhancing (the image shows its boundary): the longer
+    # reach and repeated re-centring (a mass whose boundary the image hides in places, step 8)
     if (unreliable(best) and p.recentre
             and p.retry_recentre_iterations > p.recentre_iterations
             and best["res"]["model"] != "bright" and not implausible(best)):
         best = more_reliable(best, dataclasses.replace(
             p_wide, recentre_iterations=p.retry_recentre_iterations), model)
-    # a generic result still unreliable without a box: the tumour's class decided at a coarser
-    # scale (a large tumour in noisy CT or MR, step 8); the more reliable result is kept (rays
-    # at the default step: at wide_ray_step_mm it lost on sarcomas; segmentation_history.md)
+    # a generic result still unreliable without a box: its class at a coarser scale (a large
+    # tumour in noisy CT or MR, step 8; rays at the default step: segmentation_history.md)
     p_coarse = dataclasses.replace(
         p_wide, ray_step_mm=p.ray_step_mm,
         generic_smoothing_mm=max(p.generic_smoothing_mm, p.coarse_smoothing_mm),
@@ -692,9 +698,8 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
                or p.coarse_radius_mm > p.generic_radius_mm)
     if unreliable(best) and bbox is None and best["res"]["model"] == "generic" and coarser:
         best = more_reliable(best, p_coarse, "generic")
-    # still implausible: the next appearance model in turn (step 1), the first plausible result
-    # kept: generic (from the box when there is one) -> with a box, the box's three classes ->
-    # the same at the coarse scale -> the click's surroundings at the coarse scale
+    # still implausible (or the box's ellipsoid: until one ranks higher), the next model (step
+    # 1): generic (from the box) -> the box's classes -> the same coarse -> surroundings coarse
     fallbacks = []
     if model == "auto" and best["res"]["model"] != "generic":
         fallbacks.append((p, "generic", "box"))
@@ -703,10 +708,10 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
         if coarser:
             fallbacks += [(p_coarse, "generic", "classes"), (p_coarse, "generic", "near")]
     for q, use_model, box_model in fallbacks:
-        if not implausible(best):
+        if not implausible(best) and not boxed(best):
             break
         alt = attempt(q, use_model, box_model)
-        if not implausible(alt):
+        if not implausible(alt) and (implausible(best) or rank(alt) > rank(best)):
             best = alt
 
     def finish(b):
@@ -738,7 +743,7 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
     p_used = best["p"]
     warnings: List[str] = []
     is_tiny = tiny(mask)
-    if unreliable(best) and not is_tiny:
+    if conf is not None and conf < p.warn_below and not is_tiny:
         warnings.append(f"the mask depends on where one clicks (confidence {conf:.2f} < "
                         f"{p.warn_below}): check it; add seeds, a box or background points")
     if not mask.any():
