@@ -1256,6 +1256,26 @@ def _bench_module():
     return sb
 
 
+def test_benchmark_box_ellipsoid_reference():
+    """The benchmark's box-only reference: for an ellipsoid tumour (semi-axes 18, 15, 12 mm on
+    2 x 1 x 1 mm voxels, z y x) boxed at its extent the box's inscribed ellipsoid is nearly the
+    tumour (Dice > 0.9).  With the benchmark's 5 mm margin the two ellipsoids are concentric,
+    the tumour's inside the box's, so Dice = 2 r / (1 + r), r the ratio of their volumes (the
+    products of their semi-axes: the box's voxels, as the click method takes them, over the
+    tumour's), up to voxel sampling."""
+    from PanCancerSubtypeLib.segmentation._points import bbox_to_slices
+
+    sb = _bench_module()
+    sp = (1.0, 1.0, 2.0)
+    ref = _ellipsoid((40, 60, 60), (20, 30, 30), (18, 15, 12), sp)
+    im = _image(np.zeros(ref.shape), sp)
+    assert sb.box_ellipsoid_dice(im, ref, _box_around(im, ref, 0.0)) > 0.9
+    box = _box_around(im, ref, 5.0)
+    semi = [0.5 * (b.stop - b.start) * h for b, h in zip(bbox_to_slices(im, box), sp[::-1])]
+    r = 18 * 15 * 12 / np.prod(semi)
+    assert sb.box_ellipsoid_dice(im, ref, box) == pytest.approx(2 * r / (1 + r), abs=0.02)
+
+
 def test_benchmark_finds_brats_cases_outside_the_shared_data(tmp_path):
     """``--brats-dir``: every folder (at any depth) holding deepmedic's T1c and label files is an
     MR case with tumour core labels 1, 3, 4, its FLAIR the second channel when present; a folder

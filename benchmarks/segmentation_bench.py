@@ -210,6 +210,21 @@ def mask_on_image(img, sl, foreground: np.ndarray):
     return m
 
 
+def box_ellipsoid_dice(img, ref: np.ndarray, bbox) -> float:
+    """Dice of the ellipsoid inscribed in the box (the box's voxels, as the click method takes
+    them) against the reference: what the box alone says, whatever the image; a reference for
+    any method given the box."""
+    from PanCancerSubtypeLib.segmentation._points import bbox_to_slices
+    from PanCancerSubtypeLib.segmentation.metrics import dice_arrays
+
+    box = bbox_to_slices(img, bbox)
+    sp = np.array(img.GetSpacing()[::-1])
+    g = np.ogrid[tuple(slice(0, n) for n in ref.shape)]
+    ell = sum((((gg - 0.5 * (b.start + b.stop - 1)) * h) / (0.5 * (b.stop - b.start) * h)) ** 2
+              for gg, b, h in zip(g, box, sp)) <= 1.0
+    return dice_arrays(ell, ref)
+
+
 def random_walker_box(img, pt, bbox, seed_radius_mm=2.5, beta=130.0):
     """The field's standard baseline for a box and a click (Grady, IEEE TPAMI 28:1768, 2006;
     scikit-image ``random_walker``, mode ``cg_j``, tol 1e-5, default beta): foreground seeds in the 2.5 mm ball around the
@@ -430,6 +445,7 @@ def semi_benchmark(args) -> None:
           f"method's confidence (mean, min over the seeds); time per segmentation, one core"
           + (" (with the confidence's extra runs)" if not args.no_confidence else ""))
     summary = {"seed": [], "box": []}
+    ellipsoids = []     # the box's ellipsoid alone, per target case
     flags = []          # (Dice, needs_check) of every click result
     table = []
     for case in cases:
@@ -439,6 +455,9 @@ def semi_benchmark(args) -> None:
         res = run_case(seg, img, ref, modality, seeds, bbox, ch2, args.method,
                        not args.no_confidence)
         target = is_target(args, cid)
+        ell = box_ellipsoid_dice(img, ref, bbox)
+        if target:
+            ellipsoids.append(ell)
         for name in ("seed", "box"):
             if target:
                 summary[name] += [r[0] for r in res[name][:3]]
@@ -454,7 +473,7 @@ def semi_benchmark(args) -> None:
             return f"{d[0]:.3f} | {np.mean(d[1:]):.3f} / {np.min(d[1:]):.3f}{cs}"
 
         line = (f"{cid:>14s} {modality} {'target' if target else 'other ':6s} "
-                f"seed: {fmt(res['seed'])}   box: {fmt(res['box'])}   "
+                f"seed: {fmt(res['seed'])}   box: {fmt(res['box'])}   box's ellipsoid {ell:.3f}   "
                 f"time {np.median(times):.2f} s median, {np.max(times):.2f} s max (CPU "
                 f"{np.median(cpus):.2f} / {np.max(cpus):.2f} s)")
         print(line, flush=True)
@@ -468,12 +487,18 @@ def semi_benchmark(args) -> None:
                   f"({d.size} results): "
                   f"median Dice {np.median(d):.3f}, min {d.min():.3f}, mean {d.mean():.3f}, "
                   f"results < 0.6: {int((d < 0.6).sum())}")
+    if ellipsoids:
+        print(f"SUMMARY the box's inscribed ellipsoid alone (no image), per "
+              f"{'held-out' if args.held_out or external else 'target'} case "
+              f"({len(ellipsoids)}): median Dice {np.median(ellipsoids):.3f}, "
+              f"min {np.min(ellipsoids):.3f}")
     if flags:
         bad = [c for d, c in flags if d < 0.6]
         good = [c for d, c in flags if d >= 0.6]
         print(f"SUMMARY flag (needs_check: confidence < 0.8, a mask smaller than the click's "
               f"ball, hardly filling or filling up the box or spanning under a third of it "
-              f"along an axis, enhancement beyond it over a third of it), "
+              f"along an axis, the box's ellipsoid where no ray showed a boundary, enhancement "
+              f"beyond it over a third of it), "
               f"all {len(flags)} results: Dice < 0.6 flagged "
               f"{sum(bad)}/{len(bad)}, Dice >= 0.6 flagged {sum(good)}/{len(good)}")
     all_t = [t for _, _, ts in table for t in ts]

@@ -586,8 +586,8 @@ def read_segment_report(path: str) -> Dict[str, Any]:
     """The ``segment --report`` JSON (confidence, warnings, model, modality used) with ``low``:
     True when the confidence is below the report's warning threshold or the method says the
     mask needs checking (``needs_check``: a mask smaller than the click's ball, one that hardly
-    fills or fills up the box or spans less than a third of it along an axis, or one whose
-    enhancement goes on past it)."""
+    fills or fills up the box or spans less than a third of it along an axis, the box's own
+    ellipsoid where the image showed no boundary, or one whose enhancement goes on past it)."""
     import json
 
     with open(path, encoding="utf-8") as fh:

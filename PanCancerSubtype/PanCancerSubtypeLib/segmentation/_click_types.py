@@ -104,8 +104,8 @@ class ClickResult:
     ``volume_ml``; ``warnings``: sentences for the user; ``seconds``: wall time;
     ``ray_length_mm``: the rays' reach of the result kept (step 8); ``needs_check``: the
     result is unreliable (confidence below ``warn_below``, a mask smaller than the seed's ball,
-    one the box flags (step 7) or one whose enhancement goes on past it (step 10)), the flag a
-    panel shows.
+    one the box flags (step 7), the box's own ellipsoid where the image showed no boundary
+    (step 4) or one whose enhancement goes on past it (step 10)), the flag a panel shows.
     """
 
     mask: Any
