@@ -226,7 +226,10 @@ def fit_surface(tr: np.ndarray, blocked: np.ndarray, user: np.ndarray, edges: np
     ``max_slope_mm``.  ``blocked``: samples a ray may not reach; ``user``: those blocked by a
     background point or the body's edge (a boundary); ``avg``: the matrix averaging each
     ray's neighbours; ``gaps``: rays known to show no boundary (their cost is the size prior
-    alone).  Returns the radius index per ray and which rays showed a boundary."""
+    alone); ``shape_prior``: a radius index per ray (NaN: none; the click method passes the
+    box's inscribed ellipsoid) that the interpolated radii do not exceed, and that the rays
+    take when no ray shows a boundary.  Returns the radius index per ray and which rays showed
+    a boundary."""
     n, n_k = tr.shape
     w = max(int(round(exit_window_mm / step_mm)), 1)
     j = np.arange(n_k)
