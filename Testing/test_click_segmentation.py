@@ -1051,6 +1051,7 @@ def test_a_box_whose_rays_show_no_boundary_gives_its_ellipsoid(shared_data, monk
     assert r.model == "generic" and _dice(r.mask, ref) > 0.68 and r.confidence > 0.9
     # every click gives the box's ellipsoid, so the confidence tests nothing: flagged
     assert r.boundary_fraction == 0.0 and r.needs_check
+    assert any("the rest was the ellipsoid inscribed in the box" in w for w in r.warnings)
     monkeypatch.setattr(click, "box_ellipsoid_radii",
                         lambda sp, c, dirs, lo, hi: np.full(len(dirs), np.nan))
     r0 = seg.segment_click(im, click_pt, bbox=box, modality="CT")

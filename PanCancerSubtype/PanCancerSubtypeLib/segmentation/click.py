@@ -411,8 +411,7 @@ class _Problem:
                     tr = sample_rays(t_g, sp, s, dirs, radii, cval=np.nan)
                     ok = sample_rays(valid, sp, s, dirs, radii, cval=0.0)
                     blocked = ~(ok >= 0.5) | np.isnan(tr)
-                    # a ray stopped by a background point or by padding (outside the body)
-                    # meets a boundary
+                    # a ray stopped by a background point or padding (outside the body): a boundary
                     user = ~(ok >= 0.5)
                     if self.box is not None:
                         # the box's walls stop the rays but are no boundary the image showed:
@@ -756,7 +755,8 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
     if res["boundary_fraction"] < p.min_boundary_fraction:
         warnings.append(f"the image shows the tumour's boundary on only "
                         f"{100 * res['boundary_fraction']:.0f}% of its surface (tissue of "
-                        f"similar intensity around it): the rest was interpolated; check it")
+                        f"similar intensity around it): the rest was " + ("the ellipsoid "
+                        "inscribed in the box" if boxed(best) else "interpolated") + "; check it")
     if continues := beyond > p.max_enhancement_beyond:
         warnings.append(f"enhancing tissue connected to the mask continues past it ({beyond:.0%}"
                         f" of its volume within {p.enhancement_beyond_mm:g} mm): the tumour may "
