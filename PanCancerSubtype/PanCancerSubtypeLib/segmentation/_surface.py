@@ -24,7 +24,7 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 
 __all__ = ["sphere_directions", "ray_directions", "ray_points", "sample_rays", "beyond_crop",
-           "box_ellipsoid_radii",
+           "box_ellipsoid", "box_ellipsoid_radii",
            "optimal_surface", "star_mask", "fit_surface", "forbid_beyond_stops", "halfway_radii"]
 
 
@@ -63,6 +63,13 @@ def beyond_crop(spacing_zyx, centre_zyx, dirs: np.ndarray, radii_mm: np.ndarray,
     return out_crop & np.all((full >= 0) & (full <= np.asarray(full_shape) - 1), axis=2)
 
 
+def box_ellipsoid(box_lo, box_hi, spacing_zyx) -> Tuple[np.ndarray, np.ndarray]:
+    """Centre (voxel index) and semi-axes (mm) of the ellipsoid inscribed in the box of voxels
+    ``box_lo`` to ``box_hi`` (exclusive)."""
+    lo, hi = np.asarray(box_lo, float), np.asarray(box_hi, float)
+    return 0.5 * (lo + hi - 1.0), 0.5 * (hi - lo) * np.asarray(spacing_zyx, float)
+
+
 def box_ellipsoid_radii(spacing_zyx, centre_zyx, dirs: np.ndarray, box_lo, box_hi
                         ) -> np.ndarray:
     """Distance (mm) along each ray from ``centre_zyx`` (voxel index) in directions ``dirs``
@@ -70,9 +77,9 @@ def box_ellipsoid_radii(spacing_zyx, centre_zyx, dirs: np.ndarray, box_lo, box_h
     (exclusive; same frame as the centre); NaN for every ray when the centre lies outside
     the ellipsoid."""
     sp = np.asarray(spacing_zyx, float)
-    lo, hi = np.asarray(box_lo, float), np.asarray(box_hi, float)
-    semi = np.maximum(0.5 * (hi - lo) * sp, 1e-6)
-    q = (np.asarray(centre_zyx, float) - 0.5 * (lo + hi - 1.0)) * sp / semi
+    c, semi = box_ellipsoid(box_lo, box_hi, sp)
+    semi = np.maximum(semi, 1e-6)
+    q = (np.asarray(centre_zyx, float) - c) * sp / semi
     dd = dirs / semi[None, :]
     a = (dd ** 2).sum(1)
     b = 2.0 * (dd @ q)
@@ -266,7 +273,6 @@ def fit_surface(tr: np.ndarray, blocked: np.ndarray, user: np.ndarray, edges: np
             known = unseen[np.isfinite(shape_prior[unseen])]
             ri[known] = (np.minimum(ri[known], shape_prior[known]) if seen.any()
                          else shape_prior[known])
-            unseen = unseen[np.isfinite(ri[unseen])]
         cost2 = cost.copy()
         cost2[unseen] = np.abs(j[None, :] - ri[unseen][:, None]) * step_mm
         cost2[forbid] += penalty
