@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -915,6 +916,26 @@ def test_part_of_an_enhancing_tumour_is_grown_or_flagged_by_the_enhancement_beyo
     im, _, ref = _shared_case(shared_cases, "brats_pat0001")
     r = seg.segment_click(im, [_centroid_nearest(im, ref)], modality="MR")
     assert _dice(r.mask, ref) > 0.9 and not r.needs_check and r.warnings == []
+
+
+@pytest.mark.shared_data
+def test_a_second_channel_does_not_hide_the_enhancement_beyond_the_mask(shared_cases):
+    """With brats_pat0006's FLAIR as second channel, step 10 counted only the enhancing voxels
+    that FLAIR shows as hyper-intense (step 9's limit against vessels); the tumour's continuing
+    enhancing part is not, so the retry did not run and the 22 mL partial mask was kept (Dice
+    0.335, measured) where T1c alone gives 0.428 (29 mL).  Step 10 counts every enhancing voxel:
+    with FLAIR 0.417 (28 mL, measured)."""
+    im, _, ref = _shared_case(shared_cases, "brats_pat0006")
+    flair = sitk.ReadImage(str(Path(shared_cases["brats_pat0006"]["image"]).parent
+                               / "Flair_subtrMeanDivStd.nii.gz"), sitk.sitkFloat32)
+    pt = [_centroid_nearest(im, ref)]
+    alone = seg.segment_click(im, pt, modality="MR", confidence=False)
+    both = seg.segment_click(im, pt, modality="MR", second_channel=flair, confidence=False)
+    d_alone, d_both = _dice(alone.mask, ref), _dice(both.mask, ref)
+    print(f"T1c: Dice {d_alone:.3f}, {alone.volume_ml:.1f} mL; with FLAIR: Dice {d_both:.3f}, "
+          f"{both.volume_ml:.1f} mL")
+    assert both.model == "bright"
+    assert both.volume_ml > 25.0 and d_both > 0.4 and abs(d_both - d_alone) < 0.03
 
 
 @pytest.mark.shared_data

@@ -130,7 +130,8 @@ Method
    the cortex is 1-3 mm thick), steps 1-6 and 9 are run again with that point as a second
    seed (``_appearance.enhancement_beyond_point``), kept when bright, not point-like and not
    filling up the box.  If the enhancement still goes on past the mask kept: a warning and
-   ``needs_check``.
+   ``needs_check``.  All enhancing voxels count here, also with a second channel (a tumour's
+   enhancing part need not be hyper-intense on FLAIR; step 9's limit hid brats_pat0006's).
 
 For several seeds the surfaces of all seeds are fitted with the same likelihood (but the
 ``generic`` model's: below) and their star-shaped regions united, so that a non-star-shaped
@@ -363,13 +364,12 @@ class _Problem:
         if pad is not None:
             t = np.where(pad, 0.0, t).astype(np.float32)
             own = {i: np.where(pad, 0.0, v).astype(np.float32) for i, v in own.items()}
-        # enhancing voxels (step 9): not the filled holes; hyper-intense on a second channel
+        # enhancing voxels (steps 9, 10): not the filled holes; step 9 takes only those
+        # hyper-intense on a second channel ("shown"), step 10 all (segmentation_history.md)
         enh = (t >= 0.5) & (sm >= bright[0]) & (valid > 0.5) if model == "bright" else None
-        if enh is not None and ch2 is not None:
-            enh &= shown[inner]
         return {"lo": lo, "hi": hi, "shape": arr.shape, "loc": loc, "t": t, "t_own": own,
                 "feat": feat, "sm": sm, "valid": valid, "model": model, "details": details,
-                "surfaces": {}, "enhancing": enh}
+                "surfaces": {}, "enhancing": enh, "shown": None if ch2 is None else shown[inner]}
 
     def run(self, seeds_zyx: Sequence[np.ndarray], extra: Sequence[np.ndarray] = ()
             ) -> Dict[str, Any]:
@@ -467,7 +467,7 @@ class _Problem:
             region[self._ball_at(shape, b - lo, self._bg_radius(b, seeds_zyx))] = False
         return {"lo": lo, "hi": hi, "region": region, "model": model,
                 "boundary_fraction": float(np.mean(fractions)), "details": lk["details"],
-                "enhancing": lk["enhancing"]}
+                "enhancing": lk["enhancing"], "shown": lk["shown"]}
 
     def _ball_at(self, shape, centre, r_mm):
         """Voxels of an array of ``shape`` within ``r_mm`` of ``centre`` (voxel index z, y, x;
@@ -687,8 +687,7 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
             and best["res"]["model"] != "bright" and not implausible(best)):
         best = more_reliable(best, dataclasses.replace(
             p_wide, recentre_iterations=p.retry_recentre_iterations), model)
-    # a generic result still unreliable without a box: its class at a coarser scale (a large
-    # tumour in noisy CT or MR, step 8; rays at the default step: segmentation_history.md)
+    # a generic result still unreliable without a box: its class at a coarser scale (step 8)
     p_coarse = dataclasses.replace(
         p_wide, ray_step_mm=p.ray_step_mm,
         generic_smoothing_mm=max(p.generic_smoothing_mm, p.coarse_smoothing_mm),
@@ -721,7 +720,8 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
         crop = tuple(slice(int(i), int(j)) for i, j in zip(r["lo"], r["hi"]))
         if r["model"] != "bright":
             return m, 0.0, crop
-        m[crop] = app.contiguous_enhancement(m[crop], r["enhancing"], b["prob"].sp,
+        m[crop] = app.contiguous_enhancement(m[crop], r["enhancing"] if r["shown"] is None else
+                                             r["enhancing"] & r["shown"], b["prob"].sp,
                                              q.rim_reach_mm)
         n = app.enhancement_beyond(m[crop], r["enhancing"], b["prob"].sp, q.enhancement_beyond_mm)
         return m, n / max(float(m.sum()), 1.0), crop
