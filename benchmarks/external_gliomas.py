@@ -1,0 +1,105 @@
+"""Two gliomas outside the shared data, written in the layout ``segmentation_bench.py
+--brats-dir`` reads (deepmedic's: ``T1c_subtrMeanDivStd.nii.gz``, ``OTMultiClass.nii.gz`` with
+BRATS 2015 labels 1 necrosis / non-enhancing, 2 oedema, 4 enhancing, perhaps
+``Flair_subtrMeanDivStd.nii.gz``; the intensities need not be normalised).
+
+    git clone https://github.com/BrainLesion/BraTS brainlesion-brats
+    git clone https://github.com/neuronflow/BraTS-Toolkit brats-toolkit
+    python benchmarks/external_gliomas.py --brainlesion brainlesion-brats \
+        --toolkit brats-toolkit --out external
+    python benchmarks/segmentation_bench.py --only semi --brats-dir external [--second-channel]
+
+The files are read from the repositories' history (``git show COMMIT:PATH``, so a bare clone
+will do), at the commits below; nothing is copied into this project.
+
+- ``brainlesion_case``: the preprocessed case of BrainLesion/BraTS (T1c and FLAIR in the
+  SRI24 atlas, 1 mm) and, as reference, ``outputs/segmentation.nii.gz``: the output of that
+  package's glioma segmentation algorithm on it (BraTS 2023 labels 1 necrosis, 2 oedema,
+  3 enhancing; 3 is written as 4). An algorithm's mask, not an expert's.
+- ``TCGA-DU-7294``: a TCGA glioma of neuronflow/BraTS-Toolkit's examples: its brain-extracted
+  T1c in its native space (0.47 x 0.47 x 2.5 mm) and, as reference, the toolkit's SIMPLE
+  fusion of several BraTS algorithms' masks (``output_fusionator``, labels 1, 2, 4), taken
+  from the atlas to the T1c through the toolkit's own affine registrations (T1c -> T1 -> atlas,
+  ANTs convention: each maps points of its fixed space into its moving space). Its FLAIR lies
+  on another grid and is not written.
+"""
+from __future__ import annotations
+
+import argparse
+import subprocess
+import tempfile
+from pathlib import Path
+
+BRAINLESION_COMMIT = "528ab54e0599e30b831c759fa001eb95c2b053d9"
+TOOLKIT_COMMIT = "ec93d958b5ce5a5cd68330005580f45a2ad720fc"
+TCGA = "example_data/output_preprocessor_single/TCGA-DU-7294"
+
+
+def git_file(repo: Path, commit: str, path: str, out: Path) -> Path:
+    """Write ``path`` at ``commit`` of the git repository ``repo`` to ``out``."""
+    data = subprocess.run(["git", "-C", str(repo), "show", f"{commit}:{path}"], check=True,
+                          capture_output=True).stdout
+    out.write_bytes(data)
+    return out
+
+
+def brainlesion_case(repo: Path, out: Path) -> None:
+    import SimpleITK as sitk
+
+    out.mkdir(parents=True, exist_ok=True)
+    git_file(repo, BRAINLESION_COMMIT, "data/preprocessed_case/t1c.nii.gz",
+             out / "T1c_subtrMeanDivStd.nii.gz")
+    git_file(repo, BRAINLESION_COMMIT, "data/preprocessed_case/t2f.nii.gz",
+             out / "Flair_subtrMeanDivStd.nii.gz")
+    with tempfile.TemporaryDirectory() as tmp:
+        seg = sitk.ReadImage(str(git_file(repo, BRAINLESION_COMMIT, "outputs/segmentation.nii.gz",
+                                          Path(tmp) / "seg.nii.gz")))
+    lab = sitk.ChangeLabel(seg, changeMap={3: 4})          # enhancing: 3 (2023) -> 4 (2015)
+    sitk.WriteImage(sitk.Cast(lab, sitk.sitkUInt8), str(out / "OTMultiClass.nii.gz"))
+
+
+def tcga_case(repo: Path, out: Path) -> None:
+    import SimpleITK as sitk
+
+    out.mkdir(parents=True, exist_ok=True)
+    t1c_path = git_file(repo, TOOLKIT_COMMIT, f"{TCGA}/hdbet_native-space/"
+                        "TCGA-DU-7294_hdbet_native_t1c.nii.gz", out / "T1c_subtrMeanDivStd.nii.gz")
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        seg = sitk.ReadImage(str(git_file(
+            repo, TOOLKIT_COMMIT, "example_data/output_fusionator/TCGA-DU-7294/simple.nii.gz",
+            tmp / "simple.nii.gz")))
+        t1_to_atlas = sitk.ReadTransform(str(git_file(
+            repo, TOOLKIT_COMMIT, f"{TCGA}/registrations/"
+            "TCGA-DU-7294_native_t1_to_brats_0GenericAffine.mat", tmp / "a.mat")))
+        t1c_to_t1 = sitk.ReadTransform(str(git_file(
+            repo, TOOLKIT_COMMIT, f"{TCGA}/registrations/TCGA-DU-7294_t1c_to_t1_0GenericAffine.mat",
+            tmp / "b.mat")))
+    # a T1c point q lies at t1c_to_t1^-1(q) in the T1 and at t1_to_atlas^-1 of that in the atlas
+    # (a composite transform applies the transform added last first)
+    to_atlas = sitk.CompositeTransform(3)
+    to_atlas.AddTransform(t1_to_atlas.GetInverse())
+    to_atlas.AddTransform(t1c_to_t1.GetInverse())
+    t1c = sitk.ReadImage(str(t1c_path))
+    lab = sitk.Resample(seg, t1c, to_atlas, sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
+    sitk.WriteImage(lab, str(out / "OTMultiClass.nii.gz"))
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--brainlesion", type=Path, help="a clone of BrainLesion/BraTS")
+    ap.add_argument("--toolkit", type=Path, help="a clone of neuronflow/BraTS-Toolkit")
+    ap.add_argument("--out", type=Path, required=True)
+    args = ap.parse_args(argv)
+    if args.brainlesion is None and args.toolkit is None:
+        ap.error("give --brainlesion and/or --toolkit")
+    if args.brainlesion is not None:
+        brainlesion_case(args.brainlesion, args.out / "brainlesion_case")
+    if args.toolkit is not None:
+        tcga_case(args.toolkit, args.out / "TCGA-DU-7294")
+    print(f"written under {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
