@@ -1327,6 +1327,27 @@ def test_benchmark_finds_brats_cases_outside_the_shared_data(tmp_path):
         sb.brats_cases(tmp_path / "absent")
 
 
+def test_external_gliomas_take_the_atlas_labels_through_both_registrations():
+    """``benchmarks/external_gliomas.py``: ANTs' ``a_to_b`` affine maps points of b into a.
+    With t1_to_atlas a shift of +5 mm in x (atlas point p lies at p + 5 in the T1) and
+    image_to_t1 one of +3 mm in y (T1 point u lies at u + 3 in the image), a label at atlas
+    point (10, 10, 10) lies at (15, 13, 10) in the image (hand-worked)."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "external_gliomas.py"
+    spec = importlib.util.spec_from_file_location("external_gliomas", path)
+    eg = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(eg)
+    atlas = sitk.Image(30, 30, 30, sitk.sitkUInt8)
+    atlas.SetPixel(10, 10, 10, 4)
+    image = sitk.Image(30, 30, 30, sitk.sitkFloat32)
+    out = eg.atlas_labels_on(atlas, image, sitk.TranslationTransform(3, (5.0, 0.0, 0.0)),
+                             sitk.TranslationTransform(3, (0.0, 3.0, 0.0)))
+    a = sitk.GetArrayFromImage(out)
+    assert out.GetPixelID() == sitk.sitkUInt8 and a.sum() == 4
+    assert tuple(np.argwhere(a)[0][::-1]) == (15, 13, 10)
+
+
 def test_grow_from_seeds_baseline_of_the_benchmark():
     """The benchmark's "Grow from seeds" baseline (3D Slicer's FastGrowCut rule: each voxel takes
     the label of the seed it reaches by the cheapest path of absolute intensity differences):

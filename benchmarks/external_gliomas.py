@@ -75,14 +75,21 @@ def tcga_case(repo: Path, out: Path) -> None:
         t1c_to_t1 = sitk.ReadTransform(str(git_file(
             repo, TOOLKIT_COMMIT, f"{TCGA}/registrations/TCGA-DU-7294_t1c_to_t1_0GenericAffine.mat",
             tmp / "b.mat")))
-    # a T1c point q lies at t1c_to_t1^-1(q) in the T1 and at t1_to_atlas^-1 of that in the atlas
-    # (a composite transform applies the transform added last first)
+    lab = atlas_labels_on(seg, sitk.ReadImage(str(t1c_path)), t1_to_atlas, t1c_to_t1)
+    sitk.WriteImage(lab, str(out / "OTMultiClass.nii.gz"))
+
+
+def atlas_labels_on(labels, image, t1_to_atlas, image_to_t1):
+    """``labels`` (atlas space) resampled onto ``image``'s grid through two ANTs affines: each
+    ``a_to_b`` maps points of its fixed space b into its moving space a, so a point q of the
+    image lies at ``image_to_t1``^-1(q) in the T1 and at ``t1_to_atlas``^-1 of that in the
+    atlas (a composite transform applies the transform added last first)."""
+    import SimpleITK as sitk
+
     to_atlas = sitk.CompositeTransform(3)
     to_atlas.AddTransform(t1_to_atlas.GetInverse())
-    to_atlas.AddTransform(t1c_to_t1.GetInverse())
-    t1c = sitk.ReadImage(str(t1c_path))
-    lab = sitk.Resample(seg, t1c, to_atlas, sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
-    sitk.WriteImage(lab, str(out / "OTMultiClass.nii.gz"))
+    to_atlas.AddTransform(image_to_t1.GetInverse())
+    return sitk.Resample(labels, image, to_atlas, sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
 
 
 def main(argv=None) -> int:
