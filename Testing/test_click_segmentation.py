@@ -1329,9 +1329,10 @@ def test_benchmark_finds_brats_cases_outside_the_shared_data(tmp_path):
 
 def test_external_gliomas_take_the_atlas_labels_through_both_registrations():
     """``benchmarks/external_gliomas.py``: ANTs' ``a_to_b`` affine maps points of b into a.
-    With t1_to_atlas a shift of +5 mm in x (atlas point p lies at p + 5 in the T1) and
-    image_to_t1 one of +3 mm in y (T1 point u lies at u + 3 in the image), a label at atlas
-    point (10, 10, 10) lies at (15, 13, 10) in the image (hand-worked)."""
+    With t1_to_atlas a scaling by 2 (atlas point p lies at 2 p in the T1) and image_to_t1 a
+    shift of +3 mm in y (T1 point u lies at u + 3 in the image), a label at atlas point
+    (5, 5, 5) lies at (10, 13, 10) in the image (hand-worked; the other order, or either
+    transform not inverted, puts it elsewhere)."""
     import importlib.util
 
     path = Path(__file__).resolve().parents[1] / "benchmarks" / "external_gliomas.py"
@@ -1339,13 +1340,18 @@ def test_external_gliomas_take_the_atlas_labels_through_both_registrations():
     eg = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(eg)
     atlas = sitk.Image(30, 30, 30, sitk.sitkUInt8)
-    atlas.SetPixel(10, 10, 10, 4)
+    atlas.SetPixel(5, 5, 5, 4)
     image = sitk.Image(30, 30, 30, sitk.sitkFloat32)
-    out = eg.atlas_labels_on(atlas, image, sitk.TranslationTransform(3, (5.0, 0.0, 0.0)),
-                             sitk.TranslationTransform(3, (0.0, 3.0, 0.0)))
+    scale = sitk.AffineTransform(3)
+    scale.SetMatrix((2.0, 0, 0, 0, 2.0, 0, 0, 0, 2.0))
+    out = eg.atlas_labels_on(atlas, image, scale, sitk.TranslationTransform(3, (0.0, 3.0, 0.0)))
     a = sitk.GetArrayFromImage(out)
-    assert out.GetPixelID() == sitk.sitkUInt8 and a.sum() == 4
-    assert tuple(np.argwhere(a)[0][::-1]) == (15, 13, 10)
+    assert out.GetPixelID() == sitk.sitkUInt8
+    # the atlas voxel spans 4.5-5.5 mm, so 9-11 mm in the T1 and 12-14 mm in y in the image:
+    # the image voxels whose nearest atlas voxel it is are x, z in 9-10 and y in 12-13
+    assert sorted(map(tuple, np.argwhere(a == 4)[:, ::-1].tolist())) == \
+        [(x, y, z) for x in (9, 10) for y in (12, 13) for z in (9, 10)]
+    assert a.sum() == 4 * 8
 
 
 def test_grow_from_seeds_baseline_of_the_benchmark():
