@@ -20,8 +20,8 @@ will do), at the commits below; nothing is copied into this project.
   T1c in its native space (0.47 x 0.47 x 2.5 mm) and, as reference, the toolkit's SIMPLE
   fusion of several BraTS algorithms' masks (``output_fusionator``, labels 1, 2, 4), taken
   from the atlas to the T1c through the toolkit's own affine registrations (T1c -> T1 -> atlas,
-  ANTs convention: each maps points of its fixed space into its moving space). Its FLAIR lies
-  on another grid and is not written.
+  ANTs convention: each maps points of its fixed space into its moving space); its FLAIR is
+  taken to the T1c's grid the same way (FLAIR -> T1 -> T1c, linear interpolation).
 """
 from __future__ import annotations
 
@@ -75,8 +75,22 @@ def tcga_case(repo: Path, out: Path) -> None:
         t1c_to_t1 = sitk.ReadTransform(str(git_file(
             repo, TOOLKIT_COMMIT, f"{TCGA}/registrations/TCGA-DU-7294_t1c_to_t1_0GenericAffine.mat",
             tmp / "b.mat")))
-    lab = atlas_labels_on(seg, sitk.ReadImage(str(t1c_path)), t1_to_atlas, t1c_to_t1)
+        fla = sitk.ReadImage(str(git_file(
+            repo, TOOLKIT_COMMIT, f"{TCGA}/hdbet_native-space/TCGA-DU-7294_hdbet_native_fla.nii.gz",
+            tmp / "fla.nii.gz")), sitk.sitkFloat32)
+        fla_to_t1 = sitk.ReadTransform(str(git_file(
+            repo, TOOLKIT_COMMIT, f"{TCGA}/registrations/TCGA-DU-7294_fla_to_t1_0GenericAffine.mat",
+            tmp / "c.mat")))
+    t1c = sitk.ReadImage(str(t1c_path))
+    lab = atlas_labels_on(seg, t1c, t1_to_atlas, t1c_to_t1)
     sitk.WriteImage(lab, str(out / "OTMultiClass.nii.gz"))
+    # the FLAIR on the T1c's grid: a T1c point q lies at t1c_to_t1^-1(q) in the T1 and at
+    # fla_to_t1 of that in the FLAIR
+    to_fla = sitk.CompositeTransform(3)
+    to_fla.AddTransform(fla_to_t1)
+    to_fla.AddTransform(t1c_to_t1.GetInverse())
+    sitk.WriteImage(sitk.Resample(fla, t1c, to_fla, sitk.sitkLinear, 0.0, sitk.sitkFloat32),
+                    str(out / "Flair_subtrMeanDivStd.nii.gz"))
 
 
 def atlas_labels_on(labels, image, t1_to_atlas, image_to_t1):
