@@ -37,9 +37,12 @@ TCGA = "example_data/output_preprocessor_single/TCGA-DU-7294"
 
 def git_file(repo: Path, commit: str, path: str, out: Path) -> Path:
     """Write ``path`` at ``commit`` of the git repository ``repo`` to ``out``."""
-    data = subprocess.run(["git", "-C", str(repo), "show", f"{commit}:{path}"], check=True,
-                          capture_output=True).stdout
-    out.write_bytes(data)
+    run = subprocess.run(["git", "-C", str(repo), "show", f"{commit}:{path}"],
+                         capture_output=True)
+    if run.returncode != 0:
+        raise SystemExit(f"{repo}: no {path} at commit {commit[:12]} (a full clone of the "
+                         f"repository is needed): {run.stderr.decode(errors='replace').strip()}")
+    out.write_bytes(run.stdout)
     return out
 
 
