@@ -1266,13 +1266,12 @@ def test_a_click_on_the_rim_of_an_open_necrotic_core_gets_the_whole_core(shared_
     assert _dice(r0.mask, ref) < 0.15 and r0.needs_check
 
 
-def _bench_module():
-    """benchmarks/segmentation_bench.py as a module (its seeds, box and baseline)."""
+def _bench_module(name: str = "segmentation_bench"):
+    """benchmarks/<name>.py as a module (segmentation_bench: its seeds, box and baseline)."""
     import importlib.util
-    from pathlib import Path
 
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "segmentation_bench.py"
-    spec = importlib.util.spec_from_file_location("segmentation_bench", path)
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
     sb = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(sb)
     return sb
@@ -1333,12 +1332,7 @@ def test_external_gliomas_take_the_atlas_labels_through_both_registrations():
     shift of +3 mm in y (T1 point u lies at u + 3 in the image), a label at atlas point
     (5, 5, 5) lies at (10, 13, 10) in the image (hand-worked; the other order, or either
     transform not inverted, puts it elsewhere)."""
-    import importlib.util
-
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "external_gliomas.py"
-    spec = importlib.util.spec_from_file_location("external_gliomas", path)
-    eg = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(eg)
+    eg = _bench_module("external_gliomas")
     atlas = sitk.Image(30, 30, 30, sitk.sitkUInt8)
     atlas.SetPixel(5, 5, 5, 4)
     image = sitk.Image(30, 30, 30, sitk.sitkFloat32)

@@ -89,24 +89,31 @@ def tcga_case(repo: Path, out: Path) -> None:
     sitk.WriteImage(lab, str(out / "OTMultiClass.nii.gz"))
     # the FLAIR on the T1c's grid: a T1c point q lies at t1c_to_t1^-1(q) in the T1 and at
     # fla_to_t1 of that in the FLAIR
-    to_fla = sitk.CompositeTransform(3)
-    to_fla.AddTransform(fla_to_t1)
-    to_fla.AddTransform(t1c_to_t1.GetInverse())
-    sitk.WriteImage(sitk.Resample(fla, t1c, to_fla, sitk.sitkLinear, 0.0, sitk.sitkFloat32),
-                    str(out / "Flair_subtrMeanDivStd.nii.gz"))
+    sitk.WriteImage(through(fla, t1c, [t1c_to_t1.GetInverse(), fla_to_t1], sitk.sitkLinear,
+                            sitk.sitkFloat32), str(out / "Flair_subtrMeanDivStd.nii.gz"))
+
+
+def through(moving, image, transforms, interpolator, pixel_type):
+    """``moving`` resampled onto ``image``'s grid, a point of the image mapped into
+    ``moving`` by ``transforms`` in the order given (a composite transform applies the
+    transform added last first, so they are added in reverse)."""
+    import SimpleITK as sitk
+
+    composite = sitk.CompositeTransform(3)
+    for t in reversed(transforms):
+        composite.AddTransform(t)
+    return sitk.Resample(moving, image, composite, interpolator, 0, pixel_type)
 
 
 def atlas_labels_on(labels, image, t1_to_atlas, image_to_t1):
     """``labels`` (atlas space) resampled onto ``image``'s grid through two ANTs affines: each
     ``a_to_b`` maps points of its fixed space b into its moving space a, so a point q of the
     image lies at ``image_to_t1``^-1(q) in the T1 and at ``t1_to_atlas``^-1 of that in the
-    atlas (a composite transform applies the transform added last first)."""
+    atlas."""
     import SimpleITK as sitk
 
-    to_atlas = sitk.CompositeTransform(3)
-    to_atlas.AddTransform(t1_to_atlas.GetInverse())
-    to_atlas.AddTransform(image_to_t1.GetInverse())
-    return sitk.Resample(labels, image, to_atlas, sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
+    return through(labels, image, [image_to_t1.GetInverse(), t1_to_atlas.GetInverse()],
+                   sitk.sitkNearestNeighbor, sitk.sitkUInt8)
 
 
 def main(argv=None) -> int:
