@@ -529,6 +529,46 @@ def test_box_ellipsoid_radii_are_the_distances_to_the_inscribed_ellipsoid():
     assert np.isnan(box_ellipsoid_radii(sp, (1, 1, 1), dirs, lo, hi)).all()
 
 
+@pytest.mark.parametrize("trial", range(6))
+def test_a_likelihood_computed_only_where_the_rays_read_it_gives_the_same_samples(trial):
+    """The generic model's re-estimated likelihood is computed only on the voxels its rays read
+    (``ray_voxels``; the rest 0): on random volumes, anisotropic voxels, centres at a corner
+    and rays leaving the array, the samples equal those of the whole array bit for bit, and
+    the posterior there is that of the whole array.  Leaving out one corner of each cell (the
+    voxels at floor + 1 along x) changes the samples."""
+    from PanCancerSubtypeLib.segmentation._appearance import histogram_likelihood
+    from PanCancerSubtypeLib.segmentation._surface import ray_directions, ray_voxels, sample_rays
+
+    rng = np.random.default_rng(trial)
+    shape = tuple(int(v) for v in rng.integers(8, 30, 3))
+    sp = rng.uniform(0.4, 3.0, 3)
+    vol = rng.normal(size=shape).astype(np.float32)
+    dirs = ray_directions(50)[0]
+    radii = np.arange(0.0, 25.0, 0.5)
+    centres = [np.array([0, 0, 0])] if trial == 0 else \
+        [rng.integers(0, shape) for _ in range(1 + trial % 2)]
+    idx = ray_voxels(shape, sp, centres, dirs, radii)
+    assert np.unique(idx).size < vol.size
+    ins, out = rng.normal(1.0, 1.0, 200), rng.normal(-1.0, 1.0, 300)
+    whole = histogram_likelihood(vol, ins, out)
+    part = histogram_likelihood(vol, ins, out, at=idx)
+    assert np.array_equal(part.flat[idx], whole.flat[idx])
+    assert np.count_nonzero(part) <= idx.size
+    fewer = np.zeros(shape, bool)
+    fewer.flat[idx] = True
+    cells = np.concatenate([np.floor(sample_pts.reshape(-1, 3)) for sample_pts in (
+        (c + dirs[:, None, :] * radii[None, :, None] / sp) for c in centres)]).astype(int)
+    cells = cells[np.all((cells >= 0) & (cells < np.array(shape) - 1), axis=1)]
+    fewer[cells[:, 0], cells[:, 1], cells[:, 2] + 1] = False
+    hole = np.where(fewer, whole, 0.0).astype(np.float32)
+    differs = False
+    for c in centres:
+        a = sample_rays(whole, sp, c, dirs, radii)
+        assert np.array_equal(a, sample_rays(part, sp, c, dirs, radii), equal_nan=True)
+        differs |= not np.array_equal(a, sample_rays(hole, sp, c, dirs, radii), equal_nan=True)
+    assert differs
+
+
 def test_rays_without_a_boundary_stay_inside_the_box_ellipsoid():
     """Hand-worked rays (0.5 mm samples): tumour-like everywhere, so no ray shows a boundary
     (every ray runs to its end, 20 mm: nothing to interpolate from).  With the box's ellipsoid

@@ -380,9 +380,12 @@ def generic_likelihood(feat: np.ndarray, near: np.ndarray, seed_level: float,
 
 
 def histogram_likelihood(feat: np.ndarray, inside: np.ndarray, outside: np.ndarray,
-                         bins: int = 48) -> Optional[np.ndarray]:
+                         bins: int = 48, at: Optional[np.ndarray] = None) -> Optional[np.ndarray]:
     """Posterior of the inside class from histograms of the inside and outside values (equal
-    priors, add-one and Gaussian-smoothed histograms); None when either sample is too small."""
+    priors, add-one and Gaussian-smoothed histograms); None when either sample is too small.
+    With ``at`` (flat indices into ``feat``) only those voxels are computed, the rest is 0:
+    the values there are those of the whole array, bit for bit (e.g. the voxels that rays
+    read, ``_surface.ray_voxels``)."""
     from scipy import ndimage as ndi
 
     if inside.size < 20 or outside.size < 20:
@@ -397,7 +400,11 @@ def histogram_likelihood(feat: np.ndarray, inside: np.ndarray, outside: np.ndarr
     hin = ndi.gaussian_filter1d(hin / hin.sum(), 1.0)
     hout = ndi.gaussian_filter1d(hout / hout.sum(), 1.0)
     centres = 0.5 * (edges[1:] + edges[:-1])
-    return np.interp(feat, centres, hin / (hin + hout)).astype(np.float32)
+    if at is None:
+        return np.interp(feat, centres, hin / (hin + hout)).astype(np.float32)
+    out = np.zeros(feat.shape, np.float32)
+    out.flat[at] = np.interp(feat.flat[at], centres, hin / (hin + hout)).astype(np.float32)
+    return out
 
 
 def box_likelihood(full: np.ndarray, box, feat: np.ndarray, spacing_zyx,

@@ -89,6 +89,23 @@ def box_ellipsoid_radii(spacing_zyx, centre_zyx, dirs: np.ndarray, box_lo, box_h
     return (-b + np.sqrt(b * b - 4.0 * a * c)) / (2.0 * a)
 
 
+def ray_voxels(shape, spacing_zyx, centres_zyx, dirs: np.ndarray, radii_mm: np.ndarray
+               ) -> np.ndarray:
+    """Flat indices (with repeats) of the voxels of an array of ``shape`` that
+    :func:`sample_rays` (``order=1``) reads along the rays from ``centres_zyx``: the eight
+    corners of each sample's cell that lie inside the array.  A volume that is right on
+    these voxels, whatever it holds elsewhere, gives the same samples."""
+    shape = np.asarray(shape)
+    cells = np.concatenate([np.floor(ray_points(spacing_zyx, c, dirs, radii_mm).reshape(-1, 3))
+                            for c in centres_zyx]).astype(np.int64)
+    out = []
+    for off in np.ndindex(2, 2, 2):
+        v = cells + np.asarray(off)
+        v = v[np.all((v >= 0) & (v < shape), axis=1)]
+        out.append(np.ravel_multi_index(v.T, tuple(shape)))
+    return np.concatenate(out)
+
+
 def sample_rays(vol: np.ndarray, spacing_zyx, centre_zyx, dirs: np.ndarray, radii_mm: np.ndarray,
                 cval: float = np.nan, order: int = 1) -> np.ndarray:
     """Values of ``vol`` (z, y, x) along rays from ``centre_zyx`` (voxel index) in physical

@@ -167,7 +167,7 @@ from ._click_types import ClickParameters, ClickResult
 from ._points import (bbox_to_slices, check_scalar_3d, deepest_point, inner_half_points,
                       inner_half_points_per_seed, second_channel_on_grid, seeds_to_indices)
 from ._surface import (beyond_crop, box_ellipsoid_radii, fit_surface, halfway_radii,
-                       ray_directions, sample_rays, star_mask)
+                       ray_directions, ray_voxels, sample_rays, star_mask)
 from .metrics import dice_arrays
 
 log = logging.getLogger(__name__)
@@ -400,8 +400,7 @@ class _Problem:
                 for si in group:
                     s = loc[si]
                     # with one likelihood for all iterations, the surface from a centre is the
-                    # same in every run of this crop (the re-centring runs repeat the click's):
-                    # computed once
+                    # same in every run of this crop (re-centring repeats the click's): once
                     centre = tuple(int(v) for v in s)
                     known = lk["surfaces"].get(centre) if n_iter == 1 else None
                     if known is not None:
@@ -456,8 +455,9 @@ class _Problem:
                         inside_vals.append(fr[ins])
                         outside_vals.append(fr[out])
                 if it < n_iter - 1:
-                    t_new = app.histogram_likelihood(feat, np.concatenate(inside_vals),
-                                                     np.concatenate(outside_vals))
+                    t_new = app.histogram_likelihood(     # only where the rays read it
+                        feat, np.concatenate(inside_vals), np.concatenate(outside_vals),
+                        at=ray_voxels(shape, sp, [loc[si] for si in group], dirs, radii))
                     if t_new is None:
                         break
                     t_g = t_new
