@@ -979,6 +979,40 @@ def test_a_second_channel_does_not_hide_the_enhancement_beyond_the_mask(shared_c
 
 
 @pytest.mark.shared_data
+def test_a_box_result_spanning_little_of_the_box_runs_the_next_model(shared_cases):
+    """ibsi_nsclc, the benchmark's sixth click (deep in the 358 mL mass, so not the lung
+    model) with the box: the box's core against its band gave a 22 mL mask spanning 32 % of the
+    box along one axis (Dice 0.115, measured), plausible by its fill (2.3 %), so no fallback
+    ran.  A mask spanning less than a third of the box is implausible too (the box says the
+    tumour is about its size): the next model, the box's Otsu class, gives 117 mL (0.490,
+    measured), still flagged."""
+    sb = _bench_module()
+    im, _, ref = _shared_case(shared_cases, "ibsi_nsclc")
+    seeds, bbox = sb.benchmark_seeds(im, ref)
+    r = seg.segment_click(im, [seeds[5]], bbox=bbox, modality="CT")
+    d = _dice(r.mask, ref)
+    print(f"{r.model}: Dice {d:.3f}, {r.volume_ml:.1f} mL, confidence {r.confidence:.2f}")
+    assert r.model == "generic" and r.volume_ml > 80.0 and d > 0.45 and r.needs_check
+    assert not any("spans only" in w for w in r.warnings)
+
+
+def test_box_span_is_the_smallest_share_of_the_box_along_an_axis():
+    """Hand-worked: in a box of 10 x 20 x 40 voxels a mask spanning 5, 4 and 30 of them spans
+    0.2 of it along y; the smallest share counts, wherever the mask lies; no mask, no box:
+    None."""
+    from PanCancerSubtypeLib.segmentation._points import box_span
+
+    m = np.zeros((30, 40, 60), bool)
+    box = (slice(10, 20), slice(5, 25), slice(0, 40))
+    m[12:17, 20:24, 3:33] = True
+    assert box_span(m, box) == pytest.approx(0.2)
+    m[12, 6, 3] = True                  # y now 6..23: 18 of 20
+    assert box_span(m, box) == pytest.approx(0.5)       # z: 5 of 10
+    assert box_span(m, None) is None
+    assert box_span(np.zeros_like(m), box) is None
+
+
+@pytest.mark.shared_data
 def test_a_click_on_a_winding_enhancing_lesion_is_flagged(shared_cases):
     """brats_pat0002's second enhancing lesion (3.2 mL) winds through 31 slices, at most 7 mm
     thick.  A click at its deepest voxel gives the 0.6 mL nodule around it at confidence 0.97

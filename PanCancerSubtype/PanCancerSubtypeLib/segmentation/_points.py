@@ -100,6 +100,22 @@ def bbox_to_slices(image, bbox, source: Optional[str] = None):
     return tuple(slice(int(lo[d]), int(hi[d])) for d in (2, 1, 0))
 
 
+def box_span(mask: np.ndarray, box) -> Optional[float]:
+    """The smallest extent of ``mask`` along an axis as a share of the box's (``box``: index
+    slices z, y, x, as ``bbox_to_slices`` gives them; the mask lies inside it); None without a
+    box or for an empty mask."""
+    if box is None:
+        return None
+    sub = np.asarray(mask)[tuple(box)]
+    ext = []
+    for ax in range(3):
+        on = np.flatnonzero(sub.any(axis=tuple(a for a in range(3) if a != ax)))
+        if on.size == 0:
+            return None
+        ext.append((on[-1] - on[0] + 1) / sub.shape[ax])
+    return float(min(ext))
+
+
 def _depth(mask: np.ndarray, spacing_zyx):
     """Distance (mm) of every voxel of ``mask``'s bounding box to the mask's surface, and the
     box's first corner (z, y, x)."""

@@ -31,11 +31,11 @@ Method
    of a ``box_band_mm`` band just outside it (``_appearance.box_likelihood``).  When the
    chosen model delimits nothing around the click (a mask smaller than the seed's
    ``seed_radius_mm`` ball) or, with a box, a mask filling less than ``min_box_fill`` or more
-   than ``max_box_fill`` of it (step 7), even with the longer reach of step 8, the next model
-   is run and the first plausible result kept: ``lung`` / ``bright`` -> ``generic`` (from the
-   box when there is one) -> with a box, ``generic`` from the seed's own tissue (the Otsu class
-   of the box) -> the same at the coarse scale of step 8 -> the click's surroundings at that
-   scale, as without a box.
+   than ``max_box_fill`` of it or spanning less than ``min_box_span`` of it along an axis
+   (step 7), even with the longer reach of step 8, the next model is run and the first
+   plausible result kept: ``lung`` / ``bright`` -> ``generic`` (from the box when there is
+   one) -> with a box, ``generic`` from the seed's own tissue (the Otsu class of the box) ->
+   the same at the coarse scale of step 8 -> the click's surroundings at that scale.
 2. **Rays**: ``n_rays`` directions (a Fibonacci sphere) from the seed, sampled every
    ``ray_step_mm`` up to ``ray_length_mm``, on a physical (mm) grid, so anisotropic voxels and
    oblique image directions are handled.  Rays stop at the bounding box, the image border and
@@ -86,8 +86,8 @@ Method
    So does a mask spanning less than ``min_box_span`` (a third) of the box along an axis, and
    one filling more than ``max_box_fill`` (70 %) of it: an ellipsoid fills 52 % of its tightest
    box, so such a mask has leaked up to the box's walls.  A mask filling too little or too much
-   of the box is implausible (step 1); step 8 keeps a retry that does not fill up the box over
-   one that does.
+   of the box, or spanning too little of it, is implausible (step 1); step 8 keeps a retry
+   that does not fill up the box over one that does.
 8. **A longer reach when unreliable**: when the confidence is below ``warn_below``, steps 1-6
    are run again with rays of ``wide_ray_length_mm`` (90 mm), sampled every ``wide_ray_step_mm``
    (1 mm), and an ``enclosure_mm`` of at least ``wide_enclosure_mm`` (60 mm), for tumours larger
@@ -164,8 +164,9 @@ import numpy as np
 from ..errors import InvalidImageValuesError
 from . import _appearance as app
 from ._click_types import ClickParameters, ClickResult
-from ._points import (bbox_to_slices, check_scalar_3d, deepest_point, inner_half_points,
-                      inner_half_points_per_seed, second_channel_on_grid, seeds_to_indices)
+from ._points import (bbox_to_slices, box_span, check_scalar_3d, deepest_point,
+                      inner_half_points, inner_half_points_per_seed, second_channel_on_grid,
+                      seeds_to_indices)
 from ._surface import (beyond_crop, box_ellipsoid_radii, fit_surface, halfway_radii,
                        ray_directions, ray_voxels, sample_rays, star_mask)
 from .metrics import dice_arrays
@@ -632,9 +633,11 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
 
     def implausible(a) -> bool:
         """Nothing delimited around the click (``tiny``), ``overfills``, or, with a box, a mask
-        filling less than ``min_box_fill`` of it (the box says the tumour is about its size)."""
-        fill = box_fill(a["mask"], a["prob"].box)
-        return tiny(a["mask"]) or overfills(a) or (fill is not None and fill < p.min_box_fill)
+        filling less than ``min_box_fill`` of it or spanning less than ``min_box_span`` of it
+        along an axis (the box says the tumour is about its size)."""
+        fill, span = box_fill(a["mask"], a["prob"].box), box_span(a["mask"], a["prob"].box)
+        return tiny(a["mask"]) or overfills(a) or (fill is not None and fill < p.min_box_fill) \
+            or (span is not None and span < p.min_box_span)
 
     def boxed(a) -> bool:
         """With a box, no ray showed a boundary: the box's ellipsoid (step 4), any click."""
@@ -762,7 +765,6 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
                         f" of its volume within {p.enhancement_beyond_mm:g} mm): the tumour may "
                         f"be larger; check it, add a seed in the rest")
     fill = box_fill(mask, prob.box)
-    short = False
     if fill is not None:                    # the box is drawn around the tumour (step 7)
         if mask.any() and fill < p.min_box_fill:
             warnings.append(f"the mask fills only {100 * fill:.1f}% of the box: the tumour is "
@@ -778,12 +780,10 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
         if np.max(ext) >= 2 * p_used.ray_length_mm - 2 * p_used.ray_step_mm - 1e-6:
             warnings.append(f"the mask reaches the {p_used.ray_length_mm:g} mm limit of the rays: "
                             f"the tumour may be larger; add seeds in its other parts")
-        if prob.box is not None:
-            span = ext / (np.array([b.stop - b.start for b in prob.box]) * prob.sp)
-            short = float(np.min(span)) < p.min_box_span
-            if short:
-                warnings.append(f"the mask spans only {100 * np.min(span):.0f}% of the box along "
-                                f"one axis: the tumour is probably larger; check it")
+    span = box_span(mask, prob.box)
+    if short := span is not None and span < p.min_box_span:
+        warnings.append(f"the mask spans only {100 * span:.0f}% of the box along one axis: the "
+                        f"tumour is probably larger; check it")
     out = sitk.GetImageFromArray(mask.astype(np.uint8))
     out.CopyInformation(image)
     vol = float(mask.sum()) * voxel_mm3 / 1000.0
