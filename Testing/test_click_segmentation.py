@@ -1641,6 +1641,41 @@ def test_a_mask_much_shorter_than_its_box_is_flagged():
     assert res.needs_check and res.confidence >= 0.8
 
 
+def test_a_result_discarded_as_implausible_costs_no_jittered_runs(monkeypatch):
+    """The 3 mm spot in the box the image's length (above): the first result spans 10 % of the
+    box, implausible, so step 1's fallbacks run (the generic model from the box's classes, the
+    same coarse, the surroundings coarse: 52-112 voxels, implausible as well, measured) and the
+    first result is kept.  Only that result's confidence is used; the fallbacks' were computed
+    too (24 surface fits in all, 12 now, measured).  The confidence is computed when first
+    needed, so a result discarded without it costs none of its jittered runs."""
+    from PanCancerSubtypeLib.segmentation import click
+
+    judged, models = [], []
+    inner = click.inner_half_points
+
+    def recording_inner(mask, *a, **k):
+        judged.append(int(mask.sum()))
+        return inner(mask, *a, **k)
+
+    class Recording(click._Problem):
+        def __init__(self, *a, **k):
+            super().__init__(*a, **k)
+            models.append(self.box_model)
+
+    monkeypatch.setattr(click, "inner_half_points", recording_inner)
+    monkeypatch.setattr(click, "_Problem", Recording)
+    sp = (0.8, 0.8, 2.0)
+    arr = np.random.default_rng(1).normal(0, 5, (30, 72, 72))
+    arr[_ellipsoid(arr.shape, (15, 36, 36), (3.0, 3.0, 3.0), sp)] = 300.0
+    im = _image(arr, sp)
+    lo, hi = np.array(_pt(im, (13, 32, 0))), np.array(_pt(im, (17, 40, 71)))
+    res = seg.segment_click(im, [_pt(im, (15, 36, 36))], bbox=list(lo) + list(hi),
+                            modality="CT")
+    kept = int(sitk.GetArrayViewFromImage(res.mask).sum())
+    assert models == ["box", "classes", "classes", "near"]          # the fallbacks ran
+    assert judged == [kept] and len(res.jitter_dice) == 2 and res.confidence >= 0.8
+
+
 @pytest.mark.parametrize("name", ["coarse_smoothing_mm", "coarse_radius_mm", "wide_ray_step_mm",
                                   "enhancement_beyond_mm"])
 @pytest.mark.parametrize("value", [0.0, -1.0, float("nan")])

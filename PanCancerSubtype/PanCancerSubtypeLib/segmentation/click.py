@@ -605,26 +605,27 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
             return m, st["res"], list(st["used"])
 
         mask, res, used = pipeline(seeds_zyx if start is None else start)
-        jitter: List[float] = []
-        conf = None
-        if confidence and q.n_jitter > 0 and tiny(mask):
-            conf = 0.0
-        elif confidence and q.n_jitter > 0:
+        log.debug("%s: %s model, rays %g mm every %g mm, generic scale %g mm / %g mm: %.2f mL",
+                  source or "segment_click", res["model"], q.ray_length_mm, q.ray_step_mm,
+                  q.generic_smoothing_mm, q.generic_radius_mm, mask.sum() * voxel_mm3 / 1e3)
+
+        def judge():        # step 6, when first asked for (``conf_of``): none for a discarded one
+            if not confidence or q.n_jitter <= 0 or tiny(mask):
+                return (0.0 if confidence and q.n_jitter > 0 else None), []
             if len(seeds_zyx) > 1:      # each of the user's seeds moved within its own part
                 starts = inner_half_points_per_seed(mask, seeds_zyx, prob.sp, int(q.n_jitter))
             else:
                 starts = [[pt] for pt in inner_half_points(mask, prob.sp, int(q.n_jitter),
                                                            start=used[-1])]
-            for pts in starts:
-                mq, _, _ = pipeline(pts)
-                jitter.append(dice_arrays(mask, mq))
-            conf = float(np.mean(jitter)) if jitter else None
-        log.debug("%s: %s model, rays %g mm every %g mm, generic scale %g mm / %g mm: %.2f mL, "
-                  "confidence %s", source or "segment_click", res["model"], q.ray_length_mm,
-                  q.ray_step_mm, q.generic_smoothing_mm, q.generic_radius_mm,
-                  float(mask.sum()) * voxel_mm3 / 1000.0, conf)
-        return {"mask": mask, "res": res, "used": used, "conf": conf, "jitter": jitter,
-                "prob": prob, "p": q}
+            jitter = [dice_arrays(mask, pipeline(pts)[0]) for pts in starts]
+            return (float(np.mean(jitter)) if jitter else None), jitter
+        return {"mask": mask, "res": res, "used": used, "judge": judge, "prob": prob, "p": q}
+
+    def conf_of(a) -> Optional[float]:
+        """Result ``a``'s confidence (step 6), its jittered runs made on the first call."""
+        if "conf" not in a:
+            a["conf"], a["jitter"] = a["judge"]()
+        return a["conf"]
 
     def overfills(a) -> bool:
         """With a box, a mask filling more than ``max_box_fill`` of it: leaked up to its walls."""
@@ -645,7 +646,7 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
             a["res"]["model"] == "generic"
 
     def unreliable(a) -> bool:
-        return (a["conf"] is not None and a["conf"] < p.warn_below) or boxed(a)
+        return (conf_of(a) is not None and conf_of(a) < p.warn_below) or boxed(a)
 
     def point_like(m: np.ndarray) -> bool:
         """A mask smaller than a ball of twice the seed's radius: its inner-half clicks lie
@@ -655,11 +656,11 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
     def more_reliable(a, q: ClickParameters, use_model: str):
         """``a``, or the result of parameters ``q`` when it ranks higher (``rank``)."""
         b = attempt(q, use_model)
-        return a if b["conf"] is None or rank(b) <= rank(a) else b
+        return a if conf_of(b) is None or rank(b) <= rank(a) else b
 
     def rank(x):
         """Larger wins: (not filling up the box, not point-like, reliable, confidence)."""
-        return not overfills(x), not point_like(x["mask"]), not unreliable(x), x["conf"] or 0.0
+        return not overfills(x), not point_like(x["mask"]), not unreliable(x), conf_of(x) or 0.0
 
     best = attempt(p, model)
     # an unreliable result: a longer reach (large tumours, wide necrotic cores; rays every
@@ -680,8 +681,8 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
                                     lk["t"], lk["sm"], lk["valid"], b["median"], b["sd"],
                                     best["prob"].sp)
             alt = None if c is None else attempt(p, model, start=seeds_zyx + [c + lo])
-            if (alt is not None and alt["res"]["model"] == "bright" and not unreliable(alt)
-                    and not point_like(alt["mask"]) and not overfills(alt)):
+            if (alt is not None and alt["res"]["model"] == "bright" and not point_like(alt["mask"])
+                    and not overfills(alt) and not unreliable(alt)):
                 best = alt
     # still unreliable but plausible, not enhancing (the image shows its boundary): the longer
     # reach and repeated re-centring (a mass whose boundary the image hides in places, step 8)
@@ -718,7 +719,8 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
     def finish(b):
         """Step 9 on result ``b``, in place: its mask with the rim's thin continuations; and
         step 10's share of that mask's volume that the enhancement continuing past it adds;
-        and its crop."""
+        and its crop.  ``b``'s confidence is that of its mask before step 9."""
+        conf_of(b)
         m, r, q = b["mask"], b["res"], b["p"]
         crop = tuple(slice(int(i), int(j)) for i, j in zip(r["lo"], r["hi"]))
         if r["model"] != "bright":
@@ -741,7 +743,8 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
                     and not overfills(alt)):
                 best = alt
                 mask, beyond, crop = finish(best)
-    res, used, conf, jitter, prob = (best[k] for k in ("res", "used", "conf", "jitter", "prob"))
+    conf = conf_of(best)
+    res, used, jitter, prob = (best[k] for k in ("res", "used", "jitter", "prob"))
     p_used = best["p"]
     warnings: List[str] = []
     is_tiny = tiny(mask)
@@ -752,9 +755,8 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
         warnings.append("empty mask: the click is not inside a tumour the method can separate")
     elif is_tiny:
         warnings.append(f"the mask is smaller than a ball of {p.seed_radius_mm:g} mm radius "
-                        f"around the click (confidence 0): either the tumour is tiny or the "
-                        f"method found no boundary around the click; check it, click inside "
-                        f"the tumour, add seeds or a box")
+                        f"around the click (confidence 0): the tumour is tiny or the method "
+                        f"found no boundary around it; check it, click inside, add seeds or a box")
     if res["boundary_fraction"] < p.min_boundary_fraction:
         warnings.append(f"the image shows the tumour's boundary on only "
                         f"{100 * res['boundary_fraction']:.0f}% of its surface (tissue of "
@@ -768,8 +770,7 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
     if fill is not None:                    # the box is drawn around the tumour (step 7)
         if mask.any() and fill < p.min_box_fill:
             warnings.append(f"the mask fills only {100 * fill:.1f}% of the box: the tumour is "
-                            f"probably larger than the mask; click nearer its centre or add "
-                            f"seeds")
+                            f"probably larger; click nearer its centre or add seeds")
         elif fill > p.max_box_fill:
             warnings.append(f"the mask fills {100 * fill:.0f}% of the box, more than a rounded "
                             f"tumour can (an ellipsoid: 52%): it has probably leaked up to the "
@@ -795,6 +796,5 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
                        modality=modality, modality_guessed=bool(guessed), seeds_lps=seeds_lps,
                        boundary_fraction=res["boundary_fraction"], volume_ml=vol,
                        warnings=warnings, seconds=time.perf_counter() - t0,
-                       ray_length_mm=float(p_used.ray_length_mm),
-                       needs_check=bool(unreliable(best) or implausible(best) or short
-                                        or continues))
+                       ray_length_mm=float(p_used.ray_length_mm), needs_check=bool(
+                           unreliable(best) or implausible(best) or short or continues))
