@@ -15,6 +15,14 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
+def pytest_xdist_auto_num_workers(config) -> int:
+    """Workers for ``-n auto`` (``addopts`` in pyproject.toml): one per core this process may
+    use, at most 8 (each imports torch, SimpleITK and the rest; the longest test file, the
+    click segmentation's, sets the wall time beyond that).  ``-n 0`` runs in one process."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(cores or 1, 8))
+
+
 def shared_data_dir() -> Path:
     env = os.environ.get("PANCANCER_SHARED_DATA")
     return Path(env) if env else (REPO_ROOT.parent / "shared" / "data")
