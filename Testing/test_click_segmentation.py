@@ -1620,6 +1620,16 @@ def test_a_retry_that_fills_too_little_of_the_box_still_leads_to_the_fallbacks(s
     assert r.needs_check                         # confidence 0.46
 
 
+def _spot_in_a_long_box(sp):
+    """A 3 mm spot (300) in noise (sd 5), its click, and a box tight across it (7 x 10 mm) but
+    the image's whole length (58 mm)."""
+    arr = np.random.default_rng(1).normal(0, 5, (30, 72, 72))
+    arr[_ellipsoid(arr.shape, (15, 36, 36), (3.0, 3.0, 3.0), sp)] = 300.0
+    im = _image(arr, sp)
+    lo, hi = np.array(_pt(im, (13, 32, 0))), np.array(_pt(im, (17, 40, 71)))
+    return im, [_pt(im, (15, 36, 36))], list(lo) + list(hi)
+
+
 def test_a_mask_much_shorter_than_its_box_is_flagged():
     """The 3 mm spot in a box tight across it (7 x 10 mm) but the whole image long (58 mm): the
     mask fills 2.7 % of the box (no fill warning) and spans 10 % of its length, under a third:
@@ -1630,12 +1640,8 @@ def test_a_mask_much_shorter_than_its_box_is_flagged():
     tight = seg.segment_click(im, [_pt(im, (15, 36, 36))], bbox=list(lo) + list(hi),
                               modality="CT")
     assert not [w for w in tight.warnings if "spans only" in w] and not tight.needs_check
-    arr = np.random.default_rng(1).normal(0, 5, (30, 72, 72))
-    arr[_ellipsoid(arr.shape, (15, 36, 36), (3.0, 3.0, 3.0), sp)] = 300.0
-    im2 = _image(arr, sp)
-    lo, hi = np.array(_pt(im2, (13, 32, 0))), np.array(_pt(im2, (17, 40, 71)))
-    res = seg.segment_click(im2, [_pt(im2, (15, 36, 36))], bbox=list(lo) + list(hi),
-                            modality="CT")
+    im2, click_pt, box = _spot_in_a_long_box(sp)
+    res = seg.segment_click(im2, click_pt, bbox=box, modality="CT")
     assert not [w for w in res.warnings if "fills only" in w], res.warnings
     assert [w for w in res.warnings if "spans only" in w], res.warnings
     assert res.needs_check and res.confidence >= 0.8
@@ -1664,13 +1670,8 @@ def test_a_result_discarded_as_implausible_costs_no_jittered_runs(monkeypatch):
 
     monkeypatch.setattr(click, "inner_half_points", recording_inner)
     monkeypatch.setattr(click, "_Problem", Recording)
-    sp = (0.8, 0.8, 2.0)
-    arr = np.random.default_rng(1).normal(0, 5, (30, 72, 72))
-    arr[_ellipsoid(arr.shape, (15, 36, 36), (3.0, 3.0, 3.0), sp)] = 300.0
-    im = _image(arr, sp)
-    lo, hi = np.array(_pt(im, (13, 32, 0))), np.array(_pt(im, (17, 40, 71)))
-    res = seg.segment_click(im, [_pt(im, (15, 36, 36))], bbox=list(lo) + list(hi),
-                            modality="CT")
+    im, click_pt, box = _spot_in_a_long_box((0.8, 0.8, 2.0))   # the lung nodule's spacing
+    res = seg.segment_click(im, click_pt, bbox=box, modality="CT")
     kept = int(sitk.GetArrayViewFromImage(res.mask).sum())
     assert models == ["box", "classes", "classes", "near"]          # the fallbacks ran
     assert judged == [kept] and len(res.jitter_dice) == 2 and res.confidence >= 0.8
