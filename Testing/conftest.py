@@ -15,6 +15,7 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.hookimpl(optionalhook=True)     # a pytest-xdist hook; unknown without it
 def pytest_xdist_auto_num_workers(config) -> int:
     """Workers for ``-n auto`` (``addopts`` in pyproject.toml): one per core this process may
     use, at most 8 (each imports torch, SimpleITK and the rest; the longest test file, the
