@@ -1703,10 +1703,13 @@ def test_rim_reach_must_be_a_non_negative_number(value):
 @pytest.mark.parametrize("seed", range(6))
 @pytest.mark.parametrize("smooth", [0.0, 0.3])
 @pytest.mark.parametrize("max_step", [1, 2, 4])
-def test_optimal_surface_is_the_exhaustive_minimum(seed, smooth, max_step):
+@pytest.mark.parametrize("twice", [False, True])
+def test_optimal_surface_is_the_exhaustive_minimum(seed, smooth, max_step, twice):
     """The minimum cut's surface against every surface of a small problem (5 columns of 5
     samples, a ring of neighbours with one chord, |r_d - r_e| <= max_step between
-    neighbours): its cost equals the exhaustive minimum, and it satisfies the constraint."""
+    neighbours): its cost equals the exhaustive minimum, and it satisfies the constraint.
+    ``twice``: one pair listed twice, its smoothness counted twice (arcs sharing a place in
+    the graph add up)."""
     import itertools
 
     from PanCancerSubtypeLib.segmentation._surface import optimal_surface
@@ -1714,7 +1717,7 @@ def test_optimal_surface_is_the_exhaustive_minimum(seed, smooth, max_step):
     rng = np.random.default_rng(seed)
     n, k = 5, 5
     cost = rng.normal(0.0, 1.0, (n, k)) + (2.0 if seed % 2 else 0.0)   # also all-positive
-    edges = np.array([[0, 1], [1, 2], [2, 3], [3, 4], [0, 4], [1, 3]])
+    edges = np.array([[0, 1], [1, 2], [2, 3], [3, 4], [0, 4], [1, 3]] + [[2, 1]] * twice)
 
     def total(r):
         return float(cost[np.arange(n), r].sum() +
@@ -1725,3 +1728,23 @@ def test_optimal_surface_is_the_exhaustive_minimum(seed, smooth, max_step):
     r = optimal_surface(cost, edges, max_step, smooth=smooth)
     assert np.all(np.abs(r[edges[:, 0]] - r[edges[:, 1]]) <= max_step)
     assert total(r) == pytest.approx(best, abs=1e-2)     # costs are rounded to 1/1000
+
+
+def test_optimal_surface_builds_its_graph_once_per_ray_layout():
+    """The graph's arcs are built once per ray layout and only their capacities per cut: three
+    costs on one layout (40 rays of 30 samples) give the surfaces of three cuts each built from
+    scratch, and the arcs were built once."""
+    from PanCancerSubtypeLib.segmentation._surface import (_cut_arcs, optimal_surface,
+                                                           sphere_directions)
+
+    rng = np.random.default_rng(3)
+    edges = sphere_directions(40)[1]
+    costs = [np.cumsum(rng.normal(0.0, 1.0, (40, 30)), axis=1) for _ in range(3)]
+    _cut_arcs.cache_clear()
+    shared = [optimal_surface(c, edges, 2) for c in costs]
+    info = _cut_arcs.cache_info()
+    assert (info.misses, info.hits) == (1, 2)
+    for c, r in zip(costs, shared):
+        _cut_arcs.cache_clear()
+        assert np.array_equal(optimal_surface(c, edges, 2), r)
+    assert len({tuple(r) for r in shared}) == 3          # three different surfaces
