@@ -537,7 +537,8 @@ def test_a_likelihood_computed_only_where_the_rays_read_it_gives_the_same_sample
     the posterior there is that of the whole array.  Leaving out one corner of each cell (the
     voxels at floor + 1 along x) changes the samples."""
     from PanCancerSubtypeLib.segmentation._appearance import histogram_likelihood
-    from PanCancerSubtypeLib.segmentation._surface import ray_directions, ray_voxels, sample_rays
+    from PanCancerSubtypeLib.segmentation._surface import (ray_directions, ray_points,
+                                                           ray_voxels, sample_rays)
 
     rng = np.random.default_rng(trial)
     shape = tuple(int(v) for v in rng.integers(8, 30, 3))
@@ -556,8 +557,8 @@ def test_a_likelihood_computed_only_where_the_rays_read_it_gives_the_same_sample
     assert np.count_nonzero(part) <= idx.size
     fewer = np.zeros(shape, bool)
     fewer.flat[idx] = True
-    cells = np.concatenate([np.floor(sample_pts.reshape(-1, 3)) for sample_pts in (
-        (c + dirs[:, None, :] * radii[None, :, None] / sp) for c in centres)]).astype(int)
+    cells = np.concatenate([np.floor(ray_points(sp, c, dirs, radii).reshape(-1, 3))
+                            for c in centres]).astype(int)
     cells = cells[np.all((cells >= 0) & (cells < np.array(shape) - 1), axis=1)]
     fewer[cells[:, 0], cells[:, 1], cells[:, 2] + 1] = False
     hole = np.where(fewer, whole, 0.0).astype(np.float32)
