@@ -825,6 +825,33 @@ def test_coarse_scale_retry_finds_a_large_tumour_in_noisy_ct():
     assert r.confidence > fine.confidence
 
 
+
+def test_a_generic_surface_is_fitted_once_per_likelihood_and_centre(monkeypatch):
+    """The generic model re-estimates its likelihood from the fitted surface, so the runs of
+    one crop cannot share their final surfaces; they share the first iteration's (the click's
+    surface before the re-estimation is the same in the re-centring run).  No surface is fitted
+    twice from the same samples in a whole click (the large tumour above: first result,
+    re-centring, jittered runs, retries), and the result is the one asserted above."""
+    import hashlib
+
+    from PanCancerSubtypeLib.segmentation import click as click_mod
+
+    im, ref, click = _large_tumour_in_noisy_ct()
+    fits = []
+    fit0 = click_mod.fit_surface
+
+    def fit(tr, blocked, user, *a, **k):
+        h = hashlib.sha1()
+        for v in (tr, blocked, user) + tuple(x for x in a if isinstance(x, np.ndarray)):
+            h.update(np.ascontiguousarray(v).tobytes())
+        fits.append(h.hexdigest())
+        return fit0(tr, blocked, user, *a, **k)
+
+    monkeypatch.setattr(click_mod, "fit_surface", fit)
+    r = seg.segment_click(im, click, modality="CT")
+    assert r.model == "generic" and r.ray_length_mm == 90.0 and _dice(r.mask, ref) > 0.85
+    assert len(fits) > 20 and len(fits) == len(set(fits))
+
 @pytest.mark.parametrize("margin_mm,measured", [(0.0, 0.786), (5.0, 0.951), (15.0, 0.934)])
 def test_a_box_does_not_lose_the_large_tumour_that_the_coarse_scale_finds(margin_mm, measured):
     """The large tumour above with a box (its extent + 0, 5 or 15 mm): the box's core against

@@ -400,13 +400,15 @@ class _Problem:
                 inside_vals, outside_vals, fr_g = [], [], []
                 for si in group:
                     s = loc[si]
-                    # with one likelihood for all iterations, the surface from a centre is the
-                    # same in every run of this crop (re-centring repeats the click's): once
-                    centre = tuple(int(v) for v in s)
-                    known = lk["surfaces"].get(centre) if n_iter == 1 else None
-                    if known is not None:
+                    # a centre's surface of the first iteration is the same in every run of
+                    # this crop (re-centring repeats the click's; later iterations pool the
+                    # group's samples): once, with the samples its re-estimation takes
+                    key = (tuple(int(v) for v in s), si in further, group[0] in lk["t_own"])
+                    if it == 0 and (known := lk["surfaces"].get(key)) is not None:
                         fr_g.append(known[0])
                         reg_g |= known[1]
+                        inside_vals += known[2]
+                        outside_vals += known[3]
                         continue
                     tr = sample_rays(t_g, sp, s, dirs, radii, cval=np.nan)
                     ok = sample_rays(valid, sp, s, dirs, radii, cval=0.0)
@@ -414,10 +416,8 @@ class _Problem:
                     # a ray stopped by a background point or padding (outside the body): a boundary
                     user = ~(ok >= 0.5)
                     if self.box is not None:
-                        # the box's walls stop the rays but are no boundary the image showed:
-                        # where the image shows none, the radius is interpolated (step 4), not
-                        # pulled out to the wall (the box's corners lie far outside a rounded
-                        # tumour)
+                        # the box's walls stop the rays but are no boundary the image showed: the
+                        # radius is interpolated there (step 4), not pulled out to the wall
                         user &= ~beyond_crop(sp, s, dirs, radii, shape, lo, self.full.shape)
                     tr = np.where(np.isnan(tr), 0.0, tr)
                     gaps = None
@@ -444,8 +444,6 @@ class _Problem:
                     fr_g.append(float(seen.mean()))
                     star = star_mask(shape, sp, s, dirs, radii[r])
                     reg_g |= star
-                    if n_iter == 1:
-                        lk["surfaces"][centre] = (fr_g[-1], star)
                     if it < n_iter - 1:
                         fr = sample_rays(feat, sp, s, dirs, radii, cval=np.nan)
                         j = np.arange(n_k)[None, :]
@@ -455,6 +453,8 @@ class _Problem:
                                & seen[:, None])
                         inside_vals.append(fr[ins])
                         outside_vals.append(fr[out])
+                    if it == 0:
+                        lk["surfaces"][key] = (fr_g[-1], star, inside_vals[-1:], outside_vals[-1:])
                 if it < n_iter - 1:
                     t_new = app.histogram_likelihood(     # only where the rays read it
                         feat, np.concatenate(inside_vals), np.concatenate(outside_vals),
