@@ -79,7 +79,9 @@ def fill_enclosed(mask: np.ndarray, spacing_zyx, max_hole_radius_mm: float) -> n
     from scipy import ndimage as ndi
 
     sp = np.asarray(spacing_zyx, float)
-    filled = mask | holes_of(mask)
+    # (a 3D hole is a hole of each of its slices, whichever the axis: its slice's background
+    # component lies inside its own, which touches no border; the slices' holes hold it)
+    filled = mask.copy()
     axes = (0, 1, 2) if sp[0] <= 1.5 * max(sp[1], sp[2]) else (0,)
     for ax in axes:
         filled |= holes_of(mask, axis=ax)
