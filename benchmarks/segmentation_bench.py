@@ -449,6 +449,7 @@ def semi_benchmark(args) -> None:
     ellipsoids = []     # the box's ellipsoid alone, per target case
     flags = []          # (Dice, needs_check) of every click result
     table = []
+    target_cpu = []     # (case, CPU s of the targets' three results without a box)
     for case in cases:
         cid, modality = case[:2]
         img, ref, ch2 = load_case(case, args.second_channel)
@@ -479,6 +480,8 @@ def semi_benchmark(args) -> None:
                 f"{np.median(cpus):.2f} / {np.max(cpus):.2f} s)")
         print(line, flush=True)
         table.append((cid, res, cpus))
+        if target:
+            target_cpu.append((cid, [r[3] for r in res["seed"][:3] if np.isfinite(r[0])]))
     for name, label in (("seed", "without box"), ("box", "with box")):
         d = np.array(summary[name], float)
         d = d[np.isfinite(d)]
@@ -507,6 +510,11 @@ def semi_benchmark(args) -> None:
         print(f"SUMMARY CPU time per segmentation (one core): median {np.median(all_t):.2f} s, "
               f"max {np.max(all_t):.2f} s; per-case medians: "
               + ", ".join(f"{c} {np.median(ts):.1f}" for c, _, ts in table))
+    if any(ts for _, ts in target_cpu):
+        print("SUMMARY CPU time per segmentation, the targets' protocol (the centroid-nearest "
+              "and the first 2 random seeds without a box, per target case): median / max: "
+              + ", ".join(f"{c} {np.median(ts):.1f} / {np.max(ts):.1f}"
+                          for c, ts in target_cpu if ts))
 
 
 def main(argv=None):
