@@ -1807,3 +1807,30 @@ def test_optimal_surface_builds_its_graph_once_per_ray_layout():
         _cut_arcs.cache_clear()
         assert np.array_equal(optimal_surface(c, edges, 2), r)
     assert len({tuple(r) for r in shared}) == 3          # three different surfaces
+
+
+def test_star_masks_of_two_ray_sets_each_read_their_own_radius_table():
+    """``star_mask`` reads the radius between rays from a table of each cell's three nearest
+    rays, found once per set of rays (``_star_table``).  Masks of two ray sets (100 and 300
+    rays) made in turn equal those made with the table found afresh for each; a sphere's
+    mask from either set is the ball (its table is the ball's radius everywhere)."""
+    from PanCancerSubtypeLib.segmentation._surface import (_star_table, ray_directions,
+                                                           star_mask)
+
+    rng = np.random.default_rng(3)
+    sp, shape, c = (2.0, 0.8, 0.9), (30, 70, 64), (15, 35, 30)
+    sets = [ray_directions(n)[0] for n in (100, 300)]
+    radii = [rng.uniform(5.0, 20.0, len(d)) for d in sets]
+    fresh = []
+    for d, r in zip(sets, radii):
+        _star_table.cache_clear()
+        fresh.append(star_mask(shape, sp, c, d, r))
+    _star_table.cache_clear()
+    for _ in range(2):
+        for d, r, want in zip(sets, radii, fresh):
+            np.testing.assert_array_equal(star_mask(shape, sp, c, d, r), want)
+    assert _star_table.cache_info().misses == 2 and _star_table.cache_info().hits == 2
+    assert fresh[0].sum() != fresh[1].sum()
+    for d in sets:
+        ball = _ellipsoid(shape, c, (11.63,) * 3, sp[::-1])    # (no voxel at 11.63 mm)
+        np.testing.assert_array_equal(star_mask(shape, sp, c, d, np.full(len(d), 11.63)), ball)

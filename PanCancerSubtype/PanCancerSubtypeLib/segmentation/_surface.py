@@ -228,14 +228,32 @@ def optimal_surface(cost: np.ndarray, edges: np.ndarray, max_step: int,
     return top
 
 
+@functools.lru_cache(maxsize=4)
+def _star_table(dir_bytes: bytes, nt: int):
+    """For :func:`star_mask`'s table of ``nt`` x ``2 nt`` (polar angle x azimuth) cells: the
+    three rays nearest each cell centre and their inverse-angle weights (the same for every
+    mask of one set of rays)."""
+    from scipy.spatial import cKDTree
+
+    dirs = np.frombuffer(dir_bytes, float).reshape(-1, 3)
+    nphi = 2 * nt
+    th = (np.arange(nt) + 0.5) * np.pi / nt
+    ph = (np.arange(nphi) + 0.5) * 2 * np.pi / nphi - np.pi
+    tt, pp = np.meshgrid(th, ph, indexing="ij")
+    u = np.stack([np.cos(tt), np.sin(tt) * np.sin(pp), np.sin(tt) * np.cos(pp)], -1).reshape(-1, 3)
+    dd, ii = cKDTree(dirs).query(u, k=3)
+    wgt = 1.0 / np.maximum(dd, 1e-6)
+    for v in (ii, wgt):
+        v.setflags(write=False)
+    return ii, wgt
+
+
 def star_mask(shape, spacing_zyx, centre_zyx, dirs: np.ndarray, radius_mm: np.ndarray,
               table: int = 96) -> np.ndarray:
     """Voxels (z, y, x) inside the star-shaped surface ``radius_mm[d]`` along ``dirs`` from
     ``centre_zyx`` (voxel index).  The radius between rays is read from a (polar angle x
     azimuth) table of ``table`` x ``2 table`` cells, each holding the inverse-angle-weighted
-    mean radius of its three nearest rays."""
-    from scipy.spatial import cKDTree
-
+    mean radius of its three nearest rays (``_star_table``, once per set of rays)."""
     sp = np.asarray(spacing_zyx, float)
     rad_rays = np.asarray(radius_mm, float)
     rmax = float(rad_rays.max()) if rad_rays.size else 0.0
@@ -247,12 +265,7 @@ def star_mask(shape, spacing_zyx, centre_zyx, dirs: np.ndarray, radius_mm: np.nd
         return out
     # radius table over (theta, phi) cell centres
     nt, nphi = int(table), 2 * int(table)
-    th = (np.arange(nt) + 0.5) * np.pi / nt
-    ph = (np.arange(nphi) + 0.5) * 2 * np.pi / nphi - np.pi
-    tt, pp = np.meshgrid(th, ph, indexing="ij")
-    u = np.stack([np.cos(tt), np.sin(tt) * np.sin(pp), np.sin(tt) * np.cos(pp)], -1).reshape(-1, 3)
-    dd, ii = cKDTree(dirs).query(u, k=3)
-    wgt = 1.0 / np.maximum(dd, 1e-6)
+    ii, wgt = _star_table(np.ascontiguousarray(dirs, float).tobytes(), nt)
     tab = ((rad_rays[ii] * wgt).sum(1) / wgt.sum(1)).reshape(nt, nphi)
     z = (np.arange(lo[0], hi[0]) - c[0]) * sp[0]
     y = (np.arange(lo[1], hi[1]) - c[1]) * sp[1]
