@@ -532,8 +532,9 @@ def test_box_ellipsoid_radii_are_the_distances_to_the_inscribed_ellipsoid():
 @pytest.mark.parametrize("trial", range(6))
 def test_a_likelihood_computed_only_where_the_rays_read_it_gives_the_same_samples(trial):
     """The generic model's re-estimated likelihood is computed only on the voxels its rays read
-    (``ray_voxels``; the rest 0): on random volumes, anisotropic voxels, centres at a corner
-    and rays leaving the array, the samples equal those of the whole array bit for bit, and
+    (``ray_voxels``: every corner of every sample's cell, once; the rest 0): on random
+    volumes, anisotropic voxels, centres at a corner and rays leaving the array, the samples
+    equal those of the whole array bit for bit, and
     the posterior there is that of the whole array.  Leaving out one corner of each cell (the
     voxels at floor + 1 along x) changes the samples."""
     from PanCancerSubtypeLib.segmentation._appearance import histogram_likelihood
@@ -550,6 +551,12 @@ def test_a_likelihood_computed_only_where_the_rays_read_it_gives_the_same_sample
         [rng.integers(0, shape) for _ in range(1 + trial % 2)]
     idx = ray_voxels(shape, sp, centres, dirs, radii)
     assert np.unique(idx).size < vol.size
+    # each voxel once, sorted: every corner inside the array of every sample's cell
+    corners = (np.concatenate([np.floor(ray_points(sp, c, dirs, radii).reshape(-1, 3))
+                               for c in centres]).astype(int)[:, None, :]
+               + np.array(list(np.ndindex(2, 2, 2)))[None]).reshape(-1, 3)
+    corners = corners[np.all((corners >= 0) & (corners < np.array(shape)), axis=1)]
+    np.testing.assert_array_equal(idx, np.unique(np.ravel_multi_index(corners.T, shape)))
     ins, out = rng.normal(1.0, 1.0, 200), rng.normal(-1.0, 1.0, 300)
     whole = histogram_likelihood(vol, ins, out)
     part = histogram_likelihood(vol, ins, out, at=idx)

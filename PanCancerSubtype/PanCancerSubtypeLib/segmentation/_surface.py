@@ -92,19 +92,26 @@ def box_ellipsoid_radii(spacing_zyx, centre_zyx, dirs: np.ndarray, box_lo, box_h
 
 def ray_voxels(shape, spacing_zyx, centres_zyx, dirs: np.ndarray, radii_mm: np.ndarray
                ) -> np.ndarray:
-    """Flat indices (with repeats) of the voxels of an array of ``shape`` that
+    """Flat indices (sorted, each once) of the voxels of an array of ``shape`` that
     :func:`sample_rays` (``order=1``) reads along the rays from ``centres_zyx``: the eight
     corners of each sample's cell that lie inside the array.  A volume that is right on
-    these voxels, whatever it holds elsewhere, gives the same samples."""
+    these voxels, whatever it holds elsewhere, gives the same samples.  (Marked on a boolean
+    array: neighbouring samples share cells, and sorting out the repeats costs more.)"""
     shape = np.asarray(shape)
     cells = np.concatenate([np.floor(ray_points(spacing_zyx, c, dirs, radii_mm).reshape(-1, 3))
                             for c in centres_zyx]).astype(np.int64)
-    out = []
+    read = np.zeros(int(np.prod(shape)), bool)
+    # cells with all eight corners inside: their first corner's index plus each corner's step
+    whole = np.all((cells >= 0) & (cells < shape - 1), axis=1)
+    first = np.ravel_multi_index(cells[whole].T, tuple(shape))
+    steps = np.array([shape[1] * shape[2], shape[2], 1])
+    rest = cells[~whole]
     for off in np.ndindex(2, 2, 2):
-        v = cells + np.asarray(off)
+        read[first + int(np.dot(off, steps))] = True
+        v = rest + np.asarray(off)
         v = v[np.all((v >= 0) & (v < shape), axis=1)]
-        out.append(np.ravel_multi_index(v.T, tuple(shape)))
-    return np.concatenate(out)
+        read[np.ravel_multi_index(v.T, tuple(shape))] = True
+    return np.flatnonzero(read)
 
 
 def sample_rays(vol: np.ndarray, spacing_zyx, centre_zyx, dirs: np.ndarray, radii_mm: np.ndarray,
