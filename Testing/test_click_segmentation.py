@@ -1841,3 +1841,26 @@ def test_star_masks_of_two_ray_sets_each_read_their_own_radius_table():
     for d in sets:
         ball = _ellipsoid(shape, c, (11.63,) * 3, sp[::-1])    # (no voxel at 11.63 mm)
         np.testing.assert_array_equal(star_mask(shape, sp, c, d, np.full(len(d), 11.63)), ball)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_mask_bounds_are_those_of_the_masks_voxels(seed):
+    """``mask_bounds`` (from the mask's projections) against the list of its voxels: the first
+    and one-past-last index along each axis, on random sparse masks, a single voxel, a mask at
+    the array's corners and one filling it."""
+    from PanCancerSubtypeLib.segmentation._points import mask_bounds
+
+    rng = np.random.default_rng(seed)
+    shape = tuple(int(v) for v in rng.integers(1, 40, 3))
+    masks = [rng.random(shape) < rng.choice([0.001, 0.05, 0.5]), np.ones(shape, bool)]
+    one = np.zeros(shape, bool)
+    one[tuple(int(rng.integers(0, n)) for n in shape)] = True
+    corners = np.zeros(shape, bool)
+    corners[0, -1, 0] = corners[-1, 0, -1] = True
+    for m in masks + [one, corners]:
+        if not m.any():
+            continue
+        idx = np.argwhere(m)
+        lo, hi = mask_bounds(m)
+        np.testing.assert_array_equal(lo, idx.min(0))
+        np.testing.assert_array_equal(hi, idx.max(0) + 1)

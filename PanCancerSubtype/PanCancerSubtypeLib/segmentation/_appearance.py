@@ -40,6 +40,8 @@ from typing import Dict, Optional, Tuple
 
 import numpy as np
 
+from ._points import mask_bounds
+
 __all__ = ["ball", "closing", "fill_enclosed", "deeper_than", "grown_box", "holes_of",
            "robust_stats", "sigmoid",
            "choose_model", "lung_likelihood", "bright_threshold", "bright_likelihood",
@@ -97,9 +99,9 @@ def fill_enclosed(mask: np.ndarray, spacing_zyx, max_hole_radius_mm: float) -> n
 def grown_box(mask: np.ndarray, grow) -> Tuple[np.ndarray, tuple]:
     """The bounding box of a non-empty ``mask`` grown by ``grow`` voxels (per axis) each way
     and clipped to the array: its first index (z, y, x) and its slices."""
-    idx = np.argwhere(mask)
-    lo = np.maximum(idx.min(0) - grow, 0)
-    hi = np.minimum(idx.max(0) + grow + 1, mask.shape)
+    lo, hi = mask_bounds(mask)
+    lo = np.maximum(lo - grow, 0)
+    hi = np.minimum(hi + grow, mask.shape)
     return lo, tuple(slice(int(a), int(b)) for a, b in zip(lo, hi))
 
 

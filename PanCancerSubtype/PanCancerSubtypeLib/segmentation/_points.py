@@ -13,7 +13,8 @@ from ..errors import GeometryMismatchError, ImageDimensionError
 log = logging.getLogger(__name__)
 
 __all__ = ["seeds_to_indices", "bbox_to_slices", "check_scalar_3d", "deepest_point",
-           "inner_half_points", "inner_half_points_per_seed", "second_channel_on_grid"]
+           "inner_half_points", "inner_half_points_per_seed", "mask_bounds",
+           "second_channel_on_grid"]
 
 
 def check_scalar_3d(image, source: Optional[str] = None) -> None:
@@ -116,13 +117,23 @@ def box_span(mask: np.ndarray, box) -> Optional[float]:
     return float(min(ext))
 
 
+def mask_bounds(mask: np.ndarray):
+    """First and one-past-last index (z, y, x) of the voxels of a non-empty 3D ``mask``: what
+    ``np.argwhere(mask).min(0)`` and ``.max(0) + 1`` give, from the mask's projections (one
+    pass over the array and one over its z range, not a list of its voxels)."""
+    mask = np.asarray(mask)
+    z = np.flatnonzero(mask.any(axis=(1, 2)))
+    yx = mask[z[0]:z[-1] + 1].any(axis=0)
+    y, x = np.flatnonzero(yx.any(axis=1)), np.flatnonzero(yx.any(axis=0))
+    return np.array([z[0], y[0], x[0]], np.intp), np.array([z[-1], y[-1], x[-1]], np.intp) + 1
+
+
 def _depth(mask: np.ndarray, spacing_zyx):
     """Distance (mm) of every voxel of ``mask``'s bounding box to the mask's surface, and the
     box's first corner (z, y, x)."""
     from scipy import ndimage as ndi
 
-    idx = np.argwhere(mask)
-    lo, hi = idx.min(0), idx.max(0) + 1
+    lo, hi = mask_bounds(mask)
     sub = mask[tuple(slice(a, b) for a, b in zip(lo, hi))]
     return ndi.distance_transform_edt(np.pad(sub, 1), sampling=spacing_zyx)[1:-1, 1:-1, 1:-1], lo
 

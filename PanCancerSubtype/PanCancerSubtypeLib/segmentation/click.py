@@ -165,8 +165,8 @@ from ..errors import InvalidImageValuesError
 from . import _appearance as app
 from ._click_types import ClickParameters, ClickResult
 from ._points import (bbox_to_slices, box_span, check_scalar_3d, deepest_point,
-                      inner_half_points, inner_half_points_per_seed, second_channel_on_grid,
-                      seeds_to_indices)
+                      inner_half_points, inner_half_points_per_seed, mask_bounds,
+                      second_channel_on_grid, seeds_to_indices)
 from ._surface import (beyond_crop, box_ellipsoid_radii, fit_surface, halfway_radii,
                        ray_directions, ray_voxels, sample_rays, star_mask)
 from .metrics import dice_arrays
@@ -776,8 +776,7 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
                             f"tumour can (an ellipsoid: 52%): it has probably leaked up to the "
                             f"box's walls; check it, add background points")
     if mask.any():
-        idx = np.argwhere(mask)
-        ext = (idx.max(0) - idx.min(0) + 1) * prob.sp
+        ext = np.subtract(*mask_bounds(mask)[::-1]) * prob.sp
         if np.max(ext) >= 2 * p_used.ray_length_mm - 2 * p_used.ray_step_mm - 1e-6:
             warnings.append(f"the mask reaches the {p_used.ray_length_mm:g} mm limit of the rays: "
                             f"the tumour may be larger; add seeds in its other parts")
