@@ -108,13 +108,10 @@ def box_span(mask: np.ndarray, box) -> Optional[float]:
     if box is None:
         return None
     sub = np.asarray(mask)[tuple(box)]
-    ext = []
-    for ax in range(3):
-        on = np.flatnonzero(sub.any(axis=tuple(a for a in range(3) if a != ax)))
-        if on.size == 0:
-            return None
-        ext.append((on[-1] - on[0] + 1) / sub.shape[ax])
-    return float(min(ext))
+    if not sub.any():
+        return None
+    lo, hi = mask_bounds(sub)
+    return float(np.min((hi - lo) / np.array(sub.shape)))
 
 
 def mask_bounds(mask: np.ndarray):

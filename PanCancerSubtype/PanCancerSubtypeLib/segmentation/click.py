@@ -776,7 +776,8 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
                             f"tumour can (an ellipsoid: 52%): it has probably leaked up to the "
                             f"box's walls; check it, add background points")
     if mask.any():
-        ext = np.subtract(*mask_bounds(mask)[::-1]) * prob.sp
+        lo, hi = mask_bounds(mask)
+        ext = (hi - lo) * prob.sp
         if np.max(ext) >= 2 * p_used.ray_length_mm - 2 * p_used.ray_step_mm - 1e-6:
             warnings.append(f"the mask reaches the {p_used.ray_length_mm:g} mm limit of the rays: "
                             f"the tumour may be larger; add seeds in its other parts")
