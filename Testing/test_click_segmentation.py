@@ -1437,6 +1437,28 @@ def test_benchmark_box_ellipsoid_reference():
     assert sb.box_ellipsoid_dice(im, ref, box) == pytest.approx(2 * r / (1 + r), abs=0.02)
 
 
+def test_benchmark_rng_draws_fresh_inner_half_clicks_on_the_same_tumour(monkeypatch):
+    """``--rng N``: the same centroid-nearest seed and box, other random clicks, each in the
+    reference's inner half (depth at least half the maximal one); rng 0 is the protocol's."""
+    sb = _bench_module()
+    sp = (1.0, 1.0, 2.0)
+    ref = _ellipsoid((30, 50, 50), (15, 25, 25), (16, 14, 12), sp)
+    im = _image(np.zeros(ref.shape), sp)
+    s0, b0 = sb.benchmark_seeds(im, ref, 5)
+    assert (s0, b0) == sb.benchmark_seeds(im, ref, 5, 0)
+    s7, b7 = sb.benchmark_seeds(im, ref, 5, 7)
+    assert b7 == b0 and s7[0] == s0[0]
+    assert not set(s7[1:]) & set(s0[1:])
+    depth = ndi.distance_transform_edt(np.pad(ref, 1), sampling=sp[::-1])[1:-1, 1:-1, 1:-1]
+    for p in s7[1:]:
+        assert depth[im.TransformPhysicalPointToIndex(p)[::-1]] >= 0.5 * depth.max()
+    seen = []
+    monkeypatch.setattr(sb, "semi_benchmark", lambda args: seen.append(args.rng))
+    sb.main(["--only", "semi", "--rng", "7"])
+    sb.main(["--only", "semi"])
+    assert seen == [7, 0]
+
+
 def test_benchmark_finds_brats_cases_outside_the_shared_data(tmp_path):
     """``--brats-dir``: every folder (at any depth) holding deepmedic's T1c and label files is an
     MR case with tumour core labels 1, 3, 4, its FLAIR the second channel when present; a folder

@@ -4,14 +4,15 @@ seed robustness, confidence, time per case), U-Net inference time on a 512x512x1
 
     python benchmarks/segmentation_bench.py --only semi [--held-out | --brats-dir DIR]
         [--method click|region_growing|random_walker|grow_from_seeds] [--corrective N]
-        [--cases lung2,brats_pat0001] [--second-channel] [--no-confidence]
+        [--cases lung2,brats_pat0001] [--second-channel] [--no-confidence] [--rng N]
     python benchmarks/segmentation_bench.py [--threads N] [--device auto|cpu|cuda] [--quick]
         [--only inference|semi|train]
 
 Semi-automatic protocol (issue 17): for each case, one seed at the tumour voxel nearest the
 tumour's centroid ("centroid-nearest", not the exact centroid, which may lie outside the tumour)
 and 5 random seeds in the inner half of the tumour (voxels whose distance to the reference
-surface is at least half the maximal one; ``numpy.random.default_rng(0)`` per case), each
+surface is at least half the maximal one; ``numpy.random.default_rng(0)`` per case; ``--rng N``
+draws other clicks, the same centroid-nearest seed and box: fresh clicks on the same tumours), each
 without and with a box (the reference's extent + 5 mm), all with ``--modality`` as in
 ``cases.csv``.  Printed per case: Dice of the centroid-nearest seed, mean / min over the 5 random
 seeds, the confidence the method reports for each result, and the time of one segmentation on
@@ -356,7 +357,7 @@ def corrective_benchmark(args, seg, cases) -> None:
     for case in cases:
         cid, modality = case[:2]
         img, ref, ch2 = load_case(case, args.second_channel)
-        seeds, _ = benchmark_seeds(img, ref, max(args.n_random, 2))
+        seeds, _ = benchmark_seeds(img, ref, max(args.n_random, 2), args.rng)
         target = is_target(args, cid)
         for k, pt in enumerate(seeds[:3]):
             rows = corrective_run(seg, img, ref, modality, pt, n, ch2)
@@ -442,7 +443,7 @@ def semi_benchmark(args) -> None:
     print(f"semi-automatic, method={args.method}{' + second channel (FLAIR)' if args.second_channel else ''}"
           f", {what}: "
           f"Dice of the centroid-nearest seed, mean / min of {args.n_random} random inner-half "
-          f"seeds (rng 0), without and with a box (reference extent + 5 mm); conf = the "
+          f"seeds (rng {args.rng}), without and with a box (reference extent + 5 mm); conf = the "
           f"method's confidence (mean, min over the seeds); time per segmentation, one core"
           + (" (with the confidence's extra runs)" if not args.no_confidence else ""))
     summary = {"seed": [], "box": []}
@@ -453,7 +454,7 @@ def semi_benchmark(args) -> None:
     for case in cases:
         cid, modality = case[:2]
         img, ref, ch2 = load_case(case, args.second_channel)
-        seeds, bbox = benchmark_seeds(img, ref, args.n_random)
+        seeds, bbox = benchmark_seeds(img, ref, args.n_random, args.rng)
         res = run_case(seg, img, ref, modality, seeds, bbox, ch2, args.method,
                        not args.no_confidence)
         target = is_target(args, cid)
@@ -538,6 +539,10 @@ def main(argv=None):
                        "Data/validation of a clone of github.com/deepmedic/deepmedic")
     ap.add_argument("--cases", default=None, help="semi-automatic: comma-separated case ids")
     ap.add_argument("--n-random", type=int, default=5, help="random inner-half seeds per case")
+    ap.add_argument("--rng", type=int, default=0, metavar="N",
+                    help="semi-automatic: seed of the random inner-half clicks' generator "
+                    "(default 0, the reported protocol; another N gives fresh clicks on the "
+                    "same tumours)")
     ap.add_argument("--second-channel", action="store_true",
                     help="semi-automatic: give the BRATS cases' FLAIR as second channel")
     ap.add_argument("--corrective", type=int, default=0, metavar="N",
