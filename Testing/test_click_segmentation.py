@@ -1302,6 +1302,30 @@ def test_the_deep_hole_precheck_never_misses_what_the_distance_transform_finds(s
         assert fill_enclosed(shell, spacing, 14.0)[ball].all()
 
 
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("spacing, r_mm", [((1.0, 1.0, 1.0), 2.0), ((2.5, 0.8, 0.8), 2.0),
+                                           ((3.0, 0.977, 0.977), 3.0), ((0.5, 0.7, 1.3), 1.6),
+                                           ((1.0, 1.0, 1.0), 0.9)])
+def test_ball_dilation_and_closing_are_scipys(seed, spacing, r_mm):
+    """``_appearance.dilate`` (the ball's rows along x as 1D maximum filters, shifted) equals
+    SciPy's ``binary_dilation`` with the same ball, also where the mask touches the array's
+    border, and ``closing`` equals SciPy's ``binary_closing`` of the padded mask; on sparse
+    blobs, dense ones, an empty mask and one touching every face."""
+    from PanCancerSubtypeLib.segmentation import _appearance as app
+
+    rng = np.random.default_rng(seed)
+    shape = tuple(int(v) for v in rng.integers(4, 28, 3))
+    field = ndi.gaussian_filter(rng.random(shape), 1.0)
+    b = app.ball(r_mm, spacing)
+    pad = max(b.shape)
+    for m in (field > np.quantile(field, 0.97), field > np.quantile(field, 0.4),
+              np.zeros(shape, bool), np.pad(np.zeros(np.subtract(shape, 2), bool), 1,
+                                            constant_values=True)):
+        assert np.array_equal(app.dilate(m, b), ndi.binary_dilation(m, b))
+        want = ndi.binary_closing(np.pad(m, pad), b)[pad:-pad, pad:-pad, pad:-pad]
+        assert np.array_equal(app.closing(m, r_mm, spacing), want)
+
+
 @pytest.mark.parametrize("seed", range(6))
 @pytest.mark.parametrize("spacing", [(1.0, 1.0, 1.0), (3.0, 0.9, 0.9)])
 def test_enclosed_holes_are_scipys_in_3d_and_in_the_slices(seed, spacing):

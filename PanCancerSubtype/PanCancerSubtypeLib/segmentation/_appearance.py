@@ -63,15 +63,45 @@ def ball(r_mm: float, spacing_zyx) -> np.ndarray:
     return ((z * sp[0]) ** 2 + (y * sp[1]) ** 2 + (x * sp[2]) ** 2) <= r_mm ** 2 + 1e-6
 
 
-def closing(mask: np.ndarray, r_mm: float, spacing_zyx) -> np.ndarray:
-    """Binary closing with a ball, padded so that nothing is lost at the array border."""
+def dilate(mask: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``scipy.ndimage.binary_dilation(mask, b)`` for a ball ``b`` (:func:`ball`: symmetric,
+    each of its rows along x one run centred on the middle): the union over the rows
+    (dz, dy) of the mask, dilated along x by the row's run (a 1D maximum filter, one per run
+    length), shifted by (dz, dy); outside the array counts as background, as for SciPy.
+    SciPy's dilation tests every element of the ball at every voxel that the mask is not
+    near (0.5 s for a 2 mm ball on a 180 mm cube); this takes a few passes over the array."""
     from scipy import ndimage as ndi
 
+    m = np.asarray(mask, bool)
+    out = np.zeros(m.shape, bool)
+    if not m.any():
+        return out
+    cz, cy = b.shape[0] // 2, b.shape[1] // 2
+    runs: Dict[int, np.ndarray] = {}
+    for iz, iy in zip(*np.nonzero(b.any(axis=2))):
+        w = int(b[iz, iy].sum()) // 2
+        if w not in runs:
+            runs[w] = m if w == 0 else ndi.maximum_filter1d(
+                m.view(np.uint8), 2 * w + 1, axis=2, mode="constant", cval=0).view(bool)
+        dst, src = [], []
+        for d, n in ((int(iz) - cz, m.shape[0]), (int(iy) - cy, m.shape[1])):
+            dst.append(slice(max(d, 0), max(min(n, n + d), 0)))
+            src.append(slice(max(-d, 0), max(min(n, n - d), 0)))
+        out[tuple(dst)] |= runs[w][tuple(src)]
+    return out
+
+
+def closing(mask: np.ndarray, r_mm: float, spacing_zyx) -> np.ndarray:
+    """Binary closing with a ball, padded so that nothing is lost at the array border:
+    ``scipy.ndimage.binary_closing`` of the padded mask, the dilation and the erosion (the
+    complement's dilation: the padding, wider than the ball, keeps the array border's
+    treatment out of the result) by :func:`dilate`."""
     if r_mm <= 0 or not mask.any():
         return mask
     b = ball(r_mm, spacing_zyx)
     pad = max(b.shape)
-    return ndi.binary_closing(np.pad(mask, pad), b)[pad:-pad, pad:-pad, pad:-pad]
+    closed = ~dilate(~dilate(np.pad(mask, pad), b), b)
+    return closed[pad:-pad, pad:-pad, pad:-pad]
 
 
 def fill_enclosed(mask: np.ndarray, spacing_zyx, max_hole_radius_mm: float) -> np.ndarray:
@@ -451,12 +481,10 @@ def second_channel_veto(ch2: np.ndarray, near: np.ndarray, spacing_zyx,
                         margin_mm: float) -> Tuple[np.ndarray, np.ndarray]:
     """Voxels the second channel allows: above the normal tissue's median, dilated by
     ``margin_mm``; and those it shows as hyper-intense: above the median by a robust SD."""
-    from scipy import ndimage as ndi
-
     med, sd = robust_stats(body_voxels(ch2[near]))
     allowed = ch2 > med
     if margin_mm > 0 and allowed.any():
-        allowed = ndi.binary_dilation(allowed, ball(margin_mm, spacing_zyx))
+        allowed = dilate(allowed, ball(margin_mm, spacing_zyx))
     return allowed, ch2 > med + sd
 
 
