@@ -1324,6 +1324,10 @@ def test_ball_dilation_and_closing_are_scipys(seed, spacing, r_mm):
         assert np.array_equal(app.dilate(m, b), ndi.binary_dilation(m, b))
         want = ndi.binary_closing(np.pad(m, pad), b)[pad:-pad, pad:-pad, pad:-pad]
         assert np.array_equal(app.closing(m, r_mm, spacing), want)
+    thin = rng.random((5, 6, 2)) > 0.7               # the ball wider than the array
+    thin[0, 0, 0] = True
+    assert np.array_equal(app.dilate(thin, app.ball(3.0, (1.0, 1.0, 1.0))),
+                          ndi.binary_dilation(thin, app.ball(3.0, (1.0, 1.0, 1.0))))
 
 
 @pytest.mark.parametrize("seed", range(6))
