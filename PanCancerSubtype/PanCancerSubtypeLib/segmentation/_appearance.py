@@ -69,8 +69,8 @@ def dilate(mask: np.ndarray, b: np.ndarray) -> np.ndarray:
     (dz, dy) of the mask, dilated along x by the row's run (the mask shifted by up to the
     run's half-length each way, one half-length after the other), shifted by (dz, dy);
     outside the array counts as background, as for SciPy.  SciPy's dilation tests every
-    element of the ball at every voxel that the mask is not near (0.5 s for a 2 mm ball on a
-    180 mm cube); this takes a few passes over the array."""
+    element of the ball at every voxel that the mask is not near; this takes a few passes
+    over the array (``benchmarks/segmentation_history.md``, version 14)."""
     m = np.asarray(mask, bool)
     out = np.zeros(m.shape, bool)
     if not m.any():
