@@ -1307,10 +1307,10 @@ def test_the_deep_hole_precheck_never_misses_what_the_distance_transform_finds(s
                                            ((3.0, 0.977, 0.977), 3.0), ((0.5, 0.7, 1.3), 1.6),
                                            ((1.0, 1.0, 1.0), 0.9)])
 def test_ball_dilation_and_closing_are_scipys(seed, spacing, r_mm):
-    """``_appearance.dilate`` (the ball's rows along x as 1D maximum filters, shifted) equals
-    SciPy's ``binary_dilation`` with the same ball, also where the mask touches the array's
-    border, and ``closing`` equals SciPy's ``binary_closing`` of the padded mask; on sparse
-    blobs, dense ones, an empty mask and one touching every face."""
+    """``_appearance.dilate`` (the mask shifted along the ball's rows, then by their
+    offsets) equals SciPy's ``binary_dilation`` with the same ball, also where the mask
+    touches the array's border, and ``closing`` equals SciPy's ``binary_closing`` of the
+    padded mask; on sparse blobs, dense ones, an empty mask and one touching every face."""
     from PanCancerSubtypeLib.segmentation import _appearance as app
 
     rng = np.random.default_rng(seed)

@@ -10,30 +10,30 @@ seed robustness, confidence, time per case), U-Net inference time on a 512x512x1
 
 Semi-automatic protocol (issue 17): for each case, one seed at the tumour voxel nearest the
 tumour's centroid ("centroid-nearest", not the exact centroid, which may lie outside the tumour)
-and 5 random seeds in the inner half of the tumour (voxels whose distance to the reference
-surface is at least half the maximal one; ``numpy.random.default_rng(0)`` per case; ``--rng N``
-draws other clicks, the same centroid-nearest seed and box: fresh clicks on the same tumours), each
+and 5 random seeds in the inner half of the tumour (voxels whose distance to the reference surface
+is at least half the maximal one; ``numpy.random.default_rng(0)`` per case; ``--rng N`` draws other
+clicks, with the same centroid-nearest seed and box: fresh clicks on the same tumours), each
 without and with a box (the reference's extent + 5 mm), all with ``--modality`` as in
 ``cases.csv``.  Printed per case: Dice of the centroid-nearest seed, mean / min over the 5 random
-seeds, the confidence the method reports for each result, and the time of one segmentation on
-one CPU core (the benchmark runs single-threaded).  The target summary is over the six target
-cases (lung2, ibsi_nsclc, brats_pat0001/0002/0005/0006; tumour core = labels 1,3,4 on T1c), the
-centroid-nearest seed plus the first two random seeds of each: median and minimum Dice, median
-with a box.  ``--held-out`` runs the same protocol on the soft-tissue sarcomas (CT and T1 MR of
-``IBSI_soft_tissue_sarcoma_CT_MR/pairs.csv``).  They were held out once, with the parameters of
-the first version frozen; the second version's changes (box model, fallback, confidence 0 for a
-mask smaller than the click's ball) were chosen on STS_001-005 only and checked once on
-STS_006-014 (``--cases``); the third (a repeated re-centring retry for unreliable lung and
-generic results) was found on ibsi_nsclc and an analytic phantom, after every sarcoma had been
-seen; the fourth (a coarse-scale retry for unreliable generic results without a box) was found
-on STS_005_CT and STS_001_CT and an analytic phantom; the fifth (the lung choice's fat test,
-the point-like rule, the box-span flag) on the sarcomas; the sixth (gaps in the enhancing rim,
-the rim retry) on brats_pat0005's own confidence clicks; with a box, the model and its statistics
-from the click's surroundings, on the sarcomas' box results: ``segmentation_history.md``.  The
-last summary line counts how many results the method flags (``needs_check``) among the failures
-(Dice < 0.6) and the others.  ``--brats-dir DIR`` runs the protocol on BRATS cases outside the
-shared data (deepmedic's layout; ``brats_cases``): deepmedic's two validation cases were run
-once with the method frozen at commit 55c49de (README, "Tumours it was not tuned on").
+seeds, the confidence the method reports for each result, and the time of one segmentation on one
+CPU core (the benchmark runs single-threaded).  The target summary is over the six target cases
+(lung2, ibsi_nsclc, brats_pat0001/0002/0005/0006; tumour core = labels 1,3,4 on T1c), the
+centroid-nearest seed plus the first two random seeds of each: median and minimum Dice, median with
+a box.  ``--held-out`` runs the same protocol on the soft-tissue sarcomas (CT and T1 MR of
+``IBSI_soft_tissue_sarcoma_CT_MR/pairs.csv``).  They were held out once, with the parameters of the
+first version frozen; the second version's changes (box model, fallback, confidence 0 for a mask
+smaller than the click's ball) were chosen on STS_001-005 only and checked once on STS_006-014
+(``--cases``); the third (a repeated re-centring retry for unreliable lung and generic results) was
+found on ibsi_nsclc and an analytic phantom, after every sarcoma had been seen; the fourth (a
+coarse-scale retry for unreliable generic results without a box) was found on STS_005_CT and
+STS_001_CT and an analytic phantom; the fifth (the lung choice's fat test, the point-like rule, the
+box-span flag) on the sarcomas; the sixth (gaps in the enhancing rim, the rim retry) on
+brats_pat0005's own confidence clicks; with a box, the model and its statistics from the click's
+surroundings, on the sarcomas' box results: ``segmentation_history.md``.  The last summary line
+counts how many results the method flags (``needs_check``) among the failures (Dice < 0.6) and the
+others.  ``--brats-dir DIR`` runs the protocol on BRATS cases outside the shared data (deepmedic's
+layout; ``brats_cases``): deepmedic's two validation cases were run once with the method frozen at
+commit 55c49de (README, "Tumours it was not tuned on").
 
 ``--corrective N``: what more input gives, as interactive segmentation is evaluated (a
 simulated user, ``corrective_click``): from the same three starts per case, up to N clicks, each
