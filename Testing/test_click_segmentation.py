@@ -1487,6 +1487,17 @@ def test_benchmark_rng_draws_fresh_inner_half_clicks_on_the_same_tumour(monkeypa
     assert seen == [7, 0]
 
 
+def test_benchmark_summary_names_the_results_below_the_limit():
+    """The summary lines name the failing results by case, in the order run; NaN (a method
+    that cannot run without a box) and results at the limit are not failures."""
+    sb = _bench_module()
+    rows = [("lung2", 0.88), ("pat6", 0.428), ("pat2", 0.6), ("pat6", 0.4024),
+            ("x", float("nan")), ("pat2", 0.5999), ("pat6", 0.381)]
+    assert sb.below(rows) == " (pat6: 0.428, 0.402, 0.381; pat2: 0.600)"
+    assert sb.below(rows, 0.4) == " (pat6: 0.381)"
+    assert sb.below([("lung2", 0.88), ("x", float("nan"))]) == ""
+
+
 def test_benchmark_finds_brats_cases_outside_the_shared_data(tmp_path):
     """``--brats-dir``: every folder (at any depth) holding deepmedic's T1c and label files is an
     MR case with tumour core labels 1, 3, 4, its FLAIR the second channel when present; a folder

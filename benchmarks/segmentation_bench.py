@@ -275,6 +275,18 @@ def grow_from_seeds(img, pt, bbox, seed_radius_mm=2.5, reach_mm=60.0):
     return mask_on_image(img, sl, grown == 1)
 
 
+def below(results, limit: float = 0.6) -> str:
+    """The results below ``limit`` by case, for a summary line: `` (case: Dice, Dice; ...)``
+    in the order given, or nothing when none is below.  ``results``: (case id, Dice) pairs."""
+    by_case = {}
+    for cid, v in results:
+        if np.isfinite(v) and v < limit:
+            by_case.setdefault(cid, []).append(f"{v:.3f}")
+    if not by_case:
+        return ""
+    return " (" + "; ".join(f"{c}: {', '.join(v)}" for c, v in by_case.items()) + ")"
+
+
 def load_case(case, second_channel: bool):
     """The image (float32), the reference mask (the case's labels, else every label) and, when
     ``second_channel`` and the case has one, the second channel of a ``bench_cases`` /
@@ -463,7 +475,7 @@ def semi_benchmark(args) -> None:
             ellipsoids.append(ell)
         for name in ("seed", "box"):
             if target:
-                summary[name] += [r[0] for r in res[name][:3]]
+                summary[name] += [(cid, r[0]) for r in res[name][:3]]
         flags += [(r[0], r[4]) for name in ("seed", "box") for r in res[name]
                   if r[4] is not None]
         times = [r[2] for name in ("seed", "box") for r in res[name] if np.isfinite(r[0])]
@@ -484,14 +496,14 @@ def semi_benchmark(args) -> None:
         if target:
             target_cpu.append((cid, [r[3] for r in res["seed"][:3] if np.isfinite(r[0])]))
     for name, label in (("seed", "without box"), ("box", "with box")):
-        d = np.array(summary[name], float)
+        d = np.array([v for _, v in summary[name]], float)
         d = d[np.isfinite(d)]
         if d.size:
             print(f"SUMMARY {label}: centroid-nearest + 2 random inner-half seeds per "
                   f"{'held-out' if args.held_out or external else 'target'} case "
                   f"({d.size} results): "
                   f"median Dice {np.median(d):.3f}, min {d.min():.3f}, mean {d.mean():.3f}, "
-                  f"results < 0.6: {int((d < 0.6).sum())}")
+                  f"results < 0.6: {int((d < 0.6).sum())}{below(summary[name])}")
     if ellipsoids:
         print(f"SUMMARY the box's inscribed ellipsoid alone (no image), per "
               f"{'held-out' if args.held_out or external else 'target'} case "
