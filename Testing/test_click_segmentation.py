@@ -1909,7 +1909,7 @@ def test_mask_bounds_are_those_of_the_masks_voxels(seed):
     """``mask_bounds`` (from the mask's projections) against the list of its voxels: the first
     and one-past-last index along each axis, on random sparse masks, a single voxel, a mask at
     the array's corners and one filling it."""
-    from PanCancerSubtypeLib.segmentation._points import mask_bounds
+    from PanCancerSubtypeLib.regions import mask_bounds
 
     rng = np.random.default_rng(seed)
     shape = tuple(int(v) for v in rng.integers(1, 40, 3))

@@ -128,11 +128,22 @@ def _as_array(image, spacing=None) -> Tuple[np.ndarray, Tuple[float, float, floa
     return sitk.GetArrayViewFromImage(image), tuple(image.GetSpacing())
 
 
+def mask_bounds(mask: np.ndarray):
+    """First and one-past-last index (z, y, x) of the voxels of a non-empty 3D ``mask``: what
+    ``np.argwhere(mask).min(0)`` and ``.max(0) + 1`` give, from the mask's projections (one
+    pass over the array and one over its z range, not a list of its voxels)."""
+    mask = np.asarray(mask)
+    z = np.flatnonzero(mask.any(axis=(1, 2)))
+    yx = mask[z[0]:z[-1] + 1].any(axis=0)
+    y, x = np.flatnonzero(yx.any(axis=1)), np.flatnonzero(yx.any(axis=0))
+    return np.array([z[0], y[0], x[0]], np.intp), np.array([z[-1], y[-1], x[-1]], np.intp) + 1
+
+
 def _bbox(mask: np.ndarray, margin=(0, 0, 0)) -> Tuple[slice, slice, slice]:
     """Bounding box (z, y, x slices) of ``mask`` grown by ``margin`` voxels, clipped."""
-    idx = [np.nonzero(mask.any(axis=tuple(j for j in range(3) if j != i)))[0] for i in range(3)]
-    return tuple(slice(max(int(ix[0]) - m, 0), min(int(ix[-1]) + 1 + m, n))
-                 for ix, m, n in zip(idx, margin, mask.shape))
+    lo, hi = mask_bounds(mask)
+    return tuple(slice(max(int(a) - m, 0), min(int(b) + m, n))
+                 for a, b, m, n in zip(lo, hi, margin, mask.shape))
 
 
 _INPLANE = np.zeros((3, 3, 3), bool)

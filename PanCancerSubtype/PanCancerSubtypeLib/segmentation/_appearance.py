@@ -40,9 +40,9 @@ from typing import Dict, Optional, Tuple
 
 import numpy as np
 
-from ._points import mask_bounds
+from ..regions import mask_bounds
 
-__all__ = ["ball", "closing", "fill_enclosed", "deeper_than", "grown_box", "holes_of",
+__all__ = ["ball", "dilate", "closing", "fill_enclosed", "deeper_than", "grown_box", "holes_of",
            "robust_stats", "sigmoid",
            "choose_model", "lung_likelihood", "bright_threshold", "bright_likelihood",
            "dark_core_point", "enclosed_prefix", "contiguous_enhancement", "enhancement_beyond",

@@ -9,12 +9,12 @@ from typing import List, Optional
 import numpy as np
 
 from ..errors import GeometryMismatchError, ImageDimensionError
+from ..regions import mask_bounds
 
 log = logging.getLogger(__name__)
 
 __all__ = ["seeds_to_indices", "bbox_to_slices", "check_scalar_3d", "deepest_point",
-           "inner_half_points", "inner_half_points_per_seed", "mask_bounds",
-           "second_channel_on_grid"]
+           "inner_half_points", "inner_half_points_per_seed", "second_channel_on_grid"]
 
 
 def check_scalar_3d(image, source: Optional[str] = None) -> None:
@@ -112,17 +112,6 @@ def box_span(mask: np.ndarray, box) -> Optional[float]:
         return None
     lo, hi = mask_bounds(sub)
     return float(np.min((hi - lo) / np.array(sub.shape)))
-
-
-def mask_bounds(mask: np.ndarray):
-    """First and one-past-last index (z, y, x) of the voxels of a non-empty 3D ``mask``: what
-    ``np.argwhere(mask).min(0)`` and ``.max(0) + 1`` give, from the mask's projections (one
-    pass over the array and one over its z range, not a list of its voxels)."""
-    mask = np.asarray(mask)
-    z = np.flatnonzero(mask.any(axis=(1, 2)))
-    yx = mask[z[0]:z[-1] + 1].any(axis=0)
-    y, x = np.flatnonzero(yx.any(axis=1)), np.flatnonzero(yx.any(axis=0))
-    return np.array([z[0], y[0], x[0]], np.intp), np.array([z[-1], y[-1], x[-1]], np.intp) + 1
 
 
 def _depth(mask: np.ndarray, spacing_zyx):

@@ -162,11 +162,11 @@ from typing import Any, Dict, List, Optional, Sequence
 import numpy as np
 
 from ..errors import InvalidImageValuesError
+from ..regions import mask_bounds
 from . import _appearance as app
 from ._click_types import ClickParameters, ClickResult
-from ._points import (bbox_to_slices, box_span, check_scalar_3d, deepest_point,
-                      inner_half_points, inner_half_points_per_seed, mask_bounds,
-                      second_channel_on_grid, seeds_to_indices)
+from ._points import (bbox_to_slices, box_span, check_scalar_3d, deepest_point, inner_half_points,
+                      inner_half_points_per_seed, second_channel_on_grid, seeds_to_indices)
 from ._surface import (beyond_crop, box_ellipsoid_radii, fit_surface, halfway_radii,
                        ray_directions, ray_voxels, sample_rays, star_mask)
 from .metrics import dice_arrays
