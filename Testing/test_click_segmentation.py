@@ -1361,6 +1361,64 @@ def test_enclosed_holes_are_scipys_in_3d_and_in_the_slices(seed, spacing):
         # (a limit of 200 mm: no hole in these arrays is that deep)
         np.testing.assert_array_equal(fill_enclosed(mask, spacing, 200.0), want)
 
+@pytest.mark.parametrize("angle", [0.0, 22.5, 45.0])
+@pytest.mark.parametrize("r", [6, 20])
+def test_a_core_that_the_wall_cuts_open_is_filled_a_walled_disc_is_not(angle, r):
+    """Thick slices (axial holes only): a half-disc core whose rim the wall (the outside of
+    the body) cuts open along a straight edge at any angle is filled (its border with the
+    wall is 0.45-0.64 of a disc's circumference of its area), while a disc that the wall
+    alone encloses, its vessels inside it, is not."""
+    from PanCancerSubtypeLib.segmentation._appearance import fill_enclosed
+
+    n = 80
+    y, x = np.mgrid[:n, :n] - n / 2
+    th = np.deg2rad(angle)
+    outside = x * np.cos(th) + y * np.sin(th) > 0
+    disc = x ** 2 + y ** 2 <= r ** 2
+    ring = (x ** 2 + y ** 2 <= (r + 3) ** 2) & ~disc & ~outside
+    core = disc & ~outside
+    m, w = (np.repeat(a[None], 3, 0) for a in (ring | outside, outside))
+    assert fill_enclosed(m, (5.0, 1.0, 1.0), 30.0, w)[1][core].all()
+    # the same disc, cut out of the outside, with a vessel in it: the wall alone encloses it
+    body = disc.copy()
+    vessel = (x - r / 2) ** 2 + y ** 2 <= 2
+    m, w = (np.repeat(a[None], 3, 0) for a in (~body | vessel, ~body))
+    filled = fill_enclosed(m, (5.0, 1.0, 1.0), 30.0, w)[1]
+    assert not filled[body & ~vessel].any()
+    # without the wall named, it is a hole like any other
+    assert fill_enclosed(m, (5.0, 1.0, 1.0), 30.0)[1][body].all()
+
+
+def test_a_skull_stripped_brain_is_no_hole_of_its_vessels_and_edge():
+    """On a skull-stripped brain the outside (the wall) encloses the whole brain in the
+    slices that a crop holds entirely; enhancing vessels every 12 mm perforate it, so it is
+    nowhere deeper than the 30 mm limit.  It is no enclosed hole (the wall borders it along
+    more than the circumference of a disc of its area), while a necrotic core under an
+    enhancing rim that the brain's edge cuts open is filled: the likelihood is 1 on the
+    core, and is 0 in the brain away from the tumour and its vessels."""
+    from PanCancerSubtypeLib.segmentation._appearance import bright_likelihood
+
+    sp = (1.0, 1.0, 1.0)
+    shape = (70, 150, 130)
+    brain = _ellipsoid(shape, (35, 75, 65), (45.0, 70.0, 60.0), sp)
+    sm = np.where(brain, 0.0, -4.0)
+    vessels = np.zeros(shape, bool)
+    vessels[5::12, 5::12, 5::12] = True
+    vessels = ndi.binary_dilation(vessels, iterations=1) & brain
+    sm[vessels] = 3.0
+    # the tumour: a 12 mm core, its centre 8 mm inside the brain's lateral edge, in a 3 mm rim
+    core = _ellipsoid(shape, (35, 75, 117), (12.0,) * 3, sp) & brain
+    rim = _ellipsoid(shape, (35, 75, 117), (15.0,) * 3, sp) & brain & ~core
+    sm[rim] = 3.0
+    sm[core] = -1.0
+    wall = ~brain
+    t = bright_likelihood(sm.astype(np.float32), 1.0, 1.0, sp, 2.0, 30.0, wall=wall)
+    assert (t[core] >= 0.5).all()
+    far = brain & ~ndi.binary_dilation(vessels | rim | core, iterations=3)
+    assert far.sum() > 100_000 and (t[far] < 0.5).all()
+    assert (t[wall] < 0.5).all()
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_dark_core_point_on_the_masks_box_equals_the_whole_array(seed):
     """``dark_core_point`` takes its two distance transforms on the mask's box grown by 20 mm:
@@ -1710,25 +1768,38 @@ def test_a_mask_that_fills_up_its_box_is_flagged_and_kept_when_nothing_better():
             seg.ClickParameters(max_box_fill=bad).validate()
 
 
-@pytest.mark.shared_data
-def test_a_retry_that_fills_up_the_box_is_not_kept(shared_cases):
-    """brats_pat0002, centroid-nearest click, box of the reference + 5 mm: the first result
-    (7.5 mL, Dice 0.666, confidence 0.23, measured) is unreliable; the longer-reach retry
-    fills 79 % of the box (83 mL, Dice 0.203) with a higher confidence (0.43).  It is
-    implausible, so the first result is kept; without the rule (``max_box_fill`` 1) the retry
-    is."""
-    im, lab, ref = _shared_case(shared_cases, "brats_pat0002")
-    idx = np.argwhere(ref)
-    c = np.array([im.TransformIndexToPhysicalPoint([int(v) for v in i[::-1]])
-                  for i in (idx.min(0), idx.max(0))])
-    bbox = list(c.min(0) - 5.0) + list(c.max(0) + 5.0)
-    click = [_centroid_nearest(im, ref)]
-    r = seg.segment_click(im, click, bbox=bbox, modality="MR", source="brats_pat0002")
-    assert r.model == "bright" and 5 < r.volume_ml < 10 and _dice(r.mask, ref) > 0.6
-    assert r.needs_check                         # confidence 0.23
-    off = seg.segment_click(im, click, bbox=bbox, modality="MR",
-                            params=seg.ClickParameters(max_box_fill=1.0))
-    assert off.volume_ml > 50 and _dice(off.mask, ref) < 0.3
+def test_a_retry_that_fills_up_the_box_is_not_kept(monkeypatch):
+    """The nodule in its box, every result unreliable (``warn_below`` above 1), and every run
+    with the longer reach made to leak up to the box's walls (its region: the whole box, so
+    its clicks agree, confidence 1).  A retry filling more than ``max_box_fill`` of the box is
+    not kept over one that does not, whatever the confidences: the first result (60 mm rays)
+    is; without the rule (``max_box_fill`` 1) the leaking retry is.  (brats_pat0002's centroid
+    click with its box was this rule's case until the enhancing model stopped taking the
+    brain's whole cross-section for a hole: its retry had filled 79 % of the box.)"""
+    from PanCancerSubtypeLib.segmentation import click
+
+    im, ref, sp = _lung_nodule()
+    lo, hi = np.array(_pt(im, (7, 22, 17))), np.array(_pt(im, (23, 50, 55)))
+    args = dict(bbox=list(lo) + list(hi), modality="CT")
+    box_voxels = 17 * 29 * 39
+    orig = click._Problem.run
+
+    def leaking(self, seeds, extra=()):
+        out = orig(self, seeds, extra)
+        if self.p.ray_length_mm > 60.0:
+            out = dict(out, region=np.ones_like(out["region"]))
+        return out
+
+    monkeypatch.setattr(click._Problem, "run", leaking)
+    q = dict(warn_below=1.01)
+    kept = seg.segment_click(im, [_pt(im, (15, 36, 36))],
+                             params=seg.ClickParameters(**q), **args)
+    m = sitk.GetArrayViewFromImage(kept.mask) > 0
+    assert kept.ray_length_mm == 60.0 and m.sum() < 0.3 * box_voxels and _dice(kept.mask, ref) > 0.8
+    off = seg.segment_click(im, [_pt(im, (15, 36, 36))],
+                            params=seg.ClickParameters(max_box_fill=1.0, **q), **args)
+    assert off.ray_length_mm == 90.0 and off.confidence == 1.0
+    assert (sitk.GetArrayViewFromImage(off.mask) > 0).sum() == box_voxels
 
 
 @pytest.mark.shared_data

@@ -17,10 +17,11 @@ trained model:
     ``t = max(m + k s, m + f (median peak - m))`` (a fraction f of the way from normal tissue to
     the enhancing tissue the click sees; k = 1, f = 0.3).  ``T = sigmoid((I - t) / (s / 4))``,
     then the enhancing voxels are closed (``closing_mm``) and their enclosed holes filled (3D,
-    and slice by slice in each orientation when the voxels are near-isotropic; holes larger
-    than a ball of ``max_hole_radius_mm`` are left open), so that necrosis enclosed by an
-    enhancing rim counts as tumour: the glioblastoma "tumour core" (necrosis + non-enhancing +
-    enhancing tumour).
+    and slice by slice in each orientation when the voxels are near-isotropic; holes deeper
+    than ``max_hole_radius_mm`` are left open), so that necrosis enclosed by an enhancing rim
+    (or by the rim and the outside of a skull-stripped brain, not by that outside alone)
+    counts as tumour: the glioblastoma "tumour core" (necrosis + non-enhancing + enhancing
+    tumour).
 
 ``generic`` (any other tumour: non-lung CT, dark or iso-intense MR lesions)
     The values within ``generic_radius_mm`` of the seeds are split into three classes by
@@ -42,7 +43,7 @@ import numpy as np
 
 from ..regions import mask_bounds
 
-__all__ = ["ball", "dilate", "closing", "fill_enclosed", "deeper_than", "grown_box", "holes_of",
+__all__ = ["ball", "dilate", "closing", "fill_enclosed", "deeper_than", "grown_box",
            "robust_stats", "sigmoid",
            "choose_model", "lung_likelihood", "bright_threshold", "bright_likelihood",
            "dark_core_point", "enclosed_prefix", "contiguous_enhancement", "enhancement_beyond",
@@ -108,26 +109,70 @@ def closing(mask: np.ndarray, r_mm: float, spacing_zyx) -> np.ndarray:
     return closed[pad:-pad, pad:-pad, pad:-pad]
 
 
-def fill_enclosed(mask: np.ndarray, spacing_zyx, max_hole_radius_mm: float) -> np.ndarray:
+def fill_enclosed(mask: np.ndarray, spacing_zyx, max_hole_radius_mm: float,
+                  wall: Optional[np.ndarray] = None) -> np.ndarray:
     """``mask`` with its enclosed holes filled: in 3D and slice by slice (every orientation when
     the slices are no thicker than 1.5 x the in-plane spacing, else axial only); holes deeper
-    than ``max_hole_radius_mm`` (maximal distance to their border) stay open."""
+    than ``max_hole_radius_mm`` (maximal distance to their border) stay open.  With ``wall``
+    (part of ``mask``: the outside of the body), a slice's hole whose border with the wall is
+    longer than the circumference of a disc of its area is no hole: the wall alone encloses
+    it."""
     from scipy import ndimage as ndi
 
     sp = np.asarray(spacing_zyx, float)
     # (a 3D hole is a hole of each of its slices, whichever the axis: its slice's background
     # component lies inside its own, which touches no border; the slices' holes hold it)
-    filled = mask.copy()
+    # (the enhancing model's wall, the outside of a skull-stripped brain, closes a rim that
+    # the brain's edge cuts open; it also encloses the brain's whole cross-section in the
+    # slices that the crop holds entirely, riddled with enhancing vessels and so nowhere as
+    # deep as the limit.  Such a hole is bordered by the wall along more than the
+    # circumference of a disc of its area (the least border an area can have; the vessels
+    # inside it only lower its area), while the rim encloses a core that the brain's edge
+    # cuts open along less: a half-disc's straight edge is 0.45-0.64 of that circumference
+    # in voxel faces.  The depth is that of all the holes: with those the wall encloses
+    # left out, what is left of a deep hole could be shallow)
+    holes = np.zeros(mask.shape, bool)
+    kept = np.zeros(mask.shape, bool)
+    edge, faces = None, None        # the body's voxels next to the wall; their wall faces
+    if wall is not None and wall.any():
+        near = np.zeros(mask.shape, bool)
+        for a in range(3):
+            lo_ = tuple(slice(None, -1) if k == a else slice(None) for k in range(3))
+            hi_ = tuple(slice(1, None) if k == a else slice(None) for k in range(3))
+            near[lo_] |= wall[hi_]
+            near[hi_] |= wall[lo_]
+        near &= ~wall
+        edge = np.flatnonzero(near)
+        coords = np.unravel_index(edge, mask.shape)
+        flat_wall = wall.ravel()
+        strides = np.cumprod((1,) + mask.shape[:0:-1])[::-1]     # C order, in elements
+        faces = np.zeros((3, len(edge)))        # wall faces along each axis
+        for a in range(3):
+            for step in (-1, 1):
+                ok = (coords[a] + step >= 0) & (coords[a] + step < mask.shape[a])
+                faces[a][ok] += flat_wall[edge[ok] + step * int(strides[a])]
     axes = (0, 1, 2) if sp[0] <= 1.5 * max(sp[1], sp[2]) else (0,)
     for ax in axes:
-        filled |= holes_of(mask, axis=ax)
-    holes = filled & ~mask
-    if holes.any():
+        lab, n, border = _background_in_slices(mask, ax)
+        if n == 0:
+            continue
+        holes |= ~border[lab]
+        leave = border
+        if edge is not None:
+            # (a face between neighbours along in-plane axis a is as long as the voxel along
+            # the other in-plane axis)
+            area_mm2 = np.bincount(lab.ravel(), minlength=n + 1) * float(
+                np.prod(np.delete(sp, ax)))
+            w_mm = sum(faces[a] * sp[3 - ax - a] for a in range(3) if a != ax)
+            walled_mm = np.bincount(lab.ravel()[edge], w_mm, minlength=n + 1)
+            leave = border | (walled_mm > 2.0 * np.sqrt(np.pi * area_mm2))
+        kept |= ~leave[lab]
+    if kept.any():
         deep = deeper_than(holes, sp, max_hole_radius_mm)
         if deep.any():
             lab, _ = ndi.label(holes)
-            filled &= ~np.isin(lab, np.unique(lab[deep]))
-    return filled
+            kept &= ~np.isin(lab, np.unique(lab[deep]))
+    return mask | kept
 
 
 def grown_box(mask: np.ndarray, grow) -> Tuple[np.ndarray, tuple]:
@@ -184,11 +229,9 @@ def deeper_than(region: np.ndarray, spacing_zyx, r_mm: float) -> np.ndarray:
     return deep
 
 
-def holes_of(mask: np.ndarray, axis: Optional[int] = None) -> np.ndarray:
-    """Enclosed holes of a 3D ``mask``: what ``scipy.ndimage.binary_fill_holes`` adds, in 3D
-    (``axis`` None) or in every slice across ``axis`` at once; one labelling of the background
-    (face connectivity, within the slices for ``axis``) instead of iterated dilations, and the
-    components that do not touch the border are the holes."""
+def _background_in_slices(mask: np.ndarray, axis: Optional[int]):
+    """The background's components (face connectivity, within the slices across ``axis``, or
+    in 3D): their labels, their number and which labels touch the border (and label 0)."""
     from scipy import ndimage as ndi
 
     st = ndi.generate_binary_structure(3, 1)
@@ -197,8 +240,6 @@ def holes_of(mask: np.ndarray, axis: Optional[int] = None) -> np.ndarray:
         v[0] = False
         v[2] = False
     lab, n = ndi.label(~mask, structure=st)
-    if n == 0:
-        return np.zeros(mask.shape, bool)
     border = np.zeros(n + 1, bool)
     for ax in range(3):
         if ax == axis:
@@ -206,7 +247,7 @@ def holes_of(mask: np.ndarray, axis: Optional[int] = None) -> np.ndarray:
         for end in (0, -1):
             border[np.take(lab, end, axis=ax)] = True
     border[0] = True
-    return ~border[lab]
+    return lab, n, border
 
 
 def robust_stats(v: np.ndarray) -> Tuple[float, float]:
@@ -267,7 +308,7 @@ def bright_likelihood(sm: np.ndarray, thr: float, sd: float, spacing_zyx, closin
     rim = closing(t >= 0.5, closing_mm, spacing_zyx)
     if wall is not None:
         rim = rim | wall
-    enclosed = fill_enclosed(rim, spacing_zyx, max_hole_radius_mm)
+    enclosed = fill_enclosed(rim, spacing_zyx, max_hole_radius_mm, wall)
     if wall is not None:
         enclosed &= ~wall
     return np.maximum(t, enclosed.astype(np.float32))
