@@ -1361,6 +1361,7 @@ def test_enclosed_holes_are_scipys_in_3d_and_in_the_slices(seed, spacing):
         # (a limit of 200 mm: no hole in these arrays is that deep)
         np.testing.assert_array_equal(fill_enclosed(mask, spacing, 200.0), want)
 
+
 @pytest.mark.parametrize("angle", [0.0, 22.5, 45.0])
 @pytest.mark.parametrize("r", [6, 20])
 def test_a_core_that_the_wall_cuts_open_is_filled_a_walled_disc_is_not(angle, r):
@@ -1800,6 +1801,28 @@ def test_a_retry_that_fills_up_the_box_is_not_kept(monkeypatch):
                             params=seg.ClickParameters(max_box_fill=1.0, **q), **args)
     assert off.ray_length_mm == 90.0 and off.confidence == 1.0
     assert (sitk.GetArrayViewFromImage(off.mask) > 0).sum() == box_voxels
+
+
+@pytest.mark.shared_data
+def test_the_longer_reach_does_not_take_the_brain_on_brats_pat0002(shared_cases):
+    """brats_pat0002, centroid-nearest click, box of the reference + 5 mm: the enhancing
+    result (7.0 mL, Dice 0.645, confidence 0.42, measured) is unreliable and flagged.  Its
+    longer-reach retry's crop holds whole cross-sections of the brain; before the wall alone
+    stopped enclosing holes it took them for necrosis and filled 79 % of the box (83 mL, Dice
+    0.203), which only ``max_box_fill`` kept out: with that rule off (1) the result is now the
+    same small mask."""
+    im, lab, ref = _shared_case(shared_cases, "brats_pat0002")
+    idx = np.argwhere(ref)
+    c = np.array([im.TransformIndexToPhysicalPoint([int(v) for v in i[::-1]])
+                  for i in (idx.min(0), idx.max(0))])
+    bbox = list(c.min(0) - 5.0) + list(c.max(0) + 5.0)
+    click = [_centroid_nearest(im, ref)]
+    r = seg.segment_click(im, click, bbox=bbox, modality="MR", source="brats_pat0002")
+    assert r.model == "bright" and 5 < r.volume_ml < 10 and _dice(r.mask, ref) > 0.6
+    assert r.needs_check                         # confidence 0.42
+    off = seg.segment_click(im, click, bbox=bbox, modality="MR",
+                            params=seg.ClickParameters(max_box_fill=1.0))
+    assert off.volume_ml < 10 and _dice(off.mask, ref) > 0.6
 
 
 @pytest.mark.shared_data
