@@ -139,8 +139,9 @@ def mask_bounds(mask: np.ndarray):
     return np.array([z[0], y[0], x[0]], np.intp), np.array([z[-1], y[-1], x[-1]], np.intp) + 1
 
 
-def _bbox(mask: np.ndarray, margin=(0, 0, 0)) -> Tuple[slice, slice, slice]:
-    """Bounding box (z, y, x slices) of ``mask`` grown by ``margin`` voxels, clipped."""
+def mask_box(mask: np.ndarray, margin=(0, 0, 0)) -> Tuple[slice, slice, slice]:
+    """Bounding box (z, y, x slices) of a non-empty ``mask`` grown by ``margin`` voxels (per
+    axis) each way, clipped to the array."""
     lo, hi = mask_bounds(mask)
     return tuple(slice(max(int(a) - m, 0), min(int(b) + m, n))
                  for a, b, m, n in zip(lo, hi, margin, mask.shape))
@@ -163,7 +164,7 @@ def _fill_holes_2d(mask: np.ndarray) -> np.ndarray:
     # background outside the box is one region touching the image border, the box's one-pixel
     # frame belongs to it, so a background component of the box is a hole exactly when it does
     # not reach the box's border (where the box meets the image border, that is the image's).
-    box = (slice(None),) + _bbox(mask, (0, 1, 1))[1:]
+    box = (slice(None),) + mask_box(mask, (0, 1, 1))[1:]
     sub = mask[box]
     lab, n = ndi.label(~sub, structure=_INPLANE)
     out = mask.copy()
@@ -274,7 +275,7 @@ def lung_mask_ct(image, spacing=None, tumour: Optional[np.ndarray] = None,
         keep.append(int(c))
     if tumour is not None and np.asarray(tumour[:, ::f, ::f]).any():
         t_small = np.asarray(tumour[:, ::f, ::f])
-        tbox = _bbox(t_small, (2, 2, 2))  # the dilation reaches 2 voxels: no farther
+        tbox = mask_box(t_small, (2, 2, 2))  # the dilation reaches 2 voxels: no farther
         near = ndi.binary_dilation(t_small[tbox], structure=_FACE, iterations=2)
         # at least ~ 1 cm3 so that bubbles and airways cut by the tumour are not taken in
         min_vox = 1000.0 / (sp[0] * sp[1] * f * f * sp[2])
@@ -378,7 +379,7 @@ def breast_mask_mr(image, tumour: np.ndarray, spacing=None, box_mm: float = 20.0
     if not tumour.any():
         raise EmptyMaskError("tumour mask is empty", source=source)
     margin = (int(np.ceil(box_mm / sp[2])), int(np.ceil(box_mm / sp[1])), int(np.ceil(box_mm / sp[0])))
-    box = list(_bbox(tumour, margin))
+    box = list(mask_box(tumour, margin))
     nx = a.shape[2]
     if nx * sp[0] > 250.0:  # bilateral field of view: stay on the tumour's side
         mid = nx // 2
@@ -419,7 +420,7 @@ def soft_tissue_mask(image, tumour: np.ndarray, spacing=None, modality: str = "C
     if not air_hu < bone_hu:
         raise ValueError(f"air_hu ({air_hu}) must be below bone_hu ({bone_hu})")
     margin = tuple(int(np.ceil(box_mm / s_)) for s_ in (sp[2], sp[1], sp[0]))
-    box = _bbox(t, margin)
+    box = mask_box(t, margin)
     sub = np.asarray(arr[box], dtype=np.float64)
     t_sub = t[box]
     if (modality or "CT").upper() == "CT":
@@ -450,7 +451,7 @@ def surroundings_values(image, tumour: np.ndarray, spacing=None, box_mm: float =
     if not t.any():
         raise EmptyMaskError("tumour mask is empty")
     margin = tuple(int(np.ceil(box_mm / s_)) for s_ in (sp[2], sp[1], sp[0]))
-    box = _bbox(t, margin)
+    box = mask_box(t, margin)
     sub = np.asarray(arr[box], dtype=np.float64)
     body = sub > body_fraction * np.percentile(sub, 99)
     vals = sub[body & ~t[box]]
@@ -572,7 +573,7 @@ def _regions_reference(t, par, spacing_xyz, margins_mm):
     # nearer than the nearest one inside the crop (the crop's one-pixel frame beyond the bounding
     # box is background, and it is at least as near as anything beyond it; where the crop meets
     # the image border, both the full slice and the crop end there).  Tested against brute force.
-    _, ys, xs = _bbox(t, (0, rmax + 1, rmax + 1))
+    _, ys, xs = mask_box(t, (0, rmax + 1, rmax + 1))
     for k in zs:
         T = t[k, ys, xs]
         din = ndi.distance_transform_edt(T)
@@ -593,7 +594,7 @@ def _regions_3d(t, par, spacing_xyz, margins_mm):
     zyx = (float(spacing_xyz[2]), float(spacing_xyz[1]), float(spacing_xyz[0]))
     dmax_mm = max(margins_mm)
     margin = tuple(int(np.ceil(dmax_mm / s)) + 1 for s in zyx)
-    box = _bbox(t, margin)
+    box = mask_box(t, margin)
     T = t[box]
     # pad with background so that the image border counts as "outside the tumour"
     Tp = np.pad(T, 1, constant_values=False)
@@ -619,7 +620,7 @@ def _regions_bands(t, par, spacing_xyz, margins_mm, rim_mm):
     zyx = (float(spacing_xyz[2]), float(spacing_xyz[1]), float(spacing_xyz[0]))
     margins = sorted(float(d) for d in margins_mm)
     margin = tuple(int(np.ceil(margins[-1] / s)) + 1 for s in zyx)
-    box = _bbox(t, margin)
+    box = mask_box(t, margin)
     T = t[box]
     din = ndi.distance_transform_edt(np.pad(T, 1, constant_values=False),
                                      sampling=zyx)[1:-1, 1:-1, 1:-1]

@@ -41,9 +41,9 @@ from typing import Dict, Optional, Tuple
 
 import numpy as np
 
-from ..regions import mask_bounds
+from ..regions import mask_box
 
-__all__ = ["ball", "dilate", "closing", "fill_enclosed", "deeper_than", "grown_box",
+__all__ = ["ball", "dilate", "closing", "fill_enclosed", "deeper_than",
            "robust_stats", "sigmoid",
            "choose_model", "lung_likelihood", "bright_threshold", "bright_likelihood",
            "dark_core_point", "enclosed_prefix", "contiguous_enhancement", "enhancement_beyond",
@@ -135,22 +135,14 @@ def fill_enclosed(mask: np.ndarray, spacing_zyx, max_hole_radius_mm: float,
     kept = np.zeros(mask.shape, bool)
     edge, faces = None, None        # the body's voxels next to the wall; their wall faces
     if wall is not None and wall.any():
-        near = np.zeros(mask.shape, bool)
+        count = np.zeros((3,) + mask.shape, np.uint8)      # wall neighbours along each axis
         for a in range(3):
             lo_ = tuple(slice(None, -1) if k == a else slice(None) for k in range(3))
             hi_ = tuple(slice(1, None) if k == a else slice(None) for k in range(3))
-            near[lo_] |= wall[hi_]
-            near[hi_] |= wall[lo_]
-        near &= ~wall
-        edge = np.flatnonzero(near)
-        coords = np.unravel_index(edge, mask.shape)
-        flat_wall = wall.ravel()
-        strides = np.cumprod((1,) + mask.shape[:0:-1])[::-1]     # C order, in elements
-        faces = np.zeros((3, len(edge)))        # wall faces along each axis
-        for a in range(3):
-            for step in (-1, 1):
-                ok = (coords[a] + step >= 0) & (coords[a] + step < mask.shape[a])
-                faces[a][ok] += flat_wall[edge[ok] + step * int(strides[a])]
+            count[a][lo_] += wall[hi_]
+            count[a][hi_] += wall[lo_]
+        edge = np.flatnonzero(count.any(axis=0) & ~wall)
+        faces = count.reshape(3, -1)[:, edge]
     axes = (0, 1, 2) if sp[0] <= 1.5 * max(sp[1], sp[2]) else (0,)
     for ax in axes:
         lab, n, border = _background_in_slices(mask, ax)
@@ -173,15 +165,6 @@ def fill_enclosed(mask: np.ndarray, spacing_zyx, max_hole_radius_mm: float,
             lab, _ = ndi.label(holes)
             kept &= ~np.isin(lab, np.unique(lab[deep]))
     return mask | kept
-
-
-def grown_box(mask: np.ndarray, grow) -> Tuple[np.ndarray, tuple]:
-    """The bounding box of a non-empty ``mask`` grown by ``grow`` voxels (per axis) each way
-    and clipped to the array: its first index (z, y, x) and its slices."""
-    lo, hi = mask_bounds(mask)
-    lo = np.maximum(lo - grow, 0)
-    hi = np.minimum(hi + grow, mask.shape)
-    return lo, tuple(slice(int(a), int(b)) for a, b in zip(lo, hi))
 
 
 def _deep_candidates(region: np.ndarray, spacing_zyx, r_mm: float) -> np.ndarray:
@@ -220,7 +203,7 @@ def deeper_than(region: np.ndarray, spacing_zyx, r_mm: float) -> np.ndarray:
     cand = _deep_candidates(region, sp, r_mm)
     if not cand.any():
         return cand
-    _, box = grown_box(cand, np.ceil(r_mm / sp).astype(int) + 1)
+    box = mask_box(cand, np.ceil(r_mm / sp).astype(int) + 1)
     sub = region[box].astype(bool)
     if sub.all():                       # nothing outside the region within r_mm of any candidate
         return cand
@@ -229,16 +212,16 @@ def deeper_than(region: np.ndarray, spacing_zyx, r_mm: float) -> np.ndarray:
     return deep
 
 
-def _background_in_slices(mask: np.ndarray, axis: Optional[int]):
-    """The background's components (face connectivity, within the slices across ``axis``, or
-    in 3D): their labels, their number and which labels touch the border (and label 0)."""
+def _background_in_slices(mask: np.ndarray, axis: int):
+    """The background's components in every slice across ``axis`` at once (face connectivity
+    within the slices; one labelling instead of SciPy's iterated dilations): their labels,
+    their number and which labels touch the slices' border (and label 0)."""
     from scipy import ndimage as ndi
 
     st = ndi.generate_binary_structure(3, 1)
-    if axis is not None:
-        v = np.moveaxis(st, axis, 0)             # a view: no links between slices
-        v[0] = False
-        v[2] = False
+    v = np.moveaxis(st, axis, 0)             # a view: no links between slices
+    v[0] = False
+    v[2] = False
     lab, n = ndi.label(~mask, structure=st)
     border = np.zeros(n + 1, bool)
     for ax in range(3):
@@ -346,7 +329,7 @@ def contiguous_enhancement(mask: np.ndarray, enhancing: np.ndarray, spacing_zyx,
     if reach_mm <= 0 or not mask.any():
         return mask
     sp = np.asarray(spacing_zyx, float)
-    _, box = grown_box(mask, np.ceil(reach_mm / sp).astype(int) + 2)
+    box = mask_box(mask, np.ceil(reach_mm / sp).astype(int) + 2)
     sub, enh = mask[box], enhancing[box]
     # around a lesion of a few mm, 3 mm of enhancing tissue is the parenchyma it lies in (a
     # breast lesion), not a continuation of it
@@ -369,7 +352,7 @@ def _continuing_enhancement(mask: np.ndarray, enhancing: np.ndarray, sp: np.ndar
     (6-connected) through such voxels."""
     from scipy import ndimage as ndi
 
-    _, box = grown_box(mask, np.ceil(within_mm / sp).astype(int) + 1)
+    box = mask_box(mask, np.ceil(within_mm / sp).astype(int) + 1)
     sub = mask[box]
     near = enhancing[box] & ~sub & (ndi.distance_transform_edt(~sub, sampling=sp)
                                      <= within_mm)
@@ -427,7 +410,8 @@ def dark_core_point(mask: np.ndarray, t: np.ndarray, sm: np.ndarray, valid: np.n
     # than whatever lies beyond that face, so the distances are the whole array's
     lo, box = np.zeros(3, int), (slice(None),) * 3
     if mask.any():
-        lo, box = grown_box(mask, np.ceil(max(touch_mm, reach_mm) / sp).astype(int) + 1)
+        box = mask_box(mask, np.ceil(max(touch_mm, reach_mm) / sp).astype(int) + 1)
+        lo = np.array([b.start for b in box])
     dist = ndi.distance_transform_edt(~mask[box], sampling=sp)
     ids = np.unique(lab[box][dark[box] & (dist <= touch_mm)])
     if ids.size == 0:
