@@ -577,6 +577,19 @@ def test_a_likelihood_computed_only_where_the_rays_read_it_gives_the_same_sample
     assert differs
 
 
+def test_the_cached_ray_layout_is_read_only():
+    """``ray_directions`` keeps its arrays for every later segmentation of the process: they are
+    read-only, so that code writing into them fails at once instead of changing the masks of
+    every later click."""
+    from PanCancerSubtypeLib.segmentation._surface import ray_directions
+
+    dirs, edges, avg = ray_directions(40)
+    assert ray_directions(40)[0] is dirs
+    for a in (dirs, edges, avg.data, avg.indices, avg.indptr):
+        with pytest.raises(ValueError):
+            a[0] = a[-1]
+
+
 def test_rays_without_a_boundary_stay_inside_the_box_ellipsoid():
     """Hand-worked rays (0.5 mm samples): tumour-like everywhere, so no ray shows a boundary
     (every ray runs to its end, 20 mm: nothing to interpolate from).  With the box's ellipsoid

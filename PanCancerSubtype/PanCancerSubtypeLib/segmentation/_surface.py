@@ -433,5 +433,8 @@ def ray_directions(n: int):
         rows = np.repeat(np.arange(n), [len(b) for b in nbrs])
         cols = np.concatenate([np.asarray(b, int) for b in nbrs])
         vals = np.concatenate([np.full(len(b), 1.0 / len(b)) for b in nbrs])
-        _RAYS[n] = (dirs, edges, csr_array((vals, (rows, cols)), shape=(n, n)))
+        avg = csr_array((vals, (rows, cols)), shape=(n, n))
+        for v in (dirs, edges, avg.data, avg.indices, avg.indptr):
+            v.setflags(write=False)
+        _RAYS[n] = (dirs, edges, avg)
     return _RAYS[n]
