@@ -41,7 +41,7 @@ from typing import Dict, Optional, Tuple
 
 import numpy as np
 
-from ..regions import mask_box
+from ..regions import mask_box, slice_background
 
 __all__ = ["ball", "dilate", "closing", "fill_enclosed", "deeper_than",
            "robust_stats", "sigmoid",
@@ -145,7 +145,7 @@ def fill_enclosed(mask: np.ndarray, spacing_zyx, max_hole_radius_mm: float,
         faces = count.reshape(3, -1)[:, edge]
     axes = (0, 1, 2) if sp[0] <= 1.5 * max(sp[1], sp[2]) else (0,)
     for ax in axes:
-        lab, n, border = _background_in_slices(mask, ax)
+        lab, n, border = slice_background(mask, ax)
         if n == 0:
             continue
         holes |= ~border[lab]
@@ -210,27 +210,6 @@ def deeper_than(region: np.ndarray, spacing_zyx, r_mm: float) -> np.ndarray:
     deep = np.zeros(region.shape, bool)
     deep[box] = cand[box] & (ndi.distance_transform_edt(sub, sampling=sp) > r_mm)
     return deep
-
-
-def _background_in_slices(mask: np.ndarray, axis: int):
-    """The background's components in every slice across ``axis`` at once (face connectivity
-    within the slices; one labelling instead of SciPy's iterated dilations): their labels,
-    their number and which labels touch the slices' border (and label 0)."""
-    from scipy import ndimage as ndi
-
-    st = ndi.generate_binary_structure(3, 1)
-    v = np.moveaxis(st, axis, 0)             # a view: no links between slices
-    v[0] = False
-    v[2] = False
-    lab, n = ndi.label(~mask, structure=st)
-    border = np.zeros(n + 1, bool)
-    for ax in range(3):
-        if ax == axis:
-            continue
-        for end in (0, -1):
-            border[np.take(lab, end, axis=ax)] = True
-    border[0] = True
-    return lab, n, border
 
 
 def robust_stats(v: np.ndarray) -> Tuple[float, float]:
