@@ -229,14 +229,17 @@ def lung_likelihood(sm: np.ndarray, level_hu: float = -400.0, width_hu: float = 
     return sigmoid((sm - level_hu) / width_hu).astype(np.float32)
 
 
-def bright_threshold(normal: np.ndarray, ray_values: np.ndarray, k: float, f: float
+def bright_threshold(normal: np.ndarray, ray_values: np.ndarray, k: float, f: float,
+                     edge: Optional[np.ndarray] = None
                      ) -> Tuple[float, float, float, Dict[str, float]]:
     """Threshold of enhancing tissue (see module docstring).
 
     ``normal``: body voxel values around the seeds; ``ray_values``: (n rays, K) smoothed values
-    along rays from the seed.  Returns (threshold, median, sd, details) where details hold the
-    fraction of rays that meet a bright run and the median length of that first run (mm units
-    are applied by the caller: lengths are in samples here).
+    along rays from the seed; ``edge`` (optional, the same shape): the samples outside the body
+    (a skull-stripped brain's padding).  Returns (threshold, median, sd, details) where details
+    hold the fraction of rays that meet a bright run, the median length of that first run (mm
+    units are applied by the caller: lengths are in samples here) and, with ``edge``, the
+    fraction of rays that reach the body's edge before any bright sample.
     """
     med, sd = robust_stats(normal)
     sd = max(sd, 1e-6 * max(1.0, abs(med)))
@@ -254,6 +257,10 @@ def bright_threshold(normal: np.ndarray, ray_values: np.ndarray, k: float, f: fl
         runs.append(length if a0 + length < n_k else np.inf)
     details = {"hit_fraction": float(has.mean()),
                "first_run_samples": float(np.median(runs)) if runs else float("inf")}
+    if edge is not None:
+        n_k = edge.shape[1]
+        first_edge = np.where(edge.any(1), edge.argmax(1), n_k)
+        details["edge_fraction"] = float(np.mean(first_edge < np.where(has, first, n_k)))
     if peaks:
         peak = float(np.median(peaks))
         details["peak"] = peak
@@ -534,11 +541,18 @@ def in_aerated_lung(seed_hu: float, air_30: float, air_reach: float, sd_30: floa
 
 
 def choose_model(seed_level: float, bright: Tuple[float, Dict[str, float]],
-                 rim_max_samples: float) -> str:
-    """MR: ``bright`` or ``generic`` (see :mod:`.click`)."""
+                 rim_max_samples: float, edge_rim_min_hits: float = 0.5) -> str:
+    """MR: ``bright`` or ``generic`` (see :mod:`.click`).  A dark seed is inside a rim when at
+    least half of its rays meet enhancing tissue, or, where the body's edge cuts the rim open
+    (``details["edge_fraction"]``: the rays reaching the edge first), when at least
+    ``edge_rim_min_hits`` of them do and the edge and the rim together stop half; and the
+    enhancing layer is at most ``rim_max_samples`` thick."""
     thr, details = bright
     if seed_level >= thr:
         return "bright"
-    if details["hit_fraction"] >= 0.5 and details["first_run_samples"] <= rim_max_samples:
+    hits = details["hit_fraction"]
+    edge = details.get("edge_fraction", 0.0)
+    rim = hits >= 0.5 or (hits >= edge_rim_min_hits and hits + edge >= 0.5)
+    if rim and details["first_run_samples"] <= rim_max_samples:
         return "bright"
     return "generic"

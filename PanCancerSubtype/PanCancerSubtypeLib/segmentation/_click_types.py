@@ -34,6 +34,7 @@ class ClickParameters:
     enclosure_mm: float = 45.0
     bone_hu: Optional[float] = 300.0
     rim_max_mm: float = 12.0
+    edge_rim_min_hits: float = 1.0 / 3.0
     rim_reach_mm: float = 3.0
     enhancement_beyond_mm: float = 10.0
     max_enhancement_beyond: float = 1.0 / 3.0
@@ -81,6 +82,9 @@ class ClickParameters:
                              f"{self.min_boundary_fraction!r}")
         if not (np.isfinite(self.rim_reach_mm) and self.rim_reach_mm >= 0):
             raise ValueError(f"rim_reach_mm must be >= 0, got {self.rim_reach_mm!r}")
+        if not 0.0 <= float(self.edge_rim_min_hits) <= 0.5:
+            raise ValueError(f"edge_rim_min_hits must be in [0, 0.5], got "
+                             f"{self.edge_rim_min_hits!r}")
         for name in ("max_enhancement_beyond", "beyond_seed_depth_mm"):     # (inf: off)
             if not float(getattr(self, name)) >= 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
