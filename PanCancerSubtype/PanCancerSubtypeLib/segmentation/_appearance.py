@@ -45,7 +45,8 @@ from ..regions import mask_box, slice_background
 
 __all__ = ["ball", "dilate", "closing", "fill_enclosed", "deeper_than",
            "robust_stats", "sigmoid",
-           "choose_model", "lung_likelihood", "bright_threshold", "bright_likelihood",
+           "choose_model", "lung_likelihood", "bright_threshold", "rim_statistics",
+           "bright_likelihood",
            "dark_core_point", "enclosed_prefix", "contiguous_enhancement", "enhancement_beyond",
            "enhancement_beyond_point",
            "generic_likelihood", "histogram_likelihood", "box_likelihood",
@@ -266,6 +267,21 @@ def bright_threshold(normal: np.ndarray, ray_values: np.ndarray, k: float, f: fl
         details["peak"] = peak
         thr = max(thr, med + f * (peak - med))
     return thr, med, sd, details
+
+
+def rim_statistics(sm: np.ndarray, near: np.ndarray, seed_zyx, spacing_zyx, dirs: np.ndarray,
+                   radii_mm: np.ndarray, k: float, f: float, pad: Optional[np.ndarray] = None
+                   ) -> Tuple[float, float, float, Dict[str, float]]:
+    """:func:`bright_threshold` of the smoothed crop ``sm``: the normal tissue is its body
+    voxels within ``near``, the rays run from ``seed_zyx`` (voxel index) along ``dirs`` to
+    ``radii_mm``; with ``pad`` (the crop's padding: outside a skull-stripped brain) their
+    samples outside the body are counted too (outside the crop is not)."""
+    from ._surface import sample_rays
+
+    rays = sample_rays(sm, spacing_zyx, seed_zyx, dirs, radii_mm, cval=-np.inf)
+    edge = None if pad is None else sample_rays(
+        pad.astype(np.float32), spacing_zyx, seed_zyx, dirs, radii_mm, cval=0.0) >= 0.5
+    return bright_threshold(body_voxels(sm[near]), rays, k, f, edge)
 
 
 def bright_likelihood(sm: np.ndarray, thr: float, sd: float, spacing_zyx, closing_mm: float,

@@ -22,11 +22,8 @@ Method
    tumour; MR -> ``bright`` when the seed is brighter than the enhancement threshold, or
    when at least half of the rays from it meet enhancing tissue within ``enclosure_mm`` and that
    enhancing layer is at most ``rim_max_mm`` thick (a dark core inside an enhancing rim, not a
-   dark lesion inside thick fat), else ``generic``.  Where the body's edge (the padding of a
-   skull-stripped brain) cuts the rim open, the rays that reach the edge before any enhancing
-   tissue stop there: a third of the rays (``edge_rim_min_hits``) meeting enhancing tissue is
-   then enough when the edge and the rim together stop half of them (a necrotic core against
-   the brain's edge; the edge alone, with a few vessels, is no rim).  In the ``bright`` model the dark interior
+   dark lesion inside thick fat), else ``generic``; where the edge of a skull-stripped brain
+   cuts the rim open, a third of the rays will do (``edge_rim_min_hits``, ``choose_model``).  In the ``bright`` model the dark interior
    between the seed and the first enhancing voxel of each ray (within ``enclosure_mm``) counts as
    tumour too.  A box says where the tumour is, not what the tissue around it looks like: the
    model, its statistics and its likelihood come from the ``ray_length_mm`` around the seeds as
@@ -311,16 +308,9 @@ class _Problem:
             model = "lung" if lung else "generic"
         if model in ("auto", "bright"):
             stats_near = near(p.stats_radius_mm, True)
-            normal = app.body_voxels(sm_c[stats_near])
-            r_enc = radii[radii <= p.enclosure_mm]
-            rays_g = sample_rays(sm_c, sp, loc_c[0], dirs, r_enc, cval=-np.inf)
-            # the rays' samples outside a skull-stripped brain (the padding; outside the crop
-            # is not counted as such)
-            edge = None if self.pad_value is None else sample_rays(
-                (arr_c == self.pad_value).astype(np.float32), sp, loc_c[0], dirs, r_enc,
-                cval=0.0) >= 0.5
-            thr, med, sd, bd = app.bright_threshold(normal, rays_g, p.bright_k, p.bright_f,
-                                                    edge)
+            thr, med, sd, bd = app.rim_statistics(
+                sm_c, stats_near, loc_c[0], sp, dirs, radii[radii <= p.enclosure_mm],
+                p.bright_k, p.bright_f, None if pad is None else arr_c == self.pad_value)
             bright = (thr, med, sd)
             details["bright"] = {"threshold": thr, "median": med, "sd": sd, **bd}
             if model == "auto":
