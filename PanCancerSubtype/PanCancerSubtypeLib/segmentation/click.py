@@ -19,13 +19,13 @@ Method
    fat just before (skin and subcutaneous fat; see ``_appearance.in_aerated_lung`` and
    ``air_beyond_fat``), else ``generic``; this reach stays fixed when the rays are
    lengthened (step 8), so that the air around a limb does not turn a sarcoma into a lung
-   tumour; MR -> ``bright`` when the seed is brighter than the enhancement threshold, or
-   when at least half of the rays from it meet enhancing tissue within ``enclosure_mm`` and that
-   enhancing layer is at most ``rim_max_mm`` thick (a dark core inside an enhancing rim, not a
-   dark lesion inside thick fat), else ``generic``; where the edge of a skull-stripped brain
-   cuts the rim open, a third of the rays will do (``edge_rim_min_hits``, ``choose_model``).  In the ``bright`` model the dark interior
-   between the seed and the first enhancing voxel of each ray (within ``enclosure_mm``) counts as
-   tumour too.  A box says where the tumour is, not what the tissue around it looks like: the
+   tumour; MR -> ``bright`` when the seed is brighter than the enhancement threshold, or when at
+   least half of the rays from it meet enhancing tissue within ``enclosure_mm`` and that enhancing
+   layer is at most ``rim_max_mm`` thick (a dark core inside an enhancing rim, not a dark lesion
+   inside thick fat), else ``generic`` (a third of the rays where a skull-stripped brain's edge
+   cuts the rim open: ``edge_rim_min_hits``).  In the ``bright`` model the dark interior between
+   the seed and the first enhancing voxel of each ray (within ``enclosure_mm``) counts as tumour
+   too.  A box says where the tumour is, not what the tissue around it looks like: the
    model, its statistics and its likelihood come from the ``ray_length_mm`` around the seeds as
    without a box, and the box limits the rays (step 2).  With a box, the ``generic``
    likelihood comes from the box itself, as in GrabCut: the values of its core against those
