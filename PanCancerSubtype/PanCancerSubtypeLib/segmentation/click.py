@@ -284,6 +284,7 @@ class _Problem:
         radii = np.arange(0.0, p.ray_length_mm + 1e-9, p.ray_step_mm)
         # where rays may go: inside the crop, away from background points
         pad = (arr == self.pad_value) if self.pad_value is not None else None
+        pad_c = None if pad is None else pad if arr_c is arr else arr_c == self.pad_value
         valid = np.ones(arr.shape, np.float32)
         if pad is not None:
             valid[pad] = 0.0
@@ -310,7 +311,7 @@ class _Problem:
             stats_near = near(p.stats_radius_mm, True)
             thr, med, sd, bd = app.rim_statistics(
                 sm_c, stats_near, loc_c[0], sp, dirs, radii[radii <= p.enclosure_mm],
-                p.bright_k, p.bright_f, None if pad is None else arr_c == self.pad_value)
+                p.bright_k, p.bright_f, pad_c)
             bright = (thr, med, sd)
             details["bright"] = {"threshold": thr, "median": med, "sd": sd, **bd}
             if model == "auto":
@@ -332,8 +333,7 @@ class _Problem:
         elif model == "bright":
             thr, med, sd = bright
             t = app.bright_likelihood(sm_c, thr, sd, sp, p.closing_mm, p.max_hole_radius_mm,
-                                      wall=None if pad is None else arr_c == self.pad_value
-                                      )[inner]
+                                      wall=pad_c)[inner]
         else:
             model = "generic"
             feat = ndi.gaussian_filter(arr_c, p.generic_smoothing_mm / sp, mode="nearest")[inner]
