@@ -2,7 +2,8 @@
 seed robustness, confidence, time per case), U-Net inference time on a 512x512x100 CT-like volume
 (target <= 60 s on CPU), training time per epoch.
 
-    python benchmarks/segmentation_bench.py --only semi [--held-out | --brats-dir DIR]
+    python benchmarks/segmentation_bench.py --only semi [--held-out | --brats-dir DIR |
+        --cases-csv FILE]
         [--method click|region_growing|random_walker|grow_from_seeds] [--corrective N]
         [--cases lung2,brats_pat0001] [--second-channel] [--no-confidence] [--rng N]
     python benchmarks/segmentation_bench.py [--threads N] [--device auto|cpu|cuda] [--quick]
@@ -33,7 +34,10 @@ surroundings, on the sarcomas' box results: ``segmentation_history.md``.  The la
 counts how many results the method flags (``needs_check``) among the failures (Dice < 0.6) and the
 others.  ``--brats-dir DIR`` runs the protocol on BRATS cases outside the shared data (deepmedic's
 layout; ``brats_cases``): deepmedic's two validation cases were run once with the method frozen at
-commit 55c49de (README, "Tumours it was not tuned on").
+commit 55c49de (README, "Tumours it was not tuned on").  ``--cases-csv FILE`` runs it on the cases
+of a table in the shared data's ``cases.csv`` layout (``case_id``, ``modality``, ``image``,
+``mask``, ``tumour_labels``; paths relative to the table's folder; ``csv_cases``): tumours from
+outside the shared data, e.g. CT lung nodules and liver tumours (segmentation_history.md).
 
 ``--corrective N``: what more input gives, as interactive segmentation is evaluated (a
 simulated user, ``corrective_click``): from the same three starts per case, up to N clicks, each
@@ -138,6 +142,28 @@ def brats_cases(root: Path, only=None):
         out = [c for c in out if c[0] in only]
     if not out:
         raise SystemExit(f"--brats-dir: no folder under {root} holds {t1c} and {labels}")
+    return out
+
+
+def csv_cases(path: Path, only=None):
+    """Cases outside the shared data listed in a table of the shared ``cases.csv`` layout
+    (``case_id``, ``modality``, ``image``, ``mask``, ``tumour_labels``: a comma-separated list,
+    empty for every label; paths relative to the table's folder)."""
+    import csv
+
+    path = Path(path)
+    if not path.is_file():
+        raise SystemExit(f"--cases-csv: {path} is not a file")
+    out = []
+    with open(path, newline="") as fh:
+        for r in csv.DictReader(fh):
+            if only and r["case_id"] not in only:
+                continue
+            labels = [float(v) for v in r.get("tumour_labels", "").split(",") if v.strip()]
+            out.append((r["case_id"], r["modality"].strip().upper(), path.parent / r["image"],
+                        path.parent / r["mask"], labels or None, None))
+    if not out:
+        raise SystemExit(f"--cases-csv: no case in {path}")
     return out
 
 
@@ -305,7 +331,8 @@ def load_case(case, second_channel: bool):
 def is_target(args, cid: str) -> bool:
     """Whether a case's results count in the summaries: every held-out or external case, else
     issue 17's target cases."""
-    return bool(args.held_out or args.brats_dir is not None or cid in TARGET_CASES)
+    return bool(args.held_out or args.brats_dir is not None or args.cases_csv is not None
+                or cid in TARGET_CASES)
 
 
 def corrective_click(ref: np.ndarray, mask: np.ndarray, spacing_zyx):
@@ -438,8 +465,11 @@ def semi_benchmark(args) -> None:
 
     sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)
     only = set(args.cases.split(",")) if args.cases else None
-    external = args.brats_dir is not None
-    if external:
+    external = args.brats_dir is not None or args.cases_csv is not None
+    if args.cases_csv is not None:
+        cases = csv_cases(Path(args.cases_csv), only)
+        what = f"cases of {args.cases_csv} (outside the shared data)"
+    elif external:
         cases = brats_cases(Path(args.brats_dir), only)
         what = f"BRATS cases under {args.brats_dir} (outside the shared data)"
     else:
@@ -549,6 +579,10 @@ def main(argv=None):
                        "of deepmedic's examples (folders with T1c_subtrMeanDivStd.nii.gz and "
                        "OTMultiClass.nii.gz), e.g. examples/dataForExamples/brats2015Training"
                        "Data/validation of a clone of github.com/deepmedic/deepmedic")
+    which.add_argument("--cases-csv", default=None, metavar="FILE",
+                       help="semi-automatic: cases outside the shared data, listed in a table of "
+                       "the shared cases.csv layout (case_id, modality, image, mask, "
+                       "tumour_labels; paths relative to the table's folder)")
     ap.add_argument("--cases", default=None, help="semi-automatic: comma-separated case ids")
     ap.add_argument("--n-random", type=int, default=5, help="random inner-half seeds per case")
     ap.add_argument("--rng", type=int, default=0, metavar="N",
