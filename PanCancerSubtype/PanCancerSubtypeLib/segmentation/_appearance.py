@@ -5,10 +5,12 @@ Each model turns the smoothed image around the click into ``T`` in [0, 1], the l
 a voxel belongs to the tumour, from physical knowledge or from the image itself, never from a
 trained model:
 
-``lung`` (CT, a solid seed inside aerated lung)
+``lung`` (CT, a solid or ground-glass seed inside aerated lung)
     Soft tissue against air: ``T = sigmoid((I - (-400 HU)) / 15 HU)``.  -400 HU lies half-way
     between aerated lung (about -850 HU) and soft tissue (about 40 HU), the iso-level used by
-    lung-nodule tools (e.g. Kostis et al., IEEE TMI 22:1259, 2003).
+    lung-nodule tools (e.g. Kostis et al., IEEE TMI 22:1259, 2003).  A subsolid (ground-glass)
+    seed, -500 HU or less but denser than the lung around it, takes the level half-way between
+    that lung and the seed instead (``lung_level``): a ground-glass nodule against aerated lung.
 
 ``bright`` (an enhancing or hyper-intense tumour; a necrotic or cystic core inside one)
     Normal tissue is described by the robust median m and standard deviation s (1.4826 MAD) of
@@ -50,7 +52,7 @@ __all__ = ["ball", "dilate", "closing", "fill_enclosed", "deeper_than",
            "dark_core_point", "enclosed_prefix", "contiguous_enhancement", "enhancement_beyond",
            "enhancement_beyond_point",
            "generic_likelihood", "histogram_likelihood", "box_likelihood",
-           "second_channel_veto", "in_aerated_lung", "air_beyond_fat"]
+           "second_channel_veto", "lung_level", "in_aerated_lung", "air_beyond_fat"]
 
 
 def sigmoid(x):
@@ -227,7 +229,10 @@ def body_voxels(values: np.ndarray) -> np.ndarray:
 
 
 def lung_likelihood(sm: np.ndarray, level_hu: float = -400.0, width_hu: float = 15.0):
-    return sigmoid((sm - level_hu) / width_hu).astype(np.float32)
+    t = sigmoid((sm - level_hu) / width_hu)
+    if level_hu < -400.0:
+        t = t * sigmoid((-400.0 - sm) / width_hu)
+    return t.astype(np.float32)
 
 
 def bright_threshold(normal: np.ndarray, ray_values: np.ndarray, k: float, f: float,
@@ -540,17 +545,39 @@ def air_beyond_fat(rays_hu: np.ndarray, step_mm: float, window_mm: float = 8.0,
     return float(np.mean(fat.mean(axis=1) >= min_fat))
 
 
+def lung_level(seed_hu: float, near_hu: np.ndarray, min_contrast_sd: float = 4.0
+               ) -> Optional[float]:
+    """CT: the ``lung`` model's iso-level for a click of ``seed_hu`` whose surroundings hold
+    the values ``near_hu``: -400 HU for a solid seed (> -500 HU); for a subsolid (ground-glass)
+    seed, half-way between it and the aerated lung around it (the robust median m of the values
+    below -600 HU), when it lies at least ``min_contrast_sd`` robust SDs s of that lung above m
+    (so that the level lies at least half as far above it: lung parenchyma is not tumour-like);
+    None otherwise (a seed in aerated lung, or no aerated lung around it)."""
+    if seed_hu > -500.0:
+        return -400.0
+    lung = near_hu[near_hu < -600.0]
+    if lung.size < 10:
+        return None
+    m, s = robust_stats(lung)
+    if seed_hu - m < min_contrast_sd * max(s, 1.0):
+        return None
+    return 0.5 * (seed_hu + m)
+
+
 def in_aerated_lung(seed_hu: float, air_30: float, air_reach: float, sd_30: float,
-                    fatty: Optional[float] = None, max_fatty: float = 0.8) -> bool:
-    """CT: is the clicked tumour a solid lesion in aerated lung?  The seed is soft tissue
-    (> -500 HU) and either at least 10 % of the 30 mm around it is air (< -600 HU), or it lies
-    in a large homogeneous solid mass (robust SD of the 30 mm around it < 40 HU: tumour, not
-    the fat / muscle / bone mix of a limb or the abdomen) with air in at least 5 % of the rays'
-    reach; and that air is not the air outside the body: ``fatty`` (:func:`air_beyond_fat`),
-    the share of the rays reaching air through a layer of fat, is below ``max_fatty`` (a limb
-    sarcoma's rays reach the air around the limb through subcutaneous fat, all of them)."""
+                    fatty: Optional[float] = None, max_fatty: float = 0.8,
+                    subsolid: bool = False) -> bool:
+    """CT: is the clicked tumour a lesion in aerated lung?  The seed is soft tissue (> -500
+    HU; or ``subsolid``: a ground-glass seed denser than the lung around it, ``lung_level``)
+    and either at least 10 % of the 30 mm around it is air (< -600 HU), or it lies in a large
+    homogeneous solid mass (robust SD of the 30 mm around it < 40 HU: tumour, not the fat /
+    muscle / bone mix of a limb or the abdomen) with air in at least 5 % of the rays' reach;
+    and that air is not the air outside the body: ``fatty`` (:func:`air_beyond_fat`), the share
+    of the rays reaching air through a layer of fat, is below ``max_fatty`` (a limb sarcoma's
+    rays reach the air around the limb through subcutaneous fat, all of them).  A subsolid seed
+    needs the 10 % (it lies in the lung, not in a solid mass)."""
     if seed_hu <= -500.0:
-        return False
+        return bool(subsolid) and air_30 >= 0.10 and (fatty is None or fatty < max_fatty)
     if fatty is not None and fatty >= max_fatty:
         return False
     return air_30 >= 0.10 or (air_reach >= 0.05 and sd_30 < 40.0)
