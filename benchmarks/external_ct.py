@@ -47,6 +47,8 @@ import pydicom
 import SimpleITK as sitk
 from skimage.draw import polygon, polygon_perimeter
 
+from external_gliomas import git_file       # (benchmarks/, the script's own folder)
+
 C2C_COMMIT = "17f399f3cab2c54c416a19e2e3ce54ee58157c63"
 MIRP_COMMIT = "d8a6a7264a4d0ccb1f88cc670e0b6d047235909f"
 PMT_COMMIT = "d7feff7df75b8ae4a13fdff7e503cb1d086a7e4f"
@@ -66,17 +68,6 @@ IRCAD_LICENCE = (f"CC BY-NC-ND 4.0 (3D-IRCADb-01 via qk1512/IPCV_1@{IRCAD_COMMIT
                  " - internal evaluation only")
 COLUMNS = ["case_id", "cancer_type", "modality", "image", "mask", "tumour_labels", "organ_mask",
            "licence"]
-
-
-def git_file(repo: Path, commit: str, path: str, out: Path) -> Path:
-    """Write ``path`` at ``commit`` of the git repository ``repo`` to ``out``."""
-    run = subprocess.run(["git", "-C", str(repo), "show", f"{commit}:{path}"],
-                         capture_output=True)
-    if run.returncode != 0:
-        raise SystemExit(f"{repo}: no {path} at commit {commit[:12]} (a full clone of the "
-                         f"repository is needed): {run.stderr.decode(errors='replace').strip()}")
-    out.write_bytes(run.stdout)
-    return out
 
 
 def git_dir(repo: Path, commit: str, folder: str, out: Path) -> Path:
