@@ -787,6 +787,9 @@ def test_a_ground_glass_nodule_takes_the_lung_model_at_its_own_level():
     assert all(r.model == "lung" for r in auto)
     assert min(_dice(r.mask, ref) for r in auto) >= 0.88
     assert all(r.confidence >= 0.9 for r in auto)
+    # the lung model asked for takes the click's level too (not -400 HU: nothing there)
+    forced = seg.segment_click(im, [_pt(im, clicks[0])], modality="CT", model="lung")
+    assert _dice(forced.mask, ref) == pytest.approx(_dice(auto[0].mask, ref), abs=0.02)
     generic = [_dice(seg.segment_click(im, [_pt(im, s)], modality="CT", model="generic").mask,
                      ref) for s in clicks]
     assert np.mean(generic) < 0.6

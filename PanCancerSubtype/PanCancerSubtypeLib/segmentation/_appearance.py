@@ -10,7 +10,8 @@ trained model:
     between aerated lung (about -850 HU) and soft tissue (about 40 HU), the iso-level used by
     lung-nodule tools (e.g. Kostis et al., IEEE TMI 22:1259, 2003).  A subsolid (ground-glass)
     seed, -500 HU or less but denser than the lung around it, takes the level half-way between
-    that lung and the seed instead (``lung_level``): a ground-glass nodule against aerated lung.
+    that lung and the seed instead (``lung_level``), and tissue above -400 HU is not
+    tumour-like for it: a ground-glass nodule against aerated lung, not the chest wall.
 
 ``bright`` (an enhancing or hyper-intense tumour; a necrotic or cystic core inside one)
     Normal tissue is described by the robust median m and standard deviation s (1.4826 MAD) of
@@ -229,6 +230,9 @@ def body_voxels(values: np.ndarray) -> np.ndarray:
 
 
 def lung_likelihood(sm: np.ndarray, level_hu: float = -400.0, width_hu: float = 15.0):
+    """``sigmoid((sm - level_hu) / width_hu)``; below -400 HU (a ground-glass level,
+    :func:`lung_level`) times ``sigmoid((-400 - sm) / width_hu)``: solid tissue (the chest
+    wall, the mediastinum, vessels) is not ground glass."""
     t = sigmoid((sm - level_hu) / width_hu)
     if level_hu < -400.0:
         t = t * sigmoid((-400.0 - sm) / width_hu)
@@ -551,7 +555,7 @@ def lung_level(seed_hu: float, near_hu: np.ndarray, min_contrast_sd: float = 4.0
     the values ``near_hu``: -400 HU for a solid seed (> -500 HU); for a subsolid (ground-glass)
     seed, half-way between it and the aerated lung around it (the robust median m of the values
     below -600 HU), when it lies at least ``min_contrast_sd`` robust SDs s of that lung above m
-    (so that the level lies at least half as far above it: lung parenchyma is not tumour-like);
+    (the level then lies at least half as many above it: the lung's noise is not tumour-like);
     None otherwise (a seed in aerated lung, or no aerated lung around it)."""
     if seed_hu > -500.0:
         return -400.0

@@ -264,8 +264,7 @@ class _Problem:
         grids_c = np.ogrid[tuple(slice(0, n) for n in arr_c.shape)]
 
         # the seeds whose surroundings choose and set the appearance model: all but the user's
-        # further seeds (those add regions, not another model; a one-click run's own second
-        # seeds, from steps 8 and 10, stay)
+        # further seeds (those add regions; a one-click run's own, steps 8 and 10, stay)
         model_seeds = [i for i in range(len(loc)) if i not in self.further(len(loc))]
 
         def near(r_mm, context: bool = False):
@@ -324,7 +323,9 @@ class _Problem:
             if stats_near is None:
                 stats_near = near(p.stats_radius_mm, True)
         if model == "lung":
-            t = app.lung_likelihood(sm, details.get("ct", {}).get("level") or -400.0)
+            lung_hu = details["ct"]["level"] if "ct" in details else app.lung_level(
+                level, sm_c[near(30.0, True)])      # (model="lung" given: its level too)
+            t = app.lung_likelihood(sm, -400.0 if lung_hu is None else lung_hu)
             if p.bone_hu is not None:
                 # the tumour stays inside the bony thorax: ribs, spine, sternum stop the rays
                 bone = sm > p.bone_hu
@@ -386,9 +387,8 @@ class _Problem:
         n_k = len(radii)
         n_iter = 1 + (int(p.generic_iterations) if model == "generic" else 0)
         # the generic model is re-estimated from the samples inside and just outside the
-        # surface; the user's further seeds each from their own surface, starting from their
-        # own class (pooled with the first seed's, the samples of a seed whose surroundings
-        # differ would change the first seed's region)
+        # surface; the user's further seeds each from their own surface and class (pooled with
+        # the first seed's, a seed whose surroundings differ would change its region)
         further = self.further(len(lk["loc"]))
         groups = [[i for i in range(len(loc)) if i not in further]] + [[i] for i in further]
         region = np.zeros(shape, bool)
