@@ -109,7 +109,8 @@ class ClickResult:
     ``ray_length_mm``: the rays' reach of the result kept (step 8); ``needs_check``: the
     result is unreliable (confidence below ``warn_below``, a mask smaller than the seed's ball,
     one the box flags (step 7), the box's own ellipsoid where the image showed no boundary
-    (step 4) or one whose enhancement goes on past it (step 10)), the flag a panel shows.
+    (step 4), one whose enhancement goes on past it (step 10), or a ground-glass lesion, whose
+    faint margin readers draw differently: ``_appearance.lung_level``), the flag a panel shows.
     """
 
     mask: Any

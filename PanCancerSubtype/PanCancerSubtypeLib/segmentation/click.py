@@ -149,8 +149,7 @@ and re-estimates it from its own surface (pooled with the first seed's samples, 
 surroundings differ would change the first seed's region).
 The result is a uint8 0/1 mask on exactly the input image's grid.
 
-Measured accuracy (the benchmark, the cases used to choose the parameters and the held-out
-ones): README ("Tumour segmentation") and ``benchmarks/segmentation_bench.py``.
+Measured accuracy, tuned-on and held-out cases: README, ``benchmarks/segmentation_bench.py``.
 """
 from __future__ import annotations
 
@@ -204,8 +203,7 @@ class _Problem:
         self.box_model = box_model
         self.n_user = int(n_user)           # the first n_user seeds of a run are the user's
         self._cache: Dict[tuple, Dict[str, Any]] = {}
-        # padding: the image's minimum value filling at least 1 % of it (outside a skull-
-        # stripped brain, outside the reconstruction field of view) is outside the body
+        # padding (outside a skull-stripped brain or the field of view): the minimum, >= 1 %
         v0 = float(np.min(self.full))
         self.pad_value = v0 if float(np.mean(self.full == v0)) >= 0.01 else None
 
@@ -214,7 +212,6 @@ class _Problem:
         first (it chooses the model), not a one-click run's own second seeds (steps 8, 10)."""
         return range(1, min(self.n_user, n))
 
-    # ------------------------------------------------------------------------------ one run
     def crop_for(self, seeds_zyx, in_box: bool = True):
         """The crop of the rays' reach around the seeds (within the box when ``in_box``)."""
         p = self.p
@@ -325,7 +322,8 @@ class _Problem:
         if model == "lung":
             lung_hu = details["ct"]["level"] if "ct" in details else app.lung_level(
                 level, sm_c[near(30.0, True)])      # (model="lung" given: its level too)
-            t = app.lung_likelihood(sm, -400.0 if lung_hu is None else lung_hu)
+            details["lung_level"] = lung_hu = -400.0 if lung_hu is None else lung_hu
+            t = app.lung_likelihood(sm, lung_hu)
             if p.bone_hu is not None:
                 # the tumour stays inside the bony thorax: ribs, spine, sternum stop the rays
                 bone = sm > p.bone_hu
@@ -552,9 +550,8 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
         """Share of the box's voxels in the mask (None without a box)."""
         return None if box is None else float(m.sum()) / np.prod([b.stop - b.start for b in box])
 
-    # per appearance model and parameters but the re-centring count: the problem (crops,
-    # likelihoods) and each pipeline's last state by its start (a retry with more re-centring
-    # continues the runs it shares with an earlier attempt)
+    # per model and parameters but the re-centring count: the problem (crops, likelihoods) and
+    # each pipeline's last state by its start (a retry with more re-centring continues them)
     shared: Dict[tuple, Dict[str, Any]] = {}
 
     def attempt(q: ClickParameters, use_model: str, box_model: str = "box", start=None):
@@ -585,8 +582,7 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
             n_it = int(q.recentre_iterations) if q.recentre else 0
             k0 = tuple(tuple(int(v) for v in s) for s in start)
             st = states.get(k0)
-            # (a state of fewer re-centrings, the seeds used[len(start):], continues; "done":
-            # the re-centring stopped by itself)
+            # (fewer re-centrings, seeds used[len(start):], continue; "done": stopped by itself)
             if st is None or len(st["used"]) - len(start) > n_it:
                 st = {"res": prob.run(start), "used": list(start), "done": False}
             m = full_mask(st["res"])
@@ -762,6 +758,10 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
                         f"{100 * res['boundary_fraction']:.0f}% of its surface (tissue of "
                         f"similar intensity around it): the rest was " + ("the ellipsoid "
                         "inscribed in the box" if boxed(best) else "interpolated") + "; check it")
+    if ggo := res["details"].get("lung_level", -400.0) < -400.0:
+        warnings.append(f"a ground-glass lesion (its level {res['details']['lung_level']:.0f} HU, "
+                        f"half-way between the click and the lung around it): its faint margin "
+                        f"is where readers differ most; check it")
     if continues := beyond > p.max_enhancement_beyond:
         warnings.append(f"enhancing tissue connected to the mask continues past it ({beyond:.0%}"
                         f" of its volume within {p.enhancement_beyond_mm:g} mm): the tumour may "
@@ -797,4 +797,4 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
                        boundary_fraction=res["boundary_fraction"], volume_ml=vol,
                        warnings=warnings, seconds=time.perf_counter() - t0,
                        ray_length_mm=float(p_used.ray_length_mm), needs_check=bool(
-                           unreliable(best) or implausible(best) or short or continues))
+                           unreliable(best) or implausible(best) or short or continues or ggo))
