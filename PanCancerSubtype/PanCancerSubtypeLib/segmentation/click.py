@@ -114,9 +114,10 @@ Method
    with the longer reach (sampled every ``ray_step_mm``) at a coarser scale:
    ``coarse_smoothing_mm`` (4 mm) instead of ``generic_smoothing_mm`` and the three classes
    taken within ``coarse_radius_mm`` (45 mm) instead of ``generic_radius_mm``; again the more
-   confident result is kept.  In a large tumour on a noisy image, the 25 mm around the click
-   hold only tumour and, at 1.5 mm smoothing, their classes split the noise: a small blob.
-   Without the confidence (``confidence=False`` or ``n_jitter=0``) this step is skipped.
+   confident result is kept, and here a mask smaller than a ball of 4 seed radii is point-like
+   (its inner-half clicks' balls overlap the click's).  In a large tumour on a noisy image, the
+   25 mm around the click hold only tumour and, at 1.5 mm smoothing, their classes split the
+   noise: a small blob.  Without the confidence (``n_jitter=0`` or none) this step is skipped.
 
 9. **The rim's thin continuations** (``bright`` model): the enhancing voxels (and hyper-intense
    on a second channel) within ``rim_reach_mm`` (3 mm; at most a quarter of the mask's depth)
@@ -178,7 +179,7 @@ __all__ = ["ClickParameters", "ClickResult", "segment_click", "MODELS"]
 MODELS = ("auto", "lung", "bright", "generic")
 
 
-#: a mask smaller than a ball of this many seed radii is point-like (``segment_click``)
+#: a mask smaller than a ball of this many seed radii is point-like (twice as many: step 8's coarse)
 _POINT_LIKE = 2.0
 
 
@@ -541,13 +542,11 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
         return float(m.sum()) * voxel_mm3 / seed_ball_mm3
 
     def tiny(m: np.ndarray) -> bool:
-        """A mask smaller than the seed's own ball (whose values set the appearance model):
-        nothing around the click was delimited.  The jittered clicks of its inner half would
-        all fall on the same few voxels and agree, so its confidence is 0, not that Dice."""
+        """A mask smaller than the seed's own ball (whose values set the model): nothing was
+        delimited; its jittered clicks would all agree, so its confidence is 0, not that Dice."""
         return balls(m) < 1.0
 
-    def box_fill(m: np.ndarray, box) -> Optional[float]:
-        """Share of the box's voxels in the mask (None without a box)."""
+    def box_fill(m: np.ndarray, box) -> Optional[float]:   # the box's share in the mask, or None
         return None if box is None else float(m.sum()) / np.prod([b.stop - b.start for b in box])
 
     # per model and parameters but the re-centring count: the problem (crops, likelihoods) and
@@ -644,19 +643,20 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
     def unreliable(a) -> bool:
         return (conf_of(a) is not None and conf_of(a) < p.warn_below) or boxed(a)
 
-    def point_like(m: np.ndarray) -> bool:
-        """A mask smaller than a ball of twice the seed's radius: its inner-half clicks lie
+    def point_like(m: np.ndarray, radii: float = _POINT_LIKE) -> bool:
+        """A mask smaller than a ball of ``radii`` (2) seed radii: its inner-half clicks lie
         within the click's own ball, so their agreement tests nothing."""
-        return balls(m) < _POINT_LIKE ** 3
+        return balls(m) < radii ** 3
 
-    def more_reliable(a, q: ClickParameters, use_model: str):
+    def more_reliable(a, q: ClickParameters, use_model: str, radii: float = _POINT_LIKE):
         """``a``, or the result of parameters ``q`` when it ranks higher (``rank``)."""
         b = attempt(q, use_model)
-        return a if conf_of(b) is None or rank(b) <= rank(a) else b
+        return a if conf_of(b) is None or rank(b, radii) <= rank(a, radii) else b
 
-    def rank(x):
+    def rank(x, radii: float = _POINT_LIKE):
         """Larger wins: (not filling up the box, not point-like, reliable, confidence)."""
-        return not overfills(x), not point_like(x["mask"]), not unreliable(x), conf_of(x) or 0.0
+        return (not overfills(x), not point_like(x["mask"], radii), not unreliable(x),
+                conf_of(x) or 0.0)
 
     best = attempt(p, model)
     # an unreliable result: a longer reach (large tumours, wide necrotic cores; rays every
@@ -695,7 +695,7 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
     coarser = (p.coarse_smoothing_mm > p.generic_smoothing_mm
                or p.coarse_radius_mm > p.generic_radius_mm)
     if unreliable(best) and bbox is None and best["res"]["model"] == "generic" and coarser:
-        best = more_reliable(best, p_coarse, "generic")
+        best = more_reliable(best, p_coarse, "generic", 2.0 * _POINT_LIKE)
     # still implausible (or the box's ellipsoid: until one ranks higher), the next model (step
     # 1): generic (from the box) -> the box's classes -> the same coarse -> surroundings coarse
     fallbacks = []
