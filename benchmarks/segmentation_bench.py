@@ -180,17 +180,11 @@ def bench_cases(data: Path, held_out: bool, only=None):
                 out.append((f"{r['patient_id']}_{r['modality']}", r["modality"],
                             root / r["image"], root / r["mask"], None, None))
     else:
-        with open(data / "cases.csv", newline="") as fh:
-            rows = {r["case_id"]: r for r in csv.DictReader(fh)}
+        rows = {c[0]: c for c in csv_cases(data / "cases.csv")}
         for cid in TARGET_CASES + OTHER_CASES:
-            if cid not in rows:
-                continue
-            r = rows[cid]
-            img = data / r["image"]
-            flair = img.parent / "Flair_subtrMeanDivStd.nii.gz"
-            out.append((cid, r["modality"], img, data / r["mask"],
-                        [float(v) for v in r["tumour_labels"].split(",")],
-                        flair if flair.is_file() else None))
+            if cid in rows:
+                flair = rows[cid][2].parent / "Flair_subtrMeanDivStd.nii.gz"
+                out.append(rows[cid][:5] + (flair if flair.is_file() else None,))
     if only:
         out = [c for c in out if c[0] in only]
     return out

@@ -53,7 +53,8 @@ __all__ = ["ball", "dilate", "closing", "fill_enclosed", "deeper_than",
            "dark_core_point", "enclosed_prefix", "contiguous_enhancement", "enhancement_beyond",
            "enhancement_beyond_point",
            "generic_likelihood", "histogram_likelihood", "box_likelihood",
-           "second_channel_veto", "lung_level", "in_aerated_lung", "air_beyond_fat"]
+           "second_channel_veto", "SOLID_LUNG_HU", "lung_level", "in_aerated_lung",
+           "air_beyond_fat"]
 
 
 def sigmoid(x):
@@ -229,13 +230,17 @@ def body_voxels(values: np.ndarray) -> np.ndarray:
     return body if body.size >= 10 else values
 
 
-def lung_likelihood(sm: np.ndarray, level_hu: float = -400.0, width_hu: float = 15.0):
+#: the ``lung`` model's iso-level for solid tissue (HU): half-way between lung and soft tissue
+SOLID_LUNG_HU = -400.0
+
+
+def lung_likelihood(sm: np.ndarray, level_hu: float = SOLID_LUNG_HU, width_hu: float = 15.0):
     """``sigmoid((sm - level_hu) / width_hu)``; below -400 HU (a ground-glass level,
     :func:`lung_level`) times ``sigmoid((-400 - sm) / width_hu)``: solid tissue (the chest
     wall, the mediastinum, vessels) is not ground glass."""
     t = sigmoid((sm - level_hu) / width_hu)
-    if level_hu < -400.0:
-        t = t * sigmoid((-400.0 - sm) / width_hu)
+    if level_hu < SOLID_LUNG_HU:
+        t = t * sigmoid((SOLID_LUNG_HU - sm) / width_hu)
     return t.astype(np.float32)
 
 
@@ -558,7 +563,7 @@ def lung_level(seed_hu: float, near_hu: np.ndarray, min_contrast_sd: float = 4.0
     (the level then lies at least half as many above it: the lung's noise is not tumour-like);
     None otherwise (a seed in aerated lung, or no aerated lung around it)."""
     if seed_hu > -500.0:
-        return -400.0
+        return SOLID_LUNG_HU
     lung = near_hu[near_hu < -600.0]
     if lung.size < 10:
         return None

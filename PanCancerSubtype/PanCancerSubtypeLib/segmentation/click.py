@@ -290,7 +290,7 @@ class _Problem:
         model = self.model
         feat = sm
         own: Dict[int, np.ndarray] = {}     # the generic likelihood of each further seed
-        bright = None
+        bright = lung_hu = None
         stats_near = None
         if self.modality == "CT" and model == "auto":
             v30 = sm_c[near(30.0, True)]
@@ -302,7 +302,7 @@ class _Problem:
             lung = lung_hu is not None and app.in_aerated_lung(
                 level, float(np.mean(v30 < -600.0)), float(np.mean(v60 < -600.0)),
                 app.robust_stats(v30)[1], fatty, subsolid=True)
-            details["ct"] = {"lung": lung, "air_beyond_fat": fatty, "level": lung_hu}
+            details["ct"] = {"lung": lung, "air_beyond_fat": fatty}
             model = "lung" if lung else "generic"
         if model in ("auto", "bright"):
             stats_near = near(p.stats_radius_mm, True)
@@ -321,9 +321,9 @@ class _Problem:
             if stats_near is None:
                 stats_near = near(p.stats_radius_mm, True)
         if model == "lung":
-            lung_hu = details["ct"]["level"] if "ct" in details else app.lung_level(
-                level, sm_c[near(30.0, True)])      # (model="lung" given: its level too)
-            details["lung_level"] = lung_hu = -400.0 if lung_hu is None else lung_hu
+            if lung_hu is None:                 # model="lung" given: its level too
+                lung_hu = app.lung_level(level, sm_c[near(30.0, True)]) or app.SOLID_LUNG_HU
+            details["lung_level"] = lung_hu
             t = app.lung_likelihood(sm, lung_hu)
             if p.bone_hu is not None:
                 # the tumour stays inside the bony thorax: ribs, spine, sternum stop the rays
@@ -758,7 +758,7 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
                         f"{100 * res['boundary_fraction']:.0f}% of its surface (tissue of "
                         f"similar intensity around it): the rest was " + ("the ellipsoid "
                         "inscribed in the box" if boxed(best) else "interpolated") + "; check it")
-    if ggo := res["details"].get("lung_level", -400.0) < -400.0:
+    if ggo := res["details"].get("lung_level", app.SOLID_LUNG_HU) < app.SOLID_LUNG_HU:
         warnings.append(f"a ground-glass lesion (its level {res['details']['lung_level']:.0f} HU, "
                         f"half-way between the click and the lung around it): its faint margin "
                         f"is where readers differ most; check it")
