@@ -12,7 +12,8 @@ Method
    against air), ``bright`` (an enhancing or hyper-intense tumour, its enclosed necrotic / cystic
    core filled in: the rim-and-fill model of a glioblastoma's tumour core) or ``generic`` (the
    seed's class of a three-class Otsu split of its surroundings, re-estimated from the fitted
-   surface).  The model follows from the modality and the seed (``choose_model``): CT -> ``lung``
+   surface, unless no ray shows a boundary then: it lost the tumour).  The model follows from
+   the modality and the seed (``choose_model``): CT -> ``lung``
    when the seed is not air (> -500 HU, or ground glass: ``lung_level``) and at least 10 % of the
    30 mm around it is air (< -600 HU), or 5 % of the ``lung_reach_mm`` (60 mm) around it while the
    30 mm are homogeneous, unless the air is outside the body: 80 % of the rays reaching it pass
@@ -93,9 +94,9 @@ Method
    (1 mm), and an ``enclosure_mm`` of at least ``wide_enclosure_mm`` (60 mm), for tumours larger
    than the default reach (a large glioblastoma with a wide necrotic core, a large lung mass),
    and the result with the higher confidence is kept: the method's own stability decides.
-   A mask smaller than a ball of twice ``seed_radius_mm`` is *point-like*: its inner-half
-   clicks lie within the click's own ball, so its confidence tests nothing, and in every
-   retry of this step a result that is not point-like is kept over a point-like one.
+   A mask smaller than a ball of twice ``seed_radius_mm`` per seed is *point-like*: its
+   inner-half clicks lie within the seeds' own balls, so its confidence tests nothing, and in
+   every retry of this step a result that is not point-like is kept over a point-like one.
    When a ``bright`` result from a click on enhancing tissue is unreliable, the click may lie
    on the rim of a necrotic core that the rim does not close (so it was not filled in): the
    method is run again with a second seed deepest in the dark tissue next to the mask
@@ -177,7 +178,6 @@ __all__ = ["ClickParameters", "ClickResult", "segment_click", "MODELS"]
 
 #: appearance models (``model=`` of :func:`segment_click`; ``"auto"`` chooses)
 MODELS = ("auto", "lung", "bright", "generic")
-
 
 #: a mask smaller than a ball of this many seed radii is point-like (twice as many: step 8's coarse)
 _POINT_LIKE = 2.0
@@ -420,12 +420,8 @@ class _Problem:
                         user &= ~beyond_crop(sp, s, dirs, radii, shape, lo, self.full.shape)
                     tr = np.where(np.isnan(tr), 0.0, tr)
                     gaps = None
-                    # a further seed of the user's (not the first, which chose the model) on
-                    # tissue the enhancing model does not call tumour adds what the model
-                    # calls tumour around it, not the dark interior up to the next enhancing
-                    # tissue: from a seed by the tumour's edge half the rays meet the rim at
-                    # once and the others cross normal tissue to the next vessel (an enclosed
-                    # necrotic core is tumour in the likelihood already: its holes are filled)
+                    # a further seed on tissue the enhancing model does not call tumour adds
+                    # what it calls tumour, not the dark interior (the module docstring)
                     if model == "bright" and not (si in further and tr[:, 0].mean() < 0.5):
                         tr, gaps = app.enclosed_prefix(tr, user, p.ray_step_mm,
                                                        p.enclosure_mm)
@@ -454,6 +450,10 @@ class _Problem:
                         outside_vals.append(fr[out])
                     if it == 0:
                         lk["surfaces"][key] = (fr_g[-1], star, inside_vals[-1:], outside_vals[-1:])
+                if it > 0 and not any(fr_g) and any(prev[1]):
+                    reg_g, fr_g = prev      # the re-estimated class lost the tumour (step 1)
+                    break
+                prev = (reg_g, fr_g)
                 if it < n_iter - 1:
                     t_new = app.histogram_likelihood(     # only where the rays read it
                         feat, np.concatenate(inside_vals), np.concatenate(outside_vals),
@@ -644,9 +644,9 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
         return (conf_of(a) is not None and conf_of(a) < p.warn_below) or boxed(a)
 
     def point_like(m: np.ndarray, radii: float = _POINT_LIKE) -> bool:
-        """A mask smaller than a ball of ``radii`` (2) seed radii: its inner-half clicks lie
-        within the click's own ball, so their agreement tests nothing."""
-        return balls(m) < radii ** 3
+        """A mask smaller than a ball of ``radii`` (2) seed radii per seed: its inner-half
+        clicks lie within the seeds' own balls, so their agreement tests nothing."""
+        return balls(m) < len(seeds_zyx) * radii ** 3
 
     def more_reliable(a, q: ClickParameters, use_model: str, radii: float = _POINT_LIKE):
         """``a``, or the result of parameters ``q`` when it ranks higher (``rank``)."""
