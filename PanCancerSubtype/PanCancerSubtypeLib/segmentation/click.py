@@ -12,8 +12,7 @@ Method
    against air), ``bright`` (an enhancing or hyper-intense tumour, its enclosed necrotic / cystic
    core filled in: the rim-and-fill model of a glioblastoma's tumour core) or ``generic`` (the
    seed's class of a three-class Otsu split of its surroundings, re-estimated from the fitted
-   surface, unless no ray shows a boundary then: it lost the tumour).  The model follows from
-   the modality and the seed (``choose_model``): CT -> ``lung``
+   surface).  The model follows from the modality and the seed (``choose_model``): CT -> ``lung``
    when the seed is not air (> -500 HU, or ground glass: ``lung_level``) and at least 10 % of the
    30 mm around it is air (< -600 HU), or 5 % of the ``lung_reach_mm`` (60 mm) around it while the
    30 mm are homogeneous, unless the air is outside the body: 80 % of the rays reaching it pass
@@ -178,6 +177,7 @@ __all__ = ["ClickParameters", "ClickResult", "segment_click", "MODELS"]
 
 #: appearance models (``model=`` of :func:`segment_click`; ``"auto"`` chooses)
 MODELS = ("auto", "lung", "bright", "generic")
+
 
 #: a mask smaller than a ball of this many seed radii is point-like (twice as many: step 8's coarse)
 _POINT_LIKE = 2.0
@@ -420,8 +420,12 @@ class _Problem:
                         user &= ~beyond_crop(sp, s, dirs, radii, shape, lo, self.full.shape)
                     tr = np.where(np.isnan(tr), 0.0, tr)
                     gaps = None
-                    # a further seed on tissue the enhancing model does not call tumour adds
-                    # what it calls tumour, not the dark interior (the module docstring)
+                    # a further seed of the user's (not the first, which chose the model) on
+                    # tissue the enhancing model does not call tumour adds what the model
+                    # calls tumour around it, not the dark interior up to the next enhancing
+                    # tissue: from a seed by the tumour's edge half the rays meet the rim at
+                    # once and the others cross normal tissue to the next vessel (an enclosed
+                    # necrotic core is tumour in the likelihood already: its holes are filled)
                     if model == "bright" and not (si in further and tr[:, 0].mean() < 0.5):
                         tr, gaps = app.enclosed_prefix(tr, user, p.ray_step_mm,
                                                        p.enclosure_mm)
@@ -450,10 +454,6 @@ class _Problem:
                         outside_vals.append(fr[out])
                     if it == 0:
                         lk["surfaces"][key] = (fr_g[-1], star, inside_vals[-1:], outside_vals[-1:])
-                if it > 0 and not any(fr_g) and any(prev[1]):
-                    reg_g, fr_g = prev      # the re-estimated class lost the tumour (step 1)
-                    break
-                prev = (reg_g, fr_g)
                 if it < n_iter - 1:
                     t_new = app.histogram_likelihood(     # only where the rays read it
                         feat, np.concatenate(inside_vals), np.concatenate(outside_vals),
