@@ -114,7 +114,7 @@ Method
    with the longer reach (sampled every ``ray_step_mm``) at a coarser scale:
    ``coarse_smoothing_mm`` (4 mm) instead of ``generic_smoothing_mm`` and the three classes
    taken within ``coarse_radius_mm`` (45 mm) instead of ``generic_radius_mm``; again the more
-   confident result is kept, and here a mask smaller than a ball of 4 seed radii is point-like
+   confident result is kept, and here a mask below a ball of 4 seed radii per seed is point-like
    (its inner-half clicks' balls overlap the click's).  In a large tumour on a noisy image, the
    25 mm around the click hold only tumour and, at 1.5 mm smoothing, their classes split the
    noise: a small blob.  Without the confidence (``n_jitter=0`` or none) this step is skipped.
@@ -179,7 +179,7 @@ __all__ = ["ClickParameters", "ClickResult", "segment_click", "MODELS"]
 MODELS = ("auto", "lung", "bright", "generic")
 
 
-#: a mask smaller than a ball of this many seed radii is point-like (twice as many: step 8's coarse)
+#: point-like: a mask below a ball of this many seed radii per seed (twice as many: step 8's coarse)
 _POINT_LIKE = 2.0
 
 
