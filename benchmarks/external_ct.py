@@ -48,6 +48,7 @@ import SimpleITK as sitk
 from skimage.draw import polygon, polygon_perimeter
 
 from external_gliomas import git_file       # (benchmarks/, the script's own folder)
+from PanCancerSubtypeLib.io import mask_from_array, rasterise_rtstruct, write_image
 
 C2C_COMMIT = "17f399f3cab2c54c416a19e2e3ce54ee58157c63"
 MIRP_COMMIT = "d8a6a7264a4d0ccb1f88cc670e0b6d047235909f"
@@ -115,17 +116,9 @@ def read_series(folder: Path, modality: str | None = None):
     return reader.Execute(), best
 
 
-def save(array, like, path: Path) -> None:
-    """``array`` (z, y, x) written to ``path`` with the geometry of the image ``like``."""
-    image = sitk.GetImageFromArray(array)
-    image.CopyInformation(like)
-    sitk.WriteImage(image, str(path), useCompression=True)
-
-
 def save_case(image, mask, out: Path) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    save(sitk.GetArrayFromImage(image).astype(np.int16), image, out / "image.nii.gz")
-    save(mask.astype(np.uint8), image, out / "mask.nii.gz")
+    write_image(sitk.Cast(image, sitk.sitkInt16), out / "image.nii.gz")
+    write_image(mask_from_array(mask, image), out / "mask.nii.gz")
 
 
 def lidc_reads(xml_path: Path, shape, sop2z: dict, zpos):
@@ -198,34 +191,14 @@ def lidc_case(repo: Path, number: str, out: Path) -> None:
     save_case(image, labels == -max(ranks)[2], out)
 
 
-def rtstruct_case(image, rtstruct: Path, roi: str, out: Path) -> None:
-    """``roi`` of the RTSTRUCT rasterised on the grid of ``image``: each contour filled on its
-    slice, the contours of a slice combined by the even-odd rule."""
-    rs = pydicom.dcmread(rtstruct)
-    number = [s.ROINumber for s in rs.StructureSetROISequence if s.ROIName == roi]
-    contours = [c for c in rs.ROIContourSequence if number and c.ReferencedROINumber == number[0]]
-    if not contours:
-        raise SystemExit(f"{rtstruct.name}: no ROI {roi!r} with contours")
-    shape = image.GetSize()[::-1]
-    mask = np.zeros(shape, bool)
-    for c in contours[0].ContourSequence:
-        points = np.array(c.ContourData, float).reshape(-1, 3)
-        index = np.array([image.TransformPhysicalPointToContinuousIndex(p.tolist())
-                          for p in points])
-        z = int(round(index[:, 2].mean()))
-        if abs(index[:, 2] - z).max() >= 0.1 or not 0 <= z < shape[0]:
-            raise SystemExit(f"{rtstruct.name}: a contour of {roi!r} is not on a slice of the CT")
-        sl = np.zeros(shape[1:], bool)
-        sl[polygon(index[:, 1], index[:, 0], shape[1:])] = True
-        mask[z] ^= sl
-    save_case(image, mask, out)
-
-
 def nsclc_case(repo: Path, commit: str, ct_folder: str, rtstruct: str, out: Path) -> None:
+    """The CT and its RTSTRUCT's GTV-1 on its grid (``io.rasterise_rtstruct``: each planar
+    contour filled on its slice, the contours of a slice combined by the even-odd rule)."""
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         image, _ = read_series(git_dir(repo, commit, ct_folder, tmp / "ct"), "CT")
-        rtstruct_case(image, git_file(repo, commit, rtstruct, tmp / "rs.dcm"), "GTV-1", out)
+        gtv = rasterise_rtstruct(git_file(repo, commit, rtstruct, tmp / "rs.dcm"), image, "GTV-1")
+        save_case(image, sitk.GetArrayFromImage(gtv), out)
 
 
 def ircad_case(repo: Path, number: int, out: Path) -> None:
@@ -256,7 +229,7 @@ def ircad_case(repo: Path, number: int, out: Path) -> None:
                 raise SystemExit(f"{repo}: {folder} mask {name} is not on the CT's grid")
             masks[name] = sitk.GetArrayFromImage(mask) > 0
     save_case(image, masks[tumour], out)
-    save(masks["liver"].astype(np.uint8), image, out / "liver.nii.gz")
+    write_image(mask_from_array(masks["liver"], image), out / "liver.nii.gz")
 
 
 # case id, folder, cancer type, repository option, builder, organ mask, licence
