@@ -147,22 +147,20 @@ def brats_cases(root: Path, only=None):
 
 
 def csv_cases(path: Path, only=None):
-    """Cases outside the shared data listed in a table of the shared ``cases.csv`` layout
-    (``case_id``, ``modality``, ``image``, ``mask``, ``tumour_labels``: a comma-separated list,
-    empty for every label; paths relative to the table's folder)."""
-    import csv
+    """Cases listed in a table of the shared ``cases.csv`` layout (``case_id``, ``modality``,
+    ``image``, ``mask``, ``tumour_labels``: a comma-separated list, empty for every label; paths
+    relative to the table's folder), read as the cohort reads a manifest
+    (``cohort.read_manifest``)."""
+    from PanCancerSubtypeLib.cohort import read_manifest
+    from PanCancerSubtypeLib.errors import ManifestError
 
-    path = Path(path)
-    if not path.is_file():
-        raise SystemExit(f"--cases-csv: {path} is not a file")
-    out = []
-    with open(path, newline="") as fh:
-        for r in csv.DictReader(fh):
-            if only and r["case_id"] not in only:
-                continue
-            labels = [float(v) for v in r.get("tumour_labels", "").split(",") if v.strip()]
-            out.append((r["case_id"], r["modality"].strip().upper(), path.parent / r["image"],
-                        path.parent / r["mask"], labels or None, None))
+    try:
+        df = read_manifest(path)
+    except ManifestError as exc:
+        raise SystemExit(f"--cases-csv: {exc}") from None
+    out = [(r.ID, r.Modality.strip().upper(), Path(r.Image), Path(r.Mask),
+            [float(v) for v in r.Label.split(",") if v.strip()] or None, None)
+           for r in df.itertuples() if not only or r.ID in only]
     if not out:
         raise SystemExit(f"--cases-csv: no case in {path}")
     return out
