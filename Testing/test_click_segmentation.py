@@ -1375,8 +1375,8 @@ def test_a_necrosis_click_by_a_gap_in_the_rim_gets_the_whole_core(shared_cases, 
 @pytest.mark.parametrize("spacing", [(1.0, 1.0, 1.0), (2.5, 0.9375, 0.9375), (1.0, 0.5, 3.0)])
 def test_the_deep_hole_precheck_never_misses_what_the_distance_transform_finds(seed, spacing):
     """The enhancing model's hole filling leaves holes deeper than ``max_hole_radius_mm``
-    open, and takes the distance transform only around the voxels that three 1D minimum
-    filters show may be that deep.  Against the transform itself, on random blobs (smoothed
+    open, and measures depth (the distance to the nearest voxel outside) only at the voxels
+    that three 1D minimum filters show may be that deep, on their box.  Against the transform itself, on random blobs (smoothed
     noise, thresholded) and radii: whenever the precheck says no, no voxel is deeper, and the
     deeper voxels found are exactly the transform's; a ball of 12 mm radius
     (its centre 12.04 mm from the nearest voxel outside it) may be deeper than 10 mm, not than
@@ -1393,11 +1393,15 @@ def test_the_deep_hole_precheck_never_misses_what_the_distance_transform_finds(s
     for r in (0.5, 1.0, 2.5, 3.0, 5.0, 7.5, 10.0, 20.0):
         if not _may_be_deeper(blob, spacing, r):
             assert depth.max() <= r, (r, depth.max())
-        # the transform on the candidates' box alone finds exactly the deeper voxels (of a
+        # the depth on the candidates' box alone finds exactly the deeper voxels (of a
         # region with an outside: seed 3's blob fills the array, where scipy's transform has
         # no background to measure from)
         if not blob.all():
             np.testing.assert_array_equal(deeper_than(blob, spacing, r), depth > r)
+            # only the candidates given are tested (a random half of them): exactly those
+            half = _deep_candidates(blob, spacing, r) & (rng.random(blob.shape) < 0.5)
+            np.testing.assert_array_equal(deeper_than(blob, spacing, r, half),
+                                          (depth > r) & half)
         np.testing.assert_array_equal(deeper_than(~blob, spacing, r),
                                       ndi.distance_transform_edt(~blob, sampling=spacing) > r)
     assert _may_be_deeper(blob, spacing, 0.5 * float(depth.max()))

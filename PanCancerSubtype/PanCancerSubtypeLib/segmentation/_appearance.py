@@ -122,9 +122,25 @@ def fill_enclosed(mask: np.ndarray, spacing_zyx, max_hole_radius_mm: float,
     (part of ``mask``: the outside of the body), a slice's hole whose border with the wall is
     longer than the circumference of a disc of its area is no hole: the wall alone encloses
     it."""
+    mask = np.asarray(mask, bool)
+    if mask.all():
+        return mask.copy()
+    # (only the box of the background grown by a voxel is worked on: every background
+    # component lies in it, its frame is foreground or the array's border, so the same
+    # components touch the slices' border, the wall faces of their voxels are all in it, and
+    # a hole's nearest voxel outside it is in it too: the result is the whole array's)
+    box = mask_box(~mask, (1, 1, 1))
+    out = mask.copy()
+    out[box] |= _enclosed(mask[box], np.asarray(spacing_zyx, float), max_hole_radius_mm,
+                          None if wall is None else np.asarray(wall, bool)[box])
+    return out
+
+
+def _enclosed(mask: np.ndarray, sp: np.ndarray, max_hole_radius_mm: float,
+              wall: Optional[np.ndarray]) -> np.ndarray:
+    """The holes that :func:`fill_enclosed` fills."""
     from scipy import ndimage as ndi
 
-    sp = np.asarray(spacing_zyx, float)
     # (a 3D hole is a hole of each of its slices, whichever the axis: its slice's background
     # component lies inside its own, which touches no border; the slices' holes hold it)
     # (the enhancing model's wall, the outside of a skull-stripped brain, closes a rim that
@@ -153,23 +169,33 @@ def fill_enclosed(mask: np.ndarray, spacing_zyx, max_hole_radius_mm: float,
         lab, n, border = slice_background(mask, ax)
         if n == 0:
             continue
-        holes |= ~border[lab]
-        leave = border
-        if edge is not None:
-            # (a face between neighbours along in-plane axis a is as long as the voxel along
-            # the other in-plane axis)
-            area_mm2 = np.bincount(lab.ravel(), minlength=n + 1) * float(
-                np.prod(np.delete(sp, ax)))
-            w_mm = sum(faces[a] * sp[3 - ax - a] for a in range(3) if a != ax)
-            walled_mm = np.bincount(lab.ravel()[edge], w_mm, minlength=n + 1)
-            leave = border | (walled_mm > 2.0 * np.sqrt(np.pi * area_mm2))
-        kept |= ~leave[lab]
+        inside = ~border[lab]                       # the holes of this axis' slices
+        holes |= inside
+        if edge is None:
+            kept |= inside
+            continue
+        at = np.flatnonzero(inside)
+        ids = lab.ravel()[at]
+        # (a face between neighbours along in-plane axis a is as long as the voxel along
+        # the other in-plane axis; only the holes' areas and wall borders count)
+        area_mm2 = np.bincount(ids, minlength=n + 1) * float(np.prod(np.delete(sp, ax)))
+        w_mm = sum(faces[a] * sp[3 - ax - a] for a in range(3) if a != ax)
+        walled_mm = np.bincount(lab.ravel()[edge], w_mm, minlength=n + 1)
+        walled = walled_mm > 2.0 * np.sqrt(np.pi * area_mm2)
+        kept.reshape(-1)[at[~walled[ids]]] = True
     if kept.any():
-        deep = deeper_than(holes, sp, max_hole_radius_mm)
-        if deep.any():
-            lab, _ = ndi.label(holes)
-            kept &= ~np.isin(lab, np.unique(lab[deep]))
-    return mask | kept
+        cand = _deep_candidates(holes, sp, max_hole_radius_mm)
+        if cand.any():
+            # (only the holes that hold kept voxels are tested: their candidates' box)
+            lab, n = ndi.label(holes)
+            mine = np.zeros(n + 1, bool)
+            mine[lab[kept]] = True
+            deep = deeper_than(holes, sp, max_hole_radius_mm, cand & mine[lab])
+            if deep.any():
+                gone = np.zeros(n + 1, bool)
+                gone[lab[deep]] = True
+                kept &= ~gone[lab]
+    return kept
 
 
 def _deep_candidates(region: np.ndarray, spacing_zyx, r_mm: float) -> np.ndarray:
@@ -195,25 +221,35 @@ def _deep_candidates(region: np.ndarray, spacing_zyx, r_mm: float) -> np.ndarray
     return cand
 
 
-def deeper_than(region: np.ndarray, spacing_zyx, r_mm: float) -> np.ndarray:
-    """``distance_transform_edt(region, sampling=spacing_zyx) > r_mm``, with the transform
-    taken only on the bounding box of the voxels that may be that deep (``_deep_candidates``),
-    grown by ``r_mm`` and a voxel each way.  Exact: a candidate no deeper than ``r_mm`` has
-    its nearest voxel outside the region within ``r_mm``, so inside that box, and its
-    distance is the same there; a deeper one's can only grow when the box leaves outside
-    voxels out.  Voxels that are not candidates are not deeper."""
+def deeper_than(region: np.ndarray, spacing_zyx, r_mm: float,
+                cand: Optional[np.ndarray] = None) -> np.ndarray:
+    """``distance_transform_edt(region, sampling=spacing_zyx) > r_mm``, taken only at the
+    voxels that may be that deep (``_deep_candidates``, or those of them given as ``cand``:
+    the others are not tested) and only on their bounding box grown by ``r_mm`` and a voxel
+    each way: a candidate's distance to the nearest voxel outside the region there, among
+    those face-adjacent to the region (a k-d tree).  Exact: a candidate no deeper than
+    ``r_mm`` has its nearest voxel outside the region within ``r_mm``, so inside that box; that
+    voxel's neighbour one step nearer to it along an axis is in the region (else it would be
+    nearer), so it is face-adjacent to the region; a deeper candidate's distance can only
+    grow when the box leaves outside voxels out.  Voxels that are not candidates are not
+    deeper (or, with ``cand``, not tested)."""
     from scipy import ndimage as ndi
+    from scipy.spatial import cKDTree
 
     sp = np.asarray(spacing_zyx, float)
-    cand = _deep_candidates(region, sp, r_mm)
+    if cand is None:
+        cand = _deep_candidates(region, sp, r_mm)
     if not cand.any():
         return cand
     box = mask_box(cand, np.ceil(r_mm / sp).astype(int) + 1)
     sub = region[box].astype(bool)
     if sub.all():                       # nothing outside the region within r_mm of any candidate
         return cand
+    outside = np.argwhere(ndi.binary_dilation(sub) & ~sub) * sp
+    at = np.argwhere(cand[box])
+    dist = cKDTree(outside).query(at * sp)[0]
     deep = np.zeros(region.shape, bool)
-    deep[box] = cand[box] & (ndi.distance_transform_edt(sub, sampling=sp) > r_mm)
+    deep[tuple((at[dist > r_mm] + [b.start for b in box]).T)] = True
     return deep
 
 
