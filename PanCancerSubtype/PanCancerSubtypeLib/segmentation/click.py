@@ -65,9 +65,9 @@ Method
    With the ``generic`` model the surface is then moved, ray by ray, to where the image
    crosses half-way between the tumour and the tissue beyond it (``halfway_edge``,
    ``_surface.halfway_radii``): a class boundary set by histograms sits inside a blurred edge.
-5. **Re-centring** (``recentre``): the point of the first mask deepest inside it (maximal
-   distance to its surface) is added as a second seed and the surface is fitted again from both
-   (the mask is the union of the two star-shaped regions); ``recentre_iterations`` (1) times.
+5. **Re-centring** (``recentre``): the point deepest inside the first mask (maximal distance to
+   its surface; with further seeds, inside the first seed's own region) is added as a seed, the
+   surface fitted again from both (their regions' union), ``recentre_iterations`` (1) times.
    A click near the edge of a tumour then gives nearly the mask of a click at its centre.
 6. **Confidence** (``n_jitter`` > 0): the whole method is run again from ``n_jitter`` other
    points of the inner half of the result (voxels at least half the maximal depth inside it,
@@ -462,10 +462,11 @@ class _Problem:
                         break
                     t_g = t_new
             region |= reg_g
+            first = reg_g if group is groups[0] else first   # where re-centring looks
             fractions += fr_g
         for b in self.bg:
             region[self._ball_at(shape, b - lo, self._bg_radius(b, seeds_zyx))] = False
-        return {"lo": lo, "hi": hi, "region": region, "model": model,
+        return {"lo": lo, "hi": hi, "region": region, "first": region & first, "model": model,
                 "boundary_fraction": float(np.mean(fractions)), "details": lk["details"],
                 "enhancing": lk["enhancing"], "shown": lk["shown"]}
 
@@ -571,10 +572,9 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
                                      f"{tuple(s)}) lies outside the bounding box")
         shape = prob.full.shape
 
-        def full_mask(res) -> np.ndarray:
+        def full_mask(res, part: str = "region") -> np.ndarray:
             out = np.zeros(shape, bool)
-            out[tuple(slice(int(a), int(b)) for a, b in zip(res["lo"], res["hi"]))] = \
-                res["region"]
+            out[tuple(slice(int(a), int(b)) for a, b in zip(res["lo"], res["hi"]))] = res[part]
             return out
 
         def pipeline(start: List[np.ndarray]):
@@ -584,9 +584,9 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
             # (fewer re-centrings, seeds used[len(start):], continue; "done": stopped by itself)
             if st is None or len(st["used"]) - len(start) > n_it:
                 st = {"res": prob.run(start), "used": list(start), "done": False}
-            m = full_mask(st["res"])
+            m, f = full_mask(st["res"]), full_mask(st["res"], "first")
             while len(st["used"]) - len(start) < n_it and not st["done"]:
-                c = deepest_point(m, prob.sp) if m.any() else None
+                c = deepest_point(f, prob.sp) if f.any() else None
                 if c is None or (len(st["used"]) > len(start) and min(
                         float(np.sqrt((((c - e) * prob.sp) ** 2).sum()))
                         for e in st["used"]) < 2 * q.seed_radius_mm):
@@ -595,7 +595,7 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
                 used = st["used"] + [c]
                 st = {"res": prob.run(start, extra=used[len(start):]), "used": used,
                       "done": False}
-                m = full_mask(st["res"])
+                m, f = full_mask(st["res"]), full_mask(st["res"], "first")
             states[k0] = st
             return m, st["res"], list(st["used"])
 
