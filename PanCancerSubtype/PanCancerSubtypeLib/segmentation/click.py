@@ -471,8 +471,7 @@ class _Problem:
                 "enhancing": lk["enhancing"], "shown": lk["shown"]}
 
     def _ball_at(self, shape, centre, r_mm):
-        """Voxels of an array of ``shape`` within ``r_mm`` of ``centre`` (voxel index z, y, x;
-        may lie outside the array)."""
+        """Voxels of an array of ``shape`` within ``r_mm`` of ``centre`` (z, y, x; may be out)."""
         grids = np.ogrid[tuple(slice(0, n) for n in shape)]
         return sum(((g - c) * h) ** 2 for g, c, h in zip(grids, centre, self.sp)) <= r_mm ** 2
 
@@ -584,8 +583,9 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
             # (fewer re-centrings, seeds used[len(start):], continue; "done": stopped by itself)
             if st is None or len(st["used"]) - len(start) > n_it:
                 st = {"res": prob.run(start), "used": list(start), "done": False}
-            m, f = full_mask(st["res"]), full_mask(st["res"], "first")
+            m = full_mask(st["res"])
             while len(st["used"]) - len(start) < n_it and not st["done"]:
+                f = full_mask(st["res"], "first") if len(seeds_zyx) > 1 else m   # step 5
                 c = deepest_point(f, prob.sp) if f.any() else None
                 if c is None or (len(st["used"]) > len(start) and min(
                         float(np.sqrt((((c - e) * prob.sp) ** 2).sum()))
@@ -595,7 +595,7 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
                 used = st["used"] + [c]
                 st = {"res": prob.run(start, extra=used[len(start):]), "used": used,
                       "done": False}
-                m, f = full_mask(st["res"]), full_mask(st["res"], "first")
+                m = full_mask(st["res"])
             states[k0] = st
             return m, st["res"], list(st["used"])
 
