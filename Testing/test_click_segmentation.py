@@ -2164,6 +2164,53 @@ def test_optimal_surface_is_the_exhaustive_minimum(seed, smooth, max_step, twice
     assert total(r) == pytest.approx(best, abs=1e-2)     # costs are rounded to 1/1000
 
 
+@pytest.mark.parametrize("seed", range(8))
+def test_min_cut_is_scipys_maximum_flow_and_its_residual_source_side(seed):
+    """``_maxflow.min_cut`` (Dinic with terminal capacities per node) against SciPy's
+    ``maximum_flow`` on random graphs (40 nodes, about 90 arcs, with and without a reverse arc, some
+    with both directions, terminal arcs both ways): the same flow value, and the same source
+    side: the nodes the source reaches in SciPy's residual graph (the same set for every
+    maximum flow)."""
+    from scipy.sparse import csr_array
+    from scipy.sparse.csgraph import breadth_first_order, maximum_flow
+
+    from PanCancerSubtypeLib.segmentation._maxflow import min_cut
+
+    rng = np.random.default_rng(seed)
+    n = 40
+    pairs = {(int(u), int(v)) for u, v in rng.integers(0, n, (90, 2)) if u != v}
+    arcs = sorted(pairs)
+    cap = {a: int(rng.integers(1, 12)) for a in arcs}
+    terminal = rng.integers(-30, 31, n).astype(np.int64)
+    terminal[rng.random(n) < 0.3] = 0
+    # the kernel's structure: every arc and its reverse, sorted by (tail, head)
+    both = sorted(pairs | {(v, u) for u, v in pairs})
+    index = {a: i for i, a in enumerate(both)}
+    indptr = np.searchsorted([u for u, _ in both], np.arange(n + 1)).astype(np.int64)
+    head = np.array([v for _, v in both], np.int64)
+    sister = np.array([index[(v, u)] for u, v in both], np.int64)
+    residual = np.array([cap.get(a, 0) for a in both], np.int64)
+    total, side = min_cut(indptr, head, sister, residual, terminal.copy())
+    # SciPy: the same graph with its source (n) and sink (n + 1)
+    rows = [u for u, _ in arcs] + [n] * int((terminal > 0).sum()) + \
+        list(np.flatnonzero(terminal < 0))
+    cols = [v for _, v in arcs] + list(np.flatnonzero(terminal > 0)) + \
+        [n + 1] * int((terminal < 0).sum())
+    data = [cap[a] for a in arcs] + list(terminal[terminal > 0]) + list(-terminal[terminal < 0])
+    g = csr_array((np.asarray(data, np.int32), (np.asarray(rows), np.asarray(cols))),
+                  shape=(n + 2, n + 2))
+    ref = maximum_flow(g, n, n + 1, method="dinic")
+    assert total == ref.flow_value
+    resid = (g - ref.flow).tocsr()
+    resid.data = (resid.data > 0).astype(np.int8)
+    resid.eliminate_zeros()
+    reach = breadth_first_order(resid, n, directed=True, return_predecessors=False)
+    expected = np.zeros(n + 2, bool)
+    expected[reach] = True
+    assert np.array_equal(side, expected[:n])
+    assert total > 0 and side.any() and not side.all()      # a cut that tests something
+
+
 def test_optimal_surface_builds_its_graph_once_per_ray_layout():
     """The graph's arcs are built once per ray layout and only their capacities per cut: three
     costs on one layout (40 rays of 30 samples) give the surfaces of three cuts each built from
