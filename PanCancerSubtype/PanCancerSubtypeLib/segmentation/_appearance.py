@@ -297,22 +297,21 @@ def bright_threshold(normal: np.ndarray, ray_values: np.ndarray, k: float, f: fl
     thr = med + k * sd
     hit = ray_values >= thr
     has = hit.any(1)
-    first = hit.argmax(1)
-    peaks, runs = [], []
     n_k = ray_values.shape[1]
-    for d in np.flatnonzero(has):
-        a0 = first[d]
-        run = hit[d, a0:]
-        length = int(run.argmin()) if not run.all() else n_k - a0
-        peaks.append(float(np.max(ray_values[d, a0:a0 + max(length, 1)])))
-        runs.append(length if a0 + length < n_k else np.inf)
+    # each ray's first bright run: from its first bright sample to the next dark one (or the end)
+    j = np.arange(n_k)[None, :]
+    first = hit.argmax(1)[has, None]
+    past = ~hit[has] & (j > first)
+    end = np.where(past.any(1), past.argmax(1), n_k)[:, None]
+    peaks = np.where((j >= first) & (j < end), ray_values[has], -np.inf).max(1).astype(float)
+    runs = np.where(end < n_k, end - first, np.inf).ravel()
     details = {"hit_fraction": float(has.mean()),
-               "first_run_samples": float(np.median(runs)) if runs else float("inf")}
+               "first_run_samples": float(np.median(runs)) if runs.size else float("inf")}
     if edge is not None:
         n_k = edge.shape[1]
         first_edge = np.where(edge.any(1), edge.argmax(1), n_k)
-        details["edge_fraction"] = float(np.mean(first_edge < np.where(has, first, n_k)))
-    if peaks:
+        details["edge_fraction"] = float(np.mean(first_edge < np.where(has, hit.argmax(1), n_k)))
+    if peaks.size:
         peak = float(np.median(peaks))
         details["peak"] = peak
         thr = max(thr, med + f * (peak - med))

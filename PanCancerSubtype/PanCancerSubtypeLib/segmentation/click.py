@@ -258,8 +258,6 @@ class _Problem:
         loc_c = [s - lo_c for s in seeds_zyx]
         sm_c = ndi.gaussian_filter(arr_c, p.smoothing_mm / sp, mode="nearest")
         sm = sm_c[inner]
-        grids = np.ogrid[tuple(slice(0, n) for n in arr.shape)]
-        grids_c = np.ogrid[tuple(slice(0, n) for n in arr_c.shape)]
 
         # the seeds whose surroundings choose and set the appearance model: all but the user's
         # further seeds (those add regions; a one-click run's own, steps 8 and 10, stay)
@@ -267,10 +265,9 @@ class _Problem:
 
         def near(r_mm, context: bool = False):
             """Within ``r_mm`` of the model's seeds."""
-            g_, l_ = (grids_c, loc_c) if context else (grids, loc)
             m = np.zeros(arr_c.shape if context else arr.shape, bool)
-            for s in (l_[i] for i in model_seeds):
-                m |= sum(((g - c) * h) ** 2 for g, c, h in zip(g_, s, sp)) <= r_mm ** 2
+            for i in model_seeds:
+                m |= self._ball_at(m.shape, (loc_c if context else loc)[i], r_mm)
             return m
 
         seed_balls = [near(p.seed_radius_mm)] if len(loc) == 1 else \
@@ -427,8 +424,7 @@ class _Problem:
                     # once and the others cross normal tissue to the next vessel (an enclosed
                     # necrotic core is tumour in the likelihood already: its holes are filled)
                     if model == "bright" and not (si in further and tr[:, 0].mean() < 0.5):
-                        tr, gaps = app.enclosed_prefix(tr, user, p.ray_step_mm,
-                                                       p.enclosure_mm)
+                        tr, gaps = app.enclosed_prefix(tr, user, p.ray_step_mm, p.enclosure_mm)
                     prior = None if self.box is None or model != "generic" else (
                         box_ellipsoid_radii(sp, s, dirs, *(np.array([[b.start, b.stop] for b
                                             in self.box]).T - lo)) / p.ray_step_mm)
@@ -472,8 +468,12 @@ class _Problem:
 
     def _ball_at(self, shape, centre, r_mm):
         """Voxels of an array of ``shape`` within ``r_mm`` of ``centre`` (z, y, x; may be out)."""
-        grids = np.ogrid[tuple(slice(0, n) for n in shape)]
-        return sum(((g - c) * h) ** 2 for g, c, h in zip(grids, centre, self.sp)) <= r_mm ** 2
+        out = np.zeros(shape, bool)         # (tested on the ball's box grown by a voxel)
+        box = tuple(slice(max(int(np.floor(c - r_mm / h)) - 1, 0), max(min(int(np.ceil(
+            c + r_mm / h)) + 2, n), 0)) for c, h, n in zip(centre, self.sp, shape))
+        d2 = sum(((g - c) * h) ** 2 for g, c, h in zip(np.ogrid[box], centre, self.sp))
+        out[box] = d2 <= r_mm ** 2
+        return out
 
     def _bg_radius(self, b, seeds_zyx) -> float:
         """``background_radius_mm``, at most half the distance from the point to the nearest
@@ -593,8 +593,7 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
                     st = dict(st, done=True)
                     break
                 used = st["used"] + [c]
-                st = {"res": prob.run(start, extra=used[len(start):]), "used": used,
-                      "done": False}
+                st = {"res": prob.run(start, extra=used[len(start):]), "used": used, "done": False}
                 m = full_mask(st["res"])
             states[k0] = st
             return m, st["res"], list(st["used"])
