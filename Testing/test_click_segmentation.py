@@ -2211,6 +2211,52 @@ def test_min_cut_is_scipys_maximum_flow_and_its_residual_source_side(seed):
     assert total > 0 and side.any() and not side.all()      # a cut that tests something
 
 
+@pytest.mark.parametrize("sigma", [0.7, (0.3, 1.5, 4.0)])
+def test_smoothed_image_crops_are_the_whole_volumes_smoothing(sigma, monkeypatch):
+    """``_smoothing.SmoothedImage``: crops around moving clicks (overlapping, growing, at the
+    volume's borders) equal the same crops of ``gaussian_filter`` of the whole volume bit for
+    bit, and the volume is smoothed only when a crop leaves the region smoothed so far."""
+    from scipy import ndimage as ndi
+
+    from PanCancerSubtypeLib.segmentation._smoothing import SmoothedImage
+
+    rng = np.random.default_rng(5)
+    vol = rng.normal(100.0, 30.0, (40, 52, 47)).astype(np.float32)
+    whole = ndi.gaussian_filter(vol, sigma, mode="nearest")
+    sm = SmoothedImage(vol, sigma, slack=3)
+    calls = []
+    real = ndi.gaussian_filter
+    monkeypatch.setattr(ndi, "gaussian_filter", lambda *a, **k: calls.append(1) or real(*a, **k))
+    for lo, hi in [((10, 12, 9), (30, 40, 31)), ((12, 14, 10), (31, 42, 33)),
+                   ((0, 12, 9), (30, 40, 47)), ((5, 20, 20), (25, 30, 30)),
+                   ((20, 0, 0), (40, 52, 47))]:
+        got = sm.crop(lo, hi)
+        assert np.array_equal(got, whole[tuple(slice(a, b) for a, b in zip(lo, hi))])
+    assert len(calls) == 3      # the second and fourth crops lie in the region smoothed before
+
+
+def test_a_volume_with_nan_gets_each_crops_own_smoothing():
+    """``_smoothing.smoothed_crop``: a volume holding a NaN (outside the crop, within the
+    kernel's reach of it) is not smoothed as a whole: the crop's own smoothing comes back,
+    free of the NaN, and the finite volume's crop is the whole volume's smoothing."""
+    from scipy import ndimage as ndi
+
+    from PanCancerSubtypeLib.segmentation._smoothing import smoothed_crop
+
+    rng = np.random.default_rng(6)
+    vol = rng.normal(0.0, 1.0, (20, 20, 20)).astype(np.float32)
+    lo, crop = (5, 5, 5), vol[5:15, 5:15, 5:15].copy()
+    store = {}
+    assert np.array_equal(smoothed_crop(store, vol, "image", 1.0, lo, crop),
+                          ndi.gaussian_filter(vol, 1.0, mode="nearest")[5:15, 5:15, 5:15])
+    vol[4, 10, 10] = np.nan
+    store = {}
+    got = smoothed_crop(store, vol, "image", 1.0, lo, crop)
+    assert np.isfinite(got).all()
+    assert np.array_equal(got, ndi.gaussian_filter(crop, 1.0, mode="nearest"))
+    assert store[("finite", "image")] is False
+
+
 def test_optimal_surface_builds_its_graph_once_per_ray_layout():
     """The graph's arcs are built once per ray layout and only their capacities per cut: three
     costs on one layout (40 rays of 30 samples) give the surfaces of three cuts each built from

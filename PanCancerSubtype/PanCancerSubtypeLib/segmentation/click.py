@@ -167,6 +167,7 @@ from . import _appearance as app
 from ._click_types import ClickParameters, ClickResult
 from ._points import (bbox_to_slices, box_span, check_scalar_3d, deepest_point, inner_half_points,
                       inner_half_points_per_seed, second_channel_on_grid, seeds_to_indices)
+from ._smoothing import smoothed_crop
 from ._surface import (beyond_crop, box_ellipsoid_radii, fit_surface, halfway_radii,
                        ray_directions, ray_voxels, sample_rays, star_mask)
 from .metrics import dice_arrays
@@ -187,7 +188,7 @@ class _Problem:
     """Image, options and the cached smoothed crops shared by all runs of one segmentation."""
 
     def __init__(self, image, ch2, bbox, background_idx, modality, model, p, source,
-                 box_model: str = "box", n_user: int = 1):
+                 box_model: str = "box", n_user: int = 1, smoothed: Optional[Dict] = None):
         import SimpleITK as sitk
 
         self.image = image      # the views below share these images' buffers: keep them alive
@@ -204,6 +205,7 @@ class _Problem:
         self.box_model = box_model
         self.n_user = int(n_user)           # the first n_user seeds of a run are the user's
         self._cache: Dict[tuple, Dict[str, Any]] = {}
+        self.smoothed = {} if smoothed is None else smoothed   # the images' (all runs share it)
         # padding (outside a skull-stripped brain or the field of view): the minimum, >= 1 %
         v0 = float(np.min(self.full))
         self.pad_value = v0 if float(np.mean(self.full == v0)) >= 0.01 else None
@@ -234,8 +236,6 @@ class _Problem:
         return self._cache[key]
 
     def _likelihood(self, seeds_zyx: List[np.ndarray]) -> Dict[str, Any]:
-        from scipy import ndimage as ndi
-
         p, sp = self.p, self.sp
         lo, hi = self.crop_for(seeds_zyx)
         crop = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi))
@@ -256,7 +256,7 @@ class _Problem:
         context = tuple(slice(int(a), int(a) + n) for a, n in zip(lo_c, arr_c.shape))
         inner = tuple(slice(int(a - c), int(b - c)) for a, b, c in zip(lo, hi, lo_c))
         loc_c = [s - lo_c for s in seeds_zyx]
-        sm_c = ndi.gaussian_filter(arr_c, p.smoothing_mm / sp, mode="nearest")
+        sm_c = smoothed_crop(self.smoothed, self.full, "image", p.smoothing_mm / sp, lo_c, arr_c)
         sm = sm_c[inner]
 
         # the seeds whose surroundings choose and set the appearance model: all but the user's
@@ -313,8 +313,8 @@ class _Problem:
                                          p.edge_rim_min_hits)
         ch2 = None
         if self.ch2_full is not None:
-            ch2 = ndi.gaussian_filter(np.asarray(self.ch2_full[context], np.float32),
-                                      p.smoothing_mm / sp, mode="nearest")
+            ch2 = smoothed_crop(self.smoothed, self.ch2_full, "ch2", p.smoothing_mm / sp, lo_c,
+                                np.asarray(self.ch2_full[context], np.float32))
             if stats_near is None:
                 stats_near = near(p.stats_radius_mm, True)
         if model == "lung":
@@ -333,7 +333,8 @@ class _Problem:
                                       wall=pad_c)[inner]
         else:
             model = "generic"
-            feat = ndi.gaussian_filter(arr_c, p.generic_smoothing_mm / sp, mode="nearest")[inner]
+            feat = smoothed_crop(self.smoothed, self.full, "image",
+                                 p.generic_smoothing_mm / sp, lo_c, arr_c)[inner]
             glevel = float(np.median(feat[seed_balls[0]]))
             # the three classes of the click's surroundings, or with a box of the box (unless
             # box_model is "near"); with box_model "box" the box's core against its band
@@ -432,10 +433,8 @@ class _Problem:
                                           p.exit_window_mm, p.size_prior, p.max_slope_mm,
                                           gaps, prior)
                     if model == "generic" and p.halfway_edge and it == n_iter - 1:
-                        r = halfway_radii(sample_rays(lk["sm"], sp, s, dirs, radii,
-                                                      cval=np.nan),
-                                          r, seen, blocked, edges, p.ray_step_mm,
-                                          p.max_slope_mm)
+                        r = halfway_radii(sample_rays(lk["sm"], sp, s, dirs, radii, cval=np.nan),
+                                          r, seen, blocked, edges, p.ray_step_mm, p.max_slope_mm)
                     fr_g.append(float(seen.mean()))
                     star = star_mask(shape, sp, s, dirs, radii[r])
                     reg_g |= star
@@ -552,6 +551,7 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
     # per model and parameters but the re-centring count: the problem (crops, likelihoods) and
     # each pipeline's last state by its start (a retry with more re-centring continues them)
     shared: Dict[tuple, Dict[str, Any]] = {}
+    smoothed: Dict = {}         # the image's smoothings, read crop by crop (``._smoothing``)
 
     def attempt(q: ClickParameters, use_model: str, box_model: str = "box", start=None):
         """The method with parameters ``q`` and appearance model ``use_model`` (with a box, the
@@ -560,7 +560,7 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
         key = (dataclasses.replace(q, recentre_iterations=1), use_model, box_model)
         if key not in shared:
             shared[key] = {"prob": _Problem(image, ch2, bbox, background, modality, use_model,
-                                            q, source, box_model, len(seeds_zyx)),
+                                            q, source, box_model, len(seeds_zyx), smoothed),
                            "states": {}}
         prob, states = shared[key]["prob"], shared[key]["states"]
         if prob.box is not None:

@@ -1,0 +1,74 @@
+"""The whole image's Gaussian smoothing, read crop by crop (private to segmentation).
+
+The click method smooths the crop of every run: the click's, its jittered clicks', the
+retries' (:mod:`.click`).  These crops overlap almost entirely.  :class:`SmoothedImage` smooths
+a region once, the crops' bounding box grown by ``slack`` voxels, and serves every crop inside
+it; a crop reaching beyond it smooths the union again.  A crop equals the same crop of
+``scipy.ndimage.gaussian_filter(volume, sigma, mode="nearest")`` of the whole volume, bit for
+bit: the region is smoothed with a margin of the kernel's radius (SciPy's ``int(4 sigma +
+0.5)`` voxels per axis), so each pass of the separable filter sees, at the region's voxels,
+the same inputs in the same order as on the whole volume; at the volume's border the margin is
+cut and ``"nearest"`` repeats the same border voxels.  (A crop smoothed on its own repeats its
+own border instead, within the kernel's radius of it.)
+"""
+from __future__ import annotations
+
+from typing import Dict, Optional
+
+import numpy as np
+
+__all__ = ["SmoothedImage", "smoothed_crop"]
+
+
+def _slices(lo, hi):
+    return tuple(slice(int(a), int(b)) for a, b in zip(lo, hi))
+
+
+class SmoothedImage:
+    """``gaussian_filter(volume, sigma_vox, mode="nearest")`` (float32), smoothed where crops
+    ask for it (see the module docstring)."""
+
+    def __init__(self, volume: np.ndarray, sigma_vox, slack: int = 8):
+        self.volume = volume
+        self.sigma = tuple(float(s) for s in np.broadcast_to(sigma_vox, (volume.ndim,)))
+        self.radius = np.array([int(4.0 * s + 0.5) if s > 1e-15 else 0 for s in self.sigma])
+        self.slack = int(slack)
+        self.lo: Optional[np.ndarray] = None
+        self.hi: Optional[np.ndarray] = None
+        self.values: Optional[np.ndarray] = None
+
+    def crop(self, lo, hi) -> np.ndarray:
+        """The smoothed volume's crop ``lo:hi`` (voxel indices per axis; a new array)."""
+        from scipy import ndimage as ndi
+
+        lo, hi = np.asarray(lo, int), np.asarray(hi, int)
+        if self.values is None or np.any(lo < self.lo) or np.any(hi > self.hi):
+            shape = np.asarray(self.volume.shape)
+            new_lo, new_hi = np.maximum(lo - self.slack, 0), np.minimum(hi + self.slack, shape)
+            if self.values is not None:
+                new_lo, new_hi = np.minimum(new_lo, self.lo), np.maximum(new_hi, self.hi)
+            m_lo = np.maximum(new_lo - self.radius, 0)
+            m_hi = np.minimum(new_hi + self.radius, shape)
+            sm = ndi.gaussian_filter(np.asarray(self.volume[_slices(m_lo, m_hi)], np.float32),
+                                     self.sigma, mode="nearest")
+            self.values = np.ascontiguousarray(sm[_slices(new_lo - m_lo, new_hi - m_lo)])
+            self.lo, self.hi = new_lo, new_hi
+        return self.values[_slices(lo - self.lo, hi - self.lo)].copy()
+
+
+def smoothed_crop(store: Dict, volume: np.ndarray, name: str, sigma_vox, lo,
+                  crop: np.ndarray) -> np.ndarray:
+    """``crop`` (``volume``'s float32 crop at ``lo``) smoothed as part of the whole ``volume``,
+    through ``store``'s :class:`SmoothedImage` of ``(name, sigma)`` (made on first use).  A
+    volume holding NaN or infinite values anywhere gets the crop's own smoothing, as their
+    spreading into the crop is not wanted."""
+    from scipy import ndimage as ndi
+
+    if ("finite", name) not in store:
+        store[("finite", name)] = bool(np.isfinite(volume).all())
+    if not store[("finite", name)]:
+        return ndi.gaussian_filter(crop, sigma_vox, mode="nearest")
+    key = (name, tuple(float(s) for s in np.broadcast_to(sigma_vox, (volume.ndim,))))
+    if key not in store:
+        store[key] = SmoothedImage(volume, sigma_vox)
+    return store[key].crop(lo, np.asarray(lo, int) + crop.shape)
