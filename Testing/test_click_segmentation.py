@@ -2223,7 +2223,7 @@ def test_smoothed_image_crops_are_the_whole_volumes_smoothing(sigma, monkeypatch
     rng = np.random.default_rng(5)
     vol = rng.normal(100.0, 30.0, (40, 52, 47)).astype(np.float32)
     whole = ndi.gaussian_filter(vol, sigma, mode="nearest")
-    sm = SmoothedImage(vol, sigma, slack=3)
+    sm = SmoothedImage(vol, sigma, slack=3, slack_fraction=0.0)
     calls = []
     real = ndi.gaussian_filter
     monkeypatch.setattr(ndi, "gaussian_filter", lambda *a, **k: calls.append(1) or real(*a, **k))
@@ -2233,6 +2233,10 @@ def test_smoothed_image_crops_are_the_whole_volumes_smoothing(sigma, monkeypatch
         got = sm.crop(lo, hi)
         assert np.array_equal(got, whole[tuple(slice(a, b) for a, b in zip(lo, hi))])
     assert len(calls) == 3      # the second and fourth crops lie in the region smoothed before
+    grown = SmoothedImage(vol, sigma)       # the default: grown by 15 % of the crop's extent
+    for lo, hi in [((10, 12, 9), (30, 40, 31)), ((0, 20, 30), (21, 52, 47)), ((1, 2, 3), (9, 9, 9))]:
+        got = grown.crop(lo, hi)
+        assert np.array_equal(got, whole[tuple(slice(a, b) for a, b in zip(lo, hi))])
 
 
 def test_a_volume_with_nan_gets_each_crops_own_smoothing():

@@ -2,8 +2,9 @@
 
 The click method smooths the crop of every run: the click's, its jittered clicks', the
 retries' (:mod:`.click`).  These crops overlap almost entirely.  :class:`SmoothedImage` smooths
-a region once, the crops' bounding box grown by ``slack`` voxels, and serves every crop inside
-it; a crop reaching beyond it smooths the union again.  A crop equals the same crop of
+a region once, the crop grown by ``slack`` voxels or ``slack_fraction`` of its extent per axis
+(whichever is more: a jittered click moves its crop by a few millimetres), and serves every
+crop inside it; a crop reaching beyond it smooths the union of both again.  A crop equals the same crop of
 ``scipy.ndimage.gaussian_filter(volume, sigma, mode="nearest")`` of the whole volume, bit for
 bit: the region is smoothed with a margin of the kernel's radius (SciPy's ``int(4 sigma +
 0.5)`` voxels per axis), so each pass of the separable filter sees, at the region's voxels,
@@ -28,11 +29,13 @@ class SmoothedImage:
     """``gaussian_filter(volume, sigma_vox, mode="nearest")`` (float32), smoothed where crops
     ask for it (see the module docstring)."""
 
-    def __init__(self, volume: np.ndarray, sigma_vox, slack: int = 8):
+    def __init__(self, volume: np.ndarray, sigma_vox, slack: int = 8,
+                 slack_fraction: float = 0.15):
         self.volume = volume
         self.sigma = tuple(float(s) for s in np.broadcast_to(sigma_vox, (volume.ndim,)))
         self.radius = np.array([int(4.0 * s + 0.5) if s > 1e-15 else 0 for s in self.sigma])
         self.slack = int(slack)
+        self.slack_fraction = float(slack_fraction)
         self.lo: Optional[np.ndarray] = None
         self.hi: Optional[np.ndarray] = None
         self.values: Optional[np.ndarray] = None
@@ -44,7 +47,8 @@ class SmoothedImage:
         lo, hi = np.asarray(lo, int), np.asarray(hi, int)
         if self.values is None or np.any(lo < self.lo) or np.any(hi > self.hi):
             shape = np.asarray(self.volume.shape)
-            new_lo, new_hi = np.maximum(lo - self.slack, 0), np.minimum(hi + self.slack, shape)
+            grow = np.maximum(self.slack, np.ceil(self.slack_fraction * (hi - lo)).astype(int))
+            new_lo, new_hi = np.maximum(lo - grow, 0), np.minimum(hi + grow, shape)
             if self.values is not None:
                 new_lo, new_hi = np.minimum(new_lo, self.lo), np.maximum(new_hi, self.hi)
             m_lo = np.maximum(new_lo - self.radius, 0)
