@@ -58,7 +58,12 @@ __all__ = ["ball", "dilate", "closing", "fill_enclosed", "deeper_than",
 
 
 def sigmoid(x):
-    return 1.0 / (1.0 + np.exp(-np.clip(x, -30.0, 30.0)))
+    """``1 / (1 + exp(-clip(x, -30, 30)))``, in ``x``'s precision, in one buffer."""
+    y = np.asarray(np.clip(x, -30.0, 30.0))
+    np.negative(y, out=y)
+    np.exp(y, out=y)
+    y += 1.0
+    return np.divide(1.0, y, out=y)
 
 
 def ball(r_mm: float, spacing_zyx) -> np.ndarray:
@@ -338,7 +343,7 @@ def bright_likelihood(sm: np.ndarray, thr: float, sd: float, spacing_zyx, closin
                       ) -> np.ndarray:
     """Soft enhancement map, with the holes enclosed by enhancing tissue (and by ``wall``, the
     outside of the body: a necrotic core against a skull-stripped brain's edge) set to 1."""
-    t = sigmoid((sm - thr) / (0.25 * sd)).astype(np.float32)
+    t = sigmoid((sm - thr) / (0.25 * sd)).astype(np.float32, copy=False)
     rim = closing(t >= 0.5, closing_mm, spacing_zyx)
     if wall is not None:
         rim = rim | wall
@@ -554,7 +559,7 @@ def box_likelihood(full: np.ndarray, box, feat: np.ndarray, spacing_zyx,
         return None
     # the Bayes decision (posterior > 1/2), softened: the surface's cost wants T near 1
     # inside, as the other models give, not a posterior capped by overlapping histograms
-    return sigmoid((post - 0.5) / 0.05).astype(np.float32)
+    return sigmoid((post - 0.5) / 0.05).astype(np.float32, copy=False)
 
 
 def second_channel_veto(ch2: np.ndarray, near: np.ndarray, spacing_zyx,
