@@ -2234,7 +2234,8 @@ def test_smoothed_image_crops_are_the_whole_volumes_smoothing(sigma, monkeypatch
         assert np.array_equal(got, whole[tuple(slice(a, b) for a, b in zip(lo, hi))])
     assert len(calls) == 3      # the second and fourth crops lie in the region smoothed before
     grown = SmoothedImage(vol, sigma)       # the default: grown by 15 % of the crop's extent
-    for lo, hi in [((10, 12, 9), (30, 40, 31)), ((0, 20, 30), (21, 52, 47)), ((1, 2, 3), (9, 9, 9))]:
+    for lo, hi in [((10, 12, 9), (30, 40, 31)), ((0, 20, 30), (21, 52, 47)),
+                   ((1, 2, 3), (9, 9, 9))]:
         got = grown.crop(lo, hi)
         assert np.array_equal(got, whole[tuple(slice(a, b) for a, b in zip(lo, hi))])
 

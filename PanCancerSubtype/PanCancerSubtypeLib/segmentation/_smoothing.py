@@ -4,13 +4,14 @@ The click method smooths the crop of every run: the click's, its jittered clicks
 retries' (:mod:`.click`).  These crops overlap almost entirely.  :class:`SmoothedImage` smooths
 a region once, the crop grown by ``slack`` voxels or ``slack_fraction`` of its extent per axis
 (whichever is more: a jittered click moves its crop by a few millimetres), and serves every
-crop inside it; a crop reaching beyond it smooths the union of both again.  A crop equals the same crop of
-``scipy.ndimage.gaussian_filter(volume, sigma, mode="nearest")`` of the whole volume, bit for
-bit: the region is smoothed with a margin of the kernel's radius (SciPy's ``int(4 sigma +
-0.5)`` voxels per axis), so each pass of the separable filter sees, at the region's voxels,
-the same inputs in the same order as on the whole volume; at the volume's border the margin is
-cut and ``"nearest"`` repeats the same border voxels.  (A crop smoothed on its own repeats its
-own border instead, within the kernel's radius of it.)
+crop inside it; a crop reaching beyond it smooths the union of both again.  A crop equals the
+same crop of ``scipy.ndimage.gaussian_filter(volume, sigma, mode="nearest")`` of the whole
+volume, bit for bit: the region is smoothed with a margin of the kernel's radius (SciPy's
+``int(4 sigma + 0.5)`` voxels per axis), so each pass of the separable filter sees, at the
+region's voxels, the same inputs in the same order as on the whole volume; at the volume's
+border the margin is cut and ``"nearest"`` repeats the same border voxels.  (A crop smoothed on
+its own repeats its own border instead, within the kernel's radius of it.)  The regions live as
+long as the store that :func:`smoothed_crop` is given (one segmentation's).
 """
 from __future__ import annotations
 
