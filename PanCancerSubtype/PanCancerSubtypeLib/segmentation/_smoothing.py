@@ -61,19 +61,21 @@ class SmoothedImage:
         return self.values[_slices(lo - self.lo, hi - self.lo)].copy()
 
 
-def smoothed_crop(store: Dict, volume: np.ndarray, name: str, sigma_vox, lo,
-                  crop: np.ndarray) -> np.ndarray:
-    """``crop`` (``volume``'s float32 crop at ``lo``) smoothed as part of the whole ``volume``,
-    through ``store``'s :class:`SmoothedImage` of ``(name, sigma)`` (made on first use).  A
-    volume holding NaN or infinite values anywhere gets the crop's own smoothing, as their
-    spreading into the crop is not wanted."""
+def smoothed_crop(store: Dict, volume: np.ndarray, name: str, sigma_vox, lo, shape
+                  ) -> np.ndarray:
+    """``volume``'s crop of ``shape`` at ``lo``, smoothed (float32) as part of the whole
+    ``volume``, through ``store``'s :class:`SmoothedImage` of ``(name, sigma)`` (made on first
+    use).  A volume holding NaN or infinite values anywhere (its minimum or maximum is not
+    finite) gets the crop's own smoothing, as their spreading into the crop is not wanted."""
     from scipy import ndimage as ndi
 
     if ("finite", name) not in store:
-        store[("finite", name)] = bool(np.isfinite(volume).all())
+        store[("finite", name)] = bool(np.isfinite(np.min(volume)) and np.isfinite(np.max(volume)))
+    lo = np.asarray(lo, int)
     if not store[("finite", name)]:
+        crop = np.asarray(volume[_slices(lo, lo + np.asarray(shape))], np.float32)
         return ndi.gaussian_filter(crop, sigma_vox, mode="nearest")
     key = (name, tuple(float(s) for s in np.broadcast_to(sigma_vox, (volume.ndim,))))
     if key not in store:
         store[key] = SmoothedImage(volume, sigma_vox)
-    return store[key].crop(lo, np.asarray(lo, int) + crop.shape)
+    return store[key].crop(lo, lo + np.asarray(shape))

@@ -188,7 +188,7 @@ class _Problem:
     """Image, options and the cached smoothed crops shared by all runs of one segmentation."""
 
     def __init__(self, image, ch2, bbox, background_idx, modality, model, p, source,
-                 box_model: str = "box", n_user: int = 1, smoothed: Optional[Dict] = None):
+                 box_model: str = "box", n_user: int = 1, per_image: Optional[Dict] = None):
         import SimpleITK as sitk
 
         self.image = image      # the views below share these images' buffers: keep them alive
@@ -205,10 +205,13 @@ class _Problem:
         self.box_model = box_model
         self.n_user = int(n_user)           # the first n_user seeds of a run are the user's
         self._cache: Dict[tuple, Dict[str, Any]] = {}
-        self.smoothed = {} if smoothed is None else smoothed   # the images' (all runs share it)
-        # padding (outside a skull-stripped brain or the field of view): the minimum, >= 1 %
-        v0 = float(np.min(self.full))
-        self.pad_value = v0 if float(np.mean(self.full == v0)) >= 0.01 else None
+        # shared by all runs of one segmentation: the images' smoothings (``._smoothing``) and
+        # padding (outside a skull-stripped brain or the field of view: the minimum, >= 1 %)
+        self.per_image = {} if per_image is None else per_image
+        if "pad_value" not in self.per_image:
+            v0 = float(np.min(self.full))
+            self.per_image["pad_value"] = v0 if float(np.mean(self.full == v0)) >= 0.01 else None
+        self.pad_value = self.per_image["pad_value"]
 
     def further(self, n: int) -> range:
         """Indices, among the ``n`` seeds of a run, of the user's further seeds: not the
@@ -227,8 +230,7 @@ class _Problem:
         return lo, hi
 
     def likelihood(self, seeds_zyx: Sequence[np.ndarray]) -> Dict[str, Any]:
-        """Crop around the seeds, tumour likelihood on it and the appearance model (cached: the
-        re-centring run reuses its click's)."""
+        """Crop, tumour likelihood and appearance model around the seeds (cached: re-centring)."""
         key = tuple(tuple(int(v) for v in s) for s in seeds_zyx)
         if key not in self._cache:
             self._cache.clear()
@@ -253,10 +255,12 @@ class _Problem:
                            np.float32)
         if self.box is None or not np.all(np.isfinite(arr_c)):
             lo_c, arr_c = lo, arr
-        context = tuple(slice(int(a), int(a) + n) for a, n in zip(lo_c, arr_c.shape))
         inner = tuple(slice(int(a - c), int(b - c)) for a, b, c in zip(lo, hi, lo_c))
         loc_c = [s - lo_c for s in seeds_zyx]
-        sm_c = smoothed_crop(self.smoothed, self.full, "image", p.smoothing_mm / sp, lo_c, arr_c)
+
+        def smooth(vol, name: str, mm: float):    # the context crop of the whole vol's smoothing
+            return smoothed_crop(self.per_image, vol, name, mm / sp, lo_c, arr_c.shape)
+        sm_c = smooth(self.full, "image", p.smoothing_mm)
         sm = sm_c[inner]
 
         # the seeds whose surroundings choose and set the appearance model: all but the user's
@@ -313,8 +317,7 @@ class _Problem:
                                          p.edge_rim_min_hits)
         ch2 = None
         if self.ch2_full is not None:
-            ch2 = smoothed_crop(self.smoothed, self.ch2_full, "ch2", p.smoothing_mm / sp, lo_c,
-                                np.asarray(self.ch2_full[context], np.float32))
+            ch2 = smooth(self.ch2_full, "ch2", p.smoothing_mm)
             if stats_near is None:
                 stats_near = near(p.stats_radius_mm, True)
         if model == "lung":
@@ -333,8 +336,7 @@ class _Problem:
                                       wall=pad_c)[inner]
         else:
             model = "generic"
-            feat = smoothed_crop(self.smoothed, self.full, "image",
-                                 p.generic_smoothing_mm / sp, lo_c, arr_c)[inner]
+            feat = smooth(self.full, "image", p.generic_smoothing_mm)[inner]
             glevel = float(np.median(feat[seed_balls[0]]))
             # the three classes of the click's surroundings, or with a box of the box (unless
             # box_model is "near"); with box_model "box" the box's core against its band
@@ -551,7 +553,7 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
     # per model and parameters but the re-centring count: the problem (crops, likelihoods) and
     # each pipeline's last state by its start (a retry with more re-centring continues them)
     shared: Dict[tuple, Dict[str, Any]] = {}
-    smoothed: Dict = {}         # the image's smoothings, read crop by crop (``._smoothing``)
+    per_image: Dict = {}        # what the problems share about the images (``_Problem``)
 
     def attempt(q: ClickParameters, use_model: str, box_model: str = "box", start=None):
         """The method with parameters ``q`` and appearance model ``use_model`` (with a box, the
@@ -560,7 +562,7 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
         key = (dataclasses.replace(q, recentre_iterations=1), use_model, box_model)
         if key not in shared:
             shared[key] = {"prob": _Problem(image, ch2, bbox, background, modality, use_model,
-                                            q, source, box_model, len(seeds_zyx), smoothed),
+                                            q, source, box_model, len(seeds_zyx), per_image),
                            "states": {}}
         prob, states = shared[key]["prob"], shared[key]["states"]
         if prob.box is not None:
@@ -687,10 +689,9 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
         best = more_reliable(best, dataclasses.replace(
             p_wide, recentre_iterations=p.retry_recentre_iterations), model)
     # a generic result still unreliable without a box: its class at a coarser scale (step 8)
-    p_coarse = dataclasses.replace(
-        p_wide, ray_step_mm=p.ray_step_mm,
-        generic_smoothing_mm=max(p.generic_smoothing_mm, p.coarse_smoothing_mm),
-        generic_radius_mm=max(p.generic_radius_mm, p.coarse_radius_mm))
+    p_coarse = dataclasses.replace(p_wide, ray_step_mm=p.ray_step_mm, generic_smoothing_mm=max(
+        p.generic_smoothing_mm, p.coarse_smoothing_mm), generic_radius_mm=max(
+        p.generic_radius_mm, p.coarse_radius_mm))
     coarser = (p.coarse_smoothing_mm > p.generic_smoothing_mm
                or p.coarse_radius_mm > p.generic_radius_mm)
     if unreliable(best) and bbox is None and best["res"]["model"] == "generic" and coarser:
