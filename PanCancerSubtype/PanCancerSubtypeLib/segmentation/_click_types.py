@@ -1,13 +1,16 @@
 """The parameters and the result of the click segmentation (:mod:`.click`, whose docstring
-gives each parameter's role)."""
+gives each parameter's role), and the result's warnings."""
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
-__all__ = ["ClickParameters", "ClickResult"]
+from ..regions import mask_bounds
+from ._appearance import SOLID_LUNG_HU
+
+__all__ = ["ClickParameters", "ClickResult", "result_warnings"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -135,3 +138,54 @@ class ClickResult:
                                            "needs_check")}
         d["seeds_lps"] = [list(map(float, s)) for s in self.seeds_lps]
         return d
+
+
+def result_warnings(p: ClickParameters, p_used: ClickParameters, conf: Optional[float],
+                    mask: np.ndarray, spacing_zyx, tiny: bool, boundary_fraction: float,
+                    boxed: bool, lung_level: Optional[float], beyond: float,
+                    fill: Optional[float], span: Optional[float]) -> Tuple[List[str], bool]:
+    """The sentences for the user about a result (``mask``, kept with parameters ``p_used``;
+    ``tiny``: smaller than the seed's ball; ``boxed``: the box's ellipsoid, step 4; ``beyond``:
+    step 10's share; ``fill`` / ``span``: the box's, step 7), and whether one of the ground-glass,
+    enhancement-beyond and box-span warnings flags it (``needs_check``)."""
+    warnings: List[str] = []
+    if conf is not None and conf < p.warn_below and not tiny:
+        warnings.append(f"the mask depends on where one clicks (confidence {conf:.2f} < "
+                        f"{p.warn_below}): check it; add seeds, a box or background points")
+    if not mask.any():
+        warnings.append("empty mask: the click is not inside a tumour the method can separate")
+    elif tiny:
+        warnings.append(f"the mask is smaller than a ball of {p.seed_radius_mm:g} mm radius "
+                        f"around the click (confidence 0): the tumour is tiny or the method "
+                        f"found no boundary around it; check it, click inside, add seeds or a box")
+    if boundary_fraction < p.min_boundary_fraction:
+        warnings.append(f"the image shows the tumour's boundary on only "
+                        f"{100 * boundary_fraction:.0f}% of its surface (tissue of "
+                        f"similar intensity around it): the rest was " + ("the ellipsoid "
+                        "inscribed in the box" if boxed else "interpolated") + "; check it")
+    if ggo := lung_level is not None and lung_level < SOLID_LUNG_HU:
+        warnings.append(f"a ground-glass lesion (its level {lung_level:.0f} HU, "
+                        f"half-way between the click and the lung around it): its faint margin "
+                        f"is where readers differ most; check it")
+    if continues := beyond > p.max_enhancement_beyond:
+        warnings.append(f"enhancing tissue connected to the mask continues past it ({beyond:.0%}"
+                        f" of its volume within {p.enhancement_beyond_mm:g} mm): the tumour may "
+                        f"be larger; check it, add a seed in the rest")
+    if fill is not None:                    # the box is drawn around the tumour (step 7)
+        if mask.any() and fill < p.min_box_fill:
+            warnings.append(f"the mask fills only {100 * fill:.1f}% of the box: the tumour is "
+                            f"probably larger; click nearer its centre or add seeds")
+        elif fill > p.max_box_fill:
+            warnings.append(f"the mask fills {100 * fill:.0f}% of the box, more than a rounded "
+                            f"tumour can (an ellipsoid: 52%): it has probably leaked up to the "
+                            f"box's walls; check it, add background points")
+    if mask.any():
+        lo, hi = mask_bounds(mask)
+        ext = (hi - lo) * np.asarray(spacing_zyx, float)
+        if np.max(ext) >= 2 * p_used.ray_length_mm - 2 * p_used.ray_step_mm - 1e-6:
+            warnings.append(f"the mask reaches the {p_used.ray_length_mm:g} mm limit of the rays: "
+                            f"the tumour may be larger; add seeds in its other parts")
+    if short := span is not None and span < p.min_box_span:
+        warnings.append(f"the mask spans only {100 * span:.0f}% of the box along one axis: the "
+                        f"tumour is probably larger; check it")
+    return warnings, bool(ggo or continues or short)

@@ -162,9 +162,8 @@ from typing import Any, Dict, List, Optional, Sequence
 import numpy as np
 
 from ..errors import InvalidImageValuesError
-from ..regions import mask_bounds
 from . import _appearance as app
-from ._click_types import ClickParameters, ClickResult
+from ._click_types import ClickParameters, ClickResult, result_warnings
 from ._points import (bbox_to_slices, box_span, check_scalar_3d, deepest_point, inner_half_points,
                       inner_half_points_per_seed, second_channel_on_grid, seeds_to_indices)
 from ._smoothing import smoothed_crop
@@ -742,49 +741,10 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
     conf = conf_of(best)
     res, used, jitter, prob = (best[k] for k in ("res", "used", "jitter", "prob"))
     p_used = best["p"]
-    warnings: List[str] = []
-    is_tiny = tiny(mask)
-    if conf is not None and conf < p.warn_below and not is_tiny:
-        warnings.append(f"the mask depends on where one clicks (confidence {conf:.2f} < "
-                        f"{p.warn_below}): check it; add seeds, a box or background points")
-    if not mask.any():
-        warnings.append("empty mask: the click is not inside a tumour the method can separate")
-    elif is_tiny:
-        warnings.append(f"the mask is smaller than a ball of {p.seed_radius_mm:g} mm radius "
-                        f"around the click (confidence 0): the tumour is tiny or the method "
-                        f"found no boundary around it; check it, click inside, add seeds or a box")
-    if res["boundary_fraction"] < p.min_boundary_fraction:
-        warnings.append(f"the image shows the tumour's boundary on only "
-                        f"{100 * res['boundary_fraction']:.0f}% of its surface (tissue of "
-                        f"similar intensity around it): the rest was " + ("the ellipsoid "
-                        "inscribed in the box" if boxed(best) else "interpolated") + "; check it")
-    if ggo := res["details"].get("lung_level", app.SOLID_LUNG_HU) < app.SOLID_LUNG_HU:
-        warnings.append(f"a ground-glass lesion (its level {res['details']['lung_level']:.0f} HU, "
-                        f"half-way between the click and the lung around it): its faint margin "
-                        f"is where readers differ most; check it")
-    if continues := beyond > p.max_enhancement_beyond:
-        warnings.append(f"enhancing tissue connected to the mask continues past it ({beyond:.0%}"
-                        f" of its volume within {p.enhancement_beyond_mm:g} mm): the tumour may "
-                        f"be larger; check it, add a seed in the rest")
-    fill = box_fill(mask, prob.box)
-    if fill is not None:                    # the box is drawn around the tumour (step 7)
-        if mask.any() and fill < p.min_box_fill:
-            warnings.append(f"the mask fills only {100 * fill:.1f}% of the box: the tumour is "
-                            f"probably larger; click nearer its centre or add seeds")
-        elif fill > p.max_box_fill:
-            warnings.append(f"the mask fills {100 * fill:.0f}% of the box, more than a rounded "
-                            f"tumour can (an ellipsoid: 52%): it has probably leaked up to the "
-                            f"box's walls; check it, add background points")
-    if mask.any():
-        lo, hi = mask_bounds(mask)
-        ext = (hi - lo) * prob.sp
-        if np.max(ext) >= 2 * p_used.ray_length_mm - 2 * p_used.ray_step_mm - 1e-6:
-            warnings.append(f"the mask reaches the {p_used.ray_length_mm:g} mm limit of the rays: "
-                            f"the tumour may be larger; add seeds in its other parts")
-    span = box_span(mask, prob.box)
-    if short := span is not None and span < p.min_box_span:
-        warnings.append(f"the mask spans only {100 * span:.0f}% of the box along one axis: the "
-                        f"tumour is probably larger; check it")
+    warnings, flagged = result_warnings(
+        p, p_used, conf, mask, prob.sp, tiny(mask), res["boundary_fraction"], boxed(best),
+        res["details"].get("lung_level"), beyond, box_fill(mask, prob.box),
+        box_span(mask, prob.box))
     out = sitk.GetImageFromArray(mask.astype(np.uint8))
     out.CopyInformation(image)
     vol = float(mask.sum()) * voxel_mm3 / 1000.0
@@ -797,4 +757,4 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
                        boundary_fraction=res["boundary_fraction"], volume_ml=vol,
                        warnings=warnings, seconds=time.perf_counter() - t0,
                        ray_length_mm=float(p_used.ray_length_mm), needs_check=bool(
-                           unreliable(best) or implausible(best) or short or continues or ggo))
+                           unreliable(best) or implausible(best) or flagged))
