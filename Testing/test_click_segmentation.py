@@ -901,10 +901,11 @@ def test_coarse_scale_retry_finds_a_large_tumour_in_noisy_ct():
     the generic model's 1.5 mm smoothing its three classes split the noise: a blob of a few
     ml around the click (Dice 0.001, measured).  The retry of an unreliable generic result at
     the coarser scale (4 mm smoothing, classes from 45 mm around the click, the longer reach)
-    finds the tumour and is kept for its higher confidence (Dice 0.934, measured)."""
+    finds the tumour and is kept for its higher confidence (Dice 0.934, measured).  (The
+    own-band retry, switched off here too, finds it as well: the next test.)"""
     im, ref, click = _large_tumour_in_noisy_ct()
     fine = seg.segment_click(im, click, modality="CT", params=seg.ClickParameters(
-        coarse_smoothing_mm=1.5, coarse_radius_mm=25.0))      # the retry switched off
+        coarse_smoothing_mm=1.5, coarse_radius_mm=25.0, own_band_k=0.0))   # the retries off
     assert fine.model == "generic" and _dice(fine.mask, ref) < 0.1 and fine.needs_check
     assert fine.volume_ml < 20
     r = seg.segment_click(im, click, modality="CT")
@@ -912,6 +913,31 @@ def test_coarse_scale_retry_finds_a_large_tumour_in_noisy_ct():
     assert _dice(r.mask, ref) > 0.85
     assert r.confidence > fine.confidence
 
+
+
+def test_own_band_retry_finds_the_large_tumour_without_the_coarse_scale():
+    """The tumour above, the coarse scale switched off: the 25 mm around the click hold only
+    tumour (the click's +-3 SD band, SD from its 10 mm, holds over 90 % of them), so the last
+    retry takes that band as the tumour, with the longer reach and a 12 mm exit window (Dice
+    0.913, measured); with that retry switched off too, the blob (Dice < 0.1, above)."""
+    from PanCancerSubtypeLib.segmentation import _appearance as app
+
+    im, ref, click = _large_tumour_in_noisy_ct()
+    r = seg.segment_click(im, click, modality="CT", params=seg.ClickParameters(
+        coarse_smoothing_mm=1.5, coarse_radius_mm=25.0))
+    assert r.model == "generic" and r.ray_length_mm == 90.0
+    assert _dice(r.mask, ref) > 0.85
+    # the band: level +- k robust SDs, soft steps SD / 2 wide (hand-worked values)
+    own = np.array([9.0, 10.0, 10.0, 11.0, 12.0])         # median 10, MAD 1 -> SD 1.4826
+    b = app.own_band(own, np.array([5.0, 10.0, 14.0, 20.0]), 10.0, 3.0)
+    assert b["sd"] == pytest.approx(1.4826) and b["share"] == 0.5     # 10 and 14 in [5.55, 14.45]
+    t, d = app.band_likelihood(np.array([10.0, 10.0 + 3 * 1.4826, 30.0]), 10.0, 1.4826, 3.0)
+    assert d["upper"] == pytest.approx(14.4478)
+    e = lambda x: 1.0 / (1.0 + np.exp(-x))                   # noqa: E731 (the logistic)
+    sd = 1.4826                                             # at 30: 20 - 3 sd above the upper edge
+    np.testing.assert_allclose(t, [e(6.0) ** 2, 0.5 * e(12.0),
+                                   e(-(20 - 3 * sd) / (sd / 2)) * e((20 + 3 * sd) / (sd / 2))],
+                               rtol=1e-4)
 
 
 def test_a_generic_surface_is_fitted_once_per_likelihood_and_centre(monkeypatch):
@@ -1316,21 +1342,41 @@ def test_a_box_whose_rays_show_no_boundary_gives_its_ellipsoid(shared_data, monk
 
 @pytest.mark.shared_data
 def test_a_retry_that_finds_more_than_a_point_like_mask_is_kept(shared_data, monkeypatch):
-    """STS_010 CT (a 183 mL limb sarcoma of muscle's density), centroid-nearest click: the
-    generic model's first result is a 0.07 mL blob (confidence 0.37, measured), the coarse
-    retry finds 336 mL (Dice 0.69, confidence 0.31).  The blob's inner-half clicks lie within
-    the click's own 2.5 mm ball, so its confidence tests nothing: the retry is kept.  Ranking
-    by confidence alone (no point-like rule) keeps the blob (Dice 0.001, measured)."""
+    """STS_010 CT (a 183 mL limb sarcoma of muscle's density), centroid-nearest click, the
+    own-band retry off: the generic model's first result is a 0.07 mL blob (confidence 0.37,
+    measured), the coarse retry finds 336 mL (Dice 0.69, confidence 0.31).  The blob's
+    inner-half clicks lie within the click's own 2.5 mm ball, so its confidence tests nothing:
+    the retry is kept.  Ranking by confidence alone (no point-like rule) keeps the blob (Dice
+    0.001, measured).  With the own-band retry (the default): Dice 0.749, confidence 0.67."""
     from PanCancerSubtypeLib.segmentation import click
 
     im, ref = _sarcoma(shared_data, "STS_010", "CT")
     click_pt = [_centroid_nearest(im, ref)]
-    r = seg.segment_click(im, click_pt, modality="CT")
+    off = seg.ClickParameters(own_band_k=0.0)
+    r = seg.segment_click(im, click_pt, modality="CT", params=off)
     assert r.model == "generic" and r.volume_ml > 100 and _dice(r.mask, ref) > 0.6
     assert r.needs_check                     # still flagged: confidence 0.31
+    band = seg.segment_click(im, click_pt, modality="CT")
+    assert _dice(band.mask, ref) > 0.72 and band.confidence > r.confidence
     monkeypatch.setattr(click, "_POINT_LIKE", 0.0)
-    r0 = seg.segment_click(im, click_pt, modality="CT")
+    r0 = seg.segment_click(im, click_pt, modality="CT", params=off)
     assert r0.volume_ml < 1.0 and _dice(r0.mask, ref) < 0.05
+
+
+def test_own_band_retry_finds_a_large_sarcoma_of_muscle_density(shared_data):
+    """STS_001 CT (a 365 mL thigh sarcoma, about 28 HU against muscle's 37-55 HU, non-enhanced
+    CT), centroid-nearest click: every earlier retry ends in blobs of 1-5 mL (Dice 0.024,
+    measured, the own-band retry off).  The 25 mm around the click are all tissue like its own
+    (97 % within its +-3 SD band), so the last retry takes that band as the tumour: Dice 0.825,
+    confidence 0.70 (measured)."""
+    im, ref = _sarcoma(shared_data, "STS_001", "CT")
+    click_pt = [_centroid_nearest(im, ref)]
+    off = seg.segment_click(im, click_pt, modality="CT",
+                            params=seg.ClickParameters(own_band_k=0.0))
+    assert _dice(off.mask, ref) < 0.1 and off.needs_check
+    r = seg.segment_click(im, click_pt, modality="CT")
+    assert r.model == "generic" and r.ray_length_mm == 90.0
+    assert _dice(r.mask, ref) > 0.78 and r.confidence > off.confidence
 
 
 def test_rays_through_a_gap_in_the_rim_are_interpolated():

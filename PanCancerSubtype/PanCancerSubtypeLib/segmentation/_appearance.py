@@ -52,7 +52,7 @@ __all__ = ["ball", "dilate", "closing", "fill_enclosed", "deeper_than",
            "bright_likelihood",
            "dark_core_point", "enclosed_prefix", "contiguous_enhancement", "enhancement_beyond",
            "enhancement_beyond_point",
-           "generic_likelihood", "histogram_likelihood", "box_likelihood",
+           "generic_likelihood", "own_band", "band_likelihood", "histogram_likelihood", "box_likelihood",
            "second_channel_veto", "SOLID_LUNG_HU", "lung_level", "in_aerated_lung",
            "air_beyond_fat"]
 
@@ -496,6 +496,28 @@ def generic_likelihood(feat: np.ndarray, near: np.ndarray, seed_level: float,
     if np.isfinite(upper):
         t *= sigmoid((upper - feat) / width)
     return t.astype(np.float32), {"lower": lower, "upper": upper}
+
+
+def own_band(own: np.ndarray, around: np.ndarray, seed_level: float, k: float
+             ) -> Dict[str, float]:
+    """The band of the click's own tissue: ``seed_level`` +- ``k`` s, s the robust SD of the
+    values ``own`` (around the click); ``share``: the share of the values ``around`` (its
+    surroundings) inside the band (near 1: they hold nothing else)."""
+    s = robust_stats(own)[1]
+    lower, upper = seed_level - k * s, seed_level + k * s
+    return {"lower": lower, "upper": upper, "sd": s,
+            "share": float(np.mean((around >= lower) & (around <= upper)))}
+
+
+def band_likelihood(feat: np.ndarray, level: float, sd: float, k: float
+                    ) -> Tuple[np.ndarray, Dict[str, float]]:
+    """Soft membership (steps ``sd`` / 2 wide) of the band ``level`` +- ``k`` ``sd``
+    (:func:`own_band`): the tumour is the tissue like the click's."""
+    if not sd > 0:
+        return np.ones(feat.shape, np.float32), {"lower": -np.inf, "upper": np.inf}
+    lower, upper = level - k * sd, level + k * sd
+    t = sigmoid((feat - lower) / (0.5 * sd)) * sigmoid((upper - feat) / (0.5 * sd))
+    return t.astype(np.float32, copy=False), {"lower": lower, "upper": upper}
 
 
 def histogram_likelihood(feat: np.ndarray, inside: np.ndarray, outside: np.ndarray,

@@ -62,12 +62,18 @@ class ClickParameters:
     min_box_span: float = 1.0 / 3.0
     box_band_mm: float = 10.0
     box_core: float = 0.5
+    own_band_k: float = 3.0
+    own_band_radius_mm: float = 10.0
+    own_band_share: float = 0.9
+    own_band_exit_window_mm: float = 12.0
+    generic_own_band: bool = False
 
     def validate(self) -> "ClickParameters":
         for name in ("ray_length_mm", "ray_step_mm", "exit_window_mm", "max_slope_mm",
                      "generic_radius_mm", "seed_radius_mm", "stats_radius_mm", "enclosure_mm",
                      "lung_reach_mm", "coarse_smoothing_mm", "coarse_radius_mm",
-                     "wide_ray_step_mm", "enhancement_beyond_mm"):
+                     "wide_ray_step_mm", "enhancement_beyond_mm", "own_band_radius_mm",
+                     "own_band_exit_window_mm"):
             v = getattr(self, name)
             if not (np.isfinite(v) and v > 0):
                 raise ValueError(f"{name} must be a positive number, got {v!r}")
@@ -91,7 +97,9 @@ class ClickParameters:
         for name in ("max_enhancement_beyond", "beyond_seed_depth_mm"):     # (inf: off)
             if not float(getattr(self, name)) >= 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
-        for name in ("min_box_fill", "min_box_span"):
+        if not (np.isfinite(self.own_band_k) and self.own_band_k >= 0):   # (0: no band retry)
+            raise ValueError(f"own_band_k must be >= 0, got {self.own_band_k!r}")
+        for name in ("min_box_fill", "min_box_span", "own_band_share"):
             if not 0.0 <= float(getattr(self, name)) < 1.0:
                 raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)!r}")
         if not float(self.min_box_fill) < float(self.max_box_fill) <= 1.0:

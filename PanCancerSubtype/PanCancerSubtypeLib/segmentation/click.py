@@ -117,7 +117,16 @@ Method
    confident result is kept, and here a mask below a ball of 4 seed radii per seed is point-like
    (its inner-half clicks' balls overlap the click's).  In a large tumour on a noisy image, the
    25 mm around the click hold only tumour and, at 1.5 mm smoothing, their classes split the
-   noise: a small blob.  Without the confidence (``n_jitter=0`` or none) this step is skipped.
+   noise: a small blob.  When such a result is still unreliable and the click's surroundings
+   are all tissue like its own (``own_band_share``, 90 %, of the values within
+   ``generic_radius_mm`` lie within ``own_band_k``, 3, robust SDs of the click's level, the SD
+   taken within ``own_band_radius_mm``, 10 mm: ``_appearance.own_band``), the method is run
+   once more with the longer reach, that band as the tumour (soft steps) instead of a class,
+   no re-estimation and an exit window of at least ``own_band_exit_window_mm`` (12 mm); kept
+   as the coarse scale's retry.  Step 3's inside term grows with the radius R and its exit
+   term is bounded by the window w, so a surface survives only while the mean 1 - T inside
+   stays below w / R - eps: a large tumour (R 40-50 mm) with a noisy ``T`` collapses at w = 4
+   mm.  Without the confidence (``n_jitter=0`` or none) this step is skipped.
 
 9. **The rim's thin continuations** (``bright`` model): the enhancing voxels (and hyper-intense
    on a second channel) within ``rim_reach_mm`` (3 mm; at most a quarter of the mask's depth)
@@ -135,19 +144,14 @@ Method
    enhancing part need not be hyper-intense on FLAIR; step 9's limit hid brats_pat0006's).
 
 For several seeds the surfaces of all seeds are fitted with the same likelihood (but the
-``generic`` model's: below) and their star-shaped regions united, so that a non-star-shaped
-tumour can be covered by clicking its lobes.  The first seed's value and surroundings choose
-and set the appearance model (the lung test's air, the enhancing threshold's normal tissue,
-the generic classes): the user's further seeds add regions, not another model (a seed added
-far from the air does not turn a lung tumour's model into the generic one).
-With the ``bright`` model a further seed on tissue the model does not call tumour adds what the
-model calls tumour around it, not the dark interior up to the first enhancing tissue of each ray
-(step 1; from a seed by the tumour's edge half the rays meet the rim at once and the others cross
-normal tissue to the next vessel; an enclosed necrotic core is filled in the likelihood already).
-With the ``generic`` model each further seed has its own class of the first seed's split (the
-user says its tissue is tumour too: a second seed in a darker part of the tumour adds that part)
-and re-estimates it from its own surface (pooled with the first seed's samples, a seed whose
-surroundings differ would change the first seed's region).
+``generic`` model's: below) and their star-shaped regions united (a non-star-shaped tumour is
+covered by clicking its lobes).  The first seed's value and surroundings choose and set the
+appearance model: further seeds add regions, not another model.  With the ``bright`` model a
+further seed on tissue the model does not call tumour adds what the model calls tumour around
+it, not the dark interior up to each ray's first enhancing tissue (from a seed by the edge,
+rays cross normal tissue to the next vessel).  With the ``generic`` model each further seed
+has its own class of the first seed's split (its tissue is tumour too) and re-estimates it
+from its own surface (pooled, a seed whose surroundings differ would change the first's).
 The result is a uint8 0/1 mask on exactly the input image's grid.
 
 Measured accuracy, tuned-on and held-out cases: README, ``benchmarks/segmentation_bench.py``.
@@ -341,11 +345,17 @@ class _Problem:
             # box_model is "near"); with box_model "box" the box's core against its band
             classes_of = near(p.generic_radius_mm) if (
                 self.box is None or self.box_model == "near") else np.ones(arr.shape, bool)
-            t, gd = app.generic_likelihood(feat, classes_of, glevel)
+            band = app.own_band(feat[near(p.own_band_radius_mm)], feat[classes_of], glevel,
+                                p.own_band_k)
+
+            def classes(lev):   # the seed's class, or the band of its own tissue (step 8)
+                return app.band_likelihood(feat, lev, band["sd"], p.own_band_k) if \
+                    p.generic_own_band else app.generic_likelihood(feat, classes_of, lev)
+            t, gd = classes(glevel)
+            gd["own_band_share"] = band["share"]
             # each further seed of the user's: its own class of the same split (the user says
             # its tissue is tumour too; the split stays the first seed's)
-            own = {i: app.generic_likelihood(feat, classes_of,
-                                             float(np.median(feat[seed_balls[i]])))[0]
+            own = {i: classes(float(np.median(feat[seed_balls[i]])))[0]
                    for i in self.further(len(loc))}
             if self.box is not None and p.box_band_mm > 0 and self.box_model == "box":
                 t_box = app.box_likelihood(self.full, self.box, feat, sp,
@@ -658,7 +668,7 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
         return (not overfills(x), not point_like(x["mask"], radii), not unreliable(x),
                 conf_of(x) or 0.0)
 
-    best = attempt(p, model)
+    best = first = attempt(p, model)
     # an unreliable result: a longer reach (large tumours, wide necrotic cores; rays every
     # wide_ray_step_mm, fine enough there and the cut far cheaper); the higher rank is kept
     p_wide = dataclasses.replace(p, ray_length_mm=max(p.ray_length_mm, p.wide_ray_length_mm),
@@ -695,6 +705,13 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
                or p.coarse_radius_mm > p.generic_radius_mm)
     if unreliable(best) and bbox is None and best["res"]["model"] == "generic" and coarser:
         best = more_reliable(best, p_coarse, "generic", 2.0 * _POINT_LIKE)
+    # still so, from a click whose surroundings are all tissue like its own: that band (step 8)
+    if (unreliable(best) and bbox is None and best["res"]["model"] == "generic" and p.own_band_k
+            and first["res"]["details"].get("generic", {}).get("own_band_share", 0.0)
+            >= p.own_band_share):
+        best = more_reliable(best, dataclasses.replace(
+            p_wide, generic_own_band=True, generic_iterations=0, exit_window_mm=max(
+                p.exit_window_mm, p.own_band_exit_window_mm)), "generic", 2.0 * _POINT_LIKE)
     # still implausible (or the box's ellipsoid: until one ranks higher), the next model (step
     # 1): generic (from the box) -> the box's classes -> the same coarse -> surroundings coarse
     fallbacks = []
