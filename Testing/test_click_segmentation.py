@@ -2159,6 +2159,16 @@ def test_retry_scales_must_be_positive(name, value):
         seg.ClickParameters(**{name: value}).validate()
 
 
+@pytest.mark.parametrize("name,value", [("own_band_k", -1.0), ("own_band_k", float("nan")),
+                                        ("own_band_k", float("inf")), ("own_band_share", 1.5),
+                                        ("own_band_share", -0.1), ("own_band_radius_mm", 0.0),
+                                        ("own_band_exit_window_mm", float("nan"))])
+def test_the_own_band_retrys_parameters_are_checked(name, value):
+    with pytest.raises(ValueError, match=name):
+        seg.ClickParameters(**{name: value}).validate()
+    seg.ClickParameters(own_band_k=0.0, own_band_share=1.0).validate()   # 0: the retry off
+
+
 @pytest.mark.parametrize("name", ["max_enhancement_beyond", "beyond_seed_depth_mm"])
 @pytest.mark.parametrize("value", [-0.1, float("nan")])
 def test_the_enhancement_beyond_limits_must_be_non_negative(name, value):

@@ -99,7 +99,9 @@ class ClickParameters:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
         if not (np.isfinite(self.own_band_k) and self.own_band_k >= 0):   # (0: no band retry)
             raise ValueError(f"own_band_k must be >= 0, got {self.own_band_k!r}")
-        for name in ("min_box_fill", "min_box_span", "own_band_share"):
+        if not 0.0 <= float(self.own_band_share) <= 1.0:
+            raise ValueError(f"own_band_share must be in [0, 1], got {self.own_band_share!r}")
+        for name in ("min_box_fill", "min_box_span"):
             if not 0.0 <= float(getattr(self, name)) < 1.0:
                 raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)!r}")
         if not float(self.min_box_fill) < float(self.max_box_fill) <= 1.0:
