@@ -121,8 +121,8 @@ Method
    are all tissue like its own (``own_band_share``, 90 %, of the values within
    ``generic_radius_mm`` lie within ``own_band_k``, 3, robust SDs of the click's level, the SD
    taken within ``own_band_radius_mm``, 10 mm: ``_appearance.own_band``), the method is run
-   once more with the longer reach, that band as the tumour (soft steps) instead of a class,
-   no re-estimation and an exit window of at least ``own_band_exit_window_mm`` (12 mm); kept
+   once more with the longer reach, that band as the tumour (soft steps; ``generic_own_band``),
+   not a class, no re-estimation and an exit window of ``own_band_exit_window_mm`` (12 mm); kept
    as the coarse scale's retry.  Step 3's inside term grows with the radius R and its exit
    term is bounded by the window w, so a surface survives only while the mean 1 - T inside
    stays below w / R - eps: a large tumour (R 40-50 mm) with a noisy ``T`` collapses at w = 4
