@@ -920,6 +920,8 @@ def test_own_band_retry_finds_the_large_tumour_without_the_coarse_scale():
     tumour (the click's +-3 SD band, SD from its 10 mm, holds over 90 % of them), so the last
     retry takes that band as the tumour, with the longer reach and a 12 mm exit window (Dice
     0.913, measured); with that retry switched off too, the blob (Dice < 0.1, above)."""
+    from scipy.special import expit
+
     from PanCancerSubtypeLib.segmentation import _appearance as app
 
     im, ref, click = _large_tumour_in_noisy_ct()
@@ -928,16 +930,15 @@ def test_own_band_retry_finds_the_large_tumour_without_the_coarse_scale():
     assert r.model == "generic" and r.ray_length_mm == 90.0
     assert _dice(r.mask, ref) > 0.85
     # the band: level +- k robust SDs, soft steps SD / 2 wide (hand-worked values)
+    sd = 1.4826
     own = np.array([9.0, 10.0, 10.0, 11.0, 12.0])         # median 10, MAD 1 -> SD 1.4826
     b = app.own_band(own, np.array([5.0, 10.0, 14.0, 20.0]), 10.0, 3.0)
-    assert b["sd"] == pytest.approx(1.4826) and b["share"] == 0.5     # 10 and 14 in [5.55, 14.45]
-    t, d = app.band_likelihood(np.array([10.0, 10.0 + 3 * 1.4826, 30.0]), 10.0, 1.4826, 3.0)
+    assert b["sd"] == pytest.approx(sd) and b["share"] == 0.5     # 10 and 14 in [5.55, 14.45]
+    t, d = app.band_likelihood(np.array([10.0, 10.0 + 3 * sd, 30.0]), 10.0, sd, 3.0)
     assert d["upper"] == pytest.approx(14.4478)
-    e = lambda x: 1.0 / (1.0 + np.exp(-x))                   # noqa: E731 (the logistic)
-    sd = 1.4826                                             # at 30: 20 - 3 sd above the upper edge
-    np.testing.assert_allclose(t, [e(6.0) ** 2, 0.5 * e(12.0),
-                                   e(-(20 - 3 * sd) / (sd / 2)) * e((20 + 3 * sd) / (sd / 2))],
-                               rtol=1e-4)
+    # at 30: 20 - 3 sd above the upper edge, 20 + 3 sd above the lower one
+    far = expit(-(20 - 3 * sd) / (sd / 2)) * expit((20 + 3 * sd) / (sd / 2))
+    np.testing.assert_allclose(t, [expit(6.0) ** 2, 0.5 * expit(12.0), far], rtol=1e-4)
 
 
 def test_a_generic_surface_is_fitted_once_per_likelihood_and_centre(monkeypatch):

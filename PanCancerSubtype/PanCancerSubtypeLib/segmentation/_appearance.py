@@ -306,7 +306,8 @@ def bright_threshold(normal: np.ndarray, ray_values: np.ndarray, k: float, f: fl
     n_k = ray_values.shape[1]
     # each ray's first bright run: from its first bright sample to the next dark one (or the end)
     j = np.arange(n_k)[None, :]
-    first = hit.argmax(1)[has, None]
+    first_all = hit.argmax(1)
+    first = first_all[has, None]
     past = ~hit[has] & (j > first)
     end = np.where(past.any(1), past.argmax(1), n_k)[:, None]
     peaks = np.where((j >= first) & (j < end), ray_values[has], -np.inf).max(1).astype(float)
@@ -316,7 +317,7 @@ def bright_threshold(normal: np.ndarray, ray_values: np.ndarray, k: float, f: fl
     if edge is not None:
         n_k = edge.shape[1]
         first_edge = np.where(edge.any(1), edge.argmax(1), n_k)
-        details["edge_fraction"] = float(np.mean(first_edge < np.where(has, hit.argmax(1), n_k)))
+        details["edge_fraction"] = float(np.mean(first_edge < np.where(has, first_all, n_k)))
     if peaks.size:
         peak = float(np.median(peaks))
         details["peak"] = peak

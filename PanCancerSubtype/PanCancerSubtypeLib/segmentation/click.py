@@ -345,14 +345,16 @@ class _Problem:
             # box_model is "near"); with box_model "box" the box's core against its band
             classes_of = near(p.generic_radius_mm) if (
                 self.box is None or self.box_model == "near") else np.ones(arr.shape, bool)
+            # the band of the click's own tissue: for step 8's retry (without a box) and its run
             band = app.own_band(feat[near(p.own_band_radius_mm)], feat[classes_of], glevel,
-                                p.own_band_k)
+                                p.own_band_k) if self.box is None or p.generic_own_band else None
 
             def classes(lev):   # the seed's class, or the band of its own tissue (step 8)
                 return app.band_likelihood(feat, lev, band["sd"], p.own_band_k) if \
                     p.generic_own_band else app.generic_likelihood(feat, classes_of, lev)
             t, gd = classes(glevel)
-            gd["own_band_share"] = band["share"]
+            if band is not None:
+                gd["own_band_share"] = band["share"]
             # each further seed of the user's: its own class of the same split (the user says
             # its tissue is tumour too; the split stays the first seed's)
             own = {i: classes(float(np.median(feat[seed_balls[i]])))[0]
