@@ -1381,6 +1381,58 @@ def test_own_band_retry_finds_a_large_sarcoma_of_muscle_density(shared_data):
     assert _dice(r.mask, ref) > 0.78 and r.confidence > off.confidence
 
 
+
+@pytest.mark.shared_data
+def test_own_band_retry_follows_an_enhancing_models_blob(shared_data):
+    """STS_001 MR (the same 365 mL sarcoma on T1, about as bright as the muscle around it),
+    the benchmark's first random click (voxel z, y, x = 29, 95, 73): "auto" takes it for
+    enhancing tissue and the enhancing model finds a blob of 0.3 mL (Dice 0.002, confidence
+    0.39, measured, the own-band retry off), below 4 seed radii.  The 25 mm around the click
+    are all tissue like its own, so the own-band retry runs after that blob too and ranks
+    higher: Dice 0.572 (measured; it leaks into the muscle, 911 mL, confidence 0.05: flagged).
+    The user's own choice of the enhancing model is left alone."""
+    im, ref = _sarcoma(shared_data, "STS_001", "MR")
+    click_pt = [_pt(im, (29, 95, 73))]
+    off = seg.segment_click(im, click_pt, modality="MR",
+                            params=seg.ClickParameters(own_band_k=0.0))
+    assert off.model == "bright" and _dice(off.mask, ref) < 0.05 and off.volume_ml < 4.2
+    r = seg.segment_click(im, click_pt, modality="MR")
+    assert r.model == "generic" and r.ray_length_mm == 90.0
+    assert _dice(r.mask, ref) > 0.5 and r.needs_check
+    given = seg.segment_click(im, click_pt, modality="MR", model="bright")
+    assert given.model == "bright" and _dice(given.mask, ref) < 0.05
+
+
+def test_own_band_share_is_that_of_the_whole_images_smoothing():
+    """``_Problem.own_band_share`` (step 8's test) against a direct computation: the whole
+    volume smoothed by SciPy at 1.5 mm, the balls of 25, 10 and the seed's radius by their
+    distances in mm, the robust SD as 1.4826 x MAD; on anisotropic voxels, with a click near
+    the volume's edge (its balls cut by it)."""
+    from scipy import ndimage as ndi
+
+    from PanCancerSubtypeLib.segmentation import _appearance as app
+    from PanCancerSubtypeLib.segmentation import click as click_mod
+
+    rng = np.random.default_rng(3)
+    arr = rng.normal(100.0, 10.0, (30, 70, 64)).astype(np.float32)
+    arr[:, :, 40:] += 45.0                     # other tissue 24-38 mm from the click
+    sp_xyz = (0.8, 0.9, 2.5)
+    im = sitk.GetImageFromArray(arr)
+    im.SetSpacing(sp_xyz)
+    p = seg.ClickParameters()
+    prob = click_mod._Problem(im, None, None, None, "MR", "auto", p, None)
+    c = np.array([4, 35, 10])                  # z, y, x: 10 mm from the z = 0 face
+    sp = np.array(sp_xyz[::-1])
+    sm = ndi.gaussian_filter(arr, p.generic_smoothing_mm / sp, mode="nearest")
+    d = np.sqrt(sum(((g - ci) * h) ** 2 for g, ci, h in zip(np.indices(arr.shape), c, sp)))
+    own, around = sm[d <= p.own_band_radius_mm], sm[d <= p.generic_radius_mm]
+    level = float(np.median(sm[d <= p.seed_radius_mm]))
+    sd = 1.4826 * float(np.median(np.abs(own - np.median(own))))
+    want = float(np.mean(np.abs(around - level) <= p.own_band_k * sd))
+    assert 0.5 < want < 0.99                   # the other tissue is in the 25 mm, not all
+    assert prob.own_band_share(c) == pytest.approx(want, abs=1e-12)
+    assert want == pytest.approx(app.own_band(own, around, level, p.own_band_k)["share"])
+
 def test_rays_through_a_gap_in_the_rim_are_interpolated():
     """Hand-worked rays (0.5 mm samples, ``enclosure_mm`` 45 = 90 samples) from a dark click
     (the bright model): the dark samples before the first enhancing one (A, at 10 mm) or before
@@ -1733,10 +1785,15 @@ def test_a_click_on_the_rim_of_an_open_necrotic_core_gets_the_whole_core(shared_
                                                                          monkeypatch):
     """brats_pat0005, a click on a thick part of the enhancing rim (voxel z, y, x = 80, 174, 76):
     the core's rim is open, so the necrosis is not filled in and the mask is that part of the
-    rim, 1.9 mL (Dice 0.077, confidence 0.56, measured).  The retry from a second seed deepest in
-    the dark tissue next to the mask (the necrosis) finds the core: Dice 0.839 at confidence 0.87
-    (measured), kept because it is reliable."""
+    rim, 3.3 mL (Dice 0.130, confidence 0.41, measured with the own-band retry off too).  The
+    retry from a second seed deepest in the dark tissue next to the mask (the necrosis) finds
+    the core: Dice 0.839 at confidence 0.87 (measured), kept because it is reliable.  Without
+    it, the own-band retry runs (the click's 10 mm hold rim, necrosis and brain, so their SD
+    is wide and its band holds all of the 25 mm) and gives a leaking 56 mL (Dice 0.530,
+    confidence 0.27, measured); after the enhancing model it ranks as usual (point-like below
+    2 seed radii, not 4), so the rim's part, more confident, stays."""
     from PanCancerSubtypeLib.segmentation import _appearance
+    from PanCancerSubtypeLib.segmentation import click as click_mod
 
     im, _, ref = _shared_case(shared_cases, "brats_pat0005")
     pt = [_pt(im, (80, 174, 76))]
@@ -1744,9 +1801,31 @@ def test_a_click_on_the_rim_of_an_open_necrotic_core_gets_the_whole_core(shared_
     assert r.model == "bright" and _dice(r.mask, ref) > 0.75 and not r.needs_check
     assert len(r.seeds_lps) >= 2                 # the click and the dark tissue's seed
     monkeypatch.setattr(_appearance, "dark_core_point", lambda *a, **k: None)
-    r0 = seg.segment_click(im, pt, modality="MR")
-    assert _dice(r0.mask, ref) < 0.15 and r0.needs_check
+    r0 = seg.segment_click(im, pt, modality="MR", params=seg.ClickParameters(own_band_k=0.0))
+    assert r0.model == "bright" and _dice(r0.mask, ref) < 0.15 and r0.needs_check
+    shares = []
+    share0 = click_mod._Problem.own_band_share
+    monkeypatch.setattr(click_mod._Problem, "own_band_share",
+                        lambda self, c: shares.append(share0(self, c)) or shares[-1])
+    band = seg.segment_click(im, pt, modality="MR")
+    assert shares and min(shares) >= 0.9                 # the retry ran, and lost
+    assert band.model == "bright" and band.confidence == r0.confidence
+    assert np.array_equal(sitk.GetArrayFromImage(band.mask), sitk.GetArrayFromImage(r0.mask))
 
+
+
+@pytest.mark.shared_data
+def test_the_own_band_retry_leaves_a_small_enhancing_lesion(shared_cases):
+    """brats_pat0002 (a 9.3 mL core), the benchmark's centroid-nearest click with the simulated
+    user's second seed and first background point (LPS mm): the enhancing model's 6.9 mL
+    (Dice 0.749, confidence 0.60, measured) is unreliable, a blob below 4 seed radii per seed,
+    and the 25 mm around the click hold over 90 % of its band, so the own-band retry runs.  Its 28 mL leak (Dice 0.193,
+    confidence 0.28, measured) must not win: ranked with the coarse scale's point-like rule
+    (below 4 seed radii per seed: 8.4 mL for two) the lesion was point-like and lost."""
+    im, _, ref = _shared_case(shared_cases, "brats_pat0002")
+    r = seg.segment_click(im, [(140.0, -69.0, 94.0), (152.0, -70.0, 115.0)],
+                          background_lps_mm=[(141.0, -66.0, 97.0)], modality="MR")
+    assert r.model == "bright" and _dice(r.mask, ref) > 0.7 and r.volume_ml < 8.4
 
 def _bench_module(name: str = "segmentation_bench"):
     """benchmarks/<name>.py as a module (segmentation_bench: its seeds, box and baseline)."""

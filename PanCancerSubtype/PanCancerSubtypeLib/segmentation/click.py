@@ -117,16 +117,17 @@ Method
    confident result is kept, and here a mask below a ball of 4 seed radii per seed is point-like
    (its inner-half clicks' balls overlap the click's).  In a large tumour on a noisy image, the
    25 mm around the click hold only tumour and, at 1.5 mm smoothing, their classes split the
-   noise: a small blob.  When such a result is still unreliable and the click's surroundings
-   are all tissue like its own (``own_band_share``, 90 %, of the values within
-   ``generic_radius_mm`` lie within ``own_band_k``, 3, robust SDs of the click's level, the SD
-   taken within ``own_band_radius_mm``, 10 mm: ``_appearance.own_band``), the method is run
-   once more with the longer reach, that band as the tumour (soft steps; ``generic_own_band``),
-   not a class, no re-estimation and an exit window of ``own_band_exit_window_mm`` (12 mm); kept
-   as the coarse scale's retry.  Step 3's inside term grows with the radius R and its exit
-   term is bounded by the window w, so a surface survives only while the mean 1 - T inside
-   stays below w / R - eps: a large tumour (R 40-50 mm) with a noisy ``T`` collapses at w = 4
-   mm.  Without the confidence (``n_jitter=0`` or none) this step is skipped.
+   noise: a small blob.  When such a result (or an unreliable ``bright`` blob, below 4 seed
+   radii, of ``auto``) is still unreliable and the click's surroundings are all tissue like its
+   own (``own_band_share``, 90 %, of the values within ``generic_radius_mm`` lie within
+   ``own_band_k``, 3, robust SDs of the click's level, the SD taken within
+   ``own_band_radius_mm``, 10 mm: ``_Problem.own_band_share``), the method is run once more with
+   the longer reach, that band as the tumour (soft steps; ``generic_own_band``), not a class, no
+   re-estimation and an exit window of ``own_band_exit_window_mm`` (12 mm); kept as the coarse
+   scale's retry (point-like at 2 seed radii after a ``bright`` blob).  Step 3's inside term
+   grows with R and its exit term is bounded by the window w, so a surface survives only while
+   the mean 1 - T inside stays below w / R - eps: a large tumour (R 40-50 mm) with a noisy
+   ``T`` collapses at w = 4 mm.  Without the confidence (``n_jitter=0``) this step is skipped.
 
 9. **The rim's thin continuations** (``bright`` model): the enhancing voxels (and hyper-intense
    on a second channel) within ``rim_reach_mm`` (3 mm; at most a quarter of the mask's depth)
@@ -345,16 +346,14 @@ class _Problem:
             # box_model is "near"); with box_model "box" the box's core against its band
             classes_of = near(p.generic_radius_mm) if (
                 self.box is None or self.box_model == "near") else np.ones(arr.shape, bool)
-            # the band of the click's own tissue: for step 8's retry (without a box) and its run
+            # the band of the click's own tissue (step 8's retry; ``own_band_share``)
             band = app.own_band(feat[near(p.own_band_radius_mm)], feat[classes_of], glevel,
-                                p.own_band_k) if self.box is None or p.generic_own_band else None
+                                p.own_band_k) if p.generic_own_band else None
 
             def classes(lev):   # the seed's class, or the band of its own tissue (step 8)
                 return app.band_likelihood(feat, lev, band["sd"], p.own_band_k) if \
                     p.generic_own_band else app.generic_likelihood(feat, classes_of, lev)
             t, gd = classes(glevel)
-            if band is not None:
-                gd["own_band_share"] = band["share"]
             # each further seed of the user's: its own class of the same split (the user says
             # its tissue is tumour too; the split stays the first seed's)
             own = {i: classes(float(np.median(feat[seed_balls[i]])))[0]
@@ -477,6 +476,25 @@ class _Problem:
         return {"lo": lo, "hi": hi, "region": region, "first": region & first, "model": model,
                 "boundary_fraction": float(np.mean(fractions)), "details": lk["details"],
                 "enhancing": lk["enhancing"], "shown": lk["shown"]}
+
+    def own_band_share(self, seed_zyx) -> float:
+        """Step 8's test of the click's surroundings: the share of the values within
+        ``generic_radius_mm`` of the click ``seed_zyx`` that lie in the band of its own tissue
+        (``_appearance.own_band``: its level +- ``own_band_k`` robust SDs, the SD taken within
+        ``own_band_radius_mm``), on the generic model's smoothing."""
+        p, sp = self.p, self.sp
+        c = np.asarray(seed_zyx, int)
+        reach = np.ceil(max(p.generic_radius_mm, p.own_band_radius_mm, p.seed_radius_mm)
+                        / sp).astype(int) + 2
+        lo = np.maximum(c - reach, 0)
+        hi = np.minimum(c + reach + 1, self.full.shape)
+        feat = smoothed_crop(self.per_image, self.full, "image", p.generic_smoothing_mm / sp,
+                             lo, hi - lo)
+
+        def ball(r_mm):
+            return feat[self._ball_at(feat.shape, c - lo, r_mm)]
+        return app.own_band(ball(p.own_band_radius_mm), ball(p.generic_radius_mm),
+                            float(np.median(ball(p.seed_radius_mm))), p.own_band_k)["share"]
 
     def _ball_at(self, shape, centre, r_mm):
         """Voxels of an array of ``shape`` within ``r_mm`` of ``centre`` (z, y, x; may be out)."""
@@ -707,13 +725,16 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
                or p.coarse_radius_mm > p.generic_radius_mm)
     if unreliable(best) and bbox is None and best["res"]["model"] == "generic" and coarser:
         best = more_reliable(best, p_coarse, "generic", 2.0 * _POINT_LIKE)
-    # still so, from a click whose surroundings are all tissue like its own: that band (step 8)
-    if (unreliable(best) and bbox is None and best["res"]["model"] == "generic" and p.own_band_k
-            and first["res"]["details"].get("generic", {}).get("own_band_share", 0.0)
-            >= p.own_band_share):
+    # still so, from a click whose surroundings are all tissue like its own: that band (step 8;
+    # also after a blob of "auto"'s enhancing model, ranked point-like as usual after it)
+    kind, blob = first["res"]["model"], point_like(best["mask"], 2.0 * _POINT_LIKE)
+    if (unreliable(best) and bbox is None and p.own_band_k and best["res"]["model"] == kind
+            and (kind == "generic" or (kind == "bright" and model == "auto" and blob))
+            and first["prob"].own_band_share(seeds_zyx[0]) >= p.own_band_share):
         best = more_reliable(best, dataclasses.replace(
             p_wide, generic_own_band=True, generic_iterations=0, exit_window_mm=max(
-                p.exit_window_mm, p.own_band_exit_window_mm)), "generic", 2.0 * _POINT_LIKE)
+                p.exit_window_mm, p.own_band_exit_window_mm)), "generic",
+            _POINT_LIKE * (2.0 if kind == "generic" else 1.0))
     # still implausible (or the box's ellipsoid: until one ranks higher), the next model (step
     # 1): generic (from the box) -> the box's classes -> the same coarse -> surroundings coarse
     fallbacks = []
