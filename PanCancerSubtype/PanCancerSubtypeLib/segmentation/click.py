@@ -117,8 +117,8 @@ Method
    confident result is kept, and here a mask below a ball of 4 seed radii per seed is point-like
    (its inner-half clicks' balls overlap the click's).  In a large tumour on a noisy image, the
    25 mm around the click hold only tumour and, at 1.5 mm smoothing, their classes split the
-   noise: a small blob.  When such a result (or an unreliable ``bright`` blob, below 4 seed
-   radii, of ``auto``) is still unreliable and the click's surroundings are all tissue like its
+   noise: a small blob.  When such a result (or a ``bright`` blob of ``auto``, below 4 seed
+   radii per seed) is still unreliable and the click's surroundings are all tissue like its
    own (``own_band_share``, 90 %, of the values within ``generic_radius_mm`` lie within
    ``own_band_k``, 3, robust SDs of the click's level, the SD taken within
    ``own_band_radius_mm``, 10 mm: ``_Problem.own_band_share``), the method is run once more with
@@ -127,7 +127,8 @@ Method
    scale's retry (point-like at 2 seed radii after a ``bright`` blob).  Step 3's inside term
    grows with R and its exit term is bounded by the window w, so a surface survives only while
    the mean 1 - T inside stays below w / R - eps: a large tumour (R 40-50 mm) with a noisy
-   ``T`` collapses at w = 4 mm.  Without the confidence (``n_jitter=0``) this step is skipped.
+   ``T`` collapses at w = 4 mm.  Without the confidence (``confidence=False`` or
+   ``n_jitter=0``) this step is skipped.
 
 9. **The rim's thin continuations** (``bright`` model): the enhancing voxels (and hyper-intense
    on a second channel) within ``rim_reach_mm`` (3 mm; at most a quarter of the mask's depth)
@@ -478,10 +479,9 @@ class _Problem:
                 "enhancing": lk["enhancing"], "shown": lk["shown"]}
 
     def own_band_share(self, seed_zyx) -> float:
-        """Step 8's test of the click's surroundings: the share of the values within
-        ``generic_radius_mm`` of the click ``seed_zyx`` that lie in the band of its own tissue
-        (``_appearance.own_band``: its level +- ``own_band_k`` robust SDs, the SD taken within
-        ``own_band_radius_mm``), on the generic model's smoothing."""
+        """Step 8's test: the share of the values within ``generic_radius_mm`` of the click
+        ``seed_zyx`` in the band of its own tissue (``_appearance.own_band``; the SD taken
+        within ``own_band_radius_mm``), on the generic model's smoothing."""
         p, sp = self.p, self.sp
         c = np.asarray(seed_zyx, int)
         reach = np.ceil(max(p.generic_radius_mm, p.own_band_radius_mm, p.seed_radius_mm)
