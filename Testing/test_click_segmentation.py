@@ -839,11 +839,12 @@ def test_no_run_is_repeated_and_the_surfaces_of_a_crop_are_fitted_once(monkeypat
     that of the run before; all of them when another start's runs came between).  The result
     is the one the test above asserts (measured: the same masks and confidences as without
     either, on 104 shared and sarcoma clicks)."""
+    from PanCancerSubtypeLib.segmentation import _problem
     from PanCancerSubtypeLib.segmentation import click as click_mod
 
     im, ref = _chest_wall_mass()
     runs, fits = [], []
-    run0, fit0 = click_mod._Problem.run, click_mod.fit_surface
+    run0, fit0 = click_mod._Problem.run, _problem.fit_surface
 
     def run(self, seeds, extra=()):
         # (what a run depends on: the parameters but the re-centring count, the appearance
@@ -861,7 +862,7 @@ def test_no_run_is_repeated_and_the_surfaces_of_a_crop_are_fitted_once(monkeypat
         return fit0(*a, **k)
 
     monkeypatch.setattr(click_mod._Problem, "run", run)
-    monkeypatch.setattr(click_mod, "fit_surface", fit)
+    monkeypatch.setattr(_problem, "fit_surface", fit)
     r = seg.segment_click(im, [_pt(im, (18, 50, 30))], modality="CT")
     assert r.model == "lung" and r.ray_length_mm == 90.0 and len(r.seeds_lps) > 2
     assert _dice(r.mask, ref) > 0.85 and r.confidence > 0.8
@@ -949,11 +950,11 @@ def test_a_generic_surface_is_fitted_once_per_likelihood_and_centre(monkeypatch)
     re-centring, jittered runs, retries), and the result is the one asserted above."""
     import hashlib
 
-    from PanCancerSubtypeLib.segmentation import click as click_mod
+    from PanCancerSubtypeLib.segmentation import _problem
 
     im, ref, click = _large_tumour_in_noisy_ct()
     fits = []
-    fit0 = click_mod.fit_surface
+    fit0 = _problem.fit_surface
 
     def fit(tr, blocked, user, *a, **k):
         h = hashlib.sha1()
@@ -962,7 +963,7 @@ def test_a_generic_surface_is_fitted_once_per_likelihood_and_centre(monkeypatch)
         fits.append(h.hexdigest())
         return fit0(tr, blocked, user, *a, **k)
 
-    monkeypatch.setattr(click_mod, "fit_surface", fit)
+    monkeypatch.setattr(_problem, "fit_surface", fit)
     r = seg.segment_click(im, click, modality="CT")
     assert r.model == "generic" and r.ray_length_mm == 90.0 and _dice(r.mask, ref) > 0.85
     assert len(fits) > 20 and len(fits) == len(set(fits))
@@ -1325,7 +1326,7 @@ def test_a_box_whose_rays_show_no_boundary_gives_its_ellipsoid(shared_data, monk
     is about its size and rounded: rays that show no boundary and have none to be interpolated
     from take the ellipsoid inscribed in the box (the first result: 667 mL, Dice 0.698,
     confidence 0.94; measured), and the fallbacks' results replace it only when reliable."""
-    from PanCancerSubtypeLib.segmentation import click
+    from PanCancerSubtypeLib.segmentation import _problem
 
     im, ref = _sarcoma(shared_data, "STS_001", "CT")
     click_pt = [_centroid_nearest(im, ref)]
@@ -1335,7 +1336,7 @@ def test_a_box_whose_rays_show_no_boundary_gives_its_ellipsoid(shared_data, monk
     # every click gives the box's ellipsoid, so the confidence tests nothing: flagged
     assert r.boundary_fraction == 0.0 and r.needs_check
     assert any("the rest was the ellipsoid inscribed in the box" in w for w in r.warnings)
-    monkeypatch.setattr(click, "box_ellipsoid_radii",
+    monkeypatch.setattr(_problem, "box_ellipsoid_radii",
                         lambda sp, c, dirs, lo, hi: np.full(len(dirs), np.nan))
     r0 = seg.segment_click(im, click_pt, bbox=box, modality="CT")
     assert _dice(r0.mask, ref) < 0.66 and r0.volume_ml > r.volume_ml + 50
