@@ -450,6 +450,12 @@ def enhancement_beyond_point(mask: np.ndarray, enhancing: np.ndarray, spacing_zy
     return float(depth[i]), np.array(i) + [b.start for b in box]
 
 
+def dark_tissue(t, sm, median: float, sd: float):
+    """The enhancing model's dark tissue (necrosis, a cyst): not enhancing (``t`` < 1/2) and
+    darker than the normal tissue by one robust SD (``sm`` < ``median`` - ``sd``)."""
+    return (t < 0.5) & (sm < median - sd)
+
+
 def dark_core_point(mask: np.ndarray, t: np.ndarray, sm: np.ndarray, valid: np.ndarray,
                     median: float, sd: float, spacing_zyx, touch_mm: float = 3.0,
                     reach_mm: float = 20.0) -> Optional[np.ndarray]:
@@ -461,7 +467,7 @@ def dark_core_point(mask: np.ndarray, t: np.ndarray, sm: np.ndarray, valid: np.n
     from scipy import ndimage as ndi
 
     sp = np.asarray(spacing_zyx, float)
-    dark = (t < 0.5) & (sm < median - sd) & ~mask & (valid > 0.5)
+    dark = dark_tissue(t, sm, median, sd) & ~mask & (valid > 0.5)
     lab, _ = ndi.label(dark)
     # both transforms on the mask's box grown by reach_mm and a voxel: everything within
     # reach_mm of the mask lies inside it, and a face of it lies nearer to any voxel inside

@@ -168,6 +168,14 @@ class Problem:
             thr, med, sd = bright
             t = app.bright_likelihood(sm_c, thr, sd, sp, p.closing_mm, p.max_hole_radius_mm,
                                       wall=pad_c)[inner]
+            # a further seed of the user's in dark tissue that this model does not call tumour
+            # (a cyst beside the rim): its own class of the click's surroundings, as generic's
+            dark = [i for i in self.further(len(loc)) if app.dark_tissue(
+                t[tuple(loc[i])], float(np.median(sm[seed_balls[i]])), med, sd)]
+            if dark:
+                gfeat = smooth(self.full, "image", p.generic_smoothing_mm)[inner]
+                own = {i: app.generic_likelihood(gfeat, near(p.generic_radius_mm), float(
+                    np.median(gfeat[seed_balls[i]])))[0] for i in dark}
         else:
             model = "generic"
             feat = smooth(self.full, "image", p.generic_smoothing_mm)[inner]
@@ -266,7 +274,8 @@ class Problem:
                     # tissue: from a seed by the tumour's edge half the rays meet the rim at
                     # once and the others cross normal tissue to the next vessel (an enclosed
                     # necrotic core is tumour in the likelihood already: its holes are filled)
-                    if model == "bright" and not (si in further and tr[:, 0].mean() < 0.5):
+                    if model == "bright" and si not in lk["t_own"] and not (
+                            si in further and tr[:, 0].mean() < 0.5):
                         tr, gaps = app.enclosed_prefix(tr, user, p.ray_step_mm, p.enclosure_mm)
                     prior = None if self.box is None or model != "generic" else (
                         box_ellipsoid_radii(sp, s, dirs, *(np.array([[b.start, b.stop] for b
