@@ -174,7 +174,8 @@ class Problem:
                 t[tuple(loc[i])], float(np.median(sm[seed_balls[i]])), med, sd)]
             if dark:
                 gfeat = smooth(self.full, "image", p.generic_smoothing_mm)[inner]
-                own = {i: app.generic_likelihood(gfeat, near(p.generic_radius_mm), float(
+                split = near(p.generic_radius_mm)
+                own = {i: app.generic_likelihood(gfeat, split, float(
                     np.median(gfeat[seed_balls[i]])))[0] for i in dark}
         else:
             model = "generic"

@@ -404,9 +404,10 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
         best = more_reliable(best, p_coarse, "generic", 2.0 * _POINT_LIKE)
     # still so, from a click whose surroundings are all tissue like its own: that band (step 8;
     # also after a blob of "auto"'s enhancing model, ranked point-like as usual after it)
-    kind, blob = first["res"]["model"], point_like(best["mask"], 2.0 * _POINT_LIKE)
+    kind = first["res"]["model"]
     if (unreliable(best) and bbox is None and p.own_band_k and best["res"]["model"] == kind
-            and (kind == "generic" or (kind == "bright" and model == "auto" and blob))
+            and (kind == "generic" or (kind == "bright" and model == "auto"
+                                       and point_like(best["mask"], 2.0 * _POINT_LIKE)))
             and first["prob"].own_band_share(seeds_zyx[0]) >= p.own_band_share):
         best = more_reliable(best, dataclasses.replace(
             p_wide, generic_own_band=True, generic_iterations=0, exit_window_mm=max(
