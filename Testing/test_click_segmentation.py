@@ -1432,6 +1432,42 @@ def test_own_band_retry_follows_an_enhancing_models_blob(shared_data):
     assert given.model == "bright" and _dice(given.mask, ref) < 0.05
 
 
+@pytest.mark.shared_data
+def test_an_enhancing_result_without_boundary_gives_way_to_a_reliable_generic_one(shared_data):
+    """STS_003 MR (an 80 mL thigh sarcoma on T1), the centroid-nearest click (voxel z, y, x =
+    22, 58, 57): "auto" takes it for enhancing tissue and the enhancing model's 8 mL mask
+    showed its boundary on 8 % of the rays (the rest interpolated; Dice 0.186, confidence
+    0.17, measured with the retry off).  Below a quarter of the rays, the generic model runs,
+    and its result (Dice 0.844, confidence 0.93, a boundary on 99 % of the rays, measured) is
+    kept because it is reliable.  The user's own choice of the enhancing model is left
+    alone."""
+    im, ref = _sarcoma(shared_data, "STS_003", "MR")
+    click_pt = [_pt(im, (22, 58, 57))]
+    off = seg.segment_click(im, click_pt, modality="MR",
+                            params=seg.ClickParameters(unbounded_bright=0.0))
+    assert off.model == "bright" and off.boundary_fraction < 0.15 and off.confidence < 0.3
+    assert _dice(off.mask, ref) < 0.25
+    r = seg.segment_click(im, click_pt, modality="MR")
+    assert r.model == "generic" and r.boundary_fraction > 0.9 and r.confidence >= 0.8
+    assert _dice(r.mask, ref) > 0.8 and not r.needs_check
+    given = seg.segment_click(im, click_pt, modality="MR", model="bright",
+                              confidence=False)
+    assert given.model == "bright" and _dice(given.mask, ref) < 0.25
+
+
+@pytest.mark.shared_data
+def test_an_enhancing_result_without_boundary_stays_when_the_generic_one_is_unreliable(
+        shared_cases):
+    """brain2 (a brain MR, 6.5 mm slices), the benchmark's third click (voxel 8, 163, 218): the
+    enhancing model's mask showed its boundary on 26 % of the rays (Dice 0.504, confidence
+    0.51, measured).  The generic model's mask from there is unreliable (Dice 0.085,
+    confidence 0.53, measured): it must not replace the enhancing one."""
+    im, _, ref = _shared_case(shared_cases, "brain2")
+    r = seg.segment_click(im, [_pt(im, (8, 163, 218))], modality="MR")
+    assert r.model == "bright" and r.boundary_fraction < 0.3
+    assert _dice(r.mask, ref) > 0.45 and r.needs_check
+
+
 def test_own_band_share_is_that_of_the_whole_images_smoothing():
     """``_Problem.own_band_share`` (step 8's test) against a direct computation: the whole
     volume smoothed by SciPy at 1.5 mm, the balls of 25, 10 and the seed's radius by their
@@ -2277,6 +2313,13 @@ def test_the_own_band_retrys_parameters_are_checked(name, value):
     with pytest.raises(ValueError, match=name):
         seg.ClickParameters(**{name: value}).validate()
     seg.ClickParameters(own_band_k=0.0, own_band_share=1.0).validate()   # 0: the retry off
+
+
+@pytest.mark.parametrize("value", [-0.1, 1.5, float("nan")])
+def test_the_unbounded_enhancing_share_must_be_in_zero_to_one(value):
+    with pytest.raises(ValueError, match="unbounded_bright"):
+        seg.ClickParameters(unbounded_bright=value).validate()
+    seg.ClickParameters(unbounded_bright=0.0).validate()                # 0: the retry off
 
 
 @pytest.mark.parametrize("name", ["max_enhancement_beyond", "beyond_seed_depth_mm"])

@@ -67,6 +67,7 @@ class ClickParameters:
     own_band_share: float = 0.9
     own_band_exit_window_mm: float = 12.0
     generic_own_band: bool = False
+    unbounded_bright: float = 0.25
 
     def validate(self) -> "ClickParameters":
         for name in ("ray_length_mm", "ray_step_mm", "exit_window_mm", "max_slope_mm",
@@ -99,6 +100,8 @@ class ClickParameters:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
         if not (np.isfinite(self.own_band_k) and self.own_band_k >= 0):   # (0: no band retry)
             raise ValueError(f"own_band_k must be >= 0, got {self.own_band_k!r}")
+        if not 0.0 <= float(self.unbounded_bright) <= 1.0:
+            raise ValueError(f"unbounded_bright must be in [0, 1], got {self.unbounded_bright!r}")
         if not 0.0 <= float(self.own_band_share) <= 1.0:
             raise ValueError(f"own_band_share must be in [0, 1], got {self.own_band_share!r}")
         for name in ("min_box_fill", "min_box_span"):

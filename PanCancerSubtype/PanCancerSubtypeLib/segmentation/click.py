@@ -100,6 +100,11 @@ Method
    on the rim of a necrotic core that the rim does not close (so it was not filled in): the
    method is run again with a second seed deepest in the dark tissue next to the mask
    (``_appearance.dark_core_point``), and that result is kept only when it is reliable.
+   When a ``bright`` result of ``auto`` is still unreliable and the image showed its boundary
+   on fewer than ``unbounded_bright`` (a quarter) of its rays (the rest interpolated: the
+   enhancement threshold delimits nothing there, e.g. a T1 sarcoma as bright as fat), the
+   ``generic`` model is run, and its result kept when reliable, not point-like and not
+   filling up the box.
    When a ``lung`` or ``generic`` result is still unreliable, but plausible (step 1's
    fallback handles an implausible one), the method is run once more with the longer reach
    and the re-centring of step 5 repeated up to ``retry_recentre_iterations`` (3) times (each
@@ -387,6 +392,13 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
             if (alt is not None and alt["res"]["model"] == "bright" and not point_like(alt["mask"])
                     and not overfills(alt) and not unreliable(alt)):
                 best = alt
+    # an unreliable enhancing result of "auto" whose boundary the image showed on few rays:
+    # the generic model, kept only when reliable (not when merely more confident: brain2)
+    if (unreliable(best) and model == "auto" and best["res"]["model"] == "bright"
+            and best["res"]["boundary_fraction"] < p.unbounded_bright):
+        alt = attempt(p, "generic")
+        if not unreliable(alt) and not point_like(alt["mask"]) and not overfills(alt):
+            best = alt
     # still unreliable but plausible, not enhancing (the image shows its boundary): the longer
     # reach and repeated re-centring (a mass whose boundary the image hides in places, step 8)
     if (unreliable(best) and p.recentre
