@@ -102,9 +102,9 @@ Method
    (``_appearance.dark_core_point``), and that result is kept only when it is reliable.
    When a ``bright`` result of ``auto`` is still unreliable and the image showed its boundary
    on fewer than ``unbounded_bright`` (a quarter) of its rays (the rest interpolated: the
-   enhancement threshold delimits nothing there, e.g. a T1 sarcoma as bright as fat), the
-   ``generic`` model is run, and its result kept when reliable, not point-like and not
-   filling up the box.
+   enhancement threshold delimits little there, as for a click in a T1 sarcoma taken for
+   enhancing tissue), the ``generic`` model is run, and its result kept when reliable, not
+   point-like and not filling up the box.
    When a ``lung`` or ``generic`` result is still unreliable, but plausible (step 1's
    fallback handles an implausible one), the method is run once more with the longer reach
    and the re-centring of step 5 repeated up to ``retry_recentre_iterations`` (3) times (each
