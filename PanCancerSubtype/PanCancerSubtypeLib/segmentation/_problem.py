@@ -309,12 +309,14 @@ class Problem:
                         break
                     t_g = t_new
             region |= reg_g
-            first = reg_g if group is groups[0] else first   # where re-centring looks
+            if group is groups[0]:      # where re-centring looks; the model's seeds' share
+                first, first_fraction = reg_g, float(np.mean(fr_g))
             fractions += fr_g
         for b in self.bg:
             region[self._ball_at(shape, b - lo, self._bg_radius(b, seeds_zyx))] = False
         return {"lo": lo, "hi": hi, "region": region, "first": region & first, "model": model,
-                "boundary_fraction": float(np.mean(fractions)), "details": lk["details"],
+                "boundary_fraction": float(np.mean(fractions)),
+                "first_boundary_fraction": first_fraction, "details": lk["details"],
                 "enhancing": lk["enhancing"], "shown": lk["shown"]}
 
     def own_band_share(self, seed_zyx) -> float:

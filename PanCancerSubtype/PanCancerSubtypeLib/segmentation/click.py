@@ -101,10 +101,12 @@ Method
    method is run again with a second seed deepest in the dark tissue next to the mask
    (``_appearance.dark_core_point``), and that result is kept only when it is reliable.
    When a ``bright`` result of ``auto`` is still unreliable and the image showed its boundary
-   on fewer than ``unbounded_bright`` (a quarter) of its rays (the rest interpolated: the
-   enhancement threshold delimits little there, as for a click in a T1 sarcoma taken for
-   enhancing tissue), the ``generic`` model is run, and its result kept when reliable, not
-   point-like and not filling up the box.
+   on fewer than ``unbounded_bright`` (a quarter) of the rays of the seeds that chose the model
+   (the first and its re-centring; the rest interpolated: the enhancement threshold delimits
+   little there, as for a click in a T1 sarcoma taken for enhancing tissue), the ``generic``
+   model is run, and its result kept when reliable, not point-like and not filling up the box.
+   (A further seed's own rays do not count: on tissue the model does not call tumour they
+   meet a boundary at once.)
    When a ``lung`` or ``generic`` result is still unreliable, but plausible (step 1's
    fallback handles an implausible one), the method is run once more with the longer reach
    and the re-centring of step 5 repeated up to ``retry_recentre_iterations`` (3) times (each
@@ -395,7 +397,7 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
     # an unreliable enhancing result of "auto" whose boundary the image showed on few rays:
     # the generic model, kept only when reliable (not when merely more confident: brain2)
     if (unreliable(best) and model == "auto" and best["res"]["model"] == "bright"
-            and best["res"]["boundary_fraction"] < p.unbounded_bright):
+            and best["res"]["first_boundary_fraction"] < p.unbounded_bright):
         alt = attempt(p, "generic")
         if not unreliable(alt) and not point_like(alt["mask"]) and not overfills(alt):
             best = alt
