@@ -42,6 +42,7 @@ class ClickParameters:
     enhancement_beyond_mm: float = 10.0
     max_enhancement_beyond: float = 1.0 / 3.0
     beyond_seed_depth_mm: float = 4.0
+    beyond_retry_ratio: float = 0.5
     closing_mm: float = 2.0
     max_hole_radius_mm: float = 30.0
     second_channel_margin_mm: float = 3.0
@@ -100,6 +101,8 @@ class ClickParameters:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
         if not (np.isfinite(self.own_band_k) and self.own_band_k >= 0):   # (0: no band retry)
             raise ValueError(f"own_band_k must be >= 0, got {self.own_band_k!r}")
+        if not float(self.beyond_retry_ratio) >= 0:                     # (inf: any retry)
+            raise ValueError(f"beyond_retry_ratio must be >= 0, got {self.beyond_retry_ratio!r}")
         if not 0.0 <= float(self.unbounded_bright) <= 1.0:
             raise ValueError(f"unbounded_bright must be in [0, 1], got {self.unbounded_bright!r}")
         if not 0.0 <= float(self.own_band_share) <= 1.0:

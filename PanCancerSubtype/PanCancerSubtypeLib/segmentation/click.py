@@ -147,10 +147,13 @@ Method
    that tissue is the first millimetres of vessels and cortex touching it).  When that tissue
    is thick, its deepest point at least ``beyond_seed_depth_mm`` (4 mm) inside it (a vessel or
    the cortex is 1-3 mm thick), steps 1-6 and 9 are run again with that point as a second
-   seed (``_appearance.enhancement_beyond_point``), kept when bright, not point-like and not
-   filling up the box.  If the enhancement still goes on past the mask kept: a warning and
-   ``needs_check``.  All enhancing voxels count here, also with a second channel (a tumour's
-   enhancing part need not be hyper-intense on FLAIR; step 9's limit hid brats_pat0006's).
+   seed (``_appearance.enhancement_beyond_point``), kept when bright, not point-like, not
+   filling up the box and when the enhancement going on past it is at most
+   ``beyond_retry_ratio`` (half) of the first's share: it took in the rest of the tumour, not
+   more of the bright tissue around it (a T1 sarcoma's surroundings).  If the enhancement
+   still goes on past the mask kept: a warning and ``needs_check``.  All enhancing voxels
+   count here, also with a second channel (a tumour's enhancing part need not be
+   hyper-intense on FLAIR; step 9's limit hid brats_pat0006's).
 
 For several seeds the surfaces of all seeds are fitted with the same likelihood (but the
 ``generic`` model's: below) and their star-shaped regions united (a non-star-shaped tumour is
@@ -443,12 +446,15 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
         if not implausible(alt) and (implausible(best) or rank(alt) > rank(best)):
             best = alt
 
-    def finish(b):
-        """Step 9 on result ``b``, in place: its mask with the rim's thin continuations; and
-        step 10's share of that mask's volume that the enhancement continuing past it adds;
-        and its crop.  ``b``'s confidence is that of its mask before step 9."""
-        conf_of(b)
-        m, r, q = b["mask"], b["res"], b["p"]
+    def finish(b, m=None):
+        """Step 9 on result ``b``: its mask (in place, or ``m``, a copy of it, then without
+        the confidence) with the rim's thin continuations; and step 10's share of that mask's
+        volume that the enhancement continuing past it adds; and its crop.  ``b``'s confidence
+        is that of its mask before step 9."""
+        if m is None:
+            conf_of(b)
+            m = b["mask"]
+        r, q = b["res"], b["p"]
         crop = tuple(slice(int(i), int(j)) for i, j in zip(r["lo"], r["hi"]))
         if r["model"] != "bright":
             return m, 0.0, crop
@@ -460,7 +466,8 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
 
     mask, beyond, crop = finish(best)
     # the enhancement goes on past the mask, thick (the rest of the tumour, not a vessel):
-    # again with a seed deepest in it, kept when bright, not point-like, not filling the box
+    # again with a seed deepest in it, kept when bright, not point-like, not filling the box,
+    # and taking in the rest: at most ``beyond_retry_ratio`` of the share going on past it
     if beyond > p.max_enhancement_beyond and model == "auto":
         depth, c = app.enhancement_beyond_point(mask[crop], best["res"]["enhancing"],
                                                 best["prob"].sp, p.enhancement_beyond_mm)
@@ -468,8 +475,11 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
             alt = attempt(p, model, start=seeds_zyx + [c + best["res"]["lo"]])
             if (alt["res"]["model"] == "bright" and not point_like(alt["mask"])
                     and not overfills(alt)):
-                best = alt
-                mask, beyond, crop = finish(best)
+                m_alt, b_alt, crop_alt = finish(alt, alt["mask"].copy())
+                if b_alt <= p.beyond_retry_ratio * beyond:
+                    conf_of(alt)            # of its mask before step 9, as ``finish``'s
+                    alt["mask"][...] = m_alt
+                    best, mask, beyond, crop = alt, alt["mask"], b_alt, crop_alt
     conf = conf_of(best)
     res, used, jitter, prob = (best[k] for k in ("res", "used", "jitter", "prob"))
     p_used = best["p"]
