@@ -30,7 +30,8 @@ Method
    the rays (step 2).  With a box, the ``generic`` likelihood comes from the box itself, as in
    GrabCut: the values of its core against those of a ``box_band_mm`` band outside it
    (``box_likelihood``).  When the chosen model delimits nothing around the click (a mask smaller
-   than the seed's ``seed_radius_mm`` ball) or, with a box, a mask filling less than
+   than the seed's ``seed_radius_mm`` ball; with further seeds, the first seed's own region,
+   whatever the others add) or, with a box, a mask filling less than
    ``min_box_fill`` or more than ``max_box_fill`` of it or spanning less than ``min_box_span`` of
    it along an axis (step 7), even with the longer reach of step 8, the next model is run and the
    first plausible result kept: ``lung`` / ``bright`` -> ``generic`` (from the box when there is
@@ -345,12 +346,15 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
         return fill is not None and fill > p.max_box_fill
 
     def implausible(a) -> bool:
-        """Nothing delimited around the click (``tiny``), ``overfills``, or, with a box, a mask
+        """Nothing delimited around the click (``tiny``; with further seeds, the first seed's
+        own region: the seed that chose the model), ``overfills``, or, with a box, a mask
         filling less than ``min_box_fill`` of it or spanning less than ``min_box_span`` of it
         along an axis (the box says the tumour is about its size)."""
         fill, span = box_fill(a["mask"], a["prob"].box), box_span(a["mask"], a["prob"].box)
-        return tiny(a["mask"]) or overfills(a) or (fill is not None and fill < p.min_box_fill) \
-            or (span is not None and span < p.min_box_span)
+        first_tiny = len(seeds_zyx) > 1 and tiny(a["res"]["first"])
+        return tiny(a["mask"]) or first_tiny or overfills(a) or (
+            fill is not None and fill < p.min_box_fill) or (
+            span is not None and span < p.min_box_span)
 
     def boxed(a) -> bool:
         """With a box, no ray showed a boundary: the box's ellipsoid (step 4), any click."""
