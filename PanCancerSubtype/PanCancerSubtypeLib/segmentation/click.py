@@ -450,18 +450,15 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
         if not implausible(alt) and (implausible(best) or rank(alt) > rank(best)):
             best = alt
 
-    def finish(b, m=None):
-        """Step 9 on result ``b``: its mask (in place, or ``m``, a copy of it, then without
-        the confidence) with the rim's thin continuations; and step 10's share of that mask's
-        volume that the enhancement continuing past it adds; and its crop.  ``b``'s confidence
-        is that of its mask before step 9."""
-        if m is None:
-            conf_of(b)
-            m = b["mask"]
+    def finish(b):
+        """Steps 9 and 10 on result ``b``: its mask with the rim's thin continuations (a new
+        array: ``b``'s own mask, which its confidence judged, stays as it is), step 10's share
+        of that mask's volume that the enhancement continuing past it adds, and its crop."""
         r, q = b["res"], b["p"]
         crop = tuple(slice(int(i), int(j)) for i, j in zip(r["lo"], r["hi"]))
         if r["model"] != "bright":
-            return m, 0.0, crop
+            return b["mask"], 0.0, crop
+        m = b["mask"].copy()
         m[crop] = app.contiguous_enhancement(m[crop], r["enhancing"] if r["shown"] is None else
                                              r["enhancing"] & r["shown"], b["prob"].sp,
                                              q.rim_reach_mm)
@@ -479,11 +476,10 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
             alt = attempt(p, model, start=seeds_zyx + [c + best["res"]["lo"]])
             if (alt["res"]["model"] == "bright" and not point_like(alt["mask"])
                     and not overfills(alt)):
-                m_alt, b_alt, crop_alt = finish(alt, alt["mask"].copy())
+                m_alt, b_alt, crop_alt = finish(alt)
                 if b_alt <= p.beyond_retry_ratio * beyond:
-                    conf_of(alt)            # of its mask before step 9, as ``finish``'s
-                    alt["mask"][...] = m_alt
-                    best, mask, beyond, crop = alt, alt["mask"], b_alt, crop_alt
+                    best, mask, beyond, crop = alt, m_alt, b_alt, crop_alt
+    best["mask"] = mask         # the final checks (``implausible``) see the mask returned
     conf = conf_of(best)
     res, used, jitter, prob = (best[k] for k in ("res", "used", "jitter", "prob"))
     p_used = best["p"]
