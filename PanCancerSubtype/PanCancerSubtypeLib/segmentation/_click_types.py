@@ -68,6 +68,8 @@ class ClickParameters:
     own_band_share: float = 0.9
     own_band_exit_window_mm: float = 12.0
     generic_own_band: bool = False
+    own_band_reward: float = 1.0
+    inside_reward: float = 0.0
     unbounded_bright: float = 0.25
 
     def validate(self) -> "ClickParameters":
@@ -105,6 +107,9 @@ class ClickParameters:
             raise ValueError(f"beyond_retry_ratio must be >= 0, got {self.beyond_retry_ratio!r}")
         if not 0.0 <= float(self.unbounded_bright) <= 1.0:
             raise ValueError(f"unbounded_bright must be in [0, 1], got {self.unbounded_bright!r}")
+        for name in ("own_band_reward", "inside_reward"):          # (0: none / no retry)
+            if not (np.isfinite(getattr(self, name)) and getattr(self, name) >= 0):
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
         if not 0.0 <= float(self.own_band_share) <= 1.0:
             raise ValueError(f"own_band_share must be in [0, 1], got {self.own_band_share!r}")
         for name in ("min_box_fill", "min_box_span"):

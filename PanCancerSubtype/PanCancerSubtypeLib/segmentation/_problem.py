@@ -283,7 +283,7 @@ class Problem:
                                             in self.box]).T - lo)) / p.ray_step_mm)
                     r, seen = fit_surface(tr, blocked, user, edges, avg, p.ray_step_mm,
                                           p.exit_window_mm, p.size_prior, p.max_slope_mm,
-                                          gaps, prior)
+                                          gaps, prior, p.inside_reward)
                     if model == "generic" and p.halfway_edge and it == n_iter - 1:
                         r = halfway_radii(sample_rays(lk["sm"], sp, s, dirs, radii, cval=np.nan),
                                           r, seen, blocked, edges, p.ray_step_mm, p.max_slope_mm)

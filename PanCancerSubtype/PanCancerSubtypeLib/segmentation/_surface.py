@@ -270,26 +270,26 @@ def star_mask(shape, spacing_zyx, centre_zyx, dirs: np.ndarray, radius_mm: np.nd
 
 def fit_surface(tr: np.ndarray, blocked: np.ndarray, user: np.ndarray, edges: np.ndarray, avg,
                 step_mm: float, exit_window_mm: float, size_prior: float, max_slope_mm: float,
-                gaps: Optional[np.ndarray] = None, shape_prior: Optional[np.ndarray] = None
-                ) -> Tuple[np.ndarray, np.ndarray]:
+                gaps: Optional[np.ndarray] = None, shape_prior: Optional[np.ndarray] = None,
+                inside_reward: float = 0.0) -> Tuple[np.ndarray, np.ndarray]:
     """The click method's surface (:mod:`.click`, steps 3 and 4): the optimal surface of the
     likelihood ``tr`` sampled along the rays (rays x samples, every ``step_mm``), and where
     the image shows no boundary the radius interpolated from the rays that do show one.
 
-    The cost of radius index r on a ray is the tumour-unlike samples inside, the tumour-like
-    ones in the ``exit_window_mm`` just outside and ``size_prior`` per sample, all times
-    ``step_mm``; the radii of neighbouring rays (``edges``) differ by at most
-    ``max_slope_mm``.  ``blocked``: samples a ray may not reach; ``user``: those blocked by a
-    background point or the body's edge (a boundary); ``avg``: the matrix averaging each
-    ray's neighbours; ``gaps``: rays known to show no boundary (their cost is the size prior
-    alone); ``shape_prior``: a radius index per ray (NaN: none; the click method passes the
-    box's inscribed ellipsoid) that the interpolated radii do not exceed, and that the rays
-    take when no ray shows a boundary.  Returns the radius index per ray and which rays showed
-    a boundary."""
+    The cost of radius index r on a ray is the tumour-unlike samples inside (1 - T), less
+    ``inside_reward`` times the tumour-like ones (T), the tumour-like ones in the
+    ``exit_window_mm`` just outside and ``size_prior`` per sample, all times ``step_mm``; the
+    radii of neighbouring rays (``edges``) differ by at most ``max_slope_mm``.  ``blocked``:
+    samples a ray may not reach; ``user``: those blocked by a background point or the body's
+    edge (a boundary); ``avg``: the matrix averaging each ray's neighbours; ``gaps``: rays
+    known to show no boundary (their cost is the size prior alone); ``shape_prior``: a radius
+    index per ray (NaN: none; the click method passes the box's inscribed ellipsoid) that the
+    interpolated radii do not exceed, and that the rays take when no ray shows a boundary.
+    Returns the radius index per ray and which rays showed a boundary."""
     n, n_k = tr.shape
     w = max(int(round(exit_window_mm / step_mm)), 1)
     j = np.arange(n_k)
-    inside_cost = np.cumsum(1.0 - tr, axis=1)
+    inside_cost = np.cumsum(1.0 - (1.0 + inside_reward) * tr, axis=1)
     cs = np.concatenate([np.zeros((n, 1)), np.cumsum(tr, axis=1)], axis=1)
     jw = np.minimum(j + w, n_k - 1)
     exit_cost = cs[:, jw + 1] - cs[:, j + 1]
