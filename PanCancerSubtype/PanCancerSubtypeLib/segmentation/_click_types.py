@@ -68,7 +68,7 @@ class ClickParameters:
     own_band_share: float = 0.9
     own_band_exit_window_mm: float = 12.0
     generic_own_band: bool = False
-    own_band_reward: float = 1.0
+    own_band_reward: float = 0.0
     inside_reward: float = 0.0
     unbounded_bright: float = 0.25
 

@@ -50,7 +50,7 @@ Method
 
    (tumour-unlike samples inside, tumour-like samples in the ``exit_window_mm`` w just outside,
    and a weak preference ``size_prior`` eps for the smaller surface; with ``inside_reward`` b,
-   the inside term is 1 - (1 + b) T_dj: step 8's last band retry), subject to
+   the inside term is 1 - (1 + b) T_dj: step 8's optional band retry), subject to
    ``|r_d - r_e| <= max_slope_mm`` between neighbouring rays: the optimal-surface graph search
    of Li et al. (IEEE TPAMI 28:119, 2006), solved exactly as a minimum s-t cut
    (:mod:`._surface`).  The surface is star-shaped from the seed, which is what keeps it from
@@ -136,12 +136,14 @@ Method
    the coarse scale's retry (point-like at 2 seed radii after a ``bright`` blob).  Step 3's
    inside term grows with R and its exit term is bounded by the window w, so a surface survives
    only while the mean 1 - T inside stays below w / R - eps: a large tumour (R 40-50 mm) with a
-   noisy ``T`` collapses at w = 4 mm.  When the band's result is still unreliable, the band
-   is run once more with its tumour-like samples inside counting for the surface
-   (``own_band_reward`` 1, the run's ``inside_reward``: the inside term 1 - 2T, which a sample
-   lowers when T > 1/2, so no window has to pay for a large radius; it also draws the surface
-   into neighbouring tissue of the band's level, hence not the default), kept only when
-   reliable, not point-like and not filling up the box.  Without the confidence
+   noisy ``T`` collapses at w = 4 mm.  An option, off by default: with ``own_band_reward`` b
+   > 0, when the band's result is still unreliable the band is run once more with its
+   tumour-like samples inside counting for the surface (the run's ``inside_reward``: the inside
+   term 1 - (1 + b) T; at b = 1 a sample lowers it when T > 1/2, so no window has to pay for a
+   large radius), kept only when reliable, not point-like and not filling up the box.  It
+   finds a large noisy mass whose band surface collapses, but also draws the surface into
+   neighbouring tissue of the band's level with a confidence that does not tell
+   (``benchmarks/segmentation_history.md``, version 26).  Without the confidence
    (``confidence=False`` or ``n_jitter=0``) this step is skipped.
 
 9. **The rim's thin continuations** (``bright`` model): the enhancing voxels (and hyper-intense
@@ -441,8 +443,8 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
                                                         p.own_band_exit_window_mm))
         radii = _POINT_LIKE * (2.0 if kind == "generic" else 1.0)
         best = more_reliable(best, p_band, "generic", radii)
-        # still unreliable: the band's samples inside also count for the surface (a large
-        # tumour whose noisy band collapses the surface; version 26), kept only when reliable
+        # still unreliable, with the option on: the band's samples inside also count for the
+        # surface (a large tumour whose noisy band collapses it), kept only when reliable
         if unreliable(best) and p.own_band_reward > 0:
             alt = attempt(dataclasses.replace(p_band, inside_reward=p.own_band_reward),
                           "generic")
