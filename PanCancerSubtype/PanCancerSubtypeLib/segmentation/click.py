@@ -382,6 +382,14 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
         b = attempt(q, use_model)
         return a if conf_of(b) is None or rank(b, radii) <= rank(a, radii) else b
 
+    def sound(x, radii: float = _POINT_LIKE) -> bool:
+        """Neither point-like nor filling up the box: a retry worth comparing."""
+        return not point_like(x["mask"], radii) and not overfills(x)
+
+    def trusted(x, radii: float = _POINT_LIKE) -> bool:
+        """``sound`` and reliable: a retry kept on its own merits, not by ``rank``."""
+        return sound(x, radii) and not unreliable(x)
+
     def rank(x, radii: float = _POINT_LIKE):
         """Larger wins: (not filling up the box, not point-like, reliable, confidence)."""
         return (not overfills(x), not point_like(x["mask"], radii), not unreliable(x),
@@ -406,15 +414,14 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
                                     lk["t"], lk["sm"], lk["valid"], b["median"], b["sd"],
                                     best["prob"].sp)
             alt = None if c is None else attempt(p, model, start=seeds_zyx + [c + lo])
-            if (alt is not None and alt["res"]["model"] == "bright" and not point_like(alt["mask"])
-                    and not overfills(alt) and not unreliable(alt)):
+            if alt is not None and alt["res"]["model"] == "bright" and trusted(alt):
                 best = alt
     # an unreliable enhancing result of "auto" whose boundary the image showed on few rays:
     # the generic model, kept only when reliable (not when merely more confident: brain2)
     if (unreliable(best) and model == "auto" and best["res"]["model"] == "bright"
             and best["res"]["first_boundary_fraction"] < p.unbounded_bright):
         alt = attempt(p, "generic")
-        if not unreliable(alt) and not point_like(alt["mask"]) and not overfills(alt):
+        if trusted(alt):
             best = alt
     # still unreliable but plausible, not enhancing (the image shows its boundary): the longer
     # reach and repeated re-centring (a mass whose boundary the image hides in places, step 8)
@@ -448,7 +455,7 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
         if unreliable(best) and p.own_band_reward > 0:
             alt = attempt(dataclasses.replace(p_band, inside_reward=p.own_band_reward),
                           "generic")
-            if not unreliable(alt) and not point_like(alt["mask"], radii) and not overfills(alt):
+            if trusted(alt, radii):
                 best = alt
     # still implausible (or the box's ellipsoid: until one ranks higher), the next model (step
     # 1): generic (from the box) -> the box's classes -> the same coarse -> surroundings coarse
@@ -490,8 +497,7 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
                                                 best["prob"].sp, p.enhancement_beyond_mm)
         if depth >= p.beyond_seed_depth_mm:
             alt = attempt(p, model, start=seeds_zyx + [c + best["res"]["lo"]])
-            if (alt["res"]["model"] == "bright" and not point_like(alt["mask"])
-                    and not overfills(alt)):
+            if alt["res"]["model"] == "bright" and sound(alt):
                 m_alt, b_alt, crop_alt = finish(alt)
                 if b_alt <= p.beyond_retry_ratio * beyond:
                     best, mask, beyond, crop = alt, m_alt, b_alt, crop_alt
