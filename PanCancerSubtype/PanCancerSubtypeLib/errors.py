@@ -176,3 +176,16 @@ def _preview(names, n: int = 10) -> str:
     names = list(names)
     head = ", ".join(names[:n])
     return head + (f", ... (+{len(names) - n} more)" if len(names) > n else "")
+
+
+def format_numbers(values: Iterable, digits: Optional[int] = None) -> str:
+    """A point, index, size or box for a message: ``(x, y, z)`` with plain numbers, whole ones
+    without a decimal point (a tuple of NumPy scalars would print ``np.float64(133.0)`` in
+    NumPy 2); ``digits`` rounds."""
+    out = []
+    for v in values:
+        f = float(v)
+        if digits is not None:
+            f = round(f, digits)
+        out.append(str(int(f)) if f.is_integer() else repr(f))
+    return "(" + ", ".join(out) + ")"

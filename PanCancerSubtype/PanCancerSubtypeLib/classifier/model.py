@@ -213,7 +213,8 @@ class SubtypeClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(f"X has {len(df)} rows but y has {len(y_enc)} labels")
         K = len(classes)
         if K < 2:
-            raise ValueError(f"need at least 2 classes to train a classifier, got {list(classes)}")
+            raise ValueError(f"need at least 2 classes to train a classifier, got "
+                             f"{np.asarray(classes).tolist()}")
         self.classes_ = classes
         self.n_classes_ = K
         self.class_counts_ = {label_to_json(c): int(n)

@@ -211,7 +211,7 @@ def _check_segment_options(args):
 def _check_points(image, seeds, background, bbox):
     """Seeds and background points inside the image, the box overlapping it and holding every
     seed (exit 2, naming the option), before any work."""
-    from ..errors import UsageError
+    from ..errors import UsageError, format_numbers
     from ..segmentation import seeds_to_indices
 
     def inside(points, option, what):
@@ -232,13 +232,13 @@ def _check_points(image, seeds, background, bbox):
     lo, hi = physical_bounds(image)
     b = np.asarray(bbox, float)
     if np.any(b[3:] <= lo) or np.any(b[:3] >= hi):
-        raise UsageError(f"the box {tuple(bbox)} does not overlap the image (physical extent "
-                         f"{tuple(np.round(lo, 1))} to {tuple(np.round(hi, 1))}, LPS mm)",
+        raise UsageError(f"the box {format_numbers(bbox)} does not overlap the image (physical "
+                         f"extent {format_numbers(lo, 1)} to {format_numbers(hi, 1)}, LPS mm)",
                          source="--bbox")
     for i, pt in enumerate(seeds):
         if np.any(np.asarray(pt) < b[:3]) or np.any(np.asarray(pt) > b[3:]):
-            raise UsageError(f"seed number {i + 1} {tuple(pt)} lies outside the box "
-                             f"{tuple(bbox)}", source="--bbox")
+            raise UsageError(f"seed number {i + 1} {format_numbers(pt)} lies outside the box "
+                             f"{format_numbers(bbox)}", source="--bbox")
 
 
 def _read_second_channel(path, image, resample: bool):

@@ -8,7 +8,7 @@ from typing import List, Optional
 
 import numpy as np
 
-from ..errors import GeometryMismatchError, ImageDimensionError
+from ..errors import GeometryMismatchError, ImageDimensionError, format_numbers
 from ..regions import mask_bounds
 
 log = logging.getLogger(__name__)
@@ -69,9 +69,10 @@ def seeds_to_indices(image, seeds_lps_mm, source: Optional[str] = None, what: st
             lo = image.TransformIndexToPhysicalPoint([0] * image.GetDimension())
             hi = image.TransformIndexToPhysicalPoint([int(s) - 1 for s in size])
             raise ValueError(
-                f"{source + ': ' if source else ''}{what} {tuple(np.round(p, 2))} (LPS mm) "
-                f"lies outside the image (voxel index {tuple(idx)}, image size {tuple(size)}, "
-                f"physical extent from {tuple(np.round(lo, 1))} to {tuple(np.round(hi, 1))})")
+                f"{source + ': ' if source else ''}{what} {format_numbers(p, 2)} (LPS mm) "
+                f"lies outside the image (voxel index {format_numbers(idx)}, image size "
+                f"{format_numbers(size)}, physical extent from {format_numbers(lo, 1)} to "
+                f"{format_numbers(hi, 1)})")
         out.append(tuple(int(v) for v in idx))
     return out
 
@@ -96,8 +97,8 @@ def bbox_to_slices(image, bbox, source: Optional[str] = None):
     lo = np.clip(lo, 0, size)
     hi = np.clip(hi, 0, size)
     if np.any(hi <= lo):
-        raise ValueError(f"{source + ': ' if source else ''}bounding box {tuple(b)} does not "
-                         f"overlap the image")
+        raise ValueError(f"{source + ': ' if source else ''}bounding box {format_numbers(b)} "
+                         f"does not overlap the image")
     return tuple(slice(int(lo[d]), int(hi[d])) for d in (2, 1, 0))
 
 

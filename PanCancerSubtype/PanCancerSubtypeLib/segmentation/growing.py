@@ -79,7 +79,7 @@ from typing import Optional
 
 import numpy as np
 
-from ..errors import InvalidImageValuesError
+from ..errors import InvalidImageValuesError, format_numbers
 from ._points import bbox_to_slices, check_scalar_3d, seeds_to_indices
 
 log = logging.getLogger(__name__)
@@ -188,8 +188,8 @@ def segment_by_region_growing(image, seeds_lps_mm, bbox=None, modality: Optional
         bhi = np.array([s.stop for s in bs])
         for s in seeds_zyx:
             if np.any(s < blo) or np.any(s >= bhi):
-                raise ValueError(f"{source + ': ' if source else ''}seed (voxel {tuple(s[::-1])}) "
-                                 f"lies outside the bounding box")
+                raise ValueError(f"{source + ': ' if source else ''}seed (voxel "
+                                 f"{format_numbers(s[::-1])}) lies outside the bounding box")
         lo, hi = np.maximum(lo, blo), np.minimum(hi, bhi)
     crop = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi))
     arr = np.asarray(arr_full[crop], dtype=np.float32)

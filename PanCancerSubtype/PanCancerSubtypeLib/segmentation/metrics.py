@@ -16,7 +16,8 @@ from typing import Any, Dict, Optional, Sequence
 
 import numpy as np
 
-from ..errors import EmptyMaskError, GeometryMismatchError, LabelNotFoundError
+from ..errors import (EmptyMaskError, GeometryMismatchError, LabelNotFoundError,
+                      format_numbers)
 
 __all__ = ["dice", "dice_arrays", "jaccard", "jaccard_arrays", "hausdorff95", "hausdorff_distance", "volume_difference",
            "evaluate_segmentation", "surface_distances"]
@@ -59,8 +60,8 @@ def _check_same_grid(a, b, names=("prediction", "reference"), tol: float = 1e-4)
         scale = max(1.0, float(np.abs(vb).max()))
         if not np.allclose(va, vb, atol=tol * scale, rtol=0):
             raise GeometryMismatchError(
-                f"{names[0]} {attr[3:].lower()} {tuple(np.round(va, 5))} differs from {names[1]} "
-                f"{tuple(np.round(vb, 5))}", source=names[0])
+                f"{names[0]} {attr[3:].lower()} {format_numbers(va, 5)} differs from {names[1]} "
+                f"{format_numbers(vb, 5)}", source=names[0])
 
 
 def _surface(m: np.ndarray) -> np.ndarray:
