@@ -13,6 +13,7 @@ import gzip
 import json
 import os
 import pickle
+import re
 import struct
 from pathlib import Path
 
@@ -670,6 +671,7 @@ def test_command_rejects_bad_input(case, corpus, tmp_path, capsys, monkeypatch):
     assert len(lines) == 1, err                                # one line says what is wrong
     for word in needles:
         assert word in lines[0], (word, lines[0])
+    assert not re.search(r"np\.(float|int|uint|bool)\w*\(", lines[0]), lines[0]  # plain numbers
     left = [p for p in work.rglob("*")]
     assert left == [], f"{name} left files behind: {left}"   # nothing half-written
 
