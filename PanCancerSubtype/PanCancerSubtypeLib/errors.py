@@ -178,14 +178,16 @@ def _preview(names, n: int = 10) -> str:
     return head + (f", ... (+{len(names) - n} more)" if len(names) > n else "")
 
 
+def plain_number(v, digits: Optional[int] = None):
+    """A number for a message: a Python int when whole (a float mask's label 1.0 prints as 1),
+    else a Python float (not a NumPy scalar, which NumPy 2 prints as ``np.float64(...)`` inside
+    a tuple or list); ``digits`` rounds first."""
+    f = float(v)
+    if digits is not None:
+        f = round(f, digits)
+    return int(f) if f.is_integer() else f
+
+
 def format_numbers(values: Iterable, digits: Optional[int] = None) -> str:
-    """A point, index, size or box for a message: ``(x, y, z)`` with plain numbers, whole ones
-    without a decimal point (a tuple of NumPy scalars would print ``np.float64(133.0)`` in
-    NumPy 2); ``digits`` rounds."""
-    out = []
-    for v in values:
-        f = float(v)
-        if digits is not None:
-            f = round(f, digits)
-        out.append(str(int(f)) if f.is_integer() else repr(f))
-    return "(" + ", ".join(out) + ")"
+    """A point, index, size or box for a message: ``(x, y, z)`` of :func:`plain_number`\ s."""
+    return "(" + ", ".join(str(plain_number(v, digits)) for v in values) + ")"

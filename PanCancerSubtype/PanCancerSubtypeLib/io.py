@@ -66,7 +66,7 @@ import SimpleITK as sitk
 
 from .errors import (EmptyMaskError, GeometryMismatchError, ImageDimensionError,
                      InvalidGeometryError, InvalidImageValuesError, LabelNotFoundError,
-                     UnreadableFileError)
+                     UnreadableFileError, plain_number)
 from .case import Case
 from .dicomseg import is_dicom_seg, read_dicom_seg
 
@@ -518,20 +518,15 @@ def select_labels(img: sitk.Image, values: Optional[Sequence[int]], source: Opti
             else:
                 hint = ("no label was given and the mask has several labels but no 1 (the "
                         "default); choose with --label (e.g. --label %s or --label %s)"
-                        % (_fmt(present_nz[0]), ",".join(str(_fmt(v)) for v in present_nz[:5])))
+                        % (plain_number(present_nz[0]),
+                           ",".join(str(plain_number(v)) for v in present_nz[:5])))
     hit = [v for v in values if v in present_nz]
     if not hit:
-        raise LabelNotFoundError(values, [_fmt(v) for v in present_nz[:50]], source=source,
-                                 hint=hint)
+        raise LabelNotFoundError(values, [plain_number(v) for v in present_nz[:50]],
+                                 source=source, hint=hint)
     out = sitk.GetImageFromArray(np.isin(arr, hit).astype(np.uint8))
     out.CopyInformation(img)
     return out
-
-
-def _fmt(v):
-    """A label value as an int when it is one (labels of float masks print as 1, not 1.0)."""
-    f = float(v)
-    return int(f) if f.is_integer() else f
 
 
 def _read_seg_nrrd(path: Path, values: Optional[List[int]], name: Optional[str]) -> sitk.Image:
