@@ -189,5 +189,6 @@ def plain_number(v, digits: Optional[int] = None):
 
 
 def format_numbers(values: Iterable, digits: Optional[int] = None) -> str:
-    """A point, index, size or box for a message: ``(x, y, z)`` of :func:`plain_number`\ s."""
+    """A point, index, size or box for a message: ``(x, y, z)``, each number written by
+    :func:`plain_number`."""
     return "(" + ", ".join(str(plain_number(v, digits)) for v in values) + ")"
