@@ -259,6 +259,32 @@ def deeper_than(region: np.ndarray, spacing_zyx, r_mm: float,
     return deep
 
 
+def thick_region(region: np.ndarray, spacing_zyx, r_mm: float, grid_mm: float = 3.0
+                 ) -> np.ndarray:
+    """The parts of ``region`` at least ``2 r_mm`` thick: its morphological opening by a ball
+    of radius ``r_mm`` (the union of the balls of that radius that fit in it), by two
+    Euclidean distance transforms in mm on a grid of about ``grid_mm`` (every k-th voxel along
+    an axis whose spacing is finer), taken back to the voxels of ``region``."""
+    from scipy import ndimage as ndi
+
+    sp = np.asarray(spacing_zyx, float)
+    if not region.any():
+        return np.zeros(region.shape, bool)
+    k = np.maximum(np.floor(grid_mm / sp), 1).astype(int)
+    coarse = region[k[0] // 2::k[0], k[1] // 2::k[1], k[2] // 2::k[2]]   # each block's centre
+    csp = sp * k
+    core = ndi.distance_transform_edt(coarse, sampling=csp) >= r_mm
+    if not core.any():
+        return np.zeros(region.shape, bool)
+    opened = ndi.distance_transform_edt(~core, sampling=csp) <= r_mm
+    for ax in range(3):
+        opened = np.repeat(opened, k[ax], axis=ax)
+    opened = opened[:region.shape[0], :region.shape[1], :region.shape[2]]
+    # a last block too short for its centre sample takes its neighbour's
+    opened = np.pad(opened, [(0, n - m) for n, m in zip(region.shape, opened.shape)], "edge")
+    return region & opened
+
+
 def robust_stats(v: np.ndarray) -> Tuple[float, float]:
     """Median and 1.4826 x median absolute deviation."""
     med = float(np.median(v))

@@ -36,6 +36,8 @@ class ClickParameters:
     bright_f: float = 0.3
     enclosure_mm: float = 45.0
     bone_hu: Optional[float] = 300.0
+    blood_pool_hu: Optional[float] = 100.0
+    blood_pool_radius_mm: float = 7.0
     rim_max_mm: float = 12.0
     edge_rim_min_hits: float = 1.0 / 3.0
     rim_reach_mm: float = 3.0
