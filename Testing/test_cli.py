@@ -97,6 +97,22 @@ def test_python39_syntax_of_the_core():
         ast.parse(f.read_text(encoding="utf-8"), filename=str(f), feature_version=(3, 9))
 
 
+def test_every_source_compiles_without_warnings():
+    """No source of the package or of the Slicer modules warns when compiled (an invalid escape
+    sequence in a docstring is a DeprecationWarning, a SyntaxWarning from Python 3.12, and
+    will be an error): compiled with warnings as errors."""
+    import warnings
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "PanCancerSubtype"
+    files = sorted(root.rglob("*.py"))
+    assert len(files) > 30
+    for f in files:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            compile(f.read_text(encoding="utf-8"), str(f), "exec")
+
+
 def test_low_resolution_tumours_are_named_on_stderr(tmp_path, capsys):
     """`features` and `shape-reconstruct` name a tumour only 3 slices thick (and say how thick);
     a well-resolved one gets no note."""
