@@ -164,15 +164,15 @@ class Problem:
                 bone = sm > p.bone_hu
                 valid[bone] = 0.0
                 t = np.where(bone, 0.0, t).astype(np.float32)
-            if p.blood_pool_hu is not None and level < p.blood_pool_hu:
+            if p.blood_pool_hu is not None:
                 # contrast-enhanced blood pool (aorta, heart, main pulmonary arteries) is no
                 # tumour: only where thick (a ball of blood_pool_radius_mm fits), so that
-                # vessels a tumour encases and a nodule's own bright part stay
+                # vessels a tumour encases and a nodule's own bright part stay (off when a
+                # user's seed is that bright: ``segment_click``)
                 pool = app.thick_region(sm > p.blood_pool_hu, sp, p.blood_pool_radius_mm)
-                if not any(pool[b].any() for b in seed_balls):
-                    valid[pool] = 0.0
-                    t = np.where(pool, 0.0, t).astype(np.float32)
-                    details["blood_pool_ml"] = float(pool.sum() * np.prod(sp) / 1000.0)
+                valid[pool] = 0.0
+                t = np.where(pool, 0.0, t).astype(np.float32)
+                details["blood_pool_ml"] = float(pool.sum() * np.prod(sp) / 1000.0)
         elif model == "bright":
             thr, med, sd = bright
             t = app.bright_likelihood(sm_c, thr, sd, sp, p.closing_mm, p.max_hole_radius_mm,

@@ -11,7 +11,7 @@ Method
    (:mod:`._appearance`): ``lung`` (CT, a solid or ground-glass seed in aerated lung: tissue against
    air; bone above ``bone_hu`` and contrast-filled blood pool, tissue above ``blood_pool_hu`` where
    a ball of ``blood_pool_radius_mm`` fits in it (aorta, heart, main pulmonary arteries;
-   ``_appearance.thick_region``), stop the rays; not when the seed's own tissue is that bright),
+   ``_appearance.thick_region``), stop the rays; not when a seed's own tissue is that bright),
    ``bright`` (an enhancing or hyper-intense tumour, its enclosed necrotic / cystic core filled in:
    the rim-and-fill model of a glioblastoma's tumour core) or ``generic`` (the seed's class of a
    three-class Otsu split of its surroundings, re-estimated from the fitted surface).  The model
@@ -193,8 +193,9 @@ import numpy as np
 
 from . import _appearance as app
 from ._click_types import ClickParameters, ClickResult, result_warnings
-from ._points import (box_span, check_scalar_3d, deepest_point, inner_half_points,
-                      inner_half_points_per_seed, second_channel_on_grid, seeds_to_indices)
+from ._points import (ball_median, box_span, check_scalar_3d, deepest_point,
+                      inner_half_points, inner_half_points_per_seed, second_channel_on_grid,
+                      seeds_to_indices)
 from ._problem import Problem as _Problem
 from .metrics import dice_arrays
 
@@ -262,6 +263,15 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
                                       what="background point")
     ch2 = None if second_channel is None else second_channel_on_grid(second_channel, image, source)
     seeds_zyx = [np.array(s[::-1]) for s in seeds]
+    if modality == "CT" and p.blood_pool_hu is not None:
+        # a seed of the user's in tissue as bright as the blood pool (a contrast-filled vessel
+        # inside the tumour, an enhancing tumour): no blood-pool walls in any of this call's
+        # runs, so that the confidence's runs, from other clicks, use the same rule
+        arr = sitk.GetArrayViewFromImage(image)
+        sp_zyx = np.array(image.GetSpacing(), float)[::-1]
+        if any(ball_median(arr, s, sp_zyx, p.seed_radius_mm) >= p.blood_pool_hu
+               for s in seeds_zyx):
+            p = dataclasses.replace(p, blood_pool_hu=None)
     seed_ball_mm3 = 4.0 / 3.0 * np.pi * p.seed_radius_mm ** 3
     voxel_mm3 = float(np.prod(np.array(image.GetSpacing(), float)[::-1]))   # as Problem.sp
 
