@@ -2505,6 +2505,16 @@ def test_retry_scales_must_be_positive(name, value):
         seg.ClickParameters(**{name: value}).validate()
 
 
+@pytest.mark.parametrize("name,value", [("blood_pool_radius_mm", 0.0),
+                                        ("blood_pool_radius_mm", float("nan")),
+                                        ("blood_pool_hu", float("nan")),
+                                        ("blood_pool_hu", float("inf"))])
+def test_the_blood_pools_parameters_are_checked(name, value):
+    with pytest.raises(ValueError, match=name):
+        seg.ClickParameters(**{name: value}).validate()
+    seg.ClickParameters(blood_pool_hu=None).validate()          # None: the rule off
+
+
 @pytest.mark.parametrize("name,value", [("own_band_k", -1.0), ("own_band_k", float("nan")),
                                         ("own_band_k", float("inf")), ("own_band_share", 1.5),
                                         ("own_band_share", -0.1), ("own_band_radius_mm", 0.0),

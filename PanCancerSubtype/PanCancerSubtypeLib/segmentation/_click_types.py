@@ -79,10 +79,13 @@ class ClickParameters:
                      "generic_radius_mm", "seed_radius_mm", "stats_radius_mm", "enclosure_mm",
                      "lung_reach_mm", "coarse_smoothing_mm", "coarse_radius_mm",
                      "wide_ray_step_mm", "enhancement_beyond_mm", "own_band_radius_mm",
-                     "own_band_exit_window_mm"):
+                     "own_band_exit_window_mm", "blood_pool_radius_mm"):
             v = getattr(self, name)
             if not (np.isfinite(v) and v > 0):
                 raise ValueError(f"{name} must be a positive number, got {v!r}")
+        if self.blood_pool_hu is not None and not np.isfinite(self.blood_pool_hu):   # None: off
+            raise ValueError(f"blood_pool_hu must be a finite number or None, got "
+                             f"{self.blood_pool_hu!r}")
         if self.ray_step_mm >= self.ray_length_mm:
             raise ValueError("ray_step_mm must be smaller than ray_length_mm")
         if int(self.n_rays) < 20:
