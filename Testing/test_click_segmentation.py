@@ -966,7 +966,6 @@ def test_a_vessel_the_mass_encases_stays_in_the_mask():
     assert m[vessel_in_mass].mean() > 0.9
 
 
-
 def test_a_seed_in_the_blood_pool_turns_the_walls_off_for_the_whole_call():
     """A further seed of the user's in contrast-filled blood (here in the aorta beside the
     mass; on ibsi_nsclc a corrective click in a vessel the reference takes in) says that tissue
