@@ -985,11 +985,11 @@ def test_a_seed_in_the_blood_pool_turns_the_walls_off_for_the_whole_call():
 
 
 def test_ball_median_is_the_median_within_the_radius():
-    """``_points.ball_median`` on 1 x 1 x 2 mm voxels: a 5 x 5 x 5 block of values 0..124 and a
+    """``_appearance.ball_median`` on 1 x 1 x 2 mm voxels: a 5 x 5 x 5 block of values 0..124 and a
     ball of radius 2 mm at its centre (z, y, x) = (2, 2, 2): the voxels (2, y, x) with
     (y-2)^2 + (x-2)^2 <= 4, plus (1, 2, 2) and (3, 2, 2) (2 mm away along z), computed by
     hand; and a centre at the corner, where the ball is cut by the array."""
-    from PanCancerSubtypeLib.segmentation._points import ball_median
+    from PanCancerSubtypeLib.segmentation._appearance import ball_median
 
     arr = np.arange(125, dtype=float).reshape(5, 5, 5)
     sp = (2.0, 1.0, 1.0)

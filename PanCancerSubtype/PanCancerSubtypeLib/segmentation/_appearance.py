@@ -75,6 +75,17 @@ def ball(r_mm: float, spacing_zyx) -> np.ndarray:
     return ((z * sp[0]) ** 2 + (y * sp[1]) ** 2 + (x * sp[2]) ** 2) <= r_mm ** 2 + 1e-6
 
 
+def ball_median(arr: np.ndarray, centre_zyx, spacing_zyx, r_mm: float) -> float:
+    """The median of ``arr`` within ``r_mm`` of voxel ``centre_zyx`` (z, y, x; inside): the
+    :func:`ball` there, cut where it leaves the array."""
+    b = ball(r_mm, spacing_zyx)
+    c = np.asarray(centre_zyx, int)
+    lo = c - np.array(b.shape) // 2
+    a0, a1 = np.maximum(lo, 0), np.minimum(lo + b.shape, arr.shape)
+    inside = b[tuple(slice(u - v, w - v) for u, w, v in zip(a0, a1, lo))]
+    return float(np.median(arr[tuple(slice(u, w) for u, w in zip(a0, a1))][inside]))
+
+
 def dilate(mask: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``scipy.ndimage.binary_dilation(mask, b)`` for a ball ``b`` (:func:`ball`: symmetric,
     each of its rows along x one run centred on the middle): the union over the rows

@@ -77,17 +77,6 @@ def seeds_to_indices(image, seeds_lps_mm, source: Optional[str] = None, what: st
     return out
 
 
-def ball_median(arr: np.ndarray, centre_zyx, spacing_zyx, r_mm: float) -> float:
-    """The median of ``arr`` within ``r_mm`` of voxel ``centre_zyx`` (z, y, x; inside)."""
-    sp = np.asarray(spacing_zyx, float)
-    c = np.asarray(centre_zyx, int)
-    r = np.floor(r_mm / sp).astype(int)
-    lo, hi = np.maximum(c - r, 0), np.minimum(c + r + 1, arr.shape)
-    g = np.ogrid[tuple(slice(a, b) for a, b in zip(lo, hi))]
-    inside = sum(((v - cc) * h) ** 2 for v, cc, h in zip(g, c, sp)) <= r_mm ** 2 + 1e-6
-    return float(np.median(arr[tuple(slice(a, b) for a, b in zip(lo, hi))][inside]))
-
-
 def bbox_to_slices(image, bbox, source: Optional[str] = None):
     """bbox (x0,y0,z0,x1,y1,z1) in LPS mm -> index slices (z, y, x) clipped to the image (the
     index-space box holding the physical box's eight corners)."""

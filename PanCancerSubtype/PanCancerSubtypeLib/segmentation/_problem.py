@@ -159,20 +159,18 @@ class Problem:
                 lung_hu = app.lung_level(level, sm_c[near(30.0, True)]) or app.SOLID_LUNG_HU
             details["lung_level"] = lung_hu
             t = app.lung_likelihood(sm, lung_hu)
+            # walls the rays stop at: the tumour stays inside the bony thorax (ribs, spine,
+            # sternum), and contrast-enhanced blood pool (aorta, heart, main pulmonary
+            # arteries) is no tumour, only where thick (a ball of blood_pool_radius_mm fits), so
+            # that vessels a tumour encases and a nodule's own bright part stay (off when a
+            # user's seed is that bright: ``segment_click``)
+            wall = np.zeros(sm.shape, bool)
             if p.bone_hu is not None:
-                # the tumour stays inside the bony thorax: ribs, spine, sternum stop the rays
-                bone = sm > p.bone_hu
-                valid[bone] = 0.0
-                t = np.where(bone, 0.0, t).astype(np.float32)
+                wall |= sm > p.bone_hu
             if p.blood_pool_hu is not None:
-                # contrast-enhanced blood pool (aorta, heart, main pulmonary arteries) is no
-                # tumour: only where thick (a ball of blood_pool_radius_mm fits), so that
-                # vessels a tumour encases and a nodule's own bright part stay (off when a
-                # user's seed is that bright: ``segment_click``)
-                pool = app.thick_region(sm > p.blood_pool_hu, sp, p.blood_pool_radius_mm)
-                valid[pool] = 0.0
-                t = np.where(pool, 0.0, t).astype(np.float32)
-                details["blood_pool_ml"] = float(pool.sum() * np.prod(sp) / 1000.0)
+                wall |= app.thick_region(sm > p.blood_pool_hu, sp, p.blood_pool_radius_mm)
+            valid[wall] = 0.0
+            t = np.where(wall, 0.0, t).astype(np.float32)
         elif model == "bright":
             thr, med, sd = bright
             t = app.bright_likelihood(sm_c, thr, sd, sp, p.closing_mm, p.max_hole_radius_mm,

@@ -193,9 +193,8 @@ import numpy as np
 
 from . import _appearance as app
 from ._click_types import ClickParameters, ClickResult, result_warnings
-from ._points import (ball_median, box_span, check_scalar_3d, deepest_point,
-                      inner_half_points, inner_half_points_per_seed, second_channel_on_grid,
-                      seeds_to_indices)
+from ._points import (box_span, check_scalar_3d, deepest_point, inner_half_points,
+                      inner_half_points_per_seed, second_channel_on_grid, seeds_to_indices)
 from ._problem import Problem as _Problem
 from .metrics import dice_arrays
 
@@ -269,7 +268,7 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
         # runs, so that the confidence's runs, from other clicks, use the same rule
         arr = sitk.GetArrayViewFromImage(image)
         sp_zyx = np.array(image.GetSpacing(), float)[::-1]
-        if any(ball_median(arr, s, sp_zyx, p.seed_radius_mm) >= p.blood_pool_hu
+        if any(app.ball_median(arr, s, sp_zyx, p.seed_radius_mm) >= p.blood_pool_hu
                for s in seeds_zyx):
             p = dataclasses.replace(p, blood_pool_hu=None)
     seed_ball_mm3 = 4.0 / 3.0 * np.pi * p.seed_radius_mm ** 3
