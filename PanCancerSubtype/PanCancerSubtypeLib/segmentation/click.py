@@ -187,7 +187,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -261,52 +261,144 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
         background = seeds_to_indices(image, background_lps_mm, source=source,
                                       what="background point")
     ch2 = None if second_channel is None else second_channel_on_grid(second_channel, image, source)
-    seeds_zyx = [np.array(s[::-1]) for s in seeds]
-    if modality == "CT" and p.blood_pool_hu is not None:
-        # a seed of the user's in tissue as bright as the blood pool (a contrast-filled vessel
-        # inside the tumour, an enhancing tumour): no blood-pool walls in any of this call's
-        # runs, so that the confidence's runs, from other clicks, use the same rule
-        arr = sitk.GetArrayViewFromImage(image)
-        sp_zyx = np.array(image.GetSpacing(), float)[::-1]
-        if any(app.ball_median(arr, s, sp_zyx, p.seed_radius_mm) >= p.blood_pool_hu
-               for s in seeds_zyx):
-            p = dataclasses.replace(p, blood_pool_hu=None)
-    seed_ball_mm3 = 4.0 / 3.0 * np.pi * p.seed_radius_mm ** 3
-    voxel_mm3 = float(np.prod(np.array(image.GetSpacing(), float)[::-1]))   # as Problem.sp
+    run = _Click(image, seeds, bbox, background, ch2, modality, p, confidence, source)
+    best, mask, beyond = run.segment(model)
+    conf = run.conf_of(best)
+    res, prob, p_used = best.res, best.prob, best.p
+    warnings, flagged = result_warnings(
+        run.p, p_used, conf, mask, prob.sp, run.tiny(mask), res["boundary_fraction"],
+        run.boxed(best), res["details"].get("lung_level"), beyond, _box_fill(mask, prob.box),
+        box_span(mask, prob.box))
+    out = sitk.GetImageFromArray(mask.astype(np.uint8))
+    out.CopyInformation(image)
+    vol = float(mask.sum()) * run.voxel_mm3 / 1000.0
+    seeds_lps = [tuple(float(v) for v in image.TransformIndexToPhysicalPoint(
+        [int(c) for c in s[::-1]])) for s in best.used]
+    for w in warnings:
+        log.info("%s: %s", source or "segment_click", w)
+    return ClickResult(mask=out, confidence=conf, jitter_dice=best.jitter, model=res["model"],
+                       modality=modality, modality_guessed=bool(guessed), seeds_lps=seeds_lps,
+                       boundary_fraction=res["boundary_fraction"], volume_ml=vol,
+                       warnings=warnings, seconds=time.perf_counter() - t0,
+                       ray_length_mm=float(p_used.ray_length_mm), needs_check=bool(
+                           run.unreliable(best) or run.implausible(best) or flagged))
 
-    def balls(m: np.ndarray) -> float:
+
+def _box_fill(m: np.ndarray, box) -> Optional[float]:
+    """The box's share in the mask (its fill), or None without a box."""
+    return None if box is None else float(m.sum()) / np.prod([b.stop - b.start for b in box])
+
+
+@dataclasses.dataclass
+class _Attempt:
+    """One run of steps 1-5 with one model and parameters ``p``: its mask (the full image's
+    grid), its last run's result, the seeds it used (re-centring's included) and its problem;
+    its confidence (step 6) is made when first asked for (``_Click.conf_of``): none for an
+    attempt that is discarded unjudged."""
+
+    mask: np.ndarray
+    res: Dict[str, Any]
+    used: List[np.ndarray]
+    prob: _Problem
+    p: ClickParameters
+    judge: Callable[[], Tuple[Optional[float], List[float]]]
+    judged: bool = False
+    conf: Optional[float] = None
+    jitter: List[float] = dataclasses.field(default_factory=list)
+
+
+class _Click:
+    """One call of :func:`segment_click`: the attempts that steps 1-8 compare (retries and
+    fallbacks, each a model and parameters), their tests, and what they share: per model and
+    parameters but the re-centring count, the problem (crops, likelihoods) and each pipeline's
+    last state by its start (a retry with more re-centring continues them), and the image's
+    smoothings (``_problem.Problem``'s ``per_image``)."""
+
+    def __init__(self, image, seeds, bbox, background, ch2, modality: str, p: ClickParameters,
+                 confidence: bool, source: Optional[str]):
+        import SimpleITK as sitk
+
+        self.image, self.seeds, self.bbox, self.background, self.ch2 = (
+            image, seeds, bbox, background, ch2)
+        self.modality, self.confidence, self.source = modality, confidence, source
+        self.seeds_zyx = [np.array(s[::-1]) for s in seeds]
+        if modality == "CT" and p.blood_pool_hu is not None:
+            # a seed of the user's in tissue as bright as the blood pool (a contrast-filled vessel
+            # inside the tumour, an enhancing tumour): no blood-pool walls in any of this call's
+            # runs, so that the confidence's runs, from other clicks, use the same rule
+            arr = sitk.GetArrayViewFromImage(image)
+            sp_zyx = np.array(image.GetSpacing(), float)[::-1]
+            if any(app.ball_median(arr, s, sp_zyx, p.seed_radius_mm) >= p.blood_pool_hu
+                   for s in self.seeds_zyx):
+                p = dataclasses.replace(p, blood_pool_hu=None)
+        self.p = p
+        self.seed_ball_mm3 = 4.0 / 3.0 * np.pi * p.seed_radius_mm ** 3
+        self.voxel_mm3 = float(np.prod(np.array(image.GetSpacing(), float)[::-1]))  # Problem.sp
+        self.shared: Dict[tuple, Dict[str, Any]] = {}
+        self.per_image: Dict = {}
+
+    # -- masks --------------------------------------------------------------------------
+    def balls(self, m: np.ndarray) -> float:
         """The mask's volume in seed balls."""
-        return float(m.sum()) * voxel_mm3 / seed_ball_mm3
+        return float(m.sum()) * self.voxel_mm3 / self.seed_ball_mm3
 
-    def tiny(m: np.ndarray) -> bool:
+    def tiny(self, m: np.ndarray) -> bool:
         """A mask smaller than the seed's own ball (whose values set the model): nothing was
         delimited; its jittered clicks would all agree, so its confidence is 0, not that Dice."""
-        return balls(m) < 1.0
+        return self.balls(m) < 1.0
 
-    def box_fill(m: np.ndarray, box) -> Optional[float]:   # the box's share in the mask, or None
-        return None if box is None else float(m.sum()) / np.prod([b.stop - b.start for b in box])
+    def point_like(self, m: np.ndarray, radii: float = _POINT_LIKE) -> bool:
+        """A mask smaller than a ball of ``radii`` (2) seed radii per seed: its inner-half
+        clicks lie within the seeds' own balls, so their agreement tests nothing."""
+        return self.balls(m) < len(self.seeds_zyx) * radii ** 3
 
-    # per model and parameters but the re-centring count: the problem (crops, likelihoods) and
-    # each pipeline's last state by its start (a retry with more re-centring continues them)
-    shared: Dict[tuple, Dict[str, Any]] = {}
-    per_image: Dict = {}        # what the problems share about the images (``_problem.Problem``)
-
-    def attempt(q: ClickParameters, use_model: str, box_model: str = "box", start=None):
+    # -- one attempt (steps 1-5) and its confidence (step 6) ------------------------------
+    def attempt(self, q: ClickParameters, use_model: str, box_model: str = "box",
+                start=None) -> _Attempt:
         """The method with parameters ``q`` and appearance model ``use_model`` (with a box, the
         generic model from ``box_model``: "box", "classes" or "near"; ``Problem._likelihood``)
-        from the seeds (or ``start``): mask, last run, seeds used, confidence, jitter."""
+        from the seeds (or ``start``)."""
         key = (dataclasses.replace(q, recentre_iterations=1), use_model, box_model)
-        if key not in shared:
-            shared[key] = {"prob": _Problem(image, ch2, bbox, background, modality, use_model,
-                                            q, source, box_model, len(seeds_zyx), per_image),
-                           "states": {}}
-        prob, states = shared[key]["prob"], shared[key]["states"]
+        if key not in self.shared:
+            self.shared[key] = {"prob": _Problem(
+                self.image, self.ch2, self.bbox, self.background, self.modality, use_model, q,
+                self.source, box_model, len(self.seeds_zyx), self.per_image), "states": {}}
+        prob, states = self.shared[key]["prob"], self.shared[key]["states"]
         if prob.box is not None:
-            for s in seeds:
+            for s in self.seeds:
                 z, y, x = s[::-1]
                 if not all(b.start <= v < b.stop for b, v in zip(prob.box, (z, y, x))):
-                    raise ValueError(f"{source + ': ' if source else ''}seed (voxel "
+                    raise ValueError(f"{self.source + ': ' if self.source else ''}seed (voxel "
                                      f"{tuple(s)}) lies outside the bounding box")
+
+        def pipeline(start: List[np.ndarray]):
+            return self._pipeline(prob, states, q, start)
+
+        mask, res, used = pipeline(self.seeds_zyx if start is None else start)
+        log.debug("%s: %s model, rays %g mm every %g mm, generic scale %g mm / %g mm: %.2f mL",
+                  self.source or "segment_click", res["model"], q.ray_length_mm, q.ray_step_mm,
+                  q.generic_smoothing_mm, q.generic_radius_mm,
+                  mask.sum() * self.voxel_mm3 / 1e3)
+
+        def judge():
+            """Step 6 on this attempt's own mask: the mean Dice of the jittered clicks' masks."""
+            if not self.confidence or q.n_jitter <= 0 or self.tiny(mask):
+                return (0.0 if self.confidence and q.n_jitter > 0 else None), []
+            if len(self.seeds_zyx) > 1:      # each of the user's seeds moved within its own part
+                starts = inner_half_points_per_seed(mask, self.seeds_zyx, prob.sp,
+                                                    int(q.n_jitter))
+            else:
+                starts = [[pt] for pt in inner_half_points(mask, prob.sp, int(q.n_jitter),
+                                                           start=used[-1])]
+            jitter = [dice_arrays(mask, pipeline(pts)[0]) for pts in starts]
+            return (float(np.mean(jitter)) if jitter else None), jitter
+
+        return _Attempt(mask=mask, res=res, used=used, prob=prob, p=q, judge=judge)
+
+    def _pipeline(self, prob: _Problem, states: Dict, q: ClickParameters,
+                  start: List[np.ndarray]):
+        """Steps 1-4 from ``start`` and step 5's re-centring (``q.recentre_iterations``),
+        continuing the state of the same start in ``states``: mask, last run, seeds used."""
         shape = prob.full.shape
 
         def full_mask(res, part: str = "region") -> np.ndarray:
@@ -314,222 +406,202 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
             out[tuple(slice(int(a), int(b)) for a, b in zip(res["lo"], res["hi"]))] = res[part]
             return out
 
-        def pipeline(start: List[np.ndarray]):
-            n_it = int(q.recentre_iterations) if q.recentre else 0
-            k0 = tuple(tuple(int(v) for v in s) for s in start)
-            st = states.get(k0)
-            # (fewer re-centrings, seeds used[len(start):], continue; "done": stopped by itself)
-            if st is None or len(st["used"]) - len(start) > n_it:
-                st = {"res": prob.run(start), "used": list(start), "done": False}
+        n_it = int(q.recentre_iterations) if q.recentre else 0
+        k0 = tuple(tuple(int(v) for v in s) for s in start)
+        st = states.get(k0)
+        # (fewer re-centrings, seeds used[len(start):], continue; "done": stopped by itself)
+        if st is None or len(st["used"]) - len(start) > n_it:
+            st = {"res": prob.run(start), "used": list(start), "done": False}
+        m = full_mask(st["res"])
+        while len(st["used"]) - len(start) < n_it and not st["done"]:
+            f = full_mask(st["res"], "first") if len(self.seeds_zyx) > 1 else m   # step 5
+            c = deepest_point(f, prob.sp) if f.any() else None
+            if c is None or (len(st["used"]) > len(start) and min(
+                    float(np.sqrt((((c - e) * prob.sp) ** 2).sum()))
+                    for e in st["used"]) < 2 * q.seed_radius_mm):
+                st = dict(st, done=True)
+                break
+            used = st["used"] + [c]
+            st = {"res": prob.run(start, extra=used[len(start):]), "used": used, "done": False}
             m = full_mask(st["res"])
-            while len(st["used"]) - len(start) < n_it and not st["done"]:
-                f = full_mask(st["res"], "first") if len(seeds_zyx) > 1 else m   # step 5
-                c = deepest_point(f, prob.sp) if f.any() else None
-                if c is None or (len(st["used"]) > len(start) and min(
-                        float(np.sqrt((((c - e) * prob.sp) ** 2).sum()))
-                        for e in st["used"]) < 2 * q.seed_radius_mm):
-                    st = dict(st, done=True)
-                    break
-                used = st["used"] + [c]
-                st = {"res": prob.run(start, extra=used[len(start):]), "used": used, "done": False}
-                m = full_mask(st["res"])
-            states[k0] = st
-            return m, st["res"], list(st["used"])
+        states[k0] = st
+        return m, st["res"], list(st["used"])
 
-        mask, res, used = pipeline(seeds_zyx if start is None else start)
-        log.debug("%s: %s model, rays %g mm every %g mm, generic scale %g mm / %g mm: %.2f mL",
-                  source or "segment_click", res["model"], q.ray_length_mm, q.ray_step_mm,
-                  q.generic_smoothing_mm, q.generic_radius_mm, mask.sum() * voxel_mm3 / 1e3)
+    def conf_of(self, a: _Attempt) -> Optional[float]:
+        """Attempt ``a``'s confidence (step 6), its jittered runs made on the first call."""
+        if not a.judged:
+            a.conf, a.jitter = a.judge()
+            a.judged = True
+        return a.conf
 
-        def judge():        # step 6, when first asked for (``conf_of``): none for a discarded one
-            if not confidence or q.n_jitter <= 0 or tiny(mask):
-                return (0.0 if confidence and q.n_jitter > 0 else None), []
-            if len(seeds_zyx) > 1:      # each of the user's seeds moved within its own part
-                starts = inner_half_points_per_seed(mask, seeds_zyx, prob.sp, int(q.n_jitter))
-            else:
-                starts = [[pt] for pt in inner_half_points(mask, prob.sp, int(q.n_jitter),
-                                                           start=used[-1])]
-            jitter = [dice_arrays(mask, pipeline(pts)[0]) for pts in starts]
-            return (float(np.mean(jitter)) if jitter else None), jitter
-        return {"mask": mask, "res": res, "used": used, "judge": judge, "prob": prob, "p": q}
-
-    def conf_of(a) -> Optional[float]:
-        """Result ``a``'s confidence (step 6), its jittered runs made on the first call."""
-        if "conf" not in a:
-            a["conf"], a["jitter"] = a["judge"]()
-        return a["conf"]
-
-    def overfills(a) -> bool:
+    # -- the tests that steps 7-8 compare attempts by -------------------------------------
+    def overfills(self, a: _Attempt) -> bool:
         """With a box, a mask filling more than ``max_box_fill`` of it: leaked up to its walls."""
-        fill = box_fill(a["mask"], a["prob"].box)
-        return fill is not None and fill > p.max_box_fill
+        fill = _box_fill(a.mask, a.prob.box)
+        return fill is not None and fill > self.p.max_box_fill
 
-    def implausible(a) -> bool:
+    def implausible(self, a: _Attempt) -> bool:
         """Nothing delimited around the click (``tiny``; with further seeds, the first seed's
         own region: the seed that chose the model), ``overfills``, or, with a box, a mask
         filling less than ``min_box_fill`` of it or spanning less than ``min_box_span`` of it
         along an axis (the box says the tumour is about its size)."""
-        fill, span = box_fill(a["mask"], a["prob"].box), box_span(a["mask"], a["prob"].box)
-        first_tiny = len(seeds_zyx) > 1 and tiny(a["res"]["first"])
-        return tiny(a["mask"]) or first_tiny or overfills(a) or (
-            fill is not None and fill < p.min_box_fill) or (
-            span is not None and span < p.min_box_span)
+        fill, span = _box_fill(a.mask, a.prob.box), box_span(a.mask, a.prob.box)
+        first_tiny = len(self.seeds_zyx) > 1 and self.tiny(a.res["first"])
+        return self.tiny(a.mask) or first_tiny or self.overfills(a) or (
+            fill is not None and fill < self.p.min_box_fill) or (
+            span is not None and span < self.p.min_box_span)
 
-    def boxed(a) -> bool:
+    def boxed(self, a: _Attempt) -> bool:
         """With a box, no ray showed a boundary: the box's ellipsoid (step 4), any click."""
-        return a["prob"].box is not None and a["res"]["boundary_fraction"] == 0.0 and \
-            a["res"]["model"] == "generic"
+        return a.prob.box is not None and a.res["boundary_fraction"] == 0.0 and \
+            a.res["model"] == "generic"
 
-    def unreliable(a) -> bool:
-        return (conf_of(a) is not None and conf_of(a) < p.warn_below) or boxed(a)
+    def unreliable(self, a: _Attempt) -> bool:
+        return (self.conf_of(a) is not None and self.conf_of(a) < self.p.warn_below) or \
+            self.boxed(a)
 
-    def point_like(m: np.ndarray, radii: float = _POINT_LIKE) -> bool:
-        """A mask smaller than a ball of ``radii`` (2) seed radii per seed: its inner-half
-        clicks lie within the seeds' own balls, so their agreement tests nothing."""
-        return balls(m) < len(seeds_zyx) * radii ** 3
-
-    def more_reliable(a, q: ClickParameters, use_model: str, radii: float = _POINT_LIKE):
-        """``a``, or the result of parameters ``q`` when it ranks higher (``rank``)."""
-        b = attempt(q, use_model)
-        return a if conf_of(b) is None or rank(b, radii) <= rank(a, radii) else b
-
-    def sound(x, radii: float = _POINT_LIKE) -> bool:
+    def sound(self, x: _Attempt, radii: float = _POINT_LIKE) -> bool:
         """Neither point-like nor filling up the box: a retry worth comparing."""
-        return not point_like(x["mask"], radii) and not overfills(x)
+        return not self.point_like(x.mask, radii) and not self.overfills(x)
 
-    def trusted(x, radii: float = _POINT_LIKE) -> bool:
+    def trusted(self, x: _Attempt, radii: float = _POINT_LIKE) -> bool:
         """``sound`` and reliable: a retry kept on its own merits, not by ``rank``."""
-        return sound(x, radii) and not unreliable(x)
+        return self.sound(x, radii) and not self.unreliable(x)
 
-    def rank(x, radii: float = _POINT_LIKE):
+    def rank(self, x: _Attempt, radii: float = _POINT_LIKE):
         """Larger wins: (not filling up the box, not point-like, reliable, confidence)."""
-        return (not overfills(x), not point_like(x["mask"], radii), not unreliable(x),
-                conf_of(x) or 0.0)
+        return (not self.overfills(x), not self.point_like(x.mask, radii),
+                not self.unreliable(x), self.conf_of(x) or 0.0)
 
-    best = first = attempt(p, model)
-    # an unreliable result: a longer reach (large tumours, wide necrotic cores; rays every
-    # wide_ray_step_mm, fine enough there and the cut far cheaper); the higher rank is kept
-    p_wide = dataclasses.replace(p, ray_length_mm=max(p.ray_length_mm, p.wide_ray_length_mm),
-                                 enclosure_mm=max(p.enclosure_mm, p.wide_enclosure_mm),
-                                 ray_step_mm=max(p.ray_step_mm, p.wide_ray_step_mm))
-    if unreliable(best) and p.wide_ray_length_mm > p.ray_length_mm:
-        best = more_reliable(best, p_wide, model)
-    # an unreliable enhancing result from a click on enhancing tissue: perhaps on the rim of a
-    # necrotic core that the rim does not close (so it was not filled in): again with a second
-    # seed deepest in the dark tissue next to the mask; kept only if reliable, not point-like
-    if unreliable(best) and best["res"]["model"] == "bright" and model == "auto":
-        lk = best["prob"].likelihood(seeds_zyx)
-        if lk["t"][tuple(lk["loc"][0])] >= 0.5:
-            lo, b = lk["lo"], lk["details"]["bright"]
-            c = app.dark_core_point(best["mask"][tuple(slice(i, j) for i, j in zip(lo, lk["hi"]))],
-                                    lk["t"], lk["sm"], lk["valid"], b["median"], b["sd"],
-                                    best["prob"].sp)
-            alt = None if c is None else attempt(p, model, start=seeds_zyx + [c + lo])
-            if alt is not None and alt["res"]["model"] == "bright" and trusted(alt):
-                best = alt
-    # an unreliable enhancing result of "auto" whose boundary the image showed on few rays:
-    # the generic model, kept only when reliable (not when merely more confident: brain2)
-    if (unreliable(best) and model == "auto" and best["res"]["model"] == "bright"
-            and best["res"]["first_boundary_fraction"] < p.unbounded_bright):
-        alt = attempt(p, "generic")
-        if trusted(alt):
-            best = alt
-    # still unreliable but plausible, not enhancing (the image shows its boundary): the longer
-    # reach and repeated re-centring (a mass whose boundary the image hides in places, step 8)
-    if (unreliable(best) and p.recentre
-            and p.retry_recentre_iterations > p.recentre_iterations
-            and best["res"]["model"] != "bright" and not implausible(best)):
-        best = more_reliable(best, dataclasses.replace(
-            p_wide, recentre_iterations=p.retry_recentre_iterations), model)
-    # a generic result still unreliable without a box: its class at a coarser scale (step 8)
-    p_coarse = dataclasses.replace(p_wide, ray_step_mm=p.ray_step_mm, generic_smoothing_mm=max(
-        p.generic_smoothing_mm, p.coarse_smoothing_mm), generic_radius_mm=max(
-        p.generic_radius_mm, p.coarse_radius_mm))
-    coarser = (p.coarse_smoothing_mm > p.generic_smoothing_mm
-               or p.coarse_radius_mm > p.generic_radius_mm)
-    if unreliable(best) and bbox is None and best["res"]["model"] == "generic" and coarser:
-        best = more_reliable(best, p_coarse, "generic", 2.0 * _POINT_LIKE)
-    # still so, from a click whose surroundings are all tissue like its own: that band (step 8;
-    # also after a blob of "auto"'s enhancing model, ranked point-like as usual after it)
-    kind = first["res"]["model"]
-    if (unreliable(best) and bbox is None and p.own_band_k and best["res"]["model"] == kind
-            and (kind == "generic" or (kind == "bright" and model == "auto"
-                                       and point_like(best["mask"], 2.0 * _POINT_LIKE)))
-            and first["prob"].own_band_share(seeds_zyx[0]) >= p.own_band_share):
-        p_band = dataclasses.replace(p_wide, generic_own_band=True, generic_iterations=0,
-                                     exit_window_mm=max(p.exit_window_mm,
-                                                        p.own_band_exit_window_mm))
-        radii = _POINT_LIKE * (2.0 if kind == "generic" else 1.0)
-        best = more_reliable(best, p_band, "generic", radii)
-        # still unreliable, with the option on: the band's samples inside also count for the
-        # surface (a large tumour whose noisy band collapses it), kept only when reliable
-        if unreliable(best) and p.own_band_reward > 0:
-            alt = attempt(dataclasses.replace(p_band, inside_reward=p.own_band_reward),
-                          "generic")
-            if trusted(alt, radii):
-                best = alt
-    # still implausible (or the box's ellipsoid: until one ranks higher), the next model (step
-    # 1): generic (from the box) -> the box's classes -> the same coarse -> surroundings coarse
-    fallbacks = []
-    if model == "auto" and best["res"]["model"] != "generic":
-        fallbacks.append((p, "generic", "box"))
-    if bbox is not None and model in ("auto", "generic"):
-        fallbacks.append((p, "generic", "classes"))
-        if coarser:
-            fallbacks += [(p_coarse, "generic", "classes"), (p_coarse, "generic", "near")]
-    for q, use_model, box_model in fallbacks:
-        if not implausible(best) and not boxed(best):
-            break
-        alt = attempt(q, use_model, box_model)
-        if not implausible(alt) and (implausible(best) or rank(alt) > rank(best)):
-            best = alt
+    def more_reliable(self, a: _Attempt, q: ClickParameters, use_model: str,
+                      radii: float = _POINT_LIKE) -> _Attempt:
+        """``a``, or the result of parameters ``q`` when it ranks higher (``rank``)."""
+        b = self.attempt(q, use_model)
+        return a if self.conf_of(b) is None or self.rank(b, radii) <= self.rank(a, radii) else b
 
-    def finish(b):
-        """Steps 9 and 10 on result ``b``: its mask with the rim's thin continuations (a new
+    # -- steps 1-10 -----------------------------------------------------------------------
+    def segment(self, model: str):
+        """The attempt kept (steps 1-8 and 10), its mask with steps 9-10 (set as its mask: the
+        final checks see the mask returned) and step 10's share of enhancement beyond it."""
+        p = self.p
+        best = self.choose(model)
+        mask, beyond, crop = self.finish(best)
+        # the enhancement goes on past the mask, thick (the rest of the tumour, not a vessel):
+        # again with a seed deepest in it, kept when bright, not point-like, not filling the
+        # box, and taking in the rest: at most ``beyond_retry_ratio`` of the share going on past it
+        if beyond > p.max_enhancement_beyond and model == "auto":
+            depth, c = app.enhancement_beyond_point(mask[crop], best.res["enhancing"],
+                                                    best.prob.sp, p.enhancement_beyond_mm)
+            if depth >= p.beyond_seed_depth_mm:
+                alt = self.attempt(p, model, start=self.seeds_zyx + [c + best.res["lo"]])
+                if alt.res["model"] == "bright" and self.sound(alt):
+                    m_alt, b_alt, crop_alt = self.finish(alt)
+                    if b_alt <= p.beyond_retry_ratio * beyond:
+                        best, mask, beyond, crop = alt, m_alt, b_alt, crop_alt
+        best.mask = mask
+        return best, mask, beyond
+
+    def choose(self, model: str) -> _Attempt:
+        """Steps 1-8: the first attempt, the retries of an unreliable one and the fallbacks of
+        an implausible one, in this order; the attempt kept."""
+        p, seeds_zyx, bbox = self.p, self.seeds_zyx, self.bbox
+        unreliable, trusted, more_reliable = self.unreliable, self.trusted, self.more_reliable
+        best = first = self.attempt(p, model)
+        # an unreliable result: a longer reach (large tumours, wide necrotic cores; rays every
+        # wide_ray_step_mm, fine enough there and the cut far cheaper); the higher rank is kept
+        p_wide = dataclasses.replace(p, ray_length_mm=max(p.ray_length_mm, p.wide_ray_length_mm),
+                                     enclosure_mm=max(p.enclosure_mm, p.wide_enclosure_mm),
+                                     ray_step_mm=max(p.ray_step_mm, p.wide_ray_step_mm))
+        if unreliable(best) and p.wide_ray_length_mm > p.ray_length_mm:
+            best = more_reliable(best, p_wide, model)
+        # an unreliable enhancing result from a click on enhancing tissue: perhaps on the rim
+        # of a necrotic core that the rim does not close (so it was not filled in): again with
+        # a second seed deepest in the dark tissue next to the mask; kept only if reliable,
+        # not point-like
+        if unreliable(best) and best.res["model"] == "bright" and model == "auto":
+            lk = best.prob.likelihood(seeds_zyx)
+            if lk["t"][tuple(lk["loc"][0])] >= 0.5:
+                lo, b = lk["lo"], lk["details"]["bright"]
+                c = app.dark_core_point(
+                    best.mask[tuple(slice(i, j) for i, j in zip(lo, lk["hi"]))], lk["t"],
+                    lk["sm"], lk["valid"], b["median"], b["sd"], best.prob.sp)
+                alt = None if c is None else self.attempt(p, model, start=seeds_zyx + [c + lo])
+                if alt is not None and alt.res["model"] == "bright" and trusted(alt):
+                    best = alt
+        # an unreliable enhancing result of "auto" whose boundary the image showed on few
+        # rays: the generic model, kept only when reliable (not when merely more confident:
+        # brain2)
+        if (unreliable(best) and model == "auto" and best.res["model"] == "bright"
+                and best.res["first_boundary_fraction"] < p.unbounded_bright):
+            alt = self.attempt(p, "generic")
+            if trusted(alt):
+                best = alt
+        # still unreliable but plausible, not enhancing (the image shows its boundary): the
+        # longer reach and repeated re-centring (a mass whose boundary the image hides in
+        # places, step 8)
+        if (unreliable(best) and p.recentre
+                and p.retry_recentre_iterations > p.recentre_iterations
+                and best.res["model"] != "bright" and not self.implausible(best)):
+            best = more_reliable(best, dataclasses.replace(
+                p_wide, recentre_iterations=p.retry_recentre_iterations), model)
+        # a generic result still unreliable without a box: its class at a coarser scale (step 8)
+        p_coarse = dataclasses.replace(
+            p_wide, ray_step_mm=p.ray_step_mm,
+            generic_smoothing_mm=max(p.generic_smoothing_mm, p.coarse_smoothing_mm),
+            generic_radius_mm=max(p.generic_radius_mm, p.coarse_radius_mm))
+        coarser = (p.coarse_smoothing_mm > p.generic_smoothing_mm
+                   or p.coarse_radius_mm > p.generic_radius_mm)
+        if unreliable(best) and bbox is None and best.res["model"] == "generic" and coarser:
+            best = more_reliable(best, p_coarse, "generic", 2.0 * _POINT_LIKE)
+        # still so, from a click whose surroundings are all tissue like its own: that band
+        # (step 8; also after a blob of "auto"'s enhancing model, ranked point-like as usual)
+        kind = first.res["model"]
+        if (unreliable(best) and bbox is None and p.own_band_k and best.res["model"] == kind
+                and (kind == "generic" or (kind == "bright" and model == "auto" and
+                                           self.point_like(best.mask, 2.0 * _POINT_LIKE)))
+                and first.prob.own_band_share(seeds_zyx[0]) >= p.own_band_share):
+            p_band = dataclasses.replace(p_wide, generic_own_band=True, generic_iterations=0,
+                                         exit_window_mm=max(p.exit_window_mm,
+                                                            p.own_band_exit_window_mm))
+            radii = _POINT_LIKE * (2.0 if kind == "generic" else 1.0)
+            best = more_reliable(best, p_band, "generic", radii)
+            # still unreliable, with the option on: the band's samples inside also count for
+            # the surface (a large tumour whose noisy band collapses it), kept only when reliable
+            if unreliable(best) and p.own_band_reward > 0:
+                alt = self.attempt(dataclasses.replace(p_band, inside_reward=p.own_band_reward),
+                                   "generic")
+                if trusted(alt, radii):
+                    best = alt
+        # still implausible (or the box's ellipsoid: until one ranks higher), the next model
+        # (step 1): generic (from the box) -> the box's classes -> the same coarse ->
+        # surroundings coarse
+        fallbacks = []
+        if model == "auto" and best.res["model"] != "generic":
+            fallbacks.append((p, "generic", "box"))
+        if bbox is not None and model in ("auto", "generic"):
+            fallbacks.append((p, "generic", "classes"))
+            if coarser:
+                fallbacks += [(p_coarse, "generic", "classes"), (p_coarse, "generic", "near")]
+        for q, use_model, box_model in fallbacks:
+            if not self.implausible(best) and not self.boxed(best):
+                break
+            alt = self.attempt(q, use_model, box_model)
+            if not self.implausible(alt) and (self.implausible(best)
+                                              or self.rank(alt) > self.rank(best)):
+                best = alt
+        return best
+
+    def finish(self, b: _Attempt):
+        """Steps 9 and 10 on attempt ``b``: its mask with the rim's thin continuations (a new
         array: ``b``'s own mask, which its confidence judged, stays as it is), step 10's share
         of that mask's volume that the enhancement continuing past it adds, and its crop."""
-        r, q = b["res"], b["p"]
+        r, q = b.res, b.p
         crop = tuple(slice(int(i), int(j)) for i, j in zip(r["lo"], r["hi"]))
         if r["model"] != "bright":
-            return b["mask"], 0.0, crop
-        m = b["mask"].copy()
+            return b.mask, 0.0, crop
+        m = b.mask.copy()
         m[crop] = app.contiguous_enhancement(m[crop], r["enhancing"] if r["shown"] is None else
-                                             r["enhancing"] & r["shown"], b["prob"].sp,
+                                             r["enhancing"] & r["shown"], b.prob.sp,
                                              q.rim_reach_mm)
-        n = app.enhancement_beyond(m[crop], r["enhancing"], b["prob"].sp, q.enhancement_beyond_mm)
+        n = app.enhancement_beyond(m[crop], r["enhancing"], b.prob.sp, q.enhancement_beyond_mm)
         return m, n / max(float(m.sum()), 1.0), crop
-
-    mask, beyond, crop = finish(best)
-    # the enhancement goes on past the mask, thick (the rest of the tumour, not a vessel):
-    # again with a seed deepest in it, kept when bright, not point-like, not filling the box,
-    # and taking in the rest: at most ``beyond_retry_ratio`` of the share going on past it
-    if beyond > p.max_enhancement_beyond and model == "auto":
-        depth, c = app.enhancement_beyond_point(mask[crop], best["res"]["enhancing"],
-                                                best["prob"].sp, p.enhancement_beyond_mm)
-        if depth >= p.beyond_seed_depth_mm:
-            alt = attempt(p, model, start=seeds_zyx + [c + best["res"]["lo"]])
-            if alt["res"]["model"] == "bright" and sound(alt):
-                m_alt, b_alt, crop_alt = finish(alt)
-                if b_alt <= p.beyond_retry_ratio * beyond:
-                    best, mask, beyond, crop = alt, m_alt, b_alt, crop_alt
-    best["mask"] = mask         # the final checks (``implausible``) see the mask returned
-    conf = conf_of(best)
-    res, used, jitter, prob = (best[k] for k in ("res", "used", "jitter", "prob"))
-    p_used = best["p"]
-    warnings, flagged = result_warnings(
-        p, p_used, conf, mask, prob.sp, tiny(mask), res["boundary_fraction"], boxed(best),
-        res["details"].get("lung_level"), beyond, box_fill(mask, prob.box),
-        box_span(mask, prob.box))
-    out = sitk.GetImageFromArray(mask.astype(np.uint8))
-    out.CopyInformation(image)
-    vol = float(mask.sum()) * voxel_mm3 / 1000.0
-    seeds_lps = [tuple(float(v) for v in image.TransformIndexToPhysicalPoint(
-        [int(c) for c in s[::-1]])) for s in used]
-    for w in warnings:
-        log.info("%s: %s", source or "segment_click", w)
-    return ClickResult(mask=out, confidence=conf, jitter_dice=jitter, model=res["model"],
-                       modality=modality, modality_guessed=bool(guessed), seeds_lps=seeds_lps,
-                       boundary_fraction=res["boundary_fraction"], volume_ml=vol,
-                       warnings=warnings, seconds=time.perf_counter() - t0,
-                       ray_length_mm=float(p_used.ray_length_mm), needs_check=bool(
-                           unreliable(best) or implausible(best) or flagged))
