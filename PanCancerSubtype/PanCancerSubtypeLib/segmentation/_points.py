@@ -1,6 +1,7 @@
 """Seed points, background points and boxes in physical LPS mm -> voxel indices, a second
-channel on the image's grid, and points inside a mask (its deepest voxel, its inner half)
-(private to segmentation; :func:`seeds_to_indices` is public through :mod:`.semiauto`)."""
+channel on the image's grid, an image's voxels in LPS order and back, and points inside a mask
+(its deepest voxel, its inner half) (private to segmentation; :func:`seeds_to_indices` is
+public through :mod:`.semiauto`)."""
 from __future__ import annotations
 
 import logging
@@ -14,7 +15,8 @@ from ..regions import mask_bounds
 log = logging.getLogger(__name__)
 
 __all__ = ["seeds_to_indices", "bbox_to_slices", "check_scalar_3d", "deepest_point",
-           "inner_half_points", "inner_half_points_per_seed", "second_channel_on_grid"]
+           "inner_half_points", "inner_half_points_per_seed", "second_channel_on_grid",
+           "in_lps_order", "on_input_grid"]
 
 
 def check_scalar_3d(image, source: Optional[str] = None) -> None:
@@ -27,6 +29,41 @@ def check_scalar_3d(image, source: Optional[str] = None) -> None:
         raise ImageDimensionError(f"a 3D scalar image is needed (got {image.GetDimension()}D "
                                   f"with {image.GetNumberOfComponentsPerPixel()} component(s))",
                                   source=source)
+
+
+def in_lps_order(image):
+    """``image`` with its voxels stored in LPS order (the index axes x, y, z running towards
+    the patient's left, posterior and superior: ``SimpleITK.DICOMOrient``, an exact
+    permutation and flip of the voxel array; the physical image is the same) and the
+    orientation code of ``image`` (e.g. "RAS"; ``on_input_grid`` takes a mask back with it).
+    An image already in LPS order, or one that ``DICOMOrient`` cannot put in LPS order (an
+    oblique image half-way between two orders), is returned as it is."""
+    import SimpleITK as sitk
+
+    code = sitk.DICOMOrientImageFilter.GetOrientationFromDirectionCosines(image.GetDirection())
+    if code == "LPS":
+        return image, code
+    try:
+        work = sitk.DICOMOrient(image, "LPS")
+    except RuntimeError:        # no valid orientation code (never expected)
+        return image, "LPS"
+    back = sitk.DICOMOrientImageFilter.GetOrientationFromDirectionCosines(work.GetDirection())
+    return (work, code) if back == "LPS" else (image, "LPS")
+
+
+def on_input_grid(mask, code: str, image):
+    """A mask on the grid of :func:`in_lps_order`'s output taken back to ``image``'s own grid
+    (orientation ``code``): the inverse permutation and flip, ``image``'s geometry exactly."""
+    import SimpleITK as sitk
+
+    out = mask if code == "LPS" else sitk.DICOMOrient(mask, code)
+    if out.GetSize() != image.GetSize() or not np.allclose(
+            out.GetDirection(), image.GetDirection(), atol=1e-6):
+        # not the inverse (never expected): nearest-neighbour resampling, exact on the same
+        # voxel centres
+        out = sitk.Resample(mask, image, sitk.Transform(), sitk.sitkNearestNeighbor, 0)
+    out.CopyInformation(image)
+    return out
 
 
 def second_channel_on_grid(ch2, image, source: Optional[str] = None):
@@ -79,7 +116,8 @@ def seeds_to_indices(image, seeds_lps_mm, source: Optional[str] = None, what: st
 
 def bbox_to_slices(image, bbox, source: Optional[str] = None):
     """bbox (x0,y0,z0,x1,y1,z1) in LPS mm -> index slices (z, y, x) clipped to the image (the
-    index-space box holding the physical box's eight corners)."""
+    index-space box holding the physical box's eight corners; a corner within 1e-6 voxel of a
+    voxel's centre lies on it)."""
     b = np.asarray(bbox, dtype=float).ravel()
     if b.size != 6:
         raise ValueError("bbox must have 6 numbers x0,y0,z0,x1,y1,z1 (LPS mm)")
@@ -90,7 +128,11 @@ def bbox_to_slices(image, bbox, source: Optional[str] = None):
         for y in (b[1], b[4]):
             for z in (b[2], b[5]):
                 corners.append(image.TransformPhysicalPointToContinuousIndex((x, y, z)))
+    # a corner on a voxel's centre, up to rounding error (a box drawn on the voxels; the same
+    # box on the same scan stored in another voxel order): that voxel, not one beyond
     corners = np.array(corners)
+    centres = np.round(corners)
+    corners = np.where(np.abs(corners - centres) < 1e-6, centres, corners)
     lo = np.floor(corners.min(0)).astype(int)
     hi = np.ceil(corners.max(0)).astype(int) + 1
     size = np.array(image.GetSize())

@@ -178,7 +178,9 @@ its own class of the first seed's surroundings, as with ``generic``.  With the `
 model each further seed has its own class of the first seed's split (its tissue is tumour
 too) and re-estimates it from its own surface (pooled, a seed whose surroundings differ would
 change the first's).
-The result is a uint8 0/1 mask on exactly the input image's grid.
+The method works on the voxels in LPS order (``_points.in_lps_order``: an exact permutation and
+flip of the array), so the same scan stored in another order (a RAS NIfTI file, a sagittal
+series) gives the same mask.  The result is a uint8 0/1 mask on exactly the input image's grid.
 
 Measured accuracy, tuned-on and held-out cases: README, ``benchmarks/segmentation_bench.py``.
 """
@@ -191,10 +193,12 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
+from ..errors import format_numbers
 from . import _appearance as app
 from ._click_types import ClickParameters, ClickResult, result_warnings
-from ._points import (box_span, check_scalar_3d, deepest_point, inner_half_points,
-                      inner_half_points_per_seed, second_channel_on_grid, seeds_to_indices)
+from ._points import (box_span, check_scalar_3d, deepest_point, in_lps_order,
+                      inner_half_points, inner_half_points_per_seed, on_input_grid,
+                      second_channel_on_grid, seeds_to_indices)
 from ._problem import Problem as _Problem
 from .metrics import dice_arrays
 
@@ -255,13 +259,21 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
     modality = guess_modality(image) if guessed else str(modality).strip().upper()
     if modality not in ("CT", "MR"):
         raise ValueError(f"modality must be CT or MR, got {modality!r}")
-    seeds = seeds_to_indices(image, seeds_lps_mm, source=source)
-    background = None
-    if background_lps_mm is not None and np.asarray(background_lps_mm, float).size:
-        background = seeds_to_indices(image, background_lps_mm, source=source,
-                                      what="background point")
+    has_background = background_lps_mm is not None and np.asarray(background_lps_mm,
+                                                                    float).size > 0
+    # the points checked on the image as given (its voxel indices in the messages), then
+    # everything in LPS voxel order: the mask does not depend on how the voxels are stored
+    seeds_to_indices(image, seeds_lps_mm, source=source)
+    if has_background:
+        seeds_to_indices(image, background_lps_mm, source=source, what="background point")
     ch2 = None if second_channel is None else second_channel_on_grid(second_channel, image, source)
-    run = _Click(image, seeds, bbox, background, ch2, modality, p, confidence, source)
+    work, code = in_lps_order(image)
+    if ch2 is not None and work is not image:      # on the image's grid: the same order
+        ch2 = sitk.DICOMOrient(ch2, "LPS")
+    seeds = seeds_to_indices(work, seeds_lps_mm, source=source)
+    background = seeds_to_indices(work, background_lps_mm, source=source,
+                                  what="background point") if has_background else None
+    run = _Click(work, seeds, bbox, background, ch2, modality, p, confidence, source)
     best, mask, beyond = run.segment(model)
     conf = run.conf_of(best)
     res, prob, p_used = best.res, best.prob, best.p
@@ -270,9 +282,10 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
         run.boxed(best), res["details"].get("lung_level"), beyond, _box_fill(mask, prob.box),
         box_span(mask, prob.box))
     out = sitk.GetImageFromArray(mask.astype(np.uint8))
-    out.CopyInformation(image)
+    out.CopyInformation(work)
+    out = on_input_grid(out, code, image)
     vol = float(mask.sum()) * run.voxel_mm3 / 1000.0
-    seeds_lps = [tuple(float(v) for v in image.TransformIndexToPhysicalPoint(
+    seeds_lps = [tuple(float(v) for v in work.TransformIndexToPhysicalPoint(
         [int(c) for c in s[::-1]])) for s in best.used]
     for w in warnings:
         log.info("%s: %s", source or "segment_click", w)
@@ -368,8 +381,10 @@ class _Click:
             for s in self.seeds:
                 z, y, x = s[::-1]
                 if not all(b.start <= v < b.stop for b, v in zip(prob.box, (z, y, x))):
-                    raise ValueError(f"{self.source + ': ' if self.source else ''}seed (voxel "
-                                     f"{tuple(s)}) lies outside the bounding box")
+                    pt = self.image.TransformIndexToPhysicalPoint([int(v) for v in s])
+                    raise ValueError(f"{self.source + ': ' if self.source else ''}seed "
+                                     f"{format_numbers(pt, 2)} (LPS mm) lies outside the "
+                                     f"bounding box")
 
         def pipeline(start: List[np.ndarray]):
             return self._pipeline(prob, states, q, start)
