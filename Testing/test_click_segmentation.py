@@ -198,6 +198,52 @@ def test_enhancing_rim_and_necrotic_core(where):
     assert _dice(res.mask, ref) > 0.92
 
 
+def test_body_voxels_do_not_depend_on_the_unit():
+    """The background cut (``_appearance.body_voxels``) is relative.  Hand-worked: padding at
+    -3.5 (a z-scored brain's) with the smoothing's rounding noise 1-39 units in the last place
+    (ulp(3.5) = 2**-22) above it, and 1000 body values: the cut is 1e-6 x 3.5 = 14.7 ulp above
+    the padding, 15 ulp in float32 (the values' type), and the values above it remain: the
+    body and the noise from 16 ulp up (1024 values).  Scaled by
+    powers of two (exact in binary floating point) the same values remain, scaled: before,
+    an absolute floor of 1e-6 on the cut kept fewer of them at a quarter of the unit, and
+    brats_pat0005's threshold moved (Dice 0.8437 / 0.8452 -> 0.8428 / 0.8451).  A zero
+    background with values spreading over 1000 keeps the cut at 1e-6."""
+    from PanCancerSubtypeLib.segmentation._appearance import body_voxels
+
+    ulp = np.float32(2.0 ** -22)
+    pad = np.full(2000, -3.5, np.float32)
+    noise = np.float32(-3.5) + np.arange(1, 40, dtype=np.float32) * ulp
+    body = np.linspace(-2.0, 3.0, 1000, dtype=np.float32)
+    v = np.concatenate([pad, noise, body])
+    got = body_voxels(v)
+    assert got.size == 1000 + (39 - 15)
+    assert np.array_equal(np.sort(got)[:24], noise[15:])
+    for scale in (0.25, 2.0 ** -10, 1024.0):
+        assert np.array_equal(body_voxels(v * np.float32(scale)), got * np.float32(scale))
+    zero = np.concatenate([np.zeros(2000, np.float32), np.float32([5e-7, 2e-6]),
+                           np.linspace(1.0, 1000.0, 1000, dtype=np.float32)])
+    kept = body_voxels(zero)
+    assert 2e-6 in np.float32(kept) and 5e-7 not in np.float32(kept) and kept.size == 1001
+
+
+def test_an_enhancing_tumour_in_other_units_gives_the_same_mask():
+    """MR intensities have no unit: the enhancing phantom with a slab of z-scored-like padding
+    (-3.5) along one side, scaled by 1/4 and by 1024 (exact in floating point), gives the same
+    mask and confidence."""
+    im, ref, sp = _enhancing_rim(seed=5)
+    arr = sitk.GetArrayFromImage(im)
+    arr[:, :, :4] = -3.5                                 # padding, as outside a stripped brain
+    im2 = _image(arr, sp)
+    click = [_pt(im2, (24, 28, 40))]
+    r0 = seg.segment_click(im2, click, modality="MR")
+    assert _dice(r0.mask, ref) > 0.9
+    for scale in (0.25, 1024.0):
+        r = seg.segment_click(_image(arr * np.float32(scale), sp), click, modality="MR")
+        assert np.array_equal(sitk.GetArrayViewFromImage(r.mask),
+                              sitk.GetArrayViewFromImage(r0.mask))
+        assert r.confidence == r0.confidence and r.model == r0.model
+
+
 def test_contiguous_enhancement_adds_the_enhancement_within_reach_that_touches_the_mask():
     """Step 9 on arrays (1 x 1 x 2 mm voxels): a 2 x 2 voxel bar of enhancement leaving a block
     24 mm deep each way (depth 12 mm) radially gains exactly its voxels within the reach, at

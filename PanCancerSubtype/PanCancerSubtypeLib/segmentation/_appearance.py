@@ -303,9 +303,14 @@ def robust_stats(v: np.ndarray) -> Tuple[float, float]:
 
 
 def body_voxels(values: np.ndarray) -> np.ndarray:
-    """Values minus the image's background (the padding / air below its 1st percentile)."""
-    floor = float(np.percentile(values, 1))
-    body = values[values > floor + 1e-6 * max(1.0, abs(floor))]
+    """Values minus the image's background (the padding / air at its 1st percentile, up to the
+    smoothing's rounding error: 1e-6 of that value's magnitude, or of a thousandth of the
+    1st-99th percentile spread when the background is near 0).  Relative, so that MR's
+    arbitrary units, scaled, give the same voxels; the same tolerance as an absolute 1e-6 for
+    a background of magnitude >= 1 (CT air, a z-scored brain's padding) and for a zero
+    background in units spreading over about a thousand."""
+    floor, top = (float(v) for v in np.percentile(values, [1, 99]))
+    body = values[values > floor + 1e-6 * max(abs(floor), 1e-3 * (top - floor))]
     return body if body.size >= 10 else values
 
 
