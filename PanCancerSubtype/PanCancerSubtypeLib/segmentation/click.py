@@ -298,7 +298,8 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
 
 
 def _box_fill(m: np.ndarray, box) -> Optional[float]:
-    """The box's share in the mask (its fill), or None without a box."""
+    """The share of the box that the mask fills (its voxels / the box's), or None without a
+    box."""
     return None if box is None else float(m.sum()) / np.prod([b.stop - b.start for b in box])
 
 
