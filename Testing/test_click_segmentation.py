@@ -85,17 +85,16 @@ def test_lung_nodule_with_vessel(direction):
     assert res.volume_ml == pytest.approx(m.sum() * np.prod(sp) / 1000.0)
 
 
-def _two_lesions_mr():
-    """T1c and FLAIR of two overlapping bright spheres, only the first one bright on FLAIR
-    (the tumour), on anisotropic voxels."""
-    sp = (1.0, 0.9, 1.5)
-    shape = (28, 44, 72)
+def _two_lesions_mr(sp=(1.0, 0.9, 1.5), shape=(28, 44, 72), centres=((14, 22, 24), (14, 22, 40)),
+                    other_flair=-1.5, origin=(-20.0, 10.0, -40.0)):
+    """T1c (3.0 in 0.0) and FLAIR of two bright 10 mm spheres, the first one (the tumour, also
+    returned) bright on FLAIR (2.5), the other ``other_flair``, noise sd 0.4."""
     rng = np.random.default_rng(3)
-    tum = _ellipsoid(shape, (14, 22, 24), (10.0, 10.0, 10.0), sp)
-    other = _ellipsoid(shape, (14, 22, 40), (10.0, 10.0, 10.0), sp)
+    tum = _ellipsoid(shape, centres[0], (10.0, 10.0, 10.0), sp)
+    other = _ellipsoid(shape, centres[1], (10.0, 10.0, 10.0), sp)
     t1c = np.where(tum | other, 3.0, 0.0) + rng.normal(0, 0.4, shape)
-    flair = np.where(tum, 2.5, np.where(other, -1.5, 0.0)) + rng.normal(0, 0.4, shape)
-    return _image(t1c, sp), _image(flair, sp), tum
+    flair = np.where(tum, 2.5, np.where(other, other_flair, 0.0)) + rng.normal(0, 0.4, shape)
+    return _image(t1c, sp, origin=origin), _image(flair, sp, origin=origin), tum
 
 
 @pytest.mark.parametrize("kind", ["CT", "MR"])
@@ -544,14 +543,7 @@ def test_second_channel_vetoes_what_it_does_not_show():
     (e.g. a vessel, dark on FLAIR); a FLAIR-like second channel is bright on the tumour and
     dark on the other structure (measured Dice 0.728 without, 0.928 with the second
     channel)."""
-    sp = (1.0, 1.0, 1.0)
-    shape = (40, 40, 72)
-    rng = np.random.default_rng(3)
-    tum = _ellipsoid(shape, (20, 20, 24), (10.0, 10.0, 10.0), sp)
-    other = _ellipsoid(shape, (20, 20, 40), (10.0, 10.0, 10.0), sp)   # overlapping
-    t1c = np.where(tum | other, 3.0, 0.0) + rng.normal(0, 0.4, shape)
-    flair = np.where(tum, 2.5, np.where(other, -1.5, 0.0)) + rng.normal(0, 0.4, shape)
-    im, ch2 = _image(t1c, sp), _image(flair, sp)
+    im, ch2, tum = _two_lesions_mr((1.0, 1.0, 1.0), (40, 40, 72), ((20, 20, 24), (20, 20, 40)))
     click = [_pt(im, (20, 20, 22))]
     d0 = _dice(seg.segment_click(im, click, modality="MR", confidence=False).mask, tum)
     r = seg.segment_click(im, click, second_channel=ch2, modality="MR", confidence=False)
@@ -2387,14 +2379,8 @@ def test_corrective_click_of_the_benchmark():
 def test_segment_command_options(tmp_path, capsys):
     """Several seeds (the first at negative x), a box, a background point, a second channel and
     a report: the written mask and report are the library's result for the same inputs."""
-    sp = (1.0, 1.0, 1.0)
-    shape = (40, 40, 72)
-    rng = np.random.default_rng(3)
-    tum = _ellipsoid(shape, (20, 20, 24), (10.0, 10.0, 10.0), sp)
-    other = _ellipsoid(shape, (20, 20, 43), (10.0, 10.0, 10.0), sp)
-    t1c = np.where(tum | other, 3.0, 0.0) + rng.normal(0, 0.4, shape)
-    flair = np.where(tum, 2.5, 0.0) + rng.normal(0, 0.4, shape)
-    im, ch2 = _image(t1c, sp, origin=(-40.0, 0.0, 0.0)), _image(flair, sp, origin=(-40.0, 0.0, 0.0))
+    im, ch2, tum = _two_lesions_mr((1.0, 1.0, 1.0), (40, 40, 72), ((20, 20, 24), (20, 20, 43)),
+                                   other_flair=0.0, origin=(-40.0, 0.0, 0.0))
     sitk.WriteImage(im, str(tmp_path / "t1c.nrrd"))
     sitk.WriteImage(ch2, str(tmp_path / "flair.nrrd"))
     seeds = [_pt(im, (20, 20, 22)), _pt(im, (20, 20, 26))]
