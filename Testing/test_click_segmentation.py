@@ -142,6 +142,21 @@ def test_the_mask_does_not_depend_on_how_the_voxels_are_stored(kind):
             assert np.allclose(r.seeds_lps, r0.seeds_lps, atol=1e-6), code
 
 
+def test_an_image_that_is_not_a_3d_volume_is_refused_before_any_work():
+    """A 2D image, a vector image and a single slice stored as 3D (which gave a near-empty mask
+    with the warning that the tumour is tiny: Dice 0.001 on a slice of lung2) are refused in
+    one line naming the source, as the image reader refuses them."""
+    from PanCancerSubtypeLib.errors import ImageDimensionError
+
+    flat = sitk.GetImageFromArray(np.zeros((20, 20), np.float32))
+    vec = sitk.GetImageFromArray(np.zeros((6, 20, 20, 2), np.float32), isVector=True)
+    one = _image(np.zeros((1, 20, 20)), (1.0, 1.0, 1.0))
+    for im, needle in ((flat, "2D"), (vec, "2 component"), (one, "single slice")):
+        with pytest.raises(ImageDimensionError, match=needle) as e:
+            seg.segment_click(im, [(0.0, 0.0, 0.0)], modality="CT", source="case7")
+        assert str(e.value).startswith("case7") and "\n" not in str(e.value)
+
+
 def test_a_box_on_voxel_centres_is_robust_to_rounding():
     """Hand-worked: on 2 x 1 x 1 mm voxels from origin 0, the box x 2..10, y 3..7, z 1..4 mm has
     its corners on the centres of voxels x 1..5, y 3..7, z 1..4, so it holds those voxels; a

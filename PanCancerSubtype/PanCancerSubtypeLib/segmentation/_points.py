@@ -20,7 +20,9 @@ __all__ = ["seeds_to_indices", "bbox_to_slices", "check_scalar_3d", "deepest_poi
 
 
 def check_scalar_3d(image, source: Optional[str] = None) -> None:
-    """TypeError / ImageDimensionError unless ``image`` is a 3D scalar SimpleITK image."""
+    """TypeError / ImageDimensionError unless ``image`` is a 3D scalar SimpleITK image of more
+    than one voxel along each axis (a single slice is 2D, as :func:`..io.check_image` says:
+    the click method's surface is 3D and would shrink to the click)."""
     import SimpleITK as sitk
 
     if not isinstance(image, sitk.Image):
@@ -29,6 +31,9 @@ def check_scalar_3d(image, source: Optional[str] = None) -> None:
         raise ImageDimensionError(f"a 3D scalar image is needed (got {image.GetDimension()}D "
                                   f"with {image.GetNumberOfComponentsPerPixel()} component(s))",
                                   source=source)
+    if min(image.GetSize()) < 2:
+        raise ImageDimensionError(f"image has size {image.GetSize()} (a single slice, i.e. 2D); "
+                                  "a 3D volume is required", source=source)
 
 
 def in_lps_order(image):
