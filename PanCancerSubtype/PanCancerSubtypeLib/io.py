@@ -153,8 +153,9 @@ def _read_dicom_series(folder: Path, series_uid: Optional[str]) -> sitk.Image:
     return img
 
 
-def check_image(img: sitk.Image, source: Optional[str] = None) -> None:
-    """Raise if ``img`` is not a 3D scalar volume with finite values."""
+def check_volume(img: sitk.Image, source: Optional[str] = None) -> None:
+    """Raise ImageDimensionError unless ``img`` is a 3D scalar volume of more than one voxel
+    along each axis (a single slice is 2D)."""
     if img.GetNumberOfComponentsPerPixel() != 1:
         raise ImageDimensionError(
             f"image has {img.GetNumberOfComponentsPerPixel()} components per voxel; "
@@ -165,6 +166,11 @@ def check_image(img: sitk.Image, source: Optional[str] = None) -> None:
     if min(img.GetSize()) < 2:
         raise ImageDimensionError(f"image has size {img.GetSize()} (a single slice, i.e. 2D); a 3D "
                                   "volume is required", source=source)
+
+
+def check_image(img: sitk.Image, source: Optional[str] = None) -> None:
+    """Raise if ``img`` is not a 3D scalar volume with finite values."""
+    check_volume(img, source)
     check_grid(img, source=source)
     if img.GetPixelID() in (sitk.sitkFloat32, sitk.sitkFloat64):
         arr = sitk.GetArrayViewFromImage(img)

@@ -9,7 +9,7 @@ from typing import List, Optional
 
 import numpy as np
 
-from ..errors import GeometryMismatchError, ImageDimensionError, format_numbers
+from ..errors import GeometryMismatchError, format_numbers
 from ..regions import mask_bounds
 
 log = logging.getLogger(__name__)
@@ -20,20 +20,17 @@ __all__ = ["seeds_to_indices", "bbox_to_slices", "check_scalar_3d", "deepest_poi
 
 
 def check_scalar_3d(image, source: Optional[str] = None) -> None:
-    """TypeError / ImageDimensionError unless ``image`` is a 3D scalar SimpleITK image of more
-    than one voxel along each axis (a single slice is 2D, as :func:`..io.check_image` says:
-    the click method's surface is 3D and would shrink to the click)."""
+    """TypeError unless ``image`` is a SimpleITK image; ImageDimensionError unless it is a 3D
+    scalar volume of more than one voxel along each axis (:func:`..io.check_volume`, the image
+    reader's rule: a single slice is 2D, and the click method's 3D surface would shrink to the
+    click)."""
     import SimpleITK as sitk
+
+    from ..io import check_volume
 
     if not isinstance(image, sitk.Image):
         raise TypeError("image must be a SimpleITK image")
-    if image.GetDimension() != 3 or image.GetNumberOfComponentsPerPixel() != 1:
-        raise ImageDimensionError(f"a 3D scalar image is needed (got {image.GetDimension()}D "
-                                  f"with {image.GetNumberOfComponentsPerPixel()} component(s))",
-                                  source=source)
-    if min(image.GetSize()) < 2:
-        raise ImageDimensionError(f"image has size {image.GetSize()} (a single slice, i.e. 2D); "
-                                  "a 3D volume is required", source=source)
+    check_volume(image, source)
 
 
 def in_lps_order(image):
