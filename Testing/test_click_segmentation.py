@@ -157,6 +157,26 @@ def test_an_image_that_is_not_a_3d_volume_is_refused_before_any_work():
         assert str(e.value).startswith("case7") and "\n" not in str(e.value)
 
 
+def test_a_second_channel_in_another_voxel_order_is_reordered_not_resampled(caplog):
+    """FLAIR stored in another voxel order than T1c (files from two converters), on the same
+    physical grid: the same mask as with FLAIR in T1c's order, and no resampling (before, it
+    was resampled linearly, with a warning)."""
+    import logging
+
+    im, ch2, tum = _two_lesions_mr()
+    seeds = [_pt(im, (14, 22, 22))]
+    r0 = seg.segment_click(im, seeds, second_channel=ch2, modality="MR")
+    with caplog.at_level(logging.WARNING):
+        for code in ("RAS", "SAL"):
+            r = seg.segment_click(im, seeds, second_channel=sitk.DICOMOrient(ch2, code),
+                                  modality="MR")
+            assert np.array_equal(sitk.GetArrayViewFromImage(r.mask),
+                                  sitk.GetArrayViewFromImage(r0.mask))
+            assert r.confidence == r0.confidence
+    assert "resampled" not in caplog.text
+    assert _dice(r0.mask, tum) > 0.9
+
+
 def test_a_box_on_voxel_centres_is_robust_to_rounding():
     """Hand-worked: on 2 x 1 x 1 mm voxels from origin 0, the box x 2..10, y 3..7, z 1..4 mm has
     its corners on the centres of voxels x 1..5, y 3..7, z 1..4, so it holds those voxels; a

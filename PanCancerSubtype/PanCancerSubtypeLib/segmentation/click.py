@@ -246,7 +246,7 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
     """
     import SimpleITK as sitk
 
-    from ..io import guess_modality
+    from ..io import guess_modality, same_geometry
 
     t0 = time.perf_counter()
     p = (params or ClickParameters()).validate()
@@ -266,10 +266,17 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
     seeds_to_indices(image, seeds_lps_mm, source=source)
     if has_background:
         seeds_to_indices(image, background_lps_mm, source=source, what="background point")
-    ch2 = None if second_channel is None else second_channel_on_grid(second_channel, image, source)
     work, code = in_lps_order(image)
-    if ch2 is not None and work is not image:      # on the image's grid: the same order
-        ch2 = sitk.DICOMOrient(ch2, "LPS")
+    ch2 = None
+    if second_channel is not None:
+        # the same grid as the image's in another voxel order: reordered, not resampled
+        check_scalar_3d(second_channel, f"{source}: second channel" if source else
+                        "second channel")
+        ch2 = in_lps_order(second_channel)[0]
+        if not same_geometry(ch2, work):
+            ch2 = second_channel_on_grid(second_channel, image, source)
+            if work is not image:                   # on the image's grid: the same order
+                ch2 = sitk.DICOMOrient(ch2, "LPS")
     seeds = seeds_to_indices(work, seeds_lps_mm, source=source)
     background = seeds_to_indices(work, background_lps_mm, source=source,
                                   what="background point") if has_background else None
