@@ -58,7 +58,10 @@ Method (SimpleITK + SciPy), run on a crop around the seeds:
    outer edge, but the ridge of the gradient can lie inside generously drawn reference contours
    (a small lung nodule), so it is not the default.
 
-The result is a uint8 0/1 mask on exactly the input image's grid.
+The method works on the voxels in LPS order, and its slice axis (the median filter's, the
+opening's in-plane spacing, the slice-wise hole filling) is the one with the largest spacing (z
+when equal), so the same scan stored in another voxel order gives the same mask.  The result is a
+uint8 0/1 mask on exactly the input image's grid.
 
 Accuracy and speed on the shared cases (one seed at the centroid, perturbed seeds, with and
 without a box, with and without the watershed): the README of commit a481da8 ("Tumour
@@ -80,7 +83,7 @@ from typing import Optional
 import numpy as np
 
 from ..errors import InvalidImageValuesError, format_numbers
-from ._points import bbox_to_slices, check_scalar_3d, seeds_to_indices
+from ._points import bbox_to_slices, check_scalar_3d, in_lps_order, on_input_grid, seeds_to_indices
 
 log = logging.getLogger(__name__)
 
@@ -167,10 +170,17 @@ def segment_by_region_growing(image, seeds_lps_mm, bbox=None, modality: Optional
     from scipy import ndimage as ndi
 
     check_scalar_3d(image, source)
+    seeds_to_indices(image, seeds_lps_mm, source=source)     # checked on the image as given
+    # the voxels in LPS order (``_points.in_lps_order``): the mask does not depend on how they
+    # are stored; the slice axis is the one with the largest spacing (z when equal), so a
+    # sagittal or coronal acquisition's thick slices are treated as an axial one's
+    given, (image, code) = image, in_lps_order(image)
     seeds = seeds_to_indices(image, seeds_lps_mm, source=source)
     arr_full = sitk.GetArrayViewFromImage(image)
     spacing = np.array(image.GetSpacing(), dtype=float)          # x, y, z
     sp_zyx = spacing[::-1]
+    slice_zyx = int(np.argmax(sp_zyx))                           # z first among equals
+    in_plane = np.delete(sp_zyx, slice_zyx)
     size_zyx = np.array(arr_full.shape)
     if modality is not None:
         modality = str(modality).upper()
@@ -188,8 +198,10 @@ def segment_by_region_growing(image, seeds_lps_mm, bbox=None, modality: Optional
         bhi = np.array([s.stop for s in bs])
         for s in seeds_zyx:
             if np.any(s < blo) or np.any(s >= bhi):
-                raise ValueError(f"{source + ': ' if source else ''}seed (voxel "
-                                 f"{format_numbers(s[::-1])}) lies outside the bounding box")
+                pt = image.TransformIndexToPhysicalPoint([int(v) for v in s[::-1]])
+                raise ValueError(f"{source + ': ' if source else ''}seed "
+                                 f"{format_numbers(pt, 2)} (LPS mm) lies outside the bounding "
+                                 f"box")
         lo, hi = np.maximum(lo, blo), np.minimum(hi, bhi)
     crop = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi))
     arr = np.asarray(arr_full[crop], dtype=np.float32)
@@ -213,8 +225,10 @@ def segment_by_region_growing(image, seeds_lps_mm, bbox=None, modality: Optional
                                   numberOfIterations=int(smoothing_iterations))
     elif smoothing == "median":
         # 3x3 in-plane (3x3x3 when slices are no thicker than 1.5 x the in-plane spacing)
-        rz = 1 if spacing[2] <= 1.5 * max(spacing[0], spacing[1]) else 0
-        simg = sitk.Median(simg, [1, 1, rz])
+        radius = [1, 1, 1]
+        if sp_zyx[slice_zyx] > 1.5 * float(in_plane.max()):
+            radius[2 - slice_zyx] = 0
+        simg = sitk.Median(simg, radius)
     sm = sitk.GetArrayFromImage(simg).astype(np.float32)
 
     # 3. confidence-connected growing with physical neighbourhood statistics
@@ -259,7 +273,7 @@ def segment_by_region_growing(image, seeds_lps_mm, bbox=None, modality: Optional
         return ((z * sp_zyx[0]) ** 2 + (y * sp_zyx[1]) ** 2 + (x * sp_zyx[2]) ** 2) <= r_mm ** 2 + 1e-6
 
     if opening_mm is None:
-        opening_mm = max(1.5, 1.5 * float(max(spacing[0], spacing[1])))
+        opening_mm = max(1.5, 1.5 * float(in_plane.max()))
     open_ball = ball(opening_mm) if opening_mm and opening_mm > 0 else None
 
     def seed_component(region):
@@ -350,11 +364,11 @@ def segment_by_region_growing(image, seeds_lps_mm, bbox=None, modality: Optional
 
     # 5. clean-up
     def fill(region):
-        region = ndi.binary_fill_holes(region)
+        region = np.moveaxis(ndi.binary_fill_holes(region), slice_zyx, 0)     # view
         for z in range(region.shape[0]):
             if region[z].any():
                 region[z] = ndi.binary_fill_holes(region[z])
-        return region
+        return np.moveaxis(region, 0, slice_zyx)
 
     if near_keep is not None:
         # enhancing components: close gaps in the rim before filling its interior, then keep
@@ -395,4 +409,4 @@ def segment_by_region_growing(image, seeds_lps_mm, bbox=None, modality: Optional
     out[crop] = region.astype(np.uint8)
     mask = sitk.GetImageFromArray(out)
     mask.CopyInformation(image)
-    return mask
+    return on_input_grid(mask, code, given)
