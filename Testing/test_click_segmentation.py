@@ -157,10 +157,11 @@ def test_an_image_that_is_not_a_3d_volume_is_refused_before_any_work():
         assert str(e.value).startswith("case7") and "\n" not in str(e.value)
 
 
-def test_a_second_channel_in_another_voxel_order_is_reordered_not_resampled(caplog):
+def test_a_second_channel_in_another_voxel_order_is_reordered_not_resampled(caplog, tmp_path):
     """FLAIR stored in another voxel order than T1c (files from two converters), on the same
     physical grid: the same mask as with FLAIR in T1c's order, and no resampling (before, it
-    was resampled linearly, with a warning)."""
+    was resampled linearly, with a warning); the ``segment`` command takes such a file without
+    ``--resample-second-channel`` (before, it refused it as another grid)."""
     import logging
 
     im, ch2, tum = _two_lesions_mr()
@@ -175,6 +176,13 @@ def test_a_second_channel_in_another_voxel_order_is_reordered_not_resampled(capl
             assert r.confidence == r0.confidence
     assert "resampled" not in caplog.text
     assert _dice(r0.mask, tum) > 0.9
+    sitk.WriteImage(im, str(tmp_path / "t1c.nrrd"))
+    sitk.WriteImage(sitk.DICOMOrient(ch2, "RAS"), str(tmp_path / "flair_ras.nrrd"))
+    assert cli_main(["segment", "--image", str(tmp_path / "t1c.nrrd"), "--seed=" + ",".join(
+        f"{v:.6f}" for v in seeds[0]), "--modality", "MR", "--second-channel",
+        str(tmp_path / "flair_ras.nrrd"), "--out", str(tmp_path / "m.nrrd")]) == 0
+    assert np.array_equal(sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "m.nrrd"))),
+                          sitk.GetArrayViewFromImage(r0.mask))
 
 
 def test_a_box_on_voxel_centres_is_robust_to_rounding():

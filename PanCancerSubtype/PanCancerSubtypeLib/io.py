@@ -328,6 +328,54 @@ def describe_geometry(img: sitk.Image) -> str:
             f"origin={fmt(img.GetOrigin())} direction={fmt(img.GetDirection())}")
 
 
+def _orientation(img: sitk.Image) -> str:
+    """The orientation code of ``img``'s voxel order (e.g. "LPS", "RAS")."""
+    return sitk.DICOMOrientImageFilter.GetOrientationFromDirectionCosines(img.GetDirection())
+
+
+def reordered_onto(img: sitk.Image, like: sitk.Image) -> Optional[sitk.Image]:
+    """``img`` on ``like``'s grid when it is the same grid with the voxels stored in another
+    order (e.g. a RAS NIfTI file of an LPS DICOM series: ``DICOMOrient`` to ``like``'s
+    orientation, an exact permutation and flip), else None."""
+    code = _orientation(like)
+    if code == _orientation(img):
+        return None
+    try:
+        out = sitk.DICOMOrient(img, code)
+    except RuntimeError:        # no valid orientation code (never expected)
+        return None
+    if not same_geometry(out, like):
+        return None
+    out.CopyInformation(like)
+    return out
+
+
+def in_lps_order(image: sitk.Image) -> sitk.Image:
+    """``image`` with its voxels stored in LPS order (the index axes x, y, z running towards
+    the patient's left, posterior and superior: ``SimpleITK.DICOMOrient``, an exact
+    permutation and flip of the voxel array; the physical image is the same; a result on it
+    goes back with :func:`on_input_grid`).  An image already in LPS order, or one that
+    ``DICOMOrient`` cannot put in LPS order (an oblique image half-way between two orders), is
+    returned as it is."""
+    if _orientation(image) == "LPS":
+        return image
+    try:
+        work = sitk.DICOMOrient(image, "LPS")
+    except RuntimeError:        # no valid orientation code (never expected)
+        return image
+    return work if _orientation(work) == "LPS" else image
+
+
+def on_input_grid(mask: sitk.Image, image: sitk.Image) -> sitk.Image:
+    """A mask on the grid of ``in_lps_order(image)`` taken back to ``image``'s own grid (the
+    inverse permutation and flip: :func:`reordered_onto`), ``image``'s geometry exactly."""
+    out = mask if same_geometry(mask, image) else reordered_onto(mask, image)
+    if out is None:
+        raise RuntimeError("the mask is not on the grid of the image in LPS order")
+    out.CopyInformation(image)
+    return out
+
+
 def same_geometry(a: sitk.Image, b: sitk.Image, rtol: float = GEOMETRY_RTOL) -> bool:
     if a.GetDimension() != b.GetDimension() or tuple(a.GetSize()) != tuple(b.GetSize()):
         return False

@@ -242,12 +242,13 @@ def _check_points(image, seeds, background, bbox):
 
 
 def _read_second_channel(path, image, resample: bool):
-    """The second channel, checked: readable, 3D scalar, on the image's grid (or overlapping it
-    physically with ``--resample-second-channel``)."""
+    """The second channel, checked: readable, 3D scalar, on the image's grid (the same grid in
+    another voxel order is reordered onto it; or overlapping it physically with
+    ``--resample-second-channel``)."""
     import numpy as np
 
     from ..errors import GeometryMismatchError
-    from ..io import describe_geometry, physical_bounds, same_geometry
+    from ..io import describe_geometry, physical_bounds, reordered_onto, same_geometry
     from .checks import input_file
 
     input_file(path, "--second-channel")
@@ -255,6 +256,9 @@ def _read_second_channel(path, image, resample: bool):
     _check_not_constant(ch2, path)
     if same_geometry(ch2, image):
         return ch2
+    reordered = reordered_onto(ch2, image)
+    if reordered is not None:
+        return reordered
     lo1, hi1 = physical_bounds(ch2)
     lo2, hi2 = physical_bounds(image)
     overlap = bool(np.all(np.minimum(hi1, hi2) > np.maximum(lo1, lo2)))

@@ -1,7 +1,6 @@
 """Seed points, background points and boxes in physical LPS mm -> voxel indices, a second
-channel on the image's grid, an image's voxels in LPS order and back, and points inside a mask
-(its deepest voxel, its inner half) (private to segmentation; :func:`seeds_to_indices` is
-public through :mod:`.semiauto`)."""
+channel on the image's grid, and points inside a mask (its deepest voxel, its inner half)
+(private to segmentation; :func:`seeds_to_indices` is public through :mod:`.semiauto`)."""
 from __future__ import annotations
 
 import logging
@@ -15,8 +14,7 @@ from ..regions import mask_bounds
 log = logging.getLogger(__name__)
 
 __all__ = ["seeds_to_indices", "bbox_to_slices", "check_scalar_3d", "deepest_point",
-           "inner_half_points", "inner_half_points_per_seed", "second_channel_on_grid",
-           "in_lps_order", "on_input_grid"]
+           "inner_half_points", "inner_half_points_per_seed", "second_channel_on_grid"]
 
 
 def check_scalar_3d(image, source: Optional[str] = None) -> None:
@@ -33,51 +31,20 @@ def check_scalar_3d(image, source: Optional[str] = None) -> None:
     check_volume(image, source)
 
 
-def in_lps_order(image):
-    """``image`` with its voxels stored in LPS order (the index axes x, y, z running towards
-    the patient's left, posterior and superior: ``SimpleITK.DICOMOrient``, an exact
-    permutation and flip of the voxel array; the physical image is the same) and the
-    orientation code of ``image`` (e.g. "RAS"; ``on_input_grid`` takes a mask back with it).
-    An image already in LPS order, or one that ``DICOMOrient`` cannot put in LPS order (an
-    oblique image half-way between two orders), is returned as it is."""
-    import SimpleITK as sitk
-
-    code = sitk.DICOMOrientImageFilter.GetOrientationFromDirectionCosines(image.GetDirection())
-    if code == "LPS":
-        return image, code
-    try:
-        work = sitk.DICOMOrient(image, "LPS")
-    except RuntimeError:        # no valid orientation code (never expected)
-        return image, "LPS"
-    back = sitk.DICOMOrientImageFilter.GetOrientationFromDirectionCosines(work.GetDirection())
-    return (work, code) if back == "LPS" else (image, "LPS")
-
-
-def on_input_grid(mask, code: str, image):
-    """A mask on the grid of :func:`in_lps_order`'s output taken back to ``image``'s own grid
-    (orientation ``code``): the inverse permutation and flip, ``image``'s geometry exactly."""
-    import SimpleITK as sitk
-
-    out = mask if code == "LPS" else sitk.DICOMOrient(mask, code)
-    if out.GetSize() != image.GetSize() or not np.allclose(
-            out.GetDirection(), image.GetDirection(), atol=1e-6):
-        # not the inverse (never expected): nearest-neighbour resampling, exact on the same
-        # voxel centres
-        out = sitk.Resample(mask, image, sitk.Transform(), sitk.sitkNearestNeighbor, 0)
-    out.CopyInformation(image)
-    return out
-
-
 def second_channel_on_grid(ch2, image, source: Optional[str] = None):
-    """The second channel on the image's grid (same grid, or resampled linearly when the
-    physical extents overlap)."""
+    """The second channel on the image's grid (same grid; the same grid in another voxel
+    order, reordered: :func:`..io.reordered_onto`; or resampled linearly when the physical
+    extents overlap)."""
     import SimpleITK as sitk
 
-    from ..io import describe_geometry, physical_bounds, same_geometry
+    from ..io import describe_geometry, physical_bounds, reordered_onto, same_geometry
 
     check_scalar_3d(ch2, f"{source}: second channel" if source else "second channel")
     if same_geometry(ch2, image):
         return ch2
+    reordered = reordered_onto(ch2, image)
+    if reordered is not None:
+        return reordered
     lo1, hi1 = physical_bounds(ch2)
     lo2, hi2 = physical_bounds(image)
     if not np.all(np.minimum(hi1, hi2) > np.maximum(lo1, lo2)):

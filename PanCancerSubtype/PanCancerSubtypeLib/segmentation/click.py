@@ -178,7 +178,7 @@ its own class of the first seed's surroundings, as with ``generic``.  With the `
 model each further seed has its own class of the first seed's split (its tissue is tumour
 too) and re-estimates it from its own surface (pooled, a seed whose surroundings differ would
 change the first's).
-The method works on the voxels in LPS order (``_points.in_lps_order``: an exact permutation and
+The method works on the voxels in LPS order (``io.in_lps_order``: an exact permutation and
 flip of the array), so the same scan stored in another order (a RAS NIfTI file, a sagittal
 series) gives the same mask.  The result is a uint8 0/1 mask on exactly the input image's grid.
 
@@ -196,9 +196,9 @@ import numpy as np
 from ..errors import format_numbers
 from . import _appearance as app
 from ._click_types import ClickParameters, ClickResult, result_warnings
-from ._points import (box_span, check_scalar_3d, deepest_point, in_lps_order,
-                      inner_half_points, inner_half_points_per_seed, on_input_grid,
-                      second_channel_on_grid, seeds_to_indices)
+from ..io import in_lps_order, on_input_grid
+from ._points import (box_span, check_scalar_3d, deepest_point, inner_half_points,
+                      inner_half_points_per_seed, second_channel_on_grid, seeds_to_indices)
 from ._problem import Problem as _Problem
 from .metrics import dice_arrays
 
@@ -246,7 +246,7 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
     """
     import SimpleITK as sitk
 
-    from ..io import guess_modality, same_geometry
+    from ..io import guess_modality
 
     t0 = time.perf_counter()
     p = (params or ClickParameters()).validate()
@@ -266,17 +266,9 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
     seeds_to_indices(image, seeds_lps_mm, source=source)
     if has_background:
         seeds_to_indices(image, background_lps_mm, source=source, what="background point")
-    work, code = in_lps_order(image)
-    ch2 = None
-    if second_channel is not None:
-        # the same grid as the image's in another voxel order: reordered, not resampled
-        check_scalar_3d(second_channel, f"{source}: second channel" if source else
-                        "second channel")
-        ch2 = in_lps_order(second_channel)[0]
-        if not same_geometry(ch2, work):
-            ch2 = second_channel_on_grid(second_channel, image, source)
-            if work is not image:                   # on the image's grid: the same order
-                ch2 = sitk.DICOMOrient(ch2, "LPS")
+    ch2 = None if second_channel is None else second_channel_on_grid(second_channel, image, source)
+    work = in_lps_order(image)
+    ch2 = None if ch2 is None else in_lps_order(ch2)    # on the image's grid: the same order
     seeds = seeds_to_indices(work, seeds_lps_mm, source=source)
     background = seeds_to_indices(work, background_lps_mm, source=source,
                                   what="background point") if has_background else None
@@ -290,7 +282,7 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
         box_span(mask, prob.box))
     out = sitk.GetImageFromArray(mask.astype(np.uint8))
     out.CopyInformation(work)
-    out = on_input_grid(out, code, image)
+    out = on_input_grid(out, image)
     vol = float(mask.sum()) * run.voxel_mm3 / 1000.0
     seeds_lps = [tuple(float(v) for v in work.TransformIndexToPhysicalPoint(
         [int(c) for c in s[::-1]])) for s in best.used]

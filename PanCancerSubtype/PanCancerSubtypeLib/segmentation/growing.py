@@ -83,7 +83,8 @@ from typing import Optional
 import numpy as np
 
 from ..errors import InvalidImageValuesError, format_numbers
-from ._points import bbox_to_slices, check_scalar_3d, in_lps_order, on_input_grid, seeds_to_indices
+from ..io import in_lps_order, on_input_grid
+from ._points import bbox_to_slices, check_scalar_3d, seeds_to_indices
 
 log = logging.getLogger(__name__)
 
@@ -171,10 +172,10 @@ def segment_by_region_growing(image, seeds_lps_mm, bbox=None, modality: Optional
 
     check_scalar_3d(image, source)
     seeds_to_indices(image, seeds_lps_mm, source=source)     # checked on the image as given
-    # the voxels in LPS order (``_points.in_lps_order``): the mask does not depend on how they
+    # the voxels in LPS order (``io.in_lps_order``): the mask does not depend on how they
     # are stored; the slice axis is the one with the largest spacing (z when equal), so a
     # sagittal or coronal acquisition's thick slices are treated as an axial one's
-    given, (image, code) = image, in_lps_order(image)
+    given, image = image, in_lps_order(image)
     seeds = seeds_to_indices(image, seeds_lps_mm, source=source)
     arr_full = sitk.GetArrayViewFromImage(image)
     spacing = np.array(image.GetSpacing(), dtype=float)          # x, y, z
@@ -409,4 +410,4 @@ def segment_by_region_growing(image, seeds_lps_mm, bbox=None, modality: Optional
     out[crop] = region.astype(np.uint8)
     mask = sitk.GetImageFromArray(out)
     mask.CopyInformation(image)
-    return on_input_grid(mask, code, given)
+    return on_input_grid(mask, given)
