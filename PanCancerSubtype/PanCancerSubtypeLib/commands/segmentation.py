@@ -314,7 +314,7 @@ def run_segment(args):
             kw["ray_length_mm"] = args.max_radius
         if args.warn_below is not None:
             kw["warn_below"] = args.warn_below
-        res = segment_click(sitk.Cast(image, sitk.sitkFloat32), seeds, bbox=bbox,
+        res = segment_click(image, seeds, bbox=bbox,    # (it casts the part it works on)
                             background_lps_mm=background or None, second_channel=ch2,
                             modality=modality, params=ClickParameters(**kw),
                             confidence=not args.no_confidence, source=args.image)

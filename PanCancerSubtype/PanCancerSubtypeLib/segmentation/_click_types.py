@@ -73,6 +73,7 @@ class ClickParameters:
     own_band_reward: float = 0.0
     inside_reward: float = 0.0
     unbounded_bright: float = 0.25
+    work_margin_mm: Optional[float] = 150.0
 
     def validate(self) -> "ClickParameters":
         for name in ("ray_length_mm", "ray_step_mm", "exit_window_mm", "max_slope_mm",
@@ -120,6 +121,10 @@ class ClickParameters:
         for name in ("min_box_fill", "min_box_span"):
             if not 0.0 <= float(getattr(self, name)) < 1.0:
                 raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)!r}")
+        if self.work_margin_mm is not None and not (np.isfinite(self.work_margin_mm)
+                                                    and self.work_margin_mm > 0):
+            raise ValueError(f"work_margin_mm must be a positive number or None, got "
+                             f"{self.work_margin_mm!r}")
         if not float(self.min_box_fill) < float(self.max_box_fill) <= 1.0:
             raise ValueError(f"max_box_fill must be in (min_box_fill, 1]: {self.max_box_fill!r}")
         return self

@@ -14,7 +14,8 @@ from ..regions import mask_bounds
 log = logging.getLogger(__name__)
 
 __all__ = ["seeds_to_indices", "bbox_to_slices", "check_scalar_3d", "deepest_point",
-           "inner_half_points", "inner_half_points_per_seed", "second_channel_on_grid"]
+           "inner_half_points", "inner_half_points_per_seed", "second_channel_on_grid",
+           "work_region", "holds"]
 
 
 def check_scalar_3d(image, source: Optional[str] = None) -> None:
@@ -111,6 +112,40 @@ def bbox_to_slices(image, bbox, source: Optional[str] = None):
         raise ValueError(f"{source + ': ' if source else ''}bounding box {format_numbers(b)} "
                          f"does not overlap the image")
     return tuple(slice(int(lo[d]), int(hi[d])) for d in (2, 1, 0))
+
+
+def work_region(shape_zyx, spacing_zyx, seeds_zyx, box, margin_mm: Optional[float]):
+    """Index slices (z, y, x) of the part of an image of ``shape_zyx`` that a segmentation
+    from seeds ``seeds_zyx`` works on: the box of the seeds and of ``box`` (index slices, or
+    None) grown by ``margin_mm`` along each axis, clipped to the image; None when that is the
+    whole image (or ``margin_mm`` is None)."""
+    if margin_mm is None:
+        return None
+    shape = np.asarray(shape_zyx, int)
+    pts = np.asarray(seeds_zyx, int).reshape(-1, 3)
+    lo, hi = pts.min(0), pts.max(0) + 1
+    if box is not None:
+        lo = np.minimum(lo, [b.start for b in box])
+        hi = np.maximum(hi, [b.stop for b in box])
+    grow = np.ceil(float(margin_mm) / np.asarray(spacing_zyx, float)).astype(int)
+    lo, hi = np.maximum(lo - grow, 0), np.minimum(hi + grow, shape)
+    if np.all(lo == 0) and np.all(hi == shape):
+        return None
+    return tuple(slice(int(a), int(b)) for a, b in zip(lo, hi))
+
+
+def holds(region, shape_zyx, lo, hi) -> bool:
+    """Whether the part ``region`` (index slices z, y, x) of an image of ``shape_zyx`` holds
+    the voxels ``lo:hi`` (the part's own indices, exclusive, not clipped) with a voxel to
+    spare on each side where the part is cut out of the image (not where it ends with it)."""
+    shape = np.asarray(shape_zyx, int)
+    start = np.array([r.start for r in region])
+    stop = np.array([r.stop for r in region])
+    size = stop - start
+    lo, hi = np.asarray(lo, int), np.asarray(hi, int)
+    ok_lo = (start == 0) | (lo >= 1)
+    ok_hi = (stop == shape) | (hi <= size - 1)
+    return bool(np.all(ok_lo) and np.all(ok_hi))
 
 
 def box_span(mask: np.ndarray, box) -> Optional[float]:

@@ -10,8 +10,7 @@ import numpy as np
 
 from ..errors import InvalidImageValuesError
 from . import _appearance as app
-from ._points import bbox_to_slices
-from ._smoothing import smoothed_crop
+from ._smoothing import kernel_radius, smoothed_crop
 from ._surface import (beyond_crop, box_ellipsoid_radii, fit_surface, halfway_radii,
                        ray_directions, ray_voxels, sample_rays, star_mask)
 
@@ -21,7 +20,7 @@ __all__ = ["Problem"]
 class Problem:
     """Image, options and the cached smoothed crops shared by all runs of one segmentation."""
 
-    def __init__(self, image, ch2, bbox, background_idx, modality, model, p, source,
+    def __init__(self, image, ch2, box, background_zyx, modality, model, p, source,
                  box_model: str = "box", n_user: int = 1, per_image: Optional[Dict] = None):
         import SimpleITK as sitk
 
@@ -30,8 +29,8 @@ class Problem:
         self.full = sitk.GetArrayViewFromImage(image)
         self.ch2_full = None if ch2 is None else sitk.GetArrayViewFromImage(ch2)
         self.sp = np.array(image.GetSpacing(), float)[::-1]
-        self.box = None if bbox is None else bbox_to_slices(image, bbox, source)
-        self.bg = [np.array(b[::-1]) for b in (background_idx or [])]
+        self.box = box          # index slices (z, y, x): ``_points.bbox_to_slices``
+        self.bg = [np.asarray(b, int) for b in (background_zyx or [])]
         self.modality = modality
         self.model = model
         self.p = p
@@ -39,8 +38,10 @@ class Problem:
         self.box_model = box_model
         self.n_user = int(n_user)           # the first n_user seeds of a run are the user's
         self._cache: Dict[tuple, Dict[str, Any]] = {}
-        # shared by all runs of one segmentation: the images' smoothings (``._smoothing``) and
-        # padding (outside a skull-stripped brain or the field of view: the minimum, >= 1 %)
+        # shared by all runs of one segmentation: the images' smoothings (``._smoothing``),
+        # padding (outside a skull-stripped brain or the field of view: the minimum, >= 1 %) and
+        # the voxels read (``reads``); ``segment_click`` sets the padding and the images'
+        # finiteness from the whole image when it gives a part of it
         self.per_image = {} if per_image is None else per_image
         if "pad_value" not in self.per_image:
             v0 = float(np.min(self.full))
@@ -52,10 +53,31 @@ class Problem:
         first (it chooses the model), not a one-click run's own second seeds (steps 8, 10)."""
         return range(1, min(self.n_user, n))
 
+    def reads(self, lo, hi) -> None:
+        """Record that a result depends on the image's voxels ``lo:hi`` (z, y, x; exclusive; not
+        clipped to the image): ``per_image["reads"]`` holds the box of all of them, by which
+        ``segment_click`` checks that the part of an image it gave held all a result read."""
+        lo, hi = np.asarray(lo, int), np.asarray(hi, int)
+        r = self.per_image.get("reads")
+        self.per_image["reads"] = (lo, hi) if r is None else (np.minimum(r[0], lo),
+                                                              np.maximum(r[1], hi))
+
+    def reach(self) -> np.ndarray:
+        """The rays' reach in voxels per axis (z, y, x), a voxel's margin for interpolation
+        and one more: a crop is the seeds' box grown by it."""
+        return np.ceil(self.p.ray_length_mm / self.sp).astype(int) + 2
+
+    def smoothed(self, vol, name: str, mm: float, lo, shape) -> np.ndarray:
+        """``smoothed_crop`` of ``vol`` by ``mm``, its reads recorded (the kernel's radius
+        around the crop)."""
+        r = kernel_radius(mm / self.sp)
+        self.reads(np.asarray(lo) - r, np.asarray(lo) + np.asarray(shape) + r)
+        return smoothed_crop(self.per_image, vol, name, mm / self.sp, lo, shape)
+
     def crop_for(self, seeds_zyx, in_box: bool = True):
         """The crop of the rays' reach around the seeds (within the box when ``in_box``)."""
-        p = self.p
-        rad = np.ceil(p.ray_length_mm / self.sp).astype(int) + 2
+        rad = self.reach()
+        self.reads(np.min(seeds_zyx, 0) - rad, np.max(seeds_zyx, 0) + rad + 1)
         lo = np.maximum(np.min(seeds_zyx, 0) - rad, 0)
         hi = np.minimum(np.max(seeds_zyx, 0) + rad + 1, self.full.shape)
         if self.box is not None and in_box:
@@ -93,7 +115,7 @@ class Problem:
         loc_c = [s - lo_c for s in seeds_zyx]
 
         def smooth(vol, name: str, mm: float):    # the context crop of the whole vol's smoothing
-            return smoothed_crop(self.per_image, vol, name, mm / sp, lo_c, arr_c.shape)
+            return self.smoothed(vol, name, mm, lo_c, arr_c.shape)
         sm_c = smooth(self.full, "image", p.smoothing_mm)
         sm = sm_c[inner]
 
@@ -205,6 +227,9 @@ class Problem:
             own = {i: classes(float(np.median(feat[seed_balls[i]])))[0]
                    for i in self.further(len(loc))}
             if self.box is not None and p.box_band_mm > 0 and self.box_model == "box":
+                band_vox = np.ceil(p.box_band_mm / sp).astype(int)       # box_likelihood's
+                self.reads(np.array([b.start for b in self.box]) - band_vox,
+                           np.array([b.stop for b in self.box]) + band_vox)
                 t_box = app.box_likelihood(self.full, self.box, feat, sp,
                                            p.generic_smoothing_mm, p.box_core, p.box_band_mm,
                                            self.pad_value)
@@ -236,6 +261,8 @@ class Problem:
         p, sp = self.p, self.sp
         lo, hi, shape = lk["lo"], lk["hi"], lk["shape"]
         loc = list(lk["loc"]) + [np.asarray(e, int) - lo for e in extra]
+        for s in loc:       # the rays' samples, inside the image or not (``beyond_crop``)
+            self.reads(lo + s - self.reach(), lo + s + self.reach() + 1)
         t, feat, valid, model = lk["t"], lk["feat"], lk["valid"], lk["model"]
         dirs, edges, avg = ray_directions(int(p.n_rays))
         radii = np.arange(0.0, p.ray_length_mm + 1e-9, p.ray_step_mm)
@@ -334,10 +361,10 @@ class Problem:
         c = np.asarray(seed_zyx, int)
         reach = np.ceil(max(p.generic_radius_mm, p.own_band_radius_mm, p.seed_radius_mm)
                         / sp).astype(int) + 2
+        self.reads(c - reach, c + reach + 1)
         lo = np.maximum(c - reach, 0)
         hi = np.minimum(c + reach + 1, self.full.shape)
-        feat = smoothed_crop(self.per_image, self.full, "image", p.generic_smoothing_mm / sp,
-                             lo, hi - lo)
+        feat = self.smoothed(self.full, "image", p.generic_smoothing_mm, lo, hi - lo)
 
         def ball(r_mm):
             return feat[self._ball_at(feat.shape, c - lo, r_mm)]

@@ -19,7 +19,15 @@ from typing import Dict, Optional
 
 import numpy as np
 
-__all__ = ["SmoothedImage", "smoothed_crop"]
+__all__ = ["SmoothedImage", "kernel_radius", "smoothed_crop"]
+
+
+def kernel_radius(sigma_vox, ndim: int = 3) -> np.ndarray:
+    """Per axis, the voxels a Gaussian of ``sigma_vox`` reads on either side of a voxel
+    (SciPy's ``int(4 sigma + 0.5)``; 0 for no smoothing): a crop of the smoothing depends only
+    on the volume within this radius of it."""
+    return np.array([int(4.0 * s + 0.5) if s > 1e-15 else 0
+                     for s in np.broadcast_to(np.asarray(sigma_vox, float), (ndim,))])
 
 
 def _slices(lo, hi):
@@ -34,7 +42,7 @@ class SmoothedImage:
                  slack_fraction: float = 0.15):
         self.volume = volume
         self.sigma = tuple(float(s) for s in np.broadcast_to(sigma_vox, (volume.ndim,)))
-        self.radius = np.array([int(4.0 * s + 0.5) if s > 1e-15 else 0 for s in self.sigma])
+        self.radius = kernel_radius(self.sigma, volume.ndim)
         self.slack = int(slack)
         self.slack_fraction = float(slack_fraction)
         self.lo: Optional[np.ndarray] = None

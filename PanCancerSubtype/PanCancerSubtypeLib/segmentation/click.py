@@ -180,7 +180,12 @@ too) and re-estimates it from its own surface (pooled, a seed whose surroundings
 change the first's).
 The method works on the voxels in LPS order (``io.in_lps_order``: an exact permutation and
 flip of the array), so the same scan stored in another order (a RAS NIfTI file, a sagittal
-series) gives the same mask.  The result is a uint8 0/1 mask on exactly the input image's grid.
+series) gives the same mask.  It works on the part of the image within ``work_margin_mm`` of the
+seeds and the box (``_points.work_region``), so a long scan costs what that part costs; what the
+method takes from the whole image (the padding value, whether the image is finite) comes from
+the whole image, every voxel range a result reads is recorded (``Problem.reads``), and a result
+that read beyond the part (``_points.holds``) is made again on the whole image: the mask is the
+whole image's either way.  The result is a uint8 0/1 mask on exactly the input image's grid.
 
 Measured accuracy, tuned-on and held-out cases: README, ``benchmarks/segmentation_bench.py``.
 """
@@ -197,8 +202,9 @@ from ..errors import format_numbers
 from . import _appearance as app
 from ._click_types import ClickParameters, ClickResult, result_warnings
 from ..io import in_lps_order, on_input_grid
-from ._points import (box_span, check_scalar_3d, deepest_point, inner_half_points,
-                      inner_half_points_per_seed, second_channel_on_grid, seeds_to_indices)
+from ._points import (bbox_to_slices, box_span, check_scalar_3d, deepest_point, holds,
+                      inner_half_points, inner_half_points_per_seed, second_channel_on_grid,
+                      seeds_to_indices, work_region)
 from ._problem import Problem as _Problem
 from .metrics import dice_arrays
 
@@ -253,8 +259,9 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
     check_scalar_3d(image, source)
     if model not in MODELS:
         raise ValueError(f"model must be one of {', '.join(MODELS)}, got {model!r}")
-    if image.GetPixelID() not in (sitk.sitkFloat32, sitk.sitkFloat64):
-        image = sitk.Cast(image, sitk.sitkFloat32)
+    if image.GetPixelID() not in (sitk.sitkFloat32, sitk.sitkFloat64) and not _float32_exact(
+            sitk.GetArrayViewFromImage(image)):
+        image = sitk.Cast(image, sitk.sitkFloat32)      # (else only the part used: _on_part)
     guessed = modality is None or str(modality).strip() == ""
     modality = guess_modality(image) if guessed else str(modality).strip().upper()
     if modality not in ("CT", "MR"):
@@ -269,23 +276,48 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
     ch2 = None if second_channel is None else second_channel_on_grid(second_channel, image, source)
     work = in_lps_order(image)
     ch2 = None if ch2 is None else in_lps_order(ch2)    # on the image's grid: the same order
-    seeds = seeds_to_indices(work, seeds_lps_mm, source=source)
-    background = seeds_to_indices(work, background_lps_mm, source=source,
-                                  what="background point") if has_background else None
-    run = _Click(work, seeds, bbox, background, ch2, modality, p, confidence, source)
-    best, mask, beyond = run.segment(model)
+    seeds = [np.array(s[::-1]) for s in seeds_to_indices(work, seeds_lps_mm, source=source)]
+    background = None if not has_background else [np.array(b[::-1]) for b in seeds_to_indices(
+        work, background_lps_mm, source=source, what="background point")]
+    box = None if bbox is None else bbox_to_slices(work, bbox, source)
+    for s in seeds if box is not None else []:
+        if not all(b.start <= v < b.stop for b, v in zip(box, s)):
+            pt = work.TransformIndexToPhysicalPoint([int(v) for v in s[::-1]])
+            raise ValueError(f"{source + ': ' if source else ''}seed {format_numbers(pt, 2)} "
+                             f"(LPS mm) lies outside the bounding box")
+    # the part of the image around the seeds (and the box) that the method works on: its
+    # time and memory do not grow with the image (a whole-body CT); if a result read beyond
+    # it (``Problem.reads``), again on the whole image, so the mask is the same either way
+    shape = np.array(work.GetSize())[::-1]
+    sp = np.array(work.GetSpacing(), float)[::-1]
+    region = work_region(shape, sp, seeds, box, p.work_margin_mm)
+    facts = _whole_image_facts(work, ch2)
+    run = _on_part(work, ch2, region, seeds, box, background, facts, modality, p, confidence,
+                   source)
+    best, part_mask, beyond = run.segment(model)
+    if region is not None and not holds(region, shape, *run.per_image["reads"]):
+        log.debug("%s: the result read beyond the part of the image around the seeds: again "
+                  "on the whole image", source or "segment_click")
+        region = None
+        run = _on_part(work, ch2, None, seeds, box, background, facts, modality, p, confidence,
+                       source)
+        best, part_mask, beyond = run.segment(model)
     conf = run.conf_of(best)
     res, prob, p_used = best.res, best.prob, best.p
     warnings, flagged = result_warnings(
-        run.p, p_used, conf, mask, prob.sp, run.tiny(mask), res["boundary_fraction"],
-        run.boxed(best), res["details"].get("lung_level"), beyond, _box_fill(mask, prob.box),
-        box_span(mask, prob.box))
-    out = sitk.GetImageFromArray(mask.astype(np.uint8))
+        run.p, p_used, conf, part_mask, prob.sp, run.tiny(part_mask), res["boundary_fraction"],
+        run.boxed(best), res["details"].get("lung_level"), beyond, _box_fill(part_mask, prob.box),
+        box_span(part_mask, prob.box))
+    if region is None:
+        out, off = sitk.GetImageFromArray(part_mask.astype(np.uint8)), np.zeros(3, int)
+    else:       # pasted into the image's grid in place: one full-size copy, the result's own
+        out, off = sitk.Image(work.GetSize(), sitk.sitkUInt8), np.array([r.start for r in region])
+        out[tuple(region[::-1])] = sitk.GetImageFromArray(part_mask.astype(np.uint8))
     out.CopyInformation(work)
     out = on_input_grid(out, image)
-    vol = float(mask.sum()) * run.voxel_mm3 / 1000.0
+    vol = float(part_mask.sum()) * run.voxel_mm3 / 1000.0
     seeds_lps = [tuple(float(v) for v in work.TransformIndexToPhysicalPoint(
-        [int(c) for c in s[::-1]])) for s in best.used]
+        [int(c) for c in (s + off)[::-1]])) for s in best.used]
     for w in warnings:
         log.info("%s: %s", source or "segment_click", w)
     return ClickResult(mask=out, confidence=conf, jitter_dice=best.jitter, model=res["model"],
@@ -294,6 +326,55 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
                        warnings=warnings, seconds=time.perf_counter() - t0,
                        ray_length_mm=float(p_used.ray_length_mm), needs_check=bool(
                            run.unreliable(best) or run.implausible(best) or flagged))
+
+
+def _float32_exact(arr: np.ndarray) -> bool:
+    """Whether float32 holds every value of the integer array ``arr`` exactly (a type it casts
+    to safely, or values within +-2**24: CT's HU stored as int32), so that casting the part the
+    method works on gives what casting the whole image would."""
+    if np.can_cast(arr.dtype, np.float32):
+        return True
+    return bool(np.issubdtype(arr.dtype, np.integer) and arr.size > 0
+                and -2 ** 24 <= int(arr.min()) and int(arr.max()) <= 2 ** 24)
+
+
+def _whole_image_facts(work, ch2) -> Dict:
+    """What the method takes from the whole image, not from the part it works on
+    (``Problem.per_image``): the padding (the minimum, where >= 1 % of the voxels hold it) and
+    whether the image and the second channel are finite everywhere (``_smoothing``)."""
+    import SimpleITK as sitk
+
+    arr = sitk.GetArrayViewFromImage(work)
+    v0 = arr.min()
+    step = max(1, 2 ** 24 // max(1, arr[0].size))      # counted in slabs: no full-size copy
+    n = sum(int(np.count_nonzero(arr[k:k + step] == v0)) for k in range(0, len(arr), step))
+    facts: Dict = {"pad_value": float(v0) if n / arr.size >= 0.01 else None}
+    for name, img in (("image", work), ("ch2", ch2)):
+        if img is not None:
+            a = sitk.GetArrayViewFromImage(img)
+            facts[("finite", name)] = bool(np.isfinite(np.min(a)) and np.isfinite(np.max(a)))
+    return facts
+
+
+def _on_part(work, ch2, region, seeds, box, background, facts: Dict, modality: str,
+             p: ClickParameters, confidence: bool, source: Optional[str]) -> "_Click":
+    """The method's run on the part ``region`` (index slices z, y, x; None: the whole image)
+    of ``work`` and ``ch2``, with the seeds, box and background points (z, y, x indices of
+    ``work``) moved into it; a float image (a smaller type is cast to float32 here)."""
+    import SimpleITK as sitk
+
+    off = np.zeros(3, int) if region is None else np.array([r.start for r in region])
+    if region is not None:
+        xyz = tuple(region[::-1])
+        work = work[xyz]
+        ch2 = None if ch2 is None else ch2[xyz]
+    if work.GetPixelID() not in (sitk.sitkFloat32, sitk.sitkFloat64):
+        work = sitk.Cast(work, sitk.sitkFloat32)
+    box = None if box is None else tuple(slice(b.start - o, b.stop - o)
+                                         for b, o in zip(box, off))
+    return _Click(work, [s - off for s in seeds], box,
+                  None if background is None else [b - off for b in background], ch2,
+                  modality, p, confidence, source, dict(facts))
 
 
 def _box_fill(m: np.ndarray, box) -> Optional[float]:
@@ -327,14 +408,14 @@ class _Click:
     last state by its start (a retry with more re-centring continues them), and the image's
     smoothings (``_problem.Problem``'s ``per_image``)."""
 
-    def __init__(self, image, seeds, bbox, background, ch2, modality: str, p: ClickParameters,
-                 confidence: bool, source: Optional[str]):
+    def __init__(self, image, seeds_zyx, box, background_zyx, ch2, modality: str,
+                 p: ClickParameters, confidence: bool, source: Optional[str],
+                 per_image: Optional[Dict] = None):
         import SimpleITK as sitk
 
-        self.image, self.seeds, self.bbox, self.background, self.ch2 = (
-            image, seeds, bbox, background, ch2)
+        self.image, self.box, self.background, self.ch2 = image, box, background_zyx, ch2
         self.modality, self.confidence, self.source = modality, confidence, source
-        self.seeds_zyx = [np.array(s[::-1]) for s in seeds]
+        self.seeds_zyx = [np.asarray(s, int) for s in seeds_zyx]
         if modality == "CT" and p.blood_pool_hu is not None:
             # a seed of the user's in tissue as bright as the blood pool (a contrast-filled vessel
             # inside the tumour, an enhancing tumour): no blood-pool walls in any of this call's
@@ -348,7 +429,7 @@ class _Click:
         self.seed_ball_mm3 = 4.0 / 3.0 * np.pi * p.seed_radius_mm ** 3
         self.voxel_mm3 = float(np.prod(np.array(image.GetSpacing(), float)[::-1]))  # Problem.sp
         self.shared: Dict[tuple, Dict[str, Any]] = {}
-        self.per_image: Dict = {}
+        self.per_image: Dict = {} if per_image is None else per_image
 
     # -- masks --------------------------------------------------------------------------
     def balls(self, m: np.ndarray) -> float:
@@ -374,17 +455,9 @@ class _Click:
         key = (dataclasses.replace(q, recentre_iterations=1), use_model, box_model)
         if key not in self.shared:
             self.shared[key] = {"prob": _Problem(
-                self.image, self.ch2, self.bbox, self.background, self.modality, use_model, q,
+                self.image, self.ch2, self.box, self.background, self.modality, use_model, q,
                 self.source, box_model, len(self.seeds_zyx), self.per_image), "states": {}}
         prob, states = self.shared[key]["prob"], self.shared[key]["states"]
-        if prob.box is not None:
-            for s in self.seeds:
-                z, y, x = s[::-1]
-                if not all(b.start <= v < b.stop for b, v in zip(prob.box, (z, y, x))):
-                    pt = self.image.TransformIndexToPhysicalPoint([int(v) for v in s])
-                    raise ValueError(f"{self.source + ': ' if self.source else ''}seed "
-                                     f"{format_numbers(pt, 2)} (LPS mm) lies outside the "
-                                     f"bounding box")
 
         def pipeline(start: List[np.ndarray]):
             return self._pipeline(prob, states, q, start)
@@ -519,7 +592,7 @@ class _Click:
     def choose(self, model: str) -> _Attempt:
         """Steps 1-8: the first attempt, the retries of an unreliable one and the fallbacks of
         an implausible one, in this order; the attempt kept."""
-        p, seeds_zyx, bbox = self.p, self.seeds_zyx, self.bbox
+        p, seeds_zyx, bbox = self.p, self.seeds_zyx, self.box
         unreliable, trusted, more_reliable = self.unreliable, self.trusted, self.more_reliable
         best = first = self.attempt(p, model)
         # an unreliable result: a longer reach (large tumours, wide necrotic cores; rays every
