@@ -219,6 +219,22 @@ def test_a_long_scan_is_segmented_on_the_part_around_the_click(monkeypatch, inpu
             whole.needs_check, whole.volume_ml, whole.seeds_lps, whole.boundary_fraction)
 
 
+def test_a_seed_outside_the_box_is_refused_before_any_work(monkeypatch):
+    """A seed outside the bounding box is refused in one line naming the source and the seed
+    (LPS mm), before the method runs."""
+    from PanCancerSubtypeLib.segmentation import click as click_mod
+
+    im, _, _ = _lung_nodule()
+    corners = [_pt(im, (5, 20, 20)), _pt(im, (25, 52, 52))]
+    bbox = list(np.minimum(*corners)) + list(np.maximum(*corners))
+    monkeypatch.setattr(click_mod, "_on_part", None)        # any work would fail otherwise
+    with pytest.raises(ValueError, match="lies outside the bounding box") as e:
+        seg.segment_click(im, [_pt(im, (15, 36, 36)), _pt(im, (15, 36, 60))], bbox=bbox,
+                          modality="CT", source="case3")
+    # the second seed: origin (-20, 10, -40) + (60 x 0.8, 36 x 0.8, 15 x 2) mm
+    assert str(e.value) == "case3: seed (28, 38.8, -10) (LPS mm) lies outside the bounding box"
+
+
 def test_the_part_around_the_seeds_holds_what_a_result_reads():
     """Hand-worked: ``work_region`` grows the seeds' and the box's voxels by the margin (150
     mm: 75 slices of 2 mm, 188 voxels of 0.8 mm) and clips it to the image, or says None when

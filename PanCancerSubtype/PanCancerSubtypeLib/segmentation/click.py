@@ -280,11 +280,12 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
     background = None if not has_background else [np.array(b[::-1]) for b in seeds_to_indices(
         work, background_lps_mm, source=source, what="background point")]
     box = None if bbox is None else bbox_to_slices(work, bbox, source)
-    for s in seeds if box is not None else []:
-        if not all(b.start <= v < b.stop for b, v in zip(box, s)):
-            pt = work.TransformIndexToPhysicalPoint([int(v) for v in s[::-1]])
-            raise ValueError(f"{source + ': ' if source else ''}seed {format_numbers(pt, 2)} "
-                             f"(LPS mm) lies outside the bounding box")
+    outside = [] if box is None else [s for s in seeds if not all(
+        b.start <= v < b.stop for b, v in zip(box, s))]
+    if outside:
+        pt = work.TransformIndexToPhysicalPoint([int(v) for v in outside[0][::-1]])
+        raise ValueError(f"{source + ': ' if source else ''}seed {format_numbers(pt, 2)} "
+                         f"(LPS mm) lies outside the bounding box")
     # the part of the image around the seeds (and the box) that the method works on: its
     # time and memory do not grow with the image (a whole-body CT); if a result read beyond
     # it (``Problem.reads``), again on the whole image, so the mask is the same either way
