@@ -598,7 +598,9 @@ def test_a_second_seed_by_an_enhancing_rim_does_not_reach_for_a_vessel():
     rays meet the rim at once; the others cross normal tissue to the vessel.  Counting that
     dark run as tumour, as for the first seed inside its rim, gave an 83 mL mask of a 9 mL
     tumour (Dice 0.196); now the second seed adds only what the model calls tumour around it
-    (measured 0.990, as from the first seed alone)."""
+    (measured 0.990, as from the first seed alone: the seed's own voxel), and says so: a
+    warning names the seed whose surroundings the mask leaves out, and the result is flagged
+    (the user says that tissue is tumour).  Two such seeds are named in one warning."""
     sp = (1.0, 1.0, 1.0)
     shape = (60, 60, 100)
     z, y, x = np.ogrid[:60, :60, :100]
@@ -613,6 +615,16 @@ def test_a_second_seed_by_an_enhancing_rim_does_not_reach_for_a_vessel():
     assert _dice(one.mask, ref) > 0.97
     assert _dice(two.mask, ref) > 0.97 and two.volume_ml < 1.2 * one.volume_ml
     assert two.confidence > 0.9
+    assert not one.needs_check and not any("leaves out" for w in one.warnings)
+    # the second seed: origin (-20, 10, -40) + (50, 30, 30) mm
+    assert two.needs_check and two.warnings[0] == (
+        "the mask leaves out the tissue around seed 2 (30, 40, -10) (LPS mm): the appearance "
+        "model, which the first seed's tissue chooses, does not take it for tumour; check it "
+        "(if it is, add it by hand, e.g. with the Segment Editor)")
+    three = seg.segment_click(im, [_pt(im, v) for v in ((30, 30, 35), (30, 30, 50), (30, 45, 35))],
+                              modality="MR", confidence=False)
+    assert three.needs_check and three.warnings[0].startswith(
+        "the mask leaves out the tissue around seeds 2 (30, 40, -10), 3 (15, 55, -10) (LPS mm)")
 
 
 def test_a_further_seed_in_a_cyst_beside_the_enhancing_tissue_adds_the_cyst():

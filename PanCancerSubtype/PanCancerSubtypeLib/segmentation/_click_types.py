@@ -3,10 +3,11 @@ gives each parameter's role), and the result's warnings."""
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from ..errors import format_numbers
 from ..regions import mask_bounds
 from ._appearance import SOLID_LUNG_HU
 
@@ -174,12 +175,23 @@ class ClickResult:
 def result_warnings(p: ClickParameters, p_used: ClickParameters, conf: Optional[float],
                     mask: np.ndarray, spacing_zyx, tiny: bool, boundary_fraction: float,
                     boxed: bool, lung_level: Optional[float], beyond: float,
-                    fill: Optional[float], span: Optional[float]) -> Tuple[List[str], bool]:
+                    fill: Optional[float], span: Optional[float],
+                    outside: Sequence[Tuple[int, Any]] = ()) -> Tuple[List[str], bool]:
     """The sentences for the user about a result (``mask``, kept with parameters ``p_used``;
     ``tiny``: smaller than the seed's ball; ``boxed``: the box's ellipsoid, step 4; ``beyond``:
-    step 10's share; ``fill`` / ``span``: the box's, step 7), and whether one of the ground-glass,
-    enhancement-beyond and box-span warnings flags it (``needs_check``)."""
+    step 10's share; ``fill`` / ``span``: the box's, step 7; ``outside``: the user's seeds the
+    mask leaves out (less than half of the seed's ball inside), as (number from 1, LPS mm)), and
+    whether one of the ground-glass,
+    enhancement-beyond, box-span and seed-outside warnings flags it (``needs_check``)."""
     warnings: List[str] = []
+    if outside:
+        # the user says these voxels are tumour and the mask says not: never silently
+        what = ", ".join(f"{k} {format_numbers(pt, 2)}" for k, pt in outside)
+        warnings.append(f"the mask leaves out the tissue around seed"
+                        f"{'s' if len(outside) > 1 else ''} {what} (LPS mm): the appearance "
+                        f"model, which the first seed's tissue chooses, does not take it for "
+                        f"tumour; check it (if it is, add it by hand, e.g. with the Segment "
+                        f"Editor)")
     if conf is not None and conf < p.warn_below and not tiny:
         warnings.append(f"the mask depends on where one clicks (confidence {conf:.2f} < "
                         f"{p.warn_below}): check it; add seeds, a box or background points")
@@ -219,4 +231,4 @@ def result_warnings(p: ClickParameters, p_used: ClickParameters, conf: Optional[
     if short := span is not None and span < p.min_box_span:
         warnings.append(f"the mask spans only {100 * span:.0f}% of the box along one axis: the "
                         f"tumour is probably larger; check it")
-    return warnings, bool(ggo or continues or short)
+    return warnings, bool(ggo or continues or short or outside)
