@@ -655,6 +655,39 @@ def test_a_further_seed_in_a_cyst_beside_the_enhancing_tissue_adds_the_cyst():
     assert (m2 & enh).sum() >= (m1 & enh).sum()
 
 
+def test_a_further_seed_darker_than_the_brain_by_half_a_robust_sd_gets_its_own_class():
+    """With the enhancing model a further seed of the user's on tissue the model does not call
+    tumour takes its own class of the click's surroundings when that tissue (the median of the
+    seed's ball) is darker than the normal tissue by ``further_dark_sd`` robust SDs: half of
+    one (it was one).  Here a part about 0.7 robust SDs darker than the normal tissue (its
+    ball's median): its own class with the default, none with one SD.  (brats_2013_pat0004_1's non-enhancing tumour lies
+    0.73 robust SDs below its normal tissue: the corrective seeds there added nothing, Dice
+    0.647 after three clicks; with half an SD 0.825.)"""
+    from PanCancerSubtypeLib.segmentation.click import _Problem
+
+    z, y, x = np.ogrid[:60, :60, :100]
+    enh = (z - 30) ** 2 + (y - 30) ** 2 + (x - 35) ** 2 <= 81
+    part = ((z - 30) ** 2 + (y - 30) ** 2 + (x - 52) ** 2 <= 81) & ~enh
+    arr = np.where(enh, 3.0, np.where(part, -0.09, 0.0))
+    im = _image(arr + np.random.default_rng(2).normal(0, 0.3, (60, 60, 100)), (1.0, 1.0, 1.0))
+    seeds = [np.array((30, 30, 35)), np.array((30, 30, 54))]
+    own = {}
+    for k in (0.5, 1.0):
+        p = seg.ClickParameters(further_dark_sd=k)
+        lk = _Problem(im, None, None, None, "MR", "auto", p, None, "box", 2).likelihood(seeds)
+        assert lk["model"] == "bright"
+        b = lk["details"]["bright"]
+        c = seeds[1] - lk["lo"]             # the seed's 2.5 mm ball (1 mm voxels)
+        g = np.ogrid[tuple(slice(0, n) for n in lk["sm"].shape)]
+        level = float(np.median(lk["sm"][sum((gi - ci) ** 2 for gi, ci in zip(g, c)) <= 6.25]))
+        assert b["median"] - b["sd"] < level < b["median"] - 0.5 * b["sd"]
+        own[k] = sorted(lk["t_own"])
+    assert own == {0.5: [1], 1.0: []}
+    assert seg.ClickParameters().further_dark_sd == 0.5
+    with pytest.raises(ValueError, match="further_dark_sd"):
+        seg.ClickParameters(further_dark_sd=-1.0).validate()
+
+
 def test_a_further_seed_does_not_change_the_enhancing_models_statistics():
     """The enhancing model's threshold comes from the normal tissue around the seeds that choose
     the model: the first seed (and a one-click run's own second seeds), not the user's further

@@ -494,7 +494,8 @@ def enhancement_beyond_point(mask: np.ndarray, enhancing: np.ndarray, spacing_zy
 
 def dark_tissue(t, sm, median: float, sd: float):
     """The enhancing model's dark tissue (necrosis, a cyst): not enhancing (``t`` < 1/2) and
-    darker than the normal tissue by one robust SD (``sm`` < ``median`` - ``sd``)."""
+    darker than the normal tissue by ``sd`` (``sm`` < ``median`` - ``sd``; one robust SD for the
+    dark core next to a rim, half of one for a further seed's tissue)."""
     return (t < 0.5) & (sm < median - sd)
 
 

@@ -74,6 +74,7 @@ class ClickParameters:
     own_band_reward: float = 0.0
     inside_reward: float = 0.0
     unbounded_bright: float = 0.25
+    further_dark_sd: float = 0.5
     work_margin_mm: Optional[float] = 150.0
 
     def validate(self) -> "ClickParameters":
@@ -122,6 +123,8 @@ class ClickParameters:
         for name in ("min_box_fill", "min_box_span"):
             if not 0.0 <= float(getattr(self, name)) < 1.0:
                 raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)!r}")
+        if not (np.isfinite(self.further_dark_sd) and self.further_dark_sd >= 0):
+            raise ValueError(f"further_dark_sd must be >= 0, got {self.further_dark_sd!r}")
         if self.work_margin_mm is not None and not (np.isfinite(self.work_margin_mm)
                                                     and self.work_margin_mm > 0):
             raise ValueError(f"work_margin_mm must be a positive number or None, got "

@@ -198,9 +198,11 @@ class Problem:
             t = app.bright_likelihood(sm_c, thr, sd, sp, p.closing_mm, p.max_hole_radius_mm,
                                       wall=pad_c)[inner]
             # a further seed of the user's in dark tissue that this model does not call tumour
-            # (a cyst beside the rim): its own class of the click's surroundings, as generic's
+            # (a cyst beside the rim, non-enhancing tumour darker than the brain around it by
+            # ``further_dark_sd``): its own class of the click's surroundings, as generic's
             dark = [i for i in self.further(len(loc)) if app.dark_tissue(
-                t[tuple(loc[i])], float(np.median(sm[seed_balls[i]])), med, sd)]
+                t[tuple(loc[i])], float(np.median(sm[seed_balls[i]])), med,
+                p.further_dark_sd * sd)]
             if dark:
                 gfeat = smooth(self.full, "image", p.generic_smoothing_mm)[inner]
                 split = near(p.generic_radius_mm)

@@ -173,7 +173,8 @@ appearance model: further seeds add regions, not another model.  With the ``brig
 further seed on tissue the model does not call tumour adds what the model calls tumour around
 it, not the dark interior up to each ray's first enhancing tissue (from a seed by the edge,
 rays cross normal tissue to the next vessel); one in dark tissue (darker than the normal
-tissue by one robust SD: a cyst or necrosis beside the rim, ``_appearance.dark_tissue``) has
+tissue by ``further_dark_sd``, half a robust SD: a cyst or necrosis beside the rim, non-enhancing
+tumour darker than the brain around it; ``_appearance.dark_tissue``) has
 its own class of the first seed's surroundings, as with ``generic``.  With the ``generic``
 model each further seed has its own class of the first seed's split (its tissue is tumour
 too) and re-estimates it from its own surface (pooled, a seed whose surroundings differ would
