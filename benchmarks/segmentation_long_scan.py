@@ -7,9 +7,9 @@ whether the two masks are the same voxel for voxel.
 
 The scan: a shared case's CT (``--case``, default lung2, 512 x 512 voxels), stored as int16 HU
 as a CT reader gives it, repeated along z (every other copy mirrored, so that the slices run on
-without a seam) to ``--slices`` slices (900 of lung2's 5 mm: a 4.5 m scan, the length of a
-whole-body series of 2 mm slices of a tall patient, 1.8 m, stacked 2.5 times; the method's cost
-depends on the voxels, not on the anatomy), with the reference in the first copy; the click is
+without a seam) to ``--slices`` slices (900: as many voxels as a whole-body series of 2 mm
+slices, 1.8 m; the method's cost depends on the voxels, not on the anatomy, and on the margin
+in mm, here 150 mm of lung2's 5 mm slices), with the reference in the first copy; the click is
 the protocol's centroid-nearest voxel (``segmentation_bench.benchmark_seeds``).  Each run is a
 fresh process that reads the scan from a file, as a user's does (memory: its peak resident set
 during the call minus the one before it, "+ MB"; wall and CPU time of the call; the machine's
