@@ -194,3 +194,54 @@ def test_parse_label():
     assert io.parse_label("GTV-1") == (None, "GTV-1")
     assert io.parse_label("") == (None, None)
     assert io.parse_label(None) == (None, None)
+
+
+@pytest.mark.parametrize("code", ["LPS", "RAS", "LAS", "SAL", "IRP", "PIL"])
+@pytest.mark.parametrize("rotated", [False, True])
+def test_the_lps_order_as_index_arithmetic_equals_dicomorient(code, rotated):
+    """``io.LPSOrder`` gives, without reordering the whole image, what ``in_lps_order``
+    (``DICOMOrient`` of the whole image) gives: the same voxel for an index, the same part's
+    voxels (a part reordered alone equals that part of the reordered image, geometry and all),
+    slices and indices mapped both ways, and a part pasted back onto the stored grid in the
+    stored order."""
+    from PanCancerSubtypeLib.io import LPSOrder, in_lps_order
+
+    rng = np.random.default_rng(1)
+    lps = sitk.GetImageFromArray(rng.random((9, 10, 11)).astype(np.float32))
+    lps.SetSpacing((0.7, 0.9, 2.5))
+    lps.SetOrigin((-20.0, 10.0, -40.0))
+    if rotated:                 # 20 degrees about z: still nearest to the same axes
+        c, s = np.cos(np.radians(20.0)), np.sin(np.radians(20.0))
+        lps.SetDirection((c, -s, 0.0, s, c, 0.0, 0.0, 0.0, 1.0))
+    stored = lps if code == "LPS" else sitk.DICOMOrient(lps, code)
+    order = LPSOrder(stored)
+    work = in_lps_order(stored)
+    assert order.identity == (code == "LPS")
+    assert order.shape == sitk.GetArrayViewFromImage(work).shape
+    assert np.allclose(np.array(order.spacing), work.GetSpacing())
+    a_work, a_stored = sitk.GetArrayFromImage(work), sitk.GetArrayFromImage(stored)
+    for _ in range(20):
+        zyx = np.array([rng.integers(0, n) for n in order.shape])
+        xyz = order.to_stored(zyx)
+        assert a_work[tuple(zyx)] == a_stored[tuple(xyz[::-1])]
+        assert np.array_equal(order.to_lps(xyz), zyx)
+        assert np.allclose(work.TransformIndexToPhysicalPoint([int(v) for v in zyx[::-1]]),
+                           stored.TransformIndexToPhysicalPoint(xyz), atol=1e-9)
+    region = (slice(2, 7), slice(1, 9), slice(3, 10))
+    part = order.part(stored, region)
+    assert np.array_equal(sitk.GetArrayFromImage(part), a_work[region])
+    assert part.GetDirection() == work.GetDirection()
+    assert np.allclose(part.GetOrigin(), work.TransformIndexToPhysicalPoint([3, 1, 2]),
+                       atol=1e-9)
+    assert order.lps_slices(order.stored_slices(region)) == region
+    m = (rng.random(a_work[region].shape) > 0.5)
+    full = np.zeros(order.shape, np.uint8)
+    full[region] = m
+    pasted = order.paste(m, region, stored)
+    ref = sitk.GetImageFromArray(full)
+    ref.CopyInformation(work)
+    ref = ref if code == "LPS" else sitk.DICOMOrient(ref, sitk.DICOMOrientImageFilter
+                                                    .GetOrientationFromDirectionCosines(
+                                                        stored.GetDirection()))
+    assert pasted.GetSize() == stored.GetSize() and pasted.GetOrigin() == stored.GetOrigin()
+    assert np.array_equal(sitk.GetArrayFromImage(pasted), sitk.GetArrayFromImage(ref))

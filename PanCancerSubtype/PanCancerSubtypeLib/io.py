@@ -350,6 +350,97 @@ def reordered_onto(img: sitk.Image, like: sitk.Image) -> Optional[sitk.Image]:
     return out
 
 
+class LPSOrder:
+    """An image's voxels in LPS order (as :func:`in_lps_order` stores them) as index arithmetic,
+    without a copy of the image: LPS axis ``j`` (x, y, z) is the stored axis ``perm[j]``,
+    reversed where ``flip[j]`` (``DICOMOrientImageFilter``'s permutation and flips, taken from a
+    2 x 2 x 2 image of the same direction).  Index tuples and slices here are (z, y, x), as
+    NumPy arrays of the images are.  The identity for an image in LPS order or one that
+    ``DICOMOrient`` cannot put in LPS order (:func:`in_lps_order` leaves it as it is)."""
+
+    def __init__(self, image: sitk.Image):
+        self.size = tuple(int(n) for n in image.GetSize())            # stored, x y z
+        self.perm, self.flip = (0, 1, 2), (False, False, False)
+        if _orientation(image) != "LPS":
+            probe = sitk.Image([2] * image.GetDimension(), sitk.sitkUInt8)
+            probe.SetDirection(image.GetDirection())
+            f = sitk.DICOMOrientImageFilter()
+            f.SetDesiredCoordinateOrientation("LPS")
+            try:
+                out = f.Execute(probe)
+            except RuntimeError:        # no valid orientation code (never expected)
+                out = None
+            if out is not None and _orientation(out) == "LPS":
+                self.perm = tuple(int(v) for v in f.GetPermuteOrder())
+                self.flip = tuple(bool(v) for v in f.GetFlipAxes())
+        self.spacing = tuple(float(image.GetSpacing()[k]) for k in self.perm)    # LPS, x y z
+        self.shape = tuple(self.size[self.perm[j]] for j in (2, 1, 0))           # LPS, z y x
+
+    @property
+    def identity(self) -> bool:
+        return self.perm == (0, 1, 2) and not any(self.flip)
+
+    def to_lps(self, index_xyz) -> np.ndarray:
+        """A stored voxel index (x, y, z) as an LPS index (z, y, x)."""
+        out = []
+        for j in range(3):
+            v = int(index_xyz[self.perm[j]])
+            out.append(self.size[self.perm[j]] - 1 - v if self.flip[j] else v)
+        return np.array(out[::-1])
+
+    def to_stored(self, index_zyx) -> List[int]:
+        """An LPS index (z, y, x) as the stored voxel index (x, y, z)."""
+        out = [0, 0, 0]
+        for j, v in enumerate(np.asarray(index_zyx, int)[::-1]):
+            out[self.perm[j]] = self.size[self.perm[j]] - 1 - int(v) if self.flip[j] else int(v)
+        return out
+
+    def _axis_slices(self, region_zyx, to_lps: bool):
+        """Slices (z, y, x) of one order as slices (z, y, x) of the other."""
+        out = [slice(0, 0)] * 3
+        for j in range(3):
+            k = self.perm[j]
+            a, b = (region_zyx[2 - k] if to_lps else region_zyx[2 - j]).start, \
+                (region_zyx[2 - k] if to_lps else region_zyx[2 - j]).stop
+            n = self.size[k]
+            a, b = (n - b, n - a) if self.flip[j] else (a, b)
+            out[2 - j if to_lps else 2 - k] = slice(int(a), int(b))
+        return tuple(out)
+
+    def lps_slices(self, stored_zyx):
+        """Index slices (z, y, x) of the stored image as slices of the LPS order."""
+        return self._axis_slices(stored_zyx, True)
+
+    def stored_slices(self, lps_zyx):
+        """Index slices (z, y, x) of the LPS order as slices of the stored image."""
+        return self._axis_slices(lps_zyx, False)
+
+    def part(self, image: sitk.Image, lps_zyx) -> sitk.Image:
+        """The part ``lps_zyx`` (slices of the LPS order) of ``image`` (on the grid this order
+        was made from), its voxels in LPS order: only that part is copied."""
+        xyz = tuple(self.stored_slices(lps_zyx)[::-1])
+        whole = all(r.start == 0 and r.stop == n for r, n in zip(xyz, image.GetSize()))
+        part = image if whole else image[xyz]
+        return part if self.identity else sitk.DICOMOrient(part, "LPS")
+
+    def to_stored_array(self, arr_lps: np.ndarray) -> np.ndarray:
+        """An array (z, y, x) in LPS order in the stored order (a view)."""
+        for j in range(3):
+            if self.flip[j]:
+                arr_lps = np.flip(arr_lps, axis=2 - j)
+        return np.transpose(arr_lps, [2 - self.perm.index(2 - n) for n in range(3)])
+
+    def paste(self, part_lps: np.ndarray, lps_zyx, image: sitk.Image) -> sitk.Image:
+        """A uint8 image on ``image``'s grid, 0 but for the part ``lps_zyx`` (slices of the
+        LPS order), which holds ``part_lps`` (z, y, x, LPS order); pasted in place: one
+        full-size image."""
+        out = sitk.Image(image.GetSize(), sitk.sitkUInt8)
+        out.CopyInformation(image)
+        part = np.ascontiguousarray(self.to_stored_array(np.asarray(part_lps, np.uint8)))
+        out[tuple(self.stored_slices(lps_zyx)[::-1])] = sitk.GetImageFromArray(part)
+        return out
+
+
 def in_lps_order(image: sitk.Image) -> sitk.Image:
     """``image`` with its voxels stored in LPS order (the index axes x, y, z running towards
     the patient's left, posterior and superior: ``SimpleITK.DICOMOrient``, an exact

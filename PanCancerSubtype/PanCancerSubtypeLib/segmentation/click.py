@@ -179,9 +179,9 @@ its own class of the first seed's surroundings, as with ``generic``.  With the `
 model each further seed has its own class of the first seed's split (its tissue is tumour
 too) and re-estimates it from its own surface (pooled, a seed whose surroundings differ would
 change the first's).
-The method works on the voxels in LPS order (``io.in_lps_order``: an exact permutation and
-flip of the array), so the same scan stored in another order (a RAS NIfTI file, a sagittal
-series) gives the same mask.  It works on the part of the image within ``work_margin_mm`` of the
+The method works on the voxels in LPS order (``io.LPSOrder``: an exact permutation and flip
+of the array, of the part it works on only), so the same scan stored in another order (a RAS
+NIfTI file, a sagittal series) gives the same mask.  It works on the part of the image within ``work_margin_mm`` of the
 seeds and the box (``_points.work_region``), so a long scan costs what that part costs; what the
 method takes from the whole image (the padding value, whether the image is finite) comes from
 the whole image, every voxel range a result reads is recorded (``Problem.reads``), and a result
@@ -202,7 +202,7 @@ import numpy as np
 from ..errors import format_numbers
 from . import _appearance as app
 from ._click_types import ClickParameters, ClickResult, result_warnings
-from ..io import in_lps_order, on_input_grid
+from ..io import LPSOrder
 from ._points import (bbox_to_slices, box_span, check_scalar_3d, deepest_point, holds,
                       inner_half_points, inner_half_points_per_seed, second_channel_on_grid,
                       seeds_to_indices, work_region)
@@ -269,44 +269,44 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
         raise ValueError(f"modality must be CT or MR, got {modality!r}")
     has_background = background_lps_mm is not None and np.asarray(background_lps_mm,
                                                                     float).size > 0
-    # the points checked on the image as given (its voxel indices in the messages), then
-    # everything in LPS voxel order: the mask does not depend on how the voxels are stored
-    seeds_to_indices(image, seeds_lps_mm, source=source)
-    if has_background:
-        seeds_to_indices(image, background_lps_mm, source=source, what="background point")
+    # the points on the image as given (its voxel indices in the messages); the method works
+    # on the voxels in LPS order (``io.LPSOrder``: the indices' permutation and flips, the
+    # part it works on reordered, not the whole image), so the mask does not depend on how
+    # the voxels are stored
+    order = LPSOrder(image)
+    seeds = [order.to_lps(s) for s in seeds_to_indices(image, seeds_lps_mm, source=source)]
+    background = None if not has_background else [order.to_lps(b) for b in seeds_to_indices(
+        image, background_lps_mm, source=source, what="background point")]
     ch2 = None if second_channel is None else second_channel_on_grid(second_channel, image, source)
-    work = in_lps_order(image)
-    ch2 = None if ch2 is None else in_lps_order(ch2)    # on the image's grid: the same order
-    seeds = [np.array(s[::-1]) for s in seeds_to_indices(work, seeds_lps_mm, source=source)]
-    background = None if not has_background else [np.array(b[::-1]) for b in seeds_to_indices(
-        work, background_lps_mm, source=source, what="background point")]
-    box = None if bbox is None else bbox_to_slices(work, bbox, source)
-    outside = [] if box is None else [s for s in seeds if not all(
+    box = None if bbox is None else order.lps_slices(bbox_to_slices(image, bbox, source))
+    out_of_box = [] if box is None else [s for s in seeds if not all(
         b.start <= v < b.stop for b, v in zip(box, s))]
-    if outside:
-        pt = work.TransformIndexToPhysicalPoint([int(v) for v in outside[0][::-1]])
+    if out_of_box:
+        pt = image.TransformIndexToPhysicalPoint(order.to_stored(out_of_box[0]))
         raise ValueError(f"{source + ': ' if source else ''}seed {format_numbers(pt, 2)} "
                          f"(LPS mm) lies outside the bounding box")
     # the part of the image around the seeds (and the box) that the method works on: its
     # time and memory do not grow with the image (a whole-body CT); if a result read beyond
     # it (``Problem.reads``), again on the whole image, so the mask is the same either way
-    shape = np.array(work.GetSize())[::-1]
-    sp = np.array(work.GetSpacing(), float)[::-1]
+    shape = np.array(order.shape)
+    sp = np.array(order.spacing, float)[::-1]
+    whole = tuple(slice(0, int(n)) for n in shape)
     region = work_region(shape, sp, seeds, box, p.work_margin_mm)
-    facts = _whole_image_facts(work, ch2)
-    run = _on_part(work, ch2, region, seeds, box, background, facts, modality, p, confidence,
-                   source)
+    facts = _whole_image_facts(image, ch2)
+    run = _on_part(order, image, ch2, region or whole, seeds, box, background, facts, modality,
+                   p, confidence, source)
     best, part_mask, beyond = run.segment(model)
     if region is not None and not holds(region, shape, *run.per_image["reads"]):
         log.debug("%s: the result read beyond the part of the image around the seeds: again "
                   "on the whole image", source or "segment_click")
         region = None
-        run = _on_part(work, ch2, None, seeds, box, background, facts, modality, p, confidence,
-                       source)
+        run = _on_part(order, image, ch2, whole, seeds, box, background, facts, modality, p,
+                       confidence, source)
         best, part_mask, beyond = run.segment(model)
+    region = region or whole
     conf = run.conf_of(best)
     res, prob, p_used = best.res, best.prob, best.p
-    off = np.zeros(3, int) if region is None else np.array([r.start for r in region])
+    off = np.array([r.start for r in region])
     # the user's seeds that the mask leaves out: less than half of the seed's own ball in it
     # (a seed the model gives nothing keeps only its own voxel; a click on a tumour's edge
     # has half; over the benchmark's 183 one-click results, at least 68 %)
@@ -317,16 +317,10 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
         run.p, p_used, conf, part_mask, prob.sp, run.tiny(part_mask), res["boundary_fraction"],
         run.boxed(best), res["details"].get("lung_level"), beyond, _box_fill(part_mask, prob.box),
         box_span(part_mask, prob.box), outside)
-    if region is None:
-        out = sitk.GetImageFromArray(part_mask.astype(np.uint8))
-    else:       # pasted into the image's grid in place: one full-size copy, the result's own
-        out = sitk.Image(work.GetSize(), sitk.sitkUInt8)
-        out[tuple(region[::-1])] = sitk.GetImageFromArray(part_mask.astype(np.uint8))
-    out.CopyInformation(work)
-    out = on_input_grid(out, image)
+    out = order.paste(part_mask, region, image)     # in place: one full-size copy, the result
     vol = float(part_mask.sum()) * run.voxel_mm3 / 1000.0
-    seeds_lps = [tuple(float(v) for v in work.TransformIndexToPhysicalPoint(
-        [int(c) for c in (s + off)[::-1]])) for s in best.used]
+    seeds_lps = [tuple(float(v) for v in image.TransformIndexToPhysicalPoint(
+        order.to_stored(s + off))) for s in best.used]
     for w in warnings:
         log.info("%s: %s", source or "segment_click", w)
     return ClickResult(mask=out, confidence=conf, jitter_dice=best.jitter, model=res["model"],
@@ -347,36 +341,35 @@ def _float32_exact(arr: np.ndarray) -> bool:
                 and -2 ** 24 <= int(arr.min()) and int(arr.max()) <= 2 ** 24)
 
 
-def _whole_image_facts(work, ch2) -> Dict:
+def _whole_image_facts(image, ch2) -> Dict:
     """What the method takes from the whole image, not from the part it works on
     (``Problem.per_image``): the padding (the minimum, where >= 1 % of the voxels hold it) and
     whether the image and the second channel are finite everywhere (``_smoothing``)."""
     import SimpleITK as sitk
 
-    arr = sitk.GetArrayViewFromImage(work)
+    arr = sitk.GetArrayViewFromImage(image)
     v0 = arr.min()
     step = max(1, 2 ** 24 // max(1, arr[0].size))      # counted in slabs: no full-size copy
     n = sum(int(np.count_nonzero(arr[k:k + step] == v0)) for k in range(0, len(arr), step))
     facts: Dict = {"pad_value": float(v0) if n / arr.size >= 0.01 else None}
-    for name, img in (("image", work), ("ch2", ch2)):
+    for name, img in (("image", image), ("ch2", ch2)):
         if img is not None:
             a = sitk.GetArrayViewFromImage(img)
             facts[("finite", name)] = bool(np.isfinite(np.min(a)) and np.isfinite(np.max(a)))
     return facts
 
 
-def _on_part(work, ch2, region, seeds, box, background, facts: Dict, modality: str,
+def _on_part(order, image, ch2, region, seeds, box, background, facts: Dict, modality: str,
              p: ClickParameters, confidence: bool, source: Optional[str]) -> "_Click":
-    """The method's run on the part ``region`` (index slices z, y, x; None: the whole image)
-    of ``work`` and ``ch2``, with the seeds, box and background points (z, y, x indices of
-    ``work``) moved into it; a float image (a smaller type is cast to float32 here)."""
+    """The method's run on the part ``region`` (index slices z, y, x of the LPS order
+    ``order``) of ``image`` and ``ch2`` (on its grid), its voxels in LPS order, with the seeds,
+    box and background points (LPS indices z, y, x) moved into it; a float image (a smaller
+    type is cast to float32 here)."""
     import SimpleITK as sitk
 
-    off = np.zeros(3, int) if region is None else np.array([r.start for r in region])
-    if region is not None:
-        xyz = tuple(region[::-1])
-        work = work[xyz]
-        ch2 = None if ch2 is None else ch2[xyz]
+    off = np.array([r.start for r in region])
+    work = order.part(image, region)
+    ch2 = None if ch2 is None else order.part(ch2, region)
     if work.GetPixelID() not in (sitk.sitkFloat32, sitk.sitkFloat64):
         work = sitk.Cast(work, sitk.sitkFloat32)
     box = None if box is None else tuple(slice(b.start - o, b.stop - o)
