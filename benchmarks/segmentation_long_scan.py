@@ -3,14 +3,16 @@ it (the method works on the part of the image within ``work_margin_mm`` of the s
 side with the same segmentation on the whole image (``work_margin_mm=None``, as before), and
 whether the two masks are the same voxel for voxel.
 
-    python benchmarks/segmentation_long_scan.py [--case lung2] [--slices 900]
+    python benchmarks/segmentation_long_scan.py [--case lung2] [--slices 900] [--order RAS]
 
 The scan: a shared case's CT (``--case``, default lung2, 512 x 512 voxels), stored as int16 HU
 as a CT reader gives it, repeated along z (every other copy mirrored, so that the slices run on
 without a seam) to ``--slices`` slices (900: as many voxels as a whole-body series of 2 mm
 slices, 1.8 m; the method's cost depends on the voxels, not on the anatomy, and on the margin
 in mm, here 150 mm of lung2's 5 mm slices), with the reference in the first copy; the click is
-the protocol's centroid-nearest voxel (``segmentation_bench.benchmark_seeds``).  Each run is a
+the protocol's centroid-nearest voxel (``segmentation_bench.benchmark_seeds``); ``--order``
+stores the scan and its reference in another voxel order (``DICOMOrient``, e.g. RAS as NIfTI
+files often are; default LPS, as the case is stored).  Each run is a
 fresh process that reads the scan from a file, as a user's does (memory: its peak resident set
 during the call minus the one before it, "+ MB"; wall and CPU time of the call; the machine's
 threads, as a user runs it).
@@ -33,7 +35,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "PanCancerSubtype"))
 
 
-def write_long_scan(case_id: str, n_slices: int, folder: Path) -> None:
+def write_long_scan(case_id: str, n_slices: int, folder: Path, order: str = "LPS") -> None:
     """The long int16 scan (``scan.nrrd``), its reference (``ref.nrrd``) and the click
     (``click.json``: LPS mm, modality) in ``folder``."""
     import SimpleITK as sitk
@@ -52,7 +54,8 @@ def write_long_scan(case_id: str, n_slices: int, folder: Path) -> None:
         out.SetSpacing(img.GetSpacing())
         out.SetOrigin(img.GetOrigin())
         out.SetDirection(img.GetDirection())
-        sitk.WriteImage(out, str(folder / name))
+        sitk.WriteImage(out if order == "LPS" else sitk.DICOMOrient(out, order),
+                        str(folder / name))
     seeds, _ = sb.benchmark_seeds(img, ref, 0, 0)
     (folder / "click.json").write_text(json.dumps({"seed": list(seeds[0]),
                                                    "modality": case[1]}))
@@ -104,6 +107,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--case", default="lung2")
     p.add_argument("--slices", type=int, default=900)
+    p.add_argument("--order", default="LPS", help="voxel order of the stored scan (e.g. RAS)")
     p.add_argument("--child", nargs=2, metavar=("MODE", "FOLDER"), help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
@@ -111,14 +115,15 @@ def main() -> None:
         return
     rows = {}
     with tempfile.TemporaryDirectory() as tmp:
-        write_long_scan(args.case, args.slices, Path(tmp))
+        write_long_scan(args.case, args.slices, Path(tmp), args.order.upper())
         for mode in ("whole", "part"):
             out = subprocess.run([sys.executable, __file__, "--child", mode, tmp], check=True,
                                  capture_output=True, text=True)
             rows[mode] = json.loads(out.stdout.strip().splitlines()[-1])
     size = rows["part"]["size"]
     print(f"click segmentation of {args.case} in a scan of {size[0]} x {size[1]} x {size[2]} "
-          f"voxels ({rows['part']['pixel']}, {np.prod(size) * 2 / 1e6:.0f} MB), "
+          f"voxels ({rows['part']['pixel']}, {np.prod(size) * 2 / 1e6:.0f} MB, stored in "
+          f"{args.order.upper()} order), "
           f"os.cpu_count() {os.cpu_count()}")
     print(f"{'':>34} {'wall s':>7} {'CPU s':>7} {'+ MB':>6} {'Dice':>6} {'conf':>5}")
     for mode, label in (("whole", "on the whole image (margin None)"),

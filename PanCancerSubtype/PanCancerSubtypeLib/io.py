@@ -434,10 +434,14 @@ class LPSOrder:
         """A uint8 image on ``image``'s grid, 0 but for the part ``lps_zyx`` (slices of the
         LPS order), which holds ``part_lps`` (z, y, x, LPS order); pasted in place: one
         full-size image."""
+        part = sitk.GetImageFromArray(np.ascontiguousarray(
+            self.to_stored_array(np.asarray(part_lps, np.uint8))))
+        if part.GetSize() == image.GetSize():       # the whole image
+            part.CopyInformation(image)
+            return part
         out = sitk.Image(image.GetSize(), sitk.sitkUInt8)
         out.CopyInformation(image)
-        part = np.ascontiguousarray(self.to_stored_array(np.asarray(part_lps, np.uint8)))
-        out[tuple(self.stored_slices(lps_zyx)[::-1])] = sitk.GetImageFromArray(part)
+        out[tuple(self.stored_slices(lps_zyx)[::-1])] = part
         return out
 
 
