@@ -398,13 +398,11 @@ class LPSOrder:
     def _axis_slices(self, region_zyx, to_lps: bool):
         """Slices (z, y, x) of one order as slices (z, y, x) of the other."""
         out = [slice(0, 0)] * 3
-        for j in range(3):
+        for j in range(3):              # LPS axis j (x, y, z) is stored axis k
             k = self.perm[j]
-            a, b = (region_zyx[2 - k] if to_lps else region_zyx[2 - j]).start, \
-                (region_zyx[2 - k] if to_lps else region_zyx[2 - j]).stop
-            n = self.size[k]
-            a, b = (n - b, n - a) if self.flip[j] else (a, b)
-            out[2 - j if to_lps else 2 - k] = slice(int(a), int(b))
+            src, dst = (2 - k, 2 - j) if to_lps else (2 - j, 2 - k)    # (z, y, x) positions
+            a, b, n = region_zyx[src].start, region_zyx[src].stop, self.size[k]
+            out[dst] = slice(int(n - b), int(n - a)) if self.flip[j] else slice(int(a), int(b))
         return tuple(out)
 
     def lps_slices(self, stored_zyx):
