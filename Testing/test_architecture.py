@@ -172,6 +172,9 @@ RULE_OWNERS = {
     "is_timing_column": "PanCancerSubtypeLib.tables",
     "exit_code": "PanCancerSubtypeLib.errors",
     "LABEL_RULE": "PanCancerSubtypeLib.io",
+    "LPSOrder": "PanCancerSubtypeLib.voxel_order",
+    "in_lps_order": "PanCancerSubtypeLib.voxel_order",
+    "reordered_onto": "PanCancerSubtypeLib.voxel_order",
     "select_labels": "PanCancerSubtypeLib.io",
 }
 

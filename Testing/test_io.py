@@ -199,12 +199,12 @@ def test_parse_label():
 @pytest.mark.parametrize("code", ["LPS", "RAS", "LAS", "SAL", "IRP", "PIL"])
 @pytest.mark.parametrize("rotated", [False, True])
 def test_the_lps_order_as_index_arithmetic_equals_dicomorient(code, rotated):
-    """``io.LPSOrder`` gives, without reordering the whole image, what ``in_lps_order``
+    """``voxel_order.LPSOrder`` gives, without reordering the whole image, what ``in_lps_order``
     (``DICOMOrient`` of the whole image) gives: the same voxel for an index, the same part's
     voxels (a part reordered alone equals that part of the reordered image, geometry and all),
     slices and indices mapped both ways, and a part pasted back onto the stored grid in the
     stored order."""
-    from PanCancerSubtypeLib.io import LPSOrder, in_lps_order
+    from PanCancerSubtypeLib.voxel_order import LPSOrder, in_lps_order
 
     rng = np.random.default_rng(1)
     lps = sitk.GetImageFromArray(rng.random((9, 10, 11)).astype(np.float32))

@@ -248,7 +248,8 @@ def _read_second_channel(path, image, resample: bool):
     import numpy as np
 
     from ..errors import GeometryMismatchError
-    from ..io import describe_geometry, physical_bounds, reordered_onto, same_geometry
+    from ..io import describe_geometry, physical_bounds, same_geometry
+    from ..voxel_order import reordered_onto
     from .checks import input_file
 
     input_file(path, "--second-channel")

@@ -34,11 +34,12 @@ def check_scalar_3d(image, source: Optional[str] = None) -> None:
 
 def second_channel_on_grid(ch2, image, source: Optional[str] = None):
     """The second channel on the image's grid (same grid; the same grid in another voxel
-    order, reordered: :func:`..io.reordered_onto`; or resampled linearly when the physical
+    order, reordered: :func:`..voxel_order.reordered_onto`; or resampled linearly when the physical
     extents overlap)."""
     import SimpleITK as sitk
 
-    from ..io import describe_geometry, physical_bounds, reordered_onto, same_geometry
+    from ..io import describe_geometry, physical_bounds, same_geometry
+    from ..voxel_order import reordered_onto
 
     check_scalar_3d(ch2, f"{source}: second channel" if source else "second channel")
     if same_geometry(ch2, image):

@@ -179,7 +179,7 @@ its own class of the first seed's surroundings, as with ``generic``.  With the `
 model each further seed has its own class of the first seed's split (its tissue is tumour
 too) and re-estimates it from its own surface (pooled, a seed whose surroundings differ would
 change the first's).
-The method works on the voxels in LPS order (``io.LPSOrder``: an exact permutation and flip
+The method works on the voxels in LPS order (``voxel_order.LPSOrder``: an exact permutation and flip
 of the array, of the part it works on only), so the same scan stored in another order (a RAS
 NIfTI file, a sagittal series) gives the same mask.  It works on the part of the image within ``work_margin_mm`` of the
 seeds and the box (``_points.work_region``), so a long scan costs what that part costs; what the
@@ -202,7 +202,7 @@ import numpy as np
 from ..errors import format_numbers
 from . import _appearance as app
 from ._click_types import ClickParameters, ClickResult, result_warnings
-from ..io import LPSOrder
+from ..voxel_order import LPSOrder
 from ._points import (bbox_to_slices, box_span, check_scalar_3d, deepest_point, holds,
                       inner_half_points, inner_half_points_per_seed, second_channel_on_grid,
                       seeds_to_indices, work_region)
@@ -270,7 +270,7 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
     has_background = background_lps_mm is not None and np.asarray(background_lps_mm,
                                                                     float).size > 0
     # the points on the image as given (its voxel indices in the messages); the method works
-    # on the voxels in LPS order (``io.LPSOrder``: the indices' permutation and flips, the
+    # on the voxels in LPS order (``voxel_order.LPSOrder``: the indices' permutation and flips, the
     # part it works on reordered, not the whole image), so the mask does not depend on how
     # the voxels are stored
     order = LPSOrder(image)

@@ -83,7 +83,7 @@ from typing import Optional
 import numpy as np
 
 from ..errors import InvalidImageValuesError, format_numbers
-from ..io import in_lps_order, on_input_grid
+from ..voxel_order import in_lps_order, on_input_grid
 from ._points import bbox_to_slices, check_scalar_3d, seeds_to_indices
 
 log = logging.getLogger(__name__)
@@ -172,7 +172,7 @@ def segment_by_region_growing(image, seeds_lps_mm, bbox=None, modality: Optional
 
     check_scalar_3d(image, source)
     seeds_to_indices(image, seeds_lps_mm, source=source)     # checked on the image as given
-    # the voxels in LPS order (``io.in_lps_order``): the mask does not depend on how they
+    # the voxels in LPS order (``voxel_order.in_lps_order``): the mask does not depend on how they
     # are stored; the slice axis is the one with the largest spacing (z when equal), so a
     # sagittal or coronal acquisition's thick slices are treated as an axial one's
     given, image = image, in_lps_order(image)
