@@ -15,7 +15,7 @@ log = logging.getLogger(__name__)
 
 __all__ = ["seeds_to_indices", "bbox_to_slices", "check_scalar_3d", "deepest_point",
            "inner_half_points", "inner_half_points_per_seed", "second_channel_on_grid",
-           "work_region", "holds"]
+           "work_region", "holds", "check_seeds_in_box"]
 
 
 def check_scalar_3d(image, source: Optional[str] = None) -> None:
@@ -113,6 +113,16 @@ def bbox_to_slices(image, bbox, source: Optional[str] = None):
         raise ValueError(f"{source + ': ' if source else ''}bounding box {format_numbers(b)} "
                          f"does not overlap the image")
     return tuple(slice(int(lo[d]), int(hi[d])) for d in (2, 1, 0))
+
+
+def check_seeds_in_box(seeds_zyx, box, point_of, source: Optional[str] = None) -> None:
+    """ValueError naming the first seed (voxel index z, y, x) outside ``box`` (index slices z, y,
+    x, or None: no test) by its point in LPS mm, ``point_of(seed)``."""
+    for s in seeds_zyx if box is not None else []:
+        if not all(b.start <= int(v) < b.stop for b, v in zip(box, s)):
+            raise ValueError(f"{source + ': ' if source else ''}seed "
+                             f"{format_numbers(point_of(s), 2)} (LPS mm) lies outside the "
+                             f"bounding box")
 
 
 def work_region(shape_zyx, spacing_zyx, seeds_zyx, box, margin_mm: Optional[float]):

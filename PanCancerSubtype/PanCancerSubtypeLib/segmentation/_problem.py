@@ -14,7 +14,17 @@ from ._smoothing import kernel_radius, smoothed_crop
 from ._surface import (beyond_crop, box_ellipsoid_radii, fit_surface, halfway_radii,
                        ray_directions, ray_voxels, sample_rays, star_mask)
 
-__all__ = ["Problem"]
+__all__ = ["Problem", "padding_value"]
+
+
+def padding_value(arr: np.ndarray) -> Optional[float]:
+    """The image's padding (outside a skull-stripped brain or the field of view): its minimum
+    where at least 1 % of the voxels hold it, else None; counted in slabs of the first axis (no
+    full-size temporary)."""
+    v0 = arr.min()
+    step = max(1, 2 ** 24 // max(1, arr[0].size))
+    n = sum(int(np.count_nonzero(arr[k:k + step] == v0)) for k in range(0, len(arr), step))
+    return float(v0) if n / arr.size >= 0.01 else None
 
 
 class Problem:
@@ -44,8 +54,7 @@ class Problem:
         # finiteness from the whole image when it gives a part of it
         self.per_image = {} if per_image is None else per_image
         if "pad_value" not in self.per_image:
-            v0 = float(np.min(self.full))
-            self.per_image["pad_value"] = v0 if float(np.mean(self.full == v0)) >= 0.01 else None
+            self.per_image["pad_value"] = padding_value(self.full)
         self.pad_value = self.per_image["pad_value"]
 
     def further(self, n: int) -> range:

@@ -19,7 +19,13 @@ from typing import Dict, Optional
 
 import numpy as np
 
-__all__ = ["SmoothedImage", "kernel_radius", "smoothed_crop"]
+__all__ = ["SmoothedImage", "finite", "kernel_radius", "smoothed_crop"]
+
+
+def finite(volume: np.ndarray) -> bool:
+    """Whether every value of ``volume`` is finite (its minimum and maximum are: a NaN makes
+    them NaN); the test by which :func:`smoothed_crop` smooths a crop as part of the whole."""
+    return bool(np.isfinite(np.min(volume)) and np.isfinite(np.max(volume)))
 
 
 def kernel_radius(sigma_vox, ndim: int = 3) -> np.ndarray:
@@ -78,7 +84,7 @@ def smoothed_crop(store: Dict, volume: np.ndarray, name: str, sigma_vox, lo, sha
     from scipy import ndimage as ndi
 
     if ("finite", name) not in store:
-        store[("finite", name)] = bool(np.isfinite(np.min(volume)) and np.isfinite(np.max(volume)))
+        store[("finite", name)] = finite(volume)
     lo = np.asarray(lo, int)
     if not store[("finite", name)]:
         crop = np.asarray(volume[_slices(lo, lo + np.asarray(shape))], np.float32)

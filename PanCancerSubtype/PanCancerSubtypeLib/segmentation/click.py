@@ -199,14 +199,15 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from ..errors import format_numbers
 from . import _appearance as app
 from ._click_types import ClickParameters, ClickResult, result_warnings
 from ..voxel_order import LPSOrder
-from ._points import (bbox_to_slices, box_span, check_scalar_3d, deepest_point, holds,
-                      inner_half_points, inner_half_points_per_seed, second_channel_on_grid,
-                      seeds_to_indices, work_region)
+from ._points import (bbox_to_slices, box_span, check_scalar_3d, check_seeds_in_box,
+                      deepest_point, holds, inner_half_points, inner_half_points_per_seed,
+                      second_channel_on_grid, seeds_to_indices, work_region)
 from ._problem import Problem as _Problem
+from ._problem import padding_value
+from ._smoothing import finite
 from .metrics import dice_arrays
 
 log = logging.getLogger(__name__)
@@ -279,31 +280,26 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
         image, background_lps_mm, source=source, what="background point")]
     ch2 = None if second_channel is None else second_channel_on_grid(second_channel, image, source)
     box = None if bbox is None else order.lps_slices(bbox_to_slices(image, bbox, source))
-    out_of_box = [] if box is None else [s for s in seeds if not all(
-        b.start <= v < b.stop for b, v in zip(box, s))]
-    if out_of_box:
-        pt = image.TransformIndexToPhysicalPoint(order.to_stored(out_of_box[0]))
-        raise ValueError(f"{source + ': ' if source else ''}seed {format_numbers(pt, 2)} "
-                         f"(LPS mm) lies outside the bounding box")
+    check_seeds_in_box(seeds, box, lambda s: image.TransformIndexToPhysicalPoint(
+        order.to_stored(s)), source)
     # the part of the image around the seeds (and the box) that the method works on: its
     # time and memory do not grow with the image (a whole-body CT); if a result read beyond
     # it (``Problem.reads``), again on the whole image, so the mask is the same either way
     shape = np.array(order.shape)
     sp = np.array(order.spacing, float)[::-1]
     whole = tuple(slice(0, int(n)) for n in shape)
-    region = work_region(shape, sp, seeds, box, p.work_margin_mm)
+    region = work_region(shape, sp, seeds, box, p.work_margin_mm) or whole
     facts = _whole_image_facts(image, ch2)
-    run = _on_part(order, image, ch2, region or whole, seeds, box, background, facts, modality,
-                   p, confidence, source)
+    run = _on_part(order, image, ch2, region, seeds, box, background, facts, modality, p,
+                   confidence, source)
     best, part_mask, beyond = run.segment(model)
-    if region is not None and not holds(region, shape, *run.per_image["reads"]):
+    if not holds(region, shape, *run.per_image["reads"]):      # (the whole image always does)
         log.debug("%s: the result read beyond the part of the image around the seeds: again "
                   "on the whole image", source or "segment_click")
-        region = None
-        run = _on_part(order, image, ch2, whole, seeds, box, background, facts, modality, p,
+        region = whole
+        run = _on_part(order, image, ch2, region, seeds, box, background, facts, modality, p,
                        confidence, source)
         best, part_mask, beyond = run.segment(model)
-    region = region or whole
     conf = run.conf_of(best)
     res, prob, p_used = best.res, best.prob, best.p
     off = np.array([r.start for r in region])
@@ -347,15 +343,10 @@ def _whole_image_facts(image, ch2) -> Dict:
     whether the image and the second channel are finite everywhere (``_smoothing``)."""
     import SimpleITK as sitk
 
-    arr = sitk.GetArrayViewFromImage(image)
-    v0 = arr.min()
-    step = max(1, 2 ** 24 // max(1, arr[0].size))      # counted in slabs: no full-size copy
-    n = sum(int(np.count_nonzero(arr[k:k + step] == v0)) for k in range(0, len(arr), step))
-    facts: Dict = {"pad_value": float(v0) if n / arr.size >= 0.01 else None}
+    facts: Dict = {"pad_value": padding_value(sitk.GetArrayViewFromImage(image))}
     for name, img in (("image", image), ("ch2", ch2)):
         if img is not None:
-            a = sitk.GetArrayViewFromImage(img)
-            facts[("finite", name)] = bool(np.isfinite(np.min(a)) and np.isfinite(np.max(a)))
+            facts[("finite", name)] = finite(sitk.GetArrayViewFromImage(img))
     return facts
 
 

@@ -82,9 +82,9 @@ from typing import Optional
 
 import numpy as np
 
-from ..errors import InvalidImageValuesError, format_numbers
+from ..errors import InvalidImageValuesError
 from ..voxel_order import in_lps_order, on_input_grid
-from ._points import bbox_to_slices, check_scalar_3d, seeds_to_indices
+from ._points import bbox_to_slices, check_scalar_3d, check_seeds_in_box, seeds_to_indices
 
 log = logging.getLogger(__name__)
 
@@ -197,12 +197,8 @@ def segment_by_region_growing(image, seeds_lps_mm, bbox=None, modality: Optional
         bs = bbox_to_slices(image, bbox, source)
         blo = np.array([s.start for s in bs])
         bhi = np.array([s.stop for s in bs])
-        for s in seeds_zyx:
-            if np.any(s < blo) or np.any(s >= bhi):
-                pt = image.TransformIndexToPhysicalPoint([int(v) for v in s[::-1]])
-                raise ValueError(f"{source + ': ' if source else ''}seed "
-                                 f"{format_numbers(pt, 2)} (LPS mm) lies outside the bounding "
-                                 f"box")
+        check_seeds_in_box(seeds_zyx, bs, lambda s: image.TransformIndexToPhysicalPoint(
+            [int(v) for v in s[::-1]]), source)
         lo, hi = np.maximum(lo, blo), np.minimum(hi, bhi)
     crop = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi))
     arr = np.asarray(arr_full[crop], dtype=np.float32)
