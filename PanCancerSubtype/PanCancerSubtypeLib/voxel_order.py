@@ -11,7 +11,7 @@ import SimpleITK as sitk
 
 from .io import same_geometry
 
-__all__ = ["LPSOrder", "in_lps_order", "on_input_grid", "orientation_code", "reordered_onto"]
+__all__ = ["LPSOrder", "in_lps_order", "orientation_code", "reordered_onto"]
 
 
 def orientation_code(img: sitk.Image) -> str:
@@ -133,7 +133,7 @@ def in_lps_order(image: sitk.Image) -> sitk.Image:
     """``image`` with its voxels stored in LPS order (the index axes x, y, z running towards
     the patient's left, posterior and superior: ``SimpleITK.DICOMOrient``, an exact
     permutation and flip of the voxel array; the physical image is the same; a result on it
-    goes back with :func:`on_input_grid`).  An image already in LPS order, or one that
+    goes back with :func:`reordered_onto`).  An image already in LPS order, or one that
     ``DICOMOrient`` cannot put in LPS order (an oblique image half-way between two orders), is
     returned as it is."""
     if orientation_code(image) == "LPS":
@@ -143,13 +143,3 @@ def in_lps_order(image: sitk.Image) -> sitk.Image:
     except RuntimeError:        # no valid orientation code (never expected)
         return image
     return work if orientation_code(work) == "LPS" else image
-
-
-def on_input_grid(mask: sitk.Image, image: sitk.Image) -> sitk.Image:
-    """A mask on the grid of ``in_lps_order(image)`` taken back to ``image``'s own grid (the
-    inverse permutation and flip: :func:`reordered_onto`), ``image``'s geometry exactly."""
-    out = mask if same_geometry(mask, image) else reordered_onto(mask, image)
-    if out is None:
-        raise RuntimeError("the mask is not on the grid of the image in LPS order")
-    out.CopyInformation(image)
-    return out
