@@ -60,8 +60,9 @@ Method (SimpleITK + SciPy), run on a crop around the seeds:
 
 The method works on the voxels in LPS order (only its region of interest is reordered, not the
 whole image), and its slice axis (the median filter's, the opening's in-plane spacing, the
-slice-wise hole filling) is the one with the largest spacing (z when equal), so the same scan stored in another voxel order gives the same mask.  The result is a
-uint8 0/1 mask on exactly the input image's grid.
+slice-wise hole filling) is the one with the largest spacing (z when equal), so the same scan
+stored in another voxel order gives the same mask.  The result is a uint8 0/1 mask on exactly the
+input image's grid.
 
 Accuracy and speed on the shared cases (one seed at the centroid, perturbed seeds, with and
 without a box, with and without the watershed): the README of commit a481da8 ("Tumour
