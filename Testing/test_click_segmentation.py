@@ -744,6 +744,46 @@ def test_inner_half_points_per_seed_keeps_each_seed_in_its_own_part():
     assert inner_half_points_per_seed(np.zeros(shape, bool), [far], sp, 2) == []
 
 
+def test_a_second_channel_on_another_grid_is_resampled_only_where_the_method_works(
+        caplog, monkeypatch):
+    """FLAIR on another grid (coarser, shifted, stored RAS) beside a long T1c: the method
+    resamples it onto the part of the image it works on (111 of the 200 slices), not onto the
+    whole image, and the mask, confidence and model are those of a run given FLAIR already
+    resampled onto the whole grid (before, what the method did); with the margin reaching
+    every side (the whole image) the same.  The warning says it was resampled."""
+    import logging
+
+    from PanCancerSubtypeLib.segmentation import click as click_module
+
+    im, ch2, tum = _two_lesions_mr((1.0, 1.0, 1.0), (200, 40, 40), ((20, 20, 20), (40, 20, 20)),
+                                   origin=(-20.0, -20.0, -60.0))
+    coarse = sitk.Resample(ch2, [30, 28, 135], sitk.Transform(), sitk.sitkLinear,
+                           (-21.3, -20.6, -61.1), (1.4, 1.5, 1.5), ch2.GetDirection(), 0.0,
+                           sitk.sitkFloat32)
+    other = sitk.DICOMOrient(coarse, "RAS")
+    whole = sitk.Resample(other, im, sitk.Transform(), sitk.sitkLinear, 0.0, sitk.sitkFloat32)
+    seeds = [_pt(im, (20, 20, 22))]
+    grids = []
+    resample = click_module.resampled_onto
+    monkeypatch.setattr(click_module, "resampled_onto",
+                        lambda c, g: (grids.append(g.GetSize()), resample(c, g))[1])
+    for margin, size in ((90.0, (40, 40, 111)), (None, (40, 40, 200))):
+        params = seg.ClickParameters(work_margin_mm=margin)
+        caplog.clear()
+        grids.clear()
+        with caplog.at_level(logging.WARNING):
+            got = seg.segment_click(im, seeds, second_channel=other, modality="MR",
+                                    params=params)
+        assert "second channel resampled (linear)" in caplog.text
+        assert grids == [size]
+        want = seg.segment_click(im, seeds, second_channel=whole, modality="MR", params=params)
+        assert np.array_equal(sitk.GetArrayViewFromImage(got.mask),
+                              sitk.GetArrayViewFromImage(want.mask)), margin
+        assert (got.confidence, got.model, got.volume_ml) == (
+            want.confidence, want.model, want.volume_ml)
+        assert _dice(got.mask, tum) > 0.9
+
+
 def test_second_channel_vetoes_what_it_does_not_show():
     """T1c-like: the tumour (bright) overlaps a bright normal structure of the same intensity
     (e.g. a vessel, dark on FLAIR); a FLAIR-like second channel is bright on the tumour and

@@ -15,7 +15,7 @@ log = logging.getLogger(__name__)
 
 __all__ = ["seeds_to_indices", "bbox_to_slices", "check_scalar_3d", "deepest_point",
            "inner_half_points", "inner_half_points_per_seed", "second_channel_on_grid",
-           "work_region", "holds", "check_seeds_in_box"]
+           "resampled_onto", "work_region", "holds", "check_seeds_in_box"]
 
 
 def check_scalar_3d(image, source: Optional[str] = None) -> None:
@@ -33,20 +33,20 @@ def check_scalar_3d(image, source: Optional[str] = None) -> None:
 
 
 def second_channel_on_grid(ch2, image, source: Optional[str] = None):
-    """The second channel on the image's grid (same grid; the same grid in another voxel
-    order, reordered: :func:`..voxel_order.reordered_onto`; or resampled linearly when the physical
-    extents overlap)."""
-    import SimpleITK as sitk
-
+    """The second channel on the image's grid: as it is on the same grid; the same grid in
+    another voxel order, reordered (:func:`..voxel_order.reordered_onto`); else, where the
+    physical extents overlap, as it is, to be resampled part by part (:func:`resampled_onto`
+    the part of the image a method works on: the whole image's grid is never made).  Returns
+    ``(channel, resample)``, ``resample`` True in the last case."""
     from ..io import describe_geometry, physical_bounds, same_geometry
     from ..voxel_order import reordered_onto
 
     check_scalar_3d(ch2, f"{source}: second channel" if source else "second channel")
     if same_geometry(ch2, image):
-        return ch2
+        return ch2, False
     reordered = reordered_onto(ch2, image)
     if reordered is not None:
-        return reordered
+        return reordered, False
     lo1, hi1 = physical_bounds(ch2)
     lo2, hi2 = physical_bounds(image)
     if not np.all(np.minimum(hi1, hi2) > np.maximum(lo1, lo2)):
@@ -55,7 +55,17 @@ def second_channel_on_grid(ch2, image, source: Optional[str] = None):
             f"{describe_geometry(ch2)}; image grid: {describe_geometry(image)}",
             source=f"{source}: second channel" if source else "second channel")
     log.warning("%s: second channel resampled (linear) onto the image grid", source or "image")
-    return sitk.Resample(ch2, image, sitk.Transform(), sitk.sitkLinear, 0.0, sitk.sitkFloat32)
+    return ch2, True
+
+
+def resampled_onto(ch2, grid):
+    """``ch2`` resampled linearly onto ``grid``'s grid (float32, 0 outside ``ch2``).  Each
+    voxel is interpolated at its own physical point, so on a part of an image's grid (e.g.
+    ``voxel_order.LPSOrder.part``) this is that part of what resampling onto the whole grid
+    gives."""
+    import SimpleITK as sitk
+
+    return sitk.Resample(ch2, grid, sitk.Transform(), sitk.sitkLinear, 0.0, sitk.sitkFloat32)
 
 
 def seeds_to_indices(image, seeds_lps_mm, source: Optional[str] = None, what: str = "seed point"):

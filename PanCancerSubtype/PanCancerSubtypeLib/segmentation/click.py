@@ -204,7 +204,7 @@ from ._click_types import ClickParameters, ClickResult, result_warnings
 from ..voxel_order import LPSOrder
 from ._points import (bbox_to_slices, box_span, check_scalar_3d, check_seeds_in_box,
                       deepest_point, holds, inner_half_points, inner_half_points_per_seed,
-                      second_channel_on_grid, seeds_to_indices, work_region)
+                      resampled_onto, second_channel_on_grid, seeds_to_indices, work_region)
 from ._problem import Problem as _Problem
 from ._problem import padding_value
 from ._smoothing import finite
@@ -278,7 +278,10 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
     seeds = [order.to_lps(s) for s in seeds_to_indices(image, seeds_lps_mm, source=source)]
     background = None if not has_background else [order.to_lps(b) for b in seeds_to_indices(
         image, background_lps_mm, source=source, what="background point")]
-    ch2 = None if second_channel is None else second_channel_on_grid(second_channel, image, source)
+    # a second channel on another grid is resampled part by part (``_on_part``), never onto
+    # the whole image's grid
+    ch2, resample = (None, False) if second_channel is None else second_channel_on_grid(
+        second_channel, image, source)
     box = None if bbox is None else order.lps_slices(bbox_to_slices(image, bbox, source))
     check_seeds_in_box(seeds, box, lambda s: image.TransformIndexToPhysicalPoint(
         order.to_stored(s)), source)
@@ -290,15 +293,15 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
     whole = tuple(slice(0, int(n)) for n in shape)
     region = work_region(shape, sp, seeds, box, p.work_margin_mm) or whole
     facts = _whole_image_facts(image, ch2)
-    run = _on_part(order, image, ch2, region, seeds, box, background, facts, modality, p,
-                   confidence, source)
+    run = _on_part(order, image, ch2, resample, region, seeds, box, background, facts,
+                   modality, p, confidence, source)
     best, part_mask, beyond = run.segment(model)
     if not holds(region, shape, *run.per_image["reads"]):      # (the whole image always does)
         log.debug("%s: the result read beyond the part of the image around the seeds: again "
                   "on the whole image", source or "segment_click")
         region = whole
-        run = _on_part(order, image, ch2, region, seeds, box, background, facts, modality, p,
-                       confidence, source)
+        run = _on_part(order, image, ch2, resample, region, seeds, box, background, facts,
+                       modality, p, confidence, source)
         best, part_mask, beyond = run.segment(model)
     conf = run.conf_of(best)
     res, prob, p_used = best.res, best.prob, best.p
@@ -340,7 +343,8 @@ def _float32_exact(arr: np.ndarray) -> bool:
 def _whole_image_facts(image, ch2) -> Dict:
     """What the method takes from the whole image, not from the part it works on
     (``Problem.per_image``): the padding (the minimum, where >= 1 % of the voxels hold it) and
-    whether the image and the second channel are finite everywhere (``_smoothing``)."""
+    whether the image and the second channel are finite everywhere (``_smoothing``; a second
+    channel on another grid: as given, before it is resampled part by part)."""
     import SimpleITK as sitk
 
     facts: Dict = {"pad_value": padding_value(sitk.GetArrayViewFromImage(image))}
@@ -350,17 +354,20 @@ def _whole_image_facts(image, ch2) -> Dict:
     return facts
 
 
-def _on_part(order, image, ch2, region, seeds, box, background, facts: Dict, modality: str,
-             p: ClickParameters, confidence: bool, source: Optional[str]) -> "_Click":
+def _on_part(order, image, ch2, resample: bool, region, seeds, box, background, facts: Dict,
+             modality: str, p: ClickParameters, confidence: bool, source: Optional[str]
+             ) -> "_Click":
     """The method's run on the part ``region`` (index slices z, y, x of the LPS order
-    ``order``) of ``image`` and ``ch2`` (on its grid), its voxels in LPS order, with the seeds,
+    ``order``) of ``image`` and ``ch2`` (on its grid, or, where ``resample``, resampled onto
+    the part: ``_points.resampled_onto``), its voxels in LPS order, with the seeds,
     box and background points (LPS indices z, y, x) moved into it; a float image (a smaller
     type is cast to float32 here)."""
     import SimpleITK as sitk
 
     off = np.array([r.start for r in region])
     work = order.part(image, region)
-    ch2 = None if ch2 is None else order.part(ch2, region)
+    if ch2 is not None:
+        ch2 = resampled_onto(ch2, work) if resample else order.part(ch2, region)
     if work.GetPixelID() not in (sitk.sitkFloat32, sitk.sitkFloat64):
         work = sitk.Cast(work, sitk.sitkFloat32)
     box = None if box is None else tuple(slice(b.start - o, b.stop - o)
