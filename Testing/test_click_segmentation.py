@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -183,8 +184,8 @@ def test_a_long_scan_is_segmented_on_the_part_around_the_click(monkeypatch, inpu
     parts = []
     on_part = click_mod._on_part
 
-    def spy(order, image, ch2, region, *args):
-        run = on_part(order, image, ch2, region, *args)
+    def spy(order, image, ch2, resample, region, *args):
+        run = on_part(order, image, ch2, resample, region, *args)
         parts.append(([(r.start, r.stop) for r in region], run.image.GetSize(),
                       run.per_image["pad_value"]))
         return run
@@ -688,6 +689,44 @@ def test_a_further_seed_darker_than_the_brain_by_half_a_robust_sd_gets_its_own_c
     assert seg.ClickParameters().further_dark_sd == 0.5
     with pytest.raises(ValueError, match="further_dark_sd"):
         seg.ClickParameters(further_dark_sd=-1.0).validate()
+
+
+def test_the_jittered_runs_on_threads_give_the_same_result_bit_for_bit(monkeypatch):
+    """The confidence's jittered runs side by side on threads (``threads``; None, the default:
+    the machine's cores, at most ``n_jitter``) share the smoothed image, the record of what the
+    runs read and the problem; the mask, confidence, each jittered Dice, the warnings and the
+    rerun on the whole image are those of the runs one after the other, with four jittered
+    runs on 1, 2 and 4 threads (measured on the shared, external glioma and CT cases: 12 clicks
+    the same, wall time 10-30 % less on 2 cores)."""
+    from PanCancerSubtypeLib.segmentation import click as click_mod
+
+    im, ref = _long_ct()
+    used = []
+    map0 = click_mod._map
+    monkeypatch.setattr(click_mod, "_map", lambda fn, items, threads: (
+        used.append(threads), map0(fn, items, threads))[1])
+    for margin in (150.0, 5.0):         # (5 mm: the part does not hold, rerun on the whole)
+        out = []
+        for threads in (1, 2, 4):
+            used.clear()
+            r = seg.segment_click(im, [_pt(im, (165, 36, 36))], modality="CT",
+                                  params=seg.ClickParameters(threads=threads, n_jitter=4,
+                                                             work_margin_mm=margin))
+            assert used and set(used) == {threads}
+            out.append(r)
+        for r in out[1:]:
+            assert np.array_equal(sitk.GetArrayViewFromImage(r.mask),
+                                  sitk.GetArrayViewFromImage(out[0].mask))
+            assert (r.confidence, r.jitter_dice, r.warnings, r.model, r.seeds_lps) == (
+                out[0].confidence, out[0].jitter_dice, out[0].warnings, out[0].model,
+                out[0].seeds_lps)
+        assert _dice(out[0].mask, ref) > 0.85 and len(out[0].jitter_dice) == 4
+    assert click_mod._threads(None, 2) == min(2, len(os.sched_getaffinity(0)) if hasattr(
+        os, "sched_getaffinity") else os.cpu_count())
+    assert click_mod._threads(8, 2) == 2 and click_mod._threads(1, 4) == 1
+    for bad in (0, 1.5, True, "2"):
+        with pytest.raises(ValueError, match="threads"):
+            seg.ClickParameters(threads=bad).validate()
 
 
 def test_a_further_seed_does_not_change_the_enhancing_models_statistics():
@@ -1373,7 +1412,8 @@ def test_no_run_is_repeated_and_the_surfaces_of_a_crop_are_fitted_once(monkeypat
     def run(self, seeds, extra=()):
         # (what a run depends on: the parameters but the re-centring count, the appearance
         # model, the start and the further centres)
-        key = ((dataclasses.replace(self.p, recentre_iterations=1), self.model, self.box_model),
+        key = ((dataclasses.replace(self.p, recentre_iterations=1, threads=None), self.model,
+                self.box_model),
                tuple(tuple(int(v) for v in s) for s in seeds),
                tuple(tuple(int(v) for v in e) for e in extra))
         n_before = len(fits)
@@ -1387,11 +1427,23 @@ def test_no_run_is_repeated_and_the_surfaces_of_a_crop_are_fitted_once(monkeypat
 
     monkeypatch.setattr(click_mod._Problem, "run", run)
     monkeypatch.setattr(_problem, "fit_surface", fit)
-    r = seg.segment_click(im, [_pt(im, (18, 50, 30))], modality="CT")
+    # the jittered runs side by side on threads: the same runs, none repeated
+    r = seg.segment_click(im, [_pt(im, (18, 50, 30))], modality="CT",
+                          params=seg.ClickParameters(threads=2))
+    threaded = [k for k, _ in runs]
+    assert len(threaded) == len(set(threaded))
+    runs.clear()
+    fits.clear()
+    # one after the other, the fits of each run counted
+    r1 = seg.segment_click(im, [_pt(im, (18, 50, 30))], modality="CT",
+                           params=seg.ClickParameters(threads=1))
+    assert np.array_equal(sitk.GetArrayViewFromImage(r.mask), sitk.GetArrayViewFromImage(r1.mask))
+    assert r.confidence == r1.confidence
     assert r.model == "lung" and r.ray_length_mm == 90.0 and len(r.seeds_lps) > 2
     assert _dice(r.mask, ref) > 0.85 and r.confidence > 0.8
     keys = [k for k, _ in runs]
     assert len(keys) == len(set(keys))                   # no run repeated
+    assert sorted(keys, key=repr) == sorted(threaded, key=repr)
     # a run fits at most its new centre's surface (the first run of a start: the start's)
     # a run right after one on the same likelihood (problem and start) fits only its new
     # centre's surface; the first run of a start fits the start's

@@ -76,6 +76,7 @@ class ClickParameters:
     unbounded_bright: float = 0.25
     further_dark_sd: float = 0.5
     work_margin_mm: Optional[float] = 150.0
+    threads: Optional[int] = None
 
     def validate(self) -> "ClickParameters":
         for name in ("ray_length_mm", "ray_step_mm", "exit_window_mm", "max_slope_mm",
@@ -129,6 +130,11 @@ class ClickParameters:
                                                     and self.work_margin_mm > 0):
             raise ValueError(f"work_margin_mm must be a positive number or None, got "
                              f"{self.work_margin_mm!r}")
+        if self.threads is not None and not (isinstance(self.threads, (int, np.integer))
+                                             and not isinstance(self.threads, bool)
+                                             and self.threads >= 1):
+            raise ValueError(f"threads must be a whole number >= 1 or None (the machine's "
+                             f"cores), got {self.threads!r}")
         if not float(self.min_box_fill) < float(self.max_box_fill) <= 1.0:
             raise ValueError(f"max_box_fill must be in (min_box_fill, 1]: {self.max_box_fill!r}")
         return self

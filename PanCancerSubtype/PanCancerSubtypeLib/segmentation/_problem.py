@@ -4,13 +4,14 @@ smoothed crops shared by all runs of one segmentation; each run's crop, tumour l
 retries and its result are described and put together in :mod:`.click`."""
 from __future__ import annotations
 
+import threading
 from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
 from ..errors import InvalidImageValuesError
 from . import _appearance as app
-from ._smoothing import kernel_radius, smoothed_crop
+from ._smoothing import kernel_radius, smoothed_crop, store_lock
 from ._surface import (beyond_crop, box_ellipsoid_radii, fit_surface, halfway_radii,
                        ray_directions, ray_voxels, sample_rays, star_mask)
 
@@ -47,7 +48,8 @@ class Problem:
         self.source = source
         self.box_model = box_model
         self.n_user = int(n_user)           # the first n_user seeds of a run are the user's
-        self._cache: Dict[tuple, Dict[str, Any]] = {}
+        # the last likelihood per thread (the jittered runs of ``click`` share the problem)
+        self._cache = threading.local()
         # shared by all runs of one segmentation: the images' smoothings (``._smoothing``),
         # padding (outside a skull-stripped brain or the field of view: the minimum, >= 1 %) and
         # the voxels read (``reads``); ``segment_click`` sets the padding and the images'
@@ -67,9 +69,10 @@ class Problem:
         clipped to the image): ``per_image["reads"]`` holds the box of all of them, by which
         ``segment_click`` checks that the part of an image it gave held all a result read."""
         lo, hi = np.asarray(lo, int), np.asarray(hi, int)
-        r = self.per_image.get("reads")
-        self.per_image["reads"] = (lo, hi) if r is None else (np.minimum(r[0], lo),
-                                                              np.maximum(r[1], hi))
+        with store_lock(self.per_image):        # (runs on several threads share the record)
+            r = self.per_image.get("reads")
+            self.per_image["reads"] = (lo, hi) if r is None else (np.minimum(r[0], lo),
+                                                                  np.maximum(r[1], hi))
 
     def reach(self) -> np.ndarray:
         """The rays' reach in voxels per axis (z, y, x), a voxel's margin for interpolation
@@ -97,10 +100,11 @@ class Problem:
     def likelihood(self, seeds_zyx: Sequence[np.ndarray]) -> Dict[str, Any]:
         """Crop, tumour likelihood and appearance model around the seeds (cached: re-centring)."""
         key = tuple(tuple(int(v) for v in s) for s in seeds_zyx)
-        if key not in self._cache:
-            self._cache.clear()
-            self._cache[key] = self._likelihood([np.asarray(s, int) for s in seeds_zyx])
-        return self._cache[key]
+        cache = getattr(self._cache, "entry", None)     # (this thread's: one run's seeds)
+        if cache is None or cache[0] != key:
+            cache = (key, self._likelihood([np.asarray(s, int) for s in seeds_zyx]))
+            self._cache.entry = cache
+        return cache[1]
 
     def _likelihood(self, seeds_zyx: List[np.ndarray]) -> Dict[str, Any]:
         p, sp = self.p, self.sp

@@ -15,11 +15,12 @@ long as the store that :func:`smoothed_crop` is given (one segmentation's).
 """
 from __future__ import annotations
 
+import threading
 from typing import Dict, Optional
 
 import numpy as np
 
-__all__ = ["SmoothedImage", "finite", "kernel_radius", "smoothed_crop"]
+__all__ = ["SmoothedImage", "finite", "kernel_radius", "smoothed_crop", "store_lock"]
 
 
 def finite(volume: np.ndarray) -> bool:
@@ -80,7 +81,23 @@ def smoothed_crop(store: Dict, volume: np.ndarray, name: str, sigma_vox, lo, sha
     """``volume``'s crop of ``shape`` at ``lo``, smoothed (float32) as part of the whole
     ``volume``, through ``store``'s :class:`SmoothedImage` of ``(name, sigma)`` (made on first
     use).  A volume holding NaN or infinite values anywhere (its minimum or maximum is not
-    finite) gets the crop's own smoothing, as their spreading into the crop is not wanted."""
+    finite) gets the crop's own smoothing, as their spreading into the crop is not wanted.
+    Safe on threads that share ``store`` (:func:`store_lock`)."""
+    with store_lock(store):
+        return _smoothed_crop(store, volume, name, sigma_vox, lo, shape)
+
+
+def store_lock(store: Dict):
+    """The lock of ``store`` (made on first use): the runs of one segmentation that share it
+    on several threads (``click``'s jittered runs) take it to read and update it."""
+    lock = store.get("lock")
+    if lock is None:
+        lock = store.setdefault("lock", threading.RLock())     # (atomic: one lock per store)
+    return lock
+
+
+def _smoothed_crop(store: Dict, volume: np.ndarray, name: str, sigma_vox, lo, shape
+                   ) -> np.ndarray:
     from scipy import ndimage as ndi
 
     if ("finite", name) not in store:
