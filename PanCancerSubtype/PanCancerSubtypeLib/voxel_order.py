@@ -24,8 +24,8 @@ def reordered_onto(img: sitk.Image, like: sitk.Image) -> Optional[sitk.Image]:
     order (e.g. a RAS NIfTI file of an LPS DICOM series: ``DICOMOrient`` to ``like``'s
     orientation, an exact permutation and flip), else None."""
     code = orientation_code(like)
-    if code == orientation_code(img):
-        return None
+    if code == orientation_code(img) or sorted(img.GetSize()) != sorted(like.GetSize()):
+        return None                     # (the same grid has the same sizes, in some order)
     try:
         out = sitk.DICOMOrient(img, code)
     except RuntimeError:        # no valid orientation code (never expected)

@@ -244,32 +244,23 @@ def _check_points(image, seeds, background, bbox):
 def _read_second_channel(path, image, resample: bool):
     """The second channel, checked: readable, 3D scalar, on the image's grid (the same grid in
     another voxel order is reordered onto it; or overlapping it physically with
-    ``--resample-second-channel``)."""
-    import numpy as np
-
+    ``--resample-second-channel``: ``segmentation.second_channel_fit``, the method's rule)."""
     from ..errors import GeometryMismatchError
-    from ..io import describe_geometry, physical_bounds, same_geometry
-    from ..voxel_order import reordered_onto
+    from ..io import describe_geometry
+    from ..segmentation import second_channel_fit
     from .checks import input_file
 
     input_file(path, "--second-channel")
     ch2 = _read_image(path, "second channel")
     _check_not_constant(ch2, path)
-    if same_geometry(ch2, image):
-        return ch2
-    reordered = reordered_onto(ch2, image)
-    if reordered is not None:
-        return reordered
-    lo1, hi1 = physical_bounds(ch2)
-    lo2, hi2 = physical_bounds(image)
-    overlap = bool(np.all(np.minimum(hi1, hi2) > np.maximum(lo1, lo2)))
-    if not resample or not overlap:
-        how = ("give --resample-second-channel to resample it onto the image's grid"
-               if overlap else "the two do not even overlap physically")
+    out, how = second_channel_fit(ch2, image)
+    if how == "apart" or (how == "resample" and not resample):
+        hint = ("give --resample-second-channel to resample it onto the image's grid"
+                if how == "resample" else "the two do not even overlap physically")
         raise GeometryMismatchError(f"the second channel is on another grid than --image "
                                     f"({describe_geometry(ch2)} vs {describe_geometry(image)}); "
-                                    f"{how}", source=path)
-    return ch2
+                                    f"{hint}", source=path)
+    return out
 
 
 def run_segment(args):

@@ -59,14 +59,14 @@ from .networks import SegmenterConfig, build_network, resolve_device
 from .robustness import feature_icc, icc, icc_ci, perturb_mask
 from .click import ClickParameters, ClickResult, segment_click
 from .growing import segment_by_region_growing
-from .semiauto import seeds_to_indices, segment_from_seeds
+from .semiauto import second_channel_fit, seeds_to_indices, segment_from_seeds
 from .training import load_training_cases, train_segmenter
 from .transforms import normalise
 
 __all__ = [
     "SegmenterConfig", "build_network", "resolve_device", "train_segmenter", "segment_image",
     "load_model", "normalise", "load_training_cases", "postprocess",
-    "segment_from_seeds", "seeds_to_indices", "segment_click", "ClickResult", "ClickParameters",
+    "segment_from_seeds", "seeds_to_indices", "second_channel_fit", "segment_click", "ClickResult", "ClickParameters",
     "segment_by_region_growing",
     "dice", "jaccard", "hausdorff95", "hausdorff_distance", "volume_difference", "evaluate_segmentation",
     "surface_distances",

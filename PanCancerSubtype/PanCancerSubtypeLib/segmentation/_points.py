@@ -14,8 +14,8 @@ from ..regions import mask_bounds
 log = logging.getLogger(__name__)
 
 __all__ = ["seeds_to_indices", "bbox_to_slices", "check_scalar_3d", "deepest_point",
-           "inner_half_points", "inner_half_points_per_seed", "second_channel_on_grid",
-           "resampled_onto", "work_region", "holds", "check_seeds_in_box"]
+           "inner_half_points", "inner_half_points_per_seed", "second_channel_fit",
+           "second_channel_on_grid", "resampled_onto", "work_region", "holds", "check_seeds_in_box"]
 
 
 def check_scalar_3d(image, source: Optional[str] = None) -> None:
@@ -32,30 +32,46 @@ def check_scalar_3d(image, source: Optional[str] = None) -> None:
     check_volume(image, source)
 
 
-def second_channel_on_grid(ch2, image, source: Optional[str] = None):
-    """The second channel on the image's grid: as it is on the same grid; the same grid in
-    another voxel order, reordered (:func:`..voxel_order.reordered_onto`); else, where the
-    physical extents overlap, as it is, to be resampled part by part (:func:`resampled_onto`
-    the part of the image a method works on: the whole image's grid is never made).  Returns
-    ``(channel, resample)``, ``resample`` True in the last case."""
-    from ..io import describe_geometry, physical_bounds, same_geometry
+def second_channel_fit(ch2, image):
+    """How the second channel ``ch2`` fits the image's grid (the one rule, for the method and
+    the ``segment`` command): ``(channel, how)`` with ``how`` "same" (``ch2`` itself, on the
+    grid), "reordered" (the same grid with the voxels stored in another order:
+    :func:`..voxel_order.reordered_onto`, ``ch2`` reordered onto it), "resample" (another grid
+    overlapping the image physically: ``ch2`` itself, to be resampled, :func:`resampled_onto`)
+    or "apart" (no physical overlap: ``ch2`` itself)."""
+    from ..io import physical_bounds, same_geometry
     from ..voxel_order import reordered_onto
 
-    check_scalar_3d(ch2, f"{source}: second channel" if source else "second channel")
     if same_geometry(ch2, image):
-        return ch2, False
+        return ch2, "same"
     reordered = reordered_onto(ch2, image)
     if reordered is not None:
-        return reordered, False
+        return reordered, "reordered"
     lo1, hi1 = physical_bounds(ch2)
     lo2, hi2 = physical_bounds(image)
-    if not np.all(np.minimum(hi1, hi2) > np.maximum(lo1, lo2)):
+    overlap = bool(np.all(np.minimum(hi1, hi2) > np.maximum(lo1, lo2)))
+    return ch2, "resample" if overlap else "apart"
+
+
+def second_channel_on_grid(ch2, image, source: Optional[str] = None):
+    """The second channel on the image's grid (:func:`second_channel_fit`): as it is, or
+    reordered; on another grid overlapping the image, as it is, to be resampled part by part
+    (:func:`resampled_onto` the part of the image a method works on: the whole image's grid is
+    never made).  Returns ``(channel, resample)``, ``resample`` True in the last case; a
+    channel that does not overlap the image is refused."""
+    from ..io import describe_geometry
+
+    check_scalar_3d(ch2, f"{source}: second channel" if source else "second channel")
+    out, how = second_channel_fit(ch2, image)
+    if how == "apart":
         raise GeometryMismatchError(
             "the second channel and the image do not overlap physically; second channel grid: "
             f"{describe_geometry(ch2)}; image grid: {describe_geometry(image)}",
             source=f"{source}: second channel" if source else "second channel")
-    log.warning("%s: second channel resampled (linear) onto the image grid", source or "image")
-    return ch2, True
+    if how == "resample":
+        log.warning("%s: second channel resampled (linear) onto the image grid",
+                    source or "image")
+    return out, how == "resample"
 
 
 def resampled_onto(ch2, grid):

@@ -21,9 +21,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Optional
 
-from ._points import seeds_to_indices
+from ._points import second_channel_fit, seeds_to_indices
 
-__all__ = ["segment_from_seeds", "seeds_to_indices", "METHODS"]
+__all__ = ["segment_from_seeds", "seeds_to_indices", "second_channel_fit", "METHODS"]
 
 #: methods of :func:`segment_from_seeds`
 METHODS = ("click", "region_growing")
