@@ -176,6 +176,7 @@ RULE_OWNERS = {
     "in_lps_order": "PanCancerSubtypeLib.voxel_order",
     "reordered_onto": "PanCancerSubtypeLib.voxel_order",
     "select_labels": "PanCancerSubtypeLib.io",
+    "second_channel_fit": "PanCancerSubtypeLib.segmentation._points",
 }
 
 
