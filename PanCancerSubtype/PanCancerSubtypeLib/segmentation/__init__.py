@@ -66,7 +66,8 @@ from .transforms import normalise
 __all__ = [
     "SegmenterConfig", "build_network", "resolve_device", "train_segmenter", "segment_image",
     "load_model", "normalise", "load_training_cases", "postprocess",
-    "segment_from_seeds", "seeds_to_indices", "second_channel_fit", "segment_click", "ClickResult", "ClickParameters",
+    "segment_from_seeds", "seeds_to_indices", "second_channel_fit", "segment_click",
+    "ClickResult", "ClickParameters",
     "segment_by_region_growing",
     "dice", "jaccard", "hausdorff95", "hausdorff_distance", "volume_difference", "evaluate_segmentation",
     "surface_distances",

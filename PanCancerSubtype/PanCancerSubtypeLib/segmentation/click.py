@@ -81,10 +81,11 @@ Method
    mask (the voxels nearer to it than to any other seed: its lesion or lobe), so a mask of two
    lesions is not judged by a click that gives one.  The jittered runs are independent and run
    side by side on ``threads`` threads (None: the machine's cores, at most ``n_jitter``; NumPy
-   and SciPy work outside Python's lock): the wall time falls, the CPU time and the result stay
-   the same, bit for bit (the runs share the smoothed image and the record of what they read,
-   whose values do not depend on the order of the runs).  A low value (< ``warn_below``, 0.8) means
-   that the mask depends on where one clicks: check it, add seeds, a box or background points.
+   and SciPy work outside Python's lock): the wall time falls, the result stays the same, bit
+   for bit (the runs share the smoothed image and the record of what they read, whose values
+   do not depend on the order of the runs), and the CPU time rises a little.  A low value
+   (< ``warn_below``, 0.8) means that the mask depends on where one clicks: check it, add
+   seeds, a box or background points.
    A mask smaller than the seed's ball gets confidence 0 and its own warning: the clicks of its
    inner half would all fall on the same few voxels and agree.
 7. **A box that the mask hardly fills, or fills up** (with ``bbox``): a mask filling less than
