@@ -359,49 +359,66 @@ def test_enhancing_rim_and_necrotic_core(where):
     assert _dice(res.mask, ref) > 0.92
 
 
-def test_body_voxels_do_not_depend_on_the_unit():
-    """The background cut (``_appearance.body_voxels``) is relative.  Hand-worked: padding at
-    -3.5 (a z-scored brain's) with the smoothing's rounding noise 1-39 units in the last place
-    (ulp(3.5) = 2**-22) above it, and 1000 body values: the cut is 1e-6 x 3.5 = 14.7 ulp above
-    the padding, 15 ulp in float32 (the values' type), and the values above it remain: the
-    body and the noise from 16 ulp up (1024 values).  Scaled by
-    powers of two (exact in binary floating point) the same values remain, scaled: before,
-    an absolute floor of 1e-6 on the cut kept fewer of them at a quarter of the unit, and
-    brats_pat0005's threshold moved (Dice 0.8437 / 0.8452 -> 0.8428 / 0.8451).  A zero
-    background with values spreading over 1000 keeps the cut at 1e-6."""
+def test_body_voxels_do_not_depend_on_the_unit_or_the_offset():
+    """The background cut (``_appearance.body_voxels``) is 1e-5 of the 1st-99th percentile
+    spread above the 1st percentile, so an MR image scaled or shifted keeps the same voxels.
+    Hand-worked: padding at -3.5 (a z-scored brain's: 2000 values), the smoothing's rounding
+    and tail (39 values 1-39 units in the last place above it, 9.3e-6 at most, and -3.5 +
+    1e-5), the brain's edge at -3.5 + 1e-4 and 1000 body values from -2 to 3: the 1st
+    percentile is the padding, the 99th 2.848 (0.99 x 3039 = 3008.6, between the body's 969th
+    and 970th values), the cut 6.3e-5 above the padding; the edge voxel and the body remain
+    (1001).  Shifted so that the padding is 0 (as in scanner units: + 3.5, exact here) and
+    scaled by powers of two, the same 1001 remain.  Before, the cut was 1e-6 x 3.5 above the
+    padding (15 ulp, from its magnitude): at 0 the tail 1e-7 above it passed, at -3.5 float32
+    rounded it away, and brats_pat0005 shifted to a zero padding kept 20 000 voxels more (its
+    mask Dice 0.967 against the z-scored image's).  A zero background with values spreading
+    over 1000 keeps what lies 0.0099 above it."""
     from PanCancerSubtypeLib.segmentation._appearance import body_voxels
 
     ulp = np.float32(2.0 ** -22)
     pad = np.full(2000, -3.5, np.float32)
-    noise = np.float32(-3.5) + np.arange(1, 40, dtype=np.float32) * ulp
+    tail = np.concatenate([np.float32(-3.5) + np.arange(1, 40, dtype=np.float32) * ulp,
+                           np.float32([-3.5 + 1e-5])])
+    edge = np.float32([-3.5 + 1e-4])
     body = np.linspace(-2.0, 3.0, 1000, dtype=np.float32)
-    v = np.concatenate([pad, noise, body])
+    v = np.concatenate([pad, tail, edge, body])
     got = body_voxels(v)
-    assert got.size == 1000 + (39 - 15)
-    assert np.array_equal(np.sort(got)[:24], noise[15:])
-    for scale in (0.25, 2.0 ** -10, 1024.0):
-        assert np.array_equal(body_voxels(v * np.float32(scale)), got * np.float32(scale))
-    zero = np.concatenate([np.zeros(2000, np.float32), np.float32([5e-7, 2e-6]),
+    assert got.size == 1001 and np.array_equal(np.sort(got), np.concatenate([edge, body]))
+    floor, top = np.percentile(v, [1, 99])
+    assert floor == -3.5 and abs(top - 2.848) < 1e-3
+    for shift, scale in ((3.5, 1.0), (3.5, 1024.0), (0.0, 0.25), (0.0, 2.0 ** -10)):
+        w = (v + np.float32(shift)) * np.float32(scale)
+        assert np.array_equal(np.sort(body_voxels(w)),
+                              np.sort((got + np.float32(shift)) * np.float32(scale)))
+    zero = np.concatenate([np.zeros(2000, np.float32), np.float32([5e-7, 2e-6, 0.009, 0.011]),
                            np.linspace(1.0, 1000.0, 1000, dtype=np.float32)])
     kept = body_voxels(zero)
-    assert 2e-6 in np.float32(kept) and 5e-7 not in np.float32(kept) and kept.size == 1001
+    assert kept.size == 1001 and kept.min() == np.float32(0.011)
 
 
 def test_an_enhancing_tumour_in_other_units_gives_the_same_mask():
-    """MR intensities have no unit: the enhancing phantom with a slab of z-scored-like padding
-    (-3.5) along one side, scaled by 1/4 and by 1024 (exact in floating point), gives the same
-    mask and confidence."""
+    """MR intensities have no unit and no zero: the enhancing phantom with a slab of
+    z-scored-like padding (-3.5) along one side, scaled by 1/4 and by 1024 (exact in floating
+    point), shifted so that its padding is 0 (as in scanner units), and both, gives the same
+    mask and confidence (shifted, before the background cut was relative to the spread alone:
+    another mask, as brats_pat0005's, Dice 0.967 against the z-scored one's)."""
     im, ref, sp = _enhancing_rim(seed=5)
     arr = sitk.GetArrayFromImage(im)
     arr[:, :, :4] = -3.5                                 # padding, as outside a stripped brain
+    # (and outside a brain 22 x 26 x 26 mm around the tumour, so that the smoothing's tail
+    # runs into the padding in three dimensions: shifted to a zero padding, 6 voxels of the
+    # mask differed before the background cut was relative to the spread alone)
+    arr[~_ellipsoid(arr.shape, (24, 28, 28), (22.0, 26.0, 26.0), sp)] = -3.5
     im2 = _image(arr, sp)
     click = [_pt(im2, (24, 28, 40))]
     r0 = seg.segment_click(im2, click, modality="MR")
     assert _dice(r0.mask, ref) > 0.9
-    for scale in (0.25, 1024.0):
-        r = seg.segment_click(_image(arr * np.float32(scale), sp), click, modality="MR")
+    for scale, shift in ((0.25, 0.0), (1024.0, 0.0), (1.0, 3.5), (200.0, 700.0)):
+        # (shifted: the padding at 0, as in scanner units; 700 = 3.5 x 200)
+        r = seg.segment_click(_image(arr * np.float32(scale) + np.float32(shift), sp), click,
+                              modality="MR")
         assert np.array_equal(sitk.GetArrayViewFromImage(r.mask),
-                              sitk.GetArrayViewFromImage(r0.mask))
+                              sitk.GetArrayViewFromImage(r0.mask)), (scale, shift)
         assert r.confidence == r0.confidence and r.model == r0.model
 
 
