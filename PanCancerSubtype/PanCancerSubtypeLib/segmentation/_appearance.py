@@ -308,10 +308,9 @@ def body_voxels(values: np.ndarray) -> np.ndarray:
     its farthest tail).  Relative to the spread alone, so that MR's arbitrary units, scaled or
     shifted (a brain z-scored with its padding at -3.5, or in scanner units with its padding at
     0), give the same voxels: float32 rounds a padding of magnitude m to about 1e-7 m, far
-    below 1e-5 of the spread unless the padding lies a hundred spreads from 0.  Before, the
-    margin was 1e-6 of the padding's own magnitude: at 0 the smoothing's tail 1e-7 above the
-    padding passed it, at -3.5 float32 rounded it away, and brats_pat0005 shifted to a zero
-    padding kept 20 000 voxels more (its mask, Dice 0.967 against the z-scored image's)."""
+    below 1e-5 of the spread unless the padding lies a hundred spreads from 0 (a margin set by
+    the padding's own magnitude let the smoothing's tail count next to a zero padding and not
+    next to -3.5: ``benchmarks/segmentation_history.md``, version 30)."""
     floor, top = (float(v) for v in np.percentile(values, [1, 99]))
     body = values[values > floor + 1e-5 * (top - floor)]
     return body if body.size >= 10 else values
