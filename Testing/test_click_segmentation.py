@@ -2738,6 +2738,22 @@ def test_segment_command_options(tmp_path, capsys):
                                 method="region_growing")
     np.testing.assert_array_equal(sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "rg.nii.gz"))),
                                   sitk.GetArrayFromImage(rg))
+    # stored as int16 (as a scanner's file is), region growing casts only its crop: the mask
+    # of the image cast to float32 as a whole (what the command did before)
+    i16 = sitk.Cast(sitk.Round(im * 100.0), sitk.sitkInt16)
+    sitk.WriteImage(i16, str(tmp_path / "t1c16.nrrd"))
+    assert cli_main(["segment", "--image", str(tmp_path / "t1c16.nrrd"),
+                     f"--seed={fmt(seeds[0])}", "--method", "region_growing", "--modality", "MR",
+                     "--out", str(tmp_path / "rg16.nii.gz")]) == 0
+    rg16 = seg.segment_from_seeds(sitk.Cast(i16, sitk.sitkFloat32), [seeds[0]], modality="MR",
+                                  method="region_growing")
+    got16 = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "rg16.nii.gz")))
+    np.testing.assert_array_equal(got16, sitk.GetArrayFromImage(rg16))
+    assert got16.sum() > 0
+    # --threads sets the click method's threads: one thread, the same mask
+    assert cli_main(argv + ["--threads", "1", "--out", str(tmp_path / "m1.nii.gz")]) == 0
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "m1.nii.gz"))),
+                                  sitk.GetArrayFromImage(want.mask))
 
 
 def test_a_mask_that_hardly_fills_its_box_is_flagged():

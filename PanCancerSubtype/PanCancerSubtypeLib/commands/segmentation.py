@@ -108,7 +108,10 @@ def register(sub):
     p.add_argument("--no-postprocess", action="store_true",
                    help="network: keep every predicted component")
     p.add_argument("--device", default="auto")
-    p.add_argument("--threads", type=positive_int, default=None)
+    p.add_argument("--threads", type=positive_int, default=None,
+                   help="CPU threads: the network's (torch), or the click method's runs side by "
+                        "side (default: the machine's cores; 1 when running many segment "
+                        "commands at once)")
     p.set_defaults(func=run_segment)
 
     p = sub.add_parser("evaluate-segmentation",
@@ -306,6 +309,8 @@ def run_segment(args):
             kw["ray_length_mm"] = args.max_radius
         if args.warn_below is not None:
             kw["warn_below"] = args.warn_below
+        if args.threads is not None:
+            kw["threads"] = args.threads
         res = segment_click(image, seeds, bbox=bbox,    # (it casts the part it works on)
                             background_lps_mm=background or None, second_channel=ch2,
                             modality=modality, params=ClickParameters(**kw),
@@ -320,7 +325,7 @@ def run_segment(args):
 
         kw = {"max_radius_mm": args.max_radius, "multiplier": args.multiplier,
               "refine": None if args.refine in (None, "none") else args.refine}
-        mask = segment_from_seeds(sitk.Cast(image, sitk.sitkFloat32), seeds, bbox=bbox,
+        mask = segment_from_seeds(image, seeds, bbox=bbox,     # (it casts its crop)
                                   modality=modality, method="region_growing", source=args.image,
                                   **{k: v for k, v in kw.items() if v is not None})
     from ..dicomseg import is_dicom_seg_path, series_folder, write_dicom_seg
