@@ -15,7 +15,7 @@ log = logging.getLogger(__name__)
 
 __all__ = ["seeds_to_indices", "bbox_to_slices", "check_scalar_3d", "deepest_point",
            "inner_half_points", "inner_half_points_per_seed", "second_channel_fit",
-           "second_channel_on_grid", "resampled_onto", "work_region", "holds", "check_seeds_in_box"]
+           "second_channel_on_grid", "resampled_onto", "work_region", "holds", "check_seeds_in_box", "lps_box"]
 
 
 def check_scalar_3d(image, source: Optional[str] = None) -> None:
@@ -149,6 +149,17 @@ def check_seeds_in_box(seeds_zyx, box, point_of, source: Optional[str] = None) -
             raise ValueError(f"{source + ': ' if source else ''}seed "
                              f"{format_numbers(point_of(s), 2)} (LPS mm) lies outside the "
                              f"bounding box")
+
+
+def lps_box(order, image, bbox, seeds_zyx, source: Optional[str] = None):
+    """``bbox`` (LPS mm corners, or None) as index slices (z, y, x) of the LPS order ``order``
+    (``voxel_order.LPSOrder``) of ``image``, checked on the image as given
+    (:func:`bbox_to_slices`), a seed (LPS indices z, y, x) outside it refused by its point in
+    LPS mm (:func:`check_seeds_in_box`)."""
+    box = None if bbox is None else order.lps_slices(bbox_to_slices(image, bbox, source))
+    check_seeds_in_box(seeds_zyx, box, lambda s: image.TransformIndexToPhysicalPoint(
+        order.to_stored(s)), source)
+    return box
 
 
 def work_region(shape_zyx, spacing_zyx, seeds_zyx, box, margin_mm: Optional[float]):

@@ -207,9 +207,9 @@ import numpy as np
 from . import _appearance as app
 from ._click_types import ClickParameters, ClickResult, result_warnings
 from ..voxel_order import LPSOrder
-from ._points import (bbox_to_slices, box_span, check_scalar_3d, check_seeds_in_box,
-                      deepest_point, holds, inner_half_points, inner_half_points_per_seed,
-                      resampled_onto, second_channel_on_grid, seeds_to_indices, work_region)
+from ._points import (box_span, check_scalar_3d, deepest_point, holds, inner_half_points,
+                      inner_half_points_per_seed, lps_box, resampled_onto,
+                      second_channel_on_grid, seeds_to_indices, work_region)
 from ._problem import Problem as _Problem
 from ._problem import padding_value
 from ._smoothing import finite
@@ -287,9 +287,7 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
     # the whole image's grid
     ch2, resample = (None, False) if second_channel is None else second_channel_on_grid(
         second_channel, image, source)
-    box = None if bbox is None else order.lps_slices(bbox_to_slices(image, bbox, source))
-    check_seeds_in_box(seeds, box, lambda s: image.TransformIndexToPhysicalPoint(
-        order.to_stored(s)), source)
+    box = lps_box(order, image, bbox, seeds, source)
     # the part of the image around the seeds (and the box) that the method works on: its
     # time and memory do not grow with the image (a whole-body CT); if a result read beyond
     # it (``Problem.reads``), again on the whole image, so the mask is the same either way

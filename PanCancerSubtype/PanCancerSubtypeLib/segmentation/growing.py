@@ -85,7 +85,7 @@ import numpy as np
 
 from ..errors import InvalidImageValuesError
 from ..voxel_order import LPSOrder
-from ._points import bbox_to_slices, check_scalar_3d, check_seeds_in_box, seeds_to_indices
+from ._points import check_scalar_3d, lps_box, seeds_to_indices
 
 log = logging.getLogger(__name__)
 
@@ -194,11 +194,9 @@ def segment_by_region_growing(image, seeds_lps_mm, bbox=None, modality: Optional
     lo = np.maximum(seeds_zyx.min(0) - rad_vox, 0)
     hi = np.minimum(seeds_zyx.max(0) + rad_vox + 1, size_zyx)
     if bbox is not None:
-        bs = order.lps_slices(bbox_to_slices(image, bbox, source))
+        bs = lps_box(order, image, bbox, seeds_zyx, source)
         blo = np.array([s.start for s in bs])
         bhi = np.array([s.stop for s in bs])
-        check_seeds_in_box(seeds_zyx, bs, lambda s: image.TransformIndexToPhysicalPoint(
-            order.to_stored(s)), source)
         lo, hi = np.maximum(lo, blo), np.minimum(hi, bhi)
     crop = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi))
     arr = sitk.GetArrayFromImage(order.part(image, crop)).astype(np.float32, copy=False)
