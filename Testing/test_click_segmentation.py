@@ -222,6 +222,109 @@ def test_a_long_scan_is_segmented_on_the_part_around_the_click(monkeypatch, inpu
             whole.needs_check, whole.volume_ml, whole.seeds_lps, whole.boundary_fraction)
 
 
+def test_blocks_by_hand():
+    """``block_factors``: floor(finest_mm / spacing) where >= 2; ``block_aligned``: a part
+    grown to whole blocks; ``block_mean``: each voxel the mean of its block (a short last
+    block: of the voxels it has), centred on the block; ``mask_from_blocks``: the coarse mask
+    interpolated linearly at the fine voxels' centres, >= 0.5 (worked out by hand below)."""
+    from PanCancerSubtypeLib.segmentation._points import (block_aligned, block_factors,
+                                                          block_mean, mask_from_blocks)
+
+    assert block_factors((2.5, 0.46875, 0.46875), 1.0) == (1, 2, 2)
+    assert block_factors((0.5, 0.5, 0.51), 1.0) == (2, 2, 1)
+    assert block_factors((0.3, 0.98, 0.7), 1.0) == (3, 1, 1)
+    assert block_factors((0.3, 0.3, 0.3), None) == (1, 1, 1)
+    assert block_aligned((slice(3, 8), slice(0, 10), slice(5, 9)), (10, 10, 10), (2, 2, 3)) \
+        == (slice(3, 9), slice(0, 10), slice(4, 10))      # 5 -> 6; 10; 4 -> 6 (end, then start)
+    arr = np.arange(40, dtype=np.int16).reshape(2, 4, 5)
+    im = sitk.GetImageFromArray(arr)
+    im.SetSpacing((0.5, 0.4, 3.0))
+    im.SetOrigin((1.0, 2.0, 3.0))
+    im.SetDirection(ROT_DIR)
+    out = block_mean(im, (1, 2, 2))
+    got = sitk.GetArrayFromImage(out)
+    assert got.dtype == np.float32 and got.shape == (2, 2, 3)
+    assert got[0, 0, 0] == (0 + 1 + 5 + 6) / 4 and got[1, 1, 1] == (32 + 33 + 37 + 38) / 4
+    assert got[0, 0, 2] == (4 + 9) / 2 and got[1, 1, 2] == (34 + 39) / 2   # the short block
+    assert out.GetSpacing() == (1.0, 0.8, 3.0) and out.GetDirection() == im.GetDirection()
+    assert np.allclose(out.GetOrigin(), im.TransformContinuousIndexToPhysicalPoint((0.5, 0.5, 0)))
+    assert block_mean(im, (1, 1, 1)) is im
+    coarse = np.array([0, 1, 1, 0], bool).reshape(1, 1, 4)
+    # fine voxel j at coarse (j - 0.5) / 2: -0.25 (0), 0.25 (0.25), 0.75 (0.75), 1.25 (1),
+    # 1.75 (1), 2.25 (0.75), 2.75 (0.25), 3.25 (0)
+    assert mask_from_blocks(coarse, (1, 1, 8), (1, 1, 2)).astype(int).ravel().tolist() == \
+        [0, 0, 1, 1, 1, 1, 0, 0]
+    assert mask_from_blocks(coarse, (1, 1, 7), (1, 1, 2)).astype(int).ravel().tolist() == \
+        [0, 0, 1, 1, 1, 1, 0]
+
+
+def _fine_sphere(sp=(0.45, 0.45, 1.0), shape=(48, 100, 100), radius=10.0, seed=3):
+    """A sphere (100, radius 10 mm) in noise (SD 20) on a grid of 0.45 mm in-plane."""
+    c = tuple(n // 2 for n in shape)
+    tum = _ellipsoid(shape, c, (radius,) * 3, sp)
+    arr = np.where(tum, 100.0, 0.0) + np.random.default_rng(seed).normal(0, 20.0, shape)
+    return _image(ndi.gaussian_filter(arr, 0.7 / np.array(sp[::-1])), sp), tum, c
+
+
+def test_an_image_sampled_finer_than_half_a_millimetre_is_segmented_on_blocks(monkeypatch):
+    """A grid finer than half of ``finest_mm`` (1 mm) along an axis: the method works on blocks
+    of 2 x 2 voxels in-plane here (0.9 mm; it smooths by 0.7 mm before it reads the image),
+    and the mask comes back on the image's grid.  A 14 mm ball on a 0.45 mm grid: Dice against
+    the ball 0.981 on blocks and 0.999 on the image's grid (``finest_mm=None``): the blocks'
+    surface is up to half a block off (the ball's own mask, by the blocks' partial volume and
+    back: 0.983); with a box, a background point and the second channel (on the image's grid:
+    averaged over the same blocks) 0.980.  The volume is the mask's, the seed used lies in the
+    ball.  A 10 mm ball is smaller than a ball of 12 blocks' radius: made again on
+    the image's grid, the mask of ``finest_mm=None`` bit for bit (on blocks its surface would
+    be a block's width coarser: Dice 0.974 instead of 0.999)."""
+    from PanCancerSubtypeLib.segmentation import click as click_mod
+
+    runs = []
+    on_part = click_mod._on_part
+
+    def spy(*args):
+        run = on_part(*args)
+        runs.append((run.image.GetSize(), run.image.GetSpacing(),
+                     None if run.ch2 is None else run.ch2.GetSize()))
+        return run
+    monkeypatch.setattr(click_mod, "_on_part", spy)
+    im, tum, c = _fine_sphere(shape=(44, 140, 140), radius=14.0)
+    seeds = [_pt(im, (c[0] + 2, c[1] - 5, c[2] + 3))]
+    runs.clear()
+    blocks = seg.segment_click(im, seeds, modality="MR", model="generic")
+    assert [r[:2] for r in runs] == [((70, 70, 44), pytest.approx((0.9, 0.9, 1.0)))]
+    fine = seg.segment_click(im, seeds, modality="MR", model="generic",
+                             params=seg.ClickParameters(finest_mm=None))
+    assert runs[-1][0] == im.GetSize()
+    assert blocks.mask.GetSize() == im.GetSize() and blocks.mask.GetOrigin() == im.GetOrigin()
+    m = sitk.GetArrayFromImage(blocks.mask) > 0
+    assert _dice(blocks.mask, tum) > 0.97 and _dice(fine.mask, tum) > 0.99
+    assert blocks.volume_ml == pytest.approx(m.sum() * 0.45 * 0.45 * 1.0 / 1000.0)
+    assert blocks.confidence > 0.9
+    idx = im.TransformPhysicalPointToIndex(blocks.seeds_lps[-1])
+    assert tum[idx[2], idx[1], idx[0]]
+    corners = [_pt(im, (c[0] - 18, c[1] - 38, c[2] - 38)), _pt(im, (c[0] + 18, c[1] + 38,
+                                                                   c[2] + 38))]
+    bbox = list(np.minimum(*corners)) + list(np.maximum(*corners))
+    runs.clear()
+    boxed = seg.segment_click(im, seeds, bbox=bbox, background_lps_mm=[_pt(im, (c[0], c[1],
+                              c[2] + 45))], second_channel=im, modality="MR", model="generic")
+    assert [(r[0], r[2]) for r in runs] == [((70, 70, 44), (70, 70, 44))]
+    assert _dice(boxed.mask, tum) > 0.97
+    # a small ball: again on the image's grid
+    im, tum, c = _fine_sphere()
+    seeds = [_pt(im, (c[0] + 2, c[1] - 5, c[2] + 3))]
+    runs.clear()
+    small = seg.segment_click(im, seeds, modality="MR", model="generic")
+    assert [r[0] for r in runs] == [(50, 50, 48), im.GetSize()]
+    fine = seg.segment_click(im, seeds, modality="MR", model="generic",
+                             params=seg.ClickParameters(finest_mm=None))
+    assert np.array_equal(sitk.GetArrayFromImage(small.mask), sitk.GetArrayFromImage(fine.mask))
+    assert (small.confidence, small.seeds_lps, small.volume_ml) == (
+        fine.confidence, fine.seeds_lps, fine.volume_ml)
+    assert _dice(small.mask, tum) > 0.99
+
+
 def test_a_seed_outside_the_box_is_refused_before_any_work(monkeypatch):
     """A seed outside the bounding box is refused in one line naming the source and the seed
     (LPS mm), before the method runs."""

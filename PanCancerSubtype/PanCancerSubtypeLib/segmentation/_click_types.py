@@ -76,6 +76,7 @@ class ClickParameters:
     unbounded_bright: float = 0.25
     further_dark_sd: float = 0.5
     work_margin_mm: Optional[float] = 150.0
+    finest_mm: Optional[float] = 1.0
     threads: Optional[int] = None
 
     def validate(self) -> "ClickParameters":
@@ -130,6 +131,10 @@ class ClickParameters:
                                                     and self.work_margin_mm > 0):
             raise ValueError(f"work_margin_mm must be a positive number or None, got "
                              f"{self.work_margin_mm!r}")
+        if self.finest_mm is not None and not (np.isfinite(self.finest_mm)
+                                               and self.finest_mm > 0):
+            raise ValueError(f"finest_mm must be a positive number or None, got "
+                             f"{self.finest_mm!r}")
         if self.threads is not None and not (isinstance(self.threads, (int, np.integer))
                                              and not isinstance(self.threads, bool)
                                              and self.threads >= 1):

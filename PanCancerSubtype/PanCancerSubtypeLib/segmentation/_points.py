@@ -15,7 +15,8 @@ log = logging.getLogger(__name__)
 
 __all__ = ["seeds_to_indices", "bbox_to_slices", "check_scalar_3d", "deepest_point",
            "inner_half_points", "inner_half_points_per_seed", "second_channel_fit",
-           "second_channel_on_grid", "resampled_onto", "work_region", "holds", "check_seeds_in_box", "lps_box"]
+           "second_channel_on_grid", "resampled_onto", "work_region", "holds", "check_seeds_in_box", "lps_box",
+           "block_factors", "block_mean", "mask_from_blocks", "block_aligned"]
 
 
 def check_scalar_3d(image, source: Optional[str] = None) -> None:
@@ -82,6 +83,86 @@ def resampled_onto(ch2, grid):
     import SimpleITK as sitk
 
     return sitk.Resample(ch2, grid, sitk.Transform(), sitk.sitkLinear, 0.0, sitk.sitkFloat32)
+
+
+def block_factors(spacing_zyx, finest_mm: Optional[float]) -> tuple:
+    """Per axis (z, y, x), the whole number of voxels that :func:`block_mean` averages so that
+    a method works on no grid finer than ``finest_mm``: ``floor(finest_mm / spacing)`` where
+    that is at least 2 (an axis sampled at half of ``finest_mm`` or finer), else 1; all 1
+    for ``finest_mm`` None."""
+    if finest_mm is None:
+        return (1, 1, 1)
+    return tuple(max(1, int(np.floor(float(finest_mm) / float(s) + 1e-9)))
+                 for s in spacing_zyx)
+
+
+def block_mean(image, factors_zyx):
+    """``image`` (SimpleITK, 3D) on a grid ``factors_zyx`` times coarser: each voxel the mean
+    of a block of ``factors_zyx`` voxels (what a scanner with voxels that large records: the
+    partial volume), the last block along an axis the mean of the voxels it has; its centre
+    at the block's centre, the same direction.  Float32 (float64 stays float64).  The image
+    itself when every factor is 1."""
+    import SimpleITK as sitk
+
+    f = np.asarray(factors_zyx, int)
+    if np.all(f == 1):
+        return image
+    arr = sitk.GetArrayViewFromImage(image)
+    dtype = np.float64 if arr.dtype == np.float64 else np.float32
+    total = np.asarray(arr, np.float64)
+    count = np.ones(1)
+    for ax in range(3):
+        if f[ax] == 1:
+            continue
+        n = total.shape[ax]
+        starts = np.arange(0, n, f[ax])
+        total = np.add.reduceat(total, starts, axis=ax)
+        c = np.diff(np.append(starts, n)).astype(float)
+        count = count * c.reshape([-1 if k == ax else 1 for k in range(3)])
+    out = sitk.GetImageFromArray((total / count).astype(dtype))
+    out.SetSpacing(tuple(float(s) * float(k) for s, k in zip(image.GetSpacing(), f[::-1])))
+    out.SetDirection(image.GetDirection())
+    out.SetOrigin(image.TransformContinuousIndexToPhysicalPoint(
+        tuple((float(k) - 1.0) / 2.0 for k in f[::-1])))
+    return out
+
+
+def block_aligned(region, shape_zyx, factors_zyx):
+    """The part ``region`` (index slices z, y, x of an image of ``shape_zyx``) grown to a whole
+    number of ``factors_zyx`` blocks per axis where the image has the voxels (at its end, then
+    at its start), so that :func:`block_mean` averages whole blocks (a last short block is left
+    only where the image itself has fewer voxels)."""
+    out = []
+    for r, n, f in zip(region, shape_zyx, factors_zyx):
+        lo, hi = int(r.start), int(r.stop)
+        short = (-(hi - lo)) % int(f)
+        more = min(short, int(n) - hi)
+        hi += more
+        lo -= min(short - more, lo)
+        out.append(slice(lo, hi))
+    return tuple(out)
+
+
+def mask_from_blocks(mask: np.ndarray, shape_zyx, factors_zyx) -> np.ndarray:
+    """A mask on the grid :func:`block_mean` coarsened by ``factors_zyx`` back on the fine grid
+    of ``shape_zyx``: the coarse mask interpolated linearly at each fine voxel's centre (the
+    coarse voxel i's centre is the fine index ``i f + (f - 1) / 2``; beyond the first and last
+    centres the nearest), kept where >= 0.5.  The mask itself when every factor is 1."""
+    f = np.asarray(factors_zyx, int)
+    m = np.asarray(mask)
+    if np.all(f == 1):
+        return m.astype(bool)
+    out = m.astype(np.float32)
+    for ax in range(3):
+        if f[ax] == 1:
+            continue
+        n_c = out.shape[ax]
+        x = np.clip((np.arange(int(shape_zyx[ax])) - (f[ax] - 1) / 2.0) / f[ax], 0, n_c - 1)
+        i0 = np.floor(x).astype(int)
+        i1 = np.minimum(i0 + 1, n_c - 1)
+        w = (x - i0).astype(np.float32).reshape([-1 if k == ax else 1 for k in range(3)])
+        out = np.take(out, i0, axis=ax) * (1 - w) + np.take(out, i1, axis=ax) * w
+    return out >= 0.5
 
 
 def seeds_to_indices(image, seeds_lps_mm, source: Optional[str] = None, what: str = "seed point"):
