@@ -256,6 +256,18 @@ def test_blocks_by_hand():
         [0, 0, 1, 1, 1, 1, 0, 0]
     assert mask_from_blocks(coarse, (1, 1, 7), (1, 1, 2)).astype(int).ravel().tolist() == \
         [0, 0, 1, 1, 1, 1, 0]
+    # against SciPy's linear interpolation (nearest beyond the ends) at the fine voxels' centres,
+    # on random masks (blocks of 1 or 2: weights 1/4 and 3/4, exact in binary)
+    rng = np.random.default_rng(0)
+    for _ in range(60):
+        f = rng.integers(1, 3, 3)
+        c_shape = rng.integers(2, 10, 3)
+        m = rng.random(tuple(c_shape)) < rng.uniform(0.02, 0.6)
+        shape = c_shape * f - rng.integers(0, 2, 3) * (f - 1)       # a short last block too
+        grid = np.meshgrid(*[(np.arange(n) - (k - 1) / 2.0) / k for n, k in zip(shape, f)],
+                           indexing="ij")
+        want = ndi.map_coordinates(m.astype(float), grid, order=1, mode="nearest") >= 0.5
+        assert np.array_equal(mask_from_blocks(m, tuple(shape), tuple(f)), want)
 
 
 def _fine_sphere(sp=(0.45, 0.45, 1.0), shape=(48, 100, 100), radius=10.0, seed=3):

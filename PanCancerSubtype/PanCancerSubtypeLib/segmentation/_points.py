@@ -100,8 +100,8 @@ def block_mean(image, factors_zyx):
     """``image`` (SimpleITK, 3D) on a grid ``factors_zyx`` times coarser: each voxel the mean
     of a block of ``factors_zyx`` voxels (what a scanner with voxels that large records: the
     partial volume), the last block along an axis the mean of the voxels it has; its centre
-    at the block's centre, the same direction.  Float32 (float64 stays float64).  The image
-    itself when every factor is 1."""
+    at the block's centre, the same direction.  Float32 (float64 stays float64); the sums in
+    float64.  The image itself when every factor is 1."""
     import SimpleITK as sitk
 
     f = np.asarray(factors_zyx, int)
@@ -109,16 +109,24 @@ def block_mean(image, factors_zyx):
         return image
     arr = sitk.GetArrayViewFromImage(image)
     dtype = np.float64 if arr.dtype == np.float64 else np.float32
-    total = np.asarray(arr, np.float64)
+    total = arr
     count = np.ones(1)
-    for ax in range(3):
-        if f[ax] == 1:
+    for ax in np.argsort(-f, kind="stable"):        # (the largest reduction first)
+        k, n = int(f[ax]), total.shape[ax]
+        if k == 1:
             continue
-        n = total.shape[ax]
-        starts = np.arange(0, n, f[ax])
-        total = np.add.reduceat(total, starts, axis=ax)
-        c = np.diff(np.append(starts, n)).astype(float)
-        count = count * c.reshape([-1 if k == ax else 1 for k in range(3)])
+        whole = n // k * k
+        head = np.take(total, np.arange(whole), axis=ax) if whole < n else total
+        shape = list(head.shape)
+        shape[ax:ax + 1] = [whole // k, k]
+        sums = [head.reshape(shape).sum(axis=ax + 1, dtype=np.float64)]
+        c = [float(k)] * (whole // k)
+        if whole < n:                               # the last block, short
+            sums.append(np.take(total, np.arange(whole, n), axis=ax).sum(
+                axis=ax, keepdims=True, dtype=np.float64))
+            c.append(float(n - whole))
+        total = np.concatenate(sums, axis=ax) if len(sums) > 1 else sums[0]
+        count = count * np.array(c).reshape([-1 if j == ax else 1 for j in range(3)])
     out = sitk.GetImageFromArray((total / count).astype(dtype))
     out.SetSpacing(tuple(float(s) * float(k) for s, k in zip(image.GetSpacing(), f[::-1])))
     out.SetDirection(image.GetDirection())
@@ -147,22 +155,33 @@ def mask_from_blocks(mask: np.ndarray, shape_zyx, factors_zyx) -> np.ndarray:
     """A mask on the grid :func:`block_mean` coarsened by ``factors_zyx`` back on the fine grid
     of ``shape_zyx``: the coarse mask interpolated linearly at each fine voxel's centre (the
     coarse voxel i's centre is the fine index ``i f + (f - 1) / 2``; beyond the first and last
-    centres the nearest), kept where >= 0.5.  The mask itself when every factor is 1."""
+    centres the nearest), kept where >= 0.5 (worked out within the mask's bounds grown by a
+    block: 0 beyond).  The mask itself when every factor is 1."""
     f = np.asarray(factors_zyx, int)
-    m = np.asarray(mask)
+    m = np.asarray(mask, bool)
     if np.all(f == 1):
-        return m.astype(bool)
-    out = m.astype(np.float32)
+        return m
+    shape = np.asarray(shape_zyx, int)
+    out = np.zeros(tuple(shape), bool)
+    if not m.any():
+        return out
+    lo_c, hi_c = mask_bounds(m)
+    lo_c, hi_c = np.maximum(lo_c - 1, 0), np.minimum(hi_c + 1, m.shape)
+    lo_f = np.where(f > 1, np.maximum(lo_c * f - f, 0), lo_c)
+    hi_f = np.where(f > 1, np.minimum(hi_c * f + f, shape), hi_c)
+    vals = m[tuple(slice(a, b) for a, b in zip(lo_c, hi_c))].astype(np.float32)
     for ax in range(3):
         if f[ax] == 1:
             continue
-        n_c = out.shape[ax]
-        x = np.clip((np.arange(int(shape_zyx[ax])) - (f[ax] - 1) / 2.0) / f[ax], 0, n_c - 1)
+        x = np.clip((np.arange(lo_f[ax], hi_f[ax]) - (f[ax] - 1) / 2.0) / f[ax], 0,
+                    m.shape[ax] - 1) - lo_c[ax]
+        x = np.clip(x, 0, vals.shape[ax] - 1)
         i0 = np.floor(x).astype(int)
-        i1 = np.minimum(i0 + 1, n_c - 1)
+        i1 = np.minimum(i0 + 1, vals.shape[ax] - 1)
         w = (x - i0).astype(np.float32).reshape([-1 if k == ax else 1 for k in range(3)])
-        out = np.take(out, i0, axis=ax) * (1 - w) + np.take(out, i1, axis=ax) * w
-    return out >= 0.5
+        vals = np.take(vals, i0, axis=ax) * (1 - w) + np.take(vals, i1, axis=ax) * w
+    out[tuple(slice(a, b) for a, b in zip(lo_f, hi_f))] = vals >= 0.5
+    return out
 
 
 def seeds_to_indices(image, seeds_lps_mm, source: Optional[str] = None, what: str = "seed point"):
