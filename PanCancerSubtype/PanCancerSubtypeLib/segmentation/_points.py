@@ -127,7 +127,8 @@ def block_mean(image, factors_zyx):
             c.append(float(n - whole))
         total = np.concatenate(sums, axis=ax) if len(sums) > 1 else sums[0]
         count = count * np.array(c).reshape([-1 if j == ax else 1 for j in range(3)])
-    out = sitk.GetImageFromArray((total / count).astype(dtype))
+    np.divide(total, count, out=total)             # (a new float64 array: some factor > 1)
+    out = sitk.GetImageFromArray(total.astype(dtype, copy=False))
     out.SetSpacing(tuple(float(s) * float(k) for s, k in zip(image.GetSpacing(), f[::-1])))
     out.SetDirection(image.GetDirection())
     out.SetOrigin(image.TransformContinuousIndexToPhysicalPoint(
