@@ -286,9 +286,9 @@ def test_an_image_sampled_finer_than_half_a_millimetre_is_segmented_on_blocks(mo
     surface is up to half a block off (the ball's own mask, by the blocks' partial volume and
     back: 0.983); with a box, a background point and the second channel (on the image's grid:
     averaged over the same blocks) 0.980.  The volume is the mask's, the seed used lies in the
-    ball.  A 10 mm ball is smaller than a ball of 12 blocks' radius: made again on
-    the image's grid, the mask of ``finest_mm=None`` bit for bit (on blocks its surface would
-    be a block's width coarser: Dice 0.974 instead of 0.999)."""
+    ball.  A 4 mm ball is smaller than a ball of 6 blocks' radius: made again on the image's
+    grid, the mask of ``finest_mm=None`` bit for bit (on blocks its surface would be a block's
+    width coarser: Dice 0.921 instead of 0.953)."""
     from PanCancerSubtypeLib.segmentation import click as click_mod
 
     runs = []
@@ -324,8 +324,8 @@ def test_an_image_sampled_finer_than_half_a_millimetre_is_segmented_on_blocks(mo
     assert [(r[0], r[2]) for r in runs] == [((70, 70, 44), (70, 70, 44))]
     assert _dice(boxed.mask, tum) > 0.97
     # a small ball: again on the image's grid
-    im, tum, c = _fine_sphere()
-    seeds = [_pt(im, (c[0] + 2, c[1] - 5, c[2] + 3))]
+    im, tum, c = _fine_sphere(radius=4.0)
+    seeds = [_pt(im, (c[0] + 1, c[1] - 2, c[2] + 1))]
     runs.clear()
     small = seg.segment_click(im, seeds, modality="MR", model="generic")
     assert [r[0] for r in runs] == [(50, 50, 48), im.GetSize()]
@@ -334,7 +334,7 @@ def test_an_image_sampled_finer_than_half_a_millimetre_is_segmented_on_blocks(mo
     assert np.array_equal(sitk.GetArrayFromImage(small.mask), sitk.GetArrayFromImage(fine.mask))
     assert (small.confidence, small.seeds_lps, small.volume_ml) == (
         fine.confidence, fine.seeds_lps, fine.volume_ml)
-    assert _dice(small.mask, tum) > 0.99
+    assert _dice(small.mask, tum) > 0.94
 
 
 def test_a_seed_outside_the_box_is_refused_before_any_work(monkeypatch):

@@ -196,7 +196,7 @@ whole image's either way.  Along an axis sampled at half of ``finest_mm`` (1 mm)
 mean (``_points.block_mean``: what a scanner with voxels that large records; the method smooths
 by 0.7 mm before it reads the image, so the finer grid adds voxels, not what it sees), and the
 mask comes back onto the image's grid by linear interpolation (``_points.mask_from_blocks``).  A
-mask smaller than a ball of 12 blocks' radius is made again on the image's own grid: a block's
+mask smaller than a ball of 6 blocks' radius is made again on the image's own grid: a block's
 width matters to a small lesion's surface.  The result is a uint8 0/1 mask on exactly the input
 image's grid.
 
@@ -361,9 +361,11 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
 
 
 #: a mask on blocks (``ClickParameters.finest_mm``) smaller than a ball of this many blocks' radius
-#: is made again on the image's grid: the blocks' surface is a block's width coarser (a ball of
-#: 10 mm on blocks of 0.9 mm, by the blocks' partial volume and back: Dice 0.977; of 5 mm: 0.954)
-_BLOCK_RADII = 12.0
+#: is made again on the image's grid: the blocks' surface is a block's width coarser (a sharp
+#: ball taken to blocks of 0.9 mm by their partial volume and back: Dice 0.925 at 3 mm radius,
+#: 0.954 at 5 mm, 0.977 at 10 mm); a larger mask is not (made again, a small lesion took the
+#: blocks' time and the grid's: ``benchmarks/segmentation_history.md``, version 31)
+_BLOCK_RADII = 6.0
 
 
 def _small_for_blocks(mask: np.ndarray, voxel_mm3: float, edge_mm: float) -> bool:
