@@ -3315,3 +3315,30 @@ def test_mask_bounds_are_those_of_the_masks_voxels(seed):
         lo, hi = mask_bounds(m)
         np.testing.assert_array_equal(lo, idx.min(0))
         np.testing.assert_array_equal(hi, idx.max(0) + 1)
+
+
+def test_the_resolution_benchmark_resamples_so_that_blocks_fall_on_the_old_voxels():
+    """``benchmarks/segmentation_resolution.py``'s finer image: in-plane, twice the voxels at half
+    the spacing, each new centre a quarter of the old spacing from an old one, so that its 2 x 2
+    blocks (``_points.block_mean``) are the old voxels blurred by (1/8, 3/4, 1/8) along x and y
+    (linear interpolation at -1/4 and +1/4, averaged), exactly away from the border; the
+    reference by the nearest voxel; in z, 0.5 mm slices from the first."""
+    from PanCancerSubtypeLib.segmentation._points import block_mean
+
+    sb = _bench_module("segmentation_resolution")
+    rng = np.random.default_rng(2)
+    arr = rng.normal(0, 10, (6, 9, 11)).astype(np.float32)
+    im = _image(arr, (0.8, 0.9, 3.0), direction=ROT_DIR)
+    ref = np.zeros(arr.shape, bool)
+    ref[2:4, 3:6, 4:8] = True
+    fine, ref_f = sb.finer(im, ref, "inplane")
+    assert fine.GetSize() == (22, 18, 6)
+    assert fine.GetSpacing() == pytest.approx((0.4, 0.45, 3.0))
+    k = np.array([0.125, 0.75, 0.125])
+    want = ndi.correlate1d(ndi.correlate1d(arr.astype(float), k, axis=1), k, axis=2)
+    got = sitk.GetArrayFromImage(block_mean(fine, (1, 2, 2)))
+    assert np.allclose(got[:, 1:-1, 1:-1], want[:, 1:-1, 1:-1], atol=1e-4)
+    assert ref_f.shape == (6, 18, 22) and ref_f.sum() == 4 * ref.sum()
+    fine_z, ref_z = sb.finer(im, ref, "z")
+    assert fine_z.GetSize() == (11, 9, 31) and fine_z.GetSpacing()[2] == 0.5
+    assert ref_z.shape == (31, 9, 11)
