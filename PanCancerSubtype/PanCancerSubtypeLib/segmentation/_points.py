@@ -1,5 +1,7 @@
 """Seed points, background points and boxes in physical LPS mm -> voxel indices, a second
-channel on the image's grid, and points inside a mask (its deepest voxel, its inner half)
+channel on the image's grid, the part of an image a method works on (its blocks on a grid
+finer than half a millimetre: :func:`block_mean`, and the mask's way back:
+:func:`mask_from_blocks`), and points inside a mask (its deepest voxel, its inner half)
 (private to segmentation; :func:`seeds_to_indices` is public through :mod:`.semiauto`)."""
 from __future__ import annotations
 
