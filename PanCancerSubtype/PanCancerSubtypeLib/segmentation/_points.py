@@ -118,14 +118,16 @@ def block_mean(image, factors_zyx):
         if k == 1:
             continue
         whole = n // k * k
-        head = np.take(total, np.arange(whole), axis=ax) if whole < n else total
+
+        def along(lo, hi):      # (the voxels lo:hi along this axis: a view)
+            return total[tuple(slice(lo, hi) if j == ax else slice(None) for j in range(3))]
+        head = along(0, whole)
         shape = list(head.shape)
         shape[ax:ax + 1] = [whole // k, k]
         sums = [head.reshape(shape).sum(axis=ax + 1, dtype=np.float64)]
         c = [float(k)] * (whole // k)
         if whole < n:                               # the last block, short
-            sums.append(np.take(total, np.arange(whole, n), axis=ax).sum(
-                axis=ax, keepdims=True, dtype=np.float64))
+            sums.append(along(whole, n).sum(axis=ax, keepdims=True, dtype=np.float64))
             c.append(float(n - whole))
         total = np.concatenate(sums, axis=ax) if len(sums) > 1 else sums[0]
         count = count * np.array(c).reshape([-1 if j == ax else 1 for j in range(3)])
@@ -176,9 +178,9 @@ def mask_from_blocks(mask: np.ndarray, shape_zyx, factors_zyx) -> np.ndarray:
     for ax in range(3):
         if f[ax] == 1:
             continue
-        x = np.clip((np.arange(lo_f[ax], hi_f[ax]) - (f[ax] - 1) / 2.0) / f[ax], 0,
-                    m.shape[ax] - 1) - lo_c[ax]
-        x = np.clip(x, 0, vals.shape[ax] - 1)
+        # (the window's ends are the nearest's within it: its outer layer is 0, or the mask's end)
+        x = np.clip((np.arange(lo_f[ax], hi_f[ax]) - (f[ax] - 1) / 2.0) / f[ax] - lo_c[ax], 0,
+                    vals.shape[ax] - 1)
         i0 = np.floor(x).astype(int)
         i1 = np.minimum(i0 + 1, vals.shape[ax] - 1)
         w = (x - i0).astype(np.float32).reshape([-1 if k == ax else 1 for k in range(3)])

@@ -317,7 +317,7 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
         if not holds(region, shape, *reads):      # (the whole image always does)
             log.debug("%s: the result read beyond the part of the image around the seeds: "
                       "again on the whole image", source or "segment_click")
-            region = block_aligned(whole, shape, blocks)
+            region = whole                  # (whole blocks but where the image ends)
             run = _on_part(order, image, ch2, resample, region, blocks, seeds, box,
                            background, facts, modality, p, confidence, source)
             best, coarse_mask, beyond = run.segment(model)
