@@ -1256,6 +1256,34 @@ def test_a_mask_smaller_than_the_seed_ball_has_no_confidence():
     assert not any("depends on where one clicks" in w for w in r.warnings)
 
 
+def test_a_point_like_mask_keeps_its_confidence_and_is_flagged():
+    """A 3.5 mm-radius lesion (0.18 mL: more than the 2.5 mm seed ball, less than a ball of
+    twice its radius, 0.52 mL): its inner half lies within the click's own ball, so the
+    jittered clicks agree whatever the mask is worth.  The mask is right (measured Dice 0.995,
+    confidence 0.98) and flagged, with its own warning and not the jitter's.  A 6 mm lesion
+    (0.94 mL; Dice 0.95, confidence 0.97) in the same noise is not flagged; with two seeds the
+    same lesion is below two such balls, one per seed, and flagged."""
+    sp = (0.5, 0.5, 0.5)
+    shape = (48, 48, 48)
+    rng = np.random.default_rng(3)
+    noise = rng.normal(0, 5.0, shape)
+    said = "the mask is smaller than a ball of 5 mm radius per seed"
+    for radius, small in ((3.5, True), (6.0, False)):
+        dot = _ellipsoid(shape, (24, 24, 24), (radius, radius, radius), sp)
+        im = _image(np.where(dot, 200.0, 0.0) + noise, sp)
+        r = seg.segment_click(im, [_pt(im, (24, 24, 24))], modality="MR", model="bright")
+        assert _dice(r.mask, dot) > 0.9, radius
+        assert r.confidence > 0.9, radius
+        assert r.needs_check is small, (radius, r.warnings)
+        assert any(w.startswith(said) for w in r.warnings) is small, (radius, r.warnings)
+        assert not any("depends on where one clicks" in w for w in r.warnings)
+    # the threshold scales with the seeds: two seeds in the 6 mm lesion (0.9 mL < 2 x 0.52 mL)
+    two = seg.segment_click(im, [_pt(im, (24, 24, 22)), _pt(im, (24, 24, 26))], modality="MR",
+                            model="bright")
+    assert _dice(two.mask, dot) > 0.9 and two.needs_check
+    assert any(w.startswith(said) for w in two.warnings)
+
+
 def test_lung_choice_does_not_grow_with_the_rays():
     """CT: a homogeneous soft-tissue limb (40 HU, 70 mm radius) in air.  Air lies 70-90 mm from
     the click, inside the longer rays' reach (90 mm, the retry of an unreliable result) but not

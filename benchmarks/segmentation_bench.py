@@ -540,7 +540,7 @@ def semi_benchmark(args) -> None:
         print(f"SUMMARY flag (needs_check: confidence < 0.8, a mask smaller than the click's "
               f"ball, hardly filling or filling up the box or spanning under a third of it "
               f"along an axis, the box's ellipsoid where no ray showed a boundary, enhancement "
-              f"beyond it over a third of it, a ground-glass lesion), "
+              f"beyond it over a third of it, a ground-glass lesion, a point-like mask), "
               f"all {len(flags)} results: Dice < 0.6 flagged "
               f"{sum(bad)}/{len(bad)}, Dice >= 0.6 flagged {sum(good)}/{len(good)}")
     all_t = [t for _, _, ts, _ in table for t in ts]

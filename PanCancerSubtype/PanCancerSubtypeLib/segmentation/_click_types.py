@@ -158,8 +158,10 @@ class ClickResult:
     ``ray_length_mm``: the rays' reach of the result kept (step 8); ``needs_check``: the
     result is unreliable (confidence below ``warn_below``, a mask smaller than the seed's ball,
     one the box flags (step 7), the box's own ellipsoid where the image showed no boundary
-    (step 4), one whose enhancement goes on past it (step 10), or a ground-glass lesion, whose
-    faint margin readers draw differently: ``_appearance.lung_level``), the flag a panel shows.
+    (step 4), one whose enhancement goes on past it (step 10), a ground-glass lesion, whose
+    faint margin readers draw differently: ``_appearance.lung_level``, or a point-like mask,
+    below a ball of twice the seed's radius per seed, whose confidence tests nothing), the flag
+    a panel shows.
     """
 
     mask: Any
@@ -190,14 +192,18 @@ def result_warnings(p: ClickParameters, p_used: ClickParameters, conf: Optional[
                     mask: np.ndarray, spacing_zyx, tiny: bool, boundary_fraction: float,
                     boxed: bool, lung_level: Optional[float], beyond: float,
                     fill: Optional[float], span: Optional[float],
-                    outside: Sequence[Tuple[int, Any]] = ()) -> Tuple[List[str], bool]:
+                    outside: Sequence[Tuple[int, Any]] = (),
+                    point_like_mm: Optional[float] = None) -> Tuple[List[str], bool]:
     """The sentences for the user about a result (``mask``, kept with parameters ``p_used``;
     ``tiny``: smaller than the seed's ball; ``boxed``: the box's ellipsoid, step 4; ``beyond``:
     step 10's share; ``fill`` / ``span``: the box's, step 7; ``outside``: the user's seeds the
-    mask leaves out (less than half of the seed's ball inside), as (number from 1, LPS mm)), and
-    whether one of the ground-glass,
-    enhancement-beyond, box-span and seed-outside warnings flags it (``needs_check``)."""
+    mask leaves out (less than half of the seed's ball inside), as (number from 1, LPS mm);
+    ``point_like_mm``: a mask not tiny but smaller than a ball of this radius per seed, whose
+    confidence tests nothing (None: not so)), and whether one of the ground-glass,
+    enhancement-beyond, box-span, seed-outside and point-like warnings flags it
+    (``needs_check``)."""
     warnings: List[str] = []
+    point = False
     if outside:
         # the user says these voxels are tumour and the mask says not: never silently
         what = ", ".join(f"{k} {format_numbers(pt, 2)}" for k, pt in outside)
@@ -215,6 +221,14 @@ def result_warnings(p: ClickParameters, p_used: ClickParameters, conf: Optional[
         warnings.append(f"the mask is smaller than a ball of {p.seed_radius_mm:g} mm radius "
                         f"around the click (confidence 0): the tumour is tiny or the method "
                         f"found no boundary around it; check it, click inside, add seeds or a box")
+    elif point := point_like_mm is not None:
+        # the confidence's clicks lie in the mask's inner half, here within the click's own
+        # ball, whose tissue sets the model: they agree whatever the mask is worth
+        warnings.append(f"the mask is smaller than a ball of {point_like_mm:g} mm radius per "
+                        f"seed: the clicks that measure the confidence fall within the click's "
+                        f"own ball, so the confidence does not test it; check it (a small "
+                        f"lesion, or a small part of a larger tumour: then click nearer its "
+                        f"centre or draw a box)")
     if boundary_fraction < p.min_boundary_fraction:
         warnings.append(f"the image shows the tumour's boundary on only "
                         f"{100 * boundary_fraction:.0f}% of its surface (tissue of "
@@ -245,4 +259,4 @@ def result_warnings(p: ClickParameters, p_used: ClickParameters, conf: Optional[
     if short := span is not None and span < p.min_box_span:
         warnings.append(f"the mask spans only {100 * span:.0f}% of the box along one axis: the "
                         f"tumour is probably larger; check it")
-    return warnings, bool(ggo or continues or short or outside)
+    return warnings, bool(ggo or continues or short or outside or point)
