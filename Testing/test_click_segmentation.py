@@ -1277,7 +1277,8 @@ def test_a_point_like_mask_keeps_its_confidence_and_is_flagged():
         assert r.needs_check is small, (radius, r.warnings)
         assert any(w.startswith(said) for w in r.warnings) is small, (radius, r.warnings)
         assert not any("depends on where one clicks" in w for w in r.warnings)
-    # the threshold scales with the seeds: two seeds in the 6 mm lesion (0.9 mL < 2 x 0.52 mL)
+    # the threshold scales with the seeds: two seeds in the 6 mm lesion (measured 0.99 mL,
+    # under two balls of 0.52 mL)
     two = seg.segment_click(im, [_pt(im, (24, 24, 22)), _pt(im, (24, 24, 26))], modality="MR",
                             model="bright")
     assert _dice(two.mask, dot) > 0.9 and two.needs_check
