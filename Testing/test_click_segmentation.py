@@ -98,6 +98,23 @@ def _two_lesions_mr(sp=(1.0, 0.9, 1.5), shape=(28, 44, 72), centres=((14, 22, 24
     return _image(t1c, sp, origin=origin), _image(flair, sp, origin=origin), tum
 
 
+def _record_parts(monkeypatch, what):
+    """A list that gets ``what(region, run)`` for every run of ``click._on_part`` in the calls
+    that follow: the part of the image a segmentation works on (index slices) and its
+    ``_Click``."""
+    from PanCancerSubtypeLib.segmentation import click as click_mod
+
+    seen = []
+    on_part = click_mod._on_part
+
+    def spy(order, image, ch2, resample, region, *args):
+        run = on_part(order, image, ch2, resample, region, *args)
+        seen.append(what(region, run))
+        return run
+    monkeypatch.setattr(click_mod, "_on_part", spy)
+    return seen
+
+
 @pytest.mark.parametrize("kind", ["CT", "MR", "MR on blocks"])
 def test_the_mask_does_not_depend_on_how_the_voxels_are_stored(kind, monkeypatch):
     """The same scan stored in other voxel orders (RAS as NIfTI files often are, a sagittal
@@ -107,16 +124,7 @@ def test_the_mask_does_not_depend_on_how_the_voxels_are_stored(kind, monkeypatch
     in other orders agreed at Dice 0.95-0.98 (brats_pat0005, lung2) and a confidence crossed
     the 0.8 warning level (0.84 / 0.79).  Also on a grid finer than half a millimetre, which
     the method averages in blocks (the blocks are those of the voxels in LPS order)."""
-    from PanCancerSubtypeLib.segmentation import click as click_mod
-
-    sizes = []
-    on_part = click_mod._on_part
-
-    def spy(*args):
-        run = on_part(*args)
-        sizes.append(run.image.GetSize())
-        return run
-    monkeypatch.setattr(click_mod, "_on_part", spy)
+    sizes = _record_parts(monkeypatch, lambda region, run: run.image.GetSize())
     if kind == "MR on blocks":
         im, ref, c = _fine_sphere(shape=(44, 140, 140), radius=14.0)
         ch2, seeds_zyx = im, [(c[0] + 2, c[1] - 5, c[2] + 3)]
@@ -191,8 +199,6 @@ def test_a_long_scan_is_segmented_on_the_part_around_the_click(monkeypatch, inpu
     the rays reach 60 mm), the method runs again on the whole image, with the same result
     (without that, the nodule was cut at the part's walls: 540 voxels of 3258).  Stored as
     int32 or float32 instead of int16, the same mask."""
-    from PanCancerSubtypeLib.segmentation import click as click_mod
-
     im, ref = _long_ct()
     seeds = [_pt(im, (165, 36, 36))]
     bbox = bg = None
@@ -200,15 +206,8 @@ def test_a_long_scan_is_segmented_on_the_part_around_the_click(monkeypatch, inpu
         corners = [_pt(im, (156, 24, 20)), _pt(im, (174, 48, 52))]
         bbox = list(np.minimum(*corners)) + list(np.maximum(*corners))
         bg = [_pt(im, (165, 36, 60))]
-    parts = []
-    on_part = click_mod._on_part
-
-    def spy(order, image, ch2, resample, region, *args):
-        run = on_part(order, image, ch2, resample, region, *args)
-        parts.append(([(r.start, r.stop) for r in region], run.image.GetSize(),
-                      run.per_image["pad_value"]))
-        return run
-    monkeypatch.setattr(click_mod, "_on_part", spy)
+    parts = _record_parts(monkeypatch, lambda region, run: (
+        [(r.start, r.stop) for r in region], run.image.GetSize(), run.per_image["pad_value"]))
 
     def seg_with(margin):
         parts.clear()
@@ -308,17 +307,9 @@ def test_an_image_sampled_finer_than_half_a_millimetre_is_segmented_on_blocks(mo
     ball.  A 4 mm ball is smaller than a ball of 6 blocks' radius: made again on the image's
     grid, the mask of ``finest_mm=None`` bit for bit (on blocks its surface would be a block's
     width coarser: Dice 0.921 instead of 0.953)."""
-    from PanCancerSubtypeLib.segmentation import click as click_mod
-
-    runs = []
-    on_part = click_mod._on_part
-
-    def spy(*args):
-        run = on_part(*args)
-        runs.append((run.image.GetSize(), run.image.GetSpacing(),
-                     None if run.ch2 is None else run.ch2.GetSize()))
-        return run
-    monkeypatch.setattr(click_mod, "_on_part", spy)
+    runs = _record_parts(monkeypatch, lambda region, run: (
+        run.image.GetSize(), run.image.GetSpacing(),
+        None if run.ch2 is None else run.ch2.GetSize()))
     im, tum, c = _fine_sphere(shape=(44, 140, 140), radius=14.0)
     seeds = [_pt(im, (c[0] + 2, c[1] - 5, c[2] + 3))]
     runs.clear()

@@ -93,6 +93,7 @@ def main() -> None:
     if args.cases_csv:
         cases += sb.csv_cases(args.cases_csv, only)
     own_grid = seg.ClickParameters(finest_mm=None)
+
     def used(sp) -> bool:
         return max(sp[0], sp[1]) <= 1.0 + 1e-6 if args.axes == "inplane" else sp[2] > 0.5 + 1e-6
     print(f"click segmentation, each case as stored and resampled to half its spacing "
