@@ -76,9 +76,6 @@ def run(img, ref, seed, modality, params):
 
 
 def main() -> None:
-    import segmentation_bench as sb
-    from PanCancerSubtypeLib import segmentation as seg
-
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--axes", choices=("inplane", "z"), default="inplane")
     p.add_argument("--clicks", type=int, default=3, help="at most 6")
@@ -86,6 +83,9 @@ def main() -> None:
     p.add_argument("--cases-csv", type=Path)
     p.add_argument("--only", help="comma-separated case ids")
     args = p.parse_args()
+    import segmentation_bench as sb
+    from PanCancerSubtypeLib import segmentation as seg
+
     only = args.only.split(",") if args.only else None
     cases = list(sb.bench_cases(sb.shared_data(), False, only))
     if args.brats_dir:
