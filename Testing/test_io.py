@@ -68,6 +68,69 @@ def test_dicom_series_and_modality(tmp_path):
     assert io.guess_modality(got) == "CT"
 
 
+def _values_image(arr):
+    img = sitk.GetImageFromArray(np.asarray(arr))
+    img.SetSpacing((0.8, 0.8, 3.0))
+    return img
+
+
+def test_guess_modality_of_a_ct_crop_without_air_and_of_mr():
+    """A CT cropped inside the body (muscle and a fat plane, no air: the 1 % of voxels <= -900
+    that the first rule needs are absent) is CT by its tissues around 0 HU; an MR magnitude image
+    (no values below zero) and a z-scored MR (none below -30) stay MR, as does an MR with a fat
+    layer (it is bright on MR, not below zero)."""
+    rng = np.random.default_rng(0)
+    shape = (20, 40, 40)
+    ct = rng.normal(45.0, 12.0, shape)                    # muscle
+    ct[:, :, :6] = rng.normal(-100.0, 15.0, (20, 40, 6))  # a subcutaneous fat plane, 15 %
+    ct = np.round(ct).astype(np.int16)
+    assert np.mean(ct <= -900) == 0.0
+    assert io.guess_modality(_values_image(ct)) == "CT"
+    # the same tissues' fat share below 5 %: no longer CT's signature (the bounds are the rule's)
+    thin = ct.copy()
+    thin[:, :, 1:6] = 45
+    assert 0.0 < np.mean(thin < -30) < 0.05
+    assert io.guess_modality(_values_image(thin)) == "MR"
+    mr = rng.normal(300.0, 40.0, shape)
+    mr[:, :, :6] = rng.normal(800.0, 50.0, (20, 40, 6))   # fat is bright on T1
+    mr[:, :2] = 0.0                                       # background
+    assert io.guess_modality(_values_image(np.clip(mr, 0, None).astype(np.float32))) == "MR"
+    z = rng.normal(0.0, 1.0, shape).astype(np.float32)
+    z[:, :8] = -3.0                                       # a z-scored brain's background
+    assert io.guess_modality(_values_image(z)) == "MR"
+    # air alone still decides, and the DICOM tag before the values
+    air = ct.copy()
+    air[:, :2] = -1000
+    assert io.guess_modality(_values_image(air)) == "CT"
+    tagged = _values_image(ct)
+    tagged.SetMetaData("0008|0060", "MR")
+    assert io.guess_modality(tagged) == "MR"
+
+
+def test_guess_modality_of_tight_crops_of_the_sarcomas(shared_data):
+    """The ten sarcomas, CT and T1 MR: the tumour's bounding box grown by 3 mm. Before the
+    tissue rule, the CT crops of STS_002, STS_003, STS_008, STS_010 and STS_012 (and STS_001 at
+    3 mm) held under 1 % of air and were guessed MR."""
+    import csv
+
+    root = shared_data / "IBSI_soft_tissue_sarcoma_CT_MR"
+    with open(root / "pairs.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 20
+    airless = 0
+    for r in rows:
+        img = sitk.ReadImage(str(root / r["image"]))
+        ref = sitk.GetArrayFromImage(sitk.ReadImage(str(root / r["mask"]))) > 0
+        zz, yy, xx = np.nonzero(ref)
+        m = np.ceil(3.0 / np.asarray(img.GetSpacing())[::-1]).astype(int)
+        lo = np.maximum([zz.min(), yy.min(), xx.min()] - m, 0)
+        hi = np.minimum(np.array([zz.max(), yy.max(), xx.max()]) + m + 1, ref.shape)
+        crop = img[int(lo[2]):int(hi[2]), int(lo[1]):int(hi[1]), int(lo[0]):int(hi[0])]
+        airless += r["modality"] == "CT" and np.mean(sitk.GetArrayViewFromImage(crop) <= -900) < 0.01
+        assert io.guess_modality(crop) == r["modality"], (r["patient_id"], r["modality"])
+    assert airless >= 5
+
+
 def test_seg_nrrd_named_segment(tmp_path):
     import slicerio
 

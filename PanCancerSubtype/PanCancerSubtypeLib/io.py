@@ -308,15 +308,25 @@ def check_nifti_header(path: PathLike) -> None:
 
 
 def guess_modality(img: sitk.Image) -> str:
-    """``"CT"`` or ``"MR"``: the DICOM Modality tag if present, else CT if the image holds
-    Hounsfield-like air (>= 1% of voxels <= -900), MR otherwise."""
+    """``"CT"`` or ``"MR"``: the DICOM Modality tag if present, else from the values.
+
+    CT when the image holds Hounsfield-like air (>= 1 % of the voxels <= -900), or, for a CT
+    cropped inside the body (a limb, the abdomen: little or no air), the two tissues of CT
+    around 0 HU: at least 5 % of the voxels in -200..-30 (fat, partial-volume lung) and at least
+    20 % in -30..200 (water and soft tissue).  An MR magnitude image has no values below zero,
+    and a normalised one (z-scores) none below -30; MR otherwise.  (A CT stored without its
+    rescale, HU + 1024, reads as MR: give the modality.)"""
     if img.HasMetaDataKey("0008|0060"):
         m = img.GetMetaData("0008|0060").strip().upper()
         if m in ("CT", "MR"):
             return m
     arr = sitk.GetArrayViewFromImage(img)
     sample = arr.ravel()[:: max(1, arr.size // 200_000)]
-    return "CT" if np.mean(sample <= -900) >= 0.01 else "MR"
+    if np.mean(sample <= -900) >= 0.01:
+        return "CT"
+    fat = np.mean((sample >= -200) & (sample < -30))
+    soft = np.mean((sample >= -30) & (sample <= 200))
+    return "CT" if fat >= 0.05 and soft >= 0.20 else "MR"
 
 
 # --------------------------------------------------------------------------------------------

@@ -39,8 +39,8 @@ PARENCHYMA_SEGMENT = "parenchyma"
 # ----------------------------------------------------------------------------------------------
 
 def guess_modality(image) -> str:
-    """"CT" or "MR" as the core guesses it (DICOM tag, else Hounsfield-like air); the panels let
-    the user override it."""
+    """"CT" or "MR" as the core guesses it (``io.guess_modality``: DICOM tag, else the values);
+    the panels let the user override it."""
     from PanCancerSubtypeLib.io import guess_modality as core_guess
 
     return core_guess(image)
