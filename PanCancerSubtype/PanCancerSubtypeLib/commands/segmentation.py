@@ -189,8 +189,13 @@ def _check_segment_options(args):
         raise UsageError(f"expected x0,y0,z0,x1,y1,z1 with x0 < x1, y0 < y1 and z0 < z1 (two "
                          f"opposite corners, LPS mm), got {args.bbox!r}", source="--bbox")
     if not args.model and not seeds:
+        # a box alone does not say which tissue is the tumour (its centre may be another
+        # tissue: a crescent, two lesions), so the click stays the user's; its centre is offered
+        hint = "" if bbox is None else (
+            "; a box alone is not enough: click inside the tumour, e.g. at the box's centre "
+            "--seed=" + ",".join(f"{(bbox[i] + bbox[i + 3]) / 2:g}" for i in range(3)))
         raise UsageError("give --model MODEL_DIR (network) or at least one --seed X,Y,Z "
-                         "(semi-automatic)", source="segment")
+                         "(semi-automatic)" + hint, source="segment")
     click_only = {"--background": bool(background), "--second-channel": bool(args.second_channel),
                   "--report": bool(args.report), "--warn-below": args.warn_below is not None,
                   "--no-confidence": args.no_confidence,
