@@ -3381,3 +3381,64 @@ def test_the_resolution_benchmark_resamples_so_that_blocks_fall_on_the_old_voxel
     fine_z, ref_z = sb.finer(im, ref, "z")
     assert fine_z.GetSize() == (11, 9, 31) and fine_z.GetSpacing()[2] == 0.5
     assert ref_z.shape == (31, 9, 11)
+
+
+def test_box_ellipsoid_mask_by_hand():
+    """The voxels inside the ellipsoid inscribed in a box of voxels, worked by hand: along a
+    row of 5 voxels (box 1..5 of 7, 1 mm) the centre is 3 and the semi-axis 2.5 mm, so voxels
+    1-5; on a 5 x 5 box of 1 mm the centre (2, 2) and semi-axes 2.5 mm: the corner
+    (2/2.5)^2 * 2 = 1.28 is out, (0, 1): 0.64 + 0.16 = 0.8 in; with 2 mm rows the semi-axis
+    along them is 5 mm and the same voxels are in.  A large one holds 4/3 pi abc."""
+    from PanCancerSubtypeLib.segmentation._surface import box_ellipsoid_mask
+
+    row = box_ellipsoid_mask((1, 1, 7), (slice(0, 1), slice(0, 1), slice(1, 6)), (1.0, 1.0, 1.0))
+    assert row[0, 0].tolist() == [False, True, True, True, True, True, False]
+    sq = box_ellipsoid_mask((1, 5, 5), (slice(0, 1), slice(0, 5), slice(0, 5)), (1.0, 1.0, 1.0))
+    assert sq[0].astype(int).tolist() == [[0, 1, 1, 1, 0], [1, 1, 1, 1, 1], [1, 1, 1, 1, 1],
+                                         [1, 1, 1, 1, 1], [0, 1, 1, 1, 0]]
+    wide = box_ellipsoid_mask((1, 5, 5), (slice(0, 1), slice(0, 5), slice(0, 5)), (1.0, 2.0, 1.0))
+    assert (wide == sq).all()
+    big = box_ellipsoid_mask((60, 80, 100), (slice(5, 55), slice(10, 70), slice(0, 100)),
+                             (1.5, 1.0, 0.5))
+    vol = big.sum() * 1.5 * 1.0 * 0.5
+    assert vol == pytest.approx(4.0 / 3.0 * np.pi * 37.5 * 30.0 * 25.0, rel=0.01)
+    assert not big[:5].any() and not big[55:].any() and not big[:, :10].any()
+
+
+def _spot_in_a_box(box_mm):
+    """A 3 mm spot (300) in noise (sd 5) on 1 mm voxels, its click, and a box of ``box_mm``
+    centred on it."""
+    sp = (1.0, 1.0, 1.0)
+    arr = np.random.default_rng(2).normal(0, 5, (50, 50, 50))
+    spot = _ellipsoid(arr.shape, (25, 25, 25), (3.0, 3.0, 3.0), sp)
+    arr[spot] = 300.0
+    im = _image(arr, sp)
+    h = box_mm / 2.0
+    c = np.array(_pt(im, (25, 25, 25)))
+    return im, spot, [tuple(c)], list(c - h) + list(c + h)
+
+
+def test_a_box_that_no_mask_fills_gives_its_ellipsoid():
+    """Step 7: the 3 mm spot is all the image delimits around the click.  In a 40 mm box it
+    fills 0.2 % of it, under ``min_box_fill``: the box says the tumour is about its size, so
+    the mask is the box's inscribed ellipsoid, confidence 0, flagged, with a warning saying so
+    (and not the click-dependence warning).  In a 12 mm box (twice the spot's extent each way,
+    6.5 %) and without a box, the spot itself."""
+    from PanCancerSubtypeLib.segmentation._points import bbox_to_slices
+    from PanCancerSubtypeLib.segmentation._surface import box_ellipsoid_mask
+
+    im, spot, click, box = _spot_in_a_box(40.0)
+    res = seg.segment_click(im, click, bbox=box, modality="MR")
+    m = sitk.GetArrayViewFromImage(res.mask) > 0
+    ell = box_ellipsoid_mask(m.shape, bbox_to_slices(im, box), (1.0, 1.0, 1.0))
+    assert (m == ell).all() and m.sum() > 100 * spot.sum()
+    assert res.confidence == 0.0 and res.jitter_dice == [] and res.needs_check
+    assert res.boundary_fraction == 0.0
+    assert [w for w in res.warnings if "ellipsoid inscribed in the box" in w
+            and "filled 0.2% of it" in w], res.warnings
+    assert not [w for w in res.warnings if "depends on where one clicks" in w], res.warnings
+    assert [b.stop - b.start for b in bbox_to_slices(im, box)] == [41, 41, 41]   # 5..45
+    assert res.volume_ml == pytest.approx(4.0 / 3.0 * np.pi * 20.5 ** 3 / 1e3, rel=0.01)
+    for r in (seg.segment_click(im, click, bbox=_spot_in_a_box(12.0)[3], modality="MR"),
+              seg.segment_click(im, click, modality="MR")):
+        assert _dice(r.mask, spot) > 0.8 and not [w for w in r.warnings if "ellipsoid" in w]

@@ -235,14 +235,10 @@ def box_ellipsoid_dice(img, ref: np.ndarray, bbox) -> float:
     them) against the reference: what the box alone says, whatever the image; a reference for
     any method given the box."""
     from PanCancerSubtypeLib.segmentation._points import bbox_to_slices
-    from PanCancerSubtypeLib.segmentation._surface import box_ellipsoid
+    from PanCancerSubtypeLib.segmentation._surface import box_ellipsoid_mask
     from PanCancerSubtypeLib.segmentation.metrics import dice_arrays
 
-    box = bbox_to_slices(img, bbox)
-    sp = np.array(img.GetSpacing()[::-1])
-    centre, semi = box_ellipsoid([b.start for b in box], [b.stop for b in box], sp)
-    g = np.ogrid[tuple(slice(0, n) for n in ref.shape)]
-    ell = sum((((gg - c) * h) / a) ** 2 for gg, c, h, a in zip(g, centre, sp, semi)) <= 1.0
+    ell = box_ellipsoid_mask(ref.shape, bbox_to_slices(img, bbox), img.GetSpacing()[::-1])
     return dice_arrays(ell, ref)
 
 

@@ -193,15 +193,17 @@ def result_warnings(p: ClickParameters, p_used: ClickParameters, conf: Optional[
                     boxed: bool, lung_level: Optional[float], beyond: float,
                     fill: Optional[float], span: Optional[float],
                     outside: Sequence[Tuple[int, Any]] = (),
-                    point_like_mm: Optional[float] = None) -> Tuple[List[str], bool]:
+                    point_like_mm: Optional[float] = None,
+                    emptied: Optional[float] = None) -> Tuple[List[str], bool]:
     """The sentences for the user about a result (``mask``, kept with parameters ``p_used``;
     ``tiny``: smaller than the seed's ball; ``boxed``: the box's ellipsoid, step 4; ``beyond``:
     step 10's share; ``fill`` / ``span``: the box's, step 7; ``outside``: the user's seeds the
     mask leaves out (less than half of the seed's ball inside), as (number from 1, LPS mm);
     ``point_like_mm``: a mask not tiny but smaller than a ball of this radius per seed, whose
-    confidence tests nothing (None: not so)), and whether one of the ground-glass,
-    enhancement-beyond, box-span, seed-outside and point-like warnings flags it
-    (``needs_check``)."""
+    confidence tests nothing (None: not so); ``emptied``: the share of the box that the
+    method's own mask filled when, under ``min_box_fill``, the box's ellipsoid replaced it
+    (None: not so)), and whether one of the ground-glass, enhancement-beyond, box-span,
+    seed-outside, point-like and ellipsoid warnings flags it (``needs_check``)."""
     warnings: List[str] = []
     point = False
     if outside:
@@ -212,9 +214,15 @@ def result_warnings(p: ClickParameters, p_used: ClickParameters, conf: Optional[
                         f"model, which the first seed's tissue chooses, does not take it for "
                         f"tumour; check it (if it is, add it by hand, e.g. with the Segment "
                         f"Editor)")
-    if conf is not None and conf < p.warn_below and not tiny:
+    if conf is not None and conf < p.warn_below and not tiny and emptied is None:
         warnings.append(f"the mask depends on where one clicks (confidence {conf:.2f} < "
                         f"{p.warn_below}): check it; add seeds, a box or background points")
+    if emptied is not None:
+        warnings.append(f"no mask the image delimits around the click fills the box (the best "
+                        f"filled {100 * emptied:.1f}% of it, under {100 * p.min_box_fill:g}%): "
+                        f"the mask is the ellipsoid inscribed in the box, the box's shape, not "
+                        f"the image's (confidence 0); check it, click nearer the tumour's "
+                        f"centre, add seeds or draw the box tight")
     if not mask.any():
         warnings.append("empty mask: the click is not inside a tumour the method can separate")
     elif tiny:
@@ -229,7 +237,7 @@ def result_warnings(p: ClickParameters, p_used: ClickParameters, conf: Optional[
                         f"own ball, so the confidence does not test it; check it (a small "
                         f"lesion, or a small part of a larger tumour: then click nearer its "
                         f"centre or draw a box)")
-    if boundary_fraction < p.min_boundary_fraction:
+    if boundary_fraction < p.min_boundary_fraction and emptied is None:
         warnings.append(f"the image shows the tumour's boundary on only "
                         f"{100 * boundary_fraction:.0f}% of its surface (tissue of "
                         f"similar intensity around it): the rest was " + ("the ellipsoid "
@@ -259,4 +267,4 @@ def result_warnings(p: ClickParameters, p_used: ClickParameters, conf: Optional[
     if short := span is not None and span < p.min_box_span:
         warnings.append(f"the mask spans only {100 * span:.0f}% of the box along one axis: the "
                         f"tumour is probably larger; check it")
-    return warnings, bool(ggo or continues or short or outside or point)
+    return warnings, bool(ggo or continues or short or outside or point or emptied is not None)

@@ -71,6 +71,17 @@ def box_ellipsoid(box_lo, box_hi, spacing_zyx) -> Tuple[np.ndarray, np.ndarray]:
     return 0.5 * (lo + hi - 1.0), 0.5 * (hi - lo) * np.asarray(spacing_zyx, float)
 
 
+def box_ellipsoid_mask(shape, box, spacing_zyx) -> np.ndarray:
+    """The voxels of an array of ``shape`` inside the ellipsoid inscribed in ``box`` (index
+    slices z, y, x; :func:`box_ellipsoid`): a voxel is inside when
+    ``sum_i ((x_i - c_i) h_i / a_i)^2 <= 1`` (centre c, spacing h, semi-axes a in mm)."""
+    centre, semi = box_ellipsoid([b.start for b in box], [b.stop for b in box], spacing_zyx)
+    semi = np.maximum(semi, 1e-6)
+    g = np.ogrid[tuple(slice(0, int(n)) for n in shape)]
+    return sum((((gg - c) * h) / a) ** 2 for gg, c, h, a in zip(
+        g, centre, np.asarray(spacing_zyx, float), semi)) <= 1.0
+
+
 def box_ellipsoid_radii(spacing_zyx, centre_zyx, dirs: np.ndarray, box_lo, box_hi
                         ) -> np.ndarray:
     """Distance (mm) along each ray from ``centre_zyx`` (voxel index) in directions ``dirs``

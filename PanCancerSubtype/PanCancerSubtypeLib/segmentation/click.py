@@ -225,6 +225,7 @@ from ._points import (block_aligned, block_factors, block_mean, box_span, check_
 from ._problem import Problem as _Problem
 from ._problem import padding_value
 from ._smoothing import finite
+from ._surface import box_ellipsoid_mask
 from .metrics import dice_arrays
 
 log = logging.getLogger(__name__)
@@ -333,6 +334,15 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
         blocks = (1, 1, 1)
     conf = run.conf_of(best)
     res, prob, p_used = best.res, best.prob, best.p
+    jitter, boundary, boxed = best.jitter, res["boundary_fraction"], run.boxed(best)
+    # step 7: the box says the tumour is about its size; when no attempt fills even
+    # ``min_box_fill`` of it, the box's ellipsoid is the answer (the box's shape, flagged)
+    emptied = _box_fill(coarse_mask, prob.box)
+    if emptied is not None and emptied < p.min_box_fill:
+        coarse_mask = box_ellipsoid_mask(coarse_mask.shape, prob.box, prob.sp)
+        conf, jitter, boundary, boxed = 0.0, [], 0.0, True
+    else:
+        emptied = None
     off = np.array([r.start for r in region])
     part_mask = mask_from_blocks(coarse_mask, [r.stop - r.start for r in region], blocks)
     # the user's seeds that the mask leaves out: less than half of the seed's own ball in it
@@ -344,10 +354,11 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
     # (the tests of the result on the grid the method worked on, as its own steps test it)
     tiny = run.tiny(coarse_mask)
     warnings, flagged = result_warnings(
-        run.p, p_used, conf, coarse_mask, prob.sp, tiny,
-        res["boundary_fraction"], run.boxed(best), res["details"].get("lung_level"), beyond,
+        run.p, p_used, conf, coarse_mask, prob.sp, tiny, boundary, boxed,
+        res["details"].get("lung_level"), beyond,
         _box_fill(coarse_mask, prob.box), box_span(coarse_mask, prob.box), outside,
-        None if tiny or not run.point_like(coarse_mask) else _POINT_LIKE * run.p.seed_radius_mm)
+        None if tiny or not run.point_like(coarse_mask) else _POINT_LIKE * run.p.seed_radius_mm,
+        emptied)
     out = order.paste(part_mask, region, image)     # in place: one full-size copy, the result
     vol = float(part_mask.sum()) * run.voxel_mm3 / float(np.prod(blocks)) / 1000.0
     if all(b == 1 for b in blocks):
@@ -358,9 +369,9 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
             tuple(int(v) for v in s[::-1]))) for s in best.used]
     for w in warnings:
         log.info("%s: %s", source or "segment_click", w)
-    return ClickResult(mask=out, confidence=conf, jitter_dice=best.jitter, model=res["model"],
+    return ClickResult(mask=out, confidence=conf, jitter_dice=jitter, model=res["model"],
                        modality=modality, modality_guessed=bool(guessed), seeds_lps=seeds_lps,
-                       boundary_fraction=res["boundary_fraction"], volume_ml=vol,
+                       boundary_fraction=boundary, volume_ml=vol,
                        warnings=warnings, seconds=time.perf_counter() - t0,
                        ray_length_mm=float(p_used.ray_length_mm), needs_check=bool(
                            run.unreliable(best) or run.implausible(best) or flagged))
