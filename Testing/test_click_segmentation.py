@@ -3442,3 +3442,61 @@ def test_a_box_that_no_mask_fills_gives_its_ellipsoid():
     for r in (seg.segment_click(im, click, bbox=_spot_in_a_box(12.0)[3], modality="MR"),
               seg.segment_click(im, click, modality="MR")):
         assert _dice(r.mask, spot) > 0.8 and not [w for w in r.warnings if "ellipsoid" in w]
+
+
+def test_bright_threshold_open_fraction_by_hand():
+    """Four rays, threshold 1.5 (0.3 of the way to the runs' median peak 5, above the normal
+    tissue's median + 1 robust SD): three meet a bright run; ray 0's ends after 2 samples,
+    ray 3's after 1, ray 1's goes on to the end: open_fraction 1/3, median run 2."""
+    from PanCancerSubtypeLib.segmentation._appearance import bright_threshold
+
+    normal = np.tile([0.0, 1.0, -1.0, 0.5, -0.5], 20)
+    rays = np.array([[0, 0, 5, 5, 0, 0], [0, 5, 5, 5, 5, 5], [0, 0, 0, 0, 0, 0],
+                     [5, 0, 0, 0, 0, 0]], float)
+    thr, med, sd, d = bright_threshold(normal, rays, 1.0, 0.3)
+    assert med == 0.0 and thr == pytest.approx(1.5)
+    assert d["hit_fraction"] == 0.75 and d["first_run_samples"] == 2.0
+    assert d["open_fraction"] == pytest.approx(1.0 / 3.0)
+
+
+def _dark_lesion_under_fat(open_layer: bool, seed=0):
+    """A dark lesion (100, radius 15 mm) in muscle (300) with a 3 mm layer of fat (600) at 19-22
+    mm around it below a plane 8 mm above its centre, and above that plane, with
+    ``open_layer``, fat from 19 mm to the image's edge (a limb's fat: the bright layer goes on
+    to the rays' end), else the same thin layer all round (a closed rim); noise sd 10, 1 mm."""
+    n, c = 90, 45
+    z, y, x = np.ogrid[:n, :n, :n]
+    d = np.sqrt((z - c) ** 2 + (y - c) ** 2 + (x - c) ** 2)
+    arr = np.full((n, n, n), 300.0)
+    lesion = d <= 15
+    arr[lesion] = 100.0
+    arr[(d >= 19) & (d <= 22)] = 600.0
+    if open_layer:
+        arr[(z >= c + 8) & (d >= 19)] = 600.0
+    arr += np.random.default_rng(seed).normal(0, 10, arr.shape)
+    im = _image(arr, (1.0, 1.0, 1.0))
+    return im, lesion, [_pt(im, (c, c, c))]
+
+
+def test_an_open_bright_layer_runs_the_generic_model_too(monkeypatch):
+    """The enhancing model's rim test takes a layer of fat around a dark lesion for a rim and
+    fills all it encloses (lesion and muscle: Dice 0.43).  Where the layer goes on to the rays'
+    end on more than ``open_rim_max`` of the rays meeting it, the generic model runs too and the
+    higher rank is kept: the lesion (Dice > 0.9).  Off (``open_rim_max`` 1), the enhancing
+    result; with the layer closed all round, the generic model is not run at all."""
+    from PanCancerSubtypeLib.segmentation import click as ck
+
+    im, lesion, click = _dark_lesion_under_fat(True)
+    res = seg.segment_click(im, click, modality="MR")
+    assert res.model == "generic" and _dice(res.mask, lesion) > 0.9
+    off = seg.segment_click(im, click, modality="MR", params=seg.ClickParameters(open_rim_max=1.0))
+    assert off.model == "bright" and _dice(off.mask, lesion) < 0.5
+    calls = []
+    orig = ck._Click.choose
+    monkeypatch.setattr(ck._Click, "choose", lambda self, model: calls.append(model) or orig(
+        self, model))
+    im2, lesion2, click2 = _dark_lesion_under_fat(False)
+    closed = seg.segment_click(im2, click2, modality="MR", confidence=False)
+    assert closed.model == "bright" and "generic" not in calls
+    with pytest.raises(ValueError, match="open_rim_max"):
+        seg.ClickParameters(open_rim_max=1.5).validate()

@@ -339,7 +339,9 @@ def bright_threshold(normal: np.ndarray, ray_values: np.ndarray, k: float, f: fl
     along rays from the seed; ``edge`` (optional, the same shape): the samples outside the body
     (a skull-stripped brain's padding).  Returns (threshold, median, sd, details) where details
     hold the fraction of rays that meet a bright run, the median length of that first run (mm
-    units are applied by the caller: lengths are in samples here) and, with ``edge``, the
+    units are applied by the caller: lengths are in samples here), the share of those rays on
+    which that run goes on to the rays' end (``open_fraction``: an enhancing rim ends within
+    the rays, a layer of fat around a limb's muscles often does not) and, with ``edge``, the
     fraction of rays that reach the body's edge before any bright sample.
     """
     med, sd = robust_stats(normal)
@@ -357,7 +359,8 @@ def bright_threshold(normal: np.ndarray, ray_values: np.ndarray, k: float, f: fl
     peaks = np.where((j >= first) & (j < end), ray_values[has], -np.inf).max(1).astype(float)
     runs = np.where(end < n_k, end - first, np.inf).ravel()
     details = {"hit_fraction": float(has.mean()),
-               "first_run_samples": float(np.median(runs)) if runs.size else float("inf")}
+               "first_run_samples": float(np.median(runs)) if runs.size else float("inf"),
+               "open_fraction": float(np.isinf(runs).mean()) if runs.size else 0.0}
     if edge is not None:
         n_k = edge.shape[1]
         first_edge = np.where(edge.any(1), edge.argmax(1), n_k)

@@ -74,6 +74,7 @@ class ClickParameters:
     own_band_reward: float = 0.0
     inside_reward: float = 0.0
     unbounded_bright: float = 0.25
+    open_rim_max: float = 0.15
     further_dark_sd: float = 0.5
     work_margin_mm: Optional[float] = 150.0
     finest_mm: Optional[float] = 1.0
@@ -115,8 +116,9 @@ class ClickParameters:
             raise ValueError(f"own_band_k must be >= 0, got {self.own_band_k!r}")
         if not float(self.beyond_retry_ratio) >= 0:                     # (inf: any retry)
             raise ValueError(f"beyond_retry_ratio must be >= 0, got {self.beyond_retry_ratio!r}")
-        if not 0.0 <= float(self.unbounded_bright) <= 1.0:
-            raise ValueError(f"unbounded_bright must be in [0, 1], got {self.unbounded_bright!r}")
+        for name in ("unbounded_bright", "open_rim_max"):
+            if not 0.0 <= float(getattr(self, name)) <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)!r}")
         for name in ("own_band_reward", "inside_reward"):          # (0: none / no retry)
             if not (np.isfinite(getattr(self, name)) and getattr(self, name) >= 0):
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")

@@ -25,7 +25,12 @@ Method
    enhancement threshold, or when at least half of the rays from it meet enhancing tissue within
    ``enclosure_mm`` and that enhancing layer is at most ``rim_max_mm`` thick (a dark core inside an
    enhancing rim, not a dark lesion inside thick fat), else ``generic`` (a third of the rays where a
-   skull-stripped brain's edge cuts the rim open: ``edge_rim_min_hits``).  In the ``bright`` model
+   skull-stripped brain's edge cuts the rim open: ``edge_rim_min_hits``).  An enhancing rim
+   ends within the rays; a layer of fat around a limb's muscles often goes on to their end.
+   So when the bright layer goes on to the rays' end on more than ``open_rim_max`` (15 %) of
+   the first seed's rays that meet it and the result (steps 2-8) is ``bright``, the ``generic``
+   model's result, with its own retries, is made too and the higher of the two in step 8's
+   rank is kept.  In the ``bright`` model
    the dark interior between the seed and the first enhancing voxel of each ray (within
    ``enclosure_mm``) counts as tumour too.  A box says where the tumour is, not what the tissue
    around it looks like: the model, its statistics and its likelihood come from the
@@ -100,7 +105,13 @@ Method
    one filling more than ``max_box_fill`` (70 %) of it: an ellipsoid fills 52 % of its tightest
    box, so such a mask has leaked up to the box's walls.  A mask filling too little or too much
    of the box, or spanning too little of it, is implausible (step 1); step 8 keeps a retry
-   that does not fill up the box over one that does.
+   that does not fill up the box over one that does.  When the mask kept after every retry
+   and fallback still fills less than ``min_box_fill`` of the box, the mask returned is the
+   ellipsoid inscribed in the box (``_surface.box_ellipsoid_mask``): the box's shape, not
+   the image's, with confidence 0, ``needs_check`` and a warning saying so.  The user said
+   the tumour is about the box's size, and whatever the image delimits around the click (a
+   blob of a large heterogeneous tumour's texture, a model that found nothing) says it is
+   not (how it was found and measured: ``benchmarks/segmentation_history.md``, pass 39).
 8. **A longer reach when unreliable**: when the confidence is below ``warn_below``, steps 1-6
    are run again with rays of ``wide_ray_length_mm`` (90 mm), sampled every ``wide_ray_step_mm``
    (1 mm), and an ``enclosure_mm`` of at least ``wide_enclosure_mm`` (60 mm), for tumours larger
@@ -515,6 +526,7 @@ class _Click:
         self.voxel_mm3 = float(np.prod(np.array(image.GetSpacing(), float)[::-1]))  # Problem.sp
         self.shared: Dict[tuple, Dict[str, Any]] = {}
         self.per_image: Dict = {} if per_image is None else per_image
+        self.first: Optional[_Attempt] = None     # step 1's attempt of the last ``choose``
 
     # -- masks --------------------------------------------------------------------------
     def balls(self, m: np.ndarray) -> float:
@@ -659,6 +671,16 @@ class _Click:
         final checks see the mask returned) and step 10's share of enhancement beyond it."""
         p = self.p
         best = self.choose(model)
+        # an enhancing model chosen at the first seed where the bright layer its rays meet goes
+        # on to their end on more than ``open_rim_max`` of them (not a closed rim: fat around a
+        # limb's muscles), and an enhancing result: the generic model's result too, with its
+        # own retries; the higher rank kept
+        first = self.first
+        if (model == "auto" and first.res["model"] == "bright" and best.res["model"] == "bright"
+                and first.res["details"]["bright"]["open_fraction"] > p.open_rim_max):
+            alt = self.choose("generic")
+            if self.conf_of(alt) is not None and self.rank(alt) > self.rank(best):
+                best = alt
         mask, beyond, crop = self.finish(best)
         # the enhancement goes on past the mask, thick (the rest of the tumour, not a vessel):
         # again with a seed deepest in it, kept when bright, not point-like, not filling the
@@ -680,7 +702,7 @@ class _Click:
         an implausible one, in this order; the attempt kept."""
         p, seeds_zyx, bbox = self.p, self.seeds_zyx, self.box
         unreliable, trusted, more_reliable = self.unreliable, self.trusted, self.more_reliable
-        best = first = self.attempt(p, model)
+        best = first = self.first = self.attempt(p, model)
         # an unreliable result: a longer reach (large tumours, wide necrotic cores; rays every
         # wide_ray_step_mm, fine enough there and the cut far cheaper); the higher rank is kept
         p_wide = dataclasses.replace(p, ray_length_mm=max(p.ray_length_mm, p.wide_ray_length_mm),
