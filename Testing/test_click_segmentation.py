@@ -1722,18 +1722,26 @@ def test_a_box_does_not_lose_the_large_tumour_that_the_coarse_scale_finds(margin
     click (masks of 0.0-0.3 mL, Dice <= 0.002: measured).  The last fallbacks with a box are the
     coarse scale, first of the box's classes (0 and 5 mm: Dice 0.786 and 0.951, measured), then
     of the click's surroundings as without a box (15 mm, where the box's classes at the coarse
-    scale are empty too: 0.934; 0.934 without a box).  Switched off (no coarser scale), the mask
-    stays empty."""
+    scale are empty too: 0.934; 0.934 without a box).  Switched off (no coarser scale), no mask
+    of the method's own fills the box: since version 33 the result is the box's inscribed
+    ellipsoid (flagged, said in a warning), not the image's; with the fallback, the image's."""
+    from PanCancerSubtypeLib.segmentation._points import bbox_to_slices
+    from PanCancerSubtypeLib.segmentation._surface import box_ellipsoid_mask
+
     im, ref, click = _large_tumour_in_noisy_ct()
     box = _box_around(im, ref, margin_mm)
     # (without the confidence's runs: the fallbacks answer a mask that delimits nothing)
     off = seg.segment_click(im, click, bbox=box, modality="CT", confidence=False,
                             params=seg.ClickParameters(coarse_smoothing_mm=1.5,
                                                        coarse_radius_mm=25.0))
-    assert _dice(off.mask, ref) < 0.01 and off.needs_check
+    ell = box_ellipsoid_mask(ref.shape, bbox_to_slices(im, box), im.GetSpacing()[::-1])
+    assert ((sitk.GetArrayViewFromImage(off.mask) > 0) == ell).all() and off.needs_check
+    assert [w for w in off.warnings if "ellipsoid inscribed in the box, the box's shape" in w]
+    assert off.confidence is None               # (the confidence was not asked for)
     r = seg.segment_click(im, click, bbox=box, modality="CT", confidence=False)
     assert r.model == "generic" and r.ray_length_mm == 90.0
     assert _dice(r.mask, ref) > measured - 0.05
+    assert not [w for w in r.warnings if "ellipsoid" in w], r.warnings
 
 
 @pytest.mark.parametrize("radius,contrast,noise,fine_below,coarse_above", [
@@ -2182,8 +2190,9 @@ def test_an_enhancing_result_without_boundary_gives_way_to_a_reliable_generic_on
     alone; with a second seed the test is the first seed's rays'."""
     im, ref = _sarcoma(shared_data, "STS_003", "MR")
     click_pt = [_pt(im, (22, 58, 57))]
+    # (version 33's open-layer comparison off too: it reaches the generic model as well)
     off = seg.segment_click(im, click_pt, modality="MR",
-                            params=seg.ClickParameters(unbounded_bright=0.0))
+                            params=seg.ClickParameters(unbounded_bright=0.0, open_rim_max=1.0))
     assert off.model == "bright" and off.boundary_fraction < 0.15 and off.confidence < 0.3
     assert _dice(off.mask, ref) < 0.25
     r = seg.segment_click(im, click_pt, modality="MR")
@@ -2224,9 +2233,10 @@ def test_the_enhancement_beyond_retry_must_take_in_the_rest(shared_data):
     before the retry is kept, Dice 0.695, confidence 0.66 (measured)."""
     im, ref = _sarcoma(shared_data, "STS_004", "MR")
     pts = [_pt(im, (26, 45, 57)), _pt(im, (11, 55, 42))]
-    off = seg.segment_click(im, pts, modality="MR",
-                            params=seg.ClickParameters(beyond_retry_ratio=float("inf")))
-    r = seg.segment_click(im, pts, modality="MR")
+    # (version 33's open-layer comparison off in both: this is step 10's test)
+    off = seg.segment_click(im, pts, modality="MR", params=seg.ClickParameters(
+        beyond_retry_ratio=float("inf"), open_rim_max=1.0))
+    r = seg.segment_click(im, pts, modality="MR", params=seg.ClickParameters(open_rim_max=1.0))
     assert off.model == r.model == "bright"
     assert _dice(off.mask, ref) < 0.67 and _dice(r.mask, ref) > 0.68
     assert r.confidence > off.confidence + 0.1
@@ -2913,7 +2923,8 @@ def test_segment_command_options(tmp_path, capsys):
 def test_a_mask_that_hardly_fills_its_box_is_flagged():
     """A box drawn around the tumour: the nodule (semi-axes 12 x 9 x 10 mm) fills about 26 % of a
     tight box and gets no box warning; a mask of a 3 mm bright spot inside a box of the whole
-    image fills well under 2 % of it and is flagged, whatever its confidence."""
+    image fills well under 2 % of it: since version 33 the result is then the box's inscribed
+    ellipsoid, flagged, whatever the spot's confidence, and the warning gives the spot's fill."""
     im, ref, sp = _lung_nodule()
     click = [_pt(im, (15, 36, 36))]
     lo, hi = np.array(_pt(im, (7, 22, 17))), np.array(_pt(im, (23, 50, 55)))
@@ -2928,9 +2939,15 @@ def test_a_mask_that_hardly_fills_its_box_is_flagged():
     lo, hi = np.array(_pt(im2, (0, 0, 0))), np.array(_pt(im2, (29, 71, 71)))
     res = seg.segment_click(im2, [_pt(im2, (15, 36, 36))], bbox=list(lo) + list(hi),
                             modality="CT", confidence=False)
-    fill = float((sitk.GetArrayViewFromImage(res.mask) > 0).sum()) / arr.size
-    assert 0 < fill < 0.02
-    assert [w for w in res.warnings if "of the box" in w], res.warnings
+    from PanCancerSubtypeLib.segmentation._points import bbox_to_slices
+    from PanCancerSubtypeLib.segmentation._surface import box_ellipsoid_mask
+
+    spot_fill = float(spot.sum()) / arr.size
+    assert 0 < spot_fill < 0.02
+    ell = box_ellipsoid_mask(arr.shape, bbox_to_slices(im2, list(lo) + list(hi)), sp[::-1])
+    assert ((sitk.GetArrayViewFromImage(res.mask) > 0) == ell).all() and res.needs_check
+    assert [w for w in res.warnings if "the best filled" in w and "under 2%" in w
+            and "ellipsoid inscribed in the box" in w], res.warnings
     with pytest.raises(ValueError, match="min_box_fill"):
         seg.ClickParameters(min_box_fill=1.5).validate()
 

@@ -301,6 +301,12 @@ def holds(region, shape_zyx, lo, hi) -> bool:
     return bool(np.all(ok_lo) and np.all(ok_hi))
 
 
+def box_fill(mask: np.ndarray, box) -> Optional[float]:
+    """The share of the box that ``mask`` fills (its voxels / the box's; ``box``: index slices
+    z, y, x, the mask lying inside it), or None without a box."""
+    return None if box is None else float(mask.sum()) / np.prod([b.stop - b.start for b in box])
+
+
 def box_span(mask: np.ndarray, box) -> Optional[float]:
     """The smallest extent of ``mask`` along an axis as a share of the box's (``box``: index
     slices z, y, x, as ``bbox_to_slices`` gives them; the mask lies inside it); None without a

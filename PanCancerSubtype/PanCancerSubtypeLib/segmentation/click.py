@@ -229,10 +229,10 @@ import numpy as np
 from . import _appearance as app
 from ._click_types import ClickParameters, ClickResult, result_warnings
 from ..voxel_order import LPSOrder
-from ._points import (block_aligned, block_factors, block_mean, box_span, check_scalar_3d,
-                      deepest_point, holds, inner_half_points, inner_half_points_per_seed,
-                      lps_box, mask_from_blocks, resampled_onto, second_channel_on_grid,
-                      seeds_to_indices, work_region)
+from ._points import (block_aligned, block_factors, block_mean, box_fill, box_span,
+                      check_scalar_3d, deepest_point, holds, inner_half_points,
+                      inner_half_points_per_seed, lps_box, mask_from_blocks, resampled_onto,
+                      second_channel_on_grid, seeds_to_indices, work_region)
 from ._problem import Problem as _Problem
 from ._problem import padding_value
 from ._smoothing import finite
@@ -348,10 +348,10 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
     jitter, boundary, boxed = best.jitter, res["boundary_fraction"], run.boxed(best)
     # step 7: the box says the tumour is about its size; when no attempt fills even
     # ``min_box_fill`` of it, the box's ellipsoid is the answer (the box's shape, flagged)
-    emptied = _box_fill(coarse_mask, prob.box)
+    emptied = box_fill(coarse_mask, prob.box)
     if emptied is not None and emptied < p.min_box_fill:
         coarse_mask = box_ellipsoid_mask(coarse_mask.shape, prob.box, prob.sp)
-        conf, jitter, boundary, boxed = 0.0, [], 0.0, True
+        conf, jitter, boundary, boxed = (None if conf is None else 0.0), [], 0.0, True
     else:
         emptied = None
     off = np.array([r.start for r in region])
@@ -367,7 +367,7 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
     warnings, flagged = result_warnings(
         run.p, p_used, conf, coarse_mask, prob.sp, tiny, boundary, boxed,
         res["details"].get("lung_level"), beyond,
-        _box_fill(coarse_mask, prob.box), box_span(coarse_mask, prob.box), outside,
+        box_fill(coarse_mask, prob.box), box_span(coarse_mask, prob.box), outside,
         None if tiny or not run.point_like(coarse_mask) else _POINT_LIKE * run.p.seed_radius_mm,
         emptied)
     out = order.paste(part_mask, region, image)     # in place: one full-size copy, the result
@@ -471,12 +471,6 @@ def _on_part(order, image, ch2, resample: bool, region, blocks, seeds, box, back
     return _Click(work, [(s - off) // f for s in seeds], box,
                   None if background is None else [(b - off) // f for b in background], ch2,
                   modality, p, confidence, source, dict(facts))
-
-
-def _box_fill(m: np.ndarray, box) -> Optional[float]:
-    """The share of the box that the mask fills (its voxels / the box's), or None without a
-    box."""
-    return None if box is None else float(m.sum()) / np.prod([b.stop - b.start for b in box])
 
 
 @dataclasses.dataclass
@@ -623,7 +617,7 @@ class _Click:
     # -- the tests that steps 7-8 compare attempts by -------------------------------------
     def overfills(self, a: _Attempt) -> bool:
         """With a box, a mask filling more than ``max_box_fill`` of it: leaked up to its walls."""
-        fill = _box_fill(a.mask, a.prob.box)
+        fill = box_fill(a.mask, a.prob.box)
         return fill is not None and fill > self.p.max_box_fill
 
     def implausible(self, a: _Attempt) -> bool:
@@ -631,7 +625,7 @@ class _Click:
         own region: the seed that chose the model), ``overfills``, or, with a box, a mask
         filling less than ``min_box_fill`` of it or spanning less than ``min_box_span`` of it
         along an axis (the box says the tumour is about its size)."""
-        fill, span = _box_fill(a.mask, a.prob.box), box_span(a.mask, a.prob.box)
+        fill, span = box_fill(a.mask, a.prob.box), box_span(a.mask, a.prob.box)
         first_tiny = len(self.seeds_zyx) > 1 and self.tiny(a.res["first"])
         return self.tiny(a.mask) or first_tiny or self.overfills(a) or (
             fill is not None and fill < self.p.min_box_fill) or (
