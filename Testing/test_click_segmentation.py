@@ -2932,19 +2932,16 @@ def test_a_mask_that_hardly_fills_its_box_is_flagged():
                               confidence=False)
     assert _dice(tight.mask, ref) > 0.9
     assert not [w for w in tight.warnings if "of the box" in w], tight.warnings
-    arr = np.full((30, 72, 72), 0.0) + np.random.default_rng(1).normal(0, 5, (30, 72, 72))
-    spot = _ellipsoid(arr.shape, (15, 36, 36), (3.0, 3.0, 3.0), sp)
-    arr[spot] = 300.0
-    im2 = _image(arr, sp)
+    im2, click_pt, _, spot = _spot_in_a_long_box(sp)     # the spot, in a box of the whole image
     lo, hi = np.array(_pt(im2, (0, 0, 0))), np.array(_pt(im2, (29, 71, 71)))
-    res = seg.segment_click(im2, [_pt(im2, (15, 36, 36))], bbox=list(lo) + list(hi),
-                            modality="CT", confidence=False)
+    res = seg.segment_click(im2, click_pt, bbox=list(lo) + list(hi), modality="CT",
+                            confidence=False)
     from PanCancerSubtypeLib.segmentation._points import bbox_to_slices
     from PanCancerSubtypeLib.segmentation._surface import box_ellipsoid_mask
 
-    spot_fill = float(spot.sum()) / arr.size
+    spot_fill = float(spot.sum()) / spot.size
     assert 0 < spot_fill < 0.02
-    ell = box_ellipsoid_mask(arr.shape, bbox_to_slices(im2, list(lo) + list(hi)), sp[::-1])
+    ell = box_ellipsoid_mask(spot.shape, bbox_to_slices(im2, list(lo) + list(hi)), sp[::-1])
     assert ((sitk.GetArrayViewFromImage(res.mask) > 0) == ell).all() and res.needs_check
     assert [w for w in res.warnings if "the best filled" in w and "under 2%" in w
             and "ellipsoid inscribed in the box" in w], res.warnings
@@ -3048,13 +3045,14 @@ def test_a_retry_that_fills_too_little_of_the_box_still_leads_to_the_fallbacks(s
 
 
 def _spot_in_a_long_box(sp):
-    """A 3 mm spot (300) in noise (sd 5), its click, and a box tight across it (7 x 10 mm) but
-    the image's whole length (58 mm)."""
+    """A 3 mm spot (300) in noise (sd 5), its click, a box tight across it (7 x 10 mm) but the
+    image's whole length (58 mm), and the spot's voxels."""
     arr = np.random.default_rng(1).normal(0, 5, (30, 72, 72))
-    arr[_ellipsoid(arr.shape, (15, 36, 36), (3.0, 3.0, 3.0), sp)] = 300.0
+    spot = _ellipsoid(arr.shape, (15, 36, 36), (3.0, 3.0, 3.0), sp)
+    arr[spot] = 300.0
     im = _image(arr, sp)
     lo, hi = np.array(_pt(im, (13, 32, 0))), np.array(_pt(im, (17, 40, 71)))
-    return im, [_pt(im, (15, 36, 36))], list(lo) + list(hi)
+    return im, [_pt(im, (15, 36, 36))], list(lo) + list(hi), spot
 
 
 def test_a_mask_much_shorter_than_its_box_is_flagged():
@@ -3067,7 +3065,7 @@ def test_a_mask_much_shorter_than_its_box_is_flagged():
     tight = seg.segment_click(im, [_pt(im, (15, 36, 36))], bbox=list(lo) + list(hi),
                               modality="CT")
     assert not [w for w in tight.warnings if "spans only" in w] and not tight.needs_check
-    im2, click_pt, box = _spot_in_a_long_box(sp)
+    im2, click_pt, box, _ = _spot_in_a_long_box(sp)
     res = seg.segment_click(im2, click_pt, bbox=box, modality="CT")
     assert not [w for w in res.warnings if "fills only" in w], res.warnings
     assert [w for w in res.warnings if "spans only" in w], res.warnings
@@ -3097,7 +3095,7 @@ def test_a_result_discarded_as_implausible_costs_no_jittered_runs(monkeypatch):
 
     monkeypatch.setattr(click, "inner_half_points", recording_inner)
     monkeypatch.setattr(click, "_Problem", Recording)
-    im, click_pt, box = _spot_in_a_long_box((0.8, 0.8, 2.0))   # the lung nodule's spacing
+    im, click_pt, box, _ = _spot_in_a_long_box((0.8, 0.8, 2.0))   # the lung nodule's spacing
     res = seg.segment_click(im, click_pt, bbox=box, modality="CT")
     kept = int(sitk.GetArrayViewFromImage(res.mask).sum())
     assert models == ["box", "classes", "classes", "near"]          # the fallbacks ran

@@ -520,7 +520,6 @@ class _Click:
         self.voxel_mm3 = float(np.prod(np.array(image.GetSpacing(), float)[::-1]))  # Problem.sp
         self.shared: Dict[tuple, Dict[str, Any]] = {}
         self.per_image: Dict = {} if per_image is None else per_image
-        self.first: Optional[_Attempt] = None     # step 1's attempt of the last ``choose``
 
     # -- masks --------------------------------------------------------------------------
     def balls(self, m: np.ndarray) -> float:
@@ -665,16 +664,6 @@ class _Click:
         final checks see the mask returned) and step 10's share of enhancement beyond it."""
         p = self.p
         best = self.choose(model)
-        # an enhancing model chosen at the first seed where the bright layer its rays meet goes
-        # on to their end on more than ``open_rim_max`` of them (not a closed rim: fat around a
-        # limb's muscles), and an enhancing result: the generic model's result too, with its
-        # own retries; the higher rank kept
-        first = self.first
-        if (model == "auto" and first.res["model"] == "bright" and best.res["model"] == "bright"
-                and first.res["details"]["bright"]["open_fraction"] > p.open_rim_max):
-            alt = self.choose("generic")
-            if self.conf_of(alt) is not None and self.rank(alt) > self.rank(best):
-                best = alt
         mask, beyond, crop = self.finish(best)
         # the enhancement goes on past the mask, thick (the rest of the tumour, not a vessel):
         # again with a seed deepest in it, kept when bright, not point-like, not filling the
@@ -692,11 +681,12 @@ class _Click:
         return best, mask, beyond
 
     def choose(self, model: str) -> _Attempt:
-        """Steps 1-8: the first attempt, the retries of an unreliable one and the fallbacks of
-        an implausible one, in this order; the attempt kept."""
+        """Steps 1-8: the first attempt, the retries of an unreliable one, the fallbacks of an
+        implausible one and, for an enhancing result of an open bright layer, the generic
+        model's (step 1), in this order; the attempt kept."""
         p, seeds_zyx, bbox = self.p, self.seeds_zyx, self.box
         unreliable, trusted, more_reliable = self.unreliable, self.trusted, self.more_reliable
-        best = first = self.first = self.attempt(p, model)
+        best = first = self.attempt(p, model)
         # an unreliable result: a longer reach (large tumours, wide necrotic cores; rays every
         # wide_ray_step_mm, fine enough there and the cut far cheaper); the higher rank is kept
         p_wide = dataclasses.replace(p, ray_length_mm=max(p.ray_length_mm, p.wide_ray_length_mm),
@@ -778,6 +768,15 @@ class _Click:
             alt = self.attempt(q, use_model, box_model)
             if not self.implausible(alt) and (self.implausible(best)
                                               or self.rank(alt) > self.rank(best)):
+                best = alt
+        # an enhancing model chosen at the first seed where the bright layer its rays meet goes
+        # on to their end on more than ``open_rim_max`` of them (not a closed rim: fat around a
+        # limb's muscles), and an enhancing result: the generic model's result too, with its
+        # own retries; the higher rank kept
+        if (model == "auto" and first.res["model"] == "bright" and best.res["model"] == "bright"
+                and first.res["details"]["bright"]["open_fraction"] > p.open_rim_max):
+            alt = self.choose("generic")
+            if self.conf_of(alt) is not None and self.rank(alt) > self.rank(best):
                 best = alt
         return best
 
