@@ -75,6 +75,9 @@ class ClickParameters:
     inside_reward: float = 0.0
     unbounded_bright: float = 0.25
     open_rim_max: float = 0.15
+    texture_part_max: float = 1.0 / 3.0
+    texture_contain_min: float = 0.9
+    texture_conf_min: float = 0.5
     further_dark_sd: float = 0.5
     work_margin_mm: Optional[float] = 150.0
     finest_mm: Optional[float] = 1.0
@@ -116,7 +119,8 @@ class ClickParameters:
             raise ValueError(f"own_band_k must be >= 0, got {self.own_band_k!r}")
         if not float(self.beyond_retry_ratio) >= 0:                     # (inf: any retry)
             raise ValueError(f"beyond_retry_ratio must be >= 0, got {self.beyond_retry_ratio!r}")
-        for name in ("unbounded_bright", "open_rim_max"):
+        for name in ("unbounded_bright", "open_rim_max", "texture_part_max",
+                     "texture_contain_min", "texture_conf_min"):
             if not 0.0 <= float(getattr(self, name)) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)!r}")
         for name in ("own_band_reward", "inside_reward"):          # (0: none / no retry)

@@ -165,7 +165,15 @@ Method
    large radius), kept only when reliable, not point-like and not filling up the box.  It
    finds a large noisy mass whose band surface collapses, but also draws the surface into
    neighbouring tissue of the band's level with a confidence that does not tell
-   (``benchmarks/segmentation_history.md``, version 26).  Without the confidence
+   (``benchmarks/segmentation_history.md``, version 26).  Last, on MR without a box, a
+   ``generic`` result whose volume is at most ``texture_part_max`` (a third) of the coarse
+   scale's result, which holds at least ``texture_contain_min`` (90 %) of it, is a patch of one
+   of the tumour's tones (a mottled T1 sarcoma: at the generic model's scale the classes of the
+   click's surroundings split the tumour itself, and the patch's jittered clicks agree on it);
+   the coarse result (run now if it was not) is kept when its confidence is at least
+   ``texture_conf_min`` (0.5), even when the patch's is higher.  Not on CT, whose units are
+   calibrated (there a reliable small mask against a far larger coarse one was as often the
+   tumour against a leak).  Without the confidence
    (``confidence=False`` or ``n_jitter=0``) this step is skipped.
 
 9. **The rim's thin continuations** (``bright`` model): the enhancing voxels (and hyper-intense
@@ -777,6 +785,19 @@ class _Click:
                 and first.res["details"]["bright"]["open_fraction"] > p.open_rim_max):
             alt = self.choose("generic")
             if self.conf_of(alt) is not None and self.rank(alt) > self.rank(best):
+                best = alt
+        # on MR without a box, a generic result that is a small part (``texture_part_max``) of
+        # the coarse scale's result, which holds it (``texture_contain_min``): a patch of one
+        # of the tumour's tones (a mottled T1 sarcoma; at the fine scale its classes split the
+        # tumour itself); the coarse result kept when its confidence is ``texture_conf_min``
+        if (self.modality == "MR" and bbox is None and best.res["model"] == "generic"
+                and coarser and p.texture_part_max > 0):
+            alt = self.attempt(p_coarse, "generic")
+            n_best, n_alt = int(best.mask.sum()), int(alt.mask.sum())
+            if (n_best <= p.texture_part_max * n_alt
+                    and int((best.mask & alt.mask).sum()) >= p.texture_contain_min * n_best
+                    and self.sound(alt, 2.0 * _POINT_LIKE)
+                    and (self.conf_of(alt) or 0.0) >= p.texture_conf_min):
                 best = alt
         return best
 
