@@ -841,11 +841,12 @@ def test_the_jittered_runs_on_threads_give_the_same_result_bit_for_bit(monkeypat
     runs on 1, 2 and 4 threads (measured on the shared, external glioma and CT cases: 12 clicks
     the same, wall time 10-30 % less on 2 cores)."""
     from PanCancerSubtypeLib.segmentation import click as click_mod
+    from PanCancerSubtypeLib.segmentation._threads import threads_for
 
     im, ref = _long_ct()
     used = []
-    map0 = click_mod._map
-    monkeypatch.setattr(click_mod, "_map", lambda fn, items, threads: (
+    map0 = click_mod.thread_map
+    monkeypatch.setattr(click_mod, "thread_map", lambda fn, items, threads: (
         used.append(threads), map0(fn, items, threads))[1])
     for margin in (150.0, 5.0):         # (5 mm: the part does not hold, rerun on the whole)
         out = []
@@ -863,9 +864,9 @@ def test_the_jittered_runs_on_threads_give_the_same_result_bit_for_bit(monkeypat
                 out[0].confidence, out[0].jitter_dice, out[0].warnings, out[0].model,
                 out[0].seeds_lps)
         assert _dice(out[0].mask, ref) > 0.85 and len(out[0].jitter_dice) == 4
-    assert click_mod._threads(None, 2) == min(2, len(os.sched_getaffinity(0)) if hasattr(
+    assert threads_for(None, 2) == min(2, len(os.sched_getaffinity(0)) if hasattr(
         os, "sched_getaffinity") else os.cpu_count())
-    assert click_mod._threads(8, 2) == 2 and click_mod._threads(1, 4) == 1
+    assert threads_for(8, 2) == 2 and threads_for(1, 4) == 1
     for bad in (0, 1.5, True, "2"):
         with pytest.raises(ValueError, match="threads"):
             seg.ClickParameters(threads=bad).validate()

@@ -245,6 +245,7 @@ from ._problem import Problem as _Problem
 from ._problem import padding_value
 from ._smoothing import finite
 from ._surface import box_ellipsoid_mask
+from ._threads import thread_map, threads_for
 from .metrics import dice_arrays
 
 log = logging.getLogger(__name__)
@@ -411,27 +412,6 @@ def _small_for_blocks(mask: np.ndarray, voxel_mm3: float, edge_mm: float) -> boo
     return float(mask.sum()) * voxel_mm3 < 4.0 / 3.0 * np.pi * (_BLOCK_RADII * edge_mm) ** 3
 
 
-def _threads(threads: Optional[int], n: int) -> int:
-    """Threads for ``n`` independent runs: ``threads``, or the cores this process may use
-    (``os.sched_getaffinity`` where there is one), at most ``n``."""
-    import os
-
-    if threads is None:
-        threads = (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-                   else os.cpu_count() or 1)
-    return max(1, min(int(threads), int(n)))
-
-
-def _map(fn, items, threads: int) -> list:
-    """``[fn(x) for x in items]``, on ``threads`` threads when more than one (in order)."""
-    if threads <= 1 or len(items) <= 1:
-        return [fn(x) for x in items]
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(max_workers=threads) as ex:
-        return list(ex.map(fn, items))
-
-
 def _float32_exact(arr: np.ndarray) -> bool:
     """Whether float32 holds every value of the integer array ``arr`` exactly (a type it casts
     to safely, or values within +-2**24: CT's HU stored as int32), so that casting the part the
@@ -576,8 +556,8 @@ class _Click:
             else:
                 starts = [[pt] for pt in inner_half_points(mask, prob.sp, int(q.n_jitter),
                                                            start=used[-1])]
-            jitter = [dice_arrays(mask, m) for m in _map(
-                lambda pts: pipeline(pts)[0], starts, _threads(q.threads, len(starts)))]
+            jitter = [dice_arrays(mask, m) for m in thread_map(
+                lambda pts: pipeline(pts)[0], starts, threads_for(q.threads, len(starts)))]
             return (float(np.mean(jitter)) if jitter else None), jitter
 
         return _Attempt(mask=mask, res=res, used=used, prob=prob, p=q, judge=judge)
