@@ -3518,11 +3518,13 @@ def test_an_open_bright_layer_runs_the_generic_model_too(monkeypatch):
         seg.ClickParameters(open_rim_max=1.5).validate()
 
 
-def _texture_choice(modality, coarse_conf=0.6, part=0.25, contained=1.0, box=None):
+def _texture_choice(modality, coarse_conf=0.6, part=0.25, contained=1.0, recurs=True,
+                    box=None):
     """Step 8's texture rule on made-up attempts (``_Click.attempt`` replaced): the first
     (fine-scale) attempt a generic 16 x 16 x 16 cube (4 mL) of confidence 0.85 (reliable: no retry
     runs), the coarse scale's a block holding ``contained`` of it, the cube's volume
-    ``part`` of its own, of confidence ``coarse_conf``.  Returns which attempt was kept."""
+    ``part`` of its own, of confidence ``coarse_conf``; the image 0 but, unless the cube's
+    tone ``recurs`` in the rest of the block, 1 in the cube.  Returns which was kept."""
     import types
 
     from PanCancerSubtypeLib.segmentation import click as ck
@@ -3535,6 +3537,10 @@ def _texture_choice(modality, coarse_conf=0.6, part=0.25, contained=1.0, box=Non
     depth = int(round(16 / part))                  # 16 x 16 x depth: the cube's volume / part
     z0 = 12 + int(round(16 * (1.0 - contained)))    # shifted: holds ``contained`` of the cube
     coarse[z0:z0 + depth, 12:28, 12:28] = True
+    feat = np.where(fine & (not recurs), 1.0, 0.0)
+
+    def smoothed(vol, name, mm, lo, shape):
+        return vol[tuple(slice(int(a), int(a + b)) for a, b in zip(lo, shape))]
     cl = ck._Click(im, [np.array([20, 20, 20])], box, [], None, modality, p, True, None)
 
     def attempt(q, use_model, box_model="box", start=None):
@@ -3543,7 +3549,8 @@ def _texture_choice(modality, coarse_conf=0.6, part=0.25, contained=1.0, box=Non
         conf = coarse_conf if is_coarse else 0.85
         return ck._Attempt(mask=m, res={"model": "generic", "boundary_fraction": 0.9,
                                         "first": m}, used=[np.array([20, 20, 20])],
-                           prob=types.SimpleNamespace(box=box, sp=np.ones(3)), p=q,
+                           prob=types.SimpleNamespace(box=box, sp=np.ones(3), full=feat,
+                                                      smoothed=smoothed), p=q,
                            judge=lambda c=conf: (c, [c, c]))
     cl.attempt = attempt
     kept = cl.choose("auto")
@@ -3556,13 +3563,15 @@ def test_a_texture_patch_of_a_larger_coarse_mask_gives_way_on_mr():
     one of the tumour's tones: the coarse mask is kept when its confidence is at least
     ``texture_conf_min`` (0.5), even below the patch's own (0.85 here).  Not on CT (calibrated
     units: sts_015_ct's reliable 49 mL masks against 170-320 mL coarse leaks, measured), not
-    with a box, not for a coarse mask below 0.5, holding less, or less than 3 times larger."""
+    with a box, not for a coarse mask below 0.5, holding less, or less than 3 times larger, nor
+    where the patch's tone does not recur in the rest of the coarse mask (a lesion)."""
     assert _texture_choice("MR") == "coarse"
     assert _texture_choice("MR", coarse_conf=0.5) == "coarse"
     assert _texture_choice("MR", coarse_conf=0.45) == "fine"
     assert _texture_choice("MR", part=0.5) == "fine"
     assert _texture_choice("MR", contained=0.75) == "fine"
     assert _texture_choice("CT") == "fine"
+    assert _texture_choice("MR", recurs=False) == "fine"
     with pytest.raises(ValueError, match="texture_conf_min"):
         seg.ClickParameters(texture_conf_min=1.5).validate()
 
@@ -3585,3 +3594,38 @@ def test_a_patch_of_a_mottled_t1_sarcoma_gives_way_to_the_coarse_scale(shared_da
     assert r.model == "generic" and r.volume_ml > 60.0 and d > 0.6       # measured 0.644
     off, d_off = run(texture_part_max=0.0)
     assert off.volume_ml < 20.0 and d_off < 0.35                          # measured 0.300
+
+
+def test_a_lesion_of_its_own_tone_in_an_organ_stays():
+    """A 4.2 mL lesion brighter than the organ it lies in (280 against 200, noise SD 15; muscle
+    100 around the organ, fat 400 beyond): at the generic scale the lesion (Dice 0.99, its
+    confidence 0.99), at the coarse scale the organ holding it (249 mL, confidence 0.96).  The
+    lesion's tone does not recur in the rest of the organ (``tone_recurrence`` 0.0; a mottled
+    T1 sarcoma's patches 0.12-0.41, measured), so the texture rule leaves it; without that test
+    (``texture_recur_min`` 0) the organ would be taken."""
+    rng = np.random.default_rng(0)
+    n, c = 130, 65
+    z, y, x = np.ogrid[:n, :n, :n]
+    d = np.sqrt((z - c) ** 2 + (y - c) ** 2 + (x - c) ** 2)
+    arr = np.where(d > 58, 400.0, np.where(d <= 40, 200.0, 100.0))
+    lesion = np.sqrt((z - c) ** 2 + (y - c) ** 2 + (x - c - 15) ** 2) <= 10
+    arr[lesion] = 280.0
+    im = _image(arr + rng.normal(0, 15, arr.shape), (1.0, 1.0, 1.0))
+    click = [_pt(im, (c, c, c + 15))]
+    r = seg.segment_click(im, click, modality="MR")
+    assert r.model == "generic" and _dice(r.mask, lesion) > 0.95 and r.volume_ml < 6.0
+    off = seg.segment_click(im, click, modality="MR",
+                            params=seg.ClickParameters(texture_recur_min=0.0))
+    assert off.volume_ml > 150.0 and _dice(off.mask, lesion) < 0.1
+
+
+def test_tone_recurrence_by_hand():
+    """The patch's values 0..10 (10th-90th percentiles 1 and 9); of the rest's values 0, 1, 5,
+    9, 9.5, 20, three (1, 5, 9) lie between them: 0.5.  Empty sets give 0."""
+    from PanCancerSubtypeLib.segmentation import _appearance as app
+
+    feat = np.array([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 0, 1, 5, 9, 9.5, 20], float)
+    patch = np.arange(17) < 11
+    assert app.tone_recurrence(feat, patch, ~patch) == pytest.approx(0.5)
+    assert app.tone_recurrence(feat, patch, np.zeros(17, bool)) == 0.0
+    assert app.tone_recurrence(feat, np.zeros(17, bool), ~patch) == 0.0

@@ -726,3 +726,15 @@ def choose_model(seed_level: float, bright: Tuple[float, Dict[str, float]],
     if rim and details["first_run_samples"] <= rim_max_samples:
         return "bright"
     return "generic"
+
+
+def tone_recurrence(feat: np.ndarray, patch: np.ndarray, rest: np.ndarray) -> float:
+    """The share of the ``rest`` voxels whose value in ``feat`` lies between the 10th and 90th
+    percentiles of the ``patch`` voxels' values: whether the patch's tone recurs around it (a
+    patch of a mottled tumour among others of its tone) or is its own (a lesion in an organ of
+    another tone: about 0).  0 when either set is empty."""
+    v = feat[rest]
+    if v.size == 0 or not patch.any():
+        return 0.0
+    lo, hi = np.percentile(feat[patch], [10.0, 90.0])
+    return float(np.mean((v >= lo) & (v <= hi)))

@@ -78,6 +78,7 @@ class ClickParameters:
     texture_part_max: float = 1.0 / 3.0
     texture_contain_min: float = 0.9
     texture_conf_min: float = 0.5
+    texture_recur_min: float = 0.05
     further_dark_sd: float = 0.5
     work_margin_mm: Optional[float] = 150.0
     finest_mm: Optional[float] = 1.0
@@ -120,7 +121,7 @@ class ClickParameters:
         if not float(self.beyond_retry_ratio) >= 0:                     # (inf: any retry)
             raise ValueError(f"beyond_retry_ratio must be >= 0, got {self.beyond_retry_ratio!r}")
         for name in ("unbounded_bright", "open_rim_max", "texture_part_max",
-                     "texture_contain_min", "texture_conf_min"):
+                     "texture_contain_min", "texture_conf_min", "texture_recur_min"):
             if not 0.0 <= float(getattr(self, name)) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)!r}")
         for name in ("own_band_reward", "inside_reward"):          # (0: none / no retry)

@@ -382,3 +382,13 @@ def inner_half_points_per_seed(mask: np.ndarray, seeds_zyx, spacing_zyx,
         pts = [q + lo for q in inner_half_points(part, sp, n)] if len(sel) else []
         per.append(pts + [s] * (n - len(pts)))
     return [[per[i][j] for i in range(len(seeds))] for j in range(n)]
+
+
+def float32_exact(arr: np.ndarray) -> bool:
+    """Whether float32 holds every value of the integer array ``arr`` exactly (a type it casts
+    to safely, or values within +-2**24: CT's HU stored as int32), so that casting the part the
+    method works on gives what casting the whole image would."""
+    if np.can_cast(arr.dtype, np.float32):
+        return True
+    return bool(np.issubdtype(arr.dtype, np.integer) and arr.size > 0
+                and -2 ** 24 <= int(arr.min()) and int(arr.max()) <= 2 ** 24)

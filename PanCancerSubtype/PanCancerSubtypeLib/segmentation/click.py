@@ -167,13 +167,14 @@ Method
    neighbouring tissue of the band's level with a confidence that does not tell
    (``benchmarks/segmentation_history.md``, version 26).  Last, on MR without a box, a
    ``generic`` result whose volume is at most ``texture_part_max`` (a third) of the coarse
-   scale's result, which holds at least ``texture_contain_min`` (90 %) of it, is a patch of one
-   of the tumour's tones (a mottled T1 sarcoma: at the generic model's scale the classes of the
-   click's surroundings split the tumour itself, and the patch's jittered clicks agree on it);
-   the coarse result (run now if it was not) is kept when its confidence is at least
-   ``texture_conf_min`` (0.5), even when the patch's is higher.  Not on CT, whose units are
-   calibrated (there a reliable small mask against a far larger coarse one was as often the
-   tumour against a leak).  Without the confidence
+   scale's result, which holds at least ``texture_contain_min`` (90 %) of it, and whose tone
+   recurs in the rest of it (``texture_recur_min``, 5 %, of those voxels within its 10th-90th
+   percentiles at the generic scale: ``_appearance.tone_recurrence``; a lesion in an organ: 0)
+   is a patch of a mottled tumour (a T1 sarcoma: the fine scale's classes split the tumour
+   itself, and the patch's jittered clicks agree on it); the coarse result (run now if it was
+   not) is kept when its confidence is at least ``texture_conf_min`` (0.5), even when the
+   patch's is higher.  Not on CT (calibrated units: there a small reliable mask was the tumour
+   as often as not).  Without the confidence
    (``confidence=False`` or ``n_jitter=0``) this step is skipped.
 
 9. **The rim's thin continuations** (``bright`` model): the enhancing voxels (and hyper-intense
@@ -233,12 +234,13 @@ import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
+from scipy import ndimage as ndi
 
 from . import _appearance as app
 from ._click_types import ClickParameters, ClickResult, result_warnings
 from ..voxel_order import LPSOrder
 from ._points import (block_aligned, block_factors, block_mean, box_fill, box_span,
-                      check_scalar_3d, deepest_point, holds, inner_half_points,
+                      check_scalar_3d, deepest_point, float32_exact, holds, inner_half_points,
                       inner_half_points_per_seed, lps_box, mask_from_blocks, resampled_onto,
                       second_channel_on_grid, seeds_to_indices, work_region)
 from ._problem import Problem as _Problem
@@ -299,7 +301,7 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
     check_scalar_3d(image, source)
     if model not in MODELS:
         raise ValueError(f"model must be one of {', '.join(MODELS)}, got {model!r}")
-    if image.GetPixelID() not in (sitk.sitkFloat32, sitk.sitkFloat64) and not _float32_exact(
+    if image.GetPixelID() not in (sitk.sitkFloat32, sitk.sitkFloat64) and not float32_exact(
             sitk.GetArrayViewFromImage(image)):
         image = sitk.Cast(image, sitk.sitkFloat32)      # (else only the part used: _on_part)
     guessed = modality is None or str(modality).strip() == ""
@@ -410,16 +412,6 @@ def _small_for_blocks(mask: np.ndarray, voxel_mm3: float, edge_mm: float) -> boo
     ``_BLOCK_RADII`` blocks' radius (``edge_mm``: the longest edge of a block along an axis
     that was blocked)."""
     return float(mask.sum()) * voxel_mm3 < 4.0 / 3.0 * np.pi * (_BLOCK_RADII * edge_mm) ** 3
-
-
-def _float32_exact(arr: np.ndarray) -> bool:
-    """Whether float32 holds every value of the integer array ``arr`` exactly (a type it casts
-    to safely, or values within +-2**24: CT's HU stored as int32), so that casting the part the
-    method works on gives what casting the whole image would."""
-    if np.can_cast(arr.dtype, np.float32):
-        return True
-    return bool(np.issubdtype(arr.dtype, np.integer) and arr.size > 0
-                and -2 ** 24 <= int(arr.min()) and int(arr.max()) <= 2 ** 24)
 
 
 def _whole_image_facts(image, ch2) -> Dict:
@@ -640,6 +632,16 @@ class _Click:
         return (not self.overfills(x), not self.point_like(x.mask, radii),
                 not self.unreliable(x), self.conf_of(x) or 0.0)
 
+    def tone_recurs(self, patch: _Attempt, whole: _Attempt) -> bool:
+        """Whether ``patch``'s tone recurs in the rest of ``whole`` (``texture_recur_min``; the
+        image at the generic model's scale): a patch of a mottled tumour, not a lesion."""
+        sl = ndi.find_objects(whole.mask.astype(np.uint8))[0]
+        lo = np.array([s.start for s in sl])
+        feat = patch.prob.smoothed(patch.prob.full, "image", self.p.generic_smoothing_mm, lo,
+                                   np.array([s.stop for s in sl]) - lo)
+        return app.tone_recurrence(feat, patch.mask[sl], whole.mask[sl] & ~patch.mask[sl]) \
+            >= self.p.texture_recur_min
+
     def more_reliable(self, a: _Attempt, q: ClickParameters, use_model: str,
                       radii: float = _POINT_LIKE) -> _Attempt:
         """``a``, or the result of parameters ``q`` when it ranks higher (``rank``)."""
@@ -776,7 +778,7 @@ class _Click:
             n_best, n_alt = int(best.mask.sum()), int(alt.mask.sum())
             if (n_best <= p.texture_part_max * n_alt
                     and int((best.mask & alt.mask).sum()) >= p.texture_contain_min * n_best
-                    and self.sound(alt, 2.0 * _POINT_LIKE)
+                    and self.sound(alt, 2.0 * _POINT_LIKE) and self.tone_recurs(best, alt)
                     and (self.conf_of(alt) or 0.0) >= p.texture_conf_min):
                 best = alt
         return best
