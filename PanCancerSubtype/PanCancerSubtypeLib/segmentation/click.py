@@ -769,9 +769,9 @@ class _Click:
             if self.conf_of(alt) is not None and self.rank(alt) > self.rank(best):
                 best = alt
         # on MR without a box, a generic result that is a small part (``texture_part_max``) of
-        # the coarse scale's result, which holds it (``texture_contain_min``): a patch of one
-        # of the tumour's tones (a mottled T1 sarcoma; at the fine scale its classes split the
-        # tumour itself); the coarse result kept when its confidence is ``texture_conf_min``
+        # the coarse scale's result, which holds it (``texture_contain_min``) and where its tone
+        # recurs (``tone_recurs``): a patch of a mottled tumour's tones (a T1 sarcoma), not a
+        # lesion; the coarse result kept when its confidence is at least ``texture_conf_min``
         if (self.modality == "MR" and bbox is None and best.res["model"] == "generic"
                 and coarser and p.texture_part_max > 0):
             alt = self.attempt(p_coarse, "generic")
