@@ -234,10 +234,10 @@ import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
-from scipy import ndimage as ndi
 
 from . import _appearance as app
 from ._click_types import ClickParameters, ClickResult, result_warnings
+from ..regions import mask_bounds
 from ..voxel_order import LPSOrder
 from ._points import (block_aligned, block_factors, block_mean, box_fill, box_span,
                       check_scalar_3d, deepest_point, float32_exact, holds, inner_half_points,
@@ -635,10 +635,10 @@ class _Click:
     def tone_recurs(self, patch: _Attempt, whole: _Attempt) -> bool:
         """Whether ``patch``'s tone recurs in the rest of ``whole`` (``texture_recur_min``; the
         image at the generic model's scale): a patch of a mottled tumour, not a lesion."""
-        sl = ndi.find_objects(whole.mask.astype(np.uint8))[0]
-        lo = np.array([s.start for s in sl])
+        lo, hi = mask_bounds(whole.mask)
+        sl = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi))
         feat = patch.prob.smoothed(patch.prob.full, "image", self.p.generic_smoothing_mm, lo,
-                                   np.array([s.stop for s in sl]) - lo)
+                                   hi - lo)
         return app.tone_recurrence(feat, patch.mask[sl], whole.mask[sl] & ~patch.mask[sl]) \
             >= self.p.texture_recur_min
 
@@ -672,8 +672,8 @@ class _Click:
 
     def choose(self, model: str) -> _Attempt:
         """Steps 1-8: the first attempt, the retries of an unreliable one, the fallbacks of an
-        implausible one and, for an enhancing result of an open bright layer, the generic
-        model's (step 1), in this order; the attempt kept."""
+        implausible one, a texture patch's coarse scale and, for an enhancing result of an open
+        bright layer, the generic model's (step 1), in this order; the attempt kept."""
         p, seeds_zyx, bbox = self.p, self.seeds_zyx, self.box
         unreliable, trusted, more_reliable = self.unreliable, self.trusted, self.more_reliable
         best = first = self.attempt(p, model)
@@ -759,19 +759,11 @@ class _Click:
             if not self.implausible(alt) and (self.implausible(best)
                                               or self.rank(alt) > self.rank(best)):
                 best = alt
-        # an enhancing model chosen at the first seed where the bright layer its rays meet goes
-        # on to their end on more than ``open_rim_max`` of them (not a closed rim: fat around a
-        # limb's muscles), and an enhancing result: the generic model's result too, with its
-        # own retries; the higher rank kept
-        if (model == "auto" and first.res["model"] == "bright" and best.res["model"] == "bright"
-                and first.res["details"]["bright"]["open_fraction"] > p.open_rim_max):
-            alt = self.choose("generic")
-            if self.conf_of(alt) is not None and self.rank(alt) > self.rank(best):
-                best = alt
         # on MR without a box, a generic result that is a small part (``texture_part_max``) of
         # the coarse scale's result, which holds it (``texture_contain_min``) and where its tone
         # recurs (``tone_recurs``): a patch of a mottled tumour's tones (a T1 sarcoma), not a
         # lesion; the coarse result kept when its confidence is at least ``texture_conf_min``
+        # (before the comparison below, whose generic run makes this check itself)
         if (self.modality == "MR" and bbox is None and best.res["model"] == "generic"
                 and coarser and p.texture_part_max > 0):
             alt = self.attempt(p_coarse, "generic")
@@ -780,6 +772,15 @@ class _Click:
                     and int((best.mask & alt.mask).sum()) >= p.texture_contain_min * n_best
                     and self.sound(alt, 2.0 * _POINT_LIKE) and self.tone_recurs(best, alt)
                     and (self.conf_of(alt) or 0.0) >= p.texture_conf_min):
+                best = alt
+        # an enhancing model chosen at the first seed where the bright layer its rays meet goes
+        # on to their end on more than ``open_rim_max`` of them (not a closed rim: fat around a
+        # limb's muscles), and an enhancing result: the generic model's result too, with its
+        # own retries; the higher rank kept
+        if (model == "auto" and first.res["model"] == "bright" and best.res["model"] == "bright"
+                and first.res["details"]["bright"]["open_fraction"] > p.open_rim_max):
+            alt = self.choose("generic")
+            if self.conf_of(alt) is not None and self.rank(alt) > self.rank(best):
                 best = alt
         return best
 
