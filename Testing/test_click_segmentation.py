@@ -2776,6 +2776,28 @@ def test_benchmark_finds_brats_cases_outside_the_shared_data(tmp_path):
         sb.brats_cases(tmp_path / "absent")
 
 
+def test_external_ct_lidc_outline_pixels_are_not_nodule(monkeypatch):
+    """``benchmarks/external_ct.py``: LIDC readers draw their outline on the first pixels outside
+    the nodule, so an inclusion outline's mask is its interior without the outline (pylidc's
+    ``boolean_mask`` default) and an exclusion outline cuts its interior and the outline.  The
+    outline of the 5 x 5 square with corners (x, y) = (2, 2) and (6, 6), its 16 boundary pixels
+    in order: inclusion -> the 3 x 3 pixels x, y in 3..5; exclusion -> all 25 (hand-worked)."""
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    ec = _bench_module("external_ct")       # (it imports external_gliomas from its folder)
+    xs = [2, 3, 4, 5, 6, 6, 6, 6, 6, 5, 4, 3, 2, 2, 2, 2]
+    ys = [2, 2, 2, 2, 2, 3, 4, 5, 6, 6, 6, 6, 6, 5, 4, 3]
+    inside = ec.outline_slice(np.array(xs), np.array(ys), (10, 10), True)
+    assert sorted(map(tuple, np.argwhere(inside).tolist())) == \
+        [(y, x) for y in (3, 4, 5) for x in (3, 4, 5)]
+    cut = ec.outline_slice(np.array(xs), np.array(ys), (10, 10), False)
+    assert cut.sum() == 25 and cut[2:7, 2:7].all()
+    # a read: the square included, then its centre pixel's 3 x 3 outline excluded -> the
+    # interior less the 3 x 3 block: nothing is left
+    m = inside & ~ec.outline_slice(np.array([3, 4, 5, 5, 5, 4, 3, 3]),
+                                   np.array([3, 3, 3, 4, 5, 5, 5, 4]), (10, 10), False)
+    assert not m.any()
+
+
 def test_external_gliomas_take_the_atlas_labels_through_both_registrations():
     """``benchmarks/external_gliomas.py``: ANTs' ``a_to_b`` affine maps points of b into a.
     With t1_to_atlas a scaling by 2 (atlas point p lies at 2 p in the T1) and image_to_t1 a

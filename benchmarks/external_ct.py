@@ -18,8 +18,9 @@ are Git LFS pointers at its HEAD but plain files at the commit below), at the co
 temporary folder; nothing is copied into this project. A repository not given skips its cases.
 
 - ``lidc0001..0003`` (concept-to-clinic): LIDC-IDRI CT series and their radiologists' XML reads.
-  Each read's polygons are filled with their boundary pixels (LIDC outlines are drawn just outside
-  the nodule), ``inclusion=FALSE`` polygons cut holes, single-point (< 3 mm) nodules are left out;
+  Each read's polygons are filled without their boundary pixels (LIDC outlines are drawn just
+  outside the nodule; pylidc's ``Annotation.boolean_mask`` leaves them out too, by default), and
+  ``inclusion=FALSE`` polygons cut holes with their boundary; single-point (< 3 mm) nodules are left out;
   reads of different radiologists that overlap are one nodule, and the mask is the 50 % consensus
   (the pylidc convention) of the nodule drawn by the most readers (the largest consensus if tied),
   less voxels already given to a nodule of larger mean read volume. Voxels outside the field of
@@ -145,8 +146,9 @@ def lidc_reads(xml_path: Path, shape, sop2z: dict, zpos):
                 xs = np.array([int(e.find("n:xCoord", NS).text) for e in edges], int)
                 ys = np.array([int(e.find("n:yCoord", NS).text) for e in edges], int)
                 points += len(xs)
-                sl = outline_slice(xs, ys, shape[1:])
-                if roi.find("n:inclusion", NS).text.strip().upper() == "TRUE":
+                inclusion = roi.find("n:inclusion", NS).text.strip().upper() == "TRUE"
+                sl = outline_slice(xs, ys, shape[1:], inclusion)
+                if inclusion:
                     m[z] |= sl
                 else:
                     m[z] &= ~sl
@@ -192,14 +194,17 @@ def slice_z(image) -> np.ndarray:
                      for k in range(image.GetDepth())])
 
 
-def outline_slice(xs, ys, shape) -> np.ndarray:
-    """One LIDC outline (its boundary pixels in order) filled, its boundary pixels included."""
+def outline_slice(xs, ys, shape, inclusion: bool = True) -> np.ndarray:
+    """One LIDC outline (its boundary pixels in order) filled.  The boundary pixels lie just
+    outside the nodule (the LIDC readers' instruction), so an inclusion outline's interior leaves
+    them out and an exclusion outline's takes them in (both as pylidc's ``boolean_mask`` with its
+    default ``include_contour_points=False``)."""
     sl = np.zeros(shape, bool)
     if len(xs) >= 3:
         sl[polygon(ys, xs, shape)] = True
-        sl[polygon_perimeter(ys, xs, shape)] = True
+        sl[polygon_perimeter(ys, xs, shape)] = not inclusion
     else:
-        sl[ys, xs] = True
+        sl[ys, xs] = not inclusion
     return sl
 
 
@@ -258,8 +263,9 @@ def lidc_database_case(repo: Path, database: Path, out: Path) -> None:
                                    for line in coords.strip().splitlines()], int)
                     points += len(xy)
                     k = int(np.argmin(abs(zpos - float(z))))
-                    sl = outline_slice(xy[:, 0], xy[:, 1], shape[1:])
-                    if str(inclusion).lower() in ("1", "true"):
+                    inclusion = str(inclusion).lower() in ("1", "true")
+                    sl = outline_slice(xy[:, 0], xy[:, 1], shape[1:], inclusion)
+                    if inclusion:
                         m[k] |= sl
                     else:
                         m[k] &= ~sl
