@@ -54,7 +54,7 @@ __all__ = ["ball", "dilate", "closing", "fill_enclosed", "deeper_than",
            "enhancement_beyond_point",
            "generic_likelihood", "own_band", "band_likelihood", "histogram_likelihood",
            "box_likelihood",
-           "second_channel_veto", "SOLID_LUNG_HU", "lung_level", "in_aerated_lung",
+           "second_channel_veto", "SOLID_LUNG_HU", "LUNG_WIDTH_HU", "lung_level", "in_aerated_lung",
            "air_beyond_fat"]
 
 
@@ -318,9 +318,12 @@ def body_voxels(values: np.ndarray) -> np.ndarray:
 
 #: the ``lung`` model's iso-level for solid tissue (HU): half-way between lung and soft tissue
 SOLID_LUNG_HU = -400.0
+#: the ``lung`` model's sigmoid width (HU)
+LUNG_WIDTH_HU = 15.0
 
 
-def lung_likelihood(sm: np.ndarray, level_hu: float = SOLID_LUNG_HU, width_hu: float = 15.0):
+def lung_likelihood(sm: np.ndarray, level_hu: float = SOLID_LUNG_HU,
+                    width_hu: float = LUNG_WIDTH_HU):
     """``sigmoid((sm - level_hu) / width_hu)``; below -400 HU (a ground-glass level,
     :func:`lung_level`) times ``sigmoid((-400 - sm) / width_hu)``: solid tissue (the chest
     wall, the mediastinum, vessels) is not ground glass."""
@@ -672,21 +675,23 @@ def air_beyond_fat(rays_hu: np.ndarray, step_mm: float, window_mm: float = 8.0,
     return float(np.mean(fat.mean(axis=1) >= min_fat))
 
 
-def lung_level(seed_hu: float, near_hu: np.ndarray, min_contrast_sd: float = 4.0
+def lung_level(seed_hu: float, near_hu: np.ndarray, min_contrast_sd: float
                ) -> Optional[float]:
     """CT: the ``lung`` model's iso-level for a click of ``seed_hu`` whose surroundings hold
     the values ``near_hu``: -400 HU for a solid seed (> -500 HU); for a subsolid (ground-glass)
     seed, half-way between it and the aerated lung around it (the robust median m of the values
     below -600 HU), when it lies at least ``min_contrast_sd`` robust SDs s of that lung above m
-    (the level then lies at least half as many above it: the lung's noise is not tumour-like);
-    None otherwise (a seed in aerated lung, or no aerated lung around it)."""
+    (the level then lies at least half as many above it; the click method's
+    ``ClickParameters.ggo_contrast_sd``) and at least 4 sigmoid widths (60 HU: the likelihood
+    then runs from 0.12 at the lung to 0.88 at the seed, whatever the lung's SD); None otherwise
+    (a seed in aerated lung, or no aerated lung around it)."""
     if seed_hu > -500.0:
         return SOLID_LUNG_HU
     lung = near_hu[near_hu < -600.0]
     if lung.size < 10:
         return None
     m, s = robust_stats(lung)
-    if seed_hu - m < min_contrast_sd * max(s, 1.0):
+    if seed_hu - m < max(min_contrast_sd * max(s, 1.0), 4.0 * LUNG_WIDTH_HU):
         return None
     return 0.5 * (seed_hu + m)
 

@@ -33,6 +33,7 @@ class ClickParameters:
     seed_radius_mm: float = 2.5
     stats_radius_mm: float = 60.0
     lung_reach_mm: float = 60.0
+    ggo_contrast_sd: float = 2.5
     bright_k: float = 1.0
     bright_f: float = 0.3
     enclosure_mm: float = 45.0
@@ -132,6 +133,9 @@ class ClickParameters:
         for name in ("min_box_fill", "min_box_span"):
             if not 0.0 <= float(getattr(self, name)) < 1.0:
                 raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)!r}")
+        if not (np.isfinite(self.ggo_contrast_sd) and self.ggo_contrast_sd > 0):
+            raise ValueError(f"ggo_contrast_sd must be a positive number, got "
+                             f"{self.ggo_contrast_sd!r}")
         if not (np.isfinite(self.further_dark_sd) and self.further_dark_sd >= 0):
             raise ValueError(f"further_dark_sd must be >= 0, got {self.further_dark_sd!r}")
         if self.work_margin_mm is not None and not (np.isfinite(self.work_margin_mm)

@@ -168,7 +168,7 @@ class Problem:
             fatty = app.air_beyond_fat(sample_rays(
                 sm_c, sp, loc_c[0], dirs, radii[radii <= p.lung_reach_mm], cval=np.nan),
                 p.ray_step_mm)
-            lung_hu = app.lung_level(level, v30)
+            lung_hu = app.lung_level(level, v30, p.ggo_contrast_sd)
             lung = lung_hu is not None and app.in_aerated_lung(
                 level, float(np.mean(v30 < -600.0)), float(np.mean(v60 < -600.0)),
                 app.robust_stats(v30)[1], fatty, subsolid=True)
@@ -191,7 +191,8 @@ class Problem:
                 stats_near = near(p.stats_radius_mm, True)
         if model == "lung":
             if lung_hu is None:                 # model="lung" given: its level too
-                lung_hu = app.lung_level(level, sm_c[near(30.0, True)]) or app.SOLID_LUNG_HU
+                lung_hu = (app.lung_level(level, sm_c[near(30.0, True)], p.ggo_contrast_sd)
+                           or app.SOLID_LUNG_HU)
             details["lung_level"] = lung_hu
             t = app.lung_likelihood(sm, lung_hu)
             # walls the rays stop at: the tumour stays inside the bony thorax (ribs, spine,
