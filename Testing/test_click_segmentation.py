@@ -1370,11 +1370,12 @@ def test_lung_level_is_half_way_between_a_ground_glass_seed_and_the_lung():
     assert app.lung_level(-810.0, near, 4.0) == pytest.approx(-840.0)
     assert app.lung_level(-812.0, near, 4.0) is None
     assert app.lung_level(-650.0, np.full(200, 40.0), 4.0) is None
-    # at 2.5 SDs (the click method's default) the 60 HU floor (4 widths of the likelihood's
-    # sigmoid) decides on this quiet lung: 2.5 x 14.8 = 37.1 HU < 60
+    # 2.5 SDs (the click method's default): 2.5 x 1.4826 x 10 = 37.1 HU: -832 is just above,
+    # -834 just below
     assert seg.ClickParameters().ggo_contrast_sd == 2.5
-    assert app.lung_level(-810.0, near, 2.5) == pytest.approx(-840.0)
-    assert app.lung_level(-811.0, near, 2.5) is None
+    assert app.lung_level(-812.0, near, 2.5) == pytest.approx(-841.0)
+    assert app.lung_level(-832.0, near, 2.5) == pytest.approx(-851.0)
+    assert app.lung_level(-834.0, near, 2.5) is None
     assert app.lung_level(-650.0, np.full(200, 40.0), 2.5) is None
     # on a lung of MAD 20 (robust SD 29.7, as real lung's 30-40 HU), 2.5 SDs = 74.1 HU:
     # -795 is just above, -797 just below
@@ -1442,8 +1443,8 @@ def test_a_faint_ground_glass_nodule_takes_the_lung_model_from_2_5_sds():
     """A faint ground-glass nodule, 3 robust SDs of the lung (71 HU) above textured lung
     crossed by vessels: below version 17's 4 SDs its clicks took the generic model, which in
     real lung leaks into the parenchyma (implanted in LIDC lungs: Dice 0.01, 160-180 mL for
-    a 1 mL nodule; ``benchmarks/segmentation_history.md``, pass 41).  From 2.5 SDs (and 60 HU)
-    the lung model at the half-way level finds it, flagged as ground glass."""
+    a 1 mL nodule; ``benchmarks/segmentation_history.md``, pass 41).  From 2.5 SDs the lung
+    model at the half-way level finds it, flagged as ground glass."""
     sp = (0.8, 0.8, 1.0)
     shape = (48, 80, 80)
     rng = np.random.default_rng(0)

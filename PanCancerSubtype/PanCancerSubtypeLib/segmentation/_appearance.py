@@ -54,7 +54,7 @@ __all__ = ["ball", "dilate", "closing", "fill_enclosed", "deeper_than",
            "enhancement_beyond_point",
            "generic_likelihood", "own_band", "band_likelihood", "histogram_likelihood",
            "box_likelihood",
-           "second_channel_veto", "SOLID_LUNG_HU", "LUNG_WIDTH_HU", "lung_level", "in_aerated_lung",
+           "second_channel_veto", "SOLID_LUNG_HU", "lung_level", "in_aerated_lung",
            "air_beyond_fat"]
 
 
@@ -318,12 +318,9 @@ def body_voxels(values: np.ndarray) -> np.ndarray:
 
 #: the ``lung`` model's iso-level for solid tissue (HU): half-way between lung and soft tissue
 SOLID_LUNG_HU = -400.0
-#: the ``lung`` model's sigmoid width (HU)
-LUNG_WIDTH_HU = 15.0
 
 
-def lung_likelihood(sm: np.ndarray, level_hu: float = SOLID_LUNG_HU,
-                    width_hu: float = LUNG_WIDTH_HU):
+def lung_likelihood(sm: np.ndarray, level_hu: float = SOLID_LUNG_HU, width_hu: float = 15.0):
     """``sigmoid((sm - level_hu) / width_hu)``; below -400 HU (a ground-glass level,
     :func:`lung_level`) times ``sigmoid((-400 - sm) / width_hu)``: solid tissue (the chest
     wall, the mediastinum, vessels) is not ground glass."""
@@ -682,16 +679,17 @@ def lung_level(seed_hu: float, near_hu: np.ndarray, min_contrast_sd: float
     seed, half-way between it and the aerated lung around it (the robust median m of the values
     below -600 HU), when it lies at least ``min_contrast_sd`` robust SDs s of that lung above m
     (the level then lies at least half as many above it; the click method's
-    ``ClickParameters.ggo_contrast_sd``) and at least 4 sigmoid widths (60 HU: the likelihood
-    then runs from 0.12 at the lung to 0.88 at the seed, whatever the lung's SD); None otherwise
-    (a seed in aerated lung, or no aerated lung around it)."""
+    ``ClickParameters.ggo_contrast_sd``); None otherwise (a seed in aerated lung, or no aerated
+    lung around it).  No floor in HU: a faint nodule in a quiet lung (robust SD 10 HU, 26-36 HU
+    above it) is found by this level (Dice 0.42-0.71) and lost by the generic model (leaks of
+    50-65 mL, 0.07; ``benchmarks/segmentation_history.md``, pass 41)."""
     if seed_hu > -500.0:
         return SOLID_LUNG_HU
     lung = near_hu[near_hu < -600.0]
     if lung.size < 10:
         return None
     m, s = robust_stats(lung)
-    if seed_hu - m < max(min_contrast_sd * max(s, 1.0), 4.0 * LUNG_WIDTH_HU):
+    if seed_hu - m < min_contrast_sd * max(s, 1.0):
         return None
     return 0.5 * (seed_hu + m)
 
