@@ -680,9 +680,8 @@ def lung_level(seed_hu: float, near_hu: np.ndarray, min_contrast_sd: float
     below -600 HU), when it lies at least ``min_contrast_sd`` robust SDs s of that lung above m
     (the level then lies at least half as many above it; the click method's
     ``ClickParameters.ggo_contrast_sd``); None otherwise (a seed in aerated lung, or no aerated
-    lung around it).  No floor in HU: a faint nodule in a quiet lung (robust SD 10 HU, 26-36 HU
-    above it) is found by this level (Dice 0.42-0.71) and lost by the generic model (leaks of
-    50-65 mL, 0.07; ``benchmarks/segmentation_history.md``, pass 41)."""
+    lung around it).  No floor in HU: a faint nodule in a quiet lung is found by this level
+    and lost by the generic model (``benchmarks/segmentation_history.md``, version 35)."""
     if seed_hu > -500.0:
         return SOLID_LUNG_HU
     lung = near_hu[near_hu < -600.0]

@@ -19,31 +19,31 @@ Method
    when the seed is not air (> -500 HU, or ground glass ``ggo_contrast_sd`` robust SDs above the
    lung: ``lung_level``) and at least 10 % of the 30 mm around it is air (< -600 HU), or 5 % of the
    ``lung_reach_mm`` (60 mm) around it while the 30 mm are homogeneous, unless the air is outside
-   the body: 80 % of the rays reaching it pass through fat just before (``in_aerated_lung``,
-   ``air_beyond_fat``), else ``generic``; this reach stays fixed when the rays lengthen (step 8):
-   the air around a limb does not turn a sarcoma into a lung tumour; MR -> ``bright`` when the seed
-   is brighter than the enhancement threshold, or when at least half of the rays from it meet
-   enhancing tissue within ``enclosure_mm`` and that enhancing layer is at most ``rim_max_mm``
-   thick (a dark core inside an enhancing rim, not a dark lesion inside thick fat), else
-   ``generic`` (a third of the rays where a skull-stripped brain's edge cuts the rim open:
-   ``edge_rim_min_hits``).  An enhancing rim ends within the rays; a layer of fat around a limb's
-   muscles often goes on to their end. So when the bright layer goes on to the rays' end on more
-   than ``open_rim_max`` (15 %) of the first seed's rays that meet it and the result (steps 2-8) is
-   ``bright``, the ``generic`` model's result, with its own retries, is made too and the higher of
-   the two in step 8's rank is kept.  In the ``bright`` model the dark interior between the seed
-   and the first enhancing voxel of each ray (within ``enclosure_mm``) counts as tumour too.  A box
-   says where the tumour is, not what the tissue around it looks like: the model, its statistics
-   and its likelihood come from the ``ray_length_mm`` around the seeds as without a box, and the
-   box limits the rays (step 2).  With a box, the ``generic`` likelihood comes from the box itself,
-   as in GrabCut: the values of its core against those of a ``box_band_mm`` band outside it
-   (``box_likelihood``).  When the chosen model delimits nothing around the click (a mask smaller
-   than the seed's ``seed_radius_mm`` ball; with further seeds, the first seed's own region,
-   whatever the others add) or, with a box, a mask filling less than ``min_box_fill`` or more than
-   ``max_box_fill`` of it or spanning less than ``min_box_span`` of it along an axis (step 7), even
-   with the longer reach of step 8, the next model is run and the first plausible result kept:
-   ``lung`` / ``bright`` -> ``generic`` (from the box when there is one) -> with a box, ``generic``
-   from the seed's own tissue (the Otsu class of the box) -> the same at the coarse scale of step 8
-   -> the click's surroundings at that scale.
+   the body: 80 % of the rays reaching it pass through fat just before
+   (``_appearance.in_aerated_lung``, ``air_beyond_fat``), else ``generic``; this reach stays fixed
+   when the rays lengthen (step 8): the air around a limb does not turn a sarcoma into a lung
+   tumour; MR -> ``bright`` when the seed is brighter than the enhancement threshold, or when at
+   least half of the rays from it meet enhancing tissue within ``enclosure_mm`` and that enhancing
+   layer is at most ``rim_max_mm`` thick (a dark core inside an enhancing rim, not a dark lesion
+   inside thick fat), else ``generic`` (a third of the rays where a skull-stripped brain's edge
+   cuts the rim open: ``edge_rim_min_hits``).  An enhancing rim ends within the rays; a layer of
+   fat around a limb's muscles often goes on to their end. So when the bright layer goes on to the
+   rays' end on more than ``open_rim_max`` (15 %) of the first seed's rays that meet it and the
+   result (steps 2-8) is ``bright``, the ``generic`` model's result, with its own retries, is made
+   too and the higher of the two in step 8's rank is kept.  In the ``bright`` model the dark
+   interior between the seed and the first enhancing voxel of each ray (within ``enclosure_mm``)
+   counts as tumour too.  A box says where the tumour is, not what the tissue around it looks like:
+   the model, its statistics and its likelihood come from the ``ray_length_mm`` around the seeds as
+   without a box, and the box limits the rays (step 2).  With a box, the ``generic`` likelihood
+   comes from the box itself, as in GrabCut: the values of its core against those of a
+   ``box_band_mm`` band outside it (``box_likelihood``).  When the chosen model delimits nothing
+   around the click (a mask smaller than the seed's ``seed_radius_mm`` ball; with further seeds,
+   the first seed's own region, whatever the others add) or, with a box, a mask filling less than
+   ``min_box_fill`` or more than ``max_box_fill`` of it or spanning less than ``min_box_span`` of
+   it along an axis (step 7), even with the longer reach of step 8, the next model is run and the
+   first plausible result kept: ``lung`` / ``bright`` -> ``generic`` (from the box when there is
+   one) -> with a box, ``generic`` from the seed's own tissue (the Otsu class of the box) -> the
+   same at the coarse scale of step 8 -> the click's surroundings at that scale.
 2. **Rays**: ``n_rays`` directions (a Fibonacci sphere) from the seed, sampled every
    ``ray_step_mm`` up to ``ray_length_mm``, on a physical (mm) grid, so anisotropic voxels and
    oblique image directions are handled.  Rays stop at the bounding box, the image border and
