@@ -72,16 +72,22 @@ def run(img, arr, truth, click, modality, params=None):
                 flag=bool(r.needs_check))
 
 
+def lung_image(folder: Path, name: str):
+    """An LIDC image of external_ct.py's output: the image, its array, spacing (z, y, x), the
+    0.7 mm smoothing, and where a lesion may go (at least 50 mm from the scan's own nodule)."""
+    img = sitk.ReadImage(str(folder / name / "image.nii.gz"))
+    a = sitk.GetArrayFromImage(img).astype(np.float32)
+    ref = sitk.GetArrayFromImage(sitk.ReadImage(str(folder / name / "mask.nii.gz"))) > 0
+    sp = np.array(img.GetSpacing()[::-1])
+    far = ndi.distance_transform_edt(~ref, sampling=sp) > 50
+    return img, a, sp, ndi.gaussian_filter(a, 0.7 / sp), far
+
+
 def ggo(args, rng, emit):
     for name in args.images.split(","):
-        img = sitk.ReadImage(str(args.lung_dir / name / "image.nii.gz"))
-        a = sitk.GetArrayFromImage(img).astype(np.float32)
-        ref = sitk.GetArrayFromImage(sitk.ReadImage(str(args.lung_dir / name / "mask.nii.gz"))) > 0
-        sp = np.array(img.GetSpacing()[::-1])
-        sm = ndi.gaussian_filter(a, 0.7 / sp)
+        img, a, sp, sm, far = lung_image(args.lung_dir, name)
         lungish = ndi.uniform_filter(((sm < -700) & (sm > -950)).astype(np.float32),
                                      np.maximum(1, np.round(20 / sp)).astype(int)) > 0.95
-        far = ndi.distance_transform_edt(~ref, sampling=sp) > 50
         cand = np.argwhere(lungish & far)
         picks = cand[rng.choice(len(cand), 3, replace=False)]
         zz, yy, xx = np.indices(a.shape, sparse=True)
@@ -109,18 +115,13 @@ def ggo(args, rng, emit):
 
 def solid(args, rng, emit):
     for name in args.images.split(","):
-        img = sitk.ReadImage(str(args.lung_dir / name / "image.nii.gz"))
-        a = sitk.GetArrayFromImage(img).astype(np.float32)
-        ref = sitk.GetArrayFromImage(sitk.ReadImage(str(args.lung_dir / name / "mask.nii.gz"))) > 0
-        sp = np.array(img.GetSpacing()[::-1])
-        sm = ndi.gaussian_filter(a, 0.7 / sp)
+        img, a, sp, sm, far = lung_image(args.lung_dir, name)
         lung = ndi.binary_opening((sm < -600) & (sm > -980), iterations=1)
         dense = sm > -300
         rad = np.maximum(1, np.round(4.0 / sp)).astype(int)
         wall = ndi.binary_opening(dense, structure=np.ones(2 * rad + 1, bool))
         d_wall = ndi.distance_transform_edt(~wall, sampling=sp)
         d_dense = ndi.distance_transform_edt(~dense, sampling=sp)
-        far = ndi.distance_transform_edt(~ref, sampling=sp) > 50
         zz, yy, xx = np.indices(a.shape, sparse=True)
         for where in ("free", "pleura"):
             for r in (4.0, 6.0, 9.0):
