@@ -40,16 +40,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "PanCancerSubtype"))
 
 from PanCancerSubtypeLib import segmentation as seg  # noqa: E402
+from PanCancerSubtypeLib.segmentation._appearance import robust_stats  # noqa: E402
 from PanCancerSubtypeLib.segmentation.metrics import dice_arrays  # noqa: E402
 
 LIDC = ("LIDC-IDRI-0001", "LIDC-IDRI-0003", "LIDC-IDRI-0314")
 BRATS18 = ("brats18_cbica_ame_1", "brats18_cbica_alu_1", "brats18_tcia01_378_1",
            "brats18_tcia10_639_1")
-
-
-def robust(v):
-    m = float(np.median(v))
-    return m, 1.4826 * float(np.median(np.abs(v - m)))
 
 
 def clicks_in(truth, sp, rng, centre=None):
@@ -99,7 +95,7 @@ def ggo(args, rng, emit):
             w = ndi.gaussian_filter(truth.astype(np.float32), 0.8 / sp)
             ball = np.sqrt(((zz - c0[0]) * sp[0]) ** 2 + ((yy - c0[1]) * sp[1]) ** 2
                            + ((xx - c0[2]) * sp[2]) ** 2) <= 30
-            m, s = robust(sm[ball & (sm < -600)])
+            m, s = robust_stats(sm[ball & (sm < -600)])
             inner = np.argwhere(d <= 0.5)
             clicks = [c0] + [inner[i] for i in rng.choice(len(inner), 2, replace=False)]
             for c in (2.5, 3.0, 3.5):
@@ -172,7 +168,7 @@ def brain(args, rng, emit):
         for pi, c0 in enumerate(picks):
             dist = np.sqrt(((zz - c0[0]) * sp[0]) ** 2 + ((yy - c0[1]) * sp[1]) ** 2
                            + ((xx - c0[2]) * sp[2]) ** 2)
-            m, s = robust(a[brain_ & (dist <= 30) & ~tum])
+            m, s = robust_stats(a[brain_ & (dist <= 30) & ~tum])
             for kind, r, e in [("solid", 3, 2), ("solid", 3, 4), ("solid", 5, 2), ("solid", 5, 4),
                                ("solid", 8, 2), ("solid", 8, 4), ("ring", 8, 4)]:
                 truth = dist <= r
@@ -183,10 +179,7 @@ def brain(args, rng, emit):
                     core = dist <= r - 2.0
                     delta = ndi.gaussian_filter(rim.astype(np.float32) * (e * s)
                                                 + core.astype(np.float32) * (-2.0 * s), 0.8 / sp)
-                depth = ndi.distance_transform_edt(truth, sampling=sp)
-                inner = np.argwhere(depth >= 0.5 * depth.max())
-                clicks = [c0] + [inner[i] for i in rng.choice(len(inner), 2, replace=False)]
-                for ci, cl in enumerate(clicks):
+                for ci, cl in enumerate(clicks_in(truth, sp, rng, c0)):
                     emit(dict(img=name, loc=pi, kind=kind, r=r, E=e, click=ci,
                               **run(img, a + delta, truth, cl, "MR")),
                          (f"{kind} {r} mm", f"+{e} SD"))
