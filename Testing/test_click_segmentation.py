@@ -635,6 +635,85 @@ def test_enhancement_beyond_counts_what_continues_the_mask_within_reach():
     assert enhancement_beyond(np.zeros_like(mask), enh, sp, 10.0) == 0.0
 
 
+def test_enhancing_foci_are_the_components_inside_the_array_of_their_least_volume():
+    """``_appearance.enhancing_foci`` on arrays (2 x 1 x 1 mm voxels, 0.002 mL each): of the
+    enhancing voxels outside the mask, a free focus of 40 voxels (0.08 mL) and one of 30
+    (0.06 mL) touching the mask are kept at 0.05 mL; one of 20 (0.04 mL), one touching the
+    array's first x face and one its last z face are not; the enhancing voxels inside the mask
+    are not returned.  At 0.03 mL the 20-voxel focus is kept too; no enhancement, nothing."""
+    from PanCancerSubtypeLib.segmentation._appearance import enhancing_foci
+
+    sp = (2.0, 1.0, 1.0)                                  # z, y, x
+    mask = np.zeros((12, 30, 40), bool)
+    mask[3:8, 5:15, 5:15] = True
+    enh = mask.copy()                                     # enhancing inside the mask too
+    free = np.zeros_like(mask)
+    free[4:6, 20:24, 25:30] = True                        # 2 x 4 x 5 = 40 voxels
+    touching = np.zeros_like(mask)
+    touching[4:7, 5:7, 15:20] = True                      # 3 x 2 x 5 = 30, at the mask's x face
+    small = np.zeros_like(mask)
+    small[8:10, 20:22, 5:10] = True                       # 20 voxels
+    at_face = np.zeros_like(mask)
+    at_face[4:6, 24:29, 0:6] = True                       # 60 voxels on the x = 0 face
+    at_top = np.zeros_like(mask)
+    at_top[9:12, 2:6, 30:36] = True                       # 72 voxels on the z = 11 face
+    for f in (free, touching, small, at_face, at_top):
+        enh |= f
+    out = enhancing_foci(mask, enh, sp, 0.05)
+    assert out.dtype == bool and out.shape == mask.shape
+    assert np.array_equal(out, free | touching)
+    assert np.array_equal(enhancing_foci(mask, enh, sp, 0.03), free | touching | small)
+    assert not enhancing_foci(mask, mask, sp, 0.0).any()
+
+
+def _rim_with_satellite(seed=0):
+    """The rim lesion (a 16 mm sphere, outer 4 mm enhancing) with a separate enhancing
+    satellite (a 4 mm sphere, 0.26 mL) 32 mm from its centre and a 2 mm vessel along y 8 mm
+    past the lesion's surface, on 1 mm voxels; the tumour core is the lesion and the satellite."""
+    sp = (1.0, 1.0, 1.0)
+    shape = (48, 56, 84)
+    core = _ellipsoid(shape, (24, 28, 28), (16.0, 16.0, 16.0), sp)
+    necrosis = _ellipsoid(shape, (24, 28, 28), (12.0, 12.0, 12.0), sp)
+    sat = _ellipsoid(shape, (24, 28, 60), (4.0, 4.0, 4.0), sp)
+    z, _, x = np.ogrid[tuple(slice(0, n) for n in shape)]
+    vessel = np.broadcast_to((z - 30) ** 2 + (x - 52) ** 2 <= 4, shape)
+    arr = np.where(core | sat | vessel, 3.0, 0.0)
+    arr[necrosis] = -1.5
+    arr = arr + np.random.default_rng(seed).normal(0, 0.5, shape)
+    return _image(arr, sp), core, sat, vessel
+
+
+def test_a_box_around_a_multifocal_tumour_takes_in_its_other_focus():
+    """Step 11: with the box around the rim lesion and its satellite (their extent + 5 mm), a
+    click in the lesion's necrosis gives the lesion and all 257 voxels of the satellite; the
+    vessel, which crosses the box's walls, stays out.  Without the box, or with
+    ``box_focus_min_ml=None``, the lesion alone (measured Dice to it 0.991; to lesion +
+    satellite 0.991 with the box)."""
+    im, core, sat, vessel = _rim_with_satellite()
+    ref = core | sat
+    pts = np.argwhere(ref)
+    ends = np.array([im.TransformIndexToPhysicalPoint([int(v) for v in q[::-1]])
+                     for q in (pts.min(0), pts.max(0))])
+    bbox = list(ends.min(0) - 5.0) + list(ends.max(0) + 5.0)
+    for box, params, with_sat in ((None, None, False), (bbox, None, True),
+                                  (bbox, seg.ClickParameters(box_focus_min_ml=None), False)):
+        r = seg.segment_click(im, [_pt(im, (24, 28, 28))], bbox=box, modality="MR",
+                              confidence=False, params=params)
+        m = sitk.GetArrayFromImage(r.mask) > 0
+        assert r.model == "bright" and not r.needs_check, (box, params)
+        assert int((m & sat).sum()) == (int(sat.sum()) if with_sat else 0), (box, params)
+        assert not (m & vessel & ~core).any()
+        assert _dice(r.mask, ref if with_sat else core) > 0.98
+
+
+@pytest.mark.parametrize("value", [-0.01, float("nan"), float("inf")])
+def test_box_focus_min_ml_must_be_a_non_negative_number_or_none(value):
+    with pytest.raises(ValueError, match="box_focus_min_ml"):
+        seg.ClickParameters(box_focus_min_ml=value).validate()
+    seg.ClickParameters(box_focus_min_ml=0.0).validate()
+    seg.ClickParameters(box_focus_min_ml=None).validate()                # None: step 11 off
+
+
 def test_enhancement_beyond_point_is_the_deepest_of_a_thick_continuation():
     """``_appearance.enhancement_beyond_point`` on the same block (1 x 1 x 2 mm voxels): a
     2 x 2 voxel bar leaving it is 1 mm deep (a neighbour outside at 1 mm along y); a slab 16 mm

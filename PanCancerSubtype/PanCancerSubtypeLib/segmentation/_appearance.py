@@ -51,7 +51,7 @@ __all__ = ["ball", "dilate", "closing", "fill_enclosed", "deeper_than",
            "choose_model", "lung_likelihood", "bright_threshold", "rim_statistics",
            "bright_likelihood",
            "dark_core_point", "enclosed_prefix", "contiguous_enhancement", "enhancement_beyond",
-           "enhancement_beyond_point",
+           "enhancement_beyond_point", "enhancing_foci",
            "generic_likelihood", "own_band", "band_likelihood", "histogram_likelihood",
            "box_likelihood",
            "second_channel_veto", "SOLID_LUNG_HU", "lung_level", "in_aerated_lung",
@@ -495,6 +495,30 @@ def enhancement_beyond_point(mask: np.ndarray, enhancing: np.ndarray, spacing_zy
         1:-1, 1:-1, 1:-1] * cont
     i = np.unravel_index(int(np.argmax(depth)), depth.shape)
     return float(depth[i]), np.array(i) + [b.start for b in box]
+
+
+def enhancing_foci(mask: np.ndarray, enhancing: np.ndarray, spacing_zyx, min_ml: float
+                   ) -> np.ndarray:
+    """The ``enhancing`` voxels outside ``mask`` whose connected components (6-connected) touch
+    none of the array's faces and hold at least ``min_ml`` mL: with the array a box drawn around
+    the tumour, the foci that lie wholly inside it (the other lesions of a multifocal tumour,
+    enhancing parts a star-shaped surface misses).  A component that reaches a face goes on
+    beyond the box (a vessel, the cortex): not counted.  Returns a boolean array of
+    ``mask``'s shape."""
+    from scipy import ndimage as ndi
+
+    lab, n = ndi.label(enhancing & ~mask)
+    if n == 0:
+        return np.zeros(mask.shape, bool)
+    faces = np.zeros(lab.shape, bool)
+    for ax in range(lab.ndim):
+        faces[(slice(None),) * ax + (0,)] = True
+        faces[(slice(None),) * ax + (-1,)] = True
+    sizes = np.bincount(lab.ravel(), minlength=n + 1) * float(np.prod(spacing_zyx)) / 1000.0
+    keep = sizes >= min_ml
+    keep[np.unique(lab[faces])] = False
+    keep[0] = False
+    return keep[lab]
 
 
 def dark_tissue(t, sm, median: float, sd: float):

@@ -43,6 +43,7 @@ class ClickParameters:
     rim_max_mm: float = 12.0
     edge_rim_min_hits: float = 1.0 / 3.0
     rim_reach_mm: float = 3.0
+    box_focus_min_ml: Optional[float] = 0.05
     enhancement_beyond_mm: float = 10.0
     max_enhancement_beyond: float = 1.0 / 3.0
     beyond_seed_depth_mm: float = 4.0
@@ -111,6 +112,10 @@ class ClickParameters:
                              f"{self.min_boundary_fraction!r}")
         if not (np.isfinite(self.rim_reach_mm) and self.rim_reach_mm >= 0):
             raise ValueError(f"rim_reach_mm must be >= 0, got {self.rim_reach_mm!r}")
+        if self.box_focus_min_ml is not None and not (np.isfinite(self.box_focus_min_ml)
+                                                      and self.box_focus_min_ml >= 0):
+            raise ValueError(f"box_focus_min_ml must be >= 0 or None (off), got "
+                             f"{self.box_focus_min_ml!r}")
         if not 0.0 <= float(self.edge_rim_min_hits) <= 0.5:
             raise ValueError(f"edge_rim_min_hits must be in [0, 0.5], got "
                              f"{self.edge_rim_min_hits!r}")

@@ -194,6 +194,13 @@ Method
    still goes on past the mask kept: a warning and ``needs_check``.  All enhancing voxels
    count here, also with a second channel (a tumour's enhancing part need not be
    hyper-intense on FLAIR; step 9's limit hid brats_pat0006's).
+11. **The foci inside the box** (``bright`` model, with ``bbox``): the enhancing voxels outside
+   the mask (with a second channel, those it shows as hyper-intense, as in step 9) whose
+   connected components lie wholly inside the box, touching none of its walls (nor the rays'
+   reach), and hold at least ``box_focus_min_ml`` (0.05 mL), are added
+   (``_appearance.enhancing_foci``): a box drawn around a multifocal tumour holds its other
+   lesions, and the enhancing parts beside the star-shaped surface; a vessel or the cortex
+   crosses the box's walls.  ``None``: off.
 
 For several seeds the surfaces of all seeds are fitted with the same likelihood (but the
 ``generic`` model's: below) and their star-shaped regions united (a non-star-shaped tumour is
@@ -648,9 +655,9 @@ class _Click:
         b = self.attempt(q, use_model)
         return a if self.conf_of(b) is None or self.rank(b, radii) <= self.rank(a, radii) else b
 
-    # -- steps 1-10 -----------------------------------------------------------------------
+    # -- steps 1-11 -----------------------------------------------------------------------
     def segment(self, model: str):
-        """The attempt kept (steps 1-8 and 10), its mask with steps 9-10 (set as its mask: the
+        """The attempt kept (steps 1-8 and 10), its mask with steps 9-11 (set as its mask: the
         final checks see the mask returned) and step 10's share of enhancement beyond it."""
         p = self.p
         best = self.choose(model)
@@ -667,6 +674,19 @@ class _Click:
                     m_alt, b_alt, crop_alt = self.finish(alt)
                     if b_alt <= p.beyond_retry_ratio * beyond:
                         best, mask, beyond, crop = alt, m_alt, b_alt, crop_alt
+        # step 11: with a box, the enhancing foci that lie wholly inside it (the crop is the box
+        # within the rays' reach: a focus touching its faces goes on beyond), step 10's share
+        # of the mask with them
+        r, q = best.res, best.p
+        if r["model"] == "bright" and best.prob.box is not None and \
+                q.box_focus_min_ml is not None:
+            foci = app.enhancing_foci(mask[crop], r["enhancing"] if r["shown"] is None else
+                                      r["enhancing"] & r["shown"], best.prob.sp,
+                                      q.box_focus_min_ml)
+            if foci.any():
+                mask[crop] |= foci
+                beyond = app.enhancement_beyond(mask[crop], r["enhancing"], best.prob.sp,
+                                                q.enhancement_beyond_mm) / float(mask.sum())
         best.mask = mask
         return best, mask, beyond
 
