@@ -86,6 +86,59 @@ def test_lung_nodule_with_vessel(direction):
     assert res.volume_ml == pytest.approx(m.sum() * np.prod(sp) / 1000.0)
 
 
+def test_level_crossing_radii_by_hand():
+    """``_surface.level_crossing_radii`` at level 5, samples every 0.5 mm: a ray whose last
+    sample at or above the level (8, index 1) is followed by 4 crosses at 1 + 3/4 samples
+    (0.875 mm); one whose next sample is blocked, one whose surface sample is below the level,
+    one ending on its last sample and one whose next sample is NaN keep ``r`` x 0.5 mm; a
+    sample exactly at the level counts as on the tumour's side."""
+    from PanCancerSubtypeLib.segmentation._surface import level_crossing_radii
+
+    fr = np.array([[10.0, 8.0, 4.0, 2.0],
+                   [10.0, 8.0, 4.0, 2.0],
+                   [10.0, 8.0, 4.0, 2.0],
+                   [10.0, 9.0, 8.0, 7.0],
+                   [10.0, 8.0, np.nan, 2.0],
+                   [10.0, 5.0, 3.0, 2.0]])
+    blocked = np.zeros(fr.shape, bool)
+    blocked[1, 2] = True
+    r = np.array([1, 1, 2, 3, 1, 1])
+    out = level_crossing_radii(fr, r, 5.0, blocked, 0.5)
+    assert out == pytest.approx([0.875, 0.5, 1.0, 1.5, 0.5, 0.5])
+
+
+def test_the_lung_surface_lies_on_the_levels_crossing_not_a_sample_inside_it():
+    """A 4 mm sphere of soft tissue (40 HU) in aerated lung (-850 HU), each 0.7 mm voxel the
+    mix of the two by the share of it inside the sphere (4 x 4 x 4 sub-samples), noise 10 HU:
+    its -400 HU iso-surface is the sphere's.  On the last inside sample the mask held 72 % of
+    the sphere's volume (measured; Dice to it 0.843), at the level's crossing 87 % (0.937; the
+    0.7 mm smoothing moves a convex surface's iso-level inwards too)."""
+    sp, radius = 0.7, 4.0
+    shape = (57, 57, 57)
+    centre = np.array([28.0, 28.0, 28.0]) * sp + 0.13
+    off = (np.arange(4) + 0.5) / 4 - 0.5
+    idx = np.indices(shape).astype(float)
+    share = np.zeros(shape)
+    for a in off:
+        for b in off:
+            for c in off:
+                share += (((idx[0] + a) * sp - centre[0]) ** 2 + ((idx[1] + b) * sp - centre[1])
+                          ** 2 + ((idx[2] + c) * sp - centre[2]) ** 2) <= radius ** 2
+    share /= 64.0
+    arr = -850.0 + 890.0 * share + np.random.default_rng(0).normal(0, 10.0, shape)
+    im = _image(arr, (sp, sp, sp))
+    ref = share >= 0.5
+    true_ml = 4.0 / 3.0 * np.pi * radius ** 3 / 1000.0
+    got = {}
+    for on in (False, True):
+        r = seg.segment_click(im, [_pt(im, (28, 28, 28))], modality="CT", confidence=False,
+                              params=seg.ClickParameters(lung_crossing=on))
+        assert r.model == "lung"
+        got[on] = (r.volume_ml / true_ml, _dice(r.mask, ref))
+    assert got[False][0] < 0.78 and 0.84 < got[True][0] < 1.0
+    assert got[True][1] > got[False][1] + 0.03
+
+
 def _two_lesions_mr(sp=(1.0, 0.9, 1.5), shape=(28, 44, 72), centres=((14, 22, 24), (14, 22, 40)),
                     other_flair=-1.5, origin=(-20.0, 10.0, -40.0)):
     """T1c (3.0 in 0.0) and FLAIR of two bright 10 mm spheres, the first one (the tumour, also
@@ -1630,10 +1683,11 @@ def _mass_beside_aorta(encased=False, seed=0):
 def test_a_contrast_filled_aorta_beside_a_lung_mass_is_no_tumour():
     """The lung model calls every soft tissue tumour, so the surface, which sees no boundary
     between the mass and the aorta, ran into it (measured without the rule, ``blood_pool_hu=
-    None``: Dice 0.916, 1.8 mL of the aorta in the 12 mL mask, confidence 0.82).  Blood-pool
-    tissue (above 100 HU, at least 14 mm thick: aorta, heart, main pulmonary arteries) stops
-    the rays like bone (measured: Dice 0.968, 0.35 mL of the aorta, its partial-volume edge,
-    confidence 0.98)."""
+    None``: Dice 0.937, 1.4 mL of the aorta in the 13.5 mL mask, confidence 0.71; before
+    version 37's level crossing 0.916, 1.8 mL, 0.82).  Blood-pool tissue (above 100 HU, at
+    least 14 mm thick: aorta, heart, main pulmonary arteries) stops the rays like bone
+    (measured: Dice 0.973, 0.35 mL of the aorta, its partial-volume edge, confidence 0.99;
+    before version 37 0.968, 0.35 mL, 0.98)."""
     im, mass, aorta = _mass_beside_aorta()
     click = [_pt(im, (20, 58, 56))]
     old = seg.segment_click(im, click, modality="CT",
@@ -1644,7 +1698,7 @@ def test_a_contrast_filled_aorta_beside_a_lung_mass_is_no_tumour():
     m = sitk.GetArrayViewFromImage(r.mask) > 0
     assert (m_old & aorta).sum() * 2.5 / 1000.0 > 1.2
     assert (m & aorta).sum() * 2.5 / 1000.0 < 0.6
-    assert _dice(r.mask, mass) > 0.95 > 0.93 > _dice(old.mask, mass)
+    assert _dice(r.mask, mass) > 0.965 > 0.945 > _dice(old.mask, mass)
     assert r.confidence > 0.95
 
 

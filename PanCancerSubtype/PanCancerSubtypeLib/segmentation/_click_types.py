@@ -34,6 +34,7 @@ class ClickParameters:
     stats_radius_mm: float = 60.0
     lung_reach_mm: float = 60.0
     ggo_contrast_sd: float = 2.5
+    lung_crossing: bool = True
     bright_k: float = 1.0
     bright_f: float = 0.3
     enclosure_mm: float = 45.0

@@ -13,7 +13,7 @@ from ..errors import InvalidImageValuesError
 from . import _appearance as app
 from ._smoothing import kernel_radius, smoothed_crop, store_lock
 from ._surface import (beyond_crop, box_ellipsoid_radii, fit_surface, halfway_radii,
-                       ray_directions, ray_voxels, sample_rays, star_mask)
+                       level_crossing_radii, ray_directions, ray_voxels, sample_rays, star_mask)
 
 __all__ = ["Problem", "padding_value"]
 
@@ -338,7 +338,12 @@ class Problem:
                         r = halfway_radii(sample_rays(lk["sm"], sp, s, dirs, radii, cval=np.nan),
                                           r, seen, blocked, edges, p.ray_step_mm, p.max_slope_mm)
                     fr_g.append(float(seen.mean()))
-                    star = star_mask(shape, sp, s, dirs, radii[r])
+                    rad = radii[r]
+                    if model == "lung" and p.lung_crossing:     # its level's crossing (step 2)
+                        rad = level_crossing_radii(
+                            sample_rays(lk["sm"], sp, s, dirs, radii, cval=np.nan), r,
+                            lk["details"]["lung_level"], blocked, p.ray_step_mm)
+                    star = star_mask(shape, sp, s, dirs, rad)
                     reg_g |= star
                     if it < n_iter - 1:
                         fr = sample_rays(feat, sp, s, dirs, radii, cval=np.nan)

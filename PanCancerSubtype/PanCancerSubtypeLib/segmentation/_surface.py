@@ -8,6 +8,8 @@
 * :func:`halfway_radii`: a surface moved, ray by ray, to the half-way crossing between the
   tumour's level and the level beyond it (the edge of a blurred step), then regularised by
   :func:`optimal_surface`.
+* :func:`level_crossing_radii`: a surface's radii (mm) moved from each ray's last sample on the
+  tumour's side of a level to the crossing of that level, linearly interpolated between samples.
 * :func:`fit_surface`: the click method's surface from a likelihood along the rays (its cost,
   the optimal surface, and the interpolation where no boundary shows).
 * :func:`optimal_surface`: the radius index on every ray that minimises
@@ -26,7 +28,8 @@ import numpy as np
 
 __all__ = ["sphere_directions", "ray_directions", "ray_points", "sample_rays", "beyond_crop",
            "box_ellipsoid", "box_ellipsoid_radii",
-           "optimal_surface", "star_mask", "fit_surface", "forbid_beyond_stops", "halfway_radii"]
+           "optimal_surface", "star_mask", "fit_surface", "forbid_beyond_stops", "halfway_radii",
+           "level_crossing_radii"]
 
 
 def sphere_directions(n: int) -> Tuple[np.ndarray, np.ndarray]:
@@ -407,6 +410,29 @@ def halfway_radii(fr: np.ndarray, r: np.ndarray, seen: np.ndarray, blocked: np.n
     first_blocked, _, _ = forbid_beyond_stops(cost, blocked)
     max_step = max(int(round(max_slope_mm / st)), 1)
     return np.minimum(optimal_surface(cost, edges, max_step), first_blocked - 1)
+
+
+def level_crossing_radii(fr: np.ndarray, r: np.ndarray, level: float, blocked: np.ndarray,
+                         step_mm: float) -> np.ndarray:
+    """Radii (mm) of a surface whose radius index ``r`` on each ray is its last sample at or
+    above ``level`` (the tumour's side), moved to where the ray's values ``fr`` (rays x samples,
+    every ``step_mm``) cross the level: ``(r + (f_r - level) / (f_r - f_(r+1))) step_mm`` on a
+    ray whose next sample is below the level and not ``blocked``; elsewhere ``r step_mm``.
+
+    A surface on its last inside sample lies on average half a sample inside the crossing (a
+    quarter of a millimetre at the 0.5 mm step: 17 % of a 4 mm nodule's volume); the crossing
+    of a sharp, physically set level (the lung model's -400 HU between air and soft tissue)
+    is where the surface is meant to be."""
+    n, n_k = fr.shape
+    i = np.arange(n)
+    r = np.asarray(r, int)
+    nxt = np.minimum(r + 1, n_k - 1)
+    a, b = fr[i, r], fr[i, nxt]
+    cross = (nxt > r) & ~blocked[i, nxt] & np.isfinite(a) & np.isfinite(b) & (a >= level) & \
+        (b < level)
+    frac = np.zeros(n)
+    frac[cross] = (a[cross] - level) / (a[cross] - b[cross])
+    return (r + frac) * step_mm
 
 
 _RAYS: Dict[int, tuple] = {}

@@ -74,6 +74,10 @@ Method
    With the ``generic`` model the surface is then moved, ray by ray, to where the image
    crosses half-way between the tumour and the tissue beyond it (``halfway_edge``,
    ``_surface.halfway_radii``): a class boundary set by histograms sits inside a blurred edge.
+   With the ``lung`` model each ray's radius is moved from its last sample on the tissue's
+   side of the model's level to the level's crossing, interpolated between the samples
+   (``lung_crossing``, ``_surface.level_crossing_radii``): on the last sample the surface lies
+   on average half a sample (0.25 mm) inside it, 17 % of a 4 mm nodule's volume.
 5. **Re-centring** (``recentre``): the point deepest inside the first mask (maximal distance to
    its surface; with further seeds, inside the first seed's own region) is added as a seed, the
    surface fitted again from both (their regions' union), ``recentre_iterations`` (1) times.
