@@ -11,11 +11,11 @@ import numpy as np
 
 from ..errors import InvalidImageValuesError
 from . import _appearance as app
-from ._smoothing import kernel_radius, smoothed_crop, store_lock
+from ._smoothing import finite, kernel_radius, smoothed_crop, store_lock
 from ._surface import (beyond_crop, box_ellipsoid_radii, fit_surface, halfway_radii,
                        level_crossing_radii, ray_directions, ray_voxels, sample_rays, star_mask)
 
-__all__ = ["Problem", "padding_value"]
+__all__ = ["Problem", "padding_value", "whole_image_facts"]
 
 
 def padding_value(arr: np.ndarray) -> Optional[float]:
@@ -26,6 +26,20 @@ def padding_value(arr: np.ndarray) -> Optional[float]:
     step = max(1, 2 ** 24 // max(1, arr[0].size))
     n = sum(int(np.count_nonzero(arr[k:k + step] == v0)) for k in range(0, len(arr), step))
     return float(v0) if n / arr.size >= 0.01 else None
+
+
+def whole_image_facts(image, ch2) -> Dict:
+    """What the method takes from the whole image, not from the part it works on
+    (``Problem.per_image``): the padding (the minimum, where >= 1 % of the voxels hold it) and
+    whether the image and the second channel are finite everywhere (``_smoothing``; a second
+    channel on another grid: as given, before it is resampled part by part)."""
+    import SimpleITK as sitk
+
+    facts: Dict = {"pad_value": padding_value(sitk.GetArrayViewFromImage(image))}
+    for name, img in (("image", image), ("ch2", ch2)):
+        if img is not None:
+            facts[("finite", name)] = finite(sitk.GetArrayViewFromImage(img))
+    return facts
 
 
 class Problem:
@@ -339,7 +353,7 @@ class Problem:
                                           r, seen, blocked, edges, p.ray_step_mm, p.max_slope_mm)
                     fr_g.append(float(seen.mean()))
                     rad = radii[r]
-                    if model == "lung" and p.lung_crossing:     # its level's crossing (step 2)
+                    if model == "lung" and p.lung_crossing:     # its level's crossing (step 4)
                         rad = level_crossing_radii(
                             sample_rays(lk["sm"], sp, s, dirs, radii, cval=np.nan), r,
                             lk["details"]["lung_level"], blocked, p.ray_step_mm)

@@ -253,10 +253,10 @@ from ..voxel_order import LPSOrder
 from ._points import (block_aligned, block_factors, block_mean, box_fill, box_span,
                       check_scalar_3d, deepest_point, float32_exact, holds, inner_half_points,
                       inner_half_points_per_seed, lps_box, mask_from_blocks, resampled_onto,
-                      second_channel_on_grid, seeds_to_indices, work_region)
+                      second_channel_on_grid, seeds_to_indices, small_for_blocks,
+                      work_region)
 from ._problem import Problem as _Problem
-from ._problem import padding_value
-from ._smoothing import finite
+from ._problem import whole_image_facts
 from ._surface import box_ellipsoid_mask
 from ._threads import thread_map, threads_for
 from .metrics import dice_arrays
@@ -342,9 +342,9 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
     whole = tuple(slice(0, int(n)) for n in shape)
     # an axis sampled at half of ``finest_mm`` or finer: the method works on blocks of its
     # voxels (``_points.block_mean``), the mask comes back onto the image's grid; a mask
-    # smaller than a ball of ``_BLOCK_RADII`` blocks: again on the image's grid
+    # smaller than a ball of ``_points.BLOCK_RADII`` blocks: again on the image's grid
     blocks = block_factors(sp, p.finest_mm)
-    facts = _whole_image_facts(image, ch2)
+    facts = whole_image_facts(image, ch2)
     while True:
         region = block_aligned(work_region(shape, sp, seeds, box, p.work_margin_mm) or whole,
                                shape, blocks)
@@ -359,7 +359,7 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
             run = _on_part(order, image, ch2, resample, region, blocks, seeds, box,
                            background, facts, modality, p, confidence, source)
             best, coarse_mask, beyond = run.segment(model)
-        if all(b == 1 for b in blocks) or not _small_for_blocks(
+        if all(b == 1 for b in blocks) or not small_for_blocks(
                 coarse_mask, run.voxel_mm3, max(s * b for s, b in zip(sp, blocks) if b > 1)):
             break
         log.debug("%s: a small mask on blocks of %s voxels: again on the image's grid",
@@ -408,35 +408,6 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
                        warnings=warnings, seconds=time.perf_counter() - t0,
                        ray_length_mm=float(p_used.ray_length_mm), needs_check=bool(
                            run.unreliable(best) or run.implausible(best) or flagged))
-
-
-#: a mask on blocks (``ClickParameters.finest_mm``) smaller than a ball of this many blocks' radius
-#: is made again on the image's grid: the blocks' surface is a block's width coarser (a sharp
-#: ball taken to blocks of 0.9 mm by their partial volume and back: Dice 0.925 at 3 mm radius,
-#: 0.954 at 5 mm, 0.977 at 10 mm); a larger mask is not (made again, a small lesion took the
-#: blocks' time and the grid's: ``benchmarks/segmentation_history.md``, version 31)
-_BLOCK_RADII = 6.0
-
-
-def _small_for_blocks(mask: np.ndarray, voxel_mm3: float, edge_mm: float) -> bool:
-    """Whether ``mask`` (on a grid of blocks of ``voxel_mm3``) is smaller than a ball of
-    ``_BLOCK_RADII`` blocks' radius (``edge_mm``: the longest edge of a block along an axis
-    that was blocked)."""
-    return float(mask.sum()) * voxel_mm3 < 4.0 / 3.0 * np.pi * (_BLOCK_RADII * edge_mm) ** 3
-
-
-def _whole_image_facts(image, ch2) -> Dict:
-    """What the method takes from the whole image, not from the part it works on
-    (``Problem.per_image``): the padding (the minimum, where >= 1 % of the voxels hold it) and
-    whether the image and the second channel are finite everywhere (``_smoothing``; a second
-    channel on another grid: as given, before it is resampled part by part)."""
-    import SimpleITK as sitk
-
-    facts: Dict = {"pad_value": padding_value(sitk.GetArrayViewFromImage(image))}
-    for name, img in (("image", image), ("ch2", ch2)):
-        if img is not None:
-            facts[("finite", name)] = finite(sitk.GetArrayViewFromImage(img))
-    return facts
 
 
 def _on_part(order, image, ch2, resample: bool, region, blocks, seeds, box, background,
