@@ -498,18 +498,18 @@ def enhancement_beyond_point(mask: np.ndarray, enhancing: np.ndarray, spacing_zy
 
 
 def enhancing_foci(mask: np.ndarray, enhancing: np.ndarray, spacing_zyx, min_ml: float
-                   ) -> np.ndarray:
+                   ) -> Tuple[np.ndarray, int]:
     """The ``enhancing`` voxels outside ``mask`` whose connected components (6-connected) touch
     none of the array's faces and hold at least ``min_ml`` mL: with the array a box drawn around
     the tumour, the foci that lie wholly inside it (the other lesions of a multifocal tumour,
     enhancing parts a star-shaped surface misses).  A component that reaches a face goes on
     beyond the box (a vessel, the cortex): not counted.  Returns a boolean array of
-    ``mask``'s shape."""
+    ``mask``'s shape and the number of pieces in it."""
     from scipy import ndimage as ndi
 
     lab, n = ndi.label(enhancing & ~mask)
     if n == 0:
-        return np.zeros(mask.shape, bool)
+        return np.zeros(mask.shape, bool), 0
     faces = np.zeros(lab.shape, bool)
     for ax in range(lab.ndim):
         faces[(slice(None),) * ax + (0,)] = True
@@ -518,7 +518,7 @@ def enhancing_foci(mask: np.ndarray, enhancing: np.ndarray, spacing_zyx, min_ml:
     keep = sizes >= min_ml
     keep[np.unique(lab[faces])] = False
     keep[0] = False
-    return keep[lab]
+    return keep[lab], int(keep.sum())
 
 
 def dark_tissue(t, sm, median: float, sd: float):

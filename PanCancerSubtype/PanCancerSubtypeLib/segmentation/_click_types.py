@@ -211,7 +211,8 @@ def result_warnings(p: ClickParameters, p_used: ClickParameters, conf: Optional[
                     fill: Optional[float], span: Optional[float],
                     outside: Sequence[Tuple[int, Any]] = (),
                     point_like_mm: Optional[float] = None,
-                    emptied: Optional[float] = None) -> Tuple[List[str], bool]:
+                    emptied: Optional[float] = None, foci: Tuple[int, float] = (0, 0.0)
+                    ) -> Tuple[List[str], bool]:
     """The sentences for the user about a result (``mask``, kept with parameters ``p_used``;
     ``tiny``: smaller than the seed's ball; ``boxed``: the box's ellipsoid, step 4; ``beyond``:
     step 10's share; ``fill`` / ``span``: the box's, step 7; ``outside``: the user's seeds the
@@ -219,7 +220,8 @@ def result_warnings(p: ClickParameters, p_used: ClickParameters, conf: Optional[
     ``point_like_mm``: a mask not tiny but smaller than a ball of this radius per seed, whose
     confidence tests nothing (None: not so); ``emptied``: the share of the box that the
     method's own mask filled when, under ``min_box_fill``, the box's ellipsoid replaced it
-    (None: not so)), and whether one of the ground-glass, enhancement-beyond, box-span,
+    (None: not so); ``foci``: step 11's enhancing pieces inside the box that joined the mask,
+    their number and mL, said without flagging), and whether one of the ground-glass, enhancement-beyond, box-span,
     seed-outside, point-like and ellipsoid warnings flags it (``needs_check``)."""
     warnings: List[str] = []
     point = False
@@ -240,6 +242,13 @@ def result_warnings(p: ClickParameters, p_used: ClickParameters, conf: Optional[
                         f"the mask is the ellipsoid inscribed in the box, the box's shape, not "
                         f"the image's (confidence 0); check it, click nearer the tumour's "
                         f"centre, add seeds or draw the box tight")
+    if foci[0]:
+        many = foci[0] > 1
+        warnings.append(f"besides the tumour around the click the mask holds {foci[0]} "
+                        f"enhancing piece{'s' if many else ''} ({foci[1]:.2g} mL) lying wholly "
+                        f"inside the box: the box says {'they belong' if many else 'it belongs'}"
+                        f" to the tumour (a multifocal tumour's other lesions); remove "
+                        f"{'them' if many else 'it'} if not (box_focus_min_ml=None: off)")
     if not mask.any():
         warnings.append("empty mask: the click is not inside a tumour the method can separate")
     elif tiny:

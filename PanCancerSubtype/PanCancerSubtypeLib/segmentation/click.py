@@ -391,7 +391,7 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
         res["details"].get("lung_level"), beyond,
         box_fill(coarse_mask, prob.box), box_span(coarse_mask, prob.box), outside,
         None if tiny or not run.point_like(coarse_mask) else _POINT_LIKE * run.p.seed_radius_mm,
-        emptied)
+        emptied, best.foci if emptied is None else (0, 0.0))
     out = order.paste(part_mask, region, image)     # in place: one full-size copy, the result
     vol = float(part_mask.sum()) * run.voxel_mm3 / float(np.prod(blocks)) / 1000.0
     if all(b == 1 for b in blocks):
@@ -451,6 +451,7 @@ class _Attempt:
     judged: bool = False
     conf: Optional[float] = None
     jitter: List[float] = dataclasses.field(default_factory=list)
+    foci: Tuple[int, float] = (0, 0.0)      # step 11's pieces inside the box and their mL
 
 
 class _Click:
@@ -655,11 +656,12 @@ class _Click:
         r, q = best.res, best.p
         if r["model"] == "bright" and best.prob.box is not None and \
                 q.box_focus_min_ml is not None:
-            foci = app.enhancing_foci(mask[crop], r["enhancing"] if r["shown"] is None else
-                                      r["enhancing"] & r["shown"], best.prob.sp,
-                                      q.box_focus_min_ml)
-            if foci.any():
+            foci, n = app.enhancing_foci(mask[crop], r["enhancing"] if r["shown"] is None
+                                         else r["enhancing"] & r["shown"], best.prob.sp,
+                                         q.box_focus_min_ml)
+            if n:
                 mask[crop] |= foci
+                best.foci = (n, float(foci.sum()) * float(np.prod(best.prob.sp)) / 1000.0)
                 beyond = app.enhancement_beyond(mask[crop], r["enhancing"], best.prob.sp,
                                                 q.enhancement_beyond_mm) / float(mask.sum())
         best.mask = mask
