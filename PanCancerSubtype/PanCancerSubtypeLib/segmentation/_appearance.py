@@ -51,7 +51,7 @@ __all__ = ["ball", "dilate", "closing", "fill_enclosed", "deeper_than",
            "choose_model", "lung_likelihood", "bright_threshold", "rim_statistics",
            "bright_likelihood",
            "dark_core_point", "enclosed_prefix", "contiguous_enhancement", "enhancement_beyond",
-           "enhancement_beyond_point", "enhancing_foci",
+           "enhancement_beyond_point", "enhancement_beyond_share", "enhancing_foci",
            "generic_likelihood", "own_band", "band_likelihood", "histogram_likelihood",
            "box_likelihood",
            "second_channel_veto", "SOLID_LUNG_HU", "lung_level", "in_aerated_lung",
@@ -477,6 +477,13 @@ def enhancement_beyond(mask: np.ndarray, enhancing: np.ndarray, spacing_zyx,
         return 0.0
     return float(_continuing_enhancement(mask, enhancing, np.asarray(spacing_zyx, float),
                                          within_mm)[1].sum())
+
+
+def enhancement_beyond_share(mask: np.ndarray, enhancing: np.ndarray, spacing_zyx,
+                             within_mm: float) -> float:
+    """:func:`enhancement_beyond` as a share of ``mask``'s volume (0 for an empty mask)."""
+    return enhancement_beyond(mask, enhancing, spacing_zyx, within_mm) / max(float(mask.sum()),
+                                                                             1.0)
 
 
 def enhancement_beyond_point(mask: np.ndarray, enhancing: np.ndarray, spacing_zyx,

@@ -650,20 +650,18 @@ class _Click:
                     m_alt, b_alt, crop_alt = self.finish(alt)
                     if b_alt <= p.beyond_retry_ratio * beyond:
                         best, mask, beyond, crop = alt, m_alt, b_alt, crop_alt
-        # step 11: with a box, the enhancing foci that lie wholly inside it (the crop is the box
-        # within the rays' reach: a focus touching its faces goes on beyond), step 10's share
-        # of the mask with them
-        r, q = best.res, best.p
-        if r["model"] == "bright" and best.prob.box is not None and \
+        # step 11: with a box, the enhancing foci wholly inside it (the crop: the box within the
+        # rays' reach; a focus touching its faces goes on beyond), then step 10's share again
+        q = best.p
+        if best.res["model"] == "bright" and best.prob.box is not None and \
                 q.box_focus_min_ml is not None:
-            foci, n = app.enhancing_foci(mask[crop], r["enhancing"] if r["shown"] is None
-                                         else r["enhancing"] & r["shown"], best.prob.sp,
+            foci, n = app.enhancing_foci(mask[crop], self.shown_enhancing(best), best.prob.sp,
                                          q.box_focus_min_ml)
             if n:
                 mask[crop] |= foci
                 best.foci = (n, float(foci.sum()) * float(np.prod(best.prob.sp)) / 1000.0)
-                beyond = app.enhancement_beyond(mask[crop], r["enhancing"], best.prob.sp,
-                                                q.enhancement_beyond_mm) / float(mask.sum())
+                beyond = app.enhancement_beyond_share(mask[crop], best.res["enhancing"],
+                                                      best.prob.sp, q.enhancement_beyond_mm)
         best.mask = mask
         return best, mask, beyond
 
@@ -790,8 +788,13 @@ class _Click:
         if r["model"] != "bright":
             return b.mask, 0.0, crop
         m = b.mask.copy()
-        m[crop] = app.contiguous_enhancement(m[crop], r["enhancing"] if r["shown"] is None else
-                                             r["enhancing"] & r["shown"], b.prob.sp,
+        m[crop] = app.contiguous_enhancement(m[crop], self.shown_enhancing(b), b.prob.sp,
                                              q.rim_reach_mm)
-        n = app.enhancement_beyond(m[crop], r["enhancing"], b.prob.sp, q.enhancement_beyond_mm)
-        return m, n / max(float(m.sum()), 1.0), crop
+        return m, app.enhancement_beyond_share(m[crop], r["enhancing"], b.prob.sp,
+                                               q.enhancement_beyond_mm), crop
+
+    @staticmethod
+    def shown_enhancing(b: _Attempt) -> np.ndarray:
+        """Steps 9 and 11's enhancing voxels: with a second channel, those it shows."""
+        r = b.res
+        return r["enhancing"] if r["shown"] is None else r["enhancing"] & r["shown"]
