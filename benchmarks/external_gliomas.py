@@ -1,12 +1,15 @@
-"""Two gliomas outside the shared data, written in the layout ``segmentation_bench.py
+"""Gliomas outside the shared data, written in the layout ``segmentation_bench.py
 --brats-dir`` reads (deepmedic's: ``T1c_subtrMeanDivStd.nii.gz``, ``OTMultiClass.nii.gz`` with
 BRATS 2015 labels 1 necrosis / non-enhancing, 2 oedema, 4 enhancing, perhaps
 ``Flair_subtrMeanDivStd.nii.gz``; the intensities need not be normalised).
 
     git clone https://github.com/BrainLesion/BraTS brainlesion-brats
     git clone https://github.com/neuronflow/BraTS-Toolkit brats-toolkit
+    git clone https://github.com/koriavinash1/DeepBrainSeg deepbrainseg
     python benchmarks/external_gliomas.py --brainlesion brainlesion-brats \
         --toolkit brats-toolkit --out external
+    python benchmarks/external_gliomas.py --deepbrainseg deepbrainseg --out brats18 \
+        [--held-out-2026-12-06]
     python benchmarks/segmentation_bench.py --only semi --brats-dir external [--second-channel]
 
 The files are read from the repositories' history (``git show COMMIT:PATH``, so a bare clone
@@ -22,6 +25,14 @@ will do), at the commits below; nothing is copied into this project.
   from the atlas to the T1c through the toolkit's own affine registrations (T1c -> T1 -> atlas,
   ANTs convention: each maps points of its fixed space into its moving space); its FLAIR is
   taken to the T1c's grid the same way (FLAIR -> T1 -> T1c, linear interpolation).
+- ``--deepbrainseg``: the twenty BraTS 2018 training cases of koriavinash1/DeepBrainSeg's
+  ``sample_volume/brats`` (skull-stripped, 1 mm, 240 x 240 x 155, the SRI24 atlas): T1c
+  (``*_t1ce``), FLAIR and the challenge's expert labels (``*_seg``: 1 necrosis and non-enhancing
+  tumour, 2 oedema, 4 enhancing), one folder per case, its name lower-cased
+  (``brats18_cbica_ame_1``).  Four of them (CBICA_AME_1, CBICA_ALU_1, TCIA01_378_1,
+  TCIA10_639_1) were pass 40's "ext5"; the other sixteen were first run on 2026-12-06 (pass
+  43), with the method frozen at commit 03a170e (``--held-out-2026-12-06`` writes only those
+  sixteen).  BraTS's data-use terms apply: never redistribute them.
 """
 from __future__ import annotations
 
@@ -33,6 +44,16 @@ from pathlib import Path
 BRAINLESION_COMMIT = "528ab54e0599e30b831c759fa001eb95c2b053d9"
 TOOLKIT_COMMIT = "ec93d958b5ce5a5cd68330005580f45a2ad720fc"
 TCGA = "example_data/output_preprocessor_single/TCGA-DU-7294"
+DEEPBRAINSEG_COMMIT = "5d4f3810f1c776050b6937b6db5b7afa17527efd"
+BRATS18 = ("Brats18_2013_11_1", "Brats18_2013_20_1", "Brats18_2013_23_1", "Brats18_2013_3_1",
+           "Brats18_CBICA_ABM_1", "Brats18_CBICA_ALU_1", "Brats18_CBICA_AME_1",
+           "Brats18_CBICA_AQN_1", "Brats18_TCIA01_201_1", "Brats18_TCIA01_378_1",
+           "Brats18_TCIA01_425_1", "Brats18_TCIA01_499_1", "Brats18_TCIA02_135_1",
+           "Brats18_TCIA02_370_1", "Brats18_TCIA02_606_1", "Brats18_TCIA03_265_1",
+           "Brats18_TCIA10_628_1", "Brats18_TCIA10_637_1", "Brats18_TCIA10_639_1",
+           "Brats18_TCIA13_623_1")
+BRATS18_SEEN = ("Brats18_CBICA_AME_1", "Brats18_CBICA_ALU_1", "Brats18_TCIA01_378_1",
+                "Brats18_TCIA10_639_1")     # pass 40's ext5
 
 
 def git_file(repo: Path, commit: str, path: str, out: Path) -> Path:
@@ -93,6 +114,24 @@ def tcga_case(repo: Path, out: Path) -> None:
                             sitk.sitkFloat32), str(out / "Flair_subtrMeanDivStd.nii.gz"))
 
 
+def brats18_cases(repo: Path, out: Path, held_out_only: bool = False) -> list:
+    """The BraTS 2018 cases of DeepBrainSeg (module docstring) under ``out``; returns their
+    folders."""
+    done = []
+    for case in BRATS18:
+        if held_out_only and case in BRATS18_SEEN:
+            continue
+        d = out / case.lower()
+        d.mkdir(parents=True, exist_ok=True)
+        base = f"sample_volume/brats/{case}/{case}"
+        for suffix, name in (("t1ce", "T1c_subtrMeanDivStd.nii.gz"),
+                             ("seg", "OTMultiClass.nii.gz"),
+                             ("flair", "Flair_subtrMeanDivStd.nii.gz")):
+            git_file(repo, DEEPBRAINSEG_COMMIT, f"{base}_{suffix}.nii.gz", d / name)
+        done.append(d)
+    return done
+
+
 def through(moving, image, transforms, interpolator, pixel_type):
     """``moving`` resampled onto ``image``'s grid, a point of the image mapped into
     ``moving`` by ``transforms`` in the order given (a composite transform applies the
@@ -120,14 +159,19 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--brainlesion", type=Path, help="a clone of BrainLesion/BraTS")
     ap.add_argument("--toolkit", type=Path, help="a clone of neuronflow/BraTS-Toolkit")
+    ap.add_argument("--deepbrainseg", type=Path, help="a clone of koriavinash1/DeepBrainSeg")
+    ap.add_argument("--held-out-2026-12-06", dest="held_out", action="store_true",
+                    help="--deepbrainseg: only the sixteen cases first run on 2026-12-06")
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args(argv)
-    if args.brainlesion is None and args.toolkit is None:
-        ap.error("give --brainlesion and/or --toolkit")
+    if args.brainlesion is None and args.toolkit is None and args.deepbrainseg is None:
+        ap.error("give --brainlesion, --toolkit and/or --deepbrainseg")
     if args.brainlesion is not None:
         brainlesion_case(args.brainlesion, args.out / "brainlesion_case")
     if args.toolkit is not None:
         tcga_case(args.toolkit, args.out / "TCGA-DU-7294")
+    if args.deepbrainseg is not None:
+        brats18_cases(args.deepbrainseg, args.out, args.held_out)
     print(f"written under {args.out}")
     return 0
 
