@@ -775,6 +775,93 @@ def test_box_focus_min_ml_must_be_a_non_negative_number_or_none(value):
     seg.ClickParameters(box_focus_min_ml=None).validate()                # None: step 11 off
 
 
+def test_thick_continuation_keeps_the_thick_pieces_that_touch_the_mask():
+    """``_appearance.thick_continuation`` on arrays (1 mm voxels, the opening's ball 2 mm):
+    of the enhancing voxels outside a 10 mm cube, a 10 mm slab on its +x face stays (its
+    interior, 2 mm in from every side, whole), a 1 x 1 voxel bar leaving its +y face goes (thin),
+    and so does a 10 mm slab 3 mm past the first (thick, but touching neither the cube nor,
+    after the opening, the first slab); nothing inside the mask is returned.  On voxels 2 mm
+    thick along z, a slab 2 slices (4 mm) thick is thinner than the ball: nothing."""
+    from PanCancerSubtypeLib.segmentation._growth import thick_continuation
+
+    mask = np.zeros((30, 40, 50), bool)
+    mask[10:20, 10:20, 10:20] = True
+    near = np.zeros_like(mask)
+    near[10:20, 10:20, 20:30] = True
+    bar = np.zeros_like(mask)
+    bar[15, 20:38, 15] = True
+    far = np.zeros_like(mask)
+    far[10:20, 10:20, 33:43] = True
+    enh = mask | near | bar | far
+    out = thick_continuation(mask, enh, (1.0, 1.0, 1.0), 2.0)
+    assert out.dtype == bool and out.shape == mask.shape
+    assert not (out & ~near).any() and not (out & mask).any()
+    assert out[12:18, 12:18, 22:28].all() and out[15, 15, 20]
+    assert not thick_continuation(mask, mask | bar, (1.0, 1.0, 1.0), 2.0).any()
+    flat = np.zeros_like(mask)
+    flat[10:12, 10:20, 20:30] = True
+    assert not thick_continuation(mask, mask | flat, (2.0, 1.0, 1.0), 2.0).any()
+
+
+def _l_shaped_tumour(seed=0):
+    """An enhancing L (1 mm voxels): an arm of 16 x 16 x 60 mm along x and one of 16 x 66 x 16
+    mm along y from its far end (28.2 mL), with a 2 x 2 mm vessel leaving the first arm along y;
+    the L is not star-shaped from a click in the first arm's end."""
+    shape = (40, 90, 90)
+    tumour = np.zeros(shape, bool)
+    tumour[12:28, 10:26, 10:70] = True
+    tumour[12:28, 10:76, 54:70] = True
+    vessel = np.zeros(shape, bool)
+    vessel[19:21, 26:80, 17:19] = True
+    arr = np.where(tumour | vessel, 3.0, 0.0) + np.random.default_rng(seed).normal(0, 0.5, shape)
+    return _image(arr, (1.0, 1.0, 1.0)), tumour, vessel
+
+
+def test_a_tumour_beyond_the_star_shaped_surface_is_grown_through_its_thick_enhancement():
+    """Step 12: a click in the L's first arm gives that arm's end (6.5 mL, Dice 0.37, measured)
+    with 44 % of its volume going on past it as enhancement, flagged; step 10's retry does not
+    take in the rest.  The growth through the thick enhancement takes in the second arm (20.3
+    mL more: Dice 0.97, measured), says so and is flagged; it adds none of the thin vessel (the
+    surface's 21 voxels of its root stay as they were).  That growth is 3.1 times the mask's
+    volume: with ``max_thick_growth`` 4 it is kept, at the default (1: a growth at most
+    doubling the mask) it is not, nor with ``thick_growth_mm=None``: the arm's end, flagged by
+    the enhancement going on past it."""
+    im, tumour, vessel = _l_shaped_tumour()
+    pt = [_pt(im, (20, 18, 18))]
+    off = seg.segment_click(im, pt, modality="MR", params=seg.ClickParameters(
+        thick_growth_mm=None))
+    on = seg.segment_click(im, pt, modality="MR", params=seg.ClickParameters(
+        max_thick_growth=4.0))
+    assert off.model == on.model == "bright" and off.needs_check and on.needs_check
+    assert _dice(off.mask, tumour) < 0.45 and _dice(on.mask, tumour) > 0.95
+    assert [w for w in off.warnings if "continues past it" in w]
+    grown = [w for w in on.warnings if "grown through" in w]
+    assert len(grown) == 1 and not [w for w in on.warnings if "continues past it" in w]
+    ml = float(grown[0].split("through ")[1].split(" mL")[0])
+    assert ml == pytest.approx(on.volume_ml - off.volume_ml, abs=0.05)
+    assert 3.0 < ml / off.volume_ml < 4.0
+    m_off = sitk.GetArrayFromImage(off.mask) > 0
+    m_on = sitk.GetArrayFromImage(on.mask) > 0
+    assert np.array_equal(m_on & vessel & ~tumour, m_off & vessel & ~tumour)
+    default = seg.segment_click(im, pt, modality="MR")
+    assert np.array_equal(sitk.GetArrayFromImage(default.mask), sitk.GetArrayFromImage(off.mask))
+    assert default.warnings == off.warnings
+
+
+@pytest.mark.parametrize("value", [0.0, -1.0, float("nan"), float("inf")])
+def test_thick_growth_mm_must_be_a_positive_number_or_none(value):
+    with pytest.raises(ValueError, match="thick_growth_mm"):
+        seg.ClickParameters(thick_growth_mm=value).validate()
+    seg.ClickParameters(thick_growth_mm=None).validate()                 # None: step 12 off
+
+
+@pytest.mark.parametrize("value", [-0.5, float("nan")])
+def test_max_thick_growth_must_be_non_negative(value):
+    with pytest.raises(ValueError, match="max_thick_growth"):
+        seg.ClickParameters(max_thick_growth=value).validate()
+    seg.ClickParameters(max_thick_growth=float("inf")).validate()      # inf: no limit
+
+
 def test_enhancement_beyond_point_is_the_deepest_of_a_thick_continuation():
     """``_appearance.enhancement_beyond_point`` on the same block (1 x 1 x 2 mm voxels): a
     2 x 2 voxel bar leaving it is 1 mm deep (a neighbour outside at 1 mm along y); a slab 16 mm
@@ -2024,14 +2111,20 @@ def test_part_of_an_enhancing_tumour_is_grown_or_flagged_by_the_enhancement_beyo
     it within 10 mm outside it is 38 % of its volume and thick (its deepest point 6 mm inside
     it), so step 10 runs again with a seed there: Dice 0.43 (measured), flagged by its
     confidence.  Without that retry the partial mask is flagged by the enhancement beyond it;
-    with neither, it is not flagged.  brats_pat0001's whole ring-enhancing core (Dice 0.94)
-    has 2 % beyond it: no retry, no flag."""
+    with neither, it is not flagged (step 12's growth off in these two: it follows step 10).
+    Without the retry but with step 12, the mask grows through the thick enhancement past it
+    (Dice 0.465, measured), flagged and said.  brats_pat0001's whole ring-enhancing core (Dice
+    0.94) has 2 % beyond it: no retry, no flag."""
     im, _, ref = _shared_case(shared_cases, "brats_pat0006")
     pt = [_centroid_nearest(im, ref)]
     runs = {}
-    for name, kw in (("default", {}), ("no retry", {"beyond_seed_depth_mm": float("inf")}),
+    for name, kw in (("default", {}),
+                     ("no retry", {"beyond_seed_depth_mm": float("inf"),
+                                   "thick_growth_mm": None}),
                      ("neither", {"beyond_seed_depth_mm": float("inf"),
-                                  "max_enhancement_beyond": float("inf")})):
+                                  "max_enhancement_beyond": float("inf"),
+                                  "thick_growth_mm": None}),
+                     ("growth", {"beyond_seed_depth_mm": float("inf")})):
         r = seg.segment_click(im, pt, modality="MR", params=seg.ClickParameters(**kw))
         said = [w for w in r.warnings if "continues past it" in w]
         runs[name] = (_dice(r.mask, ref), r.confidence, r.needs_check, said, r)
@@ -2043,6 +2136,9 @@ def test_part_of_an_enhancing_tumour_is_grown_or_flagged_by_the_enhancement_beyo
     assert 30 <= int(said[0].split("(")[1].split("%")[0]) <= 50
     d, conf, flagged, said, _ = runs["neither"]
     assert d == d0 and conf >= 0.8 and not flagged and not said
+    d, conf, flagged, said, r = runs["growth"]
+    assert d > d0 + 0.08 and flagged and not said
+    assert len([w for w in r.warnings if "grown through" in w]) == 1
     im, _, ref = _shared_case(shared_cases, "brats_pat0001")
     r = seg.segment_click(im, [_centroid_nearest(im, ref)], modality="MR")
     assert _dice(r.mask, ref) > 0.9 and not r.needs_check and r.warnings == []

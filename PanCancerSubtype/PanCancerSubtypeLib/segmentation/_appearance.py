@@ -52,8 +52,8 @@ __all__ = ["ball", "dilate", "closing", "fill_enclosed", "deeper_than",
            "bright_likelihood",
            "dark_core_point", "enclosed_prefix", "contiguous_enhancement", "enhancement_beyond",
            "enhancement_beyond_point", "enhancement_beyond_share", "enhancing_foci",
-           "generic_likelihood", "own_band", "band_likelihood", "histogram_likelihood",
-           "box_likelihood",
+           "generic_likelihood", "own_band", "band_likelihood",
+           "histogram_likelihood", "box_likelihood",
            "second_channel_veto", "SOLID_LUNG_HU", "lung_level", "in_aerated_lung",
            "air_beyond_fat"]
 

@@ -3,7 +3,7 @@ gives each parameter's role), and the result's warnings."""
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -11,7 +11,10 @@ from ..errors import format_numbers
 from ..regions import mask_bounds
 from ._appearance import SOLID_LUNG_HU
 
-__all__ = ["ClickParameters", "ClickResult", "result_warnings"]
+if TYPE_CHECKING:
+    from ._problem import Problem
+
+__all__ = ["ClickParameters", "ClickResult", "result_warnings", "Attempt"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,6 +52,8 @@ class ClickParameters:
     max_enhancement_beyond: float = 1.0 / 3.0
     beyond_seed_depth_mm: float = 4.0
     beyond_retry_ratio: float = 0.5
+    thick_growth_mm: Optional[float] = 2.0
+    max_thick_growth: float = 1.0
     closing_mm: float = 2.0
     max_hole_radius_mm: float = 30.0
     second_channel_margin_mm: float = 3.0
@@ -117,10 +122,15 @@ class ClickParameters:
                                                       and self.box_focus_min_ml >= 0):
             raise ValueError(f"box_focus_min_ml must be >= 0 or None (off), got "
                              f"{self.box_focus_min_ml!r}")
+        if self.thick_growth_mm is not None and not (np.isfinite(self.thick_growth_mm)
+                                                     and self.thick_growth_mm > 0):
+            raise ValueError(f"thick_growth_mm must be a positive number or None (off), got "
+                             f"{self.thick_growth_mm!r}")
         if not 0.0 <= float(self.edge_rim_min_hits) <= 0.5:
             raise ValueError(f"edge_rim_min_hits must be in [0, 0.5], got "
                              f"{self.edge_rim_min_hits!r}")
-        for name in ("max_enhancement_beyond", "beyond_seed_depth_mm"):     # (inf: off)
+        for name in ("max_enhancement_beyond", "beyond_seed_depth_mm",     # (inf: off)
+                     "max_thick_growth"):
             if not float(getattr(self, name)) >= 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
         if not (np.isfinite(self.own_band_k) and self.own_band_k >= 0):   # (0: no band retry)
@@ -211,8 +221,8 @@ def result_warnings(p: ClickParameters, p_used: ClickParameters, conf: Optional[
                     fill: Optional[float], span: Optional[float],
                     outside: Sequence[Tuple[int, Any]] = (),
                     point_like_mm: Optional[float] = None,
-                    emptied: Optional[float] = None, foci: Tuple[int, float] = (0, 0.0)
-                    ) -> Tuple[List[str], bool]:
+                    emptied: Optional[float] = None, foci: Tuple[int, float] = (0, 0.0),
+                    grown_ml: float = 0.0) -> Tuple[List[str], bool]:
     """The sentences for the user about a result (``mask``, kept with parameters ``p_used``;
     ``tiny``: smaller than the seed's ball; ``boxed``: the box's ellipsoid, step 4; ``beyond``:
     step 10's share; ``fill`` / ``span``: the box's, step 7; ``outside``: the user's seeds the
@@ -221,8 +231,9 @@ def result_warnings(p: ClickParameters, p_used: ClickParameters, conf: Optional[
     confidence tests nothing (None: not so); ``emptied``: the share of the box that the
     method's own mask filled when, under ``min_box_fill``, the box's ellipsoid replaced it
     (None: not so); ``foci``: step 11's enhancing pieces inside the box that joined the mask,
-    their number and mL, said without flagging), and whether one of the ground-glass, enhancement-beyond, box-span,
-    seed-outside, point-like and ellipsoid warnings flags it (``needs_check``)."""
+    their number and mL, said without flagging; ``grown_ml``: step 12's growth through thick
+    enhancing tissue, mL), and whether one of the ground-glass, enhancement-beyond, box-span,
+    seed-outside, point-like, ellipsoid and growth warnings flags it (``needs_check``)."""
     warnings: List[str] = []
     point = False
     if outside:
@@ -249,6 +260,11 @@ def result_warnings(p: ClickParameters, p_used: ClickParameters, conf: Optional[
                         f"inside the box: the box says {'they belong' if many else 'it belongs'}"
                         f" to the tumour (a multifocal tumour's other lesions); remove "
                         f"{'them' if many else 'it'} if not (box_focus_min_ml=None: off)")
+    if grown := grown_ml > 0:
+        warnings.append(f"the mask was grown through {grown_ml:.3g} mL of thick enhancing tissue "
+                        f"going on past the surface around the click (the rest of the tumour's "
+                        f"rim, its enclosed core filled); the confidence was measured before: "
+                        f"check it (thick_growth_mm=None: off)")
     if not mask.any():
         warnings.append("empty mask: the click is not inside a tumour the method can separate")
     elif tiny:
@@ -293,4 +309,25 @@ def result_warnings(p: ClickParameters, p_used: ClickParameters, conf: Optional[
     if short := span is not None and span < p.min_box_span:
         warnings.append(f"the mask spans only {100 * span:.0f}% of the box along one axis: the "
                         f"tumour is probably larger; check it")
-    return warnings, bool(ggo or continues or short or outside or point or emptied is not None)
+    return warnings, bool(ggo or continues or short or outside or point or grown
+                          or emptied is not None)
+
+
+@dataclasses.dataclass
+class Attempt:
+    """One run of steps 1-5 with one model and parameters ``p``: its mask (the full image's
+    grid), its last run's result, the seeds it used (re-centring's included) and its problem;
+    its confidence (step 6) is made when first asked for (``click._Click.conf_of``): none for an
+    attempt that is discarded unjudged."""
+
+    mask: np.ndarray
+    res: Dict[str, Any]
+    used: List[np.ndarray]
+    prob: Problem
+    p: ClickParameters
+    judge: Callable[[], Tuple[Optional[float], List[float]]]
+    judged: bool = False
+    conf: Optional[float] = None
+    jitter: List[float] = dataclasses.field(default_factory=list)
+    foci: Tuple[int, float] = (0, 0.0)      # step 11's pieces inside the box and their mL
+    grown_ml: float = 0.0                   # step 12's growth, mL

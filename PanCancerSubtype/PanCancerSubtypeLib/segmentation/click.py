@@ -205,35 +205,41 @@ Method
    (``_appearance.enhancing_foci``): a box drawn around a multifocal tumour holds its other
    lesions, and the enhancing parts beside the star-shaped surface; a vessel or the cortex
    crosses the box's walls.  ``None``: off.
+12. **Growth through thick enhancement** (``bright`` of ``auto``): when step 10's share is still
+   over its limit, the mask takes in the enhancing voxels (as in step 11) an opening with a ball
+   of ``thick_growth_mm`` (2 mm: tissue thicker than about 4 mm, not a vessel or the cortex)
+   leaves, in pieces touching it (``_growth.thick_continuation``), is closed and its enclosed
+   holes filled (a large glioblastoma's rim and core beyond the surface); kept, with a warning and
+   ``needs_check``, when the share falls to ``beyond_retry_ratio`` of its value and the growth is
+   at most ``max_thick_growth`` (1) times the mask's volume (not a T1 limb's fat).  ``None``: off.
 
 For several seeds the surfaces of all seeds are fitted with the same likelihood (but the
 ``generic`` model's: below) and their star-shaped regions united (a non-star-shaped tumour is
 covered by clicking its lobes).  The first seed's value and surroundings choose and set the
 appearance model: further seeds add regions, not another model.  With the ``bright`` model a
 further seed on tissue the model does not call tumour adds what the model calls tumour around
-it, not the dark interior up to each ray's first enhancing tissue (from a seed by the edge,
-rays cross normal tissue to the next vessel); one in dark tissue (darker than the normal
-tissue by ``further_dark_sd``, half a robust SD: a cyst or necrosis beside the rim, non-enhancing
-tumour darker than the brain around it; ``_appearance.dark_tissue``) has
-its own class of the first seed's surroundings, as with ``generic``.  With the ``generic``
-model each further seed has its own class of the first seed's split (its tissue is tumour
-too) and re-estimates it from its own surface (pooled, a seed whose surroundings differ would
-change the first's).
-The method works on the voxels in LPS order (``voxel_order.LPSOrder``: an exact permutation and flip
-of the array, of the part it works on only), so the same scan stored in another order (a RAS
-NIfTI file, a sagittal series) gives the same mask.  It works on the part of the image within ``work_margin_mm`` of the
-seeds and the box (``_points.work_region``), so a long scan costs what that part costs; what the
-method takes from the whole image (the padding value, whether the image is finite) comes from
-the whole image, every voxel range a result reads is recorded (``Problem.reads``), and a result
-that read beyond the part (``_points.holds``) is made again on the whole image: the mask is the
-whole image's either way.  Along an axis sampled at half of ``finest_mm`` (1 mm) or finer
-(0.47 mm MR in-plane), it works on blocks of ``floor(finest_mm / spacing)`` voxels, each their
-mean (``_points.block_mean``: what a scanner with voxels that large records; the method smooths
-by 0.7 mm before it reads the image, so the finer grid adds voxels, not what it sees), and the
-mask comes back onto the image's grid by linear interpolation (``_points.mask_from_blocks``).  A
-mask smaller than a ball of 6 blocks' radius is made again on the image's own grid: a block's
-width matters to a small lesion's surface.  The result is a uint8 0/1 mask on exactly the input
-image's grid.
+it, not the dark interior up to each ray's first enhancing tissue (from a seed by the edge, rays
+cross normal tissue to the next vessel); one in dark tissue (darker than the normal tissue by
+``further_dark_sd``, half a robust SD: a cyst or necrosis beside the rim, non-enhancing tumour
+darker than the brain around it; ``_appearance.dark_tissue``) has its own class of the first
+seed's surroundings, as with ``generic``.  With the ``generic`` model each further seed has its
+own class of the first seed's split (its tissue is tumour too) and re-estimates it from its own
+surface (pooled, a seed whose surroundings differ would change the first's).
+The method works on the voxels in LPS order (``voxel_order.LPSOrder``: an exact permutation and
+flip of the array, of the part it works on only), so the same scan stored in another order (a
+RAS NIfTI file, a sagittal series) gives the same mask.  It works on the part of the image
+within ``work_margin_mm`` of the seeds and the box (``_points.work_region``), so a long scan
+costs what that part costs; what the method takes from the whole image (the padding value,
+whether the image is finite) comes from the whole image, every voxel range a result reads is
+recorded (``Problem.reads``), and a result that read beyond the part (``_points.holds``) is made
+again on the whole image: the mask is the whole image's either way.  Along an axis sampled at
+half of ``finest_mm`` (1 mm) or finer (0.47 mm MR in-plane), it works on blocks of
+``floor(finest_mm / spacing)`` voxels, each their mean (``_points.block_mean``: what a scanner
+with voxels that large records; the method smooths by 0.7 mm before it reads the image, so the
+finer grid adds voxels, not what it sees), and the mask comes back onto the image's grid by
+linear interpolation (``_points.mask_from_blocks``).  A mask smaller than a ball of 6 blocks'
+radius is made again on the image's own grid: a block's width matters to a small lesion's
+surface.  The result is a uint8 0/1 mask on exactly the input image's grid.
 
 Measured accuracy, tuned-on and held-out cases: README, ``benchmarks/segmentation_bench.py``.
 """
@@ -242,12 +248,14 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional
 
 import numpy as np
 
 from . import _appearance as app
+from ._click_types import Attempt as _Attempt
 from ._click_types import ClickParameters, ClickResult, result_warnings
+from ._growth import thick_growth
 from ..regions import mask_bounds
 from ..voxel_order import LPSOrder
 from ._points import (block_aligned, block_factors, block_mean, box_fill, box_span,
@@ -391,7 +399,8 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
         res["details"].get("lung_level"), beyond,
         box_fill(coarse_mask, prob.box), box_span(coarse_mask, prob.box), outside,
         None if tiny or not run.point_like(coarse_mask) else _POINT_LIKE * run.p.seed_radius_mm,
-        emptied, best.foci if emptied is None else (0, 0.0))
+        emptied, best.foci if emptied is None else (0, 0.0),
+        best.grown_ml if emptied is None else 0.0)
     out = order.paste(part_mask, region, image)     # in place: one full-size copy, the result
     vol = float(part_mask.sum()) * run.voxel_mm3 / float(np.prod(blocks)) / 1000.0
     if all(b == 1 for b in blocks):
@@ -433,25 +442,6 @@ def _on_part(order, image, ch2, resample: bool, region, blocks, seeds, box, back
     return _Click(work, [(s - off) // f for s in seeds], box,
                   None if background is None else [(b - off) // f for b in background], ch2,
                   modality, p, confidence, source, dict(facts))
-
-
-@dataclasses.dataclass
-class _Attempt:
-    """One run of steps 1-5 with one model and parameters ``p``: its mask (the full image's
-    grid), its last run's result, the seeds it used (re-centring's included) and its problem;
-    its confidence (step 6) is made when first asked for (``_Click.conf_of``): none for an
-    attempt that is discarded unjudged."""
-
-    mask: np.ndarray
-    res: Dict[str, Any]
-    used: List[np.ndarray]
-    prob: _Problem
-    p: ClickParameters
-    judge: Callable[[], Tuple[Optional[float], List[float]]]
-    judged: bool = False
-    conf: Optional[float] = None
-    jitter: List[float] = dataclasses.field(default_factory=list)
-    foci: Tuple[int, float] = (0, 0.0)      # step 11's pieces inside the box and their mL
 
 
 class _Click:
@@ -662,6 +652,16 @@ class _Click:
                 best.foci = (n, float(foci.sum()) * float(np.prod(best.prob.sp)) / 1000.0)
                 beyond = app.enhancement_beyond_share(mask[crop], best.res["enhancing"],
                                                       best.prob.sp, q.enhancement_beyond_mm)
+        # step 12: grown through the thick enhancement, kept when it takes in the rest (step 10)
+        if beyond > q.max_enhancement_beyond and model == "auto" and q.thick_growth_mm and \
+                best.res["model"] == "bright":
+            m, b_new, added = thick_growth(
+                mask[crop], self.shown_enhancing(best), best.res["enhancing"], best.prob.sp,
+                q.thick_growth_mm, q.closing_mm, q.max_hole_radius_mm, q.enhancement_beyond_mm)
+            if b_new <= q.beyond_retry_ratio * beyond and added <= q.max_thick_growth:
+                best.grown_ml = float((m & ~mask[crop]).sum() * np.prod(best.prob.sp)) / 1e3
+                mask, beyond = mask.copy(), b_new
+                mask[crop] = m
         best.mask = mask
         return best, mask, beyond
 

@@ -1,0 +1,46 @@
+"""Step 12 of the click method (:mod:`.click`): a mask grown through the thick enhancing tissue
+going on past it (the rest of a large glioblastoma's rim beyond a star-shaped surface)."""
+from __future__ import annotations
+
+from typing import Tuple
+
+import numpy as np
+
+from ._appearance import ball, closing, enhancement_beyond_share, fill_enclosed
+
+__all__ = ["thick_continuation", "thick_growth"]
+
+
+def thick_continuation(mask: np.ndarray, enhancing: np.ndarray, spacing_zyx, r_mm: float
+                       ) -> np.ndarray:
+    """The ``enhancing`` voxels outside ``mask`` that are left by an opening with a ball of
+    ``r_mm`` (``_appearance.ball``; outside the array counts as background) and lie in a piece
+    (6-connected) of them face-adjacent to ``mask``: the enhancing tissue going on from the
+    mask that is thicker than about ``2 r_mm`` (the rest of a tumour's rim; a vessel or the
+    cortex is 1-3 mm thick and goes)."""
+    from scipy import ndimage as ndi
+
+    b = ball(r_mm, spacing_zyx)
+    pad = max(b.shape)
+    kept = ndi.binary_opening(np.pad(enhancing & ~mask, pad), b)[
+        pad:-pad, pad:-pad, pad:-pad]
+    lab, n = ndi.label(kept)
+    if n == 0:
+        return kept
+    ids = np.unique(lab[ndi.binary_dilation(mask) & kept])
+    return np.isin(lab, ids[ids > 0])
+
+
+def thick_growth(mask: np.ndarray, shown: np.ndarray, enhancing: np.ndarray, spacing_zyx,
+                 r_mm: float, closing_mm: float, max_hole_mm: float, within_mm: float
+                 ) -> Tuple[np.ndarray, float, float]:
+    """``mask`` grown through the :func:`thick_continuation` of ``shown`` (the enhancing voxels
+    it may take), closed (``_appearance.closing``, ``closing_mm``) and its enclosed holes filled
+    (``_appearance.fill_enclosed``, ``max_hole_mm``); the ``_appearance.enhancement_beyond_share`` of
+    ``enhancing`` past the grown mask (``within_mm``); and the voxels it added as a share of
+    ``mask``'s (0 for an empty mask)."""
+    sp = np.asarray(spacing_zyx, float)
+    m = mask | thick_continuation(mask, shown, sp, r_mm)
+    m = fill_enclosed(closing(m, closing_mm, sp), sp, max_hole_mm)
+    return (m, enhancement_beyond_share(m, enhancing, sp, within_mm),
+            float((m & ~mask).sum()) / max(float(mask.sum()), 1.0))
