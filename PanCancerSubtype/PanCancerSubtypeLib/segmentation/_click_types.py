@@ -1,5 +1,6 @@
 """The parameters and the result of the click segmentation (:mod:`.click`, whose docstring
-gives each parameter's role), and the result's warnings."""
+gives each parameter's role), the result's warnings, and the record of one attempt of its steps
+(``Attempt``)."""
 from __future__ import annotations
 
 import dataclasses

@@ -36,9 +36,9 @@ def thick_growth(mask: np.ndarray, shown: np.ndarray, enhancing: np.ndarray, spa
                  ) -> Tuple[np.ndarray, float, float]:
     """``mask`` grown through the :func:`thick_continuation` of ``shown`` (the enhancing voxels
     it may take), closed (``_appearance.closing``, ``closing_mm``) and its enclosed holes filled
-    (``_appearance.fill_enclosed``, ``max_hole_mm``); the ``_appearance.enhancement_beyond_share`` of
-    ``enhancing`` past the grown mask (``within_mm``); and the voxels it added as a share of
-    ``mask``'s (0 for an empty mask)."""
+    (``_appearance.fill_enclosed``, ``max_hole_mm``); the share of ``enhancing`` going on past
+    the grown mask (``_appearance.enhancement_beyond_share``, ``within_mm``); and the voxels it
+    added as a share of ``mask``'s (0 for an empty mask)."""
     sp = np.asarray(spacing_zyx, float)
     m = mask | thick_continuation(mask, shown, sp, r_mm)
     m = fill_enclosed(closing(m, closing_mm, sp), sp, max_hole_mm)
