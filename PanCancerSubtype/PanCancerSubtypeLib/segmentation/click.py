@@ -640,8 +640,7 @@ class _Click:
                     m_alt, b_alt, crop_alt = self.finish(alt)
                     if b_alt <= p.beyond_retry_ratio * beyond:
                         best, mask, beyond, crop = alt, m_alt, b_alt, crop_alt
-        # step 11: with a box, the enhancing foci wholly inside it (the crop: the box within the
-        # rays' reach; a focus touching its faces goes on beyond), then step 10's share again
+        # step 11: with a box, the enhancing foci inside the crop (box and reach), step 10 again
         q = best.p
         if best.res["model"] == "bright" and best.prob.box is not None and \
                 q.box_focus_min_ml is not None:
@@ -658,8 +657,9 @@ class _Click:
             m, b_new, added = thick_growth(
                 mask[crop], self.shown_enhancing(best), best.res["enhancing"], best.prob.sp,
                 q.thick_growth_mm, q.closing_mm, q.max_hole_radius_mm, q.enhancement_beyond_mm)
-            if b_new <= q.beyond_retry_ratio * beyond and added <= q.max_thick_growth:
-                best.grown_ml = float((m & ~mask[crop]).sum() * np.prod(best.prob.sp)) / 1e3
+            if b_new <= q.beyond_retry_ratio * beyond and added <= q.max_thick_growth * float(
+                    mask[crop].sum()):
+                best.grown_ml = added * float(np.prod(best.prob.sp)) / 1e3
                 mask, beyond = mask.copy(), b_new
                 mask[crop] = m
         best.mask = mask
