@@ -10,6 +10,9 @@ BRATS 2015 labels 1 necrosis / non-enhancing, 2 oedema, 4 enhancing, perhaps
         --toolkit brats-toolkit --out external
     python benchmarks/external_gliomas.py --deepbrainseg deepbrainseg --out brats18 \
         [--held-out-2026-12-06]
+    git clone https://github.com/koriavinash1/BioExp bioexp
+    git clone https://github.com/1brahimmohamed/Brain-Tumor-Segmentation-GP gp
+    python benchmarks/external_gliomas.py --bioexp bioexp --gp gp --out brats_new
     python benchmarks/segmentation_bench.py --only semi --brats-dir external [--second-channel]
 
 The files are read from the repositories' history (``git show COMMIT:PATH``, so a bare clone
@@ -33,6 +36,14 @@ will do), at the commits below; nothing is copied into this project.
   TCIA10_639_1) were pass 40's "ext5"; the other sixteen were first run on 2026-12-06 (pass
   43), with the method frozen at commit 03a170e (``--held-out-2026-12-06`` writes only those
   sixteen).  BraTS's data-use terms apply: never redistribute them.
+- ``--bioexp``: the twenty-two BraTS 2018 training cases of koriavinash1/BioExp's
+  ``sample_vol/brats`` (all CBICA glioblastomas, graded HGG in BraTS 2020's name mapping; the
+  same layout and labels as DeepBrainSeg's, none of them one of DeepBrainSeg's twenty); and
+  ``--gp``: BraTS2021_00006 of 1brahimmohamed/Brain-Tumor-Segmentation-GP (BraTS 2021
+  training data, labels 1, 2, 4 as above).  Neither patient set overlaps the shared cases or
+  those above (voxelwise correlation of the T1c inside the brains at most 0.37; one patient in
+  two copies gives 1.0).  The twenty-three were first run on 2026-12-06 (pass 44) with the
+  method frozen at commit 4682725 (version 38).  BraTS's data-use terms apply.
 """
 from __future__ import annotations
 
@@ -52,6 +63,13 @@ BRATS18 = ("Brats18_2013_11_1", "Brats18_2013_20_1", "Brats18_2013_23_1", "Brats
            "Brats18_TCIA02_370_1", "Brats18_TCIA02_606_1", "Brats18_TCIA03_265_1",
            "Brats18_TCIA10_628_1", "Brats18_TCIA10_637_1", "Brats18_TCIA10_639_1",
            "Brats18_TCIA13_623_1")
+BIOEXP_COMMIT = "c0a88e70e26d857720a23238a0e875d360974654"
+BIOEXP = tuple(f"Brats18_CBICA_{c}_1" for c in (
+    "AMH", "AOP", "AOZ", "APR", "APY", "APZ", "AQO", "AQP", "AQQ", "AQR", "AQT", "ARW", "ARZ",
+    "ASA", "ASE", "ASG", "ASV", "ASW", "ASY", "ATB", "ATD", "AVG"))
+GP_COMMIT = "e96dd3bec302e1088033d56c072aa927f3f3aa4a"
+GP_CASE = "BraTS2021_00006"
+GP_DIR = "Research/Slicer Extension/nvidia-Segmentation/Seg/BraTS2021_train"
 BRATS18_SEEN = ("Brats18_CBICA_AME_1", "Brats18_CBICA_ALU_1", "Brats18_TCIA01_378_1",
                 "Brats18_TCIA10_639_1")     # pass 40's ext5
 
@@ -114,22 +132,29 @@ def tcga_case(repo: Path, out: Path) -> None:
                             sitk.sitkFloat32), str(out / "Flair_subtrMeanDivStd.nii.gz"))
 
 
+def brats_case(repo: Path, commit: str, base: str, out: Path) -> Path:
+    """One BraTS case (``base``: its files' path but the ``_t1ce.nii.gz``, ``_seg.nii.gz``,
+    ``_flair.nii.gz`` endings) written under ``out`` in the ``--brats-dir`` layout."""
+    out.mkdir(parents=True, exist_ok=True)
+    for suffix, name in (("t1ce", "T1c_subtrMeanDivStd.nii.gz"),
+                         ("seg", "OTMultiClass.nii.gz"),
+                         ("flair", "Flair_subtrMeanDivStd.nii.gz")):
+        git_file(repo, commit, f"{base}_{suffix}.nii.gz", out / name)
+    return out
+
+
 def brats18_cases(repo: Path, out: Path, held_out_only: bool = False) -> list:
     """The BraTS 2018 cases of DeepBrainSeg (module docstring) under ``out``; returns their
     folders."""
-    done = []
-    for case in BRATS18:
-        if held_out_only and case in BRATS18_SEEN:
-            continue
-        d = out / case.lower()
-        d.mkdir(parents=True, exist_ok=True)
-        base = f"sample_volume/brats/{case}/{case}"
-        for suffix, name in (("t1ce", "T1c_subtrMeanDivStd.nii.gz"),
-                             ("seg", "OTMultiClass.nii.gz"),
-                             ("flair", "Flair_subtrMeanDivStd.nii.gz")):
-            git_file(repo, DEEPBRAINSEG_COMMIT, f"{base}_{suffix}.nii.gz", d / name)
-        done.append(d)
-    return done
+    return [brats_case(repo, DEEPBRAINSEG_COMMIT, f"sample_volume/brats/{case}/{case}",
+                       out / case.lower())
+            for case in BRATS18 if not (held_out_only and case in BRATS18_SEEN)]
+
+
+def bioexp_cases(repo: Path, out: Path) -> list:
+    """The BraTS 2018 cases of BioExp (module docstring) under ``out``; their folders."""
+    return [brats_case(repo, BIOEXP_COMMIT, f"sample_vol/brats/{case}/{case}",
+                       out / case.lower()) for case in BIOEXP]
 
 
 def through(moving, image, transforms, interpolator, pixel_type):
@@ -160,18 +185,27 @@ def main(argv=None) -> int:
     ap.add_argument("--brainlesion", type=Path, help="a clone of BrainLesion/BraTS")
     ap.add_argument("--toolkit", type=Path, help="a clone of neuronflow/BraTS-Toolkit")
     ap.add_argument("--deepbrainseg", type=Path, help="a clone of koriavinash1/DeepBrainSeg")
+    ap.add_argument("--bioexp", type=Path, help="a clone of koriavinash1/BioExp")
+    ap.add_argument("--gp", type=Path,
+                    help="a clone of 1brahimmohamed/Brain-Tumor-Segmentation-GP")
     ap.add_argument("--held-out-2026-12-06", dest="held_out", action="store_true",
                     help="--deepbrainseg: only the sixteen cases first run on 2026-12-06")
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args(argv)
-    if args.brainlesion is None and args.toolkit is None and args.deepbrainseg is None:
-        ap.error("give --brainlesion, --toolkit and/or --deepbrainseg")
+    if all(getattr(args, a) is None for a in ("brainlesion", "toolkit", "deepbrainseg",
+                                              "bioexp", "gp")):
+        ap.error("give --brainlesion, --toolkit, --deepbrainseg, --bioexp and/or --gp")
     if args.brainlesion is not None:
         brainlesion_case(args.brainlesion, args.out / "brainlesion_case")
     if args.toolkit is not None:
         tcga_case(args.toolkit, args.out / "TCGA-DU-7294")
     if args.deepbrainseg is not None:
         brats18_cases(args.deepbrainseg, args.out, args.held_out)
+    if args.bioexp is not None:
+        bioexp_cases(args.bioexp, args.out)
+    if args.gp is not None:
+        brats_case(args.gp, GP_COMMIT, f"{GP_DIR}/{GP_CASE}/{GP_CASE}",
+                   args.out / GP_CASE.lower())
     print(f"written under {args.out}")
     return 0
 
