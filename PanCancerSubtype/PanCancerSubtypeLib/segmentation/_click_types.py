@@ -222,7 +222,8 @@ def result_warnings(p: ClickParameters, p_used: ClickParameters, conf: Optional[
                     fill: Optional[float], span: Optional[float],
                     outside: Sequence[Tuple[int, Any]] = (),
                     point_like_mm: Optional[float] = None,
-                    emptied: Optional[float] = None, foci: Tuple[int, float] = (0, 0.0),
+                    emptied: Optional[float] = None,
+                    foci: Tuple[int, float, bool] = (0, 0.0, False),
                     grown_ml: float = 0.0) -> Tuple[List[str], bool]:
     """The sentences for the user about a result (``mask``, kept with parameters ``p_used``;
     ``tiny``: smaller than the seed's ball; ``boxed``: the box's ellipsoid, step 4; ``beyond``:
@@ -232,9 +233,11 @@ def result_warnings(p: ClickParameters, p_used: ClickParameters, conf: Optional[
     confidence tests nothing (None: not so); ``emptied``: the share of the box that the
     method's own mask filled when, under ``min_box_fill``, the box's ellipsoid replaced it
     (None: not so); ``foci``: step 11's enhancing pieces inside the box that joined the mask,
-    their number and mL, said without flagging; ``grown_ml``: step 12's growth through thick
-    enhancing tissue, mL), and whether one of the ground-glass, enhancement-beyond, box-span,
-    seed-outside, point-like, ellipsoid and growth warnings flags it (``needs_check``)."""
+    their number, mL and whether without them the mask would fill or span too little of the
+    box (then flagged: step 7 kept it for them; else said without flagging); ``grown_ml``:
+    step 12's growth through thick enhancing tissue, mL), and whether one of the ground-glass,
+    enhancement-beyond, box-span, seed-outside, point-like, ellipsoid, growth and needed-foci
+    warnings flags it (``needs_check``)."""
     warnings: List[str] = []
     point = False
     if outside:
@@ -260,7 +263,10 @@ def result_warnings(p: ClickParameters, p_used: ClickParameters, conf: Optional[
                         f"enhancing piece{'s' if many else ''} ({foci[1]:.2g} mL) lying wholly "
                         f"inside the box: the box says {'they belong' if many else 'it belongs'}"
                         f" to the tumour (a multifocal tumour's other lesions); remove "
-                        f"{'them' if many else 'it'} if not (box_focus_min_ml=None: off)")
+                        f"{'them' if many else 'it'} if not (box_focus_min_ml=None: off)" + (
+                            f"; without {'them' if many else 'it'} the mask would fill or span "
+                            f"too little of the box, and the confidence measured it without: "
+                            f"check it" if foci[2] else ""))
     if grown := grown_ml > 0:
         warnings.append(f"the mask was grown through {grown_ml:.3g} mL of thick enhancing tissue "
                         f"going on past the surface around the click (the rest of the tumour's "
@@ -310,7 +316,7 @@ def result_warnings(p: ClickParameters, p_used: ClickParameters, conf: Optional[
     if short := span is not None and span < p.min_box_span:
         warnings.append(f"the mask spans only {100 * span:.0f}% of the box along one axis: the "
                         f"tumour is probably larger; check it")
-    return warnings, bool(ggo or continues or short or outside or point or grown
+    return warnings, bool(ggo or continues or short or outside or point or grown or foci[2]
                           or emptied is not None)
 
 
@@ -330,5 +336,6 @@ class Attempt:
     judged: bool = False
     conf: Optional[float] = None
     jitter: List[float] = dataclasses.field(default_factory=list)
-    foci: Tuple[int, float] = (0, 0.0)      # step 11's pieces inside the box and their mL
+    foci: Tuple[int, float, bool] = (0, 0.0, False)   # step 11's: pieces, mL, needed (step 7)
     grown_ml: float = 0.0                   # step 12's growth, mL
+    foci_of: Optional[Tuple[np.ndarray, np.ndarray]] = None    # (mask, with step 11's foci)

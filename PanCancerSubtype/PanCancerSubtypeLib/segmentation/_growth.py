@@ -1,14 +1,43 @@
-"""Step 12 of the click method (:mod:`.click`): a mask grown through the thick enhancing tissue
-going on past it (the rest of a large glioblastoma's rim beyond a star-shaped surface)."""
+"""Steps 11 and 12 of the click method (:mod:`.click`): the enhancing foci inside the box that
+join a mask, and a mask grown through the thick enhancing tissue going on past it (the rest of
+a large glioblastoma's rim beyond a star-shaped surface)."""
 from __future__ import annotations
 
-from typing import Tuple
+from typing import TYPE_CHECKING, Any, Dict, Tuple
 
 import numpy as np
 
-from ._appearance import ball, closing, dilate, enhancement_beyond_share, fill_enclosed
+from ._appearance import (ball, closing, dilate, enhancement_beyond_share, enhancing_foci,
+                          fill_enclosed)
 
-__all__ = ["thick_continuation", "thick_growth"]
+if TYPE_CHECKING:
+    from ._click_types import Attempt
+
+__all__ = ["add_foci", "shown_enhancing", "thick_continuation", "thick_growth"]
+
+
+def shown_enhancing(res: Dict[str, Any]) -> np.ndarray:
+    """Steps 9 and 11's enhancing voxels of a run's result ``res``: with a second channel,
+    those it shows."""
+    return res["enhancing"] if res["shown"] is None else res["enhancing"] & res["shown"]
+
+
+def add_foci(mask: np.ndarray, a: "Attempt") -> Tuple[np.ndarray, int, float]:
+    """Step 11: ``mask`` (attempt ``a``'s, or what steps 9-10 made of it) with the enhancing
+    foci wholly inside ``a``'s crop (the box, and the rays' reach) that
+    ``_appearance.enhancing_foci`` finds (at least ``box_focus_min_ml``), their number and mL;
+    ``mask`` itself and none unless ``a`` is an enhancing attempt with a box and the step is
+    on.  Step 7's box fill and span count them: the box says they are the tumour's."""
+    r, q = a.res, a.p
+    if a.prob.box is None or r["model"] != "bright" or q.box_focus_min_ml is None:
+        return mask, 0, 0.0
+    crop = tuple(slice(int(i), int(j)) for i, j in zip(r["lo"], r["hi"]))
+    foci, n = enhancing_foci(mask[crop], shown_enhancing(r), a.prob.sp, q.box_focus_min_ml)
+    if not n:
+        return mask, 0, 0.0
+    out = mask.copy()
+    out[crop] |= foci
+    return out, n, float(foci.sum()) * float(np.prod(a.prob.sp)) / 1000.0
 
 
 def thick_continuation(mask: np.ndarray, enhancing: np.ndarray, spacing_zyx, r_mm: float

@@ -321,6 +321,13 @@ def box_span(mask: np.ndarray, box) -> Optional[float]:
     return float(np.min((hi - lo) / np.array(sub.shape)))
 
 
+def short_of_box(mask: np.ndarray, box, min_fill: float, min_span: float) -> bool:
+    """With a box, ``mask`` fills less than ``min_fill`` of it (:func:`box_fill`) or spans less
+    than ``min_span`` of it along an axis (:func:`box_span`); False without a box."""
+    fill, span = box_fill(mask, box), box_span(mask, box)
+    return (fill is not None and fill < min_fill) or (span is not None and span < min_span)
+
+
 def _depth(mask: np.ndarray, spacing_zyx):
     """Distance (mm) of every voxel of ``mask``'s bounding box to the mask's surface, and the
     box's first corner (z, y, x)."""

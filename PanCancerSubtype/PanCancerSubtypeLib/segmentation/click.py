@@ -108,14 +108,15 @@ Method
    So does a mask spanning less than ``min_box_span`` (a third) of the box along an axis, and
    one filling more than ``max_box_fill`` (70 %) of it: an ellipsoid fills 52 % of its tightest
    box, so such a mask has leaked up to the box's walls.  A mask filling too little or too much
-   of the box, or spanning too little of it, is implausible (step 1); step 8 keeps a retry
-   that does not fill up the box over one that does.  When the mask kept after every retry
-   and fallback still fills less than ``min_box_fill`` of the box, the mask returned is the
-   ellipsoid inscribed in the box (``_surface.box_ellipsoid_mask``): the box's shape, not
-   the image's, with confidence 0, ``needs_check`` and a warning saying so.  The user said
-   the tumour is about the box's size, and whatever the image delimits around the click (a
-   blob of a large heterogeneous tumour's texture, a model that found nothing) says it is
-   not (how it was found and measured: ``benchmarks/segmentation_history.md``, pass 39).
+   of the box, or spanning too little of it, is implausible (step 1; an enhancing mask with
+   step 11's foci, which the box says are the tumour's: a result kept only for them is
+   flagged); step 8 keeps a retry that does not fill up the box over one that does.  When the
+   mask kept after every retry and fallback still fills less than ``min_box_fill`` of the box,
+   the mask returned is the ellipsoid inscribed in the box (``_surface.box_ellipsoid_mask``):
+   the box's shape, not the image's, with confidence 0, ``needs_check`` and a warning saying
+   so.  The user said the tumour is about the box's size, and whatever the image delimits
+   around the click (a blob of a large heterogeneous tumour's texture, a model that found
+   nothing) says it is not (how it was found: ``benchmarks/segmentation_history.md``, pass 39).
 8. **A longer reach when unreliable**: when the confidence is below ``warn_below``, steps 1-6
    are run again with rays of ``wide_ray_length_mm`` (90 mm), sampled every ``wide_ray_step_mm``
    (1 mm), and an ``enclosure_mm`` of at least ``wide_enclosure_mm`` (60 mm), for tumours larger
@@ -255,14 +256,14 @@ import numpy as np
 from . import _appearance as app
 from ._click_types import Attempt as _Attempt
 from ._click_types import ClickParameters, ClickResult, result_warnings
-from ._growth import thick_growth
+from ._growth import add_foci, shown_enhancing, thick_growth
 from ..regions import mask_bounds
 from ..voxel_order import LPSOrder
 from ._points import (block_aligned, block_factors, block_mean, box_fill, box_span,
                       check_scalar_3d, deepest_point, float32_exact, holds, inner_half_points,
                       inner_half_points_per_seed, lps_box, mask_from_blocks, resampled_onto,
-                      second_channel_on_grid, seeds_to_indices, small_for_blocks,
-                      work_region)
+                      second_channel_on_grid, seeds_to_indices, short_of_box,
+                      small_for_blocks, work_region)
 from ._problem import Problem as _Problem
 from ._problem import whole_image_facts
 from ._surface import box_ellipsoid_mask
@@ -399,7 +400,7 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
         res["details"].get("lung_level"), beyond,
         box_fill(coarse_mask, prob.box), box_span(coarse_mask, prob.box), outside,
         None if tiny or not run.point_like(coarse_mask) else _POINT_LIKE * run.p.seed_radius_mm,
-        emptied, best.foci if emptied is None else (0, 0.0),
+        emptied, best.foci if emptied is None else (0, 0.0, False),
         best.grown_ml if emptied is None else 0.0)
     out = order.paste(part_mask, region, image)     # in place: one full-size copy, the result
     vol = float(part_mask.sum()) * run.voxel_mm3 / float(np.prod(blocks)) / 1000.0
@@ -577,11 +578,15 @@ class _Click:
         own region: the seed that chose the model), ``overfills``, or, with a box, a mask
         filling less than ``min_box_fill`` of it or spanning less than ``min_box_span`` of it
         along an axis (the box says the tumour is about its size)."""
-        fill, span = box_fill(a.mask, a.prob.box), box_span(a.mask, a.prob.box)
         first_tiny = len(self.seeds_zyx) > 1 and self.tiny(a.res["first"])
-        return self.tiny(a.mask) or first_tiny or self.overfills(a) or (
-            fill is not None and fill < self.p.min_box_fill) or (
-            span is not None and span < self.p.min_box_span)
+        return self.tiny(a.mask) or first_tiny or self.overfills(a) or short_of_box(
+            self.with_foci(a), a.prob.box, self.p.min_box_fill, self.p.min_box_span)
+
+    def with_foci(self, a: _Attempt) -> np.ndarray:
+        """``a``'s mask with step 11's foci (``_growth.add_foci``; step 7 counts them)."""
+        if a.foci_of is None or a.foci_of[0] is not a.mask:
+            a.foci_of = (a.mask, add_foci(a.mask, a)[0])
+        return a.foci_of[1]
 
     def boxed(self, a: _Attempt) -> bool:
         """With a box, no ray showed a boundary: the box's ellipsoid (step 4), any click."""
@@ -642,20 +647,18 @@ class _Click:
                         best, mask, beyond, crop = alt, m_alt, b_alt, crop_alt
         # step 11: with a box, the enhancing foci inside the crop (box and reach), step 10 again
         q = best.p
-        if best.res["model"] == "bright" and best.prob.box is not None and \
-                q.box_focus_min_ml is not None:
-            foci, n = app.enhancing_foci(mask[crop], self.shown_enhancing(best), best.prob.sp,
-                                         q.box_focus_min_ml)
-            if n:
-                mask[crop] |= foci
-                best.foci = (n, float(foci.sum()) * float(np.prod(best.prob.sp)) / 1000.0)
-                beyond = app.enhancement_beyond_share(mask[crop], best.res["enhancing"],
-                                                      best.prob.sp, q.enhancement_beyond_mm)
+        pre = mask
+        mask, n, ml = add_foci(mask, best)
+        if n:       # (and whether the box's fill and span needed them: flagged)
+            best.foci = (n, ml, short_of_box(pre, best.prob.box, p.min_box_fill,
+                                             p.min_box_span))
+            beyond = app.enhancement_beyond_share(mask[crop], best.res["enhancing"],
+                                                  best.prob.sp, q.enhancement_beyond_mm)
         # step 12: grown through the thick enhancement, kept when it takes in the rest (step 10)
         if beyond > q.max_enhancement_beyond and model == "auto" and q.thick_growth_mm and \
                 best.res["model"] == "bright":
             m, b_new, added = thick_growth(
-                mask[crop], self.shown_enhancing(best), best.res["enhancing"], best.prob.sp,
+                mask[crop], shown_enhancing(best.res), best.res["enhancing"], best.prob.sp,
                 q.thick_growth_mm, q.closing_mm, q.max_hole_radius_mm, q.enhancement_beyond_mm)
             if b_new <= q.beyond_retry_ratio * beyond and added <= q.max_thick_growth * float(
                     mask[crop].sum()):
@@ -788,13 +791,8 @@ class _Click:
         if r["model"] != "bright":
             return b.mask, 0.0, crop
         m = b.mask.copy()
-        m[crop] = app.contiguous_enhancement(m[crop], self.shown_enhancing(b), b.prob.sp,
+        m[crop] = app.contiguous_enhancement(m[crop], shown_enhancing(b.res), b.prob.sp,
                                              q.rim_reach_mm)
         return m, app.enhancement_beyond_share(m[crop], r["enhancing"], b.prob.sp,
                                                q.enhancement_beyond_mm), crop
 
-    @staticmethod
-    def shown_enhancing(b: _Attempt) -> np.ndarray:
-        """Steps 9 and 11's enhancing voxels: with a second channel, those it shows."""
-        r = b.res
-        return r["enhancing"] if r["shown"] is None else r["enhancing"] & r["shown"]
