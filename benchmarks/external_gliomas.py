@@ -35,14 +35,19 @@ will do), at the commits below; nothing is copied into this project.
   (``brats18_cbica_ame_1``).  Four of them (CBICA_AME_1, CBICA_ALU_1, TCIA01_378_1,
   TCIA10_639_1) were pass 40's "ext5"; the other sixteen were first run on 2026-12-06 (pass
   43), with the method frozen at commit 03a170e (``--held-out-2026-12-06`` writes only those
-  sixteen).  BraTS's data-use terms apply: never redistribute them.
+  sixteen).  One of them, Brats18_2013_20_1, is the shared brats_pat0006 (BraTS 2015's
+  brats_2013_pat0006_1 in BraTS 2018's release: the same expert labels, voxel for voxel, on the
+  same grid; found in pass 44), so fifteen are cases of their own.  BraTS's data-use terms
+  apply: never redistribute them.
 - ``--bioexp``: the twenty-two BraTS 2018 training cases of koriavinash1/BioExp's
   ``sample_vol/brats`` (all CBICA glioblastomas, graded HGG in BraTS 2020's name mapping; the
   same layout and labels as DeepBrainSeg's, none of them one of DeepBrainSeg's twenty); and
   ``--gp``: BraTS2021_00006 of 1brahimmohamed/Brain-Tumor-Segmentation-GP (BraTS 2021
-  training data, labels 1, 2, 4 as above).  Neither patient set overlaps the shared cases or
-  those above (voxelwise correlation of the T1c inside the brains at most 0.37; one patient in
-  two copies gives 1.0).  The twenty-three were first run on 2026-12-06 (pass 44) with the
+  training data, labels 1, 2, 4 as above).  None of them is a shared case or one of those
+  above: their tumour cores overlap those of the shared BRATS cases at Dice 0.50 at most and
+  those of the cases above at 0.65 at most (tumours at the same place of the atlas; a patient
+  in two releases: 1.0), and their T1c inside the brain correlates with those at 0.37 at most
+  (a patient in two copies of one release: 1.0).  The twenty-three were first run on 2026-12-06 (pass 44) with the
   method frozen at commit 4682725 (version 38).  BraTS's data-use terms apply.
 """
 from __future__ import annotations
