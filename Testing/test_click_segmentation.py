@@ -3100,6 +3100,40 @@ def test_benchmark_finds_brats_cases_outside_the_shared_data(tmp_path):
         sb.brats_cases(tmp_path / "absent")
 
 
+def test_external_gliomas_name_a_written_case_that_is_a_shared_patient(tmp_path):
+    """``benchmarks/external_gliomas.same_patients``: a written BraTS case whose tumour core
+    (labels 1, 3, 4) matches a shared BRATS case's on the same grid at Dice >= 0.9 is named
+    (BraTS 2018's Brats18_2013_20_1 is the shared brats_pat0006); one at 0.8 (hand-worked:
+    the core of 10 voxels against 15 sharing 10, 2 x 10 / 25), one on another grid or with
+    another core, and the rows that are no BRATS T1c are not."""
+    eg = _bench_module("external_gliomas")
+    shared = tmp_path / "shared"
+    (shared / "b").mkdir(parents=True)
+    lab = np.zeros((4, 5, 6), np.uint8)
+    lab[1, 1, 1:6] = 4
+    lab[2, 1, 1:6] = 1          # the core: 10 voxels (labels 1 and 4); oedema (2) is not
+    lab[3, 3, 3] = 2
+    sitk.WriteImage(sitk.GetImageFromArray(lab), str(shared / "b" / "OTMultiClass.nii.gz"))
+    (shared / "cases.csv").write_text(
+        "case_id,cancer_type,modality,image,mask,tumour_labels,organ_mask,licence\n"
+        "brats_x,brain,MR,b/T1c_subtrMeanDivStd.nii.gz,b/OTMultiClass.nii.gz,\"1,3,4\",,x\n"
+        "lung_x,lung,CT,b/img.nrrd,b/OTMultiClass.nii.gz,1,,x\n")
+    same, wider, other, grid = (tmp_path / n for n in ("same", "wider", "other", "grid"))
+    relabelled = lab.copy()
+    relabelled[relabelled == 1] = 3         # BraTS 2015's non-enhancing label: still core
+    relabelled[3, 3, 3] = 0
+    grown = lab.copy()
+    grown[3, 1, 1:6] = 1                    # 15 voxels, 10 of them shared
+    moved = np.roll(lab, 2, axis=2)
+    for d, arr in ((same, relabelled), (wider, grown), (other, moved),
+                   (grid, np.pad(lab, ((0, 1), (0, 0), (0, 0))))):
+        d.mkdir()
+        sitk.WriteImage(sitk.GetImageFromArray(arr), str(d / "OTMultiClass.nii.gz"))
+    found = eg.same_patients([same, wider, other, grid], shared)
+    assert found == [(same, "brats_x", 1.0)]
+    assert eg.same_patients([same], tmp_path / "absent") == []
+
+
 def test_external_ct_lidc_outline_pixels_are_not_nodule(monkeypatch):
     """``benchmarks/external_ct.py``: LIDC readers draw their outline on the first pixels outside
     the nodule, so an inclusion outline's mask is its interior without the outline (pylidc's

@@ -53,6 +53,7 @@ will do), at the commits below; nothing is copied into this project.
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import tempfile
 from pathlib import Path
@@ -162,6 +163,40 @@ def bioexp_cases(repo: Path, out: Path) -> list:
                        out / case.lower()) for case in BIOEXP]
 
 
+def same_patients(folders, shared: Path) -> list:
+    """(case folder, shared case id, Dice) for each written case whose tumour core (labels 1, 3,
+    4) lies on the grid of a shared case's with the same voxels at Dice 0.9 or more: the same
+    patient in another release (BraTS 2018 re-issued BraTS 2013-2015's cases under new names,
+    with the same expert labels; their T1c are normalised differently, so only the labels tell).
+    The shared cases are the rows of ``shared``/cases.csv whose image is a BRATS T1c."""
+    import csv
+
+    import numpy as np
+    import SimpleITK as sitk
+
+    table = shared / "cases.csv"
+    if not table.is_file():
+        print(f"no {table}: the written cases were not compared with the shared ones")
+        return []
+
+    def core(path):
+        return np.isin(sitk.GetArrayFromImage(sitk.ReadImage(str(path))), (1, 3, 4))
+    refs = {}
+    with open(table, newline="") as f:
+        for row in csv.DictReader(f):
+            if row["modality"] == "MR" and row["image"].endswith("T1c_subtrMeanDivStd.nii.gz"):
+                refs[row["case_id"]] = core(shared / row["mask"])
+    found = []
+    for d in folders:
+        mine = core(Path(d) / "OTMultiClass.nii.gz")
+        for cid, ref in refs.items():
+            if ref.shape == mine.shape and mine.any():
+                dice = 2.0 * float((ref & mine).sum()) / float(ref.sum() + mine.sum())
+                if dice >= 0.9:
+                    found.append((Path(d), cid, dice))
+    return found
+
+
 def through(moving, image, transforms, interpolator, pixel_type):
     """``moving`` resampled onto ``image``'s grid, a point of the image mapped into
     ``moving`` by ``transforms`` in the order given (a composite transform applies the
@@ -196,6 +231,11 @@ def main(argv=None) -> int:
     ap.add_argument("--held-out-2026-12-06", dest="held_out", action="store_true",
                     help="--deepbrainseg: only the sixteen cases first run on 2026-12-06")
     ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--shared", type=Path, default=Path(os.environ.get(
+        "PANCANCER_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")),
+                    help="the shared data folder, whose BRATS cases the written BraTS cases "
+                         "are compared with (default: $PANCANCER_SHARED_DATA, else "
+                         "../shared/data)")
     args = ap.parse_args(argv)
     if all(getattr(args, a) is None for a in ("brainlesion", "toolkit", "deepbrainseg",
                                               "bioexp", "gp")):
@@ -204,14 +244,18 @@ def main(argv=None) -> int:
         brainlesion_case(args.brainlesion, args.out / "brainlesion_case")
     if args.toolkit is not None:
         tcga_case(args.toolkit, args.out / "TCGA-DU-7294")
+    written = []
     if args.deepbrainseg is not None:
-        brats18_cases(args.deepbrainseg, args.out, args.held_out)
+        written += brats18_cases(args.deepbrainseg, args.out, args.held_out)
     if args.bioexp is not None:
-        bioexp_cases(args.bioexp, args.out)
+        written += bioexp_cases(args.bioexp, args.out)
     if args.gp is not None:
-        brats_case(args.gp, GP_COMMIT, f"{GP_DIR}/{GP_CASE}/{GP_CASE}",
-                   args.out / GP_CASE.lower())
+        written.append(brats_case(args.gp, GP_COMMIT, f"{GP_DIR}/{GP_CASE}/{GP_CASE}",
+                                  args.out / GP_CASE.lower()))
     print(f"written under {args.out}")
+    for d, cid, dice in same_patients(written, args.shared):
+        print(f"{d.name} is the shared case {cid} (tumour-core labels Dice {dice:.3f}): it is "
+              f"no case of its own")
     return 0
 
 
