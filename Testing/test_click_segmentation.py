@@ -775,8 +775,9 @@ def test_a_box_around_scattered_foci_keeps_the_enhancing_mask_with_them():
     with its satellites, the whole box.  So the enhancing mask is kept with the satellites
     (measured Dice 0.962 to the three), not given up for the generic model's fallback, which
     takes the box's dark tissue (before: 6.0 mL, Dice 0.25); kept for its foci, it is flagged
-    and the sentence says why.  With ``box_focus_min_ml=None`` (step 11 off) the fallback's
-    mask it is."""
+    and the sentence says why.  With ``box_focus_min_ml=None`` (step 11 off), or with
+    ``max_box_foci`` 0.2 (the satellites add about 0.3 times the mask's volume: not counted), the
+    fallback's mask it is."""
     sp = (1.0, 1.0, 1.0)
     shape = (40, 40, 100)
     les = _ellipsoid(shape, (20, 20, 50), (6.0, 6.0, 6.0), sp)
@@ -800,9 +801,11 @@ def test_a_box_around_scattered_foci_keeps_the_enhancing_mask_with_them():
     assert len(said) == 1 and said[0].endswith(
         "; without them the mask would fill or span too little of the box, and the confidence "
         "measured it without: check it"), r.warnings
-    off = seg.segment_click(im, [_pt(im, (20, 20, 50))], bbox=bbox, modality="MR",
-                            confidence=False, params=seg.ClickParameters(box_focus_min_ml=None))
-    assert off.model == "generic" and _dice(off.mask, ref) < 0.5
+    for params in (seg.ClickParameters(box_focus_min_ml=None),
+                   seg.ClickParameters(max_box_foci=0.2)):    # (the foci: about 0.3 x the mask)
+        off = seg.segment_click(im, [_pt(im, (20, 20, 50))], bbox=bbox, modality="MR",
+                                confidence=False, params=params)
+        assert off.model == "generic" and _dice(off.mask, ref) < 0.5, params
 
 
 @pytest.mark.parametrize("value", [-0.01, float("nan"), float("inf")])
@@ -811,6 +814,13 @@ def test_box_focus_min_ml_must_be_a_non_negative_number_or_none(value):
         seg.ClickParameters(box_focus_min_ml=value).validate()
     seg.ClickParameters(box_focus_min_ml=0.0).validate()
     seg.ClickParameters(box_focus_min_ml=None).validate()                # None: step 11 off
+
+
+@pytest.mark.parametrize("value", [-0.5, float("nan")])
+def test_max_box_foci_must_be_non_negative(value):
+    with pytest.raises(ValueError, match="max_box_foci"):
+        seg.ClickParameters(max_box_foci=value).validate()
+    seg.ClickParameters(max_box_foci=float("inf")).validate()       # (inf: any foci count)
 
 
 def test_thick_continuation_keeps_the_thick_pieces_that_touch_the_mask():

@@ -49,6 +49,7 @@ class ClickParameters:
     edge_rim_min_hits: float = 1.0 / 3.0
     rim_reach_mm: float = 3.0
     box_focus_min_ml: Optional[float] = 0.05
+    max_box_foci: float = 1.0
     enhancement_beyond_mm: float = 10.0
     max_enhancement_beyond: float = 1.0 / 3.0
     beyond_seed_depth_mm: float = 4.0
@@ -131,7 +132,7 @@ class ClickParameters:
             raise ValueError(f"edge_rim_min_hits must be in [0, 0.5], got "
                              f"{self.edge_rim_min_hits!r}")
         for name in ("max_enhancement_beyond", "beyond_seed_depth_mm",     # (inf: off)
-                     "max_thick_growth"):
+                     "max_thick_growth", "max_box_foci"):
             if not float(getattr(self, name)) >= 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
         if not (np.isfinite(self.own_band_k) and self.own_band_k >= 0):   # (0: no band retry)

@@ -13,7 +13,7 @@ from ._appearance import (ball, closing, dilate, enhancement_beyond_share, enhan
 if TYPE_CHECKING:
     from ._click_types import Attempt
 
-__all__ = ["add_foci", "shown_enhancing", "thick_continuation", "thick_growth"]
+__all__ = ["add_foci", "shown_enhancing", "thick_continuation", "thick_growth", "with_foci"]
 
 
 def shown_enhancing(res: Dict[str, Any]) -> np.ndarray:
@@ -27,7 +27,7 @@ def add_foci(mask: np.ndarray, a: "Attempt") -> Tuple[np.ndarray, int, float]:
     foci wholly inside ``a``'s crop (the box, and the rays' reach) that
     ``_appearance.enhancing_foci`` finds (at least ``box_focus_min_ml``), their number and mL;
     ``mask`` itself and none unless ``a`` is an enhancing attempt with a box and the step is
-    on.  Step 7's box fill and span count them: the box says they are the tumour's."""
+    on.  Step 7's box fill and span count them (:func:`with_foci`)."""
     r, q = a.res, a.p
     if a.prob.box is None or r["model"] != "bright" or q.box_focus_min_ml is None:
         return mask, 0, 0.0
@@ -75,3 +75,14 @@ def thick_growth(mask: np.ndarray, shown: np.ndarray, enhancing: np.ndarray, spa
     m = fill_enclosed(closing(m, closing_mm, sp), sp, max_hole_mm)
     return (m, enhancement_beyond_share(m, enhancing, sp, within_mm),
             int((m & ~mask).sum()))
+
+
+def with_foci(a: "Attempt") -> np.ndarray:
+    """What step 7 judges of attempt ``a`` against the box: its mask with step 11's foci
+    (:func:`add_foci`: the box says they are the tumour's) when they add at most
+    ``max_box_foci`` (1) times its volume; else its mask alone (foci larger than the lesion
+    itself are more likely the bright tissue around it: a T1 sarcoma's fat)."""
+    m, n, _ = add_foci(a.mask, a)
+    if n and float((m & ~a.mask).sum()) > a.p.max_box_foci * float(a.mask.sum()):
+        return a.mask
+    return m

@@ -109,14 +109,15 @@ Method
    one filling more than ``max_box_fill`` (70 %) of it: an ellipsoid fills 52 % of its tightest
    box, so such a mask has leaked up to the box's walls.  A mask filling too little or too much
    of the box, or spanning too little of it, is implausible (step 1; an enhancing mask with
-   step 11's foci, which the box says are the tumour's: a result kept only for them is
-   flagged); step 8 keeps a retry that does not fill up the box over one that does.  When the
-   mask kept after every retry and fallback still fills less than ``min_box_fill`` of the box,
-   the mask returned is the ellipsoid inscribed in the box (``_surface.box_ellipsoid_mask``):
-   the box's shape, not the image's, with confidence 0, ``needs_check`` and a warning saying
-   so.  The user said the tumour is about the box's size, and whatever the image delimits
-   around the click (a blob of a large heterogeneous tumour's texture, a model that found
-   nothing) says it is not (how it was found: ``benchmarks/segmentation_history.md``, pass 39).
+   step 11's foci, which the box says are the tumour's, when they add at most ``max_box_foci``
+   (1) times its volume: a result kept only for them is flagged); step 8 keeps a retry that
+   does not fill up the box over one that does.  When the mask kept after every retry and
+   fallback still fills less than ``min_box_fill`` of the box, the mask returned is the
+   ellipsoid inscribed in the box (``_surface.box_ellipsoid_mask``): the box's shape, not the
+   image's, with confidence 0, ``needs_check`` and a warning saying so.  The user said the
+   tumour is about the box's size, and whatever the image delimits around the click (a blob
+   of a large heterogeneous tumour's texture, a model that found nothing) says it is not
+   (how it was found: ``benchmarks/segmentation_history.md``, pass 39).
 8. **A longer reach when unreliable**: when the confidence is below ``warn_below``, steps 1-6
    are run again with rays of ``wide_ray_length_mm`` (90 mm), sampled every ``wide_ray_step_mm``
    (1 mm), and an ``enclosure_mm`` of at least ``wide_enclosure_mm`` (60 mm), for tumours larger
@@ -256,7 +257,7 @@ import numpy as np
 from . import _appearance as app
 from ._click_types import Attempt as _Attempt
 from ._click_types import ClickParameters, ClickResult, result_warnings
-from ._growth import add_foci, shown_enhancing, thick_growth
+from ._growth import add_foci, shown_enhancing, thick_growth, with_foci
 from ..regions import mask_bounds
 from ..voxel_order import LPSOrder
 from ._points import (block_aligned, block_factors, block_mean, box_fill, box_span,
@@ -583,9 +584,9 @@ class _Click:
             self.with_foci(a), a.prob.box, self.p.min_box_fill, self.p.min_box_span)
 
     def with_foci(self, a: _Attempt) -> np.ndarray:
-        """``a``'s mask with step 11's foci (``_growth.add_foci``; step 7 counts them)."""
+        """``a``'s mask with step 11's foci as step 7 judges it (``_growth.with_foci``)."""
         if a.foci_of is None or a.foci_of[0] is not a.mask:
-            a.foci_of = (a.mask, add_foci(a.mask, a)[0])
+            a.foci_of = (a.mask, with_foci(a))
         return a.foci_of[1]
 
     def boxed(self, a: _Attempt) -> bool:
