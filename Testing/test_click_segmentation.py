@@ -3110,6 +3110,49 @@ def test_benchmark_finds_brats_cases_outside_the_shared_data(tmp_path):
         sb.brats_cases(tmp_path / "absent")
 
 
+def test_benchmark_records_every_click_result_and_compare_records_reads_them(tmp_path):
+    """``segmentation_bench.run_case`` with ``records`` appends one dict per click result (the
+    keys ``--records`` writes, after the case id), the same Dice as its rows; and
+    ``compare_records`` on two hand-made files: the changed results and the protocol's figures
+    (hand-worked: without the box Dice 0.9, 0.5, 0.7 -> median 0.7, mean 0.7, one below 0.6,
+    flagged; seed 3 is no protocol result but counts for the flags)."""
+    sb = _bench_module()
+    cr = _bench_module("compare_records")
+    sp = (1.0, 1.0, 1.0)
+    shape = (40, 40, 40)
+    les = _ellipsoid(shape, (20, 20, 20), (7.0, 7.0, 7.0), sp)
+    im = _image(np.where(les, 3.0, 0.0) + np.random.default_rng(1).normal(0, 0.3, shape), sp)
+    seeds = [_pt(im, (20, 20, 20)), _pt(im, (21, 19, 20))]
+    bbox = [-30.0, 0.0, -30.0, 30.0, 40.0, 30.0]
+    recs = []
+    res = sb.run_case(seg, im, les, "MR", seeds, bbox, None, "click", True, recs)
+    assert [(r["box"], r["k"]) for r in recs] == [("seed", 0), ("seed", 1), ("box", 0),
+                                                  ("box", 1)]
+    assert [r["dice"] for r in recs] == [round(x[0], 4) for n in ("seed", "box")
+                                         for x in res[n]]
+    assert set(recs[0]) == {"box", "k", "dice", "conf", "needs_check", "volume_ml", "model",
+                            "cpu_s", "warnings"}
+    assert recs[0]["model"] == "bright" and recs[0]["dice"] > 0.9
+
+    def write(path, dice, flags):
+        with open(path, "w") as f:
+            for k, (d, c) in enumerate(zip(dice, flags)):
+                f.write(json.dumps({"case": "c", "box": "seed", "k": k, "dice": d,
+                                    "needs_check": c, "model": "bright",
+                                    "volume_ml": 1.0}) + "\n")
+    write(tmp_path / "a.jsonl", [0.9, 0.5, 0.7, 0.4], [False, True, False, True])
+    write(tmp_path / "b.jsonl", [0.9, 0.8, 0.7], [False, True, False])
+    a, b = cr.read_records(tmp_path / "a.jsonl"), cr.read_records(tmp_path / "b.jsonl")
+    assert cr.changed(a, b) == [("c", "seed", 1)]
+    both = [k for k in a if k in b]
+    pa = cr.protocol(a, both, "seed")
+    assert (pa["n"], pa["median"], pa["below"], pa["flag_below"], pa["flag_above"]) == \
+        (3, 0.7, 1, (1, 1), (0, 2))
+    assert abs(pa["mean"] - 0.7) < 1e-12
+    assert cr.protocol(a, list(a), "seed")["flag_below"] == (2, 2)       # seed 3 counts
+    assert cr.main([str(tmp_path / "a.jsonl"), str(tmp_path / "b.jsonl")]) == 0
+
+
 def test_external_gliomas_name_a_written_case_that_is_a_shared_patient(tmp_path):
     """``benchmarks/external_gliomas.same_patients``: a written BraTS case whose tumour core
     (labels 1, 3, 4) matches a shared BRATS case's on the same grid at Dice >= 0.9 is named

@@ -55,6 +55,7 @@ do not matter for timing, so an untrained network is used.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import tempfile
@@ -412,8 +413,11 @@ def corrective_benchmark(args, seg, cases) -> None:
               f"max {np.max(cpu_all):.2f} s")
 
 
-def run_case(seg, img, ref, modality, seeds, bbox, ch2, method, confidence):
-    """Dice, confidence and seconds of each seed, without and with the box."""
+def run_case(seg, img, ref, modality, seeds, bbox, ch2, method, confidence, records=None):
+    """Dice, confidence and seconds of each seed, without and with the box; with ``records``
+    (a list), the click method's every result is appended to it as a dict (``box``: "seed" or
+    "box", ``k``: the seed's number, 0 the centroid-nearest; ``dice``, ``conf``,
+    ``needs_check``, ``volume_ml``, ``model``, ``cpu_s``, ``warnings``)."""
     import SimpleITK as sitk
 
     from PanCancerSubtypeLib.segmentation.metrics import dice_arrays
@@ -421,7 +425,7 @@ def run_case(seg, img, ref, modality, seeds, bbox, ch2, method, confidence):
     res = {}
     for name, box in (("seed", None), ("box", bbox)):
         rows = []
-        for pt in seeds:
+        for k, pt in enumerate(seeds):
             t0, c0 = time.perf_counter(), time.process_time()
             if method == "random_walker":
                 if box is None:              # needs the box's faces as background seeds
@@ -443,6 +447,12 @@ def run_case(seg, img, ref, modality, seeds, bbox, ch2, method, confidence):
             dt, cpu = time.perf_counter() - t0, time.process_time() - c0
             m = sitk.GetArrayViewFromImage(mask) > 0
             rows.append((dice_arrays(m, ref), conf, dt, cpu, check))
+            if records is not None and method == "click":
+                records.append({"box": name, "k": k, "dice": round(rows[-1][0], 4),
+                                "conf": None if conf is None else round(conf, 4),
+                                "needs_check": bool(check), "volume_ml": round(r.volume_ml, 3),
+                                "model": r.model, "cpu_s": round(cpu, 2),
+                                "warnings": list(r.warnings)})
         res[name] = rows
     return res
 
@@ -488,8 +498,12 @@ def semi_benchmark(args) -> None:
         cid, modality = case[:2]
         img, ref, ch2 = load_case(case, args.second_channel)
         seeds, bbox = benchmark_seeds(img, ref, args.n_random, args.rng)
+        recs = [] if args.records else None
         res = run_case(seg, img, ref, modality, seeds, bbox, ch2, args.method,
-                       not args.no_confidence)
+                       not args.no_confidence, recs)
+        if recs:
+            with open(args.records, "a") as f:     # (a line per result, as each case ends)
+                f.writelines(json.dumps({"case": cid, **x}) + "\n" for x in recs)
         target = is_target(args, cid)
         ell = box_ellipsoid_dice(img, ref, bbox)
         if target:
@@ -584,6 +598,11 @@ def main(argv=None):
                        "the shared cases.csv layout (case_id, modality, image, mask, "
                        "tumour_labels; paths relative to the table's folder)")
     ap.add_argument("--cases", default=None, help="semi-automatic: comma-separated case ids")
+    ap.add_argument("--records", default=None, metavar="FILE",
+                    help="semi-automatic, click method: append every result (case, box or "
+                         "not, seed number, Dice, confidence, needs_check, mL, model, CPU s, "
+                         "warnings) to FILE as a JSON line; compare two runs' files with "
+                         "benchmarks/compare_records.py")
     ap.add_argument("--n-random", type=int, default=5, help="random inner-half seeds per case")
     ap.add_argument("--rng", type=int, default=0, metavar="N",
                     help="semi-automatic: seed of the random inner-half clicks' generator "
