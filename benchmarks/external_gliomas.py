@@ -47,8 +47,9 @@ will do), at the commits below; nothing is copied into this project.
   above: their tumour cores overlap those of the shared BRATS cases at Dice 0.50 at most and
   those of the cases above at 0.65 at most (tumours at the same place of the atlas; a patient
   in two releases: 1.0), and their T1c inside the brain correlates with those at 0.37 at most
-  (a patient in two copies of one release: 1.0).  The twenty-three were first run on 2026-12-06 (pass 44) with the
-  method frozen at commit 4682725 (version 38).  BraTS's data-use terms apply.
+  (a patient in two copies of one release: 1.0).  The twenty-three were first run on
+  2026-12-06 (pass 44) with the method frozen at commit 4682725 (version 38).  BraTS's
+  data-use terms apply.
 """
 from __future__ import annotations
 

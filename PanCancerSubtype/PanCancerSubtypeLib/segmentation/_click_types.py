@@ -339,4 +339,3 @@ class Attempt:
     jitter: List[float] = dataclasses.field(default_factory=list)
     foci: Tuple[int, float, bool] = (0, 0.0, False)   # step 11's: pieces, mL, needed (step 7)
     grown_ml: float = 0.0                   # step 12's growth, mL
-    foci_of: Optional[Tuple[np.ndarray, np.ndarray]] = None    # (mask, with step 11's foci)

@@ -577,18 +577,12 @@ class _Click:
     def implausible(self, a: _Attempt) -> bool:
         """Nothing delimited around the click (``tiny``; with further seeds, the first seed's
         own region: the seed that chose the model), ``overfills``, or, with a box, a mask (an
-        enhancing one with the foci ``with_foci`` counts) filling less than ``min_box_fill`` of
-        it or spanning less than ``min_box_span`` of it along an axis (the box says the tumour
-        is about its size)."""
+        enhancing one with the foci ``_growth.with_foci`` counts) filling less than
+        ``min_box_fill`` of it or spanning less than ``min_box_span`` of it along an axis (the
+        box says the tumour is about its size)."""
         first_tiny = len(self.seeds_zyx) > 1 and self.tiny(a.res["first"])
         return self.tiny(a.mask) or first_tiny or self.overfills(a) or short_of_box(
-            self.with_foci(a), a.prob.box, self.p.min_box_fill, self.p.min_box_span)
-
-    def with_foci(self, a: _Attempt) -> np.ndarray:
-        """``a``'s mask with step 11's foci as step 7 judges it (``_growth.with_foci``)."""
-        if a.foci_of is None or a.foci_of[0] is not a.mask:
-            a.foci_of = (a.mask, with_foci(a))
-        return a.foci_of[1]
+            with_foci(a), a.prob.box, self.p.min_box_fill, self.p.min_box_span)
 
     def boxed(self, a: _Attempt) -> bool:
         """With a box, no ray showed a boundary: the box's ellipsoid (step 4), any click."""
