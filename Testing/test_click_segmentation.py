@@ -3209,6 +3209,63 @@ def test_external_ct_lidc_outline_pixels_are_not_nodule(monkeypatch):
     assert not m.any()
 
 
+def test_external_breast_names_a_written_case_that_is_the_shared_scan(monkeypatch, tmp_path):
+    """``benchmarks/external_breast.shared_twins``: a written case whose image has the size and
+    spacing, and whose mask the voxel count, of a shared breast MR case is named; one with another
+    mask size or another spacing is not, nor is a shared row of another cancer; no shared table:
+    nothing.  ``same_grid`` tells a label moved by 0.1 mm from one moved by 1e-6 mm."""
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    eb = _bench_module("external_breast")   # (it imports external_gliomas from its folder)
+
+    def case(d, n, spacing=(1.0, 1.0, 2.0)):
+        d.mkdir(parents=True)
+        img = sitk.GetImageFromArray(np.zeros((3, 4, 5), np.float32))
+        img.SetSpacing(spacing)
+        sitk.WriteImage(img, str(d / "image.nii.gz"))
+        m = np.zeros((3, 4, 5), np.uint8)
+        m.flat[:n] = 1
+        sitk.WriteImage(sitk.GetImageFromArray(m), str(d / "mask.nii.gz"))
+        return d
+
+    shared = tmp_path / "shared"
+    case(shared / "b", 7)
+    (shared / "cases.csv").write_text(
+        "case_id,cancer_type,modality,image,mask,tumour_labels,organ_mask,licence\n"
+        "breast_x,breast,MR,b/image.nii.gz,b/mask.nii.gz,1,,x\n"
+        "brain_x,brain,MR,b/image.nii.gz,b/mask.nii.gz,1,,x\n")
+    twin, larger, finer = (case(tmp_path / "out" / n, k, s) for n, k, s in (
+        ("twin", 7, (1.0, 1.0, 2.0)), ("larger", 8, (1.0, 1.0, 2.0)),
+        ("finer", 7, (1.0, 1.0, 1.0))))
+    assert eb.shared_twins([twin, larger, finer], shared) == [(twin, "breast_x")]
+    assert eb.shared_twins([twin], tmp_path / "absent") == []
+    a = sitk.Image(4, 4, 4, sitk.sitkUInt8)
+    b = sitk.Image(4, 4, 4, sitk.sitkUInt8)
+    b.SetOrigin((0.0, 1e-6, 0.0))
+    assert eb.same_grid(a, b)
+    b.SetOrigin((0.0, 0.1, 0.0))
+    assert not eb.same_grid(a, b)
+
+
+def test_external_abdomen_keeps_the_largest_26_connected_tumour(monkeypatch):
+    """``benchmarks/external_abdomen.largest_component``: pieces touching only at a corner are
+    one tumour (26-connectivity): a diagonal pair of 2 + 2 voxels (4) beats a straight bar of 3;
+    the bar wins once the pair no longer touches; an empty mask is refused."""
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    ea = _bench_module("external_abdomen")
+    m = np.zeros((6, 6, 6), bool)
+    m[0, 0, 0:2] = True                 # 2 voxels
+    m[1, 1, 2:4] = True                 # 2 more, touching the first pair at a corner only
+    m[4, 4, 0:3] = True                 # a bar of 3, apart
+    kept = ea.largest_component(m)
+    assert kept.sum() == 4 and kept[0, 0, 0] and kept[1, 1, 3] and not kept[4, 4, :].any()
+    m[1, 1, 2] = False
+    m[1, 1, 3] = False
+    m[2, 2, 3] = True                   # now apart: pieces of 2, 1 and 3
+    assert ea.largest_component(m).sum() == 3 and ea.largest_component(m)[4, 4, 1]
+    with pytest.raises(SystemExit):
+        ea.largest_component(np.zeros((2, 2, 2), bool))
+
+
 def test_external_gliomas_take_the_atlas_labels_through_both_registrations():
     """``benchmarks/external_gliomas.py``: ANTs' ``a_to_b`` affine maps points of b into a.
     With t1_to_atlas a scaling by 2 (atlas point p lies at 2 p in the T1) and image_to_t1 a
