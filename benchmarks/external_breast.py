@@ -23,6 +23,10 @@ do) at the commit below; nothing is copied into this project.
   repository's validation split whose image is stored (``ImagesVl``: ISPY1_1003, 1009, 1011,
   1036, 1051, 1064, 1088, 1099) and every sixteenth of the sixty-four stored training cases
   (``imagesTr``: ISPY1_1002, 1061, 1127, 1174).  Tumours of 2.5-84 mL.
+- ``--held-out-2026-12-06`` writes sixteen more instead, chosen by rule before any was run
+  (every fourth of the sixty-four stored training cases from the third: ISPY1_1005, 1016, 1030,
+  1035, 1069, 1083, 1100, 1123, 1130, 1136, 1148, 1163, 1177, 1199, 1222, 1234): held out for
+  version 40 of the click method, whose rule was chosen on the twelve above.
 """
 from __future__ import annotations
 
@@ -44,6 +48,9 @@ VISCOMP_CASES = (("ISPY1_1003", "Vl"), ("ISPY1_1009", "Vl"), ("ISPY1_1011", "Vl"
                  ("ISPY1_1036", "Vl"), ("ISPY1_1051", "Vl"), ("ISPY1_1064", "Vl"),
                  ("ISPY1_1088", "Vl"), ("ISPY1_1099", "Vl"), ("ISPY1_1002", "Tr"),
                  ("ISPY1_1061", "Tr"), ("ISPY1_1127", "Tr"), ("ISPY1_1174", "Tr"))
+HELD_OUT_CASES = tuple((f"ISPY1_{n}", "Tr") for n in (
+    1005, 1016, 1030, 1035, 1069, 1083, 1100, 1123, 1130, 1136, 1148, 1163, 1177, 1199, 1222,
+    1234))
 LICENCE = ("CC BY 4.0 (TCIA ISPY1-Tumor-SEG-Radiomics via Dduarte5555/Projeto_VisComp@"
            f"{VISCOMP_COMMIT[:8]}; DCE_0002 late post-contrast, z-scored)")
 COLUMNS = ["case_id", "cancer_type", "modality", "image", "mask", "tumour_labels", "organ_mask",
@@ -115,10 +122,12 @@ def main(argv=None) -> int:
         "PANCANCER_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")),
                     help="the shared data folder, whose breast case the written cases are "
                          "compared with (default: $PANCANCER_SHARED_DATA, else ../shared/data)")
+    ap.add_argument("--held-out-2026-12-06", dest="held_out", action="store_true",
+                    help="write the sixteen cases held out for version 40 instead of the twelve")
     args = ap.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     rows, written = [], []
-    for case, split in VISCOMP_CASES:
+    for case, split in HELD_OUT_CASES if args.held_out else VISCOMP_CASES:
         viscomp_case(args.viscomp, case, split, args.out / case)
         written.append(args.out / case)
         rows.append([case.lower(), "breast", "MR", f"{case}/image.nii.gz", f"{case}/mask.nii.gz",
