@@ -4008,6 +4008,32 @@ def test_an_open_bright_layer_runs_the_generic_model_too(monkeypatch):
         seg.ClickParameters(open_rim_max=1.5).validate()
 
 
+def test_a_thick_bright_layer_runs_the_generic_model_too():
+    """A breast cancer on late post-contrast MR: a bright lesion (600, radius 9 mm) inside
+    enhancing parenchyma (300, an ellipsoid of semi-axes 26-34 mm) in dark fat (0); noise sd 10,
+    1 mm.  The enhancement threshold (0.3 of the peak over the fat: 180) takes the parenchyma in,
+    so the enhancing model's mask is the parenchyma, 108 mL (Dice 0.06) at a high confidence.
+    The bright layer around the click is thicker than ``thick_layer_mm`` (20 mm), so the generic
+    model runs too and, more reliable, is kept: the lesion (Dice > 0.95).  Off (None), the
+    enhancing result; a non-positive value is refused."""
+    n, c = 110, 55
+    z, y, x = np.ogrid[:n, :n, :n]
+    arr = np.zeros((n, n, n))
+    arr[((z - c) / 26.0) ** 2 + ((y - c) / 30.0) ** 2 + ((x - c - 6) / 34.0) ** 2 <= 1] = 300.0
+    lesion = (z - c) ** 2 + (y - c) ** 2 + (x - c) ** 2 <= 81
+    arr[lesion] = 600.0
+    arr += np.random.default_rng(0).normal(0, 10, arr.shape)
+    im = _image(arr, (1.0, 1.0, 1.0))
+    click = [_pt(im, (c, c, c))]
+    res = seg.segment_click(im, click, modality="MR")
+    assert res.model == "generic" and _dice(res.mask, lesion) > 0.95
+    off = seg.segment_click(im, click, modality="MR",
+                            params=seg.ClickParameters(thick_layer_mm=None))
+    assert off.model == "bright" and _dice(off.mask, lesion) < 0.1 and off.volume_ml > 50
+    with pytest.raises(ValueError, match="thick_layer_mm"):
+        seg.ClickParameters(thick_layer_mm=0.0).validate()
+
+
 def _texture_choice(modality, coarse_conf=0.6, part=0.25, contained=1.0, recurs=True,
                     box=None):
     """Step 8's texture rule on made-up attempts (``_Click.attempt`` replaced): the first

@@ -85,6 +85,7 @@ class ClickParameters:
     inside_reward: float = 0.0
     unbounded_bright: float = 0.25
     open_rim_max: float = 0.15
+    thick_layer_mm: Optional[float] = 20.0
     texture_part_max: float = 1.0 / 3.0
     texture_contain_min: float = 0.9
     texture_conf_min: float = 0.5
@@ -124,6 +125,10 @@ class ClickParameters:
                                                       and self.box_focus_min_ml >= 0):
             raise ValueError(f"box_focus_min_ml must be >= 0 or None (off), got "
                              f"{self.box_focus_min_ml!r}")
+        if self.thick_layer_mm is not None and not (np.isfinite(self.thick_layer_mm)
+                                                    and self.thick_layer_mm > 0):
+            raise ValueError(f"thick_layer_mm must be a positive number or None (off), got "
+                             f"{self.thick_layer_mm!r}")
         if self.thick_growth_mm is not None and not (np.isfinite(self.thick_growth_mm)
                                                      and self.thick_growth_mm > 0):
             raise ValueError(f"thick_growth_mm must be a positive number or None (off), got "

@@ -28,9 +28,10 @@ Method
    inside thick fat), else ``generic`` (a third of the rays where a skull-stripped brain's edge
    cuts the rim open: ``edge_rim_min_hits``).  An enhancing rim ends within the rays; a layer of
    fat around a limb's muscles often goes on to their end. So when the bright layer goes on to the
-   rays' end on more than ``open_rim_max`` (15 %) of the first seed's rays that meet it and the
-   result (steps 2-8) is ``bright``, the ``generic`` model's result, with its own retries, is made
-   too and the higher of the two in step 8's rank is kept.  In the ``bright`` model the dark
+   rays' end on more than ``open_rim_max`` (15 %) of the first seed's rays that meet it, or is
+   ``thick_layer_mm`` (20 mm) thick or more (median of those rays: enhancing breast parenchyma
+   around a breast cancer, not a rim), and the result (steps 2-8) is ``bright``, the ``generic``
+   model's result, with its own retries, is made too and the higher in step 8's rank is kept.  In the ``bright`` model the dark
    interior between the seed and the first enhancing voxel of each ray (within ``enclosure_mm``)
    counts as tumour too.  A box says where the tumour is, not what the tissue around it looks like:
    the model, its statistics and its likelihood come from the ``ray_length_mm`` around the seeds as
@@ -769,10 +770,13 @@ class _Click:
                 best = alt
         # an enhancing model chosen at the first seed where the bright layer its rays meet goes
         # on to their end on more than ``open_rim_max`` of them (not a closed rim: fat around a
-        # limb's muscles), and an enhancing result: the generic model's result too, with its
-        # own retries; the higher rank kept
+        # limb's muscles) or is ``thick_layer_mm`` thick (enhancing breast parenchyma), and an
+        # enhancing result: the generic model's result too, with its own retries; the higher
+        # rank kept
+        layer = first.res["details"].get("bright", {})
         if (model == "auto" and first.res["model"] == "bright" and best.res["model"] == "bright"
-                and first.res["details"]["bright"]["open_fraction"] > p.open_rim_max):
+                and (layer["open_fraction"] > p.open_rim_max or p.thick_layer_mm is not None and
+                     layer["first_run_samples"] * first.p.ray_step_mm >= p.thick_layer_mm)):
             alt = self.choose("generic")
             if self.conf_of(alt) is not None and self.rank(alt) > self.rank(best):
                 best = alt
