@@ -4034,6 +4034,36 @@ def test_a_thick_bright_layer_runs_the_generic_model_too():
         seg.ClickParameters(thick_layer_mm=0.0).validate()
 
 
+def test_segment_appearance_option_forces_the_model(tmp_path):
+    """``segment --appearance``: on the thick-layer phantom above the default (auto) reports the
+    generic model and the lesion, ``--appearance bright`` the enhancing model and the
+    parenchyma (over 50 mL); the command line's choices are the core's ``MODELS``."""
+    from PanCancerSubtypeLib.cli import main
+    from PanCancerSubtypeLib.commands.segmentation import APPEARANCE_MODELS
+    from PanCancerSubtypeLib.segmentation.click import MODELS
+
+    assert APPEARANCE_MODELS == MODELS
+    n, c = 110, 55
+    z, y, x = np.ogrid[:n, :n, :n]
+    arr = np.zeros((n, n, n))
+    arr[((z - c) / 26.0) ** 2 + ((y - c) / 30.0) ** 2 + ((x - c - 6) / 34.0) ** 2 <= 1] = 300.0
+    lesion = (z - c) ** 2 + (y - c) ** 2 + (x - c) ** 2 <= 81
+    arr[lesion] = 600.0
+    arr += np.random.default_rng(0).normal(0, 10, arr.shape)
+    im = _image(arr, (1.0, 1.0, 1.0))
+    sitk.WriteImage(im, str(tmp_path / "mr.nii.gz"))
+    seed = ",".join(f"{v:g}" for v in _pt(im, (c, c, c)))
+    got = {}
+    for choice in (None, "bright"):
+        out, rep = tmp_path / f"{choice}.nii.gz", tmp_path / f"{choice}.json"
+        argv = ["segment", "--image", str(tmp_path / "mr.nii.gz"), f"--seed={seed}",
+                "--modality", "MR", "--out", str(out), "--report", str(rep), "--threads", "1"]
+        assert main(argv + ([] if choice is None else ["--appearance", choice])) == 0
+        got[choice] = (json.loads(rep.read_text()), _dice(sitk.ReadImage(str(out)), lesion))
+    assert got[None][0]["model"] == "generic" and got[None][1] > 0.95
+    assert got["bright"][0]["model"] == "bright" and got["bright"][0]["volume_ml"] > 50
+
+
 def _texture_choice(modality, coarse_conf=0.6, part=0.25, contained=1.0, recurs=True,
                     box=None):
     """Step 8's texture rule on made-up attempts (``_Click.attempt`` replaced): the first

@@ -180,6 +180,12 @@ def test_segment_args_pass_the_cli_parser():
     ns = parser.parse_args(["segment"] + logic.segment_args("i", "o", model_dir="/m",
                                                             modality="MR"))
     assert ns.model == "/m" and ns.seed == [] and ns.modality == "MR"
+    # the panel's appearance model (PanCancerSegmentationLogic.startSegmentation's settings)
+    ns = parser.parse_args(["segment"] + logic.segment_args("i", "o", [(1.0, 2.0, 3.0)],
+                                                            settings={"appearance": "generic"}))
+    assert ns.appearance == "generic"
+    assert parser.parse_args(["segment"] + logic.segment_args(
+        "i", "o", [(1.0, 2.0, 3.0)])).appearance is None
     ns = cli.build_parser().parse_args(["features"] + logic.features_args(
         {"image": "-i.nrrd", "mask": "m", "organ_mask": "o"}, "f.csv", "CT", ["shape"],
         "-case:tumour", organ="lung", shape_mode="reference", shape_interpolation="shape"))

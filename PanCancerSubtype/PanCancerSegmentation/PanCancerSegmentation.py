@@ -76,6 +76,8 @@ class PanCancerSegmentationParameterNode:
     background - optional point list with points outside the tumour (click method).
     secondChannel - optional second image of the same region, e.g. FLAIR next to T1c (click method).
     method - "click" (default) or "region_growing".
+    appearance - the click method's appearance model: "auto" (default), "lung", "bright" or
+        "generic".
     modelDir - folder of a trained U-Net model (automatic segmentation).
     organ - organ of the tumour (parenchyma model).
     modality - "auto", "CT" or "MR".
@@ -88,6 +90,7 @@ class PanCancerSegmentationParameterNode:
     background: vtkMRMLMarkupsFiducialNode
     secondChannel: vtkMRMLScalarVolumeNode
     method: Annotated[str, Choice(["click", "region_growing"])] = "click"
+    appearance: Annotated[str, Choice(["auto", "lung", "bright", "generic"])] = "auto"
     modelDir: pathlib.Path
     organ: Annotated[str, Choice(["lung", "brain", "breast", "other"])] = "lung"
     modality: Annotated[str, Choice(["auto", "CT", "MR"])] = "auto"
@@ -149,7 +152,8 @@ class PanCancerSegmentationWidget(PanelWidgetMixin, ScriptedLoadableModuleWidget
                                          modality=self._modality(), box=p.box,
                                          background=p.background,
                                          secondChannel=p.secondChannel, method=p.method,
-                                         onReport=self.showConfidence)
+                                         appearance=None if p.appearance == "auto" else
+                                         p.appearance, onReport=self.showConfidence)
 
     def showConfidence(self, report) -> None:
         """The click method's confidence under the button; a low one is shown as a warning."""
@@ -238,10 +242,11 @@ class PanCancerSegmentationLogic(ScriptedLoadableModuleLogic):
 
     def startSegmentation(self, jobs, volumeNode, segmentationNode, seeds=None, modelDir=None,
                           modality=None, box=None, background=None, secondChannel=None,
-                          method="click", onReport=None):
+                          method="click", onReport=None, appearance=None):
         """Run ``pancancer-subtype segment`` in a background process; the result becomes the
         ``tumour`` segment of ``segmentationNode`` when the job completes; ``onReport`` gets the
-        click method's report (confidence, warnings)."""
+        click method's report (confidence, warnings); ``appearance``: the click method's
+        appearance model (``--appearance``; None: chosen from the modality and the click)."""
         from PanCancerSubtypeSlicerLib import actions
 
         tmp = slicer.util.tempDirectory("PanCancerSegmentation")
@@ -252,7 +257,9 @@ class PanCancerSegmentationLogic(ScriptedLoadableModuleLogic):
             job = actions.seed_segmentation(volumeNode, seeds, segmentationNode, tmp,
                                             modality=modality, box=box, background=background,
                                             second_channel=secondChannel, method=method,
-                                            on_done=onReport)
+                                            on_done=onReport,
+                                            settings={"appearance": appearance} if appearance
+                                            else None)
         finish = job.finish
 
         def finishAndShow():

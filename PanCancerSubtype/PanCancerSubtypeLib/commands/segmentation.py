@@ -8,6 +8,8 @@ from .checks import fraction, positive_float, positive_int
 
 #: semi-automatic methods of ``segment --method`` (as ``segmentation.semiauto.METHODS``)
 METHODS = ("click", "region_growing")
+#: ``segmentation.click.MODELS`` (not imported here: the parser stays light; a test checks them)
+APPEARANCE_MODELS = ("auto", "lung", "bright", "generic")
 
 
 def _floats(text: str, n: int, what: str):
@@ -89,6 +91,12 @@ def register(sub):
     p.add_argument("--modality", choices=("CT", "MR"), default=None,
                    help="imaging modality (guessed from the image as `features` does when "
                         "omitted; the one used is printed)")
+    p.add_argument("--appearance", choices=APPEARANCE_MODELS, default=None,
+                   help="click method: the appearance model (default auto: chosen from the "
+                        "modality and the click; lung: CT, tissue against aerated lung; bright: "
+                        "MR, an enhancing tumour and the core its rim encloses; generic: the "
+                        "click's own intensity class), e.g. generic where auto takes enhancing "
+                        "breast parenchyma or a liver under the lung for the tumour's")
     p.add_argument("--report", default=None, metavar="JSON",
                    help="click method: write the confidence, the masks' agreement from other "
                         "clicks, the appearance model, the modality used, warnings and volume")
@@ -198,6 +206,7 @@ def _check_segment_options(args):
                          "(semi-automatic)" + hint, source="segment")
     click_only = {"--background": bool(background), "--second-channel": bool(args.second_channel),
                   "--report": bool(args.report), "--warn-below": args.warn_below is not None,
+                  "--appearance": args.appearance is not None,
                   "--no-confidence": args.no_confidence,
                   "--resample-second-channel": args.resample_second_channel}
     growing_only = {"--multiplier": args.multiplier is not None,
@@ -299,6 +308,12 @@ def run_segment(args):
     print(f"modality: {modality}" + ("" if args.modality else
                                      " (guessed from the image, as `features` does; give "
                                      "--modality to override)"))
+    if args.appearance == "lung" and modality != "CT":
+        from ..errors import UsageError
+
+        raise UsageError(f"the lung model reads CT numbers (Hounsfield units); the image is "
+                         f"{modality}" + ("" if args.modality else " (guessed; give --modality "
+                                          "CT if it is CT)"), source="--appearance")
     report = None
     if args.model:
         from ..segmentation import segment_image
@@ -318,7 +333,8 @@ def run_segment(args):
             kw["threads"] = args.threads
         res = segment_click(image, seeds, bbox=bbox,    # (it casts the part it works on)
                             background_lps_mm=background or None, second_channel=ch2,
-                            modality=modality, params=ClickParameters(**kw),
+                            modality=modality, model=args.appearance or "auto",
+                            params=ClickParameters(**kw),
                             confidence=not args.no_confidence, source=args.image)
         mask = res.mask
         report = res.summary()
