@@ -4008,14 +4008,10 @@ def test_an_open_bright_layer_runs_the_generic_model_too(monkeypatch):
         seg.ClickParameters(open_rim_max=1.5).validate()
 
 
-def test_a_thick_bright_layer_runs_the_generic_model_too():
+def _lesion_in_enhancing_parenchyma():
     """A breast cancer on late post-contrast MR: a bright lesion (600, radius 9 mm) inside
-    enhancing parenchyma (300, an ellipsoid of semi-axes 26-34 mm) in dark fat (0); noise sd 10,
-    1 mm.  The enhancement threshold (0.3 of the peak over the fat: 180) takes the parenchyma in,
-    so the enhancing model's mask is the parenchyma, 108 mL (Dice 0.06) at a high confidence.
-    The bright layer around the click is thicker than ``thick_layer_mm`` (20 mm), so the generic
-    model runs too and, more reliable, is kept: the lesion (Dice > 0.95).  Off (None), the
-    enhancing result; a non-positive value is refused."""
+    enhancing parenchyma (300, an ellipsoid of semi-axes 26-34 mm) in dark fat (0); noise sd
+    10, 1 mm.  Returns the image, the lesion and the click at its centre."""
     n, c = 110, 55
     z, y, x = np.ogrid[:n, :n, :n]
     arr = np.zeros((n, n, n))
@@ -4024,7 +4020,16 @@ def test_a_thick_bright_layer_runs_the_generic_model_too():
     arr[lesion] = 600.0
     arr += np.random.default_rng(0).normal(0, 10, arr.shape)
     im = _image(arr, (1.0, 1.0, 1.0))
-    click = [_pt(im, (c, c, c))]
+    return im, lesion, [_pt(im, (c, c, c))]
+
+
+def test_a_thick_bright_layer_runs_the_generic_model_too():
+    """``_lesion_in_enhancing_parenchyma``: the enhancement threshold (0.3 of the peak over the
+    fat: 180) takes the parenchyma in, so the enhancing model's mask is the parenchyma, 108 mL
+    (Dice 0.06) at a high confidence.  The bright layer around the click is thicker than
+    ``thick_layer_mm`` (20 mm), so the generic model runs too and, more reliable, is kept: the
+    lesion (Dice > 0.95).  Off (None), the enhancing result; a non-positive value is refused."""
+    im, lesion, click = _lesion_in_enhancing_parenchyma()
     res = seg.segment_click(im, click, modality="MR")
     assert res.model == "generic" and _dice(res.mask, lesion) > 0.95
     off = seg.segment_click(im, click, modality="MR",
@@ -4035,24 +4040,17 @@ def test_a_thick_bright_layer_runs_the_generic_model_too():
 
 
 def test_segment_appearance_option_forces_the_model(tmp_path):
-    """``segment --appearance``: on the thick-layer phantom above the default (auto) reports the
-    generic model and the lesion, ``--appearance bright`` the enhancing model and the
-    parenchyma (over 50 mL); the command line's choices are the core's ``MODELS``."""
+    """``segment --appearance``: on ``_lesion_in_enhancing_parenchyma`` the default (auto)
+    reports the generic model and the lesion, ``--appearance bright`` the enhancing model and
+    the parenchyma (over 50 mL); the command line's choices are the core's ``MODELS``."""
     from PanCancerSubtypeLib.cli import main
     from PanCancerSubtypeLib.commands.segmentation import APPEARANCE_MODELS
     from PanCancerSubtypeLib.segmentation.click import MODELS
 
     assert APPEARANCE_MODELS == MODELS
-    n, c = 110, 55
-    z, y, x = np.ogrid[:n, :n, :n]
-    arr = np.zeros((n, n, n))
-    arr[((z - c) / 26.0) ** 2 + ((y - c) / 30.0) ** 2 + ((x - c - 6) / 34.0) ** 2 <= 1] = 300.0
-    lesion = (z - c) ** 2 + (y - c) ** 2 + (x - c) ** 2 <= 81
-    arr[lesion] = 600.0
-    arr += np.random.default_rng(0).normal(0, 10, arr.shape)
-    im = _image(arr, (1.0, 1.0, 1.0))
+    im, lesion, click = _lesion_in_enhancing_parenchyma()
     sitk.WriteImage(im, str(tmp_path / "mr.nii.gz"))
-    seed = ",".join(f"{v:g}" for v in _pt(im, (c, c, c)))
+    seed = ",".join(f"{v:g}" for v in click[0])
     got = {}
     for choice in (None, "bright"):
         out, rep = tmp_path / f"{choice}.nii.gz", tmp_path / f"{choice}.json"
