@@ -95,8 +95,8 @@ def register(sub):
                    help="click method: the appearance model (default auto: chosen from the "
                         "modality and the click; lung: CT, tissue against aerated lung; bright: "
                         "MR, an enhancing tumour and the core its rim encloses; generic: the "
-                        "click's own intensity class), e.g. generic where auto takes enhancing "
-                        "breast parenchyma or a liver under the lung for the tumour's")
+                        "click's own intensity class), e.g. generic where auto mistakes "
+                        "enhancing breast parenchyma, or a liver under the lung, for tumour")
     p.add_argument("--report", default=None, metavar="JSON",
                    help="click method: write the confidence, the masks' agreement from other "
                         "clicks, the appearance model, the modality used, warnings and volume")

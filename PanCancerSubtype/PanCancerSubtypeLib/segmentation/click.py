@@ -31,13 +31,14 @@ Method
    rays' end on more than ``open_rim_max`` (15 %) of the first seed's rays that meet it, or is
    ``thick_layer_mm`` (20 mm) thick or more (median of those rays: enhancing breast parenchyma
    around a breast cancer, not a rim), and the result (steps 2-8) is ``bright``, the ``generic``
-   model's result, with its own retries, is made too and the higher in step 8's rank is kept.  In the ``bright`` model the dark
-   interior between the seed and the first enhancing voxel of each ray (within ``enclosure_mm``)
-   counts as tumour too.  A box says where the tumour is, not what the tissue around it looks like:
-   the model, its statistics and its likelihood come from the ``ray_length_mm`` around the seeds as
-   without a box, and the box limits the rays (step 2).  With a box, the ``generic`` likelihood
-   comes from the box itself, as in GrabCut: the values of its core against those of a
-   ``box_band_mm`` band outside it (``box_likelihood``).  When the chosen model delimits nothing
+   model's result, with its own retries, is made too and the higher in step 8's rank is kept.
+   In the ``bright`` model the dark interior between the seed and the first enhancing voxel of
+   each ray (within ``enclosure_mm``) counts as tumour too.  A box says where the tumour is, not
+   what the tissue around it looks like: the model, its statistics and its likelihood come from
+   the ``ray_length_mm`` around the seeds as without a box, and the box limits the rays (step 2).
+   With a box, the ``generic`` likelihood comes from the box itself, as in GrabCut: the values of
+   its core against those of a ``box_band_mm`` band outside it (``box_likelihood``).  When the
+   chosen model delimits nothing
    around the click (a mask smaller than the seed's ``seed_radius_mm`` ball; with further seeds,
    the first seed's own region, whatever the others add) or, with a box, a mask filling less than
    ``min_box_fill`` or more than ``max_box_fill`` of it or spanning less than ``min_box_span`` of
@@ -773,8 +774,8 @@ class _Click:
         # limb's muscles) or is ``thick_layer_mm`` thick (enhancing breast parenchyma), and an
         # enhancing result: the generic model's result too, with its own retries; the higher
         # rank kept
-        layer = first.res["details"].get("bright", {})
-        if (model == "auto" and first.res["model"] == "bright" and best.res["model"] == "bright"
+        layer = first.res["model"] == "bright" and first.res["details"]["bright"]
+        if (model == "auto" and layer and best.res["model"] == "bright"
                 and (layer["open_fraction"] > p.open_rim_max or p.thick_layer_mm is not None and
                      layer["first_run_samples"] * first.p.ray_step_mm >= p.thick_layer_mm)):
             alt = self.choose("generic")
