@@ -1,7 +1,7 @@
 """Six abdominal CT tumour cases (liver) outside the shared data and external_ct.py's, rebuilt
 from public git repositories as ``CASE/image.nii.gz`` (int16, HU) and ``CASE/mask.nii.gz`` (uint8,
-1 = the tumour, same grid), listed in ``cases.csv`` (case_id, modality, image, mask,
-tumour_labels; paths relative to the csv's folder).
+1 = the tumour, same grid), listed in ``cases.csv`` (the columns of the shared data's cases.csv,
+with each case's licence; paths relative to the csv's folder).
 
     git clone https://github.com/alireza-da/TraumaDetectionProject trauma
     git clone https://github.com/akbaig/medical-imaging-project akbaig
@@ -61,7 +61,8 @@ JOYARUP_COMMIT = "07f2bc0b4c4c28de6d21e694325a96b5218ea792"
 IRCAD_LICENCE = (f"CC BY-NC-ND 4.0 (3D-IRCADb-01 via alireza-da/TraumaDetectionProject@"
                  f"{TRAUMA_COMMIT[:8]}) - internal evaluation only")
 HCC_LICENCE = "not stated (RadCTTACEomics via {}@{}) - internal evaluation only"
-COLUMNS = ["case_id", "modality", "image", "mask", "tumour_labels"]
+COLUMNS = ["case_id", "cancer_type", "modality", "image", "mask", "tumour_labels", "organ_mask",
+           "licence"]
 
 
 def largest_component(mask: np.ndarray) -> np.ndarray:
@@ -169,7 +170,10 @@ def main(argv=None) -> int:
             build(repo, args.out / case_id)
             print(f"{case_id}: written to {args.out / case_id} ({licence})")
         if (args.out / case_id / "mask.nii.gz").exists():    # this run's or an earlier one's
-            rows.append([case_id, "CT", f"{case_id}/image.nii.gz", f"{case_id}/mask.nii.gz", ""])
+            organ = args.out / case_id / "liver.nii.gz"
+            rows.append([case_id, "liver", "CT", f"{case_id}/image.nii.gz",
+                         f"{case_id}/mask.nii.gz", "", f"{case_id}/liver.nii.gz"
+                         if organ.exists() else "", licence])
     with open(args.out / "cases.csv", "w", newline="") as f:
         csv.writer(f, lineterminator="\n").writerows([COLUMNS] + rows)
     print(f"{len(rows)} cases in {args.out / 'cases.csv'}")
