@@ -28,6 +28,11 @@ do) at the commit below; nothing is copied into this project.
   (meant as every fourth of the sixty-four stored training cases from the third; by a counting
   slip 1069, 1083, 1100 and 1123 are each the case after the one that rule gives).  Held out
   for version 40 of the click method, whose rule was chosen on the twelve above.
+- ``--confirm-2026-12-07`` writes twenty-two more instead, never run before version 40 was
+  committed and looked at: every other one (the first, third, ...) of the forty-four stored
+  training cases in neither list above, in the repository's order, listed by a script:
+  ISPY1_1004, 1013, 1017, 1025, 1032, 1056, 1065, 1073, 1087, 1096, 1112, 1128, 1134, 1137,
+  1147, 1152, 1168, 1185, 1192, 1209, 1226, 1231.
 """
 from __future__ import annotations
 
@@ -52,6 +57,9 @@ VISCOMP_CASES = (("ISPY1_1003", "Vl"), ("ISPY1_1009", "Vl"), ("ISPY1_1011", "Vl"
 HELD_OUT_CASES = tuple((f"ISPY1_{n}", "Tr") for n in (
     1005, 1016, 1030, 1035, 1069, 1083, 1100, 1123, 1130, 1136, 1148, 1163, 1177, 1199, 1222,
     1234))
+CONFIRM_CASES = tuple((f"ISPY1_{n}", "Tr") for n in (
+    1004, 1013, 1017, 1025, 1032, 1056, 1065, 1073, 1087, 1096, 1112, 1128, 1134, 1137, 1147,
+    1152, 1168, 1185, 1192, 1209, 1226, 1231))
 LICENCE = ("CC BY 4.0 (TCIA ISPY1-Tumor-SEG-Radiomics via Dduarte5555/Projeto_VisComp@"
            f"{VISCOMP_COMMIT[:8]}; DCE_0002 late post-contrast, z-scored)")
 COLUMNS = ["case_id", "cancer_type", "modality", "image", "mask", "tumour_labels", "organ_mask",
@@ -123,12 +131,16 @@ def main(argv=None) -> int:
         "PANCANCER_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")),
                     help="the shared data folder, whose breast case the written cases are "
                          "compared with (default: $PANCANCER_SHARED_DATA, else ../shared/data)")
-    ap.add_argument("--held-out-2026-12-06", dest="held_out", action="store_true",
-                    help="write the sixteen cases held out for version 40 instead of the twelve")
+    which = ap.add_mutually_exclusive_group()
+    which.add_argument("--held-out-2026-12-06", dest="held_out", action="store_true",
+                       help="write the sixteen cases held out for version 40 instead of the twelve")
+    which.add_argument("--confirm-2026-12-07", dest="confirm", action="store_true",
+                       help="write the twenty-two cases of version 40's second check instead")
     args = ap.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     rows, written = [], []
-    for case, split in HELD_OUT_CASES if args.held_out else VISCOMP_CASES:
+    cases = HELD_OUT_CASES if args.held_out else CONFIRM_CASES if args.confirm else VISCOMP_CASES
+    for case, split in cases:
         viscomp_case(args.viscomp, case, split, args.out / case)
         written.append(args.out / case)
         rows.append([case.lower(), "breast", "MR", f"{case}/image.nii.gz", f"{case}/mask.nii.gz",
