@@ -3213,7 +3213,8 @@ def test_external_breast_names_a_written_case_that_is_the_shared_scan(monkeypatc
     """``benchmarks/external_breast.shared_twins``: a written case whose image has the size and
     spacing, and whose mask the voxel count, of a shared breast MR case is named; one with another
     mask size or another spacing is not, nor is a shared row of another cancer; no shared table:
-    nothing.  ``same_grid`` tells a label moved by 0.1 mm from one moved by 1e-6 mm."""
+    nothing.  ``io.same_geometry``, its grid check, tells a label moved by 0.1 mm from one moved
+    by 1e-6 mm."""
     monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))
     eb = _bench_module("external_breast")   # (it imports external_gliomas from its folder)
 
@@ -3238,12 +3239,14 @@ def test_external_breast_names_a_written_case_that_is_the_shared_scan(monkeypatc
         ("finer", 7, (1.0, 1.0, 1.0))))
     assert eb.shared_twins([twin, larger, finer], shared) == [(twin, "breast_x")]
     assert eb.shared_twins([twin], tmp_path / "absent") == []
+    from PanCancerSubtypeLib import io
+
     a = sitk.Image(4, 4, 4, sitk.sitkUInt8)
     b = sitk.Image(4, 4, 4, sitk.sitkUInt8)
     b.SetOrigin((0.0, 1e-6, 0.0))
-    assert eb.same_grid(a, b)
+    assert io.same_geometry(a, b)
     b.SetOrigin((0.0, 0.1, 0.0))
-    assert not eb.same_grid(a, b)
+    assert not io.same_geometry(a, b)
 
 
 def test_external_abdomen_keeps_the_largest_26_connected_tumour(monkeypatch):
@@ -4043,7 +4046,6 @@ def test_segment_appearance_option_forces_the_model(tmp_path):
     """``segment --appearance``: on ``_lesion_in_enhancing_parenchyma`` the default (auto)
     reports the generic model and the lesion, ``--appearance bright`` the enhancing model and
     the parenchyma (over 50 mL); the command line's choices are the core's ``MODELS``."""
-    from PanCancerSubtypeLib.cli import main
     from PanCancerSubtypeLib.commands.segmentation import APPEARANCE_MODELS
     from PanCancerSubtypeLib.segmentation.click import MODELS
 
@@ -4056,7 +4058,7 @@ def test_segment_appearance_option_forces_the_model(tmp_path):
         out, rep = tmp_path / f"{choice}.nii.gz", tmp_path / f"{choice}.json"
         argv = ["segment", "--image", str(tmp_path / "mr.nii.gz"), f"--seed={seed}",
                 "--modality", "MR", "--out", str(out), "--report", str(rep), "--threads", "1"]
-        assert main(argv + ([] if choice is None else ["--appearance", choice])) == 0
+        assert cli_main(argv + ([] if choice is None else ["--appearance", choice])) == 0
         got[choice] = (json.loads(rep.read_text()), _dice(sitk.ReadImage(str(out)), lesion))
     assert got[None][0]["model"] == "generic" and got[None][1] > 0.95
     assert got["bright"][0]["model"] == "bright" and got["bright"][0]["volume_ml"] > 50

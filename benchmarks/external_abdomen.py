@@ -50,7 +50,7 @@ from scipy import ndimage
 from external_ct import git_dir, read_series     # (benchmarks/, the script's own folder)
 from external_gliomas import git_file
 from PanCancerSubtypeLib.dicomseg import read_dicom_seg
-from PanCancerSubtypeLib.io import mask_from_array, write_image
+from PanCancerSubtypeLib.io import mask_from_array, same_geometry, write_image
 
 TRAUMA_COMMIT = "23e58c490f7541af140ea5f51e4b9dc6464d3118"
 AKBAIG_COMMIT = "35fe5424b0328ff072000049b2560efd3f1b0920"
@@ -86,9 +86,7 @@ def ircad17_case(repo: Path, out: Path) -> None:
         masks = {}
         for name in ("livertumor1", "livertumor2", "liver"):
             mask, _ = read_series(git_dir(repo, TRAUMA_COMMIT, f"MASKS_DICOM/{name}", tmp / name))
-            if (mask.GetSize() != image.GetSize()
-                    or not np.allclose(mask.GetOrigin(), image.GetOrigin())
-                    or not np.allclose(mask.GetSpacing(), image.GetSpacing())):
+            if not same_geometry(mask, image):
                 raise SystemExit(f"{repo}: mask {name} is not on the CT's grid")
             masks[name] = sitk.GetArrayFromImage(mask) > 0
     # the two tumours are apart: the largest component of their union is livertumor1
@@ -119,43 +117,41 @@ def seg_case(repo: Path, commit: str, series: str, seg: str, out: Path) -> None:
     save_case(image, sitk.GetArrayFromImage(mask) > 0, out)
 
 
+#: the repositories: option -> (GitHub name, commit)
+SOURCES = {"trauma": ("alireza-da/TraumaDetectionProject", TRAUMA_COMMIT),
+           "akbaig": ("akbaig/medical-imaging-project", AKBAIG_COMMIT),
+           "shihab": ("ShihaburRahmann/medical-image-processing", SHIHAB_COMMIT),
+           "criscione": ("gcriscione/MIP", CRISCIONE_COMMIT),
+           "irving": ("IrvingPU/Medical_Images_Project", IRVING_COMMIT),
+           "joyarup": ("joyarup/Medical-Imaging-Project", JOYARUP_COMMIT)}
+#: the HCC samples: case id, option, CT series folder, tumour SEG
+HCC_SAMPLES = (
+    ("hcc_0697", "akbaig", "0697/31_EQP_Ax5.00mm", "0697/31_EQP_Ax5.00mm_ManualROI_Tumor.dcm"),
+    ("hcc_2022", "shihab", "2022/11_AP_Ax5.00mm", "2022/11_AP_Ax5.00mm_ManualROI_Tumor.dcm"),
+    ("hcc_1211", "criscione", "dataset/10_AP_Ax2.50mm",
+     "dataset/10_AP_Ax2.50mm_ManualROI_Tumor.dcm"),
+    ("hcc_1720", "irving", "data/raw/1720/DICOM/31_EQP_Ax5.00mm",
+     "data/raw/1720/SEGMENTATIONS/31_EQP_Ax5.00mm_ManualROI_Tumor.dcm"),
+    ("hcc_2144", "joyarup", "31_EQP_Ax5.00mm", "31_EQP_Ax5.00mm_ManualROI_Tumor.dcm"))
+
+
+def _hcc_builder(commit: str, series: str, seg: str):
+    """``seg_case`` of one HCC sample, called as (repository, output folder)."""
+    return lambda repo, out: seg_case(repo, commit, series, seg, out)
+
+
 # case id, option, builder (the repository, then the output folder), licence
-CASES = [
-    ("ircad1_17", "trauma", ircad17_case, IRCAD_LICENCE),
-    ("hcc_0697", "akbaig",
-     lambda repo, out: seg_case(repo, AKBAIG_COMMIT, "0697/31_EQP_Ax5.00mm",
-                                "0697/31_EQP_Ax5.00mm_ManualROI_Tumor.dcm", out),
-     HCC_LICENCE.format("akbaig/medical-imaging-project", AKBAIG_COMMIT[:8])),
-    ("hcc_2022", "shihab",
-     lambda repo, out: seg_case(repo, SHIHAB_COMMIT, "2022/11_AP_Ax5.00mm",
-                                "2022/11_AP_Ax5.00mm_ManualROI_Tumor.dcm", out),
-     HCC_LICENCE.format("ShihaburRahmann/medical-image-processing", SHIHAB_COMMIT[:8])),
-    ("hcc_1211", "criscione",
-     lambda repo, out: seg_case(repo, CRISCIONE_COMMIT, "dataset/10_AP_Ax2.50mm",
-                                "dataset/10_AP_Ax2.50mm_ManualROI_Tumor.dcm", out),
-     HCC_LICENCE.format("gcriscione/MIP", CRISCIONE_COMMIT[:8])),
-    ("hcc_1720", "irving",
-     lambda repo, out: seg_case(repo, IRVING_COMMIT, "data/raw/1720/DICOM/31_EQP_Ax5.00mm",
-                                "data/raw/1720/SEGMENTATIONS/31_EQP_Ax5.00mm_ManualROI_Tumor.dcm",
-                                out),
-     HCC_LICENCE.format("IrvingPU/Medical_Images_Project", IRVING_COMMIT[:8])),
-    ("hcc_2144", "joyarup",
-     lambda repo, out: seg_case(repo, JOYARUP_COMMIT, "31_EQP_Ax5.00mm",
-                                "31_EQP_Ax5.00mm_ManualROI_Tumor.dcm", out),
-     HCC_LICENCE.format("joyarup/Medical-Imaging-Project", JOYARUP_COMMIT[:8])),
-]
+CASES = [("ircad1_17", "trauma", ircad17_case, IRCAD_LICENCE)] + [
+    (case_id, option, _hcc_builder(SOURCES[option][1], series, seg),
+     HCC_LICENCE.format(SOURCES[option][0], SOURCES[option][1][:8]))
+    for case_id, option, series, seg in HCC_SAMPLES]
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--trauma", type=Path,
-                    help="a clone of alireza-da/TraumaDetectionProject (3D-IRCADb-01 patient 17)")
-    ap.add_argument("--akbaig", type=Path, help="a clone of akbaig/medical-imaging-project")
-    ap.add_argument("--shihab", type=Path,
-                    help="a clone of ShihaburRahmann/medical-image-processing")
-    ap.add_argument("--criscione", type=Path, help="a clone of gcriscione/MIP")
-    ap.add_argument("--irving", type=Path, help="a clone of IrvingPU/Medical_Images_Project")
-    ap.add_argument("--joyarup", type=Path, help="a clone of joyarup/Medical-Imaging-Project")
+    for option, (name, _) in SOURCES.items():
+        ap.add_argument(f"--{option}", type=Path, help=f"a clone of {name}" + (
+            " (3D-IRCADb-01 patient 17)" if option == "trauma" else ""))
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args(argv)
     if all(getattr(args, case[1]) is None for case in CASES):

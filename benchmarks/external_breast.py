@@ -46,7 +46,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from external_gliomas import git_file       # (benchmarks/, the script's own folder)
-from PanCancerSubtypeLib.io import mask_from_array, write_image
+from PanCancerSubtypeLib.io import mask_from_array, same_geometry, write_image
 
 VISCOMP_COMMIT = "74938c5a385b6d69d210d8f9875edd1e6a3b32ea"
 VISCOMP_DIR = "Dataset001_BREAST"
@@ -66,14 +66,6 @@ COLUMNS = ["case_id", "cancer_type", "modality", "image", "mask", "tumour_labels
            "licence"]
 
 
-def same_grid(a, b, tol: float = 1e-4) -> bool:
-    """Whether two images have the same size, spacing, origin and direction (to ``tol``)."""
-    return (a.GetSize() == b.GetSize()
-            and np.allclose(a.GetSpacing(), b.GetSpacing(), atol=tol)
-            and np.allclose(a.GetOrigin(), b.GetOrigin(), atol=tol)
-            and np.allclose(a.GetDirection(), b.GetDirection(), atol=tol))
-
-
 def viscomp_case(repo: Path, case: str, split: str, out: Path) -> None:
     """One ISPY1 case of Projeto_VisComp: its image (float32) and its mask (label > 0.5) on the
     image's grid."""
@@ -86,7 +78,7 @@ def viscomp_case(repo: Path, case: str, split: str, out: Path) -> None:
         label = sitk.ReadImage(str(git_file(repo, VISCOMP_COMMIT,
                                             f"{VISCOMP_DIR}/labels{split}/{case}.nii.gz",
                                             tmp / "label.nii.gz")))
-    if not same_grid(image, label):
+    if not same_geometry(image, label):
         raise SystemExit(f"{repo}: {case}'s label is not on its image's grid")
     mask = sitk.GetArrayFromImage(label) > 0.5
     if not mask.any():

@@ -175,6 +175,8 @@ def same_patients(folders, shared: Path) -> list:
     import numpy as np
     import SimpleITK as sitk
 
+    from PanCancerSubtypeLib.segmentation.metrics import dice_arrays
+
     table = shared / "cases.csv"
     if not table.is_file():
         print(f"no {table}: the written cases were not compared with the shared ones")
@@ -192,7 +194,7 @@ def same_patients(folders, shared: Path) -> list:
         mine = core(Path(d) / "OTMultiClass.nii.gz")
         for cid, ref in refs.items():
             if ref.shape == mine.shape and mine.any():
-                dice = 2.0 * float((ref & mine).sum()) / float(ref.sum() + mine.sum())
+                dice = dice_arrays(ref, mine)
                 if dice >= 0.9:
                     found.append((Path(d), cid, dice))
     return found

@@ -37,15 +37,15 @@ Method
    what the tissue around it looks like: the model, its statistics and its likelihood come from
    the ``ray_length_mm`` around the seeds as without a box, and the box limits the rays (step 2).
    With a box, the ``generic`` likelihood comes from the box itself, as in GrabCut: the values of
-   its core against those of a ``box_band_mm`` band outside it (``box_likelihood``).  When the
-   chosen model delimits nothing
-   around the click (a mask smaller than the seed's ``seed_radius_mm`` ball; with further seeds,
-   the first seed's own region, whatever the others add) or, with a box, a mask filling less than
-   ``min_box_fill`` or more than ``max_box_fill`` of it or spanning less than ``min_box_span`` of
-   it along an axis (step 7), even with the longer reach of step 8, the next model is run and the
-   first plausible result kept: ``lung`` / ``bright`` -> ``generic`` (from the box when there is
-   one) -> with a box, ``generic`` from the seed's own tissue (the Otsu class of the box) -> the
-   same at the coarse scale of step 8 -> the click's surroundings at that scale.
+   its core against those of a ``box_band_mm`` band outside it (``box_likelihood``).
+   When the chosen model delimits nothing around the click (a mask smaller than the seed's
+   ``seed_radius_mm`` ball; with further seeds, the first seed's own region, whatever the others
+   add) or, with a box, a mask filling less than ``min_box_fill`` or more than ``max_box_fill``
+   of it or spanning less than ``min_box_span`` of it along an axis (step 7), even with the
+   longer reach of step 8, the next model is run and the first plausible result kept:
+   ``lung`` / ``bright`` -> ``generic`` (from the box when there is one) -> with a box,
+   ``generic`` from the seed's own tissue (the Otsu class of the box) -> the same at the coarse
+   scale of step 8 -> the click's surroundings at that scale.
 2. **Rays**: ``n_rays`` directions (a Fibonacci sphere) from the seed, sampled every
    ``ray_step_mm`` up to ``ray_length_mm``, on a physical (mm) grid, so anisotropic voxels and
    oblique image directions are handled.  Rays stop at the bounding box, the image border and
