@@ -140,6 +140,10 @@ def corpus(tmp_path_factory):
     c["empty_csv"].write_text("")
     c["header_only"] = d / "header_only.csv"
     c["header_only"].write_text("ID,Image,Mask\n")
+    c["click_header_only"] = d / "click_header_only.csv"
+    c["click_header_only"].write_text("ID,Image,Seed\n")
+    c["bad_click"] = d / "bad_click.csv"
+    c["bad_click"].write_text(f"ID,Image,Seed\nx,{c['image']},\"1,2,3;4\"\n")
     c["no_mask_col"] = d / "no_mask_col.csv"
     c["no_mask_col"].write_text(f"ID,Image\nx,{c['image']}\n")
     rng = np.random.default_rng(1)
@@ -312,6 +316,7 @@ def test_model_readers(corpus):
 HEAVY = [  # (module, attribute): the work a command must not start before its checks pass
     ("PanCancerSubtypeLib.features", "extract_features"),
     ("PanCancerSubtypeLib.cohort", "run_cohort"),
+    ("PanCancerSubtypeLib.cohort", "run_segmentation_cohort"),
     ("PanCancerSubtypeLib.regions", "case_regions"),
     ("PanCancerSubtypeLib.segmentation", "segment_from_seeds"),
     ("PanCancerSubtypeLib.segmentation", "segment_click"),
@@ -424,6 +429,30 @@ CLI_CASES = [
     ("cohort-unknown-set-key", ["cohort-features", "--manifest", "{header_only}", "--out",
                                 "{out}.csv", "--set", "regional.nosuch=1", "--groups", "regional"],
      2, ["regional.nosuch"], True),
+    # cohort-segment
+    ("cohort-segment-workers-0", ["cohort-segment", "--manifest", "{bad_click}", "--out-dir",
+                                  "{out}", "--workers", "0"], 2, ["--workers", ">= 1"], True),
+    ("cohort-segment-bad-appearance", ["cohort-segment", "--manifest", "{bad_click}",
+                                       "--out-dir", "{out}", "--appearance", "fancy"], 2,
+     ["--appearance", "fancy"], True),
+    ("cohort-segment-out-dir-is-a-file", ["cohort-segment", "--manifest", "{bad_click}",
+                                          "--out-dir", "{image}"], 2,
+     ["--out-dir", "not a folder"], True),
+    ("cohort-segment-binary-manifest", ["cohort-segment", "--manifest", "{binary_csv}",
+                                        "--out-dir", "{out}"], 1, ["binary.csv", "not a text"],
+     True),
+    ("cohort-segment-missing-manifest", ["cohort-segment", "--manifest", "{missing}",
+                                         "--out-dir", "{out}"], 1,
+     ["missing.nii.gz", "does not exist"], True),
+    ("cohort-segment-no-seed-column", ["cohort-segment", "--manifest", "{header_only}",
+                                       "--out-dir", "{out}"], 1, ["header_only.csv", "Seed"],
+     True),
+    ("cohort-segment-no-rows", ["cohort-segment", "--manifest", "{click_header_only}",
+                                "--out-dir", "{out}"], 1, ["click_header_only.csv", "no cases"],
+     True),
+    ("cohort-segment-bad-seed", ["cohort-segment", "--manifest", "{bad_click}", "--out-dir",
+                                 "{out}"], 1, ["bad_click.csv", "row 2, column Seed", "'4'"],
+     True),
     # regions
     ("regions-unknown-extension", ["regions", "--image", "{image}", "--mask", "{mask}", "--out",
                                    "{out}.xyz"], 2, ["--out", ".nii.gz"], True),

@@ -32,6 +32,24 @@ Parallelism
 -----------
 ``workers=N`` runs cases in N local processes; ``scheduler="tcp://host:8786"`` sends them to a Dask
 distributed cluster.  Both produce the same CSV.
+
+Segmentation from clicks
+------------------------
+:func:`run_segmentation_cohort` segments every case of a *click manifest* with the click method
+(:func:`.segmentation.segment_click`), for a cohort without masks: columns ``Image`` and
+``Seed`` (``x,y,z`` in LPS mm; several seeds separated by ``;``), optional ``ID``, ``Box``
+(``x0,y0,z0,x1,y1,z1``), ``Background`` (points as ``Seed``), ``SecondChannel`` (an image on the
+same grid, e.g. FLAIR next to T1c), ``Modality`` (CT / MR; guessed from the image when empty),
+``Appearance`` (``auto``, ``lung``, ``bright``, ``generic``) and the feature manifest's
+``CancerType``, ``Organ``, ``OrganMask``, ``OrganLabel`` (passed on).  Every value that needs no
+image is checked when the manifest is read, before any work (:func:`read_click_manifest`: one
+line naming the row and column).  It writes ``masks/<ID>.nii.gz``, ``segmentation.csv`` (every
+case: the mask, the modality and appearance model used, the confidence, ``needs_check``, the
+volume, the warnings, ``error``) and ``manifest.csv`` (the cases segmented, in the columns
+``cohort-features`` reads), with the same rules as the features: a failing case is recorded and
+the run goes on, each finished case is kept at once (``segmentation.csv.parts/``) and a rerun
+resumes, the outputs are the same bit for bit whatever the workers (the method's result does not
+depend on its threads), timings go to ``segmentation.csv.provenance.json``.
 """
 from __future__ import annotations
 
@@ -242,15 +260,9 @@ def run_cohort(manifest, out_csv, groups=None, group_options=None, workers: int 
     timings: Dict[str, Any] = {}
     if resume:
         done.update(_load_previous(out_csv, prov_path, fps))
-        for p in sorted(parts_dir.glob("*.json")) if parts_dir.is_dir() else []:
-            try:
-                rec = json.loads(p.read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                continue  # a part being written when killed: recompute
-            cid = rec.get("row", {}).get("ID")
-            if cid in fps and rec.get("fingerprint") == fps[cid]["fingerprint"]:
-                done[cid] = rec["row"]
-                timings[cid] = rec.get("timings", {})
+        parts, part_timings, _ = _load_parts(parts_dir, fps)
+        done.update(parts)
+        timings.update(part_timings)
         if retry_errors:
             done = {k: v for k, v in done.items() if not v.get("error")}
     todo = [r for r in rows if r["ID"] not in done]
@@ -268,13 +280,7 @@ def run_cohort(manifest, out_csv, groups=None, group_options=None, workers: int 
         done[cid] = res
         timings[cid] = t
 
-    bar = None
-    if progress and todo:
-        from tqdm import tqdm
-
-        bar = tqdm(total=len(rows), initial=len(rows) - len(todo), unit="case", file=sys.stderr,
-                   disable=None,  # a bar on a terminal only; logs stay readable
-                   desc="features", dynamic_ncols=True)
+    bar = _progress(len(rows), len(rows) - len(todo), "features") if progress and todo else None
     t_start = time.perf_counter()
     cancelled = False
     try:
@@ -306,12 +312,7 @@ def run_cohort(manifest, out_csv, groups=None, group_options=None, workers: int 
             "wall_time_s_this_run": round(time.perf_counter() - t_start, 3),
         }
         atomic_write_text(prov_path, json.dumps(prov, indent=1, default=json_default))
-        for p in list(parts_dir.glob("*.json")) + list(parts_dir.glob(".*.tmp")):
-            p.unlink()  # the parts, and temporary files a killed run may have left
-        try:
-            parts_dir.rmdir()
-        except OSError:
-            pass
+        _finish_parts(parts_dir)
     return table
 
 
@@ -319,18 +320,24 @@ def _iterate(todo, group_names, group_options, workers, scheduler, insts):
     """Yield results as cases finish (any order)."""
     if not todo:
         return
+    if workers <= 1 and not scheduler:
+        for r in todo:
+            yield process_case(r, group_names, group_options, instances=insts)
+        return
+    yield from _map_tasks(_worker, [(r, group_names, group_options) for r in todo], workers,
+                          scheduler)
+
+
+def _map_tasks(task, args: List[Any], workers: int, scheduler: Optional[str] = None):
+    """Yield ``task(a)`` for every ``a`` of ``args`` as they finish (any order): on the Dask
+    scheduler at ``scheduler``, else in ``workers`` local processes (``task`` is a top-level,
+    picklable function)."""
     if scheduler:
         from distributed import Client, as_completed
 
         with Client(scheduler) as client:
-            futs = client.map(_worker, [(r, group_names, group_options) for r in todo],
-                              pure=False)
-            for fut in as_completed(futs):
+            for fut in as_completed(client.map(task, args, pure=False)):
                 yield fut.result()
-        return
-    if workers <= 1:
-        for r in todo:
-            yield process_case(r, group_names, group_options, instances=insts)
         return
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
@@ -339,11 +346,46 @@ def _iterate(todo, group_names, group_options, workers, scheduler, insts):
     ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() and
                          sys.platform.startswith("linux") else "spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        pending = {pool.submit(_worker, (r, group_names, group_options)) for r in todo}
+        pending = {pool.submit(task, a) for a in args}
         while pending:
             finished, pending = wait(pending, return_when=FIRST_COMPLETED)
             for f in finished:
                 yield f.result()
+
+
+def _load_parts(parts_dir: Path, fps, valid=None):
+    """The records of ``parts_dir`` whose fingerprint matches the case's (and, when given, for
+    which ``valid(record)`` holds): ``{ID: row}``, ``{ID: timings}``, ``{ID: record}``."""
+    done, timings, recs = {}, {}, {}
+    for p in sorted(parts_dir.glob("*.json")) if parts_dir.is_dir() else []:
+        try:
+            rec = json.loads(p.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue  # a part being written when killed: recompute
+        cid = rec.get("row", {}).get("ID")
+        if cid in fps and rec.get("fingerprint") == fps[cid]["fingerprint"] and (
+                valid is None or valid(rec)):
+            done[cid], timings[cid], recs[cid] = rec["row"], rec.get("timings", {}), rec
+    return done, timings, recs
+
+
+def _progress(total: int, initial: int, desc: str):
+    """A progress bar on a terminal (none in a log: ``disable=None``)."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=initial, unit="case", file=sys.stderr, disable=None,
+                desc=desc, dynamic_ncols=True)
+
+
+def _finish_parts(parts_dir: Path) -> None:
+    """Remove the parts (and temporary files a killed run may have left) once the outputs are
+    written."""
+    for p in list(parts_dir.glob("*.json")) + list(parts_dir.glob(".*.tmp")):
+        p.unlink()
+    try:
+        parts_dir.rmdir()
+    except OSError:
+        pass
 
 
 def _load_previous(out_csv: Path, prov_path: Path, fps) -> Dict[str, Dict[str, Any]]:
@@ -386,3 +428,310 @@ def _assemble(rows, done, insts) -> pd.DataFrame:
         table[c] = table[c].fillna("").astype(str)
     return table
 
+
+
+# --------------------------------------------------------------------------------------------
+# Segmentation from clicks
+# --------------------------------------------------------------------------------------------
+_CLICK_ALIASES = {"seed": "Seed", "seeds": "Seed", "box": "Box", "bbox": "Box",
+                  "background": "Background", "secondchannel": "SecondChannel",
+                  "second_channel": "SecondChannel", "appearance": "Appearance"}
+#: the click manifest's own columns (beside ``ID``, ``Image`` and the feature manifest's)
+CLICK_COLUMNS = ("Seed", "Box", "Background", "SecondChannel", "Appearance")
+#: the columns of ``segmentation.csv``, in order
+SEGMENTATION_COLUMNS = ("ID", "Image", "Mask", "Label", "Modality", "CancerType", "Organ",
+                        "OrganMask", "OrganLabel") + CLICK_COLUMNS + (
+    "model", "confidence", "needs_check", "volume_ml", "warnings", "error")
+#: the columns of ``manifest.csv`` (what ``cohort-features`` reads)
+_FEATURE_MANIFEST_COLUMNS = ("ID", "Image", "Mask", "Label", "Modality", "CancerType", "Organ",
+                             "OrganMask", "OrganLabel")
+
+
+def parse_points(text: str, n: int = 3) -> List[tuple]:
+    """Points written ``x,y,z`` (``n`` numbers each), several separated by ``;``: a list of
+    tuples of floats; ValueError saying what is wrong."""
+    import math
+
+    out = []
+    for part in [t for t in str(text).split(";") if t.strip()]:
+        try:
+            vals = tuple(float(v) for v in part.split(","))
+        except ValueError:
+            raise ValueError(f"{part.strip()!r} is not {n} comma-separated numbers") from None
+        if len(vals) != n or not all(math.isfinite(v) for v in vals):
+            raise ValueError(f"{part.strip()!r} is not {n} comma-separated finite numbers")
+        out.append(vals)
+    return out
+
+
+def _click_inputs(row: Mapping[str, str]):
+    """Seeds, box and background points of a click-manifest row (:func:`parse_points`).
+
+    (This module imports the segmentation's modules, never its package, whose training imports
+    :func:`read_manifest` from here.)"""
+    box = parse_points(row.get("Box", ""), 6)
+    return (parse_points(row["Seed"]), box[0] if box else None,
+            parse_points(row.get("Background", "")))
+
+
+def read_click_manifest(path, base_dir: Optional[str] = None) -> pd.DataFrame:
+    """Read and check a click manifest (see the module doc): every value that needs no image,
+    before any work; a :class:`~.errors.ManifestError` names the file, the row (its line in the
+    file) and the column.  Returns the columns of :data:`SEGMENTATION_COLUMNS` up to
+    ``Appearance`` (``Mask`` empty, paths absolute) as strings."""
+    from .io import case_id_from_path
+    from .segmentation.click import MODELS   # (the modules, not the package: see _click_inputs)
+
+    path = Path(path)
+    df = read_manifest_csv(path, "click manifest")
+    df = df.rename(columns={c: {**_ALIASES, **_CLICK_ALIASES}.get(
+        c.strip().lower().replace(" ", ""), c.strip()) for c in df.columns})
+    missing = [c for c in ("Image", "Seed") if c not in df.columns]
+    if missing:
+        raise ManifestError(f"missing required column(s) {missing} (have {list(df.columns)}); a "
+                            f"click manifest needs Image and Seed (x,y,z in LPS mm)", source=path)
+    if len(df) == 0:
+        raise ManifestError("has no cases (a header but no rows)", source=path)
+    df = df.fillna("").copy()
+    for c in SEGMENTATION_COLUMNS[:SEGMENTATION_COLUMNS.index("Appearance") + 1]:
+        if c not in df.columns:
+            df[c] = ""
+    for i, row in enumerate(df.to_dict("records")):
+        def bad(column, problem):
+            return ManifestError(f"row {i + 2}, column {column}: {problem}", source=path)
+
+        if not row["Image"].strip():
+            raise bad("Image", "empty")
+        try:
+            seeds = parse_points(row["Seed"])
+        except ValueError as exc:
+            raise bad("Seed", f"{exc} (x,y,z in LPS mm; several seeds separated by ';')") from None
+        if not seeds:
+            raise bad("Seed", "empty: give at least one point x,y,z inside the tumour (LPS mm)")
+        try:
+            box = parse_points(row["Box"], 6)
+        except ValueError as exc:
+            raise bad("Box", f"{exc} (x0,y0,z0,x1,y1,z1: two opposite corners, LPS mm)") from None
+        if len(box) > 1:
+            raise bad("Box", "one box per case")
+        if box and not all(box[0][k] < box[0][k + 3] for k in range(3)):
+            raise bad("Box", f"expected x0,y0,z0,x1,y1,z1 with x0 < x1, y0 < y1 and z0 < z1, got "
+                             f"{row['Box']!r}")
+        for k, pt in enumerate(seeds):
+            if box and any(not box[0][j] <= pt[j] <= box[0][j + 3] for j in range(3)):
+                raise bad("Box", f"seed number {k + 1} {pt} lies outside the box")
+        try:
+            parse_points(row["Background"])
+        except ValueError as exc:
+            raise bad("Background", f"{exc} (points x,y,z separated by ';')") from None
+        modality = row["Modality"].strip().upper()
+        if modality not in ("", "CT", "MR"):
+            raise bad("Modality", f"{row['Modality']!r} is not CT or MR (empty: guessed)")
+        appearance = row["Appearance"].strip().lower()
+        if appearance not in ("",) + MODELS:
+            raise bad("Appearance", f"{row['Appearance']!r} is not one of {', '.join(MODELS)}")
+        if appearance == "lung" and modality == "MR":
+            raise bad("Appearance", "the lung model reads CT numbers; the row's Modality is MR")
+        df.loc[i, "Modality"], df.loc[i, "Appearance"] = modality, appearance
+    base = Path(base_dir or path.parent)
+    for c in ("Image", "SecondChannel", "OrganMask"):
+        df[c] = [str((base / v).resolve()) if v and not os.path.isabs(v) else v for v in df[c]]
+    df["ID"] = [i.strip() or case_id_from_path(im) for i, im in zip(df["ID"], df["Image"])]
+    dup = df["ID"][df["ID"].duplicated()].unique().tolist()
+    if dup:
+        raise ManifestError(f"duplicate IDs {dup[:10]}; give each case a unique ID", source=path)
+    names: Dict[str, str] = {}
+    for cid in df["ID"]:
+        other = names.setdefault(mask_file_name(cid).lower(), cid)
+        if other != cid:
+            raise ManifestError(f"IDs {other!r} and {cid!r} give the same mask file name "
+                                f"{mask_file_name(cid)!r}; give each case an ID of its own",
+                                source=path)
+    df["Organ"] = [o if o else _ORGAN_BY_CANCER.get(ct.lower(), "") for o, ct in
+                   zip(df["Organ"], df["CancerType"])]
+    return df[list(SEGMENTATION_COLUMNS[:SEGMENTATION_COLUMNS.index("Appearance") + 1])]
+
+
+def mask_file_name(case_id: str) -> str:
+    """The file name of a case's mask in ``masks/``: its ID, characters other than letters,
+    digits, ``.``, ``_`` and ``-`` replaced by ``_``, then ``.nii.gz``."""
+    import re
+
+    return re.sub(r"[^A-Za-z0-9._-]", "_", case_id).lstrip(".") + ".nii.gz"
+
+
+def segment_case(row: Mapping[str, str], out_dir, confidence: bool = True,
+                 appearance: Optional[str] = None, resample_second_channel: bool = False,
+                 threads: Optional[int] = None) -> Dict[str, Any]:
+    """Segment one click-manifest row (:func:`read_click_manifest`) and write its mask to
+    ``out_dir/masks/``; the row of ``segmentation.csv`` (strings; ``mask_sha256`` and
+    ``diag_time_total_s`` beside them).  Errors are recorded in ``error``, never raised."""
+    from .files import sha256_file
+    from .io import read_image, write_image
+    from .segmentation.click import ClickParameters, segment_click
+    from .segmentation.semiauto import (check_click_points, check_not_constant,
+                                        read_second_channel)
+
+    t0 = time.perf_counter()
+    out = {c: row.get(c, "") for c in SEGMENTATION_COLUMNS}
+    out.update(Mask="", model="", confidence="", needs_check="", volume_ml="", warnings="",
+               error="")
+    try:
+        image = read_image(row["Image"])
+        check_not_constant(image, row["Image"])
+        seeds, box, background = _click_inputs(row)
+        check_click_points(image, seeds, background, box, names=("Seed", "Background", "Box"))
+        ch2 = read_second_channel(row["SecondChannel"], image, resample_second_channel,
+                                  "give cohort-segment --resample-second-channel") \
+            if row.get("SecondChannel") else None
+        model = row.get("Appearance") or appearance or "auto"
+        res = segment_click(image, seeds, bbox=box, background_lps_mm=background or None,
+                            second_channel=ch2, modality=row.get("Modality") or None,
+                            model=model, params=ClickParameters(threads=threads),
+                            confidence=confidence, source=row["Image"])
+        name = Path("masks") / mask_file_name(row["ID"])
+        write_image(res.mask, Path(out_dir) / name)
+        out.update(Mask=name.as_posix(), Label="1", Modality=res.modality, model=res.model,
+                   confidence="" if res.confidence is None else f"{res.confidence:.4f}",
+                   needs_check=str(bool(res.needs_check)), volume_ml=f"{res.volume_ml:.3f}",
+                   warnings="; ".join(res.warnings), Appearance=row.get("Appearance", ""))
+        out["mask_sha256"] = sha256_file(Path(out_dir) / name)
+    except PanCancerSubtypeError as exc:
+        out["error"] = f"{type(exc).__name__}: {exc}"
+    except Exception as exc:  # record and go on: a cohort run never stops on one case
+        out["error"] = f"{type(exc).__name__}: {row['ID']}: {exc}"
+    out["diag_time_total_s"] = round(time.perf_counter() - t0, 4)
+    return out
+
+
+def _segment_worker(args):
+    """Top-level (picklable) task of :func:`run_segmentation_cohort`."""
+    return segment_case(*args)
+
+
+def run_segmentation_cohort(manifest, out_dir, workers: Optional[int] = None,
+                            scheduler: Optional[str] = None, confidence: bool = True,
+                            appearance: Optional[str] = None,
+                            resample_second_channel: bool = False, resume: bool = True,
+                            retry_errors: bool = False, progress: bool = True,
+                            callback: Optional[Callable[[int, int, str], None]] = None,
+                            cancel: Optional[Callable[[], bool]] = None,
+                            command: Optional[str] = None) -> pd.DataFrame:
+    """Segment every case of the click manifest ``manifest`` into ``out_dir`` (see the module
+    doc); returns the table written to ``out_dir/segmentation.csv``.
+
+    ``workers``: local processes (default: the machine's cores, at most one per case; each
+    runs the method's jittered runs on its share of the cores); ``appearance``: the model of
+    rows without an ``Appearance``; ``callback`` and ``cancel`` as for :func:`run_cohort`."""
+    from .segmentation.click import MODELS
+
+    if appearance is not None and appearance not in MODELS:
+        raise UsageError(f"must be one of {', '.join(MODELS)}, got {appearance!r}",
+                         source="appearance")
+    if workers is not None and int(workers) < 1:
+        raise UsageError(f"the number of workers must be >= 1, got {workers}", source="workers")
+    man = read_click_manifest(manifest)
+    out_dir = Path(out_dir)
+    out_csv = out_dir / "segmentation.csv"
+    parts_dir = out_dir / "segmentation.csv.parts"
+    prov_path = out_dir / "segmentation.csv.provenance.json"
+    params = {"method": "click", "confidence": bool(confidence), "appearance": appearance,
+              "resample_second_channel": bool(resample_second_channel),
+              "tool": "pancancer-subtype", "version": __version__}
+    params_json = json.dumps(params, sort_keys=True)
+    rows = man.to_dict("records")
+    fps = {}
+    for r in rows:
+        h = hashlib.sha256(params_json.encode())
+        sums = {"image_sha256": _sha(r["Image"]), "second_channel_sha256": _sha(r["SecondChannel"])}
+        for k in ("ID",) + CLICK_COLUMNS[:-2] + ("Modality", "Appearance"):
+            h.update(f"|{k}={r[k]}".encode())
+        for k, v in sums.items():
+            h.update(f"|{k}={v}".encode())
+        fps[r["ID"]] = {**sums, "fingerprint": h.hexdigest()}
+
+    def intact(rec) -> bool:   # an earlier result whose mask file is still the one it wrote
+        row = rec["row"]
+        return bool(row.get("error")) or _sha(str(out_dir / row["Mask"])) == rec.get("mask_sha256")
+
+    done: Dict[str, Dict[str, Any]] = {}
+    timings: Dict[str, Any] = {}
+    shas: Dict[str, str] = {}
+    if resume:
+        prev = _previous_segmentation(out_csv, prov_path, fps)
+        for src in (prev, _load_parts(parts_dir, fps, intact)):
+            for cid, rec in src[2].items():
+                if intact(rec):
+                    done[cid], timings[cid] = rec["row"], rec.get("timings", {})
+                    shas[cid] = rec.get("mask_sha256", "")
+        if retry_errors:
+            done = {k: v for k, v in done.items() if not v.get("error")}
+    todo = [r for r in rows if r["ID"] not in done]
+    cores = os.cpu_count() or 1
+    n_workers = 1 if not todo else min(int(workers or cores), len(todo))
+    threads = max(1, cores // n_workers) if not scheduler else 1
+    parts_dir.mkdir(parents=True, exist_ok=True)
+    index = {r["ID"]: i for i, r in enumerate(rows)}
+    args = [(r, str(out_dir), confidence, appearance, resample_second_channel, threads)
+            for r in todo]
+    bar = _progress(len(rows), len(rows) - len(todo), "segment") if progress and todo else None
+    t_start = time.perf_counter()
+    cancelled = False
+    try:
+        it = (segment_case(*a) for a in args) if n_workers <= 1 and not scheduler else \
+            _map_tasks(_segment_worker, args, n_workers, scheduler)
+        for res in it:
+            cid = res["ID"]
+            t, sha = pop_timings(res), res.pop("mask_sha256", "")
+            atomic_write_text(parts_dir / f"{index[cid]:06d}.json", json.dumps(
+                {"fingerprint": fps[cid]["fingerprint"], "row": res, "timings": t,
+                 "mask_sha256": sha}))
+            done[cid], timings[cid], shas[cid] = res, t, sha
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix_str(cid[:20] + (" (error)" if res["error"] else ""))
+            if callback is not None:
+                callback(len(done), len(rows), cid)
+            if cancel is not None and cancel():
+                cancelled = True
+                break
+    finally:
+        if bar is not None:
+            bar.close()
+    table = pd.DataFrame([done[r["ID"]] for r in rows if r["ID"] in done],
+                         columns=list(SEGMENTATION_COLUMNS)).fillna("")
+    if not cancelled and len(done) == len(rows):
+        atomic_write_text(out_csv, table.to_csv(index=False))
+        ok = table[table["error"] == ""]
+        atomic_write_text(out_dir / "manifest.csv",
+                          ok[list(_FEATURE_MANIFEST_COLUMNS)].to_csv(index=False))
+        prov = {"tool": "pancancer-subtype", "version": __version__,
+                "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "command": command,
+                "manifest": str(Path(manifest).resolve()), "parameters": params,
+                "python": sys.version.split()[0],
+                "cases": {cid: {**fps[cid], "mask_sha256": shas.get(cid, ""),
+                                "timings_s": timings.get(cid, {})} for cid in fps},
+                "n_cases": len(rows), "n_errors": int((table["error"] != "").sum()),
+                "wall_time_s_this_run": round(time.perf_counter() - t_start, 3)}
+        atomic_write_text(prov_path, json.dumps(prov, indent=1, default=json_default))
+        _finish_parts(parts_dir)
+    return table
+
+
+def _previous_segmentation(out_csv: Path, prov_path: Path, fps):
+    """The rows of an earlier complete run's ``segmentation.csv`` whose fingerprint matches, as
+    :func:`_load_parts` returns them."""
+    if not (out_csv.is_file() and prov_path.is_file()):
+        return {}, {}, {}
+    try:
+        cases = json.loads(prov_path.read_text(encoding="utf-8")).get("cases", {})
+        prev = pd.read_csv(out_csv, dtype=str, keep_default_na=False)
+    except (OSError, ValueError):
+        return {}, {}, {}
+    recs = {}
+    for row in prev.to_dict("records"):
+        cid, c = row.get("ID"), cases.get(row.get("ID"), {})
+        if cid in fps and c.get("fingerprint") == fps[cid]["fingerprint"]:
+            recs[cid] = {"row": row, "timings": c.get("timings_s", {}),
+                         "mask_sha256": c.get("mask_sha256", "")}
+    return {k: v["row"] for k, v in recs.items()}, {}, recs

@@ -1,9 +1,12 @@
-"""``pancancer-subtype cohort-features``: features for every case of a manifest."""
+"""``pancancer-subtype cohort-features``: features for every case of a manifest;
+``cohort-segment``: a mask for every case of a manifest of clicks."""
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from .checks import input_file, positive_int
+from .segmentation import APPEARANCE_MODELS
 from .features import (add_feature_options, build_groups, group_options_from_args,
                        report_skipped_groups)
 
@@ -31,6 +34,38 @@ def register(sub):
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_feature_options(p)
     p.set_defaults(func=run)
+
+    p = sub.add_parser(
+        "cohort-segment", help="segment the tumour of every case of a manifest of clicks "
+                               "(parallel, resumable); its manifest.csv feeds cohort-features",
+        description="Manifest columns: Image, Seed (x,y,z in LPS mm; several seeds separated by "
+                    "';'), optional ID, Box (x0,y0,z0,x1,y1,z1), Background (points as Seed), "
+                    "SecondChannel (e.g. FLAIR next to T1c, on the image's grid), Modality "
+                    "(CT/MR; guessed when empty), Appearance (auto, lung, bright, generic), "
+                    "and CancerType, Organ, OrganMask, OrganLabel (passed on). Writes "
+                    "OUT_DIR/masks/<ID>.nii.gz, OUT_DIR/segmentation.csv (every case: mask, "
+                    "modality and model used, confidence, needs_check, volume, warnings, error) "
+                    "and OUT_DIR/manifest.csv (the cases segmented, for cohort-features). A "
+                    "failing case is recorded and the run goes on (exit code 1 at the end when "
+                    "any case failed). Rerun the same command to resume.")
+    p.add_argument("--manifest", required=True, help="CSV manifest of clicks")
+    p.add_argument("--out-dir", required=True, help="output folder")
+    p.add_argument("--workers", type=positive_int, default=None,
+                   help="local worker processes (default: the machine's cores, at most one per "
+                        "case)")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="Dask distributed scheduler address instead of local processes")
+    p.add_argument("--appearance", choices=APPEARANCE_MODELS, default=None,
+                   help="the appearance model of rows without an Appearance (default auto; see "
+                        "segment --appearance)")
+    p.add_argument("--no-confidence", action="store_true",
+                   help="skip the confidence (its extra runs from other clicks)")
+    p.add_argument("--resample-second-channel", action="store_true",
+                   help="accept second channels on another grid that overlaps the image")
+    p.add_argument("--no-resume", action="store_true", help="recompute every case")
+    p.add_argument("--retry-errors", action="store_true", help="recompute cases that failed")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=run_segment_cohort)
 
 
 def run(args) -> int:
@@ -72,4 +107,34 @@ def run(args) -> int:
     note = low_resolution_note(zip(table["ID"], table.to_dict("records")))
     if note:
         print(f"note: {note}", file=sys.stderr)
+    return 1 if n_err else 0
+
+
+def run_segment_cohort(args) -> int:
+    from ..cohort import read_click_manifest, run_segmentation_cohort
+    from ..files import check_output_path
+
+    # every check before any work
+    check_output_path(args.out_dir, "--out-dir", folder=True)
+    if args.scheduler:
+        from ..extras import require
+
+        require("dask", "cohort-segment --scheduler")
+    read_click_manifest(args.manifest)
+    table = run_segmentation_cohort(
+        args.manifest, args.out_dir, workers=args.workers, scheduler=args.scheduler,
+        confidence=not args.no_confidence, appearance=args.appearance,
+        resample_second_channel=args.resample_second_channel, resume=not args.no_resume,
+        retry_errors=args.retry_errors, progress=not args.no_progress,
+        command=" ".join(sys.argv))
+    n_err = int((table["error"] != "").sum())
+    check = table["ID"][table["needs_check"] == "True"].tolist()
+    print(f"{len(table)} cases -> {Path(args.out_dir) / 'segmentation.csv'} ({n_err} with "
+          f"errors, {len(check)} to check); {len(table) - n_err} in "
+          f"{Path(args.out_dir) / 'manifest.csv'} for cohort-features", file=sys.stderr)
+    if check:
+        print(f"  to check (low confidence or implausible): {', '.join(check)}", file=sys.stderr)
+    for cid, err in zip(table["ID"], table["error"]):
+        if err:
+            print(f"  {cid}: {err}", file=sys.stderr)
     return 1 if n_err else 0

@@ -171,21 +171,6 @@ def _read_image(path, what):
     return read_image(path)
 
 
-def _check_not_constant(image, source) -> None:
-    """A constant image holds no tumour boundary: refuse it rather than return a mask of every
-    voxel around the seed."""
-    import numpy as np
-    import SimpleITK as sitk
-
-    from ..errors import InvalidImageValuesError
-
-    arr = sitk.GetArrayViewFromImage(image)
-    lo, hi = float(np.min(arr)), float(np.max(arr))
-    if lo == hi:
-        raise InvalidImageValuesError(f"image is constant (every voxel is {lo:g}): there is no "
-                                      f"tumour boundary to segment", source=source)
-
-
 def _check_segment_options(args):
     """Option values that need no image: parsed points, box, option combinations (exit 2)."""
     from ..errors import UsageError
@@ -225,61 +210,6 @@ def _check_segment_options(args):
     return seeds, background, bbox
 
 
-def _check_points(image, seeds, background, bbox):
-    """Seeds and background points inside the image, the box overlapping it and holding every
-    seed (exit 2, naming the option), before any work."""
-    from ..errors import UsageError, format_numbers
-    from ..segmentation import seeds_to_indices
-
-    def inside(points, option, what):
-        for i, pt in enumerate(points):
-            try:
-                seeds_to_indices(image, [pt], what=what)
-            except ValueError as exc:
-                raise UsageError(f"{option} number {i + 1}: {exc}", source=option) from None
-
-    inside(seeds, "--seed", "seed point")
-    inside(background, "--background", "background point")
-    if bbox is None:
-        return
-    import numpy as np
-
-    from ..io import physical_bounds
-
-    lo, hi = physical_bounds(image)
-    b = np.asarray(bbox, float)
-    if np.any(b[3:] <= lo) or np.any(b[:3] >= hi):
-        raise UsageError(f"the box {format_numbers(bbox)} does not overlap the image (physical "
-                         f"extent {format_numbers(lo, 1)} to {format_numbers(hi, 1)}, LPS mm)",
-                         source="--bbox")
-    for i, pt in enumerate(seeds):
-        if np.any(np.asarray(pt) < b[:3]) or np.any(np.asarray(pt) > b[3:]):
-            raise UsageError(f"seed number {i + 1} {format_numbers(pt)} lies outside the box "
-                             f"{format_numbers(bbox)}", source="--bbox")
-
-
-def _read_second_channel(path, image, resample: bool):
-    """The second channel, checked: readable, 3D scalar, on the image's grid (the same grid in
-    another voxel order is reordered onto it; or overlapping it physically with
-    ``--resample-second-channel``: ``segmentation.second_channel_fit``, the method's rule)."""
-    from ..errors import GeometryMismatchError
-    from ..io import describe_geometry
-    from ..segmentation import second_channel_fit
-    from .checks import input_file
-
-    input_file(path, "--second-channel")
-    ch2 = _read_image(path, "second channel")
-    _check_not_constant(ch2, path)
-    out, how = second_channel_fit(ch2, image)
-    if how == "apart" or (how == "resample" and not resample):
-        hint = ("give --resample-second-channel to resample it onto the image's grid"
-                if how == "resample" else "the two do not even overlap physically")
-        raise GeometryMismatchError(f"the second channel is on another grid than --image "
-                                    f"({describe_geometry(ch2)} vs {describe_geometry(image)}); "
-                                    f"{hint}", source=path)
-    return out
-
-
 def run_segment(args):
     import numpy as np
     import SimpleITK as sitk
@@ -298,12 +228,17 @@ def run_segment(args):
         from ..files import check_output_path
 
         check_output_path(args.report, "--report", extensions=(".json",))
+    from ..segmentation import check_click_points, check_not_constant, read_second_channel
+    from .checks import input_file
+
     image = _read_image(args.image, "image")
-    _check_not_constant(image, args.image)
+    check_not_constant(image, args.image)
     if not args.model:
-        _check_points(image, seeds, background, bbox)
-    ch2 = (_read_second_channel(args.second_channel, image, args.resample_second_channel)
-           if args.second_channel else None)
+        check_click_points(image, seeds, background, bbox)
+    ch2 = None
+    if args.second_channel:
+        input_file(args.second_channel, "--second-channel")
+        ch2 = read_second_channel(args.second_channel, image, args.resample_second_channel)
     modality = args.modality or guess_modality(image)
     print(f"modality: {modality}" + ("" if args.modality else
                                      " (guessed from the image, as `features` does; give "

@@ -16,7 +16,9 @@ module             contents
 :mod:`.inference`  :func:`load_model`, :func:`segment_image` (sliding window), :func:`postprocess`
                    (largest or seeded component)
 :mod:`.semiauto`   :func:`segment_from_seeds` (method ``"click"`` or ``"region_growing"``),
-                   :func:`seeds_to_indices`
+                   :func:`seeds_to_indices`, the checks of a click's inputs
+                   (:func:`check_click_points`, :func:`check_not_constant`,
+                   :func:`read_second_channel`)
 :mod:`.click`      :func:`segment_click` -> :class:`ClickResult` (mask, confidence, model),
                    :class:`ClickParameters`
 :mod:`.growing`    :func:`segment_by_region_growing` (the first method, kept as an option)
@@ -59,7 +61,8 @@ from .networks import SegmenterConfig, build_network, resolve_device
 from .robustness import feature_icc, icc, icc_ci, perturb_mask
 from .click import ClickParameters, ClickResult, segment_click
 from .growing import segment_by_region_growing
-from .semiauto import second_channel_fit, seeds_to_indices, segment_from_seeds
+from .semiauto import (check_click_points, check_not_constant, read_second_channel,
+                       second_channel_fit, seeds_to_indices, segment_from_seeds)
 from .training import load_training_cases, train_segmenter
 from .transforms import normalise
 
@@ -67,6 +70,7 @@ __all__ = [
     "SegmenterConfig", "build_network", "resolve_device", "train_segmenter", "segment_image",
     "load_model", "normalise", "load_training_cases", "postprocess",
     "segment_from_seeds", "seeds_to_indices", "second_channel_fit", "segment_click",
+    "check_click_points", "check_not_constant", "read_second_channel",
     "ClickResult", "ClickParameters",
     "segment_by_region_growing",
     "dice", "jaccard", "hausdorff95", "hausdorff_distance", "volume_difference", "evaluate_segmentation",

@@ -15,6 +15,10 @@
     refinement), kept as an option.
 
 Seeds, boxes and background points are physical LPS coordinates in mm.
+
+The checks of a click's inputs that need the image, before any work (``segment`` and
+``cohort-segment`` call the same ones): :func:`check_not_constant`, :func:`check_click_points`
+and :func:`read_second_channel`.
 """
 from __future__ import annotations
 
@@ -23,7 +27,8 @@ from typing import Optional
 
 from ._points import second_channel_fit, seeds_to_indices
 
-__all__ = ["segment_from_seeds", "seeds_to_indices", "second_channel_fit", "METHODS"]
+__all__ = ["segment_from_seeds", "seeds_to_indices", "second_channel_fit", "METHODS",
+           "check_not_constant", "check_click_points", "read_second_channel"]
 
 #: methods of :func:`segment_from_seeds`
 METHODS = ("click", "region_growing")
@@ -64,3 +69,83 @@ def segment_from_seeds(image, seeds_lps_mm, bbox=None, modality: Optional[str] =
         return segment_by_region_growing(image, seeds_lps_mm, bbox=bbox, modality=modality,
                                          source=source, **options)
     raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+
+
+def check_not_constant(image, source) -> None:
+    """A constant image holds no tumour boundary: refuse it (:class:`~..errors.
+    InvalidImageValuesError` naming ``source``) rather than return a mask of every voxel around
+    the seed."""
+    import numpy as np
+    import SimpleITK as sitk
+
+    from ..errors import InvalidImageValuesError
+
+    arr = sitk.GetArrayViewFromImage(image)
+    lo, hi = float(np.min(arr)), float(np.max(arr))
+    if lo == hi:
+        raise InvalidImageValuesError(f"image is constant (every voxel is {lo:g}): there is no "
+                                      f"tumour boundary to segment", source=source)
+
+
+def check_click_points(image, seeds, background=(), bbox=None,
+                       names=("--seed", "--background", "--bbox")) -> None:
+    """Seeds and background points (LPS mm) inside the image, the box (x0, y0, z0, x1, y1, z1)
+    overlapping it and holding every seed; else :class:`~..errors.UsageError` naming the input
+    at fault (``names``: the options, as its source, or the manifest columns they came from)."""
+    import numpy as np
+
+    from ..errors import UsageError, format_numbers
+    from ..io import physical_bounds
+
+    def src(name):
+        return name if name.startswith("--") else None
+
+    box_name = "" if names[2].startswith("--") else f"{names[2]}: "
+
+    def inside(points, name, what):
+        for i, pt in enumerate(points):
+            try:
+                seeds_to_indices(image, [pt], what=what)
+            except ValueError as exc:
+                raise UsageError(f"{name} number {i + 1}: {exc}", source=src(name)) from None
+
+    inside(seeds, names[0], "seed point")
+    inside(background or (), names[1], "background point")
+    if bbox is None:
+        return
+    lo, hi = physical_bounds(image)
+    b = np.asarray(bbox, float)
+    if np.any(b[3:] <= lo) or np.any(b[:3] >= hi):
+        raise UsageError(f"{box_name}the box {format_numbers(bbox)} does not overlap the image "
+                         f"(physical extent {format_numbers(lo, 1)} to {format_numbers(hi, 1)}, "
+                         f"LPS mm)", source=src(names[2]))
+    for i, pt in enumerate(seeds):
+        if np.any(np.asarray(pt) < b[:3]) or np.any(np.asarray(pt) > b[3:]):
+            raise UsageError(f"{box_name}seed number {i + 1} {format_numbers(pt)} lies outside "
+                             f"the box {format_numbers(bbox)}", source=src(names[2]))
+
+
+def read_second_channel(path, image, resample: bool,
+                        resample_hint: str = "give --resample-second-channel"):
+    """The second channel at ``path``, checked: an existing file, readable, 3D scalar, not
+    constant, on the image's grid (the same grid in another voxel order is reordered onto it;
+    or overlapping it physically when ``resample``: :func:`second_channel_fit`, the method's
+    rule); else an error naming the file (``resample_hint``: how the caller asks for the
+    resampling)."""
+    import os
+
+    from ..errors import GeometryMismatchError, UnreadableFileError
+    from ..io import describe_geometry, read_image
+
+    if not os.path.isfile(path):
+        raise UnreadableFileError("second channel: file not found", source=path)
+    ch2 = read_image(path)
+    check_not_constant(ch2, path)
+    out, how = second_channel_fit(ch2, image)
+    if how == "apart" or (how == "resample" and not resample):
+        hint = (f"{resample_hint} to resample it onto the image's grid" if how == "resample"
+                else "the two do not even overlap physically")
+        raise GeometryMismatchError(f"the second channel is on another grid than the image "
+                                    f"({describe_geometry(ch2)} vs {describe_geometry(image)}); "
+                                    f"{hint}", source=path)
+    return out
