@@ -179,3 +179,20 @@ def test_a_bad_click_manifest_is_refused_before_any_work(tmp_path, capsys, chang
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 1 and len(err) == 1 and message in err[0]
     assert not (tmp_path / "o").exists()
+
+
+def test_a_dask_cluster_and_a_complete_rerun_give_the_same_bytes(clicks, first_run, tmp_path):
+    pytest.importorskip("distributed")
+    from distributed import LocalCluster
+
+    ref = _bytes(first_run[0])
+    out = tmp_path / "dask"
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
+                      dashboard_address=None) as cluster:
+        run_segmentation_cohort(clicks / "clicks.csv", out, progress=False,
+                                scheduler=cluster.scheduler_address)
+    assert _bytes(out) == ref
+    again = []
+    run_segmentation_cohort(clicks / "clicks.csv", out, progress=False,
+                            callback=lambda done, total, cid: again.append(cid))
+    assert again == [] and _bytes(out) == ref
