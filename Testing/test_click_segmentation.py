@@ -416,6 +416,20 @@ def test_a_seed_outside_the_box_is_refused_before_any_work(monkeypatch):
     assert str(e.value) == "case3: seed (28, 38.8, -10) (LPS mm) lies outside the bounding box"
 
 
+def test_a_seed_given_in_ras_is_refused_with_the_hint_to_negate_x_and_y():
+    """3D Slicer shows RAS; the method reads LPS.  A seed outside the image whose x and y
+    negated lie inside it gets the hint (hand-worked: origin (10, 20, 0), 30 x 40 x 10 voxels
+    of 1 mm: (-20, -30, 5) lies outside, (20, 30, 5) inside); one outside both ways does not."""
+    im = _image(np.zeros((10, 40, 30)), (1.0, 1.0, 1.0), origin=(10.0, 20.0, 0.0))
+    with pytest.raises(ValueError) as e:
+        seg.seeds_to_indices(im, [(-20.0, -30.0, 5.0)])
+    assert str(e.value).endswith("; (20, 30, 5) lies inside it: were these RAS coordinates (as "
+                                 "3D Slicer shows them)? Points are LPS: negate x and y")
+    with pytest.raises(ValueError) as e:
+        seg.seeds_to_indices(im, [(-20.0, -30.0, 50.0)])
+    assert "RAS" not in str(e.value) and str(e.value).endswith("to (39, 59, 9))")
+
+
 def test_the_part_around_the_seeds_holds_what_a_result_reads():
     """Hand-worked: ``work_region`` grows the seeds' and the box's voxels by the margin (150
     mm: 75 slices of 2 mm, 188 voxels of 0.8 mm) and clips it to the image, or says None when

@@ -190,6 +190,19 @@ def mask_from_blocks(mask: np.ndarray, shape_zyx, factors_zyx) -> np.ndarray:
     return out
 
 
+def _ras_hint(image, p) -> str:
+    """For a 3D point outside the image: a hint when the point with x and y negated (RAS, as 3D
+    Slicer shows coordinates, read as LPS) lies inside it."""
+    if len(p) != 3:
+        return ""
+    q = [-float(p[0]), -float(p[1]), float(p[2])]
+    idx = np.round(image.TransformPhysicalPointToContinuousIndex(q)).astype(int)
+    if np.any(idx < 0) or np.any(idx >= np.array(image.GetSize())):
+        return ""
+    return (f"; {format_numbers(q, 2)} lies inside it: were these RAS coordinates (as 3D Slicer "
+            f"shows them)? Points are LPS: negate x and y")
+
+
 def seeds_to_indices(image, seeds_lps_mm, source: Optional[str] = None, what: str = "seed point"):
     """Physical LPS seed points (mm) -> voxel indices (x, y, z); error if outside the image."""
     pts = np.atleast_2d(np.asarray(seeds_lps_mm, dtype=float))
@@ -212,7 +225,7 @@ def seeds_to_indices(image, seeds_lps_mm, source: Optional[str] = None, what: st
                 f"{source + ': ' if source else ''}{what} {format_numbers(p, 2)} (LPS mm) "
                 f"lies outside the image (voxel index {format_numbers(idx)}, image size "
                 f"{format_numbers(size)}, physical extent from {format_numbers(lo, 1)} to "
-                f"{format_numbers(hi, 1)})")
+                f"{format_numbers(hi, 1)})" + _ras_hint(image, p))
         out.append(tuple(int(v) for v in idx))
     return out
 
