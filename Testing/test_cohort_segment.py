@@ -196,3 +196,29 @@ def test_a_dask_cluster_and_a_complete_rerun_give_the_same_bytes(clicks, first_r
     run_segmentation_cohort(clicks / "clicks.csv", out, progress=False,
                             callback=lambda done, total, cid: again.append(cid))
     assert again == [] and _bytes(out) == ref
+
+
+def test_editing_a_row_and_rerunning_makes_that_case_again_only(clicks, first_run, tmp_path):
+    """The workflow for a case to check: add a box (or seeds, background points) to its row and
+    rerun; the other cases are kept."""
+    import shutil
+
+    out = tmp_path / "edit"
+    shutil.copytree(first_run[0], out)
+    man = pd.read_csv(clicks / "clicks.csv", dtype=str, keep_default_na=False)
+    pt = np.array([float(v) for v in man.loc[2, "Seed"].split(",")])
+    man.loc[2, "Box"] = _text(list(pt - 14.0) + list(pt + 14.0))
+    for name in ("Image", "SecondChannel"):    # (relative to the manifest's folder)
+        man[name] = [str(clicks / v) if v else "" for v in man[name]]
+    man.to_csv(tmp_path / "edited.csv", index=False)
+    seen = []
+    t = run_segmentation_cohort(tmp_path / "edited.csv", out, workers=1, progress=False,
+                                callback=lambda done, total, cid: seen.append(cid))
+    assert seen == ["case002"] and t.loc[2, "Box"] == man.loc[2, "Box"]
+    before, after = _bytes(first_run[0]), _bytes(out)
+    assert all(after[f"masks/case00{i}.nii.gz"] == before[f"masks/case00{i}.nii.gz"]
+               for i in (0, 1, 3))
+    res = seg.segment_click(sitk.ReadImage(man.loc[2, "Image"]), [pt], modality="CT",
+                            bbox=[float(v) for v in man.loc[2, "Box"].split(",")])
+    got = sitk.ReadImage(str(out / "masks" / "case002.nii.gz"))
+    assert np.array_equal(sitk.GetArrayFromImage(got), sitk.GetArrayFromImage(res.mask))
