@@ -271,7 +271,7 @@ def run_cohort(manifest, out_csv, groups=None, group_options=None, workers: int 
     parts_dir.mkdir(parents=True, exist_ok=True)
     index = {r["ID"]: i for i, r in enumerate(rows)}
 
-    def _store(res: Dict[str, Any]) -> None:
+    def _store(res: Dict[str, Any]) -> int:
         cid = res["ID"]
         t = pop_timings(res)
         rec = {"fingerprint": fps[cid]["fingerprint"], "row": res, "timings": t}
@@ -279,24 +279,12 @@ def run_cohort(manifest, out_csv, groups=None, group_options=None, workers: int 
                            json.dumps(rec, default=json_default, allow_nan=True))
         done[cid] = res
         timings[cid] = t
+        return len(done)
 
-    bar = _progress(len(rows), len(rows) - len(todo), "features") if progress and todo else None
     t_start = time.perf_counter()
-    cancelled = False
-    try:
-        for res in _iterate(todo, group_names, group_options, workers, scheduler, insts):
-            _store(res)
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix_str(res["ID"][:20] + (" (error)" if res.get("error") else ""))
-            if callback is not None:
-                callback(len(done), len(rows), res["ID"])
-            if cancel is not None and cancel():
-                cancelled = True
-                break
-    finally:
-        if bar is not None:
-            bar.close()
+    cancelled = _collect(_iterate(todo, group_names, group_options, workers, scheduler, insts),
+                         _store, len(rows), len(rows) - len(todo), "features", progress,
+                         callback, cancel)
 
     table = _assemble(rows, done, insts)
     if not cancelled and len(done) == len(rows):
@@ -375,6 +363,28 @@ def _progress(total: int, initial: int, desc: str):
 
     return tqdm(total=total, initial=initial, unit="case", file=sys.stderr, disable=None,
                 desc=desc, dynamic_ncols=True)
+
+
+def _collect(results, store: Callable[[Dict[str, Any]], int], total: int, initial: int,
+             desc: str, progress: bool, callback, cancel) -> bool:
+    """Keep each result as it comes (``store(result)`` returns how many cases are done), with a
+    progress bar, ``callback(done, total, case_id)`` and ``cancel()``; True when cancelled (the
+    cases in flight are finished first)."""
+    bar = _progress(total, initial, desc) if progress and initial < total else None
+    try:
+        for res in results:
+            n = store(res)
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix_str(res["ID"][:20] + (" (error)" if res.get("error") else ""))
+            if callback is not None:
+                callback(n, total, res["ID"])
+            if cancel is not None and cancel():
+                return True
+    finally:
+        if bar is not None:
+            bar.close()
+    return False
 
 
 def _finish_parts(parts_dir: Path) -> None:
@@ -674,30 +684,21 @@ def run_segmentation_cohort(manifest, out_dir, workers: Optional[int] = None,
     index = {r["ID"]: i for i, r in enumerate(rows)}
     args = [(r, str(out_dir), confidence, appearance, resample_second_channel, threads)
             for r in todo]
-    bar = _progress(len(rows), len(rows) - len(todo), "segment") if progress and todo else None
+
+    def store(res: Dict[str, Any]) -> int:
+        cid = res["ID"]
+        t, sha = pop_timings(res), res.pop("mask_sha256", "")
+        atomic_write_text(parts_dir / f"{index[cid]:06d}.json", json.dumps(
+            {"fingerprint": fps[cid]["fingerprint"], "row": res, "timings": t,
+             "mask_sha256": sha}))
+        done[cid], timings[cid], shas[cid] = res, t, sha
+        return len(done)
+
     t_start = time.perf_counter()
-    cancelled = False
-    try:
-        it = (segment_case(*a) for a in args) if n_workers <= 1 and not scheduler else \
-            _map_tasks(_segment_worker, args, n_workers, scheduler)
-        for res in it:
-            cid = res["ID"]
-            t, sha = pop_timings(res), res.pop("mask_sha256", "")
-            atomic_write_text(parts_dir / f"{index[cid]:06d}.json", json.dumps(
-                {"fingerprint": fps[cid]["fingerprint"], "row": res, "timings": t,
-                 "mask_sha256": sha}))
-            done[cid], timings[cid], shas[cid] = res, t, sha
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix_str(cid[:20] + (" (error)" if res["error"] else ""))
-            if callback is not None:
-                callback(len(done), len(rows), cid)
-            if cancel is not None and cancel():
-                cancelled = True
-                break
-    finally:
-        if bar is not None:
-            bar.close()
+    results = (segment_case(*a) for a in args) if n_workers <= 1 and not scheduler else \
+        _map_tasks(_segment_worker, args, n_workers, scheduler)
+    cancelled = _collect(results, store, len(rows), len(rows) - len(todo), "segment", progress,
+                         callback, cancel)
     table = pd.DataFrame([done[r["ID"]] for r in rows if r["ID"] in done],
                          columns=list(SEGMENTATION_COLUMNS)).fillna("")
     if not cancelled and len(done) == len(rows):
