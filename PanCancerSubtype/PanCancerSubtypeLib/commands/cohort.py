@@ -26,12 +26,7 @@ def register(sub):
     p.add_argument("--out", required=True, help="output CSV")
     p.add_argument("--workers", type=positive_int, default=1,
                    help="local worker processes (default 1)")
-    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                   help="Dask distributed scheduler address (e.g. tcp://10.0.0.5:8786) instead of "
-                        "local processes")
-    p.add_argument("--no-resume", action="store_true", help="recompute every case")
-    p.add_argument("--retry-errors", action="store_true", help="recompute cases that failed")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_run_options(p)
     add_feature_options(p)
     p.set_defaults(func=run)
 
@@ -53,8 +48,6 @@ def register(sub):
     p.add_argument("--workers", type=positive_int, default=None,
                    help="local worker processes (default: the machine's cores, at most one per "
                         "case)")
-    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                   help="Dask distributed scheduler address instead of local processes")
     p.add_argument("--appearance", choices=APPEARANCE_MODELS, default=None,
                    help="the appearance model of rows without an Appearance (default auto; see "
                         "segment --appearance)")
@@ -62,10 +55,19 @@ def register(sub):
                    help="skip the confidence (its extra runs from other clicks)")
     p.add_argument("--resample-second-channel", action="store_true",
                    help="accept second channels on another grid that overlaps the image")
+    add_run_options(p)
+    p.set_defaults(func=run_segment_cohort)
+
+
+def add_run_options(p) -> None:
+    """The options of a cohort run: ``--scheduler``, ``--no-resume``, ``--retry-errors``,
+    ``--no-progress``."""
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="Dask distributed scheduler address (e.g. tcp://10.0.0.5:8786) instead of "
+                        "local processes")
     p.add_argument("--no-resume", action="store_true", help="recompute every case")
     p.add_argument("--retry-errors", action="store_true", help="recompute cases that failed")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.set_defaults(func=run_segment_cohort)
 
 
 def run(args) -> int:
