@@ -165,6 +165,38 @@ def test_seed_segmentation_with_box_background_and_second_channel(scene, tmp_pat
     assert rep["low"] == (want.confidence < 0.8) and rep["modality"] == "MR"
 
 
+def test_cohort_segmentation_button(scene, shared_cases, tmp_path):
+    """A clicks CSV (lung1 at its centre, x < 0, and a seed outside the image): the masks are
+    the core's, the failure is a row of the table, not a failed job (exit 1 is ``partial``)."""
+    from PanCancerSubtypeLib.segmentation import segment_click
+
+    case = shared_cases["lung1"]
+    img, truth, _ = _load(scene, case)
+    centre = _centre_lps(img, truth)
+    man = tmp_path / "clicks.csv"
+    with open(man, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["ID", "Image", "Seed", "Modality"])
+        w.writerow(["lung1", case["image"], ",".join(repr(float(v)) for v in centre), "CT"])
+        w.writerow(["far", case["image"], "900,900,900", "CT"])
+    out = tmp_path / "seg"
+    job = actions.cohort_segmentation(str(man), str(out), scene, appearance="lung")
+    (args,) = [parse(c) for c in job.calls]
+    assert args.manifest == str(man) and args.out_dir == str(out) and args.appearance == "lung"
+    job.python = sys.executable
+    lines = []
+    rc = process.run_blocking(job.commands[0], log=lines.append, extra_paths=job.extra_paths)
+    assert rc == 1 and job.partial(rc, lines), lines[-5:]
+    table = job.finish()
+    df = mrml.dataframe_from_table_node(table)
+    assert df["ID"].tolist() == ["lung1", "far"] and df["error"].iloc[0] == ""
+    assert "outside the image" in df["error"].iloc[1] and df["model"].iloc[0] == "lung"
+    got = sitk.GetArrayFromImage(sitk.ReadImage(str(out / "masks" / "lung1.nii.gz"))) != 0
+    want = sitk.GetArrayFromImage(segment_click(img, [tuple(centre)], modality="CT",
+                                                model="lung").mask) != 0
+    np.testing.assert_array_equal(got, want)
+
+
 def test_segment_args_pass_the_cli_parser():
     """Fast: every option the Segmentation panel can set, negative numbers included."""
     parser = cli.build_parser()

@@ -23,7 +23,7 @@ from slicer import (vtkMRMLModelNode, vtkMRMLScalarVolumeNode, vtkMRMLSegmentati
 
 import pathlib
 
-from PanCancerSubtypeSlicerLib.widgets import PanelWidgetMixin
+from PanCancerSubtypeSlicerLib.widgets import PanelWidgetMixin, runShowingTable, showTable
 
 
 #
@@ -293,23 +293,6 @@ class PanCancerFeaturesLogic(ScriptedLoadableModuleLogic):
                                       extra_paths=dependencies.radiomics_paths()
                                       if "radiomics" in groups else ())
         runShowingTable(jobs, job)
-
-
-def runShowingTable(jobs, job) -> None:
-    """Run a panel job whose result is a table node, and show that table when it is done."""
-    finish = job.finish
-    job.finish = lambda: showTable(finish())
-    jobs.run(job)
-
-
-def showTable(tableNode) -> None:
-    """Show a table node in the layout's table view."""
-    layoutManager = slicer.app.layoutManager()
-    if layoutManager is None:
-        return
-    layoutManager.setLayout(slicer.modules.tables.logic().GetLayoutWithTable(layoutManager.layout))
-    slicer.app.applicationLogic().GetSelectionNode().SetReferenceActiveTableID(tableNode.GetID())
-    slicer.app.applicationLogic().PropagateTableSelection()
 
 
 #

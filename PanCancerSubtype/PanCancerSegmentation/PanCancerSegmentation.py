@@ -22,7 +22,7 @@ from slicer import (vtkMRMLMarkupsFiducialNode, vtkMRMLMarkupsROINode, vtkMRMLSc
 
 import pathlib
 
-from PanCancerSubtypeSlicerLib.widgets import PanelWidgetMixin
+from PanCancerSubtypeSlicerLib.widgets import PanelWidgetMixin, runShowingTable
 
 
 #
@@ -82,6 +82,7 @@ class PanCancerSegmentationParameterNode:
     organ - organ of the tumour (parenchyma model).
     modality - "auto", "CT" or "MR".
     outputSegmentation - segmentation that receives the segments.
+    cohortManifest, cohortOutput - cohort batch run: a CSV of clicks and the output folder.
     """
 
     inputVolume: vtkMRMLScalarVolumeNode
@@ -95,6 +96,8 @@ class PanCancerSegmentationParameterNode:
     organ: Annotated[str, Choice(["lung", "brain", "breast", "other"])] = "lung"
     modality: Annotated[str, Choice(["auto", "CT", "MR"])] = "auto"
     outputSegmentation: vtkMRMLSegmentationNode
+    cohortManifest: pathlib.Path
+    cohortOutput: pathlib.Path
 
 
 #
@@ -119,6 +122,7 @@ class PanCancerSegmentationWidget(PanelWidgetMixin, ScriptedLoadableModuleWidget
         self.ui.autoSegmentButton.connect("clicked(bool)", self.onAutoSegment)
         self.ui.parenchymaButton.connect("clicked(bool)", self.onParenchyma)
         self.ui.regionsButton.connect("clicked(bool)", self.onRegions)
+        self.ui.runCohortButton.connect("clicked(bool)", self.onRunCohort)
 
     def updateButtons(self) -> None:
         p = self._parameterNode
@@ -130,6 +134,8 @@ class PanCancerSegmentationWidget(PanelWidgetMixin, ScriptedLoadableModuleWidget
             p.outputSegmentation.GetSegmentation().GetSegmentIdBySegmentName("tumour"))
         self.ui.parenchymaButton.enabled = self.idle and hasTumour
         self.ui.regionsButton.enabled = self.idle and hasTumour
+        self.ui.runCohortButton.enabled = self.idle and bool(
+            p and str(p.cohortManifest) not in ("", ".") and str(p.cohortOutput) not in ("", "."))
 
     def _outputSegmentation(self):
         p = self._parameterNode
@@ -192,6 +198,15 @@ class PanCancerSegmentationWidget(PanelWidgetMixin, ScriptedLoadableModuleWidget
             self.logic.startRegions(self.jobs, p.inputVolume, p.outputSegmentation,
                                     organSegment=organSegment, modality=self._modality(),
                                     organ=organ)
+
+
+    def onRunCohort(self) -> None:
+        with slicer.util.tryWithErrorDisplay(_("Cohort segmentation failed."), waitCursor=True):
+            p = self._parameterNode
+            if not self.logic.ensureDependencies():
+                return
+            self.logic.startCohort(self.jobs, str(p.cohortManifest), str(p.cohortOutput),
+                                   appearance=None if p.appearance == "auto" else p.appearance)
 
 
 #
@@ -268,6 +283,14 @@ class PanCancerSegmentationLogic(ScriptedLoadableModuleLogic):
 
         job.finish = finishAndShow
         jobs.run(job)
+
+    def startCohort(self, jobs, manifestPath, outputFolder, appearance=None):
+        """Run ``pancancer-subtype cohort-segment`` in the background (resumes a partial run);
+        ``segmentation.csv`` is loaded as a table and shown."""
+        from PanCancerSubtypeSlicerLib import actions
+
+        runShowingTable(jobs, actions.cohort_segmentation(manifestPath, outputFolder,
+                                                          slicer.mrmlScene, appearance=appearance))
 
     def startParenchyma(self, jobs, volumeNode, segmentationNode, organ=None, modality=None):
         """Organ parenchyma in a background process; becomes a segment named after the organ."""

@@ -101,6 +101,23 @@ def seed_segmentation(volume, seeds, segmentation, workdir: str,
     return PanelJob("Tumour segmentation", [(CORE, ["segment"] + args)], finish, workdir)
 
 
+def cohort_segmentation(manifest: str, out_dir: str, scene,
+                        appearance: Optional[str] = None) -> PanelJob:
+    """``pancancer-subtype cohort-segment`` (a manifest of clicks; resumes a partial run): the
+    masks, ``segmentation.csv`` and ``manifest.csv`` (for the Features panel's cohort run) in
+    ``out_dir``; ``segmentation.csv`` becomes a table (confidence, ``needs_check``, errors)."""
+    args = ["cohort-segment"] + option("manifest", manifest) + option("out-dir", out_dir) + \
+        option("appearance", appearance)
+
+    def finish():
+        return logic.table_from_csv(os.path.join(out_dir, "segmentation.csv"), scene=scene)
+
+    # exit code 1 with the summary line: every case recorded, some failed (error column)
+    return PanelJob("Cohort segmentation", [(CORE, args)], finish, None,
+                    partial=lambda rc, lines: rc == 1 and any(" with errors, " in ln
+                                                              for ln in lines))
+
+
 def unet_segmentation(volume, model_dir: str, segmentation, workdir: str,
                       modality: Optional[str] = None, seeds=None) -> PanelJob:
     """``pancancer-subtype segment --model=DIR`` (seeds, if given, pick the components to keep)."""

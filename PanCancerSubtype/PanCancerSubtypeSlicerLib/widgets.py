@@ -12,6 +12,9 @@ template does.  A panel provides:
 * optionally ``defaultNodes`` -- ``{parameter: MRML class}``: an empty node parameter gets the
   scene's first node of that class when the panel is entered;
 * optionally ``connectWidgets()`` -- its own signal connections, called by :meth:`setupPanel`.
+
+:func:`runShowingTable` runs a job whose result is a table node and shows the table (the cohort
+runs of the Segmentation and Features panels).
 """
 import sys
 
@@ -103,3 +106,26 @@ class PanelWidgetMixin:
 
     def updateButtons(self) -> None:  # pragma: no cover - every panel overrides it
         raise NotImplementedError
+
+
+def runShowingTable(jobs, job) -> None:
+    """Run a panel job whose result is a table node, and show that table when it is done."""
+    finish = job.finish
+
+    def finishAndShow():
+        table = finish()
+        showTable(table)
+        return table
+
+    job.finish = finishAndShow
+    jobs.run(job)
+
+
+def showTable(tableNode) -> None:
+    """Show a table node in the layout's table view."""
+    layoutManager = slicer.app.layoutManager()
+    if layoutManager is None:
+        return
+    layoutManager.setLayout(slicer.modules.tables.logic().GetLayoutWithTable(layoutManager.layout))
+    slicer.app.applicationLogic().GetSelectionNode().SetReferenceActiveTableID(tableNode.GetID())
+    slicer.app.applicationLogic().PropagateTableSelection()
