@@ -15,12 +15,14 @@ and it prints the wall time of each, whether every mask is the same bit for bit,
 Dice against its reference (the click method's result: ``segmentation_bench.py`` gives its
 protocol figures).
 
-    python benchmarks/cohort_segment_bench.py [--cases-csv FILE | --brats-dir DIR] \
-        [--second-channel] [--only lung2,brats_pat0001]
+    python benchmarks/cohort_segment_bench.py [--cases-csv FILE | --brats-dir DIR | --held-out] \
+        [--second-channel] [--box] [--only lung2,brats_pat0001]
 
 ``--brats-dir`` takes BRATS cases in deepmedic's layout (``segmentation_bench.brats_cases``;
 tumour core = labels 1, 3, 4 on T1c), and ``--second-channel`` gives each its FLAIR in the
 manifest's ``SecondChannel`` column (``segment --second-channel`` one after another).
+``--held-out`` takes the soft-tissue sarcomas (CT and MR), ``--box`` gives every case the
+protocol's box (the reference's extent + 5 mm) in ``Box`` (``segment --bbox``).
 """
 from __future__ import annotations
 
@@ -37,19 +39,20 @@ import pandas as pd
 import SimpleITK as sitk
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from segmentation_bench import (TARGET_CASES, OTHER_CASES, benchmark_seeds,  # noqa: E402
-                                brats_cases, csv_cases, load_case, shared_data)
+from segmentation_bench import (TARGET_CASES, OTHER_CASES, bench_cases,  # noqa: E402
+                                benchmark_seeds, brats_cases, csv_cases, load_case, shared_data)
 
 CLI = [sys.executable, "-m", "PanCancerSubtypeLib"]
 
 
-def click_manifest(cases, path: Path, second_channel: bool) -> None:
+def click_manifest(cases, path: Path, second_channel: bool, box: bool) -> None:
     rows = []
     for case in cases:
         img, ref, _ = load_case(case, False)
-        seeds, _ = benchmark_seeds(img, ref, n_random=0)
+        seeds, bbox = benchmark_seeds(img, ref, n_random=0)
         rows.append({"ID": case[0], "Image": str(case[2]), "Modality": case[1],
                      "Seed": ",".join(repr(float(v)) for v in seeds[0]),
+                     "Box": ",".join(repr(float(v)) for v in bbox) if box else "",
                      "SecondChannel": str(case[5]) if second_channel and case[5] else ""})
     pd.DataFrame(rows).to_csv(path, index=False)
 
@@ -60,19 +63,28 @@ def main(argv=None) -> int:
                     help="cases with expert masks (default: the shared data's cases.csv)")
     ap.add_argument("--brats-dir", type=Path, default=None,
                     help="BRATS cases in deepmedic's layout instead")
+    ap.add_argument("--held-out", action="store_true",
+                    help="the soft-tissue sarcomas (CT and MR) instead")
     ap.add_argument("--second-channel", action="store_true",
                     help="the BRATS cases' FLAIR as SecondChannel")
+    ap.add_argument("--box", action="store_true",
+                    help="the protocol's box (reference extent + 5 mm) for every case")
     ap.add_argument("--only", default=None, help="comma-separated case IDs")
     args = ap.parse_args(argv)
     table = args.brats_dir or args.cases_csv or shared_data() / "cases.csv"
     only = args.only.split(",") if args.only else (
-        None if args.cases_csv or args.brats_dir else list(TARGET_CASES + OTHER_CASES))
-    cases = brats_cases(table, only) if args.brats_dir else csv_cases(table, only)
+        None if args.cases_csv or args.brats_dir or args.held_out else
+        list(TARGET_CASES + OTHER_CASES))
+    if args.held_out:
+        table = shared_data() / "IBSI_soft_tissue_sarcoma_CT_MR"
+        cases = bench_cases(shared_data(), True, only)
+    else:
+        cases = brats_cases(table, only) if args.brats_dir else csv_cases(table, only)
     print(f"{len(cases)} cases of {table}; {os.cpu_count()} cores; load average "
           f"{os.getloadavg()}")
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        click_manifest(cases, tmp / "clicks.csv", args.second_channel)
+        click_manifest(cases, tmp / "clicks.csv", args.second_channel, args.box)
         t0 = time.perf_counter()
         cohort = subprocess.run(CLI + ["cohort-segment", "--manifest", str(tmp / "clicks.csv"),
                                        "--out-dir", str(tmp / "cohort"), "--no-progress"],
@@ -85,6 +97,7 @@ def main(argv=None) -> int:
         for r in clicks.itertuples():
             t0 = time.perf_counter()
             ch2 = ["--second-channel", r.SecondChannel] if r.SecondChannel else []
+            ch2 += [f"--bbox={r.Box}"] if r.Box else []
             subprocess.run(CLI + ["segment", "--image", r.Image, f"--seed={r.Seed}",
                                   "--modality", r.Modality, "--out",
                                   str(tmp / f"{r.ID}.nii.gz")] + ch2, capture_output=True,
