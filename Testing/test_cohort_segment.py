@@ -222,3 +222,20 @@ def test_editing_a_row_and_rerunning_makes_that_case_again_only(clicks, first_ru
                             bbox=[float(v) for v in man.loc[2, "Box"].split(",")])
     got = sitk.ReadImage(str(out / "masks" / "case002.nii.gz"))
     assert np.array_equal(sitk.GetArrayFromImage(got), sitk.GetArrayFromImage(res.mask))
+
+
+def test_a_column_passed_on_is_updated_without_segmenting_again(clicks, first_run, tmp_path):
+    import shutil
+
+    out = tmp_path / "pass"
+    shutil.copytree(first_run[0], out)
+    man = pd.read_csv(clicks / "clicks.csv", dtype=str, keep_default_na=False)
+    man["CancerType"] = ["breast", "lung", "lung", "lung", "", ""]
+    for name in ("Image", "SecondChannel"):
+        man[name] = [str(clicks / v) if v else "" for v in man[name]]
+    man.to_csv(tmp_path / "m.csv", index=False)
+    seen = []
+    t = run_segmentation_cohort(tmp_path / "m.csv", out, workers=1, progress=False,
+                                callback=lambda done, total, cid: seen.append(cid))
+    assert seen == [] and t.loc[0, "CancerType"] == "breast" and t.loc[0, "Organ"] == "breast"
+    assert pd.read_csv(out / "manifest.csv", dtype=str).loc[0, "CancerType"] == "breast"

@@ -67,7 +67,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 import pandas as pd
 
 from . import __version__
-from .errors import ManifestError, PanCancerSubtypeError, UsageError
+from .errors import ManifestError, PanCancerSubtypeError, UsageError, format_numbers
 from .files import atomic_write_text, json_default, sha256_file
 from .features import extract_features, make_groups, parse_groups
 from .tables import META_COLUMNS, pop_timings
@@ -439,7 +439,6 @@ def _assemble(rows, done, insts) -> pd.DataFrame:
     return table
 
 
-
 # --------------------------------------------------------------------------------------------
 # Segmentation from clicks
 # --------------------------------------------------------------------------------------------
@@ -452,6 +451,8 @@ CLICK_COLUMNS = ("Seed", "Box", "Background", "SecondChannel", "Appearance")
 SEGMENTATION_COLUMNS = ("ID", "Image", "Mask", "Label", "Modality", "CancerType", "Organ",
                         "OrganMask", "OrganLabel") + CLICK_COLUMNS + (
     "model", "confidence", "needs_check", "volume_ml", "warnings", "error")
+#: the manifest's columns that a click manifest passes on to ``segmentation.csv`` unchanged
+_PASSED_ON = ("Image", "CancerType", "Organ", "OrganMask", "OrganLabel")
 #: the columns of ``manifest.csv`` (what ``cohort-features`` reads)
 _FEATURE_MANIFEST_COLUMNS = ("ID", "Image", "Mask", "Label", "Modality", "CancerType", "Organ",
                              "OrganMask", "OrganLabel")
@@ -529,7 +530,8 @@ def read_click_manifest(path, base_dir: Optional[str] = None) -> pd.DataFrame:
                              f"{row['Box']!r}")
         for k, pt in enumerate(seeds):
             if box and any(not box[0][j] <= pt[j] <= box[0][j + 3] for j in range(3)):
-                raise bad("Box", f"seed number {k + 1} {pt} lies outside the box")
+                raise bad("Box", f"seed number {k + 1} {format_numbers(pt)} lies outside the "
+                                 f"box")
         try:
             parse_points(row["Background"])
         except ValueError as exc:
@@ -668,14 +670,18 @@ def run_segmentation_cohort(manifest, out_dir, workers: Optional[int] = None,
     timings: Dict[str, Any] = {}
     shas: Dict[str, str] = {}
     if resume:
-        prev = _previous_segmentation(out_csv, prov_path, fps)
-        for src in (prev, _load_parts(parts_dir, fps, intact)):
-            for cid, rec in src[2].items():
+        for recs in (_previous_segmentation(out_csv, prov_path, fps),
+                     _load_parts(parts_dir, fps, intact)[2]):
+            for cid, rec in recs.items():
                 if intact(rec):
                     done[cid], timings[cid] = rec["row"], rec.get("timings", {})
                     shas[cid] = rec.get("mask_sha256", "")
         if retry_errors:
             done = {k: v for k, v in done.items() if not v.get("error")}
+        # the columns passed on come from the manifest as it is now (they do not make the mask)
+        for r in rows:
+            if r["ID"] in done:
+                done[r["ID"]].update({k: r[k] for k in _PASSED_ON})
     todo = [r for r in rows if r["ID"] not in done]
     cores = os.cpu_count() or 1
     n_workers = 1 if not todo else min(int(workers or cores), len(todo))
@@ -719,20 +725,20 @@ def run_segmentation_cohort(manifest, out_dir, workers: Optional[int] = None,
     return table
 
 
-def _previous_segmentation(out_csv: Path, prov_path: Path, fps):
+def _previous_segmentation(out_csv: Path, prov_path: Path, fps) -> Dict[str, Dict[str, Any]]:
     """The rows of an earlier complete run's ``segmentation.csv`` whose fingerprint matches, as
-    :func:`_load_parts` returns them."""
+    records of :func:`_load_parts` (``{ID: {"row", "timings", "mask_sha256"}}``)."""
     if not (out_csv.is_file() and prov_path.is_file()):
-        return {}, {}, {}
+        return {}
     try:
         cases = json.loads(prov_path.read_text(encoding="utf-8")).get("cases", {})
         prev = pd.read_csv(out_csv, dtype=str, keep_default_na=False)
     except (OSError, ValueError):
-        return {}, {}, {}
+        return {}
     recs = {}
     for row in prev.to_dict("records"):
         cid, c = row.get("ID"), cases.get(row.get("ID"), {})
         if cid in fps and c.get("fingerprint") == fps[cid]["fingerprint"]:
             recs[cid] = {"row": row, "timings": c.get("timings_s", {}),
                          "mask_sha256": c.get("mask_sha256", "")}
-    return {k: v["row"] for k, v in recs.items()}, {}, recs
+    return recs
