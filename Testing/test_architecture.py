@@ -177,6 +177,11 @@ RULE_OWNERS = {
     "reordered_onto": "PanCancerSubtypeLib.voxel_order",
     "select_labels": "PanCancerSubtypeLib.io",
     "second_channel_fit": "PanCancerSubtypeLib.segmentation._points",
+    "check_click_points": "PanCancerSubtypeLib.segmentation.semiauto",
+    "check_not_constant": "PanCancerSubtypeLib.segmentation.semiauto",
+    "read_second_channel": "PanCancerSubtypeLib.segmentation.semiauto",
+    "read_click_manifest": "PanCancerSubtypeLib.cohort",
+    "parse_points": "PanCancerSubtypeLib.cohort",
 }
 
 
