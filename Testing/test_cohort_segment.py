@@ -239,3 +239,13 @@ def test_a_column_passed_on_is_updated_without_segmenting_again(clicks, first_ru
                                 callback=lambda done, total, cid: seen.append(cid))
     assert seen == [] and t.loc[0, "CancerType"] == "breast" and t.loc[0, "Organ"] == "breast"
     assert pd.read_csv(out / "manifest.csv", dtype=str).loc[0, "CancerType"] == "breast"
+
+
+def test_is_click_manifest(tmp_path):
+    from PanCancerSubtypeLib.cohort import is_click_manifest
+
+    for name, text, want in (("c.csv", "ID,image,seeds\n", True), ("f.csv", "ID,Image,Mask\n", False),
+                             ("b.csv", "Image,Seed,Mask\n", False), ("e.csv", "", False)):
+        (tmp_path / name).write_text(text)
+        assert is_click_manifest(tmp_path / name) is want, name
+    assert is_click_manifest(tmp_path / "missing.csv") is False

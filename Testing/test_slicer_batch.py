@@ -170,3 +170,34 @@ def test_run_manifest_leaves_the_users_nodes(manifest, tmp_path):
     kinds = {scene.GetNodeByID(i).GetClassName() for i in left}
     assert kinds <= {"vtkMRMLTableNode", "vtkMRMLTableStorageNode"}, kinds  # no case node stays
     scene.Clear(1)
+
+
+@pytest.mark.shared_data
+def test_a_manifest_of_clicks_is_segmented_first(tmp_path, shared_cases):
+    """breast1 clicked at its centroid and a row whose seed lies outside the image: the first
+    is segmented (the core's cohort-segment, into OUT/clicks) and its features computed; the
+    second is named on a failed: line, exit code 1."""
+    import numpy as np
+    import SimpleITK as sitk
+
+    r = shared_cases["breast1"]
+    m = sitk.ReadImage(r["mask"])
+    kji = np.round(np.argwhere(sitk.GetArrayFromImage(m) == 1).mean(0)).astype(int)
+    pt = m.TransformIndexToPhysicalPoint([int(v) for v in kji[::-1]])
+    man = tmp_path / "clicks.csv"
+    with open(man, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["ID", "Image", "Seed", "Modality", "Organ"])
+        w.writerow(["breast1", r["image"], ",".join(repr(float(v)) for v in pt), "MR", "breast"])
+        w.writerow(["far", r["image"], "900,900,900", "MR", "breast"])
+    out = tmp_path / "out"
+    res = run_script(["--manifest", man, "--out", out], timeout=300)
+    assert res.returncode == 1, res.stdout + res.stderr
+    assert "1 of 2 cases segmented" in res.stdout and "1 of 2 cases done" in res.stdout
+    assert "failed: far: UsageError: Seed number 1" in res.stderr
+    assert (out / "clicks" / "masks" / "breast1.nii.gz").is_file()
+    seg = (out / "clicks" / "segmentation.csv").read_text().splitlines()
+    assert len(seg) == 3 and seg[1].startswith("breast1,")
+    feats = (out / "features.csv").read_text().splitlines()
+    assert len(feats) == 2 and feats[1].startswith("breast1,")
+    assert (out / "segmentations" / "breast1.seg.nrrd").is_file()

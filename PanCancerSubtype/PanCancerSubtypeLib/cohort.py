@@ -564,6 +564,19 @@ def read_click_manifest(path, base_dir: Optional[str] = None) -> pd.DataFrame:
     return df[list(SEGMENTATION_COLUMNS[:SEGMENTATION_COLUMNS.index("Appearance") + 1])]
 
 
+def is_click_manifest(path) -> bool:
+    """Whether the manifest at ``path`` is a manifest of clicks (a ``Seed`` column and no
+    ``Mask`` column, names as :func:`read_click_manifest` reads them); False for a file that
+    cannot be read (the manifest's own reader then says why)."""
+    try:
+        columns = read_manifest_csv(path).columns
+    except ManifestError:
+        return False
+    names = {{**_ALIASES, **_CLICK_ALIASES}.get(c.strip().lower().replace(" ", ""), c.strip())
+             for c in columns}
+    return "Seed" in names and "Mask" not in names
+
+
 def mask_file_name(case_id: str) -> str:
     """The file name of a case's mask in ``masks/``: its ID, characters other than letters,
     digits, ``.``, ``_`` and ``-`` replaced by ``_``, then ``.nii.gz``."""

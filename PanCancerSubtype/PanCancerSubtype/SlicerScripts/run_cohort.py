@@ -22,6 +22,13 @@ Slicer's ``.schema.csv``) holds one row per case; a failing case is recorded in 
 column and the run goes on.  The nodes a case added are removed after it; nodes already in the
 scene are left alone.
 
+A manifest of clicks (a ``Seed`` column and no ``Mask``: ``pancancer-subtype cohort-segment``'s
+manifest, ``Image``, ``Seed``, optional ``Box``, ``Background``, ``SecondChannel``, ...) is
+segmented first, with the core's ``cohort.run_segmentation_cohort`` into ``DIR/clicks/``
+(masks, ``segmentation.csv`` with each case's confidence and ``needs_check``, ``manifest.csv``),
+and the cases segmented then run as above; a case whose segmentation failed is named on a
+``failed:`` line and the exit code is 1.
+
 Before any work the Python packages are checked; with ``--install-dependencies`` the missing ones
 are installed (the extension's one requirement set, see ``PanCancerSubtypeSlicerLib.dependencies``),
 without it the script stops and names them.
@@ -51,7 +58,8 @@ def _add_library_path() -> None:
 
 def parse_args(argv):
     p = argparse.ArgumentParser(prog="run_cohort.py", description=__doc__.split("\n\n")[0])
-    p.add_argument("--manifest", required=True, help="manifest CSV (Image, Mask, Label, ID, ...)")
+    p.add_argument("--manifest", required=True,
+                   help="manifest CSV (Image, Mask, Label, ID, ...), or of clicks (Image, Seed, ...)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--groups", default="shape,regional",
                    help="feature groups, comma separated (default: shape,regional = the 313 "
@@ -107,8 +115,11 @@ def main(argv=None, scene=None, instances=None) -> int:
 
     from PanCancerSubtypeSlicerLib import logic
 
+    from PanCancerSubtypeLib.cohort import is_click_manifest, read_click_manifest
+
+    clicks = is_click_manifest(args.manifest)
     try:
-        logic.read_manifest(args.manifest)
+        (read_click_manifest if clicks else logic.read_manifest)(args.manifest)
     except Exception as exc:  # missing, unreadable, malformed: one line naming the file
         _error(f"manifest {args.manifest}: {type(exc).__name__}: {exc}")
         return EXIT_BAD_INPUT
@@ -127,8 +138,25 @@ def main(argv=None, scene=None, instances=None) -> int:
         if cid:
             print(f"[{i + 1}/{n}] {cid}", flush=True)
 
+    manifest, unsegmented = args.manifest, []
+    if clicks:  # segment first (the core's cohort-segment), then the cases segmented
+        from PanCancerSubtypeLib.cohort import run_segmentation_cohort
+
+        seg_dir = os.path.join(args.out, "clicks")
+        print(f"segmenting the clicks of {args.manifest} into {seg_dir}", flush=True)
+        seg = run_segmentation_cohort(args.manifest, seg_dir, workers=1, progress=False,
+                                      command="run_cohort.py")   # (no fork of Slicer)
+        unsegmented = [(r["ID"], r["error"]) for _, r in seg.iterrows() if r["error"]]
+        check = seg["ID"][seg["needs_check"] == "True"].tolist()
+        print(f"{len(seg) - len(unsegmented)} of {len(seg)} cases segmented"
+              + (f"; to check: {', '.join(check)}" if check else ""), flush=True)
+        manifest = os.path.join(seg_dir, "manifest.csv")
+        if len(unsegmented) == len(seg):
+            for cid, err in unsegmented:
+                print(f"failed: {cid}: {err}", file=sys.stderr)
+            return EXIT_CASE_FAILED
     try:
-        df, _table = logic.run_manifest(args.manifest, args.out, scene=scene, groups=groups,
+        df, _table = logic.run_manifest(manifest, args.out, scene=scene, groups=groups,
                                         regions=args.regions, parenchyma=args.parenchyma,
                                         instances=instances, progress=progress)
     except Exception as exc:
@@ -139,11 +167,12 @@ def main(argv=None, scene=None, instances=None) -> int:
         _error(f"{where}: {type(exc).__name__}: {exc}")
         return EXIT_CASE_FAILED
     failed = df[df["error"].astype(str) != ""]
-    print(f"{len(df) - len(failed)} of {len(df)} cases done; features: "
+    n = len(df) + len(unsegmented)
+    print(f"{len(df) - len(failed)} of {n} cases done; features: "
           f"{os.path.join(args.out, 'features.csv')}", flush=True)
-    for _, r in failed.iterrows():
-        print(f"failed: {r['ID']}: {r['error']}", file=sys.stderr)
-    return EXIT_CASE_FAILED if len(failed) else EXIT_OK
+    for cid, err in unsegmented + [(r["ID"], r["error"]) for _, r in failed.iterrows()]:
+        print(f"failed: {cid}: {err}", file=sys.stderr)
+    return EXIT_CASE_FAILED if len(failed) or unsegmented else EXIT_OK
 
 
 def finish(code: int) -> None:
