@@ -244,7 +244,8 @@ def test_a_column_passed_on_is_updated_without_segmenting_again(clicks, first_ru
 def test_is_click_manifest(tmp_path):
     from PanCancerSubtypeLib.cohort import is_click_manifest
 
-    for name, text, want in (("c.csv", "ID,image,seeds\n", True), ("f.csv", "ID,Image,Mask\n", False),
+    for name, text, want in (("c.csv", "ID,image,seeds\n", True),
+                             ("f.csv", "ID,Image,Mask\n", False),
                              ("b.csv", "Image,Seed,Mask\n", False), ("e.csv", "", False)):
         (tmp_path / name).write_text(text)
         assert is_click_manifest(tmp_path / name) is want, name

@@ -59,7 +59,8 @@ def _add_library_path() -> None:
 def parse_args(argv):
     p = argparse.ArgumentParser(prog="run_cohort.py", description=__doc__.split("\n\n")[0])
     p.add_argument("--manifest", required=True,
-                   help="manifest CSV (Image, Mask, Label, ID, ...), or of clicks (Image, Seed, ...)")
+                   help="manifest CSV (Image, Mask, Label, ID, ...), or of clicks (Image, "
+                        "Seed, ...)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--groups", default="shape,regional",
                    help="feature groups, comma separated (default: shape,regional = the 313 "
