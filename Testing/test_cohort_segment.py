@@ -250,3 +250,42 @@ def test_is_click_manifest(tmp_path):
         (tmp_path / name).write_text(text)
         assert is_click_manifest(tmp_path / name) is want, name
     assert is_click_manifest(tmp_path / "missing.csv") is False
+
+
+def test_a_killed_run_resumes_to_the_same_bytes(clicks, first_run, tmp_path):
+    """SIGKILL after two cases (the segmentation slowed down so that the kill lands mid-run):
+    nothing but the parts and the finished masks is left; the rerun makes only the rest."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "killed"
+    parts = out / "segmentation.csv.parts"
+    repo = Path(__file__).resolve().parents[1] / "PanCancerSubtype"
+    code = ("import sys, time; sys.path.insert(0, %r)\n"
+            "import PanCancerSubtypeLib.segmentation.click as k\n"
+            "orig = k.segment_click\n"
+            "def slow(*a, **kw):\n"
+            "    time.sleep(0.8); return orig(*a, **kw)\n"
+            "k.segment_click = slow\n"
+            "from PanCancerSubtypeLib.cohort import run_segmentation_cohort\n"
+            "run_segmentation_cohort(%r, %r, workers=1, progress=False)\n"
+            % (str(repo), str(clicks / "clicks.csv"), str(out)))
+    proc = subprocess.Popen([sys.executable, "-c", code])
+    t0 = time.time()
+    while time.time() - t0 < 120:
+        if parts.is_dir() and len(list(parts.glob("*.json"))) >= 2:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (out / "segmentation.csv").exists() and not (out / "manifest.csv").exists()
+    before = sorted(p.name for p in parts.glob("*.json"))
+    assert 2 <= len(before) < 6
+    seen = []
+    run_segmentation_cohort(clicks / "clicks.csv", out, workers=1, progress=False,
+                            callback=lambda done, total, cid: seen.append(cid))
+    ids = ["case000", "case001", "case002", "case003", "outside", "missing"]
+    assert seen == [c for i, c in enumerate(ids) if f"{i:06d}.json" not in before]
+    assert _bytes(out) == _bytes(first_run[0])
