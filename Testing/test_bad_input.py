@@ -462,6 +462,9 @@ CLI_CASES = [
     ("regions-labels-2-5", ["regions", "--image", "{image}", "--mask", "{labels25}", "--out",
                             "{out}.nrrd"], 1, ["labels25", "--label"], True),
     # segment
+    ("segment-snapshot-not-png", ["segment", "--image", "{image}", "--seed", "0,0,0", "--out",
+                                  "{out}.nii.gz", "--snapshot", "{out}.jpg"], 2,
+     ["--snapshot", ".png"], True),
     ("segment-vector-image", ["segment", "--image", "{vector}", "--seed", "0,0,0", "--out",
                               "{out}.nii.gz"], 1, ["vector.nrrd", "components"], True),
     ("segment-4d-image", ["segment", "--image", "{fourd}", "--seed", "0,0,0", "--out",

@@ -289,3 +289,43 @@ def test_a_killed_run_resumes_to_the_same_bytes(clicks, first_run, tmp_path):
     ids = ["case000", "case001", "case002", "case003", "outside", "missing"]
     assert seen == [c for i, c in enumerate(ids) if f"{i:06d}.json" not in before]
     assert _bytes(out) == _bytes(first_run[0])
+
+
+def _red_pixels(png: Path) -> int:
+    from matplotlib.image import imread
+
+    rgb = imread(str(png))[..., :3]
+    return int(((rgb[..., 0] > 0.8) & (rgb[..., 1] < 0.3) & (rgb[..., 2] < 0.3)).sum())
+
+
+def test_snapshots_show_each_mask_and_do_not_depend_on_the_workers(clicks, tmp_path):
+    one, two = tmp_path / "one", tmp_path / "two"
+    t = run_segmentation_cohort(clicks / "clicks.csv", one, workers=1, progress=False,
+                                snapshots=True, confidence=False)
+    run_segmentation_cohort(clicks / "clicks.csv", two, workers=2, progress=False,
+                            snapshots=True, confidence=False)
+    assert _bytes(one) == _bytes(two)
+    assert list(t["snapshot"]) == [f"snapshots/case00{i}.png" for i in range(4)] + ["", ""]
+    for i in range(4):     # the red outline of the mask on each of the three views
+        assert _red_pixels(one / "snapshots" / f"case00{i}.png") > 300
+    assert sorted(p.name for p in (one / "snapshots").iterdir()) == [
+        f"case00{i}.png" for i in range(4)]
+    # a mask made again gets a new snapshot; a run without snapshots lists none
+    (one / "masks" / "case002.nii.gz").unlink()
+    before = (one / "snapshots" / "case001.png").stat().st_mtime_ns
+    run_segmentation_cohort(clicks / "clicks.csv", one, workers=1, progress=False,
+                            snapshots=True, confidence=False)
+    assert _bytes(one) == _bytes(two)
+    assert (one / "snapshots" / "case001.png").stat().st_mtime_ns == before
+    t = run_segmentation_cohort(clicks / "clicks.csv", one, workers=1, progress=False,
+                                confidence=False)
+    assert (t["snapshot"] == "").all()
+
+
+def test_segment_writes_a_snapshot(clicks, tmp_path, capsys):
+    r = pd.read_csv(clicks / "clicks.csv", dtype=str).iloc[0]
+    code = cli_main(["segment", "--image", str(clicks / r["Image"]), f"--seed={r['Seed']}",
+                     "--modality", "CT", "--no-confidence", "--out", str(tmp_path / "m.nii.gz"),
+                     "--snapshot", str(tmp_path / "m.png")])
+    assert code == 0 and _red_pixels(tmp_path / "m.png") > 300
+    assert f"wrote {tmp_path / 'm.png'}" in capsys.readouterr().out

@@ -450,7 +450,7 @@ CLICK_COLUMNS = ("Seed", "Box", "Background", "SecondChannel", "Appearance")
 #: the columns of ``segmentation.csv``, in order
 SEGMENTATION_COLUMNS = ("ID", "Image", "Mask", "Label", "Modality", "CancerType", "Organ",
                         "OrganMask", "OrganLabel") + CLICK_COLUMNS + (
-    "model", "confidence", "needs_check", "volume_ml", "warnings", "error")
+    "model", "confidence", "needs_check", "volume_ml", "warnings", "snapshot", "error")
 #: the manifest's columns that a click manifest passes on to ``segmentation.csv`` unchanged
 _PASSED_ON = ("Image", "CancerType", "Organ", "OrganMask", "OrganLabel")
 #: the columns of ``manifest.csv`` (what ``cohort-features`` reads)
@@ -600,7 +600,7 @@ def segment_case(row: Mapping[str, str], out_dir, confidence: bool = True,
     t0 = time.perf_counter()
     out = {c: row.get(c, "") for c in SEGMENTATION_COLUMNS}
     out.update(Mask="", model="", confidence="", needs_check="", volume_ml="", warnings="",
-               error="")
+               snapshot="", error="")
     try:
         image = read_image(row["Image"])
         check_not_constant(image, row["Image"])
@@ -641,13 +641,17 @@ def run_segmentation_cohort(manifest, out_dir, workers: Optional[int] = None,
                             retry_errors: bool = False, progress: bool = True,
                             callback: Optional[Callable[[int, int, str], None]] = None,
                             cancel: Optional[Callable[[], bool]] = None,
-                            command: Optional[str] = None) -> pd.DataFrame:
+                            command: Optional[str] = None, snapshots: bool = False
+                            ) -> pd.DataFrame:
     """Segment every case of the click manifest ``manifest`` into ``out_dir`` (see the module
     doc); returns the table written to ``out_dir/segmentation.csv``.
 
     ``workers``: local processes (default: the machine's cores, at most one per case; each
     runs the method's jittered runs on its share of the cores); ``appearance``: the model of
-    rows without an ``Appearance``; ``callback`` and ``cancel`` as for :func:`run_cohort`."""
+    rows without an ``Appearance``; ``callback`` and ``cancel`` as for :func:`run_cohort`;
+    ``snapshots``: a PNG per case segmented, ``snapshots/<ID>.png``
+    (:func:`.plots.mask_snapshot`: three slices through the mask with its outline and the
+    seeds, for a quick check), made once the masks are done (again when a mask is made again)."""
     from .segmentation.click import MODELS
 
     if appearance is not None and appearance not in MODELS:
@@ -707,6 +711,9 @@ def run_segmentation_cohort(manifest, out_dir, workers: Optional[int] = None,
     def store(res: Dict[str, Any]) -> int:
         cid = res["ID"]
         t, sha = pop_timings(res), res.pop("mask_sha256", "")
+        stale = out_dir / "snapshots" / (mask_file_name(cid)[:-len(".nii.gz")] + ".png")
+        if stale.exists():   # of an earlier mask
+            stale.unlink()
         atomic_write_text(parts_dir / f"{index[cid]:06d}.json", json.dumps(
             {"fingerprint": fps[cid]["fingerprint"], "row": res, "timings": t,
              "mask_sha256": sha}))
@@ -720,6 +727,10 @@ def run_segmentation_cohort(manifest, out_dir, workers: Optional[int] = None,
                          callback, cancel)
     table = pd.DataFrame([done[r["ID"]] for r in rows if r["ID"] in done],
                          columns=list(SEGMENTATION_COLUMNS)).fillna("")
+    table["snapshot"] = ""
+    if snapshots and not cancelled:
+        table["snapshot"] = [_snapshot(row, out_dir) if not row["error"] else ""
+                             for row in table.to_dict("records")]
     if not cancelled and len(done) == len(rows):
         atomic_write_text(out_csv, table.to_csv(index=False))
         ok = table[table["error"] == ""]
@@ -736,6 +747,23 @@ def run_segmentation_cohort(manifest, out_dir, workers: Optional[int] = None,
         atomic_write_text(prov_path, json.dumps(prov, indent=1, default=json_default))
         _finish_parts(parts_dir)
     return table
+
+
+def _snapshot(row: Mapping[str, str], out_dir: Path) -> str:
+    """A segmented case's snapshot (:func:`.plots.mask_snapshot`), made unless it is there;
+    its path relative to ``out_dir``."""
+    from .io import read_image
+    from .plots import mask_snapshot
+
+    name = Path("snapshots") / (mask_file_name(row["ID"])[:-len(".nii.gz")] + ".png")
+    if not (out_dir / name).exists():
+        conf = f", confidence {row['confidence']}" if row["confidence"] else ""
+        check = " - check it" if row["needs_check"] == "True" else ""
+        mask_snapshot(read_image(row["Image"]), read_image(str(out_dir / row["Mask"])),
+                      parse_points(row["Seed"]), path=str(out_dir / name),
+                      title=f"{row['ID']}: {row['model']} model{conf}, {row['volume_ml']} mL"
+                            f"{check}")
+    return name.as_posix()
 
 
 def _previous_segmentation(out_csv: Path, prov_path: Path, fps) -> Dict[str, Dict[str, Any]]:

@@ -9,6 +9,11 @@ writes a PNG when ``path`` is given.
   draws it), with a class colour bar.
 * :func:`cdf_plot`: the consensus CDF of every k.
 * :func:`delta_area_plot`: relative change in area under the CDF against k.
+
+And one for a segmentation's quality check:
+
+* :func:`mask_snapshot`: the axial, coronal and sagittal slices through a mask's centre, around
+  it, with its outline and the seeds (``cohort-segment --snapshots``, ``segment --snapshot``).
 """
 from __future__ import annotations
 
@@ -135,3 +140,58 @@ def delta_area_plot(per_k: pd.DataFrame, suggested_k: Optional[int] = None,
     ax.set_title("Delta area")
     ax.grid(alpha=0.3)
     return _save(fig, path)
+
+
+def mask_snapshot(image, mask, seeds_lps=(), path: Optional[str] = None, title: str = "",
+                  margin_mm: float = 30.0):
+    """Axial, coronal and sagittal slices (SimpleITK ``image`` and its 0/1 ``mask`` on the same
+    grid, both shown in LPS order: patient left on the right of the axial view, as radiologists
+    read it) through the mask's centre of mass (the first seed's voxel for an empty mask),
+    cropped to the mask's extent + ``margin_mm``, in physical proportions, grey levels from the
+    crop's 1st to 99.5th percentile; the mask's outline in red, the seeds (LPS mm) on the slices
+    through them as yellow crosses."""
+    import SimpleITK as sitk
+
+    img = sitk.DICOMOrient(image, "LPS")
+    msk = sitk.DICOMOrient(mask, "LPS")
+    a = sitk.GetArrayFromImage(img).astype(np.float32)
+    m = sitk.GetArrayFromImage(msk) > 0
+    sp = np.array(img.GetSpacing()[::-1], float)                         # z, y, x
+    pts = [np.round(img.TransformPhysicalPointToContinuousIndex([float(v) for v in q])[::-1])
+           .astype(int) for q in seeds_lps]
+    if m.any():
+        idx = np.argwhere(m)
+        centre = np.round(idx.mean(0)).astype(int)
+        lo, hi = idx.min(0), idx.max(0)
+    else:
+        centre = pts[0] if pts else np.array(a.shape) // 2
+        lo = hi = centre
+    pad = np.ceil(margin_mm / sp).astype(int)
+    lo = np.maximum(lo - pad, 0)
+    hi = np.minimum(hi + pad + 1, a.shape)
+    crop = a[tuple(slice(i, j) for i, j in zip(lo, hi))]
+    vmin, vmax = (float(v) for v in np.percentile(crop, [1.0, 99.5]))
+    fig = _figure((12, 4.4))
+    axes = fig.subplots(1, 3)
+    views = (("axial", 0, (1, 2)), ("coronal", 1, (0, 2)), ("sagittal", 2, (0, 1)))
+    for ax, (name, axis, (r, c)) in zip(axes, views):
+        k = int(np.clip(centre[axis], 0, a.shape[axis] - 1))
+        sl = [slice(i, j) for i, j in zip(lo, hi)]
+        sl[axis] = k
+        im2, m2 = a[tuple(sl)], m[tuple(sl)]
+        if name != "axial":       # superior up
+            im2, m2 = im2[::-1], m2[::-1]
+        ax.imshow(im2, cmap="gray", vmin=vmin, vmax=vmax, aspect=sp[r] / sp[c],
+                  interpolation="nearest")
+        if m2.any():
+            ax.contour(m2.astype(float), [0.5], colors="red", linewidths=1.0)
+        for q in pts:
+            if q[axis] == k and all(lo[d] <= q[d] < hi[d] for d in (r, c)):
+                y = q[r] - lo[r] if name == "axial" else hi[r] - 1 - q[r]
+                ax.plot([q[c] - lo[c]], [y], "+", color="yellow", markersize=12, mew=2)
+        ax.set_title(f"{name} {'z' if axis == 0 else 'y' if axis == 1 else 'x'} = {k}",
+                     fontsize=9)
+        ax.set_axis_off()
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return _save(fig, path, dpi=80)

@@ -102,6 +102,9 @@ def register(sub):
                         "clicks, the appearance model, the modality used, warnings and volume")
     p.add_argument("--no-confidence", action="store_true",
                    help="click method: skip the confidence (its extra runs from other clicks)")
+    p.add_argument("--snapshot", default=None, metavar="PNG",
+                   help="also write a PNG of the axial, coronal and sagittal slices through the "
+                        "mask, with its outline and the seeds (a quick check)")
     p.add_argument("--warn-below", type=fraction, default=None,
                    help="click method: warn when the confidence is below this (default 0.8)")
     p.add_argument("--max-radius", type=positive_float, default=None,
@@ -224,10 +227,12 @@ def run_segment(args):
 
         require("deep", "segment --model")
     mask_output(args.out, "--out", args.image)
-    if args.report:
-        from ..files import check_output_path
+    from ..files import check_output_path
 
+    if args.report:
         check_output_path(args.report, "--report", extensions=(".json",))
+    if args.snapshot:
+        check_output_path(args.snapshot, "--snapshot", extensions=(".png",))
     from ..segmentation import check_click_points, check_not_constant, read_second_channel
     from .checks import input_file
 
@@ -295,6 +300,14 @@ def run_segment(args):
     n = int(sitk.GetArrayViewFromImage(mask).sum())
     vol = n * float(np.prod(mask.GetSpacing())) / 1000.0
     print(f"wrote {args.out}: {n} voxels, {vol:.2f} mL")
+    if args.snapshot:
+        from ..plots import mask_snapshot
+
+        mask_snapshot(image, mask, seeds, path=args.snapshot,
+                      title=f"{args.image}: {vol:.2f} mL" + (
+                          "" if report is None or report["confidence"] is None else
+                          f", confidence {report['confidence']:.2f}"))
+        print(f"wrote {args.snapshot}")
     if report is not None:
         conf = report["confidence"]
         if conf is not None:
