@@ -417,7 +417,7 @@ def run_case(seg, img, ref, modality, seeds, bbox, ch2, method, confidence, reco
     """Dice, confidence and seconds of each seed, without and with the box; with ``records``
     (a list), the click method's every result is appended to it as a dict (``box``: "seed" or
     "box", ``k``: the seed's number, 0 the centroid-nearest; ``dice``, ``conf``,
-    ``needs_check``, ``volume_ml``, ``model``, ``cpu_s``, ``warnings``)."""
+    ``needs_check``, ``volume_ml``, ``model``, ``cpu_s``, ``warnings``, ``boundary_fraction``)."""
     import SimpleITK as sitk
 
     from PanCancerSubtypeLib.segmentation.metrics import dice_arrays
@@ -452,7 +452,8 @@ def run_case(seg, img, ref, modality, seeds, bbox, ch2, method, confidence, reco
                                 "conf": None if conf is None else round(conf, 4),
                                 "needs_check": bool(check), "volume_ml": round(r.volume_ml, 3),
                                 "model": r.model, "cpu_s": round(cpu, 2),
-                                "warnings": list(r.warnings)})
+                                "warnings": list(r.warnings),
+                                "boundary_fraction": round(r.boundary_fraction, 4)})
         res[name] = rows
     return res
 
