@@ -3145,8 +3145,10 @@ def test_benchmark_records_every_click_result_and_compare_records_reads_them(tmp
     assert [r["dice"] for r in recs] == [round(x[0], 4) for n in ("seed", "box")
                                          for x in res[n]]
     assert set(recs[0]) == {"box", "k", "dice", "conf", "needs_check", "volume_ml", "model",
-                            "cpu_s", "warnings"}
+                            "cpu_s", "warnings", "boundary_fraction"}
     assert recs[0]["model"] == "bright" and recs[0]["dice"] > 0.9
+    # a sphere in a quiet background: the image shows its boundary on nearly every ray
+    assert all(0.9 <= r["boundary_fraction"] <= 1.0 for r in recs)
 
     def write(path, dice, flags):
         with open(path, "w") as f:
