@@ -49,3 +49,25 @@ def shared_cases(shared_data):
                     r[k] = str(shared_data / r[k])
             rows.append(r)
     return {r["case_id"]: r for r in rows}
+
+
+@pytest.fixture()
+def kill_after_parts():
+    """``kill(code, parts, n)``: run Python ``code`` in a child process and SIGKILL it once the
+    folder ``parts`` holds ``n`` finished case files (a cohort run killed mid-run)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    def kill(code: str, parts: Path, n: int = 2) -> None:
+        proc = subprocess.Popen([sys.executable, "-c", code])
+        t0 = time.time()
+        while time.time() - t0 < 120:
+            if parts.is_dir() and len(list(parts.glob("*.json"))) >= n:
+                break
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+
+    return kill

@@ -3,10 +3,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -54,7 +50,7 @@ def test_errors_recorded_and_run_goes_on(cohort, tmp_path):
     assert list(back.columns) == list(t.columns)
 
 
-def test_resume_after_kill_computes_only_missing(cohort, tmp_path):
+def test_resume_after_kill_computes_only_missing(cohort, tmp_path, kill_after_parts):
     out = tmp_path / "k.csv"
     parts = tmp_path / "k.csv.parts"
     code = ("import sys, time; sys.path.insert(0, %r)\n"
@@ -66,14 +62,7 @@ def test_resume_after_kill_computes_only_missing(cohort, tmp_path):
             "import PanCancerSubtypeLib.cohort as c; c.extract_features = slow\n"
             "c.run_cohort(%r, %r, groups='radiomics', group_options=%r, progress=False)\n"
             % (str(REPO / "PanCancerSubtype"), str(cohort), str(out), FAST))
-    proc = subprocess.Popen([sys.executable, "-c", code])
-    t0 = time.time()
-    while time.time() - t0 < 120:
-        if parts.is_dir() and len(list(parts.glob("*.json"))) >= 2:
-            break
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    kill_after_parts(code, parts, 2)
     assert not out.exists(), "the CSV must only appear when the run is complete"
     done_before = sorted(p.name for p in parts.glob("*.json"))
     assert 2 <= len(done_before) < 6

@@ -252,14 +252,10 @@ def test_is_click_manifest(tmp_path):
     assert is_click_manifest(tmp_path / "missing.csv") is False
 
 
-def test_a_killed_run_resumes_to_the_same_bytes(clicks, first_run, tmp_path):
+def test_a_killed_run_resumes_to_the_same_bytes(clicks, first_run, tmp_path,
+                                                kill_after_parts):
     """SIGKILL after two cases (the segmentation slowed down so that the kill lands mid-run):
     nothing but the parts and the finished masks is left; the rerun makes only the rest."""
-    import signal
-    import subprocess
-    import sys
-    import time
-
     out = tmp_path / "killed"
     parts = out / "segmentation.csv.parts"
     repo = Path(__file__).resolve().parents[1] / "PanCancerSubtype"
@@ -272,14 +268,7 @@ def test_a_killed_run_resumes_to_the_same_bytes(clicks, first_run, tmp_path):
             "from PanCancerSubtypeLib.cohort import run_segmentation_cohort\n"
             "run_segmentation_cohort(%r, %r, workers=1, progress=False)\n"
             % (str(repo), str(clicks / "clicks.csv"), str(out)))
-    proc = subprocess.Popen([sys.executable, "-c", code])
-    t0 = time.time()
-    while time.time() - t0 < 120:
-        if parts.is_dir() and len(list(parts.glob("*.json"))) >= 2:
-            break
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    kill_after_parts(code, parts, 2)
     assert not (out / "segmentation.csv").exists() and not (out / "manifest.csv").exists()
     before = sorted(p.name for p in parts.glob("*.json"))
     assert 2 <= len(before) < 6
