@@ -143,3 +143,39 @@ def test_regions_command_writes_a_four_segment_seg(nsclc, written, tmp_path, cap
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "series folder" in err[0] and "--out" in err[0]
     assert not (tmp_path / "r2.dcm").exists()
+
+
+def test_the_same_mask_gives_the_same_seg(nsclc, written, tmp_path, monkeypatch):
+    """The UIDs come from the content: the same mask written again is the same object, only its
+    creation time differs, and with SOURCE_DATE_EPOCH the same bytes; another mask another
+    object."""
+    import pydicom
+
+    again = tmp_path / "again.dcm"
+    dicomseg.write_dicom_seg(nsclc["mask"], nsclc["series"], again, algorithm_type="MANUAL",
+                             segments=[dicomseg.SegmentSpec(1, "GTV-1", rgb=(1.0, 0.0, 0.0))])
+    a, b = pydicom.dcmread(written), pydicom.dcmread(again)
+    for kw in ("SOPInstanceUID", "SeriesInstanceUID"):
+        assert a[kw].value == b[kw].value
+    assert b.file_meta.MediaStorageSOPInstanceUID == b.SOPInstanceUID
+    assert (a.DimensionOrganizationSequence[0].DimensionOrganizationUID
+            == b.DimensionIndexSequence[0].DimensionOrganizationUID)
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+    one, two = tmp_path / "one.dcm", tmp_path / "two.dcm"
+    for out in (one, two):
+        dicomseg.write_dicom_seg(nsclc["mask"], nsclc["series"], out, algorithm_type="MANUAL",
+                                 segments=[dicomseg.SegmentSpec(1, "GTV-1", rgb=(1.0, 0.0, 0.0))])
+    assert one.read_bytes() == two.read_bytes()
+    c = pydicom.dcmread(one)
+    assert (c.ContentDate, c.ContentTime) == ("20231114", "221320")   # 1700000000 s, UTC
+    assert c.ContributingEquipmentSequence[-1].ContributionDateTime == "20231114221320"
+    assert c.SOPInstanceUID == a.SOPInstanceUID
+    # another mask (one voxel less): another object
+    arr = sitk.GetArrayFromImage(nsclc["mask"])
+    arr[tuple(np.argwhere(arr)[0])] = 0
+    other = sitk.GetImageFromArray(arr)
+    other.CopyInformation(nsclc["mask"])
+    dicomseg.write_dicom_seg(other, nsclc["series"], tmp_path / "o.dcm", algorithm_type="MANUAL",
+                             segments=[dicomseg.SegmentSpec(1, "GTV-1", rgb=(1.0, 0.0, 0.0))])
+    o = pydicom.dcmread(tmp_path / "o.dcm")
+    assert o.SOPInstanceUID != a.SOPInstanceUID and o.SeriesInstanceUID != a.SeriesInstanceUID

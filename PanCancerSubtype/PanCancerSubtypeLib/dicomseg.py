@@ -19,9 +19,18 @@ category / type codes.  Empty frames are omitted, as highdicom does by default.
 
 Both directions keep voxels exact: a mask read from an RTSTRUCT, written as SEG and read back is
 identical (``Testing/test_dicomseg.py``).
+
+The same inputs give the same SEG: its UIDs (SOP instance, series, dimension organisation) are
+derived from what it holds (the source images' UIDs, the frames, the segments, the writer's
+version; ``pydicom.uid.generate_uid`` with those as entropy sources), so writing the same mask
+again does not make another object.  Only the creation date and time (Instance Creation, Content,
+Contribution) are the moment of writing; with the environment variable ``SOURCE_DATE_EPOCH`` set
+(seconds since 1970, the reproducible-builds convention) they are that moment instead, and the
+file is the same bytes.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import warnings
@@ -368,10 +377,48 @@ def write_dicom_seg(mask: sitk.Image, source: Union[PathLike, Sequence], out: Pa
             manufacturer="PanCancerSubtype", manufacturer_model_name="pancancer-subtype",
             software_versions=__version__, device_serial_number="0",
             series_description=series_description, content_label=content_label)
+    digest = hashlib.sha256(np.ascontiguousarray(pixel_array).tobytes()).hexdigest()
+    _make_reproducible(seg, [str(__version__), str(pixel_array.shape), str(frames), digest,
+                             algorithm_type, algorithm_name, series_description,
+                             str(series_number), content_label]
+                       + [repr((s.value, s.label, s.category, s.type, s.rgb)) for s in segments]
+                       + [str(ds.SOPInstanceUID) for ds in datasets])
     buf = BytesIO()
     seg.save_as(buf)
     atomic_write_bytes(out, buf.getvalue())
     return out
+
+
+def _make_reproducible(seg, entropy: List[str]) -> None:
+    """The SEG's UIDs from ``entropy`` (what it holds), and its creation date and time from
+    ``SOURCE_DATE_EPOCH`` when set (see the module doc)."""
+    import datetime
+
+    from pydicom.uid import generate_uid
+
+    def uid(kind: str) -> str:
+        return generate_uid(entropy_srcs=entropy + [kind])
+
+    seg.SOPInstanceUID = seg.file_meta.MediaStorageSOPInstanceUID = uid("instance")
+    seg.SeriesInstanceUID = uid("series")
+    dim = uid("dimension organisation")
+    for item in list(seg.get("DimensionOrganizationSequence", [])) + \
+            list(seg.get("DimensionIndexSequence", [])):
+        if "DimensionOrganizationUID" in item:
+            item.DimensionOrganizationUID = dim
+    epoch = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    if not epoch:
+        return
+    when = datetime.datetime.fromtimestamp(int(epoch), tz=datetime.timezone.utc)
+    date, time = when.strftime("%Y%m%d"), when.strftime("%H%M%S")
+    for kw in ("InstanceCreation", "Content", "Series"):
+        if f"{kw}Date" in seg:
+            setattr(seg, f"{kw}Date", date)
+        if f"{kw}Time" in seg:
+            setattr(seg, f"{kw}Time", time)
+    equipment = seg.get("ContributingEquipmentSequence", [])
+    if equipment and "ContributionDateTime" in equipment[-1]:   # the writer's (processing) entry
+        equipment[-1].ContributionDateTime = date + time
 
 
 def _frames_for_datasets(mask: sitk.Image, datasets: Sequence, source: str) -> List[int]:
