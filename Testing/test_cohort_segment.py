@@ -318,3 +318,44 @@ def test_segment_writes_a_snapshot(clicks, tmp_path, capsys):
                      "--snapshot", str(tmp_path / "m.png")])
     assert code == 0 and _red_pixels(tmp_path / "m.png") > 300
     assert f"wrote {tmp_path / 'm.png'}" in capsys.readouterr().out
+
+
+@pytest.mark.shared_data
+def test_dicom_seg_masks_reference_their_series(shared_data, tmp_path, monkeypatch):
+    """The IBSI NSCLC phantom's DICOM series, clicked at its GTV's centre: the SEG read back is
+    the single-case call's mask, voxel for voxel; with SOURCE_DATE_EPOCH the outputs are the
+    same bytes with one worker and two; an image file (not a series folder) is refused before
+    any work."""
+    from PanCancerSubtypeLib import io
+
+    root = shared_data / "IBSI_ct_radiomics_phantom_NSCLC" / "dicom"
+    series = root / "image"
+    image = io.read_image(series)
+    gtv = io.read_mask(next((root / "mask").glob("*.dcm")), "GTV-1", reference=image)
+    kji = np.round(np.argwhere(sitk.GetArrayFromImage(gtv) > 0).mean(0)).astype(int)
+    pt = image.TransformIndexToPhysicalPoint([int(v) for v in kji[::-1]])
+    pd.DataFrame({"ID": ["gtv", "gtv box"], "Image": [str(series)] * 2,
+                  "Seed": [_text(pt)] * 2, "Modality": ["CT"] * 2,
+                  "Box": ["", _text(list(np.array(pt) - 40.0) + list(np.array(pt) + 40.0))]}
+                 ).to_csv(tmp_path / "dcm.csv", index=False)
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+    one, two = tmp_path / "one", tmp_path / "two"
+    t = run_segmentation_cohort(tmp_path / "dcm.csv", one, workers=1, progress=False,
+                                dicom_seg=True, snapshots=True, confidence=False)
+    run_segmentation_cohort(tmp_path / "dcm.csv", two, workers=2, progress=False,
+                            dicom_seg=True, snapshots=True, confidence=False)
+    assert list(t["Mask"]) == ["masks/gtv.dcm", "masks/gtv_box.dcm"] and (t["error"] == "").all()
+    assert _bytes(one) == _bytes(two)
+    want = seg.segment_click(image, [pt], modality="CT", confidence=False).mask
+    got = io.read_mask(one / "masks" / "gtv.dcm", reference=image)
+    assert np.array_equal(sitk.GetArrayFromImage(got), sitk.GetArrayFromImage(want))
+    assert _red_pixels(one / "snapshots" / "gtv.png") > 300
+    # the output manifest reads the SEGs
+    f = run_cohort(one / "manifest.csv", tmp_path / "f.csv", groups="radiomics",
+                   group_options=FAST, progress=False)
+    assert (f["error"] == "").all()
+    pd.DataFrame({"Image": [str(next(series.glob("*")))], "Seed": [_text(pt)]}).to_csv(
+        tmp_path / "file.csv", index=False)
+    with pytest.raises(ManifestError, match="row 2, column Image: .* is a file; a DICOM SEG"):
+        run_segmentation_cohort(tmp_path / "file.csv", tmp_path / "x", dicom_seg=True)
+    assert not (tmp_path / "x").exists()

@@ -35,21 +35,12 @@ distributed cluster.  Both produce the same CSV.
 
 Segmentation from clicks
 ------------------------
-:func:`run_segmentation_cohort` segments every case of a *click manifest* with the click method
-(:func:`.segmentation.segment_click`), for a cohort without masks: columns ``Image`` and
-``Seed`` (``x,y,z`` in LPS mm; several seeds separated by ``;``), optional ``ID``, ``Box``
-(``x0,y0,z0,x1,y1,z1``), ``Background`` (points as ``Seed``), ``SecondChannel`` (an image on the
-same grid, e.g. FLAIR next to T1c), ``Modality`` (CT / MR; guessed from the image when empty),
-``Appearance`` (``auto``, ``lung``, ``bright``, ``generic``) and the feature manifest's
-``CancerType``, ``Organ``, ``OrganMask``, ``OrganLabel`` (passed on).  Every value that needs no
-image is checked when the manifest is read, before any work (:func:`read_click_manifest`: one
-line naming the row and column).  It writes ``masks/<ID>.nii.gz``, ``segmentation.csv`` (every
-case: the mask, the modality and appearance model used, the confidence, ``needs_check``, the
-volume, the warnings, ``error``) and ``manifest.csv`` (the cases segmented, in the columns
-``cohort-features`` reads), with the same rules as the features: a failing case is recorded and
-the run goes on, each finished case is kept at once (``segmentation.csv.parts/``) and a rerun
-resumes, the outputs are the same bit for bit whatever the workers (the method's result does not
-depend on its threads), timings go to ``segmentation.csv.provenance.json``.
+:func:`run_segmentation_cohort` segments every case of a *click manifest* (``Image``, ``Seed``,
+optional ``Box``, ``Background``, ``SecondChannel``, ``Modality``, ``Appearance``; checked by
+:func:`read_click_manifest` before any work) with the click method, for a cohort without masks:
+``masks/``, ``segmentation.csv`` (confidence, ``needs_check``, ``error`` per case) and
+``manifest.csv`` (for :func:`run_cohort`), under the same rules as the features (failures
+recorded, resumable, the same bytes whatever the workers).  README: *A cohort without masks*.
 """
 from __future__ import annotations
 
@@ -577,20 +568,23 @@ def is_click_manifest(path) -> bool:
     return "Seed" in names and "Mask" not in names
 
 
-def mask_file_name(case_id: str) -> str:
-    """The file name of a case's mask in ``masks/``: its ID, characters other than letters,
-    digits, ``.``, ``_`` and ``-`` replaced by ``_``, then ``.nii.gz``."""
+def mask_file_name(case_id: str, suffix: str = ".nii.gz") -> str:
+    """The file name of a case's mask in ``masks/`` (or, with another ``suffix``, its other
+    files): its ID, characters other than letters, digits, ``.``, ``_`` and ``-`` replaced by
+    ``_``, then ``suffix``."""
     import re
 
-    return re.sub(r"[^A-Za-z0-9._-]", "_", case_id).lstrip(".") + ".nii.gz"
+    return re.sub(r"[^A-Za-z0-9._-]", "_", case_id).lstrip(".") + suffix
 
 
 def segment_case(row: Mapping[str, str], out_dir, confidence: bool = True,
                  appearance: Optional[str] = None, resample_second_channel: bool = False,
-                 threads: Optional[int] = None) -> Dict[str, Any]:
+                 threads: Optional[int] = None, dicom_seg: bool = False) -> Dict[str, Any]:
     """Segment one click-manifest row (:func:`read_click_manifest`) and write its mask to
-    ``out_dir/masks/``; the row of ``segmentation.csv`` (strings; ``mask_sha256`` and
-    ``diag_time_total_s`` beside them).  Errors are recorded in ``error``, never raised."""
+    ``out_dir/masks/`` (``dicom_seg``: as a DICOM SEG referencing the row's image, a DICOM
+    series folder, :func:`.dicomseg.write_dicom_seg`); the row of ``segmentation.csv``
+    (strings; ``mask_sha256`` and ``diag_time_total_s`` beside them).  Errors are recorded in
+    ``error``, never raised."""
     from .files import sha256_file
     from .io import read_image, write_image
     from .segmentation.click import ClickParameters, segment_click
@@ -614,8 +608,15 @@ def segment_case(row: Mapping[str, str], out_dir, confidence: bool = True,
                             second_channel=ch2, modality=row.get("Modality") or None,
                             model=model, params=ClickParameters(threads=threads),
                             confidence=confidence, source=row["Image"])
-        name = Path("masks") / mask_file_name(row["ID"])
-        write_image(res.mask, Path(out_dir) / name)
+        name = Path("masks") / mask_file_name(row["ID"], ".dcm" if dicom_seg else ".nii.gz")
+        if dicom_seg:
+            from .dicomseg import write_dicom_seg
+
+            write_dicom_seg(res.mask, row["Image"], Path(out_dir) / name,
+                            algorithm_type="SEMIAUTOMATIC",
+                            series_description="Tumour segmentation")
+        else:
+            write_image(res.mask, Path(out_dir) / name)
         out.update(Mask=name.as_posix(), Label="1", Modality=res.modality, model=res.model,
                    confidence="" if res.confidence is None else f"{res.confidence:.4f}",
                    needs_check=str(bool(res.needs_check)), volume_ml=f"{res.volume_ml:.3f}",
@@ -641,8 +642,8 @@ def run_segmentation_cohort(manifest, out_dir, workers: Optional[int] = None,
                             retry_errors: bool = False, progress: bool = True,
                             callback: Optional[Callable[[int, int, str], None]] = None,
                             cancel: Optional[Callable[[], bool]] = None,
-                            command: Optional[str] = None, snapshots: bool = False
-                            ) -> pd.DataFrame:
+                            command: Optional[str] = None, snapshots: bool = False,
+                            dicom_seg: bool = False) -> pd.DataFrame:
     """Segment every case of the click manifest ``manifest`` into ``out_dir`` (see the module
     doc); returns the table written to ``out_dir/segmentation.csv``.
 
@@ -651,7 +652,10 @@ def run_segmentation_cohort(manifest, out_dir, workers: Optional[int] = None,
     rows without an ``Appearance``; ``callback`` and ``cancel`` as for :func:`run_cohort`;
     ``snapshots``: a PNG per case segmented, ``snapshots/<ID>.png``
     (:func:`.plots.mask_snapshot`: three slices through the mask with its outline and the
-    seeds, for a quick check), made once the masks are done (again when a mask is made again)."""
+    seeds, for a quick check), made once the masks are done (again when a mask is made again);
+    ``dicom_seg``: each mask a DICOM SEG, ``masks/<ID>.dcm``, referencing its image, which must
+    be a DICOM series folder (checked before any work; the same bytes on a rerun only with
+    ``SOURCE_DATE_EPOCH`` set: see :mod:`.dicomseg`)."""
     from .segmentation.click import MODELS
 
     if appearance is not None and appearance not in MODELS:
@@ -660,12 +664,19 @@ def run_segmentation_cohort(manifest, out_dir, workers: Optional[int] = None,
     if workers is not None and int(workers) < 1:
         raise UsageError(f"the number of workers must be >= 1, got {workers}", source="workers")
     man = read_click_manifest(manifest)
+    if dicom_seg:
+        for i, im in enumerate(man["Image"]):
+            if os.path.isfile(im):
+                raise ManifestError(f"row {i + 2}, column Image: {im} is a file; a DICOM SEG "
+                                    f"references the DICOM series it was drawn on: give that "
+                                    f"series folder", source=Path(manifest))
     out_dir = Path(out_dir)
     out_csv = out_dir / "segmentation.csv"
     parts_dir = out_dir / "segmentation.csv.parts"
     prov_path = out_dir / "segmentation.csv.provenance.json"
     params = {"method": "click", "confidence": bool(confidence), "appearance": appearance,
               "resample_second_channel": bool(resample_second_channel),
+              "dicom_seg": bool(dicom_seg),
               "tool": "pancancer-subtype", "version": __version__}
     params_json = json.dumps(params, sort_keys=True)
     rows = man.to_dict("records")
@@ -705,13 +716,13 @@ def run_segmentation_cohort(manifest, out_dir, workers: Optional[int] = None,
     threads = max(1, cores // n_workers) if not scheduler else 1
     parts_dir.mkdir(parents=True, exist_ok=True)
     index = {r["ID"]: i for i, r in enumerate(rows)}
-    args = [(r, str(out_dir), confidence, appearance, resample_second_channel, threads)
-            for r in todo]
+    args = [(r, str(out_dir), confidence, appearance, resample_second_channel, threads,
+             dicom_seg) for r in todo]
 
     def store(res: Dict[str, Any]) -> int:
         cid = res["ID"]
         t, sha = pop_timings(res), res.pop("mask_sha256", "")
-        stale = out_dir / "snapshots" / (mask_file_name(cid)[:-len(".nii.gz")] + ".png")
+        stale = out_dir / "snapshots" / mask_file_name(cid, ".png")
         if stale.exists():   # of an earlier mask
             stale.unlink()
         atomic_write_text(parts_dir / f"{index[cid]:06d}.json", json.dumps(
@@ -752,14 +763,15 @@ def run_segmentation_cohort(manifest, out_dir, workers: Optional[int] = None,
 def _snapshot(row: Mapping[str, str], out_dir: Path) -> str:
     """A segmented case's snapshot (:func:`.plots.mask_snapshot`), made unless it is there;
     its path relative to ``out_dir``."""
-    from .io import read_image
+    from .io import read_image, read_mask
     from .plots import mask_snapshot
 
-    name = Path("snapshots") / (mask_file_name(row["ID"])[:-len(".nii.gz")] + ".png")
+    name = Path("snapshots") / mask_file_name(row["ID"], ".png")
     if not (out_dir / name).exists():
         conf = f", confidence {row['confidence']}" if row["confidence"] else ""
         check = " - check it" if row["needs_check"] == "True" else ""
-        mask_snapshot(read_image(row["Image"]), read_image(str(out_dir / row["Mask"])),
+        image = read_image(row["Image"])
+        mask_snapshot(image, read_mask(out_dir / row["Mask"], reference=image),
                       parse_points(row["Seed"]), path=str(out_dir / name),
                       title=f"{row['ID']}: {row['model']} model{conf}, {row['volume_ml']} mL"
                             f"{check}")

@@ -55,6 +55,9 @@ def register(sub):
                    help="skip the confidence (its extra runs from other clicks)")
     p.add_argument("--resample-second-channel", action="store_true",
                    help="accept second channels on another grid that overlaps the image")
+    p.add_argument("--dicom-seg", action="store_true",
+                   help="write each mask as a DICOM SEG, OUT_DIR/masks/<ID>.dcm, referencing its "
+                        "Image (a DICOM series folder)")
     p.add_argument("--snapshots", action="store_true",
                    help="a PNG per case, OUT_DIR/snapshots/<ID>.png: the axial, coronal and "
                         "sagittal slices through the mask with its outline and the seeds")
@@ -131,7 +134,7 @@ def run_segment_cohort(args) -> int:
         confidence=not args.no_confidence, appearance=args.appearance,
         resample_second_channel=args.resample_second_channel, resume=not args.no_resume,
         retry_errors=args.retry_errors, progress=not args.no_progress,
-        command=" ".join(sys.argv), snapshots=args.snapshots)
+        command=" ".join(sys.argv), snapshots=args.snapshots, dicom_seg=args.dicom_seg)
     n_err = int((table["error"] != "").sum())
     check = table["ID"][table["needs_check"] == "True"].tolist()
     print(f"{len(table)} cases -> {Path(args.out_dir) / 'segmentation.csv'} ({n_err} with "
