@@ -359,3 +359,17 @@ def test_dicom_seg_masks_reference_their_series(shared_data, tmp_path, monkeypat
     with pytest.raises(ManifestError, match="row 2, column Image: .* is a file; a DICOM SEG"):
         run_segmentation_cohort(tmp_path / "file.csv", tmp_path / "x", dicom_seg=True)
     assert not (tmp_path / "x").exists()
+
+
+def test_a_snapshot_that_fails_costs_nothing_else(clicks, tmp_path, monkeypatch, caplog):
+    from PanCancerSubtypeLib import plots
+
+    def boom(*a, **k):
+        raise RuntimeError("no display")
+
+    monkeypatch.setattr(plots, "mask_snapshot", boom)
+    t = run_segmentation_cohort(clicks / "clicks.csv", tmp_path / "s", workers=1,
+                                progress=False, snapshots=True, confidence=False)
+    assert (t["snapshot"] == "").all() and (t["error"][:4] == "").all()
+    assert (tmp_path / "s" / "segmentation.csv").is_file()
+    assert "case000: no snapshot (RuntimeError: no display)" in caplog.text

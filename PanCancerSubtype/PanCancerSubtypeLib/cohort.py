@@ -467,10 +467,8 @@ def parse_points(text: str, n: int = 3) -> List[tuple]:
 
 
 def _click_inputs(row: Mapping[str, str]):
-    """Seeds, box and background points of a click-manifest row (:func:`parse_points`).
-
-    (This module imports the segmentation's modules, never its package, whose training imports
-    :func:`read_manifest` from here.)"""
+    """Seeds, box and background points of a click-manifest row (:func:`parse_points`).  (This
+    module imports segmentation's modules, not its package, whose training imports this one.)"""
     box = parse_points(row.get("Box", ""), 6)
     return (parse_points(row["Seed"]), box[0] if box else None,
             parse_points(row.get("Background", "")))
@@ -762,19 +760,22 @@ def run_segmentation_cohort(manifest, out_dir, workers: Optional[int] = None,
 
 def _snapshot(row: Mapping[str, str], out_dir: Path) -> str:
     """A segmented case's snapshot (:func:`.plots.mask_snapshot`), made unless it is there;
-    its path relative to ``out_dir``."""
+    its path relative to ``out_dir`` ("" when it cannot be made: logged, the run goes on)."""
     from .io import read_image, read_mask
     from .plots import mask_snapshot
 
     name = Path("snapshots") / mask_file_name(row["ID"], ".png")
-    if not (out_dir / name).exists():
-        conf = f", confidence {row['confidence']}" if row["confidence"] else ""
-        check = " - check it" if row["needs_check"] == "True" else ""
-        image = read_image(row["Image"])
-        mask_snapshot(image, read_mask(out_dir / row["Mask"], reference=image),
-                      parse_points(row["Seed"]), path=str(out_dir / name),
-                      title=f"{row['ID']}: {row['model']} model{conf}, {row['volume_ml']} mL"
-                            f"{check}")
+    try:
+        if not (out_dir / name).exists():
+            image, path = read_image(row["Image"]), out_dir / row["Mask"]
+            mask = read_mask(path, reference=image) if path.suffix == ".dcm" else read_image(path)
+            conf = f", confidence {row['confidence']}" if row["confidence"] else ""
+            mask_snapshot(image, mask, parse_points(row["Seed"]), path=str(out_dir / name),
+                          title=f"{row['ID']}: {row['model']} model{conf}, {row['volume_ml']} "
+                                f"mL" + (" - check it" if row["needs_check"] == "True" else ""))
+    except Exception as exc:  # a snapshot never costs the run its results
+        log.warning("%s: no snapshot (%s: %s)", row["ID"], type(exc).__name__, exc)
+        return ""
     return name.as_posix()
 
 
