@@ -38,7 +38,6 @@ components (26-connectivity), only the largest is kept.
 from __future__ import annotations
 
 import argparse
-import csv
 import tempfile
 from pathlib import Path
 
@@ -47,7 +46,7 @@ import pydicom
 import SimpleITK as sitk
 from scipy import ndimage
 
-from external_ct import git_dir, read_series     # (benchmarks/, the script's own folder)
+from external_ct import git_dir, read_series, write_cases_csv     # (benchmarks/, the script's own folder)
 from external_gliomas import git_file
 from PanCancerSubtypeLib.dicomseg import read_dicom_seg
 from PanCancerSubtypeLib.io import mask_from_array, same_geometry, write_image
@@ -170,9 +169,7 @@ def main(argv=None) -> int:
             rows.append([case_id, "liver", "CT", f"{case_id}/image.nii.gz",
                          f"{case_id}/mask.nii.gz", "", f"{case_id}/liver.nii.gz"
                          if organ.exists() else "", licence])
-    with open(args.out / "cases.csv", "w", newline="") as f:
-        csv.writer(f, lineterminator="\n").writerows([COLUMNS] + rows)
-    print(f"{len(rows)} cases in {args.out / 'cases.csv'}")
+    write_cases_csv(args.out, COLUMNS, rows)
     return 0
 
 

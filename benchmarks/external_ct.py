@@ -338,6 +338,13 @@ CASES = [(f"lidc{n}", f"LIDC-IDRI-{n}", "lung", ("concept_to_clinic",),
 ]
 
 
+def write_cases_csv(out: Path, columns, rows) -> None:
+    """``out/cases.csv``: the header ``columns``, then ``rows``; says how many."""
+    with open(out / "cases.csv", "w", newline="") as f:
+        csv.writer(f, lineterminator="\n").writerows([list(columns)] + rows)
+    print(f"{len(rows)} cases in {out / 'cases.csv'}")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--concept-to-clinic", type=Path,
@@ -366,9 +373,7 @@ def main(argv=None) -> int:
         if (args.out / folder / "mask.nii.gz").exists():    # this run's or an earlier one's
             rows.append([case_id, cancer, "CT", f"{folder}/image.nii.gz", f"{folder}/mask.nii.gz",
                          "1", f"{folder}/{organ}" if organ else "", licence])
-    with open(args.out / "cases.csv", "w", newline="") as f:
-        csv.writer(f, lineterminator="\n").writerows([COLUMNS] + rows)
-    print(f"{len(rows)} cases in {args.out / 'cases.csv'}")
+    write_cases_csv(args.out, COLUMNS, rows)
     return 0
 
 

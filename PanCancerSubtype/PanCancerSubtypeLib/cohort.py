@@ -35,12 +35,9 @@ distributed cluster.  Both produce the same CSV.
 
 Segmentation from clicks
 ------------------------
-:func:`run_segmentation_cohort` segments every case of a *click manifest* (``Image``, ``Seed``,
-optional ``Box``, ``Background``, ``SecondChannel``, ``Modality``, ``Appearance``; checked by
-:func:`read_click_manifest` before any work) with the click method, for a cohort without masks:
-``masks/``, ``segmentation.csv`` (confidence, ``needs_check``, ``error`` per case) and
-``manifest.csv`` (for :func:`run_cohort`), under the same rules as the features (failures
-recorded, resumable, the same bytes whatever the workers).  README: *A cohort without masks*.
+:func:`run_segmentation_cohort`: the click method on every case of a manifest of clicks
+(:func:`read_click_manifest`), under the same rules; ``masks/``, ``segmentation.csv`` and a
+``manifest.csv`` for :func:`run_cohort`.  README: *A cohort without masks*.
 """
 from __future__ import annotations
 
@@ -146,12 +143,16 @@ def _sha(path: str) -> str:
         return "missing"
 
 
-def case_fingerprint(row: Mapping[str, str], params_json: str) -> Dict[str, str]:
-    sums = {"image_sha256": _sha(row["Image"]), "mask_sha256": _sha(row["Mask"]),
-            "organ_mask_sha256": _sha(row.get("OrganMask", ""))}
+def case_fingerprint(row: Mapping[str, str], params_json: str,
+                     fields=("ID", "Label", "Organ", "CancerType", "Modality", "OrganLabel"),
+                     files=(("image_sha256", "Image"), ("mask_sha256", "Mask"),
+                            ("organ_mask_sha256", "OrganMask"))) -> Dict[str, str]:
+    """The SHA-256 of each of the row's ``files`` (``(key, column)``), and ``fingerprint``: of
+    the parameters, the row's ``fields`` and those checksums (what a resumed run keys on)."""
+    sums = {key: _sha(row.get(column, "")) for key, column in files}
     h = hashlib.sha256()
     h.update(params_json.encode())
-    for k in ("ID", "Label", "Organ", "CancerType", "Modality", "OrganLabel"):
+    for k in fields:
         h.update(f"|{k}={row.get(k, '')}".encode())
     for k, v in sums.items():
         h.update(f"|{k}={v}".encode())
@@ -332,9 +333,9 @@ def _map_tasks(task, args: List[Any], workers: int, scheduler: Optional[str] = N
                 yield f.result()
 
 
-def _load_parts(parts_dir: Path, fps, valid=None):
-    """The records of ``parts_dir`` whose fingerprint matches the case's (and, when given, for
-    which ``valid(record)`` holds): ``{ID: row}``, ``{ID: timings}``, ``{ID: record}``."""
+def _load_parts(parts_dir: Path, fps):
+    """The records of ``parts_dir`` whose fingerprint matches the case's: ``{ID: row}``,
+    ``{ID: timings}``, ``{ID: record}``."""
     done, timings, recs = {}, {}, {}
     for p in sorted(parts_dir.glob("*.json")) if parts_dir.is_dir() else []:
         try:
@@ -342,8 +343,7 @@ def _load_parts(parts_dir: Path, fps, valid=None):
         except (OSError, ValueError):
             continue  # a part being written when killed: recompute
         cid = rec.get("row", {}).get("ID")
-        if cid in fps and rec.get("fingerprint") == fps[cid]["fingerprint"] and (
-                valid is None or valid(rec)):
+        if cid in fps and rec.get("fingerprint") == fps[cid]["fingerprint"]:
             done[cid], timings[cid], recs[cid] = rec["row"], rec.get("timings", {}), rec
     return done, timings, recs
 
@@ -449,6 +449,16 @@ _FEATURE_MANIFEST_COLUMNS = ("ID", "Image", "Mask", "Label", "Modality", "Cancer
                              "OrganMask", "OrganLabel")
 
 
+def _click_column(name: str) -> str:
+    """A click manifest's column name as read (the feature manifest's aliases and its own)."""
+    return {**_ALIASES, **_CLICK_ALIASES}.get(name.strip().lower().replace(" ", ""), name.strip())
+
+
+def cases_to_check(table: pd.DataFrame) -> List[str]:
+    """The IDs of ``segmentation.csv``'s cases whose result needs checking (``needs_check``)."""
+    return table["ID"][table["needs_check"] == "True"].tolist()
+
+
 def parse_points(text: str, n: int = 3) -> List[tuple]:
     """Points written ``x,y,z`` (``n`` numbers each), several separated by ``;``: a list of
     tuples of floats; ValueError saying what is wrong."""
@@ -484,8 +494,7 @@ def read_click_manifest(path, base_dir: Optional[str] = None) -> pd.DataFrame:
 
     path = Path(path)
     df = read_manifest_csv(path, "click manifest")
-    df = df.rename(columns={c: {**_ALIASES, **_CLICK_ALIASES}.get(
-        c.strip().lower().replace(" ", ""), c.strip()) for c in df.columns})
+    df = df.rename(columns={c: _click_column(c) for c in df.columns})
     missing = [c for c in ("Image", "Seed") if c not in df.columns]
     if missing:
         raise ManifestError(f"missing required column(s) {missing} (have {list(df.columns)}); a "
@@ -561,8 +570,7 @@ def is_click_manifest(path) -> bool:
         columns = read_manifest_csv(path).columns
     except ManifestError:
         return False
-    names = {{**_ALIASES, **_CLICK_ALIASES}.get(c.strip().lower().replace(" ", ""), c.strip())
-             for c in columns}
+    names = {_click_column(c) for c in columns}
     return "Seed" in names and "Mask" not in names
 
 
@@ -678,15 +686,9 @@ def run_segmentation_cohort(manifest, out_dir, workers: Optional[int] = None,
               "tool": "pancancer-subtype", "version": __version__}
     params_json = json.dumps(params, sort_keys=True)
     rows = man.to_dict("records")
-    fps = {}
-    for r in rows:
-        h = hashlib.sha256(params_json.encode())
-        sums = {"image_sha256": _sha(r["Image"]), "second_channel_sha256": _sha(r["SecondChannel"])}
-        for k in ("ID",) + CLICK_COLUMNS[:-2] + ("Modality", "Appearance"):
-            h.update(f"|{k}={r[k]}".encode())
-        for k, v in sums.items():
-            h.update(f"|{k}={v}".encode())
-        fps[r["ID"]] = {**sums, "fingerprint": h.hexdigest()}
+    fps = {r["ID"]: case_fingerprint(
+        r, params_json, ("ID",) + CLICK_COLUMNS[:-2] + ("Modality", "Appearance"),
+        (("image_sha256", "Image"), ("second_channel_sha256", "SecondChannel"))) for r in rows}
 
     def intact(rec) -> bool:   # an earlier result whose mask file is still the one it wrote
         row = rec["row"]
@@ -697,7 +699,7 @@ def run_segmentation_cohort(manifest, out_dir, workers: Optional[int] = None,
     shas: Dict[str, str] = {}
     if resume:
         for recs in (_previous_segmentation(out_csv, prov_path, fps),
-                     _load_parts(parts_dir, fps, intact)[2]):
+                     _load_parts(parts_dir, fps)[2]):
             for cid, rec in recs.items():
                 if intact(rec):
                     done[cid], timings[cid] = rec["row"], rec.get("timings", {})

@@ -141,14 +141,14 @@ def main(argv=None, scene=None, instances=None) -> int:
 
     manifest, unsegmented = args.manifest, []
     if clicks:  # segment first (the core's cohort-segment), then the cases segmented
-        from PanCancerSubtypeLib.cohort import run_segmentation_cohort
+        from PanCancerSubtypeLib.cohort import cases_to_check, run_segmentation_cohort
 
         seg_dir = os.path.join(args.out, "clicks")
         print(f"segmenting the clicks of {args.manifest} into {seg_dir}", flush=True)
         seg = run_segmentation_cohort(args.manifest, seg_dir, workers=1, progress=False,
                                       command="run_cohort.py")   # (no fork of Slicer)
         unsegmented = [(r["ID"], r["error"]) for _, r in seg.iterrows() if r["error"]]
-        check = seg["ID"][seg["needs_check"] == "True"].tolist()
+        check = cases_to_check(seg)
         print(f"{len(seg) - len(unsegmented)} of {len(seg)} cases segmented"
               + (f"; to check: {', '.join(check)}" if check else ""), flush=True)
         manifest = os.path.join(seg_dir, "manifest.csv")

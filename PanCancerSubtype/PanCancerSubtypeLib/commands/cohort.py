@@ -119,7 +119,7 @@ def run(args) -> int:
 
 
 def run_segment_cohort(args) -> int:
-    from ..cohort import read_click_manifest, run_segmentation_cohort
+    from ..cohort import cases_to_check, read_click_manifest, run_segmentation_cohort
     from ..files import check_output_path
 
     # every check before any work
@@ -136,7 +136,7 @@ def run_segment_cohort(args) -> int:
         retry_errors=args.retry_errors, progress=not args.no_progress,
         command=" ".join(sys.argv), snapshots=args.snapshots, dicom_seg=args.dicom_seg)
     n_err = int((table["error"] != "").sum())
-    check = table["ID"][table["needs_check"] == "True"].tolist()
+    check = cases_to_check(table)
     print(f"{len(table)} cases -> {Path(args.out_dir) / 'segmentation.csv'} ({n_err} with "
           f"errors, {len(check)} to check); {len(table) - n_err} in "
           f"{Path(args.out_dir) / 'manifest.csv'} for cohort-features", file=sys.stderr)
