@@ -165,7 +165,7 @@ RULE_OWNERS = {
     "discovery_validation": "PanCancerSubtypeLib.discovery.design",
     "feature_family": "PanCancerSubtypeLib.tables",
     "icc": "PanCancerSubtypeLib.reliability",
-    "read_manifest": "PanCancerSubtypeLib.cohort",
+    "read_manifest": "PanCancerSubtypeLib.cohort.manifest",
     "consensus_cdf": "PanCancerSubtypeLib.consensus.statistics",
     "atomic_path": "PanCancerSubtypeLib.files",
     "check_output_path": "PanCancerSubtypeLib.files",
@@ -180,8 +180,8 @@ RULE_OWNERS = {
     "check_click_points": "PanCancerSubtypeLib.segmentation.semiauto",
     "check_not_constant": "PanCancerSubtypeLib.segmentation.semiauto",
     "read_second_channel": "PanCancerSubtypeLib.segmentation.semiauto",
-    "read_click_manifest": "PanCancerSubtypeLib.cohort",
-    "parse_points": "PanCancerSubtypeLib.cohort",
+    "read_click_manifest": "PanCancerSubtypeLib.cohort.manifest",
+    "parse_points": "PanCancerSubtypeLib.cohort.manifest",
 }
 
 

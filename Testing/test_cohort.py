@@ -59,7 +59,7 @@ def test_resume_after_kill_computes_only_missing(cohort, tmp_path, kill_after_pa
             "def slow(*a, **k):\n"
             "    time.sleep(0.6); return orig(*a, **k)\n"
             "features.extract_features = slow\n"
-            "import PanCancerSubtypeLib.cohort as c; c.extract_features = slow\n"
+            "import PanCancerSubtypeLib.cohort.extraction as c; c.extract_features = slow\n"
             "c.run_cohort(%r, %r, groups='radiomics', group_options=%r, progress=False)\n"
             % (str(REPO / "PanCancerSubtype"), str(cohort), str(out), FAST))
     kill_after_parts(code, parts, 2)

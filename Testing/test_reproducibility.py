@@ -82,7 +82,7 @@ def test_kill_and_resume_gives_identical_bytes(cohort, serial, tmp_path):
     out = tmp_path / "k.csv"
     parts = tmp_path / "k.csv.parts"
     code = ("import sys, time; sys.path.insert(0, %r)\n"
-            "import PanCancerSubtypeLib.cohort as c\n"
+            "import PanCancerSubtypeLib.cohort.extraction as c\n"
             "orig = c.extract_features\n"
             "def slow(*a, **k):\n"
             "    r = orig(*a, **k); time.sleep(1.5); return r\n"

@@ -1,0 +1,211 @@
+"""Features for every case of a manifest: :func:`run_cohort` (see
+:mod:`PanCancerSubtypeLib.cohort`)."""
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
+
+import pandas as pd
+
+from .. import __version__
+from ..errors import PanCancerSubtypeError, UsageError
+from ..files import atomic_write_text, json_default
+from ..features import extract_features, make_groups, parse_groups
+from ..tables import META_COLUMNS, pop_timings
+from .manifest import normalise_manifest, read_manifest
+from .runs import _collect, _finish_parts, _load_parts, _map_tasks, case_fingerprint
+
+log = logging.getLogger(__name__)
+
+
+def process_case(row: Mapping[str, str], groups: Sequence[str],
+                 group_options: Optional[Mapping[str, Mapping[str, Any]]] = None,
+                 instances=None) -> Dict[str, Any]:
+    """Features of one manifest row; errors are recorded in the ``error`` field, never raised."""
+    from ..io import load_case
+
+    t0 = time.perf_counter()
+    try:
+        case = load_case(row["Image"], row["Mask"], label=row.get("Label") or None,
+                         organ_mask=row.get("OrganMask") or None,
+                         organ_label=row.get("OrganLabel") or None,
+                         modality=row.get("Modality") or None, organ=row.get("Organ") or None,
+                         cancer_type=row.get("CancerType") or None, case_id=row["ID"])
+        out = extract_features(case, groups=groups, group_options=group_options,
+                               on_error="record", instances=instances)
+        out["Modality"] = case.modality
+    except PanCancerSubtypeError as exc:
+        out = {"error": f"{type(exc).__name__}: {exc}"}
+    except Exception as exc:  # record and go on: a cohort run never stops on one case
+        out = {"error": f"{type(exc).__name__}: {row['ID']}: {exc}"}
+    for k in META_COLUMNS:
+        if k == "Modality" and out.get("Modality"):
+            continue
+        out[k] = row.get(k, "")
+    out["diag_time_total_s"] = round(time.perf_counter() - t0, 4)
+    return out
+
+
+_LOCAL = threading.local()
+_BUILD_LOCK = threading.Lock()
+
+
+def _worker(args):
+    """Top-level (picklable) task for process pools and Dask.
+
+    Feature-group instances are cached per thread (Dask workers run several threads) and built
+    under a lock: PyRadiomics' parameter validation is not thread-safe.
+    """
+    row, groups, group_options = args
+    key = json.dumps([groups, group_options], sort_keys=True, default=str)
+    cache = getattr(_LOCAL, "groups", None)
+    if cache is None:
+        cache = _LOCAL.groups = {}
+    if key not in cache:
+        with _BUILD_LOCK:
+            insts = make_groups(groups, group_options)
+            for g in insts:  # force lazy initialisation (e.g. the PyRadiomics extractor) here
+                g.specs()
+            cache[key] = insts
+    return process_case(row, groups, group_options, instances=cache[key])
+
+
+def run_cohort(manifest, out_csv, groups=None, group_options=None, workers: int = 1,
+               scheduler: Optional[str] = None, resume: bool = True, retry_errors: bool = False,
+               progress: bool = True, callback: Optional[Callable[[int, int, str], None]] = None,
+               cancel: Optional[Callable[[], bool]] = None, command: Optional[str] = None
+               ) -> pd.DataFrame:
+    """Compute features for every case of ``manifest`` (a path or a DataFrame); see module doc.
+
+    ``callback(done, total, case_id)`` is called after each case (for GUIs); ``cancel()`` returning
+    True stops the run after the cases in flight (their results are kept; rerun to continue).
+    Returns the output table.
+    """
+    if int(workers) < 1:
+        raise UsageError(f"the number of workers must be >= 1, got {workers}", source="workers")
+    if isinstance(manifest, pd.DataFrame):
+        man = normalise_manifest(manifest)
+        man_source = "<DataFrame>"
+    else:
+        man = read_manifest(manifest)
+        man_source = str(Path(manifest).resolve())
+    out_csv = Path(out_csv)
+    parts_dir = out_csv.with_name(out_csv.name + ".parts")
+    prov_path = out_csv.with_name(out_csv.name + ".provenance.json")
+    group_names = parse_groups(groups)
+    group_options = {k: dict(v) for k, v in (group_options or {}).items()}
+    insts = make_groups(group_names, group_options)
+    params = {"groups": group_names, "group_options": {g.name: g.options() for g in insts},
+              "tool": "pancancer-subtype", "version": __version__}
+    params_json = json.dumps(params, sort_keys=True, default=str)
+
+    rows = man.to_dict("records")
+    fps = {}
+    for r in rows:
+        fps[r["ID"]] = case_fingerprint(r, params_json)
+
+    # results already available: previous CSV + parts
+    done: Dict[str, Dict[str, Any]] = {}
+    timings: Dict[str, Any] = {}
+    if resume:
+        done.update(_load_previous(out_csv, prov_path, fps))
+        parts, part_timings, _ = _load_parts(parts_dir, fps)
+        done.update(parts)
+        timings.update(part_timings)
+        if retry_errors:
+            done = {k: v for k, v in done.items() if not v.get("error")}
+    todo = [r for r in rows if r["ID"] not in done]
+    log.info("%d cases, %d already done, %d to compute", len(rows), len(rows) - len(todo), len(todo))
+
+    parts_dir.mkdir(parents=True, exist_ok=True)
+    index = {r["ID"]: i for i, r in enumerate(rows)}
+
+    def _store(res: Dict[str, Any]) -> int:
+        cid = res["ID"]
+        t = pop_timings(res)
+        rec = {"fingerprint": fps[cid]["fingerprint"], "row": res, "timings": t}
+        atomic_write_text(parts_dir / f"{index[cid]:06d}.json",
+                           json.dumps(rec, default=json_default, allow_nan=True))
+        done[cid] = res
+        timings[cid] = t
+        return len(done)
+
+    t_start = time.perf_counter()
+    cancelled = _collect(_iterate(todo, group_names, group_options, workers, scheduler, insts),
+                         _store, len(rows), len(rows) - len(todo), "features", progress,
+                         callback, cancel)
+
+    table = _assemble(rows, done, insts)
+    if not cancelled and len(done) == len(rows):
+        atomic_write_text(out_csv, table.to_csv(index=False))
+        prov = {
+            "tool": "pancancer-subtype", "version": __version__,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "command": command, "manifest": man_source, "parameters": params,
+            "python": sys.version.split()[0],
+            "cases": {cid: {**{k: v for k, v in fps[cid].items()},
+                            "timings_s": timings.get(cid, {})} for cid in fps},
+            "n_cases": len(rows), "n_errors": int((table["error"] != "").sum()),
+            "wall_time_s_this_run": round(time.perf_counter() - t_start, 3),
+        }
+        atomic_write_text(prov_path, json.dumps(prov, indent=1, default=json_default))
+        _finish_parts(parts_dir)
+    return table
+
+
+def _iterate(todo, group_names, group_options, workers, scheduler, insts):
+    """Yield results as cases finish (any order)."""
+    if not todo:
+        return
+    if workers <= 1 and not scheduler:
+        for r in todo:
+            yield process_case(r, group_names, group_options, instances=insts)
+        return
+    yield from _map_tasks(_worker, [(r, group_names, group_options) for r in todo], workers,
+                          scheduler)
+
+
+def _load_previous(out_csv: Path, prov_path: Path, fps) -> Dict[str, Dict[str, Any]]:
+    if not (out_csv.is_file() and prov_path.is_file()):
+        return {}
+    try:
+        prov = json.loads(prov_path.read_text(encoding="utf-8"))
+        prev = pd.read_csv(out_csv, dtype={c: str for c in META_COLUMNS + ("error",)},
+                           keep_default_na=True, float_precision="round_trip")
+    except (OSError, ValueError):
+        return {}
+    cases = prov.get("cases", {})
+    out = {}
+    for rec in prev.to_dict("records"):
+        cid = str(rec.get("ID"))
+        if cid in fps and cases.get(cid, {}).get("fingerprint") == fps[cid]["fingerprint"]:
+            rec = {k: ("" if (isinstance(v, float) and v != v and k in META_COLUMNS + ("error",))
+                       else v) for k, v in rec.items()}
+            pop_timings(rec)  # a CSV of an older version may hold them
+            out[cid] = rec
+    return out
+
+
+def _assemble(rows, done, insts) -> pd.DataFrame:
+    feat_cols: List[str] = []
+    for g in insts:
+        feat_cols.extend(s.name for s in g.specs())
+    recs = [done[r["ID"]] for r in rows if r["ID"] in done]
+    extra = []
+    for rec in recs:
+        for k in rec:
+            if k not in META_COLUMNS and k != "error" and k not in feat_cols and k not in extra:
+                extra.append(k)
+    diag = sorted(k for k in extra if k.startswith("diag_"))
+    other = [k for k in extra if not k.startswith("diag_")]
+    cols = list(META_COLUMNS) + feat_cols + other + diag + ["error"]
+    table = pd.DataFrame.from_records(recs, columns=cols)
+    table["error"] = table["error"].fillna("")
+    for c in META_COLUMNS:
+        table[c] = table[c].fillna("").astype(str)
+    return table

@@ -1,0 +1,120 @@
+"""A cohort run's machinery, for features and segmentation alike: the fingerprint a rerun
+resumes by, tasks on local processes or a Dask scheduler, the per-case parts, progress and
+cancel (see :mod:`PanCancerSubtypeLib.cohort`)."""
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from concurrent.futures import FIRST_COMPLETED, wait
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Mapping, Optional
+
+from ..files import sha256_file
+
+
+def _sha(path: str) -> str:
+    if not path:
+        return ""
+    try:
+        return sha256_file(path)
+    except OSError:
+        return "missing"
+
+
+def case_fingerprint(row: Mapping[str, str], params_json: str,
+                     fields=("ID", "Label", "Organ", "CancerType", "Modality", "OrganLabel"),
+                     files=(("image_sha256", "Image"), ("mask_sha256", "Mask"),
+                            ("organ_mask_sha256", "OrganMask"))) -> Dict[str, str]:
+    """The SHA-256 of each of the row's ``files`` (``(key, column)``), and ``fingerprint``: of
+    the parameters, the row's ``fields`` and those checksums (what a resumed run keys on)."""
+    sums = {key: _sha(row.get(column, "")) for key, column in files}
+    h = hashlib.sha256()
+    h.update(params_json.encode())
+    for k in fields:
+        h.update(f"|{k}={row.get(k, '')}".encode())
+    for k, v in sums.items():
+        h.update(f"|{k}={v}".encode())
+    sums["fingerprint"] = h.hexdigest()
+    return sums
+
+
+def _map_tasks(task, args: List[Any], workers: int, scheduler: Optional[str] = None):
+    """Yield ``task(a)`` for every ``a`` of ``args`` as they finish (any order): on the Dask
+    scheduler at ``scheduler``, else in ``workers`` local processes (``task`` is a top-level,
+    picklable function)."""
+    if scheduler:
+        from distributed import Client, as_completed
+
+        with Client(scheduler) as client:
+            for fut in as_completed(client.map(task, args, pure=False)):
+                yield fut.result()
+        return
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    # fork where available (Linux): works from scripts, notebooks and stdin alike; spawn elsewhere
+    ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() and
+                         sys.platform.startswith("linux") else "spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        pending = {pool.submit(task, a) for a in args}
+        while pending:
+            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for f in finished:
+                yield f.result()
+
+
+def _load_parts(parts_dir: Path, fps):
+    """The records of ``parts_dir`` whose fingerprint matches the case's: ``{ID: row}``,
+    ``{ID: timings}``, ``{ID: record}``."""
+    done, timings, recs = {}, {}, {}
+    for p in sorted(parts_dir.glob("*.json")) if parts_dir.is_dir() else []:
+        try:
+            rec = json.loads(p.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue  # a part being written when killed: recompute
+        cid = rec.get("row", {}).get("ID")
+        if cid in fps and rec.get("fingerprint") == fps[cid]["fingerprint"]:
+            done[cid], timings[cid], recs[cid] = rec["row"], rec.get("timings", {}), rec
+    return done, timings, recs
+
+
+def _progress(total: int, initial: int, desc: str):
+    """A progress bar on a terminal (none in a log: ``disable=None``)."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=initial, unit="case", file=sys.stderr, disable=None,
+                desc=desc, dynamic_ncols=True)
+
+
+def _collect(results, store: Callable[[Dict[str, Any]], int], total: int, initial: int,
+             desc: str, progress: bool, callback, cancel) -> bool:
+    """Keep each result as it comes (``store(result)`` returns how many cases are done), with a
+    progress bar, ``callback(done, total, case_id)`` and ``cancel()``; True when cancelled (the
+    cases in flight are finished first)."""
+    bar = _progress(total, initial, desc) if progress and initial < total else None
+    try:
+        for res in results:
+            n = store(res)
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix_str(res["ID"][:20] + (" (error)" if res.get("error") else ""))
+            if callback is not None:
+                callback(n, total, res["ID"])
+            if cancel is not None and cancel():
+                return True
+    finally:
+        if bar is not None:
+            bar.close()
+    return False
+
+
+def _finish_parts(parts_dir: Path) -> None:
+    """Remove the parts (and temporary files a killed run may have left) once the outputs are
+    written."""
+    for p in list(parts_dir.glob("*.json")) + list(parts_dir.glob(".*.tmp")):
+        p.unlink()
+    try:
+        parts_dir.rmdir()
+    except OSError:
+        pass
