@@ -16,9 +16,10 @@ from .. import __version__
 from ..errors import ManifestError, PanCancerSubtypeError, UsageError
 from ..files import atomic_write_text, json_default
 from ..tables import pop_timings
-from .manifest import (CLICK_COLUMNS, SEGMENTATION_COLUMNS, _click_inputs, mask_file_name,
+from .manifest import (CLICK_COLUMNS, SEGMENTATION_COLUMNS, click_inputs, mask_file_name,
                        parse_points, read_click_manifest)
-from .runs import _collect, _finish_parts, _load_parts, _map_tasks, _sha, case_fingerprint
+from .runs import (case_fingerprint, collect_results, file_sha, finish_parts, load_parts,
+                   map_tasks)
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +51,7 @@ def segment_case(row: Mapping[str, str], out_dir, confidence: bool = True,
     try:
         image = read_image(row["Image"])
         check_not_constant(image, row["Image"])
-        seeds, box, background = _click_inputs(row)
+        seeds, box, background = click_inputs(row)
         check_click_points(image, seeds, background, box, names=("Seed", "Background", "Box"))
         ch2 = read_second_channel(row["SecondChannel"], image, resample_second_channel,
                                   "give cohort-segment --resample-second-channel") \
@@ -138,14 +139,15 @@ def run_segmentation_cohort(manifest, out_dir, workers: Optional[int] = None,
 
     def intact(rec) -> bool:   # an earlier result whose mask file is still the one it wrote
         row = rec["row"]
-        return bool(row.get("error")) or _sha(str(out_dir / row["Mask"])) == rec.get("mask_sha256")
+        return bool(row.get("error")) or \
+            file_sha(str(out_dir / row["Mask"])) == rec.get("mask_sha256")
 
     done: Dict[str, Dict[str, Any]] = {}
     timings: Dict[str, Any] = {}
     shas: Dict[str, str] = {}
     if resume:
         for recs in (_previous_segmentation(out_csv, prov_path, fps),
-                     _load_parts(parts_dir, fps)[2]):
+                     load_parts(parts_dir, fps)[2]):
             for cid, rec in recs.items():
                 if intact(rec):
                     done[cid], timings[cid] = rec["row"], rec.get("timings", {})
@@ -179,9 +181,9 @@ def run_segmentation_cohort(manifest, out_dir, workers: Optional[int] = None,
 
     t_start = time.perf_counter()
     results = (segment_case(*a) for a in args) if n_workers <= 1 and not scheduler else \
-        _map_tasks(_segment_worker, args, n_workers, scheduler)
-    cancelled = _collect(results, store, len(rows), len(rows) - len(todo), "segment", progress,
-                         callback, cancel)
+        map_tasks(_segment_worker, args, n_workers, scheduler)
+    cancelled = collect_results(results, store, len(rows), len(rows) - len(todo), "segment",
+                                progress, callback, cancel)
     table = pd.DataFrame([done[r["ID"]] for r in rows if r["ID"] in done],
                          columns=list(SEGMENTATION_COLUMNS)).fillna("")
     table["snapshot"] = ""
@@ -202,7 +204,7 @@ def run_segmentation_cohort(manifest, out_dir, workers: Optional[int] = None,
                 "n_cases": len(rows), "n_errors": int((table["error"] != "").sum()),
                 "wall_time_s_this_run": round(time.perf_counter() - t_start, 3)}
         atomic_write_text(prov_path, json.dumps(prov, indent=1, default=json_default))
-        _finish_parts(parts_dir)
+        finish_parts(parts_dir)
     return table
 
 
@@ -229,7 +231,7 @@ def _snapshot(row: Mapping[str, str], out_dir: Path) -> str:
 
 def _previous_segmentation(out_csv: Path, prov_path: Path, fps) -> Dict[str, Dict[str, Any]]:
     """The rows of an earlier complete run's ``segmentation.csv`` whose fingerprint matches, as
-    records of :func:`_load_parts` (``{ID: {"row", "timings", "mask_sha256"}}``)."""
+    records of :func:`load_parts` (``{ID: {"row", "timings", "mask_sha256"}}``)."""
     if not (out_csv.is_file() and prov_path.is_file()):
         return {}
     try:

@@ -18,7 +18,7 @@ from ..files import atomic_write_text, json_default
 from ..features import extract_features, make_groups, parse_groups
 from ..tables import META_COLUMNS, pop_timings
 from .manifest import normalise_manifest, read_manifest
-from .runs import _collect, _finish_parts, _load_parts, _map_tasks, case_fingerprint
+from .runs import case_fingerprint, collect_results, finish_parts, load_parts, map_tasks
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +114,7 @@ def run_cohort(manifest, out_csv, groups=None, group_options=None, workers: int 
     timings: Dict[str, Any] = {}
     if resume:
         done.update(_load_previous(out_csv, prov_path, fps))
-        parts, part_timings, _ = _load_parts(parts_dir, fps)
+        parts, part_timings, _ = load_parts(parts_dir, fps)
         done.update(parts)
         timings.update(part_timings)
         if retry_errors:
@@ -136,9 +136,9 @@ def run_cohort(manifest, out_csv, groups=None, group_options=None, workers: int 
         return len(done)
 
     t_start = time.perf_counter()
-    cancelled = _collect(_iterate(todo, group_names, group_options, workers, scheduler, insts),
-                         _store, len(rows), len(rows) - len(todo), "features", progress,
-                         callback, cancel)
+    cancelled = collect_results(
+        _iterate(todo, group_names, group_options, workers, scheduler, insts), _store, len(rows),
+        len(rows) - len(todo), "features", progress, callback, cancel)
 
     table = _assemble(rows, done, insts)
     if not cancelled and len(done) == len(rows):
@@ -154,7 +154,7 @@ def run_cohort(manifest, out_csv, groups=None, group_options=None, workers: int 
             "wall_time_s_this_run": round(time.perf_counter() - t_start, 3),
         }
         atomic_write_text(prov_path, json.dumps(prov, indent=1, default=json_default))
-        _finish_parts(parts_dir)
+        finish_parts(parts_dir)
     return table
 
 
@@ -166,8 +166,8 @@ def _iterate(todo, group_names, group_options, workers, scheduler, insts):
         for r in todo:
             yield process_case(r, group_names, group_options, instances=insts)
         return
-    yield from _map_tasks(_worker, [(r, group_names, group_options) for r in todo], workers,
-                          scheduler)
+    yield from map_tasks(_worker, [(r, group_names, group_options) for r in todo], workers,
+                         scheduler)
 
 
 def _load_previous(out_csv: Path, prov_path: Path, fps) -> Dict[str, Dict[str, Any]]:

@@ -119,7 +119,7 @@ def parse_points(text: str, n: int = 3) -> List[tuple]:
     return out
 
 
-def _click_inputs(row: Mapping[str, str]):
+def click_inputs(row: Mapping[str, str]):
     """Seeds, box and background points of a click-manifest row (:func:`parse_points`).  (This
     module imports segmentation's modules, not its package, whose training imports this one.)"""
     box = parse_points(row.get("Box", ""), 6)
@@ -133,7 +133,7 @@ def read_click_manifest(path, base_dir: Optional[str] = None) -> pd.DataFrame:
     file) and the column.  Returns the columns of :data:`SEGMENTATION_COLUMNS` up to
     ``Appearance`` (``Mask`` empty, paths absolute) as strings."""
     from ..io import case_id_from_path
-    from ..segmentation.click import MODELS   # (the modules, not the package: see _click_inputs)
+    from ..segmentation.click import MODELS   # (the modules, not the package: see click_inputs)
 
     path = Path(path)
     df = read_manifest_csv(path, "click manifest")

@@ -12,8 +12,12 @@ from typing import Any, Callable, Dict, List, Mapping, Optional
 
 from ..files import sha256_file
 
+__all__ = ["case_fingerprint", "collect_results", "file_sha", "finish_parts", "load_parts",
+           "map_tasks", "progress_bar"]
 
-def _sha(path: str) -> str:
+
+def file_sha(path: str) -> str:
+    """The SHA-256 of the file at ``path``: "" for no path, "missing" when it cannot be read."""
     if not path:
         return ""
     try:
@@ -28,7 +32,7 @@ def case_fingerprint(row: Mapping[str, str], params_json: str,
                             ("organ_mask_sha256", "OrganMask"))) -> Dict[str, str]:
     """The SHA-256 of each of the row's ``files`` (``(key, column)``), and ``fingerprint``: of
     the parameters, the row's ``fields`` and those checksums (what a resumed run keys on)."""
-    sums = {key: _sha(row.get(column, "")) for key, column in files}
+    sums = {key: file_sha(row.get(column, "")) for key, column in files}
     h = hashlib.sha256()
     h.update(params_json.encode())
     for k in fields:
@@ -39,7 +43,7 @@ def case_fingerprint(row: Mapping[str, str], params_json: str,
     return sums
 
 
-def _map_tasks(task, args: List[Any], workers: int, scheduler: Optional[str] = None):
+def map_tasks(task, args: List[Any], workers: int, scheduler: Optional[str] = None):
     """Yield ``task(a)`` for every ``a`` of ``args`` as they finish (any order): on the Dask
     scheduler at ``scheduler``, else in ``workers`` local processes (``task`` is a top-level,
     picklable function)."""
@@ -64,7 +68,7 @@ def _map_tasks(task, args: List[Any], workers: int, scheduler: Optional[str] = N
                 yield f.result()
 
 
-def _load_parts(parts_dir: Path, fps):
+def load_parts(parts_dir: Path, fps):
     """The records of ``parts_dir`` whose fingerprint matches the case's: ``{ID: row}``,
     ``{ID: timings}``, ``{ID: record}``."""
     done, timings, recs = {}, {}, {}
@@ -79,7 +83,7 @@ def _load_parts(parts_dir: Path, fps):
     return done, timings, recs
 
 
-def _progress(total: int, initial: int, desc: str):
+def progress_bar(total: int, initial: int, desc: str):
     """A progress bar on a terminal (none in a log: ``disable=None``)."""
     from tqdm import tqdm
 
@@ -87,12 +91,12 @@ def _progress(total: int, initial: int, desc: str):
                 desc=desc, dynamic_ncols=True)
 
 
-def _collect(results, store: Callable[[Dict[str, Any]], int], total: int, initial: int,
-             desc: str, progress: bool, callback, cancel) -> bool:
+def collect_results(results, store: Callable[[Dict[str, Any]], int], total: int,
+                    initial: int, desc: str, progress: bool, callback, cancel) -> bool:
     """Keep each result as it comes (``store(result)`` returns how many cases are done), with a
     progress bar, ``callback(done, total, case_id)`` and ``cancel()``; True when cancelled (the
     cases in flight are finished first)."""
-    bar = _progress(total, initial, desc) if progress and initial < total else None
+    bar = progress_bar(total, initial, desc) if progress and initial < total else None
     try:
         for res in results:
             n = store(res)
@@ -109,7 +113,7 @@ def _collect(results, store: Callable[[Dict[str, Any]], int], total: int, initia
     return False
 
 
-def _finish_parts(parts_dir: Path) -> None:
+def finish_parts(parts_dir: Path) -> None:
     """Remove the parts (and temporary files a killed run may have left) once the outputs are
     written."""
     for p in list(parts_dir.glob("*.json")) + list(parts_dir.glob(".*.tmp")):
