@@ -15,7 +15,9 @@ with numba, written for :func:`._surface.optimal_surface`'s closed-set graphs:
 * the result is the source side of the cut: the nodes reachable from the source in the final
   residual graph.  That set is the same for every maximum flow (the minimal minimum cut), so
   it does not depend on the algorithm: the tests check it, and the flow's value, against
-  SciPy's ``maximum_flow``.  Its speed against SciPy's: ``benchmarks/segmentation_history.md``.
+  SciPy's ``maximum_flow``.  Its speed against SciPy's: ``benchmarks/segmentation_history.md``;
+* it runs without the GIL (``nogil``): the confidence's jittered runs, on threads, cut at
+  once.  Each call owns its ``residual`` and ``terminal``; the structure is only read.
 """
 from __future__ import annotations
 
@@ -25,7 +27,7 @@ from numba import njit
 __all__ = ["min_cut"]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def min_cut(indptr, head, sister, residual, terminal):
     """Maximum flow and the source side of the minimum cut (see the module docstring).
 
