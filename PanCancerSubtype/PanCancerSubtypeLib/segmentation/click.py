@@ -245,7 +245,8 @@ linear interpolation (``_points.mask_from_blocks``).  A mask smaller than a ball
 radius is made again on the image's own grid: a block's width matters to a small lesion's
 surface.  The result is a uint8 0/1 mask on exactly the input image's grid.
 
-Measured accuracy, tuned-on and held-out cases: README, ``benchmarks/segmentation_bench.py``.
+Measured accuracy, tuned-on and held-out cases: the README (a summary),
+``benchmarks/segmentation_results.md`` (the tables), ``benchmarks/segmentation_bench.py``.
 """
 from __future__ import annotations
 
