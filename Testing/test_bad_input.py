@@ -103,6 +103,14 @@ def corpus(tmp_path_factory):
     const.CopyInformation(im)
     sitk.WriteImage(const, str(d / "constant.nii.gz"))
     c["constant"] = d / "constant.nii.gz"
+    # the first four slices padding (the minimum, over 1 % of the image), a seed inside them
+    padded = sitk.GetArrayFromImage(im).astype(np.int16)
+    padded[:4] = padded.min() - 100
+    pad_img = sitk.GetImageFromArray(padded)
+    pad_img.CopyInformation(im)
+    sitk.WriteImage(pad_img, str(d / "padded.nii.gz"))
+    c["padded"] = d / "padded.nii.gz"
+    c["padded_seed"] = ",".join(f"{v:g}" for v in im.TransformIndexToPhysicalPoint((16, 16, 1)))
     # files that are no image at all
     c["garbage"] = d / "garbage.nrrd"
     c["garbage"].write_bytes(os.urandom(2000))
@@ -485,6 +493,9 @@ CLI_CASES = [
     ("segment-seed-outside-image", ["segment", "--image", "{image}", "--seed", "0,0,0",
                                     "--seed=-500,3,2", "--out", "{out}.nii.gz"], 2,
      ["--seed number 2", "outside the image"], True),
+    ("segment-seed-in-padding", ["segment", "--image", "{padded}", "--seed=0,0,0",
+                                 "--seed={padded_seed}", "--out", "{out}.nii.gz"], 2,
+     ["--seed number 2", "padding", "click inside the tumour"], True),
     ("segment-box-corners-swapped", ["segment", "--image", "{image}", "--seed", "0,0,0",
                                      "--bbox", "5,5,5,-5,-5,-5", "--out", "{out}.nii.gz"], 2,
      ["--bbox", "x0 < x1"], True),
@@ -697,7 +708,7 @@ CLI_CASES = [
 
 
 def _fill(argv, corpus, out):
-    vals = {k: str(v) for k, v in corpus.items() if isinstance(v, Path)}
+    vals = {k: str(v) for k, v in corpus.items() if isinstance(v, (Path, str))}
     vals["out"] = str(out)
     return [a.format(**vals) if "{" in a else a for a in argv]
 

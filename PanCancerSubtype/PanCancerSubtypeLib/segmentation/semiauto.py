@@ -90,12 +90,13 @@ def check_not_constant(image, source) -> None:
 def check_click_points(image, seeds, background=(), bbox=None,
                        names=("--seed", "--background", "--bbox")) -> None:
     """Seeds and background points (LPS mm) inside the image, the box (x0, y0, z0, x1, y1, z1)
-    overlapping it and holding every seed; else :class:`~..errors.UsageError` naming the input
-    at fault (``names``: the options, as its source, or the manifest columns they came from)."""
-    import numpy as np
-
-    from ..errors import UsageError, format_numbers
-    from ..io import physical_bounds
+    overlapping it and holding every seed, and no seed in the image's padding (every voxel
+    around it, 3 x 3 x 3, at the padding value of ``_problem.padding_value``: the minimum where
+    it fills at least 1 % of the image, outside a skull-stripped brain or the field of view:
+    no tumour is there, and the method would return the seed's voxel); else
+    :class:`~..errors.UsageError` naming the input at fault (``names``: the options, as its
+    source, or the manifest columns they came from)."""
+    from ..errors import UsageError
 
     def src(name):
         return name if name.startswith("--") else None
@@ -111,18 +112,50 @@ def check_click_points(image, seeds, background=(), bbox=None,
 
     inside(seeds, names[0], "seed point")
     inside(background or (), names[1], "background point")
-    if bbox is None:
-        return
+    if bbox is not None:
+        _check_box(image, seeds, bbox, names[2], box_name, src(names[2]))
+    _check_not_in_padding(image, seeds, names[0], src(names[0]))
+
+
+def _check_box(image, seeds, bbox, name, box_name, source) -> None:
+    import numpy as np
+
+    from ..errors import UsageError, format_numbers
+    from ..io import physical_bounds
+
     lo, hi = physical_bounds(image)
     b = np.asarray(bbox, float)
     if np.any(b[3:] <= lo) or np.any(b[:3] >= hi):
         raise UsageError(f"{box_name}the box {format_numbers(bbox)} does not overlap the image "
                          f"(physical extent {format_numbers(lo, 1)} to {format_numbers(hi, 1)}, "
-                         f"LPS mm)", source=src(names[2]))
+                         f"LPS mm)", source=source)
     for i, pt in enumerate(seeds):
         if np.any(np.asarray(pt) < b[:3]) or np.any(np.asarray(pt) > b[3:]):
             raise UsageError(f"{box_name}seed number {i + 1} {format_numbers(pt)} lies outside "
-                             f"the box {format_numbers(bbox)}", source=src(names[2]))
+                             f"the box {format_numbers(bbox)}", source=source)
+
+
+def _check_not_in_padding(image, seeds, name, source) -> None:
+    import numpy as np
+    import SimpleITK as sitk
+
+    from ..errors import UsageError, format_numbers
+    from ._problem import padding_value
+
+    arr = sitk.GetArrayViewFromImage(image)
+    pad = padding_value(arr)
+    if pad is None:
+        return
+    for i, pt in enumerate(seeds):
+        x, y, z = seeds_to_indices(image, [pt])[0]
+        around = arr[max(z - 1, 0):z + 2, max(y - 1, 0):y + 2, max(x - 1, 0):x + 2]
+        if np.all(around == pad):
+            share = float(np.count_nonzero(arr == pad)) / arr.size
+            raise UsageError(
+                f"{name} number {i + 1} {format_numbers(pt)} (LPS mm) lies in the image's "
+                f"padding: every voxel around it is {pad:g}, the image's minimum, which fills "
+                f"{100 * share:.0f} % of it (outside a skull-stripped brain or the field of "
+                f"view); click inside the tumour", source=source)
 
 
 def read_second_channel(path, image, resample: bool,
