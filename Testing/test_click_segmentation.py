@@ -3285,6 +3285,52 @@ def test_external_abdomen_keeps_the_largest_26_connected_tumour(monkeypatch):
         ea.largest_component(np.zeros((2, 2, 2), bool))
 
 
+def test_external_meningioma_orders_slices_by_their_location(monkeypatch, tmp_path):
+    """``benchmarks/external_meningioma.read_by_slice_location``: five axial slices written in
+    shuffled order, every one with the same ImagePositionPatient (as the GUI-Meningioma series
+    has) and SliceLocation 10, 12, ..., 18: the volume holds them in location order (each slice
+    filled with its location), spacing (0.5, 0.8, 2) (PixelSpacing is row, column), origin at the
+    first slice's x, y and location; a missing slice (uneven steps) is refused."""
+    import pydicom
+    from pydicom.dataset import FileDataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    em = _bench_module("external_meningioma")
+
+    def write(folder, order):
+        folder.mkdir()
+        for n, loc in enumerate(order):
+            meta = FileMetaDataset()
+            meta.MediaStorageSOPClassUID = MRImageStorage
+            meta.MediaStorageSOPInstanceUID = generate_uid()
+            meta.TransferSyntaxUID = ExplicitVRLittleEndian
+            ds = FileDataset(str(folder / f"DCM{n:04d}.dcm"), {}, file_meta=meta,
+                             preamble=b"\0" * 128)
+            ds.SOPClassUID, ds.SOPInstanceUID = MRImageStorage, meta.MediaStorageSOPInstanceUID
+            ds.Modality, ds.SeriesInstanceUID = "MR", "1.2.3"
+            ds.ImagePositionPatient = [-30.0, -40.0, 99.0]      # the same on every slice
+            ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
+            ds.SliceLocation = float(loc)
+            ds.PixelSpacing = [0.8, 0.5]
+            ds.Rows, ds.Columns = 3, 4
+            ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+            ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 1
+            ds.PixelData = np.full((3, 4), loc, np.int16).tobytes()
+            ds.save_as(str(folder / f"DCM{n:04d}.dcm"), enforce_file_format=True)
+
+    write(tmp_path / "ok", [14, 10, 18, 12, 16])
+    img = em.read_by_slice_location(tmp_path / "ok")
+    arr = sitk.GetArrayFromImage(img)
+    assert arr.shape == (5, 3, 4)
+    assert [int(v) for v in arr[:, 1, 2]] == [10, 12, 14, 16, 18]
+    assert np.allclose(img.GetSpacing(), (0.5, 0.8, 2.0))
+    assert np.allclose(img.GetOrigin(), (-30.0, -40.0, 10.0))
+    write(tmp_path / "gap", [10, 12, 16, 18])
+    with pytest.raises(SystemExit, match="uneven slice spacing"):
+        em.read_by_slice_location(tmp_path / "gap")
+
+
 def test_external_gliomas_take_the_atlas_labels_through_both_registrations():
     """``benchmarks/external_gliomas.py``: ANTs' ``a_to_b`` affine maps points of b into a.
     With t1_to_atlas a scaling by 2 (atlas point p lies at 2 p in the T1) and image_to_t1 a
