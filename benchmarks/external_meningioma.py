@@ -4,7 +4,8 @@ repository as ``CASE/image.nii.gz`` (int16, the scanner's values) and ``CASE/mas
 cases.csv, with the case's licence; paths relative to the csv's folder).
 
     git clone https://github.com/theMIDAgroup/GUI-Meningioma gui-meningioma
-    python benchmarks/external_meningioma.py --gui-meningioma gui-meningioma --out external_meningioma
+    python benchmarks/external_meningioma.py --gui-meningioma gui-meningioma \
+        --out external_meningioma
     python benchmarks/segmentation_bench.py --only semi --cases-csv external_meningioma/cases.csv
 
 The files are read from the repository's history (``git show COMMIT:PATH``; the clone must not
