@@ -37,8 +37,9 @@ layout; ``brats_cases``): deepmedic's two validation cases were run once with th
 commit 55c49de (``segmentation_results.md``, "Tumours it was not tuned on").  ``--cases-csv FILE``
 runs it on the cases of a table in the shared data's ``cases.csv`` layout (``case_id``,
 ``modality``, ``image``, ``mask``, ``tumour_labels``; paths relative to the table's folder;
-``csv_cases``): tumours from outside the shared data, e.g. the CT lung nodules, lung cancers and liver tumours that
-``benchmarks/external_ct.py`` writes from public repositories (segmentation_history.md).
+``csv_cases``): tumours from outside the shared data, e.g. the CT lung nodules, lung cancers
+and liver tumours that ``benchmarks/external_ct.py`` writes from public repositories
+(segmentation_history.md).
 
 ``--corrective N``: what more input gives, as interactive segmentation is evaluated (a
 simulated user, ``corrective_click``): from the same three starts per case, up to N clicks, each
