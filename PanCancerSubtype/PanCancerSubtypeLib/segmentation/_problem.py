@@ -5,7 +5,7 @@ retries and its result are described and put together in :mod:`.click`."""
 from __future__ import annotations
 
 import threading
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -15,17 +15,23 @@ from ._smoothing import finite, kernel_radius, smoothed_crop, store_lock
 from ._surface import (beyond_crop, box_ellipsoid_radii, fit_surface, halfway_radii,
                        level_crossing_radii, ray_directions, ray_voxels, sample_rays, star_mask)
 
-__all__ = ["Problem", "padding_value", "whole_image_facts"]
+__all__ = ["Problem", "padding_value", "minimum_share", "whole_image_facts"]
+
+
+def minimum_share(arr: np.ndarray) -> Tuple[float, float]:
+    """The image's minimum and the share of its voxels that hold it, counted in slabs of the
+    first axis (no full-size temporary)."""
+    v0 = arr.min()
+    step = max(1, 2 ** 24 // max(1, arr[0].size))
+    n = sum(int(np.count_nonzero(arr[k:k + step] == v0)) for k in range(0, len(arr), step))
+    return float(v0), n / arr.size
 
 
 def padding_value(arr: np.ndarray) -> Optional[float]:
     """The image's padding (outside a skull-stripped brain or the field of view): its minimum
-    where at least 1 % of the voxels hold it, else None; counted in slabs of the first axis (no
-    full-size temporary)."""
-    v0 = arr.min()
-    step = max(1, 2 ** 24 // max(1, arr[0].size))
-    n = sum(int(np.count_nonzero(arr[k:k + step] == v0)) for k in range(0, len(arr), step))
-    return float(v0) if n / arr.size >= 0.01 else None
+    where at least 1 % of the voxels hold it (:func:`minimum_share`), else None."""
+    v0, share = minimum_share(arr)
+    return v0 if share >= 0.01 else None
 
 
 def whole_image_facts(image, ch2) -> Dict:

@@ -140,7 +140,7 @@ def _check_not_in_padding(image, seeds, name, source) -> None:
     import SimpleITK as sitk
 
     from ..errors import UsageError, format_numbers
-    from ._problem import padding_value
+    from ._problem import minimum_share, padding_value
 
     arr = sitk.GetArrayViewFromImage(image)
     pad = padding_value(arr)
@@ -150,7 +150,7 @@ def _check_not_in_padding(image, seeds, name, source) -> None:
         x, y, z = seeds_to_indices(image, [pt])[0]
         around = arr[max(z - 1, 0):z + 2, max(y - 1, 0):y + 2, max(x - 1, 0):x + 2]
         if np.all(around == pad):
-            share = float(np.count_nonzero(arr == pad)) / arr.size
+            share = minimum_share(arr)[1]
             raise UsageError(
                 f"{name} number {i + 1} {format_numbers(pt)} (LPS mm) lies in the image's "
                 f"padding: every voxel around it is {pad:g}, the image's minimum, which fills "
