@@ -298,6 +298,31 @@ def test_a_command_that_needs_a_missing_extra_says_which(base_env, tmp_path, arg
     assert not out.exists()
 
 
+@pytest.mark.parametrize("encode", [[], ["--encode", "pca"]])
+def test_discover_without_the_autoencoder_runs_on_the_base_install(base_env, tmp_path, encode):
+    """Consensus clustering (and the PCA encoder) need no torch: ``discover`` without
+    ``--encode``, as the Slicer Subtype panel runs it, and with ``--encode pca`` work where the
+    'deep' extra is missing (they asked for it once, as ``--encode autoencoder`` does)."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    centres = rng.normal(0.0, 4.0, (2, 6))
+    rows = np.vstack([c + rng.normal(0.0, 1.0, (15, 6)) for c in centres])
+    feats = tmp_path / "f.csv"
+    pd.DataFrame(rows, columns=[f"f{i}" for i in range(6)],
+                 index=pd.Index([f"c{i:02d}" for i in range(30)], name="ID")).to_csv(feats)
+    out = tmp_path / "out"
+    res = _cli(base_env, "discover", "--features", feats, "--out", out, "--k-max", "3",
+               "--reps", "20", "--no-progress", "--no-plots", *encode)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "extra" not in res.stderr
+    classes = pd.read_csv(out / "classes.csv", index_col="ID")
+    assert len(classes) == 30
+    k2 = classes["k2"].to_numpy()
+    assert len(set(k2[:15])) == 1 and len(set(k2[15:])) == 1 and k2[0] != k2[15]  # the planted two
+
+
 def test_missing_extra_in_process_exits_2(monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "torch", None)
     assert cli.main(["segment", "--image", "x.nrrd", "--model", "m", "--out", "y.nrrd"]) == 2

@@ -111,10 +111,10 @@ def register(sub):
 
 
 def run(args):
-    if args.encode:
+    if args.encode in ("autoencoder", "auto"):      # ("none" and "pca" need no torch)
         from ..extras import require
 
-        require("deep", "discover --encode (the autoencoder)")
+        require("deep", f"discover --encode {args.encode} (the autoencoder)")
     try:
         return _run(args)
     except ValueError as exc:
