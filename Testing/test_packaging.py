@@ -341,6 +341,28 @@ def test_help_shows_defaults(capsys):
         assert "(default: None)" not in text and "(default: False)" not in text
 
 
+def test_every_option_with_a_default_says_it_in_help():
+    """README: "``--help`` of every command shows each option's default". argparse prints no help
+    line for an option without help text, so every option of every command that has a default
+    (not None / False / empty, not a flag) has help text, and its help line shows the default:
+    the formatter's "(default: X)" or the text's own words with "default"."""
+    import argparse
+
+    parser = cli.build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    missing = []
+    for name, sp in sub.choices.items():
+        fmt = sp._get_formatter()
+        for a in sp._actions:
+            if (not a.option_strings or a.nargs == 0 or a.default is None or a.default is False
+                    or a.default is argparse.SUPPRESS or a.default == []):
+                continue
+            if not (a.help and a.help.strip() and "default" in fmt._get_help_string(a).lower()):
+                missing.append(f"{name} {a.option_strings[0]}")
+    assert not missing, missing
+    assert len(sub.choices) == 21
+
+
 # ------------------------------------------------------------------------- a real fresh install
 @pytest.mark.slow
 def test_fresh_venv_pip_install(built, shared_cases, tmp_path):

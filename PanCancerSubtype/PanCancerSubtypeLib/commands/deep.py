@@ -45,7 +45,7 @@ def register(sub):
     p.add_argument("--val-fraction", type=float, default=0.1,
                    help="fraction of cases held out for early stopping")
     p.add_argument("--patience", type=positive_int, default=8)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="random seed (weights, noise, batches)")
     p.add_argument("--device", default="auto", help="auto (GPU when present), cpu, cuda")
     p.add_argument("--threads", type=positive_int, default=None, help="CPU threads of torch")
     p.add_argument("--modality", choices=["CT", "MR"], default=None,

@@ -53,7 +53,8 @@ def register(sub):
                         "with --preprocess none the consensus matrices and classes equal "
                         "ConsensusClusterPlus(t(features), pItem=P_ITEM, reps=REPS, maxK=K_MAX, "
                         "clusterAlg='pam', distance='pearson', seed=SEED) on the same CSV "
-                        "(about 20x slower than the default fast mode, about 50x faster than R)")
+                        "(slower than the default fast mode, much faster than R: the README's "
+                        "consensus clustering section gives the figures)")
     g.add_argument("--n-jobs", type=int, default=1,
                    help="threads for consensus clustering and the autoencoder (-1: all cores)")
     g.add_argument("--k", type=int, default=None,

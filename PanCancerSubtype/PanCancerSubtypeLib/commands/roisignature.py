@@ -32,7 +32,7 @@ def register(sub):
     p.add_argument("--rule", choices=["min", "1se"], default="1se")
     p.add_argument("--stack-folds", type=at_least_two, default=5,
                    help="folds of the out-of-fold block scores the combination is fitted on")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the cross-validation folds")
     p.add_argument("--out", required=True, help="output directory")
     p.set_defaults(func=run)
 

@@ -44,7 +44,8 @@ def register(sub):
                    help="validate on the tumour's bounding box +- this many voxels (2D: slices); "
                         "-1: whole volumes (slow on CPU)")
     p.add_argument("--lr", type=positive_float, default=1e-3)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0,
+                   help="random seed (weights, patches, augmentation, split)")
     p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")
     p.add_argument("--threads", type=positive_int, default=None, help="CPU threads for torch")
     p.add_argument("--modality", choices=("CT", "MR"), default=None,

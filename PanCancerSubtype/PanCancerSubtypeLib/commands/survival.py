@@ -72,7 +72,7 @@ def register(sub):
                                                  "(default: 5 ticks over the follow-up)")
     p.add_argument("--n-boot", type=non_negative_int, default=200,
                    help="bootstrap resamples of the C-index CI")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the C-index bootstrap")
     p.add_argument("--alpha", type=fraction, default=0.05, help="1 - confidence level")
     p.set_defaults(func=run_survival)
 
@@ -88,13 +88,14 @@ def register(sub):
     s.add_argument("--out", required=True)
     s.add_argument("--cv", type=positive_int, default=5, help="folds of the penalty selection")
     s.add_argument("--rule", choices=["min", "1se"], default="1se",
-                   help="penalty rule: 1se (sparser, glmnet default) or min")
+                   help="penalty rule: 1se (sparser, the lambda glmnet predicts with) or min")
     s.add_argument("--cutoff", choices=["median", "optimal"], default="median",
                    help="risk-group cutoff (optimal = X-tile search; optimistic, see docs)")
     s.add_argument("--n-perm", type=positive_int, default=200,
                    help="permutations for the optimal-cutoff p-value")
     s.add_argument("--times", default=None, help="times of the time-dependent AUC")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--seed", type=int, default=0,
+                   help="seed of the cross-validation folds, bootstrap and permutations")
     s.set_defaults(func=run_signature)
 
     c = sub.add_parser("cross-cancer", help="cancer-type common (CTC) and specific (CTS) "
@@ -110,7 +111,7 @@ def register(sub):
     c.add_argument("--outcome", default=None, help="binary outcome column (instead of time/event)")
     c.add_argument("--fdr", type=fraction, default=0.05)
     c.add_argument("--cv", type=positive_int, default=5)
-    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--seed", type=int, default=0, help="seed of the cross-validation folds")
     c.add_argument("--out", required=True)
     c.set_defaults(func=run_cross_cancer)
 

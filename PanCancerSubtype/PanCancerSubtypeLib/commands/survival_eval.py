@@ -53,7 +53,7 @@ def register(sub):
                    help="patients per group instead (rms' m; groups = floor(n / m))")
     p.add_argument("--B", type=positive_int, default=200, help="bootstrap resamples of the calibration")
     p.add_argument("--n-boot", type=non_negative_int, default=200, help="bootstrap resamples of the C-index CI")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the resampling")
     p.add_argument("--out", required=True, help="output directory")
     p.set_defaults(func=run)
 
