@@ -323,6 +323,47 @@ def test_discover_without_the_autoencoder_runs_on_the_base_install(base_env, tmp
     assert len(set(k2[:15])) == 1 and len(set(k2[15:])) == 1 and k2[0] != k2[15]  # the planted two
 
 
+def test_the_deep_feature_group_names_its_extra_when_torch_is_missing(monkeypatch, capsys,
+                                                                     tmp_path):
+    """``--groups deep`` without torch: one line naming the 'deep' extra and how to install it
+    (the group had no extra in ``registry.GROUP_EXTRAS``, so the line named none)."""
+    monkeypatch.setitem(sys.modules, "torch", None)
+    rc = cli.main(["features", "--image", "i.nrrd", "--mask", "m.nrrd", "--groups", "deep",
+                   "--deep-model", str(tmp_path), "--out", str(tmp_path / "f.csv")])
+    assert rc == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "feature group 'deep' is unavailable" in err
+    assert "torch" in err and "'deep' extra" in err and 'pancancer-subtype[deep]' in err
+
+
+def test_associate_statsmodels_engine_missing_is_one_line_before_any_work(monkeypatch, capsys,
+                                                                         tmp_path):
+    """statsmodels is not a base dependency: ``associate --engine statsmodels`` without it says
+    so in one line, before the tables are read (they do not even exist here), exit 2; the
+    default engine needs nothing more."""
+    monkeypatch.setitem(sys.modules, "statsmodels", None)
+    rc = cli.main(["associate", "--features", str(tmp_path / "none.csv"), "--variables",
+                   str(tmp_path / "none.csv"), "--engine", "statsmodels", "--out",
+                   str(tmp_path / "o")])
+    assert rc == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "--engine" in err and "pip install statsmodels" in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_agreement_names_the_groups_all_leaves_out(monkeypatch, capsys, tmp_path):
+    """``agreement --groups all`` without PyRadiomics says on stderr that it leaves the group
+    out (as ``features`` does), before the manifest is read."""
+    monkeypatch.setitem(sys.modules, "radiomics", None)
+    bad = tmp_path / "pairs.csv"
+    bad.write_text("x,y\n1,2\n")                       # no Image / Mask columns: fails after
+    rc = cli.main(["agreement", "--manifest", str(bad), "--out", str(tmp_path / "o"),
+                   "--groups", "all"])
+    assert rc == 1
+    err = capsys.readouterr().err
+    assert "note: --groups all: skipped" in err and "radiomics" in err
+
+
 def test_missing_extra_in_process_exits_2(monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "torch", None)
     assert cli.main(["segment", "--image", "x.nrrd", "--model", "m", "--out", "y.nrrd"]) == 2

@@ -8,7 +8,7 @@ writes DICOM SEG.  The rest comes with an extra (``pip install "pancancer-subtyp
 extra       installs                                needed by
 ==========  ======================================  ===================================================
 radiomics   PyRadiomics                             the ``radiomics`` feature group
-deep        torch, MONAI, safetensors               U-Net segmentation, the autoencoder (``--encode``)
+deep        torch, MONAI, safetensors               U-Net segmentation, the autoencoder, deep features
 dask        dask[distributed]                       ``cohort-features --scheduler``
 slicer      slicer-core, vtk                        the Slicer layer's MRML tests outside Slicer
 all         all four above

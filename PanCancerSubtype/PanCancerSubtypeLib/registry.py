@@ -96,7 +96,7 @@ class GroupUnavailableError(MissingDependencyError):
 
 
 #: which pip extra installs the dependency of a group
-GROUP_EXTRAS = {"radiomics": "radiomics", "peritumoural": "radiomics"}
+GROUP_EXTRAS = {"radiomics": "radiomics", "peritumoural": "radiomics", "deep": "deep"}
 
 
 def get_group_class(name: str):
@@ -123,7 +123,8 @@ def get_group_class(name: str):
     missing = [m for m in cls.requires if not module_available(m)]
     if missing:
         raise GroupUnavailableError(f"feature group {name!r} is unavailable: it needs "
-                                    f"{', '.join(missing)}, which is not installed{hint}",
+                                    f"{', '.join(missing)}, which "
+                                    f"{'is' if len(missing) == 1 else 'are'} not installed{hint}",
                                     extra=extra)
     return cls
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 import sys
 
 from .checks import non_negative_int, positive_int
-from .features import add_feature_options, build_groups, group_options_from_args
+from .features import (add_feature_options, build_groups, group_options_from_args,
+                       report_skipped_groups)
 
 
 def register(sub):
@@ -52,7 +53,9 @@ def run(args) -> int:
     input_file(args.manifest, "--manifest")
     check_output_path(args.out, "--out", folder=True)
     group_options = group_options_from_args(args)
-    build_groups(args.groups, group_options)            # --groups / --set errors before any work
+    skipped: dict = {}                                  # --groups / --set errors before any work
+    build_groups(args.groups, group_options, skipped=skipped)
+    report_skipped_groups(skipped)
     read_paired_manifest(args.manifest, args.patient_column, args.rater_column)
     raters = [r.strip() for r in args.raters.split(",")] if args.raters else None
     res = run_agreement(args.manifest, args.out, groups=args.groups,

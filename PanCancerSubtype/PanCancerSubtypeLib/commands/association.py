@@ -51,6 +51,16 @@ def run(args) -> int:
     from .checks import columns_present, input_file
 
     # every check before any work
+    if args.engine == "statsmodels":
+        from ..extras import module_available
+
+        if not module_available("statsmodels"):
+            from ..errors import MissingDependencyError
+
+            raise MissingDependencyError(
+                "associate --engine statsmodels needs statsmodels, which is not installed: pip "
+                "install statsmodels (or leave --engine at fast, which needs nothing more)",
+                source="--engine")
     input_file(args.features, "--features")
     input_file(args.variables, "--variables")
     check_output_path(args.out, "--out", folder=True)
