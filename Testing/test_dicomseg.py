@@ -179,3 +179,30 @@ def test_the_same_mask_gives_the_same_seg(nsclc, written, tmp_path, monkeypatch)
                              segments=[dicomseg.SegmentSpec(1, "GTV-1", rgb=(1.0, 0.0, 0.0))])
     o = pydicom.dcmread(tmp_path / "o.dcm")
     assert o.SOPInstanceUID != a.SOPInstanceUID and o.SeriesInstanceUID != a.SeriesInstanceUID
+
+
+def test_evaluate_segmentation_reads_a_seg_on_the_other_masks_grid(nsclc, written, tmp_path,
+                                                                   capsys):
+    """``evaluate-segmentation`` of the SEG that ``segment --out x.dcm`` would write (frames of
+    the non-empty slices only) against the same mask as NIfTI, either way round and against
+    itself: Dice 1 and the same volume (it was refused: the SEG's own grid is a slab of the
+    image's); a label map reference keeps its --ref-label."""
+    import json
+
+    nii = tmp_path / "gtv.nii.gz"
+    sitk.WriteImage(nsclc["mask"], str(nii))
+    labels = sitk.Cast(nsclc["mask"], sitk.sitkUInt8) * 3        # the GTV as label 3
+    lab = tmp_path / "labels.nii.gz"
+    sitk.WriteImage(labels, str(lab))
+    n_ref = int(sitk.GetArrayViewFromImage(nsclc["mask"]).sum())
+    for pred, ref, extra in [(written, nii, []), (nii, written, []), (written, written, []),
+                             (written, lab, ["--ref-label", "3"]), (written, nii, ["--label", "1"])]:
+        out = tmp_path / "m.json"
+        assert cli.main(["evaluate-segmentation", "--pred", str(pred), "--ref", str(ref),
+                         "--out", str(out), *extra]) == 0, capsys.readouterr().err
+        m = json.loads(out.read_text())
+        assert m["dice"] == 1.0 and m["n_pred"] == m["n_ref"] == n_ref, (pred, ref, m)
+    # a segment number the SEG does not hold is named
+    assert cli.main(["evaluate-segmentation", "--pred", str(written), "--ref", str(nii),
+                     "--label", "2"]) != 0
+    assert "gtv.dcm" in capsys.readouterr().err

@@ -131,7 +131,8 @@ def register(sub):
     p.add_argument("--pred", required=True)
     p.add_argument("--ref", required=True)
     p.add_argument("--label", default=None,
-                   help="label value(s) of the foreground, e.g. 1 or 1,3,4 (default: non-zero)")
+                   help="label value(s) of the foreground, e.g. 1 or 1,3,4 (default: non-zero; "
+                        "of a DICOM SEG: its segment numbers, default its only segment)")
     p.add_argument("--ref-label", default=None, help="label(s) in the reference if different")
     p.add_argument("--out", default="-", help="metrics JSON (default: standard output)")
     p.set_defaults(func=run_evaluate)
@@ -325,6 +326,29 @@ def run_segment(args):
     return 0
 
 
+def _read_evaluated(pred_path, ref_path, label, ref_label):
+    """The two masks of ``evaluate-segmentation`` and the labels that select them.  A DICOM SEG
+    (as ``segment --out x.dcm`` writes) holds only the frames of its non-empty slices: it is read
+    as the union of its segments (``--label`` / ``--ref-label``: segment numbers; default: its
+    only segment), 0/1, on the other mask's grid when its frames are slices of that grid."""
+    from ..dicomseg import is_dicom_seg, read_dicom_seg
+
+    def numbers(values):
+        return None if values is None else [int(v) for v in values]
+
+    ref_label = ref_label if ref_label is not None else label       # (as the metrics take it)
+    pred_seg, ref_seg = is_dicom_seg(pred_path), is_dicom_seg(ref_path)
+    if ref_seg and not pred_seg:
+        pred = _read_image(pred_path, "prediction")
+        ref = read_dicom_seg(ref_path, numbers(ref_label), reference=pred)
+    else:
+        ref = read_dicom_seg(ref_path, numbers(ref_label)) if ref_seg else \
+            _read_image(ref_path, "reference")
+        pred = read_dicom_seg(pred_path, numbers(label), reference=ref) if pred_seg else \
+            _read_image(pred_path, "prediction")
+    return pred, ref, None if pred_seg else label, [1.0] if ref_seg else ref_label
+
+
 def run_evaluate(args):
     from ..files import atomic_write_text, check_output_path
     from ..segmentation import evaluate_segmentation
@@ -335,8 +359,7 @@ def run_evaluate(args):
     label, ref_label = labels(args.label, "--label"), labels(args.ref_label, "--ref-label")
     if args.out != "-":
         check_output_path(args.out, "--out")
-    pred = _read_image(args.pred, "prediction")
-    ref = _read_image(args.ref, "reference")
+    pred, ref, label, ref_label = _read_evaluated(args.pred, args.ref, label, ref_label)
     m = evaluate_segmentation(pred, ref, label=label, ref_label=ref_label)
     m = {"pred": args.pred, "ref": args.ref, **m}
     text = json.dumps(m, indent=2)
