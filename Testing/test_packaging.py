@@ -323,6 +323,18 @@ def test_discover_without_the_autoencoder_runs_on_the_base_install(base_env, tmp
     assert len(set(k2[:15])) == 1 and len(set(k2[15:])) == 1 and k2[0] != k2[15]  # the planted two
 
 
+def test_demo_checks_its_options_before_the_missing_extra(base_env, tmp_path):
+    """A bad option of ``demo`` is named first, as on a full install; the missing 'deep' extra
+    only once the options hold, with the way round it (--encode pca or --no-encode)."""
+    out = tmp_path / "out"
+    res = _cli(base_env, "demo", "--n", "12", "--k-max", "3", "--out", out)
+    assert res.returncode == 2 and "--n" in res.stderr and "extra" not in res.stderr, res.stderr
+    res = _cli(base_env, "demo", "--out", out)
+    assert res.returncode == 2 and "'deep' extra" in res.stderr, res.stderr
+    assert "--encode pca" in res.stderr and "--no-encode" in res.stderr
+    assert not out.exists()
+
+
 def test_the_deep_feature_group_names_its_extra_when_torch_is_missing(monkeypatch, capsys,
                                                                      tmp_path):
     """``--groups deep`` without torch: one line naming the 'deep' extra and how to install it

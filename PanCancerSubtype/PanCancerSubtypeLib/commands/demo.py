@@ -49,15 +49,10 @@ def register(sub):
 
 
 def run(args) -> int:
-    if not args.no_encode and args.encode in ("auto", "autoencoder"):
-        from ..extras import require
-
-        require("deep", "demo (its autoencoder step; --no-encode skips it)")
-    from ..demo import run_demo
     from ..errors import UsageError
     from ..files import check_output_path
 
-    # every check before any work
+    # every check before any work: the options first, then the optional dependency
     if not 2 <= args.k_min <= args.k_max:
         raise UsageError(f"need 2 <= --k-min <= --k-max, got {args.k_min} and {args.k_max}",
                          source="--k-min / --k-max")
@@ -69,6 +64,12 @@ def run(args) -> int:
                          f"validation third that can be clustered, 10 discovery cases for the "
                          f"purity), got {args.n}", source="--n")
     check_output_path(args.out, "--out", folder=True)
+    if not args.no_encode and args.encode in ("auto", "autoencoder"):
+        from ..extras import require
+
+        require("deep", f"demo --encode {args.encode} (its autoencoder step; --encode pca or "
+                        f"--no-encode needs no torch)")
+    from ..demo import run_demo
 
     run_demo(out=args.out, n=args.n, seed=args.seed, reps=args.reps, k_min=args.k_min,
              k_max=args.k_max, workers=args.workers,
