@@ -323,6 +323,22 @@ def test_discover_without_the_autoencoder_runs_on_the_base_install(base_env, tmp
     assert len(set(k2[:15])) == 1 and len(set(k2[15:])) == 1 and k2[0] != k2[15]  # the planted two
 
 
+def test_registry_names_the_groups_it_leaves_out(base_env):
+    """``registry`` on the base install: the CSV of the installed groups, and one stderr note per
+    group left out naming the extra that installs it (the registry module says it does)."""
+    res = _cli(base_env, "registry")
+    assert res.returncode == 0, res.stderr
+    notes = [line for line in res.stderr.splitlines() if line.startswith("note: left out:")]
+    assert any("'radiomics'" in n and "pancancer-subtype[radiomics]" in n for n in notes), notes
+    assert any("'deep'" in n and "pancancer-subtype[deep]" in n for n in notes), notes
+    import io as _io
+
+    import pandas as pd
+
+    groups = set(pd.read_csv(_io.StringIO(res.stdout))["group"])
+    assert {"shape", "regional"} <= groups and not groups & {"radiomics", "peritumoural", "deep"}
+
+
 def test_demo_checks_its_options_before_the_missing_extra(base_env, tmp_path):
     """A bad option of ``demo`` is named first, as on a full install; the missing 'deep' extra
     only once the options hold, with the way round it (--encode pca or --no-encode)."""

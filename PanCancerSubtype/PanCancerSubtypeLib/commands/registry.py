@@ -23,6 +23,10 @@ def run(args):
         raise UsageError(f"unknown feature group {args.group!r}; known: {sorted(registry.GROUPS)}",
                          source="--group")
     df = registry.to_frame(args.group)
+    if args.group is None:      # the groups left out, and the extra that installs each
+        for status in registry.group_status().values():
+            if status != "available":
+                print(f"note: left out: {status}", file=sys.stderr)
     if args.out == "-":
         try:
             df.to_csv(sys.stdout, index=False)
