@@ -128,6 +128,22 @@ def test_bland_altman_and_bootstrap():
     assert bootstrap_icc_summary(tabs, n_boot=300, seed=1) == b  # seeded
 
 
+def test_icc_of_one_target_drawn_n_times_is_nan_and_the_bootstrap_stays_in_range():
+    """A bootstrap resample of 3 patients that draws one patient three times: every row the same
+    (here with a rater offset), so there is no between-target variance and ICC(3,1) is undefined
+    (NaN), not the ratio of two rounding errors (the interval's low end was -1.67, outside ICC(3,1)'s
+    [-1, 1] for 2 raters). Such replicates are left out of the interval."""
+    row = np.array([[0.1 + 0.2, 0.7 * 3.0]])            # values that do not round-trip exactly
+    assert math.isnan(icc(np.repeat(row, 3, axis=0)))
+    assert math.isnan(icc(np.repeat(row, 3, axis=0), ci=True).icc)
+    assert math.isnan(icc(np.ones((4, 2))))
+    rng = np.random.default_rng(2)
+    tabs = [np.c_[v, 1.3 * v + rng.normal(0.0, 0.3, 3)] for v in rng.normal(0.0, 1.0, (40, 3))]
+    b = bootstrap_icc_summary(tabs, n_boot=400, seed=3)
+    assert -1.0 <= b["ci_low"] <= b["estimate"] <= b["ci_high"] <= 1.0
+    assert 300 < b["n_boot"] < 400          # the resamples of one patient (1 in 9) left out
+
+
 # ----------------------------------------------------------------------- known agreement table
 def _synthetic_pairs(n=12, seed=0):
     rng = np.random.default_rng(seed)

@@ -39,6 +39,7 @@ ICCs are here too (:func:`bland_altman`, :func:`bootstrap_icc_summary`).
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import asdict, dataclass
 from typing import Callable, Dict, Sequence, Tuple, Union
 
@@ -96,8 +97,8 @@ def icc(x, icc_type: str = "3,1", ci: bool = False,
 
     ``icc_type``: ``"3,1"`` (two-way mixed, consistency), ``"2,1"`` (two-way random, absolute
     agreement) or ``"1,1"`` (one-way random).  Rows with a missing value are dropped.  Returns the
-    point estimate as a float, NaN when fewer than 2 complete targets remain or when all values are
-    identical; with ``ci=True`` an :class:`ICCResult` with the ``confidence`` interval, the F
+    point estimate as a float, NaN when fewer than 2 complete targets remain or when every target
+    has the same ratings (all values identical, or the same rater offsets on every row); with ``ci=True`` an :class:`ICCResult` with the ``confidence`` interval, the F
     statistic, its degrees of freedom and p-value (NaN where undefined).
     """
     x = np.asarray(x, dtype=float)
@@ -111,7 +112,9 @@ def icc(x, icc_type: str = "3,1", ci: bool = False,
     x = x[np.all(np.isfinite(x), axis=1)]
     n, k = x.shape
     nan = float("nan")
-    if n < 2:
+    # fewer than 2 complete targets, or every target rated alike (a bootstrap resample that drew
+    # one patient n times): no between-target variance, and the mean squares are rounding noise
+    if n < 2 or np.all(x == x[:1]):
         return ICCResult(nan, nan, nan, confidence, nan, nan, nan, nan, n, k, kind) if ci else nan
     bms, jms, ems, wms = anova_mean_squares(x)
     if kind == "3,1":
@@ -196,7 +199,8 @@ def bootstrap_icc_summary(tables: Sequence[np.ndarray], statistic: Callable = np
     reps = np.empty(n_boot)
     for i in range(n_boot):
         rows = rng.integers(0, n, n)
-        with np.errstate(invalid="ignore", divide="ignore"):
+        with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)     # (every ICC NaN: one patient)
             reps[i] = statistic(np.array([icc(t[rows], icc_type) for t in tabs]))
     reps = reps[np.isfinite(reps)]
     a = (1 - confidence) / 2
