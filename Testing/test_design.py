@@ -82,7 +82,7 @@ def _blobs(n_per=20, k=4, p=12, sep=3.0, noise=0.6, seed=0, types=("lung", "brai
     return df, lab
 
 
-def test_auto_encoder_reports_both_heldout_errors_and_uses_the_better():
+def test_auto_encoder_reports_both_heldout_errors_and_uses_the_better(tmp_path):
     df, lab = _blobs(n_per=15, k=3, p=30, seed=3)
     res = discover(df, encode="auto", code_dim=3, k_max=5, reps=20, seed=1, purity_repeats=0,
                    ae_epochs=60)
@@ -93,6 +93,13 @@ def test_auto_encoder_reports_both_heldout_errors_and_uses_the_better():
     assert res.summary()["encoder_comparison"]["pca"]["heldout_mse"] == \
         pytest.approx(comp.loc["pca", "heldout_mse"])
     assert res.codes.shape == (45, 3)
+    # the saved table holds the errors, not the run's fit times (results are the same bytes for
+    # the same inputs and seed; the times are in summary.json)
+    res.save(str(tmp_path / "out"))
+    saved = pd.read_csv(tmp_path / "out" / "encoder_comparison.csv", index_col="model")
+    assert list(saved.columns) == ["n_components", "train_mse", "heldout_mse"]
+    assert saved.loc["pca", "heldout_mse"] == pytest.approx(comp.loc["pca", "heldout_mse"])
+    assert "fit_seconds" in res.summary()["encoder_comparison"]["pca"]
 
 
 # ------------------------------------------------------------------------------------------

@@ -220,8 +220,9 @@ class DiscoveryResult:
             self.encoder.save(str(enc_dir))
             if self.reconstruction is not None:
                 csv(self.reconstruction, "reconstruction.csv", index=True)
-            if self.encoder_comparison is not None:
-                csv(self.encoder_comparison, "encoder_comparison.csv", index=True)
+            if self.encoder_comparison is not None:    # (its fit times: summary.json only)
+                csv(self.encoder_comparison.drop(columns=["fit_seconds"], errors="ignore"),
+                    "encoder_comparison.csv", index=True)
             csv(self.codes, "codes.csv", index=True)
             if self.validation_codes is not None:
                 csv(self.validation_codes, "validation_codes.csv", index=True)
