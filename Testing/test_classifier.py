@@ -294,6 +294,22 @@ def test_bundle_round_trip_identical(fitted, tmp_path):
     assert mi2.predict(df2).dtype.kind == "i"
 
 
+def test_two_trainings_give_the_same_bundle_bytes_under_source_date_epoch(tmp_path,
+                                                                          monkeypatch):
+    """The bundle records when it was trained and saved; with ``SOURCE_DATE_EPOCH`` set (the
+    reproducible-builds convention, as for DICOM SEG) those are that time, so two trainings with
+    the same data and seed write the same bytes, file for file (checksums.json included)."""
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1767225600")          # 2026-01-01T00:00:00Z
+    df, y, _ = make_data(n=80, k=3, seed=7)
+    dirs = [save_bundle(SubtypeClassifier(**FAST, cv_folds=3, random_state=2).fit(df, y),
+                        tmp_path / name) for name in ("a", "b")]
+    for name in ("checksums.json", "metadata.json", "model.json", "novelty.json",
+                 "preprocessing.json"):
+        assert (dirs[0] / name).read_bytes() == (dirs[1] / name).read_bytes(), name
+    meta = json.loads((dirs[0] / "metadata.json").read_text(encoding="utf-8"))
+    assert meta["trained_at"] == meta["saved_at"] == "2026-01-01T00:00:00+00:00"
+
+
 def test_bundle_contains_no_pickle(fitted, tmp_path):
     m, _, _, _ = fitted
     d = save_bundle(m, tmp_path / "model")

@@ -15,6 +15,9 @@
 * :func:`write_json` / :func:`read_json` -- JSON with NumPy scalars and arrays converted
   (:func:`json_default`); writing is atomic.  :func:`to_jsonable` makes a strict-JSON copy
   (NaN / infinity -> ``null``) for files other programs read.
+* :func:`utc_timestamp` -- "now" for a file's metadata (ISO 8601, UTC, seconds), or the time the
+  environment variable ``SOURCE_DATE_EPOCH`` gives (reproducible builds' convention), so that
+  a file that records when it was made can still be the same bytes for the same inputs.
 """
 from __future__ import annotations
 
@@ -201,3 +204,14 @@ def read_json(path: PathLike) -> Any:
     which error to raise for its kind of file)."""
     with open(path, encoding="utf-8") as fh:
         return json.load(fh)
+
+
+def utc_timestamp() -> str:
+    """The current time, or ``SOURCE_DATE_EPOCH``'s when that is set, as ISO 8601 in UTC to the
+    second (``"2026-12-07T05:30:00+00:00"``)."""
+    import datetime
+
+    epoch = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    when = (datetime.datetime.fromtimestamp(int(epoch), tz=datetime.timezone.utc) if epoch
+            else datetime.datetime.now(datetime.timezone.utc))
+    return when.isoformat(timespec="seconds")

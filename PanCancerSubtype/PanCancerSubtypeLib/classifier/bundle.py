@@ -17,7 +17,6 @@ protect against corruption and accidental edits, not against a deliberate forger
 """
 from __future__ import annotations
 
-import datetime as _dt
 import logging
 import platform
 import warnings
@@ -28,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ModelBundleError
-from ..files import read_json, sha256_file, to_jsonable, write_json
+from ..files import read_json, sha256_file, to_jsonable, utc_timestamp, write_json
 from ..preprocessing import FeaturePreparer
 from .calibration import Calibration
 from .model import SubtypeClassifier, label_to_json, xgboost_module
@@ -101,7 +100,7 @@ def save_bundle(model: SubtypeClassifier, directory: Any, overwrite: bool = Fals
         "class_counts": {str(k): v for k, v in model.class_counts_.items()},
         "n_samples": model.n_samples_,
         "trained_at": model.trained_at_,
-        "saved_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "saved_at": utc_timestamp(),
         "objective": model.xgb_params_for(model.n_classes_)["objective"],
         "calibration": None if model.calibration_ is None else model.calibration_.method,
         "novelty_threshold": (None if getattr(model, "novelty_", None) is None

@@ -1,7 +1,6 @@
 """The XGBoost subtype classifier (see :mod:`PanCancerSubtypeLib.classifier` for the overview)."""
 from __future__ import annotations
 
-import datetime as _dt
 import logging
 from typing import Any, Dict, Optional, Tuple
 
@@ -9,7 +8,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-from ..files import to_jsonable
+from ..files import to_jsonable, utc_timestamp
 from ..preprocessing import FeaturePreparer, check_unique_columns
 from .calibration import CALIBRATION_METHODS, Calibration
 from .metrics import fold_metrics, mean_sd, reliability_table
@@ -223,7 +222,7 @@ class SubtypeClassifier(ClassifierMixin, BaseEstimator):
         pre, booster, calib = self._fit_core(df, y_enc, K, source)
         self.restore_state(pre, booster, calib)
         self.n_samples_ = int(len(df))
-        self.trained_at_ = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+        self.trained_at_ = utc_timestamp()       # (SOURCE_DATE_EPOCH when set)
         X_pre = pre.transform(df, strict=False, source=source)
         self.importances_ = self._importances(X_pre)
         self.novelty_ = self._fit_novelty(df, source)
