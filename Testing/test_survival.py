@@ -473,3 +473,76 @@ def test_cli_signature_end_to_end(tmp_path):
     assert s["cv_c_index"] > 0.7 and s["risk_groups"]["logrank_p"] < 1e-4
     rs = pd.read_csv(tmp_path / "sig" / "radscore.csv")
     assert len(rs) == 200 and set(rs["risk_group"]) == {"high", "low"}
+
+
+# ------------------------------------------------------------------- hostile tables (pass 48)
+def _surv_table(n=30, seed=0):
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({"ID": [f"P{i:03d}" for i in range(n)],
+                         "time": rng.uniform(1, 100, n).round(1),
+                         "event": rng.integers(0, 2, n), "g": [("A", "B", "C")[i % 3] for i in range(n)],
+                         "age": rng.integers(40, 80, n).astype(float)})
+
+
+def test_a_numeric_covariate_with_a_typo_is_refused_not_dummy_coded():
+    """One 'unknown' among the ages made the column text: ~30 dummy terms and a C-index of 1.0,
+    exit 0. Now the file, the column, the value and its row are named; text covariates stay
+    categorical."""
+    from PanCancerSubtypeLib.errors import FeatureValueError
+
+    df = _surv_table()
+    df["age"] = df["age"].astype(object)
+    df.loc[5, "age"] = "unknown"
+    with pytest.raises(FeatureValueError, match=r"'age'.*'unknown' \(row 5\)") as exc:
+        S.prepare_survival_data(df, "time", "event", covariates=["age"], source="clin.csv")
+    assert "clin.csv" in str(exc.value)
+    sd = S.prepare_survival_data(df, "time", "event", covariates=["g"])     # text: fine
+    assert len(sd.df) == 30
+
+
+def test_all_zero_times_and_text_events_and_group_counts_say_what_is_wrong():
+    df = _surv_table()
+    zero = df.assign(time=0.0)
+    with pytest.raises(SurvivalDataError, match="0 on every row"):
+        S.prepare_survival_data(zero, "time", "event")
+    yes = df.assign(event=np.where(df["event"] == 1, "yes", "no"))
+    with pytest.raises(SurvivalDataError) as exc:
+        S.prepare_survival_data(yes, "time", "event")
+    assert "['no', 'yes']" in str(exc.value) and "R's" not in str(exc.value)
+    one = df.copy()
+    one.loc[0, "g"] = "Z"
+    with pytest.raises(SurvivalDataError) as exc:
+        S.prepare_survival_data(one, "time", "event", group="g")
+    assert "{'Z': 1}" in str(exc.value) and "np." not in str(exc.value)
+
+
+def test_feature_tables_refuse_a_numeric_column_with_a_typo(tmp_path):
+    """``tables.split_feature_table`` (discover, associate, roi-signature...): a column of numbers
+    with one 'n/a?' was dropped silently as text; a column of text is still left out."""
+    from PanCancerSubtypeLib.errors import FeatureValueError
+    from PanCancerSubtypeLib.tables import split_feature_table
+
+    df = pd.DataFrame({"ID": ["a", "b", "c", "d"], "f0": ["1.5", "2", "n/a?", "3"],
+                       "f1": [1.0, 2.0, 3.0, 4.0], "site": ["x", "y", "x", "y"]})
+    with pytest.raises(FeatureValueError, match=r"'f0'.*'n/a\?' \(ID c\)"):
+        split_feature_table(df, source="f.csv")
+    feats, _, notes = split_feature_table(df.drop(columns="f0"), source="f.csv")
+    assert list(feats.columns) == ["f1"] and notes["ignored_columns"] == {"site": "non-numeric"}
+
+
+def test_signature_refuses_duplicate_ids_in_the_clinical_table(tmp_path, capsys):
+    """Duplicate IDs in --table copied one patient's features onto three and dropped two (exit 0,
+    C-index 1.0); now refused, naming the table."""
+    from PanCancerSubtypeLib import cli
+
+    df = _surv_table(40)
+    rng = np.random.default_rng(1)
+    feats = pd.DataFrame({"ID": df["ID"], **{f"f{j}": rng.normal(size=40) for j in range(4)}})
+    df.loc[1, "ID"] = df.loc[2, "ID"] = "P000"
+    df.to_csv(tmp_path / "clin.csv", index=False)
+    feats.to_csv(tmp_path / "feats.csv", index=False)
+    rc = cli.main(["signature", "--features", str(tmp_path / "feats.csv"), "--table",
+                   str(tmp_path / "clin.csv"), "--time", "time", "--event", "event", "--id",
+                   "ID", "--n-perm", "5", "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert rc == 1 and "duplicate ids" in err and "clin.csv" in err and "P000" in err

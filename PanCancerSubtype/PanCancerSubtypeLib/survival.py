@@ -50,6 +50,7 @@ import pandas as pd
 from .errors import SurvivalDataError  # noqa: F401  (re-exported)
 from .files import to_jsonable
 from .multitest import adjust_pvalues  # noqa: F401  (public here too)
+from .tables import check_stray_text
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +125,8 @@ def prepare_survival_data(table: pd.DataFrame, time: str, event: str, group: Opt
             f"column(s) {missing} not in the table (columns: {list(table.columns)[:20]})", source)
     if len(set(cols)) != len(cols):
         raise SurvivalDataError(f"a column is used twice: {cols}", source)
+    for c in covariates:                        # a numeric column with a typo, not text
+        check_stray_text(table[c], source, what="covariate")
     df = table[cols].copy()
     na = df.isna().any(axis=1)
     n_dropped = int(na.sum())
@@ -145,6 +148,8 @@ def prepare_survival_data(table: pd.DataFrame, time: str, event: str, group: Opt
     if (t < 0).any():
         raise SurvivalDataError(f"time column {time!r} has {int((t < 0).sum())} negative value(s) "
                                 f"(min {t.min()})", source)
+    if not (t > 0).any():
+        raise SurvivalDataError(f"time column {time!r} is 0 on every row: no follow-up", source)
     df[time] = t.astype(float)
     ev = df[event]
     if ev.dtype == bool:
@@ -152,9 +157,12 @@ def prepare_survival_data(table: pd.DataFrame, time: str, event: str, group: Opt
     evn = pd.to_numeric(ev, errors="coerce")
     vals = set(np.unique(evn.dropna().to_numpy()).tolist())
     if evn.isna().any() or not vals <= {0, 1}:
-        hint = " (R's 1 = censored / 2 = event coding? subtract 1)" if vals <= {1, 2} else ""
+        hint = " (R's 1 = censored / 2 = event coding? subtract 1)" if vals and vals <= {1, 2} \
+            else ""
+        found = sorted({str(v) for v in ev.dropna().tolist()})[:10] if evn.isna().any() else \
+            sorted(vals, key=str)[:10]
         raise SurvivalDataError(f"event column {event!r} must be 0 (censored) / 1 (event), "
-                                f"found values {sorted(vals, key=str)[:10]}{hint}", source)
+                                f"found values {found}{hint}", source)
     df[event] = evn.astype(int)
     if df[event].sum() == 0:
         raise SurvivalDataError(f"event column {event!r} has no event (all censored)", source)
@@ -166,8 +174,9 @@ def prepare_survival_data(table: pd.DataFrame, time: str, event: str, group: Opt
         small = counts[counts < min_group_size]
         if len(small):
             raise SurvivalDataError(
-                f"group(s) {list(small.index)} of {group!r} have fewer than {min_group_size} "
-                f"member(s) ({dict(small)}); merge or drop them", source)
+                f"group(s) {list(small.index)[:10]} of {group!r} have fewer than "
+                f"{min_group_size} member(s) ({ {str(k): int(v) for k, v in small[:10].items()} }"
+                f"{'; ...' if len(small) > 10 else ''}); merge or drop them", source)
     return SurvivalData(df=df, time_col=time, event_col=event, group_col=group,
                         covariates=list(covariates), n_dropped=n_dropped)
 

@@ -149,6 +149,28 @@ def to_float(s: pd.Series, source: Optional[str] = None) -> np.ndarray:
     return conv.to_numpy(dtype=np.float64, na_value=np.nan)
 
 
+def check_stray_text(s: pd.Series, source: Optional[str] = None, what: str = "column",
+                     row_name: str = "row") -> None:
+    """A text column whose values are numbers but for a few (at most half of its non-empty
+    values are not numbers) is a numeric column with a typo ("n/a?", "unknown", "12,5"): raise
+    :class:`~.errors.FeatureValueError` naming the column, the first such value and its row,
+    rather than treat the column as text (left out of the features, or dummy-coded).  A column
+    of text (no value a number) passes."""
+    from .errors import FeatureValueError
+
+    if is_numeric_column(s) or s.isna().all():
+        return
+    text = s.astype(str).str.strip()
+    filled = s.notna() & (text != "")
+    conv = pd.to_numeric(s.where(filled), errors="coerce")
+    bad = filled & conv.isna()
+    if bad.any() and int((filled & conv.notna()).sum()) >= int(bad.sum()):
+        row = s.index[bad.to_numpy().argmax()]
+        raise FeatureValueError(
+            f"{what} {s.name!r} holds numbers and {int(bad.sum())} value(s) that are not, e.g. "
+            f"{s[bad].iloc[0]!r} ({row_name} {row}); correct or blank them", source=source)
+
+
 # --------------------------------------------------------------------------------------------
 # reading
 # --------------------------------------------------------------------------------------------
@@ -222,6 +244,7 @@ def split_feature_table(df: pd.DataFrame, id_column: str = "ID", ignore: Sequenc
         elif is_feature_column(df, c):
             feats.append(c)
         else:
+            check_stray_text(df[c], source, row_name=id_column)
             ignored[name] = "non-numeric"
     if not feats:
         raise ManifestError("no numeric feature column", source=source)

@@ -166,12 +166,15 @@ def run_survival(args):
     return 0
 
 
-def _join(features, table, id_col, source):
+def _join(features, table, id_col, source, table_source=None):
     import pandas as pd
     from ..errors import ManifestError
     if id_col in features.columns and id_col in table.columns:
-        if features[id_col].duplicated().any():
-            raise ManifestError(f"duplicate ids in {id_col!r}", source)
+        for frame, where in ((features, source), (table, table_source)):
+            dup = frame[id_col][frame[id_col].duplicated()]
+            if len(dup):
+                raise ManifestError(f"duplicate ids in {id_col!r}: "
+                                    f"{sorted(set(map(str, dup)))[:10]}", where)
         m = table.merge(features, on=id_col, how="inner", suffixes=("", "_feat"))
         lost = len(table) - len(m)
         if lost:
@@ -182,6 +185,17 @@ def _join(features, table, id_col, source):
                             f"({len(features)} vs {len(table)})", source)
     f = features.reset_index(drop=True)
     return pd.concat([table.reset_index(drop=True), f], axis=1), list(f.columns)
+
+
+def _numeric_features(df, fcols, source):
+    """The numeric columns of ``fcols``; a column of numbers with a typo in it is refused
+    (``tables.check_stray_text``), a column of text is left out."""
+    import pandas as pd
+    from ..tables import check_stray_text
+
+    for c in fcols:
+        check_stray_text(df[c], source)
+    return [c for c in fcols if pd.api.types.is_numeric_dtype(df[c])]
 
 
 def run_signature(args):
@@ -195,8 +209,8 @@ def run_signature(args):
     _prepare_out(args)
     feats = _read_csv(args.features)
     tab = _read_csv(args.table)
-    df, fcols = _join(feats, tab, args.id, args.features)
-    fcols = [c for c in fcols if pd.api.types.is_numeric_dtype(df[c])]
+    df, fcols = _join(feats, tab, args.id, args.features, args.table)
+    fcols = _numeric_features(df, fcols, args.features)
     sd = S.prepare_survival_data(df, args.time, args.event, covariates=fcols, source=args.table)
     X = sd.df[fcols]
     const = [c for c in fcols if X[c].nunique() < 2]
@@ -255,10 +269,11 @@ def run_cross_cancer(args):
     tab = _read_csv(args.table)
     used = [args.cancer_type, args.time, args.event, args.outcome, args.id]
     if args.features:
-        df, fcols = _join(_read_csv(args.features), tab, args.id, args.features)
+        df, fcols = _join(_read_csv(args.features), tab, args.id, args.features, args.table)
     else:
         df, fcols = tab, [c for c in tab.columns if c not in used]
-    fcols = [c for c in fcols if c not in used and pd.api.types.is_numeric_dtype(df[c])]
+    fcols = _numeric_features(df, [c for c in fcols if c not in used],
+                              args.features or args.table)
     r = X.cross_cancer_comparison(df, fcols, args.cancer_type, time=args.time, event=args.event,
                                   outcome=args.outcome, fdr=args.fdr, cv=args.cv, seed=args.seed,
                                   source=args.table)
