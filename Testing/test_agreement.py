@@ -344,3 +344,25 @@ def test_cross_modality_section_for_the_demo(phantom_pairs, tmp_path):
     assert (tmp_path / "agr" / "reference" / "agreement.csv").is_file()
     assert [a for a, _, _ in rep.sections] == ["crossmodality"]
     assert "regional median ICC (cross-modality)" in rep.render()
+
+
+def test_agreement_names_each_case_that_failed(phantom_pairs, tmp_path, capsys):
+    """A case whose mask is empty fails (its pair is left out) and the command exits 1: it now
+    says which case and why, one line each, as cohort-features does (it said nothing)."""
+    man = pd.read_csv(phantom_pairs)
+    first = phantom_pairs.parent / man.loc[0, "mask"]
+    empty = sitk.ReadImage(str(first)) * 0
+    sitk.WriteImage(empty, str(tmp_path / "empty.nii.gz"))
+    man["image"] = [str(phantom_pairs.parent / v) for v in man["image"]]
+    man["mask"] = [str(phantom_pairs.parent / v) for v in man["mask"]]
+    man.loc[0, "mask"] = str(tmp_path / "empty.nii.gz")
+    bad = tmp_path / "pairs.csv"
+    man.to_csv(bad, index=False)
+    rc = cli.main(["agreement", "--manifest", str(bad), "--out", str(tmp_path / "o"), "--groups",
+                   "regional", "--organ", "soft-tissue", "--bootstrap", "0", "--no-progress",
+                   "--no-figures"])
+    err = capsys.readouterr().err
+    assert rc == 1
+    assert "1 case(s) failed:" in err, err
+    lines = [ln for ln in err.splitlines() if ln.startswith("  ") and "mpty" in ln]
+    assert len(lines) == 1, err

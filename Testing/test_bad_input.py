@@ -168,6 +168,8 @@ def corpus(tmp_path_factory):
                          "g": ["a", "b", "c"] * 10})
     surv.to_csv(d / "survival.csv", index=False)
     c["survival"] = d / "survival.csv"
+    surv.assign(event=[1, 1, 1] + [0] * 27).to_csv(d / "few_events.csv", index=False)
+    c["few_events"] = d / "few_events.csv"
     pd.DataFrame({"ID": ["a", "b"], "f1": [1.0, 2.0], "f2": [3.0, 1.0]}).to_csv(
         d / "two_rows.csv", index=False)
     c["two_rows"] = d / "two_rows.csv"
@@ -417,6 +419,8 @@ CLI_CASES = [
      1, ["binary.csv", "not a text"], True),
     ("agreement-no-patient-column", ["agreement", "--manifest", "{header_only}", "--out",
                                      "{out}"], 1, ["header_only.csv", "patient column"], True),
+    ("agreement-one-rater", ["agreement", "--manifest", "{header_only}", "--out", "{out}",
+                             "--raters", "CT,CT"], 2, ["--raters", "two different"], True),
     ("agreement-workers-0", ["agreement", "--manifest", "{header_only}", "--out", "{out}",
                              "--workers", "0"], 2, ["--workers"], True),
     ("agreement-bad-set", ["agreement", "--manifest", "{header_only}", "--out", "{out}",
@@ -597,6 +601,9 @@ CLI_CASES = [
      ["missing.nii.gz", "--features"], True),
     ("discover-k-outside-range", ["discover", "--features", "{features}", "--out", "{out}",
                                   "--k", "9", "--k-max", "5"], 2, ["k=9"], True),
+    ("discover-max-missing-negative", ["discover", "--features", "{features}", "--out",
+                                       "{out}", "--max-missing", "-1"], 2, ["--max-missing"],
+     True),
     ("discover-reps-0", ["discover", "--features", "{features}", "--out", "{out}", "--reps", "0"],
      2, ["reps"], True),
     ("discover-k-max-over-items", ["discover", "--features", "{two_rows}", "--out", "{out}",
@@ -618,6 +625,9 @@ CLI_CASES = [
     ("train-classifier-binary-labels", ["train-classifier", "--features", "{features}",
                                         "--labels", "{binary_csv}", "--out", "{out}"], 1,
      ["binary.csv"], True),
+    ("train-classifier-cv-folds-1", ["train-classifier", "--features", "{features}",
+                                     "--labels", "{labels}", "--cv-folds", "1", "--out",
+                                     "{out}"], 2, ["--cv-folds"], True),
     ("train-classifier-depth-0", ["train-classifier", "--features", "{features}", "--labels",
                                   "{labels}", "--out", "{out}", "--max-depth", "0"], 2,
      ["--max-depth"], True),
@@ -639,6 +649,15 @@ CLI_CASES = [
     ("signature-missing-features", ["signature", "--features", "{missing}", "--table",
                                     "{survival}", "--time", "time", "--event", "event", "--out",
                                     "{out}"], 1, ["missing.nii.gz", "--features"], True),
+    ("signature-cv-1", ["signature", "--features", "{features}", "--table", "{survival}",
+                        "--time", "time", "--event", "event", "--cv", "1", "--out", "{out}"], 2,
+     ["--cv"], True),
+    ("signature-cv-over-rows", ["signature", "--features", "{features}", "--table",
+                                "{survival}", "--time", "time", "--event", "event", "--cv",
+                                "100", "--n-perm", "5", "--out", "{out}"], 2,
+     ["--cv", "100 folds"], True),
+    ("cross-cancer-cv-1", ["cross-cancer", "--table", "{survival}", "--cancer-type", "g",
+                           "--cv", "1", "--out", "{out}"], 2, ["--cv"], True),
     ("cross-cancer-missing-table", ["cross-cancer", "--table", "{missing}", "--cancer-type",
                                     "g", "--out", "{out}"], 1, ["missing.nii.gz"], True),
     # associate
@@ -666,6 +685,14 @@ CLI_CASES = [
     ("cox-compare-times-not-numbers", ["cox-compare", "--table", "{survival}", "--time", "time",
                                        "--event", "event", "--model", "m=g", "--t", "10",
                                        "--times", "5,x", "--out", "{out}"], 2, ["--times"], True),
+    ("cox-compare-t-beyond-follow-up", ["cox-compare", "--table", "{survival}", "--time",
+                                        "time", "--event", "event", "--model", "m=g", "--t",
+                                        "1000", "--B", "5", "--n-boot", "5", "--out", "{out}"],
+     2, ["survival.csv", "--t 1000", "follow-up"], True),
+    ("cox-compare-three-events", ["cox-compare", "--table", "{few_events}", "--time", "time",
+                                  "--event", "event", "--model", "m=g", "--t", "20", "--B", "5",
+                                  "--n-boot", "5", "--out", "{out}"], 1,
+     ["few_events.csv", "--t 20", "5 events"], False),      # (found after the fits: none left)
     ("cox-compare-missing-table", ["cox-compare", "--table", "{missing}", "--time", "time",
                                    "--event", "event", "--model", "m=g", "--t", "10", "--out",
                                    "{out}"], 1, ["missing.nii.gz", "--table"], True),

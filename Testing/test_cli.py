@@ -152,3 +152,35 @@ def test_low_resolution_tumours_are_named_on_stderr(tmp_path, capsys):
                                 ("c", {"diag_shape_low_resolution": float("nan")})])
     assert note.startswith("2 tumour(s)")
     assert note.split("brackets): ")[1].split(". ")[0] == "a (3), b (4)"
+
+
+def test_evaluate_segmentation_writes_strict_json_and_names_the_files(tmp_path, capsys):
+    """An empty prediction has no surface distances: they are written as null (the file is
+    strict JSON that other programs read), not NaN; masks on different grids are named by their
+    files, not as "prediction" / "reference"."""
+    import json
+
+    import numpy as np
+    import SimpleITK as sitk
+
+    ref = np.zeros((8, 10, 12), np.uint8)
+    ref[2:6, 3:7, 4:8] = 1
+    for name, arr, spacing in (("ref", ref, (1.0, 1.0, 2.0)), ("empty", 0 * ref, (1.0, 1.0, 2.0)),
+                               ("other", ref, (1.1, 1.0, 2.0))):
+        img = sitk.GetImageFromArray(arr)
+        img.SetSpacing(spacing)
+        sitk.WriteImage(img, str(tmp_path / f"{name}.nii.gz"))
+    out = tmp_path / "m.json"
+    assert main(["evaluate-segmentation", "--pred", str(tmp_path / "empty.nii.gz"), "--ref",
+                     str(tmp_path / "ref.nii.gz"), "--out", str(out)]) == 0
+
+    def no_constants(c):
+        raise ValueError(f"non-standard JSON constant {c}")
+
+    m = json.loads(out.read_text(), parse_constant=no_constants)
+    assert m["dice"] == 0.0 and m["hd95_mm"] is None and m["n_pred"] == 0
+    capsys.readouterr()
+    assert main(["evaluate-segmentation", "--pred", str(tmp_path / "other.nii.gz"), "--ref",
+                     str(tmp_path / "ref.nii.gz")]) == 1
+    err = capsys.readouterr().err
+    assert "other.nii.gz" in err and "ref.nii.gz" in err and "spacing" in err

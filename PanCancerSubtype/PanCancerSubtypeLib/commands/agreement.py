@@ -52,12 +52,17 @@ def run(args) -> int:
 
     input_file(args.manifest, "--manifest")
     check_output_path(args.out, "--out", folder=True)
+    raters = [r.strip() for r in args.raters.split(",")] if args.raters else None
+    if raters is not None and len(set(raters)) < 2:
+        from ..errors import UsageError
+
+        raise UsageError(f"two different raters are needed, got {args.raters!r}",
+                         source="--raters")
     group_options = group_options_from_args(args)
     skipped: dict = {}                                  # --groups / --set errors before any work
     build_groups(args.groups, group_options, skipped=skipped)
     report_skipped_groups(skipped)
     read_paired_manifest(args.manifest, args.patient_column, args.rater_column)
-    raters = [r.strip() for r in args.raters.split(",")] if args.raters else None
     res = run_agreement(args.manifest, args.out, groups=args.groups,
                         group_options=group_options, organ=args.organ,
                         patient_column=args.patient_column, rater_column=args.rater_column,
@@ -72,5 +77,11 @@ def run(args) -> int:
             ci = f" [{r['median_icc_ci_low']:.2f}, {r['median_icc_ci_high']:.2f}]"
         print(f"  {r['group']:<10} {r['features']:>4} features: median ICC {r['median_icc']:.3f}"
               f"{ci}, min {r['min_icc']:.3f}, {r['n_below_0.5']} below 0.5", file=sys.stderr)
-    n_err = sum(1 for e in res.features["error"] if str(e).strip())
-    return 1 if n_err else 0
+    feats = res.features
+    failed = [i for i, e in enumerate(feats["error"]) if str(e).strip()]
+    if failed:      # one line per case that failed (its pair is left out), as cohort-features
+        print(f"{len(failed)} case(s) failed:", file=sys.stderr)
+        ids = feats["ID"] if "ID" in feats.columns else feats.index
+        for i in failed:
+            print(f"  {list(ids)[i]}: {feats['error'].iloc[i]}", file=sys.stderr)
+    return 1 if failed else 0

@@ -53,6 +53,26 @@ def positive_float(text: str) -> float:
     return v
 
 
+def unit_interval(text: str) -> float:
+    """argparse type: a number in [0, 1]."""
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number from 0 to 1, got {text!r}") \
+            from None
+    if not 0 <= v <= 1:
+        raise argparse.ArgumentTypeError(f"must lie between 0 and 1, got {text}")
+    return v
+
+
+def zero_or_at_least_two(text: str) -> int:
+    """argparse type: 0 (off) or a whole number >= 2 (cross-validation folds)."""
+    v = _whole_number(text, 0)
+    if v == 1:
+        raise argparse.ArgumentTypeError("must be 0 (none) or at least 2, got 1")
+    return v
+
+
 def fraction(text: str) -> float:
     """argparse type: a number in (0, 1)."""
     try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import sys
 
-from .checks import non_negative_int, positive_float, positive_int
+from .checks import non_negative_int, positive_float, positive_int, zero_or_at_least_two
 
 
 def register(sub):
@@ -27,7 +27,7 @@ def register(sub):
     p.add_argument("--calibration", default="none",
                    choices=["none", "sigmoid", "isotonic", "temperature"],
                    help="probability calibration (default none)")
-    p.add_argument("--cv-folds", type=non_negative_int, default=5,
+    p.add_argument("--cv-folds", type=zero_or_at_least_two, default=5,
                    help="stratified CV folds for the reported metrics (0: skip; default 5)")
     p.add_argument("--cv-repeats", type=positive_int, default=1, help="CV repeats (default 1)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")

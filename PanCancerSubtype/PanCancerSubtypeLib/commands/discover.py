@@ -9,7 +9,7 @@ import logging
 import os
 import sys
 
-from .checks import positive_int
+from .checks import positive_int, unit_interval
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ def register(sub):
                         "coefficients, energies, entropies, scales, burden, regional, a "
                         "PyRadiomics class...) the same total weight (default); none: every "
                         "column counts alike")
-    g.add_argument("--max-missing", type=float, default=0.2,
+    g.add_argument("--max-missing", type=unit_interval, default=0.2,
                    help="drop a feature missing in more than this fraction of discovery rows; "
                         "otherwise impute the discovery median (default 0.2)")
     g = p.add_argument_group("autoencoder (--encode)")

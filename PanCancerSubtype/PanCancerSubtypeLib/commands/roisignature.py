@@ -68,6 +68,12 @@ def run(args) -> int:
         X = X[complete]
     if len(X) < 10:
         raise SurvivalDataError(f"only {len(X)} patients have features and survival", args.table)
+    for option, folds in (("--cv", args.cv), ("--stack-folds", args.stack_folds)):
+        if folds > len(X):
+            from ..errors import UsageError
+
+            raise UsageError(f"{folds} folds for {len(X)} patients with features and survival",
+                             source=option)
     t = clin.loc[X.index, args.time].to_numpy(float)
     e = clin.loc[X.index, args.event].to_numpy(int)
     blocks = feature_blocks(X.columns, images=names(args.images) or None)

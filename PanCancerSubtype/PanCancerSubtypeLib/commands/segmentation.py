@@ -350,7 +350,7 @@ def _read_evaluated(pred_path, ref_path, label, ref_label):
 
 
 def run_evaluate(args):
-    from ..files import atomic_write_text, check_output_path
+    from ..files import atomic_write_text, check_output_path, to_jsonable
     from ..segmentation import evaluate_segmentation
 
     def labels(text, option):
@@ -360,9 +360,10 @@ def run_evaluate(args):
     if args.out != "-":
         check_output_path(args.out, "--out")
     pred, ref, label, ref_label = _read_evaluated(args.pred, args.ref, label, ref_label)
-    m = evaluate_segmentation(pred, ref, label=label, ref_label=ref_label)
+    m = evaluate_segmentation(pred, ref, label=label, ref_label=ref_label,
+                              names=(str(args.pred), str(args.ref)))
     m = {"pred": args.pred, "ref": args.ref, **m}
-    text = json.dumps(m, indent=2)
+    text = json.dumps(to_jsonable(m), indent=2, allow_nan=False)    # (NaN distances: null)
     if args.out == "-":
         print(text)
     else:

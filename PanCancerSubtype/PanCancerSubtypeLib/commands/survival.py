@@ -14,7 +14,7 @@ import logging
 import os
 from typing import List, Optional
 
-from .checks import fraction, names, non_negative_int, positive_int
+from .checks import at_least_two, fraction, names, non_negative_int, positive_int
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ def register(sub):
     s.add_argument("--time", required=True)
     s.add_argument("--event", required=True)
     s.add_argument("--out", required=True)
-    s.add_argument("--cv", type=positive_int, default=5, help="folds of the penalty selection")
+    s.add_argument("--cv", type=at_least_two, default=5, help="folds of the penalty selection")
     s.add_argument("--rule", choices=["min", "1se"], default="1se",
                    help="penalty rule: 1se (sparser, the lambda glmnet predicts with) or min")
     s.add_argument("--cutoff", choices=["median", "optimal"], default="median",
@@ -110,7 +110,8 @@ def register(sub):
     c.add_argument("--event", default=None)
     c.add_argument("--outcome", default=None, help="binary outcome column (instead of time/event)")
     c.add_argument("--fdr", type=fraction, default=0.05)
-    c.add_argument("--cv", type=positive_int, default=5)
+    c.add_argument("--cv", type=at_least_two, default=5,
+                   help="folds of the CTC / CTS models' cross-validation")
     c.add_argument("--seed", type=int, default=0, help="seed of the cross-validation folds")
     c.add_argument("--out", required=True)
     c.set_defaults(func=run_cross_cancer)
@@ -217,6 +218,11 @@ def run_signature(args):
     if const:
         log.warning("%d constant feature(s) dropped: %s", len(const), const[:10])
         X = X.drop(columns=const)
+    if args.cv > len(X):
+        from ..errors import UsageError
+
+        raise UsageError(f"{args.cv} folds for {len(X)} patients with complete data",
+                         source="--cv")
     m = G.LassoCoxSignature(cv=args.cv, rule=args.rule, random_state=args.seed).fit(
         X, sd.time, sd.event)
     score = m.predict(X)

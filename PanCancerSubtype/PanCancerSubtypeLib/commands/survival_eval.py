@@ -81,6 +81,10 @@ def run(args) -> int:
     columns_present(df, [args.time, args.event], "--time / --event", args.table)
     for name, cols in models.items():
         columns_present(df, cols, f"--model {name}", args.table)
+    follow = pd.to_numeric(df[args.time], errors="coerce")
+    if follow.notna().any() and args.t > float(follow.max()):
+        raise UsageError(f"--t {args.t:g} is not inside the follow-up of {args.table} (its last "
+                         f"time is {float(follow.max()):g})", source="--t")
     if args.reference is not None and args.reference not in models:
         raise UsageError(f"{args.reference!r} is not one of the --model names "
                          f"({', '.join(models)})", source="--reference")
@@ -88,18 +92,23 @@ def run(args) -> int:
                                  reference=args.reference,
                                  categorical=names(args.categorical), n_boot=args.n_boot,
                                  seed=args.seed, source=args.table)
-    os.makedirs(args.out, exist_ok=True)
-    cmp_.table.to_csv(os.path.join(args.out, "models.csv"), index=False)
-    cmp_.lrt.to_csv(os.path.join(args.out, "lrt.csv"), index=False)
-    cals = [se.calibrate_cox(m, args.t, m=args.calibration_m, groups=args.calibration_groups,
-                             B=args.B, seed=args.seed) for m in cmp_.models.values()]
-    pd.concat([c.table.assign(model=c.model) for c in cals]).to_csv(
-        os.path.join(args.out, "calibration.csv"))
-    se.calibration_plot(cals, path=os.path.join(args.out, "calibration.png"))
+    from ..errors import SurvivalDataError
+
+    try:        # everything computed before the first file is written
+        cals = [se.calibrate_cox(m, args.t, m=args.calibration_m, groups=args.calibration_groups,
+                                 B=args.B, seed=args.seed) for m in cmp_.models.values()]
+    except SurvivalDataError as exc:
+        raise SurvivalDataError(f"--t {args.t:g}: {exc.args[0]}", source=args.table) from None
     first = next(iter(cmp_.models.values()))
     dca = se.decision_curve(first.time, first.event,
                             {nm: 1.0 - m.survival_at(args.t) for nm, m in cmp_.models.items()},
                             args.t)
+    os.makedirs(args.out, exist_ok=True)
+    cmp_.table.to_csv(os.path.join(args.out, "models.csv"), index=False)
+    cmp_.lrt.to_csv(os.path.join(args.out, "lrt.csv"), index=False)
+    pd.concat([c.table.assign(model=c.model) for c in cals]).to_csv(
+        os.path.join(args.out, "calibration.csv"))
+    se.calibration_plot(cals, path=os.path.join(args.out, "calibration.png"))
     dca.to_csv(os.path.join(args.out, "dca.csv"), index=False)
     se.decision_curve_plot(dca, args.t, path=os.path.join(args.out, "dca.png"))
     summ = {"table": os.path.abspath(args.table), "n": cmp_.n, "n_events": cmp_.n_events,

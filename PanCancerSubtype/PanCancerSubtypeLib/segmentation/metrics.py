@@ -94,15 +94,15 @@ def surface_distances(a: np.ndarray, b: np.ndarray, spacing_zyx: Sequence[float]
     return da, db
 
 
-def _prep(pred, ref, label, ref_label):
-    pred = _as_sitk(pred, "prediction")
-    ref = _as_sitk(ref, "reference")
+def _prep(pred, ref, label, ref_label, names=("prediction", "reference")):
+    pred = _as_sitk(pred, names[0])
+    ref = _as_sitk(ref, names[1])
     if pred.GetDimension() != ref.GetDimension():
-        raise GeometryMismatchError("prediction and reference have different dimensions",
-                                    source="prediction")
-    _check_same_grid(pred, ref)
-    a = _binary(pred, label, "prediction")
-    b = _binary(ref, ref_label if ref_label is not None else label, "reference")
+        raise GeometryMismatchError(f"{names[0]} and {names[1]} have different dimensions",
+                                    source=names[0])
+    _check_same_grid(pred, ref, names)
+    a = _binary(pred, label, names[0])
+    b = _binary(ref, ref_label if ref_label is not None else label, names[1])
     spacing_zyx = tuple(reversed(pred.GetSpacing()))
     return a, b, spacing_zyx
 
@@ -173,16 +173,18 @@ def _volumes(a: np.ndarray, b: np.ndarray, spacing_zyx) -> Dict[str, float]:
     }
 
 
-def evaluate_segmentation(pred, ref, label=None, ref_label=None) -> Dict[str, Any]:
+def evaluate_segmentation(pred, ref, label=None, ref_label=None,
+                          names=("prediction", "reference")) -> Dict[str, Any]:
     """All metrics of a predicted mask against a reference mask on the same grid.
 
     Returns ``dice``, ``jaccard``, ``hd95_mm``, ``hd_max_mm``, ``assd_mm`` (average symmetric
     surface distance), ``volume_pred_ml``, ``volume_ref_ml``, ``volume_diff_ml``,
     ``volume_diff_pct``, ``n_pred`` / ``n_ref`` voxels.  Distances are NaN when either mask is
     empty.  ``label``: value(s) selecting the foreground (default: any non-zero voxel);
-    ``ref_label`` the same for the reference when it differs.
+    ``ref_label`` the same for the reference when it differs.  ``names``: how errors name the
+    two masks (the command line gives their files).
     """
-    a, b, sp = _prep(pred, ref, label, ref_label)
+    a, b, sp = _prep(pred, ref, label, ref_label, names)
     out: Dict[str, Any] = {"dice": dice_arrays(a, b), "jaccard": jaccard_arrays(a, b)}
     if a.any() and b.any():
         da, db = surface_distances(a, b, sp)
