@@ -439,6 +439,18 @@ def test_cross_cancer_bad_input():
         CC.cross_cancer_comparison(d, feats, "ct", outcome="y")
     with pytest.raises(SurvivalDataError, match="time and event"):
         CC.cross_cancer_comparison(df, feats, "ct", time="y")
+    # found by the hostile-input sweep (pass 48): an internal TypeError, or exit 0 on garbage
+    with pytest.raises(SurvivalDataError, match="not both"):
+        CC.cross_cancer_comparison(df, feats, "ct", outcome="y", time="y", event="y")
+    with pytest.raises(SurvivalDataError, match="no numeric feature"):
+        CC.cross_cancer_comparison(df, [], "ct", outcome="y")
+    ds, fs = _pan_cancer("survival", n=30)
+    for bad, why in (("12,5", "not numeric"), (np.inf, "infinite")):
+        d = ds.copy()
+        d["time"] = d["time"].astype(object)
+        d.loc[3, "time"] = bad
+        with pytest.raises(SurvivalDataError, match=why):
+            CC.cross_cancer_comparison(d, fs, "ct", time="time", event="event")
 
 
 def test_cli_cross_cancer_end_to_end(tmp_path):

@@ -155,6 +155,9 @@ def cross_cancer_comparison(table: pd.DataFrame, features: Sequence[str], cancer
     surv = outcome is None
     if surv and (time is None or event is None):
         raise SurvivalDataError("give time and event (survival) or outcome (binary)", source)
+    if not surv and (time is not None or event is not None):
+        raise SurvivalDataError("give time and event (survival) or outcome (binary), not both",
+                                source)
     used = features + [cancer_type] + ([time, event] if surv else [outcome])
     missing = [c for c in used if c not in table.columns]
     if missing:
@@ -172,8 +175,18 @@ def cross_cancer_comparison(table: pd.DataFrame, features: Sequence[str], cancer
     if not vals <= {0, 1}:
         raise SurvivalDataError(f"{outc[0]!r} must be 0/1, found {sorted(vals, key=str)[:10]}",
                                 source)
-    if surv and (df[time] < 0).any():
-        raise SurvivalDataError(f"negative values in {time!r}", source)
+    if surv:
+        t = pd.to_numeric(df[time], errors="coerce")
+        if t.isna().any():
+            raise SurvivalDataError(f"time column {time!r} is not numeric (e.g. "
+                                    f"{df[time][t.isna()].iloc[0]!r})", source)
+        if not np.isfinite(t.to_numpy(dtype=float)).all():
+            raise SurvivalDataError(f"time column {time!r} has infinite values", source)
+        if (t < 0).any():
+            raise SurvivalDataError(f"negative values in {time!r}", source)
+        df = df.assign(**{time: t.astype(float)})
+    if not features:
+        raise SurvivalDataError("no numeric feature column to test", source)
     tests = []
     for ct in types:
         sub = df[df[cancer_type] == ct]
