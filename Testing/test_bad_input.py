@@ -161,6 +161,10 @@ def corpus(tmp_path_factory):
     feats.insert(0, "ID", [f"c{i:02d}" for i in range(30)])
     feats.to_csv(d / "features.csv", index=False)
     c["features"] = d / "features.csv"
+    feats.drop(columns="ID").to_csv(d / "features_no_id.csv", index=False)
+    c["features_no_id"] = d / "features_no_id.csv"
+    pd.concat([feats, feats.iloc[:1]]).to_csv(d / "features_dup_id.csv", index=False)
+    c["features_dup_id"] = d / "features_dup_id.csv"
     pd.DataFrame({"ID": feats["ID"], "subtype": ["A"] * 15 + ["B"] * 15}).to_csv(
         d / "labels.csv", index=False)
     c["labels"] = d / "labels.csv"
@@ -611,6 +615,14 @@ CLI_CASES = [
     # classifier
     ("classify-empty-table", ["classify", "--model", "{bundle}", "--features", "{empty_csv}",
                               "--out", "{out}.csv"], 1, ["empty.csv"], True),
+    ("classify-no-id-column", ["classify", "--model", "{bundle}", "--features",
+                               "{features_no_id}", "--out", "{out}.csv"], 1,
+     ["features_no_id.csv", "'ID'", "--id-column"], True),
+    ("classify-duplicate-ids", ["classify", "--model", "{bundle}", "--features",
+                                "{features_dup_id}", "--out", "{out}.csv"], 1,
+     ["features_dup_id.csv", "duplicated", "c00"], True),
+    ("classify-header-only", ["classify", "--model", "{bundle}", "--features", "{header_only}",
+                              "--out", "{out}.csv"], 1, ["header_only.csv", "no row"], True),
     ("classify-pickle-model", ["classify", "--model", "{bundle_pickle}", "--features",
                                "{features}", "--out", "{out}.csv"], 1, ["model.json", "pickle"],
      True),

@@ -130,6 +130,17 @@ def run_classify(args):
         check_output_path(args.out, "--out")
     model = load_bundle(args.model)
     feats = read_table(args.features, args.id_column)
+    from ..errors import ManifestError
+
+    if args.id_column not in feats.columns:       # predictions must go back to their patients
+        raise ManifestError(f"no {args.id_column!r} column (columns: {list(feats.columns)[:8]}); "
+                            f"give --id-column", source=args.features)
+    dup = feats[args.id_column][feats[args.id_column].duplicated()]
+    if len(dup):
+        raise ManifestError(f"duplicated {args.id_column} value(s): "
+                            f"{sorted(set(map(str, dup)))[:10]}", source=args.features)
+    if feats.empty:
+        raise ManifestError("no row to classify", source=args.features)
     out = model.predict_frame(feats, id_column=args.id_column,
                               strict=not args.ignore_extra_columns, source=args.features)
     if args.out == "-":
