@@ -78,17 +78,18 @@ def _design_covariates(df: pd.DataFrame, covariates: Sequence[str], source) -> p
 
 
 def _join(features: pd.DataFrame, variables: pd.DataFrame, id_column: str,
-          feature_columns, variable_columns, group, covariates, source):
+          feature_columns, variable_columns, group, covariates, source, features_source=None):
     from .tables import split_feature_table
 
     if id_column not in variables.columns:
         raise LabelTableError(f"no {id_column!r} column in the variables table "
                               f"(columns: {list(variables.columns)[:10]})", source=source)
-    feats, _, notes = split_feature_table(features, id_column=id_column)
+    feats, _, notes = split_feature_table(features, id_column=id_column, source=features_source)
     if feature_columns is not None:
         missing = [c for c in feature_columns if c not in feats.columns]
         if missing:
-            raise LabelTableError(f"feature column(s) {missing[:10]} not in the feature table")
+            raise LabelTableError(f"feature column(s) {missing[:10]} not in the feature table",
+                                  source=features_source)
         feats = feats[list(feature_columns)]
     var = variables.copy()
     var[id_column] = var[id_column].astype(str)
@@ -265,7 +266,8 @@ def associate(features: pd.DataFrame, variables: pd.DataFrame, id_column: str = 
               feature_columns: Optional[Sequence[str]] = None, group: Optional[str] = None,
               covariates: Sequence[str] = (), response: str = "variable",
               standardise: bool = True, method: str = "bh", engine: str = "fast",
-              min_n: int = 5, source: Optional[str] = None) -> pd.DataFrame:
+              min_n: int = 5, source: Optional[str] = None,
+              features_source: Optional[str] = None) -> pd.DataFrame:
     """Test every feature against every variable (see the module docstring).
 
     ``features``: a feature table (:mod:`.tables` rules: metadata, ``diag_*`` and failed rows
@@ -277,14 +279,15 @@ def associate(features: pd.DataFrame, variables: pd.DataFrame, id_column: str = 
     resid_var`` (``stat`` is t for OLS and z for mixed models; ``q`` adjusted over all pairs by
     ``method``; ``group_var`` / ``resid_var`` the variance estimates on the scale of the
     response).  Pairs with fewer than ``min_n`` complete rows, a constant predictor or response
-    get NaN.
+    get NaN.  ``source`` / ``features_source``: the two tables' files, for error messages.
     """
     if response not in ("variable", "feature"):
         raise ValueError(f"response must be 'variable' or 'feature', got {response!r}")
     if engine not in ("fast", "statsmodels"):
         raise ValueError(f"engine must be 'fast' or 'statsmodels', got {engine!r}")
     feats, V, C, G, _ = _join(features, variables, id_column, feature_columns,
-                              variable_columns, group, list(covariates), source)
+                              variable_columns, group, list(covariates), source,
+                              features_source)
     if G is not None and G.dropna().nunique() < 2:
         raise LabelTableError(f"grouping column {group!r} has fewer than 2 levels", source=source)
     F = feats.to_numpy(dtype=float)

@@ -75,7 +75,7 @@ def run(args) -> int:
                     feature_columns=names(args.feature_columns) or None, group=args.group,
                     covariates=names(args.covariates), response=args.response,
                     standardise=not args.no_standardise, method=args.adjust,
-                    engine=args.engine, source=args.variables)
+                    engine=args.engine, source=args.variables, features_source=args.features)
     os.makedirs(args.out, exist_ok=True)
     res.to_csv(os.path.join(args.out, "associations.csv"), index=False)
     volcano_plot(res, fdr=args.fdr, path=os.path.join(args.out, "volcano.png"))
