@@ -163,6 +163,8 @@ def corpus(tmp_path_factory):
     c["features"] = d / "features.csv"
     feats.drop(columns="ID").to_csv(d / "features_no_id.csv", index=False)
     c["features_no_id"] = d / "features_no_id.csv"
+    feats[["ID", "f0"]].to_csv(d / "one_feature.csv", index=False)
+    c["one_feature"] = d / "one_feature.csv"
     pd.concat([feats, feats.iloc[:1]]).to_csv(d / "features_dup_id.csv", index=False)
     c["features_dup_id"] = d / "features_dup_id.csv"
     pd.DataFrame({"ID": feats["ID"], "subtype": ["A"] * 15 + ["B"] * 15}).to_csv(
@@ -608,6 +610,9 @@ CLI_CASES = [
     ("discover-max-missing-negative", ["discover", "--features", "{features}", "--out",
                                        "{out}", "--max-missing", "-1"], 2, ["--max-missing"],
      True),
+    ("discover-one-feature", ["discover", "--features", "{one_feature}", "--out", "{out}",
+                              "--reps", "5", "--no-progress"], 1,
+     ["one_feature.csv", "2 features"], False),
     ("discover-reps-0", ["discover", "--features", "{features}", "--out", "{out}", "--reps", "0"],
      2, ["reps"], True),
     ("discover-k-max-over-items", ["discover", "--features", "{two_rows}", "--out", "{out}",

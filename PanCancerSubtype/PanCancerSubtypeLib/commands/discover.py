@@ -123,7 +123,8 @@ def run(args):
 
         if isinstance(exc, PanCancerSubtypeError):
             raise
-        print(f"error: {exc}", file=sys.stderr)
+        where = "" if str(args.features) in str(exc) else f"{args.features}: "   # (its content)
+        print(f"error: {where}{exc}", file=sys.stderr)
         return 1
 
 

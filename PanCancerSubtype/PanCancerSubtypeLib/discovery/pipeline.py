@@ -267,6 +267,11 @@ class DiscoveryResult:
 
 
 # --------------------------------------------------------------------------------------------
+def _name(table: TableLike, what: str) -> str:
+    """How errors name a table: its file, or ``what`` for a DataFrame."""
+    return what if isinstance(table, pd.DataFrame) else str(table)
+
+
 def _read(table: TableLike, id_column: str, what: str):
     if isinstance(table, pd.DataFrame):
         df = table
@@ -388,12 +393,13 @@ def discover(features: TableLike, validation: Optional[TableLike] = None,
     weighting = s.weighting if s.preprocess == "standardize" else "none"
     prep = FeaturePreparer(max_missing=s.max_missing, weighting=weighting,
                            **PREPROCESS_CHOICES[s.preprocess])
-    Xd = prep.fit_transform(feats, source="features")
+    Xd = prep.fit_transform(feats, source=_name(features, "features"))
     dropped = {c: r for c, r in prep.dropped_.items() if r != "metadata"}
     if dropped:
         say(f"dropped {len(dropped)} feature column(s): "
             + ", ".join(f"{c} ({r})" for c, r in list(dropped.items())[:10]))
-    Xv = prep.transform(vfeats, source="validation") if vfeats is not None else None
+    Xv = (prep.transform(vfeats, source=_name(validation, "validation")) if vfeats is not None
+          else None)
     seed = 0 if s.seed is None else int(s.seed)
 
     # -- 2. encoding -------------------------------------------------------------------------
