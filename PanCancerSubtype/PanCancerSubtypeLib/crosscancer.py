@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from .multitest import adjust_pvalues
-from .survival import SurvivalDataError, c_index
+from .survival import SurvivalDataError, c_index, survival_times
 
 log = logging.getLogger(__name__)
 
@@ -176,15 +176,7 @@ def cross_cancer_comparison(table: pd.DataFrame, features: Sequence[str], cancer
         raise SurvivalDataError(f"{outc[0]!r} must be 0/1, found {sorted(vals, key=str)[:10]}",
                                 source)
     if surv:
-        t = pd.to_numeric(df[time], errors="coerce")
-        if t.isna().any():
-            raise SurvivalDataError(f"time column {time!r} is not numeric (e.g. "
-                                    f"{df[time][t.isna()].iloc[0]!r})", source)
-        if not np.isfinite(t.to_numpy(dtype=float)).all():
-            raise SurvivalDataError(f"time column {time!r} has infinite values", source)
-        if (t < 0).any():
-            raise SurvivalDataError(f"negative values in {time!r}", source)
-        df = df.assign(**{time: t.astype(float)})
+        df = df.assign(**{time: survival_times(df[time], source)})
     if not features:
         raise SurvivalDataError("no numeric feature column to test", source)
     tests = []

@@ -55,8 +55,8 @@ from .tables import check_stray_text
 log = logging.getLogger(__name__)
 
 __all__ = [
-    "SurvivalDataError", "SurvivalData", "prepare_survival_data", "KMResult", "kaplan_meier",
-    "logrank", "pairwise_logrank", "adjust_pvalues", "CoxResult", "cox_ph", "ph_test",
+    "SurvivalDataError", "SurvivalData", "prepare_survival_data", "survival_times", "KMResult",
+    "kaplan_meier", "logrank", "pairwise_logrank", "adjust_pvalues", "CoxResult", "cox_ph", "ph_test",
     "c_index", "survival_summary", "plot_km", "plot_forest",
 ]
 
@@ -105,6 +105,24 @@ def _sorted_levels(s: pd.Series) -> List:
         return sorted(vals, key=str)
 
 
+def survival_times(values: pd.Series, source: Optional[str] = None) -> pd.Series:
+    """A time column (named ``values.name``) as float, checked: numbers, finite, not negative,
+    not 0 on every row; else :class:`SurvivalDataError` naming the column (and ``source``)."""
+    time = values.name
+    t = pd.to_numeric(values, errors="coerce")
+    if t.isna().any():
+        raise SurvivalDataError(f"time column {time!r} is not numeric "
+                                f"(e.g. {values[t.isna()].iloc[0]!r})", source)
+    if not np.isfinite(t.to_numpy(dtype=float)).all():
+        raise SurvivalDataError(f"time column {time!r} has infinite values", source)
+    if (t < 0).any():
+        raise SurvivalDataError(f"time column {time!r} has {int((t < 0).sum())} negative value(s) "
+                                f"(min {t.min()})", source)
+    if not (t > 0).any():
+        raise SurvivalDataError(f"time column {time!r} is 0 on every row: no follow-up", source)
+    return t.astype(float)
+
+
 def prepare_survival_data(table: pd.DataFrame, time: str, event: str, group: Optional[str] = None,
                           covariates: Sequence[str] = (), dropna: bool = True,
                           min_group_size: int = 2, source: Optional[str] = None) -> SurvivalData:
@@ -139,18 +157,7 @@ def prepare_survival_data(table: pd.DataFrame, time: str, event: str, group: Opt
         df = df.loc[~na]
     if len(df) == 0:
         raise SurvivalDataError("no complete row left", source)
-    t = pd.to_numeric(df[time], errors="coerce")
-    if t.isna().any():
-        raise SurvivalDataError(f"time column {time!r} is not numeric "
-                                f"(e.g. {df[time][t.isna()].iloc[0]!r})", source)
-    if not np.isfinite(t.to_numpy(dtype=float)).all():
-        raise SurvivalDataError(f"time column {time!r} has infinite values", source)
-    if (t < 0).any():
-        raise SurvivalDataError(f"time column {time!r} has {int((t < 0).sum())} negative value(s) "
-                                f"(min {t.min()})", source)
-    if not (t > 0).any():
-        raise SurvivalDataError(f"time column {time!r} is 0 on every row: no follow-up", source)
-    df[time] = t.astype(float)
+    df[time] = survival_times(df[time], source)
     ev = df[event]
     if ev.dtype == bool:
         ev = ev.astype(int)
