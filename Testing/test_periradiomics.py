@@ -255,6 +255,11 @@ def test_roi_signature_command(tmp_path):
     assert list(s["block"]) == ["intra", "peri5mm", "combined"]
     sc = pd.read_csv(tmp_path / "o" / "radscores.csv")
     assert list(sc.columns) == ["ID", "intra", "peri5mm", "combined"] and len(sc) == n
+    # an --images name no column starts with is named (it renamed the blocks silently, exit 0)
+    rc = main(["roi-signature", "--features", str(tmp_path / "f.csv"), "--table",
+               str(tmp_path / "c.csv"), "--time", "time", "--event", "event", "--cv", "3",
+               "--stack-folds", "3", "--images", "T1", "--out", str(tmp_path / "o2")])
+    assert rc == 2 and not (tmp_path / "o2").exists()
 
 
 @pytest.mark.shared_data

@@ -76,7 +76,14 @@ def run(args) -> int:
                              source=option)
     t = clin.loc[X.index, args.time].to_numpy(float)
     e = clin.loc[X.index, args.event].to_numpy(int)
-    blocks = feature_blocks(X.columns, images=names(args.images) or None)
+    images = names(args.images)
+    absent = [i for i in images if not any(str(c).startswith(f"{i}_") for c in X.columns)]
+    if absent:
+        from ..errors import UsageError
+
+        raise UsageError(f"no feature column of {args.features} starts with "
+                         f"{', '.join(f'{i}_' for i in absent)}", source="--images")
+    blocks = feature_blocks(X.columns, images=images or None)
     sig = CombinedSignature(blocks=blocks, cv=args.cv, rule=args.rule,
                             stack_folds=args.stack_folds, random_state=args.seed).fit(X, t, e)
     os.makedirs(args.out, exist_ok=True)
