@@ -216,6 +216,15 @@ def test_predict_frame_skips_rows_with_extraction_error(fitted):
     assert out.loc[1, "predicted_subtype"] is None and np.isnan(out.loc[1, "prob_basal"])
     assert "EmptyMaskError" in out.loc[1, "error"]
     assert out["predicted_subtype"].notna().sum() == 4
+    # a row with no value of the model's features gets no prediction either (XGBoost gave it
+    # the default branch's subtype, at a confident-looking probability, unflagged)
+    e = df.head(4).copy()
+    feats = [c for c in e.columns if c != "ID"]
+    e.loc[e.index[2], feats] = np.nan
+    out = m.predict_frame(e)
+    assert out.loc[2, "predicted_subtype"] is None and np.isnan(out.loc[2, "prob_basal"])
+    assert out.loc[2, "error"] == "no value of the model's features"
+    assert out["predicted_subtype"].notna().sum() == 3 and (out.loc[[0, 1, 3], "error"] == "").all()
 
 
 # ---------------------------------------------------------------- calibration

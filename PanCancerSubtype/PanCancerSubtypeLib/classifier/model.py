@@ -366,12 +366,25 @@ class SubtypeClassifier(ClassifierMixin, BaseEstimator):
         if id_column in df.columns:
             out[id_column] = df[id_column].to_numpy()
         bad = np.zeros(len(df), dtype=bool)
+        why = np.full(len(df), "", dtype=object)
         if "error" in df.columns:
             err = df["error"].fillna("").astype(str).str.strip()
             bad = (err != "").to_numpy()
+            why[bad] = err[bad].to_numpy()
             if bad.any():
                 log.warning("%d row(s) with a feature-extraction error get no prediction",
                             int(bad.sum()))
+        # a row without a single value of the model's features carries nothing to classify by:
+        # no prediction (XGBoost would give it the default branch's subtype)
+        known = [c for c in self.feature_names_in_ if c in df.columns]
+        if known:
+            vals = df[known].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
+            empty = ~np.isfinite(vals).any(axis=1) & ~bad
+            if empty.any():
+                bad = bad | empty
+                why[empty] = "no value of the model's features"
+                log.warning("%d row(s) without any feature value get no prediction",
+                            int(empty.sum()))
         K = self.n_classes_
         P = np.full((len(df), K), np.nan)
         if (~bad).any():
@@ -400,7 +413,7 @@ class SubtypeClassifier(ClassifierMixin, BaseEstimator):
             out["novelty_family"] = family
             out["novel"] = novel
         if bad.any():
-            out["error"] = np.where(bad, df["error"].astype(str), "")
+            out["error"] = np.where(bad, why, "")
         return out.reset_index(drop=True)
 
     # -- importances -------------------------------------------------------------------------
