@@ -95,7 +95,7 @@ def run_train(args):
     except ValueError as exc:
         if isinstance(exc, PanCancerSubtypeError):
             raise
-        print(f"error: {exc}", file=sys.stderr)    # e.g. one class only, too few samples
+        print(f"error: {args.labels}: {exc}", file=sys.stderr)   # e.g. one class, too few cases
         return 1
     counts = ", ".join(f"{k}: {v}" for k, v in model.class_counts_.items())
     print(f"trained on {model.n_samples_} samples x {model.n_features_in_} features "
