@@ -510,6 +510,9 @@ def test_a_numeric_covariate_with_a_typo_is_refused_not_dummy_coded():
     assert "clin.csv" in str(exc.value)
     sd = S.prepare_survival_data(df, "time", "event", covariates=["g"])     # text: fine
     assert len(sd.df) == 30
+    sd = S.prepare_survival_data(df, "time", "event", covariates=["age"],   # declared: fine
+                                 categorical=["age"])
+    assert len(sd.df) == 30
 
 
 def test_all_zero_times_and_text_events_and_group_counts_say_what_is_wrong():

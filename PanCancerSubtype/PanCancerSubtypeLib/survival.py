@@ -56,8 +56,8 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "SurvivalDataError", "SurvivalData", "prepare_survival_data", "survival_times", "KMResult",
-    "kaplan_meier", "logrank", "pairwise_logrank", "adjust_pvalues", "CoxResult", "cox_ph", "ph_test",
-    "c_index", "survival_summary", "plot_km", "plot_forest",
+    "kaplan_meier", "logrank", "pairwise_logrank", "adjust_pvalues", "CoxResult", "cox_ph",
+    "ph_test", "c_index", "survival_summary", "plot_km", "plot_forest",
 ]
 
 
@@ -125,13 +125,16 @@ def survival_times(values: pd.Series, source: Optional[str] = None) -> pd.Series
 
 def prepare_survival_data(table: pd.DataFrame, time: str, event: str, group: Optional[str] = None,
                           covariates: Sequence[str] = (), dropna: bool = True,
-                          min_group_size: int = 2, source: Optional[str] = None) -> SurvivalData:
+                          min_group_size: int = 2, source: Optional[str] = None,
+                          categorical: Sequence[str] = ()) -> SurvivalData:
     """Check a survival table and keep the complete cases of the columns used.
 
     Raises :class:`SurvivalDataError` for missing columns, non-numeric / negative / infinite times,
     event values other than 0/1 (booleans are accepted), no event at all, groups with fewer than
     ``min_group_size`` members or fewer than 2 groups.  Rows with NaN in a used column are dropped
-    (counted in ``n_dropped``), or raise when ``dropna=False``.
+    (counted in ``n_dropped``), or raise when ``dropna=False``.  A covariate of numbers with a
+    typo in it ("unknown" among ages) raises :class:`~.errors.FeatureValueError` naming it
+    (:func:`.tables.check_stray_text`) unless it is listed in ``categorical``.
     """
     if not isinstance(table, pd.DataFrame):
         raise SurvivalDataError(f"expected a pandas DataFrame, got {type(table).__name__}", source)
@@ -143,8 +146,9 @@ def prepare_survival_data(table: pd.DataFrame, time: str, event: str, group: Opt
             f"column(s) {missing} not in the table (columns: {list(table.columns)[:20]})", source)
     if len(set(cols)) != len(cols):
         raise SurvivalDataError(f"a column is used twice: {cols}", source)
-    for c in covariates:                        # a numeric column with a typo, not text
-        check_stray_text(table[c], source, what="covariate")
+    for c in covariates:        # a numeric column with a typo, unless declared categorical
+        if c not in categorical:
+            check_stray_text(table[c], source, what="covariate")
     df = table[cols].copy()
     na = df.isna().any(axis=1)
     n_dropped = int(na.sum())
@@ -436,7 +440,8 @@ def cox_ph(data, time: str = None, event: str = None, group: Optional[str] = Non
     """
     from lifelines import CoxPHFitter
 
-    sd = _as_data(data, time, event, group, covariates, source=source, **prepare_kw)
+    sd = _as_data(data, time, event, group, covariates, source=source,
+                  categorical=categorical, **prepare_kw)
     X, ref = cox_design(sd, reference, categorical, source)
     cph = CoxPHFitter(alpha=alpha, penalizer=penalizer)
     try:

@@ -498,7 +498,8 @@ def compare_cox_models(table: pd.DataFrame, time: str, event: str,
     if reference not in models:
         raise SurvivalDataError(f"reference model {reference!r} is not among {names}", source)
     used = sorted({c for cov in models.values() for c in cov})
-    sd = prepare_survival_data(table, time, event, covariates=used, source=source)
+    sd = prepare_survival_data(table, time, event, covariates=used, source=source,
+                               categorical=categorical)
     if sd.n_dropped:
         log.info("%d row(s) with missing values in %s dropped for every model", sd.n_dropped,
                  used)
