@@ -124,6 +124,27 @@ def test_compute_features_from_nodes(scene, shared_cases):
     assert df["teststats_cz"].iloc[0] == pytest.approx(want["teststats_cz"], abs=1e-6)
 
 
+@pytest.mark.shared_data
+def test_compute_features_of_an_mr_tumour_with_its_organ(scene, shared_cases):
+    """The README's console example on an MR case: without an organ the regional features cannot
+    choose a parenchyma (the row's error says so); with ``organ="brain"`` all 313 cross-modality
+    features are computed, as ``features --organ brain`` computes them."""
+    r = shared_cases["brain1"]
+    img = sitk.ReadImage(r["image"])
+    mask = sitk.ReadImage(r["mask"])
+    vol = mrml.volume_node_from_sitk(img, scene=scene, name="brain1")
+    seg = mrml.segmentation_node_from_masks({"tumour": sitk.GetArrayFromImage(mask) == 1}, vol,
+                                            scene=scene)
+    bare = mrml.dataframe_from_table_node(logic.compute_features(vol, seg, ["tumour"],
+                                                                 groups="cross", modality="MR"))
+    assert "parenchyma" in str(bare["error"].iloc[0])
+    df = mrml.dataframe_from_table_node(logic.compute_features(
+        vol, seg, ["tumour"], groups="cross", modality="MR", organ="brain"))
+    assert str(df["error"].iloc[0]).strip() in ("", "nan")
+    regional = [c for c in df.columns if c.startswith("regional_")]
+    assert len(regional) == 20 and df[regional].notna().all(axis=1).iloc[0]
+
+
 def test_empty_segment_is_reported(scene):
     img = sitk.GetImageFromArray(np.zeros((4, 4, 4), np.int16))
     vol = mrml.volume_node_from_sitk(img, scene=scene, name="case_x")

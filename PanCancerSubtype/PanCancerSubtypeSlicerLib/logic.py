@@ -216,11 +216,15 @@ def compute_features(volume_node, segmentation_node, segments: Sequence[str],
                      groups=("shape", "regional"), group_options=None,
                      organ_segment: Optional[str] = None, modality: Optional[str] = None,
                      table_node=None, scene=None, on_error: str = "record",
-                     instances=None, progress: Optional[Callable[[int, int], None]] = None):
+                     instances=None, progress: Optional[Callable[[int, int], None]] = None,
+                     organ: Optional[str] = None):
     """Features of each segment (one row each) in a table node; returns the table node.
 
     ``groups``: the core's feature groups ("shape", "regional" = the paper's 313 cross-modality
     features; add "radiomics" for PyRadiomics).  Column descriptions come from the registry.
+    ``organ`` (lung, brain, breast, soft-tissue) or ``organ_segment`` (a segment of the organ)
+    sets the parenchyma of the regional features, as the command line's ``--organ`` /
+    ``--organ-mask``; without either only a CT lung tumour's is found by itself.
     """
     import pandas as pd
 
@@ -232,7 +236,7 @@ def compute_features(volume_node, segmentation_node, segments: Sequence[str],
             progress(n, len(segments))
         case = case_from_nodes(volume_node, segmentation_node, seg_name,
                                organ_segment=organ_segment, modality=modality,
-                               case_id=f"{volume_node.GetName()}:{seg_name}")
+                               case_id=f"{volume_node.GetName()}:{seg_name}", organ=organ)
         row = extract_features(case, groups=groups, group_options=group_options,
                                on_error=on_error, instances=instances)
         row = {"Segment": seg_name, **row}
