@@ -107,14 +107,20 @@ def test_run_manifest_through_scene(scene, shared_cases, tmp_path):
     assert table.GetColumnDescription("teststats_cx") == "centroid x (LPS)"
 
 
-@pytest.mark.shared_data
-def test_compute_features_from_nodes(scene, shared_cases):
+def _brain1_nodes(scene, shared_cases):
+    """brain1's T1c and tumour as a volume node and a segmentation node (segment "tumour")."""
     r = shared_cases["brain1"]
     img = sitk.ReadImage(r["image"])
     mask = sitk.ReadImage(r["mask"])
     vol = mrml.volume_node_from_sitk(img, scene=scene, name="brain1")
     seg = mrml.segmentation_node_from_masks({"tumour": sitk.GetArrayFromImage(mask) == 1}, vol,
                                             scene=scene)
+    return img, mask, vol, seg
+
+
+@pytest.mark.shared_data
+def test_compute_features_from_nodes(scene, shared_cases):
+    img, mask, vol, seg = _brain1_nodes(scene, shared_cases)
     table = logic.compute_features(vol, seg, ["tumour"], instances=[MaskStats()], modality="MR")
     df = mrml.dataframe_from_table_node(table)
     assert df["Segment"].tolist() == ["tumour"]
@@ -129,12 +135,7 @@ def test_compute_features_of_an_mr_tumour_with_its_organ(scene, shared_cases):
     """The README's console example on an MR case: without an organ the regional features cannot
     choose a parenchyma (the row's error says so); with ``organ="brain"`` all 313 cross-modality
     features are computed, as ``features --organ brain`` computes them."""
-    r = shared_cases["brain1"]
-    img = sitk.ReadImage(r["image"])
-    mask = sitk.ReadImage(r["mask"])
-    vol = mrml.volume_node_from_sitk(img, scene=scene, name="brain1")
-    seg = mrml.segmentation_node_from_masks({"tumour": sitk.GetArrayFromImage(mask) == 1}, vol,
-                                            scene=scene)
+    _, _, vol, seg = _brain1_nodes(scene, shared_cases)
     bare = mrml.dataframe_from_table_node(logic.compute_features(vol, seg, ["tumour"],
                                                                  groups="cross", modality="MR"))
     assert "parenchyma" in str(bare["error"].iloc[0])
