@@ -35,14 +35,12 @@ import numpy as np
 import pydicom
 import SimpleITK as sitk
 
-from external_ct import git_dir, write_cases_csv     # (benchmarks/, the script's own folder)
+from external_ct import COLUMNS, git_dir, write_cases_csv     # (benchmarks/: this folder)
 from external_gliomas import git_file
 
 GUI_MENINGIOMA_COMMIT = "b188ed21a26e95ae3aa7dfed35061aa3b6285d14"
 LICENCE = (f"GPL-3.0 of the repository, no licence stated for the images (via "
            f"theMIDAgroup/GUI-Meningioma@{GUI_MENINGIOMA_COMMIT[:8]}) - internal evaluation only")
-COLUMNS = ["case_id", "cancer_type", "modality", "image", "mask", "tumour_labels", "organ_mask",
-           "licence"]
 
 
 def read_by_slice_location(folder: Path) -> sitk.Image:

@@ -392,9 +392,9 @@ def write_dicom_seg(mask: sitk.Image, source: Union[PathLike, Sequence], out: Pa
 def _make_reproducible(seg, entropy: List[str]) -> None:
     """The SEG's UIDs from ``entropy`` (what it holds), and its creation date and time from
     ``SOURCE_DATE_EPOCH`` when set (see the module doc)."""
-    import datetime
-
     from pydicom.uid import generate_uid
+
+    from .files import source_date
 
     def uid(kind: str) -> str:
         return generate_uid(entropy_srcs=entropy + [kind])
@@ -406,10 +406,9 @@ def _make_reproducible(seg, entropy: List[str]) -> None:
             list(seg.get("DimensionIndexSequence", [])):
         if "DimensionOrganizationUID" in item:
             item.DimensionOrganizationUID = dim
-    epoch = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
-    if not epoch:
+    when = source_date()
+    if when is None:
         return
-    when = datetime.datetime.fromtimestamp(int(epoch), tz=datetime.timezone.utc)
     date, time = when.strftime("%Y%m%d"), when.strftime("%H%M%S")
     for kw in ("InstanceCreation", "Content", "Series"):
         if f"{kw}Date" in seg:

@@ -206,12 +206,20 @@ def read_json(path: PathLike) -> Any:
         return json.load(fh)
 
 
-def utc_timestamp() -> str:
-    """The current time, or ``SOURCE_DATE_EPOCH``'s when that is set, as ISO 8601 in UTC to the
-    second (``"2026-12-07T05:30:00+00:00"``)."""
+def source_date():
+    """The time ``SOURCE_DATE_EPOCH`` (seconds since 1970) gives, as an aware UTC
+    ``datetime``, or None when it is not set."""
     import datetime
 
     epoch = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
-    when = (datetime.datetime.fromtimestamp(int(epoch), tz=datetime.timezone.utc) if epoch
-            else datetime.datetime.now(datetime.timezone.utc))
+    return datetime.datetime.fromtimestamp(int(epoch), tz=datetime.timezone.utc) if epoch \
+        else None
+
+
+def utc_timestamp() -> str:
+    """The current time, or ``SOURCE_DATE_EPOCH``'s when that is set (:func:`source_date`), as
+    ISO 8601 in UTC to the second (``"2026-12-07T05:30:00+00:00"``)."""
+    import datetime
+
+    when = source_date() or datetime.datetime.now(datetime.timezone.utc)
     return when.isoformat(timespec="seconds")

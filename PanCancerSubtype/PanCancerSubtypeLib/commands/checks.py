@@ -42,12 +42,17 @@ def non_negative_int(text: str) -> int:
     return _whole_number(text, 0)
 
 
+def _number(text: str, expected: str) -> float:
+    """``text`` as a float; else an argparse error "expected <expected>, got 'text'"."""
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+
+
 def positive_float(text: str) -> float:
     """argparse type: a finite number > 0."""
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
+    v = _number(text, "a number > 0")
     if not (math.isfinite(v) and v > 0):
         raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
     return v
@@ -55,11 +60,7 @@ def positive_float(text: str) -> float:
 
 def unit_interval(text: str) -> float:
     """argparse type: a number in [0, 1]."""
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number from 0 to 1, got {text!r}") \
-            from None
+    v = _number(text, "a number from 0 to 1")
     if not 0 <= v <= 1:
         raise argparse.ArgumentTypeError(f"must lie between 0 and 1, got {text}")
     return v
@@ -75,11 +76,7 @@ def zero_or_at_least_two(text: str) -> int:
 
 def fraction(text: str) -> float:
     """argparse type: a number in (0, 1)."""
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}") \
-            from None
+    v = _number(text, "a number between 0 and 1")
     if not 0 < v < 1:
         raise argparse.ArgumentTypeError(f"must lie strictly between 0 and 1, got {text}")
     return v

@@ -143,17 +143,19 @@ def _check_not_in_padding(image, seeds, name, source) -> None:
     from ._problem import minimum_share, padding_value
 
     arr = sitk.GetArrayViewFromImage(image)
-    pad = padding_value(arr)
-    if pad is None:
-        return
+    pad: list = []          # (the whole image's padding, looked for only when needed)
     for i, pt in enumerate(seeds):
         x, y, z = seeds_to_indices(image, [pt])[0]
         around = arr[max(z - 1, 0):z + 2, max(y - 1, 0):y + 2, max(x - 1, 0):x + 2]
-        if np.all(around == pad):
+        if not np.all(around == around.flat[0]):
+            continue
+        if not pad:
+            pad.append(padding_value(arr))
+        if pad[0] is not None and around.flat[0] == pad[0]:
             share = minimum_share(arr)[1]
             raise UsageError(
                 f"{name} number {i + 1} {format_numbers(pt)} (LPS mm) lies in the image's "
-                f"padding: every voxel around it is {pad:g}, the image's minimum, which fills "
+                f"padding: every voxel around it is {pad[0]:g}, the image's minimum, which fills "
                 f"{100 * share:.0f} % of it (outside a skull-stripped brain or the field of "
                 f"view); click inside the tumour", source=source)
 
