@@ -198,3 +198,27 @@ def test_covariate_constant_on_the_complete_rows_is_dropped():
         b = associate(F, V, variable_columns=["y"], group=grp)
         np.testing.assert_allclose(a[["coef", "se", "p"]], b[["coef", "se", "p"]], rtol=1e-9)
         assert a.loc[0, "n"] == 35
+
+
+def test_constant_columns_get_nan_and_one_warning_naming_them(caplog, tmp_path):
+    import warnings
+
+    rng = np.random.default_rng(3)
+    n = 30
+    F = pd.DataFrame({"ID": [str(i) for i in range(n)], "f": rng.normal(size=n), "k": 2.0})
+    V = pd.DataFrame({"ID": F["ID"], "y": F["f"] + rng.normal(size=n), "c": 3.0})
+    with caplog.at_level("WARNING", logger="PanCancerSubtypeLib.association"):
+        res = associate(F, V, source="v.csv", features_source="f.csv")
+    msgs = sorted(r.getMessage() for r in caplog.records)
+    assert msgs == ["f.csv: 1 feature(s) constant on every usable row, so their pairs get NaN: "
+                    "k (2)",
+                    "v.csv: 1 variable(s) constant on every usable row, so their pairs get NaN: "
+                    "c (3)"]
+    r = res.set_index(["feature", "variable"])
+    assert np.isfinite(r.loc[("f", "y"), "p"]) and r.loc[("f", "y"), "p"] < 0.05
+    assert r.loc[("f", "c"), "p"] != r.loc[("f", "c"), "p"]          # NaN
+    assert r.loc[("k", "y"), "p"] != r.loc[("k", "y"), "p"]
+    # the heatmap of a table whose coefficients are all NaN draws without numpy's warning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        association_heatmap(res[res["variable"] == "c"], path=str(tmp_path / "h.png"))

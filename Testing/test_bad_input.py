@@ -170,6 +170,9 @@ def corpus(tmp_path_factory):
     pd.DataFrame({"ID": feats["ID"], "subtype": ["A"] * 15 + ["B"] * 15}).to_csv(
         d / "labels.csv", index=False)
     c["labels"] = d / "labels.csv"
+    pd.DataFrame({"ID": feats["ID"], "v1": 3.0}).to_csv(d / "constant_variable.csv",
+                                                        index=False)
+    c["constant_variable"] = d / "constant_variable.csv"
     surv = pd.DataFrame({"time": rng.uniform(1, 50, 30).round(1), "event": rng.integers(0, 2, 30),
                          "g": ["a", "b", "c"] * 10})
     surv.to_csv(d / "survival.csv", index=False)
@@ -594,6 +597,9 @@ CLI_CASES = [
                                "--out", "{out}"], 2, ["--degrees", "0..15"], True),
     ("shape-subdiv-too-high", ["shape-reconstruct", "--mask", "{mask}", "--subdiv", "12",
                                "--out", "{out}"], 2, ["--subdiv"], True),
+    ("shape-max-degree-beyond-the-surface", ["shape-reconstruct", "--mask", "{mask}",
+                                             "--max-degree", "99", "--out", "{out}"], 1,
+     ["coefficients of degree 99", "--max-degree", "allows degree"], False),
     ("shape-max-degree-0", ["shape-reconstruct", "--mask", "{mask}", "--max-degree", "0",
                             "--out", "{out}"], 2, ["--max-degree"], True),
     ("shape-labels-2-5", ["shape-reconstruct", "--mask", "{labels25}", "--out", "{out}"], 1,
@@ -689,6 +695,10 @@ CLI_CASES = [
     ("associate-unknown-group", ["associate", "--features", "{features}", "--variables",
                                  "{labels}", "--group", "site", "--out", "{out}"], 2,
      ["--group", "'site'", "labels.csv"], True),
+    ("associate-only-a-constant-variable", ["associate", "--features", "{features}",
+                                            "--variables", "{constant_variable}", "--out",
+                                            "{out}"], 1,
+     ["constant_variable.csv", "no feature-variable pair could be tested"], False),
     ("associate-out-is-a-file", ["associate", "--features", "{features}", "--variables",
                                  "{labels}", "--out", "{labels}"], 2, ["--out", "not a folder"],
      True),

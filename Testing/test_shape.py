@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import numpy as np
 import pytest
@@ -432,6 +433,20 @@ def test_single_voxel_and_thin_tumour_raise():
     thin[2, 5:15, 5:15] = True                     # one slice thick
     with pytest.raises(TumourTooSmallError, match="one voxel thick"):
         spharm_decompose(thin, (1, 1, 1), source="c2")
+
+
+def test_max_degree_beyond_the_surface_is_refused_before_parameterisation(monkeypatch):
+    m = voxelise(ellipsoid(6, 6, 6), 6.0)
+    calls = []
+    real = P.heat_inflated_map
+    monkeypatch.setattr(P, "heat_inflated_map", lambda *a, **k: calls.append(1) or real(*a, **k))
+    with pytest.raises(TumourTooSmallError, match=r"c3: surface has (\d+) vertices, fewer than "
+                       r"the 10000 coefficients of degree 99 .*allows degree (\d+) at most") as ei:
+        spharm_decompose(m, (1, 1, 1), max_degree=99, source="c3")
+    assert calls == []
+    nv, most = (int(x) for x in re.search(r"has (\d+) vertices.*degree (\d+) at most",
+                                          str(ei.value)).groups())
+    assert (most + 1) ** 2 <= nv < (most + 2) ** 2
 
 
 def test_mask_touching_border_and_anisotropic_slices():

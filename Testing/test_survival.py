@@ -101,6 +101,25 @@ def test_km_at_risk_hand_example():
     np.testing.assert_allclose(sa.loc[[0, 3, 5, 8]], [1, 0.8, 0.8 * 2 / 3, 0.8 * 2 / 3 / 2])
 
 
+def test_km_times_beyond_follow_up_repeat_last_estimate_and_warn(caplog):
+    # R: summary(survfit(Surv(t, e) ~ g), times = c(8, 10, 20), extend = TRUE) gives n.risk 0 and
+    # the last estimate beyond a group's last time; 20 lies beyond everyone's follow-up (9)
+    df = pd.DataFrame({"t": [1, 2, 4, 6, 8, 3, 3, 5, 7, 9],
+                       "e": [1, 0, 1, 1, 0, 1, 1, 0, 1, 1],
+                       "g": ["a"] * 5 + ["b"] * 5})
+    with caplog.at_level("WARNING", logger="PanCancerSubtypeLib.survival"):
+        km = S.kaplan_meier(df, "t", "e", "g", times=[8, 9])
+    assert not [r for r in caplog.records if "beyond" in r.message]
+    with caplog.at_level("WARNING", logger="PanCancerSubtypeLib.survival"):
+        km = S.kaplan_meier(df, "t", "e", "g", times=[8, 10, 20])
+    msgs = [r.getMessage() for r in caplog.records if "beyond" in r.getMessage()]
+    assert len(msgs) == 1 and "time(s) 10, 20 lie beyond the last follow-up (9)" in msgs[0]
+    tab = km.table.set_index(["group", "time"])
+    assert tab.loc[("a", 20.0), "n_risk"] == 0 and tab.loc[("b", 20.0), "n_risk"] == 0
+    np.testing.assert_allclose(tab.loc[("a", 20.0), "surv"], 0.8 * 2 / 3 / 2)
+    np.testing.assert_allclose(tab.loc[("b", 20.0), "surv"], 0.0)
+
+
 # ----------------------------------------------------------------------------------- R: Cox
 
 def test_cox_matches_r(cox_lung, ref):
@@ -561,3 +580,35 @@ def test_signature_refuses_duplicate_ids_in_the_clinical_table(tmp_path, capsys)
                    "ID", "--n-perm", "5", "--out", str(tmp_path / "o")])
     err = capsys.readouterr().err
     assert rc == 1 and "duplicate ids" in err and "clin.csv" in err and "P000" in err
+
+
+def _separated(seed=3, n=40):
+    """Group A has no events: its Cox coefficient has no finite maximum (R: "coefficient may be
+    infinite")."""
+    rng = np.random.default_rng(seed)
+    g = np.array(["A", "B"] * (n // 2))
+    t = rng.exponential(10.0, n).round(2) + 0.5
+    e = np.where(g == "A", 0, (rng.random(n) < 0.8).astype(int))
+    return pd.DataFrame({"t": t, "e": e, "g": g, "age": rng.normal(60, 8, n).round(1)})
+
+
+def test_cox_non_finite_coefficient_gives_one_warning_line_naming_the_term(caplog):
+    from lifelines.exceptions import ConvergenceWarning
+
+    df = _separated()
+    with warnings.catch_warnings(record=True) as caught, \
+            caplog.at_level("WARNING", logger="PanCancerSubtypeLib.survival"):
+        warnings.simplefilter("always")
+        res = S.cox_ph(df, "t", "e", "g", covariates=["age"], source="sep.csv")
+    assert not [w for w in caught if issubclass(w.category, ConvergenceWarning)]
+    msgs = [r.getMessage() for r in caplog.records]
+    assert len(msgs) == 1
+    assert msgs[0].startswith("sep.csv: Cox model: the coefficient of g=B may be infinite")
+    row = res.table.set_index("term").loc["g=B"]
+    assert row["coef"] > 10 and row["ci_high"] == np.inf          # the runaway it warns about
+    # an ordinary fit says nothing
+    caplog.clear()
+    ok = df.assign(e=(np.arange(len(df)) % 3 > 0).astype(int))
+    with caplog.at_level("WARNING", logger="PanCancerSubtypeLib.survival"):
+        S.cox_ph(ok, "t", "e", "g", covariates=["age"])
+    assert caplog.records == []

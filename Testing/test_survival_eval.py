@@ -4,6 +4,7 @@ rms::calibrate with the bootstrap resamples R drew (fixture from
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -99,6 +100,23 @@ def test_calibration_is_seeded_and_checks_t(fits):
     assert len(a.table) == 3 and a.table["n"].sum() == len(fits["m1"].time)
     with pytest.raises(SurvivalDataError, match="outside the follow-up"):
         se.calibrate_cox(fits["m1"], 5000, B=2)
+
+
+def test_calibration_of_a_separating_model_skips_runaway_resamples_quietly():
+    # group A has no events: the fit's coefficient runs off, and so do most resamples' fits;
+    # they are skipped (as rms does) without numpy's overflow / invalid-value warnings
+    rng = np.random.default_rng(5)
+    n = 30
+    g = np.array(["A", "B"] * (n // 2))
+    df = pd.DataFrame({"t": rng.exponential(10.0, n).round(2) + 0.5,
+                       "e": np.where(g == "A", 0, (rng.random(n) < 0.5).astype(int)), "g": g,
+                       "age": rng.normal(60, 8, n).round(1)})
+    m = se.fit_cox(df, "t", "e", ["age", "g"], name="sep")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        cal = se.calibrate_cox(m, 5.0, groups=3, B=30, seed=1)
+    assert cal.B == 30 and 0 < cal.n_boot_ok <= 30
+    assert np.isfinite(cal.table["index_orig"]).all()
 
 
 def test_decision_curve_hand_worked():

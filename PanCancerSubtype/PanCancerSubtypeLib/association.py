@@ -367,10 +367,27 @@ def associate(features: pd.DataFrame, variables: pd.DataFrame, id_column: str = 
                          "group_var": res["lam"][j] * res["s2"][j] if model == "mixed" else 0.0,
                          "resid_var": res["s2"][j]})
     out = pd.DataFrame(rows)
+    _warn_constant(V, base_ok, "variable", source)
+    _warn_constant(feats, base_ok, "feature", features_source)
     out["q"] = adjust_pvalues(out["p"].to_numpy(), method)
     out.attrs.update({"response": response, "standardise": standardise, "method": method,
                       "group": group, "covariates": list(covariates), "engine": engine})
     return out[RESULT_COLUMNS]
+
+
+def _warn_constant(frame: pd.DataFrame, ok: np.ndarray, what: str, source: Optional[str]):
+    """One warning naming the columns that are constant on the usable rows (their pairs get
+    NaN: nothing to regress on)."""
+    const = []
+    for name in frame.columns:
+        x = frame[name].to_numpy(dtype=float)
+        x = x[ok & np.isfinite(x)]
+        if len(x) and np.ptp(x) == 0:
+            const.append(f"{name} ({x[0]:g})")
+    if const:
+        log.warning("%s%d %s(s) constant on every usable row, so their pairs get NaN: %s%s",
+                    f"{source}: " if source else "", len(const), what, ", ".join(const[:10]),
+                    ", ..." if len(const) > 10 else "")
 
 
 # --------------------------------------------------------------------------------------------
@@ -417,7 +434,9 @@ def association_heatmap(result: pd.DataFrame, top: int = 30, fdr: float = 0.05,
     fig = Figure(figsize=(1.2 + 0.6 * M.shape[1], 1.0 + 0.22 * M.shape[0]), dpi=100,
                  layout="constrained")
     ax = fig.add_subplot()
-    lim = float(np.nanmax(np.abs(M.to_numpy()))) if M.size else 1.0
+    finite = np.abs(M.to_numpy(dtype=float))
+    finite = finite[np.isfinite(finite)]
+    lim = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
     im = ax.imshow(M.to_numpy(), cmap="RdBu_r", vmin=-lim, vmax=lim, aspect="auto")
     for i in range(M.shape[0]):
         for j in range(M.shape[1]):

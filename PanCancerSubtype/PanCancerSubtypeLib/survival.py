@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import logging
 import math
+import warnings
 from dataclasses import dataclass, field
 from itertools import combinations
 from typing import Dict, List, Optional, Sequence
@@ -186,7 +187,7 @@ def prepare_survival_data(table: pd.DataFrame, time: str, event: str, group: Opt
         if len(small):
             raise SurvivalDataError(
                 f"group(s) {list(small.index)[:10]} of {group!r} have fewer than "
-                f"{min_group_size} member(s) ({ {str(k): int(v) for k, v in small[:10].items()} }"
+                f"{min_group_size} member(s) ({ {str(k): int(v) for k, v in small.iloc[:10].items()} }"
                 f"{'; ...' if len(small) > 10 else ''}); merge or drop them", source)
     return SurvivalData(df=df, time_col=time, event_col=event, group_col=group,
                         covariates=list(covariates), n_dropped=n_dropped)
@@ -238,7 +239,8 @@ def kaplan_meier(data, time: str = None, event: str = None, group: Optional[str]
     ``data`` is a DataFrame (then ``time``/``event``/``group`` name its columns) or a
     :class:`SurvivalData`.  ``times`` (default: 5 evenly spaced ticks over the follow-up) are the
     times of the at-risk table and of ``table``; a time beyond a group's last follow-up gives
-    n_risk 0 and the last estimate (as R ``summary(..., extend=TRUE)``).
+    n_risk 0 and the last estimate (as R ``summary(..., extend=TRUE)``), and a time beyond the
+    last follow-up of all is logged as a warning.
     """
     from lifelines import KaplanMeierFitter
     from lifelines.utils import median_survival_times
@@ -267,6 +269,12 @@ def kaplan_meier(data, time: str = None, event: str = None, group: Optional[str]
                     "median": _finite_or_nan(kmf.median_survival_time_),
                     "ci_low": _finite_or_nan(mci.iloc[0, 0]),
                     "ci_high": _finite_or_nan(mci.iloc[0, 1])})
+    late = [x for x in times if x > t_all.max()]
+    if late:
+        log.warning("Kaplan-Meier: time(s) %s lie beyond the last follow-up (%g): there every "
+                    "group has 0 at risk and the table repeats its last estimate (as R's "
+                    "summary(extend=TRUE)); check the unit of the times", ", ".join(
+                        f"{x:g}" for x in late), t_all.max())
     cols = [int(x) if float(x).is_integer() else x for x in times]
     at_risk = pd.DataFrame.from_dict(risk, orient="index", columns=cols)
     at_risk.index.name = "group"
@@ -425,6 +433,28 @@ def cox_design(sd: SurvivalData, reference=None, categorical: Sequence[str] = ()
     return X, ref
 
 
+def _warn_infinite_terms(summary: pd.DataFrame, source: Optional[str]) -> None:
+    """One warning line for lifelines' convergence warnings: which terms look infinite.
+
+    A group without events, or a term that separates events from censorings, has no finite
+    maximum-likelihood coefficient (R: "Loglik converged before variable ...; coefficient may be
+    infinite"): its |coef| runs off and its CI spans 0 to infinity."""
+    se = summary["se(coef)"].to_numpy(dtype=float)
+    coef = summary["coef"].to_numpy(dtype=float)
+    bad = [str(t) for t, c, e in zip(summary.index, coef, se)
+           if not (math.isfinite(c) and math.isfinite(e)) or abs(c) > 10 or e > 100]
+    where = f"{source}: " if source else ""
+    if bad:
+        many = len(bad) > 1
+        log.warning("%sCox model: the coefficient%s of %s may be infinite (a group without events, "
+                    "or a term that separates events from censorings): read %s hazard ratio%s, "
+                    "CI%s and p as unreliable", where, "s" if many else "", ", ".join(bad),
+                    "their" if many else "its", "s" if many else "", "s" if many else "")
+    else:
+        log.warning("%sCox model: the fit converged slowly (near-collinear or near-separating "
+                    "terms); check the hazard ratios' CIs", where)
+
+
 def cox_ph(data, time: str = None, event: str = None, group: Optional[str] = None,
            covariates: Sequence[str] = (), reference=None, categorical: Sequence[str] = (),
            alpha: float = 0.05, penalizer: float = 0.0, source: Optional[str] = None,
@@ -439,16 +469,24 @@ def cox_ph(data, time: str = None, event: str = None, group: Optional[str] = Non
     coefficients match R to ~6 digits.
     """
     from lifelines import CoxPHFitter
+    from lifelines.exceptions import ConvergenceWarning
 
     sd = _as_data(data, time, event, group, covariates, source=source,
                   categorical=categorical, **prepare_kw)
     X, ref = cox_design(sd, reference, categorical, source)
     cph = CoxPHFitter(alpha=alpha, penalizer=penalizer)
     try:
-        cph.fit(X, _TIME, _EVENT, fit_options={"precision": 1e-10, "max_steps": 200})
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ConvergenceWarning)
+            cph.fit(X, _TIME, _EVENT, fit_options={"precision": 1e-10, "max_steps": 200})
     except Exception as exc:  # lifelines ConvergenceError etc.
         raise SurvivalDataError(f"Cox model did not converge: {exc}", source) from exc
+    for w in caught:
+        if not issubclass(w.category, ConvergenceWarning):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     s = cph.summary
+    if any(issubclass(w.category, ConvergenceWarning) for w in caught):
+        _warn_infinite_terms(s, source)
     lo_col = [c for c in s.columns if c.startswith("exp(coef) lower")][0]
     hi_col = [c for c in s.columns if c.startswith("exp(coef) upper")][0]
     table = pd.DataFrame({

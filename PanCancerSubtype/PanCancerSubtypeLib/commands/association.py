@@ -76,6 +76,12 @@ def run(args) -> int:
                     covariates=names(args.covariates), response=args.response,
                     standardise=not args.no_standardise, method=args.adjust,
                     engine=args.engine, source=args.variables, features_source=args.features)
+    if len(res) and res["p"].isna().all():
+        from ..errors import LabelTableError
+
+        raise LabelTableError("no feature-variable pair could be tested (each has a constant "
+                              "column or too few complete rows; see the warnings above)",
+                              source=args.variables)
     os.makedirs(args.out, exist_ok=True)
     res.to_csv(os.path.join(args.out, "associations.csv"), index=False)
     volcano_plot(res, fdr=args.fdr, path=os.path.join(args.out, "volcano.png"))

@@ -70,6 +70,7 @@ with voxel (0, 0, 0)'s centre at the origin.
 """
 from __future__ import annotations
 
+import math
 import threading
 import time
 from dataclasses import dataclass, field
@@ -400,6 +401,13 @@ def _decompose(mask_zyx, spacing_xyz, mode, max_degree, origin, direction, sourc
     diag["n_faces"] = int(tris.shape[0])
     if mode == "reference":
         diag["upsample_factor"] = int(sinfo.get("upsample_factor", 1))
+    # the fit needs a vertex per coefficient: checked before the (slow) parameterisation
+    nfit = v.shape[0]
+    if nfit < (L + 1) ** 2:
+        raise TumourTooSmallError(
+            f"surface has {nfit} vertices, fewer than the {(L + 1) ** 2} coefficients of degree "
+            f"{L} (max_degree, --max-degree); this mask allows degree {math.isqrt(nfit) - 1} at most",
+            source=source)
     t_surf = time.perf_counter()
 
     # 3. surface -> unit sphere
@@ -428,10 +436,6 @@ def _decompose(mask_zyx, spacing_xyz, mode, max_degree, origin, direction, sourc
     t_param = time.perf_counter()
 
     # 4. least-squares fit of the x, y, z coordinates in spherical harmonics
-    nfit = v.shape[0]
-    if nfit < (L + 1) ** 2:
-        raise TumourTooSmallError(f"surface has {nfit} vertices, fewer than the {(L + 1) ** 2} "
-                                  f"coefficients of degree {L}", source=source)
     coef0, rms = B.lstsq_fit(u, v, L, weights)
     # 5. FOE alignment of the parameter sphere and of the object
     coef, coef_al, Uo, Vp, u2 = foe_align(coef0, u, v, tris)
