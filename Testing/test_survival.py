@@ -101,6 +101,30 @@ def test_km_at_risk_hand_example():
     np.testing.assert_allclose(sa.loc[[0, 3, 5, 8]], [1, 0.8, 0.8 * 2 / 3, 0.8 * 2 / 3 / 2])
 
 
+@pytest.mark.parametrize("t,e,median", [
+    ([1, 2, 3, 4], [1, 1, 1, 1], 2.5),                  # S = 0.5 on [2, 3): the midpoint
+    ([1, 2, 3, 5, 8, 9], [1, 1, 1, 1, 1, 0], 4.0),      # S(3) = 0.5000000000000001 in floats
+    ([1, 2, 3, 4], [1, 1, 0, 0], 3.0),                  # the curve ends at 0.5: to the last time
+    ([2, 3, 9, 10, 13, 22, 27, 44, 49, 127], [1] * 10, 17.5),   # S(13) = 0.49999999999999983
+    ([1, 2, 3, 4, 5], [1, 1, 1, 1, 1], 3.0),            # crosses 0.5 at 3: no stretch
+])
+def test_km_median_takes_the_midpoint_of_a_stretch_at_one_half_as_r(t, e, median):
+    # R survival >= 3, quantile.survfit: where the curve equals 0.5 (within sqrt(eps)) over a
+    # stretch, the median is its midpoint; worked by hand from the KM steps
+    km = S.kaplan_meier(pd.DataFrame({"t": t, "e": e}), "t", "e", times=[0])
+    assert km.median["median"].iloc[0] == median
+
+
+def test_km_median_ci_leaves_out_the_band_where_the_estimate_is_zero():
+    # t 2,3,4,6,7 (3 censored): S = .8, .8, .5333, .2667, 0.  The log-log band is undefined at
+    # S = 0 (R: NA), so the upper band never reaches 0.5 and the CI's upper limit is NA (R
+    # [2, NA]; taking the band as 0 there gave 7)
+    km = S.kaplan_meier(pd.DataFrame({"t": [2, 3, 4, 6, 7], "e": [1, 0, 1, 1, 1]}), "t", "e",
+                        times=[0])
+    row = km.median.iloc[0]
+    assert row["median"] == 6.0 and row["ci_low"] == 2.0 and np.isnan(row["ci_high"])
+
+
 def test_km_times_beyond_follow_up_repeat_last_estimate_and_warn(caplog):
     # R: summary(survfit(Surv(t, e) ~ g), times = c(8, 10, 20), extend = TRUE) gives n.risk 0 and
     # the last estimate beyond a group's last time; 20 lies beyond everyone's follow-up (9)
@@ -144,6 +168,28 @@ def test_c_index_matches_r(cox_lung, ref):
     assert 0.5 * 3.92 * ref["cox"]["concordance_se"] < width < 1.6 * 3.92 * ref["cox"]["concordance_se"]
     again = S.c_index(d["_time"], d["_event"], cox_lung.linear_predictor(), n_boot=100, seed=1)
     assert again == ci  # seeded
+
+
+def test_c_index_ties_are_relative_to_each_value_not_the_largest():
+    from sksurv.metrics import concordance_index_censored
+
+    # perfectly concordant: the three small risks must not become ties because one is large
+    t, e = np.array([1.0, 2, 3, 4]), np.array([1, 1, 1, 0])
+    assert S.c_index(t, e, np.array([1e10, 3e-3, 2e-3, 1e-3]), n_boot=0)["value"] == 1.0
+    # a wide linear predictor: the same C for lp and for exp(lp) (a monotone transform), equal
+    # to scikit-survival's count
+    rng = np.random.default_rng(0)
+    lp = rng.normal(0, 5, 300)
+    T, C = rng.exponential(np.exp(-lp / 5)), rng.exponential(2, 300)
+    t, e = np.minimum(T, C), (T <= C).astype(int)
+    c_lp = S.c_index(t, e, lp, n_boot=0)["value"]
+    assert c_lp == S.c_index(t, e, np.exp(lp), n_boot=0)["value"]
+    assert c_lp == pytest.approx(concordance_index_censored(e.astype(bool), t, np.exp(lp))[0],
+                                 abs=1e-12)
+    # values equal to 10 significant digits (BLAS noise in the last bits) are ties: count 1/2
+    noisy = np.array([2.0, 1.0 + 1e-14, 1.0, 0.5])
+    assert S.c_index(t[:4], np.ones(4, int), noisy, n_boot=0)["value"] == \
+        S.c_index(t[:4], np.ones(4, int), np.array([2.0, 1.0, 1.0, 0.5]), n_boot=0)["value"]
 
 
 def test_cox_reference_level_and_categorical_covariate(lung_ecog, cox_lung):

@@ -53,7 +53,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 
 from .errors import FeatureMismatchError, ModelBundleError
 from .files import sha256_file, write_json
-from .preprocessing import check_unique_columns
+from .preprocessing import check_fitted, check_unique_columns
 
 log = logging.getLogger(__name__)
 
@@ -182,7 +182,7 @@ class Autoencoder(TransformerMixin, BaseEstimator):
                 self.feature_names_in_ = np.asarray(names, dtype=object)
             elif getattr(self, "feature_names_in_", None) is not None:
                 _check_columns(X, list(self.feature_names_in_), source)
-                X = X[list(self.feature_names_in_)]
+                X = X.set_axis(names, axis=1)[list(self.feature_names_in_)]
             arr = X.to_numpy(dtype=float)
         else:
             arr = np.asarray(X, dtype=float)
@@ -215,6 +215,9 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         n, p = arr.shape
         if n < 2:
             raise ValueError(f"{source or 'input'}: need at least 2 rows to fit, got {n}")
+        if p < 1:
+            raise ValueError(f"{source or 'input'}: no feature column to fit on (shape "
+                             f"{arr.shape})")
         k = int(self.n_components)
         if k < 1:
             raise ValueError(f"n_components must be >= 1, got {self.n_components}")
@@ -279,8 +282,7 @@ class Autoencoder(TransformerMixin, BaseEstimator):
 
     # -- inference -----------------------------------------------------------------------------
     def _check_fitted(self):
-        if not hasattr(self, "network_"):
-            raise RuntimeError("Autoencoder is not fitted yet; call fit() first")
+        check_fitted(self, "network_")
 
     def _run(self, module, arr: np.ndarray) -> np.ndarray:
         import torch
@@ -308,8 +310,8 @@ class Autoencoder(TransformerMixin, BaseEstimator):
 
     def reconstruction_error(self, X, source: Optional[str] = None) -> float:
         """Mean squared reconstruction error over all entries of ``X`` (lower is better)."""
-        arr = self._to_array(X, fitting=False, source=source)
         self._check_fitted()
+        arr = self._to_array(X, fitting=False, source=source)
         rec = self._run(self.network_, arr)
         return float(np.mean((rec - arr) ** 2))
 
@@ -443,9 +445,10 @@ class PCAEncoder(TransformerMixin, BaseEstimator):
         return self
 
     def _array(self, X, source=None) -> np.ndarray:
+        check_fitted(self, "components_")
         if isinstance(X, pd.DataFrame) and self.feature_names_in_ is not None:
             _check_columns(X, list(self.feature_names_in_), source)
-            X = X[list(self.feature_names_in_)]
+            X = X.set_axis([str(c) for c in X.columns], axis=1)[list(self.feature_names_in_)]
         arr = np.asarray(X, dtype=float)
         if arr.ndim != 2 or arr.shape[1] != self.n_features_in_:
             raise FeatureMismatchError([f"(expected {self.n_features_in_} columns)"],
@@ -456,6 +459,7 @@ class PCAEncoder(TransformerMixin, BaseEstimator):
         return (self._array(X, source) - self.mean_) @ self.components_.T
 
     def inverse_transform(self, Z) -> np.ndarray:
+        check_fitted(self, "components_")
         return np.asarray(Z, dtype=float) @ self.components_ + self.mean_
 
     def reconstruction_error(self, X, source: Optional[str] = None) -> float:

@@ -25,8 +25,10 @@ from typing import Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator
 
 from .errors import SurvivalDataError
+from .preprocessing import check_fitted
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +71,7 @@ def feature_blocks(columns: Sequence[str], images: Optional[Sequence[str]] = Non
     return blocks
 
 
-class CombinedSignature:
+class CombinedSignature(BaseEstimator):
     """LASSO-Cox rad-score per block and their Cox combination (see the module docstring).
 
     Parameters: ``blocks`` ({name: columns}; default :func:`feature_blocks` of the columns of
@@ -155,8 +157,11 @@ class CombinedSignature:
 
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:
         """Rad-score of each block (columns = blocks)."""
-        return pd.DataFrame({n: m.predict(X[self.blocks_[n]])
-                             for n, m in self.block_models_.items()}, index=X.index)
+        check_fitted(self, "block_models_")
+        if not isinstance(X, pd.DataFrame):
+            raise TypeError("X must be a DataFrame (its column names define the blocks)")
+        return pd.DataFrame({n: m.predict(X) for n, m in self.block_models_.items()},
+                            index=X.index)
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         """Combined rad-score ``sum_b w_b * score_b`` (higher = higher hazard)."""

@@ -80,6 +80,37 @@ def as_frame(X, columns: Optional[Sequence[str]] = None, prefix: str = "f") -> p
     return pd.DataFrame(arr, columns=list(columns))
 
 
+def check_fitted(estimator, attribute: str, how: str = "fit()") -> None:
+    """Raise scikit-learn's ``NotFittedError`` (a ``ValueError`` and an ``AttributeError``)
+    naming the estimator when it has no ``attribute`` yet: the one rule of every estimator of
+    this package."""
+    from sklearn.exceptions import NotFittedError
+
+    if not hasattr(estimator, attribute):
+        raise NotFittedError(f"this {type(estimator).__name__} is not fitted yet; call {how} "
+                             f"first")
+
+
+def feature_matrix(X, names: Sequence[str], source: Optional[str] = None) -> np.ndarray:
+    """The float matrix of the features ``names`` a model was fitted on: from a DataFrame by
+    column name (any order; other columns ignored; names compared as text, so a frame with
+    integer column labels matches the names its fit recorded), from an array by position, with
+    exactly ``len(names)`` columns.  A missing column or a wrong width raises
+    :class:`~.errors.FeatureMismatchError`."""
+    names = [str(c) for c in names]
+    if isinstance(X, pd.DataFrame):
+        got = check_unique_columns(X, source)
+        missing = sorted(set(names) - set(got))
+        if missing:
+            raise FeatureMismatchError(missing, [], source=source)
+        return X.set_axis(got, axis=1)[names].to_numpy(dtype=float)
+    arr = np.asarray(X, dtype=float)
+    if arr.ndim != 2 or arr.shape[1] != len(names):
+        raise FeatureMismatchError([f"(expected {len(names)} columns)"],
+                                   [f"(got an array of shape {arr.shape})"], source=source)
+    return arr
+
+
 def check_unique_columns(df: pd.DataFrame, source: Optional[str] = None) -> List[str]:
     cols = [str(c) for c in df.columns]
     if len(set(cols)) != len(cols):
@@ -235,7 +266,7 @@ class FeaturePreparer(TransformerMixin, BaseEstimator):
                                        [f"(got an array of shape {np.shape(X)})"], source=source)
         df = as_frame(X, columns=self.columns_in_ if not was_frame else None)
         got = check_unique_columns(df, source)
-        df.columns = got
+        df = df.set_axis(got, axis=1)           # a new frame: the caller's keeps its labels
         missing = [c for c in self.columns_out_ if c not in set(got)]
         extra: List[str] = []
         if strict:
@@ -245,13 +276,12 @@ class FeaturePreparer(TransformerMixin, BaseEstimator):
             raise FeatureMismatchError(missing, extra, source=source)
         v = self._matrix(df, source)
         bad = ~np.isfinite(v)
-        self.last_nonfinite_ = int(np.isinf(v).sum())
-        if self.last_nonfinite_:
-            log.warning("%d infinite feature value(s) treated as missing", self.last_nonfinite_)
+        n_inf = int(np.isinf(v).sum())          # (transform changes no state of the preparer)
+        if n_inf:
+            log.warning("%d infinite feature value(s) treated as missing", n_inf)
         if bad.any():
             rows, cols = np.nonzero(bad)
             v[rows, cols] = self.fill_[cols]     # NaN when impute is None
-        self.last_imputed_ = int(bad.sum()) if self.impute is not None else 0
         if self.center or self.scale:
             v = (v - self.mean_) / self.scale_
         if self.weighting != "none":
@@ -321,8 +351,7 @@ class FeaturePreparer(TransformerMixin, BaseEstimator):
         }
 
     def _check_fitted(self):
-        if not hasattr(self, "columns_out_"):
-            raise RuntimeError("FeaturePreparer is not fitted yet; call fit() first")
+        check_fitted(self, "columns_out_")
 
     # -- persistence (JSON, no pickle) ---------------------------------------------------------
     def to_dict(self) -> Dict[str, Any]:

@@ -31,6 +31,9 @@ from typing import Dict, Optional, Sequence
 import numpy as np
 import pandas as pd
 
+from sklearn.base import BaseEstimator, ClassifierMixin
+
+from .preprocessing import check_fitted, feature_matrix
 from .survival import SurvivalDataError
 
 log = logging.getLogger(__name__)
@@ -77,7 +80,7 @@ def _surv_array(time, event):
 # LASSO-Cox
 # --------------------------------------------------------------------------------------------
 
-class LassoCoxSignature:
+class LassoCoxSignature(BaseEstimator):
     """LASSO-Cox rad-score with a cross-validated penalty.
 
     Parameters
@@ -106,15 +109,6 @@ class LassoCoxSignature:
         self.random_state = random_state
         self.max_iter = max_iter
 
-    def get_params(self, deep: bool = True) -> Dict:
-        return {k: getattr(self, k) for k in
-                ("n_alphas", "alpha_min_ratio", "cv", "rule", "random_state", "max_iter")}
-
-    def set_params(self, **kw):
-        for k, v in kw.items():
-            setattr(self, k, v)
-        return self
-
     def _coxnet(self, alphas=None):
         from sksurv.linear_model import CoxnetSurvivalAnalysis
         return CoxnetSurvivalAnalysis(l1_ratio=1.0, n_alphas=self.n_alphas, alphas=alphas,
@@ -134,6 +128,7 @@ class LassoCoxSignature:
         if const:
             raise SurvivalDataError(f"constant feature column(s) {const[:10]}: drop them first")
         self.feature_names_in_ = names
+        self.n_features_in_ = len(names)
         self.mean_, self.scale_ = Xv.mean(axis=0), sd
         Z = (Xv - self.mean_) / self.scale_
         y = _surv_array(t, e)
@@ -181,14 +176,8 @@ class LassoCoxSignature:
         return self
 
     def _z(self, X):
-        if isinstance(X, pd.DataFrame):
-            missing = [c for c in self.feature_names_in_ if c not in X.columns]
-            if missing:
-                from .errors import FeatureMismatchError
-                raise FeatureMismatchError(missing, [])
-            X = X[self.feature_names_in_]
-        Xv = np.asarray(X, dtype=float)
-        return (Xv - self.mean_) / self.scale_
+        check_fitted(self, "coef_")
+        return (feature_matrix(X, self.feature_names_in_) - self.mean_) / self.scale_
 
     def predict(self, X) -> np.ndarray:
         """Rad-score (linear predictor on standardised features; higher = higher hazard)."""
@@ -313,7 +302,9 @@ def time_dependent_auc(time, event, score, times: Sequence[float], train_time=No
     probability of censoring estimated on the training data (``train_time``/``train_event``;
     default: the evaluation data themselves).  Times must lie inside the follow-up of the
     evaluation data.  Returns columns ``time, auc``; ``.attrs["mean_auc"]`` is sksurv's
-    integrated mean.
+    integrated mean.  A case is weighted by the censoring survival *at* its event time, as
+    sksurv does; R's ``timeROC`` takes it just *before* (the two differ only where a censoring
+    and an event share a time: by about 1e-3 on heavily tied data, 7e-5 on R's lung data).
     """
     from sksurv.metrics import cumulative_dynamic_auc
 
@@ -425,7 +416,7 @@ def delong_test(y, score1, score2, alpha: float = 0.05) -> Dict[str, float]:
 # LASSO logistic
 # --------------------------------------------------------------------------------------------
 
-class LassoLogisticSignature:
+class LassoLogisticSignature(ClassifierMixin, BaseEstimator):
     """L1-penalised logistic regression for a binary clinical characteristic.
 
     ``LogisticRegressionCV`` (liblinear, L1, ``Cs`` penalties, inner ``cv`` folds, scored by ROC
@@ -444,15 +435,6 @@ class LassoLogisticSignature:
         self.outer_cv = outer_cv
         self.random_state = random_state
         self.class_weight = class_weight
-
-    def get_params(self, deep: bool = True) -> Dict:
-        return {k: getattr(self, k) for k in ("Cs", "cv", "outer_cv", "random_state",
-                                              "class_weight")}
-
-    def set_params(self, **kw):
-        for k, v in kw.items():
-            setattr(self, k, v)
-        return self
 
     def _pipeline(self):
         from sklearn.linear_model import LogisticRegressionCV
@@ -479,6 +461,7 @@ class LassoLogisticSignature:
         if len(vals) != 2:
             raise ValueError(f"outcome must have exactly 2 classes, found {vals.tolist()}")
         self.feature_names_in_ = names
+        self.n_features_in_ = len(names)
         self.model_ = self._pipeline().fit(Xv, yv)
         lr = self.model_[-1]
         self.classes_ = lr.classes_
@@ -496,11 +479,19 @@ class LassoLogisticSignature:
             self.cv_auc_, self.cv_auc_sd_ = float(sc.mean()), float(sc.std(ddof=1))
         return self
 
+    def _x(self, X) -> np.ndarray:
+        """A DataFrame's columns by name (any order), an array's by position."""
+        check_fitted(self, "model_")
+        return feature_matrix(X, self.feature_names_in_)
+
     def decision_function(self, X) -> np.ndarray:
-        return self.model_.decision_function(np.asarray(X, dtype=float))
+        x = self._x(X)
+        return self.model_.decision_function(x)
 
     def predict_proba(self, X) -> np.ndarray:
-        return self.model_.predict_proba(np.asarray(X, dtype=float))
+        x = self._x(X)
+        return self.model_.predict_proba(x)
 
     def predict(self, X) -> np.ndarray:
-        return self.model_.predict(np.asarray(X, dtype=float))
+        x = self._x(X)
+        return self.model_.predict(x)

@@ -15,8 +15,12 @@ Conventions
   error instead.  Negative times, event values other than 0/1, missing columns and groups with a
   single member are errors (:class:`SurvivalDataError`).
 * Kaplan-Meier confidence bands are lifelines' "exponential Greenwood" intervals, which are R's
-  ``conf.type = "log-log"`` intervals (R's default is ``"log"``).  The median survival CI is where
-  the band crosses 0.5 (as in R's ``survfit`` print).
+  ``conf.type = "log-log"`` intervals (R's default is ``"log"``); where the estimate is 0 or 1
+  the band, undefined there (R: NA), is given as (0, 0) or (1, 1).  The median survival and its
+  CI are R's ``quantile.survfit`` (survival >= 3): where the curve (or band) crosses 0.5; where
+  it stays at 0.5 (within sqrt(machine epsilon)) over a stretch, the midpoint of that stretch
+  (to the last follow-up when the curve ends there); the band is not used where the estimate is
+  0 or 1.
 * Numbers at risk at time *t* count subjects with follow-up ``time >= t`` (R's ``summary(survfit,
   times=)`` convention: still at risk just before *t*).
 * Log-rank: overall k-group test (``survdiff``); pairwise tests are two-group log-rank tests on the
@@ -31,8 +35,9 @@ Conventions
   ``cox.zph`` in R ``survival`` < 3.0; R >= 3.0 uses the full information matrix and tests a
   categorical factor jointly, so p-values differ from current R (same conclusions on the lung
   data).  Treat it as a screening check.
-* Harrell's C-index: lifelines ``concordance_index`` (pairs with tied times are not comparable,
-  tied predictions count 1/2; equals R ``concordance()``), with a percentile bootstrap CI of the
+* Harrell's C-index: lifelines ``concordance_index`` (two events at the same time are not
+  comparable, an event and a censoring at the same time are; tied predictions count 1/2; equals
+  R ``concordance()``), with a percentile bootstrap CI of the
   C-index of *fixed* predictions (the model is not refitted, so it is a CI of the apparent
   C-index, not an optimism-corrected one).
 """
@@ -243,7 +248,6 @@ def kaplan_meier(data, time: str = None, event: str = None, group: Optional[str]
     last follow-up of all is logged as a warning.
     """
     from lifelines import KaplanMeierFitter
-    from lifelines.utils import median_survival_times
 
     sd = _as_data(data, time, event, group, **prepare_kw)
     t_all, e_all = sd.time, sd.event
@@ -264,11 +268,8 @@ def kaplan_meier(data, time: str = None, event: str = None, group: Optional[str]
             lo, hi = _step_value(kmf.confidence_interval_, x)
             rows.append({"group": lev, "time": x, "n_risk": nr, "surv": s,
                          "ci_low": float(lo), "ci_high": float(hi)})
-        mci = median_survival_times(kmf.confidence_interval_)
         med.append({"group": lev, "n": int(m.sum()), "n_events": int(e.sum()),
-                    "median": _finite_or_nan(kmf.median_survival_time_),
-                    "ci_low": _finite_or_nan(mci.iloc[0, 0]),
-                    "ci_high": _finite_or_nan(mci.iloc[0, 1])})
+                    **_median_r(kmf, t)})
     late = [x for x in times if x > t_all.max()]
     if late:
         log.warning("Kaplan-Meier: time(s) %s lie beyond the last follow-up (%g): there every "
@@ -280,6 +281,50 @@ def kaplan_meier(data, time: str = None, event: str = None, group: Optional[str]
     at_risk.index.name = "group"
     return KMResult(fitters=fitters, at_risk=at_risk, table=pd.DataFrame(rows),
                     median=pd.DataFrame(med), times=times, alpha=alpha, n_dropped=sd.n_dropped)
+
+
+def _quantile_r(x: np.ndarray, y: np.ndarray, p: float,
+                tol: float = math.sqrt(np.finfo(float).eps)) -> float:
+    """R ``survival``'s ``findq`` (``quantile.survfit``, survival >= 3): the time where the
+    cumulative curve ``y`` = 1 - S (from 0 at ``x[0]``; NaN where undefined, left out) reaches
+    ``p``; over a stretch where it equals ``p`` within ``tol``, the stretch's midpoint (up to the
+    last time ``x[-1]`` when the curve ends on it); NaN when it never reaches ``p``."""
+    ok = ~np.isnan(y)
+    if not ok.any() or np.nanmax(y) < p:
+        return float("nan")
+    xmax = float(x[-1])
+    keep = ~pd.Series(y).duplicated().to_numpy()       # the censorings' repeated values
+    x, y = x[keep], y[keep]
+    idx = np.arange(len(y))
+    knots, at = y[~np.isnan(y)], idx[~np.isnan(y)]
+
+    def first_reaching(k: np.ndarray) -> Optional[int]:  # R approx(k, idx, p, "constant", f=1)
+        if p < k[0] or p > k[-1]:
+            return None
+        return int(at[np.searchsorted(k, p, side="left")])
+
+    i1, i2 = first_reaching(knots + tol), first_reaching(knots - tol)
+    if i1 is not None and not np.isnan(y[-1]) and abs(p - y[-1]) < tol:
+        return 0.5 * (float(x[i1]) + xmax)               # the curve ends on p
+    if i1 is None or i2 is None:
+        return float("nan")
+    return 0.5 * (float(x[i1]) + float(x[i2]))
+
+
+def _median_r(kmf, t: np.ndarray) -> Dict[str, float]:
+    """Median survival and its CI from a fitted lifelines KM (see the module docstring)."""
+    times = np.unique(np.asarray(t, float))
+    sf = kmf.survival_function_.iloc[:, 0]
+    ci = kmf.confidence_interval_
+    pos = np.searchsorted(sf.index.to_numpy(dtype=float), times, side="right") - 1
+    surv = sf.to_numpy(dtype=float)[pos]
+    undefined = (surv == 0.0) | (surv == 1.0)          # R: the log-log band is NA there
+    x = np.concatenate([[0.0], times])
+    out = {"median": _quantile_r(x, np.concatenate([[0.0], 1.0 - surv]), 0.5)}
+    for key, col in (("ci_low", 0), ("ci_high", 1)):
+        band = np.where(undefined, np.nan, ci.iloc[:, col].to_numpy(dtype=float)[pos])
+        out[key] = _quantile_r(x, np.concatenate([[0.0], 1.0 - band]), 0.5)
+    return out
 
 
 def _finite_or_nan(x) -> float:
@@ -521,14 +566,16 @@ def ph_test(cox: CoxResult, time_transform: str = "km") -> pd.DataFrame:
 # --------------------------------------------------------------------------------------------
 
 def round_significant(x: np.ndarray, digits: int = 10) -> np.ndarray:
-    """``x`` rounded to ``digits`` significant digits of its largest magnitude (one scale for
-    the whole array, so the order of values that differ by more is kept)."""
+    """Each value of ``x`` rounded to ``digits`` significant digits of its own magnitude: values
+    that agree to that many digits become equal, and a value is never rounded to 0 because
+    another is larger (so the order of values that differ by more is kept at every scale)."""
     x = np.asarray(x, dtype=float)
-    finite = x[np.isfinite(x)]
-    m = float(np.max(np.abs(finite))) if finite.size else 0.0
-    if m == 0.0:
-        return x
-    return np.round(x, digits - 1 - int(np.floor(np.log10(m))))
+    out = x.copy()
+    ok = np.isfinite(x) & (x != 0.0)
+    if ok.any():
+        scale = 10.0 ** (digits - 1 - np.floor(np.log10(np.abs(x[ok]))))
+        out[ok] = np.round(x[ok] * scale) / scale
+    return out
 
 
 def c_index(time, event, risk, n_boot: int = 200, alpha: float = 0.05,
@@ -536,7 +583,7 @@ def c_index(time, event, risk, n_boot: int = 200, alpha: float = 0.05,
     """Harrell's C-index of a risk score (higher = earlier event) with a bootstrap CI.
 
     lifelines ``concordance_index`` on ``-risk``.  Risk scores that agree to 10 significant
-    digits count as ties: a linear predictor of identical covariate rows can differ in its last
+    digits (each of its own magnitude) count as ties: a linear predictor of identical covariate rows can differ in its last
     bits depending on the BLAS kernel, which would otherwise decide tied pairs at random
     (R's ``concordance`` gets exact ties from identical rows).  The CI is the percentile interval of
     ``n_boot`` bootstrap resamples (seeded by ``seed``) of the subjects, with the predictions

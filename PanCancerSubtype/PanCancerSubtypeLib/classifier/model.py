@@ -9,7 +9,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
 
 from ..files import to_jsonable, utc_timestamp
-from ..preprocessing import FeaturePreparer, check_unique_columns
+from ..preprocessing import FeaturePreparer, check_fitted, check_unique_columns
 from .calibration import CALIBRATION_METHODS, Calibration
 from .metrics import fold_metrics, mean_sd, reliability_table
 from .novelty import NoveltyDetector
@@ -154,8 +154,24 @@ class SubtypeClassifier(ClassifierMixin, BaseEstimator):
 
     @staticmethod
     def _encode_labels(y: Any) -> Tuple[np.ndarray, np.ndarray]:
-        ys = pd.Series(np.asarray(y, dtype=object) if not isinstance(y, pd.Series) else
-                       y.to_numpy(dtype=object))
+        if y is None:
+            raise ValueError("y (the subtype labels, one per row of X) is required")
+        if isinstance(y, pd.DataFrame):
+            y = y.to_numpy(dtype=object)
+        arr = np.asarray(y.to_numpy(dtype=object) if isinstance(y, pd.Series) else y,
+                         dtype=object)
+        if arr.ndim == 2 and arr.shape[1] == 1:
+            arr = arr[:, 0]                     # a column of labels
+        if arr.ndim != 1:
+            raise ValueError(f"y must hold one label per row of X, got shape {arr.shape}")
+        floats = [v for v in arr if isinstance(v, (float, np.floating))]
+        if len(floats) == len(arr) and len(arr) and any(
+                np.isfinite(v) and not float(v).is_integer() for v in floats) and \
+                len(set(floats)) > max(10, len(arr) // 2):
+            raise ValueError(f"y looks continuous ({len(set(floats))} distinct non-integer "
+                             f"numbers in {len(arr)} rows): SubtypeClassifier needs subtype "
+                             f"labels (e.g. the cluster of each patient), not a measurement")
+        ys = pd.Series(arr)
         if ys.isna().any():
             raise ValueError(f"{int(ys.isna().sum())} missing label(s) in y")
         vals = ys.to_numpy()
@@ -314,9 +330,7 @@ class SubtypeClassifier(ClassifierMixin, BaseEstimator):
     # -- prediction --------------------------------------------------------------------------
 
     def _check_fitted(self) -> None:
-        if not hasattr(self, "booster_"):
-            raise ValueError("this SubtypeClassifier is not fitted yet; call fit() or "
-                             "load_bundle() first")
+        check_fitted(self, "booster_", "fit() or load_bundle()")
 
     def _raw_proba(self, booster: Any, X: np.ndarray, K: int) -> np.ndarray:
         if X.shape[0] == 0:

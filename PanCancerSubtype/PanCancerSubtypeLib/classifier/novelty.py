@@ -34,8 +34,9 @@ from typing import Any, Dict, List, Optional
 
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator
 
-from ..preprocessing import FeaturePreparer
+from ..preprocessing import FeaturePreparer, check_fitted
 from ..tables import feature_family
 
 NOVELTY_COLUMNS = ("novelty_score", "novelty_family", "novel")
@@ -82,7 +83,7 @@ class _FamilyModel:
         return pd.DataFrame(out)
 
 
-class NoveltyDetector:
+class NoveltyDetector(BaseEstimator):
     """Out-of-distribution score (see the module docstring).
 
     Parameters
@@ -134,6 +135,7 @@ class NoveltyDetector:
     def flag(self, X: pd.DataFrame, source: Optional[str] = None) -> pd.DataFrame:
         """``novelty_score`` (> 1 beyond the training threshold), ``novelty_family`` (the family
         that gave it) and ``novel`` per row."""
+        check_fitted(self, "model_")
         Z = self.preparer_.transform(_log_sizes(pd.DataFrame(X)), strict=False, source=source)
         ratios = self.model_.distances(Z) / pd.Series(self.family_quantiles_)
         score = ratios.max(axis=1).to_numpy() / self.threshold_
