@@ -1000,3 +1000,40 @@ def test_cross_modality_targets_on_shared_sarcoma_pairs(shared_data):
     vals = [[g.compute(c) for c in _sarcoma_pair(shared_data, p)] for p in pids]
     iccs = np.array([icc(np.array([[v[0][n], v[1][n]] for v in vals])) for n in FEATURE_NAMES])
     assert np.median(iccs) >= 0.75 and iccs.min() >= 0.5, dict(zip(FEATURE_NAMES, iccs.round(3)))
+
+
+@pytest.mark.parametrize("code", ["RAS", "LAS", "PIL", "SLP"])
+def test_regional_features_and_regions_do_not_depend_on_the_voxel_order(code):
+    """The same physical MR head stored in another voxel order (a RAS NIfTI file, a sagittal
+    series): the automatic brain mask, the regions and all 20 regional features are the same
+    (found by an audit: the brain mask's Otsu level was taken on every second stored voxel and
+    the reference regions' slices were the stored third axis, so they were not)."""
+    from PanCancerSubtypeLib.regions import case_regions
+    from PanCancerSubtypeLib.voxel_order import reordered_onto
+
+    rng = np.random.default_rng(4)
+    shape, sp = (40, 64, 64), (1.0, 1.2, 1.5)                  # z y x; spacing x y z below
+    head = sphere(shape, 26.0, spacing_zyx=sp)
+    tumour = sphere(shape, 7.0, center=(20, 28, 36), spacing_zyx=sp)
+    arr = np.where(head, 400.0, 5.0) + rng.normal(0, 40, shape) + np.where(tumour, 300.0, 0)
+    arr[tumour & (rng.random(shape) < 0.3)] -= 250.0           # a mottled tumour
+    case = make_case(arr, tumour, spacing=sp[::-1], modality="MR", organ="brain")
+    group = get_group_class("regional")()
+    ref_feats = group.compute(case)
+    ref_regions = case_regions(case)
+    other = Case(case_id="synthetic", image=sitk.DICOMOrient(case.image, code),
+                 mask=sitk.DICOMOrient(case.mask, code), modality="MR", organ="brain")
+    assert other.image.GetSize() != case.image.GetSize() or code in ("RAS", "LAS")
+    feats = group.compute(other)
+    for k in FEATURE_NAMES:
+        assert feats[k] == ref_feats[k], k
+    assert feats["diag_regional_parenchyma_voxels"] == ref_feats["diag_regional_parenchyma_voxels"]
+    got = case_regions(other)
+    back = reordered_onto(got["labelmap"], ref_regions["labelmap"])
+    assert back is not None
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(back),
+                                  sitk.GetArrayFromImage(ref_regions["labelmap"]))
+    assert got["voxels"] == ref_regions["voxels"]
+    par = reordered_onto(got["parenchyma"], ref_regions["parenchyma"])
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(par),
+                                  sitk.GetArrayFromImage(ref_regions["parenchyma"]))

@@ -319,8 +319,10 @@ class RegionalFeatures(FeatureGroup):
 
     def compute(self, case) -> Dict[str, Any]:
         from .regions import parenchyma_mask, tumour_regions
+        from .voxel_order import case_in_lps_order
 
         t0 = time.perf_counter()
+        case, _ = case_in_lps_order(case)   # axial slices, whatever order the file stores
         tumour = case.mask_array()
         if not tumour.any():
             raise EmptyMaskError("tumour mask has no foreground voxel", source=case.case_id)

@@ -142,11 +142,17 @@ def peritumoural_ring(case, width_mm: float, within_organ: bool = False):
     Euclidean distance in mm, the image border counting as outside; the ``3d`` PM region of
     :func:`.regions.tumour_regions`), optionally restricted to the organ (parenchyma) mask:
     the case's own organ mask, else the automatic one of :func:`.regions.parenchyma_mask`."""
+    import numpy as np
+
     from .regions import parenchyma_mask, tumour_regions
+    from .voxel_order import case_in_lps_order
 
     if not float(width_mm) > 0:
         raise ValueError(f"peri-tumoural width must be > 0 mm, got {width_mm!r}")
-    par = parenchyma_mask(case, method="auto") if within_organ else None
+    par = None
+    if within_organ:        # (the automatic parenchyma made on axial slices, then stored order)
+        lps, order = case_in_lps_order(case)
+        par = np.ascontiguousarray(order.to_stored_array(parenchyma_mask(lps, method="auto")))
     regs = tumour_regions(case.mask_array(), par, case.spacing, definition="3d",
                           margins_mm=(float(width_mm),))
     return regs[f"PM{float(width_mm):g}"]

@@ -709,17 +709,23 @@ def case_regions(case, definition: str = "reference", parenchyma: str = "auto",
 
     import SimpleITK as sitk
 
+    from .voxel_order import case_in_lps_order
+
     method = parenchyma
     if parenchyma == "automatic":
         case = copy.copy(case)
         case.organ_mask = None
         case._cache = {k: v for k, v in case._cache.items() if k != "organ"}
         method = "auto"
+    stored = case.image
+    case, order = case_in_lps_order(case)   # axial slices, whatever order the file stores
     par, used = parenchyma_mask(case, method=method, return_method=True)
     regs = tumour_regions(case.mask_array(), None if used == "none" else par, case.spacing,
                           definition=definition, margins_mm=margins_mm)
-    lab = regions_labelmap(regs, reference_image=case.image, margins_mm=margins_mm)
-    pim = sitk.GetImageFromArray(par.astype(np.uint8))
-    pim.CopyInformation(case.image)
+    regs = {k: np.ascontiguousarray(order.to_stored_array(v)) for k, v in regs.items()}
+    lab = regions_labelmap(regs, reference_image=stored, margins_mm=margins_mm)
+    pim = sitk.GetImageFromArray(np.ascontiguousarray(order.to_stored_array(par))
+                                 .astype(np.uint8))
+    pim.CopyInformation(stored)
     return {"regions": regs, "labelmap": lab, "parenchyma": pim, "parenchyma_method": used,
             "voxels": {k: int(v.sum()) for k, v in regs.items()}}

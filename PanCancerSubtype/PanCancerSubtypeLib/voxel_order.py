@@ -1,7 +1,8 @@
 """The voxel-order rule (one home): an image's voxels in LPS order, as an exact permutation and
 flip of its array (``SimpleITK.DICOMOrient``), and back; a grid's voxels stored in another
-order recognised as the same grid.  The click segmentation works in LPS order, so the same scan
-stored in another order (a RAS NIfTI file, a sagittal series) gives the same mask."""
+order recognised as the same grid.  The click segmentation, the automatic parenchyma, the
+tumour regions and the regional features work in LPS order (slices are axial), so the same scan
+stored in another order (a RAS NIfTI file, a sagittal series) gives the same result."""
 from __future__ import annotations
 
 from typing import List, Optional
@@ -11,7 +12,7 @@ import SimpleITK as sitk
 
 from .io import same_geometry
 
-__all__ = ["LPSOrder", "in_lps_order", "orientation_code", "reordered_onto"]
+__all__ = ["LPSOrder", "case_in_lps_order", "in_lps_order", "orientation_code", "reordered_onto"]
 
 
 def orientation_code(img: sitk.Image) -> str:
@@ -143,3 +144,21 @@ def in_lps_order(image: sitk.Image) -> sitk.Image:
     except RuntimeError:        # no valid orientation code (never expected)
         return image
     return work if orientation_code(work) == "LPS" else image
+
+
+def case_in_lps_order(case):
+    """``(case_lps, order)``: a copy of the :class:`~.case.Case` with its image, tumour mask and
+    organ mask stored in LPS order (:func:`in_lps_order`; nothing cached), and the
+    :class:`LPSOrder` whose ``to_stored_array`` takes an array of it back to the stored order.
+    The case itself when it is already in LPS order."""
+    import copy
+
+    order = LPSOrder(case.image)
+    if order.identity:
+        return case, order
+    out = copy.copy(case)
+    out.image = in_lps_order(case.image)
+    out.mask = in_lps_order(case.mask)
+    out.organ_mask = None if case.organ_mask is None else in_lps_order(case.organ_mask)
+    out._cache = {}
+    return out, order
