@@ -68,6 +68,53 @@ def test_dicom_series_and_modality(tmp_path):
     assert io.guess_modality(got) == "CT"
 
 
+def _write_series(img, folder, uid, desc, prefix, slices=None):
+    writer = sitk.ImageFileWriter()
+    writer.KeepOriginalImageUIDOn()
+    for k in (range(img.GetDepth()) if slices is None else slices):
+        sl = img[:, :, k]
+        for tag, v in (("0008|0060", "CT"), ("0020|000e", uid), ("0008|103e", desc),
+                       ("0020|0037", "1\\0\\0\\0\\1\\0"), ("0020|0013", str(k)),
+                       ("0020|0052", "1.2.3.9"), ("0008|0018", f"{uid}.{k + 1}"),
+                       ("0020|0032", "\\".join(map(str, img.TransformIndexToPhysicalPoint(
+                           (0, 0, k)))))):
+            sl.SetMetaData(tag, v)
+        writer.SetFileName(str(folder / f"{prefix}{k:03d}.dcm"))
+        writer.Execute(sl)
+
+
+def test_a_folder_of_several_series_is_read_by_one_rule_and_says_so(tmp_path, caplog):
+    """Two series of as many slices (two reconstructions) are refused, naming both; otherwise the
+    one with the most slices is read with a warning naming the others, its UID goes into the
+    case's provenance, and the DICOM SEG writer takes the same series (it used to break a tie
+    by file order: the SEG referenced the series that was not segmented)."""
+    from PanCancerSubtypeLib.dicomseg import read_series_datasets
+
+    img = _image(shape=(6, 16, 16), value=-1000.0, dtype=np.int16)
+    _write_series(img, tmp_path, "1.2.3.6", "A lung kernel", "a")
+    _write_series(sitk.Cast(img + 100, sitk.sitkInt16), tmp_path, "1.2.3.5", "B soft kernel", "b")
+    with pytest.raises(UnreadableFileError, match=r"holds 2 image series and 2 of them have the "
+                       r"most slices: .*1\.2\.3\.(5|6) \(.*kernel, 6 slices\)"):
+        io.read_image(tmp_path)
+    with pytest.raises(UnreadableFileError, match="2 of them have the most slices"):
+        read_series_datasets(tmp_path)
+    for f in tmp_path.glob("b00[45].dcm"):                  # series B: 4 slices now
+        f.unlink()
+    with caplog.at_level("WARNING", logger="PanCancerSubtypeLib.io"):
+        got = io.read_image(tmp_path)
+    assert got.GetSize() == img.GetSize() and got.GetMetaData("0020|000e") == "1.2.3.6"
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(got), sitk.GetArrayFromImage(img))
+    said = [r.getMessage() for r in caplog.records]
+    assert len(said) == 1 and "reading the one with the most slices, 1.2.3.6 (A lung kernel, " \
+        "6 slices) (not 1.2.3.5 (B soft kernel, 4 slices))" in said[0]
+    assert {str(d.SeriesInstanceUID) for d in read_series_datasets(tmp_path)} == {"1.2.3.6"}
+    mask = sitk.Image(img.GetSize(), sitk.sitkUInt8)
+    mask.CopyInformation(img)
+    mask[4:10, 4:10, 2:4] = 1
+    case = io.load_case(tmp_path, mask, modality="CT")
+    assert case.meta["dicom_series_uid"] == "1.2.3.6"
+
+
 def _values_image(arr):
     img = sitk.GetImageFromArray(np.asarray(arr))
     img.SetSpacing((0.8, 0.8, 3.0))
@@ -171,6 +218,33 @@ def test_rtstruct_matches_nifti_mask(shared_data):
     assert dice > 0.99, dice
     with pytest.raises(LabelNotFoundError, match="GTV-2"):
         io.read_mask(rs, "GTV-2", reference=img)
+
+
+@pytest.mark.shared_data
+@pytest.mark.parametrize("dz", [1.5, 5.0])
+def test_rtstruct_on_a_reconstruction_with_other_slices(shared_data, dz, caplog):
+    """The 3 mm RTSTRUCT of the NSCLC series on a 1.5 mm and a 5 mm reconstruction of it: each
+    slice takes the nearest contour plane, so the volume is that of the expert's label image
+    resampled onto the same grid (within 2.5 %), with a warning.  Each contour used to go to its
+    nearest slice and a slice's contours were XORed: on 5 mm, two contours cancelled; on 1.5 mm
+    every other slice stayed empty (about half the tumour lost, silently)."""
+    d = shared_data / "IBSI_ct_radiomics_phantom_NSCLC"
+    img = io.read_image(d / "nifti" / "image" / "phantom.nii.gz")
+    n = int(round(img.GetSize()[2] * img.GetSpacing()[2] / dz))
+    grid = sitk.Image([*img.GetSize()[:2], n], sitk.sitkUInt8)
+    grid.SetSpacing([*img.GetSpacing()[:2], dz])
+    grid.SetDirection(img.GetDirection())
+    grid.SetOrigin(img.GetOrigin())
+    rs = next((d / "dicom" / "mask").glob("*.dcm"))
+    with caplog.at_level("WARNING", logger="PanCancerSubtypeLib.io"):
+        m_rt = sitk.GetArrayFromImage(io.read_mask(rs, "GTV-1", reference=grid)).astype(bool)
+    assert any("contour planes (every 3 mm) are not the image's slices" in r.getMessage()
+               for r in caplog.records)
+    lab = sitk.Resample(io.read_image(d / "nifti" / "mask" / "mask.nii.gz", check=False), grid,
+                        sitk.Transform(), sitk.sitkNearestNeighbor, 0)
+    m_lab = sitk.GetArrayFromImage(lab) > 0
+    assert abs(int(m_rt.sum()) / int(m_lab.sum()) - 1.0) < 0.025
+    assert 2 * (m_rt & m_lab).sum() / (m_rt.sum() + m_lab.sum()) > 0.95
 
 
 def test_mask_resampled_when_grids_overlap(tmp_path):

@@ -264,12 +264,16 @@ def _set_geometry(img: sitk.Image, origin, spacing, direction) -> None:
 def read_series_datasets(folder: PathLike, series_uid: Optional[str] = None) -> list:
     """The image datasets of one DICOM series in ``folder`` (pixel data included).
 
-    Without ``series_uid`` the series with the most image files is used (the rule of
-    :func:`PanCancerSubtypeLib.io.read_image`).
+    Without ``series_uid`` the series that :func:`PanCancerSubtypeLib.io.read_image` reads
+    (:func:`PanCancerSubtypeLib.io.dicom_series_uid`).
     """
     import pydicom
 
+    from .io import dicom_series_uid
+
     folder = Path(folder)
+    if series_uid is None:
+        series_uid = dicom_series_uid(folder)
     by_series: Dict[str, list] = {}
     for f in sorted(p for p in folder.iterdir() if p.is_file()):
         try:
@@ -281,8 +285,6 @@ def read_series_datasets(folder: PathLike, series_uid: Optional[str] = None) -> 
         by_series.setdefault(str(ds.SeriesInstanceUID), []).append(ds)
     if not by_series:
         raise UnreadableFileError("no DICOM image series found in the folder", source=folder)
-    if series_uid is None:
-        series_uid = max(by_series, key=lambda s: len(by_series[s]))
     if series_uid not in by_series:
         raise UnreadableFileError(f"DICOM series {series_uid} not in the folder "
                                   f"(found {sorted(by_series)})", source=folder)

@@ -59,7 +59,7 @@ import os
 import struct
 import zlib
 from pathlib import Path
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import SimpleITK as sitk
@@ -130,18 +130,54 @@ def _itk_reason(exc: BaseException) -> str:
     return detail[:200]
 
 
-def _read_dicom_series(folder: Path, series_uid: Optional[str]) -> sitk.Image:
+def dicom_series_uid(folder: PathLike, series_uid: Optional[str] = None) -> str:
+    """The image series of a DICOM ``folder`` that is read (one rule, for the image and for the
+    DICOM SEG that references it): ``series_uid`` when given; the only series; else the one with
+    the most slices, with a warning naming the others (a localizer, a second reconstruction); two
+    or more with that many slices are refused, listing them (UID, description, slices).  Raises
+    :class:`~.errors.UnreadableFileError` when the folder holds no image series."""
+    folder = Path(folder)
     reader = sitk.ImageSeriesReader()
-    ids = reader.GetGDCMSeriesIDs(str(folder)) or []
+    ids = list(reader.GetGDCMSeriesIDs(str(folder)) or [])
     if not ids:
         raise UnreadableFileError("no DICOM image series found in the folder", source=folder)
     if series_uid is not None:
         if series_uid not in ids:
-            raise UnreadableFileError(f"DICOM series {series_uid} not in the folder (found {list(ids)})",
-                                      source=folder)
-        uid = series_uid
-    else:
-        uid = max(ids, key=lambda s: len(reader.GetGDCMSeriesFileNames(str(folder), s)))
+            raise UnreadableFileError(f"DICOM series {series_uid} not in the folder (found "
+                                      f"{ids})", source=folder)
+        return series_uid
+    if len(ids) == 1:
+        return ids[0]
+    files = {uid: reader.GetGDCMSeriesFileNames(str(folder), uid) for uid in ids}
+
+    def describe(uid: str) -> str:
+        desc = ""
+        try:
+            r = sitk.ImageFileReader()
+            r.SetFileName(files[uid][0])
+            r.ReadImageInformation()
+            if r.HasMetaDataKey("0008|103e"):
+                desc = r.GetMetaData("0008|103e").strip()
+        except RuntimeError:
+            pass
+        return f"{uid} ({desc + ', ' if desc else ''}{len(files[uid])} slices)"
+
+    ranked = sorted(ids, key=lambda u: -len(files[u]))
+    most = [u for u in ranked if len(files[u]) == len(files[ranked[0]])]
+    if len(most) > 1:
+        raise UnreadableFileError(
+            f"the folder holds {len(ids)} image series and {len(most)} of them have the most "
+            f"slices: {'; '.join(describe(u) for u in ranked)}; put the series to use in a "
+            f"folder of its own", source=folder)
+    log.warning("%s: the folder holds %d image series; reading the one with the most slices, "
+                "%s (not %s)", folder, len(ids), describe(ranked[0]),
+                "; ".join(describe(u) for u in ranked[1:]))
+    return ranked[0]
+
+
+def _read_dicom_series(folder: Path, series_uid: Optional[str]) -> sitk.Image:
+    uid = dicom_series_uid(folder, series_uid)
+    reader = sitk.ImageSeriesReader()
     files = reader.GetGDCMSeriesFileNames(str(folder), uid)
     reader.SetFileNames(files)
     reader.MetaDataDictionaryArrayUpdateOn()
@@ -150,6 +186,7 @@ def _read_dicom_series(folder: Path, series_uid: Optional[str]) -> sitk.Image:
         img.SetMetaData("0008|0060", reader.GetMetaData(0, "0008|0060"))  # Modality
     except RuntimeError:
         pass
+    img.SetMetaData("0020|000e", uid)       # the series read (provenance, the SEG's reference)
     return img
 
 
@@ -599,11 +636,14 @@ def rasterise_rtstruct(path: PathLike, reference: sitk.Image, roi: Optional[str]
                        ) -> sitk.Image:
     """Rasterise the closed planar contours of one RTSTRUCT ROI onto ``reference``'s grid.
 
-    Each contour is mapped to continuous voxel indices, assigned to the nearest slice, and filled
-    with the even-odd rule (a voxel is inside when its centre is inside an odd number of the
-    slice's contours, so holes drawn as inner contours stay holes).  Requires the contours to be
-    parallel to the image slices (axial contours on an axial series), which is what RTSTRUCT
-    producers write; other contours raise a ValueError.
+    The contours are grouped by their plane; a plane's contours are filled with the even-odd
+    rule (a voxel is inside when its centre is inside an odd number of them, so holes drawn as
+    inner contours stay holes), and each image slice takes the nearest contour plane within half
+    the planes' spacing (nearest-neighbour along the slice axis).  When the planes are the
+    image's slices (the series the RTSTRUCT was drawn on) that is each slice's own contours;
+    otherwise (contours of a 3 mm series on a 1.5 or 5 mm reconstruction) a warning says so.
+    Requires the contours to be parallel to the image slices (axial contours on an axial
+    series), which is what RTSTRUCT producers write; other contours raise a ValueError.
     """
     import pydicom
     from skimage.draw import polygon as draw_polygon
@@ -627,12 +667,11 @@ def rasterise_rtstruct(path: PathLike, reference: sitk.Image, roi: Optional[str]
             raise LabelNotFoundError([roi], names, source=str(path), what="ROI")
         number = hits[0]
     size = reference.GetSize()
-    out = np.zeros(size[::-1], dtype=np.uint8)  # z, y, x
     origin = np.asarray(reference.GetOrigin())
     spacing = np.asarray(reference.GetSpacing())
     direction = np.asarray(reference.GetDirection()).reshape(3, 3)
     inv = np.linalg.inv(direction * spacing)  # physical -> index
-    found = False
+    planes: Dict[float, np.ndarray] = {}      # continuous slice index -> filled plane (y, x)
     for rc in getattr(ds, "ROIContourSequence", []):
         if int(rc.ReferencedROINumber) != number:
             continue
@@ -644,16 +683,31 @@ def rasterise_rtstruct(path: PathLike, reference: sitk.Image, roi: Optional[str]
             k = idx[:, 2]
             if np.ptp(k) > 0.5:
                 raise ValueError(f"{path}: contour is not parallel to the image slices")
-            kk = int(round(float(k.mean())))
-            if kk < 0 or kk >= size[2]:
-                continue
+            key = round(float(k.mean()), 3)   # (a plane: its contours agree to 1/1000 slice)
             rr, cc = draw_polygon(idx[:, 1], idx[:, 0], shape=(size[1], size[0]))
-            sl = np.zeros((size[1], size[0]), dtype=np.uint8)
-            sl[rr, cc] = 1
-            out[kk] ^= sl
-            found = True
-    if not found:
+            sl = planes.setdefault(key, np.zeros((size[1], size[0]), dtype=np.uint8))
+            filled = np.zeros_like(sl)
+            filled[rr, cc] = 1
+            sl ^= filled
+    ks = np.array(sorted(planes))
+    half = 0.5 * (float(np.median(np.diff(ks))) if len(ks) > 1 else 1.0)
+    out = np.zeros(size[::-1], dtype=np.uint8)  # z, y, x
+    for kk in range(size[2]):
+        if not len(ks):
+            break
+        j = int(np.argmin(np.abs(ks - kk)))     # (a tie: the lower plane)
+        d = abs(ks[j] - kk)
+        # half-way between two planes: the lower one's; beyond the last plane, only nearer
+        if d < half - 1e-6 or (d <= half + 1e-6 and ks[0] <= kk <= ks[-1]):
+            out[kk] = planes[ks[j]]
+    if not out.any():
         raise EmptyMaskError(f"ROI {rois[number]!r} has no contour on the image grid", source=str(path))
+    off = np.abs(ks - np.round(ks))
+    if len(ks) and (off.max() > 0.1 or len(set(np.round(ks).astype(int))) < len(ks)
+                    or abs(2 * half - 1.0) > 0.1):
+        log.warning("%s: the ROI's %d contour planes (every %.3g mm) are not the image's slices "
+                    "(%.3g mm apart): each slice takes the nearest contour plane", path, len(ks),
+                    2 * half * float(spacing[2]), float(spacing[2]))
     img = sitk.GetImageFromArray(out)
     img.CopyInformation(reference)
     return img
@@ -705,6 +759,8 @@ def load_case(image: Union[PathLike, sitk.Image], mask: Union[PathLike, sitk.Ima
             om = read_mask(organ_mask, label=organ_label, reference=img, geometry=geometry,
                            outside="warn")
     meta = {}
+    if img.HasMetaDataKey("0020|000e"):
+        meta["dicom_series_uid"] = img.GetMetaData("0020|000e")
     if modality is None or str(modality).strip() == "" or str(modality).lower() == "nan":
         modality = guess_modality(img)
         meta["modality_guessed"] = True
