@@ -206,3 +206,48 @@ def test_evaluate_segmentation_reads_a_seg_on_the_other_masks_grid(nsclc, writte
     assert cli.main(["evaluate-segmentation", "--pred", str(written), "--ref", str(nii),
                      "--label", "2"]) != 0
     assert "gtv.dcm" in capsys.readouterr().err
+
+
+def _series_without(tmp_path, drop):
+    """A 12 x 12 x 5 CT series (SimpleITK's writer) without the attribute ``drop``."""
+    img = sitk.GetImageFromArray(np.full((5, 12, 12), -100, np.int16))
+    img.SetSpacing((0.8, 0.8, 2.5))
+    writer = sitk.ImageFileWriter()
+    writer.KeepOriginalImageUIDOn()
+    tags = {"0008|0060": "CT", "0020|000e": "1.2.3.77", "0020|000d": "1.2.3.70",
+            "0020|0052": "1.2.3.71", "0018|0050": "2.5", "0010|0020": "P1",
+            "0020|0037": "1\\0\\0\\0\\1\\0"}
+    for k in range(5):
+        sl = img[:, :, k]
+        for t, v in tags.items():
+            if t != drop:
+                sl.SetMetaData(t, v)
+        sl.SetMetaData("0020|0032", "\\".join(map(str, img.TransformIndexToPhysicalPoint(
+            (0, 0, k)))))
+        sl.SetMetaData("0020|0013", str(k + 1))
+        sl.SetMetaData("0008|0018", f"1.2.3.77.{k + 1}")
+        writer.SetFileName(str(tmp_path / f"i{k}.dcm"))
+        writer.Execute(sl)
+    return tmp_path
+
+
+def test_seg_of_a_series_without_slice_thickness_or_frame_of_reference(tmp_path, capsys):
+    """SliceThickness is type 2 (may be absent): the SEG takes the slice spacing (it ended in
+    an internal AttributeError inside highdicom, after the work).  Without a Frame of Reference
+    UID no SEG can reference the series: refused before any work, naming the folder."""
+    (tmp_path / "a").mkdir()
+    series = _series_without(tmp_path / "a", "0018|0050")
+    img = io.read_image(series)
+    mask = sitk.Image(img.GetSize(), sitk.sitkUInt8)
+    mask.CopyInformation(img)
+    mask[3:8, 3:8, 1:4] = 1
+    out = dicomseg.write_dicom_seg(mask, series, tmp_path / "a.dcm")
+    back = io.read_mask(out, reference=img)
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(back) > 0, sitk.GetArrayFromImage(mask) > 0)
+    (tmp_path / "b").mkdir()
+    no_for = _series_without(tmp_path / "b", "0020|0052")
+    rc = cli.main(["regions", "--image", str(no_for), "--mask", str(tmp_path / "a.dcm"),
+                   "--out", str(tmp_path / "out" / "r.dcm")])
+    err = capsys.readouterr().err
+    assert rc == 1 and "has no Frame of Reference UID (0020,0052)" in err and str(no_for) in err
+    assert not (tmp_path / "out" / "r.dcm").exists()

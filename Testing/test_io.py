@@ -115,6 +115,16 @@ def test_a_folder_of_several_series_is_read_by_one_rule_and_says_so(tmp_path, ca
     assert case.meta["dicom_series_uid"] == "1.2.3.6"
 
 
+def test_a_series_with_a_missing_slice_is_refused(tmp_path):
+    """ITK spaces the slices of a series evenly (with only its own warning), so a series with a
+    missing slice was read on a distorted grid: every slice past the gap misplaced."""
+    img = _image(shape=(8, 16, 16), value=-1000.0, dtype=np.int16)
+    _write_series(img, tmp_path, "1.2.3.8", "gap", "s", slices=[0, 1, 2, 4, 5, 6, 7])
+    with pytest.raises(UnreadableFileError, match=r"not evenly spaced: 4 mm between slices 3 "
+                       r"and 4 where the others are 2 mm apart \(1 uneven gap"):
+        io.read_image(tmp_path)
+
+
 def _values_image(arr):
     img = sitk.GetImageFromArray(np.asarray(arr))
     img.SetSpacing((0.8, 0.8, 3.0))

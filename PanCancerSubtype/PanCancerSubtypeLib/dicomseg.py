@@ -291,6 +291,24 @@ def read_series_datasets(folder: PathLike, series_uid: Optional[str] = None) -> 
     return by_series[series_uid]
 
 
+def check_seg_source(folder: PathLike) -> None:
+    """Before any work: the series a DICOM SEG written for ``folder`` would reference
+    (:func:`PanCancerSubtypeLib.io.dicom_series_uid`) has the Frame of Reference UID the SEG
+    must share; else :class:`~.errors.UnreadableFileError` naming the folder."""
+    import pydicom
+
+    from .io import dicom_series_uid
+
+    folder = Path(folder)
+    uid = dicom_series_uid(folder)
+    files = sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder), uid)
+    ds = pydicom.dcmread(files[0], stop_before_pixels=True)
+    if not str(getattr(ds, "FrameOfReferenceUID", "") or "").strip():
+        raise UnreadableFileError(
+            f"series {uid} has no Frame of Reference UID (0020,0052), which a DICOM SEG must "
+            f"reference: write the mask as .nii.gz, .nrrd or .seg.nrrd instead", source=folder)
+
+
 def is_dicom_seg_path(path: PathLike) -> bool:
     """An output path that asks for a DICOM SEG (``.dcm``)."""
     return str(path).lower().endswith(".dcm")
@@ -331,6 +349,9 @@ def write_dicom_seg(mask: sitk.Image, source: Union[PathLike, Sequence], out: Pa
     if arr.ndim != 3:
         raise ValueError(f"{out}: a 3D mask is required, got {arr.ndim}D")
     frames = _frames_for_datasets(mask, datasets, str(out))
+    for ds in datasets:     # (type 2: may be empty; the SEG's pixel measures need it)
+        if not str(getattr(ds, "SliceThickness", "") or "").strip():
+            ds.SliceThickness = f"{float(mask.GetSpacing()[2]):.6g}"
     present = [int(v) for v in np.unique(arr) if v != 0]
     if not present:
         raise EmptyMaskError("mask has no foreground voxel; nothing to write", source=str(out))

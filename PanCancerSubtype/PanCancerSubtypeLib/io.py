@@ -181,13 +181,42 @@ def _read_dicom_series(folder: Path, series_uid: Optional[str]) -> sitk.Image:
     files = reader.GetGDCMSeriesFileNames(str(folder), uid)
     reader.SetFileNames(files)
     reader.MetaDataDictionaryArrayUpdateOn()
-    img = reader.Execute()
+    shown = sitk.ProcessObject.GetGlobalWarningDisplay()
+    sitk.ProcessObject.SetGlobalWarningDisplay(False)   # (its uneven-slices warning: below)
+    try:
+        img = reader.Execute()
+    finally:
+        sitk.ProcessObject.SetGlobalWarningDisplay(shown)
+    _check_even_slices(reader, len(files), img, folder)
     try:
         img.SetMetaData("0008|0060", reader.GetMetaData(0, "0008|0060"))  # Modality
     except RuntimeError:
         pass
     img.SetMetaData("0020|000e", uid)       # the series read (provenance, the SEG's reference)
     return img
+
+
+def _check_even_slices(reader, n: int, img: sitk.Image, folder: Path) -> None:
+    """A series whose slice positions (0020,0032) are not evenly spaced along the slices'
+    normal (a missing slice, two acquisitions in one series) is refused: ITK would space them
+    evenly, misplacing every slice past the gap."""
+    if n < 3:
+        return
+    try:
+        pos = np.array([[float(v) for v in reader.GetMetaData(i, "0020|0032").split("\\")]
+                        for i in range(n)])
+    except (RuntimeError, ValueError):
+        return                              # no positions: nothing to check
+    normal = np.asarray(img.GetDirection(), float).reshape(3, 3)[:, 2]
+    gaps = np.abs(np.diff(pos @ normal))
+    step = float(np.median(gaps))
+    bad = np.nonzero(np.abs(gaps - step) > max(0.05, 0.05 * step))[0]
+    if bad.size:
+        i = int(bad[0])
+        raise UnreadableFileError(
+            f"the series' slices are not evenly spaced: {gaps[i]:.3g} mm between slices {i + 1} "
+            f"and {i + 2} where the others are {step:.3g} mm apart ({bad.size} uneven gap(s); a "
+            f"missing slice?); export the series again", source=folder)
 
 
 def check_volume(img: sitk.Image, source: Optional[str] = None) -> None:

@@ -140,7 +140,12 @@ def mask_output(path: str, option: str, image: Optional[str] = None):
     if image is not None and not os.path.isdir(image):
         raise UsageError(f"a DICOM SEG (.dcm) references the DICOM series it was drawn on; give "
                          f"that series folder as --image (got the file {image})", source=option)
-    return check_output_path(path, option, extensions=(".dcm",))
+    out = check_output_path(path, option, extensions=(".dcm",))
+    if image is not None:
+        from ..dicomseg import check_seg_source
+
+        check_seg_source(image)
+    return out
 
 
 def columns_present(table, columns, option: str, source: str) -> None:
