@@ -184,3 +184,52 @@ def test_evaluate_segmentation_writes_strict_json_and_names_the_files(tmp_path, 
                      str(tmp_path / "ref.nii.gz")]) == 1
     err = capsys.readouterr().err
     assert "other.nii.gz" in err and "ref.nii.gz" in err and "spacing" in err
+
+
+def test_evaluate_segmentation_reads_references_as_the_other_commands_do(tmp_path, capsys,
+                                                                           caplog):
+    """A multi-label reference counts every label (as documented) with a warning naming them; a
+    Slicer .seg.nrrd is read by segment name (layers too); the same grid stored in another
+    voxel order is reordered, not refused (an audit found the first silent, the second refused
+    or merged, the third refused)."""
+    import json
+
+    import numpy as np
+    import SimpleITK as sitk
+    import slicerio
+
+    pred = np.zeros((8, 10, 12), np.uint8)
+    pred[2:6, 3:7, 4:8] = 1
+    lab = pred.copy()
+    lab[2:6, 3:7, 8:10] = 2                                 # a neighbour, not the tumour
+    img = sitk.GetImageFromArray(pred)
+    img.SetSpacing((1.0, 1.0, 2.0))
+    sitk.WriteImage(img, str(tmp_path / "pred.nii.gz"))
+    multi = sitk.GetImageFromArray(lab)
+    multi.CopyInformation(img)
+    sitk.WriteImage(multi, str(tmp_path / "multi.nii.gz"))
+    sitk.WriteImage(sitk.DICOMOrient(img, "RAS"), str(tmp_path / "ras.nii.gz"))
+    ijk = np.eye(4)
+    ijk[:3, :3] = np.diag(img.GetSpacing())
+    seg = slicerio.create_segmentation(pred.transpose(2, 1, 0).shape, ijk)
+    slicerio.add_segment(seg, (lab > 0).transpose(2, 1, 0), {"id": "S1", "name": "organ"})
+    slicerio.add_segment(seg, (lab == 1).transpose(2, 1, 0), {"id": "S2", "name": "GTV"})
+    slicerio.write_segmentation(str(tmp_path / "ref.seg.nrrd"), seg)
+
+    def dice(*args):
+        out = tmp_path / "m.json"
+        assert main(["evaluate-segmentation", "--pred", str(tmp_path / "pred.nii.gz"),
+                     "--out", str(out), *args]) == 0
+        return json.loads(out.read_text())["dice"]
+
+    with caplog.at_level("WARNING"):
+        assert dice("--ref", str(tmp_path / "multi.nii.gz")) == pytest.approx(2 * 64 / (64 + 96))
+    assert any("multi.nii.gz holds labels [1, 2]: every non-zero voxel counts" in r.getMessage()
+               for r in caplog.records)
+    assert dice("--ref", str(tmp_path / "multi.nii.gz"), "--ref-label", "1") == 1.0
+    assert dice("--ref", str(tmp_path / "ref.seg.nrrd"), "--ref-label", "GTV") == 1.0
+    assert dice("--ref", str(tmp_path / "ras.nii.gz")) == 1.0
+    capsys.readouterr()
+    assert main(["evaluate-segmentation", "--pred", str(tmp_path / "pred.nii.gz"), "--ref",
+                 str(tmp_path / "ref.seg.nrrd")]) == 1
+    assert "no segment was chosen (present: ['organ', 'GTV'])" in capsys.readouterr().err

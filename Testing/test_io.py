@@ -213,6 +213,26 @@ def test_seg_nrrd_named_segment(tmp_path):
     assert sitk.GetArrayViewFromImage(m2).sum() == 2 * 5 * 5
     with pytest.raises(LabelNotFoundError, match="liver"):
         io.read_mask(sp, "liver", reference=img)
+    with pytest.raises(LabelNotFoundError, match=r"no segment was chosen \(present: \['tumour', "
+                       r"'lymph node'\]\); the segmentation holds 2 segments: choose one by "
+                       r"its name"):
+        io.read_mask(sp, reference=img)
+    # overlapping segments are stored in layers, each numbering its segments from 1: a label
+    # value is then ambiguous (it took the union of the organ and the tumour, silently)
+    organ = np.zeros(arr.shape, bool)
+    organ[1:20, 2:18, 1:9] = True                           # holds the tumour
+    layered = slicerio.create_segmentation(arr.shape, ijk_to_lps)
+    slicerio.add_segment(layered, organ, {"id": "S1", "name": "organ"})
+    slicerio.add_segment(layered, arr == 1, {"id": "S2", "name": "tumour"})
+    lp2 = tmp_path / "layers.seg.nrrd"
+    slicerio.write_segmentation(str(lp2), layered)
+    assert sorted(s["layer"] for s in layered["segments"]) == [0, 1]
+    with pytest.raises(LabelNotFoundError, match=r"label value\(s\) \[1\] name 2 segments in "
+                       r"different layers .*organ \(layer 0, value 1\).*choose the segment by "
+                       r"its name"):
+        io.read_mask(lp2, 1, reference=img)
+    assert sitk.GetArrayViewFromImage(io.read_mask(lp2, "tumour", reference=img)).sum() == \
+        3 * 6 * 8
 
 
 @pytest.mark.shared_data

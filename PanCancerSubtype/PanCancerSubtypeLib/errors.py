@@ -77,12 +77,13 @@ class LabelNotFoundError(PanCancerSubtypeError, ValueError):
     """None of the requested labels (or the named segment / ROI) is present."""
 
     def __init__(self, requested: Iterable, present: Iterable, source: Optional[str] = None,
-                 what: str = "label", hint: str = ""):
+                 what: str = "label", hint: str = "", head: Optional[str] = None):
         self.requested = list(requested)
         self.present = list(present)
-        super().__init__(
-            f"none of the requested {what}s {self.requested} is present "
-            f"(present: {self.present})" + (f"; {hint}" if hint else ""), source)
+        head = head or (f"none of the requested {what}s {self.requested} is present"
+                        if self.requested else f"no {what} was chosen")
+        super().__init__(f"{head} (present: {self.present})" + (f"; {hint}" if hint else ""),
+                         source)
 
 
 class GeometryMismatchError(PanCancerSubtypeError, ValueError):

@@ -630,9 +630,18 @@ def _read_seg_nrrd(path: Path, values: Optional[List[int]], name: Optional[str])
         if not chosen:
             raise LabelNotFoundError(values, [s.get("labelValue") for s in segments],
                                      source=str(path), what="segment label value")
+        if len({s.get("layer", 0) for s in chosen}) > 1:
+            # overlapping segments are stored in layers, each counting its values from 1
+            raise LabelNotFoundError(
+                values, [f"{s.get('name')} (layer {s.get('layer', 0)}, value "
+                         f"{s.get('labelValue', 1)})" for s in segments], source=str(path),
+                head=f"label value(s) {values} name {len(chosen)} segments in different "
+                     f"layers", hint="this segmentation stores overlapping segments in layers, "
+                     "each numbering its segments from 1: choose the segment by its name")
     else:
         if len(segments) != 1:
-            raise LabelNotFoundError(["<one segment name>"], names, source=str(path), what="segment")
+            raise LabelNotFoundError([], names, source=str(path), what="segment", hint=(
+                f"the segmentation holds {len(segments)} segments: choose one by its name"))
         chosen = segments
     voxels = seg["voxels"]
     m = np.zeros(voxels.shape[-3:], dtype=bool)
@@ -686,7 +695,8 @@ def rasterise_rtstruct(path: PathLike, reference: sitk.Image, roi: Optional[str]
     names = list(rois.values())
     if roi is None:
         if len(rois) != 1:
-            raise LabelNotFoundError(["<one ROI name>"], names, source=str(path), what="ROI")
+            raise LabelNotFoundError([], names, source=str(path), what="ROI", hint=(
+                f"the RTSTRUCT holds {len(rois)} ROIs: choose one by its name"))
         number = next(iter(rois))
     else:
         hits = [n for n, nm in rois.items() if nm == roi]

@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 
 from .checks import fraction, positive_float, positive_int
+
+log = logging.getLogger(__name__)
 
 #: semi-automatic methods of ``segment --method`` (as ``segmentation.semiauto.METHODS``)
 METHODS = ("click", "region_growing")
@@ -131,9 +134,11 @@ def register(sub):
     p.add_argument("--pred", required=True)
     p.add_argument("--ref", required=True)
     p.add_argument("--label", default=None,
-                   help="label value(s) of the foreground, e.g. 1 or 1,3,4 (default: non-zero; "
-                        "of a DICOM SEG: its segment numbers, default its only segment)")
-    p.add_argument("--ref-label", default=None, help="label(s) in the reference if different")
+                   help="label value(s) of the foreground, e.g. 1 or 1,3,4 (default: non-zero, "
+                        "with a warning when the file holds several labels); of a .seg.nrrd or "
+                        "an RTSTRUCT: a segment / ROI name or value (default: its only one); of "
+                        "a DICOM SEG: its segment numbers (default: its only segment)")
+    p.add_argument("--ref-label", default=None, help="the same for the reference, if different")
     p.add_argument("--out", default="-", help="metrics JSON (default: standard output)")
     p.set_defaults(func=run_evaluate)
 
@@ -327,39 +332,88 @@ def run_segment(args):
 
 
 def _read_evaluated(pred_path, ref_path, label, ref_label):
-    """The two masks of ``evaluate-segmentation`` and the labels that select them.  A DICOM SEG
-    (as ``segment --out x.dcm`` writes) holds only the frames of its non-empty slices: it is read
-    as the union of its segments (``--label`` / ``--ref-label``: segment numbers; default: its
-    only segment), 0/1, on the other mask's grid when its frames are slices of that grid."""
+    """The two masks of ``evaluate-segmentation`` and the labels that select them.
+
+    ``label`` / ``ref_label``: the options' text (``ref_label`` defaults to ``label``).
+    - A label map (NIfTI, NRRD, ...): label values (default: every non-zero voxel, with a
+      warning when it holds several labels).
+    - A Slicer ``.seg.nrrd`` or an RTSTRUCT: read by the package's mask rules
+      (``io.read_mask``: a segment / ROI by name or value, layers, the only segment by default).
+    - A DICOM SEG (as ``segment --out x.dcm`` writes, the frames of its non-empty slices only):
+      the union of its segments (numbers; default its only segment), 0/1, on the other mask's
+      grid.
+    A mask on the other's grid stored in another voxel order is reordered onto it."""
     from ..dicomseg import is_dicom_seg, read_dicom_seg
+    from ..errors import UsageError
+    from ..io import is_rtstruct, parse_label, read_mask
+    from ..voxel_order import reordered_onto
 
-    def numbers(values):
-        return None if values is None else [int(v) for v in values]
+    def kind(path):
+        if is_dicom_seg(path):
+            return "dicom-seg"
+        if str(path).lower().endswith(".seg.nrrd") or is_rtstruct(path):
+            return "segments"
+        return "labels"
 
-    ref_label = ref_label if ref_label is not None else label       # (as the metrics take it)
-    pred_seg, ref_seg = is_dicom_seg(pred_path), is_dicom_seg(ref_path)
-    if ref_seg and not pred_seg:
-        pred = _read_image(pred_path, "prediction")
-        ref = read_dicom_seg(ref_path, numbers(ref_label), reference=pred)
+    # --ref-label defaults to --label (as the metrics take it), unless that names a segment
+    # and the reference is a label map
+    if ref_label is None and not (label is not None and parse_label(label)[1] is not None
+                                  and kind(ref_path) == "labels"):
+        ref_label = label
+
+    def numbers(text, option):
+        if text is None:
+            return None
+        values, name = parse_label(text)
+        if name is not None:
+            raise UsageError(f"expected label values (numbers) for a label map, got {text!r}",
+                             source=option)
+        return values
+
+    def read(path, text, option, grid=None):
+        """(mask, its label values for the metrics)."""
+        k = kind(path)
+        if k == "dicom-seg":
+            return read_dicom_seg(path, numbers(text, option), reference=grid), [1.0]
+        if k == "segments":
+            return read_mask(path, text, reference=grid, geometry="strict"), [1.0]
+        return _read_image(path, option), numbers(text, option)
+
+    # the grid: a file that has one of its own (an RTSTRUCT and a DICOM SEG take the other's)
+    ref_first = kind(pred_path) != "labels" and kind(ref_path) == "labels" or \
+        (is_rtstruct(pred_path) and not is_rtstruct(ref_path))
+    if ref_first:
+        ref, ref_values = read(ref_path, ref_label, "--ref-label")
+        pred, values = read(pred_path, label, "--label", grid=ref)
     else:
-        ref = read_dicom_seg(ref_path, numbers(ref_label)) if ref_seg else \
-            _read_image(ref_path, "reference")
-        pred = read_dicom_seg(pred_path, numbers(label), reference=ref) if pred_seg else \
-            _read_image(pred_path, "prediction")
-    return pred, ref, None if pred_seg else label, [1.0] if ref_seg else ref_label
+        pred, values = read(pred_path, label, "--label")
+        ref, ref_values = read(ref_path, ref_label, "--ref-label", grid=pred)
+    same = reordered_onto(ref, pred)        # (the same grid, its voxels in another order)
+    if same is not None:
+        ref = same
+    for img, vals, path, option in ((pred, values, pred_path, "--label"),
+                                    (ref, ref_values, ref_path, "--ref-label")):
+        if vals is None:
+            import numpy as np
+            import SimpleITK as sitk
+
+            present = np.unique(sitk.GetArrayViewFromImage(img))
+            present = [v for v in present.tolist() if v != 0]
+            if len(present) > 1:
+                log.warning("%s holds labels %s: every non-zero voxel counts as the mask; give "
+                            "%s to choose", path, [int(v) if float(v).is_integer() else v
+                                                   for v in present[:10]], option)
+    return pred, ref, values, ref_values
 
 
 def run_evaluate(args):
     from ..files import atomic_write_text, check_output_path, to_jsonable
     from ..segmentation import evaluate_segmentation
 
-    def labels(text, option):
-        return _floats(text, None, option) if text is not None else None
-
-    label, ref_label = labels(args.label, "--label"), labels(args.ref_label, "--ref-label")
     if args.out != "-":
         check_output_path(args.out, "--out")
-    pred, ref, label, ref_label = _read_evaluated(args.pred, args.ref, label, ref_label)
+    pred, ref, label, ref_label = _read_evaluated(args.pred, args.ref, args.label,
+                                                  args.ref_label)
     m = evaluate_segmentation(pred, ref, label=label, ref_label=ref_label,
                               names=(str(args.pred), str(args.ref)))
     m = {"pred": args.pred, "ref": args.ref, **m}
