@@ -117,6 +117,21 @@ def test_manifest_validation(tmp_path):
         read_manifest(tmp_path / "none.csv")
 
 
+def test_manifest_in_excels_windows_encoding_and_cells_with_spaces(tmp_path, caplog):
+    # Excel's "CSV (Comma delimited)" on Windows writes Windows-1252: read, with a warning; a
+    # binary file is still no manifest; spaces typed after a comma are not part of a path
+    p = tmp_path / "m.csv"
+    p.write_bytes("ID,Image,Mask\nPatiënt Ü, sub dir/a.nrrd ,b.nrrd\n".encode("cp1252"))
+    with caplog.at_level("WARNING"):
+        m = read_manifest(p)
+    assert m.loc[0, "ID"] == "Patiënt Ü"
+    assert m.loc[0, "Image"] == str((tmp_path / "sub dir" / "a.nrrd").resolve())
+    assert any("not UTF-8 text; read as Windows-1252" in r.getMessage() for r in caplog.records)
+    p.write_bytes(b"ID,Image\x00,Mask\n\xff\xfe\x00x,a,b\n")
+    with pytest.raises(ManifestError, match="is not a text"):
+        read_manifest(p)
+
+
 @pytest.mark.shared_data
 def test_shared_cases_manifest_aliases(shared_data):
     m = read_manifest(shared_data / "cases.csv")

@@ -248,6 +248,17 @@ def test_rtstruct_matches_nifti_mask(shared_data):
     assert dice > 0.99, dice
     with pytest.raises(LabelNotFoundError, match="GTV-2"):
         io.read_mask(rs, "GTV-2", reference=img)
+    # the same grid stored sagittally (SLP) or RAS: the contours are flat along another stored
+    # axis; the same voxels (it was refused as "not parallel to the image slices")
+    from PanCancerSubtypeLib.voxel_order import reordered_onto
+
+    for code in ("SLP", "RAS"):
+        other = sitk.DICOMOrient(img, code)
+        m = io.read_mask(rs, "GTV-1", reference=other)
+        back = sitk.GetArrayFromImage(reordered_onto(m, img)).astype(bool)
+        np.testing.assert_array_equal(back, m_rt)
+    with pytest.raises(UnreadableFileError, match="an RTSTRUCT has no voxel grid of its own"):
+        io.read_mask(rs, "GTV-1")
 
 
 @pytest.mark.shared_data

@@ -553,7 +553,10 @@ def read_mask(path: PathLike, label: LabelSpec = None, reference: Optional[sitk.
         check_grid(mask, source=src)
     elif is_rtstruct(path):
         if reference is None:
-            raise ValueError(f"{src}: an RTSTRUCT needs the image (reference grid) to be rasterised")
+            raise UnreadableFileError(
+                "an RTSTRUCT has no voxel grid of its own: it is read with the image it was drawn "
+                "on (features, regions, agreement); convert it to a label map (e.g. in 3D "
+                "Slicer) for a command without an image", source=src)
         mask = rasterise_rtstruct(path, reference, roi=name if name else None)
     else:
         img = read_image(path, check=False)
@@ -710,35 +713,44 @@ def rasterise_rtstruct(path: PathLike, reference: sitk.Image, roi: Optional[str]
     spacing = np.asarray(reference.GetSpacing())
     direction = np.asarray(reference.GetDirection()).reshape(3, 3)
     inv = np.linalg.inv(direction * spacing)  # physical -> index
-    planes: Dict[float, np.ndarray] = {}      # continuous slice index -> filled plane (y, x)
+    contours = []
     for rc in getattr(ds, "ROIContourSequence", []):
         if int(rc.ReferencedROINumber) != number:
             continue
         for c in getattr(rc, "ContourSequence", []):
             pts = np.asarray(c.ContourData, dtype=float).reshape(-1, 3)
-            if len(pts) < 3:
-                continue
-            idx = (pts - origin) @ inv.T  # continuous index (x, y, z)
-            k = idx[:, 2]
-            if np.ptp(k) > 0.5:
-                raise ValueError(f"{path}: contour is not parallel to the image slices")
-            key = round(float(k.mean()), 3)   # (a plane: its contours agree to 1/1000 slice)
-            rr, cc = draw_polygon(idx[:, 1], idx[:, 0], shape=(size[1], size[0]))
-            sl = planes.setdefault(key, np.zeros((size[1], size[0]), dtype=np.uint8))
-            filled = np.zeros_like(sl)
-            filled[rr, cc] = 1
-            sl ^= filled
+            if len(pts) >= 3:
+                contours.append((pts - origin) @ inv.T)   # continuous index (x, y, z)
+    # the slice axis: the index axis along which every contour is flat (z for an axial series;
+    # another for the same grid stored sagittally or coronally)
+    flat = [a for a in (2, 1, 0) if all(np.ptp(c[:, a]) <= 0.5 for c in contours)]
+    if contours and not flat:
+        raise ValueError(f"{path}: contour is not parallel to the image slices")
+    a = flat[0] if flat else 2
+    b, c2 = [x for x in range(3) if x != a]                # the in-plane index axes
+    plane_shape = (size[c2], size[b])                      # (rows, columns) of a slice
+    planes: Dict[float, np.ndarray] = {}      # continuous slice index -> filled plane
+    for idx in contours:
+        key = round(float(idx[:, a].mean()), 3)   # (a plane: its contours agree to 1/1000 slice)
+        rr, cc = draw_polygon(idx[:, c2], idx[:, b], shape=plane_shape)
+        sl = planes.setdefault(key, np.zeros(plane_shape, dtype=np.uint8))
+        filled = np.zeros_like(sl)
+        filled[rr, cc] = 1
+        sl ^= filled
     ks = np.array(sorted(planes))
     half = 0.5 * (float(np.median(np.diff(ks))) if len(ks) > 1 else 1.0)
     out = np.zeros(size[::-1], dtype=np.uint8)  # z, y, x
-    for kk in range(size[2]):
+    axis = 2 - a                                # the slice axis of the (z, y, x) array
+    for kk in range(size[a]):
         if not len(ks):
             break
         j = int(np.argmin(np.abs(ks - kk)))     # (a tie: the lower plane)
         d = abs(ks[j] - kk)
         # half-way between two planes: the lower one's; beyond the last plane, only nearer
         if d < half - 1e-6 or (d <= half + 1e-6 and ks[0] <= kk <= ks[-1]):
-            out[kk] = planes[ks[j]]
+            sel = [slice(None)] * 3
+            sel[axis] = kk
+            out[tuple(sel)] = planes[ks[j]]     # (rows: index axis c2, columns: b; c2 > b)
     if not out.any():
         raise EmptyMaskError(f"ROI {rois[number]!r} has no contour on the image grid", source=str(path))
     off = np.abs(ks - np.round(ks))
@@ -746,7 +758,7 @@ def rasterise_rtstruct(path: PathLike, reference: sitk.Image, roi: Optional[str]
                     or abs(2 * half - 1.0) > 0.1):
         log.warning("%s: the ROI's %d contour planes (every %.3g mm) are not the image's slices "
                     "(%.3g mm apart): each slice takes the nearest contour plane", path, len(ks),
-                    2 * half * float(spacing[2]), float(spacing[2]))
+                    2 * half * float(spacing[a]), float(spacing[a]))
     img = sitk.GetImageFromArray(out)
     img.CopyInformation(reference)
     return img

@@ -3,6 +3,7 @@ their masks (:func:`read_manifest`) and a manifest of clicks (:func:`read_click_
 the columns are described in :mod:`PanCancerSubtypeLib.cohort`."""
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional
@@ -10,6 +11,9 @@ from typing import Dict, List, Mapping, Optional
 import pandas as pd
 
 from ..errors import ManifestError, format_numbers
+
+log = logging.getLogger(__name__)
+_WARNED_ENCODING: set = set()     # (a manifest is read more than once per run: one warning)
 
 _ALIASES = {
     "id": "ID", "case_id": "ID", "case": "ID", "patientid": "ID",
@@ -30,9 +34,25 @@ def read_manifest_csv(path, what: str = "manifest") -> pd.DataFrame:
     if not path.is_file():
         raise ManifestError(f"{what} file does not exist", source=path)
     try:
-        return pd.read_csv(path, dtype=str, keep_default_na=False)
-    except UnicodeDecodeError:
-        raise ManifestError("is not a text (CSV) file", source=path) from None
+        try:
+            return pd.read_csv(path, dtype=str, keep_default_na=False)
+        except UnicodeDecodeError:
+            # a text file in another encoding (Excel's "CSV (Comma delimited)" on Windows writes
+            # Windows-1252), not a binary one (NUL bytes)
+            with open(path, "rb") as fh:
+                head = fh.read(65536)
+            if b"\0" in head:
+                raise ManifestError("is not a text (CSV) file", source=path) from None
+            try:
+                df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="cp1252")
+            except UnicodeDecodeError:
+                raise ManifestError("is not a text (CSV) file: neither UTF-8 nor Windows-1252 "
+                                    "text", source=path) from None
+            if str(path) not in _WARNED_ENCODING:
+                _WARNED_ENCODING.add(str(path))
+                log.warning("%s: not UTF-8 text; read as Windows-1252 (Excel's CSV on Windows): "
+                            "save it as \"CSV UTF-8\" to be sure of its accents", path)
+            return df
     except (ValueError, OSError) as exc:  # pandas parser errors, an empty file
         raise ManifestError(f"cannot be read as a CSV table "
                             f"({' '.join(str(exc).split())[:200]})", source=path) from None
@@ -64,6 +84,9 @@ def normalise_manifest(df: pd.DataFrame, base_dir=".", source: str = "manifest")
         if c not in df.columns:
             df[c] = ""
     df = df.fillna("")
+    for c in ("ID", "Image", "Mask", "Label", "Organ", "CancerType", "Modality", "OrganMask",
+              "OrganLabel"):
+        df[c] = [str(v).strip() for v in df[c]]      # (", x.nii.gz" typed after a comma)
     base = Path(base_dir)
     for c in ("Image", "Mask", "OrganMask"):
         df[c] = [str((base / v).resolve()) if v and not os.path.isabs(v) else v for v in df[c]]
