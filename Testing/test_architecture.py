@@ -148,6 +148,7 @@ RULE_OWNERS = {
     # function or constant name -> the one module allowed to define it
     "sha256_file": "PanCancerSubtypeLib.files",
     "atomic_write_text": "PanCancerSubtypeLib.files",
+    "save_figure": "PanCancerSubtypeLib.files",
     "write_json": "PanCancerSubtypeLib.files",
     "json_default": "PanCancerSubtypeLib.files",
     "to_jsonable": "PanCancerSubtypeLib.files",

@@ -348,7 +348,9 @@ def scatter_figure(result: AgreementResult, feature_names: Optional[Sequence[str
         if i >= len(names) - ncol:
             ax.set_xlabel(a, fontsize=8)
     if path:
-        fig.savefig(path, dpi=110)
+        from .files import save_figure
+
+        save_figure(fig, path, dpi=110)
     return fig
 
 
@@ -379,7 +381,9 @@ def icc_figure(table: pd.DataFrame, path=None, groups: Sequence[str] = ("regiona
     ax.set_xlim(min(-0.2, float(np.nanmin(table["ci_low"])) if len(table) else -0.2), 1.02)
     ax.set_xlabel("ICC(3,1) with 95% CI")
     if path:
-        fig.savefig(path, dpi=110)
+        from .files import save_figure
+
+        save_figure(fig, path, dpi=110)
     return fig
 
 

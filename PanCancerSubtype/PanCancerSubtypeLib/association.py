@@ -416,7 +416,9 @@ def volcano_plot(result: pd.DataFrame, fdr: float = 0.05, path: Optional[str] = 
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=8, loc="upper left")
     if path:
-        fig.savefig(path, dpi=120)
+        from .files import save_figure
+
+        save_figure(fig, path, dpi=120)
     return fig
 
 
@@ -448,7 +450,9 @@ def association_heatmap(result: pd.DataFrame, top: int = 30, fdr: float = 0.05,
     ax.set_title(title, fontsize=10)
     fig.colorbar(im, ax=ax, shrink=0.6)
     if path:
-        fig.savefig(path, dpi=120)
+        from .files import save_figure
+
+        save_figure(fig, path, dpi=120)
     return fig
 
 

@@ -265,11 +265,11 @@ def read_series_datasets(folder: PathLike, series_uid: Optional[str] = None) -> 
     """The image datasets of one DICOM series in ``folder`` (pixel data included).
 
     Without ``series_uid`` the series that :func:`PanCancerSubtypeLib.io.read_image` reads
-    (:func:`PanCancerSubtypeLib.io.dicom_series_uid`).
+    (:func:`PanCancerSubtypeLib.dicom.dicom_series_uid`).
     """
     import pydicom
 
-    from .io import dicom_series_uid
+    from .dicom import dicom_series_uid
 
     folder = Path(folder)
     if series_uid is None:
@@ -293,11 +293,11 @@ def read_series_datasets(folder: PathLike, series_uid: Optional[str] = None) -> 
 
 def check_seg_source(folder: PathLike) -> None:
     """Before any work: the series a DICOM SEG written for ``folder`` would reference
-    (:func:`PanCancerSubtypeLib.io.dicom_series_uid`) has the Frame of Reference UID the SEG
+    (:func:`PanCancerSubtypeLib.dicom.dicom_series_uid`) has the Frame of Reference UID the SEG
     must share; else :class:`~.errors.UnreadableFileError` naming the folder."""
     import pydicom
 
-    from .io import dicom_series_uid
+    from .dicom import dicom_series_uid
 
     folder = Path(folder)
     uid = dicom_series_uid(folder)

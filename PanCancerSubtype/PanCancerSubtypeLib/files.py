@@ -94,6 +94,17 @@ def atomic_path(path: PathLike, keep_extension: bool = True) -> Iterator[Path]:
         raise
 
 
+
+def save_figure(fig, path: PathLike, dpi: int = 120, **kw) -> None:
+    """Write a matplotlib figure whole or not at all (:func:`atomic_path`; the format from the
+    extension).  A case name in a script the font lacks (CJK) is drawn as boxes without
+    matplotlib's glyph warning."""
+    import warnings
+
+    with atomic_path(path) as tmp, warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Glyph .* missing from font")
+        fig.savefig(tmp, dpi=dpi, **kw)
+
 def atomic_write_bytes(path: PathLike, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically (parent folders are created)."""
     path = Path(path)

@@ -31,10 +31,9 @@ def _figure(figsize):
 
 def _save(fig, path: Optional[str], dpi: int = 120):
     if path:
-        from .files import atomic_path
+        from .files import save_figure
 
-        with atomic_path(path) as tmp:  # the whole PNG or none; umask permissions
-            fig.savefig(tmp, dpi=dpi)
+        save_figure(fig, path, dpi=dpi)     # the whole PNG or none; umask permissions
     return fig
 
 

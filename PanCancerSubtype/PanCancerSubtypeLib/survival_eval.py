@@ -581,7 +581,9 @@ def calibration_plot(results: Sequence[CalibrationResult], path: Optional[str] =
     ax.set_title(title or "Calibration", fontsize=10)
     ax.legend(fontsize=7, loc="upper left")
     if path:
-        fig.savefig(path, dpi=120)
+        from .files import save_figure
+
+        save_figure(fig, path, dpi=120)
     return fig
 
 
@@ -610,7 +612,9 @@ def decision_curve_plot(dca: pd.DataFrame, t: float, path: Optional[str] = None,
     ax.set_title(f"Decision curves at t = {t:g}", fontsize=10)
     ax.legend(fontsize=7)
     if path:
-        fig.savefig(path, dpi=120)
+        from .files import save_figure
+
+        save_figure(fig, path, dpi=120)
     return fig
 
 

@@ -49,10 +49,9 @@ def _csv(df, path, index=False) -> None:
 
 
 def _png(fig, path) -> None:
-    from ..files import atomic_path
+    from ..files import save_figure
 
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=120)
+    save_figure(fig, path, dpi=120)
 
 
 
