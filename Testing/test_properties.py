@@ -179,12 +179,17 @@ def groups():
     return make_groups("radiomics,regional", FAST)
 
 
-def _row(arr_img, arr_mask, spacing, origin, direction, groups, label=None, modality="MR"):
+def _row(arr_img, arr_mask, spacing, origin, direction, groups, label=None, modality="MR",
+         order=None):
+    """The features of the case; ``order``: its images stored in that voxel order (an
+    orientation code: the same physical images, the arrays permuted and flipped)."""
     from PanCancerSubtypeLib.features import extract_features
 
     img = _image(arr_img, spacing, origin, direction)
     mk = _image(arr_mask, spacing, origin, direction, np.uint8)
     organ = _image(np.ones(arr_mask.shape, np.uint8), spacing, origin, direction)
+    if order is not None:
+        img, mk, organ = (sitk.DICOMOrient(x, order) for x in (img, mk, organ))
     case = io.load_case(img, mk, label=label, organ_mask=organ, modality=modality, case_id="p")
     return extract_features(case, instances=groups, on_error="record")
 
@@ -199,9 +204,10 @@ def _finite_or_recorded(row, groups):
 
 @PROFILE
 @given(lm=label_maps(max_labels=1), spacing=spacings, origin=origins, direction=directions(),
-       seed=st.integers(0, 1000))
+       seed=st.integers(0, 1000),
+       order=st.sampled_from(["RAS", "LAS", "LPI", "PIL", "SLP", "IRA", "ASR"]))
 def test_features_are_finite_or_the_reason_is_recorded_and_grid_invariant(
-        groups, lm, spacing, origin, direction, seed):
+        groups, lm, spacing, origin, direction, seed, order):
     arr, _ = lm
     values = _intensities(arr, seed)
     row = _row(values, arr, spacing, origin, direction, groups)
@@ -218,8 +224,14 @@ def test_features_are_finite_or_the_reason_is_recorded_and_grid_invariant(
     for k in ("original_firstorder_Mean", "original_firstorder_Minimum",
               "original_firstorder_Maximum", "original_firstorder_Variance"):
         assert row[k] == ref[k]
-    for k in [s.name for s in groups[1].specs()]:  # regional features: same arrays, same values
-        assert (row[k] == ref[k]) or (np.isnan(row[k]) and np.isnan(ref[k])), k
+    # the regional features (slices, parenchyma) are computed with the voxels in LPS order: the
+    # same physical image stored in another voxel order gives the same values (they used to be
+    # computed on the stored array, so a RAS file of an LPS series gave other values)
+    other = _row(values, arr, spacing, (0, 0, 0), np.eye(3), groups, order=order)
+    for k in [s.name for s in groups[1].specs()]:
+        assert (other[k] == ref[k]) or (np.isnan(other[k]) and np.isnan(ref[k])), k
+    for k in ("original_firstorder_Mean", "original_shape_VoxelVolume"):
+        assert other[k] == pytest.approx(ref[k], rel=1e-9)
 
 
 @PROFILE
