@@ -68,7 +68,7 @@ def test_resume_after_kill_computes_only_missing(cohort, tmp_path, kill_after_pa
     assert 2 <= len(done_before) < 6
     computed = []
     t = run_cohort(cohort, out, groups="radiomics", group_options=FAST, progress=False,
-                   callback=lambda d, n, cid: computed.append(cid))
+                   workers=1, callback=lambda d, n, cid: computed.append(cid))   # (in order)
     expected_missing = [f"case{i:03d}" for i in range(6) if f"{i:06d}.json" not in done_before]
     assert computed == expected_missing
     assert list(t["ID"]) == [f"case{i:03d}" for i in range(6)]  # no row lost or duplicated

@@ -253,7 +253,7 @@ class AgreementResult:
 def run_agreement(manifest, out_dir, groups="cross", group_options=None,
                   organ: Optional[str] = None, patient_column: Optional[str] = None,
                   rater_column: str = "Modality", raters: Optional[Sequence[str]] = None,
-                  workers: int = 1, resume: bool = True, n_boot: int = 2000, seed: int = 0,
+                  workers: Optional[int] = None, resume: bool = True, n_boot: int = 2000, seed: int = 0,
                   figures: bool = True, progress: bool = True,
                   command: Optional[str] = None) -> AgreementResult:
     """Features of every row of a paired manifest, then their agreement (module docstring).
@@ -452,7 +452,7 @@ def report_section(report, results: Dict[str, AgreementResult], anchor: str = "c
                              f"'{name}': ICC(3,1) with 95% interval; dotted 0.5, dashed 0.75")])
 
 
-def cross_modality_section(report, out_dir, data_dir=None, pairs=None, workers: int = 1,
+def cross_modality_section(report, out_dir, data_dir=None, pairs=None, workers: Optional[int] = None,
                            n_boot: int = 1000,
                            definitions: Sequence[str] = ("reference", "cross-modality"),
                            organ: str = "soft-tissue", shape: bool = True,

@@ -89,7 +89,8 @@ class DemoRun:
 
 # --------------------------------------------------------------------------------------------
 def run_demo(out: str = "demo_out", n: int = 120, seed: int = 2021, reps: int = 500,
-             k_min: int = 2, k_max: int = 8, workers: int = 2, encode: str = "auto",
+             k_min: int = 2, k_max: int = 8, workers: Optional[int] = None,
+             encode: str = "auto",
              data_dir: Optional[str] = None, real_cases: bool = True, n_boot: int = 200,
              pairs: Optional[str] = None, workflows: bool = True) -> Dict[str, Any]:
     """Run the whole pipeline (see module doc); returns the summary dict (also
@@ -98,10 +99,12 @@ def run_demo(out: str = "demo_out", n: int = 120, seed: int = 2021, reps: int = 
     the cross-modality section (default: the shared data's, when found and ``real_cases``).
     ``workflows``: add the related workflows to the report (association with patient variables,
     Cox model evaluation, intra- and peri-tumoural signatures, deep features; see
-    :func:`.demo_report.workflow_sections`)."""
+    :func:`.demo_report.workflow_sections`).  ``workers``: processes (default: the machine's
+    cores; the results are the same bytes whatever it is)."""
     import matplotlib
 
     matplotlib.use("Agg")
+    workers = int(workers or os.cpu_count() or 1)
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     t_all = time.perf_counter()

@@ -149,7 +149,7 @@ def widen(per_image: pd.DataFrame, long: pd.DataFrame, names: Sequence[str]) -> 
 
 
 def run_multi_image_cohort(manifest, out_csv, groups=None, group_options=None,
-                           workers: int = 1, scheduler: Optional[str] = None,
+                           workers: Optional[int] = None, scheduler: Optional[str] = None,
                            resume: bool = True, retry_errors: bool = False,
                            progress: bool = True, command: Optional[str] = None
                            ) -> pd.DataFrame:

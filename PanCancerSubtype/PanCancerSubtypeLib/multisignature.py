@@ -188,7 +188,7 @@ REPORT_PARAMS = {"setting": {"binWidth": 25}, "imageType": {"Original": {}},
 
 
 def report_section(report, manifest: pd.DataFrame, out_dir, time: str = "time",
-                   event: str = "event", width_mm: float = 5.0, workers: int = 1,
+                   event: str = "event", width_mm: float = 5.0, workers: Optional[int] = None,
                    params: Optional[Mapping] = None, seed: int = 0,
                    anchor: str = "peritumoural",
                    title: str = "Intra- and peri-tumoural radiomic signatures") -> Dict:

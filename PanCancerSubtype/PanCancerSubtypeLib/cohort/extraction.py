@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import threading
 import time
@@ -75,7 +76,7 @@ def _worker(args):
     return process_case(row, groups, group_options, instances=cache[key])
 
 
-def run_cohort(manifest, out_csv, groups=None, group_options=None, workers: int = 1,
+def run_cohort(manifest, out_csv, groups=None, group_options=None, workers: Optional[int] = None,
                scheduler: Optional[str] = None, resume: bool = True, retry_errors: bool = False,
                progress: bool = True, callback: Optional[Callable[[int, int, str], None]] = None,
                cancel: Optional[Callable[[], bool]] = None, command: Optional[str] = None
@@ -84,9 +85,10 @@ def run_cohort(manifest, out_csv, groups=None, group_options=None, workers: int 
 
     ``callback(done, total, case_id)`` is called after each case (for GUIs); ``cancel()`` returning
     True stops the run after the cases in flight (their results are kept; rerun to continue).
+    ``workers``: local processes (default: the machine's cores, at most one per case to do).
     Returns the output table.
     """
-    if int(workers) < 1:
+    if workers is not None and int(workers) < 1:
         raise UsageError(f"the number of workers must be >= 1, got {workers}", source="workers")
     if isinstance(manifest, pd.DataFrame):
         man = normalise_manifest(manifest)
@@ -120,7 +122,9 @@ def run_cohort(manifest, out_csv, groups=None, group_options=None, workers: int 
         if retry_errors:
             done = {k: v for k, v in done.items() if not v.get("error")}
     todo = [r for r in rows if r["ID"] not in done]
-    log.info("%d cases, %d already done, %d to compute", len(rows), len(rows) - len(todo), len(todo))
+    log.info("%d cases, %d already done, %d to compute", len(rows), len(rows) - len(todo),
+             len(todo))
+    workers = max(1, min(int(workers or os.cpu_count() or 1), len(todo)))
 
     parts_dir.mkdir(parents=True, exist_ok=True)
     index = {r["ID"]: i for i, r in enumerate(rows)}

@@ -33,7 +33,9 @@ def register(sub):
     p.add_argument("--organ", default=None,
                    help="organ for rows without one (parenchyma of the regional features), e.g. "
                         "soft-tissue for sarcomas")
-    p.add_argument("--workers", type=positive_int, default=1, help="local worker processes")
+    p.add_argument("--workers", type=positive_int, default=None,
+                   help="local worker processes (default: the machine's cores, at most one per "
+                        "image)")
     p.add_argument("--bootstrap", type=non_negative_int, default=2000,
                    help="bootstrap resamplings of the patients for the interval of the median ICC "
                         "(0: none)")

@@ -22,10 +22,12 @@ def register(sub):
                     "Several images per patient: columns Image_<name> and Mask_<name> (e.g. "
                     "Image_T1c, Mask_T1c, Image_FLAIR, Mask_FLAIR) give one row per patient with "
                     "<name>_-prefixed features.")
-    p.add_argument("--manifest", required=True, help="CSV manifest")
+    p.add_argument("--manifest", required=True,
+                   help="CSV manifest (relative paths are relative to its folder)")
     p.add_argument("--out", required=True, help="output CSV")
-    p.add_argument("--workers", type=positive_int, default=1,
-                   help="local worker processes (default 1)")
+    p.add_argument("--workers", type=positive_int, default=None,
+                   help="local worker processes (default: the machine's cores, at most one per "
+                        "case)")
     add_run_options(p)
     add_feature_options(p)
     p.set_defaults(func=run)
@@ -43,7 +45,8 @@ def register(sub):
                     "and OUT_DIR/manifest.csv (the cases segmented, for cohort-features). A "
                     "failing case is recorded and the run goes on (exit code 1 at the end when "
                     "any case failed). Rerun the same command to resume.")
-    p.add_argument("--manifest", required=True, help="CSV manifest of clicks")
+    p.add_argument("--manifest", required=True,
+                   help="CSV manifest of clicks (relative paths are relative to its folder)")
     p.add_argument("--out-dir", required=True, help="output folder")
     p.add_argument("--workers", type=positive_int, default=None,
                    help="local worker processes (default: the machine's cores, at most one per "

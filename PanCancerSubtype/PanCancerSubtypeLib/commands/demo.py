@@ -1,8 +1,6 @@
 """``pancancer-subtype demo``: the whole pipeline on a synthetic pan-cancer cohort, with a report."""
 from __future__ import annotations
 
-import os
-
 from .checks import non_negative_int, positive_int
 
 
@@ -25,8 +23,8 @@ def register(sub):
                    help="consensus resamplings (default 500)")
     p.add_argument("--k-min", type=positive_int, default=2)
     p.add_argument("--k-max", type=positive_int, default=8)
-    p.add_argument("--workers", type=positive_int, default=min(2, os.cpu_count() or 1),
-                   help="worker processes (default: 2 or the number of CPUs if fewer)")
+    p.add_argument("--workers", type=positive_int, default=None,
+                   help="worker processes (default: the machine's cores)")
     p.add_argument("--encode", choices=["auto", "autoencoder", "pca", "none"], default="auto",
                    help="encoder before clustering: auto = the autoencoder or PCA, whichever "
                         "reconstructs held-out tumours better (both errors are reported)")
