@@ -94,7 +94,7 @@ class PanCancerFeaturesParameterNode:
     outputModel: vtkMRMLModelNode
     manifestPath: pathlib.Path
     cohortOutput: pathlib.Path
-    workers: Annotated[int, WithinRange(1, 64)] = 2
+    workers: Annotated[int, WithinRange(1, 64)] = max(1, min(64, os.cpu_count() or 1))
 
 
 #
@@ -279,7 +279,7 @@ class PanCancerFeaturesLogic(ScriptedLoadableModuleLogic):
         return logic.spharm_model(volumeNode, segmentationNode, segment, degree=degree, mode=mode,
                                   model_node=modelNode, scene=slicer.mrmlScene)
 
-    def startCohort(self, jobs, manifestPath, outputCsv, workers=2, groups=("shape", "regional"),
+    def startCohort(self, jobs, manifestPath, outputCsv, workers=None, groups=("shape", "regional"),
                     shapeMode="robust", shapeInterpolation="linear",
                     regionalDefinition="reference"):
         """Run ``pancancer-subtype cohort-features`` in the background (resumes a partial run);

@@ -218,13 +218,15 @@ def spharm(volume, segmentation, segment: str, degree: int, model, workdir: str,
     return PanelJob("SPHARM reconstruction", [(JOBS, args)], finish, workdir)
 
 
-def cohort_features(manifest: str, out_csv: str, scene, workers: int = 2,
+def cohort_features(manifest: str, out_csv: str, scene, workers: Optional[int] = None,
                     groups: Sequence[str] = ("shape", "regional"), shape_mode: str = "robust",
                     shape_interpolation: str = "linear", regional_definition: Optional[str] = None,
                     extra_paths: Sequence[str] = ()) -> PanelJob:
-    """``pancancer-subtype cohort-features`` (resumes a partial run); the CSV becomes a table."""
+    """``pancancer-subtype cohort-features`` (resumes a partial run; ``workers``: default the
+    machine's cores); the CSV becomes a table."""
     args = ["cohort-features"] + option("manifest", manifest) + option("out", out_csv) + \
-        option("workers", int(workers)) + option("groups", ",".join(groups)) + \
+        option("workers", None if workers is None else int(workers)) + \
+        option("groups", ",".join(groups)) + \
         option("shape-mode", shape_mode) + option("shape-interpolation", shape_interpolation) + \
         option("regional-definition", regional_definition)
 
