@@ -1586,31 +1586,6 @@ def test_lung_choice_does_not_grow_with_the_rays():
         assert prob.likelihood([seed])["details"]["ct"]["lung"] is False, ray
 
 
-def test_the_lung_model_of_a_homogeneous_mass_says_how_to_choose_another():
-    """CT: a hypodense lesion (30 HU, radius 12 mm) in homogeneous solid tissue (60 HU, as
-    liver) whose top lies 36 mm above the click, under aerated lung (-850 HU) straight beyond
-    it: the lung rule's second clause (a homogeneous solid mass with air in the 60 mm around,
-    little within 30 mm) takes it for a large lung mass, as on two liver cases of pass 45.  The
-    result says so and how to choose the generic model; a nodule in the lung (air within 30
-    mm) gets no such sentence."""
-    sp = (2.0, 2.0, 2.0)
-    shape = (50, 60, 60)
-    z, y, x = np.ogrid[:shape[0], :shape[1], :shape[2]]
-    lesion = ((z - 30) ** 2 + (y - 30) ** 2 + (x - 30) ** 2) * 4.0 <= 12.0 ** 2
-    arr = np.where(z < 12, -850.0, np.where(lesion, 30.0, 60.0))
-    arr = arr + np.random.default_rng(2).normal(0, 8, shape)
-    im = _image(arr, sp)
-    r = seg.segment_click(im, [_pt(im, (30, 30, 30))], modality="CT")
-    hint = [w for w in r.warnings if "--appearance generic" in w]
-    assert r.model == "lung" and len(hint) == 1, (r.model, r.warnings)
-    assert "homogeneous solid mass with aerated lung within 60 mm" in hint[0]
-    g = seg.segment_click(im, [_pt(im, (30, 30, 30))], modality="CT", model="generic")
-    assert not [w for w in g.warnings if "--appearance generic" in w]
-    nod, _, _ = _lung_nodule()
-    n = seg.segment_click(nod, [_pt(nod, (15, 36, 36))], modality="CT")
-    assert n.model == "lung" and not [w for w in n.warnings if "--appearance" in w]
-
-
 def test_air_beyond_fat_counts_the_rays_that_reach_air_through_fat():
     """Hand-worked rays (0.5 mm samples, 8 mm window = 16 samples, at least 25 % fat): a ray
     through 3 mm of fat (6 of its last 16 samples before the air) counts, a ray from soft

@@ -224,7 +224,7 @@ class ClickResult:
 
 def result_warnings(p: ClickParameters, p_used: ClickParameters, conf: Optional[float],
                     mask: np.ndarray, spacing_zyx, tiny: bool, boundary_fraction: float,
-                    boxed: bool, details: Dict[str, Any], beyond: float,
+                    boxed: bool, lung_level: Optional[float], beyond: float,
                     fill: Optional[float], span: Optional[float],
                     outside: Sequence[Tuple[int, Any]] = (),
                     point_like_mm: Optional[float] = None,
@@ -241,16 +241,11 @@ def result_warnings(p: ClickParameters, p_used: ClickParameters, conf: Optional[
     (None: not so); ``foci``: step 11's enhancing pieces inside the box that joined the mask,
     their number, mL and whether without them the mask would fill or span too little of the
     box (then flagged: step 7 kept it for them; else said without flagging); ``grown_ml``:
-    step 12's growth through thick enhancing tissue, mL; ``details``: the result's, its lung
-    level and CT's lung choice), and whether one of the ground-glass,
+    step 12's growth through thick enhancing tissue, mL), and whether one of the ground-glass,
     enhancement-beyond, box-span, seed-outside, point-like, ellipsoid, growth and needed-foci
     warnings flags it (``needs_check``)."""
     warnings: List[str] = []
     point = False
-    lung_level = details.get("lung_level")      # set when the lung model made the result
-    # CT's lung model chosen for a homogeneous solid mass with little air within 30 mm
-    # (``_appearance.in_aerated_lung``'s second clause): a hint, not a flag
-    solid_mass_lung = lung_level is not None and details.get("ct", {}).get("air_30", 1.0) < 0.1
     if outside:
         # the user says these voxels are tumour and the mask says not: never silently
         what = ", ".join(f"{k} {format_numbers(pt, 2)}" for k, pt in outside)
@@ -310,15 +305,6 @@ def result_warnings(p: ClickParameters, p_used: ClickParameters, conf: Optional[
         warnings.append(f"enhancing tissue connected to the mask continues past it ({beyond:.0%}"
                         f" of its volume within {p.enhancement_beyond_mm:g} mm): the tumour may "
                         f"be larger; check it, add a seed in the rest")
-    if solid_mass_lung:
-        # ``_appearance.in_aerated_lung``'s second clause: a large lung mass, or homogeneous
-        # liver with the lung base beyond the diaphragm (benchmarks/segmentation_history.md,
-        # pass 45): a hint only, the choice stands
-        warnings.append(f"the lung model was chosen because the click lies in a homogeneous "
-                        f"solid mass with aerated lung within {p.lung_reach_mm:g} mm (a large "
-                        f"lung mass); if the tumour is not in the lung (e.g. in the liver under "
-                        f"the diaphragm), run again with --appearance generic (Slicer: "
-                        f"Appearance model)")
     if fill is not None:                    # the box is drawn around the tumour (step 7)
         if mask.any() and fill < p.min_box_fill:
             warnings.append(f"the mask fills only {100 * fill:.1f}% of the box: the tumour is "

@@ -189,11 +189,10 @@ class Problem:
                 sm_c, sp, loc_c[0], dirs, radii[radii <= p.lung_reach_mm], cval=np.nan),
                 p.ray_step_mm)
             lung_hu = app.lung_level(level, v30, p.ggo_contrast_sd)
-            air_30 = float(np.mean(v30 < -600.0))
             lung = lung_hu is not None and app.in_aerated_lung(
-                level, air_30, float(np.mean(v60 < -600.0)), app.robust_stats(v30)[1], fatty,
-                subsolid=True)
-            details["ct"] = {"lung": lung, "air_beyond_fat": fatty, "air_30": air_30}
+                level, float(np.mean(v30 < -600.0)), float(np.mean(v60 < -600.0)),
+                app.robust_stats(v30)[1], fatty, subsolid=True)
+            details["ct"] = {"lung": lung, "air_beyond_fat": fatty}
             model = "lung" if lung else "generic"
         if model in ("auto", "bright"):
             stats_near = near(p.stats_radius_mm, True)

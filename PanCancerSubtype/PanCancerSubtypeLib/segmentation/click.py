@@ -401,7 +401,7 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
     tiny = run.tiny(coarse_mask)
     warnings, flagged = result_warnings(
         run.p, p_used, conf, coarse_mask, prob.sp, tiny, boundary, boxed,
-        res["details"], beyond,
+        res["details"].get("lung_level"), beyond,
         box_fill(coarse_mask, prob.box), box_span(coarse_mask, prob.box), outside,
         None if tiny or not run.point_like(coarse_mask) else _POINT_LIKE * run.p.seed_radius_mm,
         emptied, best.foci if emptied is None else (0, 0.0, False),
