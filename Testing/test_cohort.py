@@ -138,3 +138,47 @@ def test_shared_cases_manifest_aliases(shared_data):
     assert {"ID", "Image", "Mask", "Label", "OrganMask", "Modality", "CancerType"} <= set(m.columns)
     row = m.set_index("ID").loc["brats_pat0001"]
     assert row["Label"] == "1,3,4" and row["Organ"] == "brain" and os.path.isabs(row["OrganMask"])
+
+
+def test_an_interrupt_inside_compiled_code_stops_the_run_not_the_case(cohort, tmp_path,
+                                                                      monkeypatch):
+    """numba turns a Ctrl-C that arrives in a compiled function into a SystemError caused by
+    the KeyboardInterrupt; it was recorded as that case's failure (kept on resume) and the run
+    went on.  Now it stops the run as an interrupt (exit 130), and no part of it is stored."""
+    from PanCancerSubtypeLib import features, io
+    from PanCancerSubtypeLib.cohort import extraction
+
+    orig = features.extract_features
+    calls = []
+
+    def compiled_interrupted(*a, **k):
+        calls.append(1)
+        if len(calls) == 2:
+            try:
+                raise KeyboardInterrupt
+            except KeyboardInterrupt as ki:
+                raise SystemError("CPUDispatcher(<function f>) returned a result with an "
+                                  "exception set") from ki
+        return orig(*a, **k)
+
+    monkeypatch.setattr(extraction, "extract_features", compiled_interrupted)
+    out = tmp_path / "i.csv"
+    with pytest.raises(KeyboardInterrupt):
+        run_cohort(cohort, out, groups="radiomics", group_options=FAST, progress=False,
+                   workers=1)
+    assert not out.exists()
+    stored = [json.loads(p.read_text())["row"] for p in (tmp_path / "i.csv.parts").glob("*.json")]
+    assert len(stored) == 1 and not stored[0]["error"]           # the first case only
+    # a group's own catch lets it through too
+    class Boom(features.make_groups("radiomics", FAST)[0].__class__):
+        def compute(self, c):
+            try:
+                raise KeyboardInterrupt
+            except KeyboardInterrupt as ki:
+                raise SystemError("wrapped") from ki
+
+    row = pd.read_csv(cohort).iloc[0]
+    c = io.load_case(Path(cohort).parent / row["Image"], Path(cohort).parent / row["Mask"],
+                     modality="CT")
+    with pytest.raises(KeyboardInterrupt):
+        orig(c, instances=[Boom(**FAST["radiomics"])], on_error="record")

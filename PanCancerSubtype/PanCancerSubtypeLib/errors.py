@@ -159,6 +159,20 @@ def exit_code(exc: BaseException) -> int:
     return EXIT_FAILED
 
 
+def raise_if_interrupted(exc: BaseException) -> None:
+    """Re-raise a Ctrl-C that compiled code wrapped: numba turns a ``KeyboardInterrupt``
+    arriving in a compiled function into a ``SystemError`` whose cause is the interrupt.  Code
+    that records a case's failure and goes on calls this first, so that an interrupt stops the
+    run (exit 130) instead of becoming that case's recorded failure."""
+    seen = set()
+    e: Optional[BaseException] = exc
+    while e is not None and id(e) not in seen:
+        if isinstance(e, KeyboardInterrupt):
+            raise KeyboardInterrupt() from exc
+        seen.add(id(e))
+        e = e.__cause__ or e.__context__
+
+
 class FeatureMismatchError(PanCancerSubtypeError, ValueError):
     """Input feature columns differ from those a model was fitted on."""
 

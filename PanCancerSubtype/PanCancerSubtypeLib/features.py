@@ -18,7 +18,7 @@ import traceback
 from typing import Any, Dict, List, Mapping, MutableMapping, Optional, Sequence
 
 from .case import Case
-from .errors import PanCancerSubtypeError
+from .errors import PanCancerSubtypeError, raise_if_interrupted
 from .registry import (CROSS_MODALITY_GROUPS, DEFAULT_GROUPS, GROUPS,  # noqa: F401  (public here)
                        GroupUnavailableError, available_groups, get_group_class)
 
@@ -91,6 +91,7 @@ def extract_features(case: Case, groups=None, group_options=None, on_error: str 
             errors.append(f"{g.name}: {type(exc).__name__}: {exc}")
             values = {s.name: float("nan") for s in g.specs()}
         except Exception as exc:  # unexpected: keep the traceback's last line for the record
+            raise_if_interrupted(exc)
             if on_error == "raise":
                 raise
             last = traceback.format_exception_only(type(exc), exc)[-1].strip()

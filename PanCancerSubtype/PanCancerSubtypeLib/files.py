@@ -34,12 +34,41 @@ PathLike = Union[str, "os.PathLike[str]"]
 _CHUNK = 1 << 20
 
 
+def detached_data_files(path: PathLike) -> list:
+    """The voxel files a detached image header names (MetaImage ``.mhd``: ``ElementDataFile``;
+    NRRD ``.nhdr``: ``data file``; a file name or a ``LIST`` of them, relative to the header),
+    those that exist; ``[]`` for any other file (the voxels are in the file itself)."""
+    p = Path(path)
+    suffix = p.suffix.lower()
+    if suffix not in (".mhd", ".nhdr") or not p.is_file():
+        return []
+    with open(p, "rb") as fh:
+        text = fh.read(1 << 16).decode("latin-1")
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        key, sep, value = line.partition("=" if suffix == ".mhd" else ":")
+        key = key.strip().lower().replace(" ", "")
+        if not sep or key not in ("elementdatafile", "datafile"):
+            continue
+        value = value.strip()
+        if value.upper() == "LOCAL" or "%" in value:
+            return []
+        names = [x.strip() for x in lines[i + 1:] if x.strip()] \
+            if value.upper().startswith("LIST") else [value]
+        out = [(Path(n) if os.path.isabs(n) else p.parent / n) for n in names]
+        return [f for f in out if f.is_file()]
+    return []
+
+
 def sha256_file(path: PathLike, algo: str = "sha256", chunk: int = _CHUNK) -> str:
     """Hex digest of a file, or of all files of a folder (sorted by relative path; each file's
-    relative path is hashed before its contents)."""
+    relative path is hashed before its contents).  A detached image header (``.mhd``,
+    ``.nhdr``) is hashed with the voxel files it names (:func:`detached_data_files`): a change
+    of the voxels changes the checksum."""
     h = hashlib.new(algo)
     p = Path(path)
-    files: Iterable[Path] = sorted(x for x in p.rglob("*") if x.is_file()) if p.is_dir() else [p]
+    files: Iterable[Path] = sorted(x for x in p.rglob("*") if x.is_file()) if p.is_dir() else \
+        [p] + detached_data_files(p)
     for f in files:
         if p.is_dir():
             h.update(str(f.relative_to(p)).encode())

@@ -13,7 +13,7 @@ from typing import Any, Callable, Dict, Mapping, Optional
 import pandas as pd
 
 from .. import __version__
-from ..errors import ManifestError, PanCancerSubtypeError, UsageError
+from ..errors import ManifestError, PanCancerSubtypeError, UsageError, raise_if_interrupted
 from ..files import atomic_write_text, json_default
 from ..tables import pop_timings
 from .manifest import (CLICK_COLUMNS, SEGMENTATION_COLUMNS, click_inputs, mask_file_name,
@@ -78,6 +78,7 @@ def segment_case(row: Mapping[str, str], out_dir, confidence: bool = True,
     except PanCancerSubtypeError as exc:
         out["error"] = f"{type(exc).__name__}: {exc}"
     except Exception as exc:  # record and go on: a cohort run never stops on one case
+        raise_if_interrupted(exc)
         out["error"] = f"{type(exc).__name__}: {row['ID']}: {exc}"
     out["diag_time_total_s"] = round(time.perf_counter() - t0, 4)
     return out

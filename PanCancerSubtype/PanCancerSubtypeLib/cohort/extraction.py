@@ -14,7 +14,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 import pandas as pd
 
 from .. import __version__
-from ..errors import PanCancerSubtypeError, UsageError
+from ..errors import PanCancerSubtypeError, UsageError, raise_if_interrupted
 from ..files import atomic_write_text, json_default
 from ..features import extract_features, make_groups, parse_groups
 from ..tables import META_COLUMNS, pop_timings
@@ -43,6 +43,7 @@ def process_case(row: Mapping[str, str], groups: Sequence[str],
     except PanCancerSubtypeError as exc:
         out = {"error": f"{type(exc).__name__}: {exc}"}
     except Exception as exc:  # record and go on: a cohort run never stops on one case
+        raise_if_interrupted(exc)
         out = {"error": f"{type(exc).__name__}: {row['ID']}: {exc}"}
     for k in META_COLUMNS:
         if k == "Modality" and out.get("Modality"):
