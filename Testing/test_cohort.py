@@ -182,3 +182,43 @@ def test_an_interrupt_inside_compiled_code_stops_the_run_not_the_case(cohort, tm
                      modality="CT")
     with pytest.raises(KeyboardInterrupt):
         orig(c, instances=[Boom(**FAST["radiomics"])], on_error="record")
+
+
+def test_a_detached_header_is_checksummed_with_its_voxels(tmp_path):
+    """MetaImage .mhd / NRRD .nhdr keep the voxels in another file: a change of the voxels must
+    change the checksum a resumed run keys on (it hashed the header alone)."""
+    import SimpleITK as sitk
+
+    from PanCancerSubtypeLib.files import detached_data_files, sha256_file
+
+    img = sitk.GetImageFromArray(np.arange(60, dtype=np.int16).reshape(3, 4, 5))
+    for name in ("a.mhd", "b.nhdr"):
+        sitk.WriteImage(img, str(tmp_path / name))
+        data = detached_data_files(tmp_path / name)
+        assert len(data) == 1 and data[0].suffix in (".raw", ".gz"), data
+        before = sha256_file(tmp_path / name)
+        raw = bytearray(data[0].read_bytes())
+        raw[-1] ^= 0xFF
+        data[0].write_bytes(bytes(raw))
+        assert sha256_file(tmp_path / name) != before
+    assert detached_data_files(tmp_path / "a.raw") == []
+
+
+def test_an_output_csv_changed_after_the_run_is_not_trusted(cohort, tmp_path, caplog):
+    """A CSV cut in the middle of a row (or edited, or rounded by a spreadsheet) was taken back
+    as finished results on resume; its checksum is now in the provenance."""
+    out = tmp_path / "t.csv"
+    run_cohort(cohort, out, groups="radiomics", group_options=FAST, progress=False, workers=1)
+    good = out.read_bytes()
+    assert json.loads((tmp_path / "t.csv.provenance.json").read_text())["csv_sha256"]
+    out.write_bytes(good[: len(good) - 40])                  # the last row cut short
+    computed = []
+    with caplog.at_level("WARNING"):
+        run_cohort(cohort, out, groups="radiomics", group_options=FAST, progress=False,
+                   workers=1, callback=lambda d, n, cid: computed.append(cid))
+    assert len(computed) == 6 and out.read_bytes() == good
+    assert any("was changed after it was written" in r.getMessage() for r in caplog.records)
+    again = []
+    run_cohort(cohort, out, groups="radiomics", group_options=FAST, progress=False, workers=1,
+               callback=lambda d, n, cid: again.append(cid))
+    assert again == [] and out.read_bytes() == good

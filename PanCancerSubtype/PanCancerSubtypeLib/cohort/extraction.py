@@ -15,7 +15,7 @@ import pandas as pd
 
 from .. import __version__
 from ..errors import PanCancerSubtypeError, UsageError, raise_if_interrupted
-from ..files import atomic_write_text, json_default
+from ..files import atomic_write_text, json_default, sha256_file
 from ..features import extract_features, make_groups, parse_groups
 from ..tables import META_COLUMNS, pop_timings
 from .manifest import normalise_manifest, read_manifest
@@ -149,6 +149,7 @@ def run_cohort(manifest, out_csv, groups=None, group_options=None, workers: Opti
     if not cancelled and len(done) == len(rows):
         atomic_write_text(out_csv, table.to_csv(index=False))
         prov = {
+            "csv_sha256": sha256_file(out_csv),     # (a resumed run trusts only these bytes)
             "tool": "pancancer-subtype", "version": __version__,
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "command": command, "manifest": man_source, "parameters": params,
@@ -180,6 +181,13 @@ def _load_previous(out_csv: Path, prov_path: Path, fps) -> Dict[str, Dict[str, A
         return {}
     try:
         prov = json.loads(prov_path.read_text(encoding="utf-8"))
+        written = prov.get("csv_sha256")
+        if written and sha256_file(out_csv) != written:
+            # edited, truncated or rounded by a spreadsheet since this tool wrote it: its rows
+            # are not results any more (the cases are computed again)
+            log.warning("%s was changed after it was written (its checksum differs from the "
+                        "provenance's): its cases are computed again", out_csv)
+            return {}
         prev = pd.read_csv(out_csv, dtype={c: str for c in META_COLUMNS + ("error",)},
                            keep_default_na=True, float_precision="round_trip")
     except (OSError, ValueError):

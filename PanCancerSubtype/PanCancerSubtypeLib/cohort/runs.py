@@ -60,12 +60,17 @@ def map_tasks(task, args: List[Any], workers: int, scheduler: Optional[str] = No
     # fork where available (Linux): works from scripts, notebooks and stdin alike; spawn elsewhere
     ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() and
                          sys.platform.startswith("linux") else "spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+    try:
         pending = {pool.submit(task, a) for a in args}
         while pending:
             finished, pending = wait(pending, return_when=FIRST_COMPLETED)
             for f in finished:
                 yield f.result()
+    finally:
+        # an interrupt, a cancel or an error: the cases not started yet are dropped, only those
+        # in flight are waited for (the pool's context manager ran every queued case first)
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def load_parts(parts_dir: Path, fps):
