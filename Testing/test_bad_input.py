@@ -151,6 +151,10 @@ def corpus(tmp_path_factory):
     c["click_header_only"] = d / "click_header_only.csv"
     c["click_header_only"].write_text("ID,Image,Seed\n")
     c["bad_click"] = d / "bad_click.csv"
+    (d / "seg_out").mkdir()
+    c["seg_out"] = d / "seg_out"
+    c["click_in_out_dir"] = d / "seg_out" / "manifest.csv"     # where cohort-segment writes
+    c["click_in_out_dir"].write_text(f"ID,Image,Seed\nx,{c['image']},\"1,2,3\"\n")
     c["bad_click"].write_text(f"ID,Image,Seed\nx,{c['image']},\"1,2,3;4\"\n")
     c["no_mask_col"] = d / "no_mask_col.csv"
     c["no_mask_col"].write_text(f"ID,Image\nx,{c['image']}\n")
@@ -361,6 +365,14 @@ def _forbid_heavy_work(monkeypatch):
     def boom(*a, **k):
         raise AssertionError("heavy work started before the options / inputs were checked")
 
+    # every module imported first: a module first imported while another's function is
+    # replaced would keep the replacement (``from ..features import extract_features``) for
+    # the rest of the session
+    for mod, _ in HEAVY:
+        importlib.import_module(mod.rsplit(".", 1)[0] if mod.endswith(("SubtypeClassifier",
+                                                                      "CombinedSignature"))
+                                else mod)
+    import PanCancerSubtypeLib.cohort  # noqa: F401  (imports extract_features by name)
     for mod, attr in HEAVY:
         if mod.endswith("SubtypeClassifier"):
             from PanCancerSubtypeLib.classifier import SubtypeClassifier
@@ -450,7 +462,12 @@ CLI_CASES = [
     ("cohort-unknown-set-key", ["cohort-features", "--manifest", "{header_only}", "--out",
                                 "{out}.csv", "--set", "regional.nosuch=1", "--groups", "regional"],
      2, ["regional.nosuch"], True),
+    ("cohort-out-is-the-manifest", ["cohort-features", "--manifest", "{header_only}", "--out",
+                                    "{header_only}"], 2, ["--out", "over the manifest"], True),
     # cohort-segment
+    ("cohort-segment-manifest-in-the-out-dir", ["cohort-segment", "--manifest",
+                                                "{click_in_out_dir}", "--out-dir", "{seg_out}"],
+     2, ["--out-dir", "over the manifest"], True),
     ("cohort-segment-workers-0", ["cohort-segment", "--manifest", "{bad_click}", "--out-dir",
                                   "{out}", "--workers", "0"], 2, ["--workers", ">= 1"], True),
     ("cohort-segment-bad-appearance", ["cohort-segment", "--manifest", "{bad_click}",

@@ -2,6 +2,7 @@
 ``cohort-segment``: a mask for every case of a manifest of clicks."""
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -79,6 +80,15 @@ def add_run_options(p) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
+def _not_the_input(out: str, manifest: str, out_option: str, in_option: str) -> None:
+    """A run must not write over its own manifest (the same file by another path too)."""
+    from ..errors import UsageError
+
+    if os.path.exists(out) and os.path.exists(manifest) and os.path.samefile(out, manifest):
+        raise UsageError(f"the run would write {out} over the manifest {manifest} "
+                         f"({in_option}): choose another {out_option}", source=out_option)
+
+
 def run(args) -> int:
     from ..cohort import read_manifest, run_cohort
     from ..files import check_output_path
@@ -86,6 +96,7 @@ def run(args) -> int:
 
     # every check before any work
     check_output_path(args.out, "--out")
+    _not_the_input(args.out, args.manifest, "--out", "--manifest")
     if args.radiomics_params:
         input_file(args.radiomics_params, "--radiomics-params")
     if args.scheduler:
@@ -127,6 +138,9 @@ def run_segment_cohort(args) -> int:
 
     # every check before any work
     check_output_path(args.out_dir, "--out-dir", folder=True)
+    for written in ("manifest.csv", "segmentation.csv"):      # the files the run writes there
+        _not_the_input(os.path.join(args.out_dir, written), args.manifest, "--out-dir",
+                       "--manifest")
     if args.scheduler:
         from ..extras import require
 
