@@ -222,3 +222,20 @@ def test_an_output_csv_changed_after_the_run_is_not_trusted(cohort, tmp_path, ca
     run_cohort(cohort, out, groups="radiomics", group_options=FAST, progress=False, workers=1,
                callback=lambda d, n, cid: again.append(cid))
     assert again == [] and out.read_bytes() == good
+
+
+def test_results_of_other_code_are_computed_again(cohort, tmp_path, monkeypatch):
+    """The version alone stays 0.1.0 from commit to commit: a resumed run kept results that
+    another commit's code had computed.  The sources' checksum is part of the resume key."""
+    from PanCancerSubtypeLib import files
+
+    out = tmp_path / "c.csv"
+    run_cohort(cohort, out, groups="radiomics", group_options=FAST, progress=False, workers=1)
+    prov = json.loads((tmp_path / "c.csv.provenance.json").read_text())
+    assert prov["parameters"]["code_sha256"] == files.code_sha256()
+    assert len(files.code_sha256()) == 64
+    monkeypatch.setattr(files, "_CODE_SHA", "0" * 64)
+    computed = []
+    run_cohort(cohort, out, groups="radiomics", group_options=FAST, progress=False, workers=1,
+               callback=lambda d, n, cid: computed.append(cid))
+    assert len(computed) == 6

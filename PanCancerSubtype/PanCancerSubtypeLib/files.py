@@ -81,6 +81,24 @@ def sha256_file(path: PathLike, algo: str = "sha256", chunk: int = _CHUNK) -> st
     return h.hexdigest()
 
 
+_CODE_SHA: Optional[str] = None
+
+
+def code_sha256() -> str:
+    """SHA-256 of this package's Python sources (sorted relative paths and contents): what a
+    resumed cohort run keys its stored results on besides the version, so that results of
+    other code are computed again (the version alone does not change between commits)."""
+    global _CODE_SHA
+    if _CODE_SHA is None:
+        root = Path(__file__).resolve().parent
+        h = hashlib.sha256()
+        for f in sorted(root.rglob("*.py")):
+            h.update(str(f.relative_to(root)).replace(os.sep, "/").encode())
+            h.update(f.read_bytes())
+        _CODE_SHA = h.hexdigest()
+    return _CODE_SHA
+
+
 def _umask() -> int:
     # os.umask can only be read by setting it; set it back at once.
     mask = os.umask(0o022)

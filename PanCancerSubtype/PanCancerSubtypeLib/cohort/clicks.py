@@ -14,7 +14,7 @@ import pandas as pd
 
 from .. import __version__
 from ..errors import ManifestError, PanCancerSubtypeError, UsageError, raise_if_interrupted
-from ..files import atomic_write_text, json_default
+from ..files import atomic_write_text, code_sha256, json_default
 from ..tables import pop_timings
 from .manifest import (CLICK_COLUMNS, SEGMENTATION_COLUMNS, click_inputs, mask_file_name,
                        parse_points, read_click_manifest)
@@ -131,7 +131,8 @@ def run_segmentation_cohort(manifest, out_dir, workers: Optional[int] = None,
     params = {"method": "click", "confidence": bool(confidence), "appearance": appearance,
               "resample_second_channel": bool(resample_second_channel),
               "dicom_seg": bool(dicom_seg),
-              "tool": "pancancer-subtype", "version": __version__}
+              "tool": "pancancer-subtype", "version": __version__,
+              "code_sha256": code_sha256()}
     params_json = json.dumps(params, sort_keys=True)
     rows = man.to_dict("records")
     fps = {r["ID"]: case_fingerprint(

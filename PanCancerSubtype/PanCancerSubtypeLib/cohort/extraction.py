@@ -15,7 +15,7 @@ import pandas as pd
 
 from .. import __version__
 from ..errors import PanCancerSubtypeError, UsageError, raise_if_interrupted
-from ..files import atomic_write_text, json_default, sha256_file
+from ..files import atomic_write_text, code_sha256, json_default, sha256_file
 from ..features import extract_features, make_groups, parse_groups
 from ..tables import META_COLUMNS, pop_timings
 from .manifest import normalise_manifest, read_manifest
@@ -104,7 +104,8 @@ def run_cohort(manifest, out_csv, groups=None, group_options=None, workers: Opti
     group_options = {k: dict(v) for k, v in (group_options or {}).items()}
     insts = make_groups(group_names, group_options)
     params = {"groups": group_names, "group_options": {g.name: g.options() for g in insts},
-              "tool": "pancancer-subtype", "version": __version__}
+              "tool": "pancancer-subtype", "version": __version__,
+              "code_sha256": code_sha256()}
     params_json = json.dumps(params, sort_keys=True, default=str)
 
     rows = man.to_dict("records")
