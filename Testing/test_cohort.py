@@ -239,3 +239,28 @@ def test_results_of_other_code_are_computed_again(cohort, tmp_path, monkeypatch)
     run_cohort(cohort, out, groups="radiomics", group_options=FAST, progress=False, workers=1,
                callback=lambda d, n, cid: computed.append(cid))
     assert len(computed) == 6
+
+
+def test_one_run_at_a_time_on_an_output(cohort, tmp_path):
+    """Two runs on one output both computed every case and one could fail on the other's
+    files: a lock file refuses the second while the first's process runs; a killed run's lock
+    (its process gone) is taken over, and a finished run leaves none."""
+    import socket
+    import subprocess
+    import sys
+
+    from PanCancerSubtypeLib.errors import UsageError
+
+    out = tmp_path / "l.csv"
+    lock = tmp_path / "l.csv.lock"
+    lock.write_text(f"{os.getpid()} {socket.gethostname()}\n")          # a live run
+    with pytest.raises(UsageError, match=r"another run \(process \d+ on .*\) is writing"):
+        run_cohort(cohort, out, groups="radiomics", group_options=FAST, progress=False,
+                   workers=1)
+    assert not out.exists()
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True).stdout.strip()
+    lock.write_text(f"{gone} {socket.gethostname()}\n")                 # a killed run's
+    t = run_cohort(cohort, out, groups="radiomics", group_options=FAST, progress=False,
+                   workers=1)
+    assert len(t) == 6 and not lock.exists()

@@ -19,7 +19,7 @@ from ..tables import pop_timings
 from .manifest import (CLICK_COLUMNS, SEGMENTATION_COLUMNS, click_inputs, mask_file_name,
                        parse_points, read_click_manifest)
 from .runs import (case_fingerprint, collect_results, file_sha, finish_parts, load_parts,
-                   map_tasks)
+                   map_tasks, run_lock)
 
 log = logging.getLogger(__name__)
 
@@ -125,89 +125,90 @@ def run_segmentation_cohort(manifest, out_dir, workers: Optional[int] = None,
                                     f"references the DICOM series it was drawn on: give that "
                                     f"series folder", source=Path(manifest))
     out_dir = Path(out_dir)
-    out_csv = out_dir / "segmentation.csv"
-    parts_dir = out_dir / "segmentation.csv.parts"
-    prov_path = out_dir / "segmentation.csv.provenance.json"
-    params = {"method": "click", "confidence": bool(confidence), "appearance": appearance,
-              "resample_second_channel": bool(resample_second_channel),
-              "dicom_seg": bool(dicom_seg),
-              "tool": "pancancer-subtype", "version": __version__,
-              "code_sha256": code_sha256()}
-    params_json = json.dumps(params, sort_keys=True)
-    rows = man.to_dict("records")
-    fps = {r["ID"]: case_fingerprint(
-        r, params_json, ("ID",) + CLICK_COLUMNS[:-2] + ("Modality", "Appearance"),
-        (("image_sha256", "Image"), ("second_channel_sha256", "SecondChannel"))) for r in rows}
+    with run_lock(out_dir / "segmentation.csv.lock", str(out_dir)):
+        out_csv = out_dir / "segmentation.csv"
+        parts_dir = out_dir / "segmentation.csv.parts"
+        prov_path = out_dir / "segmentation.csv.provenance.json"
+        params = {"method": "click", "confidence": bool(confidence), "appearance": appearance,
+                  "resample_second_channel": bool(resample_second_channel),
+                  "dicom_seg": bool(dicom_seg),
+                  "tool": "pancancer-subtype", "version": __version__,
+                  "code_sha256": code_sha256()}
+        params_json = json.dumps(params, sort_keys=True)
+        rows = man.to_dict("records")
+        fps = {r["ID"]: case_fingerprint(
+            r, params_json, ("ID",) + CLICK_COLUMNS[:-2] + ("Modality", "Appearance"),
+            (("image_sha256", "Image"), ("second_channel_sha256", "SecondChannel"))) for r in rows}
 
-    def intact(rec) -> bool:   # an earlier result whose mask file is still the one it wrote
-        row = rec["row"]
-        return bool(row.get("error")) or \
-            file_sha(str(out_dir / row["Mask"])) == rec.get("mask_sha256")
+        def intact(rec) -> bool:   # an earlier result whose mask file is still the one it wrote
+            row = rec["row"]
+            return bool(row.get("error")) or \
+                file_sha(str(out_dir / row["Mask"])) == rec.get("mask_sha256")
 
-    done: Dict[str, Dict[str, Any]] = {}
-    timings: Dict[str, Any] = {}
-    shas: Dict[str, str] = {}
-    if resume:
-        for recs in (_previous_segmentation(out_csv, prov_path, fps),
-                     load_parts(parts_dir, fps)[2]):
-            for cid, rec in recs.items():
-                if intact(rec):
-                    done[cid], timings[cid] = rec["row"], rec.get("timings", {})
-                    shas[cid] = rec.get("mask_sha256", "")
-        if retry_errors:
-            done = {k: v for k, v in done.items() if not v.get("error")}
-        # the columns passed on come from the manifest as it is now (they do not make the mask)
-        for r in rows:
-            if r["ID"] in done:
-                done[r["ID"]].update({k: r[k] for k in _PASSED_ON})
-    todo = [r for r in rows if r["ID"] not in done]
-    cores = os.cpu_count() or 1
-    n_workers = 1 if not todo else min(int(workers or cores), len(todo))
-    threads = max(1, cores // n_workers) if not scheduler else 1
-    parts_dir.mkdir(parents=True, exist_ok=True)
-    index = {r["ID"]: i for i, r in enumerate(rows)}
-    args = [(r, str(out_dir), confidence, appearance, resample_second_channel, threads,
-             dicom_seg) for r in todo]
+        done: Dict[str, Dict[str, Any]] = {}
+        timings: Dict[str, Any] = {}
+        shas: Dict[str, str] = {}
+        if resume:
+            for recs in (_previous_segmentation(out_csv, prov_path, fps),
+                         load_parts(parts_dir, fps)[2]):
+                for cid, rec in recs.items():
+                    if intact(rec):
+                        done[cid], timings[cid] = rec["row"], rec.get("timings", {})
+                        shas[cid] = rec.get("mask_sha256", "")
+            if retry_errors:
+                done = {k: v for k, v in done.items() if not v.get("error")}
+            # the columns passed on come from the manifest as it is now (they do not make the mask)
+            for r in rows:
+                if r["ID"] in done:
+                    done[r["ID"]].update({k: r[k] for k in _PASSED_ON})
+        todo = [r for r in rows if r["ID"] not in done]
+        cores = os.cpu_count() or 1
+        n_workers = 1 if not todo else min(int(workers or cores), len(todo))
+        threads = max(1, cores // n_workers) if not scheduler else 1
+        parts_dir.mkdir(parents=True, exist_ok=True)
+        index = {r["ID"]: i for i, r in enumerate(rows)}
+        args = [(r, str(out_dir), confidence, appearance, resample_second_channel, threads,
+                 dicom_seg) for r in todo]
 
-    def store(res: Dict[str, Any]) -> int:
-        cid = res["ID"]
-        t, sha = pop_timings(res), res.pop("mask_sha256", "")
-        stale = out_dir / "snapshots" / mask_file_name(cid, ".png")
-        if stale.exists():   # of an earlier mask
-            stale.unlink()
-        atomic_write_text(parts_dir / f"{index[cid]:06d}.json", json.dumps(
-            {"fingerprint": fps[cid]["fingerprint"], "row": res, "timings": t,
-             "mask_sha256": sha}))
-        done[cid], timings[cid], shas[cid] = res, t, sha
-        return len(done)
+        def store(res: Dict[str, Any]) -> int:
+            cid = res["ID"]
+            t, sha = pop_timings(res), res.pop("mask_sha256", "")
+            stale = out_dir / "snapshots" / mask_file_name(cid, ".png")
+            if stale.exists():   # of an earlier mask
+                stale.unlink()
+            atomic_write_text(parts_dir / f"{index[cid]:06d}.json", json.dumps(
+                {"fingerprint": fps[cid]["fingerprint"], "row": res, "timings": t,
+                 "mask_sha256": sha}))
+            done[cid], timings[cid], shas[cid] = res, t, sha
+            return len(done)
 
-    t_start = time.perf_counter()
-    results = (segment_case(*a) for a in args) if n_workers <= 1 and not scheduler else \
-        map_tasks(_segment_worker, args, n_workers, scheduler)
-    cancelled = collect_results(results, store, len(rows), len(rows) - len(todo), "segment",
-                                progress, callback, cancel)
-    table = pd.DataFrame([done[r["ID"]] for r in rows if r["ID"] in done],
-                         columns=list(SEGMENTATION_COLUMNS)).fillna("")
-    table["snapshot"] = ""
-    if snapshots and not cancelled:
-        table["snapshot"] = [_snapshot(row, out_dir) if not row["error"] else ""
-                             for row in table.to_dict("records")]
-    if not cancelled and len(done) == len(rows):
-        atomic_write_text(out_csv, table.to_csv(index=False))
-        ok = table[table["error"] == ""]
-        atomic_write_text(out_dir / "manifest.csv",
-                          ok[list(_FEATURE_MANIFEST_COLUMNS)].to_csv(index=False))
-        prov = {"tool": "pancancer-subtype", "version": __version__,
-                "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "command": command,
-                "manifest": str(Path(manifest).resolve()), "parameters": params,
-                "python": sys.version.split()[0],
-                "cases": {cid: {**fps[cid], "mask_sha256": shas.get(cid, ""),
-                                "timings_s": timings.get(cid, {})} for cid in fps},
-                "n_cases": len(rows), "n_errors": int((table["error"] != "").sum()),
-                "wall_time_s_this_run": round(time.perf_counter() - t_start, 3)}
-        atomic_write_text(prov_path, json.dumps(prov, indent=1, default=json_default))
-        finish_parts(parts_dir)
-    return table
+        t_start = time.perf_counter()
+        results = (segment_case(*a) for a in args) if n_workers <= 1 and not scheduler else \
+            map_tasks(_segment_worker, args, n_workers, scheduler)
+        cancelled = collect_results(results, store, len(rows), len(rows) - len(todo), "segment",
+                                    progress, callback, cancel)
+        table = pd.DataFrame([done[r["ID"]] for r in rows if r["ID"] in done],
+                             columns=list(SEGMENTATION_COLUMNS)).fillna("")
+        table["snapshot"] = ""
+        if snapshots and not cancelled:
+            table["snapshot"] = [_snapshot(row, out_dir) if not row["error"] else ""
+                                 for row in table.to_dict("records")]
+        if not cancelled and len(done) == len(rows):
+            atomic_write_text(out_csv, table.to_csv(index=False))
+            ok = table[table["error"] == ""]
+            atomic_write_text(out_dir / "manifest.csv",
+                              ok[list(_FEATURE_MANIFEST_COLUMNS)].to_csv(index=False))
+            prov = {"tool": "pancancer-subtype", "version": __version__,
+                    "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "command": command,
+                    "manifest": str(Path(manifest).resolve()), "parameters": params,
+                    "python": sys.version.split()[0],
+                    "cases": {cid: {**fps[cid], "mask_sha256": shas.get(cid, ""),
+                                    "timings_s": timings.get(cid, {})} for cid in fps},
+                    "n_cases": len(rows), "n_errors": int((table["error"] != "").sum()),
+                    "wall_time_s_this_run": round(time.perf_counter() - t_start, 3)}
+            atomic_write_text(prov_path, json.dumps(prov, indent=1, default=json_default))
+            finish_parts(parts_dir)
+        return table
 
 
 def _snapshot(row: Mapping[str, str], out_dir: Path) -> str:

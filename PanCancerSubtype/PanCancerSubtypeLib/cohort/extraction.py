@@ -19,7 +19,8 @@ from ..files import atomic_write_text, code_sha256, json_default, sha256_file
 from ..features import extract_features, make_groups, parse_groups
 from ..tables import META_COLUMNS, pop_timings
 from .manifest import normalise_manifest, read_manifest
-from .runs import case_fingerprint, collect_results, finish_parts, load_parts, map_tasks
+from .runs import (case_fingerprint, collect_results, finish_parts, load_parts, map_tasks,
+                   run_lock)
 
 log = logging.getLogger(__name__)
 
@@ -97,72 +98,73 @@ def run_cohort(manifest, out_csv, groups=None, group_options=None, workers: Opti
     else:
         man = read_manifest(manifest)
         man_source = str(Path(manifest).resolve())
-    out_csv = Path(out_csv)
-    parts_dir = out_csv.with_name(out_csv.name + ".parts")
-    prov_path = out_csv.with_name(out_csv.name + ".provenance.json")
-    group_names = parse_groups(groups)
-    group_options = {k: dict(v) for k, v in (group_options or {}).items()}
-    insts = make_groups(group_names, group_options)
-    params = {"groups": group_names, "group_options": {g.name: g.options() for g in insts},
-              "tool": "pancancer-subtype", "version": __version__,
-              "code_sha256": code_sha256()}
-    params_json = json.dumps(params, sort_keys=True, default=str)
+    with run_lock(Path(out_csv).with_name(Path(out_csv).name + ".lock"), str(out_csv)):
+        out_csv = Path(out_csv)
+        parts_dir = out_csv.with_name(out_csv.name + ".parts")
+        prov_path = out_csv.with_name(out_csv.name + ".provenance.json")
+        group_names = parse_groups(groups)
+        group_options = {k: dict(v) for k, v in (group_options or {}).items()}
+        insts = make_groups(group_names, group_options)
+        params = {"groups": group_names, "group_options": {g.name: g.options() for g in insts},
+                  "tool": "pancancer-subtype", "version": __version__,
+                  "code_sha256": code_sha256()}
+        params_json = json.dumps(params, sort_keys=True, default=str)
 
-    rows = man.to_dict("records")
-    fps = {}
-    for r in rows:
-        fps[r["ID"]] = case_fingerprint(r, params_json)
+        rows = man.to_dict("records")
+        fps = {}
+        for r in rows:
+            fps[r["ID"]] = case_fingerprint(r, params_json)
 
-    # results already available: previous CSV + parts
-    done: Dict[str, Dict[str, Any]] = {}
-    timings: Dict[str, Any] = {}
-    if resume:
-        done.update(_load_previous(out_csv, prov_path, fps))
-        parts, part_timings, _ = load_parts(parts_dir, fps)
-        done.update(parts)
-        timings.update(part_timings)
-        if retry_errors:
-            done = {k: v for k, v in done.items() if not v.get("error")}
-    todo = [r for r in rows if r["ID"] not in done]
-    log.info("%d cases, %d already done, %d to compute", len(rows), len(rows) - len(todo),
-             len(todo))
-    workers = max(1, min(int(workers or os.cpu_count() or 1), len(todo)))
+        # results already available: previous CSV + parts
+        done: Dict[str, Dict[str, Any]] = {}
+        timings: Dict[str, Any] = {}
+        if resume:
+            done.update(_load_previous(out_csv, prov_path, fps))
+            parts, part_timings, _ = load_parts(parts_dir, fps)
+            done.update(parts)
+            timings.update(part_timings)
+            if retry_errors:
+                done = {k: v for k, v in done.items() if not v.get("error")}
+        todo = [r for r in rows if r["ID"] not in done]
+        log.info("%d cases, %d already done, %d to compute", len(rows), len(rows) - len(todo),
+                 len(todo))
+        workers = max(1, min(int(workers or os.cpu_count() or 1), len(todo)))
 
-    parts_dir.mkdir(parents=True, exist_ok=True)
-    index = {r["ID"]: i for i, r in enumerate(rows)}
+        parts_dir.mkdir(parents=True, exist_ok=True)
+        index = {r["ID"]: i for i, r in enumerate(rows)}
 
-    def _store(res: Dict[str, Any]) -> int:
-        cid = res["ID"]
-        t = pop_timings(res)
-        rec = {"fingerprint": fps[cid]["fingerprint"], "row": res, "timings": t}
-        atomic_write_text(parts_dir / f"{index[cid]:06d}.json",
-                           json.dumps(rec, default=json_default, allow_nan=True))
-        done[cid] = res
-        timings[cid] = t
-        return len(done)
+        def _store(res: Dict[str, Any]) -> int:
+            cid = res["ID"]
+            t = pop_timings(res)
+            rec = {"fingerprint": fps[cid]["fingerprint"], "row": res, "timings": t}
+            atomic_write_text(parts_dir / f"{index[cid]:06d}.json",
+                               json.dumps(rec, default=json_default, allow_nan=True))
+            done[cid] = res
+            timings[cid] = t
+            return len(done)
 
-    t_start = time.perf_counter()
-    cancelled = collect_results(
-        _iterate(todo, group_names, group_options, workers, scheduler, insts), _store, len(rows),
-        len(rows) - len(todo), "features", progress, callback, cancel)
+        t_start = time.perf_counter()
+        cancelled = collect_results(
+            _iterate(todo, group_names, group_options, workers, scheduler, insts), _store,
+            len(rows), len(rows) - len(todo), "features", progress, callback, cancel)
 
-    table = _assemble(rows, done, insts)
-    if not cancelled and len(done) == len(rows):
-        atomic_write_text(out_csv, table.to_csv(index=False))
-        prov = {
-            "csv_sha256": sha256_file(out_csv),     # (a resumed run trusts only these bytes)
-            "tool": "pancancer-subtype", "version": __version__,
-            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "command": command, "manifest": man_source, "parameters": params,
-            "python": sys.version.split()[0],
-            "cases": {cid: {**{k: v for k, v in fps[cid].items()},
-                            "timings_s": timings.get(cid, {})} for cid in fps},
-            "n_cases": len(rows), "n_errors": int((table["error"] != "").sum()),
-            "wall_time_s_this_run": round(time.perf_counter() - t_start, 3),
-        }
-        atomic_write_text(prov_path, json.dumps(prov, indent=1, default=json_default))
-        finish_parts(parts_dir)
-    return table
+        table = _assemble(rows, done, insts)
+        if not cancelled and len(done) == len(rows):
+            atomic_write_text(out_csv, table.to_csv(index=False))
+            prov = {
+                "csv_sha256": sha256_file(out_csv),     # (a resumed run trusts only these bytes)
+                "tool": "pancancer-subtype", "version": __version__,
+                "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                "command": command, "manifest": man_source, "parameters": params,
+                "python": sys.version.split()[0],
+                "cases": {cid: {**{k: v for k, v in fps[cid].items()},
+                                "timings_s": timings.get(cid, {})} for cid in fps},
+                "n_cases": len(rows), "n_errors": int((table["error"] != "").sum()),
+                "wall_time_s_this_run": round(time.perf_counter() - t_start, 3),
+            }
+            atomic_write_text(prov_path, json.dumps(prov, indent=1, default=json_default))
+            finish_parts(parts_dir)
+        return table
 
 
 def _iterate(todo, group_names, group_options, workers, scheduler, insts):

@@ -5,15 +5,73 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import socket
 import sys
 from concurrent.futures import FIRST_COMPLETED, wait
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Mapping, Optional
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional
 
+from ..errors import UsageError
 from ..files import sha256_file
 
 __all__ = ["case_fingerprint", "collect_results", "file_sha", "finish_parts", "load_parts",
-           "map_tasks", "progress_bar"]
+           "map_tasks", "progress_bar", "run_lock"]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@contextmanager
+def run_lock(path: Path, target: str) -> Iterator[None]:
+    """One run at a time on an output: ``path`` (a lock file holding the process ID and host)
+    is created for the run and removed after it.  A lock of a process still running on this
+    host (or of another host: it cannot be checked) refuses the run with a
+    :class:`~.errors.UsageError` naming it; one whose process is gone (a killed run) is taken
+    over.  Two runs on one output both computed every case, and one could fail on the other's
+    files."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    host = socket.gethostname()
+    for attempt in range(3):
+        try:
+            fd = os.open(str(path), os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            try:
+                pid_text, other = (path.read_text().split() + ["", ""])[:2]
+                pid = int(pid_text)
+            except (OSError, ValueError):
+                pid, other = None, host
+            if pid is not None and (other != host or _alive(pid)):
+                raise UsageError(
+                    f"another run (process {pid} on {other}) is writing {target}: wait for it "
+                    f"to end or stop it (its lock file {path}; delete that if no such run is "
+                    f"going on)", source=target) from None
+            try:
+                path.unlink()           # a killed run's lock
+            except FileNotFoundError:
+                pass
+            continue
+        with os.fdopen(fd, "w") as fh:
+            fh.write(f"{os.getpid()} {host}\n")
+        break
+    else:
+        raise UsageError(f"cannot take the lock {path} of {target}", source=target)
+    try:
+        yield
+    finally:
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            pass
 
 
 def file_sha(path: str) -> str:
