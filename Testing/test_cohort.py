@@ -264,3 +264,45 @@ def test_one_run_at_a_time_on_an_output(cohort, tmp_path):
     t = run_cohort(cohort, out, groups="radiomics", group_options=FAST, progress=False,
                    workers=1)
     assert len(t) == 6 and not lock.exists()
+
+
+def test_a_resumed_csv_is_the_bytes_of_a_fresh_run(cohort, tmp_path):
+    """"NA" is a case ID or a cancer type, not a missing value (it was blanked on resume and the
+    case recomputed on every rerun); integers stay integers when a failed case leaves their
+    column empty (452126.0 before); a case whose files moved (the same bytes) gets its new
+    paths."""
+    import shutil
+
+    man = pd.read_csv(cohort, dtype=str, keep_default_na=False)
+    man.loc[0, "ID"] = "NA"
+    man["CancerType"] = ["N/A"] + [""] * (len(man) - 1)
+    base = Path(cohort).parent
+    for c in ("Image", "Mask"):
+        man[c] = [str(base / v) for v in man[c]]
+    m1 = tmp_path / "m1.csv"
+    man.to_csv(m1, index=False)
+    out = tmp_path / "r.csv"
+    t = run_cohort(m1, out, groups="radiomics", group_options=FAST, progress=False, workers=1)
+    assert list(t["ID"])[0] == "NA" and t.loc[0, "CancerType"] == "N/A"
+    assert (t["error"] != "").sum() == 2                     # cases 4 and 5 fail (fixture)
+    text = out.read_text()
+    n = int(t.loc[0, "diag_radiomics_VoxelNum"])
+    assert f",{n}," in text and f",{n}.0," not in text
+    again = []
+    run_cohort(m1, out, groups="radiomics", group_options=FAST, progress=False, workers=1,
+               callback=lambda d, k, cid: again.append(cid))
+    assert again == [] and out.read_text() == text
+    # the good cases alone, fresh: the same bytes for their rows
+    fresh = run_cohort(man.iloc[:4], tmp_path / "fresh.csv", groups="radiomics",
+                       group_options=FAST, progress=False, workers=1)
+    assert (tmp_path / "fresh.csv").read_text().splitlines()[1:5] == text.splitlines()[1:5]
+    assert len(fresh) == 4
+    # case 0's image moved (same bytes): its row takes the new path, nothing is recomputed
+    moved = tmp_path / "moved.nrrd"
+    shutil.copy(man.loc[0, "Image"], moved)
+    man.loc[0, "Image"] = str(moved)
+    man.to_csv(m1, index=False)
+    again = []
+    t2 = run_cohort(m1, out, groups="radiomics", group_options=FAST, progress=False, workers=1,
+                    callback=lambda d, k, cid: again.append(cid))
+    assert again == [] and t2.loc[0, "Image"] == str(moved)

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
+import numpy as np
 import pandas as pd
 
 from .. import __version__
@@ -125,6 +126,10 @@ def run_cohort(manifest, out_csv, groups=None, group_options=None, workers: Opti
             timings.update(part_timings)
             if retry_errors:
                 done = {k: v for k, v in done.items() if not v.get("error")}
+            # the same files by another path (moved, the same bytes): the manifest's paths now
+            for r in rows:
+                if r["ID"] in done:
+                    done[r["ID"]].update({k: r.get(k, "") for k in ("Image", "Mask")})
         todo = [r for r in rows if r["ID"] not in done]
         log.info("%d cases, %d already done, %d to compute", len(rows), len(rows) - len(todo),
                  len(todo))
@@ -191,20 +196,35 @@ def _load_previous(out_csv: Path, prov_path: Path, fps) -> Dict[str, Dict[str, A
             log.warning("%s was changed after it was written (its checksum differs from the "
                         "provenance's): its cases are computed again", out_csv)
             return {}
-        prev = pd.read_csv(out_csv, dtype={c: str for c in META_COLUMNS + ("error",)},
-                           keep_default_na=True, float_precision="round_trip")
+        # every cell as written: "NA" is a cancer type or an ID, not a missing value, and an
+        # integer stays one (a column with an empty cell would be read as floats: 452126.0)
+        prev = pd.read_csv(out_csv, dtype=str, keep_default_na=False)
     except (OSError, ValueError):
         return {}
+    text_cols = set(META_COLUMNS + ("error",))
     cases = prov.get("cases", {})
     out = {}
     for rec in prev.to_dict("records"):
+        rec = {k: (v if k in text_cols else _cell(v)) for k, v in rec.items()}
         cid = str(rec.get("ID"))
         if cid in fps and cases.get(cid, {}).get("fingerprint") == fps[cid]["fingerprint"]:
-            rec = {k: ("" if (isinstance(v, float) and v != v and k in META_COLUMNS + ("error",))
-                       else v) for k, v in rec.items()}
             pop_timings(rec)  # a CSV of an older version may hold them
             out[cid] = rec
     return out
+
+
+def _cell(text: str):
+    """A number cell of a features CSV as the run computed it: int, float or NaN (empty)."""
+    if text == "":
+        return float("nan")
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        return float(text)
+    except ValueError:
+        return text
 
 
 def _assemble(rows, done, insts) -> pd.DataFrame:
@@ -224,4 +244,14 @@ def _assemble(rows, done, insts) -> pd.DataFrame:
     table["error"] = table["error"].fillna("")
     for c in META_COLUMNS:
         table[c] = table[c].fillna("").astype(str)
+    # a column of integers (voxel counts) stays one when a failed case leaves a cell empty, so
+    # the CSV is the same bytes whether or not some case failed on the way (not 452126.0)
+    for c in table.columns:
+        if c in META_COLUMNS or c == "error" or table[c].dtype != float:
+            continue
+        vals = [rec.get(c) for rec in recs]
+        present = [v for v in vals if not (v is None or (isinstance(v, float) and v != v))]
+        if present and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+                           for v in present):
+            table[c] = table[c].astype("Int64")
     return table
