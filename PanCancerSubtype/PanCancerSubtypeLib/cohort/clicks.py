@@ -19,7 +19,7 @@ from ..tables import pop_timings
 from .manifest import (CLICK_COLUMNS, SEGMENTATION_COLUMNS, click_inputs, mask_file_name,
                        parse_points, read_click_manifest)
 from .runs import (case_fingerprint, collect_results, file_sha, finish_parts, load_parts,
-                   map_tasks, run_lock)
+                   map_tasks, part_name, run_lock)
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +166,6 @@ def run_segmentation_cohort(manifest, out_dir, workers: Optional[int] = None,
         n_workers = 1 if not todo else min(int(workers or cores), len(todo))
         threads = max(1, cores // n_workers) if not scheduler else 1
         parts_dir.mkdir(parents=True, exist_ok=True)
-        index = {r["ID"]: i for i, r in enumerate(rows)}
         args = [(r, str(out_dir), confidence, appearance, resample_second_channel, threads,
                  dicom_seg) for r in todo]
 
@@ -176,7 +175,7 @@ def run_segmentation_cohort(manifest, out_dir, workers: Optional[int] = None,
             stale = out_dir / "snapshots" / mask_file_name(cid, ".png")
             if stale.exists():   # of an earlier mask
                 stale.unlink()
-            atomic_write_text(parts_dir / f"{index[cid]:06d}.json", json.dumps(
+            atomic_write_text(parts_dir / part_name(cid), json.dumps(
                 {"fingerprint": fps[cid]["fingerprint"], "row": res, "timings": t,
                  "mask_sha256": sha}))
             done[cid], timings[cid], shas[cid] = res, t, sha

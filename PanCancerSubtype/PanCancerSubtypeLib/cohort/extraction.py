@@ -21,7 +21,7 @@ from ..features import extract_features, make_groups, parse_groups
 from ..tables import META_COLUMNS, pop_timings
 from .manifest import normalise_manifest, read_manifest
 from .runs import (case_fingerprint, collect_results, finish_parts, load_parts, map_tasks,
-                   run_lock)
+                   part_name, run_lock)
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +120,9 @@ def run_cohort(manifest, out_csv, groups=None, group_options=None, workers: Opti
         done: Dict[str, Dict[str, Any]] = {}
         timings: Dict[str, Any] = {}
         if resume:
-            done.update(_load_previous(out_csv, prov_path, fps))
+            prev_rows, prev_timings = _load_previous(out_csv, prov_path, fps)
+            done.update(prev_rows)
+            timings.update(prev_timings)
             parts, part_timings, _ = load_parts(parts_dir, fps)
             done.update(parts)
             timings.update(part_timings)
@@ -136,13 +138,12 @@ def run_cohort(manifest, out_csv, groups=None, group_options=None, workers: Opti
         workers = max(1, min(int(workers or os.cpu_count() or 1), len(todo)))
 
         parts_dir.mkdir(parents=True, exist_ok=True)
-        index = {r["ID"]: i for i, r in enumerate(rows)}
 
         def _store(res: Dict[str, Any]) -> int:
             cid = res["ID"]
             t = pop_timings(res)
             rec = {"fingerprint": fps[cid]["fingerprint"], "row": res, "timings": t}
-            atomic_write_text(parts_dir / f"{index[cid]:06d}.json",
+            atomic_write_text(parts_dir / part_name(cid),
                                json.dumps(rec, default=json_default, allow_nan=True))
             done[cid] = res
             timings[cid] = t
@@ -184,9 +185,11 @@ def _iterate(todo, group_names, group_options, workers, scheduler, insts):
                          scheduler)
 
 
-def _load_previous(out_csv: Path, prov_path: Path, fps) -> Dict[str, Dict[str, Any]]:
+def _load_previous(out_csv: Path, prov_path: Path, fps):
+    """The rows of the previous CSV whose fingerprint matches, and their timings from its
+    provenance (a rerun that computes nothing keeps them)."""
     if not (out_csv.is_file() and prov_path.is_file()):
-        return {}
+        return {}, {}
     try:
         prov = json.loads(prov_path.read_text(encoding="utf-8"))
         written = prov.get("csv_sha256")
@@ -195,22 +198,23 @@ def _load_previous(out_csv: Path, prov_path: Path, fps) -> Dict[str, Dict[str, A
             # are not results any more (the cases are computed again)
             log.warning("%s was changed after it was written (its checksum differs from the "
                         "provenance's): its cases are computed again", out_csv)
-            return {}
+            return {}, {}
         # every cell as written: "NA" is a cancer type or an ID, not a missing value, and an
         # integer stays one (a column with an empty cell would be read as floats: 452126.0)
         prev = pd.read_csv(out_csv, dtype=str, keep_default_na=False)
     except (OSError, ValueError):
-        return {}
+        return {}, {}
     text_cols = set(META_COLUMNS + ("error",))
     cases = prov.get("cases", {})
-    out = {}
+    out, timings = {}, {}
     for rec in prev.to_dict("records"):
         rec = {k: (v if k in text_cols else _cell(v)) for k, v in rec.items()}
         cid = str(rec.get("ID"))
         if cid in fps and cases.get(cid, {}).get("fingerprint") == fps[cid]["fingerprint"]:
             pop_timings(rec)  # a CSV of an older version may hold them
             out[cid] = rec
-    return out
+            timings[cid] = cases[cid].get("timings_s", {})
+    return out, timings
 
 
 def _cell(text: str):

@@ -17,7 +17,7 @@ from ..errors import UsageError
 from ..files import sha256_file
 
 __all__ = ["case_fingerprint", "collect_results", "file_sha", "finish_parts", "load_parts",
-           "map_tasks", "progress_bar", "run_lock"]
+           "map_tasks", "part_name", "progress_bar", "run_lock"]
 
 
 def _alive(pid: int) -> bool:
@@ -101,6 +101,19 @@ def case_fingerprint(row: Mapping[str, str], params_json: str,
     return sums
 
 
+def _die_with_parent() -> None:
+    """A worker process ends with the run that started it (Linux: the parent-death signal),
+    so a run killed outright leaves no worker computing on (each holds a case in memory)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        try:
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, int(signal.SIGTERM))  # SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+
+
 def map_tasks(task, args: List[Any], workers: int, scheduler: Optional[str] = None):
     """Yield ``task(a)`` for every ``a`` of ``args`` as they finish (any order): on the Dask
     scheduler at ``scheduler``, else in ``workers`` local processes (``task`` is a top-level,
@@ -118,7 +131,7 @@ def map_tasks(task, args: List[Any], workers: int, scheduler: Optional[str] = No
     # fork where available (Linux): works from scripts, notebooks and stdin alike; spawn elsewhere
     ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() and
                          sys.platform.startswith("linux") else "spawn")
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_die_with_parent)
     try:
         pending = {pool.submit(task, a) for a in args}
         while pending:
@@ -129,6 +142,12 @@ def map_tasks(task, args: List[Any], workers: int, scheduler: Optional[str] = No
         # an interrupt, a cancel or an error: the cases not started yet are dropped, only those
         # in flight are waited for (the pool's context manager ran every queued case first)
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def part_name(case_id: str) -> str:
+    """The file of a case's part: named by its ID (a manifest edited between runs moves no
+    case onto another's part, as a row number did)."""
+    return hashlib.sha256(str(case_id).encode("utf-8")).hexdigest()[:24] + ".json"
 
 
 def load_parts(parts_dir: Path, fps):
