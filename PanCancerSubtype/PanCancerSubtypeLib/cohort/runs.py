@@ -21,6 +21,18 @@ __all__ = ["case_fingerprint", "collect_results", "file_sha", "finish_parts", "l
 
 
 def _alive(pid: int) -> bool:
+    """Whether process ``pid`` runs on this machine."""
+    if os.name == "nt":     # (os.kill(pid, 0) would send it Ctrl-C there)
+        import ctypes
+
+        k32 = ctypes.windll.kernel32
+        handle = k32.OpenProcess(0x1000, False, int(pid))   # QUERY_LIMITED_INFORMATION
+        if not handle:
+            return False
+        code = ctypes.c_ulong()
+        ok = k32.GetExitCodeProcess(handle, ctypes.byref(code))
+        k32.CloseHandle(handle)
+        return bool(ok) and code.value == 259                # STILL_ACTIVE
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
