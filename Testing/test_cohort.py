@@ -309,3 +309,16 @@ def test_a_resumed_csv_is_the_bytes_of_a_fresh_run(cohort, tmp_path):
     t2 = run_cohort(m1, out, groups="radiomics", group_options=FAST, progress=False, workers=1,
                     callback=lambda d, k, cid: again.append(cid))
     assert again == [] and t2.loc[0, "Image"] == str(moved)
+
+
+def test_a_rerun_says_what_it_computed(cohort, tmp_path, capsys):
+    from PanCancerSubtypeLib.cli import main
+
+    argv = ["cohort-features", "--manifest", str(cohort), "--out", str(tmp_path / "s.csv"),
+            "--groups", "radiomics", "--set", "radiomics.params={\"featureClass\": "
+            "{\"firstorder\": [], \"shape\": []}}", "--no-progress", "--workers", "1"]
+    assert main(argv) == 1                                   # cases 4 and 5 fail (fixture)
+    assert "6 cases -> " in capsys.readouterr().err
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "(2 with errors; 0 computed now, 6 from an earlier run)" in err

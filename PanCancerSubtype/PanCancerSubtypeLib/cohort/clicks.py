@@ -207,6 +207,7 @@ def run_segmentation_cohort(manifest, out_dir, workers: Optional[int] = None,
                     "wall_time_s_this_run": round(time.perf_counter() - t_start, 3)}
             atomic_write_text(prov_path, json.dumps(prov, indent=1, default=json_default))
             finish_parts(parts_dir)
+        table.attrs["computed_now"] = len(todo)     # (the rest came from an earlier run)
         return table
 
 

@@ -170,6 +170,7 @@ def run_cohort(manifest, out_csv, groups=None, group_options=None, workers: Opti
             }
             atomic_write_text(prov_path, json.dumps(prov, indent=1, default=json_default))
             finish_parts(parts_dir)
+        table.attrs["computed_now"] = len(todo)     # (the rest came from an earlier run)
         return table
 
 

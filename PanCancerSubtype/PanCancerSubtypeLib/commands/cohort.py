@@ -80,6 +80,14 @@ def add_run_options(p) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
+def _resumed(table) -> str:
+    """What a rerun did: "; 2 computed now, 7 from an earlier run" ("" when all were new)."""
+    now = table.attrs.get("computed_now")
+    if now is None or now >= len(table):
+        return ""
+    return f"; {now} computed now, {len(table) - now} from an earlier run"
+
+
 def _not_the_input(out: str, manifest: str, out_option: str, in_option: str) -> None:
     """A run must not write over its own manifest (the same file by another path too)."""
     from ..errors import UsageError
@@ -120,7 +128,8 @@ def run(args) -> int:
                        retry_errors=args.retry_errors, progress=not args.no_progress,
                        command=" ".join(sys.argv))
     n_err = int((table["error"] != "").sum())
-    print(f"{len(table)} cases -> {args.out} ({n_err} with errors)", file=sys.stderr)
+    print(f"{len(table)} cases -> {args.out} ({n_err} with errors{_resumed(table)})",
+          file=sys.stderr)
     for cid, err in zip(table["ID"], table["error"]):
         if err:
             print(f"  {cid}: {err}", file=sys.stderr)
@@ -155,7 +164,7 @@ def run_segment_cohort(args) -> int:
     n_err = int((table["error"] != "").sum())
     check = cases_to_check(table)
     print(f"{len(table)} cases -> {Path(args.out_dir) / 'segmentation.csv'} ({n_err} with "
-          f"errors, {len(check)} to check); {len(table) - n_err} in "
+          f"errors, {len(check)} to check{_resumed(table)}); {len(table) - n_err} in "
           f"{Path(args.out_dir) / 'manifest.csv'} for cohort-features", file=sys.stderr)
     if check:
         print(f"  to check (low confidence or implausible): {', '.join(check)}", file=sys.stderr)
