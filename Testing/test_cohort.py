@@ -322,3 +322,33 @@ def test_a_rerun_says_what_it_computed(cohort, tmp_path, capsys):
     assert main(argv) == 1
     err = capsys.readouterr().err
     assert "(2 with errors; 0 computed now, 6 from an earlier run)" in err
+
+
+def test_cancel_keeps_the_cases_in_flight_and_starts_no_other(cohort, tmp_path, monkeypatch):
+    """cancel() with several workers: the cases not started are dropped at once, those in
+    flight are finished and kept (the pool ran every queued case, then the run kept one)."""
+    import time
+
+    from PanCancerSubtypeLib.cohort import extraction
+
+    orig = extraction.extract_features
+
+    def slow(*a, **k):                      # (the forked workers have it too)
+        time.sleep(0.5)
+        return orig(*a, **k)
+
+    monkeypatch.setattr(extraction, "extract_features", slow)
+    man = pd.read_csv(cohort, dtype=str, keep_default_na=False).iloc[:4]
+    base = Path(cohort).parent
+    many = pd.concat([man.assign(ID=[f"r{k}_{i}" for i in man["ID"]]) for k in range(4)])
+    for c in ("Image", "Mask"):
+        many[c] = [str(base / v) for v in many[c]]
+    out = tmp_path / "x.csv"
+    seen = []
+    t = run_cohort(many, out, groups="radiomics", group_options=FAST, progress=False,
+                   workers=2, callback=lambda d, n, cid: seen.append(cid),
+                   cancel=lambda: len(seen) >= 1)
+    parts = list((tmp_path / "x.csv.parts").glob("*.json"))
+    assert not out.exists()                                  # the run did not finish
+    # the first case, the other worker's, and those the pool had queued already: not all 16
+    assert 2 <= len(seen) == len(parts) == len(t) <= 8 < len(many), (seen, len(parts))

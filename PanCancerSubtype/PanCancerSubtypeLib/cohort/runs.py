@@ -17,7 +17,7 @@ from ..errors import UsageError
 from ..files import sha256_file
 
 __all__ = ["case_fingerprint", "collect_results", "file_sha", "finish_parts", "load_parts",
-           "map_tasks", "part_name", "progress_bar", "run_lock"]
+           "map_tasks", "part_name", "progress_bar", "run_lock", "StopRequested"]
 
 
 def _alive(pid: int) -> bool:
@@ -144,15 +144,37 @@ def map_tasks(task, args: List[Any], workers: int, scheduler: Optional[str] = No
     ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() and
                          sys.platform.startswith("linux") else "spawn")
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_die_with_parent)
+    stop: Optional[BaseException] = None
+    pending: set = set()
     try:
         pending = {pool.submit(task, a) for a in args}
-        while pending:
-            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+        while pending and stop is None:
+            try:
+                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+            except KeyboardInterrupt as exc:
+                stop = exc
+                break
             for f in finished:
-                yield f.result()
+                try:
+                    yield f.result()
+                except StopRequested as exc:            # cancel(): thrown in by collect_results
+                    stop = exc
+        if stop is not None:
+            # the cases not started are dropped; those in flight are finished and kept (their
+            # results yielded), then the interrupt goes on
+            for f in pending:
+                f.cancel()
+            for f in wait(pending)[0]:
+                if not f.cancelled() and f.exception() is None:
+                    try:
+                        yield f.result()
+                    except StopRequested:
+                        pass
+            if isinstance(stop, KeyboardInterrupt):
+                raise stop
     finally:
-        # an interrupt, a cancel or an error: the cases not started yet are dropped, only those
-        # in flight are waited for (the pool's context manager ran every queued case first)
+        # an error, or the consumer gone: the cases not started are dropped, only those in
+        # flight are waited for (the pool's context manager ran every queued case first)
         pool.shutdown(wait=True, cancel_futures=True)
 
 
@@ -185,26 +207,40 @@ def progress_bar(total: int, initial: int, desc: str):
                 desc=desc, dynamic_ncols=True)
 
 
+class StopRequested(Exception):
+    """Thrown into the results of a run by :func:`collect_results` when ``cancel()`` says so:
+    :func:`map_tasks` drops the cases not started and yields those in flight."""
+
+
 def collect_results(results, store: Callable[[Dict[str, Any]], int], total: int,
                     initial: int, desc: str, progress: bool, callback, cancel) -> bool:
     """Keep each result as it comes (``store(result)`` returns how many cases are done), with a
     progress bar, ``callback(done, total, case_id)`` and ``cancel()``; True when cancelled (the
-    cases in flight are finished first)."""
+    cases in flight are finished and kept first)."""
     bar = progress_bar(total, initial, desc) if progress and initial < total else None
+    cancelled = thrown = False
     try:
-        for res in results:
+        while True:
+            try:
+                if cancelled and not thrown:
+                    thrown = True
+                    res = results.throw(StopRequested())
+                else:
+                    res = next(results)
+            except (StopIteration, StopRequested):
+                break
             n = store(res)
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix_str(res["ID"][:20] + (" (error)" if res.get("error") else ""))
             if callback is not None:
                 callback(n, total, res["ID"])
-            if cancel is not None and cancel():
-                return True
+            if cancel is not None and not cancelled and cancel():
+                cancelled = True
     finally:
         if bar is not None:
             bar.close()
-    return False
+    return cancelled
 
 
 def finish_parts(parts_dir: Path) -> None:
