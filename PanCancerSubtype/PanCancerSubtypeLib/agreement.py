@@ -46,6 +46,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import ManifestError
+from .files import save_figure
 from .reliability import bland_altman, bootstrap_icc_summary, icc
 
 __all__ = ["read_paired_manifest", "paired_values", "agreement_table", "summarise",
@@ -348,8 +349,6 @@ def scatter_figure(result: AgreementResult, feature_names: Optional[Sequence[str
         if i >= len(names) - ncol:
             ax.set_xlabel(a, fontsize=8)
     if path:
-        from .files import save_figure
-
         save_figure(fig, path, dpi=110)
     return fig
 
@@ -381,8 +380,6 @@ def icc_figure(table: pd.DataFrame, path=None, groups: Sequence[str] = ("regiona
     ax.set_xlim(min(-0.2, float(np.nanmin(table["ci_low"])) if len(table) else -0.2), 1.02)
     ax.set_xlabel("ICC(3,1) with 95% CI")
     if path:
-        from .files import save_figure
-
         save_figure(fig, path, dpi=110)
     return fig
 

@@ -45,6 +45,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import LabelTableError
+from .files import save_figure
 from .multitest import adjust_pvalues
 
 log = logging.getLogger(__name__)
@@ -416,8 +417,6 @@ def volcano_plot(result: pd.DataFrame, fdr: float = 0.05, path: Optional[str] = 
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=8, loc="upper left")
     if path:
-        from .files import save_figure
-
         save_figure(fig, path, dpi=120)
     return fig
 
@@ -450,8 +449,6 @@ def association_heatmap(result: pd.DataFrame, top: int = 30, fdr: float = 0.05,
     ax.set_title(title, fontsize=10)
     fig.colorbar(im, ax=ax, shrink=0.6)
     if path:
-        from .files import save_figure
-
         save_figure(fig, path, dpi=120)
     return fig
 

@@ -289,14 +289,13 @@ def _quantile_r(x: np.ndarray, y: np.ndarray, p: float,
     cumulative curve ``y`` = 1 - S (from 0 at ``x[0]``; NaN where undefined, left out) reaches
     ``p``; over a stretch where it equals ``p`` within ``tol``, the stretch's midpoint (up to the
     last time ``x[-1]`` when the curve ends on it); NaN when it never reaches ``p``."""
-    ok = ~np.isnan(y)
-    if not ok.any() or np.nanmax(y) < p:
+    if np.isnan(y).all() or np.nanmax(y) < p:
         return float("nan")
     xmax = float(x[-1])
     keep = ~pd.Series(y).duplicated().to_numpy()       # the censorings' repeated values
     x, y = x[keep], y[keep]
-    idx = np.arange(len(y))
-    knots, at = y[~np.isnan(y)], idx[~np.isnan(y)]
+    defined = ~np.isnan(y)
+    knots, at = y[defined], np.arange(len(y))[defined]
 
     def first_reaching(k: np.ndarray) -> Optional[int]:  # R approx(k, idx, p, "constant", f=1)
         if p < k[0] or p > k[-1]:
@@ -325,11 +324,6 @@ def _median_r(kmf, t: np.ndarray) -> Dict[str, float]:
         band = np.where(undefined, np.nan, ci.iloc[:, col].to_numpy(dtype=float)[pos])
         out[key] = _quantile_r(x, np.concatenate([[0.0], 1.0 - band]), 0.5)
     return out
-
-
-def _finite_or_nan(x) -> float:
-    x = float(x)
-    return x if math.isfinite(x) else float("nan")
 
 
 def _default_ticks(tmax: float, n: int = 5) -> List[float]:

@@ -53,6 +53,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import SurvivalDataError
+from .files import save_figure
 
 log = logging.getLogger(__name__)
 
@@ -581,8 +582,6 @@ def calibration_plot(results: Sequence[CalibrationResult], path: Optional[str] =
     ax.set_title(title or "Calibration", fontsize=10)
     ax.legend(fontsize=7, loc="upper left")
     if path:
-        from .files import save_figure
-
         save_figure(fig, path, dpi=120)
     return fig
 
@@ -612,8 +611,6 @@ def decision_curve_plot(dca: pd.DataFrame, t: float, path: Optional[str] = None,
     ax.set_title(f"Decision curves at t = {t:g}", fontsize=10)
     ax.legend(fontsize=7)
     if path:
-        from .files import save_figure
-
         save_figure(fig, path, dpi=120)
     return fig
 

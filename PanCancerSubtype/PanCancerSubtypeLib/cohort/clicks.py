@@ -19,7 +19,7 @@ from ..tables import pop_timings
 from .manifest import (CLICK_COLUMNS, SEGMENTATION_COLUMNS, click_inputs, mask_file_name,
                        parse_points, read_click_manifest)
 from .runs import (case_fingerprint, collect_results, file_sha, finish_parts, load_parts,
-                   map_tasks, part_name, run_lock)
+                   map_tasks, part_name, run_lock, worker_count)
 
 log = logging.getLogger(__name__)
 
@@ -163,7 +163,7 @@ def run_segmentation_cohort(manifest, out_dir, workers: Optional[int] = None,
                     done[r["ID"]].update({k: r[k] for k in _PASSED_ON})
         todo = [r for r in rows if r["ID"] not in done]
         cores = os.cpu_count() or 1
-        n_workers = 1 if not todo else min(int(workers or cores), len(todo))
+        n_workers = worker_count(workers, len(todo))
         threads = max(1, cores // n_workers) if not scheduler else 1
         parts_dir.mkdir(parents=True, exist_ok=True)
         args = [(r, str(out_dir), confidence, appearance, resample_second_channel, threads,

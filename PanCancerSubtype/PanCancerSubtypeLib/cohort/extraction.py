@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
 import threading
 import time
@@ -21,7 +20,7 @@ from ..features import extract_features, make_groups, parse_groups
 from ..tables import META_COLUMNS, pop_timings
 from .manifest import normalise_manifest, read_manifest
 from .runs import (case_fingerprint, collect_results, finish_parts, load_parts, map_tasks,
-                   part_name, run_lock)
+                   part_name, run_lock, worker_count)
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +134,7 @@ def run_cohort(manifest, out_csv, groups=None, group_options=None, workers: Opti
         todo = [r for r in rows if r["ID"] not in done]
         log.info("%d cases, %d already done, %d to compute", len(rows), len(rows) - len(todo),
                  len(todo))
-        workers = max(1, min(int(workers or os.cpu_count() or 1), len(todo)))
+        workers = worker_count(workers, len(todo))
 
         parts_dir.mkdir(parents=True, exist_ok=True)
 

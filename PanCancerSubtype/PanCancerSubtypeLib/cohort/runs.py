@@ -17,7 +17,8 @@ from ..errors import UsageError
 from ..files import sha256_file
 
 __all__ = ["case_fingerprint", "collect_results", "file_sha", "finish_parts", "load_parts",
-           "map_tasks", "part_name", "progress_bar", "run_lock", "StopRequested"]
+           "map_tasks", "part_name", "progress_bar", "run_lock", "StopRequested",
+           "worker_count"]
 
 
 def _alive(pid: int) -> bool:
@@ -84,6 +85,12 @@ def run_lock(path: Path, target: str) -> Iterator[None]:
             path.unlink()
         except FileNotFoundError:
             pass
+
+
+def worker_count(workers: Optional[int], n_todo: int) -> int:
+    """The local processes of a run: ``workers``, or the machine's cores by default; at most
+    one per case to do, at least one."""
+    return max(1, min(int(workers or os.cpu_count() or 1), n_todo))
 
 
 def file_sha(path: str) -> str:

@@ -343,6 +343,9 @@ def _read_evaluated(pred_path, ref_path, label, ref_label):
       the union of its segments (numbers; default its only segment), 0/1, on the other mask's
       grid.
     A mask on the other's grid stored in another voxel order is reordered onto it."""
+    import numpy as np
+    import SimpleITK as sitk
+
     from ..dicomseg import is_dicom_seg, read_dicom_seg
     from ..errors import UsageError
     from ..io import is_rtstruct, parse_label, read_mask
@@ -394,9 +397,6 @@ def _read_evaluated(pred_path, ref_path, label, ref_label):
     for img, vals, path, option in ((pred, values, pred_path, "--label"),
                                     (ref, ref_values, ref_path, "--ref-label")):
         if vals is None:
-            import numpy as np
-            import SimpleITK as sitk
-
             present = np.unique(sitk.GetArrayViewFromImage(img))
             present = [v for v in present.tolist() if v != 0]
             if len(present) > 1:
