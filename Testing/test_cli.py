@@ -233,3 +233,16 @@ def test_evaluate_segmentation_reads_references_as_the_other_commands_do(tmp_pat
     assert main(["evaluate-segmentation", "--pred", str(tmp_path / "pred.nii.gz"), "--ref",
                  str(tmp_path / "ref.seg.nrrd")]) == 1
     assert "no segment was chosen (present: ['organ', 'GTV'])" in capsys.readouterr().err
+
+
+def test_ctrl_c_while_the_commands_are_imported_is_one_line(monkeypatch, capsys):
+    """A Ctrl-C in the first fraction of a second (the command modules being imported) gives the
+    documented 'interrupted' and exit 130, not a traceback (cohort audit, pass 49)."""
+    import PanCancerSubtypeLib.cli as cli
+
+    def interrupted():
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "build_parser", interrupted)
+    assert cli.main(["features", "--help"]) == 130
+    assert capsys.readouterr().err.strip() == "interrupted"

@@ -102,8 +102,12 @@ def _one_line(exc: BaseException) -> str:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)  # argparse exits with 2 on a bad option
+    try:   # a Ctrl-C while the commands are imported is an interrupt too, not a traceback
+        parser = build_parser()
+        args = parser.parse_args(argv)  # argparse exits with 2 on a bad option
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     level = logging.WARNING - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     if not getattr(args, "func", None):
