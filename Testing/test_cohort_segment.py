@@ -127,7 +127,39 @@ def test_workers_resume_and_a_lost_mask_give_the_same_bytes(clicks, first_run, t
     seen.clear()
     run_segmentation_cohort(clicks / "clicks.csv", part, workers=1, progress=False,
                             callback=lambda done, total, cid: seen.append(cid))
-    assert sorted(seen) == ["case002", "case003"] and _bytes(part) == ref
+    assert sorted(seen) == ["case002", "case003"]
+    # the altered file is not replaced but kept aside (a mask corrected by hand is never lost)
+    assert (part / "masks" / "case003.edited.nii.gz").read_bytes() == b"x"
+    (part / "masks" / "case003.edited.nii.gz").unlink()
+    assert _bytes(part) == ref
+
+
+def test_a_mask_drawn_by_hand_in_masks_is_kept_aside_not_replaced(clicks, first_run, tmp_path,
+                                                                   caplog):
+    """Files in masks/ that no run of this output wrote are moved to <ID>.edited.nii.gz
+    (then .edited-2 ...) with a warning naming them; the masks made are the same bytes."""
+    out = tmp_path / "out"
+    (out / "masks").mkdir(parents=True)
+    (out / "masks" / "case000.nii.gz").write_bytes(b"drawn by hand")
+    (out / "masks" / "case000.edited.nii.gz").write_bytes(b"an earlier one")
+    with caplog.at_level("WARNING"):
+        run_segmentation_cohort(clicks / "clicks.csv", out, workers=1, progress=False)
+    assert (out / "masks" / "case000.edited-2.nii.gz").read_bytes() == b"drawn by hand"
+    assert (out / "masks" / "case000.edited.nii.gz").read_bytes() == b"an earlier one"
+    assert "case000: masks/case000.nii.gz was not written by this command" in caplog.text
+    assert "kept as masks/case000.edited-2.nii.gz" in caplog.text
+    got = _bytes(out)
+    assert {k: v for k, v in got.items() if ".edited" not in k} == _bytes(first_run[0])
+    # a mask this command wrote (the seed changed since) is replaced without a word
+    caplog.clear()
+    man = pd.read_csv(clicks / "clicks.csv", dtype=str, keep_default_na=False)
+    man.loc[0, "Seed"] = _text(np.array([float(v) for v in man.loc[0, "Seed"].split(",")]) + 1)
+    man.to_csv(tmp_path / "moved.csv", index=False)
+    with caplog.at_level("WARNING"):
+        run_segmentation_cohort(tmp_path / "moved.csv", out, workers=1, progress=False)
+    assert "not written by this command" not in caplog.text
+    assert sorted(p.name for p in (out / "masks").glob("case000*")) == [
+        "case000.edited-2.nii.gz", "case000.edited.nii.gz", "case000.nii.gz"]
 
 
 def test_the_output_manifest_feeds_cohort_features(first_run, tmp_path):

@@ -162,6 +162,8 @@ def run_segmentation_cohort(manifest, out_dir, workers: Optional[int] = None,
                 if r["ID"] in done:
                     done[r["ID"]].update({k: r[k] for k in _PASSED_ON})
         todo = [r for r in rows if r["ID"] not in done]
+        _keep_masks_not_made_here(todo, out_dir, ".dcm" if dicom_seg else ".nii.gz",
+                                  _recorded_masks(prov_path, parts_dir))
         cores = os.cpu_count() or 1
         n_workers = worker_count(workers, len(todo))
         threads = max(1, cores // n_workers) if not scheduler else 1
@@ -230,6 +232,44 @@ def _snapshot(row: Mapping[str, str], out_dir: Path) -> str:
         log.warning("%s: no snapshot (%s: %s)", row["ID"], type(exc).__name__, exc)
         return ""
     return name.as_posix()
+
+
+def _recorded_masks(prov_path: Path, parts_dir: Path) -> set:
+    """The checksums of every mask an earlier run on this output wrote (its provenance and its
+    parts, whatever their fingerprints)."""
+    shas = set()
+    try:
+        cases = json.loads(prov_path.read_text(encoding="utf-8")).get("cases", {})
+        shas.update(c.get("mask_sha256", "") for c in cases.values() if isinstance(c, dict))
+    except (OSError, ValueError, AttributeError):
+        pass
+    for p in sorted(parts_dir.glob("*.json")) if parts_dir.is_dir() else []:
+        try:
+            shas.add(json.loads(p.read_text(encoding="utf-8")).get("mask_sha256", ""))
+        except (OSError, ValueError, AttributeError):
+            continue
+    shas.discard("")
+    return shas
+
+
+def _keep_masks_not_made_here(todo, out_dir: Path, suffix: str, made: set) -> None:
+    """A file where a case to segment will write its mask that no run of this output wrote (a
+    mask drawn or corrected by hand, a mask changed since) is moved aside, never replaced:
+    ``masks/<ID>.edited<suffix>`` (``.edited-2`` ... when taken), with a warning."""
+    for r in todo:
+        name = mask_file_name(r["ID"], suffix)
+        path = out_dir / "masks" / name
+        if not path.is_file() or file_sha(str(path)) in made:
+            continue
+        stem = name[:-len(suffix)]
+        n, kept = 1, path.with_name(f"{stem}.edited{suffix}")
+        while kept.exists():
+            n += 1
+            kept = path.with_name(f"{stem}.edited-{n}{suffix}")
+        os.replace(path, kept)
+        log.warning("%s: masks/%s was not written by this command or was changed since (drawn "
+                    "or corrected by hand?): kept as masks/%s; the case is segmented again",
+                    r["ID"], name, kept.name)
 
 
 def _previous_segmentation(out_csv: Path, prov_path: Path, fps) -> Dict[str, Dict[str, Any]]:
