@@ -407,3 +407,12 @@ def test_a_snapshot_that_fails_costs_nothing_else(clicks, tmp_path, monkeypatch,
     assert (t["snapshot"] == "").all() and (t["error"][:4] == "").all()
     assert (tmp_path / "s" / "segmentation.csv").is_file()
     assert "case000: no snapshot (RuntimeError: no display)" in caplog.text
+
+
+@pytest.mark.parametrize("case_id, name", [("brain 1/a", "brain_1_a.nii.gz"),
+                                           (".hidden", "hidden.nii.gz"), ("..", "_.nii.gz"),
+                                           ("Ü-2.5", "_-2.5.nii.gz")])
+def test_mask_file_names_are_plain_and_never_hidden(case_id, name):
+    from PanCancerSubtypeLib.cohort.manifest import mask_file_name
+
+    assert mask_file_name(case_id) == name

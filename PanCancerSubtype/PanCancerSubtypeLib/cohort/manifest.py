@@ -243,7 +243,7 @@ def is_click_manifest(path) -> bool:
 def mask_file_name(case_id: str, suffix: str = ".nii.gz") -> str:
     """The file name of a case's mask in ``masks/`` (or, with another ``suffix``, its other
     files): its ID, characters other than letters, digits, ``.``, ``_`` and ``-`` replaced by
-    ``_``, then ``suffix``."""
+    ``_``, leading dots dropped (``_`` if nothing is left: no hidden file), then ``suffix``."""
     import re
 
-    return re.sub(r"[^A-Za-z0-9._-]", "_", case_id).lstrip(".") + suffix
+    return (re.sub(r"[^A-Za-z0-9._-]", "_", case_id).lstrip(".") or "_") + suffix
