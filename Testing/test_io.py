@@ -235,6 +235,34 @@ def test_seg_nrrd_named_segment(tmp_path):
         3 * 6 * 8
 
 
+def test_seg_nrrd_segment_names_are_read_as_utf8(tmp_path):
+    """3D Slicer writes segment names in UTF-8; pynrrd reads headers as ASCII and dropped the
+    other letters ("Tumör (GTV)" became "Tumr (GTV)" and could not be chosen by its name)."""
+    import slicerio
+
+    img = _image()
+    arr = np.transpose(sitk.GetArrayFromImage(
+        _labels(img, {1: (2, 5, 3, 9, 4, 12), 2: (6, 8, 10, 15, 15, 20)})), (2, 1, 0))
+    ijk_to_lps = np.eye(4)
+    ijk_to_lps[:3, :3] = np.diag(img.GetSpacing())
+    ijk_to_lps[:3, 3] = img.GetOrigin()
+    seg = slicerio.create_segmentation(arr.shape, ijk_to_lps)
+    slicerio.add_segment(seg, arr == 1, {"id": "Segment_1", "name": "TumXr (GTV)"})
+    slicerio.add_segment(seg, arr == 2, {"id": "Segment_2", "name": "XX node"})
+    sp = tmp_path / "t.seg.nrrd"
+    slicerio.write_segmentation(str(sp), seg)    # pynrrd writes ASCII only: put UTF-8 in
+    raw = sp.read_bytes()
+    head, sep, data = raw.partition(b"\n\n")
+    head = head.replace(b"TumXr", "Tumör".encode()).replace(b"XX node", "肺 node".encode())
+    sp.write_bytes(head + sep + data)
+    m = io.read_mask(sp, "Tumör (GTV)", reference=img)
+    assert sitk.GetArrayViewFromImage(m).sum() == 3 * 6 * 8
+    assert sitk.GetArrayViewFromImage(io.read_mask(sp, "肺 node", reference=img)).sum() == \
+        2 * 5 * 5
+    with pytest.raises(LabelNotFoundError, match=r"present: \['Tumör \(GTV\)', '肺 node'\]"):
+        io.read_mask(sp, reference=img)
+
+
 @pytest.mark.shared_data
 def test_rtstruct_matches_nifti_mask(shared_data):
     d = shared_data / "IBSI_ct_radiomics_phantom_NSCLC"

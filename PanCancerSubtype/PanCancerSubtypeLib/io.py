@@ -59,7 +59,7 @@ import os
 import struct
 import zlib
 from pathlib import Path
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import SimpleITK as sitk
@@ -523,6 +523,9 @@ def _read_seg_nrrd(path: Path, values: Optional[List[int]], name: Optional[str])
         raise UnreadableFileError(f"cannot be read as a Slicer segmentation ({exc})",
                                   source=path) from None
     segments = seg.get("segments", [])
+    utf8 = _utf8_segment_names(path)
+    for s in segments:   # pynrrd drops a header's non-ASCII letters; Slicer writes UTF-8
+        s["name"] = utf8.get(str(s.get("id")), s.get("name"))
     names = [s.get("name") for s in segments]
     if name is not None:
         chosen = [s for s in segments if s.get("name") == name or s.get("id") == name]
@@ -553,6 +556,31 @@ def _read_seg_nrrd(path: Path, values: Optional[List[int]], name: Optional[str])
     # slicerio returns (i, j, k) order and an ijkToLPS matrix
     ijk_to_lps = np.asarray(seg["ijkToLPS"], dtype=float)
     return _image_from_ijk(m.astype(np.uint8), ijk_to_lps)
+
+
+def _utf8_segment_names(path: Path) -> Dict[str, str]:
+    """``{segment ID as pynrrd reads it: segment name}`` from the header of the .seg.nrrd at
+    ``path`` read as UTF-8 (3D Slicer's encoding; pynrrd decodes headers as ASCII and drops the
+    other letters: "Tumör" became "Tumr")."""
+    import re
+
+    head = b""
+    with open(path, "rb") as f:
+        while len(head) < (64 << 20):
+            chunk = f.read(1 << 16)
+            head += chunk
+            if not chunk or b"\n\n" in head or b"\n\r\n" in head:
+                break
+    fields: Dict[str, Dict[str, str]] = {}
+    for line in head.split(b"\n"):
+        if not line.strip():
+            break
+        m = re.match(rb"Segment(\d+)_(ID|Name):=(.*)$", line.rstrip(b"\r"))
+        if m:
+            fields.setdefault(m.group(1).decode(), {})[m.group(2).decode()] = \
+                m.group(3).decode("utf-8", "replace")
+    return {f["ID"].encode("ascii", "ignore").decode(): f["Name"] for f in fields.values()
+            if "ID" in f and "Name" in f}
 
 
 def _image_from_ijk(arr_ijk: np.ndarray, ijk_to_lps: np.ndarray) -> sitk.Image:
