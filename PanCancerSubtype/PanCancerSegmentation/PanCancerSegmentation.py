@@ -80,6 +80,8 @@ class PanCancerSegmentationParameterNode:
         "generic".
     modelDir - folder of a trained U-Net model (automatic segmentation).
     organ - organ of the tumour (parenchyma model).
+    regionDefinition - how the tumour regions are drawn: "reference" (default), "3d" or
+        "cross-modality", as the regional features' definition.
     modality - "auto", "CT" or "MR".
     outputSegmentation - segmentation that receives the segments.
     cohortManifest, cohortOutput - cohort batch run: a CSV of clicks and the output folder.
@@ -94,6 +96,7 @@ class PanCancerSegmentationParameterNode:
     appearance: Annotated[str, Choice(["auto", "lung", "bright", "generic"])] = "auto"
     modelDir: pathlib.Path
     organ: Annotated[str, Choice(["lung", "brain", "breast", "other"])] = "lung"
+    regionDefinition: Annotated[str, Choice(["reference", "3d", "cross-modality"])] = "reference"
     modality: Annotated[str, Choice(["auto", "CT", "MR"])] = "auto"
     outputSegmentation: vtkMRMLSegmentationNode
     cohortManifest: pathlib.Path
@@ -197,7 +200,7 @@ class PanCancerSegmentationWidget(PanelWidgetMixin, ScriptedLoadableModuleWidget
             ).GetSegmentIdBySegmentName(organ) else None
             self.logic.startRegions(self.jobs, p.inputVolume, p.outputSegmentation,
                                     organSegment=organSegment, modality=self._modality(),
-                                    organ=organ)
+                                    organ=organ, definition=p.regionDefinition)
 
 
     def onRunCohort(self) -> None:
@@ -301,13 +304,13 @@ class PanCancerSegmentationLogic(ScriptedLoadableModuleLogic):
                                     modality=modality))
 
     def startRegions(self, jobs, volumeNode, segmentationNode, organSegment=None, modality=None,
-                     organ=None):
+                     organ=None, definition="reference"):
         """TC / TIM / PM5 / PM10 in a background process; added as four segments."""
         from PanCancerSubtypeSlicerLib import actions
 
         tmp = slicer.util.tempDirectory("PanCancerSegmentation")
         jobs.run(actions.regions(volumeNode, segmentationNode, tmp, organ_segment=organSegment,
-                                 organ=organ, modality=modality))
+                                 organ=organ, modality=modality, definition=definition))
 
     def addParenchyma(self, volumeNode, segmentationNode, organ=None, modality=None):
         """Blocking parenchyma segment (console / batch use)."""
@@ -316,12 +319,13 @@ class PanCancerSegmentationLogic(ScriptedLoadableModuleLogic):
         return logic.add_parenchyma_segment(volumeNode, segmentationNode, organ=organ,
                                             modality=modality)
 
-    def addRegions(self, volumeNode, segmentationNode, organSegment=None, modality=None):
+    def addRegions(self, volumeNode, segmentationNode, organSegment=None, modality=None,
+                   definition="reference"):
         """Blocking TC / TIM / PM5 / PM10 segments (console / batch use)."""
         from PanCancerSubtypeSlicerLib import logic
 
         return logic.add_region_segments(volumeNode, segmentationNode, organ_segment=organSegment,
-                                         modality=modality)
+                                         modality=modality, definition=definition)
 
 
 #

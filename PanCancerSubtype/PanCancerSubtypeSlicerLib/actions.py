@@ -149,14 +149,16 @@ def parenchyma(volume, segmentation, workdir: str, organ: Optional[str] = None,
 
 
 def regions(volume, segmentation, workdir: str, organ_segment: Optional[str] = None,
-            organ: Optional[str] = None, modality: Optional[str] = None) -> PanelJob:
-    """TC / TIM / PM5 / PM10 around the ``tumour`` segment, as four segments."""
+            organ: Optional[str] = None, modality: Optional[str] = None,
+            definition: str = "reference") -> PanelJob:
+    """TC / TIM / PM5 / PM10 around the ``tumour`` segment, as four segments (``definition``:
+    the regional features' region definition, see ``regions.DEFINITIONS``)."""
     paths = logic.write_case_inputs(volume, segmentation, logic.TUMOUR_SEGMENT, organ_segment,
                                     out_dir=workdir)
     out = os.path.join(workdir, "regions.nrrd")
     args = ["regions"] + option("image", paths["image"]) + option("mask", paths["mask"]) + \
         option("out", out) + option("organ-mask", paths.get("organ_mask")) + \
-        option("organ", organ) + option("modality", modality)
+        option("organ", organ) + option("modality", modality) + option("definition", definition)
 
     def finish():
         logic.regions_from_file(out, segmentation, volume)

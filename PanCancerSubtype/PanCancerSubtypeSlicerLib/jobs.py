@@ -8,9 +8,9 @@ neither ``slicer`` nor Qt: only the core library, SimpleITK and NumPy.
 Jobs
 ----
 ``parenchyma --image I --mask M [--organ O] [--modality CT|MR] --out P.nrrd``
-    organ parenchyma mask (``regions.parenchyma_mask``)
-``regions --image I --mask M [--organ-mask O] [--organ O] [--modality CT|MR] --out R.nrrd``
-    TC=1 / TIM=2 / PM5 ring=3 / PM10 ring=4 label map (``regions.regions_labelmap``)
+    organ parenchyma mask (``regions.case_regions``)
+``regions --image I --mask M [--organ-mask O] [--organ O] [--modality CT|MR] [--definition D] --out R.nrrd``
+    TC=1 / TIM=2 / PM5 ring=3 / PM10 ring=4 label map (``regions.case_regions``)
 ``spharm --image I --mask M --degree D [--mode robust|reference] --out S.npz``
     SPHARM reconstruction: ``vertices`` (N x 3, LPS mm) and ``faces`` (M x 3)
 """
@@ -62,16 +62,28 @@ def spharm_mesh_lps(mask_zyx: np.ndarray, image, degree: int, mode: str = "robus
 
 
 def region_labels(case, definition: str = "reference") -> np.ndarray:
-    """TC=1 / TIM=2 / PM5 ring=3 / PM10 ring=4 label map (z, y, x) of a case.
+    """TC=1 / TIM=2 / PM5 ring=3 / PM10 ring=4 label map (z, y, x, the case's stored voxel
+    order) of a case: the core's ``regions.case_regions``, the regions its regional features
+    use (computed in LPS order whatever order the volume is stored in).
 
-    The parenchyma is the case's organ mask when it has one, else found by the core
-    (``regions.parenchyma_mask``); the rings are the 0-5 mm and 5-10 mm peritumoural parenchyma.
+    The parenchyma is the case's organ mask when it has one, else found by the core; the rings
+    are the 0-5 mm and 5-10 mm peritumoural parenchyma.
     """
+    import SimpleITK as sitk
+
     from PanCancerSubtypeLib import regions
 
-    par = regions.parenchyma_mask(case)
-    reg = regions.tumour_regions(case.mask_array(), par, case.spacing, definition=definition)
-    return regions.regions_labelmap(reg)
+    return sitk.GetArrayFromImage(regions.case_regions(case, definition)["labelmap"])
+
+
+def parenchyma(case) -> np.ndarray:
+    """The organ parenchyma (z, y, x, the case's stored voxel order) the core's regional
+    features use (``regions.case_regions``)."""
+    import SimpleITK as sitk
+
+    from PanCancerSubtypeLib import regions
+
+    return sitk.GetArrayFromImage(regions.case_regions(case)["parenchyma"]) != 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -88,7 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
         s.add_argument("--organ", help="lung, brain or breast (parenchyma search)")
         if name == "regions":
             s.add_argument("--organ-mask")
-            s.add_argument("--definition", default="reference", choices=["reference", "3d"])
+            s.add_argument("--definition", default="reference",
+                           choices=["reference", "3d", "cross-modality"])
         if name == "spharm":
             s.add_argument("--degree", type=int, default=15)
             s.add_argument("--mode", default="robust", choices=["robust", "reference"])
@@ -111,10 +124,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         else:
             case, image = _make_case(args.image, args.mask, getattr(args, "organ_mask", None),
                                      args.modality, getattr(args, "organ", None))
-            from PanCancerSubtypeLib import regions
-
             if args.job == "parenchyma":
-                out = regions.parenchyma_mask(case)
+                out = parenchyma(case)
             else:
                 out = region_labels(case, args.definition)
             _write_like(out, image, args.out)

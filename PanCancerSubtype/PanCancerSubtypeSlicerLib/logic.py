@@ -10,7 +10,7 @@ Core APIs used (imported lazily, where they are needed):
 * ``io.load_case``, ``io.read_mask``; ``features.extract_features`` (feature groups ``shape``,
   ``regional``, ``radiomics``)
 * ``segmentation.segment_from_seeds(image, seeds_lps_mm)``, ``segmentation.segment_image(image,
-  model_dir)``; ``regions.parenchyma_mask(case)``, ``regions.regions_labelmap(case)``
+  model_dir)``; ``regions.case_regions(case, definition)`` (regions and parenchyma)
 * ``shape.spharm_decompose(mask_zyx, spacing_xyz, mode)``, ``shape.reconstruct(result, degree)``
 * ``classifier.load_bundle(dir).predict_frame(df)``; ``discovery.discover(table)``;
   ``survival.kaplan_meier``; ``tables.feature_columns``; ``cohort.read_manifest``
@@ -152,11 +152,11 @@ def add_parenchyma_segment(volume_node, segmentation_node, tumour_segment: str =
                            organ: Optional[str] = None, modality: Optional[str] = None,
                            segment_name: Optional[str] = None) -> str:
     """Add the organ parenchyma (lung / brain / breast) found by the core as a segment."""
-    from PanCancerSubtypeLib import regions
+    from .jobs import parenchyma
 
     case = case_from_nodes(volume_node, segmentation_node, tumour_segment, modality=modality,
                            organ=organ)
-    mask = regions.parenchyma_mask(case)
+    mask = parenchyma(case)
     name = segment_name or (organ.lower() if organ else PARENCHYMA_SEGMENT)
     return mrml.set_segment_from_mask(segmentation_node, _mask_array(mask), volume_node, name)
 
