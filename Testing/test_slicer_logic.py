@@ -163,7 +163,20 @@ def test_seeds_from_markups_are_lps(scene):
     f.AddControlPoint(-1.5, 2.5, -3.5)
     assert logic.seeds_lps_from_markups(f) == [(-10.0, 20.0, 30.0), (1.5, -2.5, -3.5)]
     empty = scene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", "none")
-    with pytest.raises(ValueError, match="no control points"):
+    with pytest.raises(ValueError, match="no placed control points"):
+        logic.seeds_lps_from_markups(empty)
+    # an unplaced point ("Clear position") and the preview point under the mouse in place
+    # mode are not seeds (Slicer audit: both were sent to the method at stale positions)
+    i = f.AddControlPoint(-50.0, 60.0, 70.0)
+    f.UnsetNthControlPointPosition(i)
+    j = f.AddControlPoint(0.0, 0.0, 0.0)
+    f.SetNthControlPointPosition(j, 80.0, -90.0, 5.0, f.PositionPreview)
+    assert logic.seeds_lps_from_markups(f) == [(-10.0, 20.0, 30.0), (1.5, -2.5, -3.5)]
+    assert logic.placed_points(f) == 2 and logic.placed_points(None) == 0
+    k = empty.AddControlPoint(1.0, 2.0, 3.0)
+    empty.UnsetNthControlPointPosition(k)
+    assert logic.placed_points(empty) == 0
+    with pytest.raises(ValueError, match="no placed control points"):
         logic.seeds_lps_from_markups(empty)
 
 

@@ -83,7 +83,7 @@ def seed_segmentation(volume, seeds, segmentation, workdir: str,
         ch2 = os.path.join(workdir, "second_channel.nrrd")
         logic.write_volume(second_channel, ch2)
     bg = None
-    if background is not None and background.GetNumberOfControlPoints():
+    if logic.placed_points(background):
         bg = logic.seeds_lps_from_markups(background)
     args = logic.segment_args(paths["image"], out, logic.seeds_lps_from_markups(seeds),
                               modality=modality, settings=settings,

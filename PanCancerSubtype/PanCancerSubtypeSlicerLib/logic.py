@@ -76,16 +76,26 @@ def case_from_nodes(volume_node, segmentation_node, segment: str = TUMOUR_SEGMEN
                      cancer_type=cancer_type)
 
 
+def placed_points(markups_node) -> int:
+    """How many control points of a markups node are placed (position status "defined"): an
+    unplaced point ("Clear position") and the preview point under the mouse in place mode are
+    not points the user gave."""
+    return int(markups_node.GetNumberOfDefinedControlPoints()) if markups_node is not None else 0
+
+
 def seeds_lps_from_markups(markups_node) -> List[Tuple[float, float, float]]:
-    """World positions of a markups node's control points, converted RAS -> LPS (mm)."""
+    """World positions of a markups node's placed control points (:func:`placed_points`),
+    converted RAS -> LPS (mm)."""
     out = []
     pos = [0.0, 0.0, 0.0]
     for i in range(markups_node.GetNumberOfControlPoints()):
+        if markups_node.GetNthControlPointPositionStatus(i) != markups_node.PositionDefined:
+            continue
         markups_node.GetNthControlPointPositionWorld(i, pos)
         out.append((-float(pos[0]), -float(pos[1]), float(pos[2])))
     if not out:
-        raise ValueError(f"markups {markups_node.GetName()!r} has no control points: place at least "
-                         f"one seed point inside the tumour")
+        raise ValueError(f"markups {markups_node.GetName()!r} has no placed control points: "
+                         f"place at least one seed point inside the tumour")
     return out
 
 
@@ -123,7 +133,7 @@ def segment_from_seeds(volume_node, markups_node, segmentation_node=None, scene=
     image = mrml.sitk_from_volume_node(volume_node)
     if box_node is not None:
         options["bbox"] = box_lps_from_roi(box_node)
-    if background_node is not None and background_node.GetNumberOfControlPoints():
+    if placed_points(background_node):
         options["background_lps_mm"] = seeds_lps_from_markups(background_node)
     if second_channel_node is not None:
         options["second_channel"] = mrml.sitk_from_volume_node(second_channel_node)
