@@ -343,6 +343,31 @@ def test_features_and_spharm_buttons(scene, shared_cases, tmp_path):
     np.testing.assert_allclose(v_lps.mean(axis=0), centre, atol=3.0)
 
 
+def test_features_of_two_segments_of_the_same_name(scene, tmp_path):
+    """Slicer allows equal segment names; the panel passes segment ids, so each segment is
+    measured (audit: both jobs got the first segment's 64 voxels; the 512-voxel one was never
+    measured) and the rows are told apart by the id."""
+    vol = mrml.volume_node_from_array(np.zeros((20, 20, 20), np.int16),
+                                      np.diag([-1, -1, 1, 1.0]), scene=scene, name="CT")
+    a = np.zeros((20, 20, 20), bool)
+    a[2:6, 2:6, 2:6] = True
+    b = np.zeros((20, 20, 20), bool)
+    b[10:18, 10:18, 10:18] = True
+    seg = mrml.segmentation_node_from_masks({"first": a, "second": b}, vol, scene=scene)
+    segmentation = seg.GetSegmentation()
+    ids = [segmentation.GetNthSegmentID(i) for i in range(2)]
+    for sid in ids:
+        segmentation.GetSegment(sid).SetName("tumour")
+    job = actions.features(vol, seg, ids, None, str(tmp_path / "f"), modality="CT")
+    voxels = [int(sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "f" / f"segment{i}" /
+                                                           "mask.nrrd"))).sum()) for i in (0, 1)]
+    assert voxels == [64, 512]
+    names = [parse(c).id for c in job.calls]
+    assert names == [f"CT:tumour ({ids[0]})", f"CT:tumour ({ids[1]})"]
+    assert mrml.segment_labels(seg, ["tumour"]) == ["tumour"]
+    job.cleanup()
+
+
 def test_cohort_button(scene, shared_cases, tmp_path):
     case = shared_cases["breast1"]
     man = tmp_path / "cases.csv"

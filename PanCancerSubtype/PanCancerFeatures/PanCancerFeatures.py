@@ -139,19 +139,21 @@ class PanCancerFeaturesWidget(PanelWidgetMixin, ScriptedLoadableModuleWidget, VT
             p and str(p.manifestPath) not in ("", ".") and str(p.cohortOutput) not in ("", "."))
 
     def _selectedSegments(self) -> List[str]:
+        """The selected segments' ids (not names: two segments may share a name)."""
         seg = self._parameterNode.segmentation if self._parameterNode else None
         if seg is None:
             return []
         segmentation = seg.GetSegmentation()
-        return [segmentation.GetSegment(i).GetName() for i in self.ui.segmentSelector.selectedSegmentIDs()
+        return [i for i in self.ui.segmentSelector.selectedSegmentIDs()
                 if segmentation.GetSegment(i) is not None]
 
     def _organSegment(self) -> Optional[str]:
+        """The organ segment's id."""
         sid = self.ui.organSegmentSelector.currentSegmentID()
         seg = self._parameterNode.segmentation
         if not sid or seg is None or seg.GetSegmentation().GetSegment(sid) is None:
             return None
-        return seg.GetSegmentation().GetSegment(sid).GetName()
+        return sid
 
     def _groups(self) -> List[str]:
         p = self._parameterNode

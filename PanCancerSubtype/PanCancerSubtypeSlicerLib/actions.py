@@ -176,19 +176,21 @@ def features(volume, segmentation, segments: Sequence[str], table, workdir: str,
              shape_mode: str = "robust", shape_interpolation: str = "linear",
              regional_definition: Optional[str] = None,
              extra_paths: Sequence[str] = ()) -> PanelJob:
-    """``pancancer-subtype features`` once per segment; the rows go into ``table`` (one per
-    segment, first column ``Segment``)."""
+    """``pancancer-subtype features`` once per segment (ids or names: the panel passes ids, so
+    two segments of the same name are each measured); the rows go into ``table`` (one per
+    segment, first column ``Segment``, :func:`.mrml.segment_labels`)."""
     calls, outs = [], []
-    for i, segment in enumerate(segments):
+    labels = mrml.segment_labels(segmentation, segments)
+    for i, (segment, label) in enumerate(zip(segments, labels)):
         d = os.path.join(workdir, f"segment{i}")
         paths = logic.write_case_inputs(volume, segmentation, segment, organ_segment, out_dir=d)
         out = os.path.join(d, "features.csv")
-        args = logic.features_args(paths, out, modality, groups, f"{volume.GetName()}:{segment}",
+        args = logic.features_args(paths, out, modality, groups, f"{volume.GetName()}:{label}",
                                    organ=organ, shape_mode=shape_mode,
                                    shape_interpolation=shape_interpolation,
                                    regional_definition=regional_definition)
         calls.append((CORE, ["features"] + args))
-        outs.append((segment, out))
+        outs.append((label, out))
 
     def finish():
         import pandas as pd
@@ -212,9 +214,11 @@ def spharm(volume, segmentation, segment: str, degree: int, model, workdir: str,
     args = ["spharm"] + option("image", paths["image"]) + option("mask", paths["mask"]) + \
         option("degree", degree) + option("mode", mode) + option("out", out)
 
+    label = mrml.segment_labels(segmentation, [segment])[0]
+
     def finish():
-        node = logic.model_from_npz(out, scene=model.GetScene(), model_node=model, segment=segment)
-        node.SetName(f"{segment} SPHARM degree {degree}")
+        node = logic.model_from_npz(out, scene=model.GetScene(), model_node=model, segment=label)
+        node.SetName(f"{label} SPHARM degree {degree}")
         return node
 
     return PanelJob("SPHARM reconstruction", [(JOBS, args)], finish, workdir)

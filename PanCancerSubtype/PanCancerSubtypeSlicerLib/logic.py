@@ -241,15 +241,16 @@ def compute_features(volume_node, segmentation_node, segments: Sequence[str],
     from PanCancerSubtypeLib.features import extract_features
 
     rows = []
-    for n, seg_name in enumerate(segments):
+    labels = mrml.segment_labels(segmentation_node, segments)
+    for n, (seg_name, label) in enumerate(zip(segments, labels)):
         if progress:
             progress(n, len(segments))
         case = case_from_nodes(volume_node, segmentation_node, seg_name,
                                organ_segment=organ_segment, modality=modality,
-                               case_id=f"{volume_node.GetName()}:{seg_name}", organ=organ)
+                               case_id=f"{volume_node.GetName()}:{label}", organ=organ)
         row = extract_features(case, groups=groups, group_options=group_options,
                                on_error=on_error, instances=instances)
-        row = {"Segment": seg_name, **row}
+        row = {"Segment": label, **row}
         rows.append(row)
     if progress:
         progress(len(segments), len(segments))

@@ -329,6 +329,15 @@ def segment_id(segmentation_node, segment: str) -> str:
     return sid
 
 
+def segment_labels(segmentation_node, segments: Sequence[str]) -> List[str]:
+    """The names to show for ``segments`` (ids or names): each segment's name, with its id in
+    brackets where two of them share a name (Slicer allows equal names)."""
+    seg = segmentation_node.GetSegmentation()
+    names = [seg.GetSegment(segment_id(segmentation_node, s)).GetName() for s in segments]
+    return [f"{n} ({segment_id(segmentation_node, s)})" if names.count(n) > 1 else n
+            for s, n in zip(segments, names)]
+
+
 def mask_from_segment(segmentation_node, segment: str, reference_volume_node,
                       scene=None) -> np.ndarray:
     """Binary uint8 [k, j, i] mask of one segment (id or name) on the reference volume's grid."""
