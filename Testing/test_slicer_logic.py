@@ -196,6 +196,13 @@ def test_km_chart_from_table(scene):
     # censored at 1, events at 4 (2 at risk) and 5 (1 at risk)
     assert y2[-1] == pytest.approx(0.0)
     assert np.max(x2) == 5.0
+    # cases without a subtype ("") are missing, not a nameless group (audit)
+    df2 = pd.concat([df, pd.DataFrame({"ID": ["g", "h"], "Subtype": ["", ""],
+                                       "time": [2.0, 6.0], "event": [1, 0]})])
+    t2 = mrml.table_node_from_dataframe(df2, scene=scene, name="clin2")
+    got2 = mrml.chart_series_arrays(logic.km_chart_from_table(t2, "Subtype"))
+    assert sorted(got2) == ["Kaplan-Meier by Subtype 1", "Kaplan-Meier by Subtype 2"]
+    np.testing.assert_allclose(got2["Kaplan-Meier by Subtype 1"][1], y)
 
 
 def test_feature_columns_and_manifest_errors(tmp_path):
@@ -475,6 +482,16 @@ def test_table_from_csv_keeps_types(scene, tmp_path):
     assert df["ID"].tolist() == ["lung1", "lung2"]
     np.testing.assert_allclose(df["shape_x"].to_numpy(), [1.5, np.nan])
     assert df["error"].tolist() == ["", "boom"]
+    # identifiers stay text: "007" is not the number 7 (audit: IDs 000/007/012 became 0/7/12
+    # and no longer matched their patients in the subtype and survival tables)
+    import pandas as pd
+
+    t = mrml.table_node_from_dataframe(pd.DataFrame({
+        "ID": ["000", "007"], "Segment": ["1", "2"], "MRN": ["0012", "0100"],
+        "age": ["61", "70"]}), scene=scene, name="ids")
+    df = mrml.dataframe_from_table_node(t)
+    assert df["ID"].tolist() == ["000", "007"] and df["Segment"].tolist() == ["1", "2"]
+    assert df["MRN"].tolist() == ["0012", "0100"] and df["age"].tolist() == [61, 70]
 
 
 def test_spharm_model_placed_on_the_segment(scene):

@@ -497,11 +497,19 @@ def table_node_from_dataframe(df, scene=None, name: str = "Table", node=None,
 
 
 def dataframe_from_table_node(node, convert_numeric: bool = True):
-    """A DataFrame of a table node; string columns whose every non-empty value parses as a number
-    become numeric with ``convert_numeric`` (tables read from CSV without a schema are all strings).
+    """A DataFrame of a table node (empty text cells stay ""). With ``convert_numeric`` (tables
+    read from CSV without a schema are all strings), a string column whose every non-empty
+    value parses as a number becomes numeric (empty cells NaN), except identifier and metadata
+    columns (``ID``, ``Segment``, ... :func:`PanCancerSubtypeLib.tables.is_metadata_column`) and
+    columns holding a number written with leading zeros (``007``): those stay text.
     """
+    import re
+
     import pandas as pd
 
+    from PanCancerSubtypeLib.tables import is_metadata_column
+
+    leading_zero = re.compile(r"^\s*[-+]?0\d")
     table = node.GetTable()
     data = {}
     for c in range(table.GetNumberOfColumns()):
@@ -512,10 +520,12 @@ def dataframe_from_table_node(node, convert_numeric: bool = True):
             values = [col.GetValue(i) for i in range(n)]
             s = pd.Series(values, dtype=object)
             if convert_numeric:
-                nonempty = s[s.str.strip() != ""]
+                empty = s.str.strip() == ""
+                nonempty = s[~empty]
                 conv = pd.to_numeric(nonempty, errors="coerce")
-                if len(nonempty) and not conv.isna().any():
-                    s = pd.to_numeric(s.replace("", np.nan), errors="coerce")
+                if (len(nonempty) and not conv.isna().any() and not is_metadata_column(name)
+                        and not nonempty.map(lambda v: bool(leading_zero.match(v))).any()):
+                    s = pd.to_numeric(s.where(~empty, np.nan), errors="coerce")
         else:
             from vtk.util import numpy_support
 
