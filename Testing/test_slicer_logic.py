@@ -687,6 +687,21 @@ def test_classify_table_with_bundle(scene, tmp_path):
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-6)
     back = mrml.dataframe_from_table_node(node)
     assert back["predicted_subtype"].tolist() == out["predicted_subtype"].tolist()
+    # the Subtype panel's label: the first row's subtype and probability in its colour ...
+    text, color = logic.subtype_label(out)
+    first = out["predicted_subtype"].iloc[0]
+    assert text.startswith(f"{first}  (p = {out[f'prob_{first}'].iloc[0]:.2f})")
+    assert color == logic.SUBTYPE_COLORS["ABC".index(first)]
+    # ... and for a case whose features failed, that it has none (audit: the previous case's
+    # subtype stayed on show)
+    bad = new.iloc[[0]].copy()
+    bad[[c for c in bad.columns if c.startswith("shape_")]] = np.nan
+    bad["error"] = "FeatureError: empty mask"
+    _, failed = logic.classify_table(mrml.table_node_from_dataframe(bad, scene=scene,
+                                                                    name="failed"),
+                                     str(tmp_path / "bundle"))
+    assert logic.subtype_label(failed) == ("no subtype assigned (see the table's error column)",
+                                           "#808080")
 
 
 @pytest.mark.shared_data

@@ -60,10 +60,6 @@ def registerSampleData():
 
 
 #: colours of subtype labels in the panel (subtype index modulo the list)
-SUBTYPE_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
-                  "#7f7f7f", "#bcbd22", "#17becf"]
-
-
 #
 # PanCancerSubtypeParameterNode
 #
@@ -127,20 +123,10 @@ class PanCancerSubtypeWidget(PanelWidgetMixin, ScriptedLoadableModuleWidget, VTK
                 return
             table, df = self.logic.assign(p.featuresTable, str(p.bundleDir), p.subtypeTable)
             p.subtypeTable = table
-            if len(df) and df["predicted_subtype"].iloc[0]:
-                subtype = str(df["predicted_subtype"].iloc[0])
-                prob = float(df[f"prob_{subtype}"].iloc[0])
-                classes = [c[len("prob_"):] for c in df.columns if c.startswith("prob_")]
-                color = SUBTYPE_COLORS[classes.index(subtype) % len(SUBTYPE_COLORS)]
-                text = f"{subtype}  (p = {prob:.2f})"
-                if "novel" in df.columns and bool(df["novel"].iloc[0]):
-                    # outside the training cohort: the subtype is not to be trusted
-                    text += (f"  - outside the training cohort (novelty "
-                             f"{float(df['novelty_score'].iloc[0]):.2f} > 1, "
-                             f"{df['novelty_family'].iloc[0]})")
-                    color = "#b00000"
-                self.ui.subtypeLabel.text = text
-                self.ui.subtypeLabel.setStyleSheet(f"QLabel {{ color: {color}; font-weight: bold }}")
+            # the first row's subtype, or that it has none (never the previous case's)
+            text, color = self.logic.subtypeLabel(df)
+            self.ui.subtypeLabel.text = text
+            self.ui.subtypeLabel.setStyleSheet(f"QLabel {{ color: {color}; font-weight: bold }}")
 
     def onDiscover(self) -> None:
         with slicer.util.tryWithErrorDisplay(_("Subtype discovery failed."), waitCursor=True):
@@ -190,6 +176,13 @@ class PanCancerSubtypeLogic(ScriptedLoadableModuleLogic):
         if not dependencies.ensure("base", requester="PanCancerSubtype"):
             return False
         return not torch or dependencies.ensure("torch", requester="PanCancerSubtype")
+
+    def subtypeLabel(self, subtypes):
+        """``(text, colour)`` of the panel's subtype label for the first row of an assignment
+        (``logic.subtype_label``)."""
+        from PanCancerSubtypeSlicerLib import logic
+
+        return logic.subtype_label(subtypes)
 
     def assign(self, featuresTableNode, bundleDir, outputTableNode=None):
         """Subtype and probabilities per row (fast: XGBoost prediction runs in this process)."""

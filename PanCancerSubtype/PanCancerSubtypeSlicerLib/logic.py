@@ -398,6 +398,36 @@ def feature_columns(df) -> List[str]:
     return core_feature_columns(df)
 
 
+#: colours of subtypes 1, 2, ... on the Subtype panel (matplotlib's tab10)
+SUBTYPE_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
+                  "#7f7f7f", "#bcbd22", "#17becf"]
+
+
+def subtype_label(subtypes) -> Tuple[str, str]:
+    """``(text, colour)`` saying the subtype of the first row of a :func:`classify_table`
+    result: ``"A  (p = 0.67)"`` in the subtype's colour, with a red warning when the case lies
+    outside the training cohort; ``"no subtype assigned ..."`` in grey when the row has none
+    (its features failed), never the previous case's subtype."""
+    if not len(subtypes):
+        return "", "#808080"
+    row = subtypes.iloc[0]
+    subtype = row.get("predicted_subtype")
+    if subtype is None or subtype != subtype or str(subtype) == "":
+        return "no subtype assigned (see the table's error column)", "#808080"
+    subtype = str(subtype)
+    classes = [c[len("prob_"):] for c in subtypes.columns if c.startswith("prob_")]
+    color = SUBTYPE_COLORS[classes.index(subtype) % len(SUBTYPE_COLORS)] \
+        if subtype in classes else "#000000"
+    prob = row.get(f"prob_{subtype}")
+    text = subtype if prob is None or prob != prob else f"{subtype}  (p = {float(prob):.2f})"
+    if "novel" in subtypes.columns and bool(row["novel"]):
+        # outside the training cohort: the subtype is not to be trusted
+        text += (f"  - outside the training cohort (novelty "
+                 f"{float(row['novelty_score']):.2f} > 1, {row['novelty_family']})")
+        color = "#b00000"
+    return text, color
+
+
 def classify_table(features_table_node, bundle_dir: str, output_table_node=None, scene=None):
     """Subtype probabilities for each row of a features table with a saved model bundle.
 
