@@ -247,3 +247,25 @@ def test_child_environment_adds_extra_paths(tmp_path):
     r = subprocess.run([sys.executable, "-c", "import PanCancerSubtypeSlicerLib.jobs"],
                        env=dict(os.environ, **env), capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
+
+
+def test_child_output_is_utf8_whatever_the_console_code_page(tmp_path):
+    """A child in a console of another code page (Windows: cp1252, Python 3.9) still prints a
+    non-ASCII path and the panel reads it back (audit: the child's last print failed with a
+    UnicodeEncodeError after its result was written, and the job was reported failed)."""
+    lines = []
+    rc = process.run_blocking([sys.executable, "-c", "print('done: C:/Users/李雷/Müller.nrrd')"],
+                              log=lines.append)
+    assert rc == 0 and lines[-1] == "done: C:/Users/李雷/Müller.nrrd"
+    old = os.environ.get("PYTHONIOENCODING")
+    os.environ["PYTHONIOENCODING"] = "cp1252"    # the console's code page, as on Windows
+    try:
+        lines.clear()
+        rc = process.run_blocking([sys.executable, "-c", "print('李雷 Müller')"],
+                                  log=lines.append)
+    finally:
+        if old is None:
+            del os.environ["PYTHONIOENCODING"]
+        else:
+            os.environ["PYTHONIOENCODING"] = old
+    assert rc == 0 and lines[-1] == "李雷 Müller"

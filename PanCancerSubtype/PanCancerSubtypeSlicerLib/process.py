@@ -53,11 +53,14 @@ def library_parent_dir() -> str:
 def child_environment(extra: Optional[Dict[str, str]] = None,
                       extra_paths: Sequence[str] = ()) -> Dict[str, str]:
     """Environment updates for the child: PYTHONPATH with the library (and ``extra_paths``, e.g.
-    the folder another extension installed PyRadiomics into), unbuffered output."""
+    the folder another extension installed PyRadiomics into), unbuffered output in UTF-8 (which
+    the panels decode: on Windows a child otherwise writes the console code page, and a
+    non-ASCII path in its last line failed the job after its result was written)."""
     paths = [library_parent_dir()] + [p for p in extra_paths if p]
     if os.environ.get("PYTHONPATH"):
         paths.append(os.environ["PYTHONPATH"])
-    env = {"PYTHONPATH": os.pathsep.join(paths), "PYTHONUNBUFFERED": "1"}
+    env = {"PYTHONPATH": os.pathsep.join(paths), "PYTHONUNBUFFERED": "1",
+           "PYTHONIOENCODING": "utf-8"}
     env.update(extra or {})
     return env
 
