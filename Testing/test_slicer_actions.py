@@ -343,6 +343,32 @@ def test_features_and_spharm_buttons(scene, shared_cases, tmp_path):
     np.testing.assert_allclose(v_lps.mean(axis=0), centre, atol=3.0)
 
 
+def test_a_button_whose_inputs_are_refused_leaves_no_files(scene, tmp_path):
+    """The image is written before the seeds and segment names are checked: a refused click
+    now removes the job's folder (audit: each left a copy of the CT in Slicer's temp folder);
+    a folder that held other files is left alone."""
+    vol = mrml.volume_node_from_array(np.zeros((20, 20, 20), np.int16),
+                                      np.diag([-1, -1, 1, 1.0]), scene=scene, name="CT")
+    seg = mrml.segmentation_node_from_masks({"tumour": np.ones((20, 20, 20), bool)}, vol,
+                                            scene=scene)
+    unplaced = scene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", "seeds")
+    unplaced.UnsetNthControlPointPosition(unplaced.AddControlPoint(1.0, 2.0, 3.0))
+    work = tmp_path / "job"
+    work.mkdir()                                 # as slicer.util.tempDirectory() makes it
+    with pytest.raises(ValueError, match="no placed control points"):
+        actions.seed_segmentation(vol, unplaced, seg, str(work))
+    assert not work.exists()
+    with pytest.raises(KeyError, match="no segment 'liver'"):
+        actions.features(vol, seg, ["tumour", "liver"], None, workdir=str(work))
+    assert not work.exists()
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "keep.txt").write_text("x")
+    with pytest.raises(KeyError):
+        actions.spharm(vol, seg, "liver", 6, None, str(mine))
+    assert (mine / "keep.txt").exists()
+
+
 def test_features_of_two_segments_of_the_same_name(scene, tmp_path):
     """Slicer allows equal segment names; the panel passes segment ids, so each segment is
     measured (audit: both jobs got the first segment's 64 voxels; the 512-voxel one was never

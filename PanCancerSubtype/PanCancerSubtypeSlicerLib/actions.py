@@ -55,10 +55,35 @@ class PanelJob:
 option = logic.cli_option
 
 
+def _removes_workdir_on_error(builder):
+    """A job builder whose ``workdir`` (the job's own temporary folder, deleted by
+    ``PanelJob.cleanup``) is deleted when the builder itself fails: inputs are written before
+    the seeds, box and segment names are checked, and a failed click left a copy of the image
+    in Slicer's temporary folder."""
+    import functools
+    import inspect
+
+    signature = inspect.signature(builder)
+
+    @functools.wraps(builder)
+    def build(*args, **kwargs):
+        workdir = signature.bind(*args, **kwargs).arguments.get("workdir")
+        existed = bool(workdir) and os.path.isdir(workdir) and bool(os.listdir(workdir))
+        try:
+            return builder(*args, **kwargs)
+        except BaseException:
+            if workdir and not existed and os.path.isdir(workdir):
+                shutil.rmtree(workdir, ignore_errors=True)
+            raise
+
+    return build
+
+
 # ----------------------------------------------------------------------------------------------
 # segmentation panel
 # ----------------------------------------------------------------------------------------------
 
+@_removes_workdir_on_error
 def seed_segmentation(volume, seeds, segmentation, workdir: str,
                       modality: Optional[str] = None,
                       settings: Optional[Mapping[str, Any]] = None, box=None, background=None,
@@ -118,6 +143,7 @@ def cohort_segmentation(manifest: str, out_dir: str, scene,
                                                               for ln in lines))
 
 
+@_removes_workdir_on_error
 def unet_segmentation(volume, model_dir: str, segmentation, workdir: str,
                       modality: Optional[str] = None, seeds=None) -> PanelJob:
     """``pancancer-subtype segment --model=DIR`` (seeds, if given, pick the components to keep)."""
@@ -133,6 +159,7 @@ def unet_segmentation(volume, model_dir: str, segmentation, workdir: str,
     return PanelJob("Tumour segmentation (U-Net)", [(CORE, ["segment"] + args)], finish, workdir)
 
 
+@_removes_workdir_on_error
 def parenchyma(volume, segmentation, workdir: str, organ: Optional[str] = None,
                modality: Optional[str] = None) -> PanelJob:
     """Organ parenchyma around the ``tumour`` segment, as a segment named after the organ."""
@@ -148,6 +175,7 @@ def parenchyma(volume, segmentation, workdir: str, organ: Optional[str] = None,
     return PanelJob("Parenchyma segmentation", [(JOBS, args)], finish, workdir)
 
 
+@_removes_workdir_on_error
 def regions(volume, segmentation, workdir: str, organ_segment: Optional[str] = None,
             organ: Optional[str] = None, modality: Optional[str] = None,
             definition: str = "reference") -> PanelJob:
@@ -170,6 +198,7 @@ def regions(volume, segmentation, workdir: str, organ_segment: Optional[str] = N
 # features panel
 # ----------------------------------------------------------------------------------------------
 
+@_removes_workdir_on_error
 def features(volume, segmentation, segments: Sequence[str], table, workdir: str,
              groups: Sequence[str] = ("shape", "regional"), organ_segment: Optional[str] = None,
              modality: Optional[str] = None, organ: Optional[str] = None,
@@ -205,6 +234,7 @@ def features(volume, segmentation, segments: Sequence[str], table, workdir: str,
     return PanelJob("Features", calls, finish, workdir, list(extra_paths))
 
 
+@_removes_workdir_on_error
 def spharm(volume, segmentation, segment: str, degree: int, model, workdir: str,
            mode: str = "robust") -> PanelJob:
     """SPHARM reconstruction of ``segment`` up to ``degree`` into the model node ``model``."""
@@ -249,6 +279,7 @@ def cohort_features(manifest: str, out_csv: str, scene, workers: Optional[int] =
 # subtype panel
 # ----------------------------------------------------------------------------------------------
 
+@_removes_workdir_on_error
 def discovery(cohort_table, workdir: str, k_max: int = 10, reps: int = 1000,
               p_item: float = 0.8, seed: int = 1, encode: str = "none",
               preprocess: str = "standardize", weighting: str = "family",
