@@ -145,10 +145,12 @@ class LassoCoxSignature(BaseEstimator):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 m = self._coxnet(alphas).fit(Ztr, y[tr])
-            fitted = set(np.round(m.alphas_, 14).tolist())
+            if e[te].sum() == 0:
+                continue
+            # every penalty is scored in every fold: a fold's path that stopped early (its fit
+            # saturated) predicts with its last solution, as glmnet's cv.glmnet does; scoring
+            # only the folds that reached a penalty let one that missed the worst fold win
             for j, a in enumerate(alphas):
-                if round(a, 14) not in fitted or e[te].sum() == 0:
-                    continue
                 r = m.predict(Zte, alpha=a)
                 scores[k, j] = concordance_index_censored(e[te].astype(bool), t[te], r)[0]
         mean_c = np.nanmean(scores, axis=0)
