@@ -177,8 +177,8 @@ def corpus(tmp_path_factory):
     pd.DataFrame({"ID": feats["ID"], "v1": 3.0}).to_csv(d / "constant_variable.csv",
                                                         index=False)
     c["constant_variable"] = d / "constant_variable.csv"
-    surv = pd.DataFrame({"time": rng.uniform(1, 50, 30).round(1), "event": rng.integers(0, 2, 30),
-                         "g": ["a", "b", "c"] * 10})
+    surv = pd.DataFrame({"ID": feats["ID"], "time": rng.uniform(1, 50, 30).round(1),
+                         "event": rng.integers(0, 2, 30), "g": ["a", "b", "c"] * 10})
     surv.to_csv(d / "survival.csv", index=False)
     c["survival"] = d / "survival.csv"
     surv.assign(event=[1, 1, 1] + [0] * 27).to_csv(d / "few_events.csv", index=False)

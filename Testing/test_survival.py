@@ -551,13 +551,18 @@ def test_cli_cross_cancer_end_to_end(tmp_path):
     assert len(pd.read_csv(tmp_path / "cc" / "models.csv")) == 6
 
 
-def test_cli_signature_end_to_end(tmp_path):
+def test_cli_signature_end_to_end(tmp_path, capsys):
     from PanCancerSubtypeLib.cli import main
     X, t, e, lp = _synthetic_survival(n=200, p=20, seed=8)
     ids = [f"c{i}" for i in range(len(t))]
-    X.insert(0, "case_id", ids)
+    X.insert(0, "ID", ids)
+    # a diagnostic column that tracks the outcome and a failed case: neither is used (audit:
+    # every numeric column was a feature, and the diag_ column was selected first)
+    X["diag_radiomics_VoxelNum"] = lp + np.random.default_rng(0).normal(0, 0.01, len(lp))
+    X["error"] = ""
+    X.loc[5, "error"] = "FeatureError: empty mask"
     X.to_csv(tmp_path / "f.csv", index=False)
-    pd.DataFrame({"case_id": ids[::-1], "os": t[::-1], "dead": e[::-1]}).to_csv(
+    pd.DataFrame({"ID": ids[::-1], "os": t[::-1], "dead": e[::-1]}).to_csv(
         tmp_path / "t.csv", index=False)
     rc = main(["signature", "--features", str(tmp_path / "f.csv"), "--table",
                str(tmp_path / "t.csv"), "--time", "os", "--event", "dead", "--out",
@@ -567,8 +572,17 @@ def test_cli_signature_end_to_end(tmp_path):
     s = json.loads((tmp_path / "sig" / "signature.json").read_text(encoding="utf-8"))
     assert {"f0", "f1", "f2"} <= set(s["selected_features"])
     assert s["cv_c_index"] > 0.7 and s["risk_groups"]["logrank_p"] < 1e-4
+    assert not any(f.startswith("diag_") for f in s["selected_features"])
+    assert s["n"] == 199 and s["n_features"] == 20
     rs = pd.read_csv(tmp_path / "sig" / "radscore.csv")
-    assert len(rs) == 200 and set(rs["risk_group"]) == {"high", "low"}
+    assert len(rs) == 199 and set(rs["risk_group"]) == {"high", "low"} and "c5" not in set(rs["ID"])
+    # rows are matched by ID, never by position: a table without the ID column is refused
+    pd.DataFrame({"patient": ids, "os": t, "dead": e}).to_csv(tmp_path / "p.csv", index=False)
+    rc = main(["signature", "--features", str(tmp_path / "f.csv"), "--table",
+               str(tmp_path / "p.csv"), "--time", "os", "--event", "dead", "--out",
+               str(tmp_path / "sig2")])
+    assert rc == 1
+    assert "p.csv: no 'ID' column" in capsys.readouterr().err
 
 
 # ------------------------------------------------------------------- hostile tables (pass 48)

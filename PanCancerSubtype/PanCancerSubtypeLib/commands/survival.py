@@ -79,9 +79,8 @@ def register(sub):
                                          "time-dependent AUC")
     s.add_argument("--features", required=True, help="feature CSV (one row per patient)")
     s.add_argument("--table", required=True, help="clinical CSV with time and event")
-    s.add_argument("--id", default="case_id", help="patient id column present in both files "
-                                                   "(if absent in either, rows are matched by "
-                                                   "order)")
+    s.add_argument("--id", default="ID", help="patient ID column of both files (rows are "
+                                              "matched by it)")
     s.add_argument("--time", required=True)
     s.add_argument("--event", required=True)
     s.add_argument("--out", required=True)
@@ -103,7 +102,7 @@ def register(sub):
     c.add_argument("--features", default=None,
                    help="optional feature CSV joined on --id (else: all numeric columns of "
                         "--table other than the outcome)")
-    c.add_argument("--id", default="case_id")
+    c.add_argument("--id", default="ID", help="patient ID column of --table and --features")
     c.add_argument("--cancer-type", required=True, help="cancer-type column")
     c.add_argument("--time", default=None)
     c.add_argument("--event", default=None)
@@ -167,24 +166,34 @@ def run_survival(args):
 
 
 def _join(features, table, id_col, source, table_source=None):
-    import pandas as pd
+    """The clinical table's rows joined with their features on ``id_col``, which both files
+    must have (rows are matched by ID, never by position); the feature columns by the core's
+    rule (``tables.split_feature_table``: no metadata or ``diag_`` columns, cases whose
+    features failed left out, with a warning)."""
     from ..errors import ManifestError
-    if id_col in features.columns and id_col in table.columns:
-        for frame, where in ((features, source), (table, table_source)):
-            dup = frame[id_col][frame[id_col].duplicated()]
-            if len(dup):
-                raise ManifestError(f"duplicate ids in {id_col!r}: "
-                                    f"{sorted(set(map(str, dup)))[:10]}", where)
-        m = table.merge(features, on=id_col, how="inner", suffixes=("", "_feat"))
-        lost = len(table) - len(m)
-        if lost:
-            log.warning("%d row(s) of the table have no features", lost)
-        return m, [c for c in features.columns if c != id_col]
-    if len(features) != len(table):
-        raise ManifestError(f"no {id_col!r} column in both files and the row counts differ "
-                            f"({len(features)} vs {len(table)})", source)
-    f = features.reset_index(drop=True)
-    return pd.concat([table.reset_index(drop=True), f], axis=1), list(f.columns)
+    from ..tables import split_feature_table
+
+    for frame, where in ((features, source), (table, table_source)):
+        if id_col not in frame.columns:
+            raise ManifestError(f"no {id_col!r} column (columns: {list(frame.columns)[:10]}): "
+                                f"give the patient ID column of both files with --id", where)
+    dup = table[id_col][table[id_col].astype(str).duplicated()]
+    if len(dup):
+        raise ManifestError(f"duplicate ids in {id_col!r}: {sorted(set(map(str, dup)))[:10]}",
+                            table_source)
+    feats, _, notes = split_feature_table(features, id_col, source=source)
+    if notes["excluded"]:
+        log.warning("%d case(s) left out because their features failed (error column): %s",
+                    len(notes["excluded"]), ", ".join(list(notes["excluded"])[:10]))
+    tab = table.copy()
+    tab[id_col] = tab[id_col].astype(str)
+    clash = [c for c in feats.columns if c in tab.columns]
+    feats = feats.rename(columns={c: f"{c}_feat" for c in clash})
+    m = tab.merge(feats.reset_index(), on=id_col, how="inner")
+    lost = len(table) - len(m)
+    if lost:
+        log.warning("%d row(s) of the table have no features", lost)
+    return m, list(feats.columns)
 
 
 def _numeric_features(df, fcols, source):
@@ -276,7 +285,9 @@ def run_cross_cancer(args):
     if args.features:
         df, fcols = _join(_read_csv(args.features), tab, args.id, args.features, args.table)
     else:
-        df, fcols = tab, [c for c in tab.columns if c not in used]
+        from ..tables import is_metadata_column
+
+        df, fcols = tab, [c for c in tab.columns if c not in used and not is_metadata_column(c)]
     fcols = _numeric_features(df, [c for c in fcols if c not in used],
                               args.features or args.table)
     r = X.cross_cancer_comparison(df, fcols, args.cancer_type, time=args.time, event=args.event,
