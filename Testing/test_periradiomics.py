@@ -212,6 +212,22 @@ def test_feature_blocks_single_image():
                ) == {"US_intra", "MR_peri5mm"}
 
 
+def test_feature_blocks_of_a_subset_of_the_images(caplog):
+    """Columns of images not listed are left out and named (audit: with images=["T1c"],
+    FLAIR's tumour and ring features all went into an "intra" block)."""
+    cols = ["T1c_original_firstorder_Mean", "T1c_peri5mm_original_firstorder_Mean",
+            "FLAIR_original_firstorder_Mean", "FLAIR_peri5mm_original_firstorder_Mean",
+            "shape_volume_mm3"]
+    with caplog.at_level("WARNING"):
+        b = feature_blocks(cols, images=["T1c"])
+    assert b == {"T1c_intra": ["T1c_original_firstorder_Mean"],
+                 "T1c_peri5mm": ["T1c_peri5mm_original_firstorder_Mean"],
+                 "intra": ["shape_volume_mm3"]}
+    assert "images not listed left out: FLAIR_ (2)" in caplog.text
+    assert set(feature_blocks(cols)) == {"T1c_intra", "T1c_peri5mm", "FLAIR_intra",
+                                         "FLAIR_peri5mm", "intra"}
+
+
 def test_combined_signature_weights_the_informative_block():
     rng = np.random.default_rng(0)
     n = 160

@@ -52,22 +52,31 @@ def feature_blocks(columns: Sequence[str], images: Optional[Sequence[str]] = Non
 
     ``images``: the image names (the ``X`` of ``Image_X``); default: every first token of a
     column name that is not the start of a feature name (PyRadiomics image types, ``shape``,
-    ``regional``, ``deep``, ``peri<w>mm``)."""
+    ``regional``, ``deep``, ``peri<w>mm``).  Given, the columns of other images (a first token
+    that is neither a listed image nor the start of a feature name) are left out, with a
+    warning naming them: they were put into the ``intra`` block, rings included."""
     cols = [str(c) for c in columns]
     if images is None:
         images = sorted({c.split("_", 1)[0] for c in cols if "_" in c
                          and not _is_feature_start(c.split("_", 1)[0])})
     images = list(images)
     blocks: Dict[str, List[str]] = {}
+    others: Dict[str, int] = {}
     for c in cols:
         img, rest = None, c
         head, _, tail = c.partition("_")
         if head in images and tail:
             img, rest = head, tail
+        elif tail and not _is_feature_start(head):
+            others[head] = others.get(head, 0) + 1
+            continue
         head2, _, tail2 = rest.partition("_")
         roi = head2 if _ROI.match(head2) and tail2 else "intra"
         key = roi if img is None else f"{img}_{roi}"
         blocks.setdefault(key, []).append(c)
+    if others:
+        log.warning("feature columns of images not listed left out: %s",
+                    ", ".join(f"{k}_ ({n})" for k, n in sorted(others.items())))
     return blocks
 
 

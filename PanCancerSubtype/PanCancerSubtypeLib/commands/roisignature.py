@@ -26,8 +26,9 @@ def register(sub):
     p.add_argument("--time", required=True)
     p.add_argument("--event", required=True)
     p.add_argument("--images", default=None,
-                   help="image names of the column prefixes, comma separated (default: found "
-                        "from the column names)")
+                   help="image names of the column prefixes, comma separated; the columns of "
+                        "other images are left out (default: every image found from the "
+                        "column names)")
     p.add_argument("--cv", type=at_least_two, default=5, help="folds of each block's penalty selection")
     p.add_argument("--rule", choices=["min", "1se"], default="1se")
     p.add_argument("--stack-folds", type=at_least_two, default=5,
