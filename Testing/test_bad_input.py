@@ -183,6 +183,9 @@ def corpus(tmp_path_factory):
     c["survival"] = d / "survival.csv"
     surv.assign(event=[1, 1, 1] + [0] * 27).to_csv(d / "few_events.csv", index=False)
     c["few_events"] = d / "few_events.csv"
+    surv.assign(ID=[*feats["ID"][:29], feats["ID"][0]]).to_csv(d / "survival_dup_id.csv",
+                                                               index=False)
+    c["survival_dup_id"] = d / "survival_dup_id.csv"
     pd.DataFrame({"ID": ["a", "b"], "f1": [1.0, 2.0], "f2": [3.0, 1.0]}).to_csv(
         d / "two_rows.csv", index=False)
     c["two_rows"] = d / "two_rows.csv"
@@ -750,6 +753,10 @@ CLI_CASES = [
     ("roi-signature-missing-table", ["roi-signature", "--features", "{features}", "--table",
                                      "{missing}", "--time", "time", "--event", "event", "--out",
                                      "{out}"], 1, ["missing.nii.gz", "--table"], True),
+    ("roi-signature-duplicate-clinical-id", ["roi-signature", "--features", "{features}",
+                                             "--table", "{survival_dup_id}", "--time", "time",
+                                             "--event", "event", "--out", "{out}"], 1,
+     ["survival_dup_id.csv", "duplicated ID", "c00"], True),
     ("roi-signature-unknown-time", ["roi-signature", "--features", "{features}", "--table",
                                     "{labels}", "--time", "os", "--event", "dead", "--out",
                                     "{out}"], 2, ["--time", "'os'"], True),

@@ -57,6 +57,13 @@ def run(args) -> int:
                                           id_column=args.id, source=args.features)
     clin = read_table(args.table, id_column=args.id)
     columns_present(clin, [args.id, args.time, args.event], "--id / --time / --event", args.table)
+    ids_text = clin[args.id].astype(str)
+    dup = sorted(set(ids_text[ids_text.duplicated()]))
+    if dup:
+        from ..errors import ManifestError
+
+        raise ManifestError(f"duplicated {args.id} value(s): {dup[:10]}: one row per patient",
+                            source=args.table)
     sd = prepare_survival_data(clin, args.time, args.event, source=args.table)
     clin = clin.loc[sd.df.index].set_index(args.id)
     ids = [i for i in feats.index if i in clin.index]
