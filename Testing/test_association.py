@@ -200,6 +200,38 @@ def test_covariate_constant_on_the_complete_rows_is_dropped():
         assert a.loc[0, "n"] == 35
 
 
+def test_dummies_adding_up_to_the_intercept_on_the_complete_rows_are_dropped():
+    """A 3-level covariate whose first level has no complete row for a feature: its two dummies
+    add up to the intercept there.  Reference: statsmodels OLS on the full-rank design (SE
+    0.173583, p 0.068080, df 29); before, the df counted the redundant dummy (SE 0.176656, p
+    0.0731), the mixed model left the pair NaN and the statsmodels engine raised LinAlgError."""
+    import statsmodels.api as sm
+
+    rng = np.random.default_rng(0)
+    n = 40
+    ids = [f"p{i}" for i in range(n)]
+    site = np.array(["A"] * 8 + ["B"] * 16 + ["C"] * 16)
+    F = pd.DataFrame({"ID": ids, "f1": rng.normal(size=n), "f2": rng.normal(size=n)})
+    F.loc[:7, "f2"] = np.nan
+    V = pd.DataFrame({"ID": ids, "gene": rng.normal(size=n) + 0.5 * F["f1"]
+                      + 0.4 * F["f2"].fillna(0), "site": site,
+                      "batch": np.repeat(["b1", "b2", "b3", "b4"], 10)})
+    r = associate(F, V, variable_columns=["gene"], covariates=["site"]).set_index("feature")
+    ok = F.f2.notna().to_numpy()
+    z = lambda a: (a - a.mean()) / a.std(ddof=1)  # noqa: E731
+    o = sm.OLS(z(V.gene.to_numpy()[ok]), np.column_stack(
+        [np.ones(ok.sum()), (site[ok] == "C").astype(float), z(F.f2.to_numpy()[ok])])).fit()
+    assert r.loc["f2", "se"] == pytest.approx(o.bse[-1], rel=1e-9)
+    assert r.loc["f2", "p"] == pytest.approx(o.pvalues[-1], rel=1e-9)
+    assert r.loc["f2", "coef"] == pytest.approx(o.params[-1], rel=1e-9)
+    fast = associate(F, V, variable_columns=["gene"], covariates=["site"],
+                     group="batch").set_index("feature")
+    sm_eng = associate(F, V, variable_columns=["gene"], covariates=["site"], group="batch",
+                       engine="statsmodels").set_index("feature")
+    assert np.isfinite(fast.loc["f2", "coef"]) and np.isfinite(sm_eng.loc["f2", "coef"])
+    assert fast.loc["f2", "coef"] == pytest.approx(sm_eng.loc["f2", "coef"], abs=0.02)
+
+
 def test_constant_columns_get_nan_and_one_warning_naming_them(caplog, tmp_path):
     import warnings
 

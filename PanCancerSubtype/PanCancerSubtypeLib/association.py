@@ -152,6 +152,16 @@ def _partial(B: np.ndarray, A: np.ndarray) -> np.ndarray:
     return A - B @ coef
 
 
+def _independent_columns(B: np.ndarray) -> List[int]:
+    """Indices of a set of linearly independent columns of ``B``: the first (the intercept),
+    then each column that raises the rank (numpy's SVD tolerance)."""
+    keep = [0]
+    for j in range(1, B.shape[1]):
+        if np.linalg.matrix_rank(B[:, keep + [j]]) > len(keep):
+            keep.append(j)
+    return keep
+
+
 def _group_means(A: np.ndarray, codes: np.ndarray, sizes: np.ndarray) -> np.ndarray:
     sums = np.zeros((len(sizes),) + A.shape[1:])
     np.add.at(sums, codes, A)
@@ -320,8 +330,10 @@ def associate(features: pd.DataFrame, variables: pd.DataFrame, id_column: str = 
             if standardise:
                 x, y = _zscore(x), _zscore(y)
             B = np.column_stack([np.ones(n), Cm[rows_ok]]) if Cm.shape[1] else np.ones((n, 1))
-            # a covariate (dummy) constant on these rows is absorbed by the intercept
-            B = B[:, [0] + [j for j in range(1, B.shape[1]) if np.ptp(B[:, j]) > 0]]
+            # covariates (dummies) that are linear combinations of the others on these rows
+            # are dropped: a constant one, or a level's dummies that add up to the intercept
+            # where the other level has no row (the residual df counted them: wrong p)
+            B = B[:, _independent_columns(B)]
             pred, resp = (x, y) if response == "variable" else (y, x)
             codes = sizes = None
             g = None
@@ -347,7 +359,12 @@ def associate(features: pd.DataFrame, variables: pd.DataFrame, id_column: str = 
                         continue
                     xp = pred[:, jj if pred.shape[1] > 1 else 0]
                     yr = resp[:, jj if resp.shape[1] > 1 else 0]
-                    out = _fit_statsmodels(xp, yr, B, None if G is None else codes)
+                    try:
+                        out = _fit_statsmodels(xp, yr, B, None if G is None else codes)
+                    except np.linalg.LinAlgError:
+                        log.warning("association: %s ~ %s: singular fit; pair left NaN",
+                                    vname, feats.columns[j])
+                        continue
                     for k in res:
                         res[k][j] = out[k]
         for j, fname in enumerate(feats.columns):
