@@ -537,6 +537,39 @@ def test_cross_cancer_bad_input():
             CC.cross_cancer_comparison(d, fs, "ct", time="time", event="event")
 
 
+def test_cross_cancer_models_of_a_cancer_type_without_censoring():
+    """Everyone died (common in GBM series): the folds cannot be stratified by event, and every
+    model row was NaN with n_folds 0 (audit).  Now plain 5-fold CV, equal to an independent
+    KFold + lifelines Cox + scikit-survival C-index (0.761)."""
+    from lifelines import CoxPHFitter
+    from sklearn.model_selection import KFold
+    from sksurv.metrics import concordance_index_censored
+
+    rng = np.random.default_rng(0)
+    parts = []
+    for ct, cens in (("BRCA", True), ("GBM", False)):
+        X = rng.normal(size=(60, 3))
+        T = rng.exponential(np.exp(-1.2 * X[:, 0]))
+        C = rng.exponential(2 * np.median(T), 60) if cens else np.full(60, np.inf)
+        d = pd.DataFrame(X, columns=["f0", "f1", "f2"])
+        d["time"], d["event"], d["ct"] = np.minimum(T, C), (T <= C).astype(int), ct
+        parts.append(d)
+    df = pd.concat(parts, ignore_index=True)
+    r = CC.cross_cancer_comparison(df, ["f0", "f1", "f2"], "ct", time="time", event="event",
+                                   cv=5)
+    assert r.ctc == ["f0"]
+    g = df[df.ct == "GBM"].reset_index(drop=True)
+    cs = []
+    for tr, te in KFold(5, shuffle=True, random_state=0).split(g):
+        m = CoxPHFitter(penalizer=0.1).fit(g.iloc[tr][["f0", "time", "event"]], "time", "event")
+        lp = g.iloc[te]["f0"].to_numpy() * m.params_["f0"]
+        cs.append(concordance_index_censored(g.event.iloc[te].astype(bool).to_numpy(),
+                                             g.time.iloc[te].to_numpy(), lp)[0])
+    gbm = r.models[(r.models.cancer_type == "GBM") & (r.models.feature_set == "CTC")].iloc[0]
+    assert gbm["n_folds"] == 5
+    assert gbm["mean"] == pytest.approx(np.mean(cs), abs=1e-6)
+
+
 def test_cli_cross_cancer_end_to_end(tmp_path):
     from PanCancerSubtypeLib.cli import main
     df, feats = _pan_cancer("binary")

@@ -95,15 +95,24 @@ def cv_performance(X: pd.DataFrame, time=None, event=None, y=None, cv: int = 5,
                    seed: Optional[int] = 0, penalizer: float = 0.1) -> Dict[str, float]:
     """Cross-validated C-index (survival) or ROC AUC (binary) of a model on the columns of ``X``.
     Returns {metric, mean, sd, n_folds}."""
-    from sklearn.model_selection import StratifiedKFold
+    from sklearn.model_selection import KFold, StratifiedKFold
 
     strat = np.asarray(y if y is not None else event).astype(int)
     n_min = np.bincount(strat, minlength=2).min()
-    k = int(min(cv, n_min))
+    if y is None and n_min < cv:
+        # survival: folds stratified by event only where both have a member per fold; a
+        # cohort where (almost) every patient had the event still has its C-index
+        k = int(min(cv, len(strat)))
+        folds = KFold(k, shuffle=True, random_state=seed)
+    else:
+        k = int(min(cv, n_min))       # binary: each test fold needs both classes (AUC)
+        folds = StratifiedKFold(k, shuffle=True, random_state=seed) if k >= 2 else None
+        if 2 <= k < cv:
+            log.warning("cross-validation with %d folds instead of %d: the rarer outcome has "
+                        "%d patient(s)", k, cv, n_min)
     if X.shape[1] == 0 or k < 2:
         return {"metric": "auc" if y is not None else "c_index", "mean": np.nan, "sd": np.nan,
                 "n_folds": 0}
-    folds = StratifiedKFold(k, shuffle=True, random_state=seed)
     Xv = X.to_numpy(float)
     scores = []
     for tr, te in folds.split(Xv, strat):
