@@ -404,6 +404,30 @@ def test_lasso_logistic_selects_and_cv_auc():
     assert 0 < m.coef_.astype(bool).sum() < p
 
 
+def test_lasso_logistic_leaves_the_intercept_free():
+    """At the chosen penalty the model is the LASSO with a free intercept (glmnet's), so the
+    mean probability is the prevalence.  Reference: statsmodels' L1 logit with the same penalty
+    on the coefficients and none on the intercept (R glmnet gives the same).  liblinear
+    penalised the intercept: -1.197 where the reference has -1.403, mean probability 0.262 at
+    a prevalence of 0.233 (audit)."""
+    import statsmodels.api as sm
+    from sklearn.preprocessing import StandardScaler
+
+    rng = np.random.default_rng(2)
+    X = pd.DataFrame(rng.normal(size=(150, 10)), columns=[f"f{j}" for j in range(10)])
+    y = (rng.random(150) < 1 / (1 + np.exp(-(-1.5 + 0.8 * X.f0 + 0.5 * X.f1)))).astype(int)
+    m = G.LassoLogisticSignature(outer_cv=0).fit(X, y)
+    Z = sm.add_constant(StandardScaler().fit_transform(X))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = sm.Logit(y, Z).fit_regularized(method="l1", alpha=np.r_[0, np.full(10, 1 / m.C_)],
+                                             disp=0, trim_mode="off", acc=1e-12, maxiter=10000)
+    params = np.asarray(ref.params)
+    assert m.intercept_ == pytest.approx(params[0], abs=1e-4)
+    np.testing.assert_allclose(m.coef_.to_numpy(), params[1:], atol=1e-4)
+    assert m.predict_proba(X)[:, 1].mean() == pytest.approx(y.mean(), abs=1e-4)
+
+
 # ---------------------------------------------------------------------------- cross-cancer
 
 def _pan_cancer(kind, n=120, seed=7):
