@@ -4,8 +4,10 @@
   (``setting`` / ``imageType`` / ``featureClass`` sections);
 * returns the features under PyRadiomics' own names (``original_firstorder_Mean``, ...);
 * works on a :class:`~.features.Case` (the label selection has been done by :mod:`.io`, so the
-  mask is binary and PyRadiomics is called with ``label=1``; a ``label`` setting in the parameter
-  file is ignored, and the case's own label selection, e.g. ``1,3,4``, is what counts);
+  mask is binary and PyRadiomics is called with ``label=1``): a ``label`` setting in the
+  parameter file chooses the mask's label where none is given (``features --label``, a
+  manifest's ``Label`` cell: :func:`params_label`), for every feature group; a label given
+  is what counts;
 * PyRadiomics' ``diagnostics_*`` outputs are dropped except versions and voxel count, which are kept
   as ``diag_radiomics_*`` columns.
 
@@ -43,6 +45,26 @@ def load_params(params: ParamsLike) -> Dict[str, Any]:
     import yaml
 
     return yaml.safe_load(text) or {}
+
+
+def params_label(params: ParamsLike) -> Any:
+    """The ``setting: label`` of a PyRadiomics parameter file or dict (None when it has none):
+    the mask's label where none is given (a file's label was dropped and label 1 used)."""
+    if params is None:
+        return None
+    setting = load_params(params).get("setting") or {}
+    label = setting.get("label") if isinstance(setting, Mapping) else None
+    return None if label is None else str(label)
+
+
+def group_options_label(group_options: Any) -> Any:
+    """:func:`params_label` of the ``radiomics`` (else ``peritumoural``) group's ``params`` in
+    feature-group options (``{group: {option: value}}``); None without one."""
+    for group in ("radiomics", "peritumoural"):
+        opts = (group_options or {}).get(group) or {}
+        if opts.get("params") is not None:
+            return params_label(opts["params"])
+    return None
 
 
 class RadiomicsFeatures(FeatureGroup):

@@ -30,10 +30,12 @@ def process_case(row: Mapping[str, str], groups: Sequence[str],
                  instances=None) -> Dict[str, Any]:
     """Features of one manifest row; errors are recorded in the ``error`` field, never raised."""
     from ..io import load_case
+    from ..radiomics import group_options_label
 
     t0 = time.perf_counter()
     try:
-        case = load_case(row["Image"], row["Mask"], label=row.get("Label") or None,
+        case = load_case(row["Image"], row["Mask"],
+                         label=row.get("Label") or group_options_label(group_options),
                          organ_mask=row.get("OrganMask") or None,
                          organ_label=row.get("OrganLabel") or None,
                          modality=row.get("Modality") or None, organ=row.get("Organ") or None,

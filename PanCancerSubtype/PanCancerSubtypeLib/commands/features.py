@@ -203,7 +203,15 @@ def run(args) -> int:
     skipped: Dict[str, str] = {}
     groups = build_groups(args.groups, group_options_from_args(args), skipped=skipped)
     report_skipped_groups(skipped)
-    case = load_case(args.image, args.mask, label=args.label, organ_mask=args.organ_mask,
+    label = args.label
+    if label is None:
+        from ..radiomics import group_options_label
+
+        label = group_options_label(group_options_from_args(args))
+        if label is not None:
+            print(f"label: {label} (the 'label' setting of {args.radiomics_params})",
+                  file=sys.stderr)
+    case = load_case(args.image, args.mask, label=label, organ_mask=args.organ_mask,
                      organ_label=args.organ_label, modality=args.modality, organ=args.organ,
                      cancer_type=args.cancer_type, case_id=args.id)
     row = extract_features(case, instances=groups, on_error="record")
