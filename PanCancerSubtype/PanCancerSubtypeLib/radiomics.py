@@ -16,6 +16,7 @@ the README).  It is imported lazily.
 """
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 from pathlib import Path
@@ -26,8 +27,6 @@ from .registry import FeatureGroup, FeatureSpec
 
 ParamsLike = Union[None, str, Path, Mapping[str, Any]]
 
-#: PyRadiomics' 3D wavelet sub-bands (2D images are rejected by io)
-_WAVELET_BANDS = ("LLH", "LHL", "LHH", "LLL", "HLL", "HLH", "HHL", "HHH")
 
 
 def load_params(params: ParamsLike) -> Dict[str, Any]:
@@ -94,7 +93,19 @@ class RadiomicsFeatures(FeatureGroup):
 
             radiomics.setVerbosity(logging.ERROR)
             logging.getLogger("radiomics").setLevel(logging.ERROR)
-            self._extractor = featureextractor.RadiomicsFeatureExtractor(dict(self.params))
+            ex = featureextractor.RadiomicsFeatureExtractor(dict(self.params))
+            if "LBP3D" in ex.enabledImagetypes:
+                import importlib.util
+
+                if importlib.util.find_spec("trimesh") is None:
+                    # PyRadiomics then logs a warning and computes none of its columns
+                    from .errors import MissingDependencyError
+
+                    raise MissingDependencyError(
+                        "PyRadiomics' LBP3D image type needs the trimesh package: pip install "
+                        "trimesh (or leave LBP3D out of the parameter file)",
+                        source=self.params_source or "radiomics params")
+            self._extractor = ex
         return self._extractor
 
     def specs(self) -> List[FeatureSpec]:
@@ -103,20 +114,31 @@ class RadiomicsFeatures(FeatureGroup):
         ex = self.extractor
         classes = getFeatureClasses()
         out: List[FeatureSpec] = []
+
+        def add(cls_name: str, enabled, prefix: str) -> None:
+            cls = classes[cls_name]
+            names = enabled if enabled else [n for n, deprecated in
+                                             cls.getFeatureNames().items() if not deprecated]
+            for feat in names:
+                doc = (getattr(cls, f"get{feat}FeatureValue").__doc__ or "").strip()
+                first = doc.split("\n\n")[0].replace("\n", " ").strip()
+                out.append(FeatureSpec(
+                    name=f"{prefix}_{cls_name}_{feat}", group=self.name,
+                    description=f"PyRadiomics {cls_name} {feat} on the {prefix} image",
+                    formula=first[:300],
+                    extra={"pyradiomics_class": cls_name, "image_type": prefix}))
+
+        # the columns PyRadiomics computes, in its order: shape once, on the original image
+        # (shape2D only with force2D), then the other classes on every image type
+        for cls_name in ("shape", "shape2D"):
+            if cls_name in ex.enabledFeatures and (cls_name == "shape"
+                                                   or ex.settings.get("force2D", False)):
+                add(cls_name, ex.enabledFeatures[cls_name], "original")
         for image_type, custom in ex.enabledImagetypes.items():
             for prefix in _image_type_prefixes(image_type, custom, ex.settings):
                 for cls_name, enabled in ex.enabledFeatures.items():
-                    cls = classes[cls_name]
-                    names = enabled if enabled else [n for n, deprecated in
-                                                     cls.getFeatureNames().items() if not deprecated]
-                    for feat in names:
-                        doc = (getattr(cls, f"get{feat}FeatureValue").__doc__ or "").strip()
-                        first = doc.split("\n\n")[0].replace("\n", " ").strip()
-                        out.append(FeatureSpec(
-                            name=f"{prefix}_{cls_name}_{feat}", group=self.name,
-                            description=f"PyRadiomics {cls_name} {feat} on the {prefix} image",
-                            formula=first[:300],
-                            extra={"pyradiomics_class": cls_name, "image_type": prefix}))
+                    if cls_name not in ("shape", "shape2D"):
+                        add(cls_name, enabled, prefix)
         return out
 
     def compute(self, case) -> Dict[str, Any]:
@@ -253,13 +275,17 @@ def _image_type_prefixes(image_type: str, custom: Mapping[str, Any], settings: M
     if t == "original":
         return ["original"]
     if t == "wavelet":
-        start = int({**settings, **(custom or {})}.get("start_level", 0))
-        level = int({**settings, **(custom or {})}.get("level", 1))
+        # imageoperations.getWaveletImage: each level's detail bands (level 1 "wavelet-",
+        # level n "wavelet<n>-", counted from start_level), then the last level's approximation
+        opts = {**settings, **(custom or {})}
+        level = int(opts.get("level", 1))
+        n_axes = 2 if opts.get("force2D", False) else 3
+        bands = ["".join(b) for b in itertools.product("LH", repeat=n_axes)][1:]
         out = []
-        for lev in range(start, start + level):
-            suffix = "" if lev == 0 else f"-{lev + 1}"
-            out += [f"wavelet{suffix}-{b}" for b in _WAVELET_BANDS]
-        return out
+        for idx in range(1, level + 1):
+            head = "wavelet-" if idx == 1 else f"wavelet{idx}-"
+            out += [head + b for b in bands]
+        return out + [("wavelet-" if level == 1 else f"wavelet{level}-") + "L" * n_axes]
     if t == "log":
         sigmas = (custom or {}).get("sigma", settings.get("sigma", []))
         return [f"log-sigma-{str(float(s)).replace('.', '-')}-mm-3D" for s in sigmas]
