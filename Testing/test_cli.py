@@ -35,6 +35,12 @@ def test_features_one_row(tmp_path, capsys):
     assert df.loc[0, "diag_radiomics_VoxelNum"] * vox == pytest.approx(info["volume_mm3"], rel=1e-6)
     prov = json.loads((tmp_path / "f.csv.provenance.json").read_text(encoding="utf-8"))
     assert len(prov["inputs"]["image_sha256"]) == 64 and prov["version"]
+    # the modality was guessed: said, as segment says it (audit: only the provenance had it)
+    assert "modality: CT (guessed from the image" in capsys.readouterr().err
+    assert main(["features", "--image", str(ip), "--mask", str(mp), "--groups", "radiomics",
+                 "--modality", "CT", "--set", 'radiomics.params={"featureClass": {"shape": []}}',
+                 "--out", str(out)]) == 0
+    assert "guessed" not in capsys.readouterr().err
 
 
 def test_features_shape_interpolation_option(tmp_path):

@@ -443,8 +443,12 @@ def soft_tissue_mask(image, tumour: np.ndarray, spacing=None, modality: str = "C
     out = np.zeros(t.shape, dtype=bool)
     out[box] = np.isin(lab, keep) & tissue
     if not (out & ~t).any():
-        raise EmptyMaskError("no soft tissue around the tumour (every neighbouring voxel is air, "
-                             "background or bone)", source=source)
+        is_ct = (modality or "CT").upper() == "CT"
+        raise EmptyMaskError(
+            f"no soft tissue around the tumour (every neighbouring voxel is air, background or "
+            f"bone) read as {'CT' if is_ct else 'MR'}" + (
+                f": soft tissue is {air_hu:g} to {bone_hu:g} HU; if the image is not CT, give "
+                f"the modality (--modality MR)" if is_ct else ""), source=source)
     return out
 
 

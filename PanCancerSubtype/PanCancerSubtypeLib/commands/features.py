@@ -214,6 +214,9 @@ def run(args) -> int:
     case = load_case(args.image, args.mask, label=label, organ_mask=args.organ_mask,
                      organ_label=args.organ_label, modality=args.modality, organ=args.organ,
                      cancer_type=args.cancer_type, case_id=args.id)
+    if case.meta.get("modality_guessed"):   # it sets the regional histogram range and more
+        print(f"modality: {case.modality} (guessed from the image, as `segment` does; give "
+              f"--modality to override)", file=sys.stderr)
     row = extract_features(case, instances=groups, on_error="record")
     timings = pop_timings(row)
     df = pd.DataFrame([row])
