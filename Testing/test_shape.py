@@ -854,3 +854,30 @@ def test_extract_features_with_shape_group():
                             on_error="record")
     assert "EmptyMaskError" in row2["error"] and "e2" in row2["error"]
     assert np.isnan(row2["shape_energy_l1"])
+
+
+def test_diagnostic_columns_do_not_depend_on_the_map_a_tumour_got():
+    """A compact tumour (heat-inflated map) and a C-shaped one (another map) have the same
+    diag_shape_* columns in the same order, empty where a step did not run (audit: one had
+    diag_shape_inflation_heat_time, the other diag_shape_inflation_iters)."""
+    import SimpleITK as sitk
+
+    from PanCancerSubtypeLib.features import extract_features
+    from PanCancerSubtypeLib.io import load_case
+
+    z, y, x = np.mgrid[:20, :40, :40]
+    img = sitk.GetImageFromArray(np.full((20, 40, 40), 40, np.float32))
+    r = np.hypot(y - 20, x - 20)
+    masks = {"sphere": (z - 10) ** 2 + r ** 2 <= 64,
+             "C": (r <= 12) & (r >= 6) & (abs(z - 10) <= 4) & ~((x > 20) & (abs(y - 20) < 4))}
+    cols, methods = {}, {}
+    for name, m in masks.items():
+        mk = sitk.GetImageFromArray(m.astype(np.uint8))
+        mk.CopyInformation(img)
+        row = extract_features(load_case(img, mk, modality="CT", case_id=name), groups="shape",
+                               on_error="record")
+        assert row["error"] == ""
+        cols[name] = [k for k in row if k.startswith("diag_shape_") and not k.endswith("_s")]
+        methods[name] = row["diag_shape_param_method"]
+    assert methods["sphere"] != methods["C"]          # two maps, ...
+    assert cols["sphere"] == cols["C"]                # ... one set of columns

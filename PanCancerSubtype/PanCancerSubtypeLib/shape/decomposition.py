@@ -422,13 +422,15 @@ def _decompose(mask_zyx, spacing_xyz, mode, max_degree, origin, direction, sourc
     diag["param_method"] = pinfo.get("method")
     diag["bijective"] = bool(pinfo.get("bijective", False))
     diag["folded_triangles"] = int(pinfo.get("folded", 0))
-    if "smoothing_iters" in pinfo:
-        diag["inflation_iters"] = int(pinfo["smoothing_iters"])
-    if "heat_t" in pinfo:
-        diag["inflation_heat_time"] = float(pinfo["heat_t"])
-    if "cald_iterations" in pinfo:
-        diag["cald_iterations"] = int(pinfo["cald_iterations"])
-        diag["cald_iteration_budget"] = int(pinfo["cald_iteration_budget"])
+    # the same keys in the same order for every tumour (empty where a step did not run), so
+    # that single-case tables have the same columns
+    diag["inflation_iters"] = int(pinfo["smoothing_iters"]) if "smoothing_iters" in pinfo \
+        else None
+    diag["inflation_heat_time"] = float(pinfo["heat_t"]) if "heat_t" in pinfo else None
+    diag["cald_iterations"] = int(pinfo["cald_iterations"]) if "cald_iterations" in pinfo \
+        else None
+    diag["cald_iteration_budget"] = int(pinfo["cald_iteration_budget"]) \
+        if "cald_iteration_budget" in pinfo else None
     dist = P.area_distortion(u, v, tris)
     diag["area_distortion_log_mean"] = dist["area_log_mean"]
     diag["area_ratio_p05"] = dist["area_ratio_p05"]
