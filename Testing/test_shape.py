@@ -881,3 +881,26 @@ def test_diagnostic_columns_do_not_depend_on_the_map_a_tumour_got():
         methods[name] = row["diag_shape_param_method"]
     assert methods["sphere"] != methods["C"]          # two maps, ...
     assert cols["sphere"] == cols["C"]                # ... one set of columns
+
+
+def test_a_mask_of_two_pieces_says_how_much_the_surface_leaves_out():
+    """Two separate spheres (3,071 and 2,109 voxels): the volume is the whole mask's, the
+    surface features the larger sphere's, and diag_shape_topology_fix now says what share
+    of the mask the surface leaves out (audit: it said only 'kept largest of 2 components')."""
+    from scipy import ndimage as ndi
+
+    from PanCancerSubtypeLib.shape import shape_descriptors, spharm_decompose
+
+    z, y, x = np.mgrid[:30, :30, :60]
+    mask = ((z - 15) ** 2 + (y - 15) ** 2 + (x - 15) ** 2 <= 81) | \
+           ((z - 15) ** 2 + (y - 15) ** 2 + (x - 44) ** 2 <= 64)
+    sizes = np.bincount(ndi.label(mask)[0].ravel())[1:]
+    assert sorted(sizes.tolist()) == [2109, 3071]
+    r = spharm_decompose(mask, (1, 1, 1))
+    d = shape_descriptors(r)
+    assert d["shape_volume_mm3"] == pytest.approx(5180)
+    assert d["shape_radius_mm"] == pytest.approx(9.0, abs=0.3)
+    import re
+    m = re.fullmatch(r"kept largest of 2 components \((\d+)% of the mask left out\)",
+                     r.diagnostics["topology_fix"])
+    assert m and abs(int(m.group(1)) - 100 * 2109 / 5180) <= 2

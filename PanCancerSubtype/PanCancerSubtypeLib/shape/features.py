@@ -17,7 +17,8 @@ Condon-Shortley phase, as SPHARM-MAT) coefficients of the FOE-aligned object
 * ``shape_scale_norm_{1,2,3}``: ``sqrt(sum_m |C_{1,m,k}|^2 / 3) / R`` for k = x, y, z of the aligned
   object (ascending).  For an ellipsoid with semi-axis a along k this is ``a * sqrt(4 pi / 9)``
   (SPHARM-MAT's ``shapeScale``); the semi-axes themselves are ``diag_shape_foe_semi_axis_mm_*``.
-* burden (5): ``shape_volume_mm3`` (voxel count x voxel volume), ``shape_radius_mm`` (R),
+* burden (5): ``shape_volume_mm3`` (voxel count x voxel volume, every piece of the mask),
+  ``shape_radius_mm`` (R, of the largest piece),
   ``shape_scale_mm_{1,2,3}`` (the three scales above in mm).
 
 ``R`` is the mean distance of the surface from its centroid: area-weighted over the surface in
@@ -143,7 +144,9 @@ def _specs(max_degree: int) -> List[FeatureSpec]:
             f"First-order-ellipsoid scale {i} (ascending) divided by the mean radius "
             f"(= semi-axis x sqrt(4 pi/9) / R)." + note,
             "sqrt(sum_m |c_k,1,m|^2 / 3) / R, k = axis " + str(i), "", _INV_NORM))
-    specs.append(FeatureSpec("shape_volume_mm3", g, "Tumour volume (burden)." + note,
+    specs.append(FeatureSpec("shape_volume_mm3", g, "Tumour volume (burden), of the whole mask "
+                             "(every piece; the surface features describe the largest piece: "
+                             "diag_shape_topology_fix says what share was left out)." + note,
                              "number of mask voxels x voxel volume", "mm3",
                              "translation, rotation"))
     specs.append(FeatureSpec("shape_radius_mm", g,

@@ -160,6 +160,7 @@ def clean_topology(b: np.ndarray, surface_fn, max_closing: int = 6):
     info = {"n_components": 0, "holes_filled": 0, "closing_radius": 0, "convex_hull": False}
     comp, n = largest_component(b)
     info["n_components"] = int(n)
+    info["left_out_fraction"] = float(1.0 - comp.sum() / max(int(b.sum()), 1))
     filled = ndi.binary_fill_holes(comp)
     info["holes_filled"] = int(filled.sum() - comp.sum())
     cur = filled
@@ -192,7 +193,9 @@ def describe_topology_fix(info: Dict) -> str:
     a surface builder), empty when nothing."""
     parts = []
     if info.get("n_components", 1) > 1:
-        parts.append(f"kept largest of {info['n_components']} components")
+        left = info.get("left_out_fraction")
+        parts.append(f"kept largest of {info['n_components']} components" + (
+            f" ({100 * left:.0f}% of the mask left out)" if left is not None else ""))
     if info.get("holes_filled", 0):
         parts.append(f"filled {info['holes_filled']} cavity voxels")
     if info.get("well_composed_added", 0):
