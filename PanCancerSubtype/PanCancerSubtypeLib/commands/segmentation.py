@@ -251,10 +251,24 @@ def run_segment(args):
     if args.second_channel:
         input_file(args.second_channel, "--second-channel")
         ch2 = read_second_channel(args.second_channel, image, args.resample_second_channel)
-    modality = args.modality or guess_modality(image)
-    print(f"modality: {modality}" + ("" if args.modality else
-                                     " (guessed from the image, as `features` does; give "
-                                     "--modality to override)"))
+    unet = None
+    if args.model:      # a trained U-Net normalises the image as it was trained: its modality
+        from ..segmentation.inference import load_model
+
+        unet = load_model(args.model, device=args.device)
+    if args.modality:
+        modality = args.modality
+        print(f"modality: {modality}")
+    elif unet is not None:
+        modality, guessed = unet[1].modality, guess_modality(image)
+        print(f"modality: {modality} (the model's, {args.model}; give --modality to override)")
+        if guessed != modality:
+            log.warning("the image looks %s but the model was trained on %s images: check "
+                        "--model", guessed, modality)
+    else:
+        modality = guess_modality(image)
+        print(f"modality: {modality} (guessed from the image, as `features` does; give "
+              f"--modality to override)")
     if args.appearance == "lung" and modality != "CT":
         from ..errors import UsageError
 
@@ -267,7 +281,8 @@ def run_segment(args):
 
         mask = segment_image(image, args.model, modality=modality, seeds_lps_mm=seeds or None,
                              postprocessing=None if args.no_postprocess else "largest",
-                             device=args.device, num_threads=args.threads, source=args.image)
+                             device=args.device, num_threads=args.threads, source=args.image,
+                             model=unet)
     elif args.method == "click":
         from ..segmentation import ClickParameters, segment_click
 
