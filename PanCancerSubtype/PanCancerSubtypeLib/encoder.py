@@ -51,7 +51,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from .errors import FeatureMismatchError, ModelBundleError
+from .errors import FeatureMismatchError, ModelBundleError, raise_if_diverged
 from .files import sha256_file, write_json
 from .preprocessing import check_fitted, check_unique_columns
 
@@ -258,6 +258,9 @@ class Autoencoder(TransformerMixin, BaseEstimator):
                 net.eval()
                 with torch.no_grad():
                     val_loss = float(torch.mean((net(xv) - xv) ** 2)) if n_val else np.nan
+                raise_if_diverged(train_loss, epoch, "autoencoder training")
+                if n_val:
+                    raise_if_diverged(val_loss, epoch, "autoencoder training (validation)")
                 hist.append((epoch, train_loss, val_loss))
                 if n_val:
                     if val_loss < best[0] * (1.0 - float(self.min_delta)):

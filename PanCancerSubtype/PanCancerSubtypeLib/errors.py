@@ -23,6 +23,8 @@ SurvivalDataError         a survival table is unusable (missing column, negative
                           codes, a group with one member, no events)
 InvalidGeometryError      an image's grid is unusable (non-orthonormal direction matrix, zero or
                           negative spacing)
+TrainingDivergedError     a network's training loss became NaN or infinite (learning rate too
+                          high, unscaled features)
 UsageError                a command-line option (or argument) has a value that cannot be used
 MissingDependencyError    an optional dependency (a pip extra, see ``extras.py``) is not installed;
                           the message names the extra (the command line exits with 2)
@@ -130,6 +132,21 @@ class DependencyError(PanCancerSubtypeError, RuntimeError):
 class InvalidGeometryError(PanCancerSubtypeError, ValueError):
     """An image's voxel grid cannot be used as it is: a non-orthonormal (sheared or scaled)
     direction matrix, or a zero / negative / non-finite spacing."""
+
+
+class TrainingDivergedError(PanCancerSubtypeError, RuntimeError):
+    """A network's training loss became NaN or infinite; nothing is kept from that run."""
+
+
+def raise_if_diverged(loss: float, epoch: int, what: str, source: Optional[str] = None) -> None:
+    """Stop a training whose loss ``loss`` of epoch ``epoch`` is not finite (its weights would
+    be NaN: a model of NaN codes or empty masks, saved without a word)."""
+    import math
+
+    if not math.isfinite(loss):
+        raise TrainingDivergedError(
+            f"{what} diverged at epoch {epoch} (loss {loss}): lower the learning rate, or "
+            f"check the inputs' scale (standardise the features)", source=source)
 
 
 class UsageError(PanCancerSubtypeError, ValueError):

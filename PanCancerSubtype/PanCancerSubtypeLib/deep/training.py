@@ -27,7 +27,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 
-from ..errors import ModelBundleError, PanCancerSubtypeError
+from ..errors import ModelBundleError, PanCancerSubtypeError, raise_if_diverged
 from .networks import DeepEncoderConfig, build_autoencoder, deep_feature_names, resolve_device
 from .transforms import corrupt, tumour_crops
 
@@ -155,11 +155,13 @@ def train_deep_encoder(manifest, out_dir: Union[str, Path],
                 opt.step()
                 total += float(loss.detach()) * len(clean)
             rec = {"epoch": epoch, "train_loss": total / len(xt)}
+            raise_if_diverged(rec["train_loss"], epoch, "deep encoder training")
             if xv is not None:
                 net.eval()
                 with torch.no_grad():
                     rec["val_loss"] = float(torch.mean(
                         (net(xv_noisy.to(device)) - xv.to(device)) ** 2))
+                raise_if_diverged(rec["val_loss"], epoch, "deep encoder training (validation)")
                 if rec["val_loss"] < best[0]:
                     best = (rec["val_loss"], epoch,
                             {k: v.detach().cpu().clone() for k, v in net.state_dict().items()})

@@ -30,7 +30,7 @@ import numpy as np
 
 from ..errors import (EmptyMaskError, GeometryMismatchError, ImageDimensionError,
                       InvalidImageValuesError, LabelNotFoundError, ManifestError,
-                      UnreadableFileError)
+                      UnreadableFileError, raise_if_diverged)
 from ..files import atomic_write_bytes, atomic_write_text, sha256_file, write_json
 from .inference import predict_probability
 from .metrics import dice_arrays
@@ -237,6 +237,7 @@ def train_segmenter(cases, out_dir, config: Optional[SegmenterConfig] = None,
                 opt.step()
                 losses.append(float(loss.detach()))
             train_loss = float(np.mean(losses))
+            raise_if_diverged(train_loss, epoch, "U-Net training")
             if val:
                 dices = []
                 for v in val:
