@@ -904,3 +904,26 @@ def test_a_mask_of_two_pieces_says_how_much_the_surface_leaves_out():
     m = re.fullmatch(r"kept largest of 2 components \((\d+)% of the mask left out\)",
                      r.diagnostics["topology_fix"])
     assert m and abs(int(m.group(1)) - 100 * 2109 / 5180) <= 2
+
+
+def test_reference_mode_refuses_a_folded_map_and_cald_moves_folded_triangles():
+    """A 2-voxel-thick diagonal staircase: its heat-diffusion map folds 798 triangles.  CALD
+    undid every move (the already folded triangles counted as new folds), and the descriptors of
+    the folded map were returned: shape_energy_l1 3267 where robust mode gives 4.04, a 13 m
+    scale for a 20 mm object (audit).  Now CALD moves, and a map still folded is refused."""
+    from PanCancerSubtypeLib.errors import TumourTooSmallError
+    from PanCancerSubtypeLib.shape import mesh as M
+    from PanCancerSubtypeLib.shape import parameterisation as P
+    from PanCancerSubtypeLib.shape import spharm_decompose
+
+    z, y, x = np.mgrid[:12, :30, :30]
+    mask = np.isin(x - y, [0, 1]) & (z >= 5) & (z < 7) & (x < 20)
+    v, quads, tris, _ = M.voxel_face_surface(mask, (1, 1, 1), min_vertices=10000)
+    u0, info = P.diffusion_map(v, quads, tris=tris)
+    assert info["initial_folded"] > 0
+    u1, _ = P.cald_smooth(u0, v, tris, iters=100)
+    assert np.abs(u1 - u0).max() > 0.1
+    with pytest.raises(TumourTooSmallError, match=r"reference-mode \(CALD\) map of this surface "
+                                                  r"folds \d+ of \d+ triangles.*robust"):
+        spharm_decompose(mask, (1, 1, 1), mode="reference", source="staircase")
+    assert spharm_decompose(mask, (1, 1, 1)).diagnostics["bijective"]     # robust maps it

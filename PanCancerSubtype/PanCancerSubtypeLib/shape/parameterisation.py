@@ -406,8 +406,10 @@ def cald_smooth(u: np.ndarray, v: np.ndarray, f: np.ndarray, iters: int = 100,
     """Area-equalising smoothing of a spherical map (CALD-style).  Returns (u, info).
 
     Up to ``iters`` outer iterations, each recomputing the target area ratios and doing
-    ``local_iters`` vectorised vertex moves; a move that folds any triangle is undone for the
-    vertices of that triangle.  Stops early when an outer iteration improves the mean
+    ``local_iters`` vectorised vertex moves; a move that folds a triangle that was not folded
+    is undone for the vertices of that triangle (a triangle folded already, as a diffusion map
+    of a thin mask can leave them, may move: undoing those undid every move and the map stayed
+    folded).  Stops early when an outer iteration improves the mean
     |log area ratio| by less than ``rel_tol`` (relative) or moves no vertex.  Every rule is a
     function of the mesh and the map only (no clock), so repeated runs are bit-identical.
     """
@@ -429,16 +431,17 @@ def cald_smooth(u: np.ndarray, v: np.ndarray, f: np.ndarray, iters: int = 100,
             tw = np.bincount(fr, weights=np.repeat(w, 3), minlength=n)
             tgt = _normalise(acc / tw[:, None])
             new = _normalise(x + step * (tgt - x))
+            was_ok = spherical_signed_areas(x, f) > 0
             for _ in range(8):
                 s = spherical_signed_areas(new, f)
-                bad = s <= 0
+                bad = (s <= 0) & was_ok
                 if not bad.any():
                     break
                 bv = np.unique(f[bad])
                 new[bv] = x[bv]
             else:
                 s = spherical_signed_areas(new, f)
-                if (s <= 0).any():
+                if ((s <= 0) & was_ok).any():
                     continue
             if np.max(np.abs(new - x)) > 1e-7:
                 moved = True
