@@ -535,6 +535,23 @@ def trained_model(tmp_path_factory):
     return out, summary
 
 
+def test_training_leaves_the_callers_config_and_random_state_alone(tmp_path):
+    """train_segmenter worked on the caller's config (the modality it chose was written into
+    it and carried over to the next cohort trained with it) and reseeded torch's global random
+    generator without giving it back (audit)."""
+    import torch
+
+    cfg = _tiny_cfg(epochs=1, iterations_per_epoch=1, val_fraction=0.0)
+    assert cfg.modality is None
+    cases = [Case(case_id=f"p{i}", image=_phantom(i)[0], mask=_phantom(i)[1], modality="MR")
+             for i in range(2)]
+    torch.manual_seed(123)
+    state = torch.get_rng_state()
+    summary = seg.train_segmenter(cases, tmp_path / "m", cfg, progress=False)
+    assert summary["config"]["modality"] == "MR" and cfg.modality is None
+    assert torch.equal(torch.get_rng_state(), state)
+
+
 def test_unet_trains_to_dice_on_heldout_phantoms(trained_model):
     out, summary = trained_model
     for f in ("config.json", "best.safetensors", "last.safetensors", "training_log.csv"):

@@ -158,9 +158,10 @@ def train_segmenter(cases, out_dir, config: Optional[SegmenterConfig] = None,
     import torch
     from monai.losses import DiceCELoss
 
-    cfg = config or SegmenterConfig()
-    if overrides:
-        cfg = SegmenterConfig.from_dict({**cfg.to_dict(), **overrides})
+    # a copy: the caller's config is not written to (its modality would carry over to the
+    # next cohort trained with it)
+    cfg = SegmenterConfig.from_dict({**(config or SegmenterConfig()).to_dict(),
+                                     **(overrides or {})})
     cfg.validate()
     device = resolve_device(cfg.device)
     raw = load_training_cases(cases, base_dir=base_dir)
@@ -180,10 +181,15 @@ def train_segmenter(cases, out_dir, config: Optional[SegmenterConfig] = None,
     train_idx = sorted(order[n_val:].tolist())
     train = [prepare_volume(raw[i], cfg) for i in train_idx]
     val = [prepare_volume(raw[i], cfg) for i in val_idx]
+    for c in raw:            # the prepared copies are what training reads: free the originals
+        c.pop("image", None)
+        c.pop("mask", None)
 
     os.makedirs(out_dir, exist_ok=True)
     prev_det = torch.are_deterministic_algorithms_enabled()
     prev_threads = torch.get_num_threads()
+    prev_rng = torch.get_rng_state()        # the caller's random state is given back after
+    prev_cuda_rng = torch.cuda.get_rng_state_all() if device.type == "cuda" else None
     if cfg.num_threads:
         torch.set_num_threads(int(cfg.num_threads))
     torch.manual_seed(cfg.seed)
@@ -275,6 +281,9 @@ def train_segmenter(cases, out_dir, config: Optional[SegmenterConfig] = None,
     finally:
         torch.use_deterministic_algorithms(prev_det)
         torch.set_num_threads(prev_threads)
+        torch.set_rng_state(prev_rng)
+        if prev_cuda_rng is not None:
+            torch.cuda.set_rng_state_all(prev_cuda_rng)
     summary = {
         "format_version": FORMAT_VERSION,
         "config": cfg.to_dict(),
