@@ -336,6 +336,47 @@ def test_model_readers(corpus):
         load_model(corpus["seg_notsafetensors"], device="cpu")
 
 
+def test_model_files_of_a_newer_version_or_another_structure_are_refused(corpus, tmp_path):
+    """Audit: a newer format_version, unknown U-Net settings and an autoencoder without its
+    weights checksum were loaded silently; a JSON list or a string checksum table ended in an
+    AttributeError ('internal error')."""
+    import shutil
+
+    from PanCancerSubtypeLib.encoder import Autoencoder
+    from PanCancerSubtypeLib.files import read_json, write_json
+    from PanCancerSubtypeLib.segmentation import load_model
+
+    def edited(src, name, change):
+        d = tmp_path / f"{src.name}-{len(list(tmp_path.iterdir()))}"
+        shutil.copytree(src, d)
+        doc = read_json(d / name)
+        write_json(d / name, change(doc))
+        return d
+
+    seg = corpus["seg_notsafetensors"]
+    for change, needle in (
+            (lambda c: {**c, "format_version": 99}, "format_version 99 is newer"),
+            (lambda c: {**c, "config": {**c["config"], "in_channels": 2}},
+             r"settings this version does not know: \['in_channels'\]"),
+            (lambda c: {**c, "weights_sha256": "abc"}, "weights_sha256 is not a mapping"),
+            (lambda c: [c], "config.json is invalid")):
+        with pytest.raises(ModelBundleError, match=needle):
+            load_model(edited(seg, "config.json", change), device="cpu")
+    rng = np.random.default_rng(0)
+    ae = Autoencoder(n_components=2, max_epochs=2).fit(rng.normal(size=(30, 5)))
+    ae.save(str(tmp_path / "ae"))
+    assert Autoencoder.load(str(tmp_path / "ae")).n_features_in_ == 5
+    for change, needle in (
+            (lambda c: {**c, "format_version": 99}, "format_version 99 is newer"),
+            (lambda c: {k: v for k, v in c.items() if k != "weights_sha256"},
+             "no SHA-256 checksum"),
+            (lambda c: {**c, "params": {**c["params"], "n_components": "x"}},
+             "invalid autoencoder configuration"),
+            (lambda c: [c], "invalid autoencoder configuration")):
+        with pytest.raises(ModelBundleError, match=needle):
+            Autoencoder.load(str(edited(tmp_path / "ae", "autoencoder.json", change)))
+
+
 # --------------------------------------------------------------------------------------------
 # every command
 # --------------------------------------------------------------------------------------------

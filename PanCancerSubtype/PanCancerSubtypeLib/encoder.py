@@ -380,20 +380,30 @@ class Autoencoder(TransformerMixin, BaseEstimator):
             if not os.path.isfile(f):
                 raise ModelBundleError(f"missing {os.path.basename(f)}", source=directory)
         try:
-            with open(cpath) as fh:
+            with open(cpath, encoding="utf-8") as fh:
                 cfg = json.load(fh)
-            if cfg.get("class") != "Autoencoder":
+            if not isinstance(cfg, dict) or cfg.get("class") != "Autoencoder":
                 raise KeyError("class")
+            version = int(cfg.get("format_version", 0))
+            if version > _FORMAT_VERSION:
+                raise KeyError(f"format_version {version} is newer than this version reads "
+                               f"({_FORMAT_VERSION})")
+            if not isinstance(cfg["params"], dict):
+                raise TypeError("params is not a mapping")
             self = cls(**cfg["params"])
             p = int(cfg["n_features_in"])
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            net = _build_network(p, int(self.n_components), tuple(self.hidden_layers),
+                                 self.code_activation)
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise ModelBundleError(f"invalid autoencoder configuration ({exc})",
                                    source=cpath) from None
-        if cfg.get("weights_sha256") and sha256_file(wpath) != cfg["weights_sha256"]:
+        if not isinstance(cfg.get("weights_sha256"), str):
+            raise ModelBundleError(f"{AE_CONFIG_FILE} records no SHA-256 checksum of the "
+                                   f"weights (weights_sha256): they cannot be checked, so they "
+                                   f"are not loaded", source=cpath)
+        if sha256_file(wpath) != cfg["weights_sha256"]:
             raise ModelBundleError("weights checksum does not match the configuration "
                                    "(file modified or corrupted)", source=wpath)
-        net = _build_network(p, int(self.n_components), tuple(self.hidden_layers),
-                             self.code_activation)
         try:
             state = load_file(wpath)
             net = net.to(self._torch_dtype())
@@ -487,15 +497,18 @@ class PCAEncoder(TransformerMixin, BaseEstimator):
         path = os.path.join(directory, PCA_FILE)
         try:
             d = read_json(path)
-            if d.get("class") != "PCAEncoder":
+            if not isinstance(d, dict) or d.get("class") != "PCAEncoder":
                 raise KeyError("class")
+            if int(d.get("format_version", 0)) > _FORMAT_VERSION:
+                raise KeyError(f"format_version {d.get('format_version')} is newer than this "
+                               f"version reads ({_FORMAT_VERSION})")
             self = cls(n_components=int(d["n_components"]))
             self.components_ = np.asarray(d["components"], dtype=float)
             self.mean_ = np.asarray(d["mean"], dtype=float)
             self.explained_variance_ratio_ = np.asarray(d["explained_variance_ratio"], float)
             names = d.get("feature_names_in")
             self.feature_names_in_ = None if names is None else np.asarray(names, dtype=object)
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise ModelBundleError(f"not a valid PCA encoder ({exc})", source=path) from None
         self.n_features_in_ = self.components_.shape[1]
         return self

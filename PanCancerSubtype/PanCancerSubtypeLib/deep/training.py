@@ -272,13 +272,13 @@ class DeepEncoder:
                                        source=str(d))
         try:
             doc = read_json(cpath)
-            if doc.get("class") != "DeepEncoder":
+            if not isinstance(doc, dict) or doc.get("class") != "DeepEncoder":
                 raise KeyError("class")
             if int(doc.get("format_version", 0)) > FORMAT_VERSION:
                 raise KeyError(f"format_version {doc.get('format_version')} is newer than "
                                f"this version reads ({FORMAT_VERSION})")
             cfg = DeepEncoderConfig.from_dict(doc["config"])
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise ModelBundleError(f"invalid deep encoder configuration ({exc})",
                                    source=str(cpath)) from None
         if sha256_file(wpath) != doc.get("weights_sha256"):

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..errors import ModelBundleError
 from ..files import read_json, sha256_file
-from .networks import SegmenterConfig, build_network, resolve_device
+from .networks import FORMAT_VERSION, SegmenterConfig, build_network, resolve_device
 from .semiauto import seeds_to_indices
 from .transforms import normalise, resample
 
@@ -44,10 +44,19 @@ def load_model(model_dir, which: str = "best", device: str = "auto"):
                                    source=model_dir)
     try:
         meta = read_json(cpath)
-        cfg = SegmenterConfig.from_dict(meta["config"])
-    except (ValueError, KeyError, TypeError) as exc:
+        if not isinstance(meta, dict):
+            raise TypeError("not a JSON object")
+        version = int(meta.get("format_version", 0))
+        if version > FORMAT_VERSION:
+            raise ValueError(f"format_version {version} is newer than this version reads "
+                             f"({FORMAT_VERSION})")
+        cfg = SegmenterConfig.from_dict(meta["config"], strict=True)
+        shas = meta.get("weights_sha256") or {}
+        if not isinstance(shas, dict):
+            raise TypeError("weights_sha256 is not a mapping of file names to checksums")
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise ModelBundleError(f"config.json is invalid: {exc}", source=cpath) from None
-    expected = (meta.get("weights_sha256") or {}).get(os.path.basename(wpath))
+    expected = shas.get(os.path.basename(wpath))
     if not expected:
         raise ModelBundleError(f"config.json records no SHA-256 checksum of "
                                f"{os.path.basename(wpath)} (weights_sha256): the weights cannot "

@@ -47,7 +47,11 @@ import numpy as np
 
 from ..files import atomic_write_text
 
-__all__ = ["SegmenterConfig", "build_network", "resolve_device"]
+__all__ = ["SegmenterConfig", "build_network", "resolve_device", "FORMAT_VERSION"]
+
+#: version of the model directory layout (``train_segmenter`` writes it, ``load_model`` reads
+#: this version and older ones)
+FORMAT_VERSION = 1
 
 
 @dataclass
@@ -96,8 +100,15 @@ class SegmenterConfig:
         return text
 
     @classmethod
-    def from_dict(cls, d: Dict[str, Any]) -> "SegmenterConfig":
+    def from_dict(cls, d: Dict[str, Any], strict: bool = False) -> "SegmenterConfig":
+        """The config of a dict; ``strict``: a setting this version does not know is refused
+        (a model's config.json: a newer model's preprocessing may depend on it), else ignored."""
+        if not isinstance(d, dict):
+            raise TypeError(f"a config is a mapping, got {type(d).__name__}")
         names = {f.name for f in fields(cls)}
+        unknown = sorted(k for k in d if k not in names)
+        if strict and unknown:
+            raise ValueError(f"settings this version does not know: {unknown}")
         kw = {}
         for k, v in d.items():
             if k in names:

@@ -34,15 +34,12 @@ from ..errors import (EmptyMaskError, GeometryMismatchError, ImageDimensionError
 from ..files import atomic_write_bytes, atomic_write_text, sha256_file, write_json
 from .inference import predict_probability
 from .metrics import dice_arrays
-from .networks import SegmenterConfig, build_network, resolve_device
+from .networks import FORMAT_VERSION, SegmenterConfig, build_network, resolve_device
 from .transforms import TrainingVolume, augmenter, prepare_volume, sample_patch
 
 log = logging.getLogger(__name__)
 
 __all__ = ["train_segmenter", "load_training_cases", "FORMAT_VERSION"]
-
-#: version of the model directory layout written by :func:`train_segmenter`
-FORMAT_VERSION = 1
 
 
 @contextmanager
