@@ -535,6 +535,34 @@ def trained_model(tmp_path_factory):
     return out, summary
 
 
+def test_inference_uses_this_machines_threads_not_the_training_runs(trained_model,
+                                                                   monkeypatch):
+    """A model trained with 1 thread ran 1 thread at inference on every machine (and one
+    trained with 3 ran 3 on a 2-core one: audit); now the caller's setting or torch's."""
+    import torch
+
+    import PanCancerSubtypeLib.segmentation.inference as inf
+
+    out, _ = trained_model
+    assert json.loads((out / "config.json").read_text())["config"]["num_threads"] == 1
+    seen = []
+    real = inf.predict_probability
+
+    def spy(*a, **k):
+        seen.append(torch.get_num_threads())
+        return real(*a, **k)
+
+    monkeypatch.setattr(inf, "predict_probability", spy)
+    prev = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        seg.segment_image(_phantom(7)[0], out)
+        seg.segment_image(_phantom(7)[0], out, num_threads=1)
+    finally:
+        torch.set_num_threads(prev)
+    assert seen == [2, 1]
+
+
 def test_training_leaves_the_callers_config_and_random_state_alone(tmp_path):
     """train_segmenter worked on the caller's config (the modality it chose was written into
     it and carried over to the next cohort trained with it) and reseeded torch's global random

@@ -150,7 +150,7 @@ def segment_image(image, model_dir, modality: Optional[str] = None, seeds_lps_mm
     work = resample(img, cfg.spacing, sitk.sitkLinear) if cfg.spacing else img
     arr = normalise(sitk.GetArrayFromImage(work), modality or cfg.modality, cfg)
     prev_threads = torch.get_num_threads()
-    nt = num_threads or cfg.num_threads
+    nt = num_threads      # this machine's setting, not the training run's (cfg.num_threads)
     if nt:
         torch.set_num_threads(int(nt))
     try:
