@@ -563,6 +563,22 @@ def test_inference_uses_this_machines_threads_not_the_training_runs(trained_mode
     assert seen == [2, 1]
 
 
+def test_training_without_a_terminal_prints_a_line_per_epoch(tmp_path, capsys):
+    """Under a log file, nohup or a Slicer job (no terminal: no progress bar) a training of
+    hours printed nothing until it ended (audit); now a line per epoch, none with
+    progress=False."""
+    cases = [Case(case_id=f"p{i}", image=_phantom(i)[0], mask=_phantom(i)[1], modality="CT")
+             for i in range(2)]
+    cfg = _tiny_cfg(epochs=2, iterations_per_epoch=1, val_fraction=0.5)
+    seg.train_segmenter(cases, tmp_path / "a", cfg)
+    err = capsys.readouterr().err.splitlines()
+    lines = [ln for ln in err if ln.startswith("train-segmenter: epoch")]
+    assert [ln.split(":")[1].strip().split()[1] for ln in lines] == ["1/2", "2/2"]
+    assert "validation Dice" in lines[0]
+    seg.train_segmenter(cases, tmp_path / "b", cfg, progress=False)
+    assert "train-segmenter: epoch" not in capsys.readouterr().err
+
+
 def test_training_leaves_the_callers_config_and_random_state_alone(tmp_path):
     """train_segmenter worked on the caller's config (the modality it chose was written into
     it and carried over to the next cohort trained with it) and reseeded torch's global random

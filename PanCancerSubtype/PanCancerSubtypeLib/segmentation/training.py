@@ -21,6 +21,7 @@ from __future__ import annotations
 import csv
 import logging
 import os
+import sys
 import time
 from contextlib import contextmanager
 from io import StringIO
@@ -266,6 +267,11 @@ def train_segmenter(cases, out_dir, config: Optional[SegmenterConfig] = None,
             if hasattr(bar, "set_postfix"):
                 bar.set_postfix(loss=f"{train_loss:.3f}",
                                 val_dice=f"{score:.3f}" if val else "-")
+            if progress is not False and getattr(bar, "disable", True):
+                # no bar (output to a log file, nohup, a Slicer job): a line per epoch
+                print(f"train-segmenter: epoch {epoch + 1}/{cfg.epochs}: loss {train_loss:.4f}"
+                      + (f", validation Dice {score:.4f}" if val else "")
+                      + f" ({dt:.1f} s)", file=sys.stderr, flush=True)
             text = StringIO(newline="")
             w = csv.DictWriter(text, fieldnames=list(rows[0]))
             w.writeheader()
