@@ -220,6 +220,7 @@ def test_commands(cohort, tmp_path, capsys):
     assert rc == 0
     meta = read_json(tmp_path / "m" / "deep_encoder.json")
     assert meta["config"]["code_size"] == 64 and meta["config"]["epochs"] == 2
+    assert meta["torch_threads"] == 1          # what the CPU weights depend on
     out = tmp_path / "f.csv"
     rc = main(["cohort-features", "--manifest", str(cohort), "--out", str(out), "--groups",
                "deep", "--deep-model", str(tmp_path / "m"), "--no-progress"])

@@ -593,6 +593,8 @@ def test_training_leaves_the_callers_config_and_random_state_alone(tmp_path):
     state = torch.get_rng_state()
     summary = seg.train_segmenter(cases, tmp_path / "m", cfg, progress=False)
     assert summary["config"]["modality"] == "MR" and cfg.modality is None
+    # the thread count the weights depend on is recorded (audit: only "num_threads": 1 or null)
+    assert json.loads((tmp_path / "m" / "config.json").read_text())["torch_threads"] == 1
     assert torch.equal(torch.get_rng_state(), state)
 
 

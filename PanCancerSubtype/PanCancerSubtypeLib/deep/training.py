@@ -128,6 +128,7 @@ def train_deep_encoder(manifest, out_dir: Union[str, Path],
     hist: List[Dict[str, float]] = []
     with _Deterministic(device, cfg.num_threads), torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(cfg.seed))
+        threads_used = torch.get_num_threads()   # CPU weights depend on it: recorded
         net = build_autoencoder(cfg).to(device)
         opt = torch.optim.Adam(net.parameters(), lr=cfg.learning_rate,
                                weight_decay=cfg.weight_decay)
@@ -180,6 +181,7 @@ def train_deep_encoder(manifest, out_dir: Union[str, Path],
     meta = {"history": hist, "best_epoch": int(best_epoch), "cases": ids,
             "validation_cases": [ids[i] for i in val_cases], "failed_cases": failed,
             "n_training_crops": int(len(xtr)), "trained_on": str(device),
+            "torch_threads": int(threads_used),
             "train_time_s": round(time.perf_counter() - t0, 2)}
     enc = DeepEncoder(cfg, net, meta)
     enc.save(out_dir)

@@ -191,6 +191,7 @@ def train_segmenter(cases, out_dir, config: Optional[SegmenterConfig] = None,
     if cfg.num_threads:
         torch.set_num_threads(int(cfg.num_threads))
     torch.manual_seed(cfg.seed)
+    threads_used = torch.get_num_threads()     # CPU weights depend on it: recorded
     if device.type == "cuda":
         torch.cuda.manual_seed_all(cfg.seed)
         torch.use_deterministic_algorithms(True, warn_only=True)
@@ -301,6 +302,7 @@ def train_segmenter(cases, out_dir, config: Optional[SegmenterConfig] = None,
         "weights_sha256": {"best.safetensors": sha256_file(best_path),
                            "last.safetensors": sha256_file(last_path)},
         "torch_version": torch.__version__,
+        "torch_threads": int(threads_used),
         "note": "research model; not validated for clinical use",
     }
     write_json(os.path.join(out_dir, "config.json"), summary, indent=2)
