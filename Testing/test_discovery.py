@@ -332,6 +332,28 @@ def _write_table(path, X, lab, prefix, extras=True):
     return df
 
 
+def test_a_row_without_any_feature_value_is_left_out(tmp_path, capsys):
+    """A tumour whose features are all empty (an extraction that wrote nothing and no error)
+    was imputed with the medians and given a subtype without a word (audit); it is now left out
+    as a failed case is, listed in excluded.csv and named."""
+    from PanCancerSubtypeLib.cli import main
+
+    X, lab, _ = _blobs(14, 3, 6, 3.0, 0.5, 2)
+    df = _write_table(tmp_path / "F.csv", X, lab, "d", extras=False)
+    df.loc[7, [f"feat_{i}" for i in range(6)]] = np.nan
+    df.to_csv(tmp_path / "F.csv", index=False)
+    feats, _, notes = read_feature_table(str(tmp_path / "F.csv"))
+    assert "d7" not in feats.index and len(feats) == 41
+    assert notes["excluded"] == {"d7": "no feature value (every feature column is empty)"}
+    out = tmp_path / "out"
+    assert main(["discover", "--features", str(tmp_path / "F.csv"), "--out", str(out),
+                 "--k-max", "4", "--reps", "20", "--seed", "1", "--purity-repeats", "0",
+                 "--no-progress", "--no-plots"]) == 0
+    assert "d7" in capsys.readouterr().err
+    assert "d7" not in pd.read_csv(out / "classes.csv")["ID"].tolist()
+    assert pd.read_csv(out / "excluded.csv")["ID"].tolist() == ["d7"]
+
+
 def test_read_feature_table_errors(tmp_path):
     p = tmp_path / "t.csv"
     pd.DataFrame({"case": ["a", "b"], "x": [1, 2]}).to_csv(p, index=False)

@@ -249,6 +249,15 @@ def split_feature_table(df: pd.DataFrame, id_column: str = "ID", ignore: Sequenc
     if not feats:
         raise ManifestError("no numeric feature column", source=source)
     features = df[feats].astype(float)
+    # a row without any feature value is left out as a failed case is (it was imputed
+    # with the medians and given a subtype)
+    empty = features.isna().all(axis=1).to_numpy()
+    if empty.any():
+        for i in features.index[empty]:
+            excluded[str(i)] = "no feature value (every feature column is empty)"
+        log.warning("%d row(s) without any feature value left out: %s", int(empty.sum()),
+                    ", ".join(map(str, list(features.index[empty])[:10])))
+        features, df = features[~empty], df[~empty]
     meta = df[[c for c in df.columns if c not in feats and c != id_column]]
     if features.shape[0] == 0:
         raise ManifestError("no row left after excluding failed cases", source=source)

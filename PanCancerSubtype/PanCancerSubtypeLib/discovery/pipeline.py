@@ -378,7 +378,7 @@ def discover(features: TableLike, validation: Optional[TableLike] = None,
     feats, meta, notes = _read(features, id_column, "features")
     s.check(n_items=feats.shape[0])
     if notes["excluded"]:
-        say(f"excluded {len(notes['excluded'])} row(s) with an error: "
+        say(f"excluded {len(notes['excluded'])} row(s) with an error or no feature value: "
             f"{list(notes['excluded'])[:10]}")
     if notes["ignored_columns"]:
         say(f"ignored {len(notes['ignored_columns'])} non-feature column(s): "
@@ -387,7 +387,8 @@ def discover(features: TableLike, validation: Optional[TableLike] = None,
     if validation is not None:
         vfeats, _, vnotes = _read(validation, id_column, "validation")
         if vnotes["excluded"]:
-            say(f"validation: excluded {len(vnotes['excluded'])} row(s) with an error")
+            say(f"validation: excluded {len(vnotes['excluded'])} row(s) with an error or no "
+                f"feature value")
 
     # -- 1. preparation (fitted on discovery only) ---------------------------------------------
     weighting = s.weighting if s.preprocess == "standardize" else "none"
