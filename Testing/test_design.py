@@ -207,3 +207,80 @@ def test_reliability_table_by_hand():
     assert bins[0.5]["n"] == 2 and bins[0.5]["accuracy"] == 1.0
     # ECE = 2/4 |0.5 - 0.935| + 2/4 |1 - 0.575|
     assert rel["ece"] == pytest.approx(0.5 * 0.435 + 0.5 * 0.425)
+
+
+# ------------------------------------------------------------------------------------------
+# the audit of pass 50: seeds, R-compatible validation, small cohorts
+# ------------------------------------------------------------------------------------------
+def test_a_drawn_seed_repeats_the_whole_run(tmp_path):
+    """Without a seed one is drawn and every step uses it (purity took 0, IGP none): giving
+    the recorded seed back gives the same purity and IGP (audit)."""
+    df, _ = _blobs(n_per=12, k=3, p=6, seed=3)
+    kw = dict(validation=df.iloc[::3], k_max=4, reps=20, purity_repeats=1, purity_reps=10,
+              igp_permutations=30)
+    a = discover(df, **kw)
+    seed = a.summary()["seed"]
+    assert a.settings.seed == seed
+    b = discover(df, seed=seed, **kw)
+    pd.testing.assert_frame_equal(a.igp, b.igp)
+    assert a.purity.mean == b.purity.mean and (a.labels == b.labels).all()
+
+
+def test_design_clusters_the_validation_set_r_compatibly_too(monkeypatch):
+    """With r_compatible, every clustering of the design is R's (the validation set's own
+    ran in fast mode: audit)."""
+    import PanCancerSubtypeLib.consensus as consensus
+
+    made = []
+    real = consensus.ConsensusClustering
+
+    class Spy(real):
+        def fit(self, *a, **k):
+            made.append(self.r_compatible)
+            return super().fit(*a, **k)
+
+    monkeypatch.setattr(consensus, "ConsensusClustering", Spy)
+    df, _ = _blobs(n_per=15, k=3, p=6, seed=4)
+    discovery_validation(df, k_max=4, reps=10, seed=1, purity_repeats=0, igp_permutations=10,
+                         r_compatible=True)
+    assert made and all(made), made
+
+
+def test_small_cohorts_skip_purity_instead_of_failing_after_the_work():
+    """12 tumours at k=8: the consensus runs, but a 5-fold purity's smallest training fold (9)
+    draws 7 per resampling, too few for 8 clusters: the run failed after all its work; now
+    purity is skipped with a note.  A design whose validation set is clustered at smaller k
+    than the discovery k says so instead of failing (KeyError)."""
+    from PanCancerSubtypeLib.discovery.pipeline import purity_items_per_resampling
+
+    assert purity_items_per_resampling(12, 0.8) == 7          # floor((12 - 3) * 0.8)
+    assert purity_items_per_resampling(11, 0.8) == 6          # floor((11 - 3) * 0.8)
+    df, _ = _blobs(n_per=4, k=3, p=6, seed=5)
+    r = discover(df, k=8, k_max=8, reps=10, seed=1, purity_repeats=1, purity_reps=5)
+    assert r.purity is None
+    assert any("purity skipped: k=8 needs more than the 7 tumours" in n for n in r.notes)
+
+
+def test_no_elbow_says_k_is_the_top_of_the_range():
+    from PanCancerSubtypeLib.consensus import suggest_k
+
+    sel = suggest_k([2, 3, 4], [0.5, 0.4, 0.3], [1.0, 0.5, 0.3])
+    assert sel.k == 4 and "the largest k searched" in sel.rule and "no elbow" in sel.rule
+    sel = suggest_k([2, 3, 4], [0.5, 0.4, 0.3], [1.0, 0.5, 0.05])
+    assert sel.k == 3 and "drops below 0.1 after k=3" in sel.rule
+
+
+def test_family_weighting_is_recorded_only_where_applied():
+    df, _ = _blobs(n_per=10, k=3, p=6, seed=6)
+    r = discover(df, k_max=3, reps=10, seed=1, purity_repeats=0, preprocess="none")
+    assert r.summary()["settings"]["weighting"] == "none"
+
+
+def test_design_with_a_discovery_k_above_the_validation_sets_range():
+    """The validation set (10 tumours) is clustered at k <= 7; at a discovery k of 8 the
+    summary failed with KeyError: 8 after all the work (audit); the agreement is now None."""
+    df, _ = _blobs(n_per=10, k=4, p=6, seed=8)
+    res = discovery_validation(df, validation_fraction=0.25, k=8, k_max=8, reps=10, seed=1,
+                               purity_repeats=0, igp_permutations=10)
+    s = res.summary()
+    assert s["discovery_k"] == 8 and s["validation_agreement_ari"] is None

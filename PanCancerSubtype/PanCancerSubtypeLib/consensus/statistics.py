@@ -259,13 +259,19 @@ def suggest_k(ks: Sequence[int], pac: Sequence[float], delta_area: Sequence[floa
     delta = np.asarray(delta_area, dtype=np.float64)
     k_pac = ks[int(np.argmin(pac))]
     # delta-area elbow: last k before the relative area gain first drops below the threshold
-    k_elbow = ks[-1]
+    k_elbow, elbow_found = ks[-1], False
     for idx in range(1, len(ks)):
         if delta[idx] < delta_threshold:
-            k_elbow = ks[idx - 1]
+            k_elbow, elbow_found = ks[idx - 1], True
             break
     tied = [k for k, v in zip(ks, pac) if v <= pac.min() + pac_tolerance]
-    if k_selection == "cdf":
+    if k_selection == "cdf" and not elbow_found:
+        k_sel = k_elbow
+        rule = (f"k={k_sel}: the largest k searched: the relative increase of the consensus-CDF "
+                f"area never drops below {delta_threshold} up to k={ks[-1]} (no elbow; Monti et "
+                f"al. 2003): search further (a larger k_max) or choose k; the lowest PAC would "
+                f"give k={k_pac}")
+    elif k_selection == "cdf":
         k_sel = k_elbow
         rule = (f"k={k_sel}: consensus-CDF elbow (Monti et al. 2003; the relative increase of "
                 f"the CDF area drops below {delta_threshold} after k={k_elbow}); the "

@@ -29,7 +29,8 @@ from typing import Any, Callable, Dict, Optional, Tuple, Union
 import numpy as np
 import pandas as pd
 
-from .pipeline import DiscoveryResult, DiscoverySettings, TableLike, _read, discover
+from .pipeline import (DiscoveryResult, DiscoverySettings, TableLike, _read, discover,
+                       purity_items_per_resampling)
 
 
 def stratified_split(ids, strata, fraction: float, seed: int) -> Tuple[list, list]:
@@ -83,8 +84,10 @@ class DesignResult:
             "igp": [{"cluster": int(r.cluster), "igp": float(r.igp), "size": int(r.size),
                      "p_value": float(r.p_value)} for r in igp.itertuples()],
             "igp_min": float(igp["igp"].min()) if len(igp) else None,
-            "validation_agreement_ari": float(self.validation_agreement.set_index("k")
-                                              .loc[self.k, "ari"]),
+            # None where the validation set is too small to be clustered at the discovery k
+            "validation_agreement_ari": (
+                float(self.validation_agreement.set_index("k").loc[self.k, "ari"])
+                if self.k in set(self.validation_agreement["k"]) else None),
             "purity": {"overall": (None if self.discovery.purity is None else
                                    float(self.discovery.purity.mean)),
                        "by_cancer_type": {str(r.cancer_type): float(r.purity)
@@ -137,6 +140,7 @@ def discovery_validation(features: TableLike, cancer_type_column: str = "CancerT
     if options:
         s = DiscoverySettings(**{**s.__dict__, **options})
     s.check()
+    s = s.with_seed()           # one seed for every clustering of the design (recorded)
     say = progress or (lambda msg: None)
     timings: Dict[str, float] = {}
     feats, meta, notes = _read(features, id_column, "features")
@@ -166,6 +170,7 @@ def discovery_validation(features: TableLike, cancer_type_column: str = "CancerT
                          f"tumours or a larger validation fraction")
     vcc = ConsensusClustering(k_min=s.k_min, k_max=min(s.k_max, int(len(val_ids) * s.p_item) - 1),
                               reps=s.reps, p_item=s.p_item, seed=s.seed, n_jobs=s.n_jobs,
+                              r_compatible=s.r_compatible,
                               k_selection=s.k_selection).fit(Zv, progress=resampling_progress)
     agree = []
     for k in sorted(vcc.results_):
@@ -179,7 +184,7 @@ def discovery_validation(features: TableLike, cancer_type_column: str = "CancerT
 
     t0 = time.perf_counter()
     rows = []
-    seed = 0 if s.seed is None else int(s.seed)
+    seed = int(s.seed)
     if disc.purity is not None:
         rows.append(("all", disc.codes.shape[0], disc.k, disc.purity.mean, disc.purity.std))
     if s.purity_repeats > 0:
@@ -188,7 +193,9 @@ def discovery_validation(features: TableLike, cancer_type_column: str = "CancerT
         labels = disc.labels
         for t in sorted(set(types)):
             sub = types.index[types == t]
-            n_draw = int(np.floor(int(np.ceil(0.8 * len(sub))) * s.p_item))
+            # the smallest training fold's draw (the largest's let k through: the run then
+            # failed after all its work)
+            n_draw = purity_items_per_resampling(len(sub), s.p_item)
             if len(sub) < 10 or disc.k >= n_draw:
                 continue
             fn = consensus_cluster_fn(disc.k, reps=disc.purity_reps_used, p_item=s.p_item,

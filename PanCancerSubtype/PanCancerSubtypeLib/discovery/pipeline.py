@@ -79,6 +79,14 @@ class DiscoverySettings:
                              f"{int(np.floor(n_items * self.p_item))} items drawn per resampling "
                              f"(n={n_items}, p_item={self.p_item})")
 
+    def with_seed(self) -> "DiscoverySettings":
+        """These settings with a seed: the given one, else one drawn from the system, which
+        every seeded step then uses (a run is repeated by giving it back)."""
+        if self.seed is not None:
+            return self
+        return DiscoverySettings(**{**self.__dict__, "seed": int(
+            np.random.SeedSequence().entropy % (2 ** 31 - 1))})
+
     def as_dict(self) -> Dict[str, Any]:
         d = dict(self.__dict__)
         d["ae_hidden"] = [int(h) for h in self.ae_hidden]
@@ -272,6 +280,12 @@ def _name(table: TableLike, what: str) -> str:
     return what if isinstance(table, pd.DataFrame) else str(table)
 
 
+def purity_items_per_resampling(n: int, p_item: float) -> int:
+    """Tumours the consensus clustering of the smallest training fold of a 5-fold purity run
+    draws per resampling: ``floor((n - ceil(n / 5)) * p_item)`` (k must be below it)."""
+    return int(np.floor((int(n) - int(np.ceil(int(n) / 5))) * float(p_item)))
+
+
 def _read(table: TableLike, id_column: str, what: str):
     if isinstance(table, pd.DataFrame):
         df = table
@@ -371,6 +385,12 @@ def discover(features: TableLike, validation: Optional[TableLike] = None,
             raise TypeError(f"unknown discovery setting(s): {unknown}")
         s = DiscoverySettings(**{**s.__dict__, **options})
     s.check()
+    # one seed for every seeded step (consensus, encoder, purity, IGP): the drawn one is
+    # recorded, and giving it back repeats the run (purity and the encoder took 0, IGP none)
+    s = s.with_seed()
+    if s.preprocess != "standardize" and s.weighting != "none":
+        # family weighting applies to standardised features only: record what is applied
+        s = DiscoverySettings(**{**s.__dict__, "weighting": "none"})
     say = progress or (lambda msg: log.info("%s", msg))
     timings: Dict[str, float] = {}
     t_start = time.perf_counter()
@@ -391,8 +411,7 @@ def discover(features: TableLike, validation: Optional[TableLike] = None,
                 f"feature value")
 
     # -- 1. preparation (fitted on discovery only) ---------------------------------------------
-    weighting = s.weighting if s.preprocess == "standardize" else "none"
-    prep = FeaturePreparer(max_missing=s.max_missing, weighting=weighting,
+    prep = FeaturePreparer(max_missing=s.max_missing, weighting=s.weighting,
                            **PREPROCESS_CHOICES[s.preprocess])
     Xd = prep.fit_transform(feats, source=_name(features, "features"))
     dropped = {c: r for c, r in prep.dropped_.items() if r != "metadata"}
@@ -401,7 +420,7 @@ def discover(features: TableLike, validation: Optional[TableLike] = None,
             + ", ".join(f"{c} ({r})" for c, r in list(dropped.items())[:10]))
     Xv = (prep.transform(vfeats, source=_name(validation, "validation")) if vfeats is not None
           else None)
-    seed = 0 if s.seed is None else int(s.seed)
+    seed = int(s.seed)
 
     # -- 2. encoding -------------------------------------------------------------------------
     enc = refit = rep = comparison = None
@@ -459,8 +478,7 @@ def discover(features: TableLike, validation: Optional[TableLike] = None,
         rows, vclasses = [], {}
         for k in res.ks:
             cen = centroids_from_labels(Z, cc.results_[k].classes)
-            igp = cluster_repro(Zv, cen, n_perm=s.igp_permutations,
-                                seed=None if s.seed is None else int(s.seed) + k)
+            igp = cluster_repro(Zv, cen, n_perm=s.igp_permutations, seed=int(s.seed) + k)
             for c, r in igp.iterrows():
                 rows.append((k, c, r["igp"], int(r["size"]), r["p_value"], int(r["n_null"])))
             vclasses[f"k{k}"] = np.asarray(cen.index)[assign_to_centroids(Zv, cen)]
@@ -469,10 +487,17 @@ def discover(features: TableLike, validation: Optional[TableLike] = None,
         res.validation_classes = pd.DataFrame(vclasses, index=pd.Index(
             [str(i) for i in Zv.index], name="ID"))
         timings["igp"] = time.perf_counter() - t0
+    n_fold_draw = purity_items_per_resampling(len(Z), s.p_item)
     if s.purity_repeats > 0 and len(Z) < 2 * 5:  # cluster_purity's 5 folds need 2 items each
         say(f"purity skipped: {len(Z)} tumours (repeated 5-fold cross-validation needs at least "
             f"10)")
         res.notes.append(f"purity skipped: {len(Z)} tumours, fewer than 10")
+    elif s.purity_repeats > 0 and k_sel >= n_fold_draw:
+        # a training fold of 4/5 of the tumours, resampled at p_item, must hold more than k
+        why = (f"purity skipped: k={k_sel} needs more than the {n_fold_draw} tumours a training "
+               f"fold draws per resampling ({len(Z)} tumours, 4/5 per fold, p_item {s.p_item:g})")
+        say(why)
+        res.notes.append(why)
     elif s.purity_repeats > 0:
         t0 = time.perf_counter()
         fn = consensus_cluster_fn(k_sel, reps=res.purity_reps_used, p_item=s.p_item, seed=seed,
