@@ -170,6 +170,10 @@ def corpus(tmp_path_factory):
     feats[["ID", "f0"]].to_csv(d / "one_feature.csv", index=False)
     c["one_feature"] = d / "one_feature.csv"
     pd.concat([feats, feats.iloc[:1]]).to_csv(d / "features_dup_id.csv", index=False)
+    feats.assign(f1=[*feats["f1"].round(4).astype(str)[:7], "n/a?",
+                     *feats["f1"].round(4).astype(str)[8:]]).to_csv(d / "features_typo.csv",
+                                                                   index=False)
+    c["features_typo"] = d / "features_typo.csv"
     c["features_dup_id"] = d / "features_dup_id.csv"
     pd.DataFrame({"ID": feats["ID"], "subtype": ["A"] * 15 + ["B"] * 15}).to_csv(
         d / "labels.csv", index=False)
@@ -709,6 +713,9 @@ CLI_CASES = [
     ("train-classifier-binary-labels", ["train-classifier", "--features", "{features}",
                                         "--labels", "{binary_csv}", "--out", "{out}"], 1,
      ["binary.csv"], True),
+    ("train-classifier-typo-in-a-feature", ["train-classifier", "--features", "{features_typo}",
+                                            "--labels", "{labels}", "--out", "{out}"], 1,
+     ["features_typo.csv", "'f1'", "n/a?", "ID c07"], True),
     ("train-classifier-cv-folds-1", ["train-classifier", "--features", "{features}",
                                      "--labels", "{labels}", "--cv-folds", "1", "--out",
                                      "{out}"], 2, ["--cv-folds"], True),

@@ -19,7 +19,9 @@ Policy, in this order, per input column:
 
 1. metadata / diagnostic columns (:func:`.tables.is_metadata_column`: ``ID``, ``Image``, ...,
    ``error``, ``diag_*``) are not features (reason ``"metadata"``);
-2. a column that is not numeric (text that is not numbers) is dropped (``"non-numeric"``);
+2. a column that is not numeric (text that is not numbers) is dropped (``"non-numeric"``); a
+   column of numbers with a few values that are not (a typo) is refused
+   (:func:`.tables.check_stray_text`);
 3. non-finite values (``inf``, ``-inf``) count as missing;
 4. a column missing in more than ``max_missing`` of the rows is dropped (``"missing"``);
 5. a column whose observed values are all equal, or that has none, is *constant*: dropped
@@ -54,7 +56,8 @@ from sklearn.base import BaseEstimator, TransformerMixin
 
 from .errors import FeatureMismatchError, ModelBundleError
 from .files import read_json, write_json
-from .tables import feature_family, is_metadata_column, is_numeric_column, to_float
+from .tables import (check_stray_text, feature_family, is_metadata_column, is_numeric_column,
+                     to_float)
 
 log = logging.getLogger(__name__)
 
@@ -202,6 +205,13 @@ class FeaturePreparer(TransformerMixin, BaseEstimator):
                 self.dropped_[name] = "metadata"
                 continue
             if not is_numeric_column(s):
+                # a column of numbers with a typo ("n/a?") is refused, naming it (it was
+                # dropped and the model trained without that feature)
+                if "ID" in df.columns:      # the row named by its ID
+                    check_stray_text(s.set_axis(df["ID"].astype(str).to_numpy()), source,
+                                     row_name="ID")
+                else:
+                    check_stray_text(s, source)
                 num = pd.to_numeric(s, errors="coerce")
                 # a text column that is not numbers at all is not a feature
                 if num.notna().sum() < s.notna().sum():

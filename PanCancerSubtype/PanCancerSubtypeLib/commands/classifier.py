@@ -78,6 +78,13 @@ def run_train(args):
     labels = read_table(args.labels, args.id_column)
     X, y, rep = join_features_labels(feats, labels, args.label_column, args.id_column,
                                      features_source=args.features, labels_source=args.labels)
+    # a column of numbers with a typo is refused before any work (the model trained without it)
+    from ..tables import check_stray_text, is_metadata_column
+
+    ids = X[args.id_column].astype(str).to_numpy() if args.id_column in X.columns else X.index
+    for c in X.columns:
+        if not is_metadata_column(c) and c != args.id_column:
+            check_stray_text(X[c].set_axis(ids), args.features, row_name=args.id_column)
     # IDs missing on either side, unlabelled and errored rows are listed (warnings) by the join
     print(f"joined {rep['n_joined']} ID(s); not used: {len(rep['ids_only_in_features'])} in the "
           f"features only, {len(rep['ids_only_in_labels'])} in the labels only, "
