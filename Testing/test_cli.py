@@ -287,3 +287,24 @@ def test_the_label_setting_of_a_radiomics_params_file_chooses_the_label(tmp_path
                    group_options={"radiomics": {"params": str(params)}}, workers=1,
                    progress=False)
     assert t["diag_radiomics_VoxelNum"].tolist() == [6 * 8 * 8, (arr == 1).sum()]
+
+
+def test_features_with_a_failed_group_says_how_many_were_computed(tmp_path, capsys):
+    """An MR case without an organ: the regional group cannot choose its parenchyma.  The row
+    is written with its error and exit 1, and the line says "293 of 313 features" (it said
+    313) and how to choose the parenchyma on the command line (it named an API argument)."""
+    im, mk, _ = make_phantom("MR", size_xyz=(48, 48, 24), radius_mm=8, seed=1)
+    ip, mp = tmp_path / "im.nii.gz", tmp_path / "m.nii.gz"
+    sitk.WriteImage(im, str(ip))
+    sitk.WriteImage(mk, str(mp))
+    out = tmp_path / "f.csv"
+    rc = main(["features", "--image", str(ip), "--mask", str(mp), "--modality", "MR",
+               "--groups", "shape,regional", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert rc == 1 and out.is_file()
+    assert "im: 293 of 313 features ->" in err
+    assert "--set regional.parenchyma=none" in err and "--organ" in err
+    assert main(["features", "--image", str(ip), "--mask", str(mp), "--modality", "MR",
+                 "--groups", "regional", "--set", "regional.parenchyma=none",
+                 "--out", str(out)]) == 0
+    assert "im: 20 features ->" in capsys.readouterr().err

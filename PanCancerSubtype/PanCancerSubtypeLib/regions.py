@@ -539,8 +539,9 @@ def _auto_method(case) -> str:
         return "lung"
     raise PanCancerSubtypeError(
         f"cannot choose a parenchyma method (organ={case.organ!r}, modality={case.modality!r}); "
-        f"give the organ (lung, brain, breast, soft-tissue), an organ mask, or "
-        f"parenchyma='none'",
+        f"give the organ (lung, brain, breast, soft-tissue: --organ), an organ mask "
+        f"(--organ-mask), or no parenchyma (--set regional.parenchyma=none; API: "
+        f"parenchyma='none')",
         source=case.case_id)
 
 

@@ -233,7 +233,11 @@ def run(args) -> int:
     atomic_write_text(out.with_name(out.name + ".provenance.json"),
                        json.dumps(prov, indent=1, default=json_default))
     n_feat = sum(len(g.specs()) for g in groups)
-    print(f"{case.case_id}: {n_feat} features -> {out}", file=sys.stderr)
+    names = [sp.name for g in groups for sp in g.specs()]
+    n_done = sum(1 for nm in names if row.get(nm) is not None and row.get(nm) == row.get(nm))
+    print(f"{case.case_id}: {n_feat} features -> {out}" if n_done == n_feat else
+          f"{case.case_id}: {n_done} of {n_feat} features -> {out} (the row is written with "
+          f"its error, as a cohort's)", file=sys.stderr)
     from ..shape import low_resolution_note
 
     note = low_resolution_note([(case.case_id, row)])
