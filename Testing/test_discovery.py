@@ -515,3 +515,21 @@ def test_cli_api_and_slicer_logic_give_the_same_subtypes(tmp_path, capsys):
     pd.testing.assert_frame_equal(nodes["result"].classes, api)
     got = mrml.dataframe_from_table_node(nodes["classes"]).set_index("ID")
     assert (got.to_numpy() == api.to_numpy()).all()
+
+
+def test_a_bad_value_is_named_by_its_id_or_its_row_of_the_file():
+    """A value that is not a number is named by its row's ID, else by its row of the file
+    (the header is row 1, as manifests count); classify named no row, survival the 0-based
+    index (README audit)."""
+    from PanCancerSubtypeLib.errors import FeatureValueError
+    from PanCancerSubtypeLib.tables import check_stray_text
+
+    train = pd.DataFrame({"ID": [f"P{i}" for i in range(6)], "x": np.arange(6.0),
+                          "y": np.arange(6.0) ** 2})
+    prep = FeaturePreparer().fit(train)
+    new = train.assign(x=["1", "2", "3", "4", "5", "n/a?"])
+    with pytest.raises(FeatureValueError, match=r"'x'.*'n/a\?' \(ID P5\)"):
+        prep.transform(new)
+    s = pd.Series(["1.5", "2", "x?", "3", "4"], name="age")
+    with pytest.raises(FeatureValueError, match=r"'x\?' \(row 4\)"):
+        check_stray_text(s)

@@ -660,7 +660,9 @@ def test_a_numeric_covariate_with_a_typo_is_refused_not_dummy_coded():
     df = _surv_table()
     df["age"] = df["age"].astype(object)
     df.loc[5, "age"] = "unknown"
-    with pytest.raises(FeatureValueError, match=r"'age'.*'unknown' \(row 5\)") as exc:
+    # the 6th data row is row 7 of the file (the header is row 1, as manifests count); the
+    # message said "row 5", the 0-based index (README audit)
+    with pytest.raises(FeatureValueError, match=r"'age'.*'unknown' \(row 7\)") as exc:
         S.prepare_survival_data(df, "time", "event", covariates=["age"], source="clin.csv")
     assert "clin.csv" in str(exc.value)
     sd = S.prepare_survival_data(df, "time", "event", covariates=["g"])     # text: fine

@@ -307,6 +307,10 @@ class FeaturePreparer(TransformerMixin, BaseEstimator):
         if all(pd.api.types.is_numeric_dtype(t) or pd.api.types.is_bool_dtype(t)
                for t in sub.dtypes):
             return sub.to_numpy(dtype=np.float64, na_value=np.nan, copy=True)
+        if "ID" in df.columns:        # a bad value is named by its row's ID
+            sub = sub.set_axis(df["ID"].astype(str).to_numpy())
+            return np.column_stack([to_float(sub[c], source, row_name="ID")
+                                    for c in self.columns_out_])
         return np.column_stack([to_float(sub[c], source) for c in self.columns_out_])
 
     def get_feature_names_out(self, input_features=None):

@@ -132,9 +132,18 @@ def failed_rows(df: pd.DataFrame) -> Dict[str, str]:
     return out
 
 
-def to_float(s: pd.Series, source: Optional[str] = None) -> np.ndarray:
+def row_label(s: pd.Series, position: int, row_name: str = "row") -> str:
+    """Where a value of ``s`` is, for a message: ``"ID P007"`` when the series is indexed by
+    its rows' IDs (``row_name``), else the row of the file as the manifests count them
+    (``"row 9"``: the header is row 1) for a table read as it is (a default index)."""
+    if isinstance(s.index, pd.RangeIndex) and s.index.start == 0 and s.index.step == 1:
+        return f"row {position + 2}"
+    return f"{row_name} {s.index[position]}"
+
+
+def to_float(s: pd.Series, source: Optional[str] = None, row_name: str = "row") -> np.ndarray:
     """A column as float64; text that is not a number raises
-    :class:`~.errors.FeatureValueError` naming the column."""
+    :class:`~.errors.FeatureValueError` naming the column, the value and its row."""
     from .errors import FeatureValueError
 
     if is_numeric_column(s):
@@ -142,10 +151,10 @@ def to_float(s: pd.Series, source: Optional[str] = None) -> np.ndarray:
     conv = pd.to_numeric(s, errors="coerce")
     bad = conv.isna() & s.notna() & (s.astype(str).str.strip() != "")
     if bad.any():
-        first = s[bad].iloc[0]
+        pos = int(bad.to_numpy().argmax())
         raise FeatureValueError(
-            f"column {s.name!r} holds {int(bad.sum())} non-numeric value(s), e.g. {first!r}",
-            source=source)
+            f"column {s.name!r} holds {int(bad.sum())} non-numeric value(s), e.g. "
+            f"{s.iloc[pos]!r} ({row_label(s, pos, row_name)})", source=source)
     return conv.to_numpy(dtype=np.float64, na_value=np.nan)
 
 
@@ -165,10 +174,11 @@ def check_stray_text(s: pd.Series, source: Optional[str] = None, what: str = "co
     conv = pd.to_numeric(s.where(filled), errors="coerce")
     bad = filled & conv.isna()
     if bad.any() and int((filled & conv.notna()).sum()) >= int(bad.sum()):
-        row = s.index[bad.to_numpy().argmax()]
+        pos = int(bad.to_numpy().argmax())
         raise FeatureValueError(
             f"{what} {s.name!r} holds numbers and {int(bad.sum())} value(s) that are not, e.g. "
-            f"{s[bad].iloc[0]!r} ({row_name} {row}); correct or blank them", source=source)
+            f"{s.iloc[pos]!r} ({row_label(s, pos, row_name)}); correct or blank them",
+            source=source)
 
 
 # --------------------------------------------------------------------------------------------
