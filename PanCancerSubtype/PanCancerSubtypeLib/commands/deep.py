@@ -47,9 +47,13 @@ def register(sub):
     p.add_argument("--patience", type=positive_int, default=8)
     p.add_argument("--seed", type=int, default=0, help="random seed (weights, noise, batches)")
     p.add_argument("--device", default="auto", help="auto (GPU when present), cpu, cuda")
-    p.add_argument("--threads", type=positive_int, default=None, help="CPU threads of torch")
+    p.add_argument("--threads", type=positive_int, default=None,
+                   help="CPU threads of torch (default: torch's, the machine's cores; the "
+                        "weights are bit-identical for one thread count, recorded as "
+                        "torch_threads)")
     p.add_argument("--modality", choices=["CT", "MR"], default=None,
-                   help="modality of cases whose manifest row gives none")
+                   help="modality of cases whose manifest row gives none (default: "
+                        "guessed from each image)")
     p.add_argument("--quiet", action="store_true", help="no per-epoch progress")
     p.set_defaults(func=run)
 

@@ -50,7 +50,10 @@ def register(sub):
     p.add_argument("--seed", type=int, default=0,
                    help="random seed (weights, patches, augmentation, split)")
     p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")
-    p.add_argument("--threads", type=positive_int, default=None, help="CPU threads for torch")
+    p.add_argument("--threads", type=positive_int, default=None,
+                   help="CPU threads for torch (default: torch's, the machine's cores; the "
+                        "weights are bit-identical for one thread count, recorded as "
+                        "torch_threads)")
     p.add_argument("--modality", choices=("CT", "MR"), default=None,
                    help="modality of rows without a Modality column (default: CT)")
     p.add_argument("--spacing", default=None,
@@ -119,7 +122,8 @@ def register(sub):
                         "default 2.5)")
     p.add_argument("--refine", choices=("none", "watershed"), default=None,
                    help="region_growing: boundary refinement after region growing "
-                        "(watershed: marker-controlled watershed on the gradient magnitude)")
+                        "(watershed: marker-controlled watershed on the gradient magnitude; "
+                        "default: none)")
     p.add_argument("--no-postprocess", action="store_true",
                    help="network: keep every predicted component")
     p.add_argument("--device", default="auto")

@@ -91,7 +91,8 @@ def register(sub):
                    help="risk-group cutoff (optimal = X-tile search; optimistic, see docs)")
     s.add_argument("--n-perm", type=positive_int, default=200,
                    help="permutations for the optimal-cutoff p-value")
-    s.add_argument("--times", default=None, help="times of the time-dependent AUC")
+    s.add_argument("--times", default=None, help="times of the time-dependent AUC, comma "
+                                                 "separated (default: none computed)")
     s.add_argument("--seed", type=int, default=0,
                    help="seed of the cross-validation folds, bootstrap and permutations")
     s.set_defaults(func=run_signature)
