@@ -451,3 +451,20 @@ def test_numpy_input_and_sklearn_clone():
     c = clone(m)
     assert c.get_params() == m.get_params() and not hasattr(c, "booster_")
     np.testing.assert_array_equal(c.fit(X, y).predict_proba(X), m.predict_proba(X))  # seeded
+
+
+def test_a_bundle_from_xgboost_3_1_is_refused_by_an_older_xgboost(tmp_path, monkeypatch):
+    """XGBoost >= 3.1 saves one intercept per class; 3.0 and 2.1 (Slicer 5.8's) read them as
+    0.5 and the probabilities move by up to 0.25 (packaging audit): such a load is refused,
+    naming both versions.  The same version loads it."""
+    import xgboost
+
+    df, y, _ = make_data(n=90, seed=5, shift=2.0)
+    assert len(set(y)) > 2
+    m = SubtypeClassifier(**FAST, cv_folds=0, random_state=1).fit(df, y)
+    save_bundle(m, tmp_path / "b")
+    assert load_bundle(tmp_path / "b").predict_proba(df).shape[1] == len(set(y))
+    monkeypatch.setattr(xgboost, "__version__", "3.0.5")
+    with pytest.raises(ModelBundleError, match=r"per-class intercepts XGBoost 3\.0\.5 cannot "
+                                               r"read.*install xgboost>=3\.1"):
+        load_bundle(tmp_path / "b")

@@ -57,10 +57,12 @@ def _lock(path: Path = REPO / "requirements" / "lock.txt"):
 
 
 def _all_requirements(pyproject):
+    """The requirements that apply on this platform (markers evaluated: xgboost-cpu off macOS,
+    xgboost on it)."""
     reqs = [Requirement(r) for r in pyproject["project"]["dependencies"]]
     for extra, items in pyproject["project"]["optional-dependencies"].items():
         reqs += [Requirement(r) for r in items if not r.startswith("pancancer-subtype[")]
-    return reqs
+    return [r for r in reqs if r.marker is None or r.marker.evaluate({"extra": ""})]
 
 
 # ------------------------------------------------------------------------------------ metadata
@@ -72,7 +74,16 @@ def test_dependencies_are_ranges_and_heavy_ones_are_extras(pyproject):
     assert not names & HEAVY, names & HEAVY
     assert {"numpy", "scipy", "pandas", "simpleitk", "scikit-learn", "xgboost-cpu", "numba",
             "lifelines", "scikit-survival", "highdicom", "pydicom"} <= names
-    assert "xgboost" not in names                       # the CPU wheel only, never both
+    # the CPU wheel where it exists, xgboost itself on macOS (no xgboost-cpu wheel there):
+    # exactly one of the two on every platform, never both
+    for platform in ("linux", "win32", "darwin"):
+        env = {"sys_platform": platform, "extra": ""}
+        xgb = sorted(canonicalize_name(r.name) for r in base
+                     if canonicalize_name(r.name) in ("xgboost", "xgboost-cpu")
+                     and (r.marker is None or r.marker.evaluate(env)))
+        assert xgb == (["xgboost"] if platform == "darwin" else ["xgboost-cpu"]), (platform, xgb)
+        assert all(s.version == "3.1" for r in base if canonicalize_name(r.name) in
+                   ("xgboost", "xgboost-cpu") for s in r.specifier)
     for r in _all_requirements(pyproject):
         ops = {s.operator for s in r.specifier}
         assert ">=" in ops, f"{r} has no lower bound"

@@ -32,9 +32,12 @@ EXTRAS: Dict[str, Tuple[str, ...]] = {
 
 #: how to install an extra whose package does not build with pip's default build isolation
 _INSTALL_NOTES = {
-    "radiomics": ("pip install numpy setuptools wheel versioneer && pip install "
+    "radiomics": ("pip install -U \"setuptools>=77\" numpy wheel versioneer && pip install "
                   "--no-build-isolation \"pancancer-subtype[radiomics]\" (PyRadiomics 3.0.1 "
                   "builds only without build isolation)"),
+    "deep": ("pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu && "
+             "pip install \"pancancer-subtype[deep]\" (the CPU build of torch first: a plain "
+             "install pulls its CUDA build, gigabytes)"),
 }
 
 

@@ -161,6 +161,14 @@ def verify_bundle(directory: Any) -> Dict[str, str]:
     return dict(files)
 
 
+def _major_minor(version: str) -> tuple:
+    """``(major, minor)`` of a version string ("3.1.0rc1" -> (3, 1)); (0, 0) when unreadable."""
+    import re
+
+    m = re.match(r"(\d+)\.(\d+)", str(version))
+    return (int(m.group(1)), int(m.group(2))) if m else (0, 0)
+
+
 def load_bundle(directory: Any, n_jobs: Optional[int] = None) -> SubtypeClassifier:
     """Read a bundle written by :func:`save_bundle`; never unpickles.
 
@@ -211,6 +219,14 @@ def load_bundle(directory: Any, n_jobs: Optional[int] = None) -> SubtypeClassifi
                       f"this installation has {registry.REGISTRY_VERSION}; feature meanings may "
                       f"differ", stacklevel=2)
     saved_xgb = meta.get("versions", {}).get("xgboost")
+    if saved_xgb and _major_minor(saved_xgb) >= (3, 1) > _major_minor(xgb.__version__) \
+            and len(meta.get("classes", [])) > 2:
+        # XGBoost 3.1 saves one intercept per class; earlier versions read them as 0.5, and
+        # the probabilities move (by up to 0.25, 1 subtype in 10 changed: packaging audit)
+        raise ModelBundleError(
+            f"saved with XGBoost {saved_xgb}, whose per-class intercepts XGBoost "
+            f"{xgb.__version__} cannot read (its subtypes would differ): install xgboost>=3.1, "
+            f"or train the model with this installation", source=d / MODEL_FILE)
     if saved_xgb and saved_xgb != xgb.__version__:
         log.warning("%s: model saved with XGBoost %s, loading with %s", d, saved_xgb,
                     xgb.__version__)
