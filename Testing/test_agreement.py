@@ -366,3 +366,43 @@ def test_agreement_names_each_case_that_failed(phantom_pairs, tmp_path, capsys):
     assert "1 case(s) failed:" in err, err
     lines = [ln for ln in err.splitlines() if ln.startswith("  ") and "mpty" in ln]
     assert len(lines) == 1, err
+    # the failed row's patient has no complete pair: counted and named so (audit: it counted
+    # as a complete pair in agreement.json and the command never named it)
+    info = json.loads((tmp_path / "o" / "agreement.json").read_text(encoding="utf-8"))
+    patient = str(man.loc[0, "patient"]) if "patient" in man.columns else None
+    assert len(info["patients_without_pair"]) == 1
+    assert info["complete_pairs"] == info["patients"] - 1
+    assert "1 patient(s) without a complete pair, left out: " in err
+    if patient is not None:
+        assert info["patients_without_pair"] == [patient]
+
+
+def test_manifest_id_columns_raters_and_infinite_values(tmp_path):
+    """Audit: a patient column named ID (or an extra Case / PatientID column) crashed; a rater
+    given twice was counted twice (ICC 0.69 -> 0.78); an infinite value counted in n but not
+    in the ICC; one feature without pairs removed its group's bootstrap interval."""
+    from PanCancerSubtypeLib.errors import UsageError
+
+    base = {"Modality": ["CT", "MR"] * 3, "Image": [f"/x/{i}.nii.gz" for i in range(6)],
+            "Mask": [f"/x/m{i}.nii.gz" for i in range(6)]}
+    for col in ("ID", "case_id"):
+        m = read_paired_manifest(pd.DataFrame({col: ["p1", "p1", "p2", "p2", "p3", "p3"],
+                                               **base}), patient_column=col)
+        assert list(m["ID"]) == ["p1_CT", "p1_MR", "p2_CT", "p2_MR", "p3_CT", "p3_MR"]
+    m = read_paired_manifest(pd.DataFrame({"patient": ["p1", "p1", "p2", "p2", "p3", "p3"],
+                                           "PatientID": [f"r{i}" for i in range(6)], **base}))
+    assert list(m["ID"]) == [f"r{i}" for i in range(6)]
+    with pytest.raises(ManifestError, match="all name a row ID"):
+        read_paired_manifest(pd.DataFrame({"patient": ["p1", "p1", "p2", "p2", "p3", "p3"],
+                                           "Case": ["a"] * 6, "ID": [f"r{i}" for i in range(6)],
+                                           **base}))
+    man, feats, t, noise = _synthetic_pairs()
+    with pytest.raises(UsageError, match=r"rater\(s\) \['CT'\] given more than once"):
+        agreement_table(feats, man, raters=["CT", "MR", "CT"])
+    feats.loc[feats["ID"] == "P00_MR", "shape_same"] = np.inf
+    tab = agreement_table(feats, man).set_index("feature")
+    assert tab.loc["shape_same", "n"] == 11 and np.isfinite(tab.loc["shape_same", "mean_CT"])
+    feats["shape_empty"] = np.nan
+    tab = agreement_table(feats, man)
+    summ = summarise(tab, feats, man, n_boot=100).set_index("group")
+    assert np.isfinite(summ.loc["shape", "median_icc_ci_low"])

@@ -153,6 +153,14 @@ def test_expand_manifest_errors(tmp_path):
                                       "Mask_T1": ["m", "n"]}))
     with pytest.raises(ManifestError, match="no Mask_T1"):
         expand_manifest(pd.DataFrame({"ID": ["a"], "Image_T1": ["x"], "Mask_T1": [""]}))
+    # audit: an image name with "_" was dropped without a word, and so was a patient without
+    # any image
+    with pytest.raises(ManifestError, match=r"\['Image_MR_T1'\]: an image name is letters"):
+        expand_manifest(pd.DataFrame({"ID": ["a"], "Image_CT": ["x"], "Mask_CT": ["m"],
+                                      "Image_MR_T1": ["y"], "Mask_MR_T1": ["n"]}))
+    with pytest.raises(ManifestError, match=r"row\(s\) 3 \(b\) have no image"):
+        expand_manifest(pd.DataFrame({"ID": ["a", "b"], "Image_T1": ["x", ""],
+                                      "Mask_T1": ["m", ""]}))
 
 
 def test_multi_image_cohort_equals_single_image_runs(multi, tmp_path):

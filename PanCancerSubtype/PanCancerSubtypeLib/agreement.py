@@ -81,7 +81,7 @@ def read_paired_manifest(manifest, patient_column: Optional[str] = None,
     rater.  Patients without every rater are kept (they have no pair; :func:`paired_values` drops
     them and the summary counts them).
     """
-    from .cohort import normalise_manifest, read_manifest_csv
+    from .cohort import canonical_column, normalise_manifest, read_manifest_csv
 
     if isinstance(manifest, pd.DataFrame):
         df, source, base = manifest.copy(), "<DataFrame>", Path(base_dir or ".")
@@ -123,11 +123,15 @@ def read_paired_manifest(manifest, patient_column: Optional[str] = None,
     if df["Rater"].nunique() < 2:
         raise ManifestError(f"only one rater ({df['Rater'].iloc[0]!r}) in column {rcol!r}: "
                             "agreement needs two or more per patient", source=source)
-    id_col = lower.get("id") or lower.get("case_id")
-    if id_col is None or (df[id_col] == "").any():
+    # the rows' own ID column, looked up after the patient column was renamed (a patient
+    # column named ID, or an extra Case / PatientID column, crashed): at most one
+    id_cols = [c for c in df.columns if c not in ("Patient", rcol)
+               and canonical_column(c) == "ID"]
+    if len(id_cols) > 1:
+        raise ManifestError(f"columns {id_cols} all name a row ID: keep one", source=source)
+    if not id_cols or (df[id_cols[0]].astype(str).str.strip() == "").any():
+        df = df.drop(columns=id_cols)
         df["ID"] = df["Patient"] + "_" + df["Rater"]
-        if id_col is not None and id_col != "ID":
-            df = df.drop(columns=[id_col])
     return normalise_manifest(df, base, source=source)
 
 
@@ -138,6 +142,11 @@ def _rater_order(manifest: pd.DataFrame, raters: Optional[Sequence[str]]) -> Lis
     missing = [r for r in raters if r not in present]
     if missing:
         raise ManifestError(f"rater(s) {missing} not in the manifest (raters: {present})")
+    twice = sorted({r for r in raters if list(raters).count(r) > 1})
+    if twice:      # (a rater counted twice changed the ICC: 0.69 became 0.78)
+        from .errors import UsageError
+
+        raise UsageError(f"rater(s) {twice} given more than once", source="raters")
     if len(raters) < 2:
         raise ValueError("agreement needs at least two raters")
     return list(raters)
@@ -150,6 +159,7 @@ def paired_values(features: pd.DataFrame, manifest: pd.DataFrame, feature: str,
     if "error" in ok.columns:
         ok = ok[ok["error"].fillna("").astype(str).str.strip() == ""]
     vals = pd.to_numeric(ok.set_index("ID")[feature], errors="coerce")
+    vals = vals.where(np.isfinite(vals))        # +-inf is no value either (n said 6, ICC used 5)
     m = manifest.set_index("ID")
     long = pd.DataFrame({"Patient": m["Patient"], "Rater": m["Rater"],
                          "value": vals.reindex(m.index)})
@@ -218,6 +228,9 @@ def summarise(table: pd.DataFrame, features: Optional[pd.DataFrame] = None,
         if features is not None and manifest is not None and n_boot > 0:
             rs = _rater_order(manifest, raters)
             tabs = [paired_values(features, manifest, f, rs) for f in t["feature"]]
+            # a feature with fewer than 3 pairs (undefined for the tumours) has no ICC: left
+            # out of the bootstrap, which otherwise had no patient in common and no interval
+            tabs = [x for x in tabs if len(x) >= 3]
             common = sorted(set.intersection(*[set(x.index) for x in tabs])) if tabs else []
             if len(common) >= 3:
                 b = bootstrap_icc_summary([x.loc[common].to_numpy(float) for x in tabs],
@@ -241,6 +254,7 @@ class AgreementResult:
     raters: List[str]
     options: Dict[str, Any]
     files: Dict[str, str] = field(default_factory=dict)
+    unpaired: List[str] = field(default_factory=list)   # patients without a complete pair
 
     @property
     def n_pairs(self) -> int:
@@ -281,12 +295,16 @@ def run_agreement(manifest, out_dir, groups="cross", group_options=None,
                        resume=resume, progress=progress, command=command)
     table = agreement_table(feats, man, rs)
     summ = summarise(table, feats, man, rs, n_boot=n_boot, seed=seed)
-    complete = man.groupby("Patient")["Rater"].apply(lambda r: set(rs) <= set(r))
     failed = {str(i): str(e) for i, e in zip(feats["ID"], feats["error"]) if str(e).strip()}
+    # a pair is complete when every rater's row was computed (a failed row does not count)
+    done = man[~man["ID"].astype(str).isin(set(failed))]
+    complete = done.groupby("Patient")["Rater"].apply(lambda r: set(rs) <= set(r)).reindex(
+        list(dict.fromkeys(man["Patient"])), fill_value=False).astype(bool)
     options = {"groups": groups, "group_options": group_options or {}, "organ": organ,
                "raters": rs, "icc": "ICC(3,1) consistency, 95% CI (Shrout & Fleiss / McGraw & "
                                     "Wong)", "n_boot": n_boot, "seed": seed}
-    res = AgreementResult(feats, man, table, summ, rs, options)
+    res = AgreementResult(feats, man, table, summ, rs, options,
+                          unpaired=sorted(complete.index[~complete].tolist()))
     files = {"features": str(out / "features.csv"), "table": str(out / "agreement.csv"),
              "summary": str(out / "agreement_summary.csv"), "json": str(out / "agreement.json")}
     atomic_write_text(out / "agreement.csv", table.to_csv(index=False))

@@ -61,7 +61,7 @@ def is_multi_image_manifest(manifest: Union[str, Path, pd.DataFrame]) -> bool:
             cols = list(pd.read_csv(p, nrows=0).columns)
         except (OSError, ValueError, UnicodeDecodeError):
             return False      # not a readable table: the manifest reader reports why
-    return bool(image_names(cols))
+    return any(str(c).strip().startswith("Image_") for c in cols)
 
 
 def expand_manifest(manifest: Union[str, Path, pd.DataFrame], base_dir=None
@@ -81,6 +81,11 @@ def expand_manifest(manifest: Union[str, Path, pd.DataFrame], base_dir=None
     df.columns = [str(c).strip() for c in df.columns]
     df = df.fillna("").astype(str)
     names = image_names(df.columns)
+    bad = [c for c in df.columns if c.startswith("Image_") and not _IMAGE_COL.match(c)]
+    if bad:
+        # (an image name with "_" was dropped without a word: its columns would not parse)
+        raise ManifestError(f"column(s) {bad}: an image name is letters, digits and '-' (e.g. "
+                            f"Image_MR-T1, not Image_MR_T1)", source=source)
     if not names:
         raise ManifestError("no Image_<name> column: not a multi-image manifest", source=source)
     if "ID" not in df.columns:
@@ -97,6 +102,11 @@ def expand_manifest(manifest: Union[str, Path, pd.DataFrame], base_dir=None
     dup = sorted(set(ids[ids.duplicated()]))
     if dup:
         raise ManifestError(f"duplicate IDs {dup[:10]}", source=source)
+    no_image = [f"{i + 2} ({r['ID']})" for i, r in df.iterrows()
+                if not any(r[f"Image_{n}"] for n in names)]
+    if no_image:       # (such a patient disappeared from the output without a word)
+        raise ManifestError(f"row(s) {', '.join(no_image[:10])} have no image in any "
+                            f"Image_<name> column", source=source)
     rows: List[Dict[str, Any]] = []
     for _, r in df.iterrows():
         for n in names:

@@ -43,12 +43,13 @@ from __future__ import annotations
 
 from .clicks import run_segmentation_cohort, segment_case
 from .extraction import process_case, run_cohort
-from .manifest import (CLICK_COLUMNS, SEGMENTATION_COLUMNS, cases_to_check, is_click_manifest,
-                       mask_file_name, normalise_manifest, parse_points, read_click_manifest,
+from .manifest import (CLICK_COLUMNS, SEGMENTATION_COLUMNS, canonical_column, cases_to_check,
+                       is_click_manifest, mask_file_name, normalise_manifest, parse_points, read_click_manifest,
                        read_manifest, read_manifest_csv)
 from .runs import case_fingerprint
 
-__all__ = ["CLICK_COLUMNS", "SEGMENTATION_COLUMNS", "case_fingerprint", "cases_to_check",
+__all__ = ["CLICK_COLUMNS", "SEGMENTATION_COLUMNS", "canonical_column", "case_fingerprint",
+           "cases_to_check",
            "is_click_manifest", "mask_file_name", "normalise_manifest", "parse_points",
            "process_case", "read_click_manifest", "read_manifest", "read_manifest_csv",
            "run_cohort", "run_segmentation_cohort", "segment_case"]

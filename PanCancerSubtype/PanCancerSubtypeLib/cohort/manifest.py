@@ -66,12 +66,18 @@ def read_manifest(path, base_dir: Optional[str] = None) -> pd.DataFrame:
     return normalise_manifest(df, base_dir or path.parent, source=str(path))
 
 
+def canonical_column(name: str) -> str:
+    """The manifest column a header names (``case_id``, ``Case``, ``PatientID`` -> ``ID``;
+    ``organ mask`` -> ``OrganMask``; others as written, stripped)."""
+    key = str(name).strip()
+    return _ALIASES.get(key.lower().replace(" ", ""), key)
+
+
 def normalise_manifest(df: pd.DataFrame, base_dir=".", source: str = "manifest") -> pd.DataFrame:
-    ren = {}
-    for c in df.columns:
-        key = c.strip()
-        canon = _ALIASES.get(key.lower().replace(" ", ""), key)
-        ren[c] = canon
+    ren = {c: canonical_column(c) for c in df.columns}
+    named = [c for c in df.columns if ren[c] == "ID"]
+    if len(named) > 1:
+        raise ManifestError(f"columns {named} all name the case ID: keep one", source=source)
     df = df.rename(columns=ren)
     missing = [c for c in ("Image", "Mask") if c not in df.columns]
     if missing:

@@ -79,6 +79,10 @@ def run(args) -> int:
             ci = f" [{r['median_icc_ci_low']:.2f}, {r['median_icc_ci_high']:.2f}]"
         print(f"  {r['group']:<10} {r['features']:>4} features: median ICC {r['median_icc']:.3f}"
               f"{ci}, min {r['min_icc']:.3f}, {r['n_below_0.5']} below 0.5", file=sys.stderr)
+    unpaired = res.unpaired
+    if unpaired:     # named, as the failed cases are (only agreement.json listed them)
+        print(f"{len(unpaired)} patient(s) without a complete pair, left out: "
+              f"{', '.join(map(str, unpaired[:20]))}", file=sys.stderr)
     feats = res.features
     failed = [i for i, e in enumerate(feats["error"]) if str(e).strip()]
     if failed:      # one line per case that failed (its pair is left out), as cohort-features
