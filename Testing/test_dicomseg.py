@@ -251,3 +251,19 @@ def test_seg_of_a_series_without_slice_thickness_or_frame_of_reference(tmp_path,
     err = capsys.readouterr().err
     assert rc == 1 and "has no Frame of Reference UID (0020,0052)" in err and str(no_for) in err
     assert not (tmp_path / "out" / "r.dcm").exists()
+
+
+def test_without_highdicom_a_dicom_seg_is_one_line_naming_where_it_comes_from(monkeypatch,
+                                                                             tmp_path):
+    """Slicer 5.8 and 5.10 do not ship highdicom (packaging audit): the message says where it
+    comes from and what to use instead; the command line exits 2 (a missing dependency)."""
+    import sys
+
+    from PanCancerSubtypeLib import dicomseg
+    from PanCancerSubtypeLib.errors import MissingDependencyError, exit_code
+
+    monkeypatch.setitem(sys.modules, "highdicom", None)
+    with pytest.raises(MissingDependencyError, match=r"DICOM SEG needs highdicom.*5\.12.*"
+                                                     r"\.seg\.nrrd") as exc:
+        dicomseg._highdicom()
+    assert exit_code(exc.value) == 2

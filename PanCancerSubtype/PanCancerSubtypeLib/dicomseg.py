@@ -89,8 +89,23 @@ def is_dicom_seg(path: PathLike) -> bool:
             or str(getattr(ds, "Modality", "")).upper() == "SEG")
 
 
+def _highdicom():
+    """highdicom, or one line saying where it comes from (Slicer ships it from 5.12; 5.8 and
+    5.10 have a pydicom too old for a highdicom that reads SEGs)."""
+    try:
+        import highdicom
+    except ImportError:
+        from .errors import MissingDependencyError
+
+        raise MissingDependencyError(
+            "DICOM SEG needs highdicom (pip install \"highdicom>=0.25\"; in 3D Slicer, "
+            "version 5.12 or later, which ships it): use a .seg.nrrd or NIfTI mask instead",
+            source="DICOM SEG") from None
+    return highdicom
+
+
 def _read_seg(path: PathLike):
-    import highdicom as hd
+    hd = _highdicom()
 
     try:
         return hd.seg.segread(str(path))
@@ -336,7 +351,7 @@ def write_dicom_seg(mask: sitk.Image, source: Union[PathLike, Sequence], out: Pa
     value to write (default: one "Tumour" segment per non-zero value).  ``algorithm_type``:
     ``"AUTOMATIC"``, ``"SEMIAUTOMATIC"`` or ``"MANUAL"``.  Returns the path written.
     """
-    import highdicom as hd
+    hd = _highdicom()
     from highdicom.sr.coding import CodedConcept
 
     from . import __version__
