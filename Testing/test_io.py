@@ -451,3 +451,16 @@ def test_the_lps_order_as_index_arithmetic_equals_dicomorient(code, rotated):
                                                         stored.GetDirection()))
     assert pasted.GetSize() == stored.GetSize() and pasted.GetOrigin() == stored.GetOrigin()
     assert np.array_equal(sitk.GetArrayFromImage(pasted), sitk.GetArrayFromImage(ref))
+
+
+def test_a_mask_written_as_seg_nrrd_is_read_back_as_a_segmentation(tmp_path):
+    """``segment --out tumour.seg.nrrd`` wrote a plain label map under that name: no segment,
+    so read_mask (and evaluate-segmentation, features) refused it with 'holds 0 segments'
+    (segment CLI audit).  Now it has a 'tumour' segment (Slicer's keys), read back as is."""
+    img = _image()
+    lab = _labels(img, {1: (2, 5, 3, 9, 4, 12)})
+    p = io.write_image(lab, tmp_path / "t.seg.nrrd")
+    back = io.read_mask(p, reference=img)
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(back), sitk.GetArrayFromImage(lab))
+    assert io.read_mask(p, "tumour", reference=img).GetSize() == img.GetSize()
+    assert not lab.HasMetaDataKey("Segment0_ID")          # the caller's image is unchanged

@@ -673,11 +673,39 @@ def check_image_output(path: PathLike, option: str = "--out") -> Path:
     return check_output_path(path, option, extensions=IMAGE_WRITE_EXTENSIONS)
 
 
+def add_seg_nrrd_metadata(img: sitk.Image, segments: Sequence[Tuple[int, str, Sequence[float]]]
+                          ) -> None:
+    """The keys of a 3D Slicer segmentation (.seg.nrrd) on a label image, one segment per
+    ``(label value, name, RGB colour 0-1)``: what Slicer and this package's reader need to see
+    named segments (a plain label map saved as .seg.nrrd held no segment)."""
+    arr = sitk.GetArrayViewFromImage(img)
+    size = img.GetSize()
+    for i, (value, name, rgb) in enumerate(segments):
+        pre = f"Segment{i}_"
+        img.SetMetaData(pre + "ID", f"Segment_{value}")
+        img.SetMetaData(pre + "Name", str(name))
+        img.SetMetaData(pre + "LabelValue", str(int(value)))
+        img.SetMetaData(pre + "Layer", "0")
+        img.SetMetaData(pre + "Color", " ".join(f"{c:g}" for c in rgb))
+        hit = np.nonzero(arr == value)
+        ext = ([int(hit[2].min()), int(hit[2].max()), int(hit[1].min()), int(hit[1].max()),
+                int(hit[0].min()), int(hit[0].max())] if hit[0].size else
+               [0, size[0] - 1, 0, size[1] - 1, 0, size[2] - 1])
+        img.SetMetaData(pre + "Extent", " ".join(str(e) for e in ext))
+
+
 def write_image(img: sitk.Image, path: PathLike, compress: bool = True) -> Path:
-    """Write an image atomically (format from the extension; parent folders are created)."""
+    """Write an image atomically (format from the extension; parent folders are created).  A
+    ``.seg.nrrd`` without segment keys gets one segment per label value (a binary mask: one
+    "tumour" segment), so that 3D Slicer and :func:`read_mask` read it as a segmentation."""
     from .files import atomic_path
 
     path = check_image_output(path, option=str(path))
+    if str(path).lower().endswith(".seg.nrrd") and not img.HasMetaDataKey("Segment0_ID"):
+        values = [int(v) for v in np.unique(sitk.GetArrayViewFromImage(img)) if v != 0]
+        img = sitk.Image(img)           # (the caller's image keeps its keys)
+        add_seg_nrrd_metadata(img, [(v, "tumour" if values == [1] else f"Segment_{v}",
+                                     (0.85, 0.2, 0.2)) for v in values])
     with atomic_path(path) as tmp:
         sitk.WriteImage(img, str(tmp), useCompression=compress)
     return path

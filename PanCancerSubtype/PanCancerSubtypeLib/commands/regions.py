@@ -116,23 +116,7 @@ def _write_dicom_seg(lab, args) -> None:
 
 
 def _add_segment_metadata(img) -> None:
-    """Slicer segmentation (.seg.nrrd) keys: one segment per label value."""
-    import numpy as np
-    import SimpleITK as sitk
+    """Slicer segmentation (.seg.nrrd) keys: one segment per region (io.add_seg_nrrd_metadata)."""
+    from ..io import add_seg_nrrd_metadata
 
-    arr = sitk.GetArrayViewFromImage(img)
-    size = img.GetSize()
-    for i, (value, name, rgb) in enumerate(SEGMENTS):
-        pre = f"Segment{i}_"
-        img.SetMetaData(pre + "ID", f"Segment_{value}")
-        img.SetMetaData(pre + "Name", name)
-        img.SetMetaData(pre + "LabelValue", str(value))
-        img.SetMetaData(pre + "Layer", "0")
-        img.SetMetaData(pre + "Color", " ".join(f"{c:g}" for c in rgb))
-        if np.any(arr == value):
-            idx = np.nonzero(arr == value)
-            ext = [int(idx[2].min()), int(idx[2].max()), int(idx[1].min()), int(idx[1].max()),
-                   int(idx[0].min()), int(idx[0].max())]
-        else:
-            ext = [0, size[0] - 1, 0, size[1] - 1, 0, size[2] - 1]
-        img.SetMetaData(pre + "Extent", " ".join(str(e) for e in ext))
+    add_seg_nrrd_metadata(img, SEGMENTS)
