@@ -195,8 +195,13 @@ def test_the_mask_does_not_depend_on_how_the_voxels_are_stored(kind, monkeypatch
             for x in (im, ch2):
                 if x is not None:
                     x.SetDirection(direction)
-        corners = [_pt(im, c) for c in box_zyx]
-        bbox = list(np.minimum(*corners)) + list(np.maximum(*corners))
+        # the physical box around the index box's 8 corners (on the rotated grid, two
+        # opposite corners span a smaller box, which does not hold the tumour: the mask is
+        # cut to the box given)
+        corners = np.array([_pt(im, (z, y, x)) for z in (box_zyx[0][0], box_zyx[1][0])
+                            for y in (box_zyx[0][1], box_zyx[1][1])
+                            for x in (box_zyx[0][2], box_zyx[1][2])])
+        bbox = list(corners.min(axis=0)) + list(corners.max(axis=0))
         results = {}
         for code in ("LPS", "RAS", "SAL", "IRP"):
             stored = im if code == "LPS" else sitk.DICOMOrient(im, code)
