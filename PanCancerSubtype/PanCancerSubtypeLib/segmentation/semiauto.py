@@ -25,6 +25,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Optional
 
+import numpy as np
+
 from ._points import second_channel_fit, seeds_to_indices
 
 __all__ = ["segment_from_seeds", "seeds_to_indices", "second_channel_fit", "METHODS",
@@ -112,6 +114,17 @@ def check_click_points(image, seeds, background=(), bbox=None,
 
     inside(seeds, names[0], "seed point")
     inside(background or (), names[1], "background point")
+    # a background point on a seed's voxel or next to it (an empty mask and warnings about
+    # the click, which did not name the point)
+    if background is not None and len(background) and len(seeds):
+        s_idx = np.array(seeds_to_indices(image, seeds), float)
+        for i, b in enumerate(seeds_to_indices(image, background, what="background point")):
+            near = np.abs(s_idx - np.asarray(b, float)).max(axis=1) <= 1
+            if near.any():
+                k = int(np.argmax(near))
+                raise UsageError(f"{names[1]} number {i + 1} is on seed number {k + 1} (its "
+                                 f"voxel or a neighbour): a background point lies outside the "
+                                 f"tumour, a seed inside it", source=src(names[1]))
     if bbox is not None:
         _check_box(image, seeds, bbox, names[2], box_name, src(names[2]))
     _check_not_in_padding(image, seeds, names[0], src(names[0]))
