@@ -416,3 +416,11 @@ def test_mask_file_names_are_plain_and_never_hidden(case_id, name):
     from PanCancerSubtypeLib.cohort.manifest import mask_file_name
 
     assert mask_file_name(case_id) == name
+
+
+def test_a_bad_row_is_named_by_its_line_after_blank_lines(tmp_path):
+    """Blank lines are left out and every row keeps its line of the file: a bad Seed on line 5
+    after two blank lines was 'row 3' (pandas renumbers; segment CLI audit)."""
+    (tmp_path / "c.csv").write_text('ID,Image,Seed\na,x.nii.gz,"1,2,3"\n\n\nb,y.nii.gz,"1,2"\n')
+    with pytest.raises(ManifestError, match=r"row 5, column Seed"):
+        read_click_manifest(tmp_path / "c.csv")

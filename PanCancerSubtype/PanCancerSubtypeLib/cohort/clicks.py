@@ -119,7 +119,7 @@ def run_segmentation_cohort(manifest, out_dir, workers: Optional[int] = None,
         raise UsageError(f"the number of workers must be >= 1, got {workers}", source="workers")
     man = read_click_manifest(manifest)
     if dicom_seg:
-        for i, im in enumerate(man["Image"]):
+        for i, im in man["Image"].items():
             if os.path.isfile(im):
                 raise ManifestError(f"row {i + 2}, column Image: {im} is a file; a DICOM SEG "
                                     f"references the DICOM series it was drawn on: give that "

@@ -35,7 +35,8 @@ def read_manifest_csv(path, what: str = "manifest") -> pd.DataFrame:
         raise ManifestError(f"{what} file does not exist", source=path)
     try:
         try:
-            return pd.read_csv(path, dtype=str, keep_default_na=False)
+            return _without_blank_rows(pd.read_csv(path, dtype=str, keep_default_na=False,
+                                                   skip_blank_lines=False))
         except UnicodeDecodeError:
             # a text file in another encoding (Excel's "CSV (Comma delimited)" on Windows writes
             # Windows-1252), not a binary one (NUL bytes)
@@ -44,7 +45,8 @@ def read_manifest_csv(path, what: str = "manifest") -> pd.DataFrame:
             if b"\0" in head:
                 raise ManifestError("is not a text (CSV) file", source=path) from None
             try:
-                df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="cp1252")
+                df = _without_blank_rows(pd.read_csv(path, dtype=str, keep_default_na=False,
+                                                     encoding="cp1252", skip_blank_lines=False))
             except UnicodeDecodeError:
                 raise ManifestError("is not a text (CSV) file: neither UTF-8 nor Windows-1252 "
                                     "text", source=path) from None
@@ -56,6 +58,15 @@ def read_manifest_csv(path, what: str = "manifest") -> pd.DataFrame:
     except (ValueError, OSError) as exc:  # pandas parser errors, an empty file
         raise ManifestError(f"cannot be read as a CSV table "
                             f"({' '.join(str(exc).split())[:200]})", source=path) from None
+
+
+def _without_blank_rows(df: pd.DataFrame) -> pd.DataFrame:
+    """The table without its empty lines, each row keeping its index: row ``i`` is line
+    ``i + 2`` of the file, which the messages name (pandas' own skipping renumbered the rows
+    after a blank line: 'row 3' for line 5)."""
+    df = df.fillna("")
+    blank = df.apply(lambda c: c.astype(str).str.strip() == "").all(axis=1)
+    return df[~blank]
 
 
 def read_manifest(path, base_dir: Optional[str] = None) -> pd.DataFrame:
@@ -177,7 +188,7 @@ def read_click_manifest(path, base_dir: Optional[str] = None) -> pd.DataFrame:
     for c in SEGMENTATION_COLUMNS[:SEGMENTATION_COLUMNS.index("Appearance") + 1]:
         if c not in df.columns:
             df[c] = ""
-    for i, row in enumerate(df.to_dict("records")):
+    for i, row in zip(df.index, df.to_dict("records")):     # (i + 2: the file's line)
         def bad(column, problem):
             return ManifestError(f"row {i + 2}, column {column}: {problem}", source=path)
 
