@@ -464,3 +464,22 @@ def test_a_mask_written_as_seg_nrrd_is_read_back_as_a_segmentation(tmp_path):
     np.testing.assert_array_equal(sitk.GetArrayFromImage(back), sitk.GetArrayFromImage(lab))
     assert io.read_mask(p, "tumour", reference=img).GetSize() == img.GetSize()
     assert not lab.HasMetaDataKey("Segment0_ID")          # the caller's image is unchanged
+
+
+def test_a_mask_cropped_on_the_images_lattice_is_pasted_exactly(tmp_path):
+    """3D Slicer saves a .seg.nrrd cropped to its segments: the same voxel lattice, another
+    origin.  It is pasted onto the image's grid voxel for voxel, also where 'strict' geometry
+    refuses resampling (evaluate-segmentation refused it: segment CLI audit); a mask a
+    fraction of a voxel off the lattice is still not pasted."""
+    img = _image()
+    lab = _labels(img, {1: (2, 5, 3, 9, 4, 12)})
+    fg = np.argwhere(sitk.GetArrayViewFromImage(lab))         # z, y, x
+    lo, hi = fg.min(0), fg.max(0) + 1
+    crop = lab[int(lo[2]):int(hi[2]), int(lo[1]):int(hi[1]), int(lo[0]):int(hi[0])]
+    assert crop.GetOrigin() != lab.GetOrigin()
+    got = io.align_to_reference(crop, img, geometry="strict")
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(got), sitk.GetArrayFromImage(lab))
+    off = sitk.Image(crop)
+    off.SetOrigin(tuple(o + 0.3 * s for o, s in zip(crop.GetOrigin(), crop.GetSpacing())))
+    with pytest.raises(GeometryMismatchError, match="strict"):
+        io.align_to_reference(off, img, geometry="strict")
