@@ -202,6 +202,16 @@ def test_evaluate_segmentation_reads_a_seg_on_the_other_masks_grid(nsclc, writte
                          "--out", str(out), *extra]) == 0, capsys.readouterr().err
         m = json.loads(out.read_text())
         assert m["dice"] == 1.0 and m["n_pred"] == m["n_ref"] == n_ref, (pred, ref, m)
+    # the same mask in another voxel order (a RAS NIfTI of the series, as dcm2niix writes):
+    # the SEG was refused ("size differs ... resample first": segment CLI audit)
+    ras = tmp_path / "gtv_ras.nii.gz"
+    sitk.WriteImage(sitk.DICOMOrient(nsclc["mask"], "RAS"), str(ras))
+    for pred, ref in [(written, ras), (ras, written)]:
+        out = tmp_path / "m.json"
+        assert cli.main(["evaluate-segmentation", "--pred", str(pred), "--ref", str(ref),
+                         "--out", str(out)]) == 0, capsys.readouterr().err
+        m = json.loads(out.read_text())
+        assert m["dice"] == 1.0 and m["n_pred"] == m["n_ref"] == n_ref, (pred, ref, m)
     # a segment number the SEG does not hold is named
     assert cli.main(["evaluate-segmentation", "--pred", str(written), "--ref", str(nii),
                      "--label", "2"]) != 0

@@ -163,6 +163,18 @@ def read_dicom_seg(path: PathLike, values: Optional[Sequence[int]] = None,
     _set_geometry(img, *geometry)
     if reference is not None:
         placed = _place_on_reference(img, reference)
+        if placed is None:
+            # the reference on the SEG's grid stored in another voxel order (a RAS NIfTI of
+            # the series): placed in LPS order, then reordered onto the reference (refused)
+            in_lps = _place_on_reference(sitk.DICOMOrient(img, "LPS"),
+                                         sitk.DICOMOrient(reference, "LPS"))
+            if in_lps is not None:
+                code = sitk.DICOMOrientImageFilter.GetOrientationFromDirectionCosines(
+                    reference.GetDirection())
+                back = sitk.DICOMOrient(in_lps, code)
+                if back.GetSize() == reference.GetSize():
+                    back.CopyInformation(reference)
+                    placed = back
         if placed is not None:
             return placed
     return img

@@ -19,7 +19,7 @@ __all__ = ["seeds_to_indices", "bbox_to_slices", "check_scalar_3d", "deepest_poi
            "inner_half_points", "inner_half_points_per_seed", "second_channel_fit",
            "second_channel_on_grid", "resampled_onto", "work_region", "holds", "check_seeds_in_box", "lps_box",
            "block_factors", "block_mean", "mask_from_blocks", "block_aligned", "BLOCK_RADII",
-           "small_for_blocks"]
+           "small_for_blocks", "clipped_to_box"]
 
 
 def check_scalar_3d(image, source: Optional[str] = None) -> None:
@@ -428,3 +428,34 @@ def small_for_blocks(mask: np.ndarray, voxel_mm3: float, edge_mm: float) -> bool
     ``BLOCK_RADII`` blocks' radius (``edge_mm``: the longest edge of a block along an axis
     that was blocked)."""
     return float(mask.sum()) * voxel_mm3 < 4.0 / 3.0 * np.pi * (BLOCK_RADII * edge_mm) ** 3
+
+
+def clipped_to_box(mask, bbox, volume_ml: float):
+    """``(mask, volume_ml)``: on an oblique grid, ``mask`` without the voxels whose centre lies
+    outside the physical box ``bbox`` (x0, y0, z0, x1, y1, z1, LPS mm; None: no box) and its
+    volume; unchanged on a grid along the axes (its index box is the box) or when every voxel
+    is inside.  (On an oblique grid the method's index box encloses the user's box: a mask
+    reached 5 mm beyond it at 40 degrees.)"""
+    import SimpleITK as sitk
+
+    if bbox is None:
+        return mask, volume_ml
+    d = np.asarray(mask.GetDirection(), float).reshape(3, 3)
+    if np.allclose(np.abs(d), np.round(np.abs(d)), atol=1e-6):
+        return mask, volume_ml
+    kji = np.argwhere(sitk.GetArrayViewFromImage(mask) != 0)
+    if not len(kji):
+        return mask, volume_ml
+    pts = (kji[:, ::-1].astype(float) * np.asarray(mask.GetSpacing(), float)) @ d.T \
+        + np.asarray(mask.GetOrigin(), float)
+    b = np.asarray(bbox, float).reshape(2, 3)
+    outside = ~np.all((pts >= b.min(axis=0) - 1e-6) & (pts <= b.max(axis=0) + 1e-6), axis=1)
+    if not outside.any():
+        return mask, volume_ml
+    arr = sitk.GetArrayFromImage(mask)
+    k, j, i = kji[outside].T
+    arr[k, j, i] = 0
+    cut = sitk.GetImageFromArray(arr)
+    cut.CopyInformation(mask)
+    kept = int(len(kji) - outside.sum())
+    return cut, kept * float(np.prod(mask.GetSpacing())) / 1000.0

@@ -264,9 +264,9 @@ from ._growth import add_foci, shown_enhancing, thick_growth, with_foci
 from ..regions import mask_bounds
 from ..voxel_order import LPSOrder
 from ._points import (block_aligned, block_factors, block_mean, box_fill, box_span,
-                      check_scalar_3d, deepest_point, float32_exact, holds, inner_half_points,
-                      inner_half_points_per_seed, lps_box, mask_from_blocks, resampled_onto,
-                      second_channel_on_grid, seeds_to_indices, short_of_box,
+                      check_scalar_3d, clipped_to_box, deepest_point, float32_exact, holds,
+                      inner_half_points, inner_half_points_per_seed, lps_box, mask_from_blocks,
+                      resampled_onto, second_channel_on_grid, seeds_to_indices, short_of_box,
                       small_for_blocks, work_region)
 from ._problem import Problem as _Problem
 from ._problem import whole_image_facts
@@ -406,14 +406,8 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
         None if tiny or not run.point_like(coarse_mask) else _POINT_LIKE * run.p.seed_radius_mm,
         emptied, best.foci if emptied is None else (0, 0.0, False),
         best.grown_ml if emptied is None else 0.0)
-    out = order.paste(part_mask, region, image)     # in place: one full-size copy, the result
-    vol = float(part_mask.sum()) * run.voxel_mm3 / float(np.prod(blocks)) / 1000.0
-    if bbox is not None:
-        # an oblique grid: the method's index box encloses the user's box (corners up to
-        # 5 mm out at 40 degrees); the mask is cut to the box the user drew
-        out, kept = _clipped_to_box(out, bbox)
-        if kept is not None:
-            vol = kept * float(np.prod(image.GetSpacing())) / 1000.0
+    out, vol = clipped_to_box(order.paste(part_mask, region, image), bbox,  # (oblique grid)
+                              float(part_mask.sum()) * run.voxel_mm3 / float(np.prod(blocks)) / 1e3)
     if all(b == 1 for b in blocks):
         seeds_lps = [tuple(float(v) for v in image.TransformIndexToPhysicalPoint(
             order.to_stored(s + off))) for s in best.used]
@@ -428,33 +422,6 @@ def segment_click(image, seeds_lps_mm, bbox=None, background_lps_mm=None, second
                        warnings=warnings, seconds=time.perf_counter() - t0,
                        ray_length_mm=float(p_used.ray_length_mm), needs_check=bool(
                            run.unreliable(best) or run.implausible(best) or flagged))
-
-
-def _clipped_to_box(mask, bbox):
-    """``(mask, voxels kept)``: on an oblique grid, ``mask`` without the voxels whose centre
-    lies outside the physical box ``bbox`` (x0, y0, z0, x1, y1, z1, LPS mm), and how many
-    voxels are left; ``(mask, None)`` unchanged on a grid along the axes (its index box is the
-    box) or when every voxel is inside."""
-    import SimpleITK as sitk
-
-    d = np.asarray(mask.GetDirection(), float).reshape(3, 3)
-    if np.allclose(np.abs(d), np.round(np.abs(d)), atol=1e-6):
-        return mask, None
-    kji = np.argwhere(sitk.GetArrayViewFromImage(mask) != 0)
-    if not len(kji):
-        return mask, None
-    pts = (kji[:, ::-1].astype(float) * np.asarray(mask.GetSpacing(), float)) @ d.T \
-        + np.asarray(mask.GetOrigin(), float)
-    b = np.asarray(bbox, float).reshape(2, 3)
-    outside = ~np.all((pts >= b.min(axis=0) - 1e-6) & (pts <= b.max(axis=0) + 1e-6), axis=1)
-    if not outside.any():
-        return mask, None
-    arr = sitk.GetArrayFromImage(mask)
-    k, j, i = kji[outside].T
-    arr[k, j, i] = 0
-    cut = sitk.GetImageFromArray(arr)
-    cut.CopyInformation(mask)
-    return cut, int(len(kji) - outside.sum())
 
 
 def _on_part(order, image, ch2, resample: bool, region, blocks, seeds, box, background,
