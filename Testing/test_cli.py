@@ -19,11 +19,17 @@ def test_help_lists_commands(capsys):
         assert cmd in out
 
 
-def test_features_one_row(tmp_path, capsys):
-    im, mk, info = make_phantom("CT", size_xyz=(48, 48, 24), radius_mm=8, seed=1)
+def _phantom_files(tmp_path, modality):
+    """A phantom's image and mask written as im.nii.gz / m.nii.gz: (image, paths, info)."""
+    im, mk, info = make_phantom(modality, size_xyz=(48, 48, 24), radius_mm=8, seed=1)
     ip, mp = tmp_path / "im.nii.gz", tmp_path / "m.nii.gz"
     sitk.WriteImage(im, str(ip))
     sitk.WriteImage(mk, str(mp))
+    return im, (ip, mp), info
+
+
+def test_features_one_row(tmp_path, capsys):
+    im, (ip, mp), info = _phantom_files(tmp_path, "CT")
     out = tmp_path / "f.csv"
     rc = main(["features", "--image", str(ip), "--mask", str(mp), "--groups", "radiomics",
                "--set", 'radiomics.params={"featureClass": {"shape": []}}', "--out", str(out)])
@@ -293,10 +299,7 @@ def test_features_with_a_failed_group_says_how_many_were_computed(tmp_path, caps
     """An MR case without an organ: the regional group cannot choose its parenchyma.  The row
     is written with its error and exit 1, and the line says "293 of 313 features" (it said
     313) and how to choose the parenchyma on the command line (it named an API argument)."""
-    im, mk, _ = make_phantom("MR", size_xyz=(48, 48, 24), radius_mm=8, seed=1)
-    ip, mp = tmp_path / "im.nii.gz", tmp_path / "m.nii.gz"
-    sitk.WriteImage(im, str(ip))
-    sitk.WriteImage(mk, str(mp))
+    _, (ip, mp), _ = _phantom_files(tmp_path, "MR")
     out = tmp_path / "f.csv"
     rc = main(["features", "--image", str(ip), "--mask", str(mp), "--modality", "MR",
                "--groups", "shape,regional", "--out", str(out)])

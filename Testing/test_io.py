@@ -188,6 +188,23 @@ def test_guess_modality_of_tight_crops_of_the_sarcomas(shared_data):
     assert airless == 6
 
 
+def _two_segments(img, lab, tmp_path, name1, name2):
+    """A .seg.nrrd written by slicerio (voxels in i, j, k order + ijkToLPS) with labels 1 and 2
+    of ``lab`` as two named segments: (i, j, k array, ijkToLPS, path)."""
+    import slicerio
+
+    arr = np.transpose(sitk.GetArrayFromImage(lab), (2, 1, 0))
+    ijk_to_lps = np.eye(4)
+    ijk_to_lps[:3, :3] = np.diag(img.GetSpacing())
+    ijk_to_lps[:3, 3] = img.GetOrigin()
+    seg = slicerio.create_segmentation(arr.shape, ijk_to_lps)
+    slicerio.add_segment(seg, arr == 1, {"id": "Segment_1", "name": name1})
+    slicerio.add_segment(seg, arr == 2, {"id": "Segment_2", "name": name2})
+    sp = tmp_path / "t.seg.nrrd"
+    slicerio.write_segmentation(str(sp), seg)
+    return arr, ijk_to_lps, sp
+
+
 def test_seg_nrrd_named_segment(tmp_path):
     import slicerio
 
@@ -197,16 +214,7 @@ def test_seg_nrrd_named_segment(tmp_path):
     lab = _labels(img, {1: (2, 5, 3, 9, 4, 12), 2: (6, 8, 10, 15, 15, 20)})
     lp = tmp_path / "lab.nrrd"
     sitk.WriteImage(lab, str(lp))
-    # build a .seg.nrrd with slicerio (voxels in i, j, k order + ijkToLPS)
-    arr = np.transpose(sitk.GetArrayFromImage(lab), (2, 1, 0))
-    ijk_to_lps = np.eye(4)
-    ijk_to_lps[:3, :3] = np.diag(img.GetSpacing())
-    ijk_to_lps[:3, 3] = img.GetOrigin()
-    seg = slicerio.create_segmentation(arr.shape, ijk_to_lps)
-    slicerio.add_segment(seg, arr == 1, {"id": "Segment_1", "name": "tumour"})
-    slicerio.add_segment(seg, arr == 2, {"id": "Segment_2", "name": "lymph node"})
-    sp = tmp_path / "t.seg.nrrd"
-    slicerio.write_segmentation(str(sp), seg)
+    arr, ijk_to_lps, sp = _two_segments(img, lab, tmp_path, "tumour", "lymph node")
     m = io.read_mask(sp, "tumour", reference=img)
     assert sitk.GetArrayViewFromImage(m).sum() == 3 * 6 * 8
     m2 = io.read_mask(sp, "lymph node", reference=img)
@@ -241,16 +249,10 @@ def test_seg_nrrd_segment_names_are_read_as_utf8(tmp_path):
     import slicerio
 
     img = _image()
-    arr = np.transpose(sitk.GetArrayFromImage(
-        _labels(img, {1: (2, 5, 3, 9, 4, 12), 2: (6, 8, 10, 15, 15, 20)})), (2, 1, 0))
-    ijk_to_lps = np.eye(4)
-    ijk_to_lps[:3, :3] = np.diag(img.GetSpacing())
-    ijk_to_lps[:3, 3] = img.GetOrigin()
-    seg = slicerio.create_segmentation(arr.shape, ijk_to_lps)
-    slicerio.add_segment(seg, arr == 1, {"id": "Segment_1", "name": "TumXr (GTV)"})
-    slicerio.add_segment(seg, arr == 2, {"id": "Segment_2", "name": "XX node"})
-    sp = tmp_path / "t.seg.nrrd"
-    slicerio.write_segmentation(str(sp), seg)    # pynrrd writes ASCII only: put UTF-8 in
+    _, _, sp = _two_segments(img, _labels(img, {1: (2, 5, 3, 9, 4, 12),
+                                                2: (6, 8, 10, 15, 15, 20)}),
+                             tmp_path, "TumXr (GTV)", "XX node")
+    # pynrrd writes ASCII only: put UTF-8 in
     raw = sp.read_bytes()
     head, sep, data = raw.partition(b"\n\n")
     head = head.replace(b"TumXr", "Tumör".encode()).replace(b"XX node", "肺 node".encode())
