@@ -246,8 +246,7 @@ def test_seg_nrrd_named_segment(tmp_path):
 def test_seg_nrrd_segment_names_are_read_as_utf8(tmp_path):
     """3D Slicer writes segment names in UTF-8; pynrrd reads headers as ASCII and dropped the
     other letters ("Tumör (GTV)" became "Tumr (GTV)" and could not be chosen by its name)."""
-    import slicerio
-
+    pytest.importorskip("slicerio")
     img = _image()
     _, _, sp = _two_segments(img, _labels(img, {1: (2, 5, 3, 9, 4, 12),
                                                 2: (6, 8, 10, 15, 15, 20)}),
