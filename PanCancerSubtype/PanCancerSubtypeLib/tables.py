@@ -135,10 +135,12 @@ def failed_rows(df: pd.DataFrame) -> Dict[str, str]:
 def row_label(s: pd.Series, position: int, row_name: str = "row") -> str:
     """Where a value of ``s`` is, for a message: ``"ID P007"`` when the series is indexed by
     its rows' IDs (``row_name``), else the row of the file as the manifests count them
-    (``"row 9"``: the header is row 1) for a table read as it is (a default index)."""
-    if isinstance(s.index, pd.RangeIndex) and s.index.start == 0 and s.index.step == 1:
-        return f"row {position + 2}"
-    return f"{row_name} {s.index[position]}"
+    (``"row 9"``: the header is row 1) for a table read from a file (its integer index, rows
+    dropped since or not)."""
+    label = s.index[position]
+    if row_name == "row" and pd.api.types.is_integer_dtype(s.index):
+        return f"row {int(label) + 2}"
+    return f"{row_name} {label}"
 
 
 def to_float(s: pd.Series, source: Optional[str] = None, row_name: str = "row") -> np.ndarray:
