@@ -424,3 +424,25 @@ def test_a_bad_row_is_named_by_its_line_after_blank_lines(tmp_path):
     (tmp_path / "c.csv").write_text('ID,Image,Seed\na,x.nii.gz,"1,2,3"\n\n\nb,y.nii.gz,"1,2"\n')
     with pytest.raises(ManifestError, match=r"row 5, column Seed"):
         read_click_manifest(tmp_path / "c.csv")
+
+
+def test_the_snapshot_views_go_through_the_mask_of_two_lesions():
+    """Two lesions: the views went through their centre of mass, between them, and the
+    sagittal view showed neither (segment CLI audit); now the mask's voxel nearest to it.  A
+    single convex lesion keeps its centre of mass."""
+    from PanCancerSubtypeLib.plots import snapshot_centre
+
+    z, y, x = np.mgrid[:24, :44, :56]
+    sp = (2.0, 0.8, 0.8)
+
+    def ball(c, r):
+        return ((x - c[0]) * sp[2]) ** 2 + ((y - c[1]) * sp[1]) ** 2 + \
+            ((z - c[2]) * sp[0]) ** 2 <= r * r
+
+    two = ball((14, 22, 11), 6) | ball((42, 22, 11), 5)
+    c = snapshot_centre(two, sp)
+    for axis in range(3):
+        assert np.take(two, c[axis], axis=axis).any(), axis
+    one = ball((20, 22, 11), 6)
+    np.testing.assert_array_equal(snapshot_centre(one, sp),
+                                  np.round(np.argwhere(one).mean(0)).astype(int))

@@ -141,11 +141,23 @@ def delta_area_plot(per_k: pd.DataFrame, suggested_k: Optional[int] = None,
     return _save(fig, path)
 
 
+def snapshot_centre(m: np.ndarray, spacing_zyx) -> np.ndarray:
+    """The voxel (z, y, x) the snapshot's three views go through: the mask's centre of mass,
+    or the mask's voxel nearest to it when it lies outside the mask (two lesions: the views
+    through the point between them showed neither)."""
+    idx = np.argwhere(m)
+    centre = np.round(idx.mean(0)).astype(int)
+    if m[tuple(centre)]:
+        return centre
+    return idx[np.argmin((((idx - idx.mean(0)) * np.asarray(spacing_zyx, float)) ** 2).sum(1))]
+
+
 def mask_snapshot(image, mask, seeds_lps=(), path: Optional[str] = None, title: str = "",
                   margin_mm: float = 30.0):
     """Axial, coronal and sagittal slices (SimpleITK ``image`` and its 0/1 ``mask`` on the same
     grid, both shown in LPS order: patient left on the right of the axial view, as radiologists
-    read it) through the mask's centre of mass (the first seed's voxel for an empty mask),
+    read it) through the mask's centre of mass (the mask's voxel nearest to it when it lies
+    outside the mask, as between two lesions; the first seed's voxel for an empty mask),
     cropped to the mask's extent + ``margin_mm``, in physical proportions, grey levels from the
     crop's 1st to 99.5th percentile; the mask's outline in red, the seeds (LPS mm) on the slices
     through them as yellow crosses."""
@@ -160,7 +172,7 @@ def mask_snapshot(image, mask, seeds_lps=(), path: Optional[str] = None, title: 
            .astype(int) for q in seeds_lps]
     if m.any():
         idx = np.argwhere(m)
-        centre = np.round(idx.mean(0)).astype(int)
+        centre = snapshot_centre(m, sp)
         lo, hi = idx.min(0), idx.max(0)
     else:
         centre = pts[0] if pts else np.array(a.shape) // 2
