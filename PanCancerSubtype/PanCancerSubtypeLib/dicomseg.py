@@ -44,6 +44,7 @@ import SimpleITK as sitk
 
 from .errors import (EmptyMaskError, GeometryMismatchError, LabelNotFoundError,
                      UnreadableFileError)
+from .lattice import pasted_on_lattice
 
 log = logging.getLogger(__name__)
 
@@ -162,11 +163,11 @@ def read_dicom_seg(path: PathLike, values: Optional[Sequence[int]] = None,
     img = sitk.GetImageFromArray(arr)
     _set_geometry(img, *geometry)
     if reference is not None:
-        placed = _place_on_reference(img, reference)
+        placed = pasted_on_lattice(img, reference)
         if placed is None:
             # the reference on the SEG's grid stored in another voxel order (a RAS NIfTI of
             # the series): placed in LPS order, then reordered onto the reference (refused)
-            in_lps = _place_on_reference(sitk.DICOMOrient(img, "LPS"),
+            in_lps = pasted_on_lattice(sitk.DICOMOrient(img, "LPS"),
                                          sitk.DICOMOrient(reference, "LPS"))
             if in_lps is not None:
                 code = sitk.DICOMOrientImageFilter.GetOrientationFromDirectionCosines(
@@ -178,29 +179,6 @@ def read_dicom_seg(path: PathLike, values: Optional[Sequence[int]] = None,
         if placed is not None:
             return placed
     return img
-
-
-def _place_on_reference(img: sitk.Image, reference: sitk.Image, rtol: float = 1e-4
-                        ) -> Optional[sitk.Image]:
-    """``img`` copied into ``reference``'s grid when its voxels are a block of that grid (same
-    spacing and direction, integral offset, inside it); None otherwise."""
-    if not (np.allclose(img.GetSpacing(), reference.GetSpacing(), rtol=rtol)
-            and np.allclose(img.GetDirection(), reference.GetDirection(), atol=rtol)):
-        return None
-    off = np.asarray(reference.TransformPhysicalPointToContinuousIndex(img.GetOrigin()))
-    start = np.rint(off).astype(int)
-    if np.max(np.abs(off - start)) > 1e-3:
-        return None
-    size, ref_size = np.asarray(img.GetSize()), np.asarray(reference.GetSize())
-    if np.any(start < 0) or np.any(start + size > ref_size):
-        return None
-    out = np.zeros(ref_size[::-1], dtype=np.uint8)
-    x0, y0, z0 = (int(v) for v in start)
-    sx, sy, sz = (int(v) for v in size)
-    out[z0:z0 + sz, y0:y0 + sy, x0:x0 + sx] = sitk.GetArrayViewFromImage(img)
-    placed = sitk.GetImageFromArray(out)
-    placed.CopyInformation(reference)
-    return placed
 
 
 def _frames_on_grid(seg, src: str, keep) -> Tuple[np.ndarray, tuple]:

@@ -71,6 +71,7 @@ from .case import Case
 from .dicom import (dicom_series_uid, is_rtstruct, rasterise_rtstruct,  # noqa: F401
                     read_dicom_series, rtstruct_roi_names)
 from .dicomseg import is_dicom_seg, read_dicom_seg
+from .lattice import pasted_on_lattice
 
 log = logging.getLogger(__name__)
 
@@ -370,38 +371,6 @@ def voxels_outside(mask: sitk.Image, reference: sitk.Image) -> Tuple[int, int]:
     return out, total
 
 
-def _pasted_on_lattice(mask: sitk.Image, reference: sitk.Image) -> Optional[sitk.Image]:
-    """``mask`` pasted onto ``reference``'s grid when it lies on the same voxel lattice (same
-    spacing and direction, origin a whole number of voxels away: a segmentation cropped to its
-    segments, as 3D Slicer saves a .seg.nrrd) with every foreground voxel inside it; else
-    None.  Exact: no interpolation."""
-    if not (np.allclose(mask.GetSpacing(), reference.GetSpacing(), rtol=1e-6, atol=1e-9)
-            and np.allclose(mask.GetDirection(), reference.GetDirection(), atol=1e-6)):
-        return None
-    d = np.asarray(reference.GetDirection(), float).reshape(3, 3)
-    off = np.linalg.solve(d, np.asarray(mask.GetOrigin(), float)
-                          - np.asarray(reference.GetOrigin(), float)) \
-        / np.asarray(reference.GetSpacing(), float)
-    if not np.allclose(off, np.round(off), atol=1e-3):
-        return None
-    off = np.round(off).astype(int)[::-1]                     # z, y, x
-    m = sitk.GetArrayViewFromImage(mask)
-    fg = np.argwhere(m != 0)
-    shape = np.array(sitk.GetArrayViewFromImage(reference).shape)
-    if len(fg) and (np.any(fg.min(0) + off < 0) or np.any(fg.max(0) + off >= shape)):
-        return None                                          # (cut: the caller says so)
-    out = np.zeros(shape, dtype=m.dtype)
-    lo = np.maximum(off, 0)
-    hi = np.minimum(off + np.array(m.shape), shape)
-    if np.all(hi > lo):
-        out[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]] = \
-            m[lo[0] - off[0]:hi[0] - off[0], lo[1] - off[1]:hi[1] - off[1],
-              lo[2] - off[2]:hi[2] - off[2]]
-    img = sitk.GetImageFromArray(out)
-    img.CopyInformation(reference)
-    return img
-
-
 def align_to_reference(mask: sitk.Image, reference: sitk.Image, geometry: str = "resample",
                        source: Optional[str] = None, outside: str = "error") -> sitk.Image:
     """Return ``mask`` on ``reference``'s grid (see module doc).
@@ -417,7 +386,7 @@ def align_to_reference(mask: sitk.Image, reference: sitk.Image, geometry: str = 
         out = sitk.Image(mask)
         out.CopyInformation(reference)
         return out
-    pasted = _pasted_on_lattice(mask, reference)
+    pasted = pasted_on_lattice(mask, reference)
     if pasted is not None:      # a crop of the same voxel lattice (Slicer's .seg.nrrd): exact
         return pasted
     lo1, hi1 = physical_bounds(mask)
