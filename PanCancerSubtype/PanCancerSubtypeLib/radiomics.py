@@ -188,15 +188,13 @@ def peritumoural_ring(case, width_mm: float, within_organ: bool = False):
     the case's own organ mask, else the automatic one of :func:`.regions.parenchyma_mask`."""
     import numpy as np
 
-    from .regions import parenchyma_mask, tumour_regions
-    from .voxel_order import case_in_lps_order
+    from .regions import case_parenchyma, tumour_regions
 
     if not float(width_mm) > 0:
         raise ValueError(f"peri-tumoural width must be > 0 mm, got {width_mm!r}")
     par = None
     if within_organ:        # (the automatic parenchyma made on axial slices, then stored order)
-        lps, order = case_in_lps_order(case)
-        par = np.ascontiguousarray(order.to_stored_array(parenchyma_mask(lps, method="auto")))
+        par = case_parenchyma(case)[0]
     regs = tumour_regions(case.mask_array(), par, case.spacing, definition="3d",
                           margins_mm=(float(width_mm),))
     return regs[f"PM{float(width_mm):g}"]

@@ -699,6 +699,17 @@ def regions_from_labelmap(labelmap: np.ndarray, definition: str = "reference") -
     return {"TC": tc, "TIM": tim, "PM5": ring5, "PM10": ring5 | ring10}
 
 
+def case_parenchyma(case, method: str = "auto") -> Tuple[np.ndarray, str]:
+    """``(organ parenchyma of ``case``, method used)``: the bool array (z, y, x) in the case's
+    stored voxel order, computed on its voxels in LPS order (axial slices), as the regional
+    features, the regions and the peritumoural ring use it (:func:`parenchyma_mask`)."""
+    from .voxel_order import case_in_lps_order
+
+    lps, order = case_in_lps_order(case)
+    par, used = parenchyma_mask(lps, method=method, return_method=True)
+    return np.ascontiguousarray(order.to_stored_array(par)), used
+
+
 def case_regions(case, definition: str = "reference", parenchyma: str = "auto",
                  margins_mm: Sequence[float] = (5, 10)) -> Dict[str, Any]:
     """Everything a viewer needs for one case (used by the ``regions`` command and Slicer).

@@ -8,7 +8,7 @@ neither ``slicer`` nor Qt: only the core library, SimpleITK and NumPy.
 Jobs
 ----
 ``parenchyma --image I --mask M [--organ O] [--modality CT|MR] --out P.nrrd``
-    organ parenchyma mask (``regions.case_regions``)
+    organ parenchyma mask (``regions.case_parenchyma``)
 ``regions --image I --mask M [--organ-mask O] [--organ O] [--modality CT|MR] [--definition D] --out R.nrrd``
     TC=1 / TIM=2 / PM5 ring=3 / PM10 ring=4 label map (``regions.case_regions``)
 ``spharm --image I --mask M --degree D [--mode robust|reference] --out S.npz``
@@ -78,12 +78,10 @@ def region_labels(case, definition: str = "reference") -> np.ndarray:
 
 def parenchyma(case) -> np.ndarray:
     """The organ parenchyma (z, y, x, the case's stored voxel order) the core's regional
-    features use (``regions.case_regions``)."""
-    import SimpleITK as sitk
-
+    features use (``regions.case_parenchyma``)."""
     from PanCancerSubtypeLib import regions
 
-    return sitk.GetArrayFromImage(regions.case_regions(case)["parenchyma"]) != 0
+    return regions.case_parenchyma(case)[0]
 
 
 def build_parser() -> argparse.ArgumentParser:
