@@ -512,11 +512,9 @@ def km_chart_from_table(table_node, group_column: str, time_column: Optional[str
                         event_column: Optional[str] = None, scene=None, time_title: str = "time"):
     """Kaplan-Meier chart (one series per group) from a table with survival columns; rows with
     an empty group (a case without a subtype) are left out, as missing."""
-    df = mrml.dataframe_from_table_node(table_node)
-    if group_column in df.columns:    # the groups as written ("1", not 1.0), "" missing
-        raw = mrml.dataframe_from_table_node(table_node, convert_numeric=False)[group_column]
-        if raw.dtype == object:
-            df[group_column] = raw.where(raw.astype(str).str.strip() != "")
+    df = mrml.dataframe_from_table_node(table_node, text=(group_column,))  # ("1", not 1.0)
+    if group_column in df.columns and df[group_column].dtype == object:      # "" is missing
+        df[group_column] = df[group_column].where(df[group_column].astype(str).str.strip() != "")
     if time_column is None or event_column is None:
         cols = survival_columns(df)
         if cols is None:

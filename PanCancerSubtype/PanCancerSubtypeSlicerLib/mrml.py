@@ -333,9 +333,9 @@ def segment_labels(segmentation_node, segments: Sequence[str]) -> List[str]:
     """The names to show for ``segments`` (ids or names): each segment's name, with its id in
     brackets where two of them share a name (Slicer allows equal names)."""
     seg = segmentation_node.GetSegmentation()
-    names = [seg.GetSegment(segment_id(segmentation_node, s)).GetName() for s in segments]
-    return [f"{n} ({segment_id(segmentation_node, s)})" if names.count(n) > 1 else n
-            for s, n in zip(segments, names)]
+    ids = [segment_id(segmentation_node, s) for s in segments]
+    names = [seg.GetSegment(i).GetName() for i in ids]
+    return [f"{n} ({i})" if names.count(n) > 1 else n for i, n in zip(ids, names)]
 
 
 def mask_from_segment(segmentation_node, segment: str, reference_volume_node,
@@ -496,12 +496,13 @@ def table_node_from_dataframe(df, scene=None, name: str = "Table", node=None,
     return node
 
 
-def dataframe_from_table_node(node, convert_numeric: bool = True):
+def dataframe_from_table_node(node, convert_numeric: bool = True, text: Sequence[str] = ()):
     """A DataFrame of a table node (empty text cells stay ""). With ``convert_numeric`` (tables
     read from CSV without a schema are all strings), a string column whose every non-empty
     value parses as a number becomes numeric (empty cells NaN), except identifier and metadata
     columns (``ID``, ``Segment``, ... :func:`PanCancerSubtypeLib.tables.is_metadata_column`) and
-    columns holding a number written with leading zeros (``007``): those stay text.
+    columns holding a number written with leading zeros (``007``): those stay text, as do the
+    columns named in ``text`` (a group column: "1", not 1.0).
     """
     import re
 
@@ -524,6 +525,7 @@ def dataframe_from_table_node(node, convert_numeric: bool = True):
                 nonempty = s[~empty]
                 conv = pd.to_numeric(nonempty, errors="coerce")
                 if (len(nonempty) and not conv.isna().any() and not is_metadata_column(name)
+                        and name not in text
                         and not nonempty.map(lambda v: bool(leading_zero.match(v))).any()):
                     s = pd.to_numeric(s.where(~empty, np.nan), errors="coerce")
         else:
