@@ -201,13 +201,14 @@ def run(args) -> int:
     if args.radiomics_params:
         input_file(args.radiomics_params, "--radiomics-params")
     skipped: Dict[str, str] = {}
-    groups = build_groups(args.groups, group_options_from_args(args), skipped=skipped)
+    opts = group_options_from_args(args)
+    groups = build_groups(args.groups, opts, skipped=skipped)
     report_skipped_groups(skipped)
     label = args.label
     if label is None:
         from ..radiomics import group_options_label
 
-        label = group_options_label(group_options_from_args(args))
+        label = group_options_label(opts)
         if label is not None:
             print(f"label: {label} (the 'label' setting of {args.radiomics_params})",
                   file=sys.stderr)
