@@ -83,8 +83,10 @@ def run(args):
     if is_dicom_seg_path(args.out):
         _write_dicom_seg(lab, args)
     else:
-        if str(args.out).endswith(".seg.nrrd"):
-            _add_segment_metadata(lab)
+        if str(args.out).endswith(".seg.nrrd"):     # the regions' names and colours
+            from ..io import add_seg_nrrd_metadata
+
+            add_seg_nrrd_metadata(lab, SEGMENTS)
         write_image(lab, args.out)
     if args.parenchyma_out:
         write_image(res["parenchyma"], args.parenchyma_out)
@@ -113,10 +115,3 @@ def _write_dicom_seg(lab, args) -> None:
     write_dicom_seg(lab, series_folder(args.image, args.out), args.out, segments=specs,
                     algorithm_type="AUTOMATIC", algorithm_name="PanCancerSubtype regions",
                     series_description=f"Tumour regions ({args.definition})")
-
-
-def _add_segment_metadata(img) -> None:
-    """Slicer segmentation (.seg.nrrd) keys: one segment per region (io.add_seg_nrrd_metadata)."""
-    from ..io import add_seg_nrrd_metadata
-
-    add_seg_nrrd_metadata(img, SEGMENTS)
